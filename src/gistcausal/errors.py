@@ -1,0 +1,85 @@
+"""The one exception and warning hierarchy of gistcausal.
+
+Every message follows ``<where>: <what> (got <value>). <fix>.`` where *where* is a file, YAML line and
+key path, column, or arm and covariate. Only :mod:`gistcausal.cli` turns these into exit codes.
+"""
+from __future__ import annotations
+
+
+class GistCausalError(ValueError):
+    """Base class of every error gistcausal raises on purpose (bad input, impossible fits)."""
+
+    exit_code: int = 1
+
+
+class ConfigError(GistCausalError):
+    """The YAML configuration is malformed, has unknown keys, wrong types or impossible values."""
+
+    exit_code = 2
+
+
+class DataError(GistCausalError):
+    """The data source is missing, unreadable, or its columns/values break a documented rule."""
+
+    exit_code = 3
+
+
+class CohortError(GistCausalError):
+    """Applying the protocol produced an unusable cohort (e.g. an empty arm)."""
+
+    exit_code = 4
+
+
+class ModelFitError(GistCausalError):
+    """A statistical model could not be fitted as specified."""
+
+    exit_code = 5
+
+
+class SeparationError(ModelFitError):
+    """(Quasi-)complete separation in the propensity model."""
+
+
+class PositivityError(ModelFitError):
+    """Propensity scores at 0 or 1 make the requested weights undefined."""
+
+
+class NotFittedError(GistCausalError):
+    """An estimator was used before ``fit``."""
+
+    exit_code = 1
+
+
+class GistCausalWarning(UserWarning):
+    """Base class of every warning gistcausal emits; reports collect them."""
+
+
+class ExtremeWeightWarning(GistCausalWarning):
+    """Weights are extreme (large maximum, small effective sample size)."""
+
+
+class PositivityWarning(GistCausalWarning):
+    """Propensity scores approach 0 or 1."""
+
+
+class ProportionalHazardsWarning(GistCausalWarning):
+    """The proportional-hazards assumption is rejected (scaled Schoenfeld test)."""
+
+
+class ConvergenceWarning(GistCausalWarning):
+    """An iterative fit stopped before converging."""
+
+
+class SmallSampleWarning(GistCausalWarning):
+    """Too few patients or events per model parameter."""
+
+
+class DataQualityWarning(GistCausalWarning):
+    """Records break a plausibility rule but the analysis can go on (counts are reported)."""
+
+
+__all__ = [
+    "GistCausalError", "ConfigError", "DataError", "CohortError", "ModelFitError", "SeparationError",
+    "PositivityError", "NotFittedError", "GistCausalWarning", "ExtremeWeightWarning", "PositivityWarning",
+    "ProportionalHazardsWarning", "ConvergenceWarning", "SmallSampleWarning", "DataQualityWarning",
+]
