@@ -1,0 +1,428 @@
+"""The whole configured analysis: ``run(config) -> AnalysisResults``.
+
+Steps, in the order a methods section would describe them:
+
+1. load the records (:mod:`gistcausal.data`) and apply the protocol (:mod:`gistcausal.cohort`): flow counts;
+2. the study's own analysis (``analysis.study_replication``): Table 1 with the study's tests, unweighted
+   Kaplan-Meier with medians and numbers at risk, log-rank, and the Mann-Whitney comparison of durations;
+3. the causal analysis (``analysis.causal``): propensity score model, weights per estimand, balance before and
+   after weighting, and IPTW-weighted survival (adjusted curves, medians, survival and RMST differences,
+   weighted log-rank, marginal hazard ratio) per causal outcome and estimand.
+
+The CLI is a thin layer over :func:`run` and :func:`gistcausal.report.write_outputs`; notebook users call them
+directly. Results hold aggregates and figures only, never patient rows.
+"""
+from __future__ import annotations
+
+import math
+import time as _time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import __version__
+from .cohort import Cohort, build_cohort
+from .config import StudyConfig, load_config
+from .data import load_data
+from .effects import EffectEstimate, estimates_frame
+from .errors import GistCausalWarning
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AnalysisResults:
+    """Everything an analysis produced, as aggregates, tables and figures.
+
+    Attributes
+    ----------
+    config : StudyConfig
+    cohort : dict
+        Aggregate cohort description (flow, arm sizes, outcome event counts).
+    flow : FlowCounts
+    table1 : object or None
+        Paper-style Table 1 (:class:`gistcausal.tables.TableOne`).
+    study : dict
+        Outcome name -> unweighted :class:`~gistcausal.survival.SurvivalComparison`.
+    durations : dict
+        Duration outcome name -> descriptive comparison (medians, ranges, Mann-Whitney p).
+    propensity : object or None
+        :class:`~gistcausal.propensity.PropensityResult`.
+    weights : dict
+        Estimand -> :class:`~gistcausal.weights.WeightResult` (aggregates via ``to_dict``).
+    balance : dict
+        Estimand -> :class:`~gistcausal.balance.BalanceTable`.
+    causal : dict
+        ``(outcome, estimand)`` -> weighted :class:`~gistcausal.survival.SurvivalComparison`.
+    estimates : tuple of EffectEstimate
+        Every number with its interval, the rows of ``results.json`` ``estimates``.
+    figures_ : dict
+        Figure name -> matplotlib Figure (built during the run from patient-level inputs, which are then
+        dropped).
+    warnings : tuple of str
+    timings : dict
+    """
+
+    config: StudyConfig
+    cohort: dict[str, Any]
+    flow: Any
+    table1: Any
+    study: dict[str, Any]
+    durations: dict[str, dict[str, Any]]
+    propensity: Any
+    weights: dict[str, Any]
+    balance: dict[str, Any]
+    causal: dict[tuple[str, str], Any]
+    estimates: tuple[EffectEstimate, ...]
+    figures_: dict[str, Any] = field(repr=False)
+    warnings: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    data_hash: str | None = None
+
+    # ------------------------------------------------------------------ accessors
+    def estimates_frame(self) -> pd.DataFrame:
+        """All estimates, one row each (a copy)."""
+        return estimates_frame(self.estimates)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.estimates_frame()
+
+    def figures(self) -> dict[str, Any]:
+        """Figure name -> matplotlib Figure."""
+        return dict(self.figures_)
+
+    def tables(self) -> dict[str, Any]:
+        """Table name -> table object (with ``write``) or DataFrame, as exported to ``tables/``."""
+        out: dict[str, Any] = {"flow": self.flow.to_frame(), "estimates": self.estimates_frame()}
+        if self.table1 is not None:
+            out["table1"] = self.table1
+        for name, comp in self.study.items():
+            out[f"at_risk_{name}"] = comp.at_risk
+        for name, d in self.durations.items():
+            out[f"duration_{name}"] = d["table"]
+        for est, bt in self.balance.items():
+            out[f"balance_{est}"] = bt.to_frame()
+        for est, wr in self.weights.items():
+            out[f"weights_{est}"] = wr.to_frame()
+        if self.propensity is not None:
+            out["propensity_model"] = self.propensity.to_frame()
+        for (o, est), comp in self.causal.items():
+            out[f"at_risk_{o}_{est}"] = comp.at_risk
+        for k, tab in self._extra_tables().items():
+            out[k] = tab
+        return out
+
+    def _extra_tables(self) -> dict[str, Any]:
+        bt = getattr(self, "balance_table_one", None)
+        return {} if bt is None else {"table1_weighted": bt}
+
+    def summary(self) -> str:
+        """Plain-text overview: flow, then the main estimates."""
+        lines = [self.config.title or self.config.name, self.flow.summary(), ""]
+        for e in self.estimates:
+            if e.measure in ("hr", "median", "rmst_diff", "logrank_p"):
+                lines.append(e.summary())
+        return "\n".join(lines)
+
+    def headline(self) -> str:
+        """The question and the answer in two sentences (first paragraph of the report)."""
+        cfg = self.config
+        tr, ct = cfg.treatment.label(cfg.treatment.treated), cfg.treatment.label(cfg.treatment.control)
+        o = cfg.primary_outcome
+        label = cfg.outcomes[o].label
+        hr = [e for e in self.estimates if e.outcome == o and e.measure == "hr" and e.method == "iptw"]
+        un = [e for e in self.estimates if e.outcome == o and e.measure == "hr" and e.method == "unadjusted"]
+        parts = [f"Question: {label}, {tr} versus {ct}, in {self.flow.n_final} eligible patients "
+                 f"({', '.join(f'{a}: {n}' for a, n in self.flow.arms)})."]
+        if hr:
+            e = hr[0]
+            parts.append(f"Answer: the IPTW marginal hazard ratio ({e.estimand}) is {_fmt(e.value)} "
+                         f"(95% CI {_fmt(e.ci_low)} to {_fmt(e.ci_high)}; {e.variance} variance)"
+                         + (f", against an unadjusted {_fmt(un[0].value)} (95% CI {_fmt(un[0].ci_low)} to "
+                            f"{_fmt(un[0].ci_high)})." if un else "."))
+        elif un:
+            parts.append(f"Unadjusted hazard ratio {_fmt(un[0].value)} (95% CI {_fmt(un[0].ci_low)} to "
+                         f"{_fmt(un[0].ci_high)}).")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``results.json`` (schema in ``docs/results_json.md``)."""
+        from .report import SCHEMA_VERSION
+
+        cfg = self.config
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "gistcausal_version": __version__,
+            "study": {"name": cfg.name, "title": cfg.title, "seed": cfg.seed,
+                      "treated": cfg.treatment.treated, "control": cfg.treatment.control,
+                      "time_unit": cfg.time_unit, "primary_outcome": cfg.primary_outcome},
+            "cohort": self.cohort,
+            "estimates": [e.to_dict() for e in self.estimates],
+            "durations": {k: {kk: vv for kk, vv in v.items() if kk != "table"} for k, v in self.durations.items()},
+            "propensity": None if self.propensity is None else self.propensity.to_dict(),
+            "weights": {k: v.to_dict() for k, v in self.weights.items()},
+            "balance": {k: v.to_dict() for k, v in self.balance.items()},
+            "warnings": list(self.warnings),
+        }
+
+    def manifest(self, *, command: str | None = None) -> dict[str, Any]:
+        from .report import run_manifest
+
+        text = Path(self.config.source_path).read_text(encoding="utf-8") if self.config.source_path else None
+        return run_manifest(config_path=self.config.source_path, config_text=text, data_hash=self.data_hash,
+                            seed=self.config.seed, command=command, timings=self.timings)
+
+    def sections(self) -> list[Any]:
+        """Report sections in reading order (see :mod:`gistcausal.report`)."""
+        from .report_sections import build_sections
+
+        return build_sections(self)
+
+
+def _fmt(v: float, digits: int = 2) -> str:
+    return "NE" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+# ---------------------------------------------------------------------------------------------- run
+def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
+        records: pd.DataFrame | None = None) -> AnalysisResults:
+    """Run the configured analysis.
+
+    Parameters
+    ----------
+    config : StudyConfig or path
+        A validated config or the path of a YAML file.
+    progress : callable, optional
+        Called with a short description at the start of each step (the CLI attaches a progress display).
+    records : DataFrame, optional
+        Records to use instead of the config's data source (notebooks, plasmode replicates).
+
+    Returns
+    -------
+    AnalysisResults
+    """
+    cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as wlist:
+        warnings.simplefilter("always", GistCausalWarning)
+        t0 = _time.perf_counter()
+        say("Loading data")
+        df = load_data(cfg) if records is None else records
+        data_hash = _frame_hash(df)
+        say("Building the cohort")
+        cohort = build_cohort(cfg, df)
+        timings["cohort"] = _time.perf_counter() - t0
+        parts = _Parts()
+        if cfg.analysis.study_replication:
+            t1 = _time.perf_counter()
+            say("Study replication: Table 1, Kaplan-Meier, log-rank")
+            _study(cfg, cohort, parts)
+            timings["study_replication"] = _time.perf_counter() - t1
+        if cfg.analysis.causal and cfg.covariates:
+            t1 = _time.perf_counter()
+            say("Causal analysis: propensity score, weights, balance, weighted survival")
+            _causal(cfg, cohort, parts, say)
+            timings["causal"] = _time.perf_counter() - t1
+        for w in wlist:
+            if issubclass(w.category, GistCausalWarning):
+                caught.append(f"{w.category.__name__}: {w.message}")
+    for w in wlist:  # re-emit what was not ours, so users still see dependency warnings
+        if not issubclass(w.category, GistCausalWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    timings["total"] = sum(v for k, v in timings.items())
+    return AnalysisResults(
+        config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=parts.table1, study=parts.study,
+        durations=parts.durations, propensity=parts.propensity, weights=parts.weights, balance=parts.balance,
+        causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures,
+        warnings=tuple(dict.fromkeys(caught)), timings=timings, data_hash=data_hash)
+
+
+@dataclass
+class _Parts:
+    table1: Any = None
+    study: dict = field(default_factory=dict)
+    durations: dict = field(default_factory=dict)
+    propensity: Any = None
+    weights: dict = field(default_factory=dict)
+    balance: dict = field(default_factory=dict)
+    causal: dict = field(default_factory=dict)
+    estimates: list = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+
+
+def _frame_hash(df: pd.DataFrame) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    h.update("|".join(map(str, df.columns)).encode())
+    return h.hexdigest()
+
+
+def _arm_labels(cfg: StudyConfig) -> tuple[str, str]:
+    """(control label, treated label) for plots and tables."""
+    t = cfg.treatment
+    return t.label(t.control), t.label(t.treated)
+
+
+def _table1_spec(cfg: StudyConfig) -> dict[str, str]:
+    spec = {}
+    for name, cov in cfg.covariates.items():
+        if not cov.in_table1:
+            continue
+        if cov.type in ("categorical", "binary"):
+            spec[name] = "categorical"
+        else:
+            spec[name] = {"mean_sd": "continuous_mean", "median_iqr": "continuous_median",
+                          "median_range": "continuous_median_range", None: "continuous_mean"}[cov.summary]
+    return spec
+
+
+def _labels(cfg: StudyConfig) -> dict[str, str]:
+    return {n: (c.label or n) for n, c in cfg.covariates.items()}
+
+
+def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
+    import matplotlib.pyplot as plt
+
+    from .plots.flow import plot_flow
+    from .plots.km import plot_km
+    from .survival import compare_survival
+    from .tables import table_one
+
+    f = cohort.frame
+    fig, ax = plt.subplots(figsize=(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2)))
+    plot_flow(cohort.flow, ax=ax, arm_labels={a: cfg.treatment.label(a) for a in cfg.treatment.arms})
+    parts.figures["flow"] = fig
+    spec = _table1_spec(cfg)
+    if spec:
+        parts.table1 = table_one(f, treatment_col="treatment", covariates=spec, labels=_labels(cfg),
+                                 arm_labels=_arm_labels(cfg), tests=True,
+                                 suppress_below=cfg.output.small_cell_threshold or None)
+    landmarks = tuple(cfg.analysis.survival.landmarks)
+    for o in cohort.outcomes:
+        if o.type == "duration":
+            parts.durations[o.name] = _duration(cfg, cohort, o.name)
+            parts.estimates.append(parts.durations[o.name]["estimate"])
+            continue
+        t, e = f[o.time_col].to_numpy(float), f[o.event_col].to_numpy(int)
+        lm = tuple(x for x in landmarks if x <= np.max(t))
+        comp = compare_survival(t, e, f["treatment"].to_numpy(), outcome=o.name, estimand="none",
+                                method="unadjusted", landmarks=lm, horizon=None, alpha=cfg.analysis.survival.alpha,
+                                arm_labels=(cohort.control, cohort.treated),
+                                at_risk_times=_at_risk_times(cfg, t))
+        parts.study[o.name] = comp
+        parts.estimates.extend(comp.estimates)
+        fig, ax = plt.subplots(figsize=(8, 5.6))
+        plot_km(comp, ax=ax, title=o.label, time_unit=cohort.time_unit,
+                arm_display={cohort.control: cfg.treatment.label(cohort.control),
+                             cohort.treated: cfg.treatment.label(cohort.treated)})
+        parts.figures[f"km_{o.name}"] = fig
+
+
+def _at_risk_times(cfg: StudyConfig, t: np.ndarray) -> tuple[float, ...]:
+    if cfg.analysis.at_risk_times is not None:
+        return tuple(x for x in cfg.analysis.at_risk_times if x <= np.max(t))
+    step = {"days": 365.0, "weeks": 52.0, "months": 12.0, "years": 1.0}[cfg.time_unit]
+    return tuple(np.arange(0.0, np.max(t) + 1e-9, step))
+
+
+def _duration(cfg: StudyConfig, cohort: Cohort, name: str) -> dict[str, Any]:
+    """Medians (range) per arm and the two-sided Mann-Whitney U test, as the study's secondary outcome.
+
+    The test is scipy's asymptotic Mann-Whitney with continuity and tie corrections, the same as R's
+    ``wilcox.test(x, y, exact = FALSE, correct = TRUE)`` and SPSS's asymptotic significance.
+    """
+    f = cohort.frame
+    col = f"{name}_time"
+    rows, vals = [], {}
+    for arm in (cohort.treated, cohort.control):
+        x = f.loc[(f["arm"] == arm) & f[col].notna(), col].to_numpy(float)
+        vals[arm] = x
+        rows.append({"arm": cfg.treatment.label(arm), "n": int(x.size),
+                     "median": float(np.median(x)) if x.size else math.nan,
+                     "min": float(np.min(x)) if x.size else math.nan,
+                     "max": float(np.max(x)) if x.size else math.nan})
+    a, b = vals[cohort.treated], vals[cohort.control]
+    if a.size and b.size:
+        res = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic", use_continuity=True)
+        p, u = float(res.pvalue), float(res.statistic)
+    else:
+        p, u = math.nan, math.nan
+    table = pd.DataFrame(rows).round(2)
+    est = EffectEstimate(outcome=name, contrast=f"{cohort.treated} vs {cohort.control}", estimand="none",
+                         method="unadjusted", measure="mann_whitney_p", value=p, p=p, variance="none",
+                         n=int(a.size + b.size), note="two-sided Mann-Whitney U, asymptotic with continuity correction",
+                         extra={"U": u})
+    return {"table": table, "estimate": est, "n": {k: int(v.size) for k, v in vals.items()},
+            "median": {k: (float(np.median(v)) if v.size else None) for k, v in vals.items()},
+            "mann_whitney_u": u, "p": p}
+
+
+def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) -> None:
+    import matplotlib.pyplot as plt
+
+    from .balance import balance_table
+    from .plots.balance import love_plot, overlap_plot, weight_plot
+    from .plots.km import plot_km
+    from .propensity import PropensityModel
+    from .survival import compare_survival
+    from .weights import compute_weights
+
+    f = cohort.frame
+    ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    cats = [n for n in ps_covs if cfg.covariates[n].type in ("categorical", "binary")]
+    splines = [n for n in ps_covs if cfg.covariates[n].spline_df]
+    pcfg = cfg.analysis.propensity
+    model = PropensityModel(method=pcfg.method, covariates=ps_covs, categorical=cats, splines=splines,
+                            interactions=[tuple(i) for i in pcfg.interactions], n_folds=pcfg.n_folds,
+                            calibrate=pcfg.calibrate, random_state=cfg.seed)
+    model.fit(f, treatment_col="treatment")
+    ps = model.predict(f)
+    parts.propensity = model.result_
+    a = f["treatment"].to_numpy(int)
+    wcfg = cfg.analysis.weights
+    bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    overlap_plot(ps, a, ax=ax)
+    parts.figures["ps_overlap"] = fig
+    for est in cfg.analysis.survival.estimands:
+        wr = compute_weights(ps, a, estimand=est, stabilize=wcfg.stabilize, truncate=wcfg.truncate, trim=wcfg.trim)
+        parts.weights[est] = wr
+        w = wr.weights
+        bt = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=w, estimand=est,
+                           threshold=cfg.analysis.balance_threshold)
+        parts.balance[est] = bt
+        fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(bt.to_frame()) + 1.6))
+        love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
+        parts.figures[f"love_{est}"] = fig
+        fig, ax = plt.subplots(figsize=(7.5, 3.8))
+        weight_plot(wr, ax=ax)
+        parts.figures[f"weights_{est}"] = fig
+        kept = w > 0
+        for o in cohort.outcomes:
+            if o.type != "time_to_event" or not o.causal:
+                continue
+            t, e = f[o.time_col].to_numpy(float), f[o.event_col].to_numpy(int)
+            horizon = cfg.analysis.survival.horizon
+            comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=o.name, estimand=est,
+                                    method="iptw", landmarks=tuple(cfg.analysis.survival.landmarks),
+                                    horizon=horizon, alpha=cfg.analysis.survival.alpha,
+                                    arm_labels=(cohort.control, cohort.treated),
+                                    at_risk_times=_at_risk_times(cfg, t))
+            parts.causal[(o.name, est)] = comp
+            parts.estimates.extend(comp.estimates)
+            fig, ax = plt.subplots(figsize=(8, 6.2))
+            plot_km(comp, ax=ax, unweighted=parts.study.get(o.name), title=f"{o.label}: IPTW ({est})",
+                    time_unit=cohort.time_unit,
+                    arm_display={cohort.control: cfg.treatment.label(cohort.control),
+                                 cohort.treated: cfg.treatment.label(cohort.treated)})
+            parts.figures[f"km_{o.name}_{est}"] = fig

@@ -1,0 +1,142 @@
+"""The report's sections, in reading order, built from :class:`~gistcausal.pipeline.AnalysisResults`.
+
+Question and answer first; then the protocol, the patient flow, Table 1, the study's own (unweighted)
+analysis, the propensity score and weights, balance, the causal (weighted) estimates, and a methods
+paragraph generated from the config.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .report import ReportSection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import AnalysisResults
+
+_MEASURE_NAMES = {"median": "Median", "surv": "Survival", "surv_diff": "Survival difference",
+                  "surv_ratio": "Survival ratio", "rmst": "RMST", "rmst_diff": "RMST difference",
+                  "hr": "Hazard ratio", "logrank_p": "Log-rank p", "mann_whitney_p": "Mann-Whitney p"}
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "NE"
+    return f"{v:.{digits}f}"
+
+
+def estimates_display(estimates: list[Any]) -> pd.DataFrame:
+    """Readable effects table: one row per estimate with its estimand, method and variance method."""
+    rows = []
+    for e in estimates:
+        is_p = e.measure.endswith("_p")
+        rows.append({
+            "outcome": e.outcome, "measure": _MEASURE_NAMES.get(e.measure, e.measure),
+            "time": "" if not math.isfinite(e.time) else f"{e.time:g}",
+            "contrast / arm": e.contrast, "estimand": e.estimand, "method": e.method,
+            "estimate": _num(e.value, 3 if is_p else 2),
+            "95% CI": "" if is_p or not math.isfinite(e.ci_low) and not math.isfinite(e.ci_high)
+            else f"{_num(e.ci_low)} to {_num(e.ci_high)}",
+            "p": "" if is_p or not math.isfinite(e.p) else _num(e.p, 3),
+            "variance": e.variance, "note": e.note})
+    return pd.DataFrame(rows)
+
+
+def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
+    """The standard two-column target-trial protocol table (target trial vs emulation), from the config."""
+    cfg = r.config
+    tr = cfg.treatment
+    arms = "; ".join(f"{tr.label(a)}: {tr.column} in {{{', '.join(map(str, v))}}}" for a, v in tr.arms.items())
+    if cfg.protocol is not None:
+        p = cfg.protocol
+        elig = "; ".join(f"{'include' if s.include else 'exclude'} {s.label}" for s in p.eligibility)
+        outs = "; ".join(o.label for o in p.outcomes.values())
+        rows = [
+            ("Eligibility criteria", "As in the study's protocol", elig),
+            ("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
+            ("Assignment procedure", "Randomization", p.assignment),
+            ("Time zero", "Randomization / start of strategy", f"{p.time_zero}"),
+            ("Follow-up", "From time zero to outcome, loss to follow-up or end of study", p.follow_up_end),
+            ("Outcomes", outs, outs),
+            ("Causal contrast", "Intention-to-treat effect", p.causal_contrast),
+            ("Analysis plan", "Comparison of outcome distributions between arms",
+             f"IPTW ({', '.join(cfg.analysis.survival.estimands)}) with a {cfg.analysis.propensity.method} "
+             f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} variance"),
+        ]
+    else:
+        rows = [("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
+                ("Outcomes", "; ".join(o.label for o in cfg.outcomes.values()), "analysis-ready table"),
+                ("Analysis plan", "", f"IPTW ({', '.join(cfg.analysis.survival.estimands)})")]
+    return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
+
+
+def methods_paragraph(r: "AnalysisResults") -> str:
+    cfg = r.config
+    tr = cfg.treatment
+    s = cfg.analysis.survival
+    covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
+    est = ", ".join(s.estimands)
+    var = {"robust": "robust (sandwich / infinitesimal-jackknife) variance treating the weights as known",
+           "m_estimation": "M-estimation variance accounting for the estimated propensity score",
+           "bootstrap": f"a bootstrap of {s.bootstrap_replicates} replicates refitting the propensity model"}[s.variance]
+    return (
+        f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
+        f"Unweighted survival was estimated with the Kaplan-Meier method and compared with the log-rank test, as in "
+        f"the original study. To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
+        f"model for receiving {tr.label(tr.treated)} included {covs}. Inverse probability of treatment weights "
+        f"({'stabilized' if cfg.analysis.weights.stabilize else 'unstabilized'}) targeted the {est}. Covariate balance was "
+        f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
+        f"conventions of R's cobalt. Weighted Kaplan-Meier curves, survival differences at "
+        f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}, the restricted mean survival time "
+        f"(horizon {s.horizon:g} {cfg.time_unit}) and a weighted Cox model (marginal hazard ratio) were estimated with "
+        f"{var}; the weighted log-rank test is the design-based robust score test (Lumley, survey::svylogrank). "
+        f"Analyses used gistcausal (Python). References: Austin PC, Stuart EA. Stat Med 2015;34:3661-79; "
+        f"Cole SR, Hernan MA. Comput Methods Programs Biomed 2004;75:45-9; Hernan MA, Robins JM. Am J Epidemiol "
+        f"2016;183:758-64; Xie J, Liu C. Stat Med 2005;24:3089-110.")
+
+
+def build_sections(r: "AnalysisResults") -> list[ReportSection]:
+    cfg = r.config
+    secs: list[ReportSection] = []
+    notes = tuple(f"Warning: {w}" for w in r.warnings)
+    secs.append(ReportSection("summary", "Question and answer", (r.headline(),), notes=notes))
+    secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
+    secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow.to_frame()),),
+                              figures=(("Patient flow (CONSORT-style)", "flow"),)))
+    if r.table1 is not None:
+        secs.append(ReportSection("table1", "Table 1: baseline characteristics",
+                                  tables=(("Baseline characteristics by arm (unweighted), with the study's tests",
+                                           r.table1.to_frame()),)))
+    if r.study:
+        un = [e for e in r.estimates if e.method == "unadjusted"]
+        figs = tuple((f"Kaplan-Meier: {cfg.outcomes[o].label}", f"km_{o}") for o in r.study)
+        tabs = [("Unweighted estimates (the study's analysis)", estimates_display(un))]
+        for name, d in r.durations.items():
+            tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_num(d['p'], 3)}", d["table"]))
+        for name, comp in r.study.items():
+            tabs.append((f"Numbers at risk: {cfg.outcomes[name].label}", comp.at_risk))
+        secs.append(ReportSection("study", "The study's analysis (unweighted)", tables=tuple(tabs), figures=figs))
+    if r.propensity is not None:
+        tabs = [("Propensity model", r.propensity.to_frame())]
+        tabs += [(f"Weight diagnostics ({k})", v.to_frame()) for k, v in r.weights.items()]
+        figs = [("Propensity score overlap by arm", "ps_overlap")]
+        figs += [(f"Weight distribution ({k})", f"weights_{k}") for k in r.weights]
+        secs.append(ReportSection("propensity", "Propensity score and weights", (r.propensity.summary(),),
+                                  tables=tuple(tabs), figures=tuple(figs)))
+    if r.balance:
+        secs.append(ReportSection(
+            "balance", "Covariate balance",
+            tuple(v.conventions for v in list(r.balance.values())[:1]),
+            tables=tuple((f"Balance before and after weighting ({k})", v.to_frame()) for k, v in r.balance.items()),
+            figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance)))
+    if r.causal:
+        causal = [e for e in r.estimates if e.method != "unadjusted"]
+        figs = tuple((f"Unweighted and IPTW-weighted Kaplan-Meier ({est}): {cfg.outcomes[o].label}", f"km_{o}_{est}")
+                     for (o, est) in r.causal)
+        tabs = [("Causal effect estimates", estimates_display(causal))]
+        tabs += [(f"Numbers at risk, raw and weighted: {o} ({est})", c.at_risk) for (o, est), c in r.causal.items()]
+        secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs))
+    secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
+    return secs
