@@ -1,0 +1,111 @@
+"""Config validation: every bad input gets one clear message naming the file, YAML line, key and fix."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gistcausal.config import config_json_schema, load_config
+from gistcausal.errors import ConfigError
+
+GOOD = """\
+name: mini
+data: {source: csv, path: registry.csv, dates: [start, death, last]}
+protocol:
+  eligibility:
+    - label: adults
+      include: {column: age, ge: 18}
+  treatment: {column: drug, arms: {a: [A], b: [B]}, treated: a}
+  time_zero: start
+  outcomes:
+    os: {label: OS, events: [death], censor: last}
+covariates:
+  age: {type: continuous}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "study.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_good_config_loads(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.name == "mini"
+    assert cfg.treatment.control == "b"
+    assert cfg.primary_outcome == "os"
+    assert cfg.protocol.eligibility[0].include.describe() == "age ≥ 18.0"
+
+
+def test_shipped_configs_validate(root):
+    for p in sorted((root / "configs").glob("*.yaml")):
+        assert load_config(p).name == p.stem
+
+
+def test_unknown_key_names_line_and_key(tmp_path):
+    p = write(tmp_path, GOOD.replace("  time_zero: start", "  time_zero: start\n  timezero: start"))
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{p}:9: protocol.timezero: unknown key 'timezero'. Remove the key or check its spelling against "
+            "`gistcausal schema`.")):
+        load_config(p)
+
+
+def test_wrong_type_names_line_value_and_key(tmp_path):
+    p = write(tmp_path, GOOD + "analysis:\n  survival: {landmarks: [6, -1]}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{p}:14: analysis.survival.landmarks: landmarks must be "
+                                                    "positive times (got [6.0, -1.0]). Fix the value.")):
+        load_config(p)
+
+
+def test_malformed_yaml_points_at_line(tmp_path):
+    p = write(tmp_path, GOOD.replace("  time_zero: start", "  time_zero: [start"))
+    with pytest.raises(ConfigError, match=re.escape(f"{p}:9:")) as ei:
+        load_config(p)
+    assert "malformed YAML" in str(ei.value)
+
+
+def test_missing_file_and_empty_file(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'nope.yaml'}: config file not found.")):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="the config file is empty"):
+        load_config(write(tmp_path, ""))
+
+
+def test_criterion_needs_exactly_one_comparison(tmp_path):
+    p = write(tmp_path, GOOD.replace("{column: age, ge: 18}", "{column: age, ge: 18, lt: 90}"))
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{p}:6: protocol.eligibility[0].include: give exactly one comparison for column 'age'")):
+        load_config(p)
+
+
+def test_treated_must_be_an_arm(tmp_path):
+    p = write(tmp_path, GOOD.replace("treated: a}", "treated: c}"))
+    with pytest.raises(ConfigError, match=re.escape("'treated' must name one of the arms (a, b); got 'c'")):
+        load_config(p)
+
+
+def test_exactly_one_of_protocol_or_table(tmp_path):
+    p = write(tmp_path, "name: x\n")
+    with pytest.raises(ConfigError, match=re.escape("give exactly one of 'protocol' (registry records) or 'table'")):
+        load_config(p)
+
+
+def test_truncate_percentiles_checked(tmp_path):
+    p = write(tmp_path, GOOD + "analysis:\n  weights: {truncate: [99, 1]}\n")
+    with pytest.raises(ConfigError, match=re.escape("truncate is a pair of percentiles 0 <= low < high <= 100 "
+                                                    "(got [99.0, 1.0])")):
+        load_config(p)
+
+
+def test_several_problems_reported_together(tmp_path):
+    p = write(tmp_path, GOOD.replace("name: mini", "name: mini\nfoo: 1\nbar: 2"))
+    with pytest.raises(ConfigError, match=re.escape("invalid configuration (2 problems)")):
+        load_config(p)
+
+
+def test_json_schema_lists_top_level_keys():
+    s = config_json_schema()
+    assert {"name", "data", "protocol", "table", "covariates", "analysis", "output"} <= set(s["properties"])
+    assert "source_path" not in s["properties"]
