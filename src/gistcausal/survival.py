@@ -192,8 +192,8 @@ def _conf_int(surv: np.ndarray, se_log: np.ndarray, conf_type: str, alpha: float
             return (np.exp(np.log(xx) - z * se_log), np.minimum(np.exp(np.log(xx) + z * se_log), 1.0))
         xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
         se2 = z * se_log / np.log(xx)
-        lo = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
-        hi = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
+        lo = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
+        hi = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
         return lo, hi
 
 
@@ -383,14 +383,19 @@ def kaplan_meier(time: Any, event: Any, *, weights: Any = None, variance: Varian
     rt = _risk_table(t, e, w)
     surv = _km_surv(rt)
     if var == "greenwood":
-        var_log = np.cumsum(_greenwood_term(rt.n_risk, rt.n_event))
+        # survfit makes the term infinite where everyone at risk has the event (S drops to 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(rt.n_event > 0, rt.n_event / (rt.n_risk * (rt.n_risk - rt.n_event)), 0.0)
+        var_log = np.cumsum(np.where(np.isnan(term), np.inf, term))
     elif var == "robust":
         var_log = _ij_var_log_surv(rt)
     else:
         var_log = np.full(surv.size, np.nan)
     se_log = np.sqrt(var_log)
     lo, hi = _conf_int(surv, se_log, conf_type, alpha)
-    return KaplanMeier(time=rt.time, surv=surv, std_err=se_log * surv, ci_low=lo, ci_high=hi,
+    with np.errstate(invalid="ignore"):
+        std_err = np.where(surv > 0, se_log * surv, np.where(np.isinf(se_log), np.nan, 0.0))
+    return KaplanMeier(time=rt.time, surv=surv, std_err=std_err, ci_low=lo, ci_high=hi,
                        n_risk=rt.n_risk, n_event=rt.n_event, n_censor=rt.n_censor,
                        n_risk_raw=rt.n_risk_raw, n_event_raw=rt.n_event_raw,
                        n_censor_raw=rt.n_censor_raw, variance=var, conf_type=conf_type, alpha=alpha,
@@ -536,3 +541,176 @@ def rmst(time: Any, event: Any, *, weights: Any = None, horizon: float, variance
     z = stats.norm.ppf(1 - alpha / 2)
     return RMSTResult(value=value, se=se, ci_low=float(value - z * se), ci_high=float(value + z * se),
                       horizon=tau, variance=var, alpha=alpha, n=int(t.size))
+
+
+# ----------------------------------------------------------------------------------------------------
+# log-rank tests
+# ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LogRankResult:
+    """Log-rank test of equal survival across groups."""
+
+    statistic: float
+    df: int
+    p: float
+    method: str
+    groups: tuple[str, ...]
+    observed: tuple[float, ...] = ()
+    expected: tuple[float, ...] = ()
+    n: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"statistic": self.statistic, "df": self.df, "p": self.p, "method": self.method,
+                "groups": list(self.groups), "observed": list(self.observed),
+                "expected": list(self.expected), "n": self.n}
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"statistic": self.statistic, "df": self.df, "p": self.p,
+                              "method": self.method, "n": self.n}])
+
+    def summary(self) -> str:
+        return (f"{self.method}: chi-square {self.statistic:.4g} on {self.df} df, p = {self.p:.3g} "
+                f"(groups {', '.join(self.groups)})")
+
+
+def _group_codes(group: Any, n: int, where: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    g = np.asarray(group)
+    if g.ndim != 1 or g.size != n:
+        raise DataError(f"{where}: `group` must have one value per patient (got shape {g.shape} for "
+                        f"{n} times). Pass arrays of equal length.")
+    if pd.isna(g).any():
+        raise DataError(f"{where}: `group` has missing values (got {int(pd.isna(g).sum())}). Drop "
+                        f"or assign these rows.")
+    levels, codes = np.unique(g, return_inverse=True)
+    if levels.size < 2:
+        raise DataError(f"{where}: `group` needs at least 2 groups (got {levels.size}: "
+                        f"{[str(v) for v in levels]}). Check that both arms have patients.")
+    return codes, tuple(str(v) for v in levels)
+
+
+def _efron_null_pieces(rt: _RiskTable, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At beta = 0: unique death times' index, hazard increments and covariate means as R's
+    ``coxph.detail`` (Efron ties; the means are averaged over the d tied deaths)."""
+    start = np.flatnonzero(np.r_[True, rt.idx[1:] != rt.idx[:-1]])
+    w = rt.w
+    wx = w[:, None] * xs
+    r = np.cumsum(np.add.reduceat(w, start)[::-1])[::-1]
+    a = np.cumsum(np.add.reduceat(wx, start, axis=0)[::-1], axis=0)[::-1]
+    de = w * rt.e
+    e = np.add.reduceat(de, start)
+    a2 = np.add.reduceat(de[:, None] * xs, start, axis=0)
+    nd = rt.n_event_raw                            # R's Efron counts tied deaths, not their weight
+    dt = np.flatnonzero(nd > 0)
+    ndt = nd[dt].astype(np.int64)
+    rep = np.repeat(np.arange(dt.size), ndt)
+    k = np.arange(rep.size) - np.repeat(np.cumsum(ndt) - ndt, ndt)
+    frac = k / ndt[rep]
+    jj = dt[rep]
+    denom = r[jj] - frac * e[jj]
+    meanwt = (e[dt] / ndt)[rep]
+    h = meanwt / denom
+    xbar = (a[jj] - frac[:, None] * a2[jj]) / denom[:, None]
+    haz = np.zeros(rt.time.size)
+    haz[dt] = np.bincount(rep, weights=h, minlength=dt.size)
+    means = np.zeros((rt.time.size, xs.shape[1]))
+    for p in range(xs.shape[1]):
+        means[dt, p] = np.bincount(rep, weights=xbar[:, p], minlength=dt.size) / ndt
+    return dt, haz, means
+
+
+def logrank_test(time: Any, event: Any, group: Any, *, weights: Any = None,
+                 alpha: float = 0.05) -> LogRankResult:
+    r"""Log-rank test; unweighted as R ``survdiff``, weighted as ``survey::svylogrank``.
+
+    Parameters
+    ----------
+    time, event
+        As :func:`kaplan_meier`.
+    group : array-like
+        Group labels (two or more levels; the first sorted level is the reference).
+    weights : array-like of float, optional
+        IPTW or sampling weights. Zero-weight patients are dropped (R's ``coxph``, which
+        ``svylogrank`` calls, refuses them).
+    alpha : float, default=0.05
+        Unused by the test itself; kept for a uniform signature.
+
+    Returns
+    -------
+    LogRankResult
+
+    Notes
+    -----
+    Unweighted: :math:`\chi^2 = (O - E)^\top V^{-} (O - E)` with the hypergeometric variance
+    :math:`V_{gh} = \sum_j d_j (n_j - d_j) / \{n_j^2 (n_j - 1)\}\, n_{gj} (\delta_{gh} n_j - n_{hj})`
+    (Mantel 1966), as ``survdiff``.
+
+    Weighted: a *design-based* robust score test (Lin & Wei 1989; Xie & Liu 2005), never an
+    ordinary log-rank on weighted counts (which treats weights as case counts, the lifelines trap).
+    With group dummies :math:`x_i`, the Cox score residuals at :math:`\beta = 0`,
+    :math:`U_i = \delta_i \{x_i - \bar x(T_i)\} - \sum_{t_j \le T_i} \{x_i - \bar x(t_j)\}
+    d\Lambda_j` (Efron means and hazard increments, as ``coxph.detail``), give the total
+    :math:`T = \sum_i w_i U_i` with the with-replacement variance
+    :math:`\hat V = \frac{n}{n-1} \sum_i (w_i U_i - \overline{wU})^{\otimes 2}` (``svytotal`` on
+    ``svydesign(ids = ~1, weights = ~w)``), and :math:`\chi^2 = T^\top \hat V^{-1} T`.
+
+    References
+    ----------
+    Mantel N (1966). Cancer Chemother Rep 50:163-170. Lumley T (2004-2024), survey: svylogrank.
+    Xie J, Liu C (2005). Stat Med 24:3089-3110.
+    """
+    where = "logrank_test"
+    t, e, w = _check_inputs(time, event, weights, where)
+    _check_alpha(alpha, where)
+    codes, levels = _group_codes(group, t.size, where)
+    k = len(levels)
+    if weights is None:
+        rt = _risk_table(t, e, w)
+        start = np.flatnonzero(np.r_[True, rt.idx[1:] != rt.idx[:-1]])
+        onehot = np.zeros((t.size, k))
+        onehot[np.arange(t.size), codes[rt.order]] = 1.0
+        n_g = np.cumsum(np.add.reduceat(onehot, start, axis=0)[::-1], axis=0)[::-1]
+        d_g = np.add.reduceat(onehot * rt.e[:, None], start, axis=0)
+        n, d = rt.n_risk, rt.n_event
+        with np.errstate(divide="ignore", invalid="ignore"):
+            exp_g = n_g * (d / n)[:, None]
+            f = np.where(n > 1, d * (n - d) / (n ** 2 * (n - 1)), 0.0)
+        obs, exp = d_g.sum(0), exp_g.sum(0)
+        v = -(n_g * f[:, None]).T @ n_g
+        v[np.diag_indices(k)] += (n_g * (f * n)[:, None]).sum(0)
+        oe = (obs - exp)[1:]
+        vv = v[1:, 1:]
+        method = "log-rank (survdiff)"
+        n_used = int(t.size)
+    else:
+        keep = w > 0
+        t, e, w, codes = t[keep], e[keep], w[keep], codes[keep]
+        if np.unique(codes).size < k:
+            raise DataError(f"{where}: a group has only zero-weight patients (got levels {levels}). "
+                            f"Check the weights of that arm.")
+        rt = _risk_table(t, e, w)
+        xs = np.zeros((t.size, k - 1))
+        cs = codes[rt.order]
+        for j in range(1, k):
+            xs[:, j - 1] = cs == j
+        _, haz, means = _efron_null_pieces(rt, xs)
+        lam = np.cumsum(haz)
+        xlam = np.cumsum(means * haz[:, None], axis=0)
+        ki = rt.idx
+        u = rt.e[:, None] * (xs - means[ki]) - (xs * lam[ki, None] - xlam[ki])
+        wu = rt.w[:, None] * u
+        total = wu.sum(0)
+        m = wu.shape[0]
+        centred = wu - total / m
+        vv = centred.T @ centred * m / (m - 1)
+        oe = total
+        obs = exp = np.array([])
+        method = "design-based weighted log-rank (svylogrank)"
+        n_used = int(m)
+    try:
+        stat = float(oe @ np.linalg.solve(vv, oe))
+    except np.linalg.LinAlgError:
+        stat = float(oe @ np.linalg.pinv(vv) @ oe)
+    df = k - 1
+    return LogRankResult(statistic=stat, df=df, p=float(stats.chi2.sf(stat, df)), method=method,
+                         groups=levels, observed=tuple(float(x) for x in obs),
+                         expected=tuple(float(x) for x in exp), n=n_used)

@@ -1,0 +1,290 @@
+"""Tests of gistcausal.survival against R (tests/reference/survival/make_survival.R) and properties."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gistcausal.errors import DataError
+from gistcausal.survival import kaplan_meier, km_median, logrank_test, rmst
+
+REF = Path(__file__).parent / "reference" / "survival"
+TOL = 1e-6  # deterministic results vs R: only floating-point differences remain
+
+
+@pytest.fixture(scope="session")
+def ref() -> dict:
+    return json.loads((REF / "survival.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def data() -> dict[str, pd.DataFrame]:
+    rot = pd.read_csv(REF / "rotterdam.csv")
+    rot["group"] = rot["hormon"]
+    return {"rotterdam": rot, "ties": pd.read_csv(REF / "ties.csv")}
+
+
+def _arm(d: pd.DataFrame, arm: str) -> pd.DataFrame:
+    return d if arm == "all" else d[d["group"] == int(arm)]
+
+
+def _close(a, b) -> None:
+    a = np.asarray(a, dtype=float)
+    b = np.array([np.nan if v is None else v for v in b], dtype=float)
+    assert a.shape == b.shape
+    assert np.array_equal(np.isnan(a), np.isnan(b)), (a, b)
+    ok = ~np.isnan(a)
+    np.testing.assert_allclose(a[ok], b[ok], rtol=0, atol=TOL)
+
+
+CASES = [(ds, arm) for ds in ("rotterdam", "ties") for arm in ("all", "0", "1")]
+
+KM_VARIANTS = {
+    # key in JSON: (weighted, variance, conf_type)
+    "unweighted_log": (False, "auto", "log"),
+    "unweighted_loglog": (False, "greenwood", "log-log"),
+    "unweighted_plain": (False, "greenwood", "plain"),
+    "weighted_robust_log": (True, "auto", "log"),
+    "weighted_robust_loglog": (True, "robust", "log-log"),
+    "weighted_greenwood_log": (True, "greenwood", "log"),
+}
+
+
+@pytest.mark.parametrize("ds,arm", CASES)
+@pytest.mark.parametrize("key", list(KM_VARIANTS))
+def test_km_matches_survfit(ref, data, ds, arm, key):
+    """R: survfit(Surv(time, event) ~ 1, data, conf.type = ...) and, weighted,
+    survfit(..., weights = w, robust = TRUE | FALSE); SE of S from std.err (log scale when fit$logse)."""
+    weighted, variance, conf_type = KM_VARIANTS[key]
+    d = _arm(data[ds], arm)
+    km = kaplan_meier(d.time, d.event, weights=d.w if weighted else None, variance=variance,
+                      conf_type=conf_type)
+    r = ref[ds][arm][key]
+    _close(km.time, r["time"])
+    _close(km.surv, r["surv"])
+    _close(km.n_risk, r["n_risk"])
+    _close(km.n_event, r["n_event"])
+    _close(km.n_censor, r["n_censor"])
+    _close(km.ci_low, r["lower"])
+    _close(km.ci_high, r["upper"])
+    # R reports Inf (log scale) / NaN (S scale) where Greenwood divides by n - d = 0
+    _close(np.where(np.isinf(km.std_err_log), np.nan, km.std_err_log), r["std_err_log"])
+    _close(km.std_err, r["std_err"])
+    med = km.median()
+    _close(med, [r["median"], r["median_lcl"], r["median_ucl"]])
+
+
+@pytest.mark.parametrize("ds,arm", CASES)
+def test_rmst_unweighted_matches_print_survfit(ref, data, ds, arm):
+    """R: summary(survfit(Surv(time, event) ~ 1, data), rmean = tau)$table[c("rmean", "se(rmean)")]."""
+    d = _arm(data[ds], arm)
+    r = ref[ds][arm]["rmean_unweighted"]
+    res = rmst(d.time, d.event, horizon=r["tau"])
+    assert res.value == pytest.approx(r["rmean"], abs=TOL)
+    assert res.se == pytest.approx(r["se"], abs=TOL)
+    assert res.variance == "greenwood"
+
+
+@pytest.mark.parametrize("ds,arm", CASES)
+def test_rmst_weighted_ij_matches_survfit_influence(ref, data, ds, arm):
+    """R: f <- survfit(Surv(time, event) ~ 1, data, weights = w, robust = TRUE, influence = TRUE);
+    se = sqrt(sum((cbind(0, f$influence.surv[, t <= tau]) %*% diff(c(0, t[t <= tau], tau)))^2))."""
+    d = _arm(data[ds], arm)
+    r = ref[ds][arm]["rmst_weighted_ij"]
+    res = rmst(d.time, d.event, weights=d.w, horizon=r["tau"])
+    assert res.value == pytest.approx(r["rmean"], abs=TOL)
+    assert res.se == pytest.approx(r["se"], abs=TOL)
+    assert res.variance == "robust"
+    assert res.ci_low == pytest.approx(res.value - 1.959963984540054 * res.se, abs=1e-12)
+
+
+@pytest.mark.parametrize("ds", ["rotterdam", "ties"])
+def test_logrank_unweighted_matches_survdiff(ref, data, ds):
+    """R: survdiff(Surv(time, event) ~ group, data)$chisq."""
+    d = data[ds]
+    res = logrank_test(d.time, d.event, d.group)
+    assert res.statistic == pytest.approx(ref[ds]["survdiff"]["chisq"], abs=TOL)
+    _close(res.observed, ref[ds]["survdiff"]["obs"])
+    _close(res.expected, ref[ds]["survdiff"]["exp"])
+    assert res.df == 1
+
+
+@pytest.mark.parametrize("ds", ["rotterdam", "ties"])
+def test_logrank_weighted_matches_svylogrank(ref, data, ds):
+    """R: svylogrank(Surv(time, event) ~ group, svydesign(ids = ~1, weights = ~w, data[w > 0, ]))."""
+    d = data[ds]
+    res = logrank_test(d.time, d.event, d.group, weights=d.w)
+    r = ref[ds]["svylogrank"]
+    assert res.statistic == pytest.approx(r["chisq"], abs=TOL)
+    assert res.p == pytest.approx(r["p"], abs=TOL)
+    assert res.n == r["n_used"]
+
+
+def test_weighted_logrank_is_not_the_case_count_logrank(data):
+    """The lifelines trap: a log-rank on weighted counts differs from the design-based test."""
+    d = data["rotterdam"]
+    design = logrank_test(d.time, d.event, d.group, weights=d.w).statistic
+    doubled = logrank_test(d.time, d.event, d.group, weights=2 * d.w).statistic
+    assert doubled == pytest.approx(design, rel=1e-10)  # weights scale-free, unlike case counts
+
+
+def test_km_median_function(data):
+    d = data["rotterdam"]
+    assert km_median(d.time, d.event) == kaplan_meier(d.time, d.event).median()
+
+
+# ------------------------------------------------------------------ edge cases and messages
+def test_km_negative_time_message():
+    with pytest.raises(DataError, match=re.escape(
+            "kaplan_meier: `time` must be finite and >= 0 (got 0 missing, 1 negative, 0 infinite). "
+            "Drop or correct these rows before the analysis.")):
+        kaplan_meier([1.0, -2.0], [1, 0])
+
+
+def test_km_nan_time_message():
+    with pytest.raises(DataError, match=re.escape("(got 1 missing, 0 negative, 0 infinite)")):
+        kaplan_meier([1.0, np.nan], [1, 0])
+
+
+def test_km_non_binary_event_message():
+    with pytest.raises(DataError, match=re.escape(
+            "kaplan_meier: `event` must be 0 (censored) or 1 (event) (got 1 other values). "
+            "Recode the event indicator to 0/1.")):
+        kaplan_meier([1.0, 2.0], [1, 2])
+
+
+@pytest.mark.parametrize("w", [[1.0, -1.0], [1.0, np.nan]])
+def test_km_bad_weights_message(w):
+    with pytest.raises(DataError, match=re.escape(
+            "kaplan_meier: `weights` must be finite and >= 0 (got 1 missing, infinite or negative). "
+            "Recompute the weights or drop these rows.")):
+        kaplan_meier([1.0, 2.0], [1, 0], weights=w)
+
+
+def test_km_late_entry_not_supported():
+    with pytest.raises(DataError, match=re.escape(
+            "kaplan_meier: late entry (left truncation) is not supported (got an `entry` argument). "
+            "Define time zero so that every patient is at risk from time 0, or use R survival with "
+            "Surv(entry, time, event).")):
+        kaplan_meier([1.0, 2.0], [1, 0], entry=[0.0, 0.5])
+
+
+def test_rmst_horizon_beyond_follow_up_message():
+    with pytest.raises(DataError, match=re.escape(
+            "rmst: `horizon` is beyond the last follow-up time (got 10 > 3). Choose `horizon` <= 3, "
+            "ideally where enough patients remain at risk.")):
+        rmst([1.0, 2.0, 3.0], [1, 0, 1], horizon=10)
+
+
+def test_everyone_censored():
+    km = kaplan_meier([1.0, 2.0, 3.0], [0, 0, 0])
+    assert np.all(km.surv == 1.0)
+    assert all(math.isnan(v) for v in km.median())
+    assert "not reached" in km.summary()
+    res = rmst([1.0, 2.0, 3.0], [0, 0, 0], horizon=2.5)
+    assert res.value == pytest.approx(2.5) and res.se == 0.0
+
+
+def test_single_patient_at_risk_and_curve_to_zero():
+    km = kaplan_meier([1.0, 2.0], [0, 1])
+    _close(km.surv, [1.0, 0.0])
+    # R: the log band is NA where S = 0, so neither limit reaches 0.5: "not estimable", not invented
+    _close(km.median(), [2.0, None, None])
+    assert km.to_dict()["surv"] == [1.0, 0.0]
+
+
+def test_zero_weight_patients_only_count_raw():
+    t, e = np.array([1.0, 2.0, 2.0, 3.0]), np.array([1, 1, 0, 1])
+    km0 = kaplan_meier(t, e, weights=[1.0, 0.0, 1.0, 1.0])
+    km1 = kaplan_meier(t[[0, 2, 3]], e[[0, 2, 3]], weights=[1.0, 1.0, 1.0])
+    _close(km0.surv, km1.surv)
+    _close(km0.std_err, km1.std_err)
+    _close(km0.n_risk_raw, [4, 3, 1])
+
+
+def test_survival_at_is_right_continuous(data):
+    d = data["ties"]
+    km = kaplan_meier(d.time, d.event)
+    _close(km.survival_at([0.5, 1.0, 1.5, 12.0, 99.0]),
+           [1.0, km.surv[0], km.surv[0], km.surv[-1], km.surv[-1]])
+
+
+# ------------------------------------------------------------------ properties
+_rows = st.integers(min_value=2, max_value=25)
+
+
+@st.composite
+def survival_data(draw):
+    n = draw(_rows)
+    t = draw(st.lists(st.integers(0, 8), min_size=n, max_size=n))
+    e = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    w = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+    g = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n).filter(lambda x: 0 < sum(x) < n))
+    return np.array(t, float), np.array(e, float), np.array(w, float), np.array(g)
+
+
+@settings(max_examples=40, deadline=None)
+@given(survival_data())
+def test_integer_weights_equal_replicated_rows(d):
+    t, e, w, g = d
+    rep = np.repeat(np.arange(t.size), w.astype(int))
+    a = kaplan_meier(t, e, weights=w, variance="greenwood")
+    b = kaplan_meier(t[rep], e[rep])
+    _close(a.surv, b.surv)
+    _close(np.nan_to_num(a.std_err_log, posinf=-1), np.nan_to_num(b.std_err_log, posinf=-1))
+    assert logrank_test(t[rep], e[rep], g[rep]).statistic == pytest.approx(
+        _case_count_logrank(t, e, g, w), rel=1e-9, abs=1e-9)
+
+
+def _case_count_logrank(t, e, g, w):
+    """Unweighted log-rank on replicated rows, written out directly (independent closed form)."""
+    stat_o = stat_v = 0.0
+    for u in np.unique(t[e == 1]):
+        at = t >= u
+        n, n1 = w[at].sum(), w[at & (g == 1)].sum()
+        d = w[(t == u) & (e == 1)].sum()
+        d1 = w[(t == u) & (e == 1) & (g == 1)].sum()
+        stat_o += d1 - d * n1 / n
+        if n > 1:
+            stat_v += d * (n1 / n) * (1 - n1 / n) * (n - d) / (n - 1)
+    return stat_o ** 2 / stat_v if stat_v > 0 else 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(survival_data(), st.floats(0.01, 100), st.randoms(use_true_random=False))
+def test_invariance_to_order_and_weight_scale(d, c, rnd):
+    t, e, w, g = d
+    perm = np.array(rnd.sample(range(t.size), t.size))
+    a = kaplan_meier(t, e, weights=w)
+    b = kaplan_meier(t[perm], e[perm], weights=c * w[perm])
+    _close(a.surv, b.surv)
+    np.testing.assert_allclose(a.std_err, b.std_err, rtol=1e-9, atol=1e-12)
+    la = logrank_test(t, e, g, weights=w).statistic
+    lb = logrank_test(t[perm], e[perm], g[perm], weights=c * w[perm]).statistic
+    if math.isfinite(la):
+        assert lb == pytest.approx(la, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(survival_data())
+def test_km_non_increasing_in_unit_interval(d):
+    t, e, w, _ = d
+    for km in (kaplan_meier(t, e), kaplan_meier(t, e, weights=w)):
+        assert np.all(np.diff(km.surv) <= 1e-15)
+        assert np.all((km.surv >= 0) & (km.surv <= 1))
+
+
+def test_inputs_not_mutated(data):
+    d = data["ties"].copy()
+    before = d.copy()
+    kaplan_meier(d.time, d.event, weights=d.w)
+    rmst(d.time, d.event, weights=d.w, horizon=5)
+    logrank_test(d.time, d.event, d.group, weights=d.w)
+    pd.testing.assert_frame_equal(d, before)
