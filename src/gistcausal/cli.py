@@ -112,6 +112,49 @@ def simulate(out: Path = typer.Option(Path("synthetic_registry.csv"), "--out", "
 
 
 @app.command()
+def init(out: Path = typer.Option(Path("study.yaml"), "--out", "-o", help="Config file to write."),
+         name: Optional[str] = typer.Option(None, help="Study name (names the report folder)."),
+         shape: Optional[str] = typer.Option(None, help="'table' (analysis-ready data) or 'registry' (dated records)."),
+         data: Optional[str] = typer.Option(None, help="Data file path, relative to the config."),
+         treatment_col: Optional[str] = typer.Option(None, help="Treatment column."),
+         treated_value: Optional[str] = typer.Option(None, help="Code of the treated arm."),
+         control_value: Optional[str] = typer.Option(None, help="Code of the control arm."),
+         time_col: str = typer.Option("time", help="Time column (table shape)."),
+         event_col: str = typer.Option("event", help="Event column, 1 = event (table shape)."),
+         time_unit: str = typer.Option("months", help="days | weeks | months | years."),
+         covariates: str = typer.Option("age", help="Comma-separated baseline covariates."),
+         force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
+    """Write a commented starter config; asks for what is not given when run on a terminal."""
+    from .scaffold import ScaffoldOptions, render_config
+
+    interactive = sys.stdin.isatty()
+
+    def ask(value, prompt, default):
+        if value is not None:
+            return value
+        return typer.prompt(prompt, default=default) if interactive else default
+
+    d = ScaffoldOptions()
+    opts = ScaffoldOptions(
+        name=ask(name, "Study name", d.name), shape=ask(shape, "Data shape (table/registry)", d.shape),
+        path=ask(data, "Data file", d.path), treatment_col=ask(treatment_col, "Treatment column", d.treatment_col),
+        treated_value=ask(treated_value, "Code of the treated arm", d.treated_value),
+        control_value=ask(control_value, "Code of the control arm", d.control_value),
+        time_col=time_col, event_col=event_col, time_unit=time_unit,
+        covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()))
+    if out.exists() and not force:
+        raise _fail(GistCausalError(f"{out}: file exists (init never overwrites). Choose another --out or add --force."))
+    if time_unit not in ("days", "weeks", "months", "years"):
+        raise _fail(GistCausalError(f"init --time-unit: must be days, weeks, months or years (got {time_unit!r})."))
+    try:
+        text = render_config(opts, file=str(out))
+    except GistCausalError as err:
+        raise _fail(err) from None
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}; edit it, then run: gistcausal validate {out}")
+
+
+@app.command()
 def schema() -> None:
     """Print the config's JSON Schema (for editor completion and validation of YAML)."""
     from .config import config_json_schema

@@ -1,0 +1,67 @@
+"""CLI: thin commands over the library, documented exit codes, errors as one readable line (no traceback)."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from gistcausal import __version__
+from gistcausal.cli import app
+from gistcausal.config import load_config
+
+runner = CliRunner()
+
+
+def test_version():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.stdout.strip() == f"gistcausal {__version__}"
+
+
+def test_schema_is_json():
+    r = runner.invoke(app, ["schema"])
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["title"] == "gistcausal study configuration"
+
+
+def test_config_error_exit_code_2_without_traceback(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\nbogus: 1\n")
+    r = runner.invoke(app, ["validate", str(p)])
+    assert r.exit_code == 2
+    assert "unknown key 'bogus'" in r.output
+    assert "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_data_error_exit_code_3(tmp_path):
+    p = tmp_path / "study.yaml"
+    p.write_text("name: x\ndata: {source: csv, path: missing.csv}\ntable:\n  treatment: {column: t, arms: {a: [1], b: [0]}, "
+                 "treated: a}\n  outcomes: {o: {label: O, time_col: time, event_col: event}}\n")
+    r = runner.invoke(app, ["validate", str(p)])
+    assert r.exit_code == 3
+    assert "data file not found (data.path)" in r.output
+
+
+def test_init_table_and_registry_configs_validate(tmp_path):
+    for shape in ("table", "registry"):
+        out = tmp_path / f"{shape}.yaml"
+        r = runner.invoke(app, ["init", "-o", str(out), "--name", f"s_{shape}", "--shape", shape, "--treatment-col",
+                                "trt", "--treated-value", "yes", "--control-value", "no", "--covariates", "age,sex"])
+        assert r.exit_code == 0, r.output
+        cfg = load_config(out)
+        assert cfg.name == f"s_{shape}"
+        assert cfg.treatment.arms == {"treated": ["yes"], "control": ["no"]}  # "yes" stays a string
+        assert list(cfg.covariates) == ["age", "sex"]
+
+
+def test_init_never_overwrites(tmp_path):
+    out = tmp_path / "study.yaml"
+    out.write_text("keep")
+    r = runner.invoke(app, ["init", "-o", str(out)])
+    assert r.exit_code == 1 and "init never overwrites" in r.output
+    assert out.read_text() == "keep"
+
+
+def test_init_rejects_bad_name(tmp_path):
+    r = runner.invoke(app, ["init", "-o", str(tmp_path / "s.yaml"), "--name", "my study"])
+    assert r.exit_code == 2 and "init --name: use letters, digits" in r.output
