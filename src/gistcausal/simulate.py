@@ -172,7 +172,7 @@ class SimulationSettings:
         Common Weibull shape of PFS and OS from time zero (must be equal for OS >= PFS with both PH).
     cutoff_date : str, default="2021-06-30"
         Administrative end of follow-up (ISO date, after 2020-07-31).
-    loss_to_followup_rate : float, default=0.004
+    loss_to_followup_rate : float, default=0.002
         Exponential rate per month of random loss to follow-up after time zero (independent of everything).
     tumor_size_missing : float, default=0.0
         Probability that the recorded tumour size is missing (completely at random; models use the true size).
@@ -665,9 +665,10 @@ loss_to_followup_rate, tumor_size_missing, exact_flow
 
     Notes
     -----
-    At the exact default flow the 72 sunitinib patients are drawn without replacement with probabilities
-    proportional to the propensity odds (Gumbel-top-k), so ``ps`` is the model probability, not exactly the
-    inclusion probability; with ``exact_flow=False`` treatment is Bernoulli(``ps``) exactly.
+    Treatment is ``1{logit(ps) + eps > 0}`` with ``eps ~ Logistic(0, 1)``, i.e. Bernoulli(``ps``). At the
+    exact default flow the 72 patients with the largest ``logit(ps) + eps`` get sunitinib (the threshold moves
+    from 0 to the 72nd value), so ``ps`` is the model probability and only approximately the inclusion
+    probability; with ``exact_flow=False`` it is exact.
     """
     s = SimulationSettings(n_patients=n_patients, seed=seed, confounding=confounding, hr_pfs=hr_pfs,
                            hr_os=hr_os, prognostic=prognostic, weibull_shape=weibull_shape,
@@ -803,3 +804,235 @@ def calibration_table(registry: pd.DataFrame | None = None) -> pd.DataFrame:
     out["published"] = out["published"].astype(float)
     out["synthetic"] = out["synthetic"].astype(float)
     return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# true marginal effects
+# ----------------------------------------------------------------------------------------------------------
+_CONTRAST = "sunitinib vs imatinib_800"
+
+
+def cox_hr_no_ties(time: np.ndarray, arm: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """Hazard ratio of a binary covariate from the (weighted) Cox partial likelihood, all times events.
+
+    Newton-Raphson on ``U(b) = sum_i w_i (z_i - S1(t_i) / S0(t_i))`` with risk-set sums
+    ``S_r(t) = sum_{j: t_j >= t} w_j z_j^r exp(b z_j)``; exact for continuous (tie-free) uncensored times,
+    where Breslow and Efron coincide.
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Event times (no censoring, no ties).
+    arm : numpy.ndarray
+        0/1 covariate.
+    weights : numpy.ndarray, optional
+        Case weights (default 1).
+
+    Returns
+    -------
+    hr : float
+        ``exp(b)``.
+    se_log : float
+        Model-based standard error of ``b`` (inverse information; ignores pairing and weights' variance).
+    """
+    order = np.argsort(-np.asarray(time, float), kind="stable")
+    z = np.asarray(arm, float)[order]
+    w = np.ones_like(z) if weights is None else np.asarray(weights, float)[order]
+    b = 0.0
+    info = float("nan")
+    for _ in range(50):
+        ez = w * np.exp(b * z)
+        s0, s1 = np.cumsum(ez), np.cumsum(ez * z)
+        p = s1 / s0
+        score = float(np.sum(w * (z - p)))
+        info = float(np.sum(w * p * (1 - p)))
+        step = score / info
+        b += step
+        if abs(step) < 1e-12:
+            break
+    return math.exp(b), 1 / math.sqrt(info)
+
+
+def _wmean_se(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    sw = w.sum()
+    m = float(np.sum(w * y) / sw)
+    return m, float(np.sqrt(np.sum((w * (y - m)) ** 2)) / sw)
+
+
+def _wquantile(y: np.ndarray, w: np.ndarray, q: float) -> float:
+    o = np.argsort(y, kind="stable")
+    cw = np.cumsum(w[o])
+    return float(y[o][np.searchsorted(cw, q * cw[-1])])
+
+
+@dataclass(frozen=True, slots=True)
+class TrueEffects:
+    """True marginal effects of sunitinib vs imatinib 800 in the eligible population (Monte Carlo).
+
+    Attributes
+    ----------
+    estimand : str
+        ``"ATE"`` (all eligible), ``"ATT"`` (the sunitinib-treated: weights ``e(x)``) or ``"ATC"``
+        (weights ``1 - e(x)``).
+    estimates : tuple of EffectEstimate
+        ``method="truth"``; per outcome (``pfs``, ``os`` from time zero, ``os_dx`` from diagnosis): per arm
+        ``surv`` at each landmark, ``median``, ``rmst`` at the horizon, and for the contrast ``surv_diff``,
+        ``surv_ratio``, ``median_diff``, ``rmst_diff`` and the marginal ``hr``. ``se`` is the Monte Carlo
+        standard error where available (``hr``: model-based SE of the stacked Cox fit).
+    conditional_hr : dict
+        The conditional hazard-ratio inputs ``{"pfs": hr_pfs, "os": hr_os}`` (given covariates).
+    settings : dict
+        The knobs that define the truth.
+    n_mc, seed : int
+        Monte Carlo cohort size and seed.
+    landmarks : tuple of float
+    horizon : float
+
+    Notes
+    -----
+    The marginal hazard ratio is the Cox estimate from the stacked uncensored potential outcomes (both
+    strategies for every member of the target population). It differs from the conditional input whenever
+    covariates are prognostic, because the hazard ratio is non-collapsible (Martinussen & Vansteelandt 2013):
+    even without confounding, averaging proportional conditional hazards over covariates gives marginal
+    hazards that are neither proportional nor in the conditional ratio. The survival and RMST contrasts are
+    collapsible.
+    """
+
+    estimand: str
+    estimates: tuple[EffectEstimate, ...]
+    conditional_hr: dict
+    settings: dict
+    n_mc: int
+    seed: int
+    landmarks: tuple[float, ...]
+    horizon: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy copy, one row per estimate."""
+        return estimates_frame(self.estimates)
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict."""
+        return {"estimand": self.estimand, "estimates": [e.to_dict() for e in self.estimates],
+                "conditional_hr": dict(self.conditional_hr), "settings": dict(self.settings),
+                "n_mc": self.n_mc, "seed": self.seed, "landmarks": list(self.landmarks), "horizon": self.horizon}
+
+    def value(self, outcome: str, measure: str, *, contrast: str = _CONTRAST, time: float | None = None) -> float:
+        """The true value of one quantity (``contrast`` is an arm name for per-arm measures)."""
+        for e in self.estimates:
+            if (e.outcome, e.measure, e.contrast) == (outcome, measure, contrast) and (
+                    time is None or (math.isfinite(e.time) and abs(e.time - time) < 1e-9)):
+                return e.value
+        raise KeyError(f"TrueEffects.value: no {outcome} {measure} for {contrast} at time {time}")
+
+    def summary(self) -> str:
+        """Plain-text table of the true effects."""
+        lines = [f"True marginal effects ({self.estimand}; Monte Carlo n={self.n_mc}, seed={self.seed}); "
+                 f"conditional HR inputs: PFS {self.conditional_hr['pfs']:.3g}, OS {self.conditional_hr['os']:.3g}"]
+        for e in self.estimates:
+            when = f" t={e.time:g}" if math.isfinite(e.time) else ""
+            se = f" (SE {e.se:.2g})" if math.isfinite(e.se) else ""
+            lines.append(f"  {e.outcome:6s} {e.measure:11s}{when:7s} {e.contrast:26s} {e.value:9.4f}{se}")
+        return "\n".join(lines)
+
+
+def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
+                          landmarks: tuple[float, ...] = (6, 12, 24), horizon: float = 24.0,
+                          n_mc: int = 200_000, seed: int = DEFAULT_SEED, confounding: float = 1.0,
+                          hr_pfs: float = 0.70, hr_os: float = 0.85, prognostic: float = 1.0,
+                          weibull_shape: float = 1.1, cutoff_date: str = "2021-06-30") -> TrueEffects:
+    """True marginal effects of sunitinib vs imatinib 800 implied by the generator's settings.
+
+    A Monte Carlo cohort of ``n_mc`` patients is drawn from the eligible population's covariate
+    distribution, and both potential outcomes (PFS, OS from time zero; OS from diagnosis = lead time + OS)
+    are computed for each from the same uniforms, uncensored.
+
+    Parameters
+    ----------
+    estimand : {"ATE", "ATT", "ATC"}, default="ATE"
+        Target population: everyone eligible, the sunitinib-treated (weights ``e(x)``), or the escalation
+        group (weights ``1 - e(x)``), ``e`` the true propensity of the treatment model.
+    landmarks : tuple of float, default=(6, 12, 24)
+        Months at which survival is reported.
+    horizon : float, default=24.0
+        RMST horizon (months).
+    n_mc : int, default=200_000
+        Monte Carlo cohort size.
+    seed : int, default=20201
+        Seed of the Monte Carlo cohort.
+    confounding, hr_pfs, hr_os, prognostic, weibull_shape, cutoff_date
+        As :class:`SimulationSettings` (``confounding`` matters only for ATT/ATC; ``cutoff_date`` shapes the
+        eligible first-line durations). Censoring knobs do not change the truth.
+
+    Returns
+    -------
+    TrueEffects
+
+    Raises
+    ------
+    ConfigError
+        If a knob is out of range or ``estimand`` is unknown.
+
+    Notes
+    -----
+    For strategy ``a`` and target weights ``w``: ``S_a(t) = sum w 1{T_a > t} / sum w``,
+    ``RMST_a(tau) = sum w min(T_a, tau) / sum w``, the median is the weighted 0.5 quantile of ``T_a``, and the
+    marginal HR is ``exp(b)`` maximizing the weighted Cox partial likelihood of the stacked data
+    ``{(T_1, 1), (T_0, 0)}`` (:func:`cox_hr_no_ties`). Monte Carlo SEs of differences use the paired draws.
+    """
+    if estimand not in ("ATE", "ATT", "ATC"):
+        raise ConfigError(f"true_marginal_effects: estimand must be one of 'ATE', 'ATT', 'ATC' (got {estimand!r}). "
+                          "Pass one of these.")
+    if int(n_mc) != n_mc or n_mc < 1000:
+        raise ConfigError(f"true_marginal_effects: n_mc must be an integer >= 1000 (got {n_mc!r}). "
+                          "Pass a larger n_mc.")
+    if not (math.isfinite(horizon) and horizon > 0) or any(not (math.isfinite(t) and t > 0) for t in landmarks):
+        raise ConfigError(f"true_marginal_effects: horizon and landmarks must be positive months "
+                          f"(got horizon={horizon!r}, landmarks={tuple(landmarks)!r}). Pass positive numbers.")
+    s = SimulationSettings(seed=seed, confounding=confounding, hr_pfs=hr_pfs, hr_os=hr_os, prognostic=prognostic,
+                           weibull_shape=weibull_shape, cutoff_date=cutoff_date)
+    rng = np.random.default_rng(seed)
+    n = int(n_mc)
+    cov = _draw_covariates(rng, n, np.full(n, _S["eligible"]), cutoff_date)
+    ps = _propensity(cov, s)
+    e_prog, e_os = -np.log(rng.random((2, n)))
+    po = _potential_outcomes(cov, e_prog, e_os, s)
+    lead = cov.gap1 + cov.d1 + cov.gap2
+    po["os_dx_1"], po["os_dx_0"] = lead + po["os_1"], lead + po["os_0"]
+    w = {"ATE": np.ones(n), "ATT": ps, "ATC": 1 - ps}[estimand]
+    est: list[EffectEstimate] = []
+
+    def add(outcome: str, contrast: str, measure: str, value: float, se: float = math.nan,
+            time: float = math.nan, scale: str = "identity") -> None:
+        est.append(EffectEstimate(outcome=outcome, contrast=contrast, estimand=estimand, method="truth",
+                                  measure=measure, value=float(value), se=float(se), variance="monte_carlo",
+                                  n=n, time=float(time), scale=scale))
+
+    for out in ("pfs", "os", "os_dx"):
+        t1, t0 = po[f"{out}_1"], po[f"{out}_0"]
+        for lm in landmarks:
+            s1, se1 = _wmean_se((t1 > lm).astype(float), w)
+            s0, se0 = _wmean_se((t0 > lm).astype(float), w)
+            add(out, ARM_NAMES[1], "surv", s1, se1, lm)
+            add(out, ARM_NAMES[0], "surv", s0, se0, lm)
+            add(out, _CONTRAST, "surv_diff", s1 - s0,
+                _wmean_se((t1 > lm).astype(float) - (t0 > lm).astype(float), w)[1], lm)
+            add(out, _CONTRAST, "surv_ratio", s1 / s0 if s0 > 0 else math.nan, time=lm)
+        m1, m0 = _wquantile(t1, w, 0.5), _wquantile(t0, w, 0.5)
+        add(out, ARM_NAMES[1], "median", m1)
+        add(out, ARM_NAMES[0], "median", m0)
+        add(out, _CONTRAST, "median_diff", m1 - m0)
+        r1, rse1 = _wmean_se(np.minimum(t1, horizon), w)
+        r0, rse0 = _wmean_se(np.minimum(t0, horizon), w)
+        add(out, ARM_NAMES[1], "rmst", r1, rse1, horizon)
+        add(out, ARM_NAMES[0], "rmst", r0, rse0, horizon)
+        add(out, _CONTRAST, "rmst_diff", r1 - r0,
+            _wmean_se(np.minimum(t1, horizon) - np.minimum(t0, horizon), w)[1], horizon)
+        hr, se_log = cox_hr_no_ties(np.concatenate([t1, t0]), np.r_[np.ones(n), np.zeros(n)],
+                                    np.concatenate([w, w]))
+        add(out, _CONTRAST, "hr", hr, se_log, scale="log")
+    settings = {"confounding": confounding, "hr_pfs": hr_pfs, "hr_os": hr_os, "prognostic": prognostic,
+                "weibull_shape": weibull_shape, "cutoff_date": cutoff_date}
+    return TrueEffects(estimand=estimand, estimates=tuple(est), conditional_hr={"pfs": hr_pfs, "os": hr_os},
+                       settings=settings, n_mc=n, seed=int(seed), landmarks=tuple(float(t) for t in landmarks),
+                       horizon=float(horizon))
