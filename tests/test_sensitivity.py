@@ -31,10 +31,6 @@ from gistcausal.sensitivity import (
 REF = json.loads((Path(__file__).parent / "reference" / "evalue" / "evalue.json").read_text())
 
 
-def _none(x):
-    return None if x is None else x
-
-
 # ----------------------------------------------------------------------------------- reference values
 
 @pytest.mark.parametrize("case", REF["published"], ids=lambda c: c["ref"][:40])
@@ -324,3 +320,49 @@ def test_benchmark_covariates_prevalence_ratio_and_conversion():
     json.dumps(res.to_dict())
     assert res.summary().startswith("The strongest measured confounder, x, was associated with treatment by a "
                                     "risk ratio of 3")
+
+
+# ------------------------------------------------------------------------------------------- plots
+
+def test_bias_plot_curve_lies_on_bias_factor_and_marks_evalue():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gistcausal.plots.sensitivity import bias_plot
+
+    r = evalue(0.56, ci_low=0.46, ci_high=0.69, measure="hr", rare=False, outcome="PFS")
+    a = np.r_[np.ones(50), np.zeros(50)].astype(int)
+    df = pd.DataFrame({"a": a, "x": np.r_[np.ones(30), np.zeros(20), np.ones(10), np.zeros(40)]})
+    bench = benchmark_covariates(df, treatment_col="a", covariates=["x"], outcome_hr={"x": 2.0}, event_proportion=0.9)
+    fig, ax = plt.subplots()
+    out = bias_plot(r, ax=ax, benchmarks=bench)
+    assert out is ax
+    curve = ax.lines[0]
+    x, y = curve.get_xdata(), curve.get_ydata()
+    np.testing.assert_allclose(bias_factor(x, y), 1 / r.rr, rtol=1e-9)
+    marker = ax.lines[1]
+    assert marker.get_xdata()[0] == pytest.approx(r.evalue) and marker.get_ydata()[0] == pytest.approx(r.evalue)
+    ci_curve = ax.lines[2]
+    np.testing.assert_allclose(bias_factor(ci_curve.get_xdata(), ci_curve.get_ydata()), 1 / r.rr_ci_high, rtol=1e-9)
+    assert ax.collections[0].get_offsets()[0][0] == pytest.approx(3.0)
+    plt.close(fig)
+
+
+def test_tipping_plot_shows_log_adjusted_hr():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gistcausal.plots.sensitivity import tipping_plot
+
+    grid = tipping_point_grid(0.7, 0.5, 0.98, prevalence_grid=[(0.2, 0.5), (0.4, 0.1)], gamma_grid=[1.5, 3.0])
+    fig, ax = plt.subplots()
+    assert tipping_plot(grid, ax=ax) is ax
+    img = ax.images[0].get_array()
+    np.testing.assert_allclose(np.asarray(img), np.log(grid["hr_adj"].to_numpy()).reshape(2, 2), rtol=1e-12)
+    texts = [t.get_text() for t in ax.texts]
+    assert "1.00 •" in texts  # (0.2, 0.5) with gamma 3 tips the HR to exactly 1
+    plt.close(fig)
