@@ -58,3 +58,49 @@ out$meta <- list(R = R.version.string, survival = as.character(packageVersion("s
                  cobalt_docs = "https://ngreifer.github.io/cobalt/reference/balance-summary.html; ?bal.tab (s.d.denom, binary)")
 write_json(out, "balance.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
 str(out$ATE$stats$age); str(out$ATE$stats$meno)
+
+# ---- Table 1 references (tests/test_tables.py) ----------------------------------------------------------
+suppressPackageStartupMessages(library(survey))
+# (a) The study's published Table 1 counts (Dutch GIST Registry; sunitinib n = 72 vs imatinib 800 n = 38),
+#     with the published p-values sex 0.20, localization 0.45, mitotic count 0.21, mutation 0.39 (chi-square).
+study <- list(
+  sex = rbind(sunitinib = c(43, 29), imatinib = c(27, 11)),
+  localization = rbind(sunitinib = c(40, 20, 2, 1, 0, 2, 0, 1, 6), imatinib = c(16, 12, 2, 1, 1, 1, 1, 1, 3)),
+  mitotic = rbind(sunitinib = c(32, 23, 17), imatinib = c(13, 17, 8)),
+  mutation = rbind(sunitinib = c(47, 4, 1, 0, 0, 8, 2, 6, 4), imatinib = c(27, 3, 1, 1, 1, 3, 0, 2, 0)),
+  stage = rbind(sunitinib = c(11, 6, 54, 1), imatinib = c(6, 4, 27, 1)))
+chisq_p <- lapply(study, function(tab) list(
+  pearson = suppressWarnings(chisq.test(tab, correct = FALSE)$p.value),
+  yates = suppressWarnings(chisq.test(tab, correct = TRUE)$p.value),
+  fisher = fisher.test(tab, workspace = 2e7)$p.value))
+# mitotic count without the "not reported" column
+chisq_p$mitotic_reported_only <- list(pearson = chisq.test(study$mitotic[, 1:2], correct = FALSE)$p.value)
+# (b) Rotterdam, hormon arms: the tests table_one runs.
+tt <- t.test(age ~ hormon, data = rot, var.equal = TRUE)
+wt <- wilcox.test(nodes ~ hormon, data = rot, exact = FALSE, correct = TRUE)
+cs <- chisq.test(table(rot$size, rot$hormon), correct = FALSE)
+# (c) ATE-weighted descriptive statistics per arm: survey svymean / svyquantile(qrule = "math"),
+#     SD with the reliability-weights variance used in balance (cobalt's formula).
+w_ate <- W$ATE
+wtab <- list()
+for (arm in c(1, 0)) {
+  d <- svydesign(ids = ~1, weights = ~w, data = data.frame(age = rot$age[t == arm], nodes = rot$nodes[t == arm],
+                                                           size = rot$size[t == arm], w = w_ate[t == arm]))
+  qa <- svyquantile(~age, d, c(0.25, 0.5, 0.75), qrule = "math")$age[, 1]
+  qn <- svyquantile(~nodes, d, c(0.25, 0.5, 0.75), qrule = "math")$nodes[, 1]
+  wtab[[as.character(arm)]] <- list(
+    sum_w = sum(w_ate[t == arm]), age_mean = unname(coef(svymean(~age, d))),
+    age_sd = sqrt(wvar(rot$age[t == arm], w_ate[t == arm])), age_q = unname(qa), nodes_q = unname(qn),
+    size_prop = unname(coef(svymean(~size, d))))
+}
+out$table_one <- list(study_chisq = chisq_p,
+                      rotterdam = list(age_t_p = tt$p.value, nodes_wilcox_p = wt$p.value, size_chisq_p = cs$p.value,
+                                       age_mean = tapply(rot$age, rot$hormon, mean), age_sd = tapply(rot$age, rot$hormon, sd),
+                                       nodes_median = tapply(rot$nodes, rot$hormon, median)),
+                      weighted_ate = wtab,
+                      calls = c("chisq.test(tab, correct = FALSE)", "t.test(age ~ hormon, var.equal = TRUE)",
+                                "wilcox.test(nodes ~ hormon, exact = FALSE, correct = TRUE)",
+                                "svyquantile(~x, svydesign(ids = ~1, weights = ~w), qrule = 'math')"))
+out$meta$survey <- as.character(packageVersion("survey"))
+write_json(out, "balance.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
+str(out$table_one$study_chisq)
