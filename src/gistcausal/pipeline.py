@@ -267,23 +267,26 @@ def _frame_hash(df: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def _arm_labels(cfg: StudyConfig) -> tuple[str, str]:
-    """(control label, treated label) for plots and tables."""
+def _arm_labels(cfg: StudyConfig) -> dict[int, str]:
+    """{1: treated label, 0: control label} for tables."""
     t = cfg.treatment
-    return t.label(t.control), t.label(t.treated)
+    return {1: t.label(t.treated), 0: t.label(t.control)}
 
 
-def _table1_spec(cfg: StudyConfig) -> dict[str, str]:
-    spec = {}
+def _table1_spec(cfg: StudyConfig) -> tuple[dict[str, str], str]:
+    """Table 1 rows and the spread shown beside medians ("range" as in the study, or "iqr")."""
+    spec, spreads = {}, set()
     for name, cov in cfg.covariates.items():
         if not cov.in_table1:
             continue
         if cov.type in ("categorical", "binary"):
             spec[name] = "categorical"
+        elif cov.summary in ("median_range", "median_iqr"):
+            spec[name] = "continuous_median"
+            spreads.add(cov.summary)
         else:
-            spec[name] = {"mean_sd": "continuous_mean", "median_iqr": "continuous_median",
-                          "median_range": "continuous_median_range", None: "continuous_mean"}[cov.summary]
-    return spec
+            spec[name] = "continuous_mean"
+    return spec, ("iqr" if spreads == {"median_iqr"} else "range")
 
 
 def _labels(cfg: StudyConfig) -> dict[str, str]:
@@ -302,10 +305,10 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
     fig, ax = plt.subplots(figsize=(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2)))
     plot_flow(cohort.flow, ax=ax, arm_labels={a: cfg.treatment.label(a) for a in cfg.treatment.arms})
     parts.figures["flow"] = fig
-    spec = _table1_spec(cfg)
+    spec, spread = _table1_spec(cfg)
     if spec:
         parts.table1 = table_one(f, treatment_col="treatment", covariates=spec, labels=_labels(cfg),
-                                 arm_labels=_arm_labels(cfg), tests=True,
+                                 arm_labels=_arm_labels(cfg), tests=True, median_spread=spread,
                                  suppress_below=cfg.output.small_cell_threshold or None)
     landmarks = tuple(cfg.analysis.survival.landmarks)
     for o in cohort.outcomes:
@@ -367,38 +370,112 @@ def _duration(cfg: StudyConfig, cohort: Cohort, name: str) -> dict[str, Any]:
             "mann_whitney_u": u, "p": p}
 
 
+@dataclass(frozen=True)
+class CausalFit:
+    """One causal analysis of one outcome under one estimand, without figures.
+
+    ``comparison`` is the weighted :class:`~gistcausal.survival.SurvivalComparison`; ``weights`` the
+    :class:`~gistcausal.weights.WeightResult`. The propensity scores are not kept (patient-level).
+    """
+
+    outcome: str
+    estimand: str
+    comparison: Any
+    weights: Any
+    propensity: Any
+
+    @property
+    def estimates(self) -> tuple[EffectEstimate, ...]:
+        return tuple(self.comparison.estimates)
+
+
+def propensity_model(cfg: StudyConfig, *, method: str | None = None, spline_all: bool = False) -> Any:
+    """The configured (unfitted) :class:`~gistcausal.propensity.PropensityModel`.
+
+    ``method`` overrides the config's method; ``spline_all`` enters every continuous covariate as a natural
+    spline with 3 df (used by the specification grid).
+    """
+    from .propensity import PropensityModel
+
+    ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    splines = {n: (cfg.covariates[n].spline_df or 3) for n in ps_covs
+               if cfg.covariates[n].spline_df or (spline_all and cfg.covariates[n].type == "continuous")}
+    pcfg = cfg.analysis.propensity
+    return PropensityModel(method=method or pcfg.method, covariates=ps_covs, splines=splines,
+                           interactions=[tuple(i) for i in pcfg.interactions], n_folds=pcfg.n_folds,
+                           calibrate=pcfg.calibrate, random_state=cfg.seed)
+
+
+def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, **options: Any) -> tuple[Any, np.ndarray]:
+    """Fit the configured propensity model on a cohort frame; returns (result, scores)."""
+    model = propensity_model(cfg, **options)
+    model.fit(frame, treatment_col="treatment")
+    return model.result_, model.predict(frame)
+
+
+def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
+               ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
+               trim: Any = "config", at_risk_times: Any = None) -> CausalFit:
+    """IPTW analysis of one outcome: propensity score (fitted unless ``ps`` is given), weights, weighted
+    survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
+    plasmode replicates.
+    """
+    from .survival import compare_survival
+    from .weights import ESTIMANDS, compute_weights
+
+    result = None
+    if ps is None:
+        result, ps = fit_propensity(cfg, frame)
+    a = frame["treatment"].to_numpy(int)
+    wcfg = cfg.analysis.weights
+    if stabilize is None:  # the config's `stabilize` applies to the estimands where it is defined (ATE)
+        stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
+    wr = compute_weights(ps, a, estimand=estimand, stabilize=stabilize,
+                         truncate=wcfg.truncate if truncate == "config" else truncate,
+                         trim=wcfg.trim if trim == "config" else trim)
+    w = wr.weights
+    kept = w > 0
+    t = frame[f"{outcome}_time"].to_numpy(float)
+    e = frame[f"{outcome}_event"].to_numpy(int)
+    s = cfg.analysis.survival
+    comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=outcome, estimand=estimand,
+                            method="iptw", landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
+                            arm_labels=(cfg.treatment.control, cfg.treatment.treated),
+                            at_risk_times=at_risk_times)
+    return CausalFit(outcome, estimand, comp, wr, result)
+
+
 def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) -> None:
     import matplotlib.pyplot as plt
 
     from .balance import balance_table
     from .plots.balance import love_plot, overlap_plot, weight_plot
     from .plots.km import plot_km
-    from .propensity import PropensityModel
-    from .survival import compare_survival
-    from .weights import compute_weights
 
     f = cohort.frame
-    ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
-    cats = [n for n in ps_covs if cfg.covariates[n].type in ("categorical", "binary")]
-    splines = [n for n in ps_covs if cfg.covariates[n].spline_df]
-    pcfg = cfg.analysis.propensity
-    model = PropensityModel(method=pcfg.method, covariates=ps_covs, categorical=cats, splines=splines,
-                            interactions=[tuple(i) for i in pcfg.interactions], n_folds=pcfg.n_folds,
-                            calibrate=pcfg.calibrate, random_state=cfg.seed)
-    model.fit(f, treatment_col="treatment")
-    ps = model.predict(f)
-    parts.propensity = model.result_
+    parts.propensity, ps = fit_propensity(cfg, f)
     a = f["treatment"].to_numpy(int)
-    wcfg = cfg.analysis.weights
     bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     overlap_plot(ps, a, ax=ax)
     parts.figures["ps_overlap"] = fig
     for est in cfg.analysis.survival.estimands:
-        wr = compute_weights(ps, a, estimand=est, stabilize=wcfg.stabilize, truncate=wcfg.truncate, trim=wcfg.trim)
+        fits = {}
+        for o in cohort.outcomes:
+            if o.type != "time_to_event" or not o.causal:
+                continue
+            t = f[o.time_col].to_numpy(float)
+            fits[o.name] = causal_fit(cfg, f, outcome=o.name, estimand=est, ps=ps,
+                                      at_risk_times=_at_risk_times(cfg, t))
+        wr = next(iter(fits.values())).weights if fits else None
+        if wr is None:
+            from .weights import ESTIMANDS, compute_weights
+
+            wcfg = cfg.analysis.weights
+            wr = compute_weights(ps, a, estimand=est, stabilize=wcfg.stabilize and ESTIMANDS[est]["stabilize_ok"],
+                                 truncate=wcfg.truncate, trim=wcfg.trim)
         parts.weights[est] = wr
-        w = wr.weights
-        bt = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=w, estimand=est,
+        bt = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights, estimand=est,
                            threshold=cfg.analysis.balance_threshold)
         parts.balance[est] = bt
         fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(bt.to_frame()) + 1.6))
@@ -407,22 +484,14 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
         fig, ax = plt.subplots(figsize=(7.5, 3.8))
         weight_plot(wr, ax=ax)
         parts.figures[f"weights_{est}"] = fig
-        kept = w > 0
-        for o in cohort.outcomes:
-            if o.type != "time_to_event" or not o.causal:
-                continue
-            t, e = f[o.time_col].to_numpy(float), f[o.event_col].to_numpy(int)
-            horizon = cfg.analysis.survival.horizon
-            comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=o.name, estimand=est,
-                                    method="iptw", landmarks=tuple(cfg.analysis.survival.landmarks),
-                                    horizon=horizon, alpha=cfg.analysis.survival.alpha,
-                                    arm_labels=(cohort.control, cohort.treated),
-                                    at_risk_times=_at_risk_times(cfg, t))
-            parts.causal[(o.name, est)] = comp
+        for name, fit in fits.items():
+            comp = fit.comparison
+            parts.causal[(name, est)] = comp
             parts.estimates.extend(comp.estimates)
+            label = cfg.outcomes[name].label
             fig, ax = plt.subplots(figsize=(8, 6.2))
-            plot_km(comp, ax=ax, unweighted=parts.study.get(o.name), title=f"{o.label}: IPTW ({est})",
+            plot_km(comp, ax=ax, unweighted=parts.study.get(name), title=f"{label}: IPTW ({est})",
                     time_unit=cohort.time_unit,
                     arm_display={cohort.control: cfg.treatment.label(cohort.control),
                                  cohort.treated: cfg.treatment.label(cohort.treated)})
-            parts.figures[f"km_{o.name}_{est}"] = fig
+            parts.figures[f"km_{name}_{est}"] = fig
