@@ -706,11 +706,327 @@ def logrank_test(time: Any, event: Any, group: Any, *, weights: Any = None,
         obs = exp = np.array([])
         method = "design-based weighted log-rank (svylogrank)"
         n_used = int(m)
-    try:
-        stat = float(oe @ np.linalg.solve(vv, oe))
-    except np.linalg.LinAlgError:
-        stat = float(oe @ np.linalg.pinv(vv) @ oe)
+    if not np.all(np.diag(vv) > 0):
+        stat = math.nan       # no events (or no information): there is nothing to test
+    else:
+        try:
+            stat = float(oe @ np.linalg.solve(vv, oe))
+        except np.linalg.LinAlgError:
+            stat = float(oe @ np.linalg.pinv(vv) @ oe)
     df = k - 1
     return LogRankResult(statistic=stat, df=df, p=float(stats.chi2.sf(stat, df)), method=method,
                          groups=levels, observed=tuple(float(x) for x in obs),
                          expected=tuple(float(x) for x in exp), n=n_used)
+
+
+# ----------------------------------------------------------------------------------------------------
+# two-arm comparison
+# ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SurvivalComparison:
+    """Everything a two-arm survival comparison reports, aggregates only.
+
+    Attributes
+    ----------
+    curves : DataFrame
+        ``weighting`` ("unweighted"/"weighted"), ``arm``, ``time``, ``surv``, ``std_err``,
+        ``ci_low``, ``ci_high``, ``n_risk`` (weighted), ``n_risk_raw``, ``n_event``,
+        ``n_event_raw``, ``n_censor_raw``; weighted analyses carry both weightings.
+    at_risk : DataFrame
+        ``arm``, ``time``, ``n_at_risk`` (patients) and ``weighted_n_at_risk`` (sum of weights).
+    estimates : tuple of EffectEstimate
+    warnings : tuple of str
+    """
+
+    outcome: str
+    estimand: str
+    method: str
+    arm_labels: tuple[str, str]
+    curves: pd.DataFrame
+    at_risk: pd.DataFrame
+    estimates: tuple[EffectEstimate, ...]
+    alpha: float
+    warnings: tuple[str, ...] = ()
+    ph_test: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per estimate (a copy)."""
+        return pd.DataFrame([e.to_dict() for e in self.estimates])
+
+    def get(self, measure: str, contrast: str | None = None, time: float | None = None
+            ) -> EffectEstimate:
+        """The estimate of ``measure`` (optionally for one ``contrast`` and landmark ``time``)."""
+        for est in self.estimates:
+            if est.measure == measure and (contrast is None or est.contrast == contrast) and (
+                    time is None or est.time == time):
+                return est
+        raise KeyError(f"SurvivalComparison.get: no estimate {measure!r} (contrast={contrast!r}, "
+                       f"time={time!r}); available: {sorted({e.measure for e in self.estimates})}")
+
+    def summary(self) -> str:
+        head = (f"{self.outcome}: {self.arm_labels[1]} vs {self.arm_labels[0]} ({self.method}, "
+                f"estimand {self.estimand})")
+        lines = [head] + ["  " + e.summary() for e in self.estimates]
+        lines += ["  warning: " + w for w in self.warnings]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(v: Any) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            return v
+        return {"outcome": self.outcome, "estimand": self.estimand, "method": self.method,
+                "arm_labels": list(self.arm_labels), "alpha": self.alpha,
+                "estimates": [e.to_dict() for e in self.estimates],
+                "at_risk": [{k: clean(v) for k, v in r.items()}
+                            for r in self.at_risk.to_dict(orient="records")],
+                "curves": [{k: clean(v) for k, v in r.items()}
+                           for r in self.curves.to_dict(orient="records")],
+                "ph_test": {k: clean(v) for k, v in self.ph_test.items()},
+                "warnings": list(self.warnings)}
+
+
+def _curve_frame(km: KaplanMeier, arm: str, weighting: str) -> pd.DataFrame:
+    f = km.to_frame()
+    f = f[["time", "surv", "std_err", "ci_low", "ci_high", "n_risk", "n_risk_raw", "n_event",
+           "n_event_raw", "n_censor_raw"]]
+    f.insert(0, "arm", arm)
+    f.insert(0, "weighting", weighting)
+    return f
+
+
+def _at_risk(km: KaplanMeier, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pos = np.searchsorted(km.time, times, side="left")
+    ok = pos < km.time.size
+    p = np.minimum(pos, km.time.size - 1)
+    return (np.where(ok, km.n_risk_raw[p], 0.0), np.where(ok, km.n_risk[p], 0.0))
+
+
+def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = None, outcome: str,
+                     estimand: str = "none", method: str = "unadjusted", landmarks: Any = (),
+                     horizon: float | None = None, alpha: float = 0.05,
+                     arm_labels: tuple[str, str] = ("imatinib_800", "sunitinib"), X: Any = None,
+                     at_risk_times: Any = None) -> SurvivalComparison:
+    r"""Compare survival between two arms: curves, medians, landmark survival, RMST, HR, log-rank.
+
+    Parameters
+    ----------
+    time, event
+        As :func:`kaplan_meier`.
+    treatment : array-like of {0, 1}
+        0 for ``arm_labels[0]`` (reference), 1 for ``arm_labels[1]``.
+    weights : array-like, optional
+        IPTW weights; required by ``method="iptw"``, refused by ``"unadjusted"``.
+    outcome : str
+        Outcome name carried by every estimate (e.g. ``"pfs"``).
+    estimand : str, default="none"
+        The estimand the weights target (``"ATE"``, ``"ATT"``...); ``"none"`` when unweighted.
+    method : {"unadjusted", "iptw", "adjusted"}, default="unadjusted"
+        ``"adjusted"`` reports a covariate-adjusted (conditional) Cox HR using ``X``; the curves stay
+        unadjusted.
+    landmarks : sequence of float
+        Times at which S(t), the difference and the ratio are reported.
+    horizon : float, optional
+        RMST horizon :math:`\tau`.
+    alpha : float, default=0.05
+    arm_labels : (str, str)
+    X : array-like or DataFrame, optional
+        Covariates for ``method="adjusted"``.
+    at_risk_times : sequence of float, optional
+        Times for the at-risk table; default: 0, the landmarks and 5 evenly spaced times.
+
+    Returns
+    -------
+    SurvivalComparison
+
+    Raises
+    ------
+    DataError
+        Bad inputs; landmarks or horizon beyond follow-up (naming ``landmarks``/``horizon``).
+    CohortError
+        An empty arm.
+
+    Notes
+    -----
+    Per-arm quantities use Greenwood variance unweighted and the IJ robust variance weighted; arms
+    are independent, so :math:`\mathrm{Var}(\hat S_1 - \hat S_0) = \mathrm{Var}(\hat S_1) +
+    \mathrm{Var}(\hat S_0)`; the ratio's interval is built on the log scale,
+    :math:`\mathrm{se}\{\log(\hat S_1/\hat S_0)\} = \{(se_1/\hat S_1)^2 + (se_0/\hat S_0)^2\}^{1/2}`
+    (delta method). The IPTW hazard ratio is the marginal Cox HR with the robust sandwich SE, and the
+    weighted log-rank is the design-based test (:func:`logrank_test`). Robust variances treat the
+    weights as fixed (not re-estimating the propensity model), which is usually conservative for the
+    ATE (Austin 2016); bootstrap the whole pipeline for exact coverage. A proportional-hazards
+    violation (``cox.zph`` GLOBAL p < alpha) raises :class:`ProportionalHazardsWarning`.
+
+    References
+    ----------
+    Cole SR, Hernan MA (2004). Adjusted survival curves with inverse probability weights. Comput
+    Methods Programs Biomed 75:45-49. Austin PC (2016). Variance estimation when using inverse
+    probability of treatment weighting with survival analysis. Stat Med 35:5642-5655.
+    """
+    from gistcausal.cox import cox_fit, cox_zph
+    from gistcausal.errors import CohortError, SmallSampleWarning
+
+    where = "compare_survival"
+    if method not in ("unadjusted", "iptw", "adjusted"):
+        raise DataError(f"{where}: `method` must be one of 'unadjusted', 'iptw', 'adjusted' (got "
+                        f"{method!r}). Use 'iptw' with weights.")
+    if method == "iptw" and weights is None:
+        raise DataError(f"{where}: method 'iptw' needs `weights` (got None). Pass the IPTW weights "
+                        f"or use method='unadjusted'.")
+    if method == "unadjusted" and weights is not None:
+        raise DataError(f"{where}: method 'unadjusted' takes no `weights` (got weights). Use "
+                        f"method='iptw' for a weighted analysis.")
+    if method == "adjusted" and X is None:
+        raise DataError(f"{where}: method 'adjusted' needs covariates `X` (got None). Pass the "
+                        f"adjustment covariates.")
+    t, e, w = _check_inputs(time, event, weights, where)
+    alpha = _check_alpha(alpha, where)
+    a = _as_float(treatment, "treatment", where)
+    if a.size != t.size or not np.isin(a, (0.0, 1.0)).all():
+        raise DataError(f"{where}: `treatment` must be 0/1 with one value per patient (got "
+                        f"{a.size} values, {int((~np.isin(a, (0.0, 1.0))).sum())} not 0/1). "
+                        f"Code {arm_labels[0]} as 0 and {arm_labels[1]} as 1.")
+    for k in (0, 1):
+        if not np.any(a == k) or not np.any(w[a == k] > 0):
+            raise CohortError(f"{where}: arm '{arm_labels[k]}' is empty (got 0 patients with "
+                              f"positive weight). Check the cohort definition and treatment "
+                              f"coding.")
+    weighted = weights is not None
+    z = stats.norm.ppf(1 - alpha / 2)
+    warn_list: list[str] = []
+
+    def note_warning(msg: str, cat: type[Warning]) -> None:
+        warnings.warn(msg, cat, stacklevel=3)
+        warn_list.append(msg)
+
+    arms = [a == 0, a == 1]
+    kms = [kaplan_meier(t[m], e[m], weights=w[m] if weighted else None, alpha=alpha) for m in arms]
+    frames = []
+    if weighted:
+        kms_u = [kaplan_meier(t[m], e[m], alpha=alpha) for m in arms]
+        frames += [_curve_frame(k, arm_labels[i], "unweighted") for i, k in enumerate(kms_u)]
+    frames += [_curve_frame(k, arm_labels[i], "weighted" if weighted else "unweighted")
+               for i, k in enumerate(kms)]
+    curves = pd.concat(frames, ignore_index=True)
+
+    last = min(float(k.time[-1]) for k in kms)
+    lm = [float(x) for x in np.atleast_1d(np.asarray(landmarks, dtype=float))]
+    for x in lm:
+        if not (math.isfinite(x) and x >= 0):
+            raise DataError(f"{where}: `landmarks` must be finite times >= 0 (got {x!r}). Fix the "
+                            f"landmark times.")
+        if x > last:
+            raise DataError(f"{where}: `landmarks` has a time beyond the last follow-up of an arm "
+                            f"(got {x:g} > {last:g}). Choose landmarks <= {last:g}.")
+    if at_risk_times is None:
+        grid = np.unique(np.r_[0.0, lm, np.linspace(0, last, 6)])
+    else:
+        grid = np.asarray(at_risk_times, dtype=float)
+    rows = []
+    for i, km in enumerate(kms):
+        raw, wt = _at_risk(km, grid)
+        for tt, r, ww in zip(grid, raw, wt):
+            rows.append({"arm": arm_labels[i], "time": float(tt), "n_at_risk": int(r),
+                         "weighted_n_at_risk": float(ww)})
+    at_risk = pd.DataFrame(rows)
+
+    var_name = "robust" if weighted else "greenwood"
+    contrast = f"{arm_labels[1]} vs {arm_labels[0]}"
+    n_arm = [int(m.sum()) for m in arms]
+    common = {"outcome": outcome, "estimand": estimand, "method": method}
+    est: list[EffectEstimate] = []
+    for i, km in enumerate(kms):
+        med, lo, hi = km.median()
+        note = "" if math.isfinite(med) else "not estimable: curve never reaches 0.5"
+        if math.isfinite(med) and not (math.isfinite(lo) and math.isfinite(hi)):
+            note = "a confidence limit is not estimable: its band never reaches 0.5"
+        est.append(EffectEstimate(**common, contrast=arm_labels[i], measure="median", value=med,
+                                  ci_low=lo, ci_high=hi, variance=var_name, n=n_arm[i], note=note,
+                                  extra={"conf_type": km.conf_type}))
+    for x in lm:
+        s_ = [float(k.survival_at(x)[0]) for k in kms]
+        se_ = [float(k.std_err_at(x)[0]) for k in kms]
+        for i, km in enumerate(kms):
+            lo = float(km._step(km.ci_low, x, 1.0)[0])
+            hi = float(km._step(km.ci_high, x, 1.0)[0])
+            est.append(EffectEstimate(**common, contrast=arm_labels[i], measure="surv", value=s_[i],
+                                      ci_low=lo, ci_high=hi, se=se_[i], variance=var_name,
+                                      n=n_arm[i], time=x, extra={"conf_type": km.conf_type}))
+        diff = s_[1] - s_[0]
+        sed = math.sqrt(se_[0] ** 2 + se_[1] ** 2)
+        pd_ = 2 * stats.norm.sf(abs(diff) / sed) if sed > 0 else math.nan
+        est.append(EffectEstimate(**common, contrast=contrast, measure="surv_diff", value=diff,
+                                  ci_low=diff - z * sed, ci_high=diff + z * sed, se=sed, p=pd_,
+                                  variance=var_name, n=sum(n_arm), time=x))
+        if s_[0] > 0 and s_[1] > 0:
+            lr = math.log(s_[1] / s_[0])
+            sel = math.sqrt((se_[0] / s_[0]) ** 2 + (se_[1] / s_[1]) ** 2)
+            pr = 2 * stats.norm.sf(abs(lr) / sel) if sel > 0 else math.nan
+            est.append(EffectEstimate(**common, contrast=contrast, measure="surv_ratio",
+                                      value=s_[1] / s_[0], ci_low=math.exp(lr - z * sel),
+                                      ci_high=math.exp(lr + z * sel), se=sel, p=pr,
+                                      variance=var_name, n=sum(n_arm), time=x, scale="log"))
+        else:
+            est.append(EffectEstimate(**common, contrast=contrast, measure="surv_ratio",
+                                      value=math.nan, variance=var_name, n=sum(n_arm), time=x,
+                                      note="not estimable: survival is 0 in an arm"))
+    if horizon is not None:
+        tau = _check_horizon(horizon, last, where, "horizon")
+        rm = [rmst(t[m], e[m], weights=w[m] if weighted else None, horizon=tau, alpha=alpha)
+              for m in arms]
+        for i, r in enumerate(rm):
+            est.append(EffectEstimate(**common, contrast=arm_labels[i], measure="rmst",
+                                      value=r.value, ci_low=r.ci_low, ci_high=r.ci_high, se=r.se,
+                                      variance=r.variance, n=n_arm[i], time=tau))
+        d_ = rm[1].value - rm[0].value
+        sd_ = math.sqrt(rm[0].se ** 2 + rm[1].se ** 2)
+        est.append(EffectEstimate(**common, contrast=contrast, measure="rmst_diff", value=d_,
+                                  ci_low=d_ - z * sd_, ci_high=d_ + z * sd_, se=sd_,
+                                  p=2 * stats.norm.sf(abs(d_) / sd_) if sd_ > 0 else math.nan,
+                                  variance=rm[0].variance, n=sum(n_arm), time=tau))
+
+    # hazard ratio
+    if method == "adjusted":
+        xa = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
+        xa = xa.reshape(t.size, -1)
+        design = np.c_[a, xa]
+        names = ["treatment", *(list(map(str, X.columns)) if isinstance(X, pd.DataFrame) else
+                                [f"x{j + 1}" for j in range(xa.shape[1])])]
+    else:
+        design = a[:, None]
+        names = ["treatment"]
+    hr_w = w if weighted else None
+    ph: dict = {}
+    try:
+        fit = cox_fit(t, e, design, weights=hr_w, names=names, alpha=alpha)
+        est.append(EffectEstimate(**common, contrast=contrast, measure="hr",
+                                  value=float(np.exp(fit.coef[0])),
+                                  ci_low=float(np.exp(fit.ci_low[0])),
+                                  ci_high=float(np.exp(fit.ci_high[0])),
+                                  se=float(math.sqrt(fit.var[0, 0])), p=float(fit.p[0]),
+                                  variance=fit.variance, n=fit.n, scale="log",
+                                  extra={"ties": fit.ties, "n_event": fit.n_event}))
+        zph = cox_zph(t, e, design, weights=hr_w, names=names)
+        ph = {"chisq": float(zph.chisq[0]), "p": float(zph.p[0]), "global_p": zph.global_p,
+              "transform": zph.transform}
+        if zph.p[0] < alpha:
+            note_warning(f"{where}: proportional hazards rejected for treatment in '{outcome}' "
+                         f"(got cox.zph p = {zph.p[0]:.3g}). Report RMST or landmark survival "
+                         f"alongside the hazard ratio.", ProportionalHazardsWarning)
+    except ModelFitError as err:
+        note_warning(str(err), SmallSampleWarning)
+        est.append(EffectEstimate(**common, contrast=contrast, measure="hr", value=math.nan,
+                                  variance="robust" if weighted else "model", n=int(t.size),
+                                  scale="log", note="not estimable: " + str(err).split(": ", 1)[1]))
+
+    lr_ = logrank_test(t, e, a, weights=hr_w)
+    est.append(EffectEstimate(**common, contrast=contrast, measure="logrank_p", value=lr_.p,
+                              p=lr_.p, variance="robust" if weighted else "model", n=lr_.n,
+                              note="" if math.isfinite(lr_.p) else "not estimable: no events",
+                              extra={"statistic": lr_.statistic, "df": lr_.df,
+                                     "test": lr_.method}))
+    return SurvivalComparison(outcome=outcome, estimand=estimand, method=method,
+                              arm_labels=(str(arm_labels[0]), str(arm_labels[1])), curves=curves,
+                              at_risk=at_risk, estimates=tuple(est), alpha=alpha,
+                              warnings=tuple(warn_list), ph_test=ph)
