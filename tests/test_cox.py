@@ -200,3 +200,31 @@ def test_cox_invariant_to_order_and_weight_scale(d, c, rnd):
     b = cox_fit(t[perm], e[perm], x[perm], weights=c * w[perm])
     np.testing.assert_allclose(a.coef, b.coef, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(a.robust_se, b.robust_se, rtol=1e-6, atol=1e-8)
+
+
+def test_monotone_likelihood_warns_infinite_coefficient():
+    # events in both arms, but every arm-0 patient dies before any arm-1 patient: beta -> -infinity
+    t = np.array([1.0, 2, 3, 4, 5, 6])
+    e = np.array([1, 1, 1, 1, 0, 1])
+    arm = np.array([1, 1, 1, 0, 0, 0])
+    from gistcausal.errors import ConvergenceWarning
+    with pytest.warns(ConvergenceWarning, match=re.escape(
+            "cox_fit: the coefficient of ['x1'] may be infinite (got a log-likelihood that converged "
+            "while the coefficient kept moving: monotone likelihood). Treat the hazard ratio as not "
+            "estimable; check events per level.")):
+        fit = cox_fit(t, e, arm)
+    assert not fit.converged
+
+
+def test_schoenfeld_plot_returns_axes(data):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gistcausal.plots.km import plot_schoenfeld
+    d = data["ties"]
+    sr = schoenfeld_residuals(d.time, d.event, d[["group", "x"]], weights=d.w)
+    fig, ax = plt.subplots()
+    assert plot_schoenfeld(sr, term="group", ax=ax) is ax
+    assert len(ax.collections[0].get_offsets()) == int(d.event[d.w > 0].sum())
+    plt.close(fig)

@@ -441,3 +441,12 @@ def test_plot_km_two_at_risk_rows_per_arm(iptw_comparison):
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert "hormon (IPTW)" in labels and "hormon (unweighted)" in labels
     plt.close(fig)
+
+
+def test_compare_everyone_censored():
+    t = np.array([1.0, 2, 3, 4])
+    with pytest.warns(SmallSampleWarning, match=re.escape("cox_fit: no events (got 0 events in 4")):
+        comp = compare_survival(t, [0, 0, 0, 0], [0, 1, 0, 1], outcome="os", landmarks=(2,))
+    assert math.isnan(comp.get("hr").value)
+    assert math.isnan(comp.get("logrank_p").p) and comp.get("logrank_p").note == "not estimable: no events"
+    assert comp.get("surv", "sunitinib", 2.0).value == 1.0
