@@ -205,3 +205,36 @@ def test_table_outputs_and_conventions(rot):
     frame.loc[0, "smd_w"] = 99.0
     assert tab.table.loc[0, "smd_w"] != 99.0
     assert list(frame.columns[:3]) == ["covariate", "level", "type"]
+
+
+def test_plots_return_axes_with_content(rot, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gistcausal.plots.balance import love_plot, overlap_plot, weight_plot
+
+    df, ps = rot
+    t = df.hormon.to_numpy()
+    w = _weights(ps, t, "ATE")
+    tab = balance_table(df, treatment_col="hormon", covariates=COVS, weights=w)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    ax = love_plot(tab, ax=axes[0], threshold=0.1)
+    assert ax is axes[0]
+    labels = [tl.get_text() for tl in ax.get_yticklabels()]
+    assert labels[0] == tab.table.assign(a=tab.table.smd_un.abs()).sort_values("a").iloc[-1]["covariate"]
+    assert any(len(line.get_xdata()) and abs(line.get_xdata()[0] - 0.1) < 1e-12 for line in ax.get_lines())
+    offsets = ax.collections[0].get_offsets()
+    assert len(offsets) == 2 * len(tab.table)
+    # each point sits on its own label's row: the unweighted |SMD| of the top row is the largest
+    top = [x for x, y in offsets if y == 0]
+    assert max(top) == pytest.approx(tab.table.smd_un.abs().max())
+    assert overlap_plot(ps, t, weights=w, ax=axes[1]) is axes[1]
+    assert len(axes[1].patches) == 60
+    assert weight_plot(w, treatment=t, ax=axes[2]) is axes[2]
+    assert "ESS" in axes[2].get_title()
+    fig.savefig(tmp_path / "balance.png")
+    plt.close(fig)
+    assert tab.plot().figure is not None
+    plt.close("all")

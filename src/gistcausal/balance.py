@@ -131,7 +131,7 @@ def smd(x, treatment, *, weights=None, estimand: str = "ATE", binary: Literal["r
     -------
     float
         :math:`(\\bar x^w_1 - \\bar x^w_0)/s`, or the raw difference for binary covariates with ``binary="raw"``.
-        NaN when the denominator is 0.
+        NaN when the denominator is 0 (to rounding: below 1e-10 times max |x|).
     """
     where = "smd"
     x, t, w = _arrays(x, treatment, weights, where)
@@ -144,7 +144,8 @@ def smd(x, treatment, *, weights=None, estimand: str = "ATE", binary: Literal["r
         return float(diff)
     v1, v0 = _unweighted_var(x[t == 1], is_bin), _unweighted_var(x[t == 0], is_bin)
     s = {"pooled": math.sqrt((v1 + v0) / 2), "treated": math.sqrt(v1), "control": math.sqrt(v0)}[denom_kind]
-    return float(diff / s) if s > 0 else math.nan
+    # a constant covariate has a rounding-level SD; treat it as 0 (SMD undefined) rather than divide by it
+    return float(diff / s) if s > 1e-10 * max(1.0, float(np.max(np.abs(x)))) else math.nan
 
 
 def variance_ratio(x, treatment, *, weights=None) -> float:
