@@ -7,7 +7,6 @@ kish <- function(w) sum(w)^2 / sum(w^2)). Tolerance 1e-6 vs R (deterministic ari
 from __future__ import annotations
 
 import json
-import math
 import re
 import warnings
 from pathlib import Path

@@ -535,7 +535,6 @@ class PropensityModel:
 
     def _factor_columns(self, df: pd.DataFrame, code_map: dict[str, str]) -> list[list[str]]:
         """Data columns behind each design column (for naming covariates in messages)."""
-        out = []
         names = sorted(df.columns, key=len, reverse=True)
         slices = self.design_info_.term_name_slices
         col_terms = [None] * len(self.design_info_.column_names)
