@@ -164,7 +164,8 @@ class AnalysisResults:
                       "time_unit": cfg.time_unit, "primary_outcome": cfg.primary_outcome},
             "cohort": self.cohort,
             "estimates": [e.to_dict() for e in self.estimates],
-            "durations": {k: {kk: vv for kk, vv in v.items() if kk != "table"} for k, v in self.durations.items()},
+            "durations": {k: {kk: vv for kk, vv in v.items() if kk not in ("table", "estimate")}
+                          for k, v in self.durations.items()},
             "propensity": None if self.propensity is None else self.propensity.to_dict(),
             "weights": {k: v.to_dict() for k, v in self.weights.items()},
             "balance": {k: v.to_dict() for k, v in self.balance.items()},

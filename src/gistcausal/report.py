@@ -164,7 +164,7 @@ def _export_table(table: Any, stem: Path, formats: tuple[str, ...]) -> None:
     for fmt in formats:
         path = stem.with_suffix("." + fmt)
         if hasattr(table, "write"):
-            table.write(path, format=fmt)
+            table.write(path, format={"md": "markdown", "tex": "latex"}.get(fmt, fmt))
             continue
         df: pd.DataFrame = table
         if fmt == "csv":
