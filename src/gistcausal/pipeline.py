@@ -186,6 +186,14 @@ class AnalysisResults:
         return build_sections(self)
 
 
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    """A figure not registered with pyplot (so batch runs do not accumulate open figures)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
 def _fmt(v: float, digits: int = 2) -> str:
     return "NE" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -295,15 +303,13 @@ def _labels(cfg: StudyConfig) -> dict[str, str]:
 
 
 def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
-    import matplotlib.pyplot as plt
-
     from .plots.flow import plot_flow
     from .plots.km import plot_km
     from .survival import compare_survival
     from .tables import table_one
 
     f = cohort.frame
-    fig, ax = plt.subplots(figsize=(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2)))
+    fig, ax = _figure(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2))
     plot_flow(cohort.flow, ax=ax, arm_labels={a: cfg.treatment.label(a) for a in cfg.treatment.arms})
     parts.figures["flow"] = fig
     spec, spread = _table1_spec(cfg)
@@ -325,7 +331,7 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
                                 at_risk_times=_at_risk_times(cfg, t))
         parts.study[o.name] = comp
         parts.estimates.extend(comp.estimates)
-        fig, ax = plt.subplots(figsize=(8, 5.6))
+        fig, ax = _figure(8, 5.6)
         plot_km(comp, ax=ax, title=o.label, time_unit=cohort.time_unit,
                 arm_display={cohort.control: cfg.treatment.label(cohort.control),
                              cohort.treated: cfg.treatment.label(cohort.treated)})
@@ -447,8 +453,6 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
 
 
 def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) -> None:
-    import matplotlib.pyplot as plt
-
     from .balance import balance_table
     from .plots.balance import love_plot, overlap_plot, weight_plot
     from .plots.km import plot_km
@@ -457,7 +461,7 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
     parts.propensity, ps = fit_propensity(cfg, f)
     a = f["treatment"].to_numpy(int)
     bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = _figure(7.5, 4.2)
     overlap_plot(ps, a, ax=ax)
     parts.figures["ps_overlap"] = fig
     for est in cfg.analysis.survival.estimands:
@@ -479,10 +483,10 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
         bt = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights, estimand=est,
                            threshold=cfg.analysis.balance_threshold)
         parts.balance[est] = bt
-        fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(bt.to_frame()) + 1.6))
+        fig, ax = _figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
         love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
         parts.figures[f"love_{est}"] = fig
-        fig, ax = plt.subplots(figsize=(7.5, 3.8))
+        fig, ax = _figure(7.5, 3.8)
         weight_plot(wr, ax=ax)
         parts.figures[f"weights_{est}"] = fig
         for name, fit in fits.items():
@@ -490,7 +494,7 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
             parts.causal[(name, est)] = comp
             parts.estimates.extend(comp.estimates)
             label = cfg.outcomes[name].label
-            fig, ax = plt.subplots(figsize=(8, 6.2))
+            fig, ax = _figure(8, 6.2)
             plot_km(comp, ax=ax, unweighted=parts.study.get(name), title=f"{label}: IPTW ({est})",
                     time_unit=cohort.time_unit,
                     arm_display={cohort.control: cfg.treatment.label(cohort.control),

@@ -119,11 +119,6 @@ def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: s
     Path
         The final output folder.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -139,7 +134,6 @@ def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: s
             fig.savefig(tmp / "figures" / f"{name}.png", dpi=130, bbox_inches="tight")
             fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
             png[name] = fig_to_png_base64(fig)
-            plt.close(fig)
         (tmp / "results.json").write_text(dumps_json(results.to_dict()), encoding="utf-8")
         (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
         manifest = results.manifest(command=command)

@@ -1,0 +1,140 @@
+"""The default analysis end to end: the study's flow, Table 1, Kaplan-Meier and log-rank reproduced on the
+synthetic registry and checked against R (tests/reference/study/make_study.R), and the causal layer on top."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import REFERENCE
+
+REF = json.loads((REFERENCE / "study" / "study.json").read_text())
+
+
+def test_reference_input_is_the_current_cohort(default_cohort):
+    """study_cohort.csv (R's input) must be today's cohort; else rerun make_input.py and make_study.R."""
+    ref = pd.read_csv(REFERENCE / "study" / "study_cohort.csv")
+    f = default_cohort.frame
+    for c in ("pfs_time", "pfs_event", "os_time", "os_event", "treatment"):
+        np.testing.assert_allclose(f[c].to_numpy(float), ref[c].to_numpy(float), rtol=1e-9, err_msg=c)
+
+
+def test_flow_reproduces_the_study(default_results):
+    flow = default_results.flow
+    assert flow.n_start == 480
+    after = {s.label: s.n_after for s in flow.steps}
+    assert after["First-line imatinib 400 mg"] == 463
+    assert after["Dose escalation for therapeutic drug monitoring"] == 118
+    assert after["First-line imatinib stopped for intolerance"] == 110
+    assert dict(flow.arms) == {"sunitinib": 72, "imatinib_800": 38}
+
+
+def _est(res, outcome, measure, contrast, method="unadjusted", estimand="none", time=None):
+    hits = [e for e in res.estimates if e.outcome == outcome and e.measure == measure and e.contrast == contrast
+            and e.method == method and e.estimand == estimand
+            and (time is None or (math.isfinite(e.time) and abs(e.time - time) < 1e-9))]
+    assert len(hits) == 1, (outcome, measure, contrast, len(hits))
+    return hits[0]
+
+
+@pytest.mark.parametrize("outcome", ["pfs", "os", "os_from_diagnosis"])
+def test_km_medians_and_ci_match_r(default_results, outcome):
+    """R: survfit(Surv(time, event) ~ treatment, data = d) (conf.type = "log"); print(fit)$table."""
+    ref = REF[outcome]
+    for k, arm in enumerate(["imatinib_800", "sunitinib"]):  # R strata order: treatment=0, treatment=1
+        e = _est(default_results, outcome, "median", arm)
+        assert e.value == pytest.approx(ref["median"][k], abs=1e-6)
+        assert e.ci_low == pytest.approx(ref["lcl"][k], abs=1e-6)
+        if ref["ucl"][k] == "NA":
+            assert math.isnan(e.ci_high) and "not estimable" in e.note
+        else:
+            assert e.ci_high == pytest.approx(ref["ucl"][k], abs=1e-6)
+
+
+@pytest.mark.parametrize("outcome", ["pfs", "os", "os_from_diagnosis"])
+def test_logrank_and_cox_match_r(default_results, outcome):
+    """R: survdiff(Surv(time, event) ~ treatment); coxph(Surv(time, event) ~ treatment, ties = "efron")."""
+    ref = REF[outcome]
+    lr = _est(default_results, outcome, "logrank_p", "sunitinib vs imatinib_800")
+    assert lr.value == pytest.approx(ref["logrank_p"], abs=1e-8)
+    hr = _est(default_results, outcome, "hr", "sunitinib vs imatinib_800")
+    assert hr.value == pytest.approx(ref["cox_hr"], abs=1e-6)
+    assert hr.se == pytest.approx(ref["cox_se"], abs=1e-6)
+
+
+def test_survival_at_12_months_matches_r(default_results):
+    """R: summary(survfit(...), times = 12): surv, std.err, lower, upper."""
+    ref = REF["pfs"]
+    for k, arm in enumerate(["imatinib_800", "sunitinib"]):
+        e = _est(default_results, "pfs", "surv", arm, time=12)
+        assert e.value == pytest.approx(ref["surv12"][k], abs=1e-6)
+        assert e.ci_low == pytest.approx(ref["lower12"][k], abs=1e-6)
+        assert e.ci_high == pytest.approx(ref["upper12"][k], abs=1e-6)
+
+
+def test_mann_whitney_time_to_sunitinib_failure_matches_r(default_results):
+    """R: wilcox.test(a, b, exact = FALSE, correct = TRUE)."""
+    ref = REF["sunitinib_failure"]
+    d = default_results.durations["sunitinib_failure"]
+    assert d["n"] == {"sunitinib": ref["n_a"], "imatinib_800": ref["n_b"]}
+    assert d["p"] == pytest.approx(ref["p"], abs=1e-10)
+    assert d["mann_whitney_u"] == pytest.approx(ref["W"], abs=1e-9)
+    assert d["median"]["sunitinib"] == pytest.approx(ref["median_a"], abs=1e-9)
+
+
+def test_event_counts_match_r(default_results):
+    out = default_results.cohort["outcomes"]
+    assert out["pfs"]["n_events"] == sum(REF["pfs"]["events"])
+    assert out["os"]["n_events"] == sum(REF["os"]["events"])
+
+
+def test_table1_has_the_study_rows_and_tests(default_results):
+    t1 = default_results.table1.to_frame()
+    assert {"Sex", "Age at diagnosis (years)", "Mitotic count (/50 HPF)", "Mutation"} <= set(t1["variable"])
+    tests = t1.dropna(subset=["test"]).set_index("variable")["test"].to_dict()
+    assert tests["Age at diagnosis (years)"] == "t-test"
+    assert tests["Duration of first-line imatinib (months)"] == "Mann-Whitney U"
+    assert tests["Mitotic count (/50 HPF)"] == "chi-square"
+
+
+def test_causal_layer_present_and_weighted(default_results):
+    r = default_results
+    assert set(r.weights) == {"ATE", "ATT"}
+    hr = _est(r, "pfs", "hr", "sunitinib vs imatinib_800", method="iptw", estimand="ATE")
+    assert hr.variance == "robust"
+    un = _est(r, "pfs", "hr", "sunitinib vs imatinib_800")
+    assert hr.value != pytest.approx(un.value, abs=1e-3)  # weighting changed the estimate
+    bt = r.balance["ATE"].to_frame()
+    assert len(bt) > 0
+
+
+def test_results_to_dict_is_json_and_aggregate_only(default_results):
+    d = default_results.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert d["schema_version"] == "1.0"
+    assert "DGR" not in text  # no patient ids
+    fields = {"outcome", "contrast", "estimand", "method", "measure", "value", "ci_low", "ci_high", "se", "p",
+              "variance", "n"}
+    assert all(fields <= set(e) for e in d["estimates"])
+    assert d["cohort"]["flow"]["arms"] == {"sunitinib": 72, "imatinib_800": 38}
+
+
+def test_python_api_tables_and_figures(default_results):
+    import matplotlib.figure
+
+    figs = default_results.figures()
+    assert {"flow", "km_pfs", "km_os", "km_pfs_ATE", "love_ATE", "ps_overlap"} <= set(figs)
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs.values())
+    assert isinstance(default_results.estimates_frame(), pd.DataFrame)
+
+
+def test_gbsg2_table_config_runs(root):
+    from gistcausal.pipeline import run
+
+    r = run(root / "configs" / "gbsg2_hormone.yaml")
+    assert dict(r.flow.arms) == {"hormone": 246, "no_hormone": 440}
+    hr = [e for e in r.estimates if e.measure == "hr" and e.method == "iptw" and e.estimand == "ATE"][0]
+    assert 0.4 < hr.value < 1.0  # tamoxifen is protective in GBSG-2 (Schumacher et al. 1994)
