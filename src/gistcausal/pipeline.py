@@ -339,10 +339,16 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
 
 
 def _at_risk_times(cfg: StudyConfig, t: np.ndarray) -> tuple[float, ...]:
-    if cfg.analysis.at_risk_times is not None:
-        return tuple(x for x in cfg.analysis.at_risk_times if x <= np.max(t))
-    step = {"days": 365.0, "weeks": 52.0, "months": 12.0, "years": 1.0}[cfg.time_unit]
-    return tuple(np.arange(0.0, np.max(t) + 1e-9, step))
+    """Times for the numbers-at-risk rows: the config's list when it spans the follow-up, else a round step
+    giving about eight columns over the follow-up (6, 12, 24 ... months; 180, 365 ... days)."""
+    t_max = float(np.max(t))
+    given = cfg.analysis.at_risk_times
+    if given is not None and max(given) >= 0.6 * t_max:
+        return tuple(x for x in given if x <= t_max)
+    steps = {"days": (30, 90, 180, 365, 730, 1825), "weeks": (4, 13, 26, 52, 104), "months": (3, 6, 12, 24, 36, 60),
+             "years": (0.5, 1, 2, 5, 10)}[cfg.time_unit]
+    step = next((s for s in steps if t_max / s <= 9), steps[-1])
+    return tuple(np.arange(0.0, t_max + 1e-9, step))
 
 
 def _duration(cfg: StudyConfig, cohort: Cohort, name: str) -> dict[str, Any]:

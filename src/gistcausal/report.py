@@ -100,6 +100,7 @@ class ReportSection:
     tables: tuple[tuple[str, pd.DataFrame], ...] = ()
     figures: tuple[tuple[str, str], ...] = ()  # (caption, figure key)
     notes: tuple[str, ...] = ()
+    details: tuple[tuple[str, pd.DataFrame], ...] = ()  # long tables, collapsed under the section
 
 
 def frame_to_html(df: pd.DataFrame) -> Markup:

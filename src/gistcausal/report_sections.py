@@ -44,6 +44,99 @@ def estimates_display(estimates: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ci(e: Any, digits: int = 2) -> str:
+    return f"{_num(e.value, digits)} ({_num(e.ci_low, digits)} to {_num(e.ci_high, digits)})"
+
+
+def _p(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _pick(estimates: list[Any], **match: Any) -> Any:
+    for e in estimates:
+        if all((abs(getattr(e, k) - v) < 1e-9 if k == "time" else getattr(e, k) == v) for k, v in match.items()):
+            return e
+    return None
+
+
+def study_results_table(r: "AnalysisResults") -> pd.DataFrame:
+    """The paper's results in one table: per outcome and arm, patients, events, median (95% CI); the log-rank
+    p-value and the unadjusted hazard ratio per outcome."""
+    cfg = r.config
+    tr, ct = cfg.treatment.treated, cfg.treatment.control
+    rows = []
+    for name, comp in r.study.items():
+        est = [e for e in comp.estimates]
+        curves = comp.curves
+        lr = _pick(est, measure="logrank_p")
+        hr = _pick(est, measure="hr")
+        for arm in (tr, ct):
+            c = curves[curves["arm"] == arm]
+            n = int(c["n_risk_raw"].iloc[0]) if len(c) else 0
+            ev = int(c["n_event_raw"].sum()) if len(c) else 0
+            med = _pick(est, measure="median", contrast=arm)
+            rows.append({"outcome": cfg.outcomes[name].label, "arm": cfg.treatment.label(arm), "patients": n,
+                         "events (%)": f"{ev} ({100 * ev / n:.1f})" if n else "",
+                         "median, 95% CI": _ci(med, 1) if med else "",
+                         "log-rank p": _p(lr.value) if (lr and arm == tr) else "",
+                         "HR (95% CI)": _ci(hr) if (hr and arm == tr) else ""})
+    return pd.DataFrame(rows)
+
+
+def causal_results_table(r: "AnalysisResults") -> pd.DataFrame:
+    """Key causal estimates: per outcome and estimand, the marginal HR, RMST difference, survival differences
+    at the landmarks, the weighted log-rank p and the adjusted medians."""
+    cfg = r.config
+    tr, ct = cfg.treatment.treated, cfg.treatment.control
+    rows = []
+    for (name, est), comp in r.causal.items():
+        e = list(comp.estimates)
+        row = {"outcome": name, "estimand": est}
+        hr = _pick(e, measure="hr")
+        row["marginal HR (95% CI)"] = _ci(hr) if hr else ""
+        rd = _pick(e, measure="rmst_diff")
+        if rd:
+            row[f"RMST difference at {rd.time:g} (95% CI)"] = _ci(rd)
+        for lm in cfg.analysis.survival.landmarks:
+            sd = _pick(e, measure="surv_diff", time=lm)
+            if sd:
+                row[f"survival difference at {lm:g}"] = _ci(sd)
+        for arm in (tr, ct):
+            m = _pick(e, measure="median", contrast=arm)
+            row[f"median {arm}"] = _ci(m, 1) if m else ""
+        lr = _pick(e, measure="logrank_p")
+        row["weighted log-rank p"] = _p(lr.value) if lr else ""
+        row["variance"] = hr.variance if hr else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def at_risk_wide(at_risk: pd.DataFrame, *, weighted: bool, labels: dict[str, str]) -> pd.DataFrame:
+    """Numbers at risk with times as columns: one row per arm (and a weighted row per arm when asked)."""
+    rows = []
+    for arm, g in at_risk.groupby("arm", sort=False):
+        rows.append({"": f"{labels.get(arm, arm)}: n at risk",
+                     **{f"{t:g}": int(v) for t, v in zip(g["time"], g["n_at_risk"])}})
+        if weighted:
+            rows.append({"": f"{labels.get(arm, arm)}: weighted n at risk",
+                         **{f"{t:g}": f"{v:.1f}" for t, v in zip(g["time"], g["weighted_n_at_risk"])}})
+    return pd.DataFrame(rows)
+
+
+def table1_display(df: pd.DataFrame) -> pd.DataFrame:
+    """Paper layout of Table 1: the variable name once, levels indented below, p-values rounded."""
+    out = df.copy()
+    first = ~out["variable"].duplicated()
+    out["variable"] = out["variable"].where(first, "")
+    if "level" in out.columns:
+        out["level"] = out["level"].fillna("")
+    if "p" in out.columns:
+        out["p"] = [_p(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in out["p"]]
+    return out.fillna("")
+
+
 def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     """The standard two-column target-trial protocol table (target trial vs emulation), from the config."""
     cfg = r.config
@@ -105,38 +198,51 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
     secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow.to_frame()),),
                               figures=(("Patient flow (CONSORT-style)", "flow"),)))
+    labels = {a: cfg.treatment.label(a) for a in cfg.treatment.arms}
     if r.table1 is not None:
         secs.append(ReportSection("table1", "Table 1: baseline characteristics",
                                   tables=(("Baseline characteristics by arm (unweighted), with the study's tests",
-                                           r.table1.to_frame()),)))
+                                           table1_display(r.table1.to_frame())),)))
     if r.study:
         un = [e for e in r.estimates if e.method == "unadjusted"]
         figs = tuple((f"Kaplan-Meier: {cfg.outcomes[o].label}", f"km_{o}") for o in r.study)
-        tabs = [("Unweighted estimates (the study's analysis)", estimates_display(un))]
+        tabs = [("Results as in the paper: Kaplan-Meier medians, log-rank test, unadjusted Cox", study_results_table(r))]
         for name, d in r.durations.items():
-            tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_num(d['p'], 3)}", d["table"]))
+            tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_p(d['p'])}", d["table"]))
         for name, comp in r.study.items():
-            tabs.append((f"Numbers at risk: {cfg.outcomes[name].label}", comp.at_risk))
-        secs.append(ReportSection("study", "The study's analysis (unweighted)", tables=tuple(tabs), figures=figs))
+            tabs.append((f"Numbers at risk: {cfg.outcomes[name].label}",
+                         at_risk_wide(comp.at_risk, weighted=False, labels=labels)))
+        secs.append(ReportSection("study", "The study's analysis (unweighted)", tables=tuple(tabs), figures=figs,
+                                  details=(("All unweighted estimates", estimates_display(un)),)))
     if r.propensity is not None:
-        tabs = [("Propensity model", r.propensity.to_frame())]
-        tabs += [(f"Weight diagnostics ({k})", v.to_frame()) for k, v in r.weights.items()]
+        tabs = [(f"Weight diagnostics ({k})", v.to_frame().round(3)) for k, v in r.weights.items()]
         figs = [("Propensity score overlap by arm", "ps_overlap")]
         figs += [(f"Weight distribution ({k})", f"weights_{k}") for k in r.weights]
-        secs.append(ReportSection("propensity", "Propensity score and weights", (r.propensity.summary(),),
-                                  tables=tuple(tabs), figures=tuple(figs)))
+        pr = r.propensity
+        desc = (f"{pr.method.capitalize()} propensity model for receiving {cfg.treatment.label(cfg.treatment.treated)}: "
+                f"treatment ~ {pr.formula}. {pr.n_treated} treated and {pr.n_control} control patients, "
+                f"{pr.n_parameters} parameters ({pr.events_per_parameter:.1f} patients of the smaller arm per "
+                f"parameter); c-statistic {pr.c_statistic:.3f}. Scores are never clipped; extreme weights are "
+                "reported below.")
+        tabs.insert(0, ("Propensity score distribution by arm", pr.score_summary.round(3)))
+        secs.append(ReportSection("propensity", "Propensity score and weights", (desc,),
+                                  tables=tuple(tabs), figures=tuple(figs),
+                                  details=(("Propensity model coefficients", r.propensity.to_frame().round(4)),)))
     if r.balance:
         secs.append(ReportSection(
             "balance", "Covariate balance",
             tuple(v.conventions for v in list(r.balance.values())[:1]),
-            tables=tuple((f"Balance before and after weighting ({k})", v.to_frame()) for k, v in r.balance.items()),
-            figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance)))
+            figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance),
+            details=tuple((f"Balance before and after weighting ({k})", v.to_frame().round(4))
+                          for k, v in r.balance.items())))
     if r.causal:
         causal = [e for e in r.estimates if e.method != "unadjusted"]
         figs = tuple((f"Unweighted and IPTW-weighted Kaplan-Meier ({est}): {cfg.outcomes[o].label}", f"km_{o}_{est}")
                      for (o, est) in r.causal)
-        tabs = [("Causal effect estimates", estimates_display(causal))]
-        tabs += [(f"Numbers at risk, raw and weighted: {o} ({est})", c.at_risk) for (o, est), c in r.causal.items()]
-        secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs))
+        tabs = [("Causal effect estimates (treated vs control)", causal_results_table(r))]
+        tabs += [(f"Numbers at risk, raw and weighted: {cfg.outcomes[o].label} ({est})",
+                  at_risk_wide(c.at_risk, weighted=True, labels=labels)) for (o, est), c in r.causal.items()]
+        secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
+                                  details=(("All causal estimates", estimates_display(causal)),)))
     secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
     return secs
