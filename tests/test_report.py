@@ -1,0 +1,147 @@
+"""The output folder: complete, atomic, deterministic, escaped, aggregate-only, and rendering in a real browser."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from gistcausal.config import config_from_dict
+from gistcausal.pipeline import run
+from gistcausal.report import write_outputs
+
+from .conftest import CONFIGS, ROOT
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def report_dir(default_results, tmp_path_factory):
+    return write_outputs(default_results, tmp_path_factory.mktemp("out") / "gist_second_line")
+
+
+def test_output_layout(report_dir, default_results):
+    for f in ("report.html", "results.json", "manifest.json"):
+        assert (report_dir / f).is_file()
+    for name in ("table1", "flow", "estimates", "balance_ATE"):
+        for ext in ("csv", "md", "tex", "html", "docx", "xlsx"):
+            assert (report_dir / "tables" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+    for name in default_results.figures():
+        assert (report_dir / "figures" / f"{name}.png").is_file()
+        assert (report_dir / "figures" / f"{name}.svg").is_file()
+    assert not list(report_dir.parent.glob(".*tmp-*"))  # no temporary folder left behind
+
+
+def test_excel_and_word_tables_read_back(report_dir):
+    from docx import Document
+
+    est = pd.read_excel(report_dir / "tables" / "estimates.xlsx")
+    assert {"outcome", "measure", "value", "variance"} <= set(est.columns)
+    doc = Document(report_dir / "tables" / "flow.docx")
+    assert doc.tables[0].rows[0].cells[0].text == "label"
+
+
+def test_results_json_is_byte_identical_across_runs(default_config, report_dir, tmp_path):
+    again = write_outputs(run(default_config), tmp_path / "again")
+    assert (again / "results.json").read_bytes() == (report_dir / "results.json").read_bytes()
+
+
+def test_manifest_records_hashes_and_versions(report_dir):
+    m = json.loads((report_dir / "manifest.json").read_text())
+    cfg_text = (CONFIGS / "gist_second_line.yaml").read_bytes()
+    assert m["config_sha256"] == hashlib.sha256(cfg_text).hexdigest()
+    assert len(m["data_sha256"]) == 64
+    assert m["seed"] == 20201
+    assert {"numpy", "pandas", "scipy", "lifelines", "statsmodels"} <= set(m["packages"])
+    assert "results.json" in m["outputs"]
+
+
+def test_failed_write_leaves_previous_report_intact(default_results, tmp_path, monkeypatch):
+    out = write_outputs(default_results, tmp_path / "r")
+    before = (out / "report.html").read_bytes()
+
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("gistcausal.report.render_html", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_outputs(default_results, tmp_path / "r")
+    assert (out / "report.html").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_no_patient_level_rows_in_outputs(report_dir, default_cohort):
+    text = (report_dir / "results.json").read_text() + (report_dir / "report.html").read_text()
+    assert "DGR0" not in text
+    f = default_cohort.frame
+    patient_values = {c: set(f[c].round(6)) for c in ("pfs_time", "os_time", "age_at_diagnosis", "first_line_months")}
+    for csv in (report_dir / "tables").glob("*.csv"):
+        df = pd.read_csv(csv)
+        assert not {"patient_id", "date_of_birth", "date_of_diagnosis"} & set(df.columns), csv.name
+        for col in df.select_dtypes("number"):
+            vals = set(df[col].dropna().round(6))
+            for name, pv in patient_values.items():  # no column reproduces a patient-level variable
+                assert len(vals & pv) < 0.5 * len(pv), (csv.name, col, name)
+
+
+def test_untrusted_text_is_escaped(tmp_path):
+    raw = yaml.safe_load((CONFIGS / "gbsg2_hormone.yaml").read_text())
+    raw["title"] = "Study <script>alert(1)</script>"
+    raw["table"]["treatment"]["labels"]["hormone"] = "<b>Hormone</b> & co"
+    raw["analysis"]["causal"] = False
+    cfg = config_from_dict(raw)
+    out = write_outputs(run(cfg), tmp_path / "esc")
+    html = (out / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>Hormone</b>" not in html and "&lt;b&gt;Hormone&lt;/b&gt; &amp; co" in html
+
+
+def test_config_and_data_inputs_not_modified(root, tmp_path):
+    cfg_path = root / "configs" / "gist_second_line.yaml"
+    before = cfg_path.read_bytes()
+    from gistcausal.cli import app
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, ["run", str(cfg_path), "-o", str(tmp_path / "cli"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert cfg_path.read_bytes() == before
+    assert (tmp_path / "cli" / "report.html").is_file()
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        raise RuntimeError("Chromium not found: install Debian's chromium (apt-get install chromium); .ci/run does this.")
+    return exe
+
+
+def test_report_renders_in_headless_chromium(report_dir):
+    """The page loads with no console errors, every figure decodes, and a screenshot is kept as an artifact."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto((report_dir / "report.html").resolve().as_uri())
+            n_img = page.evaluate("document.images.length")
+            n_ok = page.evaluate("Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length")
+            headings = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert n_img >= 10 and n_ok == n_img
+    assert headings[0] == "Question and answer"
+    assert {"Patient flow", "Table 1: baseline characteristics", "Causal effect estimates (IPTW)"} <= set(headings)
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000
