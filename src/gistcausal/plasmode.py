@@ -346,13 +346,22 @@ class _PlasmodeTask:
     sizes: tuple[int, int]
     u: dict | None
     random_state: int
+    ps: np.ndarray | None = None               # treatment="simulated": P(A=1 | x) of each cohort row
+    arm_names: tuple[str, str] = ("treated", "control")
 
     def dataset(self, i: int) -> pd.DataFrame:
         rng = np.random.default_rng(_seed(self.random_state, i))
-        idx = np.concatenate([rng.choice(ix, size=n, replace=True) if n > 0 else ix[:0]
-                              for ix, n in zip(self.arm_index, self.sizes)])
-        z = self.z[idx].copy()
-        a = z[:, self.treat_pos].copy()
+        if self.ps is None:
+            idx = np.concatenate([rng.choice(ix, size=n, replace=True) if n > 0 else ix[:0]
+                                  for ix, n in zip(self.arm_index, self.sizes)])
+            z = self.z[idx].copy()
+            a = z[:, self.treat_pos].copy()
+        else:
+            idx = rng.integers(0, self.z.shape[0], size=sum(self.sizes))
+            z = self.z[idx].copy()
+            a = (rng.random(idx.size) < self.ps[idx]).astype(float)
+        zc = z.copy()
+        zc[:, self.treat_pos] = a
         z[:, self.treat_pos] = 0.0
         u = _draw_u(rng, a, self.u)
         g = 0.0 if self.u is None else self.u["strength_outcome"]
@@ -360,10 +369,12 @@ class _PlasmodeTask:
         t = self.event_model.draw(eta, rng.exponential(size=idx.size))
         c = np.full(idx.size, self.admin_time)
         if self.censor_model is not None:
-            zc = self.z[idx]
             c = np.minimum(c, self.censor_model.draw(self.censor_model.linear_predictor(zc),
                                                      rng.exponential(size=idx.size)))
         out = self.frame.iloc[idx].reset_index(drop=True)
+        if self.ps is not None:
+            out["treatment"] = a.astype(int)
+            out["arm"] = np.where(a == 1, self.arm_names[0], self.arm_names[1])
         out[f"{self.outcome}_time"] = np.minimum(t, c)
         out[f"{self.outcome}_event"] = (t <= c).astype(int)
         return out
@@ -594,6 +605,29 @@ def _truth_table(t1: np.ndarray, t0: np.ndarray, w: np.ndarray, landmarks: Seque
     return pd.DataFrame(rows)
 
 
+def _follow_up_hr(t1: np.ndarray, t0: np.ndarray, zm: np.ndarray, censor_model: WeibullPH | None,
+                  admin: float, e_c: np.ndarray, w: np.ndarray) -> float:
+    """Marginal HR over the plasmode's follow-up: Cox on stacked potential outcomes, each censored as it would
+    be under that treatment (common censoring uniforms); what IPTW-Cox converges to under this censoring."""
+    from .cox import cox_fit
+
+    keep = w > 0
+    t1, t0, zm, e_c, w = t1[keep], t0[keep], zm[keep], e_c[keep], w[keep]
+    cs = []
+    for a in (1.0, 0.0):
+        c = np.full(t1.size, admin)
+        if censor_model is not None:
+            za = zm.copy()
+            za[:, 0] = a
+            c = np.minimum(c, censor_model.draw(censor_model.linear_predictor(za), e_c))
+        cs.append(c)
+    time = np.r_[np.minimum(t1, cs[0]), np.minimum(t0, cs[1])]
+    event = np.r_[t1 <= cs[0], t0 <= cs[1]].astype(int)
+    fit = cox_fit(time, event, np.r_[np.ones(t1.size), np.zeros(t0.size)][:, None], weights=np.r_[w, w],
+                  robust=False, ties="breslow")
+    return float(np.exp(fit.coef[0]))
+
+
 def _key(measure: str, time: Any) -> tuple[str, float | None]:
     return measure, (None if time is None or (isinstance(time, float) and math.isnan(time)) else round(float(time), 9))
 
@@ -806,7 +840,8 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
              backend: Literal["local", "dask"] = "local", scheduler: str | None = None, client: Any = None,
              n_jobs: int = -1, random_state: int | None = None, checkpoint: str | Path | None = None,
              progress: ProgressCallback | None = None, n_mc: int = 100_000, batch_size: int | None = None,
-             penalty: float = 0.01) -> PlasmodeResult:
+             penalty: float = 0.01, censoring_model: Literal["auto", "covariates", "treatment"] = "auto",
+             treatment: Literal["observed", "simulated"] = "observed") -> PlasmodeResult:
     r"""Plasmode simulation of the configured analysis on data like the cohort's (Franklin et al. 2014).
 
     Parameters
@@ -855,6 +890,15 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
         Replicates per task (default: about four tasks per worker, at most 25).
     penalty : float, default=0.01
         Ridge penalty of the generating Weibull models (see :func:`fit_weibull_ph`).
+    treatment : {"observed", "simulated"}, default="observed"
+        ``"observed"`` keeps each resampled row's real treatment (Franklin et al. 2014; arm sizes fixed).
+        ``"simulated"`` resamples rows regardless of arm and draws the treatment from the configured propensity
+        model fitted once to the real cohort (as the exposure option of the R package ``Plasmode``), so the
+        analysis' propensity model is correctly specified and the target population has overlap.
+    censoring_model : {"auto", "covariates", "treatment"}, default="auto"
+        Covariates of the censoring model: all (``"covariates"``), treatment only (``"treatment"``), or all
+        when there are at least 10 censorings per parameter, else treatment only (``"auto"``; registries
+        censor mostly administratively, and few censorings cannot support many coefficients).
 
     Returns
     -------
@@ -888,6 +932,13 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
     _check_common(where, estimand=estimand, n_replicates=n_replicates, backend=backend, n_jobs=n_jobs,
                   methods=methods)
     u = _check_u(where, unmeasured_confounder)
+    if treatment not in ("observed", "simulated"):
+        raise ConfigError(f"{where}: treatment must be 'observed' or 'simulated' (got {treatment!r}). Use "
+                          "'observed' to keep the cohort's treatment, 'simulated' to draw it from the fitted "
+                          "propensity model.")
+    if censoring_model not in ("auto", "covariates", "treatment"):
+        raise ConfigError(f"{where}: censoring_model must be 'auto', 'covariates' or 'treatment' (got "
+                          f"{censoring_model!r}). Use 'auto'.")
     if true_effect_measure not in ("hr", "marginal_hr"):
         raise ConfigError(f"{where}: true_effect_measure must be 'hr' or 'marginal_hr' (got {true_effect_measure!r}). "
                           "Use 'hr' for a conditional hazard ratio.")
@@ -926,22 +977,43 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
         raise DataError(f"{where}: column '{tcol}' has {int((~ok).sum())} missing times (got a duration outcome?). "
                         "Pass a time-to-event outcome.")
     event_model = fit_weibull_ph(t, d, z, names=names, penalty=penalty, where=f"{where}: event model")
-    censor_model = (fit_weibull_ph(t, 1 - d, z, names=names, penalty=penalty, where=f"{where}: censoring model")
-                    if (d == 0).any() else None)
+    n_cens = int((d == 0).sum())
+    cens_cols = z.shape[1] if censoring_model == "covariates" or (
+        censoring_model == "auto" and n_cens >= 10 * z.shape[1]) else 1
+    censor_model = None
+    if n_cens:
+        fitted = fit_weibull_ph(t, 1 - d, z[:, :cens_cols], names=names[:cens_cols], penalty=penalty,
+                                where=f"{where}: censoring model")
+        # padded with zero coefficients so that the worker uses the same design matrix for both models
+        censor_model = WeibullPH(shape=fitted.shape, log_rate=fitted.log_rate,
+                                 coef=np.r_[fitted.coef, np.zeros(z.shape[1] - cens_cols)], names=names,
+                                 loglik=fitted.loglik, n=fitted.n, n_event=fitted.n_event, converged=True)
     arm_index = (np.flatnonzero(f["treatment"].to_numpy() == 1), np.flatnonzero(f["treatment"].to_numpy() == 0))
     s = cfg.analysis.survival
 
     # truth: a large resample, both potential outcomes from common draws
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    sizes_mc = _arm_sizes(n_arms, int(n_mc))
-    idx = np.concatenate([rng.choice(ix, size=m, replace=True) for ix, m in zip(arm_index, sizes_mc)])
+    ps = None
+    if treatment == "simulated":
+        from .pipeline import fit_propensity
+
+        with warnings.catch_warnings():  # the real-cohort fit's own warnings belong to the main analysis
+            warnings.simplefilter("ignore")
+            ps = np.asarray(fit_propensity(cfg, f)[1], float)
+        idx = rng.integers(0, n_total, size=int(n_mc))
+        a_mc = (rng.random(idx.size) < ps[idx]).astype(float)
+        target = {"ATE": np.ones(idx.size), "ATT": ps[idx], "ATC": 1 - ps[idx]}[estimand]
+    else:
+        sizes_mc = _arm_sizes(n_arms, int(n_mc))
+        idx = np.concatenate([rng.choice(ix, size=m, replace=True) for ix, m in zip(arm_index, sizes_mc)])
+        a_mc = z[idx, 0].copy()
+        target = {"ATE": np.ones(idx.size), "ATT": a_mc, "ATC": 1 - a_mc}[estimand]
     zm = z[idx].copy()
-    a_mc = zm[:, 0].copy()
     zm[:, 0] = 0.0
     u_mc = _draw_u(rng, a_mc, u)
     e_mc = rng.exponential(size=idx.size)
     base_eta = event_model.linear_predictor(zm) + (0.0 if u is None else u["strength_outcome"]) * u_mc
-    w_mc = {"ATE": np.ones(idx.size), "ATT": a_mc, "ATC": 1 - a_mc}[estimand]
+    w_mc = target
 
     def truth_for(log_hr: float) -> pd.DataFrame:
         t1 = event_model.draw(base_eta + log_hr, e_mc)
@@ -957,6 +1029,10 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
             return math.log(float(truth_for(b).iloc[0]["value"])) - math.log(true_hr)
         log_hr = float(optimize.brentq(gap, -6.0, 6.0, xtol=1e-10))
     truth = truth_for(log_hr)
+    truth["value_follow_up"] = np.nan
+    truth.loc[truth["measure"] == "hr", "value_follow_up"] = _follow_up_hr(
+        event_model.draw(base_eta + log_hr, e_mc), event_model.draw(base_eta, e_mc), zm, censor_model,
+        float(np.max(t)), rng.exponential(size=idx.size), w_mc)
 
     sizes = _arm_sizes(n_arms, int(sample_size))
     settings = {
@@ -964,8 +1040,9 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
         "sample_size": int(sample_size), "arm_sizes": {"treated": sizes[0], "control": sizes[1]},
         "cohort_arm_sizes": {"treated": n_arms[0], "control": n_arms[1]},
         "true_hr": true_hr, "true_effect_measure": true_effect_measure, "conditional_hr": math.exp(log_hr),
-        "unmeasured_confounder": u, "covariates": covs, "methods": list(methods), "random_state": seed,
-        "n_mc": int(n_mc), "penalty": float(penalty), "admin_censoring_time": float(np.max(t)),
+        "unmeasured_confounder": u, "treatment": treatment, "covariates": covs, "methods": list(methods), "random_state": seed,
+        "n_mc": int(n_mc), "penalty": float(penalty), "censoring_covariates": list(names[:cens_cols]) if n_cens else [],
+        "admin_censoring_time": float(np.max(t)),
         "event_model": event_model.to_dict(), "censoring_model": None if censor_model is None else censor_model.to_dict(),
         "landmarks": list(map(float, s.landmarks)), "horizon": s.horizon, "alpha": s.alpha,
         "backend": backend, "n_jobs": int(n_jobs),
@@ -973,7 +1050,7 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
     task = _PlasmodeTask(cfg=cfg, frame=f.reset_index(drop=True), z=z, outcome=outcome, estimand=estimand,
                          methods=tuple(methods), event_model=event_model, censor_model=censor_model, treat_pos=0,
                          log_hr=log_hr, admin_time=float(np.max(t)), arm_index=arm_index, sizes=sizes, u=u,
-                         random_state=seed)
+                         random_state=seed, ps=ps, arm_names=(cfg.treatment.treated, cfg.treatment.control))
     records = _execute(task, n_replicates=int(n_replicates), fingerprint=_fingerprint(settings, f, cfg),
                        backend=backend, scheduler=scheduler, client=client, n_jobs=n_jobs, checkpoint=checkpoint,
                        progress=progress, batch_size=batch_size)
