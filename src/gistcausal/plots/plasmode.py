@@ -55,7 +55,7 @@ def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points
         data.append(v)
         labels.append(_label(r.method, r.measure, r.time) + (" [log]" if r.scale == "log" else ""))
     pos = np.arange(len(data))[::-1]
-    ax.boxplot([d if d.size else np.array([np.nan]) for d in data], positions=pos, vert=False, widths=0.5,
+    ax.boxplot([d if d.size else np.array([np.nan]) for d in data], positions=pos, orientation="horizontal", widths=0.5,
                showfliers=False, medianprops={"color": "0.3"})
     for p, d in zip(pos, data):
         if d.size > max_points:

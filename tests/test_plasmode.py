@@ -1,0 +1,286 @@
+"""Tests for gistcausal.plasmode (issue 10): generating models vs R, backends, checkpoint, truth, metrics."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from gistcausal.errors import ConfigError
+from gistcausal.plasmode import PlasmodeResult, _design, fit_weibull_ph, plasmode, simulation_study
+
+from .conftest import REFERENCE
+
+N_MC = 20_000  # truth resample in tests; its MC SE enters the tolerances below
+
+
+@pytest.fixture(scope="module")
+def frame(default_cohort):
+    return default_cohort.frame
+
+
+@pytest.fixture(scope="module")
+def random_frame(default_config):
+    """Cohort of a registry with randomized treatment (confounding=0) from the synthetic generator."""
+    from gistcausal.cohort import build_cohort
+    from gistcausal.simulate import simulate_registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_cohort(default_config, simulate_registry(seed=7, confounding=0.0)).frame
+
+
+def _run(cfg, f, **kw):
+    kw.setdefault("outcome", "pfs")
+    kw.setdefault("n_jobs", 1)
+    kw.setdefault("n_mc", N_MC)
+    kw.setdefault("random_state", 11)
+    return plasmode(cfg, f, **kw)
+
+
+def _row(res: PlasmodeResult, measure: str = "hr", method: str = "iptw", time: float | None = None) -> pd.Series:
+    m = res.metrics
+    sel = (m["method"] == method) & (m["measure"] == measure)
+    sel &= m["time"].isna() if time is None else np.isclose(m["time"].astype(float), time)
+    assert sel.sum() == 1
+    return m[sel].iloc[0]
+
+
+# ------------------------------------------------------------------------------------ generating models vs R
+def test_weibull_ph_matches_r_survreg():
+    """R: survreg(Surv(time, status) ~ z1 + ... + z12, dist = "weibull",
+    control = survreg.control(rel.tolerance = 1e-13, maxiter = 500)), converted to PH (k = 1/scale,
+    b = -alpha/scale, c0 = -mu/scale); censoring model ~ z1. Made by tests/reference/plasmode/make_plasmode.R."""
+    ref = json.loads((REFERENCE / "plasmode" / "plasmode.json").read_text())
+    d = pd.read_csv(REFERENCE / "plasmode" / "weibull.csv")
+    z = d.filter(regex="^z").to_numpy(float)
+    ev = fit_weibull_ph(d["time"], d["event"], z, penalty=0.0)
+    assert ev.shape == pytest.approx(ref["event"]["shape"], abs=1e-6)
+    assert ev.log_rate == pytest.approx(ref["event"]["log_rate"], abs=1e-6)
+    np.testing.assert_allclose(ev.coef, ref["event"]["coef"], atol=1e-6)
+    assert ev.loglik == pytest.approx(ref["event"]["loglik"], abs=1e-6)
+    ce = fit_weibull_ph(d["time"], 1 - d["event"], z[:, :1], penalty=0.0)
+    assert ce.shape == pytest.approx(ref["censoring"]["shape"], abs=1e-6)
+    assert ce.coef[0] == pytest.approx(ref["censoring"]["coef"], abs=1e-6)
+    assert ce.loglik == pytest.approx(ref["censoring"]["loglik"], abs=1e-6)
+
+
+def test_reference_design_is_the_plasmode_design(default_config, frame):
+    """The CSV given to R is the design plasmode builds (so the R check covers the generating model)."""
+    d = pd.read_csv(REFERENCE / "plasmode" / "weibull.csv")
+    covs = [n for n, c in default_config.covariates.items() if c.in_propensity]
+    z, _ = _design(frame, covs, "test")
+    np.testing.assert_allclose(d.filter(regex="^z").to_numpy(float)[:, 1:], z, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ execution
+def test_local_processes_and_real_dask_cluster_give_identical_replicates(default_config, frame):
+    from distributed import Client, LocalCluster
+
+    local = _run(default_config, frame, true_hr=0.7, n_replicates=12, n_jobs=2, batch_size=2)
+    serial = _run(default_config, frame, true_hr=0.7, n_replicates=12, n_jobs=1, batch_size=5)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        dask = _run(default_config, frame, true_hr=0.7, n_replicates=12, backend="dask", client=client,
+                    batch_size=3)
+    assert len(local.estimates) > 12 * 3
+    pd.testing.assert_frame_equal(local.estimates, dask.estimates, check_exact=True)
+    pd.testing.assert_frame_equal(local.estimates, serial.estimates, check_exact=True)
+    pd.testing.assert_frame_equal(local.failures, dask.failures, check_exact=True)
+    pd.testing.assert_frame_equal(local.metrics, dask.metrics, check_exact=True)
+
+
+def test_resume_from_checkpoint_equals_one_run(default_config, frame, tmp_path):
+    ck = tmp_path / "pm.jsonl"
+    seen: list[tuple[int, int]] = []
+    once = _run(default_config, frame, true_hr=0.7, n_replicates=20)
+    first = _run(default_config, frame, true_hr=0.7, n_replicates=10, checkpoint=ck)
+    assert first.n_replicates == 10
+    with ck.open("a") as fh:  # an interrupted write leaves half a line: that replicate is simply rerun
+        fh.write('{"replicate": 10, "status": "o')
+    resumed = _run(default_config, frame, true_hr=0.7, n_replicates=20, checkpoint=ck,
+                   progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (10, 20) and seen[-1] == (20, 20)
+    pd.testing.assert_frame_equal(once.estimates, resumed.estimates, check_exact=True)
+    pd.testing.assert_frame_equal(once.metrics, resumed.metrics, check_exact=True)
+    again = _run(default_config, frame, true_hr=0.7, n_replicates=20)
+    pd.testing.assert_frame_equal(once.estimates, again.estimates, check_exact=True)
+    other = _run(default_config, frame, true_hr=0.7, n_replicates=20, random_state=12)
+    assert not np.array_equal(other.estimates["value"].to_numpy(), once.estimates["value"].to_numpy())
+
+
+def test_checkpoint_for_other_settings_is_refused(default_config, frame, tmp_path):
+    ck = tmp_path / "pm.jsonl"
+    _run(default_config, frame, true_hr=0.7, n_replicates=2, checkpoint=ck)
+    fp = json.loads(ck.read_text().splitlines()[0])["fingerprint"]
+    with pytest.raises(ConfigError) as info:
+        _run(default_config, frame, true_hr=0.5, n_replicates=2, checkpoint=ck)
+    assert re.fullmatch(re.escape(f"checkpoint {ck}: written for other settings, data or config (got fingerprint "
+                                  f"{fp}, expected ") + "[0-9a-f]{32}" + re.escape(
+        "). Use a new checkpoint path or rerun with the original settings."), str(info.value))
+
+
+# ------------------------------------------------------------------------------------ correctness
+def test_no_confounding_iptw_hr_unbiased_and_covers(default_config, random_frame):
+    """No confounding by construction: the generating model has no covariates (covariates=()), so treatment
+    and covariates may be associated but nothing confounds. Bias of log HR within 4 MC SEs of 0 (MC SE of
+    the bias plus that of the truth); guarded effect log(0.4) = -0.92 is ~8x the tolerance."""
+    res = _run(default_config, random_frame, true_hr=0.4, covariates=(), n_replicates=40, sample_size=300)
+    r = _row(res)
+    truth_se = float(res.truth.loc[res.truth["measure"] == "hr", "mc_se"].iloc[0])
+    assert r["n_used"] == 40 and res.n_failed == 0
+    tol = 4 * math.hypot(r["bias_mcse"], truth_se)
+    assert abs(r["bias"]) < tol < abs(math.log(0.4)) / 5
+    lo = stats.binom.ppf(0.001, r["n_used"], 0.95) / r["n_used"]
+    assert lo <= r["coverage"] <= 1.0
+    assert r["power"] == 1.0
+
+
+def test_unmeasured_confounder_biases_hr_upwards(default_config, random_frame):
+    """U more common under treatment (OR e^2) and harmful (HR e^1), hidden from the analysis: the IPTW log HR
+    is biased upwards by far more than 4 MC SEs, while the same run without U is not."""
+    u = dict(strength_treatment=2.0, strength_outcome=1.0, prevalence=0.3)
+    res = _run(default_config, random_frame, true_hr=0.4, covariates=(), n_replicates=40, sample_size=300,
+               unmeasured_confounder=u)
+    r = _row(res)
+    assert r["bias"] > 4 * r["bias_mcse"]
+    assert r["bias"] > 0.15
+    assert res.settings["unmeasured_confounder"] == u
+
+
+def test_marginal_equals_conditional_hr_without_prognostic_covariates(default_config, random_frame):
+    """Closed form: with no covariate in the outcome model the marginal HR is the conditional one, and
+    S_a(t) = exp(-exp(c0 + a log HR) t^k); within 4 MC SEs of the truth's resample."""
+    res = _run(default_config, random_frame, true_hr=0.5, covariates=(), n_replicates=1)
+    tr = res.truth.set_index(["measure", "time"])
+    hr = tr.loc[("hr", np.nan)] if ("hr", np.nan) in tr.index else res.truth[res.truth.measure == "hr"].iloc[0]
+    assert abs(math.log(hr["value"]) - math.log(0.5)) < 4 * hr["mc_se"]
+    em = res.settings["event_model"]
+    for t in (6.0, 12.0, 24.0):
+        s1 = math.exp(-math.exp(em["log_rate"] + math.log(0.5)) * t ** em["shape"])
+        s0 = math.exp(-math.exp(em["log_rate"]) * t ** em["shape"])
+        row = res.truth[(res.truth.measure == "surv_diff") & np.isclose(res.truth.time, t)].iloc[0]
+        assert abs(row["value"] - (s1 - s0)) < 4 * row["mc_se"]
+
+
+def test_prognostic_covariates_make_the_marginal_hr_differ(default_config, random_frame):
+    """Non-collapsibility: with a strongly prognostic covariate the marginal HR is attenuated towards 1 by
+    more than 4 MC SEs (so comparing with the conditional HR would be wrong)."""
+    f = random_frame.copy()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=len(f))
+    f["x"] = x
+    f["pfs_time"] = rng.exponential(1 / (0.1 * np.exp(1.5 * x) * 0.4 ** f["treatment"].to_numpy()))
+    f["pfs_event"] = 1
+    res = _run(default_config, f, true_hr=0.4, covariates=["x"], n_replicates=1)
+    hr = res.truth[res.truth.measure == "hr"].iloc[0]
+    assert math.log(hr["value"]) - math.log(0.4) > 4 * hr["mc_se"]
+    assert res.settings["conditional_hr"] == pytest.approx(0.4)
+
+
+def test_marginal_hr_target_is_hit(default_config, frame):
+    """true_effect_measure='marginal_hr' solves the conditional coefficient so that the truth is the target."""
+    res = _run(default_config, frame, true_hr=0.6, true_effect_measure="marginal_hr", n_replicates=1)
+    assert res.truth.loc[res.truth.measure == "hr", "value"].iloc[0] == pytest.approx(0.6, abs=1e-8)
+    assert res.settings["conditional_hr"] < 0.6
+
+
+def test_failures_are_counted_and_metrics_use_successes_only(default_config, frame):
+    """Tiny replicates (8 patients, 11 propensity parameters) all fail in the propensity model and each is in
+    the table with its reason; in a full-size run, failed and successful replicates partition the run and the
+    metrics are recomputed from the successful replicates' estimates alone."""
+    res = _run(default_config, frame, true_hr=0.7, n_replicates=10, sample_size=8)
+    assert res.n_failed == 10 and len(res.failures) == 10
+    counts = res.failure_counts()
+    assert counts["count"].sum() == 10
+    assert set(counts["error"]) <= {"ModelFitError", "DataError", "SeparationError", "CohortError"}
+    assert all(m.startswith("PropensityModel.fit") for m in counts["message"])
+    assert (res.metrics["n_used"] == 0).all() if len(res.metrics) else res.estimates.empty
+    mixed = _run(default_config, frame, true_hr=0.7, n_replicates=30)
+    ok = set(mixed.estimates["replicate"])
+    assert ok.isdisjoint(set(mixed.failures["replicate"]))
+    assert len(ok) + mixed.n_failed == 30
+    r = _row(mixed)
+    est = mixed.estimates[(mixed.estimates.method == "iptw") & (mixed.estimates.measure == "hr")]
+    true = float(mixed.truth.loc[mixed.truth.measure == "hr", "value"].iloc[0])
+    assert r["n_used"] == len(est) == len(ok)
+    assert r["bias"] == pytest.approx(np.mean(np.log(est["value"])) - math.log(true), abs=1e-12)
+    assert r["coverage"] == pytest.approx(np.mean((est.ci_low <= true) & (true <= est.ci_high)), abs=1e-12)
+    assert r["empirical_se"] == pytest.approx(np.std(np.log(est["value"]), ddof=1), abs=1e-12)
+    assert r["power"] == pytest.approx(np.mean((est.ci_high < 1) | (est.ci_low > 1)), abs=1e-12)
+
+
+def test_power_increases_with_sample_size_and_effect(default_config, random_frame):
+    power = {}
+    for n in (60, 240):
+        for hr in (0.8, 0.5):
+            res = _run(default_config, random_frame, true_hr=hr, covariates=(), n_replicates=30, sample_size=n)
+            power[n, hr] = _row(res)["power"]
+    assert power[60, 0.8] <= power[240, 0.8] and power[60, 0.5] <= power[240, 0.5]
+    assert power[60, 0.8] <= power[60, 0.5] and power[240, 0.8] <= power[240, 0.5]
+    assert power[240, 0.5] - power[60, 0.8] > 0.5
+
+
+def test_simulated_treatment_runs_and_varies_arm_sizes(default_config, frame):
+    res = _run(default_config, frame, true_hr=0.7, n_replicates=3, treatment="simulated")
+    assert res.settings["treatment"] == "simulated" and res.n_replicates == 3
+
+
+# ------------------------------------------------------------------------------------ result object
+def test_result_is_frozen_json_safe_and_has_no_patient_rows(default_config, frame):
+    res = _run(default_config, frame, true_hr=0.7, n_replicates=4, methods=("iptw", "unadjusted"))
+    d = res.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert "pfs_time" not in text and "patient" not in text
+    assert {"settings", "truth", "metrics", "failures"} <= set(d)
+    assert set(res.to_frame()["method"]) == {"iptw", "unadjusted"}
+    assert "Plasmode simulation" in res.summary()
+    with pytest.raises(AttributeError):
+        res.n_failed = 3
+
+
+def test_simulation_study_small(default_config):
+    from gistcausal.simulate import true_marginal_effects
+
+    res = simulation_study(3, config=default_config, n_jobs=1, n_mc=5000, random_state=5)
+    te = true_marginal_effects(estimand="ATE", n_mc=5000, seed=5)
+    hr = res.truth[res.truth.measure == "hr"]["value"].iloc[0]
+    assert hr == pytest.approx(te.value("pfs", "hr"), abs=1e-12)
+    assert res.n_replicates == 3 and res.settings["kind"] == "synthetic_registry"
+    assert set(res.estimates["replicate"]) | set(res.failures["replicate"]) == {0, 1, 2}
+
+
+def test_plots_draw_one_row_per_estimator(default_config, frame):
+    import matplotlib.pyplot as plt
+
+    from gistcausal.plots.plasmode import plot_coverage, plot_estimates
+
+    res = _run(default_config, frame, true_hr=0.7, n_replicates=5)
+    fig, (a1, a2) = plt.subplots(1, 2)
+    assert plot_estimates(res, ax=a1) is a1 and plot_coverage(res, ax=a2) is a2
+    assert len(a1.get_yticks()) == len(res.metrics) == len(a2.get_yticks())
+    assert any(abs(line.get_xdata()[0] - 0.95) < 1e-12 for line in a2.get_lines() if len(line.get_xdata()))
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------ pinned errors
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(estimand="ATO"), "plasmode: estimand must be one of 'ATE', 'ATT', 'ATC' (got 'ATO'). The plasmode truth "
+                           "is defined for these target populations; pass one of them."),
+    (dict(n_replicates=0), "plasmode: n_replicates must be an integer >= 1 (got 0). Pass e.g. n_replicates=1000."),
+    (dict(true_hr=-1.0), "plasmode: true_hr must be a finite number > 0 (got -1.0). Pass e.g. true_hr=0.7."),
+    (dict(backend="ray"), "plasmode: backend must be 'local' or 'dask' (got 'ray'). Use 'local' for joblib "
+                          "processes or 'dask' with a scheduler address or client."),
+    (dict(unmeasured_confounder={"prevalence": 0.3}),
+     "plasmode: unmeasured_confounder must be a dict with keys strength_treatment, strength_outcome, prevalence "
+     "(got {'prevalence': 0.3}). Pass e.g. dict(strength_treatment=1.0, strength_outcome=0.7, prevalence=0.3)."),
+    (dict(sample_size=1), "plasmode: sample_size must be an integer >= 2 (got 1). Pass None for the cohort's size."),
+])
+def test_pinned_errors(default_config, frame, kwargs, message):
+    with pytest.raises(ConfigError, match=re.escape(message) + "$"):
+        _run(default_config, frame, **{"true_hr": 0.7, "n_replicates": 1, **kwargs})
