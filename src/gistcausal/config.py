@@ -352,6 +352,29 @@ class SurvivalConfig(_Model):
         return sorted(v)
 
 
+class RefutationConfig(_Model):
+    """DoWhy refutation of the main estimate through a pseudo-observation bridge (see gistcausal.refutation)."""
+
+    enabled: bool = True
+    refuters: list[Literal["placebo_treatment", "random_common_cause", "data_subset", "bootstrap",
+                           "add_unobserved_common_cause"]] = ["placebo_treatment", "random_common_cause",
+                                                              "data_subset", "bootstrap",
+                                                              "add_unobserved_common_cause"]
+    num_simulations: int = Field(20, ge=5, le=1000)
+    bridge: Literal["rmst_pseudo", "surv_pseudo"] = "rmst_pseudo"
+    extra_edges: list[tuple[str, str]] = []
+
+
+class SensitivityConfig(_Model):
+    """Sensitivity analyses run on the main estimate (primary outcome, first estimand)."""
+
+    evalues: bool = True
+    tipping_point: bool = True
+    specification_grid: bool = True
+    refutation: RefutationConfig = RefutationConfig()
+    negative_control: str | None = None
+
+
 class Analysis(_Model):
     primary_outcome: str | None = None
     study_replication: bool = True
@@ -361,6 +384,7 @@ class Analysis(_Model):
     survival: SurvivalConfig = SurvivalConfig()
     balance_threshold: float = Field(0.1, gt=0, lt=1)
     at_risk_times: list[float] | None = None
+    sensitivity: SensitivityConfig = SensitivityConfig()
 
 
 class Output(_Model):
@@ -392,6 +416,10 @@ class StudyConfig(_Model):
         outs = self.outcomes
         if self.analysis.primary_outcome is not None and self.analysis.primary_outcome not in outs:
             raise ValueError(f"analysis.primary_outcome '{self.analysis.primary_outcome}' is not an outcome "
+                             f"(outcomes: {', '.join(outs)})")
+        nc = self.analysis.sensitivity.negative_control
+        if nc is not None and nc not in outs:
+            raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "
                              f"(outcomes: {', '.join(outs)})")
         if self.protocol is not None:
             for name, o in self.protocol.outcomes.items():

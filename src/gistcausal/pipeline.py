@@ -81,6 +81,7 @@ class AnalysisResults:
     causal: dict[tuple[str, str], Any]
     estimates: tuple[EffectEstimate, ...]
     figures_: dict[str, Any] = field(repr=False)
+    sensitivity: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
@@ -169,6 +170,7 @@ class AnalysisResults:
             "propensity": None if self.propensity is None else self.propensity.to_dict(),
             "weights": {k: v.to_dict() for k, v in self.weights.items()},
             "balance": {k: v.to_dict() for k, v in self.balance.items()},
+            "sensitivity": {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in self.sensitivity.items()},
             "warnings": list(self.warnings),
         }
 
@@ -240,6 +242,13 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
             say("Causal analysis: propensity score, weights, balance, weighted survival")
             _causal(cfg, cohort, parts, say)
             timings["causal"] = _time.perf_counter() - t1
+            if parts.causal:
+                t1 = _time.perf_counter()
+                say("Sensitivity: E-values, tipping point, specification grid, DoWhy refutation")
+                from .sensitivity_analysis import run_sensitivity
+
+                run_sensitivity(cfg, cohort, parts, say)
+                timings["sensitivity"] = _time.perf_counter() - t1
         for w in wlist:
             if issubclass(w.category, GistCausalWarning):
                 caught.append(f"{w.category.__name__}: {w.message}")
@@ -250,7 +259,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
     return AnalysisResults(
         config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=parts.table1, study=parts.study,
         durations=parts.durations, propensity=parts.propensity, weights=parts.weights, balance=parts.balance,
-        causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures,
+        causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures, sensitivity=parts.sensitivity,
         warnings=tuple(dict.fromkeys(caught)), timings=timings, data_hash=data_hash)
 
 
@@ -265,6 +274,7 @@ class _Parts:
     causal: dict = field(default_factory=dict)
     estimates: list = field(default_factory=list)
     figures: dict = field(default_factory=dict)
+    sensitivity: dict = field(default_factory=dict)
 
 
 def _frame_hash(df: pd.DataFrame) -> str:

@@ -244,5 +244,38 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                   at_risk_wide(c.at_risk, weighted=True, labels=labels)) for (o, est), c in r.causal.items()]
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
                                   details=(("All causal estimates", estimates_display(causal)),)))
+    sens = r.sensitivity
+    if sens:
+        paras, tabs, figs, det = [], [], [], []
+        if "evalues" in sens:
+            ev = sens["evalues"]
+            if "evalue_hr" in sens:
+                paras.append(sens["evalue_hr"].summary())
+            tabs.append(("E-values of the main estimates (VanderWeele & Ding 2017)",
+                         ev[["measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)))
+            figs.append(("Bias plot: joint confounder strengths that would explain away the hazard ratio", "bias_plot"))
+            if "benchmarks" in sens:
+                det.append(("Observed-covariate benchmarks (strength of each measured confounder on the E-value "
+                            "scale)", sens["benchmarks"].round(3)))
+        if "tipping_grid" in sens:
+            figs.append(("Tipping point: HR adjusted for an unmeasured binary confounder (Lin, Psaty & Kronmal 1998)",
+                         "tipping"))
+            det.append(("Tipping-point grid", sens["tipping_grid"].round(3)))
+        if "specification_grid" in sens:
+            g = sens["specification_grid"]
+            paras.append(g.summary())
+            figs.append(("Specification grid: the main hazard ratio under alternative analysis choices",
+                         "specification_grid"))
+            tabs.append(("Specification grid", g.to_frame().round(3)))
+        if "refutation" in sens:
+            rr = sens["refutation"]
+            paras.append(rr.summary())
+            tabs.append(("DoWhy refutations of the bridged estimate", rr.to_frame().round(3)))
+            figs.append(("Causal graph used for identification", "causal_graph"))
+        if "negative_control" in sens:
+            tabs.append((f"Negative-control outcome '{cfg.analysis.sensitivity.negative_control}'",
+                         sens["negative_control"]))
+        secs.append(ReportSection("sensitivity", "Sensitivity analyses", tuple(paras), tables=tuple(tabs),
+                                  figures=tuple(figs), details=tuple(det)))
     secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
     return secs

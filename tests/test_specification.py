@@ -1,0 +1,70 @@
+"""Specification grid and the sensitivity step of the default run."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gistcausal.errors import SeparationError
+from gistcausal.specification import Specification, specification_grid
+
+
+def test_grid_main_row_equals_the_main_estimate(default_results):
+    grid = default_results.sensitivity["specification_grid"].to_frame()
+    main = grid[grid["group"] == "main"].iloc[0]
+    hr = [e for e in default_results.estimates if e.outcome == "pfs" and e.measure == "hr" and e.method == "iptw"
+          and e.estimand == "ATE"][0]
+    assert main["value"] == pytest.approx(hr.value, abs=1e-12)
+    assert main["ci_low"] == pytest.approx(hr.ci_low, abs=1e-12)
+    ref = grid[grid["group"] == "reference"].iloc[0]
+    un = [e for e in default_results.estimates if e.outcome == "pfs" and e.measure == "hr"
+          and e.method == "unadjusted"][0]
+    assert ref["value"] == pytest.approx(un.value, abs=1e-12)
+    assert {"propensity model", "estimand", "weights", "missing data"} <= set(grid["group"])
+
+
+def test_grid_keeps_failed_specifications_with_reason(default_config, default_cohort, monkeypatch):
+    import gistcausal.pipeline as pl
+
+    real = pl.fit_propensity
+
+    def fake(cfg, frame, **kw):
+        if kw.get("spline_all"):
+            raise SeparationError("PropensityModel.fit: covariate 'x' separates the treatment arms (got 3). Use firth.")
+        return real(cfg, frame, **kw)
+
+    monkeypatch.setattr(pl, "fit_propensity", fake)
+    specs = [Specification("main", "Main", "ATE"), Specification("propensity model", "splines", "ATE", spline_all=True)]
+    g = specification_grid(default_config, default_cohort.frame, outcome="pfs", specifications=specs)
+    df = g.to_frame()
+    assert len(df) == 3  # unadjusted reference + two specifications
+    bad = df[df["specification"] == "splines"].iloc[0]
+    assert math.isnan(bad["value"])
+    assert bad["note"].startswith("not fitted: PropensityModel.fit: covariate 'x' separates")
+    assert "1 specification(s) could not be fitted" in g.summary()
+
+
+def test_evalue_of_the_main_hr_is_the_closed_form(default_results):
+    """VanderWeele (2020) common-outcome conversion for HR < 1, then E = RR + sqrt(RR (RR - 1))."""
+    hr = [e for e in default_results.estimates if e.outcome == "pfs" and e.measure == "hr" and e.method == "iptw"
+          and e.estimand == "ATE"][0].value
+    rr = (1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr))
+    rr = 1 / rr
+    expected = rr + math.sqrt(rr * (rr - 1))
+    ev = default_results.sensitivity["evalues"]
+    got = ev[ev["measure"] == "hr"]["evalue"].iloc[0]
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert "common outcome" in ev[ev["measure"] == "hr"]["conversion"].iloc[0]  # PFS events ~90%
+
+
+def test_refutation_and_tipping_present(default_results):
+    s = default_results.sensitivity
+    assert set(s["refutation"].to_frame()["refuter"]) == {"placebo_treatment", "random_common_cause", "data_subset",
+                                                          "bootstrap", "add_unobserved_common_cause"}
+    grid = s["tipping_grid"]
+    hr = [e for e in default_results.estimates if e.outcome == "pfs" and e.measure == "hr" and e.method == "iptw"
+          and e.estimand == "ATE"][0].value
+    row = grid[(grid["p_treated"] == 0.3) & (grid["p_control"] == 0.1) & (grid["gamma"] == 2.0)].iloc[0]
+    # Lin, Psaty & Kronmal (1998): HR_adj = HR / ((gamma p1 + 1 - p1) / (gamma p0 + 1 - p0))
+    assert row["hr_adj"] == pytest.approx(hr / ((2 * 0.3 + 0.7) / (2 * 0.1 + 0.9)), rel=1e-12)
+    assert {"bias_plot", "tipping", "specification_grid", "causal_graph"} <= set(default_results.figures())
