@@ -383,15 +383,21 @@ def _model_term(r: np.ndarray, cumhaz0: np.ndarray, jt: np.ndarray, width: np.nd
 
 
 def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, cumhaz0: np.ndarray,
-                cumhaz_c: np.ndarray, dlam_c: np.ndarray, jt: np.ndarray, width: np.ndarray) -> np.ndarray:
-    r"""Augmented IPCW transform :math:`U_i(t)` at the landmark columns and :math:`\int_0^\tau U_i` (last).
+                cumhaz_c: np.ndarray, dlam_c: np.ndarray, jt: np.ndarray, width: np.ndarray,
+                tau: float) -> np.ndarray:
+    r"""Augmented IPCW transform :math:`U_i(t) = 1 - V_i(t)` at the landmark columns and its integral.
 
-    :math:`U_i(t) = \frac{1\{\tilde T_i > t\}}{G_i(t)} + S_i(t) \Big[\frac{(1 - \Delta_i)
-    1\{\tilde T_i \le t\}}{S_i(\tilde T_i) G_i(\tilde T_i)} - \sum_{u_j \le t} Y^C_i(u_j)
-    \frac{d\Lambda^C_i(u_j)}{S_i(u_j) G_i(u_j)}\Big]`, with :math:`Y^C_i(u) = 1\{\tilde T_i > u\} +
-    1\{\tilde T_i = u, \Delta_i = 0\}`. ``k`` is the grid index of :math:`\tilde T_i` (grid size when
-    beyond the grid). Patients with equal (``r``, ``c``) share S, G and the cumulative sums; the integral
-    over t uses exclusive prefix sums, so each patient costs O(1) after its group's O(#times) pass.
+    :math:`V_i(t) = \frac{\Delta_i 1\{\tilde T_i \le t\}}{G_i(\tilde T_i-)} + \sum_{u_j \le t}
+    \frac{S_i(u_j) - S_i(t)}{S_i(u_j)\,G_i(u_j-)}\{dN^C_i(u_j) - Y^C_i(u_j)\,d\Lambda^C_i(u_j)\}` with
+    :math:`Y^C_i(u) = 1\{\tilde T_i > u\} + 1\{\tilde T_i = u, \Delta_i = 0\}` (events before
+    censorings at tied times). Since the IPCW term and the jump of :math:`dN^C` share :math:`1/G_i(\tilde
+    T_i-)`, :math:`V_i(t) = 1\{\tilde T_i \le t\}/G_i(\tilde T_i-) - A_i(t) - S_i(t)\{J_i(t) - B_i(t)\}`
+    with compensator sums :math:`A_i, B_i` of :math:`d\Lambda^C_i/G_i(u-)` and
+    :math:`d\Lambda^C_i/\{S_i(u) G_i(u-)\}` over the at-risk grid points up to t and
+    :math:`J_i(t) = (1-\Delta_i) 1\{\tilde T_i \le t\}/\{S_i(\tilde T_i) G_i(\tilde T_i-)\}`.
+    ``k`` is the grid index of :math:`\tilde T_i` (the grid size when beyond it). Patients with equal
+    (``r``, ``c``) share S, G and the cumulative sums; the integral over t uses exclusive prefix sums, so
+    each patient costs O(1) after its group's O(#times) pass.
     """
     m = cumhaz0.size
     uniq, inv = _groups(np.c_[r, c])
@@ -399,34 +405,44 @@ def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, 
     bounds = np.searchsorted(inv[order], np.arange(uniq.shape[0] + 1))
     out = np.empty((r.size, jt.size + 1))
     rows = max(1, _BLOCK // max(m, 1))
-    lim = np.minimum(k + (1 - event).astype(np.int64), m)      # number of grid columns at risk of censoring
+    lim = np.minimum(k + (1 - event).astype(np.int64), m)      # grid columns at risk of censoring
+    w_pre = np.r_[0.0, np.cumsum(width)]                        # sum_{j < k} w_j
+    cumhaz_c_left = np.r_[0.0, cumhaz_c[:-1]]                   # Lambda_C(u_j-)
     for g0 in range(0, uniq.shape[0], rows):
         g1 = min(g0 + rows, uniq.shape[0])
         rr, cc = uniq[g0:g1, :1], uniq[g0:g1, 1:]
-        log_s = -rr * cumhaz0[None, :]
-        log_g = -cc * cumhaz_c[None, :]
-        s, g = np.exp(log_s), np.exp(log_g)
-        inv_sg = np.exp(-log_s - log_g)
-        b = np.cumsum(cc * dlam_c[None, :] * inv_sg, axis=1)        # B(u_j), inclusive of j
+        s = np.exp(-rr * cumhaz0[None, :])
+        inv_gl = np.exp(cc * cumhaz_c_left[None, :])             # 1 / G(u_j-)
+        da = cc * dlam_c[None, :] * inv_gl
+        a_cum = np.cumsum(da, axis=1)
+        b_cum = np.cumsum(da / s, axis=1)
         zero = np.zeros((g1 - g0, 1))
-        p_g = np.c_[zero, np.cumsum(width / g, axis=1)]              # sum_{j < k} w_j / G_j
+        p_a = np.c_[zero, np.cumsum(width * a_cum, axis=1)]
         p_s = np.c_[zero, np.cumsum(width * s, axis=1)]
-        p_sb = np.c_[zero, np.cumsum(width * s * b, axis=1)]
+        p_sb = np.c_[zero, np.cumsum(width * s * b_cum, axis=1)]
         tot_s = p_s[:, -1]
         idx = order[bounds[g0]:bounds[g1]]
         gi = inv[idx] - g0
         ki, li, cen = k[idx], lim[idx], 1.0 - event[idx]
+        inside = ki < m
         kk = np.minimum(ki, m - 1)
-        jump = np.where((cen == 1) & (ki < m), inv_sg[gi, kk], 0.0)
-        b_lim = np.where(li > 0, b[gi, np.maximum(li - 1, 0)], 0.0)
-        integral = (p_g[gi, ki] + jump * (tot_s[gi] - p_s[gi, ki])
-                    - (p_sb[gi, li] + b_lim * (tot_s[gi] - p_s[gi, li])))
-        out[idx, jt.size] = integral
+        ipcw = np.where(inside, inv_gl[gi, kk], 0.0)             # 1 / G(T-) for T on the grid
+        jump = np.where(inside & (cen == 1), inv_gl[gi, kk] / s[gi, kk], 0.0)
+        last = np.maximum(li - 1, 0)
+        a_lim = np.where(li > 0, a_cum[gi, last], 0.0)
+        b_lim = np.where(li > 0, b_cum[gi, last], 0.0)
+        int_v = (ipcw * (tau - w_pre[ki]) - (p_a[gi, li] + a_lim * (tau - w_pre[li]))
+                 - jump * (tot_s[gi] - p_s[gi, ki]) + p_sb[gi, li] + b_lim * (tot_s[gi] - p_s[gi, li]))
+        out[idx, jt.size] = tau - int_v
         for q, j in enumerate(jt):
-            col = np.minimum(j, li - 1)                                 # last column at risk
-            bj = np.where(col >= 0, b[gi, np.maximum(col, 0)], 0.0)
-            out[idx, q] = ((ki > j) / g[gi, j]
-                           + s[gi, j] * (jump * (ki <= j) - bj))
+            col = np.minimum(j, li - 1)                           # last at-risk column up to t
+            ok = col >= 0
+            colc = np.maximum(col, 0)
+            a_j = np.where(ok, a_cum[gi, colc], 0.0)
+            b_j = np.where(ok, b_cum[gi, colc], 0.0)
+            hit = ki <= j
+            v = ipcw * hit - a_j - s[gi, j] * (jump * hit - b_j)
+            out[idx, q] = 1.0 - v
     return out
 
 
@@ -454,7 +470,7 @@ def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, ps: np
         mask = a == arm
         u_i = np.zeros_like(m_i)
         u_i[mask] = _aipcw_term(mod.r_all[mask], mod.c_arm, k[mask], d[mask], mod.cumhaz0, mod.cumhaz_c,
-                                mod.dlam_c, jt, width)
+                                mod.dlam_c, jt, width, 0.0 if tau is None else tau)
         pi_a = ps if arm == 1 else 1.0 - ps
         rho = np.where(mask, tilt / pi_a, 0.0)
         contrib = target[:, None] * m_i + rho[:, None] * (u_i - m_i)
