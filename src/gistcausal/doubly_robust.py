@@ -78,7 +78,7 @@ _WHERE = "aiptw_survival"
 # ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DoublyRobustResult:
-    """AIPTW estimates of counterfactual survival and RMST (aggregates only).
+    r"""AIPTW estimates of counterfactual survival and RMST (aggregates only).
 
     Attributes
     ----------
@@ -256,21 +256,36 @@ def _logistic(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     return p
 
 
-def _varying(x: np.ndarray) -> np.ndarray:
-    """Columns of ``x`` that are not constant."""
-    if x.shape[1] == 0 or x.shape[0] == 0:
-        return np.zeros(x.shape[1], dtype=bool)
-    return np.ptp(x, axis=0) > 0
+def _estimable(x: np.ndarray, d: np.ndarray, names: tuple[str, ...], what: str,
+               notes: list[str]) -> np.ndarray:
+    """Columns a Cox model of ``d`` on ``x`` can estimate: not constant, and binary columns with events
+    in both levels (otherwise the coefficient is infinite, Therneau & Grambsch 2000, section 3.5).
+
+    Dropped columns are listed in ``notes``: within one arm a rare category often has no events.
+    """
+    keep = np.zeros(x.shape[1], dtype=bool)
+    dropped = []
+    for j in range(x.shape[1]):
+        lv = np.unique(x[:, j])
+        ok = lv.size > 1 and not (lv.size == 2 and min(d[x[:, j] == v].sum() for v in lv) == 0)
+        keep[j] = ok
+        if not ok:
+            dropped.append(names[j])
+    if dropped:
+        notes.append(f"{_WHERE}: the {what} leaves out {len(dropped)} covariates that are constant or "
+                     f"have no events in one level (got {dropped}). Group rare categories if they "
+                     f"matter for this model.")
+    return keep
 
 
-def _cox_coef(t: np.ndarray, d: np.ndarray, x: np.ndarray, what: str) -> np.ndarray:
+def _cox_coef(t: np.ndarray, d: np.ndarray, x: np.ndarray, names: tuple[str, ...], what: str) -> np.ndarray:
     """Efron-ties Cox coefficients (gistcausal.cox); an empty design gives no coefficients."""
     from gistcausal.cox import cox_fit
 
     if x.shape[1] == 0:
         return np.zeros(0)
     try:
-        return cox_fit(t, d, x).coef
+        return cox_fit(t, d, x, names=names).coef
     except ModelFitError as err:
         raise ModelFitError(f"{_WHERE}: the {what} cannot be fitted ({err}). Remove or group the "
                             f"covariate named there.") from err
@@ -313,25 +328,26 @@ class _ArmModels:
     c_arm: np.ndarray       # censoring multipliers of arm-a patients (1 for KM)
 
 
-def _nuisance(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, grid: np.ndarray,
-              outcome_model: str, censoring: str, labels: tuple[str, str]) -> list[_ArmModels]:
+def _nuisance(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
+              grid: np.ndarray, outcome_model: str, censoring: str, labels: tuple[str, str],
+              notes: list[str]) -> list[_ArmModels]:
     out: list[_ArmModels] = []
     pooled = None
     if outcome_model == "cox":
-        keep = _varying(x)
-        design = np.c_[a, x[:, keep]]
-        beta = _cox_coef(t, d, design, "outcome Cox model")
+        keep = _estimable(x, d, names, "outcome Cox model", notes)
+        nm = ("treatment", *[n for n, k in zip(names, keep) if k])
+        beta = _cox_coef(t, d, np.c_[a, x[:, keep]], nm, "outcome Cox model")
         xc = x[:, keep] - x[:, keep].mean(axis=0)
         lp_fit = beta[0] * a + xc @ beta[1:]
-        inc0 = _breslow(t, d, lp_fit, grid)
-        pooled = (beta, xc, np.cumsum(inc0))
+        pooled = (beta, xc, np.cumsum(_breslow(t, d, lp_fit, grid)))
     for arm in (0, 1):
         m = a == arm
         if pooled is None:
-            keep = _varying(x[m])
+            what = f"outcome Cox model of arm '{labels[arm]}'"
+            keep = _estimable(x[m], d[m], names, what, notes)
             xa = x[m][:, keep]
-            centre = xa.mean(axis=0) if xa.shape[0] else np.zeros(0)
-            beta = _cox_coef(t[m], d[m], xa, f"outcome Cox model of arm '{labels[arm]}'")
+            centre = xa.mean(axis=0)
+            beta = _cox_coef(t[m], d[m], xa, tuple(n for n, k in zip(names, keep) if k), what)
             lp_fit = (xa - centre) @ beta
             cumhaz0 = np.cumsum(_breslow(t[m], d[m], lp_fit, grid))
             r_all = np.exp((x[:, keep] - centre) @ beta)
@@ -346,12 +362,13 @@ def _nuisance(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, grid: 
                 cumhaz_c = -np.cumsum(np.log1p(-np.minimum(dl, 1.0)))
             c_arm = np.ones(int(m.sum()))
         else:
-            keep = _varying(x[m])
+            what = f"censoring Cox model of arm '{labels[arm]}'"
+            keep = _estimable(x[m], cens, names, what, notes)
             xa = x[m][:, keep]
-            centre = xa.mean(axis=0) if xa.shape[0] else np.zeros(0)
+            centre = xa.mean(axis=0)
             # censorings just after tied events, so the fit's risk sets match `events_first`
             tc = np.where(cens == 1, np.nextafter(t[m], np.inf), t[m])
-            gamma = _cox_coef(tc, cens, xa, f"censoring Cox model of arm '{labels[arm]}'")
+            gamma = _cox_coef(tc, cens, xa, tuple(n for n, k in zip(names, keep) if k), what)
             lp_c = (xa - centre) @ gamma
             dl = _breslow(t[m], cens, lp_c, grid, events_first=True)
             cumhaz_c = np.cumsum(dl)
@@ -446,16 +463,17 @@ def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, 
     return out
 
 
-def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, ps: np.ndarray,
-              landmarks: np.ndarray, tau: float | None, estimand: str, outcome_model: str,
-              censoring: str, labels: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, dict]:
+def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
+              ps: np.ndarray, landmarks: np.ndarray, tau: float | None, estimand: str, outcome_model: str,
+              censoring: str, labels: tuple[str, str], notes: list[str]
+              ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Point estimates (2 arms x quantities) and influence values (n x 2 x quantities)."""
     t_max = max([*landmarks.tolist(), *([] if tau is None else [tau])])
     grid = np.unique(np.r_[0.0, t[t <= t_max]])
     jt = np.searchsorted(grid, landmarks, side="right") - 1
     nxt = np.r_[grid[1:], np.inf]
     width = np.clip(np.minimum(nxt, tau if tau is not None else 0.0) - grid, 0.0, None)
-    models = _nuisance(t, d, a, x, grid, outcome_model, censoring, labels)
+    models = _nuisance(t, d, a, x, names, grid, outcome_model, censoring, labels, notes)
     n = t.size
     k = np.searchsorted(grid, t, side="left")
     target = {"all": np.ones(n), "treated": a.astype(float), "control": 1.0 - a}[ESTIMANDS[estimand]]
@@ -664,7 +682,12 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
         warnings.warn(msg, PositivityWarning, stacklevel=2)
         warn_list.append(msg)
 
-    psi, phi, diag = _estimate(t, d, a, x, ps_arr, lm, tau, estimand, outcome_model, censoring, labels)
+    notes: list[str] = []
+    psi, phi, diag = _estimate(t, d, a, x, names, ps_arr, lm, tau, estimand, outcome_model, censoring,
+                               labels, notes)
+    for msg in notes:
+        warnings.warn(msg, SmallSampleWarning, stacklevel=2)
+        warn_list.append(msg)
     quantities = [("surv", float(v)) for v in lm] + ([("rmst", tau)] if tau is not None else [])
     z = stats.norm.ppf(1 - alpha / 2)
     values = np.vstack([psi, psi[1] - psi[0]])                       # arm0, arm1, difference
@@ -693,8 +716,8 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
                     # a replicate's convergence or positivity warnings are summarised by n_boot_failed
                     warnings.simplefilter("ignore")
                     ps_b = _logistic(ab, x[i]) if ps is None else ps_arr[i]
-                    pb, _, _ = _estimate(t[i], d[i], ab, x[i], ps_b, lm, tau, estimand, outcome_model,
-                                         censoring, labels)
+                    pb, _, _ = _estimate(t[i], d[i], ab, x[i], names, ps_b, lm, tau, estimand,
+                                         outcome_model, censoring, labels, [])
             except ModelFitError:
                 n_failed += 1
                 continue
