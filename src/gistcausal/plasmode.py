@@ -664,8 +664,9 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
         power = float(np.mean((lo > null) | (hi < null))) if n else math.nan
         rel = (math.exp(bias) - 1) if log else (bias / th_true if th_true != 0 else math.nan)
         out.append({
-            "method": method, "measure": measure, "time": time, "variance": variance, "scale": "log" if log else "identity",
-            "true_value": true, "mean_estimate": (math.exp(np.mean(th)) if log else float(np.mean(th))) if n else math.nan,
+            "method": method, "measure": measure, "time": time, "variance": variance,
+            "scale": "log" if log else "identity", "true_value": true,
+            "mean_estimate": (math.exp(np.mean(th)) if log else float(np.mean(th))) if n else math.nan,
             "bias": bias, "bias_mcse": emp / math.sqrt(n) if n > 1 else math.nan, "relative_bias": rel,
             "empirical_se": emp, "empirical_se_mcse": emp / math.sqrt(2 * (n - 1)) if n > 1 else math.nan,
             "model_se": float(np.sqrt(np.nanmean(se ** 2))) if n and np.isfinite(se).any() else math.nan,
@@ -753,8 +754,8 @@ class PlasmodeResult:
         lines.append(f"  {'estimator':24s} {'true':>8s} {'mean':>8s} {'bias':>8s} {'(MCSE)':>8s} {'EmpSE':>7s} "
                      f"{'ModSE':>7s} {'cover':>6s} {'(MCSE)':>7s} {'power':>6s} {'n':>5s}")
         for r in self.metrics.itertuples():
-            name = f"{r.method} {r.measure}" + ("" if r.time is None or (isinstance(r.time, float) and math.isnan(r.time))
-                                                 else f"@{r.time:g}")
+            no_time = r.time is None or (isinstance(r.time, float) and math.isnan(r.time))
+            name = f"{r.method} {r.measure}" + ("" if no_time else f"@{r.time:g}")
             lines.append(f"  {name:24s} {r.true_value:8.4f} {r.mean_estimate:8.4f} {r.bias:8.4f} {r.bias_mcse:8.4f} "
                          f"{r.empirical_se:7.4f} {r.model_se:7.4f} {r.coverage:6.3f} {r.coverage_mcse:7.3f} "
                          f"{r.power:6.3f} {r.n_used:5d}")
@@ -926,6 +927,12 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
     differences are their (weighted) means. ATE uses everyone, ATT the treated rows, ATC the controls. The
     conditional HR differs from the marginal one whenever covariates are prognostic (non-collapsibility,
     Martinussen & Vansteelandt 2013), which is why estimates are never compared with ``true_hr`` itself.
+    ``truth["value_follow_up"]`` adds the HR of the stacked potential outcomes censored as under each treatment.
+
+    With ``treatment="observed"`` every covariate pattern of the plasmode population has one treatment (true
+    propensity 0 or 1); a smooth propensity model can only approximate it, so chance imbalances of a small
+    cohort that the fitted outcome model makes prognostic can show up as IPTW bias. ``"simulated"`` gives a
+    correctly specified propensity model with overlap (see ``docs/plasmode.md``).
     """
     where = "plasmode"
     cfg = cfg if isinstance(cfg, StudyConfig) else load_config(cfg)
@@ -1040,10 +1047,12 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
         "sample_size": int(sample_size), "arm_sizes": {"treated": sizes[0], "control": sizes[1]},
         "cohort_arm_sizes": {"treated": n_arms[0], "control": n_arms[1]},
         "true_hr": true_hr, "true_effect_measure": true_effect_measure, "conditional_hr": math.exp(log_hr),
-        "unmeasured_confounder": u, "treatment": treatment, "covariates": covs, "methods": list(methods), "random_state": seed,
+        "unmeasured_confounder": u, "treatment": treatment, "covariates": covs, "methods": list(methods),
+        "random_state": seed,
         "n_mc": int(n_mc), "penalty": float(penalty), "censoring_covariates": list(names[:cens_cols]) if n_cens else [],
         "admin_censoring_time": float(np.max(t)),
-        "event_model": event_model.to_dict(), "censoring_model": None if censor_model is None else censor_model.to_dict(),
+        "event_model": event_model.to_dict(),
+        "censoring_model": None if censor_model is None else censor_model.to_dict(),
         "landmarks": list(map(float, s.landmarks)), "horizon": s.horizon, "alpha": s.alpha,
         "backend": backend, "n_jobs": int(n_jobs),
     }
