@@ -826,7 +826,10 @@ def _check_u(where: str, u: dict | None) -> dict | None:
         raise ConfigError(f"{where}: unmeasured_confounder must be a dict with keys {', '.join(_U_KEYS)} "
                           f"(got {u!r}). Pass e.g. dict(strength_treatment=1.0, strength_outcome=0.7, "
                           "prevalence=0.3).")
-    out = {k: float(u[k]) for k in _U_KEYS}
+    try:
+        out = {k: float(u[k]) for k in _U_KEYS}
+    except (TypeError, ValueError):
+        out = {k: math.nan for k in _U_KEYS}
     if not all(math.isfinite(v) for v in out.values()) or not (0 < out["prevalence"] < 1):
         raise ConfigError(f"{where}: unmeasured_confounder needs finite strengths and prevalence in (0, 1) "
                           f"(got {u!r}). Pass a prevalence such as 0.3.")
