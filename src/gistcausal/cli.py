@@ -39,6 +39,15 @@ def _fail(err: GistCausalError) -> typer.Exit:
     return typer.Exit(err.exit_code)
 
 
+def _print_warnings(caught: list) -> None:
+    """Show gistcausal's warnings as one readable line each (they are also in the report)."""
+    from .errors import GistCausalWarning
+
+    for w in caught:
+        if issubclass(w.category, GistCausalWarning):
+            console.print(f"[yellow]warning[/yellow] {w.category.__name__}: {w.message}", highlight=False)
+
+
 def _progress(quiet: bool):
     """A rich status line on terminals; plain log lines otherwise; nothing when quiet."""
     if quiet:
@@ -72,6 +81,29 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
         console.print(f"[green]done[/green] {results.flow.n_final} patients; report: {dest / 'report.html'}")
         for w in results.warnings:
             console.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+
+
+@app.command()
+def balance(config: Path = typer.Argument(..., help="Study config (YAML)."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default reports/<name>/balance)."),
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
+    """Write only the balance tables (Table 1 before/after weighting, SMDs) and love plots."""
+    from .balance_report import write_balance
+    from .config import load_config
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cfg = load_config(config)
+            dest = write_balance(cfg, out if out is not None else cfg.output_dir() / "balance",
+                                 progress=_progress(quiet))
+    except GistCausalError as err:
+        raise _fail(err) from None
+    if not quiet:
+        _print_warnings(caught)
+        console.print(f"[green]done[/green] balance tables and love plots in {dest}")
 
 
 @app.command()

@@ -82,6 +82,7 @@ class AnalysisResults:
     estimates: tuple[EffectEstimate, ...]
     figures_: dict[str, Any] = field(repr=False)
     sensitivity: dict[str, Any] = field(default_factory=dict)
+    table1_weighted: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
@@ -115,13 +116,16 @@ class AnalysisResults:
             out["propensity_model"] = self.propensity.to_frame()
         for (o, est), comp in self.causal.items():
             out[f"at_risk_{o}_{est}"] = comp.at_risk
-        for k, tab in self._extra_tables().items():
-            out[k] = tab
+        for est, t1 in self.table1_weighted.items():
+            out[f"table1_weighted_{est}"] = t1
+        for name in ("evalues", "tipping_grid", "benchmarks", "negative_control"):
+            if name in self.sensitivity:
+                out[name] = self.sensitivity[name]
+        if "specification_grid" in self.sensitivity:
+            out["specification_grid"] = self.sensitivity["specification_grid"].to_frame()
+        if "refutation" in self.sensitivity:
+            out["refutation"] = self.sensitivity["refutation"].to_frame()
         return out
-
-    def _extra_tables(self) -> dict[str, Any]:
-        bt = getattr(self, "balance_table_one", None)
-        return {} if bt is None else {"table1_weighted": bt}
 
     def summary(self) -> str:
         """Plain-text overview: flow, then the main estimates."""
@@ -154,10 +158,10 @@ class AnalysisResults:
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``results.json`` (schema in ``docs/results_json.md``)."""
-        from .report import SCHEMA_VERSION
+        from .report import SCHEMA_VERSION, _round
 
         cfg = self.config
-        return {
+        return _round({
             "schema_version": SCHEMA_VERSION,
             "gistcausal_version": __version__,
             "study": {"name": cfg.name, "title": cfg.title, "seed": cfg.seed,
@@ -170,9 +174,9 @@ class AnalysisResults:
             "propensity": None if self.propensity is None else self.propensity.to_dict(),
             "weights": {k: v.to_dict() for k, v in self.weights.items()},
             "balance": {k: v.to_dict() for k, v in self.balance.items()},
-            "sensitivity": {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in self.sensitivity.items()},
+            "sensitivity": {k: _jsonable(v) for k, v in self.sensitivity.items()},
             "warnings": list(self.warnings),
-        }
+        })
 
     def manifest(self, *, command: str | None = None) -> dict[str, Any]:
         from .report import run_manifest
@@ -186,6 +190,13 @@ class AnalysisResults:
         from .report_sections import build_sections
 
         return build_sections(self)
+
+
+def _jsonable(v: Any) -> Any:
+    """Result objects by their ``to_dict``; tables as lists of records."""
+    if isinstance(v, pd.DataFrame):
+        return v.to_dict(orient="records")
+    return v.to_dict() if hasattr(v, "to_dict") else v
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
@@ -260,6 +271,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=parts.table1, study=parts.study,
         durations=parts.durations, propensity=parts.propensity, weights=parts.weights, balance=parts.balance,
         causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures, sensitivity=parts.sensitivity,
+        table1_weighted=parts.table1_weighted,
         warnings=tuple(dict.fromkeys(caught)), timings=timings, data_hash=data_hash)
 
 
@@ -275,6 +287,7 @@ class _Parts:
     estimates: list = field(default_factory=list)
     figures: dict = field(default_factory=dict)
     sensitivity: dict = field(default_factory=dict)
+    table1_weighted: dict = field(default_factory=dict)
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
@@ -472,6 +485,7 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
     from .balance import balance_table
     from .plots.balance import love_plot, overlap_plot, weight_plot
     from .plots.km import plot_km
+    from .tables import table_one
 
     f = cohort.frame
     parts.propensity, ps = fit_propensity(cfg, f)
@@ -499,6 +513,12 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
         bt = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights, estimand=est,
                            threshold=cfg.analysis.balance_threshold)
         parts.balance[est] = bt
+        spec, spread = _table1_spec(cfg)
+        if spec:
+            parts.table1_weighted[est] = table_one(
+                f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=_labels(cfg),
+                arm_labels=_arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
+                suppress_below=cfg.output.small_cell_threshold or None)
         fig, ax = _figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
         love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
         parts.figures[f"love_{est}"] = fig

@@ -232,6 +232,8 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
         secs.append(ReportSection(
             "balance", "Covariate balance",
             tuple(v.conventions for v in list(r.balance.values())[:1]),
+            tables=tuple((f"Table 1 before and after weighting ({k})", table1_display(t.to_frame()))
+                         for k, t in r.table1_weighted.items()),
             figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance),
             details=tuple((f"Balance before and after weighting ({k})", v.to_frame().round(4))
                           for k, v in r.balance.items())))
