@@ -13,7 +13,7 @@ both arms, and their differences, under the ATE, ATT or ATC. Three nuisance mode
   censoring hazard per arm (``"cox"``).
 
 The estimator is consistent when the outcome model is correct, or when the propensity and censoring models
-are both correct (Bai, Tsiatis & O'Brien 2013, Theorem 1; Ozenne et al. 2020, section 3.3).
+are both correct (Bai, Tsiatis & O'Brien 2013; Ozenne et al. 2020).
 
 Computation: every per-patient function of time is a step function on the grid of distinct observed
 times up to :math:`\max(t, \tau)`; patients sharing the same outcome and censoring risk scores share their
@@ -259,7 +259,7 @@ def _logistic(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 def _estimable(x: np.ndarray, d: np.ndarray, names: tuple[str, ...], what: str,
                notes: list[str]) -> np.ndarray:
     """Columns a Cox model of ``d`` on ``x`` can estimate: not constant, and binary columns with events
-    in both levels (otherwise the coefficient is infinite, Therneau & Grambsch 2000, section 3.5).
+    in both levels (otherwise the coefficient is infinite: monotone likelihood, Therneau & Grambsch 2000).
 
     Dropped columns are listed in ``notes``: within one arm a rare category often has no events.
     """
@@ -584,26 +584,28 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
     Notes
     -----
     Write :math:`\tilde T_i, \Delta_i` for the observed time and event indicator, :math:`S_i(t) =
-    \hat S(t \mid a, X_i)`, :math:`G_i(t) = \hat G(t \mid a, X_i)` (right-continuous) and
-    :math:`d\hat\Lambda^C_i` the censoring hazard increments. The augmented IPCW transform of
-    :math:`1\{T_i > t\}` (Tsiatis 2006, eq. 10.76 with :math:`E\{1(T > t) \mid T > u, X\} =
-    S(t \mid X)/S(u \mid X)`; Bai et al. 2013, eq. 6) is
+    \hat S(t \mid a, X_i)`, :math:`G_i(t) = \hat G(t \mid a, X_i)` (right-continuous; :math:`G_i(u-)` its
+    left limit), :math:`d\hat\Lambda^C_i` the censoring hazard increments and :math:`Y^C_i(u) =
+    1\{\tilde T_i > u\} + 1\{\tilde T_i = u, \Delta_i = 0\}` (events precede censorings at tied times).
+    The augmented IPCW transform of :math:`1\{T_i \le t\}` (the AIPCW term of Ozenne et al. 2020 and
+    Bai et al. 2013, with :math:`E\{1(T \le t) \mid T > u, X\} = 1 - S(t \mid X)/S(u \mid X)`; Tsiatis
+    2006, chapters 9-10) is
 
-    .. math:: U_i(t) = \frac{1\{\tilde T_i > t\}}{G_i(t)} + \int_0^{t}
-              \frac{S_i(t)}{S_i(u)\,G_i(u)}\,d\hat M^C_i(u), \qquad
+    .. math:: V_i(t) = \frac{\Delta_i 1\{\tilde T_i \le t\}}{G_i(\tilde T_i-)} + \int_0^{t}
+              \frac{S_i(u) - S_i(t)}{S_i(u)\,G_i(u-)}\,d\hat M^C_i(u), \qquad
               d\hat M^C_i(u) = dN^C_i(u) - Y^C_i(u)\,d\hat\Lambda^C_i(u),
 
-    and with target indicator :math:`D_i` (ATE 1, ATT :math:`A_i`, ATC :math:`1 - A_i`) and tilt
-    :math:`h_i` (ATE 1, ATT :math:`\hat\pi_i`, ATC :math:`1-\hat\pi_i`),
+    :math:`U_i(t) = 1 - V_i(t)`, and with target indicator :math:`D_i` (ATE 1, ATT :math:`A_i`, ATC
+    :math:`1 - A_i`) and tilt :math:`h_i` (ATE 1, ATT :math:`\hat\pi_i`, ATC :math:`1-\hat\pi_i`),
 
     .. math:: \hat S_a(t) = \frac{1}{\sum_i D_i} \sum_i \Big[ D_i S_i(t) + \frac{1\{A_i = a\}\, h_i}
               {\hat\pi_a(X_i)} \{U_i(t) - S_i(t)\} \Big], \qquad \hat\pi_1 = \hat\pi,\;
               \hat\pi_0 = 1 - \hat\pi.
 
-    For the ATE this is the "AIPTW,AIPCW" estimator of Ozenne et al. (2020, eq. 7) and the
-    doubly robust estimator of Bai et al. (2013, eq. 6); for the ATT/ATC the control (treated) arm
-    uses the efficient form of Hahn (1998). :math:`\widehat{\mathrm{RMST}}_a(\tau) = \int_0^\tau
-    \hat S_a(t)\,dt` integrates the same linear estimator exactly over the step functions.
+    For the ATE this is one minus riskRegression's ``ate(..., estimator = "AIPTW,AIPCW")`` risk
+    (identical to 1e-6 on data without ties, ``tests/reference/doubly_robust``); for the ATT/ATC the
+    other arm uses the efficient form of Hahn (1998). :math:`\widehat{\mathrm{RMST}}_a(\tau) =
+    \int_0^\tau \hat S_a(t)\,dt` integrates the same linear estimator exactly over the step functions.
 
     Variance (``"influence_function"``): with :math:`\phi_i = \frac{n}{\sum_j D_j} [D_i S_i(t) +
     1\{A_i=a\} h_i \hat\pi_a(X_i)^{-1} \{U_i(t) - S_i(t)\} - D_i \hat S_a(t)]`, the estimated efficient
@@ -611,9 +613,13 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
     :math:`\phi_{i,1} - \phi_{i,0}` and RMST :math:`\int_0^\tau \phi_i(t)\,dt`. This treats the
     nuisance models as known (riskRegression's ``known.nuisance = TRUE``). It is consistent when all
     models are correct, since the estimator then is efficient and the estimation of the nuisance
-    parameters adds nothing at first order; under a misspecified model use ``"bootstrap"``. Intervals
-    are Wald intervals on the identity scale, and estimates are not constrained to [0, 1] or to be
-    monotone in t (the price of double robustness).
+    parameters adds nothing at first order; when a model may be misspecified use ``"bootstrap"``.
+    Intervals are Wald intervals on the identity scale, and estimates are not constrained to [0, 1]
+    or to be monotone in t (the price of double robustness).
+
+    Covariates are dropped from a Cox model (with a :class:`SmallSampleWarning` kept in
+    ``warnings``) where they are constant within the arm or binary with no events (censorings, for the
+    censoring model) in one level, whose coefficient would be infinite.
 
     With no covariates, the logistic propensity score is the arm proportion, the model terms cancel
     and the censoring augmentation sums to zero, so :math:`\hat S_a(t)` equals the Kaplan-Meier
