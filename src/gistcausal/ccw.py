@@ -303,9 +303,9 @@ def _logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, where: str, max_iter:
                         "covariates or a longer grace period.")
 
 
-def _encode(df: pd.DataFrame, covariates: list[str], where: str) -> np.ndarray:
+def _encode(df: pd.DataFrame, covariates: list[str], where: str) -> tuple[np.ndarray, tuple[str, ...]]:
     if not covariates:
-        return np.zeros((len(df), 0))
+        return np.zeros((len(df), 0)), ()
     missing = [c for c in covariates if c not in df.columns]
     if missing:
         raise DataError(f"{where}: covariate column(s) {missing} not found. Fix `covariates`.")
@@ -315,7 +315,7 @@ def _encode(df: pd.DataFrame, covariates: list[str], where: str) -> np.ndarray:
         raise DataError(f"{where}: covariates have {n_miss} missing value(s). Impute or drop these patients "
                         "before the clone-censor-weight analysis.")
     X = pd.get_dummies(sub, drop_first=True, dtype=float)
-    return X.to_numpy(dtype=float)
+    return X.to_numpy(dtype=float), tuple(str(c) for c in X.columns)
 
 
 # ------------------------------------------------------------------------------------------- one strategy
@@ -333,7 +333,7 @@ class _Arm:
 
 
 def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np.ndarray, X: np.ndarray,
-         grace: float, weighting: str, where: str) -> _Arm:
+         names: tuple[str, ...], grace: float, weighting: str, where: str) -> _Arm:
     """Clone, censor and weight one strategy; return its weighted product-limit curve."""
     n = T.size
     complier = own & (u <= grace) & (u <= T)
@@ -349,7 +349,12 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
         keep = np.ptp(X, axis=0) > 0 if X.shape[1] else np.zeros(0, bool)
         Xk = X[:, keep]
         if Xk.shape[1]:
-            fit = cox_fit(t_sw, switch.astype(float), Xk, ties="breslow", robust=False)
+            try:
+                fit = cox_fit(t_sw, switch.astype(float), Xk, ties="breslow", robust=False,
+                              names=[nm for nm, k in zip(names, keep) if k])
+            except ModelFitError as err:
+                raise ModelFitError(f"{where}: the switch-censoring model cannot be fitted ({err}). Group "
+                                    "sparse covariate levels or drop the covariate.") from err
             r = np.exp(Xk @ fit.coef)
         else:
             r = np.ones(n)
@@ -476,9 +481,9 @@ def _prepare(df: pd.DataFrame, *, time_col: str, event_col: str, treatment_col: 
     own = []
     for s in names:
         own.append(codes.astype(str).isin([str(c) for c in strategies[s]]).to_numpy() & started)
-    X = _encode(df, covariates, where)
+    X, xnames = _encode(df, covariates, where)
     return {"T": T, "d": d, "u": np.where(started, u, np.inf), "own": own, "started": started, "X": X,
-            "names": names}
+            "xnames": xnames, "names": names}
 
 
 def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting: str, where: str) -> list[_Arm]:
@@ -488,7 +493,7 @@ def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting
     for k in range(2):
         own = p["own"][k][sel]
         other = started & ~own
-        out.append(_arm(T, d, u, own, other, X, grace, weighting, where))
+        out.append(_arm(T, d, u, own, other, X, p["xnames"], grace, weighting, f"{where} ({p['names'][k]})"))
     return out
 
 
@@ -625,7 +630,9 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
             se = float(np.std(col, ddof=1))
         else:
             lo = hi = se = math.nan
-        ests.append(EffectEstimate(outcome=outcome, contrast=con, estimand="none", method="ccw", measure=measure,
+        # the strategies' survival is marginal over the eligible population (ATE-like); unweighted is descriptive
+        ests.append(EffectEstimate(outcome=outcome, contrast=con, estimand="ATE" if weighting == "ipcw" else "none",
+                                   method="ccw", measure=measure,
                                    value=float(point[k]), ci_low=float(lo), ci_high=float(hi), se=se,
                                    variance="bootstrap_percentile" if col.size >= 2 else "none", n=n,
                                    time=float(t), extra={"grace": float(grace), "weighting": weighting}))

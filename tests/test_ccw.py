@@ -1,0 +1,254 @@
+"""Clone-censor-weight (issue 8): an independent R implementation, closed-form truth, and the biases CCW removes."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gistcausal.ccw import (
+    CCWSimulation, CloneCensorConfig, ccw_table, ccw_truth, ccw_truth_rmst, clone_censor_from_config,
+    clone_censor_weight, simulate_ccw_data, weighted_product_limit,
+)
+from gistcausal.errors import DataError
+from gistcausal.survival import kaplan_meier
+
+REF = Path(__file__).parent / "reference" / "ccw"
+G = 3.0
+COLS = dict(time_col="time", event_col="event", treatment_col="treatment", treatment_time_col="treatment_time")
+AB = {"A": ["A"], "B": ["B"]}
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return json.loads((REF / "ccw.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def ref_input():
+    return pd.read_csv(REF / "ccw_input.csv")
+
+
+@pytest.fixture(scope="module")
+def truth_run():
+    """n = 3000 confounded patients, IPCW with 100 bootstrap replicates (seeded)."""
+    df = simulate_ccw_data(3000, seed=2)
+    df["x2"] = df["x"] ** 2
+    res = clone_censor_weight(df, **COLS, strategies=AB, grace=G, covariates=["x", "x2"], landmarks=[6, 12],
+                              horizon=12, n_bootstrap=100, random_state=7, outcome="os")
+    return df, res
+
+
+# ------------------------------------------------------------------------------------------- vs R
+def test_ccw_matches_independent_r_implementation(ref, ref_input):
+    """R (tests/reference/ccw/make_ccw.R): coxph(Surv(t_sw, switch) ~ x + x2, ties = "breslow") with
+    basehaz(fit, centered = FALSE); glm(complier ~ x + x2, quasibinomial, weights = wG) among clones event-free
+    after G; survSplit at the event times <= G; survfit(Surv(start, stop, event) ~ 1, weights = w)."""
+    res = clone_censor_weight(ref_input, **COLS, strategies=AB, grace=G, covariates=["x", "x2"],
+                              landmarks=[1, 2, 3, 6, 12], horizon=12, n_bootstrap=0)
+    for s in "AB":
+        c = res.curves[res.curves["strategy"] == s]
+        np.testing.assert_allclose(c["time"], ref[s]["time"], atol=1e-9)
+        # 1e-6: deterministic; R's glm stops at epsilon = 1e-12 on the deviance, not at the exact optimum
+        np.testing.assert_allclose(c["surv"], ref[s]["surv"], atol=1e-6)
+        np.testing.assert_allclose(c["n_risk_weighted"], ref[s]["n_risk_weighted"], rtol=1e-6)
+        got = [res.get("surv", s, t).value for t in (1, 2, 3, 6, 12)]
+        np.testing.assert_allclose(got, ref[s]["surv_at"], atol=1e-6)
+        assert res.get("rmst", s).value == pytest.approx(ref[s]["rmst12"], abs=1e-6)
+        row = res.diagnostics.set_index("strategy").loc[s]
+        assert (row["compliers"], row["censored_switch"], row["censored_grace"]) == (
+            ref[s]["compliers"], ref[s]["censored_switch"], ref[s]["censored_grace"])
+    assert res.get("rmst_diff").value == pytest.approx(ref["A"]["rmst12"] - ref["B"]["rmst12"], abs=1e-6)
+
+
+def test_weighted_product_limit_matches_r_split_data(ref):
+    """R: survfit(Surv(start, stop, event) ~ 1, weights = w) on R's own split clones (ccw_split_A.csv)."""
+    sp = pd.read_csv(REF / "ccw_split_A.csv")
+    pl = weighted_product_limit(sp["start"], sp["stop"], sp["event"], sp["w"])
+    np.testing.assert_allclose(pl["time"], ref["A"]["time"], atol=1e-12)
+    np.testing.assert_allclose(pl["surv"], ref["A"]["surv"], atol=1e-9)
+    np.testing.assert_allclose(pl["n_risk"], ref["A"]["n_risk_weighted"], rtol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 20), st.booleans(), st.integers(0, 3)), min_size=2, max_size=30))
+def test_product_limit_equals_kaplan_meier_and_replication(rows):
+    """Without late entry it is the weighted KM; integer weights equal row replication."""
+    t = np.array([r[0] for r in rows], float)
+    e = np.array([r[1] for r in rows], float)
+    w = np.array([r[2] for r in rows], float)
+    if not (e * w).any():
+        return
+    pl = weighted_product_limit(np.zeros_like(t), t, e, w)
+    km = kaplan_meier(t, e, weights=w, variance="none")
+    np.testing.assert_allclose(pl["surv"], km.survival_at(pl["time"]), atol=1e-12)
+    rep = np.repeat(np.arange(t.size), w.astype(int))
+    pl2 = weighted_product_limit(np.zeros(rep.size), t[rep], e[rep], np.ones(rep.size))
+    np.testing.assert_allclose(pl2["surv"], pl["surv"][pl["n_event"] > 0], atol=1e-12)
+    # splitting a row at an interior point changes nothing
+    cut = t > 1
+    s0 = np.concatenate([np.zeros(t.size), np.full(cut.sum(), 0.5)])
+    s1 = np.concatenate([np.where(cut, 0.5, t), t[cut]])
+    ee = np.concatenate([np.where(cut, 0.0, e), e[cut]])
+    ww = np.concatenate([w, w[cut]])
+    np.testing.assert_allclose(weighted_product_limit(s0, s1, ee, ww)["surv"], pl["surv"], atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------- truth
+def test_closed_form_truth_matches_direct_simulation_of_the_strategy():
+    """Simulate strategy A directly (natural A initiation, forced at G) on 300 000 patients: within 4 MC SE."""
+    s = CCWSimulation()
+    rng = np.random.default_rng(5)
+    n = 300_000
+    x = rng.standard_normal(n)
+    u = np.minimum(rng.exponential(1 / (s.a_A * np.exp(s.g_A * x))), G)
+    lam = s.lam0 * np.exp(s.beta * x)
+    e = rng.exponential(1.0, n)
+    T = np.where(e <= lam * u, e / lam, u + (e - lam * u) / (lam * s.theta_A))
+    for t in (1.0, 3.0, 6.0, 12.0):
+        emp = float((T > t).mean())
+        mc_se = math.sqrt(emp * (1 - emp) / n)
+        assert ccw_truth(t, strategy="A", grace=G)[0] == pytest.approx(emp, abs=4 * mc_se)
+    rm = float(np.minimum(T, 12.0).mean())
+    rm_se = float(np.minimum(T, 12.0).std() / math.sqrt(n))
+    assert ccw_truth_rmst(12.0, strategy="A", grace=G) == pytest.approx(rm, abs=4 * rm_se)
+
+
+def test_ccw_recovers_the_truth(truth_run):
+    """Each estimate within 4 bootstrap SEs of the closed-form truth; 4 SE is below the true difference."""
+    _, res = truth_run
+    assert res.n_bootstrap == 100
+    for s in "AB":
+        for t in (6.0, 12.0):
+            est = res.get("surv", s, t)
+            assert abs(est.value - ccw_truth(t, strategy=s, grace=G)[0]) < 4 * est.se
+    true_diff = ccw_truth(12.0, strategy="A", grace=G)[0] - ccw_truth(12.0, strategy="B", grace=G)[0]
+    d = res.get("surv_diff", time=12.0)
+    assert 4 * d.se < abs(true_diff)
+    assert abs(d.value - true_diff) < 4 * d.se
+    assert d.ci_low < true_diff < d.ci_high
+    true_rmst = ccw_truth_rmst(12.0, strategy="A", grace=G) - ccw_truth_rmst(12.0, strategy="B", grace=G)
+    r = res.get("rmst_diff")
+    assert 4 * r.se < abs(true_rmst)
+    assert abs(r.value - true_rmst) < 4 * r.se
+    assert (r.method, r.variance, r.estimand) == ("ccw", "bootstrap_percentile", "ATE")
+
+
+def test_naive_as_treated_comparison_is_biased(truth_run):
+    """Grouping by the treatment eventually started (time from eligibility): immortal time inflates each arm
+    and hides the effect; the bias exceeds 4 bootstrap SEs of the CCW estimate."""
+    df, res = truth_run
+    s = {}
+    for arm in "AB":
+        m = (df["treatment"] == arm).to_numpy()
+        s[arm] = kaplan_meier(df["time"][m], df["event"][m]).survival_at([6.0, 12.0])
+    # immortal time: early survival of the eventual A starters is too optimistic
+    assert s["A"][0] - ccw_truth(6.0, strategy="A", grace=G)[0] > 4 * res.get("surv", "A", 6.0).se
+    true_diff = ccw_truth(12.0, strategy="A", grace=G)[0] - ccw_truth(12.0, strategy="B", grace=G)[0]
+    assert abs((s["A"][1] - s["B"][1]) - true_diff) > 4 * res.get("surv_diff", time=12.0).se
+
+
+def test_clone_censor_without_weights_is_biased(truth_run):
+    """Initiation depends on x, so the unweighted clones are selected: biased by more than 4 SE."""
+    df, res = truth_run
+    raw = clone_censor_weight(df, **COLS, strategies=AB, grace=G, covariates=["x"], landmarks=[12.0],
+                              weighting="none", n_bootstrap=0)
+    true_diff = ccw_truth(12.0, strategy="A", grace=G)[0] - ccw_truth(12.0, strategy="B", grace=G)[0]
+    bias = raw.get("surv_diff", time=12.0).value - true_diff
+    assert abs(bias) > 4 * res.get("surv_diff", time=12.0).se
+    assert raw.get("surv_diff", time=12.0).estimand == "none"
+    # before G nobody is reweighted for the grace censoring, and no switch weights: curves differ from IPCW
+    assert raw.get("surv", "A", 12.0).value != res.get("surv", "A", 12.0).value
+
+
+# ------------------------------------------------------------------------------------------- rules, results
+def test_clone_rules_on_a_hand_made_example():
+    """p1 starts A at 1 (complier in A; switch-censored at 1 in B), p2 dies at 2 before any treatment (event in
+    both arms), p3 starts B at 4 > G (grace-censored at 3 in both), p4 starts other at 0.5 (switch in both),
+    p5 starts B at 2 and dies at 5 (switch in A; complier in B)."""
+    df = pd.DataFrame({"time": [10.0, 2.0, 8.0, 6.0, 5.0], "event": [0, 1, 1, 0, 1],
+                       "treatment": ["A", "none", "B", "other", "B"],
+                       "treatment_time": [1.0, np.nan, 4.0, 0.5, 2.0]})
+    res = clone_censor_weight(df, **COLS, strategies=AB, grace=G, weighting="none", landmarks=[2.0, 6.0],
+                              n_bootstrap=0)
+    d = res.diagnostics.set_index("strategy")
+    assert d.loc["A", ["compliers", "censored_switch", "censored_grace", "events_in_grace"]].tolist() == [1, 2, 1, 1]
+    assert d.loc["B", ["compliers", "censored_switch", "censored_grace", "events_in_grace"]].tolist() == [1, 2, 1, 1]
+    # arm A clones: p1 (10, 0), p2 (2, 1), p3 (3, 0), p4 (0.5, 0), p5 (2, 0): KM at 2 = 1 - 1/4
+    assert res.get("surv", "A", 2.0).value == pytest.approx(0.75, abs=1e-12)
+    # arm B: p1 (1, 0), p2 (2, 1), p3 (3, 0), p4 (0.5, 0), p5 (5, 1): 3/4 then 0 at 5
+    assert res.get("surv", "B", 6.0).value == pytest.approx(0.0, abs=1e-12)
+
+
+def test_result_holds_aggregates_and_is_json_safe(truth_run):
+    _, res = truth_run
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["method"] == "ccw" and d["n"] == 3000 and len(d["estimates"]) == 9
+    assert set(res.curves.columns) == {"strategy", "time", "surv", "n_risk", "n_risk_weighted", "n_event_weighted"}
+    frame = res.to_frame()
+    assert list(frame["measure"]) == ["surv"] * 4 + ["surv_diff"] * 2 + ["rmst", "rmst", "rmst_diff"]
+    assert "Clone-censor-weight: A vs B, grace period 3; n = 3000 patients, 100 bootstrap" in res.summary()
+    curve = res.curves[res.curves["strategy"] == "A"]["surv"].to_numpy()
+    assert np.all(np.diff(curve) <= 1e-15) and curve.min() >= 0
+
+
+def test_bootstrap_is_seeded_and_joblib_gives_the_same(ref_input):
+    kw = dict(**COLS, strategies=AB, grace=G, covariates=["x"], landmarks=[6.0], n_bootstrap=12)
+    a = clone_censor_weight(ref_input, random_state=3, **kw)
+    b = clone_censor_weight(ref_input, random_state=3, n_jobs=2, **kw)
+    assert a.to_frame().equals(b.to_frame())
+    c = clone_censor_weight(ref_input, random_state=4, **kw)
+    assert a.get("surv_diff").se != c.get("surv_diff").se
+
+
+def test_input_not_mutated(ref_input):
+    before = ref_input.copy()
+    clone_censor_weight(ref_input, **COLS, strategies=AB, grace=G, covariates=["x"], n_bootstrap=0)
+    pd.testing.assert_frame_equal(ref_input, before)
+
+
+def test_errors_are_pinned(ref_input):
+    with pytest.raises(DataError, match=re.escape("clone_censor_weight: `grace` must be a positive number (got 0). "
+                                                  "Give the grace period in the time unit of the data.")):
+        clone_censor_weight(ref_input, **COLS, strategies=AB, grace=0)
+    bad = ref_input.copy()
+    bad.loc[0, "treatment_time"] = bad.loc[0, "time"] + 1
+    with pytest.raises(DataError, match=re.escape("clone_censor_weight: column 'treatment_time' is after the end of "
+                                                  "follow-up 'time' for 1 patient(s). Treatment starts must fall "
+                                                  "within follow-up.")):
+        clone_censor_weight(bad, **COLS, strategies=AB, grace=G)
+    bad.loc[0, "treatment_time"] = -1.0
+    with pytest.raises(DataError, match=re.escape("clone_censor_weight: column 'treatment_time' has 1 negative time(s): "
+                                                  "treatment before time zero. Check time zero")):
+        clone_censor_weight(bad, **COLS, strategies=AB, grace=G)
+    with pytest.raises(DataError, match=re.escape("clone_censor_weight: exactly two strategies are supported (got 1).")):
+        clone_censor_weight(ref_input, **COLS, strategies={"A": ["A"]}, grace=G)
+
+
+# ------------------------------------------------------------------------------------------- registry bridge
+def test_config_and_registry_bridge(default_registry):
+    reg = default_registry[(default_registry["first_line_agent"] == "imatinib_400")
+                           & (default_registry["first_line_end_reason"] == "progression")]
+    cfg = CloneCensorConfig.model_validate({
+        "time_zero": "first_line_end_date", "treatment_column": "second_line_regimen",
+        "treatment_date": "second_line_start_date", "grace": 1.0, "events": ["date_of_death"],
+        "censor": "date_last_followup", "covariates": ["mitotic_count", "age_at_diagnosis"],
+        "strategies": {"sunitinib": ["sunitinib_37.5_continuous", "sunitinib_50_intermittent"],
+                       "imatinib_800": ["imatinib_800"]},
+        "landmarks": [12.0], "horizon": 24.0, "n_bootstrap": 10})
+    tab = ccw_table(reg, cfg)
+    assert len(tab) == len(reg) and (tab["time"] >= 0).all()
+    started = tab["treatment_time"].notna()
+    assert started.sum() == reg["second_line_start_date"].notna().sum()
+    res = clone_censor_from_config(reg, cfg, random_state=1)
+    assert res.strategies == ("sunitinib", "imatinib_800") and res.n == len(reg)
+    with pytest.raises(ValueError, match="exactly two strategies"):
+        CloneCensorConfig.model_validate({**cfg.model_dump(), "strategies": {"a": ["x"]}})
+    with pytest.raises(ValueError, match="extra"):
+        CloneCensorConfig.model_validate({**cfg.model_dump(), "grace_period": 2})
