@@ -81,3 +81,15 @@ def test_balance_command_writes_tables_and_love_plots(root, tmp_path):
     assert bt["smd_w"].abs().max() < bt["smd_un"].abs().max()  # weighting improved the worst imbalance
     assert "SmallSampleWarning" in r.output  # 38 patients for 11 parameters is flagged, not hidden
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_plasmode_command_writes_metrics_and_plots(root, tmp_path):
+    import pandas as pd
+
+    r = runner.invoke(app, ["plasmode", str(root / "configs" / "gist_second_line.yaml"), "-n", "6", "-j", "1",
+                            "--true-hr", "0.6", "--seed", "7", "-o", str(tmp_path / "pm"), "-q"])
+    assert r.exit_code == 0, r.output
+    m = pd.read_csv(tmp_path / "pm" / "plasmode_metrics.csv")
+    assert {"bias", "coverage"} <= set(m.columns)
+    assert (tmp_path / "pm" / "plasmode_coverage.png").is_file()
+    assert json.loads((tmp_path / "pm" / "plasmode.json").read_text())["n_replicates"] == 6

@@ -138,3 +138,12 @@ def test_gbsg2_table_config_runs(root):
     assert dict(r.flow.arms) == {"hormone": 246, "no_hormone": 440}
     hr = [e for e in r.estimates if e.measure == "hr" and e.method == "iptw" and e.estimand == "ATE"][0]
     assert 0.4 < hr.value < 1.0  # tamoxifen is protective in GBSG-2 (Schumacher et al. 1994)
+
+
+def test_doubly_robust_estimates_beside_iptw(default_results):
+    dr = [e for e in default_results.estimates if e.method == "aiptw" and e.outcome == "pfs" and e.estimand == "ATE"]
+    assert {e.measure for e in dr} == {"surv", "surv_diff", "rmst", "rmst_diff"}
+    assert all(e.variance == "influence_function" for e in dr)
+    iptw = _est(default_results, "pfs", "rmst_diff", "sunitinib vs imatinib_800", method="iptw", estimand="ATE")
+    aipw = [e for e in dr if e.measure == "rmst_diff"][0]
+    assert abs(aipw.value - iptw.value) < 2 * iptw.se  # two consistent estimators of one RMST difference

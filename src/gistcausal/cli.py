@@ -187,6 +187,70 @@ def init(out: Path = typer.Option(Path("study.yaml"), "--out", "-o", help="Confi
 
 
 @app.command()
+def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
+             outcome: Optional[str] = typer.Option(None, help="Outcome (default: the primary outcome)."),
+             estimand: str = typer.Option("ATE", help="ATE, ATT or ATC."),
+             true_hr: Optional[float] = typer.Option(None, "--true-hr", help="Injected HR (default: as fitted)."),
+             marginal: bool = typer.Option(False, "--marginal", help="--true-hr is the target marginal HR."),
+             replicates: int = typer.Option(1000, "--replicates", "-n", help="Number of replicates."),
+             sample_size: Optional[int] = typer.Option(None, "--sample-size", help="Patients per replicate."),
+             treatment: str = typer.Option("observed", help="observed (keep) or simulated (from the PS model)."),
+             u_treatment: Optional[float] = typer.Option(None, "--u-treatment", help="Unmeasured U: log-OR for treatment."),
+             u_outcome: Optional[float] = typer.Option(None, "--u-outcome", help="Unmeasured U: log-HR for the event."),
+             u_prevalence: float = typer.Option(0.3, "--u-prevalence", help="P(U=1) in the control arm."),
+             backend: str = typer.Option("local", help="local (joblib processes) or dask."),
+             scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786."),
+             jobs: int = typer.Option(-1, "--jobs", "-j", help="Local processes (-1: all cores)."),
+             seed: Optional[int] = typer.Option(None, help="Override the config's seed."),
+             checkpoint: Optional[Path] = typer.Option(None, help="JSON-lines checkpoint; rerun to resume."),
+             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default reports/<name>/plasmode)."),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
+    """Plasmode simulation: bias, coverage and power of the configured analysis on data like yours."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .cohort import build_cohort
+    from .config import load_config
+    from .data import load_data
+    from .plasmode import plasmode as run_plasmode
+    from .plots.plasmode import plot_coverage, plot_estimates
+    from .report import dumps_json
+
+    try:
+        cfg = load_config(config)
+        cohort = build_cohort(cfg, load_data(cfg))
+        u = None if u_treatment is None and u_outcome is None else dict(
+            strength_treatment=u_treatment, strength_outcome=u_outcome, prevalence=u_prevalence)
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
+            task = bar.add_task("plasmode replicates", total=replicates)
+            res = run_plasmode(cfg, cohort.frame, outcome=outcome or cfg.primary_outcome, estimand=estimand,
+                               true_hr=true_hr, true_effect_measure="marginal_hr" if marginal else "hr",
+                               n_replicates=replicates, sample_size=sample_size, treatment=treatment,
+                               unmeasured_confounder=u, backend=backend, scheduler=scheduler, n_jobs=jobs,
+                               random_state=cfg.seed if seed is None else seed, checkpoint=checkpoint,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except GistCausalError as err:
+        raise _fail(err) from None
+    dest = out if out is not None else cfg.output_dir() / "plasmode"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "plasmode.json").write_text(dumps_json(res.to_dict()), encoding="utf-8")
+    res.to_frame().to_csv(dest / "plasmode_metrics.csv", index=False)
+    res.failure_counts().to_csv(dest / "plasmode_failures.csv", index=False)
+    from matplotlib.figure import Figure
+
+    for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
+        fig = Figure(figsize=(7.5, 4.5))
+        fn(res, ax=fig.subplots())
+        fig.tight_layout()
+        fig.savefig(dest / f"{name}.png", dpi=150)
+        fig.savefig(dest / f"{name}.svg")
+    if not quiet:
+        console.print(res.summary(), highlight=False)
+        console.print(f"[green]done[/green] {res.n_replicates} replicates ({res.n_failed} failed); {dest}")
+
+
+@app.command()
 def schema() -> None:
     """Print the config's JSON Schema (for editor completion and validation of YAML)."""
     from .config import config_json_schema

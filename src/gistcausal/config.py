@@ -342,6 +342,7 @@ class SurvivalConfig(_Model):
     estimands: list[Estimand] = ["ATE"]
     variance: Literal["robust", "m_estimation", "bootstrap"] = "robust"
     bootstrap_replicates: int = Field(200, ge=10, le=100_000)
+    doubly_robust: bool = False
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
 
     @field_validator("landmarks")
@@ -390,7 +391,7 @@ class Analysis(_Model):
 class Output(_Model):
     dir: str | None = None
     formats: list[Literal["csv", "md", "tex", "html", "docx", "xlsx"]] = ["csv", "md", "html", "docx", "xlsx"]
-    small_cell_threshold: int = Field(0, ge=0, le=50)
+    small_cell_threshold: int | None = Field(None, ge=0, le=50)
 
 
 class StudyConfig(_Model):

@@ -30,6 +30,7 @@ from . import __version__
 from .cohort import Cohort, build_cohort
 from .config import StudyConfig, load_config
 from .data import load_data
+from .disclosure import suppress, suppress_counts, threshold_for
 from .effects import EffectEstimate, estimates_frame
 from .errors import GistCausalWarning
 
@@ -95,19 +96,29 @@ class AnalysisResults:
     def to_frame(self) -> pd.DataFrame:
         return self.estimates_frame()
 
+    def flow_frame(self) -> pd.DataFrame:
+        """The flow table with small cells suppressed (:mod:`gistcausal.disclosure`)."""
+        return suppress_counts(self.flow.to_frame(), ["n_before", "n_removed", "n_after"], threshold_for(self.config))
+
+    def at_risk_frame(self, at_risk: pd.DataFrame) -> pd.DataFrame:
+        """Numbers at risk (raw and weighted) with small cells suppressed."""
+        return suppress_counts(at_risk, ["n_at_risk"], threshold_for(self.config),
+                               linked={"weighted_n_at_risk": "n_at_risk"})
+
     def figures(self) -> dict[str, Any]:
         """Figure name -> matplotlib Figure."""
         return dict(self.figures_)
 
     def tables(self) -> dict[str, Any]:
         """Table name -> table object (with ``write``) or DataFrame, as exported to ``tables/``."""
-        out: dict[str, Any] = {"flow": self.flow.to_frame(), "estimates": self.estimates_frame()}
+        k = threshold_for(self.config)
+        out: dict[str, Any] = {"flow": self.flow_frame(), "estimates": self.estimates_frame()}
         if self.table1 is not None:
             out["table1"] = self.table1
         for name, comp in self.study.items():
-            out[f"at_risk_{name}"] = comp.at_risk
+            out[f"at_risk_{name}"] = self.at_risk_frame(comp.at_risk)
         for name, d in self.durations.items():
-            out[f"duration_{name}"] = d["table"]
+            out[f"duration_{name}"] = suppress_counts(d["table"], ["n"], k)
         for est, bt in self.balance.items():
             out[f"balance_{est}"] = bt.to_frame()
         for est, wr in self.weights.items():
@@ -115,7 +126,7 @@ class AnalysisResults:
         if self.propensity is not None:
             out["propensity_model"] = self.propensity.to_frame()
         for (o, est), comp in self.causal.items():
-            out[f"at_risk_{o}_{est}"] = comp.at_risk
+            out[f"at_risk_{o}_{est}"] = self.at_risk_frame(comp.at_risk)
         for est, t1 in self.table1_weighted.items():
             out[f"table1_weighted_{est}"] = t1
         for name in ("evalues", "tipping_grid", "benchmarks", "negative_control"):
@@ -167,7 +178,8 @@ class AnalysisResults:
             "study": {"name": cfg.name, "title": cfg.title, "seed": cfg.seed,
                       "treated": cfg.treatment.treated, "control": cfg.treatment.control,
                       "time_unit": cfg.time_unit, "primary_outcome": cfg.primary_outcome},
-            "cohort": self.cohort,
+            "cohort": _suppress_tree(self.cohort, threshold_for(cfg)),
+            "disclosure": {"small_cell_threshold": threshold_for(cfg)},
             "estimates": [e.to_dict() for e in self.estimates],
             "durations": {k: {kk: vv for kk, vv in v.items() if kk not in ("table", "estimate")}
                           for k, v in self.durations.items()},
@@ -190,6 +202,22 @@ class AnalysisResults:
         from .report_sections import build_sections
 
         return build_sections(self)
+
+
+_COUNT_KEYS = {"n", "n_start", "n_final", "n_before", "n_removed", "n_after", "n_events"}
+
+
+def _suppress_tree(d: Any, k: int, key: str | None = None, in_arms: bool = False) -> Any:
+    """Suppress small counts in the cohort summary (flow counts, arm sizes, event counts)."""
+    if k <= 1:
+        return d
+    if isinstance(d, dict):
+        return {kk: _suppress_tree(v, k, kk, in_arms or kk == "arms") for kk, v in d.items()}
+    if isinstance(d, list):
+        return [_suppress_tree(v, k, key, in_arms) for v in d]
+    if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and (key in _COUNT_KEYS or in_arms):
+        return suppress(int(d), k)
+    return d
 
 
 def _jsonable(v: Any) -> Any:
@@ -333,13 +361,14 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
 
     f = cohort.frame
     fig, ax = _figure(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2))
-    plot_flow(cohort.flow, ax=ax, arm_labels={a: cfg.treatment.label(a) for a in cfg.treatment.arms})
+    plot_flow(cohort.flow, ax=ax, arm_labels={a: cfg.treatment.label(a) for a in cfg.treatment.arms},
+              suppress_below=threshold_for(cfg) or None)
     parts.figures["flow"] = fig
     spec, spread = _table1_spec(cfg)
     if spec:
         parts.table1 = table_one(f, treatment_col="treatment", covariates=spec, labels=_labels(cfg),
                                  arm_labels=_arm_labels(cfg), tests=True, median_spread=spread,
-                                 suppress_below=cfg.output.small_cell_threshold or None)
+                                 suppress_below=threshold_for(cfg) or None)
     landmarks = tuple(cfg.analysis.survival.landmarks)
     for o in cohort.outcomes:
         if o.type == "duration":
@@ -355,7 +384,7 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
         parts.study[o.name] = comp
         parts.estimates.extend(comp.estimates)
         fig, ax = _figure(8, 5.6)
-        plot_km(comp, ax=ax, title=o.label, time_unit=cohort.time_unit,
+        plot_km(comp, ax=ax, title=o.label, time_unit=cohort.time_unit, suppress_below=threshold_for(cfg) or None,
                 arm_display={cohort.control: cfg.treatment.label(cohort.control),
                              cohort.treated: cfg.treatment.label(cohort.treated)})
         parts.figures[f"km_{o.name}"] = fig
@@ -481,6 +510,30 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
     return CausalFit(outcome, estimand, comp, wr, result)
 
 
+def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: CausalFit, outcome: str,
+                   estimand: str) -> list[EffectEstimate]:
+    """AIPTW-AIPCW survival at the landmarks and RMST (:mod:`gistcausal.doubly_robust`) beside the IPTW
+    estimates; ATO has no AIPTW form here and is skipped with a warning."""
+    from .doubly_robust import ESTIMANDS as DR_ESTIMANDS
+    from .doubly_robust import aiptw_survival
+    from .errors import SmallSampleWarning
+
+    if estimand not in DR_ESTIMANDS:
+        warnings.warn(f"analysis.survival.doubly_robust: no AIPTW estimator for estimand {estimand} (got "
+                      f"{estimand}); only IPTW is reported for it. Use ATE, ATT or ATC for the doubly robust "
+                      "estimate.", SmallSampleWarning, stacklevel=2)
+        return []
+    kept = fit.weights.weights > 0
+    s = cfg.analysis.survival
+    covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    sub = f.loc[kept].reset_index(drop=True)
+    dr = aiptw_survival(sub[f"{outcome}_time"].to_numpy(float), sub[f"{outcome}_event"].to_numpy(int),
+                        sub["treatment"].to_numpy(int), sub[covs], outcome=outcome, ps=ps[kept],
+                        landmarks=tuple(s.landmarks), horizon=s.horizon, estimand=estimand, alpha=s.alpha,
+                        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+    return list(dr.estimates)
+
+
 def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) -> None:
     from .balance import balance_table
     from .plots.balance import love_plot, overlap_plot, weight_plot
@@ -518,7 +571,7 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
             parts.table1_weighted[est] = table_one(
                 f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=_labels(cfg),
                 arm_labels=_arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
-                suppress_below=cfg.output.small_cell_threshold or None)
+                suppress_below=threshold_for(cfg) or None)
         fig, ax = _figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
         love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
         parts.figures[f"love_{est}"] = fig
@@ -529,10 +582,12 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
             comp = fit.comparison
             parts.causal[(name, est)] = comp
             parts.estimates.extend(comp.estimates)
+            if cfg.analysis.survival.doubly_robust:
+                parts.estimates.extend(_doubly_robust(cfg, f, ps, fit, name, est))
             label = cfg.outcomes[name].label
             fig, ax = _figure(8, 6.2)
             plot_km(comp, ax=ax, unweighted=parts.study.get(name), title=f"{label}: IPTW ({est})",
-                    time_unit=cohort.time_unit,
+                    time_unit=cohort.time_unit, suppress_below=threshold_for(cfg) or None,
                     arm_display={cohort.control: cfg.treatment.label(cohort.control),
                                  cohort.treated: cfg.treatment.label(cohort.treated)})
             parts.figures[f"km_{name}_{est}"] = fig

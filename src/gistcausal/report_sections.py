@@ -118,10 +118,11 @@ def at_risk_wide(at_risk: pd.DataFrame, *, weighted: bool, labels: dict[str, str
     rows = []
     for arm, g in at_risk.groupby("arm", sort=False):
         rows.append({"": f"{labels.get(arm, arm)}: n at risk",
-                     **{f"{t:g}": int(v) for t, v in zip(g["time"], g["n_at_risk"])}})
+                     **{f"{t:g}": (v if isinstance(v, str) else int(v)) for t, v in zip(g["time"], g["n_at_risk"])}})
         if weighted:
             rows.append({"": f"{labels.get(arm, arm)}: weighted n at risk",
-                         **{f"{t:g}": f"{v:.1f}" for t, v in zip(g["time"], g["weighted_n_at_risk"])}})
+                         **{f"{t:g}": (v if isinstance(v, str) else f"{v:.1f}")
+                            for t, v in zip(g["time"], g["weighted_n_at_risk"])}})
     return pd.DataFrame(rows)
 
 
@@ -196,7 +197,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     notes = tuple(f"Warning: {w}" for w in r.warnings)
     secs.append(ReportSection("summary", "Question and answer", (r.headline(),), notes=notes))
     secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
-    secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow.to_frame()),),
+    secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow_frame()),),
                               figures=(("Patient flow (CONSORT-style)", "flow"),)))
     labels = {a: cfg.treatment.label(a) for a in cfg.treatment.arms}
     if r.table1 is not None:
@@ -208,10 +209,11 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
         figs = tuple((f"Kaplan-Meier: {cfg.outcomes[o].label}", f"km_{o}") for o in r.study)
         tabs = [("Results as in the paper: Kaplan-Meier medians, log-rank test, unadjusted Cox", study_results_table(r))]
         for name, d in r.durations.items():
-            tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_p(d['p'])}", d["table"]))
+            tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_p(d['p'])}",
+                         r.tables()[f"duration_{name}"]))
         for name, comp in r.study.items():
             tabs.append((f"Numbers at risk: {cfg.outcomes[name].label}",
-                         at_risk_wide(comp.at_risk, weighted=False, labels=labels)))
+                         at_risk_wide(r.at_risk_frame(comp.at_risk), weighted=False, labels=labels)))
         secs.append(ReportSection("study", "The study's analysis (unweighted)", tables=tuple(tabs), figures=figs,
                                   details=(("All unweighted estimates", estimates_display(un)),)))
     if r.propensity is not None:
@@ -243,7 +245,8 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                      for (o, est) in r.causal)
         tabs = [("Causal effect estimates (treated vs control)", causal_results_table(r))]
         tabs += [(f"Numbers at risk, raw and weighted: {cfg.outcomes[o].label} ({est})",
-                  at_risk_wide(c.at_risk, weighted=True, labels=labels)) for (o, est), c in r.causal.items()]
+                  at_risk_wide(r.at_risk_frame(c.at_risk), weighted=True, labels=labels))
+                 for (o, est), c in r.causal.items()]
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
                                   details=(("All causal estimates", estimates_display(causal)),)))
     sens = r.sensitivity

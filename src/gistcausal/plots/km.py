@@ -35,7 +35,8 @@ def _at_risk_from_curves(curves: pd.DataFrame, times: np.ndarray) -> pd.DataFram
 def plot_km(comparison_or_curves: Any, *, ax: Axes | None = None,
             weighted_and_unweighted: bool = True, unweighted: Any = None, ci: bool = True,
             title: str | None = None, time_unit: str | None = None,
-            arm_display: dict[str, str] | None = None, at_risk_times: Any = None) -> Axes:
+            arm_display: dict[str, str] | None = None, at_risk_times: Any = None,
+            suppress_below: int | None = None) -> Axes:
     """Step curves per arm with CI bands and a numbers-at-risk table under the plot.
 
     Parameters
@@ -57,6 +58,9 @@ def plot_km(comparison_or_curves: Any, *, ax: Axes | None = None,
         Arm name -> display label.
     at_risk_times : sequence of float, optional
         Times of the at-risk table; default: the comparison's table, else the x ticks.
+    suppress_below : int, optional
+        Disclosure control: counts 1..k-1 (and their weighted counts) are printed as ``<k``
+        (:mod:`gistcausal.disclosure`).
 
     Returns
     -------
@@ -149,6 +153,9 @@ def plot_km(comparison_or_curves: Any, *, ax: Axes | None = None,
             for tt in times:
                 v = r[col].get(float(tt), np.nan) if not r.empty else np.nan
                 txt = "" if pd.isna(v) else fmt.format(int(v) if col == "n_at_risk" else float(v))
+                raw = r["n_at_risk"].get(float(tt), np.nan) if not r.empty else np.nan
+                if suppress_below and not pd.isna(raw) and 0 < raw < suppress_below:
+                    txt = f"<{suppress_below}"
                 ax.text(tt, y, txt, transform=trans, ha="center", va="center", fontsize=8,
                         color=color, clip_on=False)
             row += 1
