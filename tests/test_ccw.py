@@ -224,10 +224,11 @@ def test_errors_are_pinned(ref_input):
                                                   "within follow-up.")):
         clone_censor_weight(bad, **COLS, strategies=AB, grace=G)
     bad.loc[0, "treatment_time"] = -1.0
-    with pytest.raises(DataError, match=re.escape("clone_censor_weight: column 'treatment_time' has 1 negative time(s): "
-                                                  "treatment before time zero. Check time zero")):
+    with pytest.raises(DataError, match=re.escape("clone_censor_weight: column 'treatment_time' has 1 negative "
+                                                  "time(s): treatment before time zero. Check time zero")):
         clone_censor_weight(bad, **COLS, strategies=AB, grace=G)
-    with pytest.raises(DataError, match=re.escape("clone_censor_weight: exactly two strategies are supported (got 1).")):
+    with pytest.raises(DataError, match=re.escape("clone_censor_weight: exactly two strategies are supported "
+                                                  "(got 1).")):
         clone_censor_weight(ref_input, **COLS, strategies={"A": ["A"]}, grace=G)
 
 

@@ -97,7 +97,8 @@ def test_expansion_errors_are_pinned():
                                                   "or censoring as not eligible.")):
         expand_sequential_trials(pp, **KW)
     pp2 = pp.assign(time=[3.0, 4.0])
-    with pytest.raises(DataError, match=re.escape("expand_sequential_trials: 'time'/'event' vary within 1 patient(s).")):
+    with pytest.raises(DataError, match=re.escape("expand_sequential_trials: 'time'/'event' vary within 1 "
+                                                  "patient(s).")):
         expand_sequential_trials(pp2, **KW)
     with pytest.raises(DataError, match=re.escape("expand_sequential_trials: 2 rows share a patient and period")):
         expand_sequential_trials(pd.concat([pp.iloc[:1], pp.iloc[:1]]), **KW)

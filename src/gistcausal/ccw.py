@@ -71,10 +71,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from scipy import stats
 from scipy.special import expit
 
 from .cox import cox_fit
+from .data import DAYS_PER_MONTH
 from .effects import EffectEstimate, estimates_frame
 from .errors import ConvergenceWarning, DataError, ModelFitError
 
@@ -659,7 +659,7 @@ def ccw_table(records: pd.DataFrame, config: CloneCensorConfig, *, time_unit: st
     ``config.censor``; a treatment started after the end of follow-up is treated as not started.
     """
     where = "ccw_table"
-    unit = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
+    unit = {"days": 1.0, "weeks": 7.0, "months": DAYS_PER_MONTH, "years": 365.25}
     if time_unit not in unit:
         raise DataError(f"{where}: `time_unit` must be one of {', '.join(unit)} (got {time_unit!r}). Use "
                         "the protocol's time unit.")
