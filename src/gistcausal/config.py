@@ -128,6 +128,7 @@ class EligibilityStep(_Model):
 # --------------------------------------------------------------------------------------------- data
 class SyntheticSource(_Model):
     n_patients: int = Field(480, ge=20, le=10_000_000)
+    tumor_size_missing: float = Field(0.0, ge=0.0, lt=1.0)
     seed: int = 20201
     confounding: float = Field(1.0, ge=0.0, le=10.0)
     hr_pfs: float = Field(0.70, gt=0.0)
@@ -378,6 +379,7 @@ class SensitivityConfig(_Model):
 
 class Analysis(_Model):
     primary_outcome: str | None = None
+    imputations: int = Field(5, ge=2, le=200)
     study_replication: bool = True
     causal: bool = True
     propensity: PropensityConfig = PropensityConfig()

@@ -43,7 +43,7 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
 
         s = src.synthetic
         return simulate_registry(s.n_patients, seed=s.seed, confounding=s.confounding, hr_pfs=s.hr_pfs,
-                                 hr_os=s.hr_os)
+                                 hr_os=s.hr_os, tumor_size_missing=s.tumor_size_missing)
     if src.source == "builtin":
         from lifelines.datasets import load_gbsg2
 

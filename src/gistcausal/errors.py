@@ -78,8 +78,13 @@ class DataQualityWarning(GistCausalWarning):
     """Records break a plausibility rule but the analysis can go on (counts are reported)."""
 
 
+class MissingDataWarning(GistCausalWarning):
+    """Missing covariate values were handled (imputed or excluded); the rule and counts are reported."""
+
+
 __all__ = [
     "GistCausalError", "ConfigError", "DataError", "CohortError", "ModelFitError", "SeparationError",
     "PositivityError", "NotFittedError", "GistCausalWarning", "ExtremeWeightWarning", "PositivityWarning",
     "ProportionalHazardsWarning", "ConvergenceWarning", "SmallSampleWarning", "DataQualityWarning",
+    "MissingDataWarning",
 ]

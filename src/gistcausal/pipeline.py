@@ -32,7 +32,7 @@ from .config import StudyConfig, load_config
 from .data import load_data
 from .disclosure import suppress, suppress_counts, threshold_for
 from .effects import EffectEstimate, estimates_frame
-from .errors import GistCausalWarning
+from .errors import GistCausalWarning, MissingDataWarning
 
 ProgressFn = Callable[[str], None]
 
@@ -367,7 +367,7 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
     spec, spread = _table1_spec(cfg)
     if spec:
         parts.table1 = table_one(f, treatment_col="treatment", covariates=spec, labels=_labels(cfg),
-                                 arm_labels=_arm_labels(cfg), tests=True, median_spread=spread,
+                                 arm_labels=_arm_labels(cfg), tests=True, median_spread=spread, missing="row",
                                  suppress_below=threshold_for(cfg) or None)
     landmarks = tuple(cfg.analysis.survival.landmarks)
     for o in cohort.outcomes:
@@ -534,6 +534,59 @@ def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: Causa
     return list(dr.estimates)
 
 
+def _impute_columns(cfg: StudyConfig, f: pd.DataFrame) -> list[str]:
+    return [n for n, c in cfg.covariates.items() if c.missing == "impute" and f[n].isna().any()]
+
+
+def _imputations(cfg: StudyConfig, f: pd.DataFrame) -> list[pd.DataFrame]:
+    """Completed copies of the cohort frame when covariates marked ``missing: impute`` have missing values."""
+    from .impute import impute_chained
+
+    cols = _impute_columns(cfg, f)
+    if not cols:
+        return []
+    model_cols = [n for n, c in cfg.covariates.items() if c.in_propensity or n in cols] + ["treatment"]
+    return impute_chained(f, columns=model_cols, m=cfg.analysis.imputations, random_state=cfg.seed)
+
+
+def pool_imputed(per_imputation: list[tuple[EffectEstimate, ...]], *, alpha: float = 0.05) -> list[EffectEstimate]:
+    """Pool matching estimates across imputed data sets by Rubin's rules (Rubin 1987; Barnard & Rubin 1999).
+
+    Ratios are pooled on the log scale (their ``se`` is on that scale); estimates without a standard error
+    (medians, p-values) are averaged and say so in ``note``.
+    """
+    import dataclasses
+
+    from .impute import rubin_pool
+
+    m = len(per_imputation)
+    out = []
+    for j, first in enumerate(per_imputation[0]):
+        group = [est[j] for est in per_imputation]
+        vals = np.array([g.value for g in group], float)
+        ses = np.array([g.se for g in group], float)
+        log = first.scale == "log"
+        if np.all(np.isfinite(ses)) and np.all(np.isfinite(vals)) and (not log or np.all(vals > 0)):
+            q = np.log(vals) if log else vals
+            pooled = rubin_pool(q, ses ** 2, alpha=alpha)
+            lo, hi = pooled.ci
+            tr = np.exp if log else (lambda x: x)
+            z = pooled.value / pooled.se if pooled.se > 0 else math.nan
+            p = float(2 * stats.t.sf(abs(z), pooled.df)) if math.isfinite(z) and first.measure != "surv" and (
+                first.measure != "rmst" and first.measure != "median") else math.nan
+            out.append(dataclasses.replace(first, value=float(tr(pooled.value)), ci_low=float(tr(lo)),
+                                           ci_high=float(tr(hi)), se=float(pooled.se), p=p,
+                                           variance=f"{first.variance}+rubin",
+                                           note=f"pooled over {m} imputations (Rubin's rules; FMI {pooled.fmi:.2f})"))
+        else:
+            ps_ = np.array([g.p for g in group], float)
+            out.append(dataclasses.replace(first, value=float(np.mean(vals)) if np.all(np.isfinite(vals)) else math.nan,
+                                           ci_low=math.nan, ci_high=math.nan, se=math.nan,
+                                           p=float(np.mean(ps_)) if np.all(np.isfinite(ps_)) else math.nan,
+                                           note=f"average over {m} imputations (no standard error to pool)"))
+    return out
+
+
 def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) -> None:
     from .balance import balance_table
     from .plots.balance import love_plot, overlap_plot, weight_plot
@@ -541,6 +594,14 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
     from .tables import table_one
 
     f = cohort.frame
+    imputed = _imputations(cfg, f)
+    if imputed:
+        warnings.warn(f"covariates: {len(imputed)} multiply imputed data sets (chained equations) for "
+                      f"{', '.join(_impute_columns(cfg, f))} (got {int(f[_impute_columns(cfg, f)].isna().sum().sum())} "
+                      "missing values); estimates are pooled by Rubin's rules, balance and figures show imputed data "
+                      "set 1. Set covariates.<name>.missing to another rule to change this.", MissingDataWarning,
+                      stacklevel=2)
+        f = imputed[0]
     parts.propensity, ps = fit_propensity(cfg, f)
     a = f["treatment"].to_numpy(int)
     bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
@@ -581,9 +642,21 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
         for name, fit in fits.items():
             comp = fit.comparison
             parts.causal[(name, est)] = comp
-            parts.estimates.extend(comp.estimates)
-            if cfg.analysis.survival.doubly_robust:
-                parts.estimates.extend(_doubly_robust(cfg, f, ps, fit, name, est))
+            dr = cfg.analysis.survival.doubly_robust
+            if imputed:
+                fits_m = [causal_fit(cfg, g, outcome=name, estimand=est) for g in imputed]
+                parts.estimates.extend(pool_imputed([x.estimates for x in fits_m], alpha=cfg.analysis.survival.alpha))
+                if dr:
+                    per_dr = []
+                    for g, x in zip(imputed, fits_m):
+                        _, ps_g = fit_propensity(cfg, g)
+                        per_dr.append(tuple(_doubly_robust(cfg, g, ps_g, x, name, est)))
+                    if per_dr and per_dr[0]:
+                        parts.estimates.extend(pool_imputed(per_dr, alpha=cfg.analysis.survival.alpha))
+            else:
+                parts.estimates.extend(comp.estimates)
+                if dr:
+                    parts.estimates.extend(_doubly_robust(cfg, f, ps, fit, name, est))
             label = cfg.outcomes[name].label
             fig, ax = _figure(8, 6.2)
             plot_km(comp, ax=ax, unweighted=parts.study.get(name), title=f"{label}: IPTW ({est})",

@@ -205,7 +205,7 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
               labels: Mapping[str, str] | None = None, median_spread: Literal["range", "iqr"] = "range",
               categorical_test: Literal["chisq", "yates", "fisher"] = "chisq",
               mean_test: Literal["student", "welch"] = "student", estimand: str = "ATE",
-              digits: int = 1) -> TableOne:
+              digits: int = 1, missing: Literal["error", "row"] = "error") -> TableOne:
     """Table 1 by arm: unweighted with tests, and optionally after weighting with SMDs.
 
     Parameters
@@ -231,6 +231,9 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
     estimand : str, default="ATE"
         SMD denominator (cobalt conventions).
     digits : int, default=1
+    missing : {"error", "row"}, default="error"
+        ``"row"``: summaries and tests use the observed values of each variable, and a ``missing`` row
+        gives n (%) missing per arm (complete-case per variable, as SPSS and R's tableone report it).
 
     Returns
     -------
@@ -269,9 +272,21 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
                             "Fix the covariate name.")
         s = df[col]
         name = labels.get(col, col)
+        miss_rows: list[dict[str, Any]] = []
         if s.isna().any():
-            raise DataError(f"{where}: column {col!r} has {int(s.isna().sum())} missing values (got NaN). Map "
-                            "them to a 'not reported' level or impute them first.")
+            if missing != "row":
+                raise DataError(f"{where}: column {col!r} has {int(s.isna().sum())} missing values (got NaN). Map "
+                                "them to a 'not reported' level, impute them first, or pass missing='row'.")
+            na = s.isna().to_numpy()
+            miss_rows.append({"variable": name, "level": "missing",
+                              A[1]: _count_cell(int((na & (t == 1)).sum()), int((t == 1).sum()), suppress_below, digits),
+                              A[0]: _count_cell(int((na & (t == 0)).sum()), int((t == 0).sum()), suppress_below, digits)})
+            keep_obs = ~na
+            s, t_all, w_all = s[keep_obs], t, w
+            t = t[keep_obs]
+            w = None if w is None else w[keep_obs]
+        else:
+            t_all, w_all = t, w
         if kind == "categorical":
             levels = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) else sorted(pd.unique(s))
             counts = np.array([[int(((s == lv) & (t == arm)).sum()) for lv in levels] for arm in (1, 0)])
@@ -300,6 +315,8 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
                     row["smd_unweighted"] = smd(x, t, estimand=estimand)
                     row["smd_weighted"] = smd(x, t, weights=w, estimand=estimand)
                 rows.append(row)
+            rows.extend(miss_rows)
+            t, w = t_all, w_all
             continue
         x = s.to_numpy(dtype=float)
         row = {"variable": name, "level": "mean (SD)" if kind == "continuous_mean" else
@@ -335,6 +352,8 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
             row["smd_unweighted"] = smd(x, t, estimand=estimand)
             row["smd_weighted"] = smd(x, t, weights=w, estimand=estimand)
         rows.append(row)
+        rows.extend(miss_rows)
+        t, w = t_all, w_all
     cols = ["variable", "level", A[1], A[0]] + ([WA[1], WA[0], "smd_unweighted", "smd_weighted"] if w is not None
                                                  else []) + (["p", "test"] if tests else [])
     table = pd.DataFrame(rows).reindex(columns=cols)
