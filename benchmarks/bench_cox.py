@@ -3,7 +3,8 @@
 Same synthetic data (treatment + 11 covariates, IPTW weights) for every library in the same run. lifelines is
 timed at 1e4 and 1e5 rows only: above 1e5 its robust variance (per-row delta-beta matrices in pandas) takes
 minutes and gigabytes, so the comparison would only measure swapping. R is timed with system.time inside R
-(reading the CSV excluded), single-threaded.
+(reading the CSV excluded), single-threaded, up to ``--r-max`` rows (default 1e5: at 1e6 x 12 rows R's
+``coxph(robust = TRUE)`` ran for more than 4 minutes on this shared machine before it was stopped).
 
     .venv/bin/python benchmarks/bench_cox.py
 """
@@ -22,7 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--lifelines-max", type=int, default=100_000)
-    ap.add_argument("--r-max", type=int, default=1_000_000)
+    ap.add_argument("--r-max", type=int, default=100_000)
     args = ap.parse_args()
     print(f"# Cox robust, 12 covariates; {r_versions()}")
     print("| rows | gistcausal (s) | lifelines (s) | R coxph (s) | lifelines / gistcausal | R / gistcausal "
