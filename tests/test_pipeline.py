@@ -184,3 +184,35 @@ def test_issue_4_multiple_imputation_pooled_by_rubins_rules(default_config):
     assert pooled.value == pytest.approx(math.exp(q.mean()), rel=1e-10)
     assert pooled.se == pytest.approx(math.sqrt(total), rel=1e-10)
     assert pooled.variance == "robust+rubin"
+
+
+def test_issue_8_records_validated_and_strategies_emulated(default_results):
+    v = default_results.validation
+    assert v["ok"] and v["n_rows"] == 480 and v["n_errors"] == 0
+    st = default_results.strategies
+    assert st is not None and st.strategies == ("sunitinib", "imatinib_800")
+    diffs = [e for e in default_results.estimates if e.method == "ccw" and e.measure == "rmst_diff"]
+    assert len(diffs) == 1 and diffs[0].variance == "bootstrap_percentile"
+    d = default_results.to_dict()
+    assert d["strategies"]["grace"] == 3 and d["validation"]["ok"]
+
+
+def test_issue_8_time_zero_before_eligibility_is_counted(default_config, default_registry):
+    """Second line started before first-line progression (time zero before eligibility): immortal-time
+    warning with the number of patients affected."""
+    from gistcausal.cohort import build_cohort
+    from gistcausal.errors import DataQualityWarning
+
+    reg = default_registry.copy()
+    ok = build_cohort(default_config, reg)
+    assert not any("time zero" in w for w in ok.warnings)
+    elig = (reg["first_line_end_reason"].eq("progression") & reg["second_line_regimen"].eq("imatinib_800")
+            & reg["first_line_agent"].eq("imatinib_400") & ~reg["mutation"].isin(["kit_exon_9", "unknown"])
+            & ~reg["escalation_for_tdm"] & reg["age_at_diagnosis"].ge(18))
+    idx = reg.index[elig][:2]
+    reg.loc[idx, "first_line_end_date"] = reg.loc[idx, "second_line_start_date"] + pd.Timedelta(days=20)
+    with pytest.warns(DataQualityWarning) as rec:
+        co = build_cohort(default_config, reg)
+    msgs = [str(w.message) for w in rec]
+    assert any("2 patient(s)" in m for m in msgs), msgs
+    assert len(co.warnings) >= 1

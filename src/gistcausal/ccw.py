@@ -70,9 +70,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy.special import expit
 
+from .config import CloneCensorConfig
 from .cox import cox_fit
 from .data import DAYS_PER_MONTH
 from .effects import EffectEstimate, estimates_frame
@@ -83,66 +83,6 @@ _CHUNK = 2_000_000  # array cells per block when evaluating time-varying weights
 
 
 # ------------------------------------------------------------------------------------------- config
-class CloneCensorConfig(BaseModel):
-    """Config section for a clone-censor-weight analysis (suggested key ``protocol.strategies``).
-
-    Dates are registry columns; times are derived in the protocol's ``time_unit``.
-
-    Parameters
-    ----------
-    time_zero : str
-        Date column of eligibility / time zero (e.g. ``first_line_end_date``).
-    treatment_column : str
-        Code of the first treatment started after time zero (e.g. ``second_line_regimen``).
-    treatment_date : str
-        Its start date (e.g. ``second_line_start_date``); missing when none was started.
-    strategies : dict
-        Exactly two strategies, ``{name: [codes]}``; any other code is "another treatment".
-    grace : float
-        Grace period *G* in the protocol's time unit (> 0).
-    events, censor : list of str, str
-        Outcome event date columns (the earliest counts) and the last follow-up date.
-    covariates : list of str
-        Baseline covariates of both censoring models.
-    landmarks, horizon : list of float, float
-        Landmark times for survival differences; RMST horizon.
-    n_bootstrap : int
-        Bootstrap replicates (patients resampled with their clones).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    time_zero: str
-    treatment_column: str
-    treatment_date: str
-    strategies: dict[str, list[Any]]
-    grace: float = Field(gt=0)
-    events: list[str]
-    censor: str
-    covariates: list[str] = []
-    outcome: str = "os"
-    landmarks: list[float] = [6.0, 12.0, 24.0]
-    horizon: float | None = 24.0
-    n_bootstrap: int = Field(200, ge=10, le=100_000)
-    alpha: float = Field(0.05, gt=0, lt=0.5)
-
-    @field_validator("strategies")
-    @classmethod
-    def _two(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        if len(v) != 2:
-            raise ValueError(f"exactly two strategies are supported (got {len(v)}: {', '.join(v)})")
-        codes = [str(c) for cs in v.values() for c in cs]
-        if len(codes) != len(set(codes)):
-            raise ValueError("a treatment code is listed under both strategies")
-        return v
-
-    @model_validator(mode="after")
-    def _events(self) -> "CloneCensorConfig":
-        if not self.events:
-            raise ValueError("'events' needs at least one event date column")
-        return self
-
-
 # ------------------------------------------------------------------------------------------- result
 @dataclass(frozen=True, slots=True)
 class CCWResult:

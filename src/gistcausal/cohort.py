@@ -197,6 +197,8 @@ def _used_columns(cfg: StudyConfig) -> dict[str, str]:
                 need.setdefault(c, f"any@protocol.eligibility[{i}] ({step.label})")
     need[p.treatment.column] = "any@protocol.treatment.column"
     need[p.time_zero] = "date@protocol.time_zero"
+    if p.eligibility_date:
+        need[p.eligibility_date] = "date@protocol.eligibility_date"
     for name, o in p.outcomes.items():
         for c in o.events:
             need[c] = f"date@protocol.outcomes.{name}.events"
@@ -323,6 +325,13 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
         raise DataError(f"{where}: protocol.time_zero column '{p.time_zero}' is missing for {int(bad.sum())} "
                         f"eligible patient(s){_ids(current, bad, cfg.data.id_col)}. Add an eligibility step "
                         f"excluding {{column: {p.time_zero}, missing: true}}, or fix the records.")
+    if p.eligibility_date is not None:
+        from .validation import check_time_zero
+
+        # immortal time / misaligned time zero (Hernan et al. 2016): counted and warned, never silently kept
+        warn_msgs += check_time_zero(current, time_zero_col=p.time_zero, eligibility_date_col=p.eligibility_date,
+                                     treatment_start_col=p.time_zero, id_col=cfg.data.id_col, where=where,
+                                     warn=False)
     current, cov_steps = _prepare_covariates(cfg, current, where)
     steps += cov_steps
     for a in tr.arms:

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .validation import ValidationConfig
 
 Estimand = Literal["ATE", "ATT", "ATC", "ATO"]
 
@@ -146,6 +147,7 @@ class DataSource(_Model):
     """
 
     source: Literal["synthetic", "builtin", "csv", "parquet", "excel", "duckdb", "sql"] = "synthetic"
+    validation: ValidationConfig | None = None
     path: str | None = None
     name: Literal["gbsg2"] | None = None
     sheet: str | None = None
@@ -265,6 +267,69 @@ class Outcome(_Model):
         return self
 
 
+class CloneCensorConfig(_Model):
+    """Config section for a clone-censor-weight analysis (suggested key ``protocol.strategies``).
+
+    Dates are registry columns; times are derived in the protocol's ``time_unit``.
+
+    Parameters
+    ----------
+    time_zero : str
+        Date column of eligibility / time zero (e.g. ``first_line_end_date``).
+    treatment_column : str
+        Code of the first treatment started after time zero (e.g. ``second_line_regimen``).
+    treatment_date : str
+        Its start date (e.g. ``second_line_start_date``); missing when none was started.
+    strategies : dict
+        Exactly two strategies, ``{name: [codes]}``; any other code is "another treatment".
+    grace : float
+        Grace period *G* in the protocol's time unit (> 0).
+    events, censor : list of str, str
+        Outcome event date columns (the earliest counts) and the last follow-up date.
+    covariates : list of str
+        Baseline covariates of both censoring models.
+    landmarks, horizon : list of float, float
+        Landmark times for survival differences; RMST horizon.
+    n_bootstrap : int
+        Bootstrap replicates (patients resampled with their clones).
+    eligibility : list of EligibilityStep
+        Who enters the emulated trial at ``time_zero`` (applied in order to the registry records, after the
+        protocol's derived columns); e.g. first line ended by progression. Not the study cascade, which
+        conditions on the second line that the strategies are about.
+    """
+
+    time_zero: str
+    eligibility: list[EligibilityStep] = []
+    treatment_column: str
+    treatment_date: str
+    strategies: dict[str, list[Any]]
+    grace: float = Field(gt=0)
+    events: list[str]
+    censor: str
+    covariates: list[str] = []
+    outcome: str = "os"
+    landmarks: list[float] = [6.0, 12.0, 24.0]
+    horizon: float | None = 24.0
+    n_bootstrap: int = Field(200, ge=10, le=100_000)
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+
+    @field_validator("strategies")
+    @classmethod
+    def _two(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if len(v) != 2:
+            raise ValueError(f"exactly two strategies are supported (got {len(v)}: {', '.join(v)})")
+        codes = [str(c) for cs in v.values() for c in cs]
+        if len(codes) != len(set(codes)):
+            raise ValueError("a treatment code is listed under both strategies")
+        return v
+
+    @model_validator(mode="after")
+    def _events(self) -> "CloneCensorConfig":
+        if not self.events:
+            raise ValueError("'events' needs at least one event date column")
+        return self
+
+
 class Protocol(_Model):
     """The target-trial protocol as applied to registry records."""
 
@@ -278,6 +343,8 @@ class Protocol(_Model):
     outcomes: dict[str, Outcome]
     time_unit: Literal["days", "months", "years"] = "months"
     start_population: str = "All records in the data source"
+    eligibility_date: str | None = None
+    strategies: CloneCensorConfig | None = None
 
     @field_validator("eligibility")
     @classmethod

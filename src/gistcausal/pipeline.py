@@ -84,6 +84,8 @@ class AnalysisResults:
     figures_: dict[str, Any] = field(repr=False)
     sensitivity: dict[str, Any] = field(default_factory=dict)
     table1_weighted: dict[str, Any] = field(default_factory=dict)
+    strategies: Any = None
+    validation: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
@@ -129,7 +131,10 @@ class AnalysisResults:
             out[f"at_risk_{o}_{est}"] = self.at_risk_frame(comp.at_risk)
         for est, t1 in self.table1_weighted.items():
             out[f"table1_weighted_{est}"] = t1
-        for name in ("evalues", "tipping_grid", "benchmarks", "negative_control"):
+        if self.strategies is not None:
+            out["strategies_estimates"] = estimates_frame(self.strategies.estimates)
+            out["strategies_diagnostics"] = self.strategies.diagnostics
+        for name in ("evalues", "tipping_grid", "benchmarks", "negative_control", "strategies_flow"):
             if name in self.sensitivity:
                 out[name] = self.sensitivity[name]
         if "specification_grid" in self.sensitivity:
@@ -187,6 +192,11 @@ class AnalysisResults:
             "weights": {k: v.to_dict() for k, v in self.weights.items()},
             "balance": {k: v.to_dict() for k, v in self.balance.items()},
             "sensitivity": {k: _jsonable(v) for k, v in self.sensitivity.items()},
+            "validation": self.validation,
+            "strategies": None if self.strategies is None else {
+                "estimates": [e.to_dict() for e in self.strategies.estimates],
+                "diagnostics": self.strategies.diagnostics.to_dict(orient="records"),
+                "grace": self.strategies.grace, "n": self.strategies.n, "n_bootstrap": self.strategies.n_bootstrap},
             "warnings": list(self.warnings),
         })
 
@@ -267,10 +277,13 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         say("Loading data")
         df = load_data(cfg) if records is None else records
         data_hash = _frame_hash(df)
+        parts = _Parts()
+        if cfg.protocol is not None:
+            say("Validating records")
+            parts.validation = validate_config_records(cfg, df)
         say("Building the cohort")
         cohort = build_cohort(cfg, df)
         timings["cohort"] = _time.perf_counter() - t0
-        parts = _Parts()
         if cfg.analysis.study_replication:
             t1 = _time.perf_counter()
             say("Study replication: Table 1, Kaplan-Meier, log-rank")
@@ -288,6 +301,11 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
 
                 run_sensitivity(cfg, cohort, parts, say)
                 timings["sensitivity"] = _time.perf_counter() - t1
+        if cfg.protocol is not None and cfg.protocol.strategies is not None:
+            t1 = _time.perf_counter()
+            say("Clone-censor-weight emulation of the sustained strategies")
+            _strategies(cfg, df, parts)
+            timings["strategies"] = _time.perf_counter() - t1
         for w in wlist:
             if issubclass(w.category, GistCausalWarning):
                 caught.append(f"{w.category.__name__}: {w.message}")
@@ -299,7 +317,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=parts.table1, study=parts.study,
         durations=parts.durations, propensity=parts.propensity, weights=parts.weights, balance=parts.balance,
         causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures, sensitivity=parts.sensitivity,
-        table1_weighted=parts.table1_weighted,
+        table1_weighted=parts.table1_weighted, strategies=parts.strategies, validation=parts.validation,
         warnings=tuple(dict.fromkeys(caught)), timings=timings, data_hash=data_hash)
 
 
@@ -316,6 +334,8 @@ class _Parts:
     figures: dict = field(default_factory=dict)
     sensitivity: dict = field(default_factory=dict)
     table1_weighted: dict = field(default_factory=dict)
+    strategies: Any = None
+    validation: dict = field(default_factory=dict)
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
@@ -532,6 +552,51 @@ def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: Causa
                         landmarks=tuple(s.landmarks), horizon=s.horizon, estimand=estimand, alpha=s.alpha,
                         arm_labels=(cfg.treatment.control, cfg.treatment.treated))
     return list(dr.estimates)
+
+
+def validate_config_records(cfg: StudyConfig, df: pd.DataFrame) -> dict[str, Any]:
+    """Record-level checks (:mod:`gistcausal.validation`): the config's ``data.validation`` rules, or the
+    built-in rules of the synthetic GIST registry. Errors raise; warnings are emitted; counts are returned."""
+    from .validation import GIST_VALIDATION, validate_with_config
+
+    rules = cfg.data.validation
+    if rules is None:
+        if cfg.data.source != "synthetic":
+            return {}
+        rules = GIST_VALIDATION
+    report = validate_with_config(df, rules, id_col=cfg.data.id_col, where=cfg.source_path or cfg.name)
+    return report.to_dict()
+
+
+def _strategies(cfg: StudyConfig, records: pd.DataFrame, parts: _Parts) -> None:
+    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.ccw`) on the records eligible
+    at its own time zero; its flow is counted like the main cascade."""
+    from .ccw import clone_censor_from_config
+    from .cohort import _derive, evaluate
+    from .plots.km import plot_strategy_curves
+
+    p = cfg.protocol
+    st = p.strategies
+    where = cfg.source_path or cfg.name
+    df = records.copy()
+    for name, d in p.derived.items():
+        df[name] = _derive(name, d, df, where)
+    steps = []
+    for step in st.eligibility:
+        crit = step.include or step.exclude
+        hit = evaluate(crit, df)
+        keep = hit if step.include is not None else ~hit
+        n0 = len(df)
+        df = df.loc[keep].reset_index(drop=True)
+        steps.append({"label": step.label, "n_before": n0, "n_removed": n0 - len(df), "n_after": len(df)})
+    res = clone_censor_from_config(df, st, time_unit=p.time_unit, random_state=cfg.seed)
+    parts.strategies = res
+    parts.estimates.extend(res.estimates)
+    parts.sensitivity["strategies_flow"] = pd.DataFrame(steps)
+    fig, ax = _figure(8, 5.0)
+    plot_strategy_curves(res.curves, ax=ax, time_unit=p.time_unit,
+                         title=f"Clone-censor-weight: strategies with a {st.grace:g}-{p.time_unit} grace period")
+    parts.figures["strategies"] = fig
 
 
 def _impute_columns(cfg: StudyConfig, f: pd.DataFrame) -> list[str]:

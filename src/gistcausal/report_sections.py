@@ -240,7 +240,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
             details=tuple((f"Balance before and after weighting ({k})", v.to_frame().round(4))
                           for k, v in r.balance.items())))
     if r.causal:
-        causal = [e for e in r.estimates if e.method != "unadjusted"]
+        causal = [e for e in r.estimates if e.method not in ("unadjusted", "ccw")]
         figs = tuple((f"Unweighted and IPTW-weighted Kaplan-Meier ({est}): {cfg.outcomes[o].label}", f"km_{o}_{est}")
                      for (o, est) in r.causal)
         tabs = [("Causal effect estimates (treated vs control)", causal_results_table(r))]
@@ -249,7 +249,21 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                  for (o, est), c in r.causal.items()]
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
                                   details=(("All causal estimates", estimates_display(causal)),)))
-    sens = r.sensitivity
+    if r.strategies is not None:
+        st = r.strategies
+        g = cfg.protocol.strategies
+        text = (f"Target trial of sustained strategies from {g.time_zero} (time zero): "
+                f"{' vs '.join(st.strategies)}, each to be started within a grace period of {st.grace:g} "
+                f"{cfg.time_unit}. Every eligible patient is cloned into both strategies, clones are censored when "
+                "they deviate, and the artificial censoring is corrected by inverse probability of censoring weights "
+                "(Hernan & Robins 2016; Maringe et al. 2020). Intervals: bootstrap over patients "
+                f"({st.n_bootstrap} replicates).")
+        tabs = [("Eligibility at the strategies' time zero", r.sensitivity.get("strategies_flow", pd.DataFrame())),
+                ("Estimates", estimates_display(list(st.estimates))),
+                ("Clones, compliance and artificial censoring", st.diagnostics.round(3))]
+        secs.append(ReportSection("strategies", "Sustained strategies (clone-censor-weight)", (text,),
+                                  tables=tuple(tabs), figures=(("IPCW-weighted survival by strategy", "strategies"),)))
+    sens = {k: v for k, v in r.sensitivity.items() if k != "strategies_flow"}
     if sens:
         paras, tabs, figs, det = [], [], [], []
         if "evalues" in sens:

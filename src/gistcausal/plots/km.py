@@ -194,3 +194,26 @@ def plot_schoenfeld(residuals: pd.DataFrame, *, term: str, ax: Axes | None = Non
     ax.set_xlabel("Transformed time g(t)")
     ax.set_ylabel(f"Beta(t) for {term}")
     return ax
+
+
+def plot_strategy_curves(curves: pd.DataFrame, *, ax: Axes | None = None, time_unit: str | None = None,
+                         title: str | None = None) -> Axes:
+    """Weighted survival curves per strategy of a clone-censor-weight analysis (:mod:`gistcausal.ccw`).
+
+    ``curves`` has columns ``strategy``, ``time``, ``surv`` (one row per event time).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 5))
+    for i, (name, g) in enumerate(curves.groupby("strategy", sort=False)):
+        t = np.concatenate([[0.0], g["time"].to_numpy(float)])
+        s = np.concatenate([[1.0], g["surv"].to_numpy(float)])
+        ax.step(t, s, where="post", color=_COLORS[i % len(_COLORS)], lw=2, label=str(name))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"Time ({time_unit})" if time_unit else "Time")
+    ax.set_ylabel("Survival probability (IPCW)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
