@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -216,3 +217,40 @@ def test_issue_8_time_zero_before_eligibility_is_counted(default_config, default
     msgs = [str(w.message) for w in rec]
     assert any("2 patient(s)" in m for m in msgs), msgs
     assert len(co.warnings) >= 1
+
+
+def _light(cfg, **survival):
+    """The default config with the slow sensitivity steps off and survival settings changed."""
+    sens = cfg.analysis.sensitivity.model_copy(update={
+        "specification_grid": False,
+        "refutation": cfg.analysis.sensitivity.refutation.model_copy(update={"enabled": False})})
+    an = cfg.analysis.model_copy(update={"sensitivity": sens, "jobs": 1,
+                                         "survival": cfg.analysis.survival.model_copy(update=survival)})
+    proto = cfg.protocol.model_copy(update={"strategies": None})
+    return cfg.model_copy(update={"analysis": an, "protocol": proto})
+
+
+@pytest.mark.parametrize("variance,label", [("bootstrap", "bootstrap_percentile"), ("m_estimation", "m_estimation")])
+def test_issue_6_variance_method_from_config(default_results, default_config, variance, label):
+    from gistcausal.pipeline import run
+
+    r = run(_light(default_config, variance=variance, bootstrap_replicates=30, estimands=["ATE"]))
+    new = _est(r, "pfs", "hr", "sunitinib vs imatinib_800", method="iptw", estimand="ATE")
+    old = _est(default_results, "pfs", "hr", "sunitinib vs imatinib_800", method="iptw", estimand="ATE")
+    assert new.value == pytest.approx(old.value, abs=1e-12)  # the point estimate does not depend on the variance
+    assert new.variance == label and new.se != pytest.approx(old.se, rel=1e-6)
+    assert new.ci_low < new.value < new.ci_high
+    if variance == "bootstrap":
+        b = r.to_dict()["bootstrap"]["pfs_ATE"]
+        assert b["n_boot"] == 30 and b["n_success"] + sum(b["n_failed"].values()) == 30
+
+
+def test_m_estimation_needs_logistic_untruncated(default_config):
+    from gistcausal.config import config_from_dict
+    from gistcausal.errors import ConfigError
+
+    raw = default_config.model_dump(by_alias=True, exclude={"source_path"})
+    raw["analysis"]["survival"]["variance"] = "m_estimation"
+    raw["analysis"]["propensity"]["method"] = "boosting"
+    with pytest.raises(ConfigError, match=re.escape("variance 'm_estimation' needs propensity.method 'logistic'")):
+        config_from_dict(raw)

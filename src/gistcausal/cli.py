@@ -63,24 +63,64 @@ def _progress(quiet: bool):
 def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default reports/<name>)."),
         seed: Optional[int] = typer.Option(None, help="Override the config's seed."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
+        variance: Optional[str] = typer.Option(None, help="Override analysis.survival.variance: robust, "
+                                                "m_estimation or bootstrap."),
+        bootstrap: Optional[int] = typer.Option(None, "--bootstrap", "-B", help="Bootstrap replicates (implies "
+                                                "--variance bootstrap unless given)."),
+        jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (-1: all cores)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print timings and every warning.")) -> None:
     """Run the whole analysis and write report.html, results.json, tables and figures."""
-    from .config import load_config
+    from .config import config_from_dict, load_config
     from .pipeline import run as run_pipeline
     from .report import write_outputs
 
     try:
         cfg = load_config(config)
-        if seed is not None:
-            cfg = cfg.model_copy(update={"seed": seed})
+        overrides = _cli_overrides(seed=seed, variance=variance, bootstrap=bootstrap, jobs=jobs)
+        if overrides:
+            raw = _deep_merge(cfg.model_dump(by_alias=True, exclude_none=False, exclude={"source_path"}), overrides)
+            cfg = config_from_dict(raw, source=f"{config} (command-line options)").model_copy(
+                update={"source_path": cfg.source_path})
         results = run_pipeline(cfg, progress=_progress(quiet))
         dest = write_outputs(results, cfg.output_dir(out), command=shlex.join(["gistcausal", *sys.argv[1:]]))
     except GistCausalError as err:
         raise _fail(err) from None
     if not quiet:
         console.print(f"[green]done[/green] {results.flow.n_final} patients; report: {dest / 'report.html'}")
-        for w in results.warnings:
+        shown = results.warnings if verbose else results.warnings[:5]
+        for w in shown:
             console.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+        if len(results.warnings) > len(shown):
+            console.print(f"[yellow]{len(results.warnings) - len(shown)} more warning(s)[/yellow] in the report "
+                          "(or use --verbose)")
+        if verbose:
+            console.print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in results.timings.items()))
+
+
+def _cli_overrides(*, seed, variance, bootstrap, jobs) -> dict:
+    """Command-line options as a partial config, validated like the YAML."""
+    out: dict = {}
+    if seed is not None:
+        out["seed"] = seed
+    surv: dict = {}
+    if variance is not None:
+        surv["variance"] = variance
+    if bootstrap is not None:
+        surv["bootstrap_replicates"] = bootstrap
+        surv.setdefault("variance", "bootstrap")
+    if surv:
+        out.setdefault("analysis", {})["survival"] = surv
+    if jobs is not None:
+        out.setdefault("analysis", {})["jobs"] = jobs
+    return out
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for k, v in extra.items():
+        merged[k] = _deep_merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
 
 
 @app.command()

@@ -410,6 +410,7 @@ class SurvivalConfig(_Model):
     estimands: list[Estimand] = ["ATE"]
     variance: Literal["robust", "m_estimation", "bootstrap"] = "robust"
     bootstrap_replicates: int = Field(200, ge=10, le=100_000)
+    bootstrap_ci: Literal["percentile", "bca"] = "percentile"
     doubly_robust: bool = False
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
 
@@ -447,6 +448,7 @@ class SensitivityConfig(_Model):
 class Analysis(_Model):
     primary_outcome: str | None = None
     imputations: int = Field(5, ge=2, le=200)
+    jobs: int = Field(-1, ge=-1, le=1024)
     study_replication: bool = True
     causal: bool = True
     propensity: PropensityConfig = PropensityConfig()
@@ -487,6 +489,11 @@ class StudyConfig(_Model):
         if self.analysis.primary_outcome is not None and self.analysis.primary_outcome not in outs:
             raise ValueError(f"analysis.primary_outcome '{self.analysis.primary_outcome}' is not an outcome "
                              f"(outcomes: {', '.join(outs)})")
+        a = self.analysis
+        if a.survival.variance == "m_estimation" and (a.propensity.method != "logistic" or a.weights.truncate):
+            raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
+                             f"weights.truncate (got method '{a.propensity.method}', truncate {a.weights.truncate}); "
+                             "use variance 'bootstrap' for other propensity models or truncated weights")
         nc = self.analysis.sensitivity.negative_control
         if nc is not None and nc not in outs:
             raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "

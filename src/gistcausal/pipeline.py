@@ -86,6 +86,7 @@ class AnalysisResults:
     table1_weighted: dict[str, Any] = field(default_factory=dict)
     strategies: Any = None
     validation: dict[str, Any] = field(default_factory=dict)
+    bootstrap: dict[tuple[str, str], Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
@@ -193,6 +194,8 @@ class AnalysisResults:
             "balance": {k: v.to_dict() for k, v in self.balance.items()},
             "sensitivity": {k: _jsonable(v) for k, v in self.sensitivity.items()},
             "validation": self.validation,
+            "bootstrap": {f"{o}_{e}": {k: v for k, v in b.to_dict().items() if k != "estimates"}
+                          for (o, e), b in self.bootstrap.items()},
             "strategies": None if self.strategies is None else {
                 "estimates": [e.to_dict() for e in self.strategies.estimates],
                 "diagnostics": self.strategies.diagnostics.to_dict(orient="records"),
@@ -318,6 +321,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         durations=parts.durations, propensity=parts.propensity, weights=parts.weights, balance=parts.balance,
         causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures, sensitivity=parts.sensitivity,
         table1_weighted=parts.table1_weighted, strategies=parts.strategies, validation=parts.validation,
+        bootstrap=parts.bootstrap,
         warnings=tuple(dict.fromkeys(caught)), timings=timings, data_hash=data_hash)
 
 
@@ -336,6 +340,7 @@ class _Parts:
     table1_weighted: dict = field(default_factory=dict)
     strategies: Any = None
     validation: dict = field(default_factory=dict)
+    bootstrap: dict = field(default_factory=dict)
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
@@ -530,6 +535,32 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
     return CausalFit(outcome, estimand, comp, wr, result)
 
 
+def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, parts: _Parts, say: ProgressFn) -> CausalFit:
+    """Swap in the configured variance (``m_estimation`` or ``bootstrap``, :mod:`gistcausal.inference`); the
+    point estimates are unchanged and every interval states its variance method."""
+    import dataclasses
+
+    s = cfg.analysis.survival
+    if s.variance == "robust":
+        return fit
+    from .inference import with_variance
+
+    total_seen = {"last": -1}
+
+    def tick(done: int, total: int) -> None:  # a line per 10%, so logs stay readable
+        step = max(total // 10, 1)
+        if done == total or done // step != total_seen["last"]:
+            total_seen["last"] = done // step
+            say(f"Bootstrap {fit.outcome} ({fit.estimand}): {done}/{total} replicates")
+
+    comp, boot = with_variance(cfg, f, fit.comparison, outcome=fit.outcome, estimand=fit.estimand,
+                               variance=s.variance, n_boot=s.bootstrap_replicates, ci=s.bootstrap_ci,
+                               n_jobs=cfg.analysis.jobs, progress=tick)
+    if boot is not None:
+        parts.bootstrap[(fit.outcome, fit.estimand)] = boot
+    return dataclasses.replace(fit, comparison=comp)
+
+
 def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: CausalFit, outcome: str,
                    estimand: str) -> list[EffectEstimate]:
     """AIPTW-AIPCW survival at the landmarks and RMST (:mod:`gistcausal.doubly_robust`) beside the IPTW
@@ -679,8 +710,8 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
             if o.type != "time_to_event" or not o.causal:
                 continue
             t = f[o.time_col].to_numpy(float)
-            fits[o.name] = causal_fit(cfg, f, outcome=o.name, estimand=est, ps=ps,
-                                      at_risk_times=_at_risk_times(cfg, t))
+            fit = causal_fit(cfg, f, outcome=o.name, estimand=est, ps=ps, at_risk_times=_at_risk_times(cfg, t))
+            fits[o.name] = _with_variance(cfg, f, fit, parts, say)
         wr = next(iter(fits.values())).weights if fits else None
         if wr is None:
             from .weights import ESTIMANDS, compute_weights
@@ -709,7 +740,8 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
             parts.causal[(name, est)] = comp
             dr = cfg.analysis.survival.doubly_robust
             if imputed:
-                fits_m = [causal_fit(cfg, g, outcome=name, estimand=est) for g in imputed]
+                fits_m = [_with_variance(cfg, g, causal_fit(cfg, g, outcome=name, estimand=est), parts, say)
+                          for g in imputed]
                 parts.estimates.extend(pool_imputed([x.estimates for x in fits_m], alpha=cfg.analysis.survival.alpha))
                 if dr:
                     per_dr = []
