@@ -27,7 +27,8 @@ def report_dir(default_results, tmp_path_factory):
 def test_output_layout(report_dir, default_results):
     for f in ("report.html", "results.json", "manifest.json"):
         assert (report_dir / f).is_file()
-    for name in ("table1", "flow", "estimates", "balance_ATE"):
+    for name in ("protocol", "table1", "flow", "estimates", "balance_ATE", "table1_weighted_ATE", "evalues",
+                 "specification_grid", "strategies_estimates"):
         for ext in ("csv", "md", "tex", "html", "docx", "xlsx"):
             assert (report_dir / "tables" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
     for name in default_results.figures():

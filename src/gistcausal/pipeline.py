@@ -114,8 +114,11 @@ class AnalysisResults:
 
     def tables(self) -> dict[str, Any]:
         """Table name -> table object (with ``write``) or DataFrame, as exported to ``tables/``."""
+        from .report_sections import protocol_table
+
         k = threshold_for(self.config)
-        out: dict[str, Any] = {"flow": self.flow_frame(), "estimates": self.estimates_frame()}
+        out: dict[str, Any] = {"protocol": protocol_table(self), "flow": self.flow_frame(),
+                               "estimates": self.estimates_frame()}
         if self.table1 is not None:
             out["table1"] = self.table1
         for name, comp in self.study.items():
