@@ -7,9 +7,6 @@ and the love plot as PNG and SVG. Outcomes are not analysed, so this can be shar
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +18,11 @@ from .data import load_data
 def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None) -> Path:
     """Fit the propensity model, weight, and write the balance outputs atomically into ``out_dir``."""
     from .balance import balance_table
-    from .pipeline import _arm_labels, _figure, _labels, _table1_spec, fit_propensity
+    from .disclosure import threshold_for
+    from .pipeline import _arm_labels, _figure, _labels, _table1_spec, configured_weights, fit_propensity
     from .plots.balance import love_plot
-    from .report import _export_table
+    from .report import _export_table, atomic_dir
     from .tables import table_one
-    from .weights import ESTIMANDS, compute_weights
 
     say = progress or (lambda _m: None)
     say("Loading data and building the cohort")
@@ -35,19 +32,15 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
     _, ps = fit_propensity(cfg, f)
     a = f["treatment"].to_numpy(int)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         spec, spread = _table1_spec(cfg)
         covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
         formats = tuple(cfg.output.formats)
         for est in cfg.analysis.survival.estimands:
-            wcfg = cfg.analysis.weights
-            wr = compute_weights(ps, a, estimand=est, stabilize=wcfg.stabilize and ESTIMANDS[est]["stabilize_ok"],
-                                 truncate=wcfg.truncate, trim=wcfg.trim)
+            wr = configured_weights(cfg, ps, a, estimand=est)
             t1 = table_one(f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=_labels(cfg),
                            arm_labels=_arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
-                           suppress_below=cfg.output.small_cell_threshold or None)
+                           suppress_below=threshold_for(cfg) or None)
             _export_table(t1, tmp / f"table1_weighted_{est}", formats)
             bt = balance_table(f, treatment_col="treatment", covariates=covs, weights=wr.weights, estimand=est,
                                threshold=cfg.analysis.balance_threshold)
@@ -57,14 +50,4 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
             love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
             fig.savefig(tmp / f"love_{est}.png", dpi=130, bbox_inches="tight")
             fig.savefig(tmp / f"love_{est}.svg", bbox_inches="tight")
-        backup = None
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, backup)
-        os.replace(tmp, out_dir)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

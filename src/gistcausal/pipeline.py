@@ -506,6 +506,20 @@ def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, **options: Any) -> tup
     return model.result_, model.predict(frame)
 
 
+def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
+                       stabilize: bool | None = None, truncate: Any = "config", trim: Any = "config") -> Any:
+    """Weights as the config asks (:func:`gistcausal.weights.compute_weights`); ``"config"``/``None`` take the
+    config's value. The config's ``stabilize`` applies to the estimands where it is defined (ATE)."""
+    from .weights import ESTIMANDS, compute_weights
+
+    wcfg = cfg.analysis.weights
+    if stabilize is None:
+        stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
+    return compute_weights(ps, treatment, estimand=estimand, stabilize=stabilize,
+                           truncate=wcfg.truncate if truncate == "config" else truncate,
+                           trim=wcfg.trim if trim == "config" else trim)
+
+
 def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
                ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
                trim: Any = "config", at_risk_times: Any = None) -> CausalFit:
@@ -514,18 +528,12 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
     plasmode replicates.
     """
     from .survival import compare_survival
-    from .weights import ESTIMANDS, compute_weights
 
     result = None
     if ps is None:
         result, ps = fit_propensity(cfg, frame)
     a = frame["treatment"].to_numpy(int)
-    wcfg = cfg.analysis.weights
-    if stabilize is None:  # the config's `stabilize` applies to the estimands where it is defined (ATE)
-        stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
-    wr = compute_weights(ps, a, estimand=estimand, stabilize=stabilize,
-                         truncate=wcfg.truncate if truncate == "config" else truncate,
-                         trim=wcfg.trim if trim == "config" else trim)
+    wr = configured_weights(cfg, ps, a, estimand=estimand, stabilize=stabilize, truncate=truncate, trim=trim)
     w = wr.weights
     kept = w > 0
     t = frame[f"{outcome}_time"].to_numpy(float)
@@ -717,11 +725,7 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
             fits[o.name] = _with_variance(cfg, f, fit, parts, say)
         wr = next(iter(fits.values())).weights if fits else None
         if wr is None:
-            from .weights import ESTIMANDS, compute_weights
-
-            wcfg = cfg.analysis.weights
-            wr = compute_weights(ps, a, estimand=est, stabilize=wcfg.stabilize and ESTIMANDS[est]["stabilize_ok"],
-                                 truncate=wcfg.truncate, trim=wcfg.trim)
+            wr = configured_weights(cfg, ps, a, estimand=est)
         parts.weights[est] = wr
         bt = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights, estimand=est,
                            threshold=cfg.analysis.balance_threshold)

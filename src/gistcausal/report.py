@@ -21,7 +21,8 @@ import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -108,6 +109,26 @@ def frame_to_html(df: pd.DataFrame) -> Markup:
     return Markup(df.to_html(index=False, escape=True, na_rep="", border=0, classes="tbl"))
 
 
+@contextmanager
+def atomic_dir(out_dir: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out_dir``; on success it replaces ``out_dir`` (the old folder is moved
+    aside first and removed after), on any error it is deleted and ``out_dir`` is left as it was."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        yield tmp
+        backup = None
+        if out_dir.exists():
+            backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, backup)
+        os.replace(tmp, out_dir)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: str | None = None,
                   formats: tuple[str, ...] | None = None) -> Path:
     """Write the whole output folder atomically.
@@ -121,9 +142,7 @@ def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: s
         The final output folder.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
         formats = formats or tuple(results.config.output.formats)
@@ -140,17 +159,6 @@ def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: s
         manifest = results.manifest(command=command)
         manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         (tmp / "manifest.json").write_text(json.dumps(_round(manifest), indent=2) + "\n", encoding="utf-8")
-        # swap into place: old folder aside, new in, old removed
-        backup = None
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, backup)
-        os.replace(tmp, out_dir)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
