@@ -75,7 +75,7 @@ from scipy.special import expit
 from .config import CloneCensorConfig
 from .cox import cox_fit
 from .data import DAYS_PER_MONTH
-from .effects import EffectEstimate, estimates_frame
+from .effects import EstimatesMixin, EffectEstimate, estimates_frame
 from .errors import ConvergenceWarning, DataError, ModelFitError
 
 Weighting = Literal["ipcw", "none"]
@@ -85,7 +85,7 @@ _CHUNK = 2_000_000  # array cells per block when evaluating time-varying weights
 # ------------------------------------------------------------------------------------------- config
 # ------------------------------------------------------------------------------------------- result
 @dataclass(frozen=True, slots=True)
-class CCWResult:
+class CCWResult(EstimatesMixin):
     """Clone-censor-weight comparison of two strategies (aggregates only).
 
     Attributes
@@ -117,18 +117,6 @@ class CCWResult:
     weighting: str
     alpha: float
     warnings: tuple[str, ...] = field(default=())
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per estimate (a copy)."""
-        return estimates_frame(self.estimates)
-
-    def get(self, measure: str, contrast: str | None = None, time: float | None = None) -> EffectEstimate:
-        """The estimate with this measure (and contrast / time when given)."""
-        for e in self.estimates:
-            if e.measure == measure and (contrast is None or e.contrast == contrast) and \
-                    (time is None or (math.isfinite(e.time) and abs(e.time - time) < 1e-9)):
-                return e
-        raise KeyError(f"CCWResult: no estimate {measure!r} contrast={contrast!r} time={time!r}")
 
     def summary(self) -> str:
         lvl = round(100 * (1 - self.alpha))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Criterion, DerivedColumn, Outcome, StudyConfig
+from .config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig
 from .data import DAYS_PER_MONTH, require_columns
 from .errors import CohortError, ConfigError, DataError, DataQualityWarning
 
@@ -243,6 +243,21 @@ def _prepare_covariates(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> tu
     return out, steps
 
 
+def apply_eligibility(steps: list[EligibilityStep], df: pd.DataFrame) -> tuple[pd.DataFrame, list[FlowStep]]:
+    """Apply eligibility steps in order; returns the remaining rows and one :class:`FlowStep` per step."""
+    flow: list[FlowStep] = []
+    current = df
+    for step in steps:
+        crit = step.include or step.exclude
+        hit = evaluate(crit, current)
+        keep = hit if step.include is not None else ~hit
+        n0 = len(current)
+        current = current.loc[keep].reset_index(drop=True)
+        flow.append(FlowStep(step.label, "include" if step.include is not None else "exclude", crit.describe(),
+                             n0, n0 - len(current), len(current)))
+    return current, flow
+
+
 def _derive(name: str, d: DerivedColumn, df: pd.DataFrame, where: str) -> np.ndarray | pd.Series:
     cols = d.source_columns()
     missing = [c for c in cols if c not in df.columns]
@@ -293,16 +308,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     require_columns(df, _used_columns(cfg), where=where)
 
     warn_msgs: list[str] = []
-    steps: list[FlowStep] = []
-    current = df
-    for step in p.eligibility:
-        crit = step.include or step.exclude
-        hit = evaluate(crit, current)
-        keep = hit if step.include is not None else ~hit
-        n0 = len(current)
-        current = current.loc[keep].reset_index(drop=True)
-        steps.append(FlowStep(step.label, "include" if step.include is not None else "exclude", crit.describe(),
-                              n0, n0 - len(current), len(current)))
+    current, steps = apply_eligibility(p.eligibility, df)
     tr = p.treatment
     codes = current[tr.column].astype(str)
     arm = pd.Series(pd.NA, index=current.index, dtype=object)

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal.effects import EffectEstimate
+from gistcausal.effects import EstimatesMixin, EffectEstimate
 from gistcausal.errors import (
     CohortError,
     ConfigError,
@@ -77,7 +77,7 @@ _WHERE = "aiptw_survival"
 # result
 # ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class DoublyRobustResult:
+class DoublyRobustResult(EstimatesMixin):
     r"""AIPTW estimates of counterfactual survival and RMST (aggregates only).
 
     Attributes
@@ -106,20 +106,6 @@ class DoublyRobustResult:
     settings: dict = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per estimate (a copy)."""
-        return pd.DataFrame([e.to_dict() for e in self.estimates])
-
-    def get(self, measure: str, contrast: str | None = None, time: float | None = None
-            ) -> EffectEstimate:
-        """The estimate of ``measure`` (optionally for one ``contrast`` and ``time``)."""
-        for est in self.estimates:
-            if est.measure == measure and (contrast is None or est.contrast == contrast) and (
-                    time is None or est.time == time):
-                return est
-        raise KeyError(f"DoublyRobustResult.get: no estimate {measure!r} (contrast={contrast!r}, "
-                       f"time={time!r}); available: {sorted({e.measure for e in self.estimates})}")
 
     def summary(self) -> str:
         """Paper-ready text, one line per estimate."""

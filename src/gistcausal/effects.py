@@ -94,3 +94,29 @@ class EffectEstimate:
 def estimates_frame(estimates: list[EffectEstimate] | tuple[EffectEstimate, ...]) -> pd.DataFrame:
     """Tidy copy, one row per estimate."""
     return pd.DataFrame([e.to_dict() for e in estimates])
+
+
+class EstimatesMixin:
+    """``to_frame`` and ``get`` for result objects holding ``estimates: tuple[EffectEstimate, ...]``."""
+
+    __slots__ = ()
+    estimates: tuple[EffectEstimate, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per estimate (a copy)."""
+        return estimates_frame(self.estimates)
+
+    def get(self, measure: str, contrast: str | None = None, time: float | None = None) -> EffectEstimate:
+        """The estimate of ``measure`` (optionally for one ``contrast`` and landmark ``time``).
+
+        Raises
+        ------
+        KeyError
+            No such estimate; the message lists the measures available.
+        """
+        for est in self.estimates:
+            if est.measure == measure and (contrast is None or est.contrast == contrast) and (
+                    time is None or (math.isfinite(est.time) and abs(est.time - time) < 1e-9)):
+                return est
+        raise KeyError(f"{type(self).__name__}.get: no estimate {measure!r} (contrast={contrast!r}, "
+                       f"time={time!r}); available: {sorted({e.measure for e in self.estimates})}")

@@ -281,14 +281,10 @@ def _stack(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray, if_gamma
 
 def _check_landmarks(t: np.ndarray, a: np.ndarray, kept: np.ndarray, landmarks: Sequence[float],
                      horizon: float | None, where: str) -> None:
+    from gistcausal.survival import check_landmarks
+
     last = min(float(t[kept & (a == k)].max()) for k in (0, 1))
-    for x in landmarks:
-        if not (math.isfinite(x) and x >= 0):
-            raise DataError(f"{where}: `landmarks` must be finite times >= 0 (got {x!r}). Fix the "
-                            f"landmark times.")
-        if x > last:
-            raise DataError(f"{where}: `landmarks` has a time beyond the last follow-up of an arm "
-                            f"(got {x:g} > {last:g}). Choose landmarks <= {last:g}.")
+    check_landmarks(landmarks, last, where)
     if horizon is not None and not (math.isfinite(horizon) and 0 < horizon <= last):
         raise DataError(f"{where}: `horizon` must be a positive time within follow-up (got {horizon!r}, "
                         f"last follow-up {last:g}). Choose `horizon` <= {last:g}.")

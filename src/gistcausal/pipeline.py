@@ -614,7 +614,7 @@ def _strategies(cfg: StudyConfig, records: pd.DataFrame, parts: _Parts) -> None:
     """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.ccw`) on the records eligible
     at its own time zero; its flow is counted like the main cascade."""
     from .ccw import clone_censor_from_config
-    from .cohort import _derive, evaluate
+    from .cohort import _derive, apply_eligibility
     from .plots.km import plot_strategy_curves
 
     p = cfg.protocol
@@ -623,18 +623,11 @@ def _strategies(cfg: StudyConfig, records: pd.DataFrame, parts: _Parts) -> None:
     df = records.copy()
     for name, d in p.derived.items():
         df[name] = _derive(name, d, df, where)
-    steps = []
-    for step in st.eligibility:
-        crit = step.include or step.exclude
-        hit = evaluate(crit, df)
-        keep = hit if step.include is not None else ~hit
-        n0 = len(df)
-        df = df.loc[keep].reset_index(drop=True)
-        steps.append({"label": step.label, "n_before": n0, "n_removed": n0 - len(df), "n_after": len(df)})
+    df, steps = apply_eligibility(st.eligibility, df)
     res = clone_censor_from_config(df, st, time_unit=p.time_unit, random_state=cfg.seed)
     parts.strategies = res
     parts.estimates.extend(res.estimates)
-    parts.sensitivity["strategies_flow"] = pd.DataFrame(steps)
+    parts.sensitivity["strategies_flow"] = pd.DataFrame([x.to_dict() for x in steps])
     fig, ax = _figure(8, 5.0)
     plot_strategy_curves(res.curves, ax=ax, time_unit=p.time_unit,
                          title=f"Clone-censor-weight: strategies with a {st.grace:g}-{p.time_unit} grace period")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal.effects import EffectEstimate
+from gistcausal.effects import EstimatesMixin, EffectEstimate
 from gistcausal.errors import DataError, ModelFitError, ProportionalHazardsWarning
 
 Variance = Literal["auto", "greenwood", "robust", "none"]
@@ -446,6 +446,19 @@ class RMSTResult:
                 f"{self.ci_low:.4g} to {self.ci_high:.4g}); variance: {self.variance}")
 
 
+def check_landmarks(landmarks: Any, last: float, where: str) -> list[float]:
+    """Landmark times as floats, each finite, >= 0 and not beyond ``last`` (the earliest arm's last follow-up)."""
+    lm = [float(x) for x in np.atleast_1d(np.asarray(landmarks, dtype=float))]
+    for x in lm:
+        if not (math.isfinite(x) and x >= 0):
+            raise DataError(f"{where}: `landmarks` must be finite times >= 0 (got {x!r}). Fix the "
+                            f"landmark times.")
+        if x > last:
+            raise DataError(f"{where}: `landmarks` has a time beyond the last follow-up of an arm "
+                            f"(got {x:g} > {last:g}). Choose landmarks <= {last:g}.")
+    return lm
+
+
 def _check_horizon(horizon: Any, last: float, where: str, key: str) -> float:
     try:
         h = float(horizon)
@@ -722,7 +735,7 @@ def logrank_test(time: Any, event: Any, group: Any, *, weights: Any = None,
 # two-arm comparison
 # ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class SurvivalComparison:
+class SurvivalComparison(EstimatesMixin):
     """Everything a two-arm survival comparison reports, aggregates only.
 
     Attributes
@@ -747,20 +760,6 @@ class SurvivalComparison:
     alpha: float
     warnings: tuple[str, ...] = ()
     ph_test: dict = field(default_factory=dict)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per estimate (a copy)."""
-        return pd.DataFrame([e.to_dict() for e in self.estimates])
-
-    def get(self, measure: str, contrast: str | None = None, time: float | None = None
-            ) -> EffectEstimate:
-        """The estimate of ``measure`` (optionally for one ``contrast`` and landmark ``time``)."""
-        for est in self.estimates:
-            if est.measure == measure and (contrast is None or est.contrast == contrast) and (
-                    time is None or est.time == time):
-                return est
-        raise KeyError(f"SurvivalComparison.get: no estimate {measure!r} (contrast={contrast!r}, "
-                       f"time={time!r}); available: {sorted({e.measure for e in self.estimates})}")
 
     def summary(self) -> str:
         head = (f"{self.outcome}: {self.arm_labels[1]} vs {self.arm_labels[0]} ({self.method}, "
@@ -910,14 +909,7 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
     curves = pd.concat(frames, ignore_index=True)
 
     last = min(float(k.time[-1]) for k in kms)
-    lm = [float(x) for x in np.atleast_1d(np.asarray(landmarks, dtype=float))]
-    for x in lm:
-        if not (math.isfinite(x) and x >= 0):
-            raise DataError(f"{where}: `landmarks` must be finite times >= 0 (got {x!r}). Fix the "
-                            f"landmark times.")
-        if x > last:
-            raise DataError(f"{where}: `landmarks` has a time beyond the last follow-up of an arm "
-                            f"(got {x:g} > {last:g}). Choose landmarks <= {last:g}.")
+    lm = check_landmarks(landmarks, last, where)
     if at_risk_times is None:
         grid = np.unique(np.r_[0.0, lm, np.linspace(0, last, 6)])
     else:
