@@ -138,6 +138,7 @@ class AnalysisResults:
         if self.strategies is not None:
             out["strategies_estimates"] = estimates_frame(self.strategies.estimates)
             out["strategies_diagnostics"] = self.strategies.diagnostics
+        out["proportional_hazards"] = ph_table(self)
         for name in ("evalues", "tipping_grid", "benchmarks", "negative_control", "strategies_flow"):
             if name in self.sensitivity:
                 out[name] = self.sensitivity[name]
@@ -411,11 +412,64 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
                                 at_risk_times=_at_risk_times(cfg, t))
         parts.study[o.name] = comp
         parts.estimates.extend(comp.estimates)
+        if cfg.covariates and o.causal and cfg.analysis.causal:
+            parts.estimates.extend(_adjusted_hr(cfg, cohort, o.name))
         fig, ax = _figure(8, 5.6)
         plot_km(comp, ax=ax, title=o.label, time_unit=cohort.time_unit, suppress_below=threshold_for(cfg) or None,
                 arm_display={cohort.control: cfg.treatment.label(cohort.control),
                              cohort.treated: cfg.treatment.label(cohort.treated)})
         parts.figures[f"km_{o.name}"] = fig
+
+
+def _schoenfeld_figure(f: pd.DataFrame, outcome: str, w: np.ndarray, label: str, estimand: str, *,
+                       points: bool = True) -> Any:
+    """Scaled Schoenfeld residuals of treatment in the IPTW Cox model against KM-transformed time (as R's
+    ``plot(cox.zph(fit))``): a flat smooth supports proportional hazards. Each point is one event, so under
+    disclosure control (``points=False``) only the smooth is drawn."""
+    from .cox import schoenfeld_residuals
+    from .plots.km import plot_schoenfeld
+
+    kept = w > 0
+    res = schoenfeld_residuals(f[f"{outcome}_time"].to_numpy(float)[kept], f[f"{outcome}_event"].to_numpy(int)[kept],
+                               f["treatment"].to_numpy(float)[kept][:, None], weights=w[kept], names=["treatment"])
+    fig, ax = _figure(7, 4.2)
+    plot_schoenfeld(res, term="treatment", ax=ax)
+    if not points:
+        for coll in list(ax.collections):
+            coll.remove()
+    ax.set_title(f"Proportional hazards check: {label}, IPTW ({estimand})", fontsize=10)
+    return fig
+
+
+def ph_table(results: "AnalysisResults") -> pd.DataFrame:
+    """Scaled Schoenfeld tests (R ``cox.zph``, KM time transform) of the treatment term, unweighted and IPTW."""
+    rows = []
+    for name, comp in results.study.items():
+        if comp.ph_test:
+            rows.append({"outcome": name, "model": "unadjusted Cox", **comp.ph_test})
+    for (name, est), comp in results.causal.items():
+        if comp.ph_test:
+            rows.append({"outcome": name, "model": f"IPTW Cox ({est})", **comp.ph_test})
+    df = pd.DataFrame(rows)
+    if len(df):
+        a = results.config.analysis.survival.alpha
+        df["reading"] = np.where(df["p"] < a, "PH rejected: lead with RMST / landmark survival", "no evidence against PH")
+    return df
+
+
+def _adjusted_hr(cfg: StudyConfig, cohort: Cohort, outcome: str) -> list[EffectEstimate]:
+    """Covariate-adjusted Cox model (conditional HR of treatment given the propensity covariates), the
+    traditional regression answer shown beside the marginal IPTW HR; model-based SE, Efron ties."""
+    from .survival import compare_survival
+
+    f = cohort.frame
+    if any(f[n].isna().any() for n, c in cfg.covariates.items() if c.in_propensity):
+        return []  # imputed analyses report the marginal estimates only
+    comp = compare_survival(f[f"{outcome}_time"].to_numpy(float), f[f"{outcome}_event"].to_numpy(int),
+                            f["treatment"].to_numpy(int), outcome=outcome, method="adjusted",
+                            X=covariate_design(cfg, f), arm_labels=(cohort.control, cohort.treated),
+                            alpha=cfg.analysis.survival.alpha)
+    return [e for e in comp.estimates if e.measure == "hr"]
 
 
 def _at_risk_times(cfg: StudyConfig, t: np.ndarray) -> tuple[float, ...]:
@@ -504,6 +558,23 @@ def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, **options: Any) -> tup
     model = propensity_model(cfg, **options)
     model.fit(frame, treatment_col="treatment")
     return model.result_, model.predict(frame)
+
+
+def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
+    """Numeric design of the propensity-model covariates: continuous as they are, categorical levels as 0/1
+    indicators (first level as reference); column names keep letters, digits and underscores only (DoWhy
+    builds formulas from them). Used by the covariate-adjusted Cox model and the DoWhy bridge."""
+    cols: dict[str, np.ndarray] = {}
+    for name, c in cfg.covariates.items():
+        if not c.in_propensity:
+            continue
+        if c.type == "continuous":
+            cols[name] = f[name].to_numpy(float)
+        else:
+            d = pd.get_dummies(f[name].astype(str), prefix=name, drop_first=True, dtype=float)
+            for k in d.columns:
+                cols["".join(ch if ch.isalnum() else "_" for ch in k)] = d[k].to_numpy()
+    return pd.DataFrame(cols)
 
 
 def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
@@ -755,6 +826,9 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
                 if dr:
                     parts.estimates.extend(_doubly_robust(cfg, f, ps, fit, name, est))
             label = cfg.outcomes[name].label
+            if name == cfg.primary_outcome and est == cfg.analysis.survival.estimands[0]:
+                parts.figures["schoenfeld"] = _schoenfeld_figure(f, name, fit.weights.weights, label, est,
+                                                                 points=threshold_for(cfg) == 0)
             fig, ax = _figure(8, 6.2)
             plot_km(comp, ax=ax, unweighted=parts.study.get(name), title=f"{label}: IPTW ({est})",
                     time_unit=cohort.time_unit, suppress_below=threshold_for(cfg) or None,

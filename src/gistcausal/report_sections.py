@@ -249,6 +249,17 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                  for (o, est), c in r.causal.items()]
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
                                   details=(("All causal estimates", estimates_display(causal)),)))
+    if r.causal or r.study:
+        from .pipeline import ph_table
+
+        ph = ph_table(r)
+        if len(ph):
+            secs.append(ReportSection(
+                "ph", "Proportional-hazards diagnostics",
+                ("Scaled Schoenfeld residual test of the treatment term (Grambsch & Therneau 1994; R cox.zph). When "
+                 "proportional hazards fail, the marginal hazard ratio averages a changing effect over the follow-up "
+                 "and the RMST difference or landmark survival should lead.",),
+                tables=(("Tests", ph.round(4)),), figures=(("Scaled Schoenfeld residuals, primary outcome", "schoenfeld"),)))
     if r.strategies is not None:
         st = r.strategies
         g = cfg.protocol.strategies

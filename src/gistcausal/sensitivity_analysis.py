@@ -61,6 +61,7 @@ def _design_for_benchmarks(cfg: "StudyConfig", f: pd.DataFrame) -> pd.DataFrame:
 
 def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) -> None:
     from .cox import cox_fit
+    from .pipeline import covariate_design
     from .plots.forest import forest_plot
     from .plots.sensitivity import bias_plot, tipping_plot
     from .sensitivity import benchmark_covariates, evalue_from_estimate, tipping_point_grid
@@ -140,7 +141,7 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) 
         say("DoWhy refutation")
         from .refutation import refute
 
-        design = _dummies(cfg, f)
+        design = covariate_design(cfg, f)
         df = design.assign(treatment=f["treatment"].to_numpy(), time=f[info.time_col].to_numpy(float),
                            event=f[info.event_col].to_numpy(int))
         rr = refute(df, treatment_col="treatment", time_col="time", event_col="event",
@@ -167,23 +168,3 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) 
         parts.sensitivity["negative_control"] = pd.DataFrame([e.to_dict() for e in fit.estimates
                                                               if e.measure in ("hr", "rmst_diff", "logrank_p")])
         parts.estimates.extend(e for e in fit.estimates if e.measure in ("hr", "rmst_diff", "logrank_p"))
-
-
-def _dummies(cfg: "StudyConfig", f: pd.DataFrame) -> pd.DataFrame:
-    """Numeric design of the PS covariates for DoWhy (indicators for levels, first level dropped)."""
-    cols = {}
-    for name, c in cfg.covariates.items():
-        if not c.in_propensity:
-            continue
-        if c.type == "continuous":
-            cols[name] = f[name].to_numpy(float)
-        else:
-            d = pd.get_dummies(f[name].astype(str), prefix=name, drop_first=True, dtype=float)
-            for k in d.columns:
-                cols[_safe(k)] = d[k].to_numpy()
-    return pd.DataFrame(cols)
-
-
-def _safe(name: str) -> str:
-    """DoWhy builds a formula from column names: keep letters, digits and underscores."""
-    return "".join(ch if ch.isalnum() else "_" for ch in name)
