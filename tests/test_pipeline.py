@@ -308,3 +308,36 @@ def test_iptw_estimates_on_the_synthetic_cohort_match_r(default_results, outcome
         assert s.ci_high == pytest.approx(ref["upper12"][k], abs=1e-6)
     lr = _est(default_results, outcome, "logrank_p", "sunitinib vs imatinib_800", method="iptw", estimand="ATE")
     assert lr.value == pytest.approx(ref["svylogrank_p"], abs=1e-8)
+
+
+def test_issue_5_iptw_recovers_true_marginal_effect_unweighted_is_biased(default_config):
+    """~13,700 eligible patients from a 60,000-patient synthetic registry (seed 11): the IPTW estimates (ATE)
+    are within 4 robust SEs of the true marginal effects from the generator's potential outcomes, while the
+    unadjusted estimates are more than 4 SEs away (confounding by indication). Observed at this seed:
+    RMST difference 1.85 (SE 0.13) vs truth 2.11 vs unadjusted 1.20; HR 0.754 vs 0.743 vs 0.828."""
+    import warnings
+
+    from gistcausal.cohort import build_cohort
+    from gistcausal.errors import GistCausalWarning
+    from gistcausal.pipeline import causal_fit
+    from gistcausal.simulate import simulate_registry, true_marginal_effects
+    from gistcausal.survival import compare_survival
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GistCausalWarning)
+        f = build_cohort(default_config, simulate_registry(60_000, seed=11)).frame
+        iptw = causal_fit(default_config, f, outcome="pfs", estimand="ATE").estimates
+    un = compare_survival(f["pfs_time"].to_numpy(), f["pfs_event"].to_numpy(), f["treatment"].to_numpy(),
+                          outcome="pfs", landmarks=(12,), horizon=24, arm_labels=("imatinib_800", "sunitinib")).estimates
+    truth = true_marginal_effects(estimand="ATE")
+
+    def pick(ests, measure, time=None):
+        return [e for e in ests if e.measure == measure and " vs " in e.contrast
+                and (time is None or e.time == time)][0]
+
+    for measure, time in (("rmst_diff", 24.0), ("surv_diff", 12.0), ("hr", None)):
+        true = truth.value("pfs", measure, time=time) if time else truth.value("pfs", measure)
+        e, u = pick(iptw, measure, time), pick(un, measure, time)
+        tr = (lambda x: math.log(x)) if measure == "hr" else (lambda x: x)  # HR SEs are on the log scale
+        assert abs(tr(e.value) - tr(true)) < 4 * e.se, (measure, e.value, true)
+        assert abs(tr(u.value) - tr(true)) > 4 * u.se, (measure, u.value, true)
