@@ -68,3 +68,32 @@ def test_refutation_and_tipping_present(default_results):
     # Lin, Psaty & Kronmal (1998): HR_adj = HR / ((gamma p1 + 1 - p1) / (gamma p0 + 1 - p0))
     assert row["hr_adj"] == pytest.approx(hr / ((2 * 0.3 + 0.7) / (2 * 0.1 + 0.9)), rel=1e-12)
     assert {"bias_plot", "tipping", "specification_grid", "causal_graph"} <= set(default_results.figures())
+
+
+def test_negative_control_outcome_runs_the_same_pipeline(default_config, default_cohort):
+    """analysis.sensitivity.negative_control: the named outcome analysed exactly like the main one."""
+    from gistcausal.config import config_from_dict
+    from gistcausal.pipeline import causal_fit, run
+
+    raw = default_config.model_dump(by_alias=True, exclude={"source_path"})
+    raw["analysis"]["sensitivity"] = {"evalues": False, "tipping_point": False, "specification_grid": False,
+                                      "refutation": {"enabled": False}, "negative_control": "os_from_diagnosis"}
+    raw["protocol"]["strategies"] = None
+    r = run(config_from_dict(raw))
+    nc = r.sensitivity["negative_control"]
+    direct = [e for e in causal_fit(default_config, default_cohort.frame, outcome="os_from_diagnosis",
+                                    estimand="ATE").estimates if e.measure == "hr"][0]
+    row = nc[nc["measure"] == "hr"].iloc[0]
+    assert row["outcome"] == "os_from_diagnosis" and row["value"] == pytest.approx(direct.value, rel=1e-12)
+
+
+def test_negative_control_must_be_an_outcome(default_config):
+    import re
+
+    from gistcausal.config import config_from_dict
+    from gistcausal.errors import ConfigError
+
+    raw = default_config.model_dump(by_alias=True, exclude={"source_path"})
+    raw["analysis"]["sensitivity"]["negative_control"] = "nope"
+    with pytest.raises(ConfigError, match=re.escape("analysis.sensitivity.negative_control 'nope' is not an outcome")):
+        config_from_dict(raw)
