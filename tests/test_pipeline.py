@@ -341,3 +341,14 @@ def test_issue_5_iptw_recovers_true_marginal_effect_unweighted_is_biased(default
         tr = (lambda x: math.log(x)) if measure == "hr" else (lambda x: x)  # HR SEs are on the log scale
         assert abs(tr(e.value) - tr(true)) < 4 * e.se, (measure, e.value, true)
         assert abs(tr(u.value) - tr(true)) > 4 * u.se, (measure, u.value, true)
+
+
+def test_issue_10_plasmode_in_the_run(default_results):
+    pm = default_results.plasmode
+    assert pm is not None and pm.n_replicates == 100
+    m = pm.to_frame()
+    hr = m[(m["measure"] == "hr")].set_index("method")
+    assert {"iptw", "unadjusted"} <= set(hr.index)
+    assert 0 <= hr.loc["iptw", "coverage"] <= 1
+    assert {"plasmode_estimates", "plasmode_coverage"} <= set(default_results.figures())
+    assert default_results.to_dict()["plasmode"]["n_replicates"] == 100

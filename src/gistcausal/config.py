@@ -445,6 +445,19 @@ class SensitivityConfig(_Model):
     negative_control: str | None = None
 
 
+class PlasmodeConfig(_Model):
+    """Plasmode simulation of the analysis plan inside ``gistcausal run`` (see gistcausal.plasmode)."""
+
+    enabled: bool = False
+    n_replicates: int = Field(200, ge=10, le=1_000_000)
+    true_hr: float | None = Field(None, gt=0)
+    marginal: bool = False
+    treatment: Literal["observed", "simulated"] = "observed"
+    methods: list[Literal["iptw", "unadjusted"]] = ["iptw", "unadjusted"]
+    backend: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+
+
 class Analysis(_Model):
     primary_outcome: str | None = None
     imputations: int = Field(5, ge=2, le=200)
@@ -457,6 +470,7 @@ class Analysis(_Model):
     balance_threshold: float = Field(0.1, gt=0, lt=1)
     at_risk_times: list[float] | None = None
     sensitivity: SensitivityConfig = SensitivityConfig()
+    plasmode: PlasmodeConfig = PlasmodeConfig()
 
 
 class Output(_Model):

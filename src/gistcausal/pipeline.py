@@ -87,6 +87,7 @@ class AnalysisResults:
     strategies: Any = None
     validation: dict[str, Any] = field(default_factory=dict)
     bootstrap: dict[tuple[str, str], Any] = field(default_factory=dict)
+    plasmode: Any = None
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
@@ -139,6 +140,9 @@ class AnalysisResults:
             out["strategies_estimates"] = estimates_frame(self.strategies.estimates)
             out["strategies_diagnostics"] = self.strategies.diagnostics
         out["proportional_hazards"] = ph_table(self)
+        if self.plasmode is not None:
+            out["plasmode_metrics"] = self.plasmode.to_frame()
+            out["plasmode_failures"] = self.plasmode.failure_counts()
         for name in ("evalues", "tipping_grid", "benchmarks", "negative_control", "strategies_flow"):
             if name in self.sensitivity:
                 out[name] = self.sensitivity[name]
@@ -198,6 +202,8 @@ class AnalysisResults:
             "balance": {k: v.to_dict() for k, v in self.balance.items()},
             "sensitivity": {k: _jsonable(v) for k, v in self.sensitivity.items()},
             "validation": self.validation,
+            "plasmode": None if self.plasmode is None else {
+                k: v for k, v in self.plasmode.to_dict().items() if k not in ("estimates", "replicates")},
             "bootstrap": {f"{o}_{e}": {k: v for k, v in b.to_dict().items() if k != "estimates"}
                           for (o, e), b in self.bootstrap.items()},
             "strategies": None if self.strategies is None else {
@@ -308,6 +314,11 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
 
                 run_sensitivity(cfg, cohort, parts, say)
                 timings["sensitivity"] = _time.perf_counter() - t1
+        if cfg.analysis.plasmode.enabled and cfg.analysis.causal and cfg.covariates:
+            t1 = _time.perf_counter()
+            say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates)")
+            _plasmode(cfg, cohort, parts)
+            timings["plasmode"] = _time.perf_counter() - t1
         if cfg.protocol is not None and cfg.protocol.strategies is not None:
             t1 = _time.perf_counter()
             say("Clone-censor-weight emulation of the sustained strategies")
@@ -325,7 +336,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         durations=parts.durations, propensity=parts.propensity, weights=parts.weights, balance=parts.balance,
         causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures, sensitivity=parts.sensitivity,
         table1_weighted=parts.table1_weighted, strategies=parts.strategies, validation=parts.validation,
-        bootstrap=parts.bootstrap,
+        bootstrap=parts.bootstrap, plasmode=parts.plasmode,
         warnings=tuple(dict.fromkeys(caught)), timings=timings, data_hash=data_hash)
 
 
@@ -345,6 +356,7 @@ class _Parts:
     strategies: Any = None
     validation: dict = field(default_factory=dict)
     bootstrap: dict = field(default_factory=dict)
+    plasmode: Any = None
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
@@ -679,6 +691,24 @@ def validate_config_records(cfg: StudyConfig, df: pd.DataFrame) -> dict[str, Any
         rules = GIST_VALIDATION
     report = validate_with_config(df, rules, id_col=cfg.data.id_col, where=cfg.source_path or cfg.name)
     return report.to_dict()
+
+
+def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
+    """Does the configured plan recover a known effect on data like this cohort's? (:mod:`gistcausal.plasmode`)"""
+    from .plasmode import plasmode
+    from .plots.plasmode import plot_coverage, plot_estimates
+
+    pc = cfg.analysis.plasmode
+    est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")
+    res = plasmode(cfg, cohort.frame, outcome=cfg.primary_outcome, estimand=est, true_hr=pc.true_hr,
+                   true_effect_measure="marginal_hr" if pc.marginal else "hr", n_replicates=pc.n_replicates,
+                   treatment=pc.treatment, methods=tuple(pc.methods), backend=pc.backend, scheduler=pc.scheduler,
+                   n_jobs=cfg.analysis.jobs, random_state=cfg.seed)
+    parts.plasmode = res
+    for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
+        fig, ax = _figure(7.5, 4.5)
+        fn(res, ax=ax)
+        parts.figures[name] = fig
 
 
 def _strategies(cfg: StudyConfig, records: pd.DataFrame, parts: _Parts) -> None:
