@@ -48,15 +48,41 @@ def _print_warnings(caught: list) -> None:
             console.print(f"[yellow]warning[/yellow] {w.category.__name__}: {w.message}", highlight=False)
 
 
-def _progress(quiet: bool):
-    """A rich status line on terminals; plain log lines otherwise; nothing when quiet."""
-    if quiet:
-        return lambda msg: None
-    if console.is_terminal:
-        def say(msg: str) -> None:
-            console.print(f"[cyan]•[/cyan] {msg}")
-        return say
-    return lambda msg: print(f"[gistcausal] {msg}", file=sys.stderr)
+class _Progress:
+    """Progress of a run: on a terminal a live spinner with the current step (and bootstrap counts), each
+    finished step kept as a line; plain log lines when not on a terminal (CI, files); nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.status, self.last = quiet, None, None
+
+    def __enter__(self) -> "_Progress":
+        if not self.quiet and console.is_terminal:
+            self.status = console.status("starting", spinner="dots")
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.__exit__(*exc)
+            if self.last:
+                console.print(f"[green]✓[/green] {self.last}", highlight=False)
+
+    def __call__(self, msg: str) -> None:
+        if self.quiet:
+            return
+        if self.status is None:
+            print(f"[gistcausal] {msg}", file=sys.stderr)
+            return
+        step = msg.split(":")[0]
+        if self.last and not msg.startswith(self.last.split(":")[0]) and not step.startswith("Bootstrap"):
+            console.print(f"[green]✓[/green] {self.last}", highlight=False)
+        if not step.startswith("Bootstrap"):
+            self.last = msg
+        self.status.update(f"[cyan]{msg}[/cyan]")
+
+
+def _progress(quiet: bool) -> "_Progress":
+    return _Progress(quiet)
 
 
 @app.command()
@@ -82,7 +108,8 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
             raw = _deep_merge(cfg.model_dump(by_alias=True, exclude_none=False, exclude={"source_path"}), overrides)
             cfg = config_from_dict(raw, source=f"{config} (command-line options)").model_copy(
                 update={"source_path": cfg.source_path})
-        results = run_pipeline(cfg, progress=_progress(quiet))
+        with _progress(quiet) as progress:
+            results = run_pipeline(cfg, progress=progress)
         dest = write_outputs(results, cfg.output_dir(out), command=shlex.join(["gistcausal", *sys.argv[1:]]))
     except GistCausalError as err:
         raise _fail(err) from None
@@ -137,8 +164,9 @@ def balance(config: Path = typer.Argument(..., help="Study config (YAML)."),
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cfg = load_config(config)
-            dest = write_balance(cfg, out if out is not None else cfg.output_dir() / "balance",
-                                 progress=_progress(quiet))
+            with _progress(quiet) as progress:
+                dest = write_balance(cfg, out if out is not None else cfg.output_dir() / "balance",
+                                     progress=progress)
     except GistCausalError as err:
         raise _fail(err) from None
     if not quiet:
