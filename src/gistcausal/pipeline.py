@@ -700,7 +700,9 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
 
     pc = cfg.analysis.plasmode
     est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")
-    res = plasmode(cfg, cohort.frame, outcome=cfg.primary_outcome, estimand=est, true_hr=pc.true_hr,
+    imputed = _imputations(cfg, cohort.frame)
+    frame = imputed[0] if imputed else cohort.frame  # covariates must be complete to simulate from them
+    res = plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, true_hr=pc.true_hr,
                    true_effect_measure="marginal_hr" if pc.marginal else "hr", n_replicates=pc.n_replicates,
                    treatment=pc.treatment, methods=tuple(pc.methods), backend=pc.backend, scheduler=pc.scheduler,
                    n_jobs=cfg.analysis.jobs, random_state=cfg.seed)

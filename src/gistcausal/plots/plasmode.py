@@ -54,6 +54,11 @@ def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points
             v = v - r.true_value
         data.append(v)
         labels.append(_label(r.method, r.measure, r.time) + (" [log]" if r.scale == "log" else ""))
+    if not data:
+        ax.text(0.5, 0.5, "no successful replicates: see the failures table", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
     pos = np.arange(len(data))[::-1]
     ax.boxplot([d if d.size else np.array([np.nan]) for d in data], positions=pos, orientation="horizontal", widths=0.5,
                showfliers=False, medianprops={"color": "0.3"})
