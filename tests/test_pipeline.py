@@ -352,3 +352,15 @@ def test_issue_10_plasmode_in_the_run(default_results):
     assert 0 <= hr.loc["iptw", "coverage"] <= 1
     assert {"plasmode_estimates", "plasmode_coverage"} <= set(default_results.figures())
     assert default_results.to_dict()["plasmode"]["n_replicates"] == 100
+
+
+def test_synthetic_truth_beside_the_estimates(default_results):
+    from gistcausal.pipeline import truth_table
+    from gistcausal.simulate import true_marginal_effects
+
+    tt = truth_table(default_results)
+    row = tt[(tt["outcome"] == "pfs") & (tt["measure"] == "hr") & (tt["method"] == "iptw")
+             & (tt["truth estimand"] == "ATE")].iloc[0]
+    assert row["true value"] == pytest.approx(true_marginal_effects(estimand="ATE").value("pfs", "hr"), rel=1e-12)
+    assert "adjusted" not in set(tt["method"])
+    assert "true marginal hazard ratio is 0.74" in default_results.headline()

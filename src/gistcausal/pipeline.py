@@ -88,6 +88,7 @@ class AnalysisResults:
     validation: dict[str, Any] = field(default_factory=dict)
     bootstrap: dict[tuple[str, str], Any] = field(default_factory=dict)
     plasmode: Any = None
+    truth: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
@@ -140,6 +141,8 @@ class AnalysisResults:
             out["strategies_estimates"] = estimates_frame(self.strategies.estimates)
             out["strategies_diagnostics"] = self.strategies.diagnostics
         out["proportional_hazards"] = ph_table(self)
+        if self.truth:
+            out["truth"] = truth_table(self)
         if self.plasmode is not None:
             out["plasmode_metrics"] = self.plasmode.to_frame()
             out["plasmode_failures"] = self.plasmode.failure_counts()
@@ -179,6 +182,18 @@ class AnalysisResults:
         elif un:
             parts.append(f"Unadjusted hazard ratio {_fmt(un[0].value)} (95% CI {_fmt(un[0].ci_low)} to "
                          f"{_fmt(un[0].ci_high)}).")
+        rd = [e for e in self.estimates if e.outcome == o and e.measure == "rmst_diff" and e.method == "iptw"]
+        if rd:
+            e = rd[0]
+            parts.append(f"The restricted mean {o.upper() if len(o) <= 4 else o} time up to {e.time:g} "
+                         f"{cfg.time_unit} differs by {_fmt(e.value)} {cfg.time_unit} (95% CI {_fmt(e.ci_low)} to "
+                         f"{_fmt(e.ci_high)}).")
+        if "evalue_hr" in self.sensitivity:
+            parts.append(self.sensitivity["evalue_hr"].summary())
+        if self.truth and hr:
+            t = self.truth.get(hr[0].estimand)
+            if t is not None:
+                parts.append(f"(Synthetic data: the true marginal hazard ratio is {_fmt(t.value(o, 'hr'))}.)")
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +217,7 @@ class AnalysisResults:
             "balance": {k: v.to_dict() for k, v in self.balance.items()},
             "sensitivity": {k: _jsonable(v) for k, v in self.sensitivity.items()},
             "validation": self.validation,
+            "truth": {k: v.to_dict() for k, v in self.truth.items()},
             "plasmode": None if self.plasmode is None else {
                 k: v for k, v in self.plasmode.to_dict().items() if k not in ("estimates", "replicates")},
             "bootstrap": {f"{o}_{e}": {k: v for k, v in b.to_dict().items() if k != "estimates"}
@@ -307,6 +323,8 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
             say("Causal analysis: propensity score, weights, balance, weighted survival")
             _causal(cfg, cohort, parts, say)
             timings["causal"] = _time.perf_counter() - t1
+            if cfg.data.source == "synthetic" and records is None:
+                parts.truth = _synthetic_truth(cfg)
             if parts.causal:
                 t1 = _time.perf_counter()
                 say("Sensitivity: E-values, tipping point, specification grid, DoWhy refutation")
@@ -336,7 +354,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         durations=parts.durations, propensity=parts.propensity, weights=parts.weights, balance=parts.balance,
         causal=parts.causal, estimates=tuple(parts.estimates), figures_=parts.figures, sensitivity=parts.sensitivity,
         table1_weighted=parts.table1_weighted, strategies=parts.strategies, validation=parts.validation,
-        bootstrap=parts.bootstrap, plasmode=parts.plasmode,
+        bootstrap=parts.bootstrap, plasmode=parts.plasmode, truth=parts.truth,
         warnings=tuple(dict.fromkeys(caught)), timings=timings, data_hash=data_hash)
 
 
@@ -357,6 +375,7 @@ class _Parts:
     validation: dict = field(default_factory=dict)
     bootstrap: dict = field(default_factory=dict)
     plasmode: Any = None
+    truth: dict = field(default_factory=dict)
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
@@ -691,6 +710,43 @@ def validate_config_records(cfg: StudyConfig, df: pd.DataFrame) -> dict[str, Any
         rules = GIST_VALIDATION
     report = validate_with_config(df, rules, id_col=cfg.data.id_col, where=cfg.source_path or cfg.name)
     return report.to_dict()
+
+
+def _synthetic_truth(cfg: StudyConfig) -> dict[str, Any]:
+    """The synthetic registry's true marginal effects (:func:`gistcausal.simulate.true_marginal_effects`) for
+    each configured estimand it defines, so the report can set every estimate beside the truth."""
+    from .simulate import true_marginal_effects
+
+    s = cfg.data.synthetic
+    sv = cfg.analysis.survival
+    out = {}
+    for est in sv.estimands:
+        if est in ("ATE", "ATT", "ATC"):
+            out[est] = true_marginal_effects(estimand=est, landmarks=tuple(sv.landmarks), horizon=sv.horizon or 24.0,
+                                             confounding=s.confounding, hr_pfs=s.hr_pfs, hr_os=s.hr_os, seed=s.seed)
+    return out
+
+
+def truth_table(results: "AnalysisResults") -> pd.DataFrame:
+    """Each IPTW / AIPTW / unadjusted contrast of a causal outcome beside the known true marginal effect."""
+    rows = []
+    for est, tr in results.truth.items():
+        for e in results.estimates:
+            if " vs " not in e.contrast or e.measure not in ("hr", "rmst_diff", "surv_diff"):
+                continue
+            # the adjusted Cox HR targets the conditional HR, not a marginal effect, so it has no row here
+            if not ((e.method in ("iptw", "aiptw") and e.estimand == est) or e.method == "unadjusted"):
+                continue
+            try:
+                t = tr.value(e.outcome, e.measure, time=e.time if math.isfinite(e.time) else None)
+            except KeyError:
+                continue
+            covered = bool(e.ci_low <= t <= e.ci_high) if math.isfinite(e.ci_low) else None
+            rows.append({"outcome": e.outcome, "measure": e.measure, "time": e.time, "truth estimand": est,
+                         "true value": t, "method": e.method, "estimate": e.value, "ci_low": e.ci_low,
+                         "ci_high": e.ci_high, "interval covers truth": covered})
+    df = pd.DataFrame(rows)
+    return df.drop_duplicates() if len(df) else df
 
 
 def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:

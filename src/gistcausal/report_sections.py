@@ -247,6 +247,11 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
         tabs += [(f"Numbers at risk, raw and weighted: {cfg.outcomes[o].label} ({est})",
                   at_risk_wide(r.at_risk_frame(c.at_risk), weighted=True, labels=labels))
                  for (o, est), c in r.causal.items()]
+        if r.truth:
+            from .pipeline import truth_table
+
+            tabs.insert(1, ("Synthetic registry: estimates beside the known true marginal effects",
+                            truth_table(r).round(4)))
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
                                   details=(("All causal estimates", estimates_display(causal)),)))
     if r.causal or r.study:
