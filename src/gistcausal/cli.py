@@ -114,7 +114,7 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
     except GistCausalError as err:
         raise _fail(err) from None
     if not quiet:
-        console.print(f"[green]done[/green] {results.flow.n_final} patients; report: {dest / 'report.html'}")
+        console.print(f"[green]done[/green] n = {results.flow.n_final} analysed; report: {dest / 'report.html'}")
         shown = results.warnings if verbose else results.warnings[:5]
         for w in shown:
             console.print(f"[yellow]warning[/yellow] {w}", highlight=False)

@@ -149,7 +149,7 @@ class DataSource(_Model):
     source: Literal["synthetic", "builtin", "csv", "parquet", "excel", "duckdb", "sql"] = "synthetic"
     validation: ValidationConfig | None = None
     path: str | None = None
-    name: Literal["gbsg2"] | None = None
+    name: Literal["gbsg2", "sequential_demo"] | None = None
     sheet: str | None = None
     url: str | None = None
     table: str | None = None
@@ -165,7 +165,7 @@ class DataSource(_Model):
         if self.source in ("csv", "parquet", "excel", "duckdb") and not self.path:
             raise ValueError(f"source '{self.source}' needs 'path' (the file to read)")
         if self.source == "builtin" and not self.name:
-            raise ValueError("source 'builtin' needs 'name' (one of: gbsg2)")
+            raise ValueError("source 'builtin' needs 'name' (one of: gbsg2, sequential_demo)")
         if self.source == "sql" and not self.url:
             raise ValueError("source 'sql' needs 'url' (an SQLAlchemy URL, e.g. postgresql://user@host/db)")
         if self.source in ("duckdb", "sql") and not (self.table or self.query):
@@ -372,6 +372,25 @@ class AnalysisTable(_Model):
 
 
 # --------------------------------------------------------------------------------------------- analysis
+class SequentialTrials(_Model):
+    """Sequential emulated trials from a person-period table (one row per patient and period; Hernan et al.
+    2008; Danaei et al. 2013): a new trial starts in each period where a patient is eligible, comparing
+    initiation of treatment in that period with no initiation (see gistcausal.sequential)."""
+
+    id_col: str
+    period_col: str
+    eligible_col: str
+    treatment_col: str
+    time_col: str
+    event_col: str
+    covariates: list[str] = []
+    max_trials: int | None = Field(None, ge=1)
+    time_unit: Literal["days", "weeks", "months", "years"] = "months"
+    outcome: str = "outcome"
+    outcome_label: str = "Outcome"
+    labels: dict[str, str] = {"initiate": "Initiate treatment", "no_initiation": "Do not initiate (yet)"}
+
+
 class Covariate(_Model):
     type: Literal["categorical", "continuous", "binary"]
     label: str | None = None
@@ -489,6 +508,7 @@ class StudyConfig(_Model):
     data: DataSource = DataSource()
     protocol: Protocol | None = None
     table: AnalysisTable | None = None
+    sequential: SequentialTrials | None = None
     covariates: dict[str, Covariate] = {}
     analysis: Analysis = Analysis()
     output: Output = Output()
@@ -497,8 +517,9 @@ class StudyConfig(_Model):
 
     @model_validator(mode="after")
     def _shape(self) -> "StudyConfig":
-        if (self.protocol is None) == (self.table is None):
-            raise ValueError("give exactly one of 'protocol' (registry records) or 'table' (analysis-ready data)")
+        if sum(x is not None for x in (self.protocol, self.table, self.sequential)) != 1:
+            raise ValueError("give exactly one of 'protocol' (registry records) or 'table' (analysis-ready data) "
+                             "or 'sequential' (person-period data)")
         outs = self.outcomes
         if self.analysis.primary_outcome is not None and self.analysis.primary_outcome not in outs:
             raise ValueError(f"analysis.primary_outcome '{self.analysis.primary_outcome}' is not an outcome "
@@ -522,14 +543,23 @@ class StudyConfig(_Model):
 
     @property
     def treatment(self) -> Treatment:
+        if self.sequential is not None:
+            sq = self.sequential
+            return Treatment(column=sq.treatment_col, arms={"initiate": [1], "no_initiation": [0]}, treated="initiate",
+                             labels=sq.labels)
         return self.protocol.treatment if self.protocol is not None else self.table.treatment  # type: ignore[union-attr]
 
     @property
     def outcomes(self) -> dict[str, Any]:
+        if self.sequential is not None:
+            sq = self.sequential
+            return {sq.outcome: TableOutcome(label=sq.outcome_label, time_col=sq.time_col, event_col=sq.event_col)}
         return dict(self.protocol.outcomes if self.protocol is not None else self.table.outcomes)  # type: ignore[union-attr]
 
     @property
     def time_unit(self) -> str:
+        if self.sequential is not None:
+            return self.sequential.time_unit
         return self.protocol.time_unit if self.protocol is not None else self.table.time_unit  # type: ignore[union-attr]
 
     @property

@@ -45,6 +45,11 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
         return simulate_registry(s.n_patients, seed=s.seed, confounding=s.confounding, hr_pfs=s.hr_pfs,
                                  hr_os=s.hr_os, tumor_size_missing=s.tumor_size_missing)
     if src.source == "builtin":
+        if src.name == "sequential_demo":
+            from .sequential import simulate_sequential_data
+
+            # a synthetic person-month table with a known HR of 0.6 (documented in gistcausal.sequential)
+            return simulate_sequential_data(2000, seed=src.synthetic.seed)
         from lifelines.datasets import load_gbsg2
 
         return load_gbsg2()

@@ -141,6 +141,8 @@ class AnalysisResults:
             out["strategies_estimates"] = estimates_frame(self.strategies.estimates)
             out["strategies_diagnostics"] = self.strategies.diagnostics
         out["proportional_hazards"] = ph_table(self)
+        if "sequential_trials" in self.sensitivity:
+            out["sequential_trials"] = self.sensitivity["sequential_trials"]
         if self.truth:
             out["truth"] = truth_table(self)
         if self.plasmode is not None:
@@ -169,13 +171,17 @@ class AnalysisResults:
         tr, ct = cfg.treatment.label(cfg.treatment.treated), cfg.treatment.label(cfg.treatment.control)
         o = cfg.primary_outcome
         label = cfg.outcomes[o].label
-        hr = [e for e in self.estimates if e.outcome == o and e.measure == "hr" and e.method == "iptw"]
+        hr = [e for e in self.estimates if e.outcome == o and e.measure == "hr" and e.method in ("iptw",
+                                                                                                  "sequential_trials")]
         un = [e for e in self.estimates if e.outcome == o and e.measure == "hr" and e.method == "unadjusted"]
-        parts = [f"Question: {label}, {tr} versus {ct}, in {self.flow.n_final} eligible patients "
+        unit = "person-trials" if cfg.sequential is not None else "eligible patients"
+        parts = [f"Question: {label}, {tr} versus {ct}, in {self.flow.n_final} {unit} "
                  f"({', '.join(f'{a}: {n}' for a, n in self.flow.arms)})."]
         if hr:
             e = hr[0]
-            parts.append(f"Answer: the IPTW marginal hazard ratio ({e.estimand}) is {_fmt(e.value)} "
+            kind = "IPTW marginal" if e.method == "iptw" else "pooled sequential-trials"
+            est_txt = f" ({e.estimand})" if e.estimand != "none" else ""
+            parts.append(f"Answer: the {kind} hazard ratio{est_txt} is {_fmt(e.value)} "
                          f"(95% CI {_fmt(e.ci_low)} to {_fmt(e.ci_high)}; {e.variance} variance)"
                          + (f", against an unadjusted {_fmt(un[0].value)} (95% CI {_fmt(un[0].ci_low)} to "
                             f"{_fmt(un[0].ci_high)})." if un else "."))
@@ -307,6 +313,16 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         df = load_data(cfg) if records is None else records
         data_hash = _frame_hash(df)
         parts = _Parts()
+        if cfg.sequential is not None:
+            say("Sequential trials: expanding person-periods, pooled Cox with patient-clustered SEs")
+            flow = _sequential(cfg, df, parts)
+            timings["sequential"] = _time.perf_counter() - t0
+            return AnalysisResults(
+                config=cfg, cohort={"flow": flow.to_dict(), "n": flow.n_final}, flow=flow, table1=None, study={},
+                durations={}, propensity=None, weights={}, balance={}, causal={}, estimates=tuple(parts.estimates),
+                figures_=parts.figures, sensitivity=parts.sensitivity, timings=timings, data_hash=data_hash,
+                warnings=tuple(f"{w.category.__name__}: {w.message}" for w in wlist
+                               if issubclass(w.category, GistCausalWarning)))
         if cfg.protocol is not None:
             say("Validating records")
             parts.validation = validate_config_records(cfg, df)
@@ -747,6 +763,36 @@ def truth_table(results: "AnalysisResults") -> pd.DataFrame:
                          "ci_high": e.ci_high, "interval covers truth": covered})
     df = pd.DataFrame(rows)
     return df.drop_duplicates() if len(df) else df
+
+
+def _sequential(cfg: StudyConfig, df: pd.DataFrame, parts: _Parts) -> Any:
+    """Sequential trials (:mod:`gistcausal.sequential`): person-trial expansion, pooled Cox model with
+    patient-clustered robust SE, pooled Kaplan-Meier curves per arm; the flow counts person-periods, eligible
+    person-trials and arms."""
+    from .cohort import FlowCounts, FlowStep
+    from .plots.km import plot_strategy_curves
+    from .sequential import expand_sequential_trials, pooled_km, sequential_cox, trial_counts
+
+    sq = cfg.sequential
+    ex = expand_sequential_trials(df, id_col=sq.id_col, period_col=sq.period_col, eligible_col=sq.eligible_col,
+                                  treatment_col=sq.treatment_col, time_col=sq.time_col, event_col=sq.event_col,
+                                  covariates=sq.covariates, max_trials=sq.max_trials)
+    res = sequential_cox(ex, id_col=sq.id_col, covariates=sq.covariates, outcome=sq.outcome,
+                         contrast="initiate vs no_initiation")
+    parts.estimates.extend(res.estimates)
+    parts.sensitivity["sequential_trials"] = trial_counts(ex, id_col=sq.id_col)
+    parts.sensitivity["sequential_model"] = res
+    curves = pooled_km(ex).assign(strategy=lambda d: d["arm"].map({1: sq.labels["initiate"],
+                                                                    0: sq.labels["no_initiation"]}))
+    fig, ax = _figure(8, 5.0)
+    plot_strategy_curves(curves, ax=ax, time_unit=sq.time_unit, title="Pooled Kaplan-Meier over the emulated trials")
+    ax.set_ylabel("Survival probability (pooled, unadjusted)")
+    parts.figures["sequential_km"] = fig
+    n_rows, n_trials = len(df), len(ex)
+    steps = (FlowStep("Eligible person-periods (one emulated trial each)", "include", f"{sq.eligible_col} is true",
+                      n_rows, n_rows - n_trials, n_trials),)
+    return FlowCounts(steps, (("initiate", int((ex["arm"] == 1).sum())), ("no_initiation", int((ex["arm"] == 0).sum()))),
+                      "Person-periods in the data")
 
 
 def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:

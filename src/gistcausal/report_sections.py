@@ -143,6 +143,18 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     cfg = r.config
     tr = cfg.treatment
     arms = "; ".join(f"{tr.label(a)}: {tr.column} in {{{', '.join(map(str, v))}}}" for a, v in tr.arms.items())
+    if cfg.sequential is not None:
+        sq = cfg.sequential
+        rows = [("Eligibility", "Eligible at the start of the trial", f"{sq.eligible_col} is true in the period"),
+                ("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}",
+                 f"{sq.treatment_col} = 1 in the trial's period vs 0"),
+                ("Assignment procedure", "Randomization", f"Non-random; adjustment for {', '.join(sq.covariates) or '-'} "
+                 "at the trial's start"),
+                ("Time zero", "Randomization", f"Start of each eligible period ({sq.period_col})"),
+                ("Outcomes", sq.outcome_label, f"{sq.time_col}, {sq.event_col}"),
+                ("Causal contrast", "Intention-to-treat effect", "Observational analogue of intention to treat"),
+                ("Analysis plan", "Comparison of hazards", "Pooled Cox model over trials, SE clustered by patient")]
+        return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
     if cfg.protocol is not None:
         p = cfg.protocol
         elig = "; ".join(f"{'include' if s.include else 'exclude'} {s.label}" for s in p.eligibility)
@@ -168,6 +180,13 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
 
 def methods_paragraph(r: "AnalysisResults") -> str:
     cfg = r.config
+    if cfg.sequential is not None:
+        sq = cfg.sequential
+        return (f"We emulated a sequence of target trials, one per {sq.time_unit[:-1]} of eligibility, from a "
+                f"person-period table; in each, patients initiating treatment were compared with those who did not "
+                f"(yet) initiate, adjusting for {', '.join(sq.covariates) or 'no covariates'} at the trial's start. "
+                "Trials were pooled in a Cox model with robust standard errors clustered by patient (Hernan MA et al. "
+                "Epidemiology 2008;19:766-79; Danaei G et al. Stat Methods Med Res 2013;22:70-96).")
     tr = cfg.treatment
     s = cfg.analysis.survival
     covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
@@ -254,6 +273,18 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                             truth_table(r).round(4)))
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
                                   details=(("All causal estimates", estimates_display(causal)),)))
+    if "sequential_model" in r.sensitivity:
+        sm = r.sensitivity["sequential_model"]
+        secs.append(ReportSection(
+            "sequential", "Sequential emulated trials",
+            (f"A new trial starts in every period in which a patient is eligible; within it, patients initiating "
+             f"treatment are compared with those not initiating (yet), an intention-to-treat analogue (Hernan et al. "
+             f"2008; Danaei et al. 2013). {sm.n_rows} person-trials in {sm.n_trials} trials from {sm.n_patients} patients, "
+             f"{sm.n_events} events; pooled Cox model with standard errors clustered by patient (as R coxph(..., "
+             "cluster = id)).",),
+            tables=(("Estimates", estimates_display(list(sm.estimates))),
+                    ("Patients and events per trial and arm", r.sensitivity["sequential_trials"])),
+            figures=(("Pooled Kaplan-Meier curves by arm", "sequential_km"),)))
     if r.causal or r.study:
         from .pipeline import ph_table
 
@@ -291,7 +322,8 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                     ("Replicates that failed, by reason", pm.failure_counts())),
             figures=(("Estimates around the truth", "plasmode_estimates"),
                      ("Coverage of the 95% intervals with Monte Carlo error", "plasmode_coverage"))))
-    sens = {k: v for k, v in r.sensitivity.items() if k != "strategies_flow"}
+    sens = {k: v for k, v in r.sensitivity.items()
+            if k not in ("strategies_flow", "sequential_model", "sequential_trials")}
     if sens:
         paras, tabs, figs, det = [], [], [], []
         if "evalues" in sens:
