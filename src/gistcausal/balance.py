@@ -40,6 +40,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from .effects import json_safe
 from gistcausal.errors import ConfigError, DataError
 from gistcausal.weights import ESTIMANDS, check_estimand, kish_ess
 
@@ -210,20 +211,11 @@ class BalanceTable:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (aggregates only)."""
-        def clean(v):
-            if isinstance(v, (float, np.floating)):
-                return None if not math.isfinite(float(v)) else float(v)
-            if isinstance(v, (np.integer,)):
-                return int(v)
-            if isinstance(v, np.bool_):
-                return bool(v)
-            return v
-
         return {"estimand": self.estimand, "s_d_denom": self.s_d_denom, "binary": self.binary,
                 "threshold": self.threshold, "weighted": self.weighted, "conventions": self.conventions,
-                "max_abs_smd": clean(self.max_abs_smd), "n_flagged": self.n_flagged,
-                "rows": [{k: clean(v) for k, v in r.items()} for r in self.table.to_dict("records")],
-                "ess": [{k: clean(v) for k, v in r.items()} for r in self.ess.to_dict("records")],
+                "max_abs_smd": json_safe(self.max_abs_smd), "n_flagged": self.n_flagged,
+                "rows": [{k: json_safe(v) for k, v in r.items()} for r in self.table.to_dict("records")],
+                "ess": [{k: json_safe(v) for k, v in r.items()} for r in self.ess.to_dict("records")],
                 "warnings": list(self.warnings)}
 
     def summary(self) -> str:

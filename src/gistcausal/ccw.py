@@ -75,7 +75,7 @@ from scipy.special import expit
 from .config import CloneCensorConfig
 from .cox import cox_fit
 from .data import DAYS_PER_MONTH
-from .effects import EstimatesMixin, EffectEstimate, estimates_frame
+from .effects import json_safe, EstimatesMixin, EffectEstimate, estimates_frame
 from .errors import ConvergenceWarning, DataError, ModelFitError
 
 Weighting = Literal["ipcw", "none"]
@@ -129,14 +129,12 @@ class CCWResult(EstimatesMixin):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(v: Any) -> Any:
-            return None if isinstance(v, float) and not math.isfinite(v) else v
         return {"method": "ccw", "strategies": list(self.strategies), "grace": self.grace, "n": self.n,
                 "n_bootstrap": self.n_bootstrap, "weighting": self.weighting, "alpha": self.alpha,
                 "estimates": [e.to_dict() for e in self.estimates],
-                "diagnostics": [{k: clean(v) for k, v in r.items()}
+                "diagnostics": [{k: json_safe(v) for k, v in r.items()}
                                 for r in self.diagnostics.to_dict(orient="records")],
-                "curves": {s: {c: [clean(float(v)) for v in g[c]] for c in ("time", "surv", "n_risk")}
+                "curves": {s: {c: [json_safe(float(v)) for v in g[c]] for c in ("time", "surv", "n_risk")}
                            for s, g in self.curves.groupby("strategy", sort=False)},
                 "warnings": list(self.warnings)}
 

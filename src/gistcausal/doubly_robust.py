@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal.effects import EstimatesMixin, EffectEstimate
+from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate
 from gistcausal.errors import (
     CohortError,
     ConfigError,
@@ -119,20 +119,10 @@ class DoublyRobustResult(EstimatesMixin):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN -> None)."""
-        def clean(v: Any) -> Any:
-            if isinstance(v, (float, np.floating)):
-                return None if not math.isfinite(float(v)) else float(v)
-            if isinstance(v, np.integer):
-                return int(v)
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, (list, tuple)):
-                return [clean(x) for x in v]
-            return v
         return {"outcome": self.outcome, "estimand": self.estimand, "method": "aiptw",
                 "arm_labels": list(self.arm_labels), "alpha": self.alpha,
                 "estimates": [e.to_dict() for e in self.estimates],
-                "settings": clean(self.settings), "diagnostics": clean(self.diagnostics),
+                "settings": json_safe(self.settings), "diagnostics": json_safe(self.diagnostics),
                 "warnings": list(self.warnings)}
 
 

@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: Measures the estimators produce; ``results.json`` consumers can rely on this vocabulary.
@@ -19,11 +20,19 @@ MEASURES = (
 )
 
 
-def _clean(x: Any) -> Any:
-    """Map NaN/inf to None so the dict is JSON-safe (JSON has no NaN)."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+def json_safe(v: Any) -> Any:
+    """A JSON-safe copy: NaN/inf -> None, numpy scalars -> Python scalars, dict keys -> str, recursively."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(float(v)) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    return v
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +87,8 @@ class EffectEstimate:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN -> None)."""
         d = asdict(self)
-        d["extra"] = {k: _clean(v) for k, v in self.extra.items()}
-        return {k: _clean(v) for k, v in d.items()}
+        d["extra"] = {k: json_safe(v) for k, v in self.extra.items()}
+        return {k: json_safe(v) for k, v in d.items()}
 
     def summary(self) -> str:
         """One line such as ``pfs hr (iptw, ATE): 0.71 (95% CI 0.45-1.12), robust``."""

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .effects import json_safe
 from gistcausal.errors import ConfigError, DataError
 
 
@@ -204,10 +205,7 @@ class PooledEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (inf -> None)."""
-        def clean(v):
-            return None if isinstance(v, float) and not math.isfinite(v) else v
-
-        return {"value": self.value, "se": self.se, "ci": [self.ci[0], self.ci[1]], "df": clean(self.df),
+        return {"value": self.value, "se": self.se, "ci": [self.ci[0], self.ci[1]], "df": json_safe(self.df),
                 "fmi": self.fmi, "riv": self.riv, "lambda": self.lambda_, "within": self.within,
                 "between": self.between, "m": self.m, "alpha": self.alpha}
 

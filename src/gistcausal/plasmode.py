@@ -55,6 +55,7 @@ from scipy import optimize
 from scipy.special import expit, logit
 
 from .config import StudyConfig, load_config
+from .effects import json_safe
 from .errors import ConfigError, DataError, ModelFitError
 
 ProgressCallback = Callable[[int, int], None]
@@ -684,18 +685,6 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
     return res.loc[keys.sort_values(["m", "q", "t"], kind="stable").index].reset_index(drop=True)
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, (np.floating, float)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
-
-
 # ----------------------------------------------------------------------------------------------------------
 # result
 # ----------------------------------------------------------------------------------------------------------
@@ -768,10 +757,10 @@ class PlasmodeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: settings, truth, metrics, failure counts (no replicate or patient rows)."""
-        return {"settings": _clean(self.settings), "n_replicates": self.n_replicates, "n_failed": self.n_failed,
-                "truth": [_clean(r) for r in self.truth.to_dict(orient="records")],
-                "metrics": [_clean(r) for r in self.metrics.to_dict(orient="records")],
-                "failures": [_clean(r) for r in self.failure_counts().to_dict(orient="records")],
+        return {"settings": json_safe(self.settings), "n_replicates": self.n_replicates, "n_failed": self.n_failed,
+                "truth": [json_safe(r) for r in self.truth.to_dict(orient="records")],
+                "metrics": [json_safe(r) for r in self.metrics.to_dict(orient="records")],
+                "failures": [json_safe(r) for r in self.failure_counts().to_dict(orient="records")],
                 "warnings": list(self.warnings)}
 
 

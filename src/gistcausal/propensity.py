@@ -60,6 +60,7 @@ import patsy
 from scipy import linalg, optimize, special, stats
 from scipy.interpolate import BSpline
 
+from .effects import json_safe
 from gistcausal.errors import (
     ConvergenceWarning,
     DataError,
@@ -248,21 +249,14 @@ class PropensityResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN -> None); score summaries by arm, never individual scores."""
-        def clean(v):
-            if isinstance(v, (float, np.floating)):
-                return None if not math.isfinite(float(v)) else float(v)
-            if isinstance(v, (np.integer,)):
-                return int(v)
-            return v
-
         def records(frame):
-            return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+            return [{k: json_safe(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
         return {
             "method": self.method, "formula": self.formula, "n_treated": self.n_treated,
             "n_control": self.n_control, "n_parameters": self.n_parameters,
-            "events_per_parameter": clean(self.events_per_parameter), "c_statistic": clean(self.c_statistic),
-            "converged": self.converged, "n_iter": self.n_iter, "loglik": clean(self.loglik),
+            "events_per_parameter": json_safe(self.events_per_parameter), "c_statistic": json_safe(self.c_statistic),
+            "converged": self.converged, "n_iter": self.n_iter, "loglik": json_safe(self.loglik),
             "n_folds": self.n_folds, "n_clipped": self.n_clipped,
             "score_summary": records(self.score_summary),
             "coefficients": None if self.coefficients is None else records(self.coefficients),

@@ -36,7 +36,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .effects import EffectEstimate
+from .effects import json_safe, EffectEstimate
 from .errors import ConfigError, DataError, ModelFitError
 
 #: Refuter names accepted by :func:`refute`, mapped to DoWhy's method names.
@@ -253,15 +253,7 @@ class RefutationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN -> None)."""
-        def clean(v: Any) -> Any:
-            if isinstance(v, (float, np.floating)):
-                return float(v) if math.isfinite(v) else None
-            if isinstance(v, np.integer):
-                return int(v)
-            if isinstance(v, np.bool_):
-                return bool(v)
-            return v
-        rows = [{k: clean(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]
+        rows = [{k: json_safe(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]
         return {"estimate": self.estimate.to_dict(), "refuters": rows, "graph_gml": self.graph_gml,
                 "graph_dot": self.graph_dot, "estimand": self.estimand, "bridge": self.bridge,
                 "horizon": self.horizon, "random_state": self.random_state, "warnings": list(self.warnings)}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .effects import EffectEstimate
+from .effects import json_safe, EffectEstimate
 from .errors import GistCausalError, GistCausalWarning
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,10 +57,8 @@ class SpecificationGrid:
         return pd.DataFrame(list(self.rows))
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(v: Any) -> Any:
-            return None if isinstance(v, float) and not math.isfinite(v) else v
         return {"outcome": self.outcome, "measure": self.measure, "main": self.main_label,
-                "rows": [{k: clean(v) for k, v in r.items()} for r in self.rows]}
+                "rows": [{k: json_safe(v) for k, v in r.items()} for r in self.rows]}
 
     def summary(self) -> str:
         ok = [r for r in self.rows if math.isfinite(r["value"])]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal.effects import EstimatesMixin, EffectEstimate
+from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate
 from gistcausal.errors import DataError, ModelFitError, ProportionalHazardsWarning
 
 Variance = Literal["auto", "greenwood", "robust", "none"]
@@ -298,14 +298,11 @@ class KaplanMeier:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of lists (NaN -> None)."""
-        def clean(a: np.ndarray) -> list:
-            return [None if not math.isfinite(v) else float(v) for v in a]
         med, lo, hi = self.median()
         return {"variance": self.variance, "conf_type": self.conf_type, "alpha": self.alpha,
-                "weighted": self.weighted,
-                "median": clean(np.array([med]))[0], "median_ci_low": clean(np.array([lo]))[0],
-                "median_ci_high": clean(np.array([hi]))[0],
-                **{k: clean(np.asarray(v, dtype=float)) for k, v in self.to_frame().items()}}
+                "weighted": self.weighted, "median": json_safe(med), "median_ci_low": json_safe(lo),
+                "median_ci_high": json_safe(hi),
+                **{k: json_safe(np.asarray(v, dtype=float).tolist()) for k, v in self.to_frame().items()}}
 
 
 def _resolve_variance(variance: str, weighted: bool, where: str) -> str:
@@ -776,18 +773,14 @@ class SurvivalComparison(EstimatesMixin):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(v: Any) -> Any:
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            return v
         return {"outcome": self.outcome, "estimand": self.estimand, "method": self.method,
                 "arm_labels": list(self.arm_labels), "alpha": self.alpha,
                 "estimates": [e.to_dict() for e in self.estimates],
-                "at_risk": [{k: clean(v) for k, v in r.items()}
+                "at_risk": [{k: json_safe(v) for k, v in r.items()}
                             for r in self.at_risk.to_dict(orient="records")],
-                "curves": [{k: clean(v) for k, v in r.items()}
+                "curves": [{k: json_safe(v) for k, v in r.items()}
                            for r in self.curves.to_dict(orient="records")],
-                "ph_test": {k: clean(v) for k, v in self.ph_test.items()},
+                "ph_test": {k: json_safe(v) for k, v in self.ph_test.items()},
                 "warnings": list(self.warnings)}
 
 

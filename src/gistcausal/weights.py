@@ -41,6 +41,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from .effects import json_safe
 from gistcausal.errors import (
     ConfigError,
     DataError,
@@ -180,19 +181,12 @@ class WeightResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of settings and diagnostics; excludes the weights themselves."""
-        def clean(v):
-            if isinstance(v, (float, np.floating)):
-                return None if not math.isfinite(float(v)) else float(v)
-            if isinstance(v, np.integer):
-                return int(v)
-            return v
-
         return {
             "estimand": self.estimand, "stabilized": self.stabilized, "normalize": self.normalize,
             "trim_bounds": None if self.trim_bounds is None else [float(b) for b in self.trim_bounds],
             "truncate_bounds": None if self.truncate_bounds is None else [float(b) for b in self.truncate_bounds],
             "n_trimmed": dict(self.n_trimmed), "n_truncated": dict(self.n_truncated),
-            "diagnostics": [{k: clean(v) for k, v in r.items()} for r in self.diagnostics.to_dict("records")],
+            "diagnostics": [{k: json_safe(v) for k, v in r.items()} for r in self.diagnostics.to_dict("records")],
             "warnings": list(self.warnings),
         }
 
