@@ -218,7 +218,7 @@ def _arm_stats(t: np.ndarray, ev: np.ndarray, w: np.ndarray, landmarks: tuple[fl
 
 def _cox_logh(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray) -> float:
     """The IPTW Cox log hazard ratio by cox_fit's Newton-Raphson (Efron, same convergence rule)."""
-    from gistcausal.cox import _pieces, _prepare
+    from gistcausal.cox import _halving_step, _pieces, _prepare
 
     s = _prepare(t, ev, w, a[:, None], "efron")
     beta = np.zeros(1)
@@ -226,13 +226,7 @@ def _cox_logh(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray) -> fl
     for _ in range(30):
         if not cur.info[0, 0] > 0:
             raise _Failure("cox_not_converged")
-        new_beta = beta + cur.score / cur.info[0, 0]
-        new = _pieces(s, new_beta)
-        halvings = 0
-        while not (new.loglik >= cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 30:
-            new_beta = (new_beta + beta) / 2
-            new = _pieces(s, new_beta)
-            halvings += 1
+        new_beta, new = _halving_step(s, beta, beta + cur.score / cur.info[0, 0], cur)
         done = abs(1 - cur.loglik / new.loglik) < 1e-10 and abs(new_beta[0] - beta[0]) < 1e-7
         beta, cur = new_beta, new
         if done:

@@ -139,6 +139,18 @@ def _pieces(s: _Sorted, beta: np.ndarray, *, want_info: bool = True) -> _Pieces:
                    meanwt=meanwt)
 
 
+def _halving_step(s: _Sorted, beta: np.ndarray, new_beta: np.ndarray, cur: _Pieces) -> tuple[np.ndarray, _Pieces]:
+    """Newton step with step-halving (as R's coxph): halve towards ``beta`` until the log partial likelihood
+    does not decrease (at most 30 halvings)."""
+    new = _pieces(s, new_beta)
+    halvings = 0
+    while not (new.loglik >= cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 30:
+        new_beta = (new_beta + beta) / 2
+        new = _pieces(s, new_beta)
+        halvings += 1
+    return new_beta, new
+
+
 def _info(s: _Sorted, rr: np.ndarray, h: np.ndarray, xbar: np.ndarray, meanwt: np.ndarray,
           g: np.ndarray) -> np.ndarray:
     """sum_j g_j I_j, I_j the information contributed by death time j (g = 1: the usual one).
@@ -356,13 +368,7 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
         except np.linalg.LinAlgError as err:
             raise ModelFitError(f"{where}: the information matrix became singular at iteration "
                                 f"{it} (got {q} covariates). Remove collinear covariates.") from err
-        new_beta = beta + step
-        new = _pieces(s, new_beta)
-        halvings = 0
-        while not (new.loglik >= cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 30:
-            new_beta = (new_beta + beta) / 2
-            new = _pieces(s, new_beta)
-            halvings += 1
+        new_beta, new = _halving_step(s, beta, beta + step, cur)
         rel_change = abs(1 - cur.loglik / new.loglik)
         done = rel_change < tol and np.max(np.abs(new_beta - beta)) < 1e-7
         last_step = np.abs(new_beta - beta)
