@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from _common import best_of, have_r, peak_bytes, r_versions, run_r, synthetic
 
-from gistcausal.cox import cox_fit
+from gistcausal.stats.cox import cox_fit
 
 
 def main() -> None:

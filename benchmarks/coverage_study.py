@@ -5,7 +5,7 @@ of ``--cohorts`` seeds, the synthetic registry is simulated, the study's protoco
 and the IPTW analysis of PFS run under ATE and ATT: hazard ratio, RMST difference at 24 months and survival
 difference at 12 months, each with the ``robust`` (weights known) and ``m_estimation`` variances and, on the
 first ``--boot-cohorts`` cohorts, the whole-pipeline ``bootstrap`` (percentile, ``--B`` replicates). Truth:
-:func:`gistcausal.simulate.true_marginal_effects` (Monte Carlo, 200 000 patients).
+:func:`gistcausal.design.simulate.true_marginal_effects` (Monte Carlo, 200 000 patients).
 
 Reported per size, estimand, estimator and variance method: bias, empirical SE of the estimates, mean estimated
 SE, their ratio, and 95% CI coverage with its Monte Carlo SE sqrt(c (1 - c) / R). Hazard ratios on the log scale.
@@ -37,7 +37,7 @@ MEASURES = (("hr", None), ("rmst_diff", 24.0), ("surv_diff", 12.0))
 
 
 def _config():
-    from gistcausal.config import load_config
+    from gistcausal.design.config import load_config
 
     cfg = load_config(ROOT / "configs" / "gist_second_line.yaml")
     s = cfg.analysis.survival.model_copy(update={"landmarks": [12.0], "horizon": 24.0})
@@ -52,11 +52,11 @@ def _pick(ests, measure, time_):
 
 
 def one_cohort(size: int, seed: int, estimands: tuple[str, ...], do_boot: bool, B: int) -> list[dict]:
-    from gistcausal.bootstrap import bootstrap_estimates
-    from gistcausal.cohort import build_cohort
+    from gistcausal.inference.bootstrap import bootstrap_estimates
+    from gistcausal.design.cohort import build_cohort
     from gistcausal.errors import GistCausalError
-    from gistcausal.mestimation import m_estimation_estimates
-    from gistcausal.simulate import simulate_registry
+    from gistcausal.inference.mestimation import m_estimation_estimates
+    from gistcausal.design.simulate import simulate_registry
 
     cfg = _config()
     rows: list[dict] = []
@@ -94,7 +94,7 @@ def one_cohort(size: int, seed: int, estimands: tuple[str, ...], do_boot: bool, 
 
 
 def truth(estimands) -> dict:
-    from gistcausal.simulate import true_marginal_effects
+    from gistcausal.design.simulate import true_marginal_effects
 
     out = {}
     for est in estimands:

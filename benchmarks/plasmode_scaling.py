@@ -26,10 +26,10 @@ def main() -> None:
     warnings.simplefilter("ignore")
     from distributed import Client, LocalCluster
 
-    from gistcausal.cohort import build_cohort
-    from gistcausal.config import load_config
-    from gistcausal.data import load_data
-    from gistcausal.plasmode import plasmode
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.config import load_config
+    from gistcausal.design.data import load_data
+    from gistcausal.analysis.plasmode import plasmode
 
     cfg = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", "gist_second_line.yaml"))
     frame = build_cohort(cfg, load_data(cfg)).frame

@@ -23,21 +23,21 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def default_config():
-    from gistcausal.config import load_config
+    from gistcausal.design.config import load_config
 
     return load_config(CONFIGS / "gist_second_line.yaml")
 
 
 @pytest.fixture(scope="session")
 def default_registry():
-    from gistcausal.simulate import simulate_registry
+    from gistcausal.design.simulate import simulate_registry
 
     return simulate_registry()
 
 
 @pytest.fixture(scope="session")
 def default_cohort(default_config, default_registry):
-    from gistcausal.cohort import build_cohort
+    from gistcausal.design.cohort import build_cohort
 
     return build_cohort(default_config, default_registry)
 

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.balance against hand computations in R with cobalt's documented formulas.
+"""Tests of gistcausal.stats.balance against hand computations in R with cobalt's documented formulas.
 
 Reference: tests/reference/balance/make_balance.R -> balance.json (weights from
 glm(hormon ~ age + meno + size + grade + nodes + pgr + er, binomial, data = rotterdam); SMD, variance ratio,
@@ -19,10 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from gistcausal.balance import balance_table, ks_statistic, smd, variance_ratio
+from gistcausal.stats.balance import balance_table, ks_statistic, smd, variance_ratio
 from gistcausal.errors import ConfigError, GistCausalWarning
-from gistcausal.propensity import PropensityModel
-from gistcausal.weights import compute_weights
+from gistcausal.stats.propensity import PropensityModel
+from gistcausal.stats.weights import compute_weights
 
 HERE = Path(__file__).parent / "reference"
 COVS = ["age", "meno", "size", "grade", "nodes", "pgr", "er"]
@@ -213,7 +213,7 @@ def test_plots_return_axes_with_content(rot, tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gistcausal.plots.balance import love_plot, overlap_plot, weight_plot
+    from gistcausal.present.plots.balance import love_plot, overlap_plot, weight_plot
 
     df, ps = rot
     t = df.hormon.to_numpy()

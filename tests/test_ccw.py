@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gistcausal.ccw import (
+from gistcausal.stats.ccw import (
     CCWSimulation, CloneCensorConfig, ccw_table, ccw_truth, ccw_truth_rmst, clone_censor_from_config,
     clone_censor_weight, simulate_ccw_data, weighted_product_limit,
 )
 from gistcausal.errors import DataError
-from gistcausal.survival import kaplan_meier
+from gistcausal.stats.survival import kaplan_meier
 
 REF = Path(__file__).parent / "reference" / "ccw"
 G = 3.0

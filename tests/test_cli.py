@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from gistcausal import __version__
 from gistcausal.cli import app
-from gistcausal.config import load_config
+from gistcausal.design.config import load_config
 
 runner = CliRunner()
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gistcausal.cohort import build_cohort
-from gistcausal.config import config_from_dict
+from gistcausal.design.cohort import build_cohort
+from gistcausal.design.config import config_from_dict
 from gistcausal.errors import CohortError, DataError, DataQualityWarning
 
 BASE = {
@@ -142,8 +142,8 @@ def test_complete_case_adds_flow_step():
 
 
 def test_table_config_gbsg2(root):
-    from gistcausal.config import load_config
-    from gistcausal.data import load_data
+    from gistcausal.design.config import load_config
+    from gistcausal.design.data import load_data
 
     c = load_config(root / "configs" / "gbsg2_hormone.yaml")
     co = build_cohort(c, load_data(c))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gistcausal.config import config_json_schema, load_config
+from gistcausal.design.config import config_json_schema, load_config
 from gistcausal.errors import ConfigError
 
 GOOD = """\

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.cox against R (tests/reference/cox/make_cox.R) and properties."""
+"""Tests of gistcausal.stats.cox against R (tests/reference/cox/make_cox.R) and properties."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gistcausal.cox import cox_fit, cox_zph, schoenfeld_residuals
+from gistcausal.stats.cox import cox_fit, cox_zph, schoenfeld_residuals
 from gistcausal.errors import DataError, ModelFitError
 
 HERE = Path(__file__).parent / "reference"
@@ -221,7 +221,7 @@ def test_schoenfeld_plot_returns_axes(data):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gistcausal.plots.km import plot_schoenfeld
+    from gistcausal.present.plots.km import plot_schoenfeld
     d = data["ties"]
     sr = schoenfeld_residuals(d.time, d.event, d[["group", "x"]], weights=d.w)
     fig, ax = plt.subplots()

@@ -7,8 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from gistcausal.config import config_from_dict
-from gistcausal.data import load_data
+from gistcausal.design.config import config_from_dict
+from gistcausal.design.data import load_data
 from gistcausal.errors import DataError
 
 from .pg import postgres_server

@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from gistcausal.config import config_from_dict
-from gistcausal.disclosure import suppress, suppress_counts, threshold_for
+from gistcausal.design.config import config_from_dict
+from gistcausal.design.disclosure import suppress, suppress_counts, threshold_for
 
 
 @pytest.mark.parametrize("value,expected", [(0, 0), (1, "<5"), (4, "<5"), (4.9, "<5"), (5, 5), (110, 110),
@@ -35,7 +35,7 @@ def test_default_threshold_on_for_registry_files_off_for_synthetic():
 
 def test_run_with_threshold_suppresses_flow_table1_at_risk_and_json(default_config, tmp_path):
     from gistcausal.pipeline import run
-    from gistcausal.report import write_outputs
+    from gistcausal.present.report import write_outputs
 
     cfg = default_config.model_copy(update={
         "output": default_config.output.model_copy(update={"small_cell_threshold": 5}),

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.doubly_robust (AIPTW-AIPCW survival and RMST).
+"""Tests of gistcausal.stats.doubly_robust (AIPTW-AIPCW survival and RMST).
 
 Every number is checked against something independent: R riskRegression::ate (deterministic, 1e-6),
 the Kaplan-Meier estimator and Greenwood variance (closed form with no covariates), closed-form
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gistcausal import simulate as sim
-from gistcausal.doubly_robust import aiptw_survival
+from gistcausal.design import simulate as sim
+from gistcausal.stats.doubly_robust import aiptw_survival
 from gistcausal.errors import ConfigError, DataError, ModelFitError, SmallSampleWarning
-from gistcausal.survival import kaplan_meier, rmst
+from gistcausal.stats.survival import kaplan_meier, rmst
 
 from .conftest import REFERENCE
 

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.impute: Rubin's rules against hand computation, MICE behaviour on seeded data."""
+"""Tests of gistcausal.stats.impute: Rubin's rules against hand computation, MICE behaviour on seeded data."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from gistcausal.errors import DataError
-from gistcausal.impute import impute_chained, rubin_pool
+from gistcausal.stats.impute import impute_chained, rubin_pool
 
 
 def test_rubin_pool_hand_computation():

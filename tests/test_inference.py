@@ -20,12 +20,12 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from gistcausal.bootstrap import bootstrap_estimates, bootstrap_survival, bca_interval
-from gistcausal.cox import cox_influence
+from gistcausal.inference.bootstrap import bootstrap_estimates, bootstrap_survival, bca_interval
+from gistcausal.stats.cox import cox_influence
 from gistcausal.errors import ConfigError, SeparationError, SmallSampleWarning
-from gistcausal.inference import swap_estimates, with_variance
-from gistcausal.mestimation import logistic_newton, m_estimation_estimates, m_estimation_survival
-from gistcausal.survival import kaplan_meier, km_influence, rmst, rmst_influence
+from gistcausal.analysis.variance import swap_estimates, with_variance
+from gistcausal.inference.mestimation import logistic_newton, m_estimation_estimates, m_estimation_survival
+from gistcausal.stats.survival import kaplan_meier, km_influence, rmst, rmst_influence
 
 from .conftest import REFERENCE
 
@@ -291,8 +291,8 @@ def test_bootstrap_agrees_with_m_estimation_on_large_synthetic_cohort(quiet_cfg)
     """Large synthetic cohort (registry 9600 -> about 2100 patients), ATE: the bootstrap SE (B = 2000) of the
     RMST difference and log HR equals the M-estimation SE within 4 Monte Carlo SEs of a bootstrap SE,
     4 / sqrt(2 (B - 1)) = 6.3% relative; the robust (weights-known) SE is ~10% larger here."""
-    from gistcausal.cohort import build_cohort
-    from gistcausal.simulate import simulate_registry
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.simulate import simulate_registry
 
     frame = build_cohort(quiet_cfg, simulate_registry(n_patients=9600, seed=7)).frame
     B = 2000

@@ -153,8 +153,8 @@ def test_doubly_robust_estimates_beside_iptw(default_results):
 def test_issue_4_multiple_imputation_pooled_by_rubins_rules(default_config):
     """Missing tumour size (25%) with `missing: impute`: the whole analysis runs in each imputed data set and the
     HR is pooled on the log scale: value = exp(mean log HR_j), T = mean U_j + (1 + 1/m) B (Rubin 1987)."""
-    from gistcausal.cohort import build_cohort
-    from gistcausal.data import load_data
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
     from gistcausal.pipeline import _imputations, causal_fit, run
 
     d = default_config.data.model_copy(update={"synthetic": default_config.data.synthetic.model_copy(
@@ -201,7 +201,7 @@ def test_issue_8_records_validated_and_strategies_emulated(default_results):
 def test_issue_8_time_zero_before_eligibility_is_counted(default_config, default_registry):
     """Second line started before first-line progression (time zero before eligibility): immortal-time
     warning with the number of patients affected."""
-    from gistcausal.cohort import build_cohort
+    from gistcausal.design.cohort import build_cohort
     from gistcausal.errors import DataQualityWarning
 
     reg = default_registry.copy()
@@ -246,7 +246,7 @@ def test_issue_6_variance_method_from_config(default_results, default_config, va
 
 
 def test_m_estimation_needs_logistic_untruncated(default_config):
-    from gistcausal.config import config_from_dict
+    from gistcausal.design.config import config_from_dict
     from gistcausal.errors import ConfigError
 
     raw = default_config.model_dump(by_alias=True, exclude={"source_path"})
@@ -269,7 +269,7 @@ def test_issue_5_adjusted_cox_and_ph_diagnostics(default_results):
 
 
 def test_adjusted_hr_equals_direct_cox_fit(default_results, default_config, default_cohort):
-    from gistcausal.cox import cox_fit
+    from gistcausal.stats.cox import cox_fit
     from gistcausal.pipeline import covariate_design
 
     f = default_cohort.frame
@@ -317,11 +317,11 @@ def test_issue_5_iptw_recovers_true_marginal_effect_unweighted_is_biased(default
     RMST difference 1.85 (SE 0.13) vs truth 2.11 vs unadjusted 1.20; HR 0.754 vs 0.743 vs 0.828."""
     import warnings
 
-    from gistcausal.cohort import build_cohort
+    from gistcausal.design.cohort import build_cohort
     from gistcausal.errors import GistCausalWarning
     from gistcausal.pipeline import causal_fit
-    from gistcausal.simulate import simulate_registry, true_marginal_effects
-    from gistcausal.survival import compare_survival
+    from gistcausal.design.simulate import simulate_registry, true_marginal_effects
+    from gistcausal.stats.survival import compare_survival
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GistCausalWarning)
@@ -356,7 +356,7 @@ def test_issue_10_plasmode_in_the_run(default_results):
 
 def test_synthetic_truth_beside_the_estimates(default_results):
     from gistcausal.pipeline import truth_table
-    from gistcausal.simulate import true_marginal_effects
+    from gistcausal.design.simulate import true_marginal_effects
 
     tt = truth_table(default_results)
     row = tt[(tt["outcome"] == "pfs") & (tt["measure"] == "hr") & (tt["method"] == "iptw")
@@ -368,12 +368,12 @@ def test_synthetic_truth_beside_the_estimates(default_results):
 
 def test_issue_8_sequential_trials_config(root, tmp_path):
     """configs/sequential_demo.yaml: person-month data -> sequential trials -> pooled Cox with patient-clustered
-    SE; equal to calling gistcausal.sequential directly (itself checked against R coxph(..., cluster = id))."""
-    from gistcausal.config import load_config
-    from gistcausal.data import load_data
+    SE; equal to calling gistcausal.stats.sequential directly (itself checked against R coxph(..., cluster = id))."""
+    from gistcausal.design.config import load_config
+    from gistcausal.design.data import load_data
     from gistcausal.pipeline import run
-    from gistcausal.report import write_outputs
-    from gistcausal.sequential import expand_sequential_trials, sequential_cox
+    from gistcausal.present.report import write_outputs
+    from gistcausal.stats.sequential import expand_sequential_trials, sequential_cox
 
     cfg = load_config(root / "configs" / "sequential_demo.yaml")
     r = run(cfg)

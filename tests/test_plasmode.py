@@ -1,4 +1,4 @@
-"""Tests for gistcausal.plasmode (issue 10): generating models vs R, backends, checkpoint, truth, metrics."""
+"""Tests for gistcausal.analysis.plasmode (issue 10): generating models vs R, backends, checkpoint, truth, metrics."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from gistcausal.errors import ConfigError
-from gistcausal.plasmode import PlasmodeResult, _design, fit_weibull_ph, plasmode, simulation_study
+from gistcausal.analysis.plasmode import PlasmodeResult, _design, fit_weibull_ph, plasmode, simulation_study
 
 from .conftest import REFERENCE
 
@@ -27,8 +27,8 @@ def frame(default_cohort):
 @pytest.fixture(scope="module")
 def random_frame(default_config):
     """Cohort of a registry with randomized treatment (confounding=0) from the synthetic generator."""
-    from gistcausal.cohort import build_cohort
-    from gistcausal.simulate import simulate_registry
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.simulate import simulate_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -245,7 +245,7 @@ def test_result_is_frozen_json_safe_and_has_no_patient_rows(default_config, fram
 
 
 def test_simulation_study_small(default_config):
-    from gistcausal.simulate import true_marginal_effects
+    from gistcausal.design.simulate import true_marginal_effects
 
     res = simulation_study(3, config=default_config, n_jobs=1, n_mc=5000, random_state=5)
     te = true_marginal_effects(estimand="ATE", n_mc=5000, seed=5)
@@ -258,7 +258,7 @@ def test_simulation_study_small(default_config):
 def test_plots_draw_one_row_per_estimator(default_config, frame):
     import matplotlib.pyplot as plt
 
-    from gistcausal.plots.plasmode import plot_coverage, plot_estimates
+    from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
 
     res = _run(default_config, frame, true_hr=0.7, n_replicates=5)
     fig, (a1, a2) = plt.subplots(1, 2)

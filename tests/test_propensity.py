@@ -1,4 +1,4 @@
-"""Tests of gistcausal.propensity against R glm(binomial), splines::ns/bs, closed forms and an optimizer.
+"""Tests of gistcausal.stats.propensity against R glm(binomial), splines::ns/bs, closed forms and an optimizer.
 
 Reference values: tests/reference/propensity/make_propensity.R -> propensity.json (R 4.2.2, survival 3.5-3,
 glm.control(epsilon = 1e-14)). Tolerance 1e-6 against R: both sides are deterministic and converged far
@@ -17,7 +17,7 @@ import pytest
 from scipy import optimize, special
 
 from gistcausal.errors import DataError, ModelFitError, NotFittedError, SeparationError, SmallSampleWarning
-from gistcausal.propensity import PropensityModel, c_statistic, ns_basis
+from gistcausal.stats.propensity import PropensityModel, c_statistic, ns_basis
 
 REF = Path(__file__).parent / "reference" / "propensity"
 COVS = ["age", "meno", "size", "grade", "nodes", "pgr", "er"]

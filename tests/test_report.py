@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from gistcausal.config import config_from_dict
+from gistcausal.design.config import config_from_dict
 from gistcausal.pipeline import run
-from gistcausal.report import write_outputs
+from gistcausal.present.report import write_outputs
 
 from .conftest import CONFIGS, ROOT
 
@@ -68,7 +68,7 @@ def test_failed_write_leaves_previous_report_intact(default_results, tmp_path, m
     def boom(*_a, **_k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("gistcausal.report.render_html", boom)
+    monkeypatch.setattr("gistcausal.present.report.render_html", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         write_outputs(default_results, tmp_path / "r")
     assert (out / "report.html").read_bytes() == before

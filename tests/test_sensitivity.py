@@ -1,4 +1,4 @@
-"""Tests for gistcausal.sensitivity: E-values, HR tipping points and observed-covariate benchmarks.
+"""Tests for gistcausal.stats.evalue: E-values, HR tipping points and observed-covariate benchmarks.
 
 Reference values: tests/reference/evalue/evalue.json, written by make_evalue.R (the EValue package's
 formulas transcribed into base R, each case with its equivalent EValue call), plus the published worked
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from gistcausal.effects import EffectEstimate
 from gistcausal.errors import ConfigError, DataError, GistCausalError
-from gistcausal.sensitivity import (
+from gistcausal.stats.evalue import (
     benchmark_covariates,
     bias_factor,
     evalue,
@@ -330,7 +330,7 @@ def test_bias_plot_curve_lies_on_bias_factor_and_marks_evalue():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gistcausal.plots.sensitivity import bias_plot
+    from gistcausal.present.plots.sensitivity import bias_plot
 
     r = evalue(0.56, ci_low=0.46, ci_high=0.69, measure="hr", rare=False, outcome="PFS")
     a = np.r_[np.ones(50), np.zeros(50)].astype(int)
@@ -356,7 +356,7 @@ def test_tipping_plot_shows_log_adjusted_hr():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gistcausal.plots.sensitivity import tipping_plot
+    from gistcausal.present.plots.sensitivity import tipping_plot
 
     grid = tipping_point_grid(0.7, 0.5, 0.98, prevalence_grid=[(0.2, 0.5), (0.4, 0.1)], gamma_grid=[1.5, 3.0])
     fig, ax = plt.subplots()

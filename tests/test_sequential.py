@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gistcausal.errors import DataError
-from gistcausal.sequential import (
+from gistcausal.stats.sequential import (
     cluster_robust_cox, expand_sequential_trials, pooled_km, sequential_cox, simulate_sequential_data, trial_counts,
 )
 

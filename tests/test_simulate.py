@@ -1,4 +1,4 @@
-"""Tests of the synthetic Dutch GIST Registry (gistcausal.simulate).
+"""Tests of the synthetic Dutch GIST Registry (gistcausal.design.simulate).
 
 Independent checks: the eligibility is re-applied here with plain pandas from docs/registry_schema.md;
 Kaplan-Meier medians, Cox fits and RMST come from lifelines; closed forms are the Weibull survival
@@ -19,7 +19,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.exceptions import StatisticalWarning
 from lifelines.utils import restricted_mean_survival_time
 
-from gistcausal import simulate as sim
+from gistcausal.design import simulate as sim
 from gistcausal.errors import ConfigError
 
 MONTH = 30.4375

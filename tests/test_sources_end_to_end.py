@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from gistcausal.config import config_from_dict
+from gistcausal.design.config import config_from_dict
 from gistcausal.pipeline import run
 
 from .pg import postgres_server

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from gistcausal.errors import SeparationError
-from gistcausal.specification import Specification, specification_grid
+from gistcausal.analysis.specification import Specification, specification_grid
 
 
 def test_grid_main_row_equals_the_main_estimate(default_results):
@@ -72,7 +72,7 @@ def test_refutation_and_tipping_present(default_results):
 
 def test_negative_control_outcome_runs_the_same_pipeline(default_config, default_cohort):
     """analysis.sensitivity.negative_control: the named outcome analysed exactly like the main one."""
-    from gistcausal.config import config_from_dict
+    from gistcausal.design.config import config_from_dict
     from gistcausal.pipeline import causal_fit, run
 
     raw = default_config.model_dump(by_alias=True, exclude={"source_path"})
@@ -90,7 +90,7 @@ def test_negative_control_outcome_runs_the_same_pipeline(default_config, default
 def test_negative_control_must_be_an_outcome(default_config):
     import re
 
-    from gistcausal.config import config_from_dict
+    from gistcausal.design.config import config_from_dict
     from gistcausal.errors import ConfigError
 
     raw = default_config.model_dump(by_alias=True, exclude={"source_path"})

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.survival against R (tests/reference/survival/make_survival.R) and properties."""
+"""Tests of gistcausal.stats.survival against R (tests/reference/survival/make_survival.R) and properties."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gistcausal.errors import DataError
-from gistcausal.survival import kaplan_meier, km_median, logrank_test, rmst
+from gistcausal.stats.survival import kaplan_meier, km_median, logrank_test, rmst
 
 REF = Path(__file__).parent / "reference" / "survival"
 TOL = 1e-6  # deterministic results vs R: only floating-point differences remain
@@ -293,7 +293,7 @@ def test_inputs_not_mutated(data):
 import warnings as _warnings  # noqa: E402
 
 from gistcausal.errors import CohortError, ProportionalHazardsWarning, SmallSampleWarning  # noqa: E402
-from gistcausal.survival import compare_survival  # noqa: E402
+from gistcausal.stats.survival import compare_survival  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -429,7 +429,7 @@ def test_plot_km_two_at_risk_rows_per_arm(iptw_comparison):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gistcausal.plots.km import plot_km
+    from gistcausal.present.plots.km import plot_km
     comp, _ = iptw_comparison
     fig, ax = plt.subplots()
     out = plot_km(comp, ax=ax, title="RFS", time_unit="months")

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.tables: tests against R, the study's published Table 1, weighted cells vs R survey,
+"""Tests of gistcausal.present.tables: tests against R, the study's published Table 1, weighted cells vs R survey,
 suppression, and every export read back.
 
 R reference: tests/reference/balance/make_balance.R (section "Table 1 references") -> balance.json.
@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from gistcausal.errors import ConfigError, GistCausalWarning
-from gistcausal.propensity import PropensityModel
-from gistcausal.tables import table_one, weighted_quantile
-from gistcausal.weights import compute_weights
+from gistcausal.stats.propensity import PropensityModel
+from gistcausal.present.tables import table_one, weighted_quantile
+from gistcausal.stats.weights import compute_weights
 
 HERE = Path(__file__).parent / "reference"
 

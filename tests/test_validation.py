@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from gistcausal.errors import DataError, DataQualityWarning
-from gistcausal.validation import (
+from gistcausal.design.validation import (
     GIST_DATE_RULES, GIST_EVENT_COLS, GIST_VALIDATION, GIST_VOCABULARIES, DateRule, ValidationConfig,
     check_time_zero, validate_records, validate_with_config,
 )
@@ -42,7 +42,7 @@ def test_default_registry_passes_clean(default_registry):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_other_synthetic_registries_pass_clean(seed):
-    from gistcausal.simulate import simulate_registry
+    from gistcausal.design.simulate import simulate_registry
 
     rep = _validate(simulate_registry(1500, seed=seed))
     assert rep.ok and not rep.issues
@@ -220,7 +220,7 @@ def test_time_zero_misalignments_are_counted():
         "these patients.",
         "records: time zero 't0' is after treatment start 'trt' for 2 patient(s) (first: p1, p2): survival from "
         "treatment start to time zero is required for inclusion (immortal time). Set time zero at treatment "
-        "start, or at eligibility with clone-censor-weight (gistcausal.ccw).",
+        "start, or at eligibility with clone-censor-weight (gistcausal.stats.ccw).",
         "records: eligibility 'elig' is after time zero 't0' for 1 patient(s) (first: p4): follow-up starts "
         "before eligibility is met (eligibility uses future information). Set time zero at or after the date "
         "eligibility is met.",

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.weights against R, closed forms and properties.
+"""Tests of gistcausal.stats.weights against R, closed forms and properties.
 
 R reference: tests/reference/propensity/make_propensity.R (w_ate, w_att, w_atc, w_ato, w_match,
 w_ate_stab written from fitted(glm(hormon ~ age + meno + size + grade + nodes + pgr + er, binomial)),
@@ -24,7 +24,7 @@ from gistcausal.errors import (
     PositivityError,
     PositivityWarning,
 )
-from gistcausal.weights import ESTIMANDS, compute_weights, crump_bounds, kish_ess, top_share
+from gistcausal.stats.weights import ESTIMANDS, compute_weights, crump_bounds, kish_ess, top_share
 
 REF = Path(__file__).parent / "reference" / "propensity"
 

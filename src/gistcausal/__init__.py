@@ -1,7 +1,7 @@
 """gistcausal: comparative-effectiveness research on time-to-event outcomes from registries.
 
 The public entry points are :func:`gistcausal.pipeline.run` (a whole configured analysis),
-:func:`gistcausal.config.load_config` and :func:`gistcausal.simulate.simulate_registry`.
+:func:`gistcausal.design.config.load_config` and :func:`gistcausal.design.simulate.simulate_registry`.
 """
 from importlib.metadata import PackageNotFoundError, version
 

@@ -14,8 +14,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from . import __version__
-from .errors import GistCausalError
+from gistcausal._version import __version__
+from gistcausal.errors import GistCausalError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="gistcausal: causal comparative-effectiveness analyses of time-to-event outcomes.")
@@ -41,7 +41,7 @@ def _fail(err: GistCausalError) -> typer.Exit:
 
 def _print_warnings(caught: list) -> None:
     """Show gistcausal's warnings as one readable line each (they are also in the report)."""
-    from .errors import GistCausalWarning
+    from gistcausal.errors import GistCausalWarning
 
     for w in caught:
         if issubclass(w.category, GistCausalWarning):
@@ -97,9 +97,9 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print timings and every warning.")) -> None:
     """Run the whole analysis and write report.html, results.json, tables and figures."""
-    from .config import config_from_dict, load_config
-    from .pipeline import run as run_pipeline
-    from .report import write_outputs
+    from gistcausal.design.config import config_from_dict, load_config
+    from gistcausal.pipeline import run as run_pipeline
+    from gistcausal.present.report import write_outputs
 
     try:
         cfg = load_config(config)
@@ -155,8 +155,8 @@ def balance(config: Path = typer.Argument(..., help="Study config (YAML)."),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default reports/<name>/balance)."),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
     """Write only the balance tables (Table 1 before/after weighting, SMDs) and love plots."""
-    from .balance_report import write_balance
-    from .config import load_config
+    from gistcausal.present.balance_report import write_balance
+    from gistcausal.design.config import load_config
 
     import warnings
 
@@ -177,9 +177,9 @@ def balance(config: Path = typer.Argument(..., help="Study config (YAML)."),
 @app.command()
 def validate(config: Path = typer.Argument(..., help="Study config (YAML).")) -> None:
     """Check the config and the data (columns, dates, eligibility) without running the analysis."""
-    from .cohort import build_cohort
-    from .config import load_config
-    from .data import load_data
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.config import load_config
+    from gistcausal.design.data import load_data
 
     try:
         cfg = load_config(config)
@@ -198,7 +198,7 @@ def simulate(out: Path = typer.Option(Path("synthetic_registry.csv"), "--out", "
              hr_pfs: float = typer.Option(0.70, help="True conditional HR for PFS (sunitinib vs escalation)."),
              hr_os: float = typer.Option(0.85, help="True conditional HR for OS.")) -> None:
     """Write the synthetic GIST registry (calibrated to the study, known true effects)."""
-    from .simulate import simulate_registry
+    from gistcausal.design.simulate import simulate_registry
 
     if n < 20:
         raise _fail(GistCausalError(f"--n: the registry needs at least 20 patients (got {n}). Use a larger --n."))
@@ -225,7 +225,7 @@ def init(out: Path = typer.Option(Path("study.yaml"), "--out", "-o", help="Confi
          covariates: str = typer.Option("age", help="Comma-separated baseline covariates."),
          force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
     """Write a commented starter config; asks for what is not given when run on a terminal."""
-    from .scaffold import ScaffoldOptions, render_config
+    from gistcausal.design.scaffold import ScaffoldOptions, render_config
 
     interactive = sys.stdin.isatty()
 
@@ -276,12 +276,12 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
     """Plasmode simulation: bias, coverage and power of the configured analysis on data like yours."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .cohort import build_cohort
-    from .config import load_config
-    from .data import load_data
-    from .plasmode import plasmode as run_plasmode
-    from .plots.plasmode import plot_coverage, plot_estimates
-    from .report import dumps_json
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.config import load_config
+    from gistcausal.design.data import load_data
+    from gistcausal.analysis.plasmode import plasmode as run_plasmode
+    from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
+    from gistcausal.present.report import dumps_json
 
     try:
         cfg = load_config(config)
@@ -321,7 +321,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
 @app.command()
 def schema() -> None:
     """Print the config's JSON Schema (for editor completion and validation of YAML)."""
-    from .config import config_json_schema
+    from gistcausal.design.config import config_json_schema
 
     typer.echo(json.dumps(config_json_schema(), indent=2))
 

@@ -2,14 +2,14 @@
 
 Steps, in the order a methods section would describe them:
 
-1. load the records (:mod:`gistcausal.data`) and apply the protocol (:mod:`gistcausal.cohort`): flow counts;
+1. load the records (:mod:`gistcausal.design.data`) and apply the protocol (:mod:`gistcausal.design.cohort`): flow counts;
 2. the study's own analysis (``analysis.study_replication``): Table 1 with the study's tests, unweighted
    Kaplan-Meier with medians and numbers at risk, log-rank, and the Mann-Whitney comparison of durations;
 3. the causal analysis (``analysis.causal``): propensity score model, weights per estimand, balance before and
    after weighting, and IPTW-weighted survival (adjusted curves, medians, survival and RMST differences,
    weighted log-rank, marginal hazard ratio) per causal outcome and estimand.
 
-The CLI is a thin layer over :func:`run` and :func:`gistcausal.report.write_outputs`; notebook users call them
+The CLI is a thin layer over :func:`run` and :func:`gistcausal.present.report.write_outputs`; notebook users call them
 directly. Results hold aggregates and figures only, never patient rows.
 """
 from __future__ import annotations
@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import __version__
-from .cohort import Cohort, build_cohort
-from .config import StudyConfig, load_config
-from .data import load_data
-from .disclosure import suppress, suppress_counts, threshold_for
-from .effects import EffectEstimate, estimates_frame
-from .errors import GistCausalWarning, MissingDataWarning
+from gistcausal._version import __version__
+from gistcausal.design.cohort import Cohort, build_cohort
+from gistcausal.design.config import StudyConfig, load_config
+from gistcausal.design.data import load_data
+from gistcausal.design.disclosure import suppress, suppress_counts, threshold_for
+from gistcausal.effects import EffectEstimate, estimates_frame
+from gistcausal.errors import GistCausalWarning, MissingDataWarning
 
 ProgressFn = Callable[[str], None]
 
@@ -48,19 +48,19 @@ class AnalysisResults:
         Aggregate cohort description (flow, arm sizes, outcome event counts).
     flow : FlowCounts
     table1 : object or None
-        Paper-style Table 1 (:class:`gistcausal.tables.TableOne`).
+        Paper-style Table 1 (:class:`gistcausal.present.tables.TableOne`).
     study : dict
-        Outcome name -> unweighted :class:`~gistcausal.survival.SurvivalComparison`.
+        Outcome name -> unweighted :class:`~gistcausal.stats.survival.SurvivalComparison`.
     durations : dict
         Duration outcome name -> descriptive comparison (medians, ranges, Mann-Whitney p).
     propensity : object or None
-        :class:`~gistcausal.propensity.PropensityResult`.
+        :class:`~gistcausal.stats.propensity.PropensityResult`.
     weights : dict
-        Estimand -> :class:`~gistcausal.weights.WeightResult` (aggregates via ``to_dict``).
+        Estimand -> :class:`~gistcausal.stats.weights.WeightResult` (aggregates via ``to_dict``).
     balance : dict
-        Estimand -> :class:`~gistcausal.balance.BalanceTable`.
+        Estimand -> :class:`~gistcausal.stats.balance.BalanceTable`.
     causal : dict
-        ``(outcome, estimand)`` -> weighted :class:`~gistcausal.survival.SurvivalComparison`.
+        ``(outcome, estimand)`` -> weighted :class:`~gistcausal.stats.survival.SurvivalComparison`.
     estimates : tuple of EffectEstimate
         Every number with its interval, the rows of ``results.json`` ``estimates``.
     figures_ : dict
@@ -102,7 +102,7 @@ class AnalysisResults:
         return self.estimates_frame()
 
     def flow_frame(self) -> pd.DataFrame:
-        """The flow table with small cells suppressed (:mod:`gistcausal.disclosure`)."""
+        """The flow table with small cells suppressed (:mod:`gistcausal.design.disclosure`)."""
         return suppress_counts(self.flow.to_frame(), ["n_before", "n_removed", "n_after"], threshold_for(self.config))
 
     def at_risk_frame(self, at_risk: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +116,7 @@ class AnalysisResults:
 
     def tables(self) -> dict[str, Any]:
         """Table name -> table object (with ``write``) or DataFrame, as exported to ``tables/``."""
-        from .report_sections import protocol_table
+        from gistcausal.present.sections import protocol_table
 
         k = threshold_for(self.config)
         out: dict[str, Any] = {"protocol": protocol_table(self), "flow": self.flow_frame(),
@@ -204,7 +204,7 @@ class AnalysisResults:
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``results.json`` (schema in ``docs/results_json.md``)."""
-        from .report import SCHEMA_VERSION, _round
+        from gistcausal.present.report import SCHEMA_VERSION, _round
 
         cfg = self.config
         return _round({
@@ -236,15 +236,15 @@ class AnalysisResults:
         })
 
     def manifest(self, *, command: str | None = None) -> dict[str, Any]:
-        from .report import run_manifest
+        from gistcausal.present.report import run_manifest
 
         text = Path(self.config.source_path).read_text(encoding="utf-8") if self.config.source_path else None
         return run_manifest(config_path=self.config.source_path, config_text=text, data_hash=self.data_hash,
                             seed=self.config.seed, command=command, timings=self.timings)
 
     def sections(self) -> list[Any]:
-        """Report sections in reading order (see :mod:`gistcausal.report`)."""
-        from .report_sections import build_sections
+        """Report sections in reading order (see :mod:`gistcausal.present.report`)."""
+        from gistcausal.present.sections import build_sections
 
         return build_sections(self)
 
@@ -344,7 +344,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
             if parts.causal:
                 t1 = _time.perf_counter()
                 say("Sensitivity: E-values, tipping point, specification grid, DoWhy refutation")
-                from .sensitivity_analysis import run_sensitivity
+                from gistcausal.analysis.sensitivity import run_sensitivity
 
                 run_sensitivity(cfg, cohort, parts, say)
                 timings["sensitivity"] = _time.perf_counter() - t1
@@ -430,10 +430,10 @@ def _labels(cfg: StudyConfig) -> dict[str, str]:
 
 
 def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
-    from .plots.flow import plot_flow
-    from .plots.km import plot_km
-    from .survival import compare_survival
-    from .tables import table_one
+    from gistcausal.present.plots.flow import plot_flow
+    from gistcausal.present.plots.km import plot_km
+    from gistcausal.stats.survival import compare_survival
+    from gistcausal.present.tables import table_one
 
     f = cohort.frame
     fig, ax = _figure(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2))
@@ -473,8 +473,8 @@ def _schoenfeld_figure(f: pd.DataFrame, outcome: str, w: np.ndarray, label: str,
     """Scaled Schoenfeld residuals of treatment in the IPTW Cox model against KM-transformed time (as R's
     ``plot(cox.zph(fit))``): a flat smooth supports proportional hazards. Each point is one event, so under
     disclosure control (``points=False``) only the smooth is drawn."""
-    from .cox import schoenfeld_residuals
-    from .plots.km import plot_schoenfeld
+    from gistcausal.stats.cox import schoenfeld_residuals
+    from gistcausal.present.plots.km import plot_schoenfeld
 
     kept = w > 0
     res = schoenfeld_residuals(f[f"{outcome}_time"].to_numpy(float)[kept], f[f"{outcome}_event"].to_numpy(int)[kept],
@@ -507,7 +507,7 @@ def ph_table(results: "AnalysisResults") -> pd.DataFrame:
 def _adjusted_hr(cfg: StudyConfig, cohort: Cohort, outcome: str) -> list[EffectEstimate]:
     """Covariate-adjusted Cox model (conditional HR of treatment given the propensity covariates), the
     traditional regression answer shown beside the marginal IPTW HR; model-based SE, Efron ties."""
-    from .survival import compare_survival
+    from gistcausal.stats.survival import compare_survival
 
     f = cohort.frame
     if any(f[n].isna().any() for n, c in cfg.covariates.items() if c.in_propensity):
@@ -568,8 +568,8 @@ def _duration(cfg: StudyConfig, cohort: Cohort, name: str) -> dict[str, Any]:
 class CausalFit:
     """One causal analysis of one outcome under one estimand, without figures.
 
-    ``comparison`` is the weighted :class:`~gistcausal.survival.SurvivalComparison`; ``weights`` the
-    :class:`~gistcausal.weights.WeightResult`. The propensity scores are not kept (patient-level).
+    ``comparison`` is the weighted :class:`~gistcausal.stats.survival.SurvivalComparison`; ``weights`` the
+    :class:`~gistcausal.stats.weights.WeightResult`. The propensity scores are not kept (patient-level).
     """
 
     outcome: str
@@ -584,12 +584,12 @@ class CausalFit:
 
 
 def propensity_model(cfg: StudyConfig, *, method: str | None = None, spline_all: bool = False) -> Any:
-    """The configured (unfitted) :class:`~gistcausal.propensity.PropensityModel`.
+    """The configured (unfitted) :class:`~gistcausal.stats.propensity.PropensityModel`.
 
     ``method`` overrides the config's method; ``spline_all`` enters every continuous covariate as a natural
     spline with 3 df (used by the specification grid).
     """
-    from .propensity import PropensityModel
+    from gistcausal.stats.propensity import PropensityModel
 
     ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
     splines = {n: (cfg.covariates[n].spline_df or 3) for n in ps_covs
@@ -626,9 +626,9 @@ def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
 
 def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
                        stabilize: bool | None = None, truncate: Any = "config", trim: Any = "config") -> Any:
-    """Weights as the config asks (:func:`gistcausal.weights.compute_weights`); ``"config"``/``None`` take the
+    """Weights as the config asks (:func:`gistcausal.stats.weights.compute_weights`); ``"config"``/``None`` take the
     config's value. The config's ``stabilize`` applies to the estimands where it is defined (ATE)."""
-    from .weights import ESTIMANDS, compute_weights
+    from gistcausal.stats.weights import ESTIMANDS, compute_weights
 
     wcfg = cfg.analysis.weights
     if stabilize is None:
@@ -645,7 +645,7 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
     survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
     plasmode replicates.
     """
-    from .survival import compare_survival
+    from gistcausal.stats.survival import compare_survival
 
     result = None
     if ps is None:
@@ -665,14 +665,14 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
 
 
 def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, parts: _Parts, say: ProgressFn) -> CausalFit:
-    """Swap in the configured variance (``m_estimation`` or ``bootstrap``, :mod:`gistcausal.inference`); the
+    """Swap in the configured variance (``m_estimation`` or ``bootstrap``, :mod:`gistcausal.analysis.variance`); the
     point estimates are unchanged and every interval states its variance method."""
     import dataclasses
 
     s = cfg.analysis.survival
     if s.variance == "robust":
         return fit
-    from .inference import with_variance
+    from gistcausal.analysis.variance import with_variance
 
     total_seen = {"last": -1}
 
@@ -692,11 +692,11 @@ def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, parts: _Pa
 
 def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: CausalFit, outcome: str,
                    estimand: str) -> list[EffectEstimate]:
-    """AIPTW-AIPCW survival at the landmarks and RMST (:mod:`gistcausal.doubly_robust`) beside the IPTW
+    """AIPTW-AIPCW survival at the landmarks and RMST (:mod:`gistcausal.stats.doubly_robust`) beside the IPTW
     estimates; ATO has no AIPTW form here and is skipped with a warning."""
-    from .doubly_robust import ESTIMANDS as DR_ESTIMANDS
-    from .doubly_robust import aiptw_survival
-    from .errors import SmallSampleWarning
+    from gistcausal.stats.doubly_robust import ESTIMANDS as DR_ESTIMANDS
+    from gistcausal.stats.doubly_robust import aiptw_survival
+    from gistcausal.errors import SmallSampleWarning
 
     if estimand not in DR_ESTIMANDS:
         warnings.warn(f"analysis.survival.doubly_robust: no AIPTW estimator for estimand {estimand} (got "
@@ -715,9 +715,9 @@ def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: Causa
 
 
 def validate_config_records(cfg: StudyConfig, df: pd.DataFrame) -> dict[str, Any]:
-    """Record-level checks (:mod:`gistcausal.validation`): the config's ``data.validation`` rules, or the
+    """Record-level checks (:mod:`gistcausal.design.validation`): the config's ``data.validation`` rules, or the
     built-in rules of the synthetic GIST registry. Errors raise; warnings are emitted; counts are returned."""
-    from .validation import GIST_VALIDATION, validate_with_config
+    from gistcausal.design.validation import GIST_VALIDATION, validate_with_config
 
     rules = cfg.data.validation
     if rules is None:
@@ -729,9 +729,9 @@ def validate_config_records(cfg: StudyConfig, df: pd.DataFrame) -> dict[str, Any
 
 
 def _synthetic_truth(cfg: StudyConfig) -> dict[str, Any]:
-    """The synthetic registry's true marginal effects (:func:`gistcausal.simulate.true_marginal_effects`) for
+    """The synthetic registry's true marginal effects (:func:`gistcausal.design.simulate.true_marginal_effects`) for
     each configured estimand it defines, so the report can set every estimate beside the truth."""
-    from .simulate import true_marginal_effects
+    from gistcausal.design.simulate import true_marginal_effects
 
     s = cfg.data.synthetic
     sv = cfg.analysis.survival
@@ -766,12 +766,12 @@ def truth_table(results: "AnalysisResults") -> pd.DataFrame:
 
 
 def _sequential(cfg: StudyConfig, df: pd.DataFrame, parts: _Parts) -> Any:
-    """Sequential trials (:mod:`gistcausal.sequential`): person-trial expansion, pooled Cox model with
+    """Sequential trials (:mod:`gistcausal.stats.sequential`): person-trial expansion, pooled Cox model with
     patient-clustered robust SE, pooled Kaplan-Meier curves per arm; the flow counts person-periods, eligible
     person-trials and arms."""
-    from .cohort import FlowCounts, FlowStep
-    from .plots.km import plot_strategy_curves
-    from .sequential import expand_sequential_trials, pooled_km, sequential_cox, trial_counts
+    from gistcausal.design.cohort import FlowCounts, FlowStep
+    from gistcausal.present.plots.km import plot_strategy_curves
+    from gistcausal.stats.sequential import expand_sequential_trials, pooled_km, sequential_cox, trial_counts
 
     sq = cfg.sequential
     ex = expand_sequential_trials(df, id_col=sq.id_col, period_col=sq.period_col, eligible_col=sq.eligible_col,
@@ -796,9 +796,9 @@ def _sequential(cfg: StudyConfig, df: pd.DataFrame, parts: _Parts) -> Any:
 
 
 def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
-    """Does the configured plan recover a known effect on data like this cohort's? (:mod:`gistcausal.plasmode`)"""
-    from .plasmode import plasmode
-    from .plots.plasmode import plot_coverage, plot_estimates
+    """Does the configured plan recover a known effect on data like this cohort's? (:mod:`gistcausal.analysis.plasmode`)"""
+    from gistcausal.analysis.plasmode import plasmode
+    from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
 
     pc = cfg.analysis.plasmode
     est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")
@@ -816,11 +816,11 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
 
 
 def _strategies(cfg: StudyConfig, records: pd.DataFrame, parts: _Parts) -> None:
-    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.ccw`) on the records eligible
+    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.stats.ccw`) on the records eligible
     at its own time zero; its flow is counted like the main cascade."""
-    from .ccw import clone_censor_from_config
-    from .cohort import _derive, apply_eligibility
-    from .plots.km import plot_strategy_curves
+    from gistcausal.stats.ccw import clone_censor_from_config
+    from gistcausal.design.cohort import _derive, apply_eligibility
+    from gistcausal.present.plots.km import plot_strategy_curves
 
     p = cfg.protocol
     st = p.strategies
@@ -845,7 +845,7 @@ def _impute_columns(cfg: StudyConfig, f: pd.DataFrame) -> list[str]:
 
 def _imputations(cfg: StudyConfig, f: pd.DataFrame) -> list[pd.DataFrame]:
     """Completed copies of the cohort frame when covariates marked ``missing: impute`` have missing values."""
-    from .impute import impute_chained
+    from gistcausal.stats.impute import impute_chained
 
     cols = _impute_columns(cfg, f)
     if not cols:
@@ -862,7 +862,7 @@ def pool_imputed(per_imputation: list[tuple[EffectEstimate, ...]], *, alpha: flo
     """
     import dataclasses
 
-    from .impute import rubin_pool
+    from gistcausal.stats.impute import rubin_pool
 
     m = len(per_imputation)
     out = []
@@ -893,10 +893,10 @@ def pool_imputed(per_imputation: list[tuple[EffectEstimate, ...]], *, alpha: flo
 
 
 def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) -> None:
-    from .balance import balance_table
-    from .plots.balance import love_plot, overlap_plot, weight_plot
-    from .plots.km import plot_km
-    from .tables import table_one
+    from gistcausal.stats.balance import balance_table
+    from gistcausal.present.plots.balance import love_plot, overlap_plot, weight_plot
+    from gistcausal.present.plots.km import plot_km
+    from gistcausal.present.tables import table_one
 
     f = cohort.frame
     imputed = _imputations(cfg, f)

@@ -2,7 +2,7 @@
 .venv/bin/python tests/reference/ccw/make_input.py)."""
 from pathlib import Path
 
-from gistcausal.ccw import CCWSimulation, simulate_ccw_data
+from gistcausal.stats.ccw import CCWSimulation, simulate_ccw_data
 
 df = simulate_ccw_data(300, seed=8, settings=CCWSimulation(a_O=0.05))
 df["x2"] = df["x"] ** 2

@@ -4,7 +4,7 @@ Writes ``inference.json`` beside ``mest_data.csv`` (the input). Run from the rep
 
     .venv/bin/python tests/reference/inference/make_inference.py
 
-The stacked estimating equations are written here *independently* of gistcausal.mestimation, in the textbook
+The stacked estimating equations are written here *independently* of gistcausal.inference.mestimation, in the textbook
 Z-estimator form, and delicatessen (``MEstimator``, central-difference numerical derivatives of the bread)
 computes the sandwich A^-1 B A^-T:
 

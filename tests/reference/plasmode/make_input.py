@@ -1,15 +1,15 @@
 """Write weibull.csv: the outcome-model design of the default synthetic cohort (PFS), for make_plasmode.R.
 
 Run from the repository root:  .venv/bin/python tests/reference/plasmode/make_input.py
-The rows are synthetic (gistcausal.simulate, seed 20201), never real patients.
+The rows are synthetic (gistcausal.design.simulate, seed 20201), never real patients.
 """
 import numpy as np
 import pandas as pd
 
-from gistcausal.cohort import build_cohort
-from gistcausal.config import load_config
-from gistcausal.data import load_data
-from gistcausal.plasmode import _design
+from gistcausal.design.cohort import build_cohort
+from gistcausal.design.config import load_config
+from gistcausal.design.data import load_data
+from gistcausal.analysis.plasmode import _design
 
 cfg = load_config("configs/gist_second_line.yaml")
 f = build_cohort(cfg, load_data(cfg)).frame

@@ -2,7 +2,7 @@
 .venv/bin/python tests/reference/sequential/make_input.py). Times rounded to 0.1 month to create ties."""
 from pathlib import Path
 
-from gistcausal.sequential import expand_sequential_trials, simulate_sequential_data
+from gistcausal.stats.sequential import expand_sequential_trials, simulate_sequential_data
 
 pp = simulate_sequential_data(150, seed=3)
 ex = expand_sequential_trials(pp, id_col="id", period_col="month", eligible_col="eligible", treatment_col="treat",

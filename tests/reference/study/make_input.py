@@ -4,9 +4,9 @@ ATE weights (so that R's glm and weighted survival can be compared with them).
 Run from the repository root: .venv/bin/python tests/reference/study/make_input.py"""
 from pathlib import Path
 
-from gistcausal.cohort import build_cohort
-from gistcausal.config import load_config
-from gistcausal.data import load_data
+from gistcausal.design.cohort import build_cohort
+from gistcausal.design.config import load_config
+from gistcausal.design.data import load_data
 from gistcausal.pipeline import configured_weights, fit_propensity
 
 here = Path(__file__).parent

@@ -1,0 +1,1141 @@
+"""Plasmode simulation: does the analysis plan recover a known effect on data like mine?
+
+A plasmode data set keeps the real covariates and treatment of the cohort (rows resampled with replacement
+within arm, so the arm sizes and the covariate-treatment association are those of the study) and replaces
+the outcome by one simulated from a model fitted to the real cohort in which the treatment effect is set to a
+known value (Franklin et al. 2014). Each replicate is analysed exactly as configured
+(:func:`gistcausal.pipeline.causal_fit`: propensity model refitted, weights, weighted survival), and the
+estimates are compared with the *true marginal effect* of the injected model (not the conditional hazard
+ratio that was injected: the hazard ratio is non-collapsible).
+
+Generating model (documented choice)
+    Event time: Weibull proportional hazards fitted by maximum likelihood to the real cohort,
+    :math:`\\Lambda(t \\mid x, a) = \\exp(c_0 + x^\\top\\beta + a\\,\\psi)\\,t^k`; continuous covariates are
+    standardized, categorical ones dummy-coded against their most frequent level; the fitted treatment
+    coefficient is replaced by :math:`\\psi = \\log(\\text{true\\_hr})`. Censoring time: a second Weibull PH model
+    (same covariates and treatment) fitted to the censorings, plus administrative censoring at the longest
+    observed follow-up. A parametric model (rather than Cox with a Breslow baseline) gives smooth event
+    times and an exact inverse-cumulative-hazard draw (Bender et al. 2005) without extrapolating a step
+    function beyond the last event.
+
+Execution
+    One replicate is an independent unit of work seeded by ``SeedSequence(random_state, spawn_key=(i,))``:
+    its result does not depend on the backend (joblib/loky processes or a Dask cluster), on the number of
+    workers or on how replicates are batched. Workers return small summary rows (estimates, never data
+    sets); they are streamed to the aggregator and, with ``checkpoint=``, appended to a JSON-lines file so an
+    interrupted run resumes where it stopped.
+
+References
+----------
+Franklin JM, Schneeweiss S, Polinski JM, Rassen JA. Plasmode simulation for the evaluation of
+pharmacoepidemiologic methods in complex healthcare databases. Comput Stat Data Anal 2014;70:122-133.
+Bender R, Augustin T, Blettner M. Generating survival times to simulate Cox proportional hazards models.
+Stat Med 2005;24:1713-23.
+Morris TP, White IR, Crowther MJ. Using simulation studies to evaluate statistical methods. Stat Med
+2019;38:2074-2102 (performance measures and their Monte Carlo SEs).
+Martinussen T, Vansteelandt S. On collapsibility and confounding bias in Cox and Aalen regression models.
+Lifetime Data Anal 2013;19:279-96.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy.special import expit, logit
+
+from gistcausal.design.config import StudyConfig, load_config
+from gistcausal.effects import json_safe
+from gistcausal.errors import ConfigError, DataError, ModelFitError
+
+ProgressCallback = Callable[[int, int], None]
+
+#: Contrast measures compared with the truth.
+PLASMODE_MEASURES = ("hr", "rmst_diff", "surv_diff")
+_LOG_MEASURES = {"hr"}
+_NULL = {"hr": 1.0, "rmst_diff": 0.0, "surv_diff": 0.0}
+_ESTIMANDS = ("ATE", "ATT", "ATC")
+_METHODS = ("iptw", "unadjusted")
+_CHECKPOINT_VERSION = 1
+_U_KEYS = ("strength_treatment", "strength_outcome", "prevalence")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Weibull proportional-hazards model
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class WeibullPH:
+    """A fitted Weibull proportional-hazards model, :math:`\\Lambda(t\\mid z) = \\exp(c_0 + z^\\top b) t^k`.
+
+    Attributes
+    ----------
+    shape : float
+        :math:`k`.
+    log_rate : float
+        :math:`c_0`, for times in the cohort's unit.
+    coef : numpy.ndarray
+        :math:`b`, log hazard ratios per column of the design.
+    names : tuple of str
+    loglik : float
+        Log-likelihood at the (penalized) maximum, without the penalty.
+    n, n_event : int
+    converged : bool
+    """
+
+    shape: float
+    log_rate: float
+    coef: np.ndarray
+    names: tuple[str, ...]
+    loglik: float
+    n: int
+    n_event: int
+    converged: bool
+
+    def linear_predictor(self, z: np.ndarray) -> np.ndarray:
+        """:math:`c_0 + z^\\top b`."""
+        return self.log_rate + z @ self.coef
+
+    def draw(self, eta: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """Times with cumulative hazard equal to the unit exponentials ``e`` (Bender 2005)."""
+        return np.exp((np.log(e) - eta) / self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": float(self.shape), "log_rate": float(self.log_rate),
+                "coef": {n: float(c) for n, c in zip(self.names, self.coef)}, "loglik": float(self.loglik),
+                "n": int(self.n), "n_event": int(self.n_event), "converged": bool(self.converged)}
+
+
+def fit_weibull_ph(time: np.ndarray, event: np.ndarray, z: np.ndarray, *, names: Sequence[str] | None = None,
+                   penalty: float = 0.0, where: str = "fit_weibull_ph") -> WeibullPH:
+    r"""Maximum-likelihood Weibull proportional-hazards regression (Newton trust region, exact Hessian).
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Follow-up times (> 0; zeros are set to half the smallest positive time).
+    event : numpy.ndarray
+        1 = event, 0 = censored.
+    z : numpy.ndarray, shape (n, p)
+        Covariates (no intercept column).
+    names : sequence of str, optional
+    penalty : float, default=0.0
+        Ridge penalty :math:`\tfrac{\lambda}{2}\lVert b\rVert^2` on the covariate coefficients (not on the
+        intercept or shape); keeps the fit finite when a level has no events.
+    where : str
+        Prefix of error messages.
+
+    Returns
+    -------
+    WeibullPH
+
+    Raises
+    ------
+    ModelFitError
+        No events, or the optimizer did not converge.
+
+    Notes
+    -----
+    Log-likelihood with :math:`\eta_i = c_0 + z_i^\top b`, :math:`H_i = e^{\eta_i} t_i^k`:
+    :math:`\ell = \sum_i d_i(\log k + (k-1)\log t_i + \eta_i) - H_i`. Same model as R
+    ``survreg(Surv(t, d) ~ z, dist = "weibull")`` with :math:`k = 1/\sigma`, :math:`b = -\alpha/\sigma`,
+    :math:`c_0 = -\mu/\sigma`. Times are divided by their median during the fit for conditioning.
+    """
+    t = np.asarray(time, float)
+    d = np.asarray(event, float)
+    z = np.asarray(z, float).reshape(t.size, -1)
+    if d.sum() == 0:
+        raise ModelFitError(f"{where}: no events to fit the Weibull model (got 0 events in {t.size} patients). "
+                            "Use an outcome with events.")
+    pos = t[t > 0]
+    t = np.where(t > 0, t, pos.min() / 2 if pos.size else 1.0)
+    scale = float(np.median(t))
+    lt = np.log(t / scale)
+    zz = np.column_stack([np.ones(t.size), z])
+    p = zz.shape[1]
+    pen = np.r_[0.0, np.zeros(1), np.full(p - 1, penalty)]  # [rho, c0, b...]
+
+    def parts(th: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        k = math.exp(th[0])
+        eta = zz @ th[1:]
+        h = np.exp(np.clip(eta + k * lt, -700, 700))
+        return eta, h, k
+
+    def nll(th: np.ndarray) -> float:
+        eta, h, k = parts(th)
+        ll = np.sum(d * (th[0] + (k - 1) * lt + eta) - h)
+        return float(-ll + 0.5 * np.sum(pen * th ** 2))
+
+    def grad(th: np.ndarray) -> np.ndarray:
+        eta, h, k = parts(th)
+        g_rho = np.sum(d * (1 + k * lt) - h * k * lt)
+        g_b = zz.T @ (d - h)
+        return -np.r_[g_rho, g_b] + pen * th
+
+    def hess(th: np.ndarray) -> np.ndarray:
+        eta, h, k = parts(th)
+        klt = k * lt
+        out = np.empty((p + 1, p + 1))
+        out[0, 0] = np.sum(h * klt ** 2 + h * klt - d * klt)
+        out[0, 1:] = out[1:, 0] = zz.T @ (h * klt)
+        out[1:, 1:] = (zz * h[:, None]).T @ zz
+        return out + np.diag(pen)
+
+    th0 = np.r_[0.0, math.log(d.sum() / np.sum(t / scale)), np.zeros(p - 1)]
+    res = optimize.minimize(nll, th0, jac=grad, hess=hess, method="trust-exact",
+                            options={"gtol": 1e-9, "maxiter": 500})
+    gnorm = float(np.max(np.abs(grad(res.x))))
+    if not np.all(np.isfinite(res.x)) or gnorm > 1e-5:
+        raise ModelFitError(f"{where}: the Weibull outcome model did not converge (got max |score| {gnorm:.3g} "
+                            f"after {res.nit} iterations). Use fewer covariates or a positive penalty.")
+    k = math.exp(res.x[0])
+    th = res.x
+    eta, h, _ = parts(th)
+    loglik = float(np.sum(d * (th[0] + (k - 1) * lt + eta) - h) - np.sum(d) * math.log(scale))
+    names = tuple(names) if names is not None else tuple(f"z{j + 1}" for j in range(p - 1))
+    return WeibullPH(shape=k, log_rate=float(th[1] - k * math.log(scale)), coef=np.asarray(th[2:], float),
+                     names=names, loglik=loglik, n=int(t.size), n_event=int(d.sum()), converged=True)
+
+
+def _design(frame: pd.DataFrame, covariates: Sequence[str], where: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Outcome-model design: standardized continuous columns, dummies vs the most frequent level.
+
+    Missing values: the mean (continuous) or a ``"missing"`` level (categorical), for the generating model
+    only; the analysis of each replicate sees the resampled rows as they are.
+    """
+    cols, names = [], []
+    for c in covariates:
+        if c not in frame.columns:
+            raise DataError(f"{where}: covariate '{c}' is not a column of the cohort frame (got columns "
+                            f"{', '.join(map(str, frame.columns[:12]))}...). Pass covariates present in the frame.")
+        s = frame[c]
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s) or s.dropna().nunique() <= 2:
+            lv = s.astype(object).where(s.notna(), "missing").astype(str)
+            counts = lv.value_counts(sort=False)
+            levels = sorted(counts.index)
+            ref = max(levels, key=lambda v: (counts[v], v))
+            for v in levels:
+                if v != ref:
+                    cols.append((lv == v).to_numpy(float))
+                    names.append(f"{c}[{v}]")
+        else:
+            x = s.to_numpy(float)
+            mu = np.nanmean(x)
+            sd = np.nanstd(x)
+            x = np.where(np.isnan(x), mu, x)
+            cols.append((x - mu) / (sd if sd > 0 else 1.0))
+            names.append(f"{c}[per SD]")
+    z = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+    return z, tuple(names)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# replicate tasks (picklable; executed in worker processes)
+# ----------------------------------------------------------------------------------------------------------
+def _seed(random_state: int, i: int) -> np.random.SeedSequence:
+    """Seed of replicate ``i``: independent of ``n_replicates``, the backend and the batching."""
+    return np.random.SeedSequence(int(random_state), spawn_key=(int(i),))
+
+
+def _arm_sizes(n_arms: tuple[int, int], sample_size: int) -> tuple[int, int]:
+    """(treated, control) sizes proportional to the cohort's arms."""
+    n1 = int(round(sample_size * n_arms[0] / (n_arms[0] + n_arms[1])))
+    return n1, sample_size - n1
+
+
+def _draw_u(rng: np.random.Generator, a: np.ndarray, u: dict | None) -> np.ndarray:
+    """Binary unmeasured confounder: ``logit P(U=1 | A) = logit(prevalence) + strength_treatment * A``."""
+    if u is None:
+        return np.zeros(a.size)
+    p = expit(logit(u["prevalence"]) + u["strength_treatment"] * a)
+    return (rng.random(a.size) < p).astype(float)
+
+
+def _estimate_rows(estimates: Sequence[Any], measures: Sequence[str]) -> list[dict[str, Any]]:
+    rows = []
+    for e in estimates:
+        if e.measure in measures and " vs " in e.contrast:
+            rows.append({"method": e.method, "measure": e.measure,
+                         "time": float(e.time) if math.isfinite(e.time) else None,
+                         "variance": e.variance, "scale": e.scale, "value": float(e.value), "se": float(e.se),
+                         "ci_low": float(e.ci_low), "ci_high": float(e.ci_high), "p": float(e.p)})
+    return rows
+
+
+def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
+             methods: Sequence[str]) -> list[dict[str, Any]]:
+    """The configured analysis of one replicate data set -> summary rows."""
+    from gistcausal.pipeline import causal_fit
+    from gistcausal.stats.survival import compare_survival
+
+    rows: list[dict[str, Any]] = []
+    cfg, dropped = _within_follow_up(cfg, frame, outcome)
+    if "iptw" in methods:
+        rows += _estimate_rows(causal_fit(cfg, frame, outcome=outcome, estimand=estimand).estimates,
+                               PLASMODE_MEASURES)
+    if "unadjusted" in methods:
+        s = cfg.analysis.survival
+        comp = compare_survival(frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(int),
+                                frame["treatment"].to_numpy(int), outcome=outcome, estimand="none",
+                                method="unadjusted", landmarks=tuple(s.landmarks), horizon=s.horizon,
+                                alpha=s.alpha, arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+        rows += _estimate_rows(comp.estimates, PLASMODE_MEASURES)
+    for m in methods:
+        variance = next((r["variance"] for r in rows if r["method"] == m), "none")
+        rows += [{"method": m, "measure": meas, "time": tm, "variance": variance, "scale": "identity",
+                  "value": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
+                 for meas, tm in dropped]
+    return rows
+
+
+def _within_follow_up(cfg: StudyConfig, frame: pd.DataFrame, outcome: str
+                      ) -> tuple[StudyConfig, list[tuple[str, float]]]:
+    """Drop landmarks / the RMST horizon beyond an arm's last follow-up in this replicate.
+
+    :func:`gistcausal.stats.survival.compare_survival` refuses them (the curve is undefined there); the other
+    measures of the replicate are still estimable, so the dropped ones are returned as not-estimable (NaN)
+    rows and counted in ``n_nonfinite`` instead of failing the whole replicate.
+    """
+    s = cfg.analysis.survival
+    t, a = frame[f"{outcome}_time"].to_numpy(float), frame["treatment"].to_numpy(int)
+    if not ((a == 1).any() and (a == 0).any()):
+        return cfg, []
+    last = min(float(np.max(t[a == 1])), float(np.max(t[a == 0])))
+    keep = [x for x in s.landmarks if x <= last]
+    dropped = [("surv_diff", float(x)) for x in s.landmarks if x > last]
+    horizon = s.horizon
+    if horizon is not None and horizon > last:
+        dropped.append(("rmst_diff", float(horizon)))
+        horizon = None
+    if not dropped:
+        return cfg, []
+    s2 = s.model_copy(update={"landmarks": keep, "horizon": horizon})
+    return cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"survival": s2})}), dropped
+
+
+def _message_head(err: BaseException) -> str:
+    """The rule part of a message (before the first ' (got'), so replicates failing alike count together."""
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return msg.split(" (got")[0][:160]
+
+
+@dataclass(frozen=True)
+class _PlasmodeTask:
+    """Everything a worker needs to simulate and analyse plasmode replicates (shipped once per worker)."""
+
+    cfg: StudyConfig
+    frame: pd.DataFrame
+    z: np.ndarray
+    outcome: str
+    estimand: str
+    methods: tuple[str, ...]
+    event_model: WeibullPH
+    censor_model: WeibullPH | None
+    treat_pos: int
+    log_hr: float
+    admin_time: float
+    arm_index: tuple[np.ndarray, np.ndarray]   # row positions of treated, control
+    sizes: tuple[int, int]
+    u: dict | None
+    random_state: int
+    ps: np.ndarray | None = None               # treatment="simulated": P(A=1 | x) of each cohort row
+    arm_names: tuple[str, str] = ("treated", "control")
+
+    def dataset(self, i: int) -> pd.DataFrame:
+        rng = np.random.default_rng(_seed(self.random_state, i))
+        if self.ps is None:
+            idx = np.concatenate([rng.choice(ix, size=n, replace=True) if n > 0 else ix[:0]
+                                  for ix, n in zip(self.arm_index, self.sizes)])
+            z = self.z[idx].copy()
+            a = z[:, self.treat_pos].copy()
+        else:
+            idx = rng.integers(0, self.z.shape[0], size=sum(self.sizes))
+            z = self.z[idx].copy()
+            a = (rng.random(idx.size) < self.ps[idx]).astype(float)
+        zc = z.copy()
+        zc[:, self.treat_pos] = a
+        z[:, self.treat_pos] = 0.0
+        u = _draw_u(rng, a, self.u)
+        g = 0.0 if self.u is None else self.u["strength_outcome"]
+        eta = self.event_model.linear_predictor(z) + self.log_hr * a + g * u
+        t = self.event_model.draw(eta, rng.exponential(size=idx.size))
+        c = np.full(idx.size, self.admin_time)
+        if self.censor_model is not None:
+            c = np.minimum(c, self.censor_model.draw(self.censor_model.linear_predictor(zc),
+                                                     rng.exponential(size=idx.size)))
+        out = self.frame.iloc[idx].reset_index(drop=True)
+        if self.ps is not None:
+            out["treatment"] = a.astype(int)
+            out["arm"] = np.where(a == 1, self.arm_names[0], self.arm_names[1])
+        out[f"{self.outcome}_time"] = np.minimum(t, c)
+        out[f"{self.outcome}_event"] = (t <= c).astype(int)
+        return out
+
+    def run(self, i: int) -> list[dict[str, Any]]:
+        return _analyse(self.cfg, self.dataset(i), self.outcome, self.estimand, self.methods)
+
+
+@dataclass(frozen=True)
+class _RegistryTask:
+    """A replicate of the synthetic registry (:func:`gistcausal.design.simulate.simulate_registry`) analysed as configured."""
+
+    cfg: StudyConfig
+    outcome: str
+    estimand: str
+    methods: tuple[str, ...]
+    sim: dict
+    random_state: int
+
+    def dataset(self, i: int) -> pd.DataFrame:
+        from gistcausal.design.cohort import build_cohort
+        from gistcausal.design.simulate import simulate_registry
+
+        seed = int(_seed(self.random_state, i).generate_state(1)[0])
+        return build_cohort(self.cfg, simulate_registry(seed=seed, **self.sim)).frame
+
+    def run(self, i: int) -> list[dict[str, Any]]:
+        return _analyse(self.cfg, self.dataset(i), self.outcome, self.estimand, self.methods)
+
+
+def _run_one(task: Any, i: int) -> dict[str, Any]:
+    """One replicate -> a small record; exceptions are recorded, never raised or dropped."""
+    with warnings.catch_warnings(record=True) as wlist:
+        warnings.simplefilter("always")
+        try:
+            rows = task.run(i)
+            rec: dict[str, Any] = {"replicate": int(i), "status": "ok", "rows": rows}
+        except Exception as err:  # noqa: BLE001 - every failure is counted by class and message head
+            rec = {"replicate": int(i), "status": "failed", "error": type(err).__name__,
+                   "message": _message_head(err)}
+    rec["warnings"] = dict(Counter(w.category.__name__ for w in wlist))
+    return rec
+
+
+def _run_chunk(task: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    """A batch of replicates in one worker, with BLAS on one thread (parallelism is across replicates)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return [_run_one(task, i) for i in indices]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# execution engine: local (joblib/loky) or Dask, streaming, checkpoint
+# ----------------------------------------------------------------------------------------------------------
+def _fingerprint(settings: dict[str, Any], frame: pd.DataFrame | None, cfg: StudyConfig) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({k: v for k, v in settings.items() if k not in ("n_replicates", "backend", "n_jobs")},
+                        sort_keys=True, default=str).encode())
+    h.update(cfg.model_dump_json(exclude={"source_path"} if "source_path" in type(cfg).model_fields else None)
+             .encode())
+    if frame is not None:
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def _read_checkpoint(path: Path, fingerprint: str) -> dict[int, dict[str, Any]]:
+    where = f"checkpoint {path}"
+    done: dict[int, dict[str, Any]] = {}
+    if not path.exists() or path.stat().st_size == 0:
+        return done
+    with path.open("r", encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    try:
+        head = json.loads(lines[0])
+    except json.JSONDecodeError:
+        head = {}
+    if head.get("kind") != "plasmode_checkpoint":
+        raise ConfigError(f"{where}: not a plasmode checkpoint (got first line {lines[0][:40]!r}). "
+                          "Pass a new path or the file a previous plasmode run wrote.")
+    if head.get("fingerprint") != fingerprint:
+        raise ConfigError(f"{where}: written for other settings, data or config (got fingerprint "
+                          f"{head.get('fingerprint')}, expected {fingerprint}). Use a new checkpoint path or "
+                          "rerun with the original settings.")
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by an interruption: that replicate is simply rerun
+            continue
+        done[int(rec["replicate"])] = rec
+    return done
+
+
+class _Checkpoint:
+    def __init__(self, path: Path | None, fingerprint: str) -> None:
+        self.path, self.fh = path, None
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists() or path.stat().st_size == 0
+        if not fresh:
+            with path.open("rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                needs_newline = fh.read(1) != b"\n"
+        self.fh = path.open("a", encoding="utf-8")
+        if fresh:
+            self.fh.write(json.dumps({"kind": "plasmode_checkpoint", "version": _CHECKPOINT_VERSION,
+                                      "fingerprint": fingerprint}) + "\n")
+        elif needs_newline:
+            self.fh.write("\n")
+        self.fh.flush()
+
+    def write(self, recs: list[dict[str, Any]]) -> None:
+        if self.fh is not None:
+            self.fh.write("".join(json.dumps(r) + "\n" for r in recs))
+            self.fh.flush()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+def _chunks(todo: list[int], workers: int, batch_size: int | None) -> list[list[int]]:
+    size = batch_size or max(1, min(25, math.ceil(len(todo) / (4 * max(workers, 1)))))
+    return [todo[k:k + size] for k in range(0, len(todo), size)]
+
+
+def _resolve_jobs(n_jobs: int) -> int:
+    cpus = os.cpu_count() or 1
+    return cpus if n_jobs == -1 else max(1, n_jobs if n_jobs > 0 else cpus + 1 + n_jobs)
+
+
+def _stream_local(task: Any, chunks: list[list[int]], n_jobs: int) -> Iterator[list[dict[str, Any]]]:
+    if n_jobs == 1:
+        for ch in chunks:
+            yield _run_chunk(task, ch)
+        return
+    from joblib import Parallel, delayed
+
+    par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs")
+    yield from par(delayed(_run_chunk)(task, ch) for ch in chunks)
+
+
+def _stream_dask(task: Any, chunks: list[list[int]], client: Any) -> Iterator[list[dict[str, Any]]]:
+    from distributed import as_completed
+
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    remote = client.scatter(task, broadcast=True)
+    pending = iter(chunks)
+    window = [client.submit(_run_chunk, remote, ch, pure=False) for ch in _take(pending, 2 * workers)]
+    seq = as_completed(window)
+    for fut in seq:
+        yield fut.result()
+        fut.release()
+        for ch in _take(pending, 1):
+            seq.add(client.submit(_run_chunk, remote, ch, pure=False))
+
+
+def _take(it: Iterator[Any], n: int) -> list[Any]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
+
+
+def _execute(task: Any, *, n_replicates: int, fingerprint: str, backend: str, scheduler: str | None,
+             client: Any, n_jobs: int, checkpoint: str | Path | None, progress: ProgressCallback | None,
+             batch_size: int | None) -> list[dict[str, Any]]:
+    path = None if checkpoint is None else Path(checkpoint)
+    done = {} if path is None else _read_checkpoint(path, fingerprint)
+    records = {i: r for i, r in done.items() if i < n_replicates}
+    todo = [i for i in range(n_replicates) if i not in records]
+    say = progress or (lambda _d, _t: None)
+    say(len(records), n_replicates)
+    ckpt = _Checkpoint(path, fingerprint)
+    own_client = None
+    try:
+        if backend == "dask":
+            if client is None:
+                from distributed import Client
+
+                if scheduler is not None:
+                    own_client = client = Client(scheduler)
+                else:
+                    own_client = client = Client(n_workers=_resolve_jobs(n_jobs), threads_per_worker=1,
+                                                 processes=True, dashboard_address=None)
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+            stream = _stream_dask(task, _chunks(todo, workers, batch_size), client) if todo else iter(())
+        else:
+            jobs = _resolve_jobs(n_jobs)
+            stream = _stream_local(task, _chunks(todo, jobs, batch_size), jobs) if todo else iter(())
+        for recs in stream:
+            ckpt.write(recs)
+            for r in recs:
+                records[r["replicate"]] = r
+            say(len(records), n_replicates)
+    finally:
+        ckpt.close()
+        if own_client is not None:
+            own_client.close()
+    return [records[i] for i in range(n_replicates)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# truth and performance measures
+# ----------------------------------------------------------------------------------------------------------
+def _truth_table(t1: np.ndarray, t0: np.ndarray, w: np.ndarray, landmarks: Sequence[float],
+                 horizon: float | None) -> pd.DataFrame:
+    """True marginal contrasts from paired uncensored potential outcomes with target weights ``w``."""
+    from gistcausal.design.simulate import _wmean_se, cox_hr_no_ties
+
+    keep = w > 0
+    t1, t0, w = t1[keep], t0[keep], w[keep]
+    n = t1.size
+    hr, se = cox_hr_no_ties(np.concatenate([t1, t0]), np.r_[np.ones(n), np.zeros(n)], np.concatenate([w, w]))
+    rows = [{"measure": "hr", "time": None, "value": hr, "mc_se": se, "scale": "log"}]
+    for lm in landmarks:
+        v, s = _wmean_se((t1 > lm).astype(float) - (t0 > lm).astype(float), w)
+        rows.append({"measure": "surv_diff", "time": float(lm), "value": v, "mc_se": s, "scale": "identity"})
+    if horizon is not None:
+        v, s = _wmean_se(np.minimum(t1, horizon) - np.minimum(t0, horizon), w)
+        rows.append({"measure": "rmst_diff", "time": float(horizon), "value": v, "mc_se": s, "scale": "identity"})
+    return pd.DataFrame(rows)
+
+
+def _follow_up_hr(t1: np.ndarray, t0: np.ndarray, zm: np.ndarray, censor_model: WeibullPH | None,
+                  admin: float, e_c: np.ndarray, w: np.ndarray) -> float:
+    """Marginal HR over the plasmode's follow-up: Cox on stacked potential outcomes, each censored as it would
+    be under that treatment (common censoring uniforms); what IPTW-Cox converges to under this censoring."""
+    from gistcausal.stats.cox import cox_fit
+
+    keep = w > 0
+    t1, t0, zm, e_c, w = t1[keep], t0[keep], zm[keep], e_c[keep], w[keep]
+    cs = []
+    for a in (1.0, 0.0):
+        c = np.full(t1.size, admin)
+        if censor_model is not None:
+            za = zm.copy()
+            za[:, 0] = a
+            c = np.minimum(c, censor_model.draw(censor_model.linear_predictor(za), e_c))
+        cs.append(c)
+    time = np.r_[np.minimum(t1, cs[0]), np.minimum(t0, cs[1])]
+    event = np.r_[t1 <= cs[0], t0 <= cs[1]].astype(int)
+    fit = cox_fit(time, event, np.r_[np.ones(t1.size), np.zeros(t0.size)][:, None], weights=np.r_[w, w],
+                  robust=False, ties="breslow")
+    return float(np.exp(fit.coef[0]))
+
+
+def _key(measure: str, time: Any) -> tuple[str, float | None]:
+    return measure, (None if time is None or (isinstance(time, float) and math.isnan(time)) else round(float(time), 9))
+
+
+def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_failed: int,
+             alpha: float) -> pd.DataFrame:
+    r"""Performance per estimator x variance method (Morris et al. 2019, Table 6).
+
+    On the analysis scale (log for the hazard ratio): bias :math:`\bar\theta - \theta` with MC SE
+    :math:`\mathrm{EmpSE}/\sqrt{n}`; EmpSE (SD of estimates) with MC SE :math:`\mathrm{EmpSE}/\sqrt{2(n-1)}`;
+    model SE :math:`\sqrt{\overline{\widehat{se}^2}}`; coverage and power (CI excludes the null) with MC SE
+    :math:`\sqrt{p(1-p)/n}`. Relative bias is :math:`e^{\text{bias}} - 1` on the log scale, bias / θ otherwise.
+    """
+    tv = {_key(r.measure, r.time): r.value for r in truth.itertuples()}
+    cols = ["method", "measure", "time", "variance"]
+    out = []
+    if estimates.empty:
+        return pd.DataFrame(columns=[*cols, "true_value", "n_used"])
+    for keys, g in estimates.groupby(cols, dropna=False, sort=False):
+        method, measure, time, variance = keys
+        true = tv.get(_key(measure, time), math.nan)
+        log = measure in _LOG_MEASURES
+        v = g["value"].to_numpy(float)
+        ok = np.isfinite(v) & ((v > 0) if log else True)
+        n = int(ok.sum())
+        th = np.log(v[ok]) if log else v[ok]
+        th_true = math.log(true) if log else true
+        se = g["se"].to_numpy(float)[ok]
+        lo, hi = g["ci_low"].to_numpy(float)[ok], g["ci_high"].to_numpy(float)[ok]
+        bias = float(np.mean(th) - th_true) if n else math.nan
+        emp = float(np.std(th, ddof=1)) if n > 1 else math.nan
+        cover = float(np.mean((lo <= true) & (true <= hi))) if n else math.nan
+        null = _NULL[measure]
+        power = float(np.mean((lo > null) | (hi < null))) if n else math.nan
+        rel = (math.exp(bias) - 1) if log else (bias / th_true if th_true != 0 else math.nan)
+        out.append({
+            "method": method, "measure": measure, "time": time, "variance": variance,
+            "scale": "log" if log else "identity", "true_value": true,
+            "mean_estimate": (math.exp(np.mean(th)) if log else float(np.mean(th))) if n else math.nan,
+            "bias": bias, "bias_mcse": emp / math.sqrt(n) if n > 1 else math.nan, "relative_bias": rel,
+            "empirical_se": emp, "empirical_se_mcse": emp / math.sqrt(2 * (n - 1)) if n > 1 else math.nan,
+            "model_se": float(np.sqrt(np.nanmean(se ** 2))) if n and np.isfinite(se).any() else math.nan,
+            "se_ratio": (float(np.sqrt(np.nanmean(se ** 2))) / emp) if n > 1 and np.isfinite(se).any() else math.nan,
+            "rmse": float(np.sqrt(np.mean((th - th_true) ** 2))) if n else math.nan,
+            "coverage": cover, "coverage_mcse": math.sqrt(cover * (1 - cover) / n) if n else math.nan,
+            "power": power, "power_mcse": math.sqrt(power * (1 - power) / n) if n else math.nan,
+            "alpha": alpha, "n_used": n, "n_nonfinite": int(len(g) - n), "n_replicates": n_replicates,
+            "n_failed": n_failed})
+    res = pd.DataFrame(out)
+    order = {m: i for i, m in enumerate(PLASMODE_MEASURES)}
+    meth = {m: i for i, m in enumerate(_METHODS)}
+    keys = pd.DataFrame({"m": res["method"].map(lambda v: meth.get(v, 99)),
+                         "q": res["measure"].map(lambda v: order.get(v, 99)), "t": res["time"].fillna(-1.0)})
+    return res.loc[keys.sort_values(["m", "q", "t"], kind="stable").index].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# result
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PlasmodeResult:
+    """Performance of the analysis plan on simulated data with a known effect (aggregates only).
+
+    Attributes
+    ----------
+    metrics : DataFrame
+        One row per estimator (``method``, ``measure``, ``time``) x ``variance``: ``true_value``,
+        ``mean_estimate``, ``bias`` (+ ``bias_mcse``), ``relative_bias``, ``empirical_se`` (+ MC SE),
+        ``model_se``, ``se_ratio``, ``rmse``, ``coverage`` (+ MC SE), ``power`` (+ MC SE), ``n_used``.
+    truth : DataFrame
+        True marginal effects (``measure``, ``time``, ``value``, ``mc_se``).
+    estimates : DataFrame
+        Replicate-level estimates (``replicate``, ``method``, ``measure``, ``time``, ``variance``, ``value``,
+        ``se``, ``ci_low``, ``ci_high``, ``p``): simulated estimates, not patients; for plots.
+    failures : DataFrame
+        One row per failed replicate (``replicate``, ``error``, ``message``).
+    settings : dict
+        Everything that defines the run (JSON-safe), including the generating models' coefficients.
+    warnings : tuple of str
+        Warning classes raised inside replicates, with counts.
+    """
+
+    metrics: pd.DataFrame
+    truth: pd.DataFrame
+    estimates: pd.DataFrame
+    failures: pd.DataFrame
+    settings: dict
+    warnings: tuple[str, ...] = ()
+    n_replicates: int = 0
+    n_failed: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """Metrics, one row per estimator x variance method (a copy)."""
+        return self.metrics.copy()
+
+    def failure_counts(self) -> pd.DataFrame:
+        """Failed replicates counted by exception class and message head."""
+        if self.failures.empty:
+            return pd.DataFrame(columns=["error", "message", "count"])
+        return (self.failures.groupby(["error", "message"], sort=False).size().rename("count").reset_index()
+                .sort_values("count", ascending=False, kind="stable").reset_index(drop=True))
+
+    def summary(self) -> str:
+        """Plain-text table of the performance measures."""
+        s = self.settings
+        lines = [f"Plasmode simulation ({s.get('kind')}): outcome {s.get('outcome')}, estimand {s.get('estimand')}, "
+                 f"{self.n_replicates} replicates ({self.n_failed} failed), n = {s.get('sample_size')}"]
+        if s.get("conditional_hr") is not None:
+            lines.append(f"  injected conditional HR {s['conditional_hr']:.4g}"
+                         + ("" if not s.get("unmeasured_confounder") else
+                            f"; unmeasured confounder {s['unmeasured_confounder']}"))
+        lines.append(f"  {'estimator':24s} {'true':>8s} {'mean':>8s} {'bias':>8s} {'(MCSE)':>8s} {'EmpSE':>7s} "
+                     f"{'ModSE':>7s} {'cover':>6s} {'(MCSE)':>7s} {'power':>6s} {'n':>5s}")
+        for r in self.metrics.itertuples():
+            no_time = r.time is None or (isinstance(r.time, float) and math.isnan(r.time))
+            name = f"{r.method} {r.measure}" + ("" if no_time else f"@{r.time:g}")
+            lines.append(f"  {name:24s} {r.true_value:8.4f} {r.mean_estimate:8.4f} {r.bias:8.4f} {r.bias_mcse:8.4f} "
+                         f"{r.empirical_se:7.4f} {r.model_se:7.4f} {r.coverage:6.3f} {r.coverage_mcse:7.3f} "
+                         f"{r.power:6.3f} {r.n_used:5d}")
+        lines.append("  bias and SEs on the log scale for hr; coverage of the true marginal effect; power = share of "
+                     "intervals excluding the null")
+        for _, r in self.failure_counts().iterrows():
+            lines.append(f"  failed: {r['count']} x {r['error']}: {r['message']}")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: settings, truth, metrics, failure counts (no replicate or patient rows)."""
+        return {"settings": json_safe(self.settings), "n_replicates": self.n_replicates, "n_failed": self.n_failed,
+                "truth": [json_safe(r) for r in self.truth.to_dict(orient="records")],
+                "metrics": [json_safe(r) for r in self.metrics.to_dict(orient="records")],
+                "failures": [json_safe(r) for r in self.failure_counts().to_dict(orient="records")],
+                "warnings": list(self.warnings)}
+
+
+def _build_result(records: list[dict[str, Any]], truth: pd.DataFrame, settings: dict[str, Any],
+                  alpha: float) -> PlasmodeResult:
+    est_rows, fail_rows, wcount = [], [], Counter()
+    for r in records:
+        for k, v in r.get("warnings", {}).items():
+            wcount[k] += 1
+        if r["status"] == "ok":
+            est_rows += [{"replicate": r["replicate"], **row} for row in r["rows"]]
+        else:
+            fail_rows.append({"replicate": r["replicate"], "error": r["error"], "message": r["message"]})
+    est_cols = ["replicate", "method", "measure", "time", "variance", "scale", "value", "se", "ci_low", "ci_high", "p"]
+    est = pd.DataFrame(est_rows, columns=est_cols)
+    est["time"] = est["time"].astype(float)
+    fails = pd.DataFrame(fail_rows, columns=["replicate", "error", "message"])
+    n, nf = len(records), len(fail_rows)
+    warn = tuple(f"{k} in {v} of {n} replicates" for k, v in sorted(wcount.items()))
+    truth = truth.copy()
+    truth["time"] = truth["time"].astype(float)
+    return PlasmodeResult(metrics=_metrics(est, truth, n, nf, alpha), truth=truth, estimates=est, failures=fails,
+                          settings=settings, warnings=warn, n_replicates=n, n_failed=nf)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------------------
+def _check_common(where: str, *, estimand: str, n_replicates: int, backend: str, n_jobs: int,
+                  methods: Sequence[str]) -> None:
+    if estimand not in _ESTIMANDS:
+        raise ConfigError(f"{where}: estimand must be one of {', '.join(map(repr, _ESTIMANDS))} (got {estimand!r}). "
+                          "The plasmode truth is defined for these target populations; pass one of them.")
+    if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)) or n_replicates < 1:
+        raise ConfigError(f"{where}: n_replicates must be an integer >= 1 (got {n_replicates!r}). "
+                          "Pass e.g. n_replicates=1000.")
+    if backend not in ("local", "dask"):
+        raise ConfigError(f"{where}: backend must be 'local' or 'dask' (got {backend!r}). Use 'local' for joblib "
+                          "processes or 'dask' with a scheduler address or client.")
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ConfigError(f"{where}: n_jobs must be a non-zero integer (got {n_jobs!r}). Pass -1 for all cores.")
+    bad = [m for m in methods if m not in _METHODS]
+    if bad or not methods:
+        raise ConfigError(f"{where}: methods must be a non-empty subset of {', '.join(map(repr, _METHODS))} "
+                          f"(got {tuple(methods)!r}). Pass methods=('iptw',).")
+
+
+def _check_u(where: str, u: dict | None) -> dict | None:
+    if u is None:
+        return None
+    if not isinstance(u, dict) or set(u) != set(_U_KEYS):
+        raise ConfigError(f"{where}: unmeasured_confounder must be a dict with keys {', '.join(_U_KEYS)} "
+                          f"(got {u!r}). Pass e.g. dict(strength_treatment=1.0, strength_outcome=0.7, "
+                          "prevalence=0.3).")
+    try:
+        out = {k: float(u[k]) for k in _U_KEYS}
+    except (TypeError, ValueError):
+        out = {k: math.nan for k in _U_KEYS}
+    if not all(math.isfinite(v) for v in out.values()) or not (0 < out["prevalence"] < 1):
+        raise ConfigError(f"{where}: unmeasured_confounder needs finite strengths and prevalence in (0, 1) "
+                          f"(got {u!r}). Pass a prevalence such as 0.3.")
+    return out
+
+
+def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outcome: str,
+             estimand: Literal["ATE", "ATT", "ATC"] = "ATE", true_hr: float | None = None,
+             true_effect_measure: Literal["hr", "marginal_hr"] = "hr", n_replicates: int = 1000,
+             sample_size: int | None = None, unmeasured_confounder: dict | None = None,
+             covariates: Sequence[str] | None = None, methods: Sequence[str] = ("iptw",),
+             backend: Literal["local", "dask"] = "local", scheduler: str | None = None, client: Any = None,
+             n_jobs: int = -1, random_state: int | None = None, checkpoint: str | Path | None = None,
+             progress: ProgressCallback | None = None, n_mc: int = 100_000, batch_size: int | None = None,
+             penalty: float = 0.01, censoring_model: Literal["auto", "covariates", "treatment"] = "auto",
+             treatment: Literal["observed", "simulated"] = "observed") -> PlasmodeResult:
+    r"""Plasmode simulation of the configured analysis on data like the cohort's (Franklin et al. 2014).
+
+    Parameters
+    ----------
+    cfg : StudyConfig or path
+        The study config; its propensity model, weights and survival settings define the analysis.
+    cohort_frame : DataFrame
+        :attr:`gistcausal.design.cohort.Cohort.frame` (``treatment``, covariates, ``<outcome>_time``/``_event``).
+    outcome : str
+        A time-to-event outcome of the cohort.
+    estimand : {"ATE", "ATT", "ATC"}, default="ATE"
+    true_hr : float, optional
+        Injected effect. ``None`` keeps the treatment coefficient fitted on the real cohort.
+    true_effect_measure : {"hr", "marginal_hr"}, default="hr"
+        ``"hr"``: ``true_hr`` is the *conditional* hazard ratio put in the outcome model. ``"marginal_hr"``:
+        the conditional coefficient is solved (Brent) so that the true *marginal* HR for ``estimand`` equals
+        ``true_hr``.
+    n_replicates : int, default=1000
+    sample_size : int, optional
+        Patients per replicate (default: the cohort's size), split between arms in the cohort's proportions.
+    unmeasured_confounder : dict, optional
+        ``strength_treatment`` (log odds ratio of U for treatment), ``strength_outcome`` (log hazard ratio of U
+        for the event), ``prevalence`` (P(U = 1) in the control arm). U is not given to the analysis.
+    covariates : sequence of str, optional
+        Covariates of the generating models; default: the propensity-model covariates of ``cfg``.
+    methods : sequence of {"iptw", "unadjusted"}, default=("iptw",)
+        Estimators run on each replicate (``"unadjusted"`` adds the crude comparison, for reference).
+    backend : {"local", "dask"}, default="local"
+        ``"local"``: joblib loky processes; ``"dask"``: ``client``, or ``distributed.Client(scheduler)``, or a
+        temporary local cluster with one single-threaded worker per job.
+    scheduler : str, optional
+        Dask scheduler address.
+    client : distributed.Client, optional
+    n_jobs : int, default=-1
+        Local processes (-1: all cores; 1: in this process).
+    random_state : int, optional
+        Seed of everything (default: ``cfg.seed``); replicate ``i`` uses ``SeedSequence(random_state,
+        spawn_key=(i,))``, so results do not depend on the backend.
+    checkpoint : path, optional
+        JSON-lines file; finished replicates are appended and skipped on a rerun with the same settings.
+    progress : callable, optional
+        ``progress(done, total)`` after each finished batch.
+    n_mc : int, default=100_000
+        Size of the resample used to compute the true marginal effects.
+    batch_size : int, optional
+        Replicates per task (default: about four tasks per worker, at most 25).
+    penalty : float, default=0.01
+        Ridge penalty of the generating Weibull models (see :func:`fit_weibull_ph`).
+    treatment : {"observed", "simulated"}, default="observed"
+        ``"observed"`` keeps each resampled row's real treatment (Franklin et al. 2014; arm sizes fixed).
+        ``"simulated"`` resamples rows regardless of arm and draws the treatment from the configured propensity
+        model fitted once to the real cohort (as the exposure option of the R package ``Plasmode``), so the
+        analysis' propensity model is correctly specified and the target population has overlap.
+    censoring_model : {"auto", "covariates", "treatment"}, default="auto"
+        Covariates of the censoring model: all (``"covariates"``), treatment only (``"treatment"``), or all
+        when there are at least 10 censorings per parameter, else treatment only (``"auto"``; registries
+        censor mostly administratively, and few censorings cannot support many coefficients).
+
+    Returns
+    -------
+    PlasmodeResult
+
+    Raises
+    ------
+    ConfigError
+        Bad arguments, or a checkpoint written for other settings.
+    DataError
+        Outcome or covariate columns missing from the frame.
+    ModelFitError
+        The generating models cannot be fitted.
+
+    Notes
+    -----
+    Per replicate: rows resampled with replacement within arm; U drawn given A with
+    :math:`\operatorname{logit} P(U=1\mid A) = \operatorname{logit}(\pi) + \gamma_A A`; event times from
+    :math:`\Lambda(t\mid x,a,u) = \exp(c_0 + x^\top\beta + a\psi + \gamma_Y u)\, t^k`; censoring from the
+    fitted censoring model, capped at the longest observed follow-up.
+
+    The truth is the marginal effect of the injected model in the target population: ``n_mc`` rows are
+    resampled the same way, both potential outcomes are drawn from the same exponential (and the same U),
+    uncensored; the marginal HR is the Cox estimate on the stacked potential outcomes, the survival and RMST
+    differences are their (weighted) means. ATE uses everyone, ATT the treated rows, ATC the controls. The
+    conditional HR differs from the marginal one whenever covariates are prognostic (non-collapsibility,
+    Martinussen & Vansteelandt 2013), which is why estimates are never compared with ``true_hr`` itself.
+    ``truth["value_follow_up"]`` adds the HR of the stacked potential outcomes censored as under each treatment.
+
+    With ``treatment="observed"`` every covariate pattern of the plasmode population has one treatment (true
+    propensity 0 or 1); a smooth propensity model can only approximate it, so chance imbalances of a small
+    cohort that the fitted outcome model makes prognostic can show up as IPTW bias. ``"simulated"`` gives a
+    correctly specified propensity model with overlap (see ``docs/plasmode.md``).
+    """
+    where = "plasmode"
+    cfg = cfg if isinstance(cfg, StudyConfig) else load_config(cfg)
+    _check_common(where, estimand=estimand, n_replicates=n_replicates, backend=backend, n_jobs=n_jobs,
+                  methods=methods)
+    u = _check_u(where, unmeasured_confounder)
+    if treatment not in ("observed", "simulated"):
+        raise ConfigError(f"{where}: treatment must be 'observed' or 'simulated' (got {treatment!r}). Use "
+                          "'observed' to keep the cohort's treatment, 'simulated' to draw it from the fitted "
+                          "propensity model.")
+    if censoring_model not in ("auto", "covariates", "treatment"):
+        raise ConfigError(f"{where}: censoring_model must be 'auto', 'covariates' or 'treatment' (got "
+                          f"{censoring_model!r}). Use 'auto'.")
+    if true_effect_measure not in ("hr", "marginal_hr"):
+        raise ConfigError(f"{where}: true_effect_measure must be 'hr' or 'marginal_hr' (got {true_effect_measure!r}). "
+                          "Use 'hr' for a conditional hazard ratio.")
+    if true_hr is not None and not (isinstance(true_hr, (int, float)) and math.isfinite(true_hr) and true_hr > 0):
+        raise ConfigError(f"{where}: true_hr must be a finite number > 0 (got {true_hr!r}). Pass e.g. true_hr=0.7.")
+    if true_hr is None and true_effect_measure == "marginal_hr":
+        raise ConfigError(f"{where}: true_effect_measure='marginal_hr' needs true_hr (got None). Pass the target "
+                          "marginal hazard ratio.")
+    tcol, ecol = f"{outcome}_time", f"{outcome}_event"
+    f = cohort_frame
+    missing = [c for c in ("treatment", tcol, ecol) if c not in f.columns]
+    if missing:
+        raise DataError(f"{where}: outcome '{outcome}' needs columns {', '.join(missing)} in the cohort frame (got "
+                        f"{len(f.columns)} columns without them). Pass a time-to-event outcome of the cohort.")
+    n_arms = (int((f["treatment"] == 1).sum()), int((f["treatment"] == 0).sum()))
+    if min(n_arms) == 0:
+        raise DataError(f"{where}: both arms need patients (got treated {n_arms[0]}, control {n_arms[1]}). "
+                        "Pass the analysis cohort's frame.")
+    n_total = sum(n_arms)
+    if sample_size is None:
+        sample_size = n_total
+    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 2:
+        raise ConfigError(f"{where}: sample_size must be an integer >= 2 (got {sample_size!r}). Pass None for the "
+                          "cohort's size.")
+    if not (isinstance(n_mc, (int, np.integer)) and n_mc >= 1000):
+        raise ConfigError(f"{where}: n_mc must be an integer >= 1000 (got {n_mc!r}). Pass e.g. n_mc=100_000.")
+    seed = int(cfg.seed if random_state is None else random_state)
+    covs = list(covariates) if covariates is not None else [n for n, c in cfg.covariates.items() if c.in_propensity]
+    zc, names = _design(f, covs, where)
+    z = np.column_stack([f["treatment"].to_numpy(float), zc])
+    names = ("treatment", *names)
+    t = f[tcol].to_numpy(float)
+    d = f[ecol].to_numpy(int)
+    ok = np.isfinite(t)
+    if not ok.all():
+        raise DataError(f"{where}: column '{tcol}' has {int((~ok).sum())} missing times (got a duration outcome?). "
+                        "Pass a time-to-event outcome.")
+    event_model = fit_weibull_ph(t, d, z, names=names, penalty=penalty, where=f"{where}: event model")
+    n_cens = int((d == 0).sum())
+    cens_cols = z.shape[1] if censoring_model == "covariates" or (
+        censoring_model == "auto" and n_cens >= 10 * z.shape[1]) else 1
+    censor_model = None
+    if n_cens:
+        fitted = fit_weibull_ph(t, 1 - d, z[:, :cens_cols], names=names[:cens_cols], penalty=penalty,
+                                where=f"{where}: censoring model")
+        # padded with zero coefficients so that the worker uses the same design matrix for both models
+        censor_model = WeibullPH(shape=fitted.shape, log_rate=fitted.log_rate,
+                                 coef=np.r_[fitted.coef, np.zeros(z.shape[1] - cens_cols)], names=names,
+                                 loglik=fitted.loglik, n=fitted.n, n_event=fitted.n_event, converged=True)
+    arm_index = (np.flatnonzero(f["treatment"].to_numpy() == 1), np.flatnonzero(f["treatment"].to_numpy() == 0))
+    s = cfg.analysis.survival
+
+    # truth: a large resample, both potential outcomes from common draws
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    ps = None
+    if treatment == "simulated":
+        from gistcausal.pipeline import fit_propensity
+
+        with warnings.catch_warnings():  # the real-cohort fit's own warnings belong to the main analysis
+            warnings.simplefilter("ignore")
+            ps = np.asarray(fit_propensity(cfg, f)[1], float)
+        idx = rng.integers(0, n_total, size=int(n_mc))
+        a_mc = (rng.random(idx.size) < ps[idx]).astype(float)
+        target = {"ATE": np.ones(idx.size), "ATT": ps[idx], "ATC": 1 - ps[idx]}[estimand]
+    else:
+        sizes_mc = _arm_sizes(n_arms, int(n_mc))
+        idx = np.concatenate([rng.choice(ix, size=m, replace=True) for ix, m in zip(arm_index, sizes_mc)])
+        a_mc = z[idx, 0].copy()
+        target = {"ATE": np.ones(idx.size), "ATT": a_mc, "ATC": 1 - a_mc}[estimand]
+    zm = z[idx].copy()
+    zm[:, 0] = 0.0
+    u_mc = _draw_u(rng, a_mc, u)
+    e_mc = rng.exponential(size=idx.size)
+    base_eta = event_model.linear_predictor(zm) + (0.0 if u is None else u["strength_outcome"]) * u_mc
+    w_mc = target
+
+    def truth_for(log_hr: float) -> pd.DataFrame:
+        t1 = event_model.draw(base_eta + log_hr, e_mc)
+        t0 = event_model.draw(base_eta, e_mc)
+        return _truth_table(t1, t0, w_mc, tuple(s.landmarks), s.horizon)
+
+    if true_hr is None:
+        log_hr = float(event_model.coef[0])
+    elif true_effect_measure == "hr":
+        log_hr = math.log(true_hr)
+    else:
+        def gap(b: float) -> float:
+            return math.log(float(truth_for(b).iloc[0]["value"])) - math.log(true_hr)
+        log_hr = float(optimize.brentq(gap, -6.0, 6.0, xtol=1e-10))
+    truth = truth_for(log_hr)
+    truth["value_follow_up"] = np.nan
+    truth.loc[truth["measure"] == "hr", "value_follow_up"] = _follow_up_hr(
+        event_model.draw(base_eta + log_hr, e_mc), event_model.draw(base_eta, e_mc), zm, censor_model,
+        float(np.max(t)), rng.exponential(size=idx.size), w_mc)
+
+    sizes = _arm_sizes(n_arms, int(sample_size))
+    settings = {
+        "kind": "plasmode", "outcome": outcome, "estimand": estimand, "n_replicates": int(n_replicates),
+        "sample_size": int(sample_size), "arm_sizes": {"treated": sizes[0], "control": sizes[1]},
+        "cohort_arm_sizes": {"treated": n_arms[0], "control": n_arms[1]},
+        "true_hr": true_hr, "true_effect_measure": true_effect_measure, "conditional_hr": math.exp(log_hr),
+        "unmeasured_confounder": u, "treatment": treatment, "covariates": covs, "methods": list(methods),
+        "random_state": seed,
+        "n_mc": int(n_mc), "penalty": float(penalty), "censoring_covariates": list(names[:cens_cols]) if n_cens else [],
+        "admin_censoring_time": float(np.max(t)),
+        "event_model": event_model.to_dict(),
+        "censoring_model": None if censor_model is None else censor_model.to_dict(),
+        "landmarks": list(map(float, s.landmarks)), "horizon": s.horizon, "alpha": s.alpha,
+        "backend": backend, "n_jobs": int(n_jobs),
+    }
+    task = _PlasmodeTask(cfg=cfg, frame=f.reset_index(drop=True), z=z, outcome=outcome, estimand=estimand,
+                         methods=tuple(methods), event_model=event_model, censor_model=censor_model, treat_pos=0,
+                         log_hr=log_hr, admin_time=float(np.max(t)), arm_index=arm_index, sizes=sizes, u=u,
+                         random_state=seed, ps=ps, arm_names=(cfg.treatment.treated, cfg.treatment.control))
+    records = _execute(task, n_replicates=int(n_replicates), fingerprint=_fingerprint(settings, f, cfg),
+                       backend=backend, scheduler=scheduler, client=client, n_jobs=n_jobs, checkpoint=checkpoint,
+                       progress=progress, batch_size=batch_size)
+    return _build_result(records, truth, settings, s.alpha)
+
+
+def _default_config() -> StudyConfig:
+    path = Path(__file__).resolve().parents[3] / "configs" / "gist_second_line.yaml"
+    if not path.exists():
+        raise ConfigError(f"simulation_study: the default config {path} is not available (got an installed package "
+                          "without the repository's configs). Pass config='path/to/gist_second_line.yaml'.")
+    return load_config(path)
+
+
+def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Path | None = None,
+                     outcome: Literal["pfs", "os"] = "pfs", estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
+                     n_patients: int | None = None, confounding: float = 1.0, hr_pfs: float = 0.70,
+                     hr_os: float = 0.85, prognostic: float = 1.0, methods: Sequence[str] = ("iptw", "unadjusted"),
+                     backend: Literal["local", "dask"] = "local", scheduler: str | None = None, client: Any = None,
+                     n_jobs: int = -1, random_state: int = 20201, checkpoint: str | Path | None = None,
+                     progress: ProgressCallback | None = None, n_mc: int = 200_000,
+                     batch_size: int | None = None) -> PlasmodeResult:
+    """The project's own simulation study: the configured analysis on fresh synthetic registries.
+
+    Replicate ``i`` draws a registry with :func:`gistcausal.design.simulate.simulate_registry` (seed from
+    ``SeedSequence(random_state, spawn_key=(i,))``), applies the config's protocol and runs the analysis; the
+    truth is :func:`gistcausal.design.simulate.true_marginal_effects` for the same knobs. Execution, checkpoint and
+    metrics are those of :func:`plasmode`.
+
+    Parameters
+    ----------
+    n_replicates : int, default=200
+    config : StudyConfig or path, optional
+        Default: ``configs/gist_second_line.yaml`` of the repository (synthetic source).
+    outcome : {"pfs", "os"}, default="pfs"
+    estimand : {"ATE", "ATT", "ATC"}, default="ATE"
+    n_patients : int, optional
+        Registry size (default: the config's ``data.synthetic.n_patients``).
+    confounding, hr_pfs, hr_os, prognostic
+        As :class:`gistcausal.design.simulate.SimulationSettings`.
+    methods, backend, scheduler, client, n_jobs, random_state, checkpoint, progress, batch_size
+        As :func:`plasmode`.
+    n_mc : int, default=200_000
+        Monte Carlo size of the truth.
+
+    Returns
+    -------
+    PlasmodeResult
+    """
+    from gistcausal.design.simulate import true_marginal_effects
+
+    where = "simulation_study"
+    cfg = _default_config() if config is None else (config if isinstance(config, StudyConfig) else load_config(config))
+    _check_common(where, estimand=estimand, n_replicates=n_replicates, backend=backend, n_jobs=n_jobs, methods=methods)
+    if outcome not in ("pfs", "os") or outcome not in cfg.outcomes:
+        raise ConfigError(f"{where}: outcome must be 'pfs' or 'os' and defined in the config (got {outcome!r}). "
+                          "Use the synthetic registry's outcomes.")
+    syn = getattr(cfg.data, "synthetic", None)
+    n_pat = int(n_patients if n_patients is not None else (syn.n_patients if syn is not None else 480))
+    sim = {"n_patients": n_pat, "confounding": float(confounding), "hr_pfs": float(hr_pfs), "hr_os": float(hr_os),
+           "prognostic": float(prognostic)}
+    s = cfg.analysis.survival
+    te = true_marginal_effects(estimand=estimand, landmarks=tuple(s.landmarks), horizon=float(s.horizon or 24.0),
+                               n_mc=n_mc, seed=int(random_state), confounding=confounding, hr_pfs=hr_pfs,
+                               hr_os=hr_os, prognostic=prognostic)
+    rows = []
+    for e in te.estimates:
+        if e.outcome == outcome and e.measure in PLASMODE_MEASURES and " vs " in e.contrast:
+            if e.measure == "rmst_diff" and s.horizon is None:
+                continue
+            rows.append({"measure": e.measure, "time": None if not math.isfinite(e.time) else e.time,
+                         "value": e.value, "mc_se": e.se, "scale": e.scale})
+    truth = pd.DataFrame(rows)
+    settings = {"kind": "synthetic_registry", "outcome": outcome, "estimand": estimand,
+                "n_replicates": int(n_replicates), "sample_size": None, "simulation": sim,
+                "conditional_hr": hr_pfs if outcome == "pfs" else hr_os, "methods": list(methods),
+                "random_state": int(random_state), "n_mc": int(n_mc), "landmarks": list(map(float, s.landmarks)),
+                "horizon": s.horizon, "alpha": s.alpha, "backend": backend, "n_jobs": int(n_jobs)}
+    task = _RegistryTask(cfg=cfg, outcome=outcome, estimand=estimand, methods=tuple(methods), sim=sim,
+                         random_state=int(random_state))
+    records = _execute(task, n_replicates=int(n_replicates), fingerprint=_fingerprint(settings, None, cfg),
+                       backend=backend, scheduler=scheduler, client=client, n_jobs=n_jobs, checkpoint=checkpoint,
+                       progress=progress, batch_size=batch_size)
+    return _build_result(records, truth, settings, s.alpha)
+
+
+__all__ = ["PlasmodeResult", "WeibullPH", "fit_weibull_ph", "plasmode", "simulation_study", "PLASMODE_MEASURES"]

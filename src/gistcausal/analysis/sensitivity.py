@@ -1,0 +1,170 @@
+"""The sensitivity step of a run: E-values of every main estimate, the HR tipping point, observed-covariate
+benchmarks, the specification grid, DoWhy refutation and an optional negative-control outcome.
+
+The statistics live in :mod:`gistcausal.stats.evalue`, :mod:`gistcausal.analysis.specification` and
+:mod:`gistcausal.stats.refutation`; this module only decides what to apply them to (the primary outcome under the
+first configured estimand) and builds the figures.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from gistcausal.errors import GistCausalError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gistcausal.design.cohort import Cohort
+    from gistcausal.design.config import StudyConfig
+
+#: Measures of the main comparison that get an E-value.
+EVALUE_MEASURES = ("hr", "rmst_diff", "surv_diff", "surv_ratio")
+
+
+def restricted_sd(curves: pd.DataFrame, arm: str, horizon: float) -> float:
+    """SD of min(T, tau) from an arm's (weighted) Kaplan-Meier curve.
+
+    E[min(T, tau)^2] = 2 * integral_0^tau t S(t) dt, so Var = 2 * int t S(t) dt - RMST^2 (the step function
+    is integrated exactly).
+    """
+    c = curves[(curves["arm"] == arm) & (curves.get("weighting", "weighted") != "unweighted")]
+    t = np.concatenate([[0.0], c["time"].to_numpy(float)])
+    s = np.concatenate([[1.0], c["surv"].to_numpy(float)])
+    keep = t < horizon
+    t, s = t[keep], s[keep]
+    right = np.append(t[1:], horizon)
+    rmst = float(np.sum(s * (right - t)))
+    m2 = float(np.sum(s * (right ** 2 - t ** 2)))
+    return math.sqrt(max(m2 - rmst ** 2, 0.0))
+
+
+def _design_for_benchmarks(cfg: "StudyConfig", f: pd.DataFrame) -> pd.DataFrame:
+    """Binary (0/1) coding of the PS covariates: levels as indicators (first level dropped), continuous
+    covariates dichotomized above the median, as the E-value benchmark requires binary confounders."""
+    cols = {}
+    for name, c in cfg.covariates.items():
+        if not c.in_propensity:
+            continue
+        x = f[name]
+        if c.type == "continuous":
+            xv = x.to_numpy(float)
+            cols[f"{name} > median"] = (xv > np.nanmedian(xv)).astype(float)
+        else:
+            d = pd.get_dummies(x.astype(str), prefix=name, prefix_sep=": ", drop_first=True, dtype=float)
+            for k in d.columns:
+                if 0 < d[k].sum() < len(d):
+                    cols[k] = d[k].to_numpy()
+    return pd.DataFrame(cols)
+
+
+def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) -> None:
+    from gistcausal.stats.cox import cox_fit
+    from gistcausal.pipeline import covariate_design
+    from gistcausal.present.plots.forest import forest_plot
+    from gistcausal.present.plots.sensitivity import bias_plot, tipping_plot
+    from gistcausal.stats.evalue import benchmark_covariates, evalue_from_estimate, tipping_point_grid
+    from gistcausal.analysis.specification import specification_grid
+
+    sc = cfg.analysis.sensitivity
+    outcome = cfg.primary_outcome
+    estimand = cfg.analysis.survival.estimands[0]
+    comp = parts.causal.get((outcome, estimand))
+    if comp is None:
+        return
+    f = cohort.frame
+    info = cohort.outcome(outcome)
+    event_prop = info.n_events / max(info.n, 1)
+    from gistcausal.pipeline import _figure
+
+    if sc.evalues:
+        rows, results = [], {}
+        for e in comp.estimates:
+            if e.measure not in EVALUE_MEASURES or " vs " not in e.contrast:
+                continue
+            kw: dict[str, Any] = {}
+            if e.measure in ("surv_diff", "surv_ratio"):
+                s0 = [x for x in comp.estimates if x.measure == "surv" and x.contrast == cfg.treatment.control
+                      and math.isfinite(x.time) and abs(x.time - e.time) < 1e-9]
+                if s0:
+                    kw["surv_control"] = s0[0].value
+            if e.measure == "rmst_diff":
+                kw["rmst_sd"] = math.sqrt((restricted_sd(comp.curves, cfg.treatment.treated, e.time) ** 2
+                                           + restricted_sd(comp.curves, cfg.treatment.control, e.time) ** 2) / 2)
+            try:
+                ev = evalue_from_estimate(e, event_proportion=event_prop, **kw)
+            except GistCausalError as err:
+                rows.append({"measure": e.measure, "time": e.time, "estimate": e.value, "evalue": math.nan,
+                             "evalue_ci": math.nan, "conversion": "", "interpretation": str(err).splitlines()[0]})
+                continue
+            key = e.measure if not math.isfinite(e.time) else f"{e.measure}@{e.time:g}"
+            results[key] = ev
+            rows.append({"measure": e.measure, "time": e.time, "estimate": e.value, "evalue": ev.evalue,
+                         "evalue_ci": ev.evalue_ci, "conversion": ev.conversion, "interpretation": ev.summary()})
+        parts.sensitivity["evalues"] = pd.DataFrame(rows)
+        if "hr" in results:
+            bench = None
+            try:
+                design = _design_for_benchmarks(cfg, f)
+                X = np.column_stack([f["treatment"].to_numpy(float), design.to_numpy(float)])
+                fit = cox_fit(f[info.time_col].to_numpy(float), f[info.event_col].to_numpy(int), X,
+                              names=["treatment", *design.columns])
+                hrs = dict(zip(design.columns, np.exp(fit.coef[1:])))
+                bench = benchmark_covariates(design.assign(treatment=f["treatment"].to_numpy()),
+                                             treatment_col="treatment", covariates=list(design.columns),
+                                             outcome_hr=hrs, event_proportion=event_prop)
+                parts.sensitivity["benchmarks"] = bench.to_frame()
+            except GistCausalError as err:
+                parts.sensitivity["benchmarks_note"] = str(err).splitlines()[0]
+            fig, ax = _figure(6.5, 5.0)
+            bias_plot(results["hr"], ax=ax, benchmarks=bench)
+            parts.figures["bias_plot"] = fig
+            parts.sensitivity["evalue_hr"] = results["hr"]
+    hr = next((e for e in comp.estimates if e.measure == "hr"), None)
+    if sc.tipping_point and hr is not None and math.isfinite(hr.value) and math.isfinite(hr.ci_low):
+        prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
+        grid = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
+                                  gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
+        parts.sensitivity["tipping_grid"] = grid
+        fig, ax = _figure(7.0, 4.6)
+        tipping_plot(grid, ax=ax)
+        parts.figures["tipping"] = fig
+    if sc.specification_grid:
+        say("Specification grid")
+        grid = specification_grid(cfg, f, outcome=outcome, measure="hr")
+        parts.sensitivity["specification_grid"] = grid
+        fig, ax = _figure(7.5, 0.38 * len(grid.rows) + 1.4)
+        forest_plot(grid, ax=ax)
+        parts.figures["specification_grid"] = fig
+    if sc.refutation.enabled and cfg.analysis.survival.horizon:
+        say("DoWhy refutation")
+        from gistcausal.stats.refutation import refute
+
+        design = covariate_design(cfg, f)
+        df = design.assign(treatment=f["treatment"].to_numpy(), time=f[info.time_col].to_numpy(float),
+                           event=f[info.event_col].to_numpy(int))
+        rr = refute(df, treatment_col="treatment", time_col="time", event_col="event",
+                    covariates=list(design.columns), bridge=sc.refutation.bridge,
+                    horizon=cfg.analysis.survival.horizon, estimand=estimand if estimand != "ATO" else "ATE",
+                    refuters=tuple(sc.refutation.refuters), num_simulations=sc.refutation.num_simulations,
+                    extra_edges=tuple(tuple(e) for e in sc.refutation.extra_edges), outcome=outcome,
+                    contrast=f"{cfg.treatment.treated} vs {cfg.treatment.control}", random_state=cfg.seed)
+        parts.sensitivity["refutation"] = rr
+        parts.estimates.append(rr.estimate)
+        from gistcausal.present.plots.graph import plot_graph
+        from gistcausal.stats.refutation import causal_graph
+
+        g = causal_graph("treatment", outcome, list(design.columns),
+                         extra_edges=tuple(tuple(e) for e in sc.refutation.extra_edges))
+        fig, ax = _figure(7.0, 0.32 * g.number_of_nodes() + 1.5)
+        plot_graph(g, treatment="treatment", outcome=outcome, ax=ax)
+        parts.figures["causal_graph"] = fig
+    nc = sc.negative_control
+    if nc is not None:
+        from gistcausal.pipeline import causal_fit
+
+        fit = causal_fit(cfg, f, outcome=nc, estimand=estimand)
+        parts.sensitivity["negative_control"] = pd.DataFrame([e.to_dict() for e in fit.estimates
+                                                              if e.measure in ("hr", "rmst_diff", "logrank_p")])
+        parts.estimates.extend(e for e in fit.estimates if e.measure in ("hr", "rmst_diff", "logrank_p"))

@@ -1,0 +1,105 @@
+"""Uncertainty of the IPTW survival estimates: one variance method per analysis.
+
+``analysis.survival.variance`` picks it, and every interval states it in ``EffectEstimate.variance``:
+
+``robust``
+    The sandwich that treats the weights as known (:func:`gistcausal.stats.survival.compare_survival`: infinitesimal
+    jackknife for the curves and RMST, Lin-Wei for the Cox model). Conservative for the ATE, not guaranteed to
+    be for the ATT (docs/coverage.md).
+``m_estimation``
+    Stacked estimating equations of the logistic propensity model and the survival estimator
+    (:mod:`gistcausal.inference.mestimation`); accounts for the estimated weights, closed form, no resampling.
+``bootstrap``
+    The whole pipeline (propensity refit, weights, survival) in every stratified replicate
+    (:mod:`gistcausal.inference.bootstrap`), percentile or BCa intervals.
+
+:func:`with_variance` is the one call the pipeline makes: it takes the ``robust`` comparison of
+:func:`gistcausal.pipeline.causal_fit` and returns it with the configured variance swapped in for the
+landmark survival, RMST and hazard-ratio rows (point estimates unchanged; medians and the log-rank test keep
+their own intervals).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+from gistcausal.inference.bootstrap import (FAILURE_REASONS, BootstrapResult, ProgressFn, bca_interval,
+                                  bootstrap_estimates, bootstrap_survival)
+from gistcausal.effects import EffectEstimate
+from gistcausal.errors import ConfigError
+from gistcausal.inference.mestimation import logistic_newton, m_estimation_estimates, m_estimation_survival
+
+#: Variance methods and what they support.
+VARIANCE_METHODS: dict[str, dict[str, Any]] = {
+    "robust": {"ps_methods": ("logistic", "firth", "boosting"), "truncate_ok": True},
+    "m_estimation": {"ps_methods": ("logistic",), "truncate_ok": False},
+    "bootstrap": {"ps_methods": ("logistic", "firth", "boosting"), "truncate_ok": True},
+}
+
+
+def _key(e: EffectEstimate) -> tuple:
+    t = round(e.time, 9) if math.isfinite(e.time) else None
+    return (e.outcome, e.measure, e.contrast, t)
+
+
+def swap_estimates(base: Sequence[EffectEstimate], new: Sequence[EffectEstimate]
+                   ) -> tuple[EffectEstimate, ...]:
+    """``base`` with every row that ``new`` also has (same outcome, measure, contrast, time) replaced by
+    ``new``'s, in ``base``'s order; rows only ``base`` has are kept."""
+    repl = {_key(e): e for e in new}
+    return tuple(repl.get(_key(e), e) for e in base)
+
+
+def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estimand: str,
+                  variance: str | None = None, n_boot: int | None = None, ci: str = "percentile",
+                  n_jobs: int | None = -1, progress: ProgressFn | None = None
+                  ) -> tuple[Any, BootstrapResult | None]:
+    """Swap the configured variance into a ``robust`` IPTW comparison.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+    frame : DataFrame
+        The cohort frame given to :func:`gistcausal.pipeline.causal_fit` (all patients, before trimming).
+    comparison : SurvivalComparison
+        ``causal_fit(...).comparison``.
+    outcome, estimand : str
+    variance : {"robust", "m_estimation", "bootstrap"}, optional
+        Default ``cfg.analysis.survival.variance``.
+    n_boot, ci, n_jobs, progress
+        Bootstrap settings (:func:`gistcausal.inference.bootstrap.bootstrap_estimates`); ``n_boot`` defaults to
+        ``analysis.survival.bootstrap_replicates``.
+
+    Returns
+    -------
+    comparison : SurvivalComparison
+        A new comparison (``dataclasses.replace``) whose ``surv``, ``surv_diff``, ``surv_ratio``, ``rmst``,
+        ``rmst_diff`` and ``hr`` rows carry the chosen variance; warnings appended.
+    bootstrap : BootstrapResult or None
+        The bootstrap record (failure counts, replicate table) when ``variance="bootstrap"``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown variance method, or one the configured propensity model or weights do not support.
+    """
+    where = "with_variance"
+    variance = cfg.analysis.survival.variance if variance is None else variance
+    if variance not in VARIANCE_METHODS:
+        raise ConfigError(f"{where}: analysis.survival.variance must be one of {list(VARIANCE_METHODS)} "
+                          f"(got {variance!r}). Pick one of these.")
+    if variance == "robust":
+        return comparison, None
+    if variance == "m_estimation":
+        new = m_estimation_estimates(cfg, frame, outcome=outcome, estimand=estimand)
+        return dataclasses.replace(comparison, estimates=swap_estimates(comparison.estimates, new)), None
+    boot = bootstrap_estimates(cfg, frame, outcome=outcome, estimand=estimand, n_boot=n_boot, ci=ci,
+                               n_jobs=n_jobs, progress=progress)
+    return (dataclasses.replace(comparison, estimates=swap_estimates(comparison.estimates, boot.estimates),
+                                warnings=tuple(comparison.warnings) + boot.warnings), boot)
+
+
+__all__ = ["VARIANCE_METHODS", "with_variance", "swap_estimates", "m_estimation_estimates",
+           "m_estimation_survival", "bootstrap_estimates", "bootstrap_survival", "BootstrapResult",
+           "bca_interval", "logistic_newton", "FAILURE_REASONS"]

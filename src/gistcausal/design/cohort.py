@@ -1,0 +1,466 @@
+"""Target-trial protocol applied to records: eligibility cascade, arms, time zero and outcomes.
+
+:func:`build_cohort` turns registry records (dates and codes) into an analysis cohort following the config's
+protocol, step by step and in the configured order, counting who each step removes (the CONSORT-style flow).
+It also accepts an analysis-ready table (``table:`` configs), where the flow is just "all rows" -> "complete
+data" -> arms.
+
+Time scales: outcome times are ``(date - start) / 30.4375`` months when ``time_unit`` is months (days / 365.25
+* 12), days or years likewise. The start is time zero (the protocol's ``time_zero`` column, e.g. start of
+second-line treatment) unless an outcome names another ``start`` (e.g. date of diagnosis for OS from
+diagnosis).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig
+from gistcausal.design.data import DAYS_PER_MONTH, require_columns
+from gistcausal.errors import CohortError, ConfigError, DataError, DataQualityWarning
+
+_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": DAYS_PER_MONTH, "years": 365.25}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStep:
+    """One box of the flow diagram: who entered, who the step removed and why, who remained."""
+
+    label: str
+    kind: str  # "start", "include", "exclude", "arm"
+    rule: str
+    n_before: int
+    n_removed: int
+    n_after: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "kind": self.kind, "rule": self.rule, "n_before": self.n_before,
+                "n_removed": self.n_removed, "n_after": self.n_after}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowCounts:
+    """The patient flow: the steps in order and the final arm sizes (aggregates only)."""
+
+    steps: tuple[FlowStep, ...]
+    arms: tuple[tuple[str, int], ...]
+    start_label: str = "All records"
+
+    @property
+    def n_start(self) -> int:
+        return self.steps[0].n_before
+
+    @property
+    def n_final(self) -> int:
+        return self.steps[-1].n_after
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [s.to_dict() for s in self.steps]
+        rows += [{"label": f"Arm: {a}", "kind": "arm", "rule": "", "n_before": self.n_final, "n_removed": 0,
+                  "n_after": n} for a, n in self.arms]
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start_label, "n_start": self.n_start, "steps": [s.to_dict() for s in self.steps],
+                "n_final": self.n_final, "arms": dict(self.arms)}
+
+    def summary(self) -> str:
+        lines = [f"{self.start_label}: n = {self.n_start}"]
+        for s in self.steps:
+            verb = "excluded" if s.kind == "exclude" else "not meeting"
+            lines.append(f"  - {verb} '{s.label}' ({s.rule}): {s.n_removed} -> {s.n_after} remain")
+        lines.append("  arms: " + ", ".join(f"{a} n = {n}" for a, n in self.arms))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeInfo:
+    """Aggregate description of an outcome in the cohort (no patient rows)."""
+
+    name: str
+    label: str
+    type: str
+    time_col: str
+    event_col: str | None
+    n: int
+    n_events: int
+    start: str
+    causal: bool
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The analysis cohort.
+
+    ``frame`` is patient-level and stays inside the estimators (it is never written to reports): one row
+    per patient with ``arm`` (the arm name), ``treatment`` (1 = treated arm, 0 = control), the covariates and,
+    per outcome ``o``, ``o_time`` and ``o_event`` (or ``o_time`` only for durations, NaN when not
+    applicable). ``to_dict`` gives aggregates only.
+    """
+
+    frame: pd.DataFrame
+    flow: FlowCounts
+    treated: str
+    control: str
+    outcomes: tuple[OutcomeInfo, ...]
+    covariates: tuple[str, ...]
+    time_unit: str
+    warnings: tuple[str, ...] = field(default=())
+
+    def outcome(self, name: str) -> OutcomeInfo:
+        for o in self.outcomes:
+            if o.name == name:
+                return o
+        raise ConfigError(f"outcome '{name}' is not defined (outcomes: {', '.join(o.name for o in self.outcomes)}). "
+                          "Use one of the configured outcome names.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flow": self.flow.to_dict(), "n": int(len(self.frame)), "treated": self.treated,
+                "control": self.control, "time_unit": self.time_unit,
+                "outcomes": {o.name: {"label": o.label, "type": o.type, "n": o.n, "n_events": o.n_events,
+                                      "start": o.start} for o in self.outcomes}}
+
+
+# ------------------------------------------------------------------------------------------- criteria
+def evaluate(crit: Criterion, df: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the rows satisfying a criterion; missing values satisfy only ``missing: true``."""
+    if crit.all_ is not None:
+        return np.logical_and.reduce([evaluate(c, df) for c in crit.all_]) if crit.all_ else np.ones(len(df), bool)
+    if crit.any_ is not None:
+        return np.logical_or.reduce([evaluate(c, df) for c in crit.any_]) if crit.any_ else np.zeros(len(df), bool)
+    if crit.not_ is not None:
+        return ~evaluate(crit.not_, df)
+    s = df[crit.column]
+    present = s.notna().to_numpy()
+    if crit.missing is not None:
+        return ~present if crit.missing else present
+    if crit.in_ is not None or crit.not_in is not None:
+        values = crit.in_ if crit.in_ is not None else crit.not_in
+        hit = s.astype(object).isin(values) | s.astype(str).isin([str(v) for v in values])
+        hit = hit.to_numpy() & present
+        return hit if crit.in_ is not None else (present & ~hit)
+    if crit.eq is not None:
+        return (s.astype(str) == str(crit.eq)).to_numpy() & present
+    if crit.ne is not None:
+        return (s.astype(str) != str(crit.ne)).to_numpy() & present
+    if crit.before_column is not None or crit.after_column is not None:
+        other = df[crit.before_column or crit.after_column]
+        both = present & other.notna().to_numpy()
+        cmp = (s < other) if crit.before_column is not None else (s > other)
+        return cmp.fillna(False).to_numpy(dtype=bool) & both
+    for op, fn in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)):
+        bound = getattr(crit, op)
+        if bound is None:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(s):
+            b = pd.Timestamp(bound)
+            return fn(s, b).fillna(False).to_numpy(dtype=bool) & present
+        if not pd.api.types.is_numeric_dtype(s):
+            raise DataError(f"column '{crit.column}': comparison '{op}: {bound}' needs a numeric or date column "
+                            f"(got dtype {s.dtype}). Use 'in'/'eq' for codes, or list the column under data.dates.")
+        return fn(s.to_numpy(dtype=float, na_value=np.nan), float(bound)) & present
+    raise ConfigError(f"criterion on '{crit.column}' has no comparison. Give one of in, eq, lt, ...")  # pragma: no cover
+
+
+def _span(start: pd.Series, end: pd.Series, unit: str) -> np.ndarray:
+    days = (end - start).dt.total_seconds().to_numpy() / 86400.0
+    return days / _UNIT_DAYS[unit]
+
+
+def _ids(df: pd.DataFrame, mask: np.ndarray, id_col: str, k: int = 3) -> str:
+    if id_col not in df.columns:
+        return ""
+    vals = df.loc[mask, id_col].head(k).astype(str).tolist()
+    return f" (first: {', '.join(vals)})" if vals else ""
+
+
+# ------------------------------------------------------------------------------------------- building
+def _used_columns(cfg: StudyConfig) -> dict[str, str]:
+    """Every column the protocol reads, with its expected kind and the config key asking for it."""
+    p = cfg.protocol
+    assert p is not None
+    need: dict[str, str] = {}
+    derived = set(p.derived)
+    for name, d in p.derived.items():
+        kind = "any" if d.recode is not None else "date"
+        for c in d.source_columns():
+            if c not in derived:
+                need.setdefault(c, f"{kind}@protocol.derived.{name}")
+    for i, step in enumerate(p.eligibility):
+        crit = step.include or step.exclude
+        for c in crit.columns():
+            if c not in derived:
+                need.setdefault(c, f"any@protocol.eligibility[{i}] ({step.label})")
+    need[p.treatment.column] = "any@protocol.treatment.column"
+    need[p.time_zero] = "date@protocol.time_zero"
+    if p.eligibility_date:
+        need[p.eligibility_date] = "date@protocol.eligibility_date"
+    for name, o in p.outcomes.items():
+        for c in o.events:
+            need[c] = f"date@protocol.outcomes.{name}.events"
+        if o.censor:
+            need[o.censor] = f"date@protocol.outcomes.{name}.censor"
+        if o.start:
+            need[o.start] = f"date@protocol.outcomes.{name}.start"
+        for arm, ao in o.by_arm.items():
+            need[ao.start] = f"date@protocol.outcomes.{name}.by_arm.{arm}.start"
+            need[ao.end] = f"date@protocol.outcomes.{name}.by_arm.{arm}.end"
+            if ao.require:
+                for c in ao.require.columns():
+                    need.setdefault(c, f"any@protocol.outcomes.{name}.by_arm.{arm}.require")
+    for c in cfg.covariates:
+        if c not in derived:
+            need.setdefault(c, f"any@covariates.{c}")
+    return need
+
+
+def _prepare_covariates(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, list[FlowStep]]:
+    """Apply each covariate's missing-data rule; complete-case drops become flow steps."""
+    steps: list[FlowStep] = []
+    out = frame.copy()
+    for name, cov in cfg.covariates.items():
+        miss = out[name].isna()
+        if cov.type == "categorical" or cov.type == "binary":
+            if cov.missing == "category":
+                out[name] = out[name].astype(object).where(~miss, cov.missing_label)
+                continue
+        if not miss.any():
+            continue
+        if cov.missing == "error" or (cov.missing == "category" and cov.type == "continuous"):
+            raise DataError(f"{where}: column '{name}' has {int(miss.sum())} missing value(s) in the cohort. Set "
+                            f"covariates.{name}.missing to 'complete_case' or 'impute'"
+                            + (", or 'category' to keep them as a level" if cov.type != "continuous" else "")
+                            + ".")
+        if cov.missing == "complete_case":
+            n0 = len(out)
+            out = out.loc[~miss].reset_index(drop=True)
+            steps.append(FlowStep(f"Missing {name} (complete case)", "exclude", f"{name} is missing", n0,
+                                  n0 - len(out), len(out)))
+    return out, steps
+
+
+def apply_eligibility(steps: list[EligibilityStep], df: pd.DataFrame) -> tuple[pd.DataFrame, list[FlowStep]]:
+    """Apply eligibility steps in order; returns the remaining rows and one :class:`FlowStep` per step."""
+    flow: list[FlowStep] = []
+    current = df
+    for step in steps:
+        crit = step.include or step.exclude
+        hit = evaluate(crit, current)
+        keep = hit if step.include is not None else ~hit
+        n0 = len(current)
+        current = current.loc[keep].reset_index(drop=True)
+        flow.append(FlowStep(step.label, "include" if step.include is not None else "exclude", crit.describe(),
+                             n0, n0 - len(current), len(current)))
+    return current, flow
+
+
+def _derive(name: str, d: DerivedColumn, df: pd.DataFrame, where: str) -> np.ndarray | pd.Series:
+    cols = d.source_columns()
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: protocol.derived.{name}: column(s) {missing} not found. Available columns: "
+                        f"{', '.join(map(str, df.columns[:40]))}. Fix the column names.")
+    if d.recode is not None:
+        s = df[d.recode.column].astype(object)
+        out = s.copy() if d.recode.other is None else pd.Series(d.recode.other, index=s.index, dtype=object)
+        for level, codes in d.recode.map.items():
+            out[s.astype(str).isin([str(c) for c in codes])] = level
+        return out.where(s.notna(), np.nan)
+    if not all(pd.api.types.is_datetime64_any_dtype(df[c]) for c in cols):
+        raise DataError(f"{where}: protocol.derived.{name}: columns {list(cols)} must be dates. List them "
+                        "under data.dates.")
+    unit = "months" if d.months_between else ("years" if d.years_between else "days")
+    return _span(df[cols[0]], df[cols[1]], unit)
+
+
+def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
+    """Apply the config's protocol (or table definition) to records.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+    records : DataFrame
+        Output of :func:`gistcausal.design.data.load_data`; not modified.
+
+    Returns
+    -------
+    Cohort
+
+    Raises
+    ------
+    DataError
+        A column the config names is missing or mistyped; outcome dates before their start.
+    CohortError
+        The cascade leaves an empty cohort or an empty arm.
+    """
+    if cfg.table is not None:
+        return _build_from_table(cfg, records)
+    p = cfg.protocol
+    assert p is not None
+    where = cfg.source_path or cfg.name
+    df = records.copy()
+    for name, d in p.derived.items():
+        df[name] = _derive(name, d, df, where)
+    require_columns(df, _used_columns(cfg), where=where)
+
+    warn_msgs: list[str] = []
+    current, steps = apply_eligibility(p.eligibility, df)
+    tr = p.treatment
+    codes = current[tr.column].astype(str)
+    arm = pd.Series(pd.NA, index=current.index, dtype=object)
+    for name, vals in tr.arms.items():
+        arm[codes.isin([str(v) for v in vals])] = name
+    in_arm = arm.notna().to_numpy()
+    if not in_arm.all():
+        n0 = len(current)
+        current, arm = current.loc[in_arm].reset_index(drop=True), arm[in_arm].reset_index(drop=True)
+        steps.append(FlowStep("Not in a compared strategy", "exclude",
+                              f"{tr.column} not in the codes of {', '.join(tr.arms)}", n0, n0 - len(current), len(current)))
+    current = current.assign(arm=arm.to_numpy(), treatment=(arm == tr.treated).astype(int).to_numpy())
+    if len(current) == 0:
+        raise CohortError(f"{where}: protocol.eligibility leaves no patients (steps: "
+                          + "; ".join(f"{s.label}: {s.n_after}" for s in steps)
+                          + "). Check the criteria and the codes in the data.")
+    t0 = current[p.time_zero]
+    if t0.isna().any():
+        bad = t0.isna().to_numpy()
+        raise DataError(f"{where}: protocol.time_zero column '{p.time_zero}' is missing for {int(bad.sum())} "
+                        f"eligible patient(s){_ids(current, bad, cfg.data.id_col)}. Add an eligibility step "
+                        f"excluding {{column: {p.time_zero}, missing: true}}, or fix the records.")
+    if p.eligibility_date is not None:
+        from gistcausal.design.validation import check_time_zero
+
+        # immortal time / misaligned time zero (Hernan et al. 2016): counted and warned, never silently kept
+        warn_msgs += check_time_zero(current, time_zero_col=p.time_zero, eligibility_date_col=p.eligibility_date,
+                                     treatment_start_col=p.time_zero, id_col=cfg.data.id_col, where=where,
+                                     warn=False)
+    current, cov_steps = _prepare_covariates(cfg, current, where)
+    steps += cov_steps
+    for a in tr.arms:
+        if int((current["arm"] == a).sum()) == 0:
+            raise CohortError(f"{where}: arm '{a}' is empty after eligibility ({len(current)} patients, all in the "
+                              f"other arm). Check protocol.treatment.arms codes against column '{tr.column}'.")
+
+    frame = pd.DataFrame({"arm": current["arm"].to_numpy(), "treatment": current["treatment"].to_numpy()})
+    for c in cfg.covariates:
+        frame[c] = current[c].to_numpy()
+    infos = []
+    for name, o in p.outcomes.items():
+        info, cols, w = _outcome_columns(name, o, current, p.time_zero, p.time_unit, cfg.data.id_col, where)
+        warn_msgs += w
+        for k, v in cols.items():
+            frame[k] = v
+        infos.append(info)
+    for m in warn_msgs:
+        warnings.warn(m, DataQualityWarning, stacklevel=2)
+    flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
+                      p.start_population)
+    return Cohort(frame, flow, tr.treated, tr.control, tuple(infos), tuple(cfg.covariates), p.time_unit,
+                  tuple(warn_msgs))
+
+
+def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, unit: str, id_col: str,
+                     where: str) -> tuple[OutcomeInfo, dict[str, np.ndarray], list[str]]:
+    msgs: list[str] = []
+    if o.type == "duration":
+        t = np.full(len(df), np.nan)
+        for arm, ao in o.by_arm.items():
+            m = (df["arm"] == arm).to_numpy()
+            if ao.require is not None:
+                m &= evaluate(ao.require, df)
+            m &= df[ao.start].notna().to_numpy() & df[ao.end].notna().to_numpy()
+            span = _span(df[ao.start], df[ao.end], unit)
+            neg = m & (span < 0)
+            if neg.any():
+                raise DataError(f"{where}: outcome '{name}' ({arm}): '{ao.end}' is before '{ao.start}' for "
+                                f"{int(neg.sum())} patient(s){_ids(df, neg, id_col)}. Fix the dates.")
+            t[m] = span[m]
+        info = OutcomeInfo(name, o.label, "duration", f"{name}_time", None, int(np.isfinite(t).sum()),
+                           int(np.isfinite(t).sum()), "per arm", False)
+        return info, {f"{name}_time": t}, msgs
+    start_col = o.start or time_zero
+    start = df[start_col]
+    ev_dates = df[o.events].min(axis=1, skipna=True)
+    cens = df[o.censor]
+    no_censor = cens.isna().to_numpy() & ev_dates.isna().to_numpy()
+    if no_censor.any():
+        raise DataError(f"{where}: outcome '{name}': censoring date '{o.censor}' missing for {int(no_censor.sum())} "
+                        f"patient(s) without an event{_ids(df, no_censor, id_col)}. Every patient needs a last "
+                        "follow-up date.")
+    event = ev_dates.notna().to_numpy()
+    late = event & cens.notna().to_numpy() & (ev_dates > cens).fillna(False).to_numpy()
+    if late.any():
+        msgs.append(f"{where}: outcome '{name}': {int(late.sum())} event date(s) after '{o.censor}' (last "
+                    f"follow-up){_ids(df, late, id_col)}; the event date is used.")
+    end = ev_dates.where(event, cens)
+    t = _span(start, end, unit)
+    neg = t < 0
+    if neg.any():
+        raise DataError(f"{where}: outcome '{name}': end of follow-up before '{start_col}' for {int(neg.sum())} "
+                        f"patient(s){_ids(df, neg, id_col)} (negative times). Fix the dates or exclude these "
+                        "patients in protocol.eligibility.")
+    info = OutcomeInfo(name, o.label, "time_to_event", f"{name}_time", f"{name}_event", int(len(t)),
+                       int(event.sum()), start_col, o.causal)
+    return info, {f"{name}_time": t, f"{name}_event": event.astype(int)}, msgs
+
+
+def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
+    tab = cfg.table
+    assert tab is not None
+    where = cfg.source_path or cfg.name
+    need = {tab.treatment.column: "any@table.treatment.column"}
+    for name, o in tab.outcomes.items():
+        need[o.time_col] = f"numeric@table.outcomes.{name}.time_col"
+        need[o.event_col] = f"any@table.outcomes.{name}.event_col"
+    for c in cfg.covariates:
+        need.setdefault(c, f"any@covariates.{c}")
+    require_columns(df, need, where=where)
+    n_start = len(df)
+    steps: list[FlowStep] = []
+    tr = cfg.table.treatment
+    codes = df[tr.column].astype(str)
+    arm = pd.Series(pd.NA, index=df.index, dtype=object)
+    for a, vals in tr.arms.items():
+        arm[codes.isin([str(v) for v in vals])] = a
+    keep = arm.notna().to_numpy()
+    cur = df.loc[keep].assign(arm=arm[keep].to_numpy()).reset_index(drop=True)
+    steps.append(FlowStep("Treatment in a compared strategy", "include",
+                          f"{tr.column} in the codes of {', '.join(tr.arms)}", n_start, n_start - len(cur), len(cur)))
+    cur["treatment"] = (cur["arm"] == tr.treated).astype(int)
+    cur, cov_steps = _prepare_covariates(cfg, cur, where)
+    steps += cov_steps
+    frame = pd.DataFrame({"arm": cur["arm"].to_numpy(), "treatment": cur["treatment"].to_numpy()})
+    for c in cfg.covariates:
+        frame[c] = cur[c].to_numpy()
+    infos = []
+    for name, o in tab.outcomes.items():
+        t = pd.to_numeric(cur[o.time_col], errors="coerce").to_numpy(dtype=float)
+        ev_raw = cur[o.event_col]
+        e = (ev_raw.astype(str) == str(o.event_value)).to_numpy()
+        if np.isnan(t).any():
+            raise DataError(f"{where}: column '{o.time_col}' (table.outcomes.{name}.time_col) has "
+                            f"{int(np.isnan(t).sum())} missing or non-numeric time(s). Remove or fix those rows.")
+        if (t < 0).any():
+            raise DataError(f"{where}: column '{o.time_col}' (table.outcomes.{name}.time_col) has "
+                            f"{int((t < 0).sum())} negative time(s). Times are measured from time zero and must be >= 0.")
+        vals = set(ev_raw.dropna().astype(str))
+        if len(vals) > 2 or (len(vals) == 2 and str(o.event_value) not in vals):
+            raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) must be binary "
+                            f"(got values {sorted(vals)[:5]}). Set table.outcomes.{name}.event_value to the code "
+                            "meaning 'event'.")
+        frame[f"{name}_time"] = t
+        frame[f"{name}_event"] = e.astype(int)
+        infos.append(OutcomeInfo(name, o.label, "time_to_event", f"{name}_time", f"{name}_event", len(t),
+                                 int(e.sum()), "time zero", o.causal))
+    for a in tr.arms:
+        if int((frame["arm"] == a).sum()) == 0:
+            raise CohortError(f"{where}: arm '{a}' is empty. Check table.treatment.arms codes against column "
+                              f"'{tr.column}'.")
+    flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
+                      "All rows of the analysis table")
+    return Cohort(frame, flow, tr.treated, tr.control, tuple(infos), tuple(cfg.covariates), tab.time_unit)
+

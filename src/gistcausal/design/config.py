@@ -1,0 +1,718 @@
+"""The YAML study configuration: pydantic models, loading, and messages that point at the YAML line.
+
+A config has two shapes:
+
+* **registry** (``protocol:``): registry records with dates and codes are turned into an analysis cohort by a
+  target-trial protocol (eligibility steps in order, treatment strategies, time zero, outcomes);
+* **table** (``table:``): an already analysis-ready table with time, event, treatment and covariate columns.
+
+Everything is validated before anything runs: unknown keys, wrong types and impossible values raise one
+:class:`~gistcausal.errors.ConfigError` naming the file, the YAML line, the key path and the fix. Criteria are
+declarative (:class:`Criterion`); no config text is ever evaluated as Python.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gistcausal.errors import ConfigError
+from gistcausal.design.validation import ValidationConfig
+
+Estimand = Literal["ATE", "ATT", "ATC", "ATO"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------------------------- criteria
+class Criterion(_Model):
+    """One declarative condition on a column (or a combination of conditions).
+
+    Exactly one comparison is given, e.g. ``{column: mutation, in: [kit_exon_9, unknown]}``,
+    ``{column: age_at_diagnosis, lt: 18}``, ``{column: second_line_start_date, missing: true}``,
+    ``{column: first_line_end_date, after_column: second_line_start_date}``, or a combination
+    ``{all: [...]}`` / ``{any: [...]}`` / ``{not: {...}}``. Missing values never satisfy a comparison
+    (they satisfy only ``missing: true``).
+    """
+
+    column: str | None = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    not_in: list[Any] | None = None
+    eq: Any = None
+    ne: Any = None
+    lt: float | str | None = None
+    le: float | str | None = None
+    gt: float | str | None = None
+    ge: float | str | None = None
+    missing: bool | None = None
+    before_column: str | None = None
+    after_column: str | None = None
+    all_: list["Criterion"] | None = Field(default=None, alias="all")
+    any_: list["Criterion"] | None = Field(default=None, alias="any")
+    not_: "Criterion | None" = Field(default=None, alias="not")
+
+    _OPS = ("in_", "not_in", "eq", "ne", "lt", "le", "gt", "ge", "missing", "before_column", "after_column")
+
+    @model_validator(mode="after")
+    def _one_operation(self) -> "Criterion":
+        combos = [n for n in ("all_", "any_", "not_") if getattr(self, n) is not None]
+        ops = [n for n in self._OPS if getattr(self, n) is not None]
+        if combos:
+            if self.column is not None or ops or len(combos) > 1:
+                raise ValueError("a criterion is either one of all/any/not or a column comparison, not both")
+            return self
+        if self.column is None:
+            raise ValueError("a criterion needs 'column' (or one of all/any/not)")
+        if len(ops) != 1:
+            names = ", ".join(o.rstrip("_") for o in self._OPS)
+            raise ValueError(f"give exactly one comparison for column '{self.column}' (one of {names}); "
+                             f"got {len(ops)}")
+        return self
+
+    def columns(self) -> set[str]:
+        """All data columns this criterion reads."""
+        out: set[str] = set()
+        if self.column:
+            out.add(self.column)
+        for c in (self.before_column, self.after_column):
+            if c:
+                out.add(c)
+        for sub in (self.all_ or []) + (self.any_ or []) + ([self.not_] if self.not_ else []):
+            out |= sub.columns()
+        return out
+
+    def describe(self) -> str:
+        """Human-readable text for the protocol table, e.g. ``mutation in {kit_exon_9, unknown}``."""
+        if self.all_:
+            return " and ".join(f"({c.describe()})" for c in self.all_)
+        if self.any_:
+            return " or ".join(f"({c.describe()})" for c in self.any_)
+        if self.not_:
+            return f"not ({self.not_.describe()})"
+        symbols = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
+        for op in self._OPS:
+            v = getattr(self, op)
+            if v is None:
+                continue
+            if op in ("in_", "not_in"):
+                word = "in" if op == "in_" else "not in"
+                return f"{self.column} {word} {{{', '.join(map(str, v))}}}"
+            if op == "missing":
+                return f"{self.column} is {'missing' if v else 'recorded'}"
+            if op == "before_column":
+                return f"{self.column} before {v}"
+            if op == "after_column":
+                return f"{self.column} after {v}"
+            return f"{self.column} {symbols[op]} {v}"
+        return "?"  # unreachable: validated above
+
+
+class EligibilityStep(_Model):
+    """One step of the eligibility cascade; exactly one of ``include`` / ``exclude``."""
+
+    label: str
+    include: Criterion | None = None
+    exclude: Criterion | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> "EligibilityStep":
+        if (self.include is None) == (self.exclude is None):
+            raise ValueError(f"step '{self.label}' needs exactly one of 'include' or 'exclude'")
+        return self
+
+
+# --------------------------------------------------------------------------------------------- data
+class SyntheticSource(_Model):
+    n_patients: int = Field(480, ge=20, le=10_000_000)
+    tumor_size_missing: float = Field(0.0, ge=0.0, lt=1.0)
+    seed: int = 20201
+    confounding: float = Field(1.0, ge=0.0, le=10.0)
+    hr_pfs: float = Field(0.70, gt=0.0)
+    hr_os: float = Field(0.85, gt=0.0)
+
+
+class DataSource(_Model):
+    """Where the records come from.
+
+    ``source``: ``synthetic`` (the built-in calibrated registry), ``builtin`` (a public dataset a dependency
+    ships: ``gbsg2``), ``csv``, ``parquet``, ``excel``, ``duckdb`` (a DuckDB file + ``table`` or ``query``) or
+    ``sql`` (an SQLAlchemy ``url`` + ``table`` or ``query``). Relative paths are resolved against the config's
+    folder. ``columns`` renames source columns to the names the config uses; ``dates`` lists columns parsed
+    as dates (ISO ``YYYY-MM-DD`` unless ``date_format`` is given).
+    """
+
+    source: Literal["synthetic", "builtin", "csv", "parquet", "excel", "duckdb", "sql"] = "synthetic"
+    validation: ValidationConfig | None = None
+    path: str | None = None
+    name: Literal["gbsg2", "sequential_demo"] | None = None
+    sheet: str | None = None
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+    synthetic: SyntheticSource = SyntheticSource()
+    id_col: str = "patient_id"
+    columns: dict[str, str] = {}
+    dates: list[str] = []
+    date_format: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> "DataSource":
+        if self.source in ("csv", "parquet", "excel", "duckdb") and not self.path:
+            raise ValueError(f"source '{self.source}' needs 'path' (the file to read)")
+        if self.source == "builtin" and not self.name:
+            raise ValueError("source 'builtin' needs 'name' (one of: gbsg2, sequential_demo)")
+        if self.source == "sql" and not self.url:
+            raise ValueError("source 'sql' needs 'url' (an SQLAlchemy URL, e.g. postgresql://user@host/db)")
+        if self.source in ("duckdb", "sql") and not (self.table or self.query):
+            raise ValueError(f"source '{self.source}' needs 'table' or 'query'")
+        return self
+
+
+# --------------------------------------------------------------------------------------------- protocol
+class Treatment(_Model):
+    """Treatment strategies: which codes of ``column`` define each arm, and which arm is 'treated' (coded 1)."""
+
+    column: str
+    arms: dict[str, list[Any]]
+    treated: str
+    labels: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _two_arms(self) -> "Treatment":
+        if len(self.arms) != 2:
+            raise ValueError(f"exactly two arms are supported (got {len(self.arms)}: {', '.join(self.arms)})")
+        if self.treated not in self.arms:
+            raise ValueError(f"'treated' must name one of the arms ({', '.join(self.arms)}); got '{self.treated}'")
+        codes = [c for v in self.arms.values() for c in v]
+        if len(codes) != len(set(map(str, codes))):
+            raise ValueError("a code is listed under both arms")
+        return self
+
+    @property
+    def control(self) -> str:
+        return next(a for a in self.arms if a != self.treated)
+
+    def label(self, arm: str) -> str:
+        return self.labels.get(arm, arm)
+
+
+class Recode(_Model):
+    """Group codes of a column into fewer levels: ``{column: mutation, map: {kit_other: [kit_exon_13, ...]}}``.
+
+    Codes not listed keep their value, or become ``other`` when it is given.
+    """
+
+    column: str
+    map: dict[str, list[Any]]
+    other: str | None = None
+
+
+class DerivedColumn(_Model):
+    """A column computed from others: the time between two date columns (``months_between``,
+    ``years_between``, ``days_between`` [start, end]) or a ``recode`` of a categorical column."""
+
+    months_between: tuple[str, str] | None = None
+    years_between: tuple[str, str] | None = None
+    days_between: tuple[str, str] | None = None
+    recode: Recode | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "DerivedColumn":
+        n = sum(x is not None for x in (self.months_between, self.years_between, self.days_between, self.recode))
+        if n != 1:
+            raise ValueError("give exactly one of months_between, years_between, days_between, recode")
+        return self
+
+    def source_columns(self) -> tuple[str, ...]:
+        if self.recode is not None:
+            return (self.recode.column,)
+        return tuple(self.months_between or self.years_between or self.days_between)  # type: ignore[arg-type]
+
+
+class ArmOutcome(_Model):
+    """Per-arm definition of a duration outcome (e.g. time to sunitinib failure)."""
+
+    start: str
+    end: str
+    require: Criterion | None = None
+
+
+class Outcome(_Model):
+    """A time-to-event outcome measured from time zero (or ``start``).
+
+    ``events``: date columns of which the earliest recorded one is the event; ``censor``: the date of last
+    follow-up. ``type: duration`` outcomes (``by_arm``) are compared descriptively (Mann-Whitney), as in
+    the study's secondary outcome.
+    """
+
+    label: str
+    type: Literal["time_to_event", "duration"] = "time_to_event"
+    start: str | None = None
+    events: list[str] = []
+    censor: str | None = None
+    by_arm: dict[str, ArmOutcome] = {}
+    causal: bool = True
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Outcome":
+        if self.type == "time_to_event" and (not self.events or not self.censor):
+            raise ValueError(f"time-to-event outcome '{self.label}' needs 'events' (date columns) and 'censor'")
+        if self.type == "duration" and not self.by_arm:
+            raise ValueError(f"duration outcome '{self.label}' needs 'by_arm' (start/end per arm)")
+        return self
+
+
+class CloneCensorConfig(_Model):
+    """Config section for a clone-censor-weight analysis (suggested key ``protocol.strategies``).
+
+    Dates are registry columns; times are derived in the protocol's ``time_unit``.
+
+    Parameters
+    ----------
+    time_zero : str
+        Date column of eligibility / time zero (e.g. ``first_line_end_date``).
+    treatment_column : str
+        Code of the first treatment started after time zero (e.g. ``second_line_regimen``).
+    treatment_date : str
+        Its start date (e.g. ``second_line_start_date``); missing when none was started.
+    strategies : dict
+        Exactly two strategies, ``{name: [codes]}``; any other code is "another treatment".
+    grace : float
+        Grace period *G* in the protocol's time unit (> 0).
+    events, censor : list of str, str
+        Outcome event date columns (the earliest counts) and the last follow-up date.
+    covariates : list of str
+        Baseline covariates of both censoring models.
+    landmarks, horizon : list of float, float
+        Landmark times for survival differences; RMST horizon.
+    n_bootstrap : int
+        Bootstrap replicates (patients resampled with their clones).
+    eligibility : list of EligibilityStep
+        Who enters the emulated trial at ``time_zero`` (applied in order to the registry records, after the
+        protocol's derived columns); e.g. first line ended by progression. Not the study cascade, which
+        conditions on the second line that the strategies are about.
+    """
+
+    time_zero: str
+    eligibility: list[EligibilityStep] = []
+    treatment_column: str
+    treatment_date: str
+    strategies: dict[str, list[Any]]
+    grace: float = Field(gt=0)
+    events: list[str]
+    censor: str
+    covariates: list[str] = []
+    outcome: str = "os"
+    landmarks: list[float] = [6.0, 12.0, 24.0]
+    horizon: float | None = 24.0
+    n_bootstrap: int = Field(200, ge=10, le=100_000)
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+
+    @field_validator("strategies")
+    @classmethod
+    def _two(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if len(v) != 2:
+            raise ValueError(f"exactly two strategies are supported (got {len(v)}: {', '.join(v)})")
+        codes = [str(c) for cs in v.values() for c in cs]
+        if len(codes) != len(set(codes)):
+            raise ValueError("a treatment code is listed under both strategies")
+        return v
+
+    @model_validator(mode="after")
+    def _events(self) -> "CloneCensorConfig":
+        if not self.events:
+            raise ValueError("'events' needs at least one event date column")
+        return self
+
+
+class Protocol(_Model):
+    """The target-trial protocol as applied to registry records."""
+
+    eligibility: list[EligibilityStep]
+    treatment: Treatment
+    time_zero: str
+    assignment: str = "Non-random: treatment chosen by the treating physician; emulated randomization by adjustment for baseline covariates (IPTW)."
+    follow_up_end: str = "Last follow-up, death, or the data cut-off, whichever first."
+    causal_contrast: str = "Observational analogue of the intention-to-treat effect (initiation of the strategy at time zero)."
+    derived: dict[str, DerivedColumn] = {}
+    outcomes: dict[str, Outcome]
+    time_unit: Literal["days", "months", "years"] = "months"
+    start_population: str = "All records in the data source"
+    eligibility_date: str | None = None
+    strategies: CloneCensorConfig | None = None
+
+    @field_validator("eligibility")
+    @classmethod
+    def _nonempty(cls, v: list[EligibilityStep]) -> list[EligibilityStep]:
+        if not v:
+            raise ValueError("at least one eligibility step is needed")
+        return v
+
+
+class TableOutcome(_Model):
+    label: str
+    time_col: str
+    event_col: str
+    event_value: Any = 1
+    causal: bool = True
+
+
+class AnalysisTable(_Model):
+    """An analysis-ready table: one row per patient with time, event, treatment and covariates."""
+
+    treatment: Treatment
+    outcomes: dict[str, TableOutcome]
+    time_unit: Literal["days", "weeks", "months", "years"] = "months"
+    exclude_missing: bool = True
+
+
+# --------------------------------------------------------------------------------------------- analysis
+class SequentialTrials(_Model):
+    """Sequential emulated trials from a person-period table (one row per patient and period; Hernan et al.
+    2008; Danaei et al. 2013): a new trial starts in each period where a patient is eligible, comparing
+    initiation of treatment in that period with no initiation (see gistcausal.stats.sequential)."""
+
+    id_col: str
+    period_col: str
+    eligible_col: str
+    treatment_col: str
+    time_col: str
+    event_col: str
+    covariates: list[str] = []
+    max_trials: int | None = Field(None, ge=1)
+    time_unit: Literal["days", "weeks", "months", "years"] = "months"
+    outcome: str = "outcome"
+    outcome_label: str = "Outcome"
+    labels: dict[str, str] = {"initiate": "Initiate treatment", "no_initiation": "Do not initiate (yet)"}
+
+
+class Covariate(_Model):
+    type: Literal["categorical", "continuous", "binary"]
+    label: str | None = None
+    summary: Literal["mean_sd", "median_range", "median_iqr"] | None = None
+    levels: list[Any] | None = None
+    missing: Literal["error", "category", "complete_case", "impute"] = "error"
+    missing_label: str = "not_reported"
+    in_propensity: bool = True
+    in_table1: bool = True
+    spline_df: int | None = Field(None, ge=3, le=10)
+
+
+class PropensityConfig(_Model):
+    method: Literal["logistic", "firth", "boosting"] = "logistic"
+    interactions: list[tuple[str, str]] = []
+    n_folds: int = Field(5, ge=2, le=20)
+    calibrate: bool = True
+
+
+class WeightsConfig(_Model):
+    stabilize: bool = True
+    truncate: tuple[float, float] | None = None
+    trim: Literal["crump"] | tuple[float, float] | None = None
+
+    @field_validator("truncate")
+    @classmethod
+    def _pct(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not (0 <= v[0] < v[1] <= 100):
+            raise ValueError(f"truncate is a pair of percentiles 0 <= low < high <= 100 (got {list(v)})")
+        return v
+
+
+class SurvivalConfig(_Model):
+    landmarks: list[float] = [6.0, 12.0, 24.0]
+    horizon: float | None = 24.0
+    estimands: list[Estimand] = ["ATE"]
+    variance: Literal["robust", "m_estimation", "bootstrap"] = "robust"
+    bootstrap_replicates: int = Field(200, ge=10, le=100_000)
+    bootstrap_ci: Literal["percentile", "bca"] = "percentile"
+    doubly_robust: bool = False
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+
+    @field_validator("landmarks")
+    @classmethod
+    def _pos(cls, v: list[float]) -> list[float]:
+        if any(not (x > 0 and math.isfinite(x)) for x in v):
+            raise ValueError(f"landmarks must be positive times (got {v})")
+        return sorted(v)
+
+
+class RefutationConfig(_Model):
+    """DoWhy refutation of the main estimate through a pseudo-observation bridge (see gistcausal.stats.refutation)."""
+
+    enabled: bool = True
+    refuters: list[Literal["placebo_treatment", "random_common_cause", "data_subset", "bootstrap",
+                           "add_unobserved_common_cause"]] = ["placebo_treatment", "random_common_cause",
+                                                              "data_subset", "bootstrap",
+                                                              "add_unobserved_common_cause"]
+    num_simulations: int = Field(20, ge=5, le=1000)
+    bridge: Literal["rmst_pseudo", "surv_pseudo"] = "rmst_pseudo"
+    extra_edges: list[tuple[str, str]] = []
+
+
+class SensitivityConfig(_Model):
+    """Sensitivity analyses run on the main estimate (primary outcome, first estimand)."""
+
+    evalues: bool = True
+    tipping_point: bool = True
+    specification_grid: bool = True
+    refutation: RefutationConfig = RefutationConfig()
+    negative_control: str | None = None
+
+
+class PlasmodeConfig(_Model):
+    """Plasmode simulation of the analysis plan inside ``gistcausal run`` (see gistcausal.analysis.plasmode)."""
+
+    enabled: bool = False
+    n_replicates: int = Field(200, ge=10, le=1_000_000)
+    true_hr: float | None = Field(None, gt=0)
+    marginal: bool = False
+    treatment: Literal["observed", "simulated"] = "observed"
+    methods: list[Literal["iptw", "unadjusted"]] = ["iptw", "unadjusted"]
+    backend: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+
+
+class Analysis(_Model):
+    primary_outcome: str | None = None
+    imputations: int = Field(5, ge=2, le=200)
+    jobs: int = Field(-1, ge=-1, le=1024)
+    study_replication: bool = True
+    causal: bool = True
+    propensity: PropensityConfig = PropensityConfig()
+    weights: WeightsConfig = WeightsConfig()
+    survival: SurvivalConfig = SurvivalConfig()
+    balance_threshold: float = Field(0.1, gt=0, lt=1)
+    at_risk_times: list[float] | None = None
+    sensitivity: SensitivityConfig = SensitivityConfig()
+    plasmode: PlasmodeConfig = PlasmodeConfig()
+
+
+class Output(_Model):
+    dir: str | None = None
+    formats: list[Literal["csv", "md", "tex", "html", "docx", "xlsx"]] = ["csv", "md", "html", "docx", "xlsx"]
+    small_cell_threshold: int | None = Field(None, ge=0, le=50)
+
+
+class StudyConfig(_Model):
+    """A whole study: data, protocol (or analysis table), covariates, analysis plan and output."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str = ""
+    description: str = ""
+    seed: int = 20201
+    data: DataSource = DataSource()
+    protocol: Protocol | None = None
+    table: AnalysisTable | None = None
+    sequential: SequentialTrials | None = None
+    covariates: dict[str, Covariate] = {}
+    analysis: Analysis = Analysis()
+    output: Output = Output()
+    # Set by load_config; not part of the YAML.
+    source_path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _shape(self) -> "StudyConfig":
+        if sum(x is not None for x in (self.protocol, self.table, self.sequential)) != 1:
+            raise ValueError("give exactly one of 'protocol' (registry records) or 'table' (analysis-ready data) "
+                             "or 'sequential' (person-period data)")
+        outs = self.outcomes
+        if self.analysis.primary_outcome is not None and self.analysis.primary_outcome not in outs:
+            raise ValueError(f"analysis.primary_outcome '{self.analysis.primary_outcome}' is not an outcome "
+                             f"(outcomes: {', '.join(outs)})")
+        a = self.analysis
+        if a.survival.variance == "m_estimation" and (a.propensity.method != "logistic" or a.weights.truncate):
+            raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
+                             f"weights.truncate (got method '{a.propensity.method}', truncate {a.weights.truncate}); "
+                             "use variance 'bootstrap' for other propensity models or truncated weights")
+        nc = self.analysis.sensitivity.negative_control
+        if nc is not None and nc not in outs:
+            raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "
+                             f"(outcomes: {', '.join(outs)})")
+        if self.protocol is not None:
+            for name, o in self.protocol.outcomes.items():
+                for arm in o.by_arm:
+                    if arm not in self.protocol.treatment.arms:
+                        raise ValueError(f"outcome '{name}' by_arm names '{arm}', which is not an arm "
+                                         f"({', '.join(self.protocol.treatment.arms)})")
+        return self
+
+    @property
+    def treatment(self) -> Treatment:
+        if self.sequential is not None:
+            sq = self.sequential
+            return Treatment(column=sq.treatment_col, arms={"initiate": [1], "no_initiation": [0]}, treated="initiate",
+                             labels=sq.labels)
+        return self.protocol.treatment if self.protocol is not None else self.table.treatment  # type: ignore[union-attr]
+
+    @property
+    def outcomes(self) -> dict[str, Any]:
+        if self.sequential is not None:
+            sq = self.sequential
+            return {sq.outcome: TableOutcome(label=sq.outcome_label, time_col=sq.time_col, event_col=sq.event_col)}
+        return dict(self.protocol.outcomes if self.protocol is not None else self.table.outcomes)  # type: ignore[union-attr]
+
+    @property
+    def time_unit(self) -> str:
+        if self.sequential is not None:
+            return self.sequential.time_unit
+        return self.protocol.time_unit if self.protocol is not None else self.table.time_unit  # type: ignore[union-attr]
+
+    @property
+    def primary_outcome(self) -> str:
+        if self.analysis.primary_outcome:
+            return self.analysis.primary_outcome
+        return next(n for n, o in self.outcomes.items() if getattr(o, "type", "time_to_event") == "time_to_event")
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.source_path).parent if self.source_path else Path.cwd()
+
+    def output_dir(self, override: str | Path | None = None) -> Path:
+        if override is not None:
+            return Path(override)
+        if self.output.dir:
+            p = Path(self.output.dir)
+            return p if p.is_absolute() else Path.cwd() / p
+        return Path("reports") / self.name
+
+
+Criterion.model_rebuild()
+
+
+# --------------------------------------------------------------------------------------------- loading
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that also records the line of every key path (for messages)."""
+
+
+def _key_lines(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            p = path + (k.value,)
+            out[p] = k.start_mark.line + 1
+            _key_lines(v, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out[path + (i,)] = v.start_mark.line + 1
+            _key_lines(v, path + (i,), out)
+    return out
+
+
+def _format_loc(loc: tuple) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p).rstrip("_"))
+    return "".join(parts) or "(top level)"
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Drop pydantic's union/validator tags from a location so it matches the YAML path."""
+    out = []
+    for p in loc:
+        if isinstance(p, str) and (p.startswith("function-") or p in {"tagged-union", "list[Criterion]"}
+                                   or "[" in p or p in {"Criterion", "str", "float", "int"}):
+            continue
+        out.append({"in_": "in", "all_": "all", "any_": "any", "not_": "not"}.get(p, p) if isinstance(p, str) else p)
+    return tuple(out)
+
+
+_FIXES = {
+    "extra_forbidden": "Remove the key or check its spelling against `gistcausal schema`",
+    "missing": "Add the key",
+    "literal_error": "Use one of the allowed values",
+}
+
+
+def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int] | None = None) -> StudyConfig:
+    """Validate a plain dict (e.g. parsed YAML) into a :class:`StudyConfig`.
+
+    Raises
+    ------
+    ConfigError
+        One message listing every problem as ``<file>:<line>: <key path>: <what> (got <value>). <fix>.``
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the config must be a YAML mapping of keys to values "
+                          f"(got {type(raw).__name__}). Start from `gistcausal init`.")
+    lines = lines or {}
+    try:
+        cfg = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            loc = _clean_loc(tuple(err["loc"]))
+            line = None
+            for k in range(len(loc), 0, -1):
+                if loc[:k] in lines:
+                    line = lines[loc[:k]]
+                    break
+            where = f"{source}:{line}" if line else source
+            what = err["msg"].removeprefix("Value error, ")
+            got = err.get("input")
+            got_txt = "" if err["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {got!r})"
+            fix = _FIXES.get(err["type"], "Fix the value")
+            if err["type"] == "extra_forbidden":
+                what = f"unknown key '{loc[-1]}'"
+                got_txt = ""
+            msgs.append(f"{where}: {_format_loc(loc)}: {what}{got_txt}. {fix}.")
+        head = "invalid configuration" if len(msgs) == 1 else f"invalid configuration ({len(msgs)} problems)"
+        raise ConfigError(f"{head}:\n  " + "\n  ".join(msgs)) from None
+    return cfg
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a YAML study config.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file. Relative data paths inside it are resolved against its folder.
+
+    Returns
+    -------
+    StudyConfig
+        The validated, immutable configuration.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not valid YAML (with line and column), or breaks the schema.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found. Check the path, or create one with `gistcausal init`.")
+    text = p.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: malformed YAML ({problem}). Check indentation and quoting at that line.") from None
+    if raw is None:
+        raise ConfigError(f"{p}: the config file is empty. Start from `gistcausal init`.")
+    lines = _key_lines(node) if node is not None else {}
+    cfg = config_from_dict(raw, source=str(p), lines=lines)
+    return cfg.model_copy(update={"source_path": str(p.resolve())})
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config (for editors: YAML completion and validation)."""
+    schema = StudyConfig.model_json_schema(by_alias=True)
+    schema.get("properties", {}).pop("source_path", None)
+    schema["title"] = "gistcausal study configuration"
+    return schema
+
+
+__all__ = ["StudyConfig", "Criterion", "EligibilityStep", "DataSource", "Protocol", "Treatment", "Outcome",
+           "AnalysisTable", "Covariate", "load_config", "config_from_dict", "config_json_schema", "Estimand"]
+

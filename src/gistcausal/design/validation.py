@@ -1,0 +1,539 @@
+"""Record-level validation of registry extracts and time-zero alignment checks.
+
+:func:`validate_records` runs declarative plausibility checks on one-row-per-patient records before any
+cohort is built: duplicate or missing patient ids, unparseable dates, dates out of order (rules given as
+``(earlier_col, later_col)`` pairs), events recorded after the last follow-up, and codes outside a
+per-column vocabulary. Each problem becomes one :class:`ValidationIssue` naming the column, the number of
+rows and (in the message only) the first few patient ids. Problems of severity ``"error"`` raise one
+:class:`~gistcausal.errors.DataError` listing all of them; problems of severity ``"warning"`` are emitted
+as :class:`~gistcausal.errors.DataQualityWarning` and kept, as counts without ids, in
+:attr:`ValidationReport.warnings`.
+
+:func:`check_time_zero` checks the three dates a target-trial emulation must align (Hernan & Robins 2016):
+eligibility, treatment start and time zero.
+
+The default rule set for the synthetic GIST registry (:data:`GIST_DATE_RULES`, :data:`GIST_VOCABULARIES`,
+:data:`GIST_EVENT_COLS`, bundled in :data:`GIST_VALIDATION`) follows ``docs/registry_schema.md``.
+
+References
+----------
+Hernan MA, Robins JM (2016). Using big data to emulate a target trial when a randomized trial is not
+available. Am J Epidemiol 183:758-764.
+Kahn MG et al. (2016). A harmonized data quality assessment terminology and framework for the secondary
+use of electronic health record data. eGEMs 4:1244 (conformance / plausibility checks).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from gistcausal.errors import DataError, DataQualityWarning
+
+Severity = Literal["error", "warning"]
+Check = Literal["missing_column", "missing_id", "duplicate_id", "unparseable_date", "date_order",
+                "event_after_followup", "vocabulary"]
+
+#: Default severity of each check; ``severity=`` overrides any of them except ``missing_column``.
+DEFAULT_SEVERITY: dict[str, str] = {
+    "missing_column": "error", "missing_id": "error", "duplicate_id": "error", "unparseable_date": "error",
+    "date_order": "error", "event_after_followup": "warning", "vocabulary": "error",
+}
+_N_IDS = 3
+
+
+# ------------------------------------------------------------------------------------------- rule models
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DateRule(_Model):
+    """``later_col`` must not be before ``earlier_col`` (rows where either is missing are not checked).
+
+    ``strict: true`` also rejects equal dates. ``severity`` overrides the default of ``date_order``.
+    """
+
+    earlier_col: str
+    later_col: str
+    strict: bool = False
+    severity: Severity | None = None
+
+
+class ValidationConfig(_Model):
+    """The declarative rule set of :func:`validate_records` (a config section, e.g. ``data.validation``).
+
+    Parameters
+    ----------
+    date_cols : list of str
+        Columns that must hold dates (object columns are parsed, ISO ``YYYY-MM-DD`` unless ``date_format``).
+    date_rules : list of DateRule
+        Ordering rules, ``{earlier_col: date_of_diagnosis, later_col: date_of_death}``.
+    vocabularies : dict
+        Allowed codes per column; missing values are not checked here.
+    last_followup_col : str, optional
+        Date of last contact; each of ``event_cols`` must not be after it.
+    event_cols : list of str
+        Event dates checked against ``last_followup_col``.
+    severity : dict
+        Per-check severity overrides, e.g. ``{vocabulary: warning}``.
+    date_format : str, optional
+        ``strftime`` format of object date columns.
+    """
+
+    date_cols: list[str] = []
+    date_rules: list[DateRule] = []
+    vocabularies: dict[str, list[Any]] = {}
+    last_followup_col: str | None = None
+    event_cols: list[str] = []
+    severity: dict[Check, Severity] = {}
+    date_format: str | None = None
+
+
+# ------------------------------------------------------------------------------------------- results
+@dataclass(frozen=True, slots=True)
+class ValidationIssue:
+    """One broken rule: which check, on which column, how many rows.
+
+    ``message`` (with the first patient ids) is what is raised or warned; ``counts_message`` is the same
+    text without ids, the form kept in reports.
+    """
+
+    check: str
+    severity: str
+    column: str
+    rule: str
+    n_rows: int
+    message: str
+    counts_message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts only (no patient ids)."""
+        return {"check": self.check, "severity": self.severity, "column": self.column, "rule": self.rule,
+                "n_rows": self.n_rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """Outcome of :func:`validate_records`: aggregates only.
+
+    Attributes
+    ----------
+    n_rows : int
+        Records checked.
+    issues : tuple of ValidationIssue
+        Every broken rule (errors and warnings), in check order.
+    checks : tuple of str
+        The checks that were run.
+    warnings : tuple of str
+        Messages of the warning-severity issues, counts only (no ids).
+    """
+
+    n_rows: int
+    issues: tuple[ValidationIssue, ...]
+    checks: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> tuple[ValidationIssue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+    @property
+    def ok(self) -> bool:
+        """No error-severity issue (warnings allowed)."""
+        return not self.errors
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per issue: check, severity, column, rule, n_rows (a copy; no ids)."""
+        cols = ["check", "severity", "column", "rule", "n_rows"]
+        return pd.DataFrame([i.to_dict() for i in self.issues], columns=cols)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe counts for ``results.json``."""
+        return {"n_rows": self.n_rows, "checks": list(self.checks), "ok": self.ok,
+                "n_errors": len(self.errors), "n_warnings": len(self.issues) - len(self.errors),
+                "issues": [i.to_dict() for i in self.issues]}
+
+    def summary(self) -> str:
+        """Text for reports (counts only)."""
+        if not self.issues:
+            return f"Record validation: {self.n_rows} rows, {len(self.checks)} checks, no problems found."
+        lines = [f"Record validation: {self.n_rows} rows, {len(self.errors)} error(s), "
+                 f"{len(self.issues) - len(self.errors)} warning(s)"]
+        lines += [f"  [{i.severity}] {i.check}: {i.counts_message}" for i in self.issues]
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _first_ids(df: pd.DataFrame, mask: np.ndarray, id_col: str | None) -> str:
+    if id_col is not None and id_col in df.columns:
+        vals = df.loc[mask, id_col].astype(str).drop_duplicates().head(_N_IDS).tolist()
+        return f"first: {', '.join(vals)}"
+    rows = np.flatnonzero(mask)[:_N_IDS]
+    return f"first rows: {', '.join(map(str, rows))}"
+
+
+def _issue(check: str, severity: str, column: str, rule: str, n: int, where: str, what: str, fix: str,
+           ids: str) -> ValidationIssue:
+    return ValidationIssue(check=check, severity=severity, column=column, rule=rule, n_rows=int(n),
+                           message=f"{where}: {what} ({ids}). {fix}.",
+                           counts_message=f"{where}: {what}. {fix}.")
+
+
+def _parse_date(s: pd.Series, date_format: str | None) -> tuple[pd.Series, np.ndarray]:
+    """Parsed dates and the mask of present-but-unparseable values."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s, np.zeros(len(s), dtype=bool)
+    present = s.notna() & (s.astype(str).str.strip() != "")
+    text = s.where(present, None).astype(object)
+    text = text.map(lambda v: v if v is None else str(v).strip())
+    parsed = pd.to_datetime(text, errors="coerce", format=date_format or "ISO8601")
+    bad = (parsed.isna() & present).to_numpy(dtype=bool)
+    return parsed, bad
+
+
+def _in_vocabulary(s: pd.Series, allowed: list[Any]) -> np.ndarray:
+    """Codes match as values or as their text (so ``True`` matches ``"True"``), as cohort.evaluate."""
+    obj = s.astype(object)
+    hit = obj.isin(allowed) | obj.astype(str).isin([str(v) for v in allowed])
+    return hit.to_numpy(dtype=bool)
+
+
+# ------------------------------------------------------------------------------------------- main check
+def validate_records(df: pd.DataFrame, *, id_col: str | None, date_cols: tuple[str, ...] | list[str] = (),
+                     date_rules: tuple[DateRule, ...] | list[DateRule] | list[tuple[str, str]] = (),
+                     vocabularies: dict[str, list[Any]] | None = None, last_followup_col: str | None = None,
+                     event_cols: tuple[str, ...] | list[str] = (), severity: dict[str, str] | None = None,
+                     date_format: str | None = None, where: str = "records",
+                     raise_errors: bool = True) -> ValidationReport:
+    """Check registry records against declarative plausibility rules.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per patient; not modified.
+    id_col : str or None
+        Patient identifier; checked for missing and duplicate values and used to name the first
+        offending patients in messages. ``None`` names row positions instead.
+    date_cols : sequence of str, default=()
+        Columns that must hold dates. Columns named in ``date_rules``, ``event_cols`` and
+        ``last_followup_col`` are checked too.
+    date_rules : sequence of DateRule or (earlier_col, later_col) pairs, default=()
+        ``later_col`` must not precede ``earlier_col``; rows with either date missing are not checked.
+    vocabularies : dict, optional
+        ``{column: allowed codes}``; non-missing values outside the list are reported.
+    last_followup_col : str, optional
+        Date of last contact.
+    event_cols : sequence of str, default=()
+        Event dates that must not be after ``last_followup_col``.
+    severity : dict, optional
+        Overrides of :data:`DEFAULT_SEVERITY` per check (``"error"`` or ``"warning"``).
+    date_format : str, optional
+        ``strftime`` format for object date columns (default ISO 8601).
+    where : str, default="records"
+        Prefix of every message (the data source).
+    raise_errors : bool, default=True
+        Raise :class:`DataError` when an error-severity issue is found; ``False`` returns the report.
+
+    Returns
+    -------
+    ValidationReport
+        Counts per issue; ``warnings`` holds the warning messages without patient ids.
+
+    Raises
+    ------
+    DataError
+        Listing every error-severity issue (with the first patient ids), when ``raise_errors``.
+
+    Warns
+    -----
+    DataQualityWarning
+        One per warning-severity issue (with the first patient ids).
+
+    Notes
+    -----
+    Checks, in order: ``missing_column`` (a column named by a rule is absent; always an error),
+    ``missing_id``, ``duplicate_id`` (all rows sharing an id are counted), ``unparseable_date``,
+    ``date_order``, ``event_after_followup`` (default warning, as :func:`gistcausal.design.cohort.build_cohort`
+    treats it) and ``vocabulary``. Unparseable dates are treated as missing by the later checks, so one
+    bad value is reported once.
+    """
+    sev = dict(DEFAULT_SEVERITY)
+    for k, v in (severity or {}).items():
+        if k not in DEFAULT_SEVERITY or k == "missing_column":
+            raise DataError(f"validate_records: unknown check '{k}' in `severity` (got {k!r}). Use one of "
+                            f"{', '.join(c for c in DEFAULT_SEVERITY if c != 'missing_column')}.")
+        if v not in ("error", "warning"):
+            raise DataError(f"validate_records: severity of '{k}' must be 'error' or 'warning' (got {v!r}). "
+                            "Use 'error' or 'warning'.")
+        sev[k] = v
+    rules = [r if isinstance(r, DateRule) else DateRule(earlier_col=r[0], later_col=r[1]) for r in date_rules]
+    vocab = dict(vocabularies or {})
+    events = list(event_cols)
+    issues: list[ValidationIssue] = []
+    checks: list[str] = []
+
+    # columns named by a rule must exist
+    wanted: dict[str, str] = {}
+    if id_col is not None:
+        wanted[id_col] = "id_col"
+    for c in date_cols:
+        wanted.setdefault(c, "date_cols")
+    for r in rules:
+        wanted.setdefault(r.earlier_col, "date_rules")
+        wanted.setdefault(r.later_col, "date_rules")
+    if last_followup_col is not None:
+        wanted.setdefault(last_followup_col, "last_followup_col")
+    for c in events:
+        wanted.setdefault(c, "event_cols")
+    for c in vocab:
+        wanted.setdefault(c, "vocabularies")
+    checks.append("missing_column")
+    absent = [c for c in wanted if c not in df.columns]
+    for c in absent:
+        msg = (f"{where}: column '{c}' ({wanted[c]}) not found. Fix the rule's column name or the "
+               f"data.columns mapping.")
+        issues.append(ValidationIssue("missing_column", "error", c, f"{c} present", len(df), msg, msg))
+    present_cols = set(df.columns)
+
+    # ids
+    if id_col is not None and id_col in present_cols:
+        checks += ["missing_id", "duplicate_id"]
+        ids = df[id_col]
+        miss = ids.isna().to_numpy()
+        if miss.any():
+            issues.append(_issue("missing_id", sev["missing_id"], id_col, f"{id_col} recorded", miss.sum(),
+                                 where, f"column '{id_col}' has {int(miss.sum())} row(s) without a patient id",
+                                 "Fill in the ids or drop these rows", _first_ids(df, miss, None)))
+        dup = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+        if dup.any():
+            issues.append(_issue("duplicate_id", sev["duplicate_id"], id_col, f"{id_col} unique", dup.sum(),
+                                 where, f"column '{id_col}' has {int(dup.sum())} rows with duplicate patient ids",
+                                 "Registry records need one row per patient: deduplicate the extract",
+                                 _first_ids(df, dup, id_col)))
+
+    # dates
+    date_set = [c for c in dict.fromkeys(list(date_cols) + [x for r in rules for x in (r.earlier_col, r.later_col)]
+                                         + ([last_followup_col] if last_followup_col else []) + events)
+                if c in present_cols]
+    parsed: dict[str, pd.Series] = {}
+    if date_set:
+        checks.append("unparseable_date")
+    for c in date_set:
+        parsed[c], bad = _parse_date(df[c], date_format)
+        if bad.any():
+            issues.append(_issue("unparseable_date", sev["unparseable_date"], c, f"{c} is a date", bad.sum(),
+                                 where, f"column '{c}' has {int(bad.sum())} unparseable date(s)",
+                                 "Use YYYY-MM-DD, or set data.date_format (e.g. '%d-%m-%Y')",
+                                 _first_ids(df, bad, id_col)))
+    if rules:
+        checks.append("date_order")
+    for r in rules:
+        if r.earlier_col not in parsed or r.later_col not in parsed:
+            continue
+        a, b = parsed[r.earlier_col], parsed[r.later_col]
+        both = (a.notna() & b.notna()).to_numpy()
+        broken = ((b <= a) if r.strict else (b < a)).to_numpy(dtype=bool) & both
+        if broken.any():
+            word = "not after" if r.strict else "before"
+            issues.append(_issue("date_order", r.severity or sev["date_order"], r.later_col,
+                                 f"{r.later_col} {word} {r.earlier_col}", broken.sum(), where,
+                                 f"column '{r.later_col}' is {word} '{r.earlier_col}' in {int(broken.sum())} row(s)",
+                                 "Correct the dates in the extract, or exclude these patients",
+                                 _first_ids(df, broken, id_col)))
+    if last_followup_col is not None and events and last_followup_col in parsed:
+        checks.append("event_after_followup")
+        fu = parsed[last_followup_col]
+        for c in events:
+            if c not in parsed:
+                continue
+            late = (parsed[c] > fu).to_numpy(dtype=bool) & (parsed[c].notna() & fu.notna()).to_numpy()
+            if late.any():
+                issues.append(_issue("event_after_followup", sev["event_after_followup"], c,
+                                     f"{c} not after {last_followup_col}", late.sum(), where,
+                                     f"column '{c}' is after '{last_followup_col}' (last follow-up) in "
+                                     f"{int(late.sum())} row(s)",
+                                     "Update the last follow-up date, or correct the event date",
+                                     _first_ids(df, late, id_col)))
+
+    # vocabularies
+    if vocab:
+        checks.append("vocabulary")
+    for c, allowed in vocab.items():
+        if c not in present_cols:
+            continue
+        s = df[c]
+        bad = s.notna().to_numpy() & ~_in_vocabulary(s, allowed)
+        if bad.any():
+            codes = sorted({str(v) for v in s[bad]})
+            shown = ", ".join(repr(v) for v in codes[:5]) + (", ..." if len(codes) > 5 else "")
+            allowed_txt = ", ".join(repr(str(v)) for v in allowed)
+            issues.append(_issue("vocabulary", sev["vocabulary"], c, f"{c} in vocabulary", bad.sum(), where,
+                                 f"column '{c}' has {int(bad.sum())} value(s) outside the vocabulary "
+                                 f"(got {shown}; allowed: {allowed_txt})",
+                                 "Recode the values, or add the codes to the vocabulary",
+                                 _first_ids(df, bad, id_col)))
+
+    warn_issues = [i for i in issues if i.severity == "warning"]
+    for i in warn_issues:
+        warnings.warn(i.message, DataQualityWarning, stacklevel=2)
+    report = ValidationReport(n_rows=int(len(df)), issues=tuple(issues), checks=tuple(checks),
+                              warnings=tuple(i.counts_message for i in warn_issues))
+    errs = report.errors
+    if errs and raise_errors:
+        head = "record validation failed" if len(errs) == 1 else f"record validation failed ({len(errs)} problems)"
+        raise DataError(f"{head}:\n  " + "\n  ".join(i.message for i in errs))
+    return report
+
+
+def validate_with_config(df: pd.DataFrame, config: ValidationConfig, *, id_col: str | None,
+                         where: str = "records", raise_errors: bool = True) -> ValidationReport:
+    """:func:`validate_records` with the rules of a :class:`ValidationConfig` (e.g. ``data.validation``)."""
+    return validate_records(df, id_col=id_col, date_cols=config.date_cols, date_rules=config.date_rules,
+                            vocabularies=config.vocabularies, last_followup_col=config.last_followup_col,
+                            event_cols=config.event_cols, severity=dict(config.severity),
+                            date_format=config.date_format, where=where, raise_errors=raise_errors)
+
+
+# ------------------------------------------------------------------------------------------- time zero
+def check_time_zero(df: pd.DataFrame, *, time_zero_col: str, eligibility_date_col: str,
+                    treatment_start_col: str, id_col: str | None, where: str = "records",
+                    warn: bool = True) -> list[str]:
+    """Check that eligibility, treatment start and time zero are aligned (the target-trial rule).
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per patient with the three date columns; rows with a missing date are not checked for
+        the comparisons that need it.
+    time_zero_col, eligibility_date_col, treatment_start_col : str
+        Start of follow-up, the date eligibility is met, and the date the compared treatment starts.
+    id_col : str or None
+        Names the first patients affected.
+    where : str, default="records"
+    warn : bool, default=True
+        Also emit each message as a :class:`DataQualityWarning`.
+
+    Returns
+    -------
+    list of str
+        One message per misalignment found (empty when aligned), each counting the patients affected.
+
+    Raises
+    ------
+    DataError
+        A column is missing or not a date.
+
+    Notes
+    -----
+    In a randomized trial eligibility, assignment and the start of follow-up coincide. Three
+    misalignments are flagged:
+
+    * treatment starts before eligibility is met: treatment is part of the eligibility history
+      (prevalent users, or eligibility defined by post-treatment events);
+    * time zero after treatment start: patients must survive from treatment start to time zero to be
+      included; that span is immortal time if counted, selection (depletion of susceptibles) if not;
+    * eligibility met after time zero: follow-up starts before the patient is eligible (eligibility
+      uses future information).
+
+    Treatment starting *after* time zero is expected in clone-censor-weight designs (a grace period) and
+    is not flagged; comparing arms defined by the treatment eventually started from such a time zero
+    introduces immortal time (see :mod:`gistcausal.stats.ccw`).
+
+    References
+    ----------
+    Hernan MA, Sauer BC, Hernandez-Diaz S, Platt R, Shrier I (2016). Specifying a target trial prevents
+    immortal time bias and other self-inflicted injuries in observational analyses. J Clin Epidemiol
+    79:70-75.
+    """
+    cols = {time_zero_col: "time_zero_col", eligibility_date_col: "eligibility_date_col",
+            treatment_start_col: "treatment_start_col"}
+    for c, key in cols.items():
+        if c not in df.columns:
+            raise DataError(f"check_time_zero: column '{c}' ({key}) not found. Pass an existing date column.")
+        if not pd.api.types.is_datetime64_any_dtype(df[c]):
+            raise DataError(f"check_time_zero: column '{c}' ({key}) must be a date (got dtype {df[c].dtype}). "
+                            "Parse it first (data.dates).")
+    t0, elig, trt = df[time_zero_col], df[eligibility_date_col], df[treatment_start_col]
+    checks = [
+        (trt < elig, f"'{treatment_start_col}' is before '{eligibility_date_col}'",
+         "treatment started before eligibility was met (prevalent users)",
+         "Define eligibility from information before treatment starts, or exclude these patients"),
+        (t0 > trt, f"time zero '{time_zero_col}' is after treatment start '{treatment_start_col}'",
+         "survival from treatment start to time zero is required for inclusion (immortal time)",
+         "Set time zero at treatment start, or at eligibility with clone-censor-weight (gistcausal.stats.ccw)"),
+        (elig > t0, f"eligibility '{eligibility_date_col}' is after time zero '{time_zero_col}'",
+         "follow-up starts before eligibility is met (eligibility uses future information)",
+         "Set time zero at or after the date eligibility is met"),
+    ]
+    out: list[str] = []
+    for cond, what, why, fix in checks:
+        mask = cond.fillna(False).to_numpy(dtype=bool)
+        if mask.any():
+            out.append(f"{where}: {what} for {int(mask.sum())} patient(s) ({_first_ids(df, mask, id_col)}): "
+                       f"{why}. {fix}.")
+    if warn:
+        for m in out:
+            warnings.warn(m, DataQualityWarning, stacklevel=2)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- GIST defaults
+#: Date ordering of the synthetic GIST registry (docs/registry_schema.md); equal dates are allowed.
+GIST_DATE_RULES: tuple[DateRule, ...] = tuple(DateRule(earlier_col=a, later_col=b) for a, b in (
+    ("date_of_birth", "date_of_diagnosis"),
+    ("date_of_diagnosis", "first_line_start_date"),
+    ("first_line_start_date", "first_line_end_date"),
+    ("first_line_end_date", "second_line_start_date"),
+    ("second_line_start_date", "second_line_progression_date"),
+    ("second_line_start_date", "second_line_end_date"),
+    ("second_line_end_date", "third_line_start_date"),
+    ("third_line_start_date", "third_line_failure_date"),
+    ("date_of_diagnosis", "date_of_death"),
+    ("date_of_diagnosis", "date_last_followup"),
+))
+
+#: Event dates that must not be after ``date_last_followup`` (which equals the date of death if dead).
+GIST_EVENT_COLS: tuple[str, ...] = (
+    "first_line_end_date", "second_line_start_date", "second_line_progression_date", "second_line_end_date",
+    "third_line_start_date", "third_line_failure_date", "date_of_death",
+)
+
+#: Allowed codes per column of the synthetic GIST registry (docs/registry_schema.md).
+GIST_VOCABULARIES: dict[str, list[Any]] = {
+    "center": ["nki", "lumc", "erasmus", "radboud", "umcg"],
+    "sex": ["male", "female"],
+    "stage_at_diagnosis": ["localized", "locally_advanced", "metastasized", "multiple_localization"],
+    "localization": ["gastric", "small_bowel", "duodenal", "rectum", "esophagus", "colon", "pelvic_cavity",
+                     "peritoneum", "unknown"],
+    "mitotic_count": ["low", "high", "not_reported"],
+    "mutation": ["kit_exon_11", "kit_exon_13", "kit_exon_17", "kit_exon_9", "pdgfra_exon_14",
+                 "pdgfra_exon_18_d842v", "pdgfra_exon_18_non_d842v", "sdh", "wt_kit_pdgfr_sdh", "wt_kit_pdgfr",
+                 "unknown"],
+    "first_line_agent": ["imatinib_400", "other"],
+    "first_line_end_reason": ["progression", "intolerance", "ongoing"],
+    "escalation_for_tdm": [True, False],
+    "second_line_regimen": ["sunitinib_37.5_continuous", "sunitinib_50_intermittent", "imatinib_800", "other",
+                            "none"],
+    "second_line_end_reason": ["progression", "toxicity", "ongoing", "other", ""],
+    "third_line_regimen": ["sunitinib", "other", "none"],
+    "cause_of_death": ["gist", "toxicity", "other", "unknown", ""],
+}
+
+GIST_DATE_COLS: tuple[str, ...] = (
+    "date_of_birth", "date_of_diagnosis", "first_line_start_date", "first_line_end_date",
+    "second_line_start_date", "second_line_progression_date", "second_line_end_date", "third_line_start_date",
+    "third_line_failure_date", "date_of_death", "date_last_followup",
+)
+
+#: The whole default rule set for the synthetic registry, as a config object.
+GIST_VALIDATION = ValidationConfig(date_cols=list(GIST_DATE_COLS), date_rules=list(GIST_DATE_RULES),
+                                   vocabularies=GIST_VOCABULARIES, last_followup_col="date_last_followup",
+                                   event_cols=list(GIST_EVENT_COLS))
+
+__all__ = ["DateRule", "ValidationConfig", "ValidationIssue", "ValidationReport", "validate_records",
+           "validate_with_config", "check_time_zero", "GIST_DATE_RULES", "GIST_VOCABULARIES", "GIST_EVENT_COLS",
+           "GIST_DATE_COLS", "GIST_VALIDATION", "DEFAULT_SEVERITY"]

@@ -1,0 +1,492 @@
+r"""M-estimation (stacked estimating equations) variance for IPTW survival with an estimated propensity score.
+
+The IPTW estimators of :mod:`gistcausal.stats.survival` and :mod:`gistcausal.stats.cox` report a *robust* variance that
+treats the weights as known. The weights are estimated, though: they come from a logistic propensity model
+whose coefficients :math:`\hat\gamma` are themselves the root of estimating equations. Stacking those with the
+equations of the survival estimator and taking the sandwich :math:`A^{-1} B A^{-\top}` of the whole stack gives
+the variance that accounts for the estimation of the weights (Lunceford & Davidian 2004; Williamson, Forbes &
+White 2014; Shu, Young, Toh & Wang 2021; R ``WeightIt::coxph_weightit`` / ``glm_weightit``).
+
+Formulas
+--------
+Propensity model (logistic, design :math:`X_i` with intercept): :math:`e_i = \operatorname{expit}(X_i^\top\gamma)`,
+:math:`\psi_\gamma(O_i) = X_i (A_i - e_i)`, with :math:`H = \sum_i e_i(1-e_i) X_i X_i^\top`, so the propensity
+block's influence terms are :math:`\mathrm{IF}_{\gamma,i} = H^{-1} X_i (A_i - e_i)`. Stabilized ATE weights add
+the parameter :math:`p_1 = \Pr(A = 1)` with :math:`\psi_p = A_i - p_1` and :math:`\mathrm{IF}_{p,i} = (A_i - p_1)/n`.
+
+Derivative of the log weight with respect to :math:`\Gamma = (\gamma, p_1)` (analytic, per estimand):
+
+=========  ============================================  ==========================================
+estimand   :math:`\partial \log w_i / \partial\gamma`    stabilized (ATE): :math:`\partial/\partial p_1`
+=========  ============================================  ==========================================
+ATE        :math:`-(A_i - e_i) X_i`                       :math:`A_i/p_1 - (1-A_i)/(1-p_1)`
+ATT        :math:`(1 - A_i) X_i`
+ATC        :math:`-A_i X_i`
+ATO        :math:`(1 - A_i - e_i) X_i`
+matching   :math:`\{(1-A_i) 1[e_i<\tfrac12] - A_i 1[e_i>\tfrac12]\} X_i`
+=========  ============================================  ==========================================
+
+Survival estimators :math:`\theta` (weighted Kaplan-Meier :math:`\hat S_a(t)` at a landmark, RMST per arm to
+the horizon, the IPTW Cox log hazard ratio). Each solves weighted estimating equations
+:math:`\sum_i w_i(\Gamma)\,\phi_i(\theta) = 0` (Kaplan-Meier and RMST through the weighted hazard increments
+:math:`\sum_i w_i\{dN_i(t_k) - Y_i(t_k) h_k\} = 0`; Cox through its weighted Efron score). With weights held
+fixed, the sandwich's influence term is the infinitesimal jackknife :math:`D_i = w_i\,\partial\hat\theta/\partial
+w_i` (for Cox, the dfbeta :math:`w_i s_i^\top I^{-1}`; for the curve,
+:math:`-w_i \hat S(t) A_i(t)`, see :func:`gistcausal.stats.survival.km_influence`); :math:`\sum_i D_i D_i^\top` is the
+``robust`` variance. The stacked sandwich adds the propensity block through the bread's off-diagonal
+:math:`A_{\theta\Gamma} = \sum_i \phi_i\,\partial w_i/\partial\Gamma^\top`; by the implicit function theorem
+:math:`-A_{\theta\theta}^{-1}A_{\theta\Gamma} = d\hat\theta/d\Gamma = \sum_i D_i\,(\partial \log w_i /
+\partial\Gamma)^\top =: G`, so
+
+.. math:: \mathrm{IF}_i = D_i + G\,\mathrm{IF}_{\Gamma,i}, \qquad
+          \widehat{\mathrm{Var}}(\hat\theta) = \sum_i \mathrm{IF}_i \mathrm{IF}_i^\top ,
+
+which is exactly the :math:`\theta` block of :math:`A^{-1} B A^{-\top}` of the stacked equations (no
+:math:`n \times n` matrix: :math:`D` comes from the O(n log n) cumulative sums of the survival and Cox
+modules, :math:`G` is one matrix product). Contrasts use the stacked influence terms of both arms
+(:math:`\hat S_1 - \hat S_0`, :math:`\log \hat S_1 - \log \hat S_0`, :math:`\mathrm{RMST}_1 -
+\mathrm{RMST}_0`), so the covariance the shared propensity model induces between the arms is included.
+
+Scope: ``logistic`` propensity models only (Firth's modified score and cross-fitted learners have no such
+stack here; use the bootstrap). Trimming is allowed and the kept set is treated as fixed (the trimming
+indicator has zero derivative almost everywhere); truncation at weight percentiles is refused.
+
+References
+----------
+Lunceford JK, Davidian M (2004). Stratification and weighting via the propensity score in estimation of causal
+treatment effects: a comparative study. Stat Med 23:2937-2960.
+Williamson EJ, Forbes A, White IR (2014). Variance reduction in randomised trials by inverse probability
+weighting using the propensity score. Stat Med 33:721-737.
+Shu D, Young JG, Toh S, Wang R (2021). Variance estimation in inverse probability weighted Cox models.
+Biometrics 77:1101-1117 (also Stat Med 40:1093).
+Stefanski LA, Boos DD (2002). The calculus of M-estimation. Am Stat 56:29-38.
+Greifer N (2024). WeightIt: glm_weightit / coxph_weightit (M-estimation vcov).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import linalg, special, stats
+
+from gistcausal.effects import EffectEstimate
+from gistcausal.errors import ConfigError, DataError, ModelFitError, SeparationError
+
+_WHERE = "m_estimation_estimates"
+
+
+# ----------------------------------------------------------------------------------------------------
+# fast logistic regression (also the bootstrap's propensity refit)
+# ----------------------------------------------------------------------------------------------------
+def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100,
+                    where: str = "logistic_newton") -> tuple[np.ndarray, int]:
+    r"""Unpenalized logistic maximum likelihood by Newton-Raphson in numpy.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        Design matrix (with its intercept column).
+    y : ndarray of {0, 1}
+    tol : float, default=1e-10
+        Stop when the largest coefficient step is below ``tol``.
+    max_iter : int, default=100
+    where : str
+        Prefix of error messages.
+
+    Returns
+    -------
+    coef : ndarray, shape (p,)
+    n_iter : int
+
+    Raises
+    ------
+    SeparationError
+        A fitted probability within 1e-10 of 0 or 1 at convergence, or no convergence with a growing
+        coefficient: the maximum-likelihood estimate does not exist.
+    ModelFitError
+        A singular information matrix (collinear or empty design columns).
+
+    Notes
+    -----
+    Newton steps :math:`\Delta = (X^\top W X)^{-1} X^\top (y - p)`, :math:`W = \operatorname{diag}\{p(1-p)\}`,
+    solved by Cholesky; the same maximum-likelihood estimate as statsmodels' IRLS and R's ``glm`` (checked to
+    1e-8 in the tests), about 20 times faster per fit at n = 110 because it skips their bookkeeping.
+    """
+    n, p = X.shape
+    beta = np.zeros(p)
+    for it in range(1, max_iter + 1):
+        eta = X @ beta
+        mu = special.expit(eta)
+        wt = mu * (1.0 - mu)
+        info = (X * wt[:, None]).T @ X
+        try:
+            cf = linalg.cho_factor(info, check_finite=False)
+            step = linalg.cho_solve(cf, X.T @ (y - mu), check_finite=False)
+        except linalg.LinAlgError as err:
+            if np.max(np.abs(eta)) > 15:
+                raise SeparationError(f"{where}: fitted probabilities reach 0 or 1 (got max |linear "
+                                      f"predictor| {np.max(np.abs(eta)):.0f}). The data are separated; "
+                                      f"use method='firth' or merge sparse levels.") from err
+            raise ModelFitError(f"{where}: the information matrix is singular (got {p} design "
+                                f"columns). Remove collinear covariates or empty levels.") from err
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            eta = X @ beta
+            if np.max(np.abs(eta)) > 23:   # expit(23) = 1 - 1e-10: quasi-complete separation
+                raise SeparationError(f"{where}: fitted probabilities reach 0 or 1 (got max |linear "
+                                      f"predictor| {np.max(np.abs(eta)):.0f}). The data are separated; "
+                                      f"use method='firth' or merge sparse levels.")
+            return beta, it
+    raise SeparationError(f"{where}: Newton-Raphson did not converge in {max_iter} iterations (got "
+                          f"max |coefficient| {np.max(np.abs(beta)):.3g}). The data are probably "
+                          f"separated; use method='firth' or merge sparse levels.")
+
+
+# ----------------------------------------------------------------------------------------------------
+# the propensity block
+# ----------------------------------------------------------------------------------------------------
+def dlog_weights(X: np.ndarray, treatment: np.ndarray, ps: np.ndarray, *, estimand: str,
+                 stabilize: bool = False, kept: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Propensity-block influence terms and the derivative of each log weight (module table).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        Propensity design matrix.
+    treatment : ndarray of {0, 1}
+    ps : ndarray
+        Fitted scores :math:`e_i`.
+    estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}
+    stabilize : bool, default=False
+        ATE only: adds the parameter :math:`p_1` (share treated among the kept patients).
+    kept : ndarray of bool, optional
+        Patients kept after trimming (all by default).
+
+    Returns
+    -------
+    if_gamma : ndarray, shape (n, P)
+        :math:`\mathrm{IF}_{\Gamma,i}`; ``P = p`` (+1 when stabilized).
+    dlogw : ndarray, shape (n, P)
+        :math:`\partial \log w_i / \partial \Gamma`.
+    """
+    a = np.asarray(treatment, dtype=float)
+    e = np.asarray(ps, dtype=float)
+    kept = np.ones(a.size, dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
+    if estimand == "ATE":
+        c = -(a - e)
+    elif estimand == "ATT":
+        c = 1.0 - a
+    elif estimand == "ATC":
+        c = -a
+    elif estimand == "ATO":
+        c = 1.0 - a - e
+    elif estimand == "matching":
+        c = (1.0 - a) * (e < 0.5) - a * (e > 0.5)
+    else:
+        raise ConfigError(f"dlog_weights: estimand must be one of 'ATE', 'ATT', 'ATC', 'ATO', 'matching' "
+                          f"(got {estimand!r}). Pick one of these.")
+    H = (X * (e * (1 - e))[:, None]).T @ X
+    if_gamma = linalg.solve(H, (X * (a - e)[:, None]).T, assume_a="pos").T
+    dlogw = X * c[:, None]
+    if stabilize:
+        p1 = float(a[kept].mean())
+        if_p = np.where(kept, a - p1, 0.0) / kept.sum()
+        d_p = a / p1 - (1 - a) / (1 - p1)
+        if_gamma = np.c_[if_gamma, if_p]
+        dlogw = np.c_[dlogw, d_p]
+    return if_gamma, dlogw
+
+
+def ps_corrected(D: np.ndarray, if_gamma: np.ndarray, dlogw: np.ndarray) -> np.ndarray:
+    r"""Stacked influence terms :math:`\mathrm{IF}_i = D_i + G\,\mathrm{IF}_{\Gamma,i}`, :math:`G = D^\top
+    \partial\log w/\partial\Gamma` (see the module Notes); ``D`` has one column per estimate."""
+    G = D.T @ dlogw
+    return D + if_gamma @ G.T
+
+
+# ----------------------------------------------------------------------------------------------------
+# survival estimators with their stacked influence terms
+# ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Stack:
+    """Estimates, weights-known and stacked influence terms (internal: patient level, never returned)."""
+
+    keys: list
+    value: np.ndarray
+    known: np.ndarray     # (n, k)
+    full: np.ndarray      # (n, k)
+    hr_note: str
+
+
+def _stack(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray, if_gamma: np.ndarray,
+           dlogw: np.ndarray, landmarks: Sequence[float], horizon: float | None) -> _Stack:
+    from gistcausal.stats.cox import cox_influence
+    from gistcausal.stats.survival import km_influence, rmst_influence
+
+    n = t.size
+    kept = w > 0
+    arms = [kept & (a == 0), kept & (a == 1)]
+    keys: list = []
+    vals: list[float] = []
+    cols: list[np.ndarray] = []
+    lm = np.asarray(landmarks, dtype=float)
+    if lm.size:
+        per = []
+        for m in arms:
+            s, d = km_influence(t[m], ev[m], weights=w[m], times=lm)
+            full = np.zeros((n, lm.size))
+            full[m] = d
+            per.append((s, full))
+        for j, x in enumerate(lm):
+            (s0, d0), (s1, d1) = per
+            keys += [("surv", 0, x), ("surv", 1, x), ("surv_diff", None, x)]
+            vals += [s0[j], s1[j], s1[j] - s0[j]]
+            cols += [d0[:, j], d1[:, j], d1[:, j] - d0[:, j]]
+            keys.append(("surv_ratio", None, x))
+            if s0[j] > 0 and s1[j] > 0:
+                vals.append(math.log(s1[j] / s0[j]))
+                cols.append(d1[:, j] / s1[j] - d0[:, j] / s0[j])
+            else:
+                vals.append(math.nan)
+                cols.append(np.zeros(n))
+    if horizon is not None:
+        rr = []
+        for m in arms:
+            v, d = rmst_influence(t[m], ev[m], weights=w[m], horizon=horizon)
+            full = np.zeros(n)
+            full[m] = d
+            rr.append((v, full))
+        keys += [("rmst", 0, horizon), ("rmst", 1, horizon), ("rmst_diff", None, horizon)]
+        vals += [rr[0][0], rr[1][0], rr[1][0] - rr[0][0]]
+        cols += [rr[0][1], rr[1][1], rr[1][1] - rr[0][1]]
+    hr_note = ""
+    keys.append(("hr", None, math.nan))
+    try:
+        fit, dfb = cox_influence(t[kept], ev[kept], a[kept][:, None], weights=w[kept])
+        full = np.zeros(n)
+        full[kept] = dfb[:, 0]
+        vals.append(float(fit.coef[0]))
+        cols.append(full)
+    except ModelFitError as err:
+        hr_note = "not estimable: " + str(err).split(": ", 1)[1]
+        vals.append(math.nan)
+        cols.append(np.zeros(n))
+    known = np.column_stack(cols)
+    return _Stack(keys=keys, value=np.asarray(vals, dtype=float), known=known,
+                  full=ps_corrected(known, if_gamma, dlogw), hr_note=hr_note)
+
+
+def _check_landmarks(t: np.ndarray, a: np.ndarray, kept: np.ndarray, landmarks: Sequence[float],
+                     horizon: float | None, where: str) -> None:
+    from gistcausal.stats.survival import check_landmarks
+
+    last = min(float(t[kept & (a == k)].max()) for k in (0, 1))
+    check_landmarks(landmarks, last, where)
+    if horizon is not None and not (math.isfinite(horizon) and 0 < horizon <= last):
+        raise DataError(f"{where}: `horizon` must be a positive time within follow-up (got {horizon!r}, "
+                        f"last follow-up {last:g}). Choose `horizon` <= {last:g}.")
+
+
+def m_estimation_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome: str,
+                          estimand: str, stabilize: bool = False, trim: Any = None,
+                          ps_coef: Any = None, landmarks: Sequence[float] = (),
+                          horizon: float | None = None, alpha: float = 0.05,
+                          arm_labels: tuple[str, str] = ("imatinib_800", "sunitinib"),
+                          ) -> tuple[EffectEstimate, ...]:
+    r"""IPTW survival estimates with the M-estimation (stacked sandwich) variance, from arrays.
+
+    Parameters
+    ----------
+    time, event : array-like
+        Follow-up and 0/1 event indicator, one per patient.
+    treatment : array-like of {0, 1}
+        0 for ``arm_labels[0]``, 1 for ``arm_labels[1]``.
+    X : array-like, shape (n, p)
+        Logistic propensity design matrix, intercept included (e.g. built by patsy from the configured
+        model).
+    outcome : str
+    estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}
+    stabilize : bool, default=False
+        Stabilized ATE weights (adds :math:`p_1` to the stack).
+    trim : "crump" or (low, high), optional
+        As :func:`gistcausal.stats.weights.compute_weights`; the kept set is treated as fixed.
+    ps_coef : array-like, optional
+        Logistic coefficients; fitted by :func:`logistic_newton` when omitted.
+    landmarks : sequence of float
+        Times for :math:`S_a(t)`, the difference and the ratio.
+    horizon : float, optional
+        RMST horizon.
+    alpha : float, default=0.05
+    arm_labels : (str, str)
+
+    Returns
+    -------
+    tuple of EffectEstimate
+        ``surv`` per arm, ``surv_diff``, ``surv_ratio`` per landmark; ``rmst`` per arm and ``rmst_diff``;
+        ``hr``; all with ``variance="m_estimation"`` and ``extra["se_weights_known"]`` (the ``robust`` SE of
+        the same estimate, for comparison). Point estimates equal
+        :func:`gistcausal.stats.survival.compare_survival`'s.
+
+    Raises
+    ------
+    DataError
+        Inputs of the wrong shape; landmarks or horizon beyond an arm's follow-up.
+
+    Notes
+    -----
+    See the module docstring for the stacked equations and the sandwich. Intervals are Wald on the scale of
+    ``scale``: per-arm survival on the log scale (``conf_type="log"``, as :func:`kaplan_meier`), the
+    survival ratio and hazard ratio on the log scale, differences and RMST on the identity scale.
+    """
+    from gistcausal.stats.weights import compute_weights
+
+    where = "m_estimation_survival"
+    t = np.asarray(time, dtype=float)
+    ev = np.asarray(event, dtype=float)
+    a = np.asarray(treatment, dtype=float)
+    Xa = np.asarray(X, dtype=float)
+    if Xa.ndim != 2 or Xa.shape[0] != t.size or a.size != t.size or ev.size != t.size:
+        raise DataError(f"{where}: time, event, treatment and X must have one row per patient (got "
+                        f"{t.size}, {ev.size}, {a.size} and X of shape {Xa.shape}). Pass aligned arrays.")
+    gamma = logistic_newton(Xa, a, where=where)[0] if ps_coef is None else np.asarray(ps_coef, float)
+    e = special.expit(Xa @ gamma)
+    wr = compute_weights(e, a.astype(int), estimand=estimand, stabilize=stabilize, trim=trim)
+    w = wr.weights
+    _check_landmarks(t, a, wr.kept, landmarks, horizon, where)
+    if_gamma, dlogw = dlog_weights(Xa, a, e, estimand=estimand, stabilize=stabilize, kept=wr.kept)
+    st = _stack(t, ev, a, w, if_gamma, dlogw, landmarks, horizon)
+    return _to_estimates(st, outcome=outcome, estimand=estimand, alpha=alpha, arm_labels=arm_labels,
+                         n_arm=[int(np.sum(wr.kept & (a == k))) for k in (0, 1)])
+
+
+def _to_estimates(st: _Stack, *, outcome: str, estimand: str, alpha: float,
+                  arm_labels: tuple[str, str], n_arm: list[int]) -> tuple[EffectEstimate, ...]:
+    z = stats.norm.ppf(1 - alpha / 2)
+    se_full = np.sqrt(np.sum(st.full ** 2, axis=0))
+    se_known = np.sqrt(np.sum(st.known ** 2, axis=0))
+    contrast = f"{arm_labels[1]} vs {arm_labels[0]}"
+    common = {"outcome": outcome, "estimand": estimand, "method": "iptw", "variance": "m_estimation"}
+    out: list[EffectEstimate] = []
+    for j, (measure, arm, x) in enumerate(st.keys):
+        v, se, sek = float(st.value[j]), float(se_full[j]), float(se_known[j])
+        extra = {"se_weights_known": sek}
+        if measure == "surv":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sl = se / v if v > 0 else math.nan
+            lo = math.exp(math.log(v) - z * sl) if v > 0 else math.nan
+            hi = min(math.exp(math.log(v) + z * sl), 1.0) if v > 0 else math.nan
+            out.append(EffectEstimate(**common, contrast=arm_labels[arm], measure="surv", value=v,
+                                      ci_low=lo, ci_high=hi, se=se, n=n_arm[arm], time=x,
+                                      extra={**extra, "conf_type": "log"}))
+        elif measure == "rmst":
+            out.append(EffectEstimate(**common, contrast=arm_labels[arm], measure="rmst", value=v,
+                                      ci_low=v - z * se, ci_high=v + z * se, se=se, n=n_arm[arm], time=x,
+                                      extra=extra))
+        elif measure in ("surv_diff", "rmst_diff"):
+            p = float(2 * stats.norm.sf(abs(v) / se)) if se > 0 else math.nan
+            out.append(EffectEstimate(**common, contrast=contrast, measure=measure, value=v,
+                                      ci_low=v - z * se, ci_high=v + z * se, se=se, p=p, n=sum(n_arm),
+                                      time=x, extra=extra))
+        else:  # log-scale ratios: surv_ratio, hr
+            if not math.isfinite(v):
+                note = st.hr_note if measure == "hr" else "not estimable: survival is 0 in an arm"
+                out.append(EffectEstimate(**common, contrast=contrast, measure=measure, value=math.nan,
+                                          n=sum(n_arm), time=x, scale="log", note=note))
+                continue
+            p = float(2 * stats.norm.sf(abs(v) / se)) if se > 0 else math.nan
+            out.append(EffectEstimate(**common, contrast=contrast, measure=measure, value=math.exp(v),
+                                      ci_low=math.exp(v - z * se), ci_high=math.exp(v + z * se), se=se,
+                                      p=p, n=sum(n_arm), time=x, scale="log", extra=extra))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------------
+# from a study configuration
+# ----------------------------------------------------------------------------------------------------
+def ps_design(cfg: Any, frame: Any) -> tuple[Any, np.ndarray]:
+    """Fit the configured propensity model on ``frame``; return (fitted model, design matrix).
+
+    The design matrix is patsy's, from the fitted model's ``design_info_`` (intercept first), so its
+    columns and the model's ``coef_`` line up.
+    """
+    import patsy
+
+    from gistcausal.pipeline import propensity_model
+
+    model = propensity_model(cfg)
+    model.fit(frame, treatment_col="treatment")
+    X = np.asarray(patsy.build_design_matrices([model.design_info_], frame, NA_action="raise")[0],
+                   dtype=float)
+    return model, X
+
+
+def _settings(cfg: Any, estimand: str, stabilize: bool | None, trim: Any, truncate: Any, where: str
+              ) -> tuple[bool, Any, Any]:
+    from gistcausal.stats.weights import ESTIMANDS, check_estimand
+
+    check_estimand(estimand, where=where)
+    wcfg = cfg.analysis.weights
+    if stabilize is None:
+        stabilize = bool(wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"])
+    trim = wcfg.trim if isinstance(trim, str) and trim == "config" else trim
+    truncate = wcfg.truncate if isinstance(truncate, str) and truncate == "config" else truncate
+    return stabilize, trim, truncate
+
+
+def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
+                           stabilize: bool | None = None, trim: Any = "config",
+                           truncate: Any = "config") -> tuple[EffectEstimate, ...]:
+    r"""The configured IPTW analysis of one outcome with M-estimation (stacked sandwich) variance.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+        Supplies the propensity model (``analysis.propensity``), weights (``analysis.weights``), landmarks,
+        horizon and alpha (``analysis.survival``) and the arm labels, exactly as
+        :func:`gistcausal.pipeline.causal_fit` uses them.
+    frame : DataFrame
+        The cohort frame (``treatment`` and ``<outcome>_time`` / ``<outcome>_event`` columns).
+    outcome : str
+    estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}
+    stabilize : bool, optional
+        Default: the config's ``stabilize`` where defined (ATE), as ``causal_fit``.
+    trim, truncate : "config" or value
+        Default: the config's.
+
+    Returns
+    -------
+    tuple of EffectEstimate
+        See :func:`m_estimation_survival`; same point estimates as ``causal_fit``'s comparison, whose
+        ``surv``, ``surv_diff``, ``surv_ratio``, ``rmst``, ``rmst_diff`` and ``hr`` rows they replace (medians
+        and the log-rank test keep their own variance).
+
+    Raises
+    ------
+    ConfigError
+        A propensity method other than ``logistic``, or truncated weights (their percentile cut-points
+        make the weights a non-smooth function of the propensity coefficients); use the bootstrap.
+    """
+    where = _WHERE
+    method = cfg.analysis.propensity.method
+    if method != "logistic":
+        raise ConfigError(f"{where}: analysis.survival.variance 'm_estimation' needs analysis.propensity."
+                          f"method 'logistic' (got {method!r}). Use variance: bootstrap for this model.")
+    stabilize, trim, truncate = _settings(cfg, estimand, stabilize, trim, truncate, where)
+    if truncate is not None:
+        raise ConfigError(f"{where}: analysis.survival.variance 'm_estimation' cannot use truncated weights "
+                          f"(got analysis.weights.truncate {list(truncate)}). Use variance: bootstrap, or "
+                          f"trim instead of truncating.")
+    model, X = ps_design(cfg, frame)
+    s = cfg.analysis.survival
+    return m_estimation_survival(
+        frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(float),
+        frame["treatment"].to_numpy(float), X, outcome=outcome, estimand=estimand, stabilize=stabilize,
+        trim=trim, ps_coef=model.coef_, landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
+        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+
+
+__all__ = ["logistic_newton", "dlog_weights", "ps_corrected", "m_estimation_survival",
+           "m_estimation_estimates", "ps_design"]

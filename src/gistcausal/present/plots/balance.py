@@ -1,0 +1,125 @@
+"""Balance and overlap plots: Love plot, mirrored propensity-score histograms, weight distribution.
+
+Each function takes an ``ax`` (a new figure is made when omitted) and returns it; the numbers come from the
+statistics modules (:mod:`gistcausal.stats.balance`, :mod:`gistcausal.stats.weights`), nothing is computed here beyond
+histogram bins.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+
+from gistcausal.errors import DataError
+
+
+def love_plot(balance_table, *, ax: Axes | None = None, threshold: float = 0.1, absolute: bool = True) -> Axes:
+    """Love plot: |SMD| per covariate/level before and after weighting, sorted, with a threshold line.
+
+    Parameters
+    ----------
+    balance_table : BalanceTable
+        From :func:`gistcausal.stats.balance.balance_table`.
+    ax : Axes, optional
+    threshold : float, default=0.1
+        Dashed vertical line(s) at the balance threshold.
+    absolute : bool, default=True
+        Plot absolute SMDs (sorted by the unweighted value, largest on top).
+    """
+    tab = balance_table.table.copy()
+    label = np.where(tab["level"].astype(str) == "", tab["covariate"], tab["covariate"] + ": " + tab["level"])
+    tab["label"] = label
+    cols = {"smd_un": "Unweighted"}
+    if "smd_w" in tab.columns:
+        cols["smd_w"] = "Weighted"
+    long = tab.melt(id_vars="label", value_vars=list(cols), var_name="sample", value_name="smd")
+    long["sample"] = long["sample"].map(cols)
+    if absolute:
+        long["smd"] = long["smd"].abs()
+    order = tab.assign(key=tab["smd_un"].abs() if absolute else tab["smd_un"]).sort_values("key", ascending=False)
+    position = {lab: i for i, lab in enumerate(order["label"])}
+    long["y"] = long["label"].map(position)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 1.2 + 0.32 * len(tab)))
+    sns.scatterplot(data=long, x="smd", y="y", hue="sample", style="sample", s=55, ax=ax,
+                    hue_order=list(cols.values()), style_order=list(cols.values()),
+                    palette=["#9a9a9a", "#1f5fa8"][: len(cols)])
+    ax.set_yticks(range(len(order)))
+    ax.set_yticklabels(order["label"].tolist())
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    for x in ([threshold] if absolute else [-threshold, threshold]):
+        ax.axvline(x, ls="--", color="#b03030", lw=1)
+    ax.axvline(0, color="#444444", lw=0.8)
+    binary_raw = getattr(balance_table, "binary", "raw") == "raw" and (tab["type"] == "binary").any()
+    what = "mean differences" if binary_raw else "standardized mean differences"
+    ax.set_xlabel(("Absolute " if absolute else "") + what + (" (binary: raw difference)" if binary_raw else ""))
+    ax.set_ylabel("")
+    ax.legend(title="", loc="lower right")
+    ax.set_title(f"Covariate balance ({getattr(balance_table, 'estimand', '')})")
+    return ax
+
+
+def overlap_plot(ps, treatment, *, weights=None, ax: Axes | None = None, bins: int = 30,
+                 arm_labels: tuple[str, str] = ("treated", "control")) -> Axes:
+    """Mirrored histogram of propensity scores: treated above, control below the axis.
+
+    With ``weights`` the weighted histograms are drawn as outlines over the unweighted (filled) ones, both
+    as densities so their shapes compare.
+    """
+    e = np.asarray(ps, dtype=float)
+    t = np.asarray(treatment)
+    if e.shape != t.shape:
+        raise DataError(f"overlap_plot: ps and treatment must have equal length (got {e.shape} and {t.shape}). "
+                        "Pass one score per patient.")
+    w = None if weights is None else np.asarray(getattr(weights, "weights", weights), dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    edges = np.linspace(0, 1, bins + 1)
+    width = edges[1] - edges[0]
+    for code, sign, color, name in ((1, 1, "#1f5fa8", arm_labels[0]), (0, -1, "#d9822b", arm_labels[1])):
+        m = t == code
+        h, _ = np.histogram(e[m], bins=edges, density=True)
+        ax.bar(edges[:-1], sign * h, width=width, align="edge", color=color, alpha=0.45, label=f"{name}")
+        if w is not None:
+            hw, _ = np.histogram(e[m], bins=edges, weights=w[m], density=True)
+            ax.step(edges, sign * np.r_[hw, hw[-1]], where="post", color=color, lw=1.6, label=f"{name}, weighted")
+    ax.axhline(0, color="#333333", lw=0.8)
+    ax.set_xlim(0, 1)
+    ticks = ax.get_yticks()
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{abs(v):g}" for v in ticks])
+    ax.set_xlabel("Propensity score")
+    ax.set_ylabel("Density (treated up, control down)")
+    ax.legend(loc="upper right", fontsize=8)
+    return ax
+
+
+def weight_plot(weight_result, *, treatment=None, ax: Axes | None = None, bins: int = 40) -> Axes:
+    """Histogram of the weights of kept patients (log x-axis), by arm when ``treatment`` is given; the
+    title gives each arm's Kish ESS from the diagnostics."""
+    w = np.asarray(weight_result.weights, dtype=float)
+    kept = np.asarray(weight_result.kept, dtype=bool)
+    diag = weight_result.diagnostics.set_index("arm")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    frame = pd.DataFrame({"weight": w[kept]})
+    if treatment is not None:
+        t = np.asarray(treatment)
+        if t.shape != w.shape:
+            raise DataError(f"weight_plot: treatment must have one value per weight (got {t.shape} for "
+                            f"{w.shape}). Pass the treatment used for compute_weights.")
+        frame["arm"] = np.where(t[kept] == 1, "treated", "control")
+        sns.histplot(frame, x="weight", hue="arm", hue_order=["treated", "control"], bins=bins, log_scale=True,
+                     ax=ax, element="step", palette=["#1f5fa8", "#d9822b"])
+    else:
+        sns.histplot(frame, x="weight", bins=bins, log_scale=True, ax=ax, color="#1f5fa8")
+    ess = ", ".join(f"{a}: ESS {diag.loc[a, 'ess']:.1f} of {diag.loc[a, 'n']}" for a in ("treated", "control"))
+    ax.set_title(f"Weights ({weight_result.estimand}); {ess}", fontsize=9)
+    ax.set_xlabel("Weight (log scale)")
+    ax.set_ylabel("Patients")
+    return ax
+
+
+__all__ = ["love_plot", "overlap_plot", "weight_plot"]

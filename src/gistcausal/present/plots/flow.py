@@ -1,0 +1,70 @@
+"""CONSORT-style patient-flow diagram (the study's Figure 1) from :class:`~gistcausal.design.cohort.FlowCounts`."""
+from __future__ import annotations
+
+import textwrap
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.patches import FancyBboxPatch
+
+from gistcausal.design.cohort import FlowCounts
+
+
+def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, *, fc: str = "white", size: float = 8.5) -> None:
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.01,rounding_size=0.015",
+                                fc=fc, ec="#333333", lw=1.0))
+    ax.text(x, y, text, ha="center", va="center", fontsize=size, wrap=True)
+
+
+def plot_flow(flow: FlowCounts, *, ax: Axes | None = None, arm_labels: dict[str, str] | None = None,
+              suppress_below: int | None = None) -> Axes:
+    """Draw the flow: a main column of remaining counts, exclusion boxes to the right, arms at the bottom.
+
+    Parameters
+    ----------
+    flow : FlowCounts
+    ax : Axes, optional
+        Drawn into a new figure sized to the number of steps when omitted.
+    arm_labels : dict, optional
+        Display names of the arms.
+    suppress_below : int, optional
+        Disclosure control: counts 1..k-1 are shown as ``<k`` (:mod:`gistcausal.design.disclosure`).
+    """
+    from gistcausal.design.disclosure import suppress
+
+    def n(v: int) -> object:
+        return suppress(v, suppress_below or 0)
+
+    steps = flow.steps
+    n_rows = len(steps) + 2
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.5, 1.0 + 0.85 * n_rows))
+    arm_labels = arm_labels or {}
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, n_rows)
+    ax.axis("off")
+    y = n_rows - 0.5
+    main_x, side_x, w_main, w_side, h = 0.3, 0.76, 0.46, 0.44, 0.62
+    _box(ax, main_x, y, w_main, h, "\n".join(textwrap.wrap(flow.start_label, 48)) + f"\nn = {n(flow.n_start)}",
+         fc="#eef3fb")
+    for s in steps:
+        y_next = y - 1
+        ax.annotate("", xy=(main_x, y_next + h / 2), xytext=(main_x, y - h / 2),
+                    arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1))
+        mid = (y + y_next) / 2
+        verb = "Excluded: " if s.kind == "exclude" else "Not meeting: "
+        ax.annotate("", xy=(side_x - w_side / 2, mid), xytext=(main_x, mid),
+                    arrowprops=dict(arrowstyle="-|>", color="#777777", lw=0.8))
+        _box(ax, side_x, mid, w_side, 0.5, "\n".join(textwrap.wrap(verb + s.label, 46)) + f" (n = {n(s.n_removed)})",
+             fc="#fbf1ee", size=7.5)
+        y = y_next
+        _box(ax, main_x, y, w_main, h * 0.7, f"n = {n(s.n_after)}", fc="white")
+    y_arm = y - 1
+    xs = [0.15, 0.45] if len(flow.arms) == 2 else [main_x]
+    for x, (arm, k) in zip(xs, flow.arms):
+        ax.annotate("", xy=(x, y_arm + h / 2), xytext=(main_x, y - h * 0.35),
+                    arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1))
+        _box(ax, x, y_arm, 0.27, h, "\n".join(textwrap.wrap(arm_labels.get(arm, arm), 26)) + f"\nn = {n(k)}",
+             fc="#eef8ee", size=8)
+    ax.set_title("Patient flow", fontsize=10, loc="left")
+    return ax

@@ -1,0 +1,360 @@
+"""The report's sections, in reading order, built from :class:`~gistcausal.pipeline.AnalysisResults`.
+
+Question and answer first; then the protocol, the patient flow, Table 1, the study's own (unweighted)
+analysis, the propensity score and weights, balance, the causal (weighted) estimates, and a methods
+paragraph generated from the config.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from gistcausal.present.report import ReportSection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gistcausal.pipeline import AnalysisResults
+
+_MEASURE_NAMES = {"median": "Median", "surv": "Survival", "surv_diff": "Survival difference",
+                  "surv_ratio": "Survival ratio", "rmst": "RMST", "rmst_diff": "RMST difference",
+                  "hr": "Hazard ratio", "logrank_p": "Log-rank p", "mann_whitney_p": "Mann-Whitney p"}
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "NE"
+    return f"{v:.{digits}f}"
+
+
+def estimates_display(estimates: list[Any]) -> pd.DataFrame:
+    """Readable effects table: one row per estimate with its estimand, method and variance method."""
+    rows = []
+    for e in estimates:
+        is_p = e.measure.endswith("_p")
+        rows.append({
+            "outcome": e.outcome, "measure": _MEASURE_NAMES.get(e.measure, e.measure),
+            "time": "" if not math.isfinite(e.time) else f"{e.time:g}",
+            "contrast / arm": e.contrast, "estimand": e.estimand, "method": e.method,
+            "estimate": _num(e.value, 3 if is_p else 2),
+            "95% CI": "" if is_p or not math.isfinite(e.ci_low) and not math.isfinite(e.ci_high)
+            else f"{_num(e.ci_low)} to {_num(e.ci_high)}",
+            "p": "" if is_p or not math.isfinite(e.p) else _num(e.p, 3),
+            "variance": e.variance, "note": e.note})
+    return pd.DataFrame(rows)
+
+
+def _ci(e: Any, digits: int = 2) -> str:
+    return f"{_num(e.value, digits)} ({_num(e.ci_low, digits)} to {_num(e.ci_high, digits)})"
+
+
+def _p(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _pick(estimates: list[Any], **match: Any) -> Any:
+    for e in estimates:
+        if all((abs(getattr(e, k) - v) < 1e-9 if k == "time" else getattr(e, k) == v) for k, v in match.items()):
+            return e
+    return None
+
+
+def study_results_table(r: "AnalysisResults") -> pd.DataFrame:
+    """The paper's results in one table: per outcome and arm, patients, events, median (95% CI); the log-rank
+    p-value and the unadjusted hazard ratio per outcome."""
+    cfg = r.config
+    tr, ct = cfg.treatment.treated, cfg.treatment.control
+    rows = []
+    for name, comp in r.study.items():
+        est = [e for e in comp.estimates]
+        curves = comp.curves
+        lr = _pick(est, measure="logrank_p")
+        hr = _pick(est, measure="hr")
+        for arm in (tr, ct):
+            c = curves[curves["arm"] == arm]
+            n = int(c["n_risk_raw"].iloc[0]) if len(c) else 0
+            ev = int(c["n_event_raw"].sum()) if len(c) else 0
+            med = _pick(est, measure="median", contrast=arm)
+            rows.append({"outcome": cfg.outcomes[name].label, "arm": cfg.treatment.label(arm), "patients": n,
+                         "events (%)": f"{ev} ({100 * ev / n:.1f})" if n else "",
+                         "median, 95% CI": _ci(med, 1) if med else "",
+                         "log-rank p": _p(lr.value) if (lr and arm == tr) else "",
+                         "HR (95% CI)": _ci(hr) if (hr and arm == tr) else ""})
+    return pd.DataFrame(rows)
+
+
+def causal_results_table(r: "AnalysisResults") -> pd.DataFrame:
+    """Key causal estimates: per outcome and estimand, the marginal HR, RMST difference, survival differences
+    at the landmarks, the weighted log-rank p and the adjusted medians."""
+    cfg = r.config
+    tr, ct = cfg.treatment.treated, cfg.treatment.control
+    rows = []
+    for (name, est), comp in r.causal.items():
+        e = list(comp.estimates)
+        row = {"outcome": name, "estimand": est}
+        hr = _pick(e, measure="hr")
+        row["marginal HR (95% CI)"] = _ci(hr) if hr else ""
+        rd = _pick(e, measure="rmst_diff")
+        if rd:
+            row[f"RMST difference at {rd.time:g} (95% CI)"] = _ci(rd)
+        for lm in cfg.analysis.survival.landmarks:
+            sd = _pick(e, measure="surv_diff", time=lm)
+            if sd:
+                row[f"survival difference at {lm:g}"] = _ci(sd)
+        for arm in (tr, ct):
+            m = _pick(e, measure="median", contrast=arm)
+            row[f"median {arm}"] = _ci(m, 1) if m else ""
+        lr = _pick(e, measure="logrank_p")
+        row["weighted log-rank p"] = _p(lr.value) if lr else ""
+        row["variance"] = hr.variance if hr else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def at_risk_wide(at_risk: pd.DataFrame, *, weighted: bool, labels: dict[str, str]) -> pd.DataFrame:
+    """Numbers at risk with times as columns: one row per arm (and a weighted row per arm when asked)."""
+    rows = []
+    for arm, g in at_risk.groupby("arm", sort=False):
+        rows.append({"": f"{labels.get(arm, arm)}: n at risk",
+                     **{f"{t:g}": (v if isinstance(v, str) else int(v)) for t, v in zip(g["time"], g["n_at_risk"])}})
+        if weighted:
+            rows.append({"": f"{labels.get(arm, arm)}: weighted n at risk",
+                         **{f"{t:g}": (v if isinstance(v, str) else f"{v:.1f}")
+                            for t, v in zip(g["time"], g["weighted_n_at_risk"])}})
+    return pd.DataFrame(rows)
+
+
+def table1_display(df: pd.DataFrame) -> pd.DataFrame:
+    """Paper layout of Table 1: the variable name once, levels indented below, p-values rounded."""
+    out = df.copy()
+    first = ~out["variable"].duplicated()
+    out["variable"] = out["variable"].where(first, "")
+    if "level" in out.columns:
+        out["level"] = out["level"].fillna("")
+    if "p" in out.columns:
+        out["p"] = [_p(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in out["p"]]
+    return out.fillna("")
+
+
+def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
+    """The standard two-column target-trial protocol table (target trial vs emulation), from the config."""
+    cfg = r.config
+    tr = cfg.treatment
+    arms = "; ".join(f"{tr.label(a)}: {tr.column} in {{{', '.join(map(str, v))}}}" for a, v in tr.arms.items())
+    if cfg.sequential is not None:
+        sq = cfg.sequential
+        rows = [("Eligibility", "Eligible at the start of the trial", f"{sq.eligible_col} is true in the period"),
+                ("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}",
+                 f"{sq.treatment_col} = 1 in the trial's period vs 0"),
+                ("Assignment procedure", "Randomization", f"Non-random; adjustment for {', '.join(sq.covariates) or '-'} "
+                 "at the trial's start"),
+                ("Time zero", "Randomization", f"Start of each eligible period ({sq.period_col})"),
+                ("Outcomes", sq.outcome_label, f"{sq.time_col}, {sq.event_col}"),
+                ("Causal contrast", "Intention-to-treat effect", "Observational analogue of intention to treat"),
+                ("Analysis plan", "Comparison of hazards", "Pooled Cox model over trials, SE clustered by patient")]
+        return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
+    if cfg.protocol is not None:
+        p = cfg.protocol
+        elig = "; ".join(f"{'include' if s.include else 'exclude'} {s.label}" for s in p.eligibility)
+        outs = "; ".join(o.label for o in p.outcomes.values())
+        rows = [
+            ("Eligibility criteria", "As in the study's protocol", elig),
+            ("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
+            ("Assignment procedure", "Randomization", p.assignment),
+            ("Time zero", "Randomization / start of strategy", f"{p.time_zero}"),
+            ("Follow-up", "From time zero to outcome, loss to follow-up or end of study", p.follow_up_end),
+            ("Outcomes", outs, outs),
+            ("Causal contrast", "Intention-to-treat effect", p.causal_contrast),
+            ("Analysis plan", "Comparison of outcome distributions between arms",
+             f"IPTW ({', '.join(cfg.analysis.survival.estimands)}) with a {cfg.analysis.propensity.method} "
+             f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} variance"),
+        ]
+    else:
+        rows = [("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
+                ("Outcomes", "; ".join(o.label for o in cfg.outcomes.values()), "analysis-ready table"),
+                ("Analysis plan", "", f"IPTW ({', '.join(cfg.analysis.survival.estimands)})")]
+    return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
+
+
+def methods_paragraph(r: "AnalysisResults") -> str:
+    cfg = r.config
+    if cfg.sequential is not None:
+        sq = cfg.sequential
+        return (f"We emulated a sequence of target trials, one per {sq.time_unit[:-1]} of eligibility, from a "
+                f"person-period table; in each, patients initiating treatment were compared with those who did not "
+                f"(yet) initiate, adjusting for {', '.join(sq.covariates) or 'no covariates'} at the trial's start. "
+                "Trials were pooled in a Cox model with robust standard errors clustered by patient (Hernan MA et al. "
+                "Epidemiology 2008;19:766-79; Danaei G et al. Stat Methods Med Res 2013;22:70-96).")
+    tr = cfg.treatment
+    s = cfg.analysis.survival
+    covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
+    est = ", ".join(s.estimands)
+    var = {"robust": "robust (sandwich / infinitesimal-jackknife) variance treating the weights as known",
+           "m_estimation": "M-estimation variance accounting for the estimated propensity score",
+           "bootstrap": f"a bootstrap of {s.bootstrap_replicates} replicates refitting the propensity model"}[s.variance]
+    return (
+        f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
+        f"Unweighted survival was estimated with the Kaplan-Meier method and compared with the log-rank test, as in "
+        f"the original study. To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
+        f"model for receiving {tr.label(tr.treated)} included {covs}. Inverse probability of treatment weights "
+        f"({'stabilized' if cfg.analysis.weights.stabilize else 'unstabilized'}) targeted the {est}. Covariate balance was "
+        f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
+        f"conventions of R's cobalt. Weighted Kaplan-Meier curves, survival differences at "
+        f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}, the restricted mean survival time "
+        f"(horizon {s.horizon:g} {cfg.time_unit}) and a weighted Cox model (marginal hazard ratio) were estimated with "
+        f"{var}; the weighted log-rank test is the design-based robust score test (Lumley, survey::svylogrank). "
+        f"Analyses used gistcausal (Python). References: Austin PC, Stuart EA. Stat Med 2015;34:3661-79; "
+        f"Cole SR, Hernan MA. Comput Methods Programs Biomed 2004;75:45-9; Hernan MA, Robins JM. Am J Epidemiol "
+        f"2016;183:758-64; Xie J, Liu C. Stat Med 2005;24:3089-110.")
+
+
+def build_sections(r: "AnalysisResults") -> list[ReportSection]:
+    cfg = r.config
+    secs: list[ReportSection] = []
+    notes = tuple(f"Warning: {w}" for w in r.warnings)
+    secs.append(ReportSection("summary", "Question and answer", (r.headline(),), notes=notes))
+    secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
+    secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow_frame()),),
+                              figures=(("Patient flow (CONSORT-style)", "flow"),)))
+    labels = {a: cfg.treatment.label(a) for a in cfg.treatment.arms}
+    if r.table1 is not None:
+        secs.append(ReportSection("table1", "Table 1: baseline characteristics",
+                                  tables=(("Baseline characteristics by arm (unweighted), with the study's tests",
+                                           table1_display(r.table1.to_frame())),)))
+    if r.study:
+        un = [e for e in r.estimates if e.method == "unadjusted"]
+        figs = tuple((f"Kaplan-Meier: {cfg.outcomes[o].label}", f"km_{o}") for o in r.study)
+        tabs = [("Results as in the paper: Kaplan-Meier medians, log-rank test, unadjusted Cox", study_results_table(r))]
+        for name, d in r.durations.items():
+            tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_p(d['p'])}",
+                         r.tables()[f"duration_{name}"]))
+        for name, comp in r.study.items():
+            tabs.append((f"Numbers at risk: {cfg.outcomes[name].label}",
+                         at_risk_wide(r.at_risk_frame(comp.at_risk), weighted=False, labels=labels)))
+        secs.append(ReportSection("study", "The study's analysis (unweighted)", tables=tuple(tabs), figures=figs,
+                                  details=(("All unweighted estimates", estimates_display(un)),)))
+    if r.propensity is not None:
+        tabs = [(f"Weight diagnostics ({k})", v.to_frame().round(3)) for k, v in r.weights.items()]
+        figs = [("Propensity score overlap by arm", "ps_overlap")]
+        figs += [(f"Weight distribution ({k})", f"weights_{k}") for k in r.weights]
+        pr = r.propensity
+        desc = (f"{pr.method.capitalize()} propensity model for receiving {cfg.treatment.label(cfg.treatment.treated)}: "
+                f"treatment ~ {pr.formula}. {pr.n_treated} treated and {pr.n_control} control patients, "
+                f"{pr.n_parameters} parameters ({pr.events_per_parameter:.1f} patients of the smaller arm per "
+                f"parameter); c-statistic {pr.c_statistic:.3f}. Scores are never clipped; extreme weights are "
+                "reported below.")
+        tabs.insert(0, ("Propensity score distribution by arm", pr.score_summary.round(3)))
+        secs.append(ReportSection("propensity", "Propensity score and weights", (desc,),
+                                  tables=tuple(tabs), figures=tuple(figs),
+                                  details=(("Propensity model coefficients", r.propensity.to_frame().round(4)),)))
+    if r.balance:
+        secs.append(ReportSection(
+            "balance", "Covariate balance",
+            tuple(v.conventions for v in list(r.balance.values())[:1]),
+            tables=tuple((f"Table 1 before and after weighting ({k})", table1_display(t.to_frame()))
+                         for k, t in r.table1_weighted.items()),
+            figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance),
+            details=tuple((f"Balance before and after weighting ({k})", v.to_frame().round(4))
+                          for k, v in r.balance.items())))
+    if r.causal:
+        causal = [e for e in r.estimates if e.method not in ("unadjusted", "ccw")]
+        figs = tuple((f"Unweighted and IPTW-weighted Kaplan-Meier ({est}): {cfg.outcomes[o].label}", f"km_{o}_{est}")
+                     for (o, est) in r.causal)
+        tabs = [("Causal effect estimates (treated vs control)", causal_results_table(r))]
+        tabs += [(f"Numbers at risk, raw and weighted: {cfg.outcomes[o].label} ({est})",
+                  at_risk_wide(r.at_risk_frame(c.at_risk), weighted=True, labels=labels))
+                 for (o, est), c in r.causal.items()]
+        if r.truth:
+            from gistcausal.pipeline import truth_table
+
+            tabs.insert(1, ("Synthetic registry: estimates beside the known true marginal effects",
+                            truth_table(r).round(4)))
+        secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
+                                  details=(("All causal estimates", estimates_display(causal)),)))
+    if "sequential_model" in r.sensitivity:
+        sm = r.sensitivity["sequential_model"]
+        secs.append(ReportSection(
+            "sequential", "Sequential emulated trials",
+            (f"A new trial starts in every period in which a patient is eligible; within it, patients initiating "
+             f"treatment are compared with those not initiating (yet), an intention-to-treat analogue (Hernan et al. "
+             f"2008; Danaei et al. 2013). {sm.n_rows} person-trials in {sm.n_trials} trials from {sm.n_patients} patients, "
+             f"{sm.n_events} events; pooled Cox model with standard errors clustered by patient (as R coxph(..., "
+             "cluster = id)).",),
+            tables=(("Estimates", estimates_display(list(sm.estimates))),
+                    ("Patients and events per trial and arm", r.sensitivity["sequential_trials"])),
+            figures=(("Pooled Kaplan-Meier curves by arm", "sequential_km"),)))
+    if r.causal or r.study:
+        from gistcausal.pipeline import ph_table
+
+        ph = ph_table(r)
+        if len(ph):
+            secs.append(ReportSection(
+                "ph", "Proportional-hazards diagnostics",
+                ("Scaled Schoenfeld residual test of the treatment term (Grambsch & Therneau 1994; R cox.zph). When "
+                 "proportional hazards fail, the marginal hazard ratio averages a changing effect over the follow-up "
+                 "and the RMST difference or landmark survival should lead.",),
+                tables=(("Tests", ph.round(4)),), figures=(("Scaled Schoenfeld residuals, primary outcome", "schoenfeld"),)))
+    if r.strategies is not None:
+        st = r.strategies
+        g = cfg.protocol.strategies
+        text = (f"Target trial of sustained strategies from {g.time_zero} (time zero): "
+                f"{' vs '.join(st.strategies)}, each to be started within a grace period of {st.grace:g} "
+                f"{cfg.time_unit}. Every eligible patient is cloned into both strategies, clones are censored when "
+                "they deviate, and the artificial censoring is corrected by inverse probability of censoring weights "
+                "(Hernan & Robins 2016; Maringe et al. 2020). Intervals: bootstrap over patients "
+                f"({st.n_bootstrap} replicates).")
+        tabs = [("Eligibility at the strategies' time zero", r.sensitivity.get("strategies_flow", pd.DataFrame())),
+                ("Estimates", estimates_display(list(st.estimates))),
+                ("Clones, compliance and artificial censoring", st.diagnostics.round(3))]
+        secs.append(ReportSection("strategies", "Sustained strategies (clone-censor-weight)", (text,),
+                                  tables=tuple(tabs), figures=(("IPCW-weighted survival by strategy", "strategies"),)))
+    if r.plasmode is not None:
+        pm = r.plasmode
+        secs.append(ReportSection(
+            "plasmode", "Plasmode simulation: does this analysis plan recover a known effect?",
+            ("The cohort's own covariates and treatments are resampled, event and censoring times are simulated "
+             "from Weibull models fitted to the cohort with a known injected treatment effect, and the configured "
+             "analysis is run on every replicate (Franklin et al. 2014). Bias and coverage are against the true "
+             "marginal effect of the injected model.", pm.summary()),
+            tables=(("Performance of each estimator", pm.to_frame().round(4)),
+                    ("Replicates that failed, by reason", pm.failure_counts())),
+            figures=(("Estimates around the truth", "plasmode_estimates"),
+                     ("Coverage of the 95% intervals with Monte Carlo error", "plasmode_coverage"))))
+    sens = {k: v for k, v in r.sensitivity.items()
+            if k not in ("strategies_flow", "sequential_model", "sequential_trials")}
+    if sens:
+        paras, tabs, figs, det = [], [], [], []
+        if "evalues" in sens:
+            ev = sens["evalues"]
+            if "evalue_hr" in sens:
+                paras.append(sens["evalue_hr"].summary())
+            tabs.append(("E-values of the main estimates (VanderWeele & Ding 2017)",
+                         ev[["measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)))
+            figs.append(("Bias plot: joint confounder strengths that would explain away the hazard ratio", "bias_plot"))
+            if "benchmarks" in sens:
+                det.append(("Observed-covariate benchmarks (strength of each measured confounder on the E-value "
+                            "scale)", sens["benchmarks"].round(3)))
+        if "tipping_grid" in sens:
+            figs.append(("Tipping point: HR adjusted for an unmeasured binary confounder (Lin, Psaty & Kronmal 1998)",
+                         "tipping"))
+            det.append(("Tipping-point grid", sens["tipping_grid"].round(3)))
+        if "specification_grid" in sens:
+            g = sens["specification_grid"]
+            paras.append(g.summary())
+            figs.append(("Specification grid: the main hazard ratio under alternative analysis choices",
+                         "specification_grid"))
+            tabs.append(("Specification grid", g.to_frame().round(3)))
+        if "refutation" in sens:
+            rr = sens["refutation"]
+            paras.append(rr.summary())
+            tabs.append(("DoWhy refutations of the bridged estimate", rr.to_frame().round(3)))
+            figs.append(("Causal graph used for identification", "causal_graph"))
+        if "negative_control" in sens:
+            tabs.append((f"Negative-control outcome '{cfg.analysis.sensitivity.negative_control}'",
+                         sens["negative_control"]))
+        secs.append(ReportSection("sensitivity", "Sensitivity analyses", tuple(paras), tables=tuple(tabs),
+                                  figures=tuple(figs), details=tuple(det)))
+    secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
+    return secs

@@ -1,0 +1,388 @@
+"""Inverse-probability-of-treatment weights from propensity scores, per estimand.
+
+Pure functions of the scores ``e`` and the 0/1 treatment ``t``; no model fitting happens here.
+
+=========  ===========================  ===========================  ===========================
+estimand   treated weight               control weight               target population
+=========  ===========================  ===========================  ===========================
+ATE        :math:`1/e`                  :math:`1/(1-e)`              whole sample
+ATT        :math:`1`                    :math:`e/(1-e)`              the treated
+ATC        :math:`(1-e)/e`              :math:`1`                    the controls
+ATO        :math:`1-e`                  :math:`e`                    overlap population
+matching   :math:`\\min(e,1-e)/e`        :math:`\\min(e,1-e)/(1-e)`    matching-weight population
+=========  ===========================  ===========================  ===========================
+
+What each estimand supports is in :data:`ESTIMANDS`; every check goes through :func:`check_estimand`, so
+the messages are the same everywhere. The steps run in this order: trimming (patients outside the overlap
+region are dropped, ``kept`` is False for them), weighting, stabilization, truncation, normalization.
+
+References
+----------
+Rosenbaum PR, Rubin DB (1983). Biometrika 70:41-55.
+Robins JM, Hernán MA, Brumback B (2000). Marginal structural models and causal inference in epidemiology.
+Epidemiology 11:550-560 (stabilized weights).
+Cole SR, Hernán MA (2008). Constructing inverse probability weights for marginal structural models.
+Am J Epidemiol 168:656-664 (truncation at percentiles).
+Crump RK, Hotz VJ, Imbens GW, Mitnik OA (2009). Dealing with limited overlap in estimation of average
+treatment effects. Biometrika 96:187-199 (optimal trimming rule).
+Li L, Greene T (2013). A weighting analogue to pair matching in propensity score analysis. Int J Biostat
+9:215-234 (matching weights).
+Li F, Morgan KL, Zaslavsky AM (2018). Balancing covariates via propensity score weighting. JASA
+113:390-400 (overlap weights).
+Kish L (1965). Survey Sampling. Wiley (effective sample size).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gistcausal.effects import json_safe
+from gistcausal.errors import (
+    ConfigError,
+    DataError,
+    ExtremeWeightWarning,
+    PositivityError,
+    PositivityWarning,
+)
+
+Estimand = Literal["ATE", "ATT", "ATC", "ATO", "matching"]
+
+#: What each estimand supports. ``stabilize_ok``: marginal stabilization is defined (only for the ATE,
+#: whose weights target the whole sample; Robins et al. 2000). ``needs_interior``: weights divide by e or
+#: 1-e, so scores at exactly 0 or 1 make them undefined. ``s_d_denom``: cobalt's default SMD denominator.
+ESTIMANDS: dict[str, dict[str, Any]] = {
+    "ATE": {"stabilize_ok": True, "needs_interior": True, "s_d_denom": "pooled"},
+    "ATT": {"stabilize_ok": False, "needs_interior": True, "s_d_denom": "treated"},
+    "ATC": {"stabilize_ok": False, "needs_interior": True, "s_d_denom": "control"},
+    "ATO": {"stabilize_ok": False, "needs_interior": False, "s_d_denom": "pooled"},
+    "matching": {"stabilize_ok": False, "needs_interior": False, "s_d_denom": "pooled"},
+}
+
+#: Scores below this or above one minus this raise a :class:`PositivityWarning`.
+POSITIVITY_BOUND = 0.01
+#: A weight above this multiple of its arm's mean weight raises an :class:`ExtremeWeightWarning`.
+EXTREME_WEIGHT_RATIO = 10.0
+
+
+def check_estimand(estimand: str, *, where: str, stabilize: bool = False) -> dict[str, Any]:
+    """The one checker of estimand names and what they support; returns the :data:`ESTIMANDS` entry.
+
+    Raises
+    ------
+    ConfigError
+        Unknown estimand, or stabilization requested for an estimand that does not support it.
+    """
+    if estimand not in ESTIMANDS:
+        raise ConfigError(f"{where}: estimand must be one of {list(ESTIMANDS)} (got {estimand!r}). "
+                          "Pick one of these.")
+    spec = ESTIMANDS[estimand]
+    if stabilize and not spec["stabilize_ok"]:
+        ok = [k for k, v in ESTIMANDS.items() if v["stabilize_ok"]]
+        raise ConfigError(f"{where}: stabilize=True is only defined for estimand {ok} (got estimand="
+                          f"{estimand!r}). Set stabilize=False; {estimand} weights need no stabilization.")
+    return spec
+
+
+def kish_ess(w: np.ndarray) -> float:
+    """Kish's effective sample size :math:`(\\sum w)^2 / \\sum w^2`."""
+    w = np.asarray(w, dtype=float)
+    return float(w.sum() ** 2 / np.sum(w ** 2)) if w.size else math.nan
+
+
+def top_share(w: np.ndarray, *, fraction: float = 0.01) -> float:
+    """Share of the total weight carried by the ``ceil(fraction * n)`` largest weights."""
+    w = np.asarray(w, dtype=float)
+    if not w.size:
+        return math.nan
+    k = max(1, math.ceil(fraction * w.size))
+    return float(np.sort(w)[::-1][:k].sum() / w.sum())
+
+
+def crump_bounds(ps: np.ndarray) -> tuple[float, float]:
+    """Crump et al. (2009) optimal trimming interval :math:`[\\alpha, 1-\\alpha]`.
+
+    Notes
+    -----
+    With :math:`g_i = 1/(e_i(1-e_i))`: if :math:`\\max g \\le 2\\bar g` nothing is trimmed
+    (:math:`\\alpha = 0`). Otherwise :math:`\\gamma` solves
+    :math:`\\gamma = 2\\,\\overline{g \\mid g \\le \\gamma}` (the empirical version of their Theorem 1), found
+    exactly by scanning the sorted :math:`g`, and :math:`\\alpha = 1/2 - \\sqrt{1/4 - 1/\\gamma}`.
+    """
+    e = np.asarray(ps, dtype=float)
+    g = np.sort(1.0 / (e * (1.0 - e)))
+    if g[-1] <= 2 * g.mean():
+        return 0.0, 1.0
+    cm = np.cumsum(g) / np.arange(1, g.size + 1)
+    nxt = np.r_[g[1:], np.inf]
+    ok = np.nonzero((g <= 2 * cm) & (2 * cm < nxt))[0]
+    gamma = 2 * cm[ok[0]]
+    alpha = 0.5 - math.sqrt(max(0.25 - 1.0 / gamma, 0.0))
+    return float(alpha), float(1 - alpha)
+
+
+def _raw_weights(e: np.ndarray, t: np.ndarray, estimand: str) -> np.ndarray:
+    if estimand == "ATE":
+        return np.where(t == 1, 1 / e, 1 / (1 - e))
+    if estimand == "ATT":
+        return np.where(t == 1, 1.0, e / (1 - e))
+    if estimand == "ATC":
+        return np.where(t == 1, (1 - e) / e, 1.0)
+    if estimand == "ATO":
+        return np.where(t == 1, 1 - e, e)
+    return np.minimum(e, 1 - e) / np.where(t == 1, e, 1 - e)
+
+
+@dataclass(frozen=True, slots=True)
+class WeightResult:
+    """Weights and their diagnostics.
+
+    Attributes
+    ----------
+    weights : ndarray
+        One weight per input patient (0 for trimmed patients); for the estimators, never in ``to_dict``.
+    kept : ndarray of bool
+        False for patients removed by trimming.
+    estimand : str
+    stabilized : bool
+    normalize : str or None
+    trim_bounds : tuple of float or None
+        Propensity-score interval kept by trimming.
+    truncate_bounds : tuple of float or None
+        Weight values at the truncation percentiles.
+    n_trimmed : dict
+        Trimmed patients per arm (``{"treated": k1, "control": k0}``).
+    n_truncated : dict
+        Weights truncated per arm.
+    diagnostics : DataFrame
+        One row per arm and overall: n, sum, min, max, mean weight, Kish ESS, top-1% share.
+    warnings : tuple of str
+    """
+
+    weights: np.ndarray = field(repr=False)
+    kept: np.ndarray = field(repr=False)
+    estimand: str
+    stabilized: bool
+    normalize: str | None
+    trim_bounds: tuple[float, float] | None
+    truncate_bounds: tuple[float, float] | None
+    n_trimmed: dict
+    n_truncated: dict
+    diagnostics: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy copy of the per-arm diagnostics (aggregates only)."""
+        return self.diagnostics.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of settings and diagnostics; excludes the weights themselves."""
+        return {
+            "estimand": self.estimand, "stabilized": self.stabilized, "normalize": self.normalize,
+            "trim_bounds": None if self.trim_bounds is None else [float(b) for b in self.trim_bounds],
+            "truncate_bounds": None if self.truncate_bounds is None else [float(b) for b in self.truncate_bounds],
+            "n_trimmed": dict(self.n_trimmed), "n_truncated": dict(self.n_truncated),
+            "diagnostics": [{k: json_safe(v) for k, v in r.items()} for r in self.diagnostics.to_dict("records")],
+            "warnings": list(self.warnings),
+        }
+
+    def summary(self) -> str:
+        """Paper-ready text: estimand, options, trimming/truncation counts, ESS and extremes per arm."""
+        opts = [f"estimand {self.estimand}", "stabilized" if self.stabilized else "unstabilized"]
+        if self.normalize:
+            opts.append(f"normalized ({self.normalize})")
+        lines = ["Weights: " + ", ".join(opts)]
+        if self.trim_bounds is not None:
+            lines.append(f"  trimmed to PS in [{self.trim_bounds[0]:.3f}, {self.trim_bounds[1]:.3f}]: "
+                         f"{self.n_trimmed['treated']} treated, {self.n_trimmed['control']} control removed")
+        if self.truncate_bounds is not None:
+            lines.append(f"  truncated at [{self.truncate_bounds[0]:.3g}, {self.truncate_bounds[1]:.3g}]: "
+                         f"{self.n_truncated['treated']} treated, {self.n_truncated['control']} control weights")
+        for r in self.diagnostics.itertuples(index=False):
+            lines.append(f"  {r.arm}: n {r.n}, weights {r.min:.3g}-{r.max:.3g} (mean {r.mean:.3g}), "
+                         f"ESS {r.ess:.1f}, top 1% carry {100 * r.top1_share:.1f}%")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] | np.ndarray, *,
+                    estimand: Estimand = "ATE", stabilize: bool = False,
+                    truncate: tuple[float, float] | None = None,
+                    trim: str | tuple[float, float] | None = None,
+                    normalize: Literal["target", "arm"] | None = None) -> WeightResult:
+    """Propensity-score weights for one estimand, with trimming, truncation and diagnostics.
+
+    Parameters
+    ----------
+    ps : array-like of float
+        Propensity scores :math:`e_i = P(T=1 \\mid X_i)`, e.g. from
+        :meth:`gistcausal.stats.propensity.PropensityModel.fit_predict`.
+    treatment : array-like of {0, 1}
+        1 = treated, 0 = control.
+    estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}, default="ATE"
+        Weights in the module table.
+    stabilize : bool, default=False
+        ATE only: multiply treated weights by :math:`\\hat P(T=1)` and control weights by
+        :math:`\\hat P(T=0)` (computed on the kept patients), so each arm's weights sum to about its size.
+    truncate : tuple of float, optional
+        Percentiles ``(low, high)``, e.g. ``(1, 99)``: weights below/above these percentiles of all kept
+        weights are set to them (Cole & Hernán 2008). The number changed per arm is reported.
+    trim : "crump" or tuple of float, optional
+        Drop patients whose score is outside ``[low, high]``, or outside Crump et al.'s optimal interval
+        (:func:`crump_bounds`). Trimmed patients get weight 0 and ``kept=False``; counts per arm are
+        reported. Trimming changes the estimand to the trimmed population.
+    normalize : {"target", "arm"}, optional
+        ``"target"``: each arm's weights are rescaled to sum to the size of the target population (n for
+        ATE, n1 for ATT, n0 for ATC, :math:`\\sum e(1-e)` for ATO, :math:`\\sum \\min(e, 1-e)` for matching),
+        so the arms stand for the same number of patients. ``"arm"``: each arm sums to its own size.
+
+    Returns
+    -------
+    WeightResult
+
+    Raises
+    ------
+    ConfigError
+        Unknown estimand, stabilization where it is undefined, malformed truncate/trim.
+    DataError
+        Lengths differ, non-finite scores, treatment not 0/1, an arm empty (after trimming).
+    PositivityError
+        Scores at exactly 0 or 1 for an estimand that divides by them.
+
+    Warns
+    -----
+    PositivityWarning
+        Some kept scores are below ``POSITIVITY_BOUND`` or above ``1 - POSITIVITY_BOUND``.
+    ExtremeWeightWarning
+        Some weights exceed ``EXTREME_WEIGHT_RATIO`` times their arm's mean weight.
+    """
+    where = "compute_weights"
+    spec = check_estimand(estimand, where=where, stabilize=stabilize)
+    e = np.array(ps, dtype=float, copy=True)
+    t = np.asarray(treatment)
+    if e.ndim != 1 or t.shape != e.shape:
+        raise DataError(f"{where}: ps and treatment must be 1-d of equal length (got {e.shape} and {t.shape}). "
+                        "Pass one score and one treatment per patient.")
+    if not np.all(np.isin(t, (0, 1))):
+        raise DataError(f"{where}: treatment must be coded 0/1 (got values {sorted(map(str, np.unique(t)))[:5]}). "
+                        "Recode 1 = treated, 0 = control.")
+    t = t.astype(int)
+    if not np.all(np.isfinite(e)) or np.any((e < 0) | (e > 1)):
+        bad = int(np.sum(~np.isfinite(e) | (e < 0) | (e > 1)))
+        raise DataError(f"{where}: propensity scores must be finite and in [0, 1] (got {bad} values outside). "
+                        "Check the propensity model.")
+    caught: list[str] = []
+
+    kept = np.ones(e.size, dtype=bool)
+    trim_bounds = None
+    if trim is not None:
+        if isinstance(trim, str):
+            if trim != "crump":
+                raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
+                                  "Use trim='crump' or e.g. trim=(0.05, 0.95).")
+            if np.any((e <= 0) | (e >= 1)):
+                raise PositivityError(f"{where}: the Crump rule needs scores strictly inside (0, 1) (got "
+                                      f"{int(np.sum((e <= 0) | (e >= 1)))} at 0 or 1). Use trim=(low, high).")
+            trim_bounds = crump_bounds(e)
+        else:
+            try:
+                lo, hi = (float(v) for v in trim)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
+                                  "Use trim='crump' or e.g. trim=(0.05, 0.95).") from None
+            if not 0 <= lo < hi <= 1:
+                raise ConfigError(f"{where}: trim range must satisfy 0 <= low < high <= 1 (got {trim!r}). "
+                                  "Use e.g. trim=(0.05, 0.95).")
+            trim_bounds = (lo, hi)
+        kept = (e >= trim_bounds[0]) & (e <= trim_bounds[1])
+    n_trimmed = {"treated": int(np.sum(~kept & (t == 1))), "control": int(np.sum(~kept & (t == 0)))}
+    for arm, code in (("treated", 1), ("control", 0)):
+        if not np.any(kept & (t == code)):
+            raise DataError(f"{where}: arm {arm!r} has no patients{' after trimming' if trim is not None else ''} "
+                            f"(got 0 of {int(np.sum(t == code))}). "
+                            f"{'Widen the trimming range' if trim is not None else 'Check the cohort'}.")
+    ek, tk = e[kept], t[kept]
+    if spec["needs_interior"]:
+        n_edge = int(np.sum((ek <= 0) | (ek >= 1)))
+        if n_edge:
+            raise PositivityError(f"{where}: {n_edge} propensity scores are exactly 0 or 1, so {estimand} weights "
+                                  f"are undefined (got {n_edge} of {ek.size}). Use trim='crump', estimand='ATO', "
+                                  "or revise the propensity model.")
+    n_near = {arm: int(np.sum(((ek < POSITIVITY_BOUND) | (ek > 1 - POSITIVITY_BOUND)) & (tk == code)))
+              for arm, code in (("treated", 1), ("control", 0))}
+    if sum(n_near.values()):
+        msg = (f"{where}: {sum(n_near.values())} propensity scores lie outside [{POSITIVITY_BOUND:g}, "
+               f"{1 - POSITIVITY_BOUND:g}] (got {n_near['treated']} treated, {n_near['control']} control). "
+               "Check overlap; consider trim='crump' or estimand='ATO'.")
+        warnings.warn(msg, PositivityWarning, stacklevel=2)
+        caught.append(msg)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wk = _raw_weights(ek, tk, estimand)
+    if stabilize:
+        p1 = tk.mean()
+        wk = wk * np.where(tk == 1, p1, 1 - p1)
+
+    truncate_bounds = None
+    n_truncated = {"treated": 0, "control": 0}
+    if truncate is not None:
+        try:
+            plo, phi = (float(v) for v in truncate)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: truncate must be (low, high) percentiles (got {truncate!r}). "
+                              "Use e.g. truncate=(1, 99).") from None
+        if not 0 <= plo < phi <= 100:
+            raise ConfigError(f"{where}: truncate percentiles must satisfy 0 <= low < high <= 100 (got "
+                              f"{truncate!r}). Use e.g. truncate=(1, 99).")
+        lo_w, hi_w = np.percentile(wk, [plo, phi])
+        changed = (wk < lo_w) | (wk > hi_w)
+        n_truncated = {"treated": int(np.sum(changed & (tk == 1))), "control": int(np.sum(changed & (tk == 0)))}
+        wk = np.clip(wk, lo_w, hi_w)
+        truncate_bounds = (float(lo_w), float(hi_w))
+
+    if normalize is not None:
+        if normalize not in ("target", "arm"):
+            raise ConfigError(f"{where}: normalize must be 'target', 'arm' or None (got {normalize!r}). "
+                              "Pick one of these.")
+        n1, n0 = int(np.sum(tk == 1)), int(np.sum(tk == 0))
+        if normalize == "arm":
+            goal = {1: n1, 0: n0}
+        else:
+            size = {"ATE": tk.size, "ATT": n1, "ATC": n0, "ATO": float(np.sum(ek * (1 - ek))),
+                    "matching": float(np.sum(np.minimum(ek, 1 - ek)))}[estimand]
+            goal = {1: size, 0: size}
+        for code in (1, 0):
+            m = tk == code
+            wk[m] = wk[m] * goal[code] / wk[m].sum()
+
+    weights = np.zeros(e.size)
+    weights[kept] = wk
+    rows = []
+    for arm, m in (("treated", tk == 1), ("control", tk == 0), ("overall", np.ones(tk.size, dtype=bool))):
+        w = wk[m]
+        rows.append({"arm": arm, "n": int(m.sum()), "sum": float(w.sum()), "min": float(w.min()),
+                     "max": float(w.max()), "mean": float(w.mean()), "ess": kish_ess(w),
+                     "top1_share": top_share(w)})
+    diagnostics = pd.DataFrame(rows)
+    for arm, code in (("treated", 1), ("control", 0)):
+        w = wk[tk == code]
+        ratio = w / w.mean()
+        n_big = int(np.sum(ratio > EXTREME_WEIGHT_RATIO))
+        if n_big:
+            msg = (f"{where}: {n_big} patients in arm {arm!r} have weights above {EXTREME_WEIGHT_RATIO:g} times "
+                   f"the arm mean (got max {ratio.max():.1f} times; ESS {kish_ess(w):.1f} of {w.size}). "
+                   "Consider trim='crump', truncate=(1, 99) or estimand='ATO'.")
+            warnings.warn(msg, ExtremeWeightWarning, stacklevel=2)
+            caught.append(msg)
+    return WeightResult(weights=weights, kept=kept, estimand=estimand, stabilized=bool(stabilize),
+                        normalize=normalize, trim_bounds=trim_bounds, truncate_bounds=truncate_bounds,
+                        n_trimmed=n_trimmed, n_truncated=n_truncated, diagnostics=diagnostics,
+                        warnings=tuple(caught))
+
+
+__all__ = ["compute_weights", "WeightResult", "ESTIMANDS", "check_estimand", "crump_bounds", "kish_ess",
+           "top_share", "POSITIVITY_BOUND", "EXTREME_WEIGHT_RATIO"]
