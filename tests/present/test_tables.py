@@ -19,7 +19,7 @@ from gistcausal.stats.propensity import PropensityModel
 from gistcausal.present.tables import table_one, weighted_quantile
 from gistcausal.stats.weights import compute_weights
 
-HERE = Path(__file__).parent / "reference"
+HERE = Path(__file__).parents[1] / "reference"
 
 # The study's published Table 1 (second-line sunitinib n = 72 vs imatinib dose escalation n = 38).
 STUDY = {

@@ -14,7 +14,7 @@ from gistcausal.design.config import config_from_dict
 from gistcausal.pipeline import run
 from gistcausal.present.report import write_outputs
 
-from .conftest import CONFIGS, ROOT
+from ..conftest import CONFIGS, ROOT
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 

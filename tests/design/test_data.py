@@ -11,7 +11,7 @@ from gistcausal.design.config import config_from_dict
 from gistcausal.design.data import load_data
 from gistcausal.errors import DataError
 
-from .pg import postgres_server
+from ..pg import postgres_server
 
 
 def registry() -> pd.DataFrame:

@@ -27,7 +27,7 @@ from gistcausal.analysis.variance import swap_estimates, with_variance
 from gistcausal.inference.mestimation import logistic_newton, m_estimation_estimates, m_estimation_survival
 from gistcausal.stats.survival import kaplan_meier, km_influence, rmst, rmst_influence
 
-from .conftest import REFERENCE
+from ..conftest import REFERENCE
 
 REF = REFERENCE / "inference"
 

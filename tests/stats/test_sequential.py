@@ -14,7 +14,7 @@ from gistcausal.stats.sequential import (
     cluster_robust_cox, expand_sequential_trials, pooled_km, sequential_cox, simulate_sequential_data, trial_counts,
 )
 
-REF = Path(__file__).parent / "reference" / "sequential"
+REF = Path(__file__).parents[1] / "reference" / "sequential"
 KW = dict(id_col="id", period_col="month", eligible_col="eligible", treatment_col="treat", time_col="time",
           event_col="event")
 

@@ -19,7 +19,7 @@ from gistcausal.stats.ccw import (
 from gistcausal.errors import DataError
 from gistcausal.stats.survival import kaplan_meier
 
-REF = Path(__file__).parent / "reference" / "ccw"
+REF = Path(__file__).parents[1] / "reference" / "ccw"
 G = 3.0
 COLS = dict(time_col="time", event_col="event", treatment_col="treatment", treatment_time_col="treatment_time")
 AB = {"A": ["A"], "B": ["B"]}

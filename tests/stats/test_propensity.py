@@ -19,7 +19,7 @@ from scipy import optimize, special
 from gistcausal.errors import DataError, ModelFitError, NotFittedError, SeparationError, SmallSampleWarning
 from gistcausal.stats.propensity import PropensityModel, c_statistic, ns_basis
 
-REF = Path(__file__).parent / "reference" / "propensity"
+REF = Path(__file__).parents[1] / "reference" / "propensity"
 COVS = ["age", "meno", "size", "grade", "nodes", "pgr", "er"]
 # patsy term name -> R coefficient name, for the rotterdam model
 R_NAMES = {"Intercept": "(Intercept)", "C(size)[T.20-50]": "size20-50", "C(size)[T.>50]": "size>50"}

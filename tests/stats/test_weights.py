@@ -26,7 +26,7 @@ from gistcausal.errors import (
 )
 from gistcausal.stats.weights import ESTIMANDS, compute_weights, crump_bounds, kish_ess, top_share
 
-REF = Path(__file__).parent / "reference" / "propensity"
+REF = Path(__file__).parents[1] / "reference" / "propensity"
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from gistcausal.stats.evalue import (
     tipping_point_grid,
 )
 
-REF = json.loads((Path(__file__).parent / "reference" / "evalue" / "evalue.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "reference" / "evalue" / "evalue.json").read_text())
 
 
 # ----------------------------------------------------------------------------------- reference values

@@ -14,7 +14,7 @@ from scipy import stats
 from gistcausal.errors import ConfigError
 from gistcausal.analysis.plasmode import PlasmodeResult, _design, fit_weibull_ph, plasmode, simulation_study
 
-from .conftest import REFERENCE
+from ..conftest import REFERENCE
 
 N_MC = 20_000  # truth resample in tests; its MC SE enters the tolerances below
 

@@ -20,7 +20,7 @@ from gistcausal.stats.doubly_robust import aiptw_survival
 from gistcausal.errors import ConfigError, DataError, ModelFitError, SmallSampleWarning
 from gistcausal.stats.survival import kaplan_meier, rmst
 
-from .conftest import REFERENCE
+from ..conftest import REFERENCE
 
 REF = REFERENCE / "doubly_robust"
 

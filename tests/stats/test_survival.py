@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from gistcausal.errors import DataError
 from gistcausal.stats.survival import kaplan_meier, km_median, logrank_test, rmst
 
-REF = Path(__file__).parent / "reference" / "survival"
+REF = Path(__file__).parents[1] / "reference" / "survival"
 TOL = 1e-6  # deterministic results vs R: only floating-point differences remain
 
 

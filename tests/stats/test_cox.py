@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from gistcausal.stats.cox import cox_fit, cox_zph, schoenfeld_residuals
 from gistcausal.errors import DataError, ModelFitError
 
-HERE = Path(__file__).parent / "reference"
+HERE = Path(__file__).parents[1] / "reference"
 TOL = 1e-6  # deterministic vs R; our Newton-Raphson stops tighter than R's 1e-9 loglik criterion
 COVS = ["hormon", "age", "meno", "size2", "size3", "grade", "nodes", "pgr", "er", "chemo"]
 

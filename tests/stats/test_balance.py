@@ -24,7 +24,7 @@ from gistcausal.errors import ConfigError, GistCausalWarning
 from gistcausal.stats.propensity import PropensityModel
 from gistcausal.stats.weights import compute_weights
 
-HERE = Path(__file__).parent / "reference"
+HERE = Path(__file__).parents[1] / "reference"
 COVS = ["age", "meno", "size", "grade", "nodes", "pgr", "er"]
 ROW_KEYS = {("age", ""): "age", ("meno", ""): "meno", ("size", "<=20"): "size_<=20",
             ("size", "20-50"): "size_20-50", ("size", ">50"): "size_>50", ("grade", "3"): "grade",

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from gistcausal.design.config import config_from_dict
 from gistcausal.pipeline import run
 
-from .pg import postgres_server
+from ..pg import postgres_server
 
 DATES = ["date_of_birth", "date_of_diagnosis", "first_line_start_date", "first_line_end_date",
          "second_line_start_date", "second_line_progression_date", "second_line_end_date", "third_line_start_date",
