@@ -22,7 +22,7 @@ from _common import ROOT
 def study():
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.config import load_config
-    from gistcausal.inference.mestimation import ps_design
+    from gistcausal.analysis.iptw import ps_design
     from gistcausal.design.simulate import simulate_registry
 
     cfg = load_config(ROOT / "configs" / "gist_second_line.yaml")
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument("--slow-reps", type=int, default=100)
     args = ap.parse_args()
-    from gistcausal.inference.bootstrap import bootstrap_estimates
+    from gistcausal.analysis.iptw import bootstrap_estimates
 
     cfg, frame, X = study()
     B = args.n_boot

@@ -52,10 +52,10 @@ def _pick(ests, measure, time_):
 
 
 def one_cohort(size: int, seed: int, estimands: tuple[str, ...], do_boot: bool, B: int) -> list[dict]:
-    from gistcausal.inference.bootstrap import bootstrap_estimates
+    from gistcausal.analysis.iptw import bootstrap_estimates
     from gistcausal.design.cohort import build_cohort
     from gistcausal.errors import GistCausalError
-    from gistcausal.inference.mestimation import m_estimation_estimates
+    from gistcausal.analysis.iptw import m_estimation_estimates
     from gistcausal.design.simulate import simulate_registry
 
     cfg = _config()

@@ -155,7 +155,8 @@ def test_issue_4_multiple_imputation_pooled_by_rubins_rules(default_config):
     HR is pooled on the log scale: value = exp(mean log HR_j), T = mean U_j + (1 + 1/m) B (Rubin 1987)."""
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.data import load_data
-    from gistcausal.pipeline import _imputations, causal_fit, run
+    from gistcausal.analysis.iptw import causal_fit
+    from gistcausal.pipeline import _imputations, run
 
     d = default_config.data.model_copy(update={"synthetic": default_config.data.synthetic.model_copy(
         update={"tumor_size_missing": 0.25})})
@@ -270,7 +271,7 @@ def test_issue_5_adjusted_cox_and_ph_diagnostics(default_results):
 
 def test_adjusted_hr_equals_direct_cox_fit(default_results, default_config, default_cohort):
     from gistcausal.stats.cox import cox_fit
-    from gistcausal.pipeline import covariate_design
+    from gistcausal.analysis.iptw import covariate_design
 
     f = default_cohort.frame
     X = covariate_design(default_config, f)
@@ -283,7 +284,7 @@ def test_adjusted_hr_equals_direct_cox_fit(default_results, default_config, defa
 def test_propensity_and_weights_on_the_synthetic_cohort_match_r(default_config, default_cohort):
     """R: glm(treatment ~ sex + stage_group + localization_group + mitotic_count + mutation_group +
     age_at_diagnosis + tumor_size_cm + first_line_months, binomial); w = P(A)/P(A|X)."""
-    from gistcausal.pipeline import configured_weights, fit_propensity
+    from gistcausal.analysis.iptw import configured_weights, fit_propensity
 
     ref = REF["propensity"]
     result, ps = fit_propensity(default_config, default_cohort.frame)
@@ -319,7 +320,7 @@ def test_issue_5_iptw_recovers_true_marginal_effect_unweighted_is_biased(default
 
     from gistcausal.design.cohort import build_cohort
     from gistcausal.errors import GistCausalWarning
-    from gistcausal.pipeline import causal_fit
+    from gistcausal.analysis.iptw import causal_fit
     from gistcausal.design.simulate import simulate_registry, true_marginal_effects
     from gistcausal.stats.survival import compare_survival
 

@@ -32,6 +32,9 @@ from gistcausal.design.config import StudyConfig, load_config
 from gistcausal.design.data import load_data
 from gistcausal.design.disclosure import suppress, suppress_counts, threshold_for
 from gistcausal.effects import EffectEstimate, estimates_frame
+from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, covariate_design, fit_propensity
+from gistcausal.analysis.spec import arm_labels, covariate_labels, table1_spec
+from gistcausal.present.plots import new_figure
 from gistcausal.errors import GistCausalWarning, MissingDataWarning
 
 ProgressFn = Callable[[str], None]
@@ -272,14 +275,6 @@ def _jsonable(v: Any) -> Any:
     return v.to_dict() if hasattr(v, "to_dict") else v
 
 
-def _figure(width: float, height: float) -> tuple[Any, Any]:
-    """A figure not registered with pyplot (so batch runs do not accumulate open figures)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    return fig, fig.subplots()
-
-
 def _fmt(v: float, digits: int = 2) -> str:
     return "NE" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -403,32 +398,6 @@ def _frame_hash(df: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def _arm_labels(cfg: StudyConfig) -> dict[int, str]:
-    """{1: treated label, 0: control label} for tables."""
-    t = cfg.treatment
-    return {1: t.label(t.treated), 0: t.label(t.control)}
-
-
-def _table1_spec(cfg: StudyConfig) -> tuple[dict[str, str], str]:
-    """Table 1 rows and the spread shown beside medians ("range" as in the study, or "iqr")."""
-    spec, spreads = {}, set()
-    for name, cov in cfg.covariates.items():
-        if not cov.in_table1:
-            continue
-        if cov.type in ("categorical", "binary"):
-            spec[name] = "categorical"
-        elif cov.summary in ("median_range", "median_iqr"):
-            spec[name] = "continuous_median"
-            spreads.add(cov.summary)
-        else:
-            spec[name] = "continuous_mean"
-    return spec, ("iqr" if spreads == {"median_iqr"} else "range")
-
-
-def _labels(cfg: StudyConfig) -> dict[str, str]:
-    return {n: (c.label or n) for n, c in cfg.covariates.items()}
-
-
 def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
     from gistcausal.present.plots.flow import plot_flow
     from gistcausal.present.plots.km import plot_km
@@ -436,14 +405,14 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
     from gistcausal.present.tables import table_one
 
     f = cohort.frame
-    fig, ax = _figure(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2))
+    fig, ax = new_figure(8.5, 1.0 + 0.85 * (len(cohort.flow.steps) + 2))
     plot_flow(cohort.flow, ax=ax, arm_labels={a: cfg.treatment.label(a) for a in cfg.treatment.arms},
               suppress_below=threshold_for(cfg) or None)
     parts.figures["flow"] = fig
-    spec, spread = _table1_spec(cfg)
+    spec, spread = table1_spec(cfg)
     if spec:
-        parts.table1 = table_one(f, treatment_col="treatment", covariates=spec, labels=_labels(cfg),
-                                 arm_labels=_arm_labels(cfg), tests=True, median_spread=spread, missing="row",
+        parts.table1 = table_one(f, treatment_col="treatment", covariates=spec, labels=covariate_labels(cfg),
+                                 arm_labels=arm_labels(cfg), tests=True, median_spread=spread, missing="row",
                                  suppress_below=threshold_for(cfg) or None)
     landmarks = tuple(cfg.analysis.survival.landmarks)
     for o in cohort.outcomes:
@@ -461,14 +430,14 @@ def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
         parts.estimates.extend(comp.estimates)
         if cfg.covariates and o.causal and cfg.analysis.causal:
             parts.estimates.extend(_adjusted_hr(cfg, cohort, o.name))
-        fig, ax = _figure(8, 5.6)
+        fig, ax = new_figure(8, 5.6)
         plot_km(comp, ax=ax, title=o.label, time_unit=cohort.time_unit, suppress_below=threshold_for(cfg) or None,
                 arm_display={cohort.control: cfg.treatment.label(cohort.control),
                              cohort.treated: cfg.treatment.label(cohort.treated)})
         parts.figures[f"km_{o.name}"] = fig
 
 
-def _schoenfeld_figure(f: pd.DataFrame, outcome: str, w: np.ndarray, label: str, estimand: str, *,
+def _schoenfeldnew_figure(f: pd.DataFrame, outcome: str, w: np.ndarray, label: str, estimand: str, *,
                        points: bool = True) -> Any:
     """Scaled Schoenfeld residuals of treatment in the IPTW Cox model against KM-transformed time (as R's
     ``plot(cox.zph(fit))``): a flat smooth supports proportional hazards. Each point is one event, so under
@@ -479,7 +448,7 @@ def _schoenfeld_figure(f: pd.DataFrame, outcome: str, w: np.ndarray, label: str,
     kept = w > 0
     res = schoenfeld_residuals(f[f"{outcome}_time"].to_numpy(float)[kept], f[f"{outcome}_event"].to_numpy(int)[kept],
                                f["treatment"].to_numpy(float)[kept][:, None], weights=w[kept], names=["treatment"])
-    fig, ax = _figure(7, 4.2)
+    fig, ax = new_figure(7, 4.2)
     plot_schoenfeld(res, term="treatment", ax=ax)
     if not points:
         for coll in list(ax.collections):
@@ -562,106 +531,6 @@ def _duration(cfg: StudyConfig, cohort: Cohort, name: str) -> dict[str, Any]:
     return {"table": table, "estimate": est, "n": {k: int(v.size) for k, v in vals.items()},
             "median": {k: (float(np.median(v)) if v.size else None) for k, v in vals.items()},
             "mann_whitney_u": u, "p": p}
-
-
-@dataclass(frozen=True)
-class CausalFit:
-    """One causal analysis of one outcome under one estimand, without figures.
-
-    ``comparison`` is the weighted :class:`~gistcausal.stats.survival.SurvivalComparison`; ``weights`` the
-    :class:`~gistcausal.stats.weights.WeightResult`. The propensity scores are not kept (patient-level).
-    """
-
-    outcome: str
-    estimand: str
-    comparison: Any
-    weights: Any
-    propensity: Any
-
-    @property
-    def estimates(self) -> tuple[EffectEstimate, ...]:
-        return tuple(self.comparison.estimates)
-
-
-def propensity_model(cfg: StudyConfig, *, method: str | None = None, spline_all: bool = False) -> Any:
-    """The configured (unfitted) :class:`~gistcausal.stats.propensity.PropensityModel`.
-
-    ``method`` overrides the config's method; ``spline_all`` enters every continuous covariate as a natural
-    spline with 3 df (used by the specification grid).
-    """
-    from gistcausal.stats.propensity import PropensityModel
-
-    ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
-    splines = {n: (cfg.covariates[n].spline_df or 3) for n in ps_covs
-               if cfg.covariates[n].spline_df or (spline_all and cfg.covariates[n].type == "continuous")}
-    pcfg = cfg.analysis.propensity
-    return PropensityModel(method=method or pcfg.method, covariates=ps_covs, splines=splines,
-                           interactions=[tuple(i) for i in pcfg.interactions], n_folds=pcfg.n_folds,
-                           calibrate=pcfg.calibrate, random_state=cfg.seed)
-
-
-def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, **options: Any) -> tuple[Any, np.ndarray]:
-    """Fit the configured propensity model on a cohort frame; returns (result, scores)."""
-    model = propensity_model(cfg, **options)
-    model.fit(frame, treatment_col="treatment")
-    return model.result_, model.predict(frame)
-
-
-def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
-    """Numeric design of the propensity-model covariates: continuous as they are, categorical levels as 0/1
-    indicators (first level as reference); column names keep letters, digits and underscores only (DoWhy
-    builds formulas from them). Used by the covariate-adjusted Cox model and the DoWhy bridge."""
-    cols: dict[str, np.ndarray] = {}
-    for name, c in cfg.covariates.items():
-        if not c.in_propensity:
-            continue
-        if c.type == "continuous":
-            cols[name] = f[name].to_numpy(float)
-        else:
-            d = pd.get_dummies(f[name].astype(str), prefix=name, drop_first=True, dtype=float)
-            for k in d.columns:
-                cols["".join(ch if ch.isalnum() else "_" for ch in k)] = d[k].to_numpy()
-    return pd.DataFrame(cols)
-
-
-def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
-                       stabilize: bool | None = None, truncate: Any = "config", trim: Any = "config") -> Any:
-    """Weights as the config asks (:func:`gistcausal.stats.weights.compute_weights`); ``"config"``/``None`` take the
-    config's value. The config's ``stabilize`` applies to the estimands where it is defined (ATE)."""
-    from gistcausal.stats.weights import ESTIMANDS, compute_weights
-
-    wcfg = cfg.analysis.weights
-    if stabilize is None:
-        stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
-    return compute_weights(ps, treatment, estimand=estimand, stabilize=stabilize,
-                           truncate=wcfg.truncate if truncate == "config" else truncate,
-                           trim=wcfg.trim if trim == "config" else trim)
-
-
-def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
-               ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
-               trim: Any = "config", at_risk_times: Any = None) -> CausalFit:
-    """IPTW analysis of one outcome: propensity score (fitted unless ``ps`` is given), weights, weighted
-    survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
-    plasmode replicates.
-    """
-    from gistcausal.stats.survival import compare_survival
-
-    result = None
-    if ps is None:
-        result, ps = fit_propensity(cfg, frame)
-    a = frame["treatment"].to_numpy(int)
-    wr = configured_weights(cfg, ps, a, estimand=estimand, stabilize=stabilize, truncate=truncate, trim=trim)
-    w = wr.weights
-    kept = w > 0
-    t = frame[f"{outcome}_time"].to_numpy(float)
-    e = frame[f"{outcome}_event"].to_numpy(int)
-    s = cfg.analysis.survival
-    comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=outcome, estimand=estimand,
-                            method="iptw", landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
-                            arm_labels=(cfg.treatment.control, cfg.treatment.treated),
-                            at_risk_times=at_risk_times)
-    return CausalFit(outcome, estimand, comp, wr, result)
 
 
 def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, parts: _Parts, say: ProgressFn) -> CausalFit:
@@ -784,7 +653,7 @@ def _sequential(cfg: StudyConfig, df: pd.DataFrame, parts: _Parts) -> Any:
     parts.sensitivity["sequential_model"] = res
     curves = pooled_km(ex).assign(strategy=lambda d: d["arm"].map({1: sq.labels["initiate"],
                                                                     0: sq.labels["no_initiation"]}))
-    fig, ax = _figure(8, 5.0)
+    fig, ax = new_figure(8, 5.0)
     plot_strategy_curves(curves, ax=ax, time_unit=sq.time_unit, title="Pooled Kaplan-Meier over the emulated trials")
     ax.set_ylabel("Survival probability (pooled, unadjusted)")
     parts.figures["sequential_km"] = fig
@@ -810,7 +679,7 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
                    n_jobs=cfg.analysis.jobs, random_state=cfg.seed)
     parts.plasmode = res
     for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
-        fig, ax = _figure(7.5, 4.5)
+        fig, ax = new_figure(7.5, 4.5)
         fn(res, ax=ax)
         parts.figures[name] = fig
 
@@ -833,7 +702,7 @@ def _strategies(cfg: StudyConfig, records: pd.DataFrame, parts: _Parts) -> None:
     parts.strategies = res
     parts.estimates.extend(res.estimates)
     parts.sensitivity["strategies_flow"] = pd.DataFrame([x.to_dict() for x in steps])
-    fig, ax = _figure(8, 5.0)
+    fig, ax = new_figure(8, 5.0)
     plot_strategy_curves(res.curves, ax=ax, time_unit=p.time_unit,
                          title=f"Clone-censor-weight: strategies with a {st.grace:g}-{p.time_unit} grace period")
     parts.figures["strategies"] = fig
@@ -910,7 +779,7 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
     parts.propensity, ps = fit_propensity(cfg, f)
     a = f["treatment"].to_numpy(int)
     bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
-    fig, ax = _figure(7.5, 4.2)
+    fig, ax = new_figure(7.5, 4.2)
     overlap_plot(ps, a, ax=ax)
     parts.figures["ps_overlap"] = fig
     for est in cfg.analysis.survival.estimands:
@@ -928,16 +797,16 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
         bt = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights, estimand=est,
                            threshold=cfg.analysis.balance_threshold)
         parts.balance[est] = bt
-        spec, spread = _table1_spec(cfg)
+        spec, spread = table1_spec(cfg)
         if spec:
             parts.table1_weighted[est] = table_one(
-                f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=_labels(cfg),
-                arm_labels=_arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
+                f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=covariate_labels(cfg),
+                arm_labels=arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
                 suppress_below=threshold_for(cfg) or None)
-        fig, ax = _figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
+        fig, ax = new_figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
         love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
         parts.figures[f"love_{est}"] = fig
-        fig, ax = _figure(7.5, 3.8)
+        fig, ax = new_figure(7.5, 3.8)
         weight_plot(wr, ax=ax)
         parts.figures[f"weights_{est}"] = fig
         for name, fit in fits.items():
@@ -961,9 +830,9 @@ def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) ->
                     parts.estimates.extend(_doubly_robust(cfg, f, ps, fit, name, est))
             label = cfg.outcomes[name].label
             if name == cfg.primary_outcome and est == cfg.analysis.survival.estimands[0]:
-                parts.figures["schoenfeld"] = _schoenfeld_figure(f, name, fit.weights.weights, label, est,
+                parts.figures["schoenfeld"] = _schoenfeldnew_figure(f, name, fit.weights.weights, label, est,
                                                                  points=threshold_for(cfg) == 0)
-            fig, ax = _figure(8, 6.2)
+            fig, ax = new_figure(8, 6.2)
             plot_km(comp, ax=ax, unweighted=parts.study.get(name), title=f"{label}: IPTW ({est})",
                     time_unit=cohort.time_unit, suppress_below=threshold_for(cfg) or None,
                     arm_display={cohort.control: cfg.treatment.label(cohort.control),

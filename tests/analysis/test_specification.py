@@ -24,7 +24,7 @@ def test_grid_main_row_equals_the_main_estimate(default_results):
 
 
 def test_grid_keeps_failed_specifications_with_reason(default_config, default_cohort, monkeypatch):
-    import gistcausal.pipeline as pl
+    import gistcausal.analysis.specification as pl
 
     real = pl.fit_propensity
 
@@ -73,7 +73,8 @@ def test_refutation_and_tipping_present(default_results):
 def test_negative_control_outcome_runs_the_same_pipeline(default_config, default_cohort):
     """analysis.sensitivity.negative_control: the named outcome analysed exactly like the main one."""
     from gistcausal.design.config import config_from_dict
-    from gistcausal.pipeline import causal_fit, run
+    from gistcausal.analysis.iptw import causal_fit
+    from gistcausal.pipeline import run
 
     raw = default_config.model_dump(by_alias=True, exclude={"source_path"})
     raw["analysis"]["sensitivity"] = {"evalues": False, "tipping_point": False, "specification_grid": False,

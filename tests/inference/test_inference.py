@@ -20,11 +20,12 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from gistcausal.inference.bootstrap import bootstrap_estimates, bootstrap_survival, bca_interval
+from gistcausal.analysis.iptw import bootstrap_estimates, m_estimation_estimates
+from gistcausal.inference.bootstrap import bootstrap_survival, bca_interval
 from gistcausal.stats.cox import cox_influence
 from gistcausal.errors import ConfigError, SeparationError, SmallSampleWarning
 from gistcausal.analysis.variance import swap_estimates, with_variance
-from gistcausal.inference.mestimation import logistic_newton, m_estimation_estimates, m_estimation_survival
+from gistcausal.inference.mestimation import logistic_newton, m_estimation_survival
 from gistcausal.stats.survival import kaplan_meier, km_influence, rmst, rmst_influence
 
 from ..conftest import REFERENCE
@@ -176,7 +177,7 @@ def test_m_estimation_closed_form_saturated_binary_no_censoring():
 
 def test_m_estimation_equals_causal_fit_point_estimates_and_robust_se(quiet_cfg, study_frame):
     """Same point estimates as pipeline.causal_fit; se_weights_known equals compare_survival's robust SE."""
-    from gistcausal.pipeline import causal_fit
+    from gistcausal.analysis.iptw import causal_fit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -226,7 +227,7 @@ def test_bca_interval_matches_scipy():
 
 def test_bootstrap_point_estimates_equal_causal_fit_and_reproducible(quiet_cfg, study_frame):
     """Point estimates equal causal_fit's; the same seed gives the same replicates with 1 or 2 jobs."""
-    from gistcausal.pipeline import causal_fit
+    from gistcausal.analysis.iptw import causal_fit
 
     calls = []
     with warnings.catch_warnings():
@@ -308,7 +309,7 @@ def test_bootstrap_agrees_with_m_estimation_on_large_synthetic_cohort(quiet_cfg)
 
 
 def test_with_variance_swaps_rows(quiet_cfg, study_frame):
-    from gistcausal.pipeline import causal_fit
+    from gistcausal.analysis.iptw import causal_fit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

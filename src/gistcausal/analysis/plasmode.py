@@ -274,7 +274,7 @@ def _estimate_rows(estimates: Sequence[Any], measures: Sequence[str]) -> list[di
 def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
              methods: Sequence[str]) -> list[dict[str, Any]]:
     """The configured analysis of one replicate data set -> summary rows."""
-    from gistcausal.pipeline import causal_fit
+    from gistcausal.analysis.iptw import causal_fit
     from gistcausal.stats.survival import compare_survival
 
     rows: list[dict[str, Any]] = []
@@ -994,7 +994,7 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     ps = None
     if treatment == "simulated":
-        from gistcausal.pipeline import fit_propensity
+        from gistcausal.analysis.iptw import fit_propensity
 
         with warnings.catch_warnings():  # the real-cohort fit's own warnings belong to the main analysis
             warnings.simplefilter("ignore")

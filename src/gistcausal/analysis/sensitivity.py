@@ -61,7 +61,7 @@ def _design_for_benchmarks(cfg: "StudyConfig", f: pd.DataFrame) -> pd.DataFrame:
 
 def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) -> None:
     from gistcausal.stats.cox import cox_fit
-    from gistcausal.pipeline import covariate_design
+    from gistcausal.analysis.iptw import covariate_design
     from gistcausal.present.plots.forest import forest_plot
     from gistcausal.present.plots.sensitivity import bias_plot, tipping_plot
     from gistcausal.stats.evalue import benchmark_covariates, evalue_from_estimate, tipping_point_grid
@@ -76,7 +76,7 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) 
     f = cohort.frame
     info = cohort.outcome(outcome)
     event_prop = info.n_events / max(info.n, 1)
-    from gistcausal.pipeline import _figure
+    from gistcausal.present.plots import new_figure
 
     if sc.evalues:
         rows, results = [], {}
@@ -117,7 +117,7 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) 
                 parts.sensitivity["benchmarks"] = bench.to_frame()
             except GistCausalError as err:
                 parts.sensitivity["benchmarks_note"] = str(err).splitlines()[0]
-            fig, ax = _figure(6.5, 5.0)
+            fig, ax = new_figure(6.5, 5.0)
             bias_plot(results["hr"], ax=ax, benchmarks=bench)
             parts.figures["bias_plot"] = fig
             parts.sensitivity["evalue_hr"] = results["hr"]
@@ -127,14 +127,14 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) 
         grid = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
                                   gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
         parts.sensitivity["tipping_grid"] = grid
-        fig, ax = _figure(7.0, 4.6)
+        fig, ax = new_figure(7.0, 4.6)
         tipping_plot(grid, ax=ax)
         parts.figures["tipping"] = fig
     if sc.specification_grid:
         say("Specification grid")
         grid = specification_grid(cfg, f, outcome=outcome, measure="hr")
         parts.sensitivity["specification_grid"] = grid
-        fig, ax = _figure(7.5, 0.38 * len(grid.rows) + 1.4)
+        fig, ax = new_figure(7.5, 0.38 * len(grid.rows) + 1.4)
         forest_plot(grid, ax=ax)
         parts.figures["specification_grid"] = fig
     if sc.refutation.enabled and cfg.analysis.survival.horizon:
@@ -157,12 +157,12 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) 
 
         g = causal_graph("treatment", outcome, list(design.columns),
                          extra_edges=tuple(tuple(e) for e in sc.refutation.extra_edges))
-        fig, ax = _figure(7.0, 0.32 * g.number_of_nodes() + 1.5)
+        fig, ax = new_figure(7.0, 0.32 * g.number_of_nodes() + 1.5)
         plot_graph(g, treatment="treatment", outcome=outcome, ax=ax)
         parts.figures["causal_graph"] = fig
     nc = sc.negative_control
     if nc is not None:
-        from gistcausal.pipeline import causal_fit
+        from gistcausal.analysis.iptw import causal_fit
 
         fit = causal_fit(cfg, f, outcome=nc, estimand=estimand)
         parts.sensitivity["negative_control"] = pd.DataFrame([e.to_dict() for e in fit.estimates

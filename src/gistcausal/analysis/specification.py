@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gistcausal.analysis.iptw import causal_fit, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
 from gistcausal.errors import GistCausalError, GistCausalWarning
+from gistcausal.stats.survival import compare_survival
 
 if TYPE_CHECKING:  # pragma: no cover
     from gistcausal.design.config import StudyConfig
@@ -114,9 +116,6 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
         Defaults to :func:`default_specifications`.
     progress : callable(done, total), optional
     """
-    from gistcausal.pipeline import causal_fit, fit_propensity
-    from gistcausal.stats.survival import compare_survival
-
     specs = specifications or default_specifications(cfg, frame)
     rows: list[dict[str, Any]] = []
     t = frame[f"{outcome}_time"].to_numpy(float)

@@ -24,11 +24,12 @@ import dataclasses
 import math
 from typing import Any, Sequence
 
+from gistcausal.analysis.iptw import bootstrap_estimates, m_estimation_estimates
 from gistcausal.inference.bootstrap import (FAILURE_REASONS, BootstrapResult, ProgressFn, bca_interval,
-                                  bootstrap_estimates, bootstrap_survival)
+                                            bootstrap_survival)
 from gistcausal.effects import EffectEstimate
 from gistcausal.errors import ConfigError
-from gistcausal.inference.mestimation import logistic_newton, m_estimation_estimates, m_estimation_survival
+from gistcausal.inference.mestimation import logistic_newton, m_estimation_survival
 
 #: Variance methods and what they support.
 VARIANCE_METHODS: dict[str, dict[str, Any]] = {

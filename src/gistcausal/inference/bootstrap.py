@@ -83,7 +83,7 @@ class _Failure(Exception):
 # the problem (patient level; lives in the estimator and the workers, never in a result)
 # ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Problem:
+class Problem:
     X: np.ndarray | None          # propensity design (parametric models)
     a: np.ndarray
     t: np.ndarray
@@ -111,7 +111,7 @@ class _Problem:
         return keys
 
 
-def _fit_ps(p: _Problem, idx: np.ndarray) -> np.ndarray:
+def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
     from gistcausal.inference.mestimation import logistic_newton
 
     ab = p.a[idx]
@@ -166,7 +166,7 @@ def _clone_model(model: Any) -> Any:
                            random_state=model.random_state)
 
 
-def _weights(p: _Problem, e: np.ndarray, a: np.ndarray) -> np.ndarray:
+def _weights(p: Problem, e: np.ndarray, a: np.ndarray) -> np.ndarray:
     """compute_weights' arithmetic (trim, weight, stabilize, truncate) without its diagnostics/warnings."""
     from gistcausal.stats.weights import ESTIMANDS, _raw_weights, crump_bounds
 
@@ -234,7 +234,7 @@ def _cox_logh(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray) -> fl
     raise _Failure("cox_not_converged")
 
 
-def _statistics(p: _Problem, idx: np.ndarray) -> tuple[np.ndarray, bool]:
+def _statistics(p: Problem, idx: np.ndarray) -> tuple[np.ndarray, bool]:
     """The statistic vector (layout ``p.keys``) of the pipeline applied to rows ``idx``, and whether a
     landmark or the horizon lay beyond an arm's last follow-up (curve carried forward)."""
     e = _fit_ps(p, idx)
@@ -258,14 +258,14 @@ def _statistics(p: _Problem, idx: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.asarray(out, dtype=float), arms[0][2] or arms[1][2]
 
 
-def _draw(p: _Problem, seed: np.random.SeedSequence) -> np.ndarray:
+def _draw(p: Problem, seed: np.random.SeedSequence) -> np.ndarray:
     rng = np.random.default_rng(seed)
     i1 = np.flatnonzero(p.a == 1)
     i0 = np.flatnonzero(p.a == 0)
     return np.r_[i0[rng.integers(0, i0.size, i0.size)], i1[rng.integers(0, i1.size, i1.size)]]
 
 
-def _run_chunk(p: _Problem, seeds: list[np.random.SeedSequence], start: int
+def _run_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
                ) -> list[tuple[int, np.ndarray | None, str, bool]]:
     out = []
     for b, seed in enumerate(seeds):
@@ -403,7 +403,7 @@ def _column_name(key: tuple, arm_labels: tuple[str, str]) -> str:
 # ----------------------------------------------------------------------------------------------------
 # public entry points
 # ----------------------------------------------------------------------------------------------------
-def _check_ci(ci: str, n_boot: Any, alpha: float, where: str) -> int:
+def check_ci(ci: str, n_boot: Any, alpha: float, where: str) -> int:
     if ci not in ("percentile", "bca"):
         raise ConfigError(f"{where}: `ci` must be 'percentile' or 'bca' (got {ci!r}). Use 'percentile' or "
                           f"'bca'.")
@@ -415,14 +415,14 @@ def _check_ci(ci: str, n_boot: Any, alpha: float, where: str) -> int:
     return int(n_boot)
 
 
-def _check_beyond(value: str, where: str) -> str:
+def check_beyond(value: str, where: str) -> str:
     if value not in ("extend", "fail"):
         raise ConfigError(f"{where}: `beyond_followup` must be 'extend' or 'fail' (got {value!r}). Use "
                           f"'extend'.")
     return value
 
 
-def _bootstrap(p: _Problem, *, outcome: str, n_boot: int, ci: str, alpha: float, n_jobs: int | None,
+def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: float, n_jobs: int | None,
                random_state: int | None, progress: ProgressFn | None, arm_labels: tuple[str, str],
                where: str) -> BootstrapResult:
     from joblib import Parallel, delayed
@@ -578,99 +578,19 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
     bootstrap_estimates : the same from a study configuration.
     """
     where = "bootstrap_survival"
-    n_boot = _check_ci(ci, n_boot, alpha, where)
+    n_boot = check_ci(ci, n_boot, alpha, where)
     t = np.asarray(time, dtype=float)
-    p = _Problem(X=np.asarray(X, dtype=float), a=np.asarray(treatment, dtype=float), t=t,
+    p = Problem(X=np.asarray(X, dtype=float), a=np.asarray(treatment, dtype=float), t=t,
                  e=np.asarray(event, dtype=float), estimand=estimand, stabilize=bool(stabilize), trim=trim,
                  truncate=truncate, landmarks=tuple(float(x) for x in landmarks),
                  horizon=None if horizon is None else float(horizon), ps_method=ps_method,
-                 beyond_followup=_check_beyond(beyond_followup, where))
+                 beyond_followup=check_beyond(beyond_followup, where))
     if p.X.shape[0] != t.size or p.a.size != t.size or p.e.size != t.size:
         raise DataError(f"{where}: time, event, treatment and X must have one row per patient (got "
                         f"{t.size}, {p.e.size}, {p.a.size} and X of shape {p.X.shape}). Pass aligned arrays.")
-    return _bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=alpha, n_jobs=n_jobs,
+    return run_bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=alpha, n_jobs=n_jobs,
                       random_state=random_state, progress=progress, arm_labels=arm_labels, where=where)
 
 
-def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand: str,
-                        n_boot: int | None = None, ci: CI = "percentile", n_jobs: int | None = -1,
-                        random_state: int | None = None, progress: ProgressFn | None = None,
-                        stabilize: bool | None = None, trim: Any = "config",
-                        truncate: Any = "config",
-                        beyond_followup: Literal["extend", "fail"] = "extend") -> BootstrapResult:
-    """Bootstrap intervals for the configured IPTW analysis of one outcome (refitting the propensity model).
-
-    Parameters
-    ----------
-    cfg : StudyConfig
-        Propensity model, weights, landmarks, horizon, alpha and arm labels, as
-        :func:`gistcausal.pipeline.causal_fit` uses them.
-    frame : DataFrame
-        The cohort frame (``treatment``, covariates, ``<outcome>_time``/``<outcome>_event``).
-    outcome : str
-    estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}
-    n_boot : int, optional
-        Replicates; default ``analysis.survival.bootstrap_replicates``.
-    ci : {"percentile", "bca"}, default="percentile"
-    n_jobs : int or None, default=-1
-        joblib workers (all cores by default); results do not depend on it.
-    random_state : int, optional
-        Default: the config's ``seed``.
-    progress : callable, optional
-        ``progress(done, total)``.
-    stabilize, trim, truncate
-        Default: the config's, as ``causal_fit``.
-    beyond_followup : {"extend", "fail"}, default="extend"
-        See :func:`bootstrap_survival`.
-
-    Returns
-    -------
-    BootstrapResult
-        Its ``estimates`` replace the ``surv``, ``surv_diff``, ``surv_ratio``, ``rmst``, ``rmst_diff`` and
-        ``hr`` rows of ``causal_fit``'s comparison (same point estimates; medians and the log-rank test keep
-        their own variance).
-
-    Raises
-    ------
-    ConfigError
-        Bad ``ci``/``n_boot``.
-    ModelFitError
-        The analysis fails on the full data, or fewer than 10 replicates succeed.
-
-    Warns
-    -----
-    SmallSampleWarning
-        More than :data:`FAILURE_WARN_SHARE` of the replicates failed (counts by reason in the message and in
-        ``n_failed``).
-    """
-    from gistcausal.inference.mestimation import _settings, ps_design
-    from gistcausal.pipeline import propensity_model
-
-    where = _WHERE
-    s = cfg.analysis.survival
-    n_boot = _check_ci(ci, s.bootstrap_replicates if n_boot is None else n_boot, s.alpha, where)
-    stabilize, trim, truncate = _settings(cfg, estimand, stabilize, trim, truncate, where)
-    method = cfg.analysis.propensity.method
-    X, model, sub = None, None, None
-    if method in ("logistic", "firth"):
-        with warnings.catch_warnings():
-            # the propensity model's own warnings were raised by the main analysis already
-            warnings.simplefilter("ignore")
-            _, X = ps_design(cfg, frame)
-        ps_method = method
-    else:
-        ps_method = "model"
-        model = propensity_model(cfg)
-        sub = frame.reset_index(drop=True)
-    p = _Problem(X=X, a=frame["treatment"].to_numpy(float), t=frame[f"{outcome}_time"].to_numpy(float),
-                 e=frame[f"{outcome}_event"].to_numpy(float), estimand=estimand, stabilize=stabilize,
-                 trim=trim, truncate=truncate, landmarks=tuple(float(x) for x in s.landmarks),
-                 horizon=s.horizon, ps_method=ps_method, model=model, frame=sub,
-                 beyond_followup=_check_beyond(beyond_followup, where))
-    return _bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=s.alpha, n_jobs=n_jobs,
-                      random_state=cfg.seed if random_state is None else random_state, progress=progress,
-                      arm_labels=(cfg.treatment.control, cfg.treatment.treated), where=where)
-
-
-__all__ = ["BootstrapResult", "bootstrap_estimates", "bootstrap_survival", "bca_interval",
+__all__ = ["BootstrapResult", "Problem", "run_bootstrap", "check_ci", "check_beyond", "bootstrap_survival", "bca_interval",
            "FAILURE_REASONS", "FAILURE_WARN_SHARE"]

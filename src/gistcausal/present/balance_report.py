@@ -19,7 +19,9 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
     """Fit the propensity model, weight, and write the balance outputs atomically into ``out_dir``."""
     from gistcausal.stats.balance import balance_table
     from gistcausal.design.disclosure import threshold_for
-    from gistcausal.pipeline import _arm_labels, _figure, _labels, _table1_spec, configured_weights, fit_propensity
+    from gistcausal.analysis.iptw import configured_weights, fit_propensity
+    from gistcausal.analysis.spec import arm_labels, covariate_labels, table1_spec
+    from gistcausal.present.plots import new_figure
     from gistcausal.present.plots.balance import love_plot
     from gistcausal.present.report import _export_table, atomic_dir
     from gistcausal.present.tables import table_one
@@ -33,20 +35,20 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
     a = f["treatment"].to_numpy(int)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        spec, spread = _table1_spec(cfg)
+        spec, spread = table1_spec(cfg)
         covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
         formats = tuple(cfg.output.formats)
         for est in cfg.analysis.survival.estimands:
             wr = configured_weights(cfg, ps, a, estimand=est)
-            t1 = table_one(f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=_labels(cfg),
-                           arm_labels=_arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
+            t1 = table_one(f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=covariate_labels(cfg),
+                           arm_labels=arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
                            suppress_below=threshold_for(cfg) or None)
             _export_table(t1, tmp / f"table1_weighted_{est}", formats)
             bt = balance_table(f, treatment_col="treatment", covariates=covs, weights=wr.weights, estimand=est,
                                threshold=cfg.analysis.balance_threshold)
             _export_table(bt.to_frame(), tmp / f"balance_{est}", formats)
             (tmp / f"balance_{est}_conventions.txt").write_text(bt.conventions + "\n", encoding="utf-8")
-            fig, ax = _figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
+            fig, ax = new_figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
             love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
             fig.savefig(tmp / f"love_{est}.png", dpi=130, bbox_inches="tight")
             fig.savefig(tmp / f"love_{est}.svg", bbox_inches="tight")

@@ -7,7 +7,7 @@ from pathlib import Path
 from gistcausal.design.cohort import build_cohort
 from gistcausal.design.config import load_config
 from gistcausal.design.data import load_data
-from gistcausal.pipeline import configured_weights, fit_propensity
+from gistcausal.analysis.iptw import configured_weights, fit_propensity
 
 here = Path(__file__).parent
 cfg = load_config(here.parents[2] / "configs" / "gist_second_line.yaml")

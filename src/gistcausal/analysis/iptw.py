@@ -1,0 +1,284 @@
+"""The configured IPTW analysis: from a :class:`~gistcausal.design.config.StudyConfig` to estimator calls.
+
+This is the one place that reads ``analysis.propensity``, ``analysis.weights`` and ``analysis.survival`` and
+turns them into calls of the statistics layer (:mod:`gistcausal.stats`) and the variance layer
+(:mod:`gistcausal.inference`). The run, the balance-only run, the bootstrap and M-estimation variance, the
+specification grid, the sensitivity step and plasmode replicates all call these functions, so every analysis
+of one outcome under one estimand is computed the same way.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gistcausal.design.config import StudyConfig
+from gistcausal.effects import EffectEstimate
+from gistcausal.errors import ConfigError
+from gistcausal.inference.bootstrap import (CI, BootstrapResult, ProgressFn, Problem, check_beyond, check_ci,
+                                            run_bootstrap)
+from gistcausal.inference.mestimation import m_estimation_survival
+from gistcausal.stats.propensity import PropensityModel
+from gistcausal.stats.survival import compare_survival
+from gistcausal.stats.weights import ESTIMANDS, check_estimand, compute_weights
+
+
+@dataclass(frozen=True)
+class CausalFit:
+    """One causal analysis of one outcome under one estimand, without figures.
+
+    ``comparison`` is the weighted :class:`~gistcausal.stats.survival.SurvivalComparison`; ``weights`` the
+    :class:`~gistcausal.stats.weights.WeightResult`. The propensity scores are not kept (patient-level).
+    """
+
+    outcome: str
+    estimand: str
+    comparison: Any
+    weights: Any
+    propensity: Any
+
+    @property
+    def estimates(self) -> tuple[EffectEstimate, ...]:
+        return tuple(self.comparison.estimates)
+
+
+def propensity_model(cfg: StudyConfig, *, method: str | None = None, spline_all: bool = False) -> Any:
+    """The configured (unfitted) :class:`~gistcausal.stats.propensity.PropensityModel`.
+
+    ``method`` overrides the config's method; ``spline_all`` enters every continuous covariate as a natural
+    spline with 3 df (used by the specification grid).
+    """
+
+    ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    splines = {n: (cfg.covariates[n].spline_df or 3) for n in ps_covs
+               if cfg.covariates[n].spline_df or (spline_all and cfg.covariates[n].type == "continuous")}
+    pcfg = cfg.analysis.propensity
+    return PropensityModel(method=method or pcfg.method, covariates=ps_covs, splines=splines,
+                           interactions=[tuple(i) for i in pcfg.interactions], n_folds=pcfg.n_folds,
+                           calibrate=pcfg.calibrate, random_state=cfg.seed)
+
+
+def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, **options: Any) -> tuple[Any, np.ndarray]:
+    """Fit the configured propensity model on a cohort frame; returns (result, scores)."""
+    model = propensity_model(cfg, **options)
+    model.fit(frame, treatment_col="treatment")
+    return model.result_, model.predict(frame)
+
+
+def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
+    """Numeric design of the propensity-model covariates: continuous as they are, categorical levels as 0/1
+    indicators (first level as reference); column names keep letters, digits and underscores only (DoWhy
+    builds formulas from them). Used by the covariate-adjusted Cox model and the DoWhy bridge."""
+    cols: dict[str, np.ndarray] = {}
+    for name, c in cfg.covariates.items():
+        if not c.in_propensity:
+            continue
+        if c.type == "continuous":
+            cols[name] = f[name].to_numpy(float)
+        else:
+            d = pd.get_dummies(f[name].astype(str), prefix=name, drop_first=True, dtype=float)
+            for k in d.columns:
+                cols["".join(ch if ch.isalnum() else "_" for ch in k)] = d[k].to_numpy()
+    return pd.DataFrame(cols)
+
+
+def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
+                       stabilize: bool | None = None, truncate: Any = "config", trim: Any = "config") -> Any:
+    """Weights as the config asks (:func:`gistcausal.stats.weights.compute_weights`); ``"config"``/``None`` take the
+    config's value. The config's ``stabilize`` applies to the estimands where it is defined (ATE)."""
+
+    wcfg = cfg.analysis.weights
+    if stabilize is None:
+        stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
+    return compute_weights(ps, treatment, estimand=estimand, stabilize=stabilize,
+                           truncate=wcfg.truncate if truncate == "config" else truncate,
+                           trim=wcfg.trim if trim == "config" else trim)
+
+
+def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
+               ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
+               trim: Any = "config", at_risk_times: Any = None) -> CausalFit:
+    """IPTW analysis of one outcome: propensity score (fitted unless ``ps`` is given), weights, weighted
+    survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
+    plasmode replicates.
+    """
+
+    result = None
+    if ps is None:
+        result, ps = fit_propensity(cfg, frame)
+    a = frame["treatment"].to_numpy(int)
+    wr = configured_weights(cfg, ps, a, estimand=estimand, stabilize=stabilize, truncate=truncate, trim=trim)
+    w = wr.weights
+    kept = w > 0
+    t = frame[f"{outcome}_time"].to_numpy(float)
+    e = frame[f"{outcome}_event"].to_numpy(int)
+    s = cfg.analysis.survival
+    comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=outcome, estimand=estimand,
+                            method="iptw", landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
+                            arm_labels=(cfg.treatment.control, cfg.treatment.treated),
+                            at_risk_times=at_risk_times)
+    return CausalFit(outcome, estimand, comp, wr, result)
+
+
+def ps_design(cfg: Any, frame: Any) -> tuple[Any, np.ndarray]:
+    """Fit the configured propensity model on ``frame``; return (fitted model, design matrix).
+
+    The design matrix is patsy's, from the fitted model's ``design_info_`` (intercept first), so its
+    columns and the model's ``coef_`` line up.
+    """
+    import patsy
+
+    model = propensity_model(cfg)
+    model.fit(frame, treatment_col="treatment")
+    X = np.asarray(patsy.build_design_matrices([model.design_info_], frame, NA_action="raise")[0],
+                   dtype=float)
+    return model, X
+
+
+def weight_settings(cfg: Any, estimand: str, stabilize: bool | None, trim: Any, truncate: Any, where: str
+              ) -> tuple[bool, Any, Any]:
+
+    check_estimand(estimand, where=where)
+    wcfg = cfg.analysis.weights
+    if stabilize is None:
+        stabilize = bool(wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"])
+    trim = wcfg.trim if isinstance(trim, str) and trim == "config" else trim
+    truncate = wcfg.truncate if isinstance(truncate, str) and truncate == "config" else truncate
+    return stabilize, trim, truncate
+
+
+def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
+                           stabilize: bool | None = None, trim: Any = "config",
+                           truncate: Any = "config") -> tuple[EffectEstimate, ...]:
+    r"""The configured IPTW analysis of one outcome with M-estimation (stacked sandwich) variance.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+        Supplies the propensity model (``analysis.propensity``), weights (``analysis.weights``), landmarks,
+        horizon and alpha (``analysis.survival``) and the arm labels, exactly as
+        :func:`gistcausal.pipeline.causal_fit` uses them.
+    frame : DataFrame
+        The cohort frame (``treatment`` and ``<outcome>_time`` / ``<outcome>_event`` columns).
+    outcome : str
+    estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}
+    stabilize : bool, optional
+        Default: the config's ``stabilize`` where defined (ATE), as ``causal_fit``.
+    trim, truncate : "config" or value
+        Default: the config's.
+
+    Returns
+    -------
+    tuple of EffectEstimate
+        See :func:`m_estimation_survival`; same point estimates as ``causal_fit``'s comparison, whose
+        ``surv``, ``surv_diff``, ``surv_ratio``, ``rmst``, ``rmst_diff`` and ``hr`` rows they replace (medians
+        and the log-rank test keep their own variance).
+
+    Raises
+    ------
+    ConfigError
+        A propensity method other than ``logistic``, or truncated weights (their percentile cut-points
+        make the weights a non-smooth function of the propensity coefficients); use the bootstrap.
+    """
+    where = "m_estimation_estimates"
+    method = cfg.analysis.propensity.method
+    if method != "logistic":
+        raise ConfigError(f"{where}: analysis.survival.variance 'm_estimation' needs analysis.propensity."
+                          f"method 'logistic' (got {method!r}). Use variance: bootstrap for this model.")
+    stabilize, trim, truncate = weight_settings(cfg, estimand, stabilize, trim, truncate, where)
+    if truncate is not None:
+        raise ConfigError(f"{where}: analysis.survival.variance 'm_estimation' cannot use truncated weights "
+                          f"(got analysis.weights.truncate {list(truncate)}). Use variance: bootstrap, or "
+                          f"trim instead of truncating.")
+    model, X = ps_design(cfg, frame)
+    s = cfg.analysis.survival
+    return m_estimation_survival(
+        frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(float),
+        frame["treatment"].to_numpy(float), X, outcome=outcome, estimand=estimand, stabilize=stabilize,
+        trim=trim, ps_coef=model.coef_, landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
+        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+
+
+def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand: str,
+                        n_boot: int | None = None, ci: CI = "percentile", n_jobs: int | None = -1,
+                        random_state: int | None = None, progress: ProgressFn | None = None,
+                        stabilize: bool | None = None, trim: Any = "config",
+                        truncate: Any = "config",
+                        beyond_followup: Literal["extend", "fail"] = "extend") -> BootstrapResult:
+    """Bootstrap intervals for the configured IPTW analysis of one outcome (refitting the propensity model).
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+        Propensity model, weights, landmarks, horizon, alpha and arm labels, as
+        :func:`gistcausal.pipeline.causal_fit` uses them.
+    frame : DataFrame
+        The cohort frame (``treatment``, covariates, ``<outcome>_time``/``<outcome>_event``).
+    outcome : str
+    estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}
+    n_boot : int, optional
+        Replicates; default ``analysis.survival.bootstrap_replicates``.
+    ci : {"percentile", "bca"}, default="percentile"
+    n_jobs : int or None, default=-1
+        joblib workers (all cores by default); results do not depend on it.
+    random_state : int, optional
+        Default: the config's ``seed``.
+    progress : callable, optional
+        ``progress(done, total)``.
+    stabilize, trim, truncate
+        Default: the config's, as ``causal_fit``.
+    beyond_followup : {"extend", "fail"}, default="extend"
+        See :func:`bootstrap_survival`.
+
+    Returns
+    -------
+    BootstrapResult
+        Its ``estimates`` replace the ``surv``, ``surv_diff``, ``surv_ratio``, ``rmst``, ``rmst_diff`` and
+        ``hr`` rows of ``causal_fit``'s comparison (same point estimates; medians and the log-rank test keep
+        their own variance).
+
+    Raises
+    ------
+    ConfigError
+        Bad ``ci``/``n_boot``.
+    ModelFitError
+        The analysis fails on the full data, or fewer than 10 replicates succeed.
+
+    Warns
+    -----
+    SmallSampleWarning
+        More than :data:`FAILURE_WARN_SHARE` of the replicates failed (counts by reason in the message and in
+        ``n_failed``).
+    """
+
+    where = "bootstrap_estimates"
+    s = cfg.analysis.survival
+    n_boot = check_ci(ci, s.bootstrap_replicates if n_boot is None else n_boot, s.alpha, where)
+    stabilize, trim, truncate = weight_settings(cfg, estimand, stabilize, trim, truncate, where)
+    method = cfg.analysis.propensity.method
+    X, model, sub = None, None, None
+    if method in ("logistic", "firth"):
+        with warnings.catch_warnings():
+            # the propensity model's own warnings were raised by the main analysis already
+            warnings.simplefilter("ignore")
+            _, X = ps_design(cfg, frame)
+        ps_method = method
+    else:
+        ps_method = "model"
+        model = propensity_model(cfg)
+        sub = frame.reset_index(drop=True)
+    p = Problem(X=X, a=frame["treatment"].to_numpy(float), t=frame[f"{outcome}_time"].to_numpy(float),
+                 e=frame[f"{outcome}_event"].to_numpy(float), estimand=estimand, stabilize=stabilize,
+                 trim=trim, truncate=truncate, landmarks=tuple(float(x) for x in s.landmarks),
+                 horizon=s.horizon, ps_method=ps_method, model=model, frame=sub,
+                 beyond_followup=check_beyond(beyond_followup, where))
+    return run_bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=s.alpha, n_jobs=n_jobs,
+                      random_state=cfg.seed if random_state is None else random_state, progress=progress,
+                      arm_labels=(cfg.treatment.control, cfg.treatment.treated), where=where)
+
+
+__all__ = ["CausalFit", "propensity_model", "fit_propensity", "covariate_design", "configured_weights", "causal_fit",
+           "ps_design", "weight_settings", "m_estimation_estimates", "bootstrap_estimates"]
