@@ -47,3 +47,10 @@ def default_results(default_config):
     from gistcausal.pipeline import run
 
     return run(default_config)
+
+
+@pytest.fixture(scope="session")
+def default_figures(default_results):
+    from gistcausal.present.figures import build_figures
+
+    return build_figures(default_results)

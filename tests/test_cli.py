@@ -9,6 +9,8 @@ from gistcausal import __version__
 from gistcausal.cli import app
 from gistcausal.design.config import load_config
 
+from .conftest import ROOT
+
 runner = CliRunner()
 
 
@@ -93,3 +95,36 @@ def test_plasmode_command_writes_metrics_and_plots(root, tmp_path):
     assert {"bias", "coverage"} <= set(m.columns)
     assert (tmp_path / "pm" / "plasmode_coverage.png").is_file()
     assert json.loads((tmp_path / "pm" / "plasmode.json").read_text())["n_replicates"] == 6
+
+
+def test_issue_14_failing_optional_step_keeps_the_report_and_exits_6(tmp_path, monkeypatch):
+    """A plasmode step that raises (as the non-scale-invariant Weibull convergence test did at n = 100,000)
+    must not lose the analysis: the report is written, the failure is in results.json and the exit code is 6."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    import gistcausal.analysis.plasmode as pm
+    from gistcausal.cli import app
+    from gistcausal.errors import ModelFitError
+
+    def boom(*args, **kwargs):
+        raise ModelFitError("fit_weibull_ph: the Weibull outcome model did not converge (got max |score| 8.5e-05 "
+                            "after 4 iterations). Check the outcome.")
+
+    monkeypatch.setattr(pm, "plasmode", boom)
+    cfg = yaml.safe_load((ROOT / "configs" / "gist_second_line.yaml").read_text())
+    cfg["analysis"]["plasmode"] = {**cfg["analysis"].get("plasmode", {}), "enabled": True, "n_replicates": 10}
+    cfg["analysis"]["sensitivity"] = {"refutation": {"enabled": False}, "specification_grid": False}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
+    assert res.exit_code == 6, res.output
+    assert "Traceback" not in res.output
+    assert "plasmode" in res.output and "did not converge" in res.output
+    data = json.loads((out / "results.json").read_text())
+    assert "did not converge" in data["failed_steps"]["plasmode"]
+    assert (out / "report.html").is_file()
+    assert data["plasmode"] is None and any(e["method"] == "iptw" for e in data["estimates"])

@@ -123,10 +123,10 @@ def test_results_to_dict_is_json_and_aggregate_only(default_results):
     assert d["cohort"]["flow"]["arms"] == {"sunitinib": 72, "imatinib_800": 38}
 
 
-def test_python_api_tables_and_figures(default_results):
+def test_python_api_tables_and_figures(default_results, default_figures):
     import matplotlib.figure
 
-    figs = default_results.figures()
+    figs = default_figures
     assert {"flow", "km_pfs", "km_os", "km_pfs_ATE", "love_ATE", "ps_overlap"} <= set(figs)
     assert all(isinstance(f, matplotlib.figure.Figure) for f in figs.values())
     assert isinstance(default_results.estimates_frame(), pd.DataFrame)
@@ -156,7 +156,8 @@ def test_issue_4_multiple_imputation_pooled_by_rubins_rules(default_config):
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.data import load_data
     from gistcausal.analysis.iptw import causal_fit
-    from gistcausal.pipeline import _imputations, run
+    from gistcausal.analysis.causal import imputations as _imputations
+    from gistcausal.pipeline import run
 
     d = default_config.data.model_copy(update={"synthetic": default_config.data.synthetic.model_copy(
         update={"tumor_size_missing": 0.25})})
@@ -257,16 +258,16 @@ def test_m_estimation_needs_logistic_untruncated(default_config):
         config_from_dict(raw)
 
 
-def test_issue_5_adjusted_cox_and_ph_diagnostics(default_results):
+def test_issue_5_adjusted_cox_and_ph_diagnostics(default_results, default_figures):
     """Conditional HR from the covariate-adjusted Cox model beside the marginal IPTW HR; cox.zph table."""
-    from gistcausal.pipeline import ph_table
+    from gistcausal.present.sections import ph_table
 
     adj = _est(default_results, "pfs", "hr", "sunitinib vs imatinib_800", method="adjusted")
     assert adj.variance == "model"
     ph = ph_table(default_results)
     assert set(ph["model"]) == {"unadjusted Cox", "IPTW Cox (ATE)", "IPTW Cox (ATT)"}
     assert ph["p"].between(0, 1).all()
-    assert "schoenfeld" in default_results.figures()
+    assert "schoenfeld" in default_figures
 
 
 def test_adjusted_hr_equals_direct_cox_fit(default_results, default_config, default_cohort):
@@ -344,19 +345,19 @@ def test_issue_5_iptw_recovers_true_marginal_effect_unweighted_is_biased(default
         assert abs(tr(u.value) - tr(true)) > 4 * u.se, (measure, u.value, true)
 
 
-def test_issue_10_plasmode_in_the_run(default_results):
+def test_issue_10_plasmode_in_the_run(default_results, default_figures):
     pm = default_results.plasmode
     assert pm is not None and pm.n_replicates == 100
     m = pm.to_frame()
     hr = m[(m["measure"] == "hr")].set_index("method")
     assert {"iptw", "unadjusted"} <= set(hr.index)
     assert 0 <= hr.loc["iptw", "coverage"] <= 1
-    assert {"plasmode_estimates", "plasmode_coverage"} <= set(default_results.figures())
+    assert {"plasmode_estimates", "plasmode_coverage"} <= set(default_figures)
     assert default_results.to_dict()["plasmode"]["n_replicates"] == 100
 
 
 def test_synthetic_truth_beside_the_estimates(default_results):
-    from gistcausal.pipeline import truth_table
+    from gistcausal.present.sections import truth_table
     from gistcausal.design.simulate import true_marginal_effects
 
     tt = truth_table(default_results)
@@ -364,7 +365,9 @@ def test_synthetic_truth_beside_the_estimates(default_results):
              & (tt["truth estimand"] == "ATE")].iloc[0]
     assert row["true value"] == pytest.approx(true_marginal_effects(estimand="ATE").value("pfs", "hr"), rel=1e-12)
     assert "adjusted" not in set(tt["method"])
-    assert "true marginal hazard ratio is 0.74" in default_results.headline()
+    from gistcausal.present.sections import headline
+
+    assert "true marginal hazard ratio is 0.74" in headline(default_results)
 
 
 def test_issue_8_sequential_trials_config(root, tmp_path):

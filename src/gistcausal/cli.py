@@ -1,7 +1,8 @@
 """Command-line interface: a thin layer over :mod:`gistcausal.pipeline`.
 
 Exit codes: 0 success; 1 unexpected gistcausal error; 2 configuration error; 3 data error; 4 cohort error;
-5 model-fit error; 130 interrupted. Anything else is a bug and keeps its traceback.
+5 model-fit error; 6 completed with failed optional steps (the report was written; each failed step is
+reported in its section and in results.json ``failed_steps``); 130 interrupted. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from rich.console import Console
 
 from gistcausal._version import __version__
 from gistcausal.errors import GistCausalError
+
+#: Exit code of a run that wrote its report but had optional steps fail.
+EXIT_FAILED_STEPS = 6
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="gistcausal: causal comparative-effectiveness analyses of time-to-event outcomes.")
@@ -123,6 +127,12 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
                           "(or use --verbose)")
         if verbose:
             console.print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in results.timings.items()))
+    if results.failed_steps:
+        for step, reason in results.failed_steps.items():
+            console.print(f"[bold yellow]step failed[/bold yellow] {step}: {reason}", highlight=False)
+        console.print("[yellow]completed with failed steps[/yellow]: the report was written without them "
+                      "(exit code 6)", highlight=False)
+        raise typer.Exit(EXIT_FAILED_STEPS)
 
 
 def _cli_overrides(*, seed, variance, bootstrap, jobs) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,27 @@ def json_safe(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [json_safe(x) for x in v]
     return v
+
+
+def round_floats(x: Any, digits: int = 10) -> Any:
+    """A JSON-ready copy with floats rounded to ``digits`` significant digits (NaN/inf -> None), so that
+    platform noise in the last bits does not change the bytes of ``results.json``."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if not math.isfinite(x):
+            return None
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, Mapping):
+        return {str(k): round_floats(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [round_floats(v, digits) for v in x]
+    if isinstance(x, np.ndarray):
+        return [round_floats(v, digits) for v in x.tolist()]
+    return x
 
 
 @dataclass(frozen=True, slots=True)

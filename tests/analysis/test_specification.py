@@ -57,7 +57,7 @@ def test_evalue_of_the_main_hr_is_the_closed_form(default_results):
     assert "common outcome" in ev[ev["measure"] == "hr"]["conversion"].iloc[0]  # PFS events ~90%
 
 
-def test_refutation_and_tipping_present(default_results):
+def test_refutation_and_tipping_present(default_results, default_figures):
     s = default_results.sensitivity
     assert set(s["refutation"].to_frame()["refuter"]) == {"placebo_treatment", "random_common_cause", "data_subset",
                                                           "bootstrap", "add_unobserved_common_cause"}
@@ -67,7 +67,7 @@ def test_refutation_and_tipping_present(default_results):
     row = grid[(grid["p_treated"] == 0.3) & (grid["p_control"] == 0.1) & (grid["gamma"] == 2.0)].iloc[0]
     # Lin, Psaty & Kronmal (1998): HR_adj = HR / ((gamma p1 + 1 - p1) / (gamma p0 + 1 - p0))
     assert row["hr_adj"] == pytest.approx(hr / ((2 * 0.3 + 0.7) / (2 * 0.1 + 0.9)), rel=1e-12)
-    assert {"bias_plot", "tipping", "specification_grid", "causal_graph"} <= set(default_results.figures())
+    assert {"bias_plot", "tipping", "specification_grid", "causal_graph"} <= set(default_figures)
 
 
 def test_negative_control_outcome_runs_the_same_pipeline(default_config, default_cohort):

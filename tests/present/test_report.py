@@ -24,14 +24,14 @@ def report_dir(default_results, tmp_path_factory):
     return write_outputs(default_results, tmp_path_factory.mktemp("out") / "gist_second_line")
 
 
-def test_output_layout(report_dir, default_results):
+def test_output_layout(report_dir, default_results, default_figures):
     for f in ("report.html", "results.json", "manifest.json"):
         assert (report_dir / f).is_file()
     for name in ("protocol", "table1", "flow", "estimates", "balance_ATE", "table1_weighted_ATE", "evalues",
                  "specification_grid", "strategies_estimates"):
         for ext in ("csv", "md", "tex", "html", "docx", "xlsx"):
             assert (report_dir / "tables" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
-    for name in default_results.figures():
+    for name in default_figures:
         assert (report_dir / "figures" / f"{name}.png").is_file()
         assert (report_dir / "figures" / f"{name}.svg").is_file()
     assert not list(report_dir.parent.glob(".*tmp-*"))  # no temporary folder left behind

@@ -236,5 +236,5 @@ def test_plots_return_axes_with_content(rot, tmp_path):
     assert "ESS" in axes[2].get_title()
     fig.savefig(tmp_path / "balance.png")
     plt.close(fig)
-    assert tab.plot().figure is not None
+    assert love_plot(tab).figure is not None
     plt.close("all")

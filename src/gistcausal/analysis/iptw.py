@@ -160,7 +160,7 @@ def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
     cfg : StudyConfig
         Supplies the propensity model (``analysis.propensity``), weights (``analysis.weights``), landmarks,
         horizon and alpha (``analysis.survival``) and the arm labels, exactly as
-        :func:`gistcausal.pipeline.causal_fit` uses them.
+        :func:`gistcausal.analysis.iptw.causal_fit` uses them.
     frame : DataFrame
         The cohort frame (``treatment`` and ``<outcome>_time`` / ``<outcome>_event`` columns).
     outcome : str
@@ -214,7 +214,7 @@ def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand
     ----------
     cfg : StudyConfig
         Propensity model, weights, landmarks, horizon, alpha and arm labels, as
-        :func:`gistcausal.pipeline.causal_fit` uses them.
+        :func:`gistcausal.analysis.iptw.causal_fit` uses them.
     frame : DataFrame
         The cohort frame (``treatment``, covariates, ``<outcome>_time``/``<outcome>_event``).
     outcome : str

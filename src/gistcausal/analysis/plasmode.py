@@ -4,7 +4,7 @@ A plasmode data set keeps the real covariates and treatment of the cohort (rows 
 within arm, so the arm sizes and the covariate-treatment association are those of the study) and replaces
 the outcome by one simulated from a model fitted to the real cohort in which the treatment effect is set to a
 known value (Franklin et al. 2014). Each replicate is analysed exactly as configured
-(:func:`gistcausal.pipeline.causal_fit`: propensity model refitted, weights, weighted survival), and the
+(:func:`gistcausal.analysis.iptw.causal_fit`: propensity model refitted, weights, weighted survival), and the
 estimates are compared with the *true marginal effect* of the injected model (not the conditional hazard
 ratio that was injected: the hazard ratio is non-collapsible).
 

@@ -3,17 +3,24 @@ benchmarks, the specification grid, DoWhy refutation and an optional negative-co
 
 The statistics live in :mod:`gistcausal.stats.evalue`, :mod:`gistcausal.analysis.specification` and
 :mod:`gistcausal.stats.refutation`; this module only decides what to apply them to (the primary outcome under the
-first configured estimand) and builds the figures.
+first configured estimand) and returns a :class:`SensitivityResult`; the figures are drawn by
+:mod:`gistcausal.present.figures`.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from gistcausal.analysis.iptw import causal_fit, covariate_design
+from gistcausal.analysis.specification import specification_grid
 from gistcausal.errors import GistCausalError
+from gistcausal.stats.cox import cox_fit
+from gistcausal.stats.evalue import benchmark_covariates, evalue_from_estimate, tipping_point_grid
+from gistcausal.stats.refutation import causal_graph, refute
 
 if TYPE_CHECKING:  # pragma: no cover
     from gistcausal.design.cohort import Cohort
@@ -59,112 +66,147 @@ def _design_for_benchmarks(cfg: "StudyConfig", f: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", parts: Any, say: Any) -> None:
-    from gistcausal.stats.cox import cox_fit
-    from gistcausal.analysis.iptw import covariate_design
-    from gistcausal.present.plots.forest import forest_plot
-    from gistcausal.present.plots.sensitivity import bias_plot, tipping_plot
-    from gistcausal.stats.evalue import benchmark_covariates, evalue_from_estimate, tipping_point_grid
-    from gistcausal.analysis.specification import specification_grid
+@dataclass(frozen=True)
+class SensitivityResult:
+    """What the sensitivity step produced.
 
+    Attributes
+    ----------
+    tables : dict
+        Name -> table or result object, in the order they were made (``evalues``, ``benchmarks``,
+        ``evalue_hr``, ``tipping_grid``, ``specification_grid``, ``refutation``, ``negative_control``); these
+        are the ``sensitivity`` entries of ``results.json``.
+    estimates : tuple of EffectEstimate
+        Estimates to add to the run's list (DoWhy's, the negative-control outcome's).
+    benchmarks : BenchmarkResult or None
+        Measured-covariate benchmarks for the bias plot.
+    causal_graph : networkx.DiGraph or None
+        The DAG given to DoWhy.
+    failed : dict
+        Sub-step name -> reason, for the optional sub-steps that failed (the others are kept).
+    """
+
+    tables: dict[str, Any] = field(default_factory=dict)
+    estimates: tuple[Any, ...] = ()
+    benchmarks: Any = None
+    causal_graph: Any = None
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _evalues(cfg: "StudyConfig", comp: Any, event_prop: float) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """E-value of every main contrast of ``comp`` (VanderWeele & Ding 2017), one row each."""
+    rows, results = [], {}
+    for e in comp.estimates:
+        if e.measure not in EVALUE_MEASURES or " vs " not in e.contrast:
+            continue
+        kw: dict[str, Any] = {}
+        if e.measure in ("surv_diff", "surv_ratio"):
+            s0 = [x for x in comp.estimates if x.measure == "surv" and x.contrast == cfg.treatment.control
+                  and math.isfinite(x.time) and abs(x.time - e.time) < 1e-9]
+            if s0:
+                kw["surv_control"] = s0[0].value
+        if e.measure == "rmst_diff":
+            kw["rmst_sd"] = math.sqrt((restricted_sd(comp.curves, cfg.treatment.treated, e.time) ** 2
+                                       + restricted_sd(comp.curves, cfg.treatment.control, e.time) ** 2) / 2)
+        try:
+            ev = evalue_from_estimate(e, event_proportion=event_prop, **kw)
+        except GistCausalError as err:
+            rows.append({"measure": e.measure, "time": e.time, "estimate": e.value, "evalue": math.nan,
+                         "evalue_ci": math.nan, "conversion": "", "interpretation": str(err).splitlines()[0]})
+            continue
+        key = e.measure if not math.isfinite(e.time) else f"{e.measure}@{e.time:g}"
+        results[key] = ev
+        rows.append({"measure": e.measure, "time": e.time, "estimate": e.value, "evalue": ev.evalue,
+                     "evalue_ci": ev.evalue_ci, "conversion": ev.conversion, "interpretation": ev.summary()})
+    return pd.DataFrame(rows), results
+
+
+def _benchmarks(cfg: "StudyConfig", f: pd.DataFrame, info: Any, event_prop: float) -> Any:
+    """Observed-covariate benchmarks: each measured covariate's association with treatment and outcome, on
+    the E-value scale (the bias plot marks them)."""
+    design = _design_for_benchmarks(cfg, f)
+    X = np.column_stack([f["treatment"].to_numpy(float), design.to_numpy(float)])
+    fit = cox_fit(f[info.time_col].to_numpy(float), f[info.event_col].to_numpy(int), X,
+                  names=["treatment", *design.columns])
+    hrs = dict(zip(design.columns, np.exp(fit.coef[1:])))
+    return benchmark_covariates(design.assign(treatment=f["treatment"].to_numpy()), treatment_col="treatment",
+                                covariates=list(design.columns), outcome_hr=hrs, event_proportion=event_prop)
+
+
+def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str) -> tuple[Any, Any]:
+    """DoWhy refutation of the primary contrast and the causal graph it used."""
     sc = cfg.analysis.sensitivity
     outcome = cfg.primary_outcome
+    design = covariate_design(cfg, f)
+    df = design.assign(treatment=f["treatment"].to_numpy(), time=f[info.time_col].to_numpy(float),
+                       event=f[info.event_col].to_numpy(int))
+    edges = tuple(tuple(e) for e in sc.refutation.extra_edges)
+    rr = refute(df, treatment_col="treatment", time_col="time", event_col="event",
+                covariates=list(design.columns), bridge=sc.refutation.bridge,
+                horizon=cfg.analysis.survival.horizon, estimand=estimand if estimand != "ATO" else "ATE",
+                refuters=tuple(sc.refutation.refuters), num_simulations=sc.refutation.num_simulations,
+                extra_edges=edges, outcome=outcome,
+                contrast=f"{cfg.treatment.treated} vs {cfg.treatment.control}", random_state=cfg.seed)
+    return rr, causal_graph("treatment", outcome, list(design.columns), extra_edges=edges)
+
+
+def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -> SensitivityResult:
+    """The sensitivity step for the primary outcome under the first configured estimand.
+
+    ``comp`` is that outcome's weighted comparison. Each optional part (benchmarks, specification grid, DoWhy
+    refutation, negative control) that fails is recorded in ``failed`` with its reason; the others are kept.
+    """
+    sc = cfg.analysis.sensitivity
     estimand = cfg.analysis.survival.estimands[0]
-    comp = parts.causal.get((outcome, estimand))
-    if comp is None:
-        return
     f = cohort.frame
-    info = cohort.outcome(outcome)
+    info = cohort.outcome(cfg.primary_outcome)
     event_prop = info.n_events / max(info.n, 1)
-    from gistcausal.present.plots import new_figure
+    tables: dict[str, Any] = {}
+    estimates: list[Any] = []
+    failed: dict[str, str] = {}
+    bench = graph = None
+
+    def attempt(name: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except GistCausalError as err:
+            failed[name] = str(err).splitlines()[0]
+            return None
 
     if sc.evalues:
-        rows, results = [], {}
-        for e in comp.estimates:
-            if e.measure not in EVALUE_MEASURES or " vs " not in e.contrast:
-                continue
-            kw: dict[str, Any] = {}
-            if e.measure in ("surv_diff", "surv_ratio"):
-                s0 = [x for x in comp.estimates if x.measure == "surv" and x.contrast == cfg.treatment.control
-                      and math.isfinite(x.time) and abs(x.time - e.time) < 1e-9]
-                if s0:
-                    kw["surv_control"] = s0[0].value
-            if e.measure == "rmst_diff":
-                kw["rmst_sd"] = math.sqrt((restricted_sd(comp.curves, cfg.treatment.treated, e.time) ** 2
-                                           + restricted_sd(comp.curves, cfg.treatment.control, e.time) ** 2) / 2)
-            try:
-                ev = evalue_from_estimate(e, event_proportion=event_prop, **kw)
-            except GistCausalError as err:
-                rows.append({"measure": e.measure, "time": e.time, "estimate": e.value, "evalue": math.nan,
-                             "evalue_ci": math.nan, "conversion": "", "interpretation": str(err).splitlines()[0]})
-                continue
-            key = e.measure if not math.isfinite(e.time) else f"{e.measure}@{e.time:g}"
-            results[key] = ev
-            rows.append({"measure": e.measure, "time": e.time, "estimate": e.value, "evalue": ev.evalue,
-                         "evalue_ci": ev.evalue_ci, "conversion": ev.conversion, "interpretation": ev.summary()})
-        parts.sensitivity["evalues"] = pd.DataFrame(rows)
+        tables["evalues"], results = _evalues(cfg, comp, event_prop)
         if "hr" in results:
-            bench = None
             try:
-                design = _design_for_benchmarks(cfg, f)
-                X = np.column_stack([f["treatment"].to_numpy(float), design.to_numpy(float)])
-                fit = cox_fit(f[info.time_col].to_numpy(float), f[info.event_col].to_numpy(int), X,
-                              names=["treatment", *design.columns])
-                hrs = dict(zip(design.columns, np.exp(fit.coef[1:])))
-                bench = benchmark_covariates(design.assign(treatment=f["treatment"].to_numpy()),
-                                             treatment_col="treatment", covariates=list(design.columns),
-                                             outcome_hr=hrs, event_proportion=event_prop)
-                parts.sensitivity["benchmarks"] = bench.to_frame()
+                bench = _benchmarks(cfg, f, info, event_prop)
+                tables["benchmarks"] = bench.to_frame()
             except GistCausalError as err:
-                parts.sensitivity["benchmarks_note"] = str(err).splitlines()[0]
-            fig, ax = new_figure(6.5, 5.0)
-            bias_plot(results["hr"], ax=ax, benchmarks=bench)
-            parts.figures["bias_plot"] = fig
-            parts.sensitivity["evalue_hr"] = results["hr"]
+                tables["benchmarks_note"] = str(err).splitlines()[0]
+            tables["evalue_hr"] = results["hr"]
     hr = next((e for e in comp.estimates if e.measure == "hr"), None)
     if sc.tipping_point and hr is not None and math.isfinite(hr.value) and math.isfinite(hr.ci_low):
         prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
-        grid = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
-                                  gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
-        parts.sensitivity["tipping_grid"] = grid
-        fig, ax = new_figure(7.0, 4.6)
-        tipping_plot(grid, ax=ax)
-        parts.figures["tipping"] = fig
+        tables["tipping_grid"] = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
+                                                    gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
     if sc.specification_grid:
         say("Specification grid")
-        grid = specification_grid(cfg, f, outcome=outcome, measure="hr")
-        parts.sensitivity["specification_grid"] = grid
-        fig, ax = new_figure(7.5, 0.38 * len(grid.rows) + 1.4)
-        forest_plot(grid, ax=ax)
-        parts.figures["specification_grid"] = fig
+        grid = attempt("specification_grid",
+                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr"))
+        if grid is not None:
+            tables["specification_grid"] = grid
     if sc.refutation.enabled and cfg.analysis.survival.horizon:
         say("DoWhy refutation")
-        from gistcausal.stats.refutation import refute
-
-        design = covariate_design(cfg, f)
-        df = design.assign(treatment=f["treatment"].to_numpy(), time=f[info.time_col].to_numpy(float),
-                           event=f[info.event_col].to_numpy(int))
-        rr = refute(df, treatment_col="treatment", time_col="time", event_col="event",
-                    covariates=list(design.columns), bridge=sc.refutation.bridge,
-                    horizon=cfg.analysis.survival.horizon, estimand=estimand if estimand != "ATO" else "ATE",
-                    refuters=tuple(sc.refutation.refuters), num_simulations=sc.refutation.num_simulations,
-                    extra_edges=tuple(tuple(e) for e in sc.refutation.extra_edges), outcome=outcome,
-                    contrast=f"{cfg.treatment.treated} vs {cfg.treatment.control}", random_state=cfg.seed)
-        parts.sensitivity["refutation"] = rr
-        parts.estimates.append(rr.estimate)
-        from gistcausal.present.plots.graph import plot_graph
-        from gistcausal.stats.refutation import causal_graph
-
-        g = causal_graph("treatment", outcome, list(design.columns),
-                         extra_edges=tuple(tuple(e) for e in sc.refutation.extra_edges))
-        fig, ax = new_figure(7.0, 0.32 * g.number_of_nodes() + 1.5)
-        plot_graph(g, treatment="treatment", outcome=outcome, ax=ax)
-        parts.figures["causal_graph"] = fig
+        out = attempt("refutation", lambda: _refutation(cfg, f, info, estimand))
+        if out is not None:
+            tables["refutation"], graph = out
+            estimates.append(out[0].estimate)
     nc = sc.negative_control
     if nc is not None:
-        from gistcausal.analysis.iptw import causal_fit
+        fit = attempt("negative_control", lambda: causal_fit(cfg, f, outcome=nc, estimand=estimand))
+        if fit is not None:
+            keep = [e for e in fit.estimates if e.measure in ("hr", "rmst_diff", "logrank_p")]
+            tables["negative_control"] = pd.DataFrame([e.to_dict() for e in keep])
+            estimates.extend(keep)
+    return SensitivityResult(tables, tuple(estimates), bench, graph, failed)
 
-        fit = causal_fit(cfg, f, outcome=nc, estimand=estimand)
-        parts.sensitivity["negative_control"] = pd.DataFrame([e.to_dict() for e in fit.estimates
-                                                              if e.measure in ("hr", "rmst_diff", "logrank_p")])
-        parts.estimates.extend(e for e in fit.estimates if e.measure in ("hr", "rmst_diff", "logrank_p"))
+
+__all__ = ["SensitivityResult", "run_sensitivity", "restricted_sd", "EVALUE_MEASURES"]

@@ -14,7 +14,7 @@
     (:mod:`gistcausal.inference.bootstrap`), percentile or BCa intervals.
 
 :func:`with_variance` is the one call the pipeline makes: it takes the ``robust`` comparison of
-:func:`gistcausal.pipeline.causal_fit` and returns it with the configured variance swapped in for the
+:func:`gistcausal.analysis.iptw.causal_fit` and returns it with the configured variance swapped in for the
 landmark survival, RMST and hazard-ratio rows (point estimates unchanged; medians and the log-rank test keep
 their own intervals).
 """
@@ -62,7 +62,7 @@ def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estima
     ----------
     cfg : StudyConfig
     frame : DataFrame
-        The cohort frame given to :func:`gistcausal.pipeline.causal_fit` (all patients, before trimming).
+        The cohort frame given to :func:`gistcausal.analysis.iptw.causal_fit` (all patients, before trimming).
     comparison : SurvivalComparison
         ``causal_fit(...).comparison``.
     outcome, estimand : str

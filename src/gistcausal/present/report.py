@@ -34,37 +34,20 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from gistcausal._version import __version__
+from gistcausal.effects import round_floats
+from gistcausal.present.export import result_tables
+from gistcausal.present.figures import build_figures
+from gistcausal.present.sections import ReportSection, build_sections, frame_to_html
+from gistcausal.results import SCHEMA_VERSION, AnalysisResults
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gistcausal.pipeline import AnalysisResults
 
-SCHEMA_VERSION = "1.0"
 _PACKAGES = ("gistcausal", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "lifelines", "dowhy",
              "matplotlib", "seaborn", "pydantic")
 
 
-def _round(x: Any, digits: int = 10) -> Any:
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        if not math.isfinite(x):
-            return None
-        return float(f"{x:.{digits}g}")
-    if isinstance(x, Mapping):
-        return {str(k): _round(v, digits) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_round(v, digits) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_round(v, digits) for v in x.tolist()]
-    return x
-
-
 def dumps_json(obj: Any) -> str:
     """Deterministic JSON: rounded floats, NaN -> null, sorted keys at no level (order is meaningful)."""
-    return json.dumps(_round(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(round_floats(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -91,24 +74,6 @@ def fig_to_png_base64(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
-class ReportSection:
-    """One section of the HTML report: a title, paragraphs, tables and figures (in that order)."""
-
-    key: str
-    title: str
-    paragraphs: tuple[str, ...] = ()
-    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
-    figures: tuple[tuple[str, str], ...] = ()  # (caption, figure key)
-    notes: tuple[str, ...] = ()
-    details: tuple[tuple[str, pd.DataFrame], ...] = ()  # long tables, collapsed under the section
-
-
-def frame_to_html(df: pd.DataFrame) -> Markup:
-    """HTML table with every cell escaped (column names and category labels come from data)."""
-    return Markup(df.to_html(index=False, escape=True, na_rep="", border=0, classes="tbl"))
-
-
 @contextmanager
 def atomic_dir(out_dir: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``out_dir``; on success it replaces ``out_dir`` (the old folder is moved
@@ -129,7 +94,7 @@ def atomic_dir(out_dir: Path) -> Iterator[Path]:
         raise
 
 
-def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: str | None = None,
+def write_outputs(results: AnalysisResults, out_dir: str | Path, *, command: str | None = None,
                   formats: tuple[str, ...] | None = None) -> Path:
     """Write the whole output folder atomically.
 
@@ -146,9 +111,9 @@ def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: s
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
         formats = formats or tuple(results.config.output.formats)
-        for name, table in results.tables().items():
+        for name, table in result_tables(results).items():
             _export_table(table, tmp / "tables" / name, formats)
-        figures = results.figures()
+        figures = build_figures(results)
         png: dict[str, str] = {}
         for name, fig in figures.items():
             fig.savefig(tmp / "figures" / f"{name}.png", dpi=130, bbox_inches="tight")
@@ -156,9 +121,9 @@ def write_outputs(results: "AnalysisResults", out_dir: str | Path, *, command: s
             png[name] = fig_to_png_base64(fig)
         (tmp / "results.json").write_text(dumps_json(results.to_dict()), encoding="utf-8")
         (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
-        manifest = results.manifest(command=command)
+        manifest = results_manifest(results, command=command)
         manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-        (tmp / "manifest.json").write_text(json.dumps(_round(manifest), indent=2) + "\n", encoding="utf-8")
+        (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")
     return out_dir
 
 
@@ -199,12 +164,23 @@ def _frame_to_docx(df: pd.DataFrame, path: Path) -> None:
     doc.save(path)
 
 
-def render_html(results: "AnalysisResults", png: dict[str, str]) -> str:
+def render_html(results: AnalysisResults, png: dict[str, str]) -> str:
     env = Environment(loader=PackageLoader("gistcausal", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["table"] = frame_to_html
     tpl = env.get_template("report.html")
-    return tpl.render(r=results, sections=results.sections(), png=png, version=__version__,
+    return tpl.render(r=results, sections=build_sections(results), png=png, version=__version__,
                       esc=html.escape)
+
+
+def results_manifest(results: AnalysisResults, *, command: str | None = None) -> dict[str, Any]:
+    """The run's provenance (``manifest.json``): versions, the config and data hashes, seed, command, timings.
+
+    The config file is read here, at writing time, for its hash; the results themselves never read files.
+    """
+    path = results.config.source_path
+    text = Path(path).read_text(encoding="utf-8") if path and Path(path).is_file() else None
+    return run_manifest(config_path=path, config_text=text, data_hash=results.data_hash, seed=results.config.seed,
+                        command=command, timings=results.timings)
 
 
 def run_manifest(*, config_path: str | None, config_text: str | None, data_hash: str | None, seed: int,

@@ -1,4 +1,4 @@
-"""The report's sections, in reading order, built from :class:`~gistcausal.pipeline.AnalysisResults`.
+"""The report's sections, in reading order, built from :class:`~gistcausal.results.AnalysisResults`.
 
 Question and answer first; then the protocol, the patient flow, Table 1, the study's own (unweighted)
 analysis, the propensity score and weights, balance, the causal (weighted) estimates, and a methods
@@ -7,14 +7,34 @@ paragraph generated from the config.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
-from gistcausal.present.report import ReportSection
+from gistcausal.design.disclosure import suppress_counts, threshold_for
+from gistcausal.results import AnalysisResults, fmt_number
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gistcausal.pipeline import AnalysisResults
+
+@dataclass(frozen=True, slots=True)
+class ReportSection:
+    """One section of the HTML report: a title, paragraphs, tables and figures (in that order)."""
+
+    key: str
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+    figures: tuple[tuple[str, str], ...] = ()  # (caption, figure key)
+    notes: tuple[str, ...] = ()
+    details: tuple[tuple[str, pd.DataFrame], ...] = ()  # long tables, collapsed under the section
+
+
+def frame_to_html(df: pd.DataFrame) -> Markup:
+    """HTML table with every cell escaped (column names and category labels come from data)."""
+    return Markup(df.to_html(index=False, escape=True, na_rep="", border=0, classes="tbl"))
+
 
 _MEASURE_NAMES = {"median": "Median", "surv": "Survival", "surv_diff": "Survival difference",
                   "surv_ratio": "Survival ratio", "rmst": "RMST", "rmst_diff": "RMST difference",
@@ -213,8 +233,9 @@ def methods_paragraph(r: "AnalysisResults") -> str:
 def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     cfg = r.config
     secs: list[ReportSection] = []
-    notes = tuple(f"Warning: {w}" for w in r.warnings)
-    secs.append(ReportSection("summary", "Question and answer", (r.headline(),), notes=notes))
+    notes = tuple(f"Step not completed: {k} ({v}); the rest of the report is complete." for k, v in
+                  r.failed_steps.items()) + tuple(f"Warning: {w}" for w in r.warnings)
+    secs.append(ReportSection("summary", "Question and answer", (headline(r),), notes=notes))
     secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
     secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow_frame()),),
                               figures=(("Patient flow (CONSORT-style)", "flow"),)))
@@ -229,7 +250,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
         tabs = [("Results as in the paper: Kaplan-Meier medians, log-rank test, unadjusted Cox", study_results_table(r))]
         for name, d in r.durations.items():
             tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_p(d['p'])}",
-                         r.tables()[f"duration_{name}"]))
+                         suppress_counts(d["table"], ["n"], threshold_for(cfg))))
         for name, comp in r.study.items():
             tabs.append((f"Numbers at risk: {cfg.outcomes[name].label}",
                          at_risk_wide(r.at_risk_frame(comp.at_risk), weighted=False, labels=labels)))
@@ -267,8 +288,6 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                   at_risk_wide(r.at_risk_frame(c.at_risk), weighted=True, labels=labels))
                  for (o, est), c in r.causal.items()]
         if r.truth:
-            from gistcausal.pipeline import truth_table
-
             tabs.insert(1, ("Synthetic registry: estimates beside the known true marginal effects",
                             truth_table(r).round(4)))
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
@@ -286,8 +305,6 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                     ("Patients and events per trial and arm", r.sensitivity["sequential_trials"])),
             figures=(("Pooled Kaplan-Meier curves by arm", "sequential_km"),)))
     if r.causal or r.study:
-        from gistcausal.pipeline import ph_table
-
         ph = ph_table(r)
         if len(ph):
             secs.append(ReportSection(
@@ -322,10 +339,15 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                     ("Replicates that failed, by reason", pm.failure_counts())),
             figures=(("Estimates around the truth", "plasmode_estimates"),
                      ("Coverage of the 95% intervals with Monte Carlo error", "plasmode_coverage"))))
+    for step, title in (("plasmode", "Plasmode simulation"), ("strategies", "Sustained strategies (clone-censor-weight)")):
+        if step in r.failed_steps:
+            secs.append(ReportSection(step, title, (_failed_text(step, r.failed_steps[step]),)))
     sens = {k: v for k, v in r.sensitivity.items()
             if k not in ("strategies_flow", "sequential_model", "sequential_trials")}
-    if sens:
+    sens_failed = {k.split(": ", 1)[1]: v for k, v in r.failed_steps.items() if k.startswith("sensitivity: ")}
+    if sens or sens_failed:
         paras, tabs, figs, det = [], [], [], []
+        paras += [_failed_text(k.replace("_", " "), v) for k, v in sens_failed.items()]
         if "evalues" in sens:
             ev = sens["evalues"]
             if "evalue_hr" in sens:
@@ -358,3 +380,84 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                                   figures=tuple(figs), details=tuple(det)))
     secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
     return secs
+
+
+def _failed_text(step: str, reason: str) -> str:
+    return (f"This optional step ({step}) did not complete: {reason}. The rest of the analysis is unaffected; "
+            "fix the cause and run again to add it.")
+
+
+def headline(r: "AnalysisResults") -> str:
+    """The question and the answer in two sentences (first paragraph of the report)."""
+    cfg = r.config
+    tr, ct = cfg.treatment.label(cfg.treatment.treated), cfg.treatment.label(cfg.treatment.control)
+    o = cfg.primary_outcome
+    label = cfg.outcomes[o].label
+    hr = [e for e in r.estimates if e.outcome == o and e.measure == "hr" and e.method in ("iptw",
+                                                                                              "sequential_trials")]
+    un = [e for e in r.estimates if e.outcome == o and e.measure == "hr" and e.method == "unadjusted"]
+    unit = "person-trials" if cfg.sequential is not None else "eligible patients"
+    parts = [f"Question: {label}, {tr} versus {ct}, in {r.flow.n_final} {unit} "
+             f"({', '.join(f'{a}: {n}' for a, n in r.flow.arms)})."]
+    if hr:
+        e = hr[0]
+        kind = "IPTW marginal" if e.method == "iptw" else "pooled sequential-trials"
+        est_txt = f" ({e.estimand})" if e.estimand != "none" else ""
+        parts.append(f"Answer: the {kind} hazard ratio{est_txt} is {fmt_number(e.value)} "
+                     f"(95% CI {fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}; {e.variance} variance)"
+                     + (f", against an unadjusted {fmt_number(un[0].value)} (95% CI {fmt_number(un[0].ci_low)} to "
+                        f"{fmt_number(un[0].ci_high)})." if un else "."))
+    elif un:
+        parts.append(f"Unadjusted hazard ratio {fmt_number(un[0].value)} (95% CI {fmt_number(un[0].ci_low)} to "
+                     f"{fmt_number(un[0].ci_high)}).")
+    rd = [e for e in r.estimates if e.outcome == o and e.measure == "rmst_diff" and e.method == "iptw"]
+    if rd:
+        e = rd[0]
+        parts.append(f"The restricted mean {o.upper() if len(o) <= 4 else o} time up to {e.time:g} "
+                     f"{cfg.time_unit} differs by {fmt_number(e.value)} {cfg.time_unit} (95% CI {fmt_number(e.ci_low)} to "
+                     f"{fmt_number(e.ci_high)}).")
+    if "evalue_hr" in r.sensitivity:
+        parts.append(r.sensitivity["evalue_hr"].summary())
+    if r.truth and hr:
+        t = r.truth.get(hr[0].estimand)
+        if t is not None:
+            parts.append(f"(Synthetic data: the true marginal hazard ratio is {fmt_number(t.value(o, 'hr'))}.)")
+    return " ".join(parts)
+
+
+def ph_table(results: "AnalysisResults") -> pd.DataFrame:
+    """Scaled Schoenfeld tests (R ``cox.zph``, KM time transform) of the treatment term, unweighted and IPTW."""
+    rows = []
+    for name, comp in results.study.items():
+        if comp.ph_test:
+            rows.append({"outcome": name, "model": "unadjusted Cox", **comp.ph_test})
+    for (name, est), comp in results.causal.items():
+        if comp.ph_test:
+            rows.append({"outcome": name, "model": f"IPTW Cox ({est})", **comp.ph_test})
+    df = pd.DataFrame(rows)
+    if len(df):
+        a = results.config.analysis.survival.alpha
+        df["reading"] = np.where(df["p"] < a, "PH rejected: lead with RMST / landmark survival", "no evidence against PH")
+    return df
+
+
+def truth_table(results: "AnalysisResults") -> pd.DataFrame:
+    """Each IPTW / AIPTW / unadjusted contrast of a causal outcome beside the known true marginal effect."""
+    rows = []
+    for est, tr in results.truth.items():
+        for e in results.estimates:
+            if " vs " not in e.contrast or e.measure not in ("hr", "rmst_diff", "surv_diff"):
+                continue
+            # the adjusted Cox HR targets the conditional HR, not a marginal effect, so it has no row here
+            if not ((e.method in ("iptw", "aiptw") and e.estimand == est) or e.method == "unadjusted"):
+                continue
+            try:
+                t = tr.value(e.outcome, e.measure, time=e.time if math.isfinite(e.time) else None)
+            except KeyError:
+                continue
+            covered = bool(e.ci_low <= t <= e.ci_high) if math.isfinite(e.ci_low) else None
+            rows.append({"outcome": e.outcome, "measure": e.measure, "time": e.time, "truth estimand": est,
+                         "true value": t, "method": e.method, "estimate": e.value, "ci_low": e.ci_low,
+                         "ci_high": e.ci_high, "interval covers truth": covered})
+    df = pd.DataFrame(rows)
+    return df.drop_duplicates() if len(df) else df

@@ -228,12 +228,6 @@ class BalanceTable:
         return (f"Covariate balance ({self.estimand}{', weighted' if self.weighted else ''})\n{body}\n"
                 f"{flagged} rows with |SMD| >= {self.threshold:g}; {ess}\n{self.conventions}")
 
-    def plot(self, *, ax=None, threshold: float | None = None):
-        """Love plot; see :func:`gistcausal.present.plots.balance.love_plot`."""
-        from gistcausal.present.plots.balance import love_plot
-
-        return love_plot(self, ax=ax, threshold=self.threshold if threshold is None else threshold)
-
 
 def _expand(df: pd.DataFrame, col: str) -> list[tuple[str, str, np.ndarray]]:
     """(covariate, level, values) rows: numeric as is, two-valued as indicator, categoricals by level."""

@@ -6,6 +6,8 @@ histogram bins.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -122,4 +124,45 @@ def weight_plot(weight_result, *, treatment=None, ax: Axes | None = None, bins: 
     return ax
 
 
-__all__ = ["love_plot", "overlap_plot", "weight_plot"]
+def overlap_histogram_plot(hist: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Mirrored propensity-score densities from a binned histogram (first arm above, second below the axis).
+
+    ``hist`` has columns ``arm``, ``bin_low``, ``bin_high``, ``value`` (a density), as
+    :func:`gistcausal.results.histogram_by_arm` makes it; no patient-level scores are needed.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    for (name, g), sign, color in zip(hist.groupby("arm", sort=False), (1, -1), ("#1f5fa8", "#d9822b")):
+        ax.bar(g["bin_low"], sign * g["value"], width=(g["bin_high"] - g["bin_low"]).to_numpy(), align="edge",
+               color=color, alpha=0.45, label=str(name))
+    ax.axhline(0, color="#333333", lw=0.8)
+    ax.set_xlim(0, 1)
+    ticks = ax.get_yticks()
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{abs(v):g}" for v in ticks])
+    ax.set_xlabel("Propensity score")
+    names = list(dict.fromkeys(hist["arm"]))
+    ax.set_ylabel(f"Density ({names[0]} up, {names[-1]} down)" if names else "Density")
+    ax.legend(loc="upper right", fontsize=8)
+    return ax
+
+
+def weight_histogram_plot(summary: Any, *, ax: Axes | None = None) -> Axes:
+    """Histogram of the weights of kept patients on a log axis, from a
+    :class:`~gistcausal.results.WeightSummary` (binned counts and per-arm ESS), no per-patient weights."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    h = summary.histogram
+    ax.bar(h["bin_low"], h["count"], width=(h["bin_high"] - h["bin_low"]).to_numpy(), align="edge",
+           color="#1f5fa8", alpha=0.6, edgecolor="#1f5fa8")
+    ax.set_xscale("log")
+    diag = summary.diagnostics.set_index("arm")
+    ess = ", ".join(f"{a}: ESS {diag.loc[a, 'ess']:.1f} of {diag.loc[a, 'n']}" for a in ("treated", "control")
+                    if a in diag.index)
+    ax.set_title(f"Weights ({summary.estimand}); {ess}", fontsize=9)
+    ax.set_xlabel("Weight (log scale)")
+    ax.set_ylabel("Patients")
+    return ax
+
+
+__all__ = ["love_plot", "overlap_plot", "weight_plot", "overlap_histogram_plot", "weight_histogram_plot"]

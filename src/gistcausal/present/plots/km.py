@@ -217,3 +217,36 @@ def plot_strategy_curves(curves: pd.DataFrame, *, ax: Axes | None = None, time_u
     if title:
         ax.set_title(title, fontsize=10)
     return ax
+
+
+def plot_ph_residuals(residuals: pd.DataFrame, *, ax: Axes | None = None, time_unit: str = "",
+                      lowess_frac: float = 0.5, title: str = "") -> Axes:
+    """Scaled Schoenfeld residuals of treatment against time on the outcome's own axis, with a LOWESS smooth
+    and the mean (the log hazard ratio): a flat smooth supports proportional hazards (R ``plot(cox.zph)``).
+
+    ``residuals`` has ``time``, ``residual`` and ``n`` (events per point: 1, or more where disclosure control
+    averaged them; such points are drawn larger and the axis label says so).
+    """
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    x = residuals["time"].to_numpy(float)
+    y = residuals["residual"].to_numpy(float)
+    binned = bool((residuals["n"] > 1).any())
+    ax.scatter(x, y, s=28 if binned else 10, alpha=0.7 if binned else 0.45, color="#555555",
+               label="mean of events in a bin" if binned else "one event")
+    if x.size > 3:
+        sm = lowess(y, x, frac=lowess_frac, return_sorted=True)
+        ax.plot(sm[:, 0], sm[:, 1], color="#c8501e", lw=2, label="LOWESS smooth")
+    if y.size:
+        ax.axhline(float(np.mean(y)), color="#1f5fa8", ls="--", lw=1, label="constant effect (mean)")
+        lo, hi = np.nanpercentile(y, [2, 98]) if y.size > 10 else (np.min(y), np.max(y))
+        pad = 0.15 * max(hi - lo, 1e-9)
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlabel(f"Time ({time_unit})" if time_unit else "Time")
+    ax.set_ylabel("Scaled Schoenfeld residual (log HR)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    return ax

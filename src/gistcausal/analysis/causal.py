@@ -1,0 +1,259 @@
+"""The causal analysis of a run: propensity score, weights per estimand, balance before and after weighting,
+the weighted Table 1, and the IPTW survival comparison of every causal outcome under every estimand, with the
+configured variance, multiple-imputation pooling and the optional doubly robust estimate.
+
+:func:`causal_analysis` returns a :class:`CausalAnalysis` holding aggregates only (weights as
+:class:`~gistcausal.results.WeightSummary`, propensity scores as a binned histogram, Schoenfeld residuals as
+points or, under disclosure control, binned means).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, fit_propensity
+from gistcausal.analysis.spec import arm_labels, covariate_labels, table1_spec
+from gistcausal.analysis.study import at_risk_times
+from gistcausal.analysis.variance import with_variance
+from gistcausal.design.cohort import Cohort
+from gistcausal.design.config import StudyConfig
+from gistcausal.design.disclosure import threshold_for
+from gistcausal.effects import EffectEstimate
+from gistcausal.errors import GistCausalError, MissingDataWarning, SmallSampleWarning
+from gistcausal.present.tables import table_one
+from gistcausal.results import WeightSummary, histogram_by_arm
+from gistcausal.stats.balance import balance_table
+from gistcausal.stats.cox import schoenfeld_residuals
+from gistcausal.stats.doubly_robust import ESTIMANDS as DR_ESTIMANDS
+from gistcausal.stats.doubly_robust import aiptw_survival
+from gistcausal.stats.impute import impute_chained, rubin_pool
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CausalAnalysis:
+    """Aggregates of the causal analysis (see the module docstring)."""
+
+    propensity: Any
+    weights: dict[str, WeightSummary]
+    balance: dict[str, Any]
+    table1_weighted: dict[str, Any]
+    comparisons: dict[tuple[str, str], Any]
+    estimates: tuple[EffectEstimate, ...]
+    bootstrap: dict[tuple[str, str], Any] = field(default_factory=dict)
+    overlap: pd.DataFrame | None = None
+    ph_residuals: pd.DataFrame | None = None
+    ph_title: str = ""
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def causal_analysis(cfg: StudyConfig, cohort: Cohort, say: ProgressFn) -> CausalAnalysis:
+    """Run the configured IPTW analysis of every causal outcome under every configured estimand."""
+    f = cohort.frame
+    imputed = imputations(cfg, f)
+    if imputed:
+        cols = impute_columns(cfg, f)
+        warnings.warn(f"covariates: {len(imputed)} multiply imputed data sets (chained equations) for "
+                      f"{', '.join(cols)} (got {int(f[cols].isna().sum().sum())} "
+                      "missing values); estimates are pooled by Rubin's rules, balance and figures show imputed data "
+                      "set 1. Set covariates.<name>.missing to another rule to change this.", MissingDataWarning,
+                      stacklevel=2)
+        f = imputed[0]
+    propensity, ps = fit_propensity(cfg, f)
+    a = f["treatment"].to_numpy(int)
+    overlap = histogram_by_arm(ps, a, np.linspace(0, 1, 31), density=True,
+                               arm_names=(cfg.treatment.label(cohort.treated), cfg.treatment.label(cohort.control)))
+    acc = _Accumulator()
+    for est in cfg.analysis.survival.estimands:
+        _one_estimand(cfg, cohort, f, ps, est, imputed, acc, say)
+    return CausalAnalysis(propensity, acc.weights, acc.balance, acc.table1_weighted, acc.comparisons,
+                          tuple(acc.estimates), acc.bootstrap, overlap, acc.ph_residuals, acc.ph_title, acc.failed)
+
+
+@dataclass
+class _Accumulator:
+    """Collects the per-estimand pieces inside :func:`causal_analysis` (local to one call)."""
+
+    weights: dict = field(default_factory=dict)
+    balance: dict = field(default_factory=dict)
+    table1_weighted: dict = field(default_factory=dict)
+    comparisons: dict = field(default_factory=dict)
+    estimates: list = field(default_factory=list)
+    bootstrap: dict = field(default_factory=dict)
+    ph_residuals: Any = None
+    ph_title: str = ""
+    failed: dict = field(default_factory=dict)
+
+
+def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndarray, est: str,
+                  imputed: list[pd.DataFrame], acc: _Accumulator, say: ProgressFn) -> None:
+    a = f["treatment"].to_numpy(int)
+    fits = {}
+    for o in cohort.outcomes:
+        if o.type != "time_to_event" or not o.causal:
+            continue
+        t = f[o.time_col].to_numpy(float)
+        fit = causal_fit(cfg, f, outcome=o.name, estimand=est, ps=ps, at_risk_times=at_risk_times(cfg, t))
+        fits[o.name] = _with_variance(cfg, f, fit, acc.bootstrap, say)
+    wr = next(iter(fits.values())).weights if fits else configured_weights(cfg, ps, a, estimand=est)
+    acc.weights[est] = WeightSummary.from_result(wr)
+    bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
+    acc.balance[est] = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights,
+                                     estimand=est, threshold=cfg.analysis.balance_threshold)
+    spec, spread = table1_spec(cfg)
+    if spec:
+        acc.table1_weighted[est] = table_one(
+            f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=covariate_labels(cfg),
+            arm_labels=arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
+            suppress_below=threshold_for(cfg) or None)
+    dr = cfg.analysis.survival.doubly_robust
+    for name, fit in fits.items():
+        acc.comparisons[(name, est)] = fit.comparison
+        if imputed:
+            fits_m = [_with_variance(cfg, g, causal_fit(cfg, g, outcome=name, estimand=est), acc.bootstrap, say)
+                      for g in imputed]
+            acc.estimates.extend(pool_imputed([x.estimates for x in fits_m], alpha=cfg.analysis.survival.alpha))
+            if dr:
+                per_dr = [tuple(_doubly_robust_optional(cfg, g, fit_propensity(cfg, g)[1], x, name, est, acc))
+                          for g, x in zip(imputed, fits_m)]
+                if per_dr and all(per_dr):
+                    acc.estimates.extend(pool_imputed(per_dr, alpha=cfg.analysis.survival.alpha))
+        else:
+            acc.estimates.extend(fit.comparison.estimates)
+            if dr:
+                acc.estimates.extend(_doubly_robust_optional(cfg, f, ps, fit, name, est, acc))
+        if name == cfg.primary_outcome and est == cfg.analysis.survival.estimands[0]:
+            acc.ph_residuals = ph_residuals(f, name, fit.weights.weights, bins=threshold_for(cfg))
+            acc.ph_title = f"Proportional hazards check: {cfg.outcomes[name].label}, IPTW ({est})"
+
+
+def ph_residuals(f: pd.DataFrame, outcome: str, w: np.ndarray, *, bins: int = 0) -> pd.DataFrame:
+    """Scaled Schoenfeld residuals of treatment in the IPTW Cox model (as R ``cox.zph``), against event time.
+
+    One row per event (``n = 1``) when ``bins`` is 0; under disclosure control (``bins`` = the small-cell
+    threshold k) the residuals are averaged over consecutive groups of at least k events, so no point stands
+    for fewer than k patients.
+    """
+    kept = w > 0
+    res = schoenfeld_residuals(f[f"{outcome}_time"].to_numpy(float)[kept], f[f"{outcome}_event"].to_numpy(int)[kept],
+                               f["treatment"].to_numpy(float)[kept][:, None], weights=w[kept], names=["treatment"])
+    out = pd.DataFrame({"time": res["time"].to_numpy(float), "residual": res["treatment"].to_numpy(float),
+                        "n": 1})
+    if bins and bins > 1 and len(out):
+        group = np.arange(len(out)) // bins
+        if len(out) % bins and group.max() > 0:
+            group[group == group.max()] = group.max() - 1  # fold a short last group into the one before
+        out = out.groupby(group).agg(time=("time", "mean"), residual=("residual", "mean"),
+                                     n=("n", "sum")).reset_index(drop=True)
+    return out
+
+
+def _doubly_robust_optional(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: CausalFit, outcome: str,
+                            estimand: str, acc: _Accumulator) -> list[EffectEstimate]:
+    """The doubly robust estimate as an optional step: a failure is recorded, the IPTW results are kept."""
+    try:
+        return _doubly_robust(cfg, f, ps, fit, outcome, estimand)
+    except GistCausalError as err:
+        acc.failed[f"doubly_robust ({outcome}, {estimand})"] = str(err).splitlines()[0]
+        return []
+
+
+def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, bootstrap: dict, say: ProgressFn) -> CausalFit:
+    """Swap in the configured variance (``m_estimation`` or ``bootstrap``, :mod:`gistcausal.analysis.variance`); the
+    point estimates are unchanged and every interval states its variance method."""
+    s = cfg.analysis.survival
+    if s.variance == "robust":
+        return fit
+    total_seen = {"last": -1}
+
+    def tick(done: int, total: int) -> None:  # a line per 10%, so logs stay readable
+        step = max(total // 10, 1)
+        if done == total or done // step != total_seen["last"]:
+            total_seen["last"] = done // step
+            say(f"Bootstrap {fit.outcome} ({fit.estimand}): {done}/{total} replicates")
+
+    comp, boot = with_variance(cfg, f, fit.comparison, outcome=fit.outcome, estimand=fit.estimand,
+                               variance=s.variance, n_boot=s.bootstrap_replicates, ci=s.bootstrap_ci,
+                               n_jobs=cfg.analysis.jobs, progress=tick)
+    if boot is not None:
+        bootstrap[(fit.outcome, fit.estimand)] = boot
+    return dataclasses.replace(fit, comparison=comp)
+
+
+def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: CausalFit, outcome: str,
+                   estimand: str) -> list[EffectEstimate]:
+    """AIPTW-AIPCW survival at the landmarks and RMST (:mod:`gistcausal.stats.doubly_robust`) beside the IPTW
+    estimates; ATO has no AIPTW form here and is skipped with a warning."""
+    if estimand not in DR_ESTIMANDS:
+        warnings.warn(f"analysis.survival.doubly_robust: no AIPTW estimator for estimand {estimand} (got "
+                      f"{estimand}); only IPTW is reported for it. Use ATE, ATT or ATC for the doubly robust "
+                      "estimate.", SmallSampleWarning, stacklevel=2)
+        return []
+    kept = fit.weights.weights > 0
+    s = cfg.analysis.survival
+    covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    sub = f.loc[kept].reset_index(drop=True)
+    dr = aiptw_survival(sub[f"{outcome}_time"].to_numpy(float), sub[f"{outcome}_event"].to_numpy(int),
+                        sub["treatment"].to_numpy(int), sub[covs], outcome=outcome, ps=ps[kept],
+                        landmarks=tuple(s.landmarks), horizon=s.horizon, estimand=estimand, alpha=s.alpha,
+                        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+    return list(dr.estimates)
+
+
+def impute_columns(cfg: StudyConfig, f: pd.DataFrame) -> list[str]:
+    return [n for n, c in cfg.covariates.items() if c.missing == "impute" and f[n].isna().any()]
+
+
+def imputations(cfg: StudyConfig, f: pd.DataFrame) -> list[pd.DataFrame]:
+    """Completed copies of the cohort frame when covariates marked ``missing: impute`` have missing values."""
+    cols = impute_columns(cfg, f)
+    if not cols:
+        return []
+    model_cols = [n for n, c in cfg.covariates.items() if c.in_propensity or n in cols] + ["treatment"]
+    return impute_chained(f, columns=model_cols, m=cfg.analysis.imputations, random_state=cfg.seed)
+
+
+def pool_imputed(per_imputation: list[tuple[EffectEstimate, ...]], *, alpha: float = 0.05) -> list[EffectEstimate]:
+    """Pool matching estimates across imputed data sets by Rubin's rules (Rubin 1987; Barnard & Rubin 1999).
+
+    Ratios are pooled on the log scale (their ``se`` is on that scale); estimates without a standard error
+    (medians, p-values) are averaged and say so in ``note``.
+    """
+    m = len(per_imputation)
+    out = []
+    for j, first in enumerate(per_imputation[0]):
+        group = [est[j] for est in per_imputation]
+        vals = np.array([g.value for g in group], float)
+        ses = np.array([g.se for g in group], float)
+        log = first.scale == "log"
+        if np.all(np.isfinite(ses)) and np.all(np.isfinite(vals)) and (not log or np.all(vals > 0)):
+            q = np.log(vals) if log else vals
+            pooled = rubin_pool(q, ses ** 2, alpha=alpha)
+            lo, hi = pooled.ci
+            tr = np.exp if log else (lambda x: x)
+            z = pooled.value / pooled.se if pooled.se > 0 else math.nan
+            p = float(2 * stats.t.sf(abs(z), pooled.df)) if math.isfinite(z) and first.measure != "surv" and (
+                first.measure != "rmst" and first.measure != "median") else math.nan
+            out.append(dataclasses.replace(first, value=float(tr(pooled.value)), ci_low=float(tr(lo)),
+                                           ci_high=float(tr(hi)), se=float(pooled.se), p=p,
+                                           variance=f"{first.variance}+rubin",
+                                           note=f"pooled over {m} imputations (Rubin's rules; FMI {pooled.fmi:.2f})"))
+        else:
+            ps_ = np.array([g.p for g in group], float)
+            out.append(dataclasses.replace(first, value=float(np.mean(vals)) if np.all(np.isfinite(vals)) else math.nan,
+                                           ci_low=math.nan, ci_high=math.nan, se=math.nan,
+                                           p=float(np.mean(ps_)) if np.all(np.isfinite(ps_)) else math.nan,
+                                           note=f"average over {m} imputations (no standard error to pool)"))
+    return out
+
+
+__all__ = ["CausalAnalysis", "causal_analysis", "ph_residuals", "imputations", "impute_columns", "pool_imputed"]

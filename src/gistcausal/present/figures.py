@@ -1,0 +1,123 @@
+"""Every figure of a run, drawn from the aggregates in :class:`~gistcausal.results.AnalysisResults`.
+
+:func:`build_figures` returns ``{name: matplotlib Figure}``; the names are the keys the report sections refer
+to and the file names under ``figures/``. Figures are not registered with pyplot, so batch runs do not
+accumulate open figures. Labels come from the config (arm and outcome labels), never from internal codes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from gistcausal.design.disclosure import threshold_for
+from gistcausal.present.plots import new_figure
+from gistcausal.present.plots.balance import love_plot, overlap_histogram_plot, weight_histogram_plot
+from gistcausal.present.plots.flow import plot_flow
+from gistcausal.present.plots.forest import forest_plot
+from gistcausal.present.plots.graph import plot_graph
+from gistcausal.present.plots.km import plot_km, plot_ph_residuals, plot_strategy_curves
+from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
+from gistcausal.present.plots.sensitivity import bias_plot, tipping_plot
+from gistcausal.results import AnalysisResults
+
+
+def build_figures(r: AnalysisResults) -> dict[str, Any]:
+    """All figures of a run, in report order."""
+    figs: dict[str, Any] = {}
+    if r.config.sequential is not None:
+        _sequential(r, figs)
+        return figs
+    _study(r, figs)
+    _causal(r, figs)
+    _sensitivity(r, figs)
+    if r.plasmode is not None:
+        for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
+            fig, ax = new_figure(7.5, 4.5)
+            fn(r.plasmode, ax=ax)
+            figs[name] = fig
+    if r.strategies is not None:
+        p = r.config.protocol
+        fig, ax = new_figure(8, 5.0)
+        plot_strategy_curves(r.strategies.curves, ax=ax, time_unit=p.time_unit,
+                             title=f"Clone-censor-weight: strategies with a {p.strategies.grace:g}-{p.time_unit} "
+                                   "grace period")
+        figs["strategies"] = fig
+    return figs
+
+
+def _arm_display(r: AnalysisResults) -> dict[str, str]:
+    t = r.config.treatment
+    return {a: t.label(a) for a in t.arms}
+
+
+def _study(r: AnalysisResults, figs: dict[str, Any]) -> None:
+    cfg = r.config
+    k = threshold_for(cfg) or None
+    fig, ax = new_figure(8.5, 1.0 + 0.85 * (len(r.flow.steps) + 2))
+    plot_flow(r.flow, ax=ax, arm_labels=_arm_display(r), suppress_below=k)
+    figs["flow"] = fig
+    for name, comp in r.study.items():
+        fig, ax = new_figure(8, 5.6)
+        plot_km(comp, ax=ax, title=cfg.outcomes[name].label, time_unit=cfg.time_unit, suppress_below=k,
+                arm_display=_arm_display(r))
+        figs[f"km_{name}"] = fig
+
+
+def _causal(r: AnalysisResults, figs: dict[str, Any]) -> None:
+    cfg = r.config
+    if r.plots.overlap is not None:
+        fig, ax = new_figure(7.5, 4.2)
+        overlap_histogram_plot(r.plots.overlap, ax=ax)
+        figs["ps_overlap"] = fig
+    for est, bt in r.balance.items():
+        fig, ax = new_figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
+        love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
+        figs[f"love_{est}"] = fig
+        if est in r.weights:
+            fig, ax = new_figure(7.5, 3.8)
+            weight_histogram_plot(r.weights[est], ax=ax)
+            figs[f"weights_{est}"] = fig
+    if r.plots.ph_residuals is not None:
+        fig, ax = new_figure(7, 4.2)
+        plot_ph_residuals(r.plots.ph_residuals, ax=ax, time_unit=cfg.time_unit, title=r.plots.ph_title)
+        figs["schoenfeld"] = fig
+    for (name, est), comp in r.causal.items():
+        fig, ax = new_figure(8, 6.2)
+        plot_km(comp, ax=ax, unweighted=r.study.get(name), title=f"{cfg.outcomes[name].label}: IPTW ({est})",
+                time_unit=cfg.time_unit, suppress_below=threshold_for(cfg) or None, arm_display=_arm_display(r))
+        figs[f"km_{name}_{est}"] = fig
+
+
+def _sensitivity(r: AnalysisResults, figs: dict[str, Any]) -> None:
+    s = r.sensitivity
+    if "evalue_hr" in s:
+        fig, ax = new_figure(6.5, 5.0)
+        bias_plot(s["evalue_hr"], ax=ax, benchmarks=r.plots.benchmarks)
+        figs["bias_plot"] = fig
+    if "tipping_grid" in s:
+        fig, ax = new_figure(7.0, 4.6)
+        tipping_plot(s["tipping_grid"], ax=ax)
+        figs["tipping"] = fig
+    if "specification_grid" in s:
+        grid = s["specification_grid"]
+        fig, ax = new_figure(7.5, 0.38 * len(grid.rows) + 1.4)
+        forest_plot(grid, ax=ax)
+        figs["specification_grid"] = fig
+    g = r.plots.causal_graph
+    if g is not None:
+        fig, ax = new_figure(7.0, 0.32 * g.number_of_nodes() + 1.5)
+        plot_graph(g, treatment="treatment", outcome=r.config.primary_outcome, ax=ax)
+        figs["causal_graph"] = fig
+
+
+def _sequential(r: AnalysisResults, figs: dict[str, Any]) -> None:
+    sq = r.config.sequential
+    if r.plots.sequential_curves is None:
+        return
+    fig, ax = new_figure(8, 5.0)
+    plot_strategy_curves(r.plots.sequential_curves, ax=ax, time_unit=sq.time_unit,
+                         title="Pooled Kaplan-Meier over the emulated trials")
+    ax.set_ylabel("Survival probability (pooled, unadjusted)")
+    figs["sequential_km"] = fig
+
+
+__all__ = ["build_figures"]
