@@ -401,7 +401,7 @@ def _frame_hash(df: pd.DataFrame) -> str:
 def _study(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
     from gistcausal.present.plots.flow import plot_flow
     from gistcausal.present.plots.km import plot_km
-    from gistcausal.stats.survival import compare_survival
+    from gistcausal.stats.comparison import compare_survival
     from gistcausal.present.tables import table_one
 
     f = cohort.frame
@@ -476,7 +476,7 @@ def ph_table(results: "AnalysisResults") -> pd.DataFrame:
 def _adjusted_hr(cfg: StudyConfig, cohort: Cohort, outcome: str) -> list[EffectEstimate]:
     """Covariate-adjusted Cox model (conditional HR of treatment given the propensity covariates), the
     traditional regression answer shown beside the marginal IPTW HR; model-based SE, Efron ties."""
-    from gistcausal.stats.survival import compare_survival
+    from gistcausal.stats.comparison import compare_survival
 
     f = cohort.frame
     if any(f[n].isna().any() for n, c in cfg.covariates.items() if c.in_propensity):
