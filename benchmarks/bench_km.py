@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 from _common import best_of, have_r, peak_bytes, r_versions, run_r, synthetic
 
-from gistcausal.stats.survival import kaplan_meier, logrank_test
+from gistcausal.stats.km import kaplan_meier, logrank_test
 
 
 def main() -> None:

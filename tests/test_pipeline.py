@@ -323,7 +323,7 @@ def test_issue_5_iptw_recovers_true_marginal_effect_unweighted_is_biased(default
     from gistcausal.errors import GistCausalWarning
     from gistcausal.analysis.iptw import causal_fit
     from gistcausal.design.simulate import simulate_registry, true_marginal_effects
-    from gistcausal.stats.survival import compare_survival
+    from gistcausal.stats.comparison import compare_survival
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GistCausalWarning)

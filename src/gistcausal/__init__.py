@@ -30,7 +30,8 @@ from gistcausal.stats.balance import balance_table
 from gistcausal.stats.cox import cox_fit
 from gistcausal.stats.evalue import evalue
 from gistcausal.stats.propensity import PropensityModel
-from gistcausal.stats.survival import compare_survival, kaplan_meier, logrank_test, rmst
+from gistcausal.stats.comparison import compare_survival
+from gistcausal.stats.km import kaplan_meier, logrank_test, rmst
 from gistcausal.stats.weights import compute_weights
 
 __all__ = [

@@ -122,7 +122,7 @@ class AnalysisResults:
     table1 : TableOne or None
         Paper-style Table 1 (:mod:`gistcausal.present.tables`).
     study : dict
-        Outcome name -> unweighted :class:`~gistcausal.stats.survival.SurvivalComparison`.
+        Outcome name -> unweighted :class:`~gistcausal.stats.comparison.SurvivalComparison`.
     durations : dict
         Duration outcome name -> descriptive comparison (medians, ranges, Mann-Whitney p).
     propensity : PropensityResult or None

@@ -456,7 +456,8 @@ def test_errors_are_pinned():
             "positive (got 10). Lower hr_os or raise hr_pfs.")):
         sim.simulate_registry(hr_pfs=0.1, hr_os=1.0)
     with pytest.raises(ConfigError, match=re.escape(
-            "true_marginal_effects: estimand must be one of 'ATE', 'ATT', 'ATC' (got 'ATO'). Pass one of these.")):
+            "true_marginal_effects: estimand must be one of ['ATE', 'ATT', 'ATC'] for the simulated ground truth "
+            "(got 'ATO'). The truth is defined for these target populations; pass one of them.")):
         sim.true_marginal_effects(estimand="ATO")
     with pytest.raises(ConfigError, match=re.escape(
             "SimulationSettings: cutoff_date must be an ISO date after 2020-07-31 and before 2200 "

@@ -26,7 +26,7 @@ from gistcausal.stats.cox import cox_influence
 from gistcausal.errors import ConfigError, SeparationError, SmallSampleWarning
 from gistcausal.analysis.variance import swap_estimates, with_variance
 from gistcausal.inference.mestimation import logistic_newton, m_estimation_survival
-from gistcausal.stats.survival import kaplan_meier, km_influence, rmst, rmst_influence
+from gistcausal.stats.km import kaplan_meier, km_influence, rmst, rmst_influence
 
 from ..conftest import REFERENCE
 
@@ -262,7 +262,7 @@ def test_bootstrap_counts_separation_failures_and_warns():
     ev = (rng.random(n) < 0.8).astype(float)
     with pytest.warns(SmallSampleWarning, match=r"^bootstrap_survival: .*% of bootstrap replicates failed"):
         b = bootstrap_survival(t, ev, a, X, outcome="y", estimand="ATE", landmarks=[5.0], horizon=8.0,
-                               n_boot=100, n_jobs=1, random_state=2)
+                               n_boot=100, n_jobs=1, random_state=2, arm_labels=("c", "t"))
     assert b.n_failed.get("separation", 0) > 5
     assert b.n_success + sum(b.n_failed.values()) == 100
     assert len(b.replicates) == b.n_success

@@ -17,7 +17,7 @@ from gistcausal.stats.ccw import (
     clone_censor_weight, simulate_ccw_data, weighted_product_limit,
 )
 from gistcausal.errors import DataError
-from gistcausal.stats.survival import kaplan_meier
+from gistcausal.stats.km import kaplan_meier
 
 REF = Path(__file__).parents[1] / "reference" / "ccw"
 G = 3.0

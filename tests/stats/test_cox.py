@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gistcausal.stats.cox import cox_fit, cox_zph, schoenfeld_residuals
+from gistcausal.stats.cox import cox_fit, cox_newton, cox_prepare, cox_zph, schoenfeld_residuals
 from gistcausal.errors import DataError, ModelFitError
 
 HERE = Path(__file__).parents[1] / "reference"
@@ -228,3 +228,19 @@ def test_schoenfeld_plot_returns_axes(data):
     assert plot_schoenfeld(sr, term="group", ax=ax) is ax
     assert len(ax.collections[0].get_offsets()) == int(d.event[d.w > 0].sum())
     plt.close(fig)
+
+
+@pytest.mark.parametrize("key", ["rot_arm_months_w", "ties_w_efron"])
+def test_cox_newton_is_cox_fits_iteration(data, key):
+    """The bootstrap's Cox path (cox_prepare + cox_newton) is cox_fit's own Newton-Raphson: same coefficients
+    and iteration count."""
+    (t, e, x), kw = _args(data, key)
+    fit = cox_fit(t, e, x, **kw)
+    w = np.ones(len(t)) if kw["weights"] is None else kw["weights"].to_numpy(float)
+    keep = w > 0
+    s = cox_prepare(t.to_numpy(float)[keep], e.to_numpy(float)[keep], w[keep], x.to_numpy(float)[keep],
+                    kw["ties"])
+    nt = cox_newton(s)
+    np.testing.assert_array_equal(nt.beta, fit.coef)
+    assert nt.converged and nt.iterations == fit.iterations
+    assert nt.initial.loglik == fit.loglik[0] and nt.pieces.loglik == fit.loglik[1]

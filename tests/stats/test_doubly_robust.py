@@ -18,7 +18,7 @@ import pytest
 from gistcausal.design import simulate as sim
 from gistcausal.stats.doubly_robust import aiptw_survival
 from gistcausal.errors import ConfigError, DataError, ModelFitError, SmallSampleWarning
-from gistcausal.stats.survival import kaplan_meier, rmst
+from gistcausal.stats.km import kaplan_meier, rmst
 
 from ..conftest import REFERENCE
 

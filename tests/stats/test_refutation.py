@@ -1,7 +1,7 @@
 """Tests for gistcausal.stats.refutation: causal graph, pseudo-observation bridge, DoWhy refuters.
 
 Independent checks: leave-one-out Kaplan-Meier values recomputed one patient at a time with lifelines; the
-full-sample RMST against gistcausal.stats.survival.rmst; the bridged IPW estimate against a direct IPTW RMST
+full-sample RMST against gistcausal.stats.km.rmst; the bridged IPW estimate against a direct IPTW RMST
 difference (statsmodels logistic propensity score, lifelines weighted Kaplan-Meier).
 """
 from __future__ import annotations
@@ -85,9 +85,9 @@ def test_pseudo_observations_match_leave_one_out_loop_in_lifelines(kind):
 
 
 def test_full_sample_rmst_agrees_with_survival_module(cohort):
-    """The KM inside the bridge equals gistcausal.stats.survival.rmst (R survfit rmean formula) at tau = 12.
+    """The KM inside the bridge equals gistcausal.stats.km.rmst (R survfit rmean formula) at tau = 12.
     The mean of the LOO values recovers theta: n*theta - (n-1)*mean(theta_-i) is the jackknife mean."""
-    from gistcausal.stats.survival import rmst
+    from gistcausal.stats.km import rmst
 
     t, e = cohort["time"].to_numpy(), cohort["event"].to_numpy().astype(bool)
     ref = rmst(t, e, horizon=12.0, variance="none").value

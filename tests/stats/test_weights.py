@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 
 from gistcausal.errors import (
     ConfigError,
+    DataError,
     ExtremeWeightWarning,
     GistCausalWarning,
     PositivityError,
     PositivityWarning,
 )
-from gistcausal.stats.weights import ESTIMANDS, compute_weights, crump_bounds, kish_ess, top_share
+from gistcausal.stats.weights import (ESTIMANDS, compute_weights, crump_bounds, kish_ess, top_share,
+                                     weight_values)
 
 REF = Path(__file__).parents[1] / "reference" / "propensity"
 
@@ -233,3 +235,24 @@ def test_exact_weights_balance_the_score_closed_form():
         m1 = np.sum(w[t == 1] * x[t == 1]) / w[t == 1].sum()
         m0 = np.sum(w[t == 0] * x[t == 0]) / w[t == 0].sum()
         assert m1 == pytest.approx(m0, abs=1e-12), estimand
+
+
+@pytest.mark.parametrize("estimand,stabilize,trim,truncate", [
+    ("ATE", True, None, (1, 99)), ("ATT", False, (0.05, 0.95), None), ("ATO", False, "crump", (5, 95)),
+    ("matching", False, None, None)])
+def test_weight_values_is_compute_weights_arithmetic(rot, estimand, stabilize, trim, truncate):
+    """compute_weights and the bootstrap share one arithmetic (weight_values): identical weights and counts."""
+    ps, t, _ = rot
+    res = quiet(ps, t, estimand=estimand, stabilize=stabilize, trim=trim, truncate=truncate)
+    v = weight_values(ps, t, estimand=estimand, stabilize=stabilize, trim=trim, truncate=truncate)
+    np.testing.assert_array_equal(v.weights, res.weights)
+    np.testing.assert_array_equal(v.kept, res.kept)
+    assert v.trim_bounds == res.trim_bounds and v.truncate_bounds == res.truncate_bounds
+    assert int(v.truncated.sum()) == sum(res.n_truncated.values())
+
+
+def test_weight_values_raises_positivity_and_empty_arm():
+    with pytest.raises(PositivityError):
+        weight_values(np.array([0.0, 0.5, 0.4]), np.array([0, 1, 0]), estimand="ATE")
+    with pytest.raises(DataError, match="arm 'treated' has no patients after trimming"):
+        weight_values(np.array([0.2, 0.99, 0.4]), np.array([0, 1, 0]), estimand="ATE", trim=(0.1, 0.9))

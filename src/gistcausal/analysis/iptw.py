@@ -22,15 +22,16 @@ from gistcausal.inference.bootstrap import (CI, BootstrapResult, ProgressFn, Pro
                                             run_bootstrap)
 from gistcausal.inference.mestimation import m_estimation_survival
 from gistcausal.stats.propensity import PropensityModel
-from gistcausal.stats.survival import compare_survival
-from gistcausal.stats.weights import ESTIMANDS, check_estimand, compute_weights
+from gistcausal.stats.comparison import compare_survival
+from gistcausal._checks import ESTIMANDS, check_estimand
+from gistcausal.stats.weights import compute_weights
 
 
 @dataclass(frozen=True)
 class CausalFit:
     """One causal analysis of one outcome under one estimand, without figures.
 
-    ``comparison`` is the weighted :class:`~gistcausal.stats.survival.SurvivalComparison`; ``weights`` the
+    ``comparison`` is the weighted :class:`~gistcausal.stats.comparison.SurvivalComparison`; ``weights`` the
     :class:`~gistcausal.stats.weights.WeightResult`. The propensity scores are not kept (patient-level).
     """
 

@@ -55,6 +55,7 @@ from scipy import optimize
 from scipy.special import expit, logit
 
 from gistcausal.design.config import StudyConfig, load_config
+from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe
 from gistcausal.errors import ConfigError, DataError, ModelFitError
 
@@ -64,7 +65,6 @@ ProgressCallback = Callable[[int, int], None]
 PLASMODE_MEASURES = ("hr", "rmst_diff", "surv_diff")
 _LOG_MEASURES = {"hr"}
 _NULL = {"hr": 1.0, "rmst_diff": 0.0, "surv_diff": 0.0}
-_ESTIMANDS = ("ATE", "ATT", "ATC")
 _METHODS = ("iptw", "unadjusted")
 _CHECKPOINT_VERSION = 1
 _U_KEYS = ("strength_treatment", "strength_outcome", "prevalence")
@@ -275,7 +275,7 @@ def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
              methods: Sequence[str]) -> list[dict[str, Any]]:
     """The configured analysis of one replicate data set -> summary rows."""
     from gistcausal.analysis.iptw import causal_fit
-    from gistcausal.stats.survival import compare_survival
+    from gistcausal.stats.comparison import compare_survival
 
     rows: list[dict[str, Any]] = []
     cfg, dropped = _within_follow_up(cfg, frame, outcome)
@@ -301,7 +301,7 @@ def _within_follow_up(cfg: StudyConfig, frame: pd.DataFrame, outcome: str
                       ) -> tuple[StudyConfig, list[tuple[str, float]]]:
     """Drop landmarks / the RMST horizon beyond an arm's last follow-up in this replicate.
 
-    :func:`gistcausal.stats.survival.compare_survival` refuses them (the curve is undefined there); the other
+    :func:`gistcausal.stats.comparison.compare_survival` refuses them (the curve is undefined there); the other
     measures of the replicate are still estimable, so the dropped ones are returned as not-estimable (NaN)
     rows and counted in ``n_nonfinite`` instead of failing the whole replicate.
     """
@@ -791,9 +791,7 @@ def _build_result(records: list[dict[str, Any]], truth: pd.DataFrame, settings: 
 # ----------------------------------------------------------------------------------------------------------
 def _check_common(where: str, *, estimand: str, n_replicates: int, backend: str, n_jobs: int,
                   methods: Sequence[str]) -> None:
-    if estimand not in _ESTIMANDS:
-        raise ConfigError(f"{where}: estimand must be one of {', '.join(map(repr, _ESTIMANDS))} (got {estimand!r}). "
-                          "The plasmode truth is defined for these target populations; pass one of them.")
+    check_estimand(estimand, where=where, supported="truth")
     if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)) or n_replicates < 1:
         raise ConfigError(f"{where}: n_replicates must be an integer >= 1 (got {n_replicates!r}). "
                           "Pass e.g. n_replicates=1000.")

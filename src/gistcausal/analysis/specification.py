@@ -25,7 +25,7 @@ import pandas as pd
 from gistcausal.analysis.iptw import causal_fit, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
 from gistcausal.errors import GistCausalError, GistCausalWarning
-from gistcausal.stats.survival import compare_survival
+from gistcausal.stats.comparison import compare_survival
 
 if TYPE_CHECKING:  # pragma: no cover
     from gistcausal.design.config import StudyConfig

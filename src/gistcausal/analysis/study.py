@@ -22,7 +22,7 @@ from gistcausal.design.config import StudyConfig
 from gistcausal.design.disclosure import threshold_for
 from gistcausal.effects import EffectEstimate
 from gistcausal.present.tables import table_one
-from gistcausal.stats.survival import compare_survival
+from gistcausal.stats.comparison import compare_survival
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 ``analysis.survival.variance`` picks it, and every interval states it in ``EffectEstimate.variance``:
 
 ``robust``
-    The sandwich that treats the weights as known (:func:`gistcausal.stats.survival.compare_survival`: infinitesimal
+    The sandwich that treats the weights as known (:func:`gistcausal.stats.comparison.compare_survival`: infinitesimal
     jackknife for the curves and RMST, Lin-Wei for the Cox model). Conservative for the ATE, not guaranteed to
     be for the ATT (docs/coverage.md).
 ``m_estimation``

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
 
+from gistcausal._checks import check_estimand
 from gistcausal.effects import EffectEstimate, estimates_frame
 from gistcausal.errors import ConfigError
 
@@ -980,9 +981,7 @@ def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
     marginal HR is ``exp(b)`` maximizing the weighted Cox partial likelihood of the stacked data
     ``{(T_1, 1), (T_0, 0)}`` (:func:`cox_hr_no_ties`). Monte Carlo SEs of differences use the paired draws.
     """
-    if estimand not in ("ATE", "ATT", "ATC"):
-        raise ConfigError(f"true_marginal_effects: estimand must be one of 'ATE', 'ATT', 'ATC' (got {estimand!r}). "
-                          "Pass one of these.")
+    check_estimand(estimand, where="true_marginal_effects", supported="truth")
     if int(n_mc) != n_mc or n_mc < 1000:
         raise ConfigError(f"true_marginal_effects: n_mc must be an integer >= 1000 (got {n_mc!r}). "
                           "Pass a larger n_mc.")

@@ -11,9 +11,11 @@ Reproducibility: replicate *b* draws its resample from its own generator,
 the same whatever ``n_jobs`` is and however joblib schedules the chunks.
 
 Speed: for ``logistic`` models the refit is :func:`gistcausal.inference.mestimation.logistic_newton` (numpy
-Newton-Raphson, equal to statsmodels to 1e-8), and the survival statistics use the one-sort kernels of
-:mod:`gistcausal.stats.survival` and :mod:`gistcausal.stats.cox` without their input checks; a replicate of the study
-(n = 110) takes about a millisecond. ``firth`` uses the same Firth iteration as
+Newton-Raphson, equal to statsmodels to 1e-8). Every replicate calls the same kernels as the point estimates,
+without their input checks: :func:`gistcausal.stats.weights.weight_values` (compute_weights' arithmetic),
+:func:`gistcausal.stats.km.km_at` (kaplan_meier's and rmst's) and :func:`gistcausal.stats.cox.cox_newton`
+(cox_fit's Newton-Raphson); there is no second copy of an estimator here. A replicate of the study (n = 110)
+takes about a millisecond. ``firth`` uses the same Firth iteration as
 :class:`~gistcausal.stats.propensity.PropensityModel`; other learners refit the configured
 :class:`~gistcausal.stats.propensity.PropensityModel` itself (slow, but exact). The design matrix of a parametric
 model is built once (patsy) and its rows resampled; a design column that is constant in a resample (a level
@@ -54,9 +56,15 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from gistcausal._checks import check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
-from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, SeparationError,
-                               SmallSampleWarning)
+from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
+                               SeparationError, SmallSampleWarning)
+from gistcausal.inference.mestimation import logistic_newton
+from gistcausal.stats.cox import cox_newton, cox_prepare
+from gistcausal.stats.km import km_at
+from gistcausal.stats.propensity import PropensityModel, firth_newton
+from gistcausal.stats.weights import weight_values
 
 ProgressFn = Callable[[int, int], None]
 CI = Literal["percentile", "bca"]
@@ -112,8 +120,6 @@ class Problem:
 
 
 def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
-    from gistcausal.inference.mestimation import logistic_newton
-
     ab = p.a[idx]
     if p.ps_method == "model":
         model = _clone_model(p.model)
@@ -142,9 +148,7 @@ def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
             if p.ps_method == "logistic":
                 raise _Failure("separation")
     if p.ps_method == "firth":
-        from gistcausal.stats.propensity import _firth_newton
-
-        beta, _, _, _, converged = _firth_newton(X, ab)
+        beta, _, _, _, converged = firth_newton(X, ab)
         if not converged:
             raise _Failure("propensity_fit")
     else:
@@ -158,8 +162,6 @@ def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
 
 
 def _clone_model(model: Any) -> Any:
-    from gistcausal.stats.propensity import PropensityModel
-
     return PropensityModel(method=model.method, formula=model.formula, covariates=model.covariates,
                            splines=model.splines, interactions=model.interactions, firth=model.firth,
                            estimator=model.estimator, n_folds=model.n_folds, calibrate=model.calibrate,
@@ -167,71 +169,35 @@ def _clone_model(model: Any) -> Any:
 
 
 def _weights(p: Problem, e: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """compute_weights' arithmetic (trim, weight, stabilize, truncate) without its diagnostics/warnings."""
-    from gistcausal.stats.weights import ESTIMANDS, _raw_weights, crump_bounds
-
-    kept = np.ones(e.size, dtype=bool)
-    if p.trim is not None:
-        if isinstance(p.trim, str):
-            if np.any((e <= 0) | (e >= 1)):
-                raise _Failure("positivity")
-            lo, hi = crump_bounds(e)
-        else:
-            lo, hi = (float(v) for v in p.trim)
-        kept = (e >= lo) & (e <= hi)
-    ek, ak = e[kept], a[kept]
-    if not (np.any(ak == 1) and np.any(ak == 0)):
-        raise _Failure("empty_arm")
-    if ESTIMANDS[p.estimand]["needs_interior"] and np.any((ek <= 0) | (ek >= 1)):
-        raise _Failure("positivity")
-    wk = _raw_weights(ek, ak, p.estimand)
-    if p.stabilize:
-        p1 = ak.mean()
-        wk = wk * np.where(ak == 1, p1, 1 - p1)
-    if p.truncate is not None:
-        lo_w, hi_w = np.percentile(wk, [float(p.truncate[0]), float(p.truncate[1])])
-        wk = np.clip(wk, lo_w, hi_w)
-    w = np.zeros(e.size)
-    w[kept] = wk
-    return w
+    """The replicate's weights by compute_weights' own arithmetic (:func:`weight_values`), failures counted."""
+    try:
+        return weight_values(e, a, estimand=p.estimand, stabilize=p.stabilize, trim=p.trim,
+                             truncate=p.truncate).weights
+    except PositivityError as err:
+        raise _Failure("positivity") from err
+    except DataError as err:       # an arm emptied by trimming (or nobody drawn in it)
+        raise _Failure("empty_arm") from err
 
 
 def _arm_stats(t: np.ndarray, ev: np.ndarray, w: np.ndarray, landmarks: tuple[float, ...],
                horizon: float | None, beyond: str) -> tuple[np.ndarray, float, bool]:
-    from gistcausal.stats.survival import _km_surv, _risk_table
-
-    rt = _risk_table(t, ev, w)
-    surv = _km_surv(rt)
-    last = rt.time[-1]
-    extended = bool((landmarks and max(landmarks) > last) or (horizon is not None and horizon > last))
+    """S at the landmarks and the RMST of one arm by the Kaplan-Meier kernel (:func:`km_at`)."""
+    k = km_at(t, ev, w, landmarks, horizon)
+    extended = bool((landmarks and max(landmarks) > k.last) or (horizon is not None and horizon > k.last))
     if extended and beyond == "fail":
         raise _Failure("beyond_followup")
-    pos = np.searchsorted(rt.time, np.asarray(landmarks, dtype=float), side="right") - 1
-    s_t = np.where(pos >= 0, surv[np.maximum(pos, 0)], 1.0)
-    r = math.nan
-    if horizon is not None:
-        keep = rt.time <= horizon
-        grid = np.r_[0.0, rt.time[keep], horizon]
-        r = float(np.sum(np.diff(grid) * np.r_[1.0, surv[keep]]))
-    return s_t, r, extended
+    return k.surv, k.rmst, extended
 
 
 def _cox_logh(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray) -> float:
-    """The IPTW Cox log hazard ratio by cox_fit's Newton-Raphson (Efron, same convergence rule)."""
-    from gistcausal.stats.cox import _halving_step, _pieces, _prepare
-
-    s = _prepare(t, ev, w, a[:, None], "efron")
-    beta = np.zeros(1)
-    cur = _pieces(s, beta)
-    for _ in range(30):
-        if not cur.info[0, 0] > 0:
-            raise _Failure("cox_not_converged")
-        new_beta, new = _halving_step(s, beta, beta + cur.score / cur.info[0, 0], cur)
-        done = abs(1 - cur.loglik / new.loglik) < 1e-10 and abs(new_beta[0] - beta[0]) < 1e-7
-        beta, cur = new_beta, new
-        if done:
-            return float(beta[0])
-    raise _Failure("cox_not_converged")
+    """The IPTW Cox log hazard ratio by cox_fit's own Newton-Raphson (:func:`cox_newton`, Efron ties)."""
+    try:
+        fit = cox_newton(cox_prepare(t, ev, w, a[:, None], "efron"), where=_WHERE)
+    except ModelFitError as err:
+        raise _Failure("cox_not_converged") from err
+    if not fit.converged:
+        raise _Failure("cox_not_converged")
+    return float(fit.beta[0])
 
 
 def _statistics(p: Problem, idx: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -540,8 +506,8 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
                        landmarks: Sequence[float] = (), horizon: float | None = None, n_boot: int = 2000,
                        ci: CI = "percentile", alpha: float = 0.05, n_jobs: int | None = -1,
                        random_state: int | None = None, progress: ProgressFn | None = None,
-                       arm_labels: tuple[str, str] = ("imatinib_800", "sunitinib"),
-                       beyond_followup: Literal["extend", "fail"] = "extend") -> BootstrapResult:
+                       arm_labels: tuple[str, str], beyond_followup: Literal["extend", "fail"] = "extend"
+                       ) -> BootstrapResult:
     """Bootstrap of the IPTW pipeline from arrays and a parametric propensity design matrix.
 
     Parameters
@@ -565,6 +531,8 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
     progress : callable, optional
         ``progress(done, total)`` after each finished chunk of replicates.
     arm_labels : (str, str)
+        Names of the reference (treatment 0) and compared (treatment 1) arm, e.g. ``("control", "treated")``;
+        they label the estimates and the replicate columns (required).
     beyond_followup : {"extend", "fail"}, default="extend"
         What a replicate does when a landmark or the horizon lies beyond an arm's last follow-up (module
         docstring).
@@ -579,6 +547,8 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
     """
     where = "bootstrap_survival"
     n_boot = check_ci(ci, n_boot, alpha, where)
+    check_estimand(estimand, where=where, stabilize=stabilize)
+    random_state = check_random_state(random_state, where)
     t = np.asarray(time, dtype=float)
     p = Problem(X=np.asarray(X, dtype=float), a=np.asarray(treatment, dtype=float), t=t,
                  e=np.asarray(event, dtype=float), estimand=estimand, stabilize=bool(stabilize), trim=trim,

@@ -1,6 +1,6 @@
 r"""M-estimation (stacked estimating equations) variance for IPTW survival with an estimated propensity score.
 
-The IPTW estimators of :mod:`gistcausal.stats.survival` and :mod:`gistcausal.stats.cox` report a *robust* variance that
+The IPTW estimators of :mod:`gistcausal.stats.km` and :mod:`gistcausal.stats.cox` report a *robust* variance that
 treats the weights as known. The weights are estimated, though: they come from a logistic propensity model
 whose coefficients :math:`\hat\gamma` are themselves the root of estimating equations. Stacking those with the
 equations of the survival estimator and taking the sandwich :math:`A^{-1} B A^{-\top}` of the whole stack gives
@@ -32,7 +32,7 @@ the horizon, the IPTW Cox log hazard ratio). Each solves weighted estimating equ
 :math:`\sum_i w_i\{dN_i(t_k) - Y_i(t_k) h_k\} = 0`; Cox through its weighted Efron score). With weights held
 fixed, the sandwich's influence term is the infinitesimal jackknife :math:`D_i = w_i\,\partial\hat\theta/\partial
 w_i` (for Cox, the dfbeta :math:`w_i s_i^\top I^{-1}`; for the curve,
-:math:`-w_i \hat S(t) A_i(t)`, see :func:`gistcausal.stats.survival.km_influence`); :math:`\sum_i D_i D_i^\top` is the
+:math:`-w_i \hat S(t) A_i(t)`, see :func:`gistcausal.stats.km.km_influence`); :math:`\sum_i D_i D_i^\top` is the
 ``robust`` variance. The stacked sandwich adds the propensity block through the bread's off-diagonal
 :math:`A_{\theta\Gamma} = \sum_i \phi_i\,\partial w_i/\partial\Gamma^\top`; by the implicit function theorem
 :math:`-A_{\theta\theta}^{-1}A_{\theta\Gamma} = d\hat\theta/d\Gamma = \sum_i D_i\,(\partial \log w_i /
@@ -71,8 +71,12 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import linalg, special, stats
 
+from gistcausal._checks import check_estimand
 from gistcausal.effects import EffectEstimate
-from gistcausal.errors import ConfigError, DataError, ModelFitError, SeparationError
+from gistcausal.errors import DataError, ModelFitError, SeparationError
+from gistcausal.stats.cox import cox_influence
+from gistcausal.stats.km import check_horizon, check_landmarks, km_influence, rmst_influence
+from gistcausal.stats.weights import compute_weights
 
 _WHERE = "m_estimation_estimates"
 
@@ -172,6 +176,7 @@ def dlog_weights(X: np.ndarray, treatment: np.ndarray, ps: np.ndarray, *, estima
     dlogw : ndarray, shape (n, P)
         :math:`\partial \log w_i / \partial \Gamma`.
     """
+    check_estimand(estimand, where="dlog_weights")
     a = np.asarray(treatment, dtype=float)
     e = np.asarray(ps, dtype=float)
     kept = np.ones(a.size, dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
@@ -183,11 +188,8 @@ def dlog_weights(X: np.ndarray, treatment: np.ndarray, ps: np.ndarray, *, estima
         c = -a
     elif estimand == "ATO":
         c = 1.0 - a - e
-    elif estimand == "matching":
+    else:  # matching
         c = (1.0 - a) * (e < 0.5) - a * (e > 0.5)
-    else:
-        raise ConfigError(f"dlog_weights: estimand must be one of 'ATE', 'ATT', 'ATC', 'ATO', 'matching' "
-                          f"(got {estimand!r}). Pick one of these.")
     H = (X * (e * (1 - e))[:, None]).T @ X
     if_gamma = linalg.solve(H, (X * (a - e)[:, None]).T, assume_a="pos").T
     dlogw = X * c[:, None]
@@ -223,9 +225,6 @@ class _Stack:
 
 def _stack(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray, if_gamma: np.ndarray,
            dlogw: np.ndarray, landmarks: Sequence[float], horizon: float | None) -> _Stack:
-    from gistcausal.stats.cox import cox_influence
-    from gistcausal.stats.survival import km_influence, rmst_influence
-
     n = t.size
     kept = w > 0
     arms = [kept & (a == 0), kept & (a == 1)]
@@ -281,21 +280,17 @@ def _stack(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray, if_gamma
 
 def _check_landmarks(t: np.ndarray, a: np.ndarray, kept: np.ndarray, landmarks: Sequence[float],
                      horizon: float | None, where: str) -> None:
-    from gistcausal.stats.survival import check_landmarks
-
     last = min(float(t[kept & (a == k)].max()) for k in (0, 1))
     check_landmarks(landmarks, last, where)
-    if horizon is not None and not (math.isfinite(horizon) and 0 < horizon <= last):
-        raise DataError(f"{where}: `horizon` must be a positive time within follow-up (got {horizon!r}, "
-                        f"last follow-up {last:g}). Choose `horizon` <= {last:g}.")
+    if horizon is not None:
+        check_horizon(horizon, last, where, "horizon")
 
 
 def m_estimation_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome: str,
                           estimand: str, stabilize: bool = False, trim: Any = None,
                           ps_coef: Any = None, landmarks: Sequence[float] = (),
                           horizon: float | None = None, alpha: float = 0.05,
-                          arm_labels: tuple[str, str] = ("imatinib_800", "sunitinib"),
-                          ) -> tuple[EffectEstimate, ...]:
+                          arm_labels: tuple[str, str]) -> tuple[EffectEstimate, ...]:
     r"""IPTW survival estimates with the M-estimation (stacked sandwich) variance, from arrays.
 
     Parameters
@@ -321,6 +316,8 @@ def m_estimation_survival(time: Any, event: Any, treatment: Any, X: Any, *, outc
         RMST horizon.
     alpha : float, default=0.05
     arm_labels : (str, str)
+        Names of the reference (treatment 0) and compared (treatment 1) arm, e.g. ``("control", "treated")``
+        (required).
 
     Returns
     -------
@@ -328,7 +325,7 @@ def m_estimation_survival(time: Any, event: Any, treatment: Any, X: Any, *, outc
         ``surv`` per arm, ``surv_diff``, ``surv_ratio`` per landmark; ``rmst`` per arm and ``rmst_diff``;
         ``hr``; all with ``variance="m_estimation"`` and ``extra["se_weights_known"]`` (the ``robust`` SE of
         the same estimate, for comparison). Point estimates equal
-        :func:`gistcausal.stats.survival.compare_survival`'s.
+        :func:`gistcausal.stats.comparison.compare_survival`'s.
 
     Raises
     ------
@@ -341,8 +338,6 @@ def m_estimation_survival(time: Any, event: Any, treatment: Any, X: Any, *, outc
     ``scale``: per-arm survival on the log scale (``conf_type="log"``, as :func:`kaplan_meier`), the
     survival ratio and hazard ratio on the log scale, differences and RMST on the identity scale.
     """
-    from gistcausal.stats.weights import compute_weights
-
     where = "m_estimation_survival"
     t = np.asarray(time, dtype=float)
     ev = np.asarray(event, dtype=float)

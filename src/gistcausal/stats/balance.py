@@ -42,7 +42,8 @@ import pandas as pd
 
 from gistcausal.effects import json_safe
 from gistcausal.errors import ConfigError, DataError
-from gistcausal.stats.weights import ESTIMANDS, check_estimand, kish_ess
+from gistcausal._checks import ESTIMANDS, check_estimand
+from gistcausal.stats.weights import kish_ess
 
 SDDenom = Literal["auto", "pooled", "treated", "control"]
 

@@ -42,7 +42,7 @@ of the initiation timing.
 
 Weighted product-limit with time-varying weights
 ------------------------------------------------
-:func:`gistcausal.stats.survival.kaplan_meier` takes one weight per patient, so the curve is computed here:
+:func:`gistcausal.stats.km.kaplan_meier` takes one weight per patient, so the curve is computed here:
 :math:`\hat S(t) = \prod_{t_j \le t}(1 - D_j/N_j)` with :math:`N_j = \sum_i Y_i(t_j) W_i(t_j-)` and
 :math:`D_j = \sum_i dN_i(t_j) W_i(t_j-)`, evaluated for all clones and event times at once (chunked array
 operations). :func:`weighted_product_limit` is the same estimator for a counting-process ``(start, stop]``

@@ -16,19 +16,27 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from gistcausal._checks import check_alpha, check_survival_inputs
 from gistcausal.errors import ConvergenceWarning, DataError, ModelFitError
-from gistcausal.stats.survival import _check_alpha, _check_inputs
+from gistcausal.stats.km import kaplan_meier
 
 Ties = Literal["efron", "breslow"]
 
 
-def _design(X: Any, n: int, where: str, names: Any) -> tuple[np.ndarray, tuple[str, ...]]:
+def cox_design(X: Any, n: int, where: str, names: Any) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Covariates as a finite float (n, p) array and their term names (DataFrame columns, ``names`` or x1..xp).
+
+    Raises
+    ------
+    DataError
+        Non-numeric or non-finite covariates, a row count other than ``n``, names not matching the columns.
+    """
     if isinstance(X, pd.Series):
         X = X.to_frame()
     if isinstance(X, pd.DataFrame):
@@ -60,8 +68,12 @@ def _design(X: Any, n: int, where: str, names: Any) -> tuple[np.ndarray, tuple[s
 
 
 @dataclass(frozen=True, slots=True)
-class _Sorted:
-    """Sorted data and tie structure (internal; patient rows never leave this module)."""
+class CoxData:
+    """Sorted data and tie structure of a Cox fit, built by :func:`cox_prepare`.
+
+    Patient rows: for the kernels (:func:`cox_pieces`, :func:`cox_newton`, :func:`cox_score_residuals`) and
+    their callers only, never stored in a result.
+    """
 
     x: np.ndarray        # centred covariates, sorted by time
     w: np.ndarray
@@ -77,7 +89,13 @@ class _Sorted:
     efron: bool
 
 
-def _prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, x: np.ndarray, ties: str) -> _Sorted:
+def cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, x: np.ndarray, ties: str) -> CoxData:
+    """Sort once by time (stable), centre the covariates and expand tied deaths (Efron) or not (Breslow).
+
+    Unchecked fast path: ``t``, ``e`` (0/1), ``w`` (> 0) and ``x`` (n, p) already validated, zero weights
+    dropped (as :func:`cox_fit` does). Rows of every kernel output are in ``np.argsort(t, kind="stable")``
+    order.
+    """
     order = np.argsort(t, kind="stable")
     ts, es, ws, xs = t[order], e[order], w[order], x[order]
     xs = xs - (ws @ xs) / ws.sum()        # centring as coxph does; results are invariant to it
@@ -95,12 +113,14 @@ def _prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, x: np.ndarray, ties: s
     else:
         rep = np.arange(dt.size)
         frac = np.zeros(dt.size)
-    return _Sorted(x=xs, w=ws, d=es, t=ts, start=start, idx=idx, nd=nd, wd=wd, dt=dt, rep=rep,
+    return CoxData(x=xs, w=ws, d=es, t=ts, start=start, idx=idx, nd=nd, wd=wd, dt=dt, rep=rep,
                    frac=frac, efron=ties == "efron")
 
 
 @dataclass(frozen=True, slots=True)
-class _Pieces:
+class CoxPieces:
+    """Log partial likelihood, score and information at one ``beta`` (:func:`cox_pieces`)."""
+
     loglik: float
     score: np.ndarray
     info: np.ndarray
@@ -115,7 +135,8 @@ def _rev_cumsum(a: np.ndarray) -> np.ndarray:
     return np.cumsum(a[::-1], axis=0)[::-1]
 
 
-def _pieces(s: _Sorted, beta: np.ndarray, *, want_info: bool = True) -> _Pieces:
+def cox_pieces(s: CoxData, beta: np.ndarray, *, want_info: bool = True) -> CoxPieces:
+    """Weighted Efron (or Breslow) log partial likelihood, score and information at ``beta``, O(n p^2)."""
     eta = s.x @ beta
     risk = np.exp(eta)
     rr = s.w * risk
@@ -135,23 +156,84 @@ def _pieces(s: _Sorted, beta: np.ndarray, *, want_info: bool = True) -> _Pieces:
     info = np.empty((0, 0))
     if want_info:
         info = _info(s, rr, h, xbar, meanwt, np.ones(s.dt.size))
-    return _Pieces(loglik=loglik, score=score, info=info, rr=rr, risk=risk, h=h, xbar=xbar,
+    return CoxPieces(loglik=loglik, score=score, info=info, rr=rr, risk=risk, h=h, xbar=xbar,
                    meanwt=meanwt)
 
 
-def _halving_step(s: _Sorted, beta: np.ndarray, new_beta: np.ndarray, cur: _Pieces) -> tuple[np.ndarray, _Pieces]:
+def _halving_step(s: CoxData, beta: np.ndarray, new_beta: np.ndarray, cur: CoxPieces) -> tuple[np.ndarray, CoxPieces]:
     """Newton step with step-halving (as R's coxph): halve towards ``beta`` until the log partial likelihood
     does not decrease (at most 30 halvings)."""
-    new = _pieces(s, new_beta)
+    new = cox_pieces(s, new_beta)
     halvings = 0
     while not (new.loglik >= cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 30:
         new_beta = (new_beta + beta) / 2
-        new = _pieces(s, new_beta)
+        new = cox_pieces(s, new_beta)
         halvings += 1
     return new_beta, new
 
 
-def _info(s: _Sorted, rr: np.ndarray, h: np.ndarray, xbar: np.ndarray, meanwt: np.ndarray,
+class CoxNewton(NamedTuple):
+    """What :func:`cox_newton` returns (patient-free, but ``pieces`` holds per-row arrays: kernels only)."""
+
+    beta: np.ndarray
+    pieces: CoxPieces        # at ``beta``
+    initial: CoxPieces       # at beta = 0 (null log-likelihood and score test)
+    iterations: int
+    converged: bool
+    rel_change: float        # last relative change of the log partial likelihood
+    last_step: np.ndarray    # |beta change| of the last iteration
+
+
+def _newton_step(cur: CoxPieces, q: int, it: int, where: str) -> np.ndarray:
+    """Newton direction I^{-1} U; a scalar division for one coefficient (the bootstrap's path)."""
+    if q == 1:
+        if not cur.info[0, 0] > 0:
+            raise ModelFitError(f"{where}: the information matrix became singular at iteration {it} (got "
+                                f"{q} covariates). Remove collinear covariates.")
+        return cur.score / cur.info[0, 0]
+    try:
+        return np.linalg.solve(cur.info, cur.score)
+    except np.linalg.LinAlgError as err:
+        raise ModelFitError(f"{where}: the information matrix became singular at iteration {it} (got "
+                            f"{q} covariates). Remove collinear covariates.") from err
+
+
+def cox_newton(s: CoxData, *, initial: CoxPieces | None = None, max_iter: int = 30, tol: float = 1e-10,
+               where: str = "cox_newton") -> CoxNewton:
+    """Newton-Raphson with step-halving from beta = 0, as R's ``coxph`` (``agfit``): the one Cox iteration.
+
+    Used by :func:`cox_fit` and by the bootstrap's replicates (:mod:`gistcausal.inference.bootstrap`), so
+    both stop by the same rule: relative change of the log partial likelihood below ``tol`` and every
+    coefficient step below 1e-7.
+
+    ``initial`` is :func:`cox_pieces` at beta = 0 when the caller already has it.
+
+    Raises
+    ------
+    ModelFitError
+        The information matrix is singular at some iteration (collinear covariates, or no information).
+    """
+    q = s.x.shape[1]
+    beta = np.zeros(q)
+    cur = initial = cox_pieces(s, beta) if initial is None else initial
+    converged = False
+    it = 0
+    rel_change = math.inf
+    last_step = np.full(q, math.inf)
+    for it in range(1, max_iter + 1):
+        step = _newton_step(cur, q, it, where)
+        new_beta, new = _halving_step(s, beta, beta + step, cur)
+        rel_change = abs(1 - cur.loglik / new.loglik)
+        last_step = np.abs(new_beta - beta)
+        beta, cur = new_beta, new
+        if rel_change < tol and np.max(last_step) < 1e-7:
+            converged = True
+            break
+    return CoxNewton(beta=beta, pieces=cur, initial=initial, iterations=it, converged=converged,
+                     rel_change=rel_change, last_step=last_step)
+
+
+def _info(s: CoxData, rr: np.ndarray, h: np.ndarray, xbar: np.ndarray, meanwt: np.ndarray,
           g: np.ndarray) -> np.ndarray:
     """sum_j g_j I_j, I_j the information contributed by death time j (g = 1: the usual one).
 
@@ -170,8 +252,11 @@ def _info(s: _Sorted, rr: np.ndarray, h: np.ndarray, xbar: np.ndarray, meanwt: n
     return info
 
 
-def _score_residuals(s: _Sorted, p: _Pieces) -> np.ndarray:
-    """Per-row score residuals (unweighted, as R ``residuals(fit, "score")``), sorted order.
+def cox_score_residuals(s: CoxData, p: CoxPieces) -> np.ndarray:
+    """Per-row score residuals (unweighted, as R ``residuals(fit, "score")``), in the sorted order of ``s``.
+
+    ``(s.w[:, None] * cox_score_residuals(s, p)) @ inv(p.info)`` are the dfbeta rows behind the robust
+    variance; summed within clusters they give R's ``cluster = id`` variance.
 
     Efron: the k-th of d tied deaths at t_j has hazard h_jk and mean xbar_jk; a subject dying at t_j
     is in that risk set with weight (1 - k/d), one censored or dying later with weight 1.
@@ -288,7 +373,7 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     Parameters
     ----------
     time, event
-        As :func:`gistcausal.stats.survival.kaplan_meier`.
+        As :func:`gistcausal.stats.km.kaplan_meier`.
     X : array-like or DataFrame, shape (n, p)
         Covariates (numeric; encode categories as 0/1 columns). DataFrame columns name the terms.
     weights : array-like, optional
@@ -311,7 +396,7 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     Raises
     ------
     DataError
-        Bad inputs (see :func:`gistcausal.stats.survival.kaplan_meier`), non-finite covariates.
+        Bad inputs (see :func:`gistcausal.stats.km.kaplan_meier`), non-finite covariates.
     ModelFitError
         No events, a constant covariate, or a binary covariate with no events in one level
         (infinite hazard ratio: not estimable).
@@ -335,9 +420,9 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     Grambsch PM (2000). Modeling Survival Data. Springer.
     """
     where = "cox_fit"
-    t, e, w = _check_inputs(time, event, weights, where)
-    alpha = _check_alpha(alpha, where)
-    x, cols = _design(X, t.size, where, names)
+    t, e, w = check_survival_inputs(time, event, weights, where)
+    alpha = check_alpha(alpha, where)
+    x, cols = cox_design(X, t.size, where, names)
     if ties not in ("efron", "breslow"):
         raise DataError(f"{where}: `ties` must be 'efron' or 'breslow' (got {ties!r}). Use 'efron', "
                         f"R's default.")
@@ -348,48 +433,14 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
         raise ModelFitError(f"{where}: no events (got 0 events in {t.size} patients). A hazard ratio "
                             f"needs events; report the follow-up instead.")
     _check_estimable(x, e, cols, where)
-    s = _prepare(t, e, w, x, ties)
-    q = x.shape[1]
-    beta = np.zeros(q)
-    cur = _pieces(s, beta)
-    loglik0 = cur.loglik
-    try:
-        step0 = np.linalg.solve(cur.info, cur.score)
-    except np.linalg.LinAlgError as err:
-        raise ModelFitError(f"{where}: the information matrix is singular (got {q} covariates). "
-                            f"Remove collinear covariates.") from err
-    score_test = float(cur.score @ step0)
-    converged = False
-    it = 0
-    rel_change = math.inf
-    for it in range(1, max_iter + 1):
-        try:
-            step = np.linalg.solve(cur.info, cur.score)
-        except np.linalg.LinAlgError as err:
-            raise ModelFitError(f"{where}: the information matrix became singular at iteration "
-                                f"{it} (got {q} covariates). Remove collinear covariates.") from err
-        new_beta, new = _halving_step(s, beta, beta + step, cur)
-        rel_change = abs(1 - cur.loglik / new.loglik)
-        done = rel_change < tol and np.max(np.abs(new_beta - beta)) < 1e-7
-        last_step = np.abs(new_beta - beta)
-        beta, cur = new_beta, new
-        if done:
-            converged = True
-            break
-    if not converged and rel_change < 1e-9:
-        # R: "Loglik converged before variable ...; coefficient may be infinite"
-        bad = [cols[j] for j in np.flatnonzero(last_step > 1e-4)]
-        warnings.warn(f"{where}: the coefficient of {bad} may be infinite (got a log-likelihood "
-                      f"that converged while the coefficient kept moving: monotone likelihood). "
-                      f"Treat the hazard ratio as not estimable; check events per level.",
-                      ConvergenceWarning, stacklevel=2)
-    elif not converged:
-        warnings.warn(f"{where}: Newton-Raphson did not converge in {max_iter} iterations (got "
-                      f"last relative change above {tol:g}). Check for separation or rescale "
-                      f"covariates.", ConvergenceWarning, stacklevel=2)
+    s = cox_prepare(t, e, w, x, ties)
+    initial = cox_pieces(s, np.zeros(x.shape[1]))
+    score_test = _score_test(initial, where)
+    fit = cox_newton(s, initial=initial, max_iter=max_iter, tol=tol, where=where)
+    _warn_not_converged(fit, cols, max_iter, tol, where)
+    beta, cur = fit.beta, fit.pieces
     var_model = np.linalg.inv(cur.info)
-    resid = _score_residuals(s, cur)
-    dfbeta = (s.w[:, None] * resid) @ var_model
+    dfbeta = (s.w[:, None] * cox_score_residuals(s, cur)) @ var_model
     var_robust = dfbeta.T @ dfbeta
     use_robust = (weights is not None) if robust is None else bool(robust)
     var = var_robust if use_robust else var_model
@@ -399,9 +450,36 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     return CoxResult(names=cols, coef=beta, se=np.sqrt(np.diag(var_model)),
                      robust_se=np.sqrt(np.diag(var_robust)), z=z, p=2 * stats.norm.sf(np.abs(z)),
                      ci_low=beta - zq * se_used, ci_high=beta + zq * se_used, var=var,
-                     loglik=(loglik0, cur.loglik), n=int(t.size), n_event=int(e.sum()), ties=ties,
-                     variance="robust" if use_robust else "model", alpha=alpha, iterations=it,
-                     converged=converged, weighted=weights is not None, score_test=score_test)
+                     loglik=(fit.initial.loglik, cur.loglik), n=int(t.size), n_event=int(e.sum()),
+                     ties=ties, variance="robust" if use_robust else "model", alpha=alpha,
+                     iterations=fit.iterations, converged=fit.converged, weighted=weights is not None,
+                     score_test=score_test)
+
+
+def _score_test(cur: CoxPieces, where: str) -> float:
+    """Score test of beta = 0, U' I^{-1} U at beta = 0 (R's ``score`` in ``summary(coxph)``)."""
+    try:
+        step0 = np.linalg.solve(cur.info, cur.score)
+    except np.linalg.LinAlgError as err:
+        raise ModelFitError(f"{where}: the information matrix is singular (got {cur.score.size} covariates). "
+                            f"Remove collinear covariates.") from err
+    return float(cur.score @ step0)
+
+
+def _warn_not_converged(fit: CoxNewton, cols: tuple[str, ...], max_iter: int, tol: float, where: str) -> None:
+    if fit.converged:
+        return
+    if fit.rel_change < 1e-9:
+        # R: "Loglik converged before variable ...; coefficient may be infinite"
+        bad = [cols[j] for j in np.flatnonzero(fit.last_step > 1e-4)]
+        warnings.warn(f"{where}: the coefficient of {bad} may be infinite (got a log-likelihood "
+                      f"that converged while the coefficient kept moving: monotone likelihood). "
+                      f"Treat the hazard ratio as not estimable; check events per level.",
+                      ConvergenceWarning, stacklevel=3)
+    else:
+        warnings.warn(f"{where}: Newton-Raphson did not converge in {max_iter} iterations (got "
+                      f"last relative change above {tol:g}). Check for separation or rescale "
+                      f"covariates.", ConvergenceWarning, stacklevel=3)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -444,7 +522,6 @@ def _transform_times(t: np.ndarray, e: np.ndarray, transform: str, where: str) -
         return stats.rankdata(t)
     if transform == "km":
         # R: 1 - left-continuous unweighted KM at each time (survfitKM(..., y) has no weights)
-        from gistcausal.stats.survival import kaplan_meier
         km = kaplan_meier(t, e, variance="none")
         pos = np.searchsorted(km.time, t, side="left") - 1
         return 1.0 - np.where(pos >= 0, km.surv[np.maximum(pos, 0)], 1.0)
@@ -455,14 +532,14 @@ def _transform_times(t: np.ndarray, e: np.ndarray, transform: str, where: str) -
 def _zph_core(time: Any, event: Any, X: Any, weights: Any, ties: str, transform: str,
               names: Any, where: str):
     fit = cox_fit(time, event, X, weights=weights, ties=ties, names=names)
-    t, e, w = _check_inputs(time, event, weights, where)
-    x, cols = _design(X, t.size, where, names)
+    t, e, w = check_survival_inputs(time, event, weights, where)
+    x, cols = cox_design(X, t.size, where, names)
     keep = w > 0
     t, e, w, x = t[keep], e[keep], w[keep], x[keep]
     tt = _transform_times(t, e, transform, where)
     gtime = tt - tt[e == 1].mean()
-    s = _prepare(t, e, w, x, ties)
-    p = _pieces(s, fit.coef)
+    s = cox_prepare(t, e, w, x, ties)
+    p = cox_pieces(s, fit.coef)
     order = np.argsort(t, kind="stable")
     g_sorted = gtime[order]
     g_dt = g_sorted[s.start[s.dt]]                     # one g per death time
@@ -574,12 +651,12 @@ def cox_influence(time: Any, event: Any, X: Any, *, weights: Any = None, ties: T
     computed again at :math:`\hat\beta` by the same O(n log n) cumulative sums.
     """
     fit = cox_fit(time, event, X, weights=weights, ties=ties, names=names)
-    t, e, w = _check_inputs(time, event, weights, "cox_influence")
-    x, _ = _design(X, t.size, "cox_influence", names)
+    t, e, w = check_survival_inputs(time, event, weights, "cox_influence")
+    x, _ = cox_design(X, t.size, "cox_influence", names)
     keep = w > 0
-    s = _prepare(t[keep], e[keep], w[keep], x[keep], ties)
-    p = _pieces(s, fit.coef)
-    d_sorted = (s.w[:, None] * _score_residuals(s, p)) @ np.linalg.inv(p.info)
+    s = cox_prepare(t[keep], e[keep], w[keep], x[keep], ties)
+    p = cox_pieces(s, fit.coef)
+    d_sorted = (s.w[:, None] * cox_score_residuals(s, p)) @ np.linalg.inv(p.info)
     order = np.argsort(t[keep], kind="stable")
     d_kept = np.empty_like(d_sorted)
     d_kept[order] = d_sorted

@@ -55,15 +55,18 @@ from gistcausal.errors import (
     SeparationError,
     SmallSampleWarning,
 )
-from gistcausal.stats.survival import _as_float, _check_alpha, _check_inputs
+from gistcausal._checks import ESTIMANDS as _REGISTRY, check_estimand
+from gistcausal._checks import as_float as _as_float, check_alpha as _check_alpha
+from gistcausal._checks import check_survival_inputs as _check_inputs
 
 OutcomeModel = Literal["cox_by_arm", "cox"]
 CensoringModel = Literal["km", "cox"]
 Variance = Literal["influence_function", "bootstrap"]
 
 #: Estimands the doubly robust estimator supports, with the target-population indicator
-#: :math:`D_i` (``"all"``, ``"treated"``, ``"control"``) of its influence function.
-ESTIMANDS: dict[str, str] = {"ATE": "all", "ATT": "treated", "ATC": "control"}
+#: :math:`D_i` (``"all"``, ``"treated"``, ``"control"``) of its influence function; from the one registry
+#: (:data:`gistcausal._checks.ESTIMANDS`, ``aiptw``).
+ESTIMANDS: dict[str, str] = {k: v["target"] for k, v in _REGISTRY.items() if v["aiptw"]}
 OUTCOME_MODELS = ("cox_by_arm", "cox")
 CENSORING_MODELS = ("km", "cox")
 VARIANCES = ("influence_function", "bootstrap")
@@ -607,10 +610,7 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
     Gerds TA (2020). Biom J 62:751-763. Tsiatis AA (2006). Semiparametric Theory and Missing Data.
     Springer. Hahn J (1998). Econometrica 66:315-331.
     """
-    if estimand not in ESTIMANDS:
-        raise ConfigError(f"{_WHERE}: estimand must be one of {list(ESTIMANDS)} for the doubly robust "
-                          f"estimator (got {estimand!r}). Use one of these, or the IPTW analysis for "
-                          f"{estimand}.")
+    check_estimand(estimand, where=_WHERE, supported="aiptw")
     for key, val, allowed in (("outcome_model", outcome_model, OUTCOME_MODELS),
                               ("censoring", censoring, CENSORING_MODELS),
                               ("variance", variance, VARIANCES)):

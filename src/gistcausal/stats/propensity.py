@@ -327,7 +327,7 @@ def _numeric_check_scores(scores: np.ndarray) -> None:
                             "infinite values.")
 
 
-def _firth_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: int = 200):
+def firth_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: int = 200):
     """Firth's modified-score Newton iteration with step halving on the penalized log-likelihood.
 
     Returns (beta, covariance (inverse Fisher information at beta), penalized loglik, n_iter, converged).
@@ -641,7 +641,7 @@ class PropensityModel:
                 n_iter = int(res.fit_history["iteration"])
                 loglik = float(res.llf)
             else:
-                beta, cov, loglik, n_iter, converged = _firth_newton(X, t)
+                beta, cov, loglik, n_iter, converged = firth_newton(X, t)
             if not converged:
                 msg = (f"{_WHERE}: {method} fit did not converge (got {n_iter} iterations). Simplify the model "
                        "or use method='firth'.")

@@ -36,6 +36,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe, EffectEstimate
 from gistcausal.errors import ConfigError, DataError, ModelFitError
 
@@ -396,8 +397,8 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     outcome; the marginal mean difference of :math:`\hat\theta_i` between arms, weighted by inverse
     propensity scores, estimates the difference in RMST (or in survival) under the chosen estimand. This
     requires censoring independent of treatment and covariates (pooled Kaplan-Meier; Andersen & Perme
-    2010). TODO: once :mod:`gistcausal.stats.survival` gains a leave-one-out helper, reuse it; the full-sample
-    values here are checked against :func:`gistcausal.stats.survival.rmst` in the tests.
+    2010). TODO: once :mod:`gistcausal.stats.km` gains a leave-one-out helper, reuse it; the full-sample
+    values here are checked against :func:`gistcausal.stats.km.rmst` in the tests.
 
     *Estimator.* DoWhy's ``backdoor.propensity_score_weighting`` with the Hajek (self-normalized) mean
     difference and an *unpenalized* logistic propensity model (scikit-learn's default L2 penalty would
@@ -420,9 +421,7 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     if bridge not in BRIDGES:
         raise ConfigError(f"{where}: bridge must be one of {', '.join(map(repr, BRIDGES))} (got {bridge!r}). Use "
                           f"'rmst_pseudo' for an RMST difference.")
-    if estimand not in ("ATE", "ATT", "ATC"):
-        raise ConfigError(f"{where}: estimand must be one of 'ATE', 'ATT', 'ATC' (got {estimand!r}). Pick the "
-                          f"target population.")
+    check_estimand(estimand, where=where, supported="refutation")
     if not (isinstance(num_simulations, (int, np.integer)) and 2 <= num_simulations <= 10_000):
         raise ConfigError(f"{where}: num_simulations must be an integer between 2 and 10000 (got "
                           f"{num_simulations!r}). Use e.g. 50, or 100+ for DoWhy's percentile p-values.")

@@ -49,10 +49,12 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
-from gistcausal.stats.cox import Ties, _design, _pieces, _prepare, _score_residuals, cox_fit
+from gistcausal.stats.cox import Ties, cox_fit
+from gistcausal.stats.cox import cox_design as _design, cox_pieces as _pieces, cox_prepare as _prepare
+from gistcausal.stats.cox import cox_score_residuals as _score_residuals
 from gistcausal.effects import EffectEstimate, estimates_frame
 from gistcausal.errors import DataError
-from gistcausal.stats.survival import kaplan_meier
+from gistcausal.stats.km import kaplan_meier
 
 
 # ------------------------------------------------------------------------------------------- expansion

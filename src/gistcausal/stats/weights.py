@@ -12,8 +12,11 @@ ATO        :math:`1-e`                  :math:`e`                    overlap pop
 matching   :math:`\\min(e,1-e)/e`        :math:`\\min(e,1-e)/(1-e)`    matching-weight population
 =========  ===========================  ===========================  ===========================
 
-What each estimand supports is in :data:`ESTIMANDS`; every check goes through :func:`check_estimand`, so
-the messages are the same everywhere. The steps run in this order: trimming (patients outside the overlap
+What each estimand supports is in the one registry :data:`gistcausal._checks.ESTIMANDS`; every check goes
+through :func:`gistcausal._checks.check_estimand`, so the messages are the same everywhere (both are
+re-exported here). :func:`weight_values` is the arithmetic (an unchecked fast path that
+:func:`compute_weights` and the bootstrap both call); :func:`compute_weights` adds the checks, the
+normalization, the diagnostics and the warnings. The steps run in this order: trimming (patients outside the overlap
 region are dropped, ``kept`` is False for them), weighting, stabilization, truncation, normalization.
 
 References
@@ -36,11 +39,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
+from gistcausal._checks import ESTIMANDS, Estimand, check_estimand
 from gistcausal.effects import json_safe
 from gistcausal.errors import (
     ConfigError,
@@ -50,42 +54,10 @@ from gistcausal.errors import (
     PositivityWarning,
 )
 
-Estimand = Literal["ATE", "ATT", "ATC", "ATO", "matching"]
-
-#: What each estimand supports. ``stabilize_ok``: marginal stabilization is defined (only for the ATE,
-#: whose weights target the whole sample; Robins et al. 2000). ``needs_interior``: weights divide by e or
-#: 1-e, so scores at exactly 0 or 1 make them undefined. ``s_d_denom``: cobalt's default SMD denominator.
-ESTIMANDS: dict[str, dict[str, Any]] = {
-    "ATE": {"stabilize_ok": True, "needs_interior": True, "s_d_denom": "pooled"},
-    "ATT": {"stabilize_ok": False, "needs_interior": True, "s_d_denom": "treated"},
-    "ATC": {"stabilize_ok": False, "needs_interior": True, "s_d_denom": "control"},
-    "ATO": {"stabilize_ok": False, "needs_interior": False, "s_d_denom": "pooled"},
-    "matching": {"stabilize_ok": False, "needs_interior": False, "s_d_denom": "pooled"},
-}
-
 #: Scores below this or above one minus this raise a :class:`PositivityWarning`.
 POSITIVITY_BOUND = 0.01
 #: A weight above this multiple of its arm's mean weight raises an :class:`ExtremeWeightWarning`.
 EXTREME_WEIGHT_RATIO = 10.0
-
-
-def check_estimand(estimand: str, *, where: str, stabilize: bool = False) -> dict[str, Any]:
-    """The one checker of estimand names and what they support; returns the :data:`ESTIMANDS` entry.
-
-    Raises
-    ------
-    ConfigError
-        Unknown estimand, or stabilization requested for an estimand that does not support it.
-    """
-    if estimand not in ESTIMANDS:
-        raise ConfigError(f"{where}: estimand must be one of {list(ESTIMANDS)} (got {estimand!r}). "
-                          "Pick one of these.")
-    spec = ESTIMANDS[estimand]
-    if stabilize and not spec["stabilize_ok"]:
-        ok = [k for k, v in ESTIMANDS.items() if v["stabilize_ok"]]
-        raise ConfigError(f"{where}: stabilize=True is only defined for estimand {ok} (got estimand="
-                          f"{estimand!r}). Set stabilize=False; {estimand} weights need no stabilization.")
-    return spec
 
 
 def kish_ess(w: np.ndarray) -> float:
@@ -126,6 +98,7 @@ def crump_bounds(ps: np.ndarray) -> tuple[float, float]:
 
 
 def _raw_weights(e: np.ndarray, t: np.ndarray, estimand: str) -> np.ndarray:
+    """The module table's weights (before stabilization and truncation)."""
     if estimand == "ATE":
         return np.where(t == 1, 1 / e, 1 / (1 - e))
     if estimand == "ATT":
@@ -135,6 +108,86 @@ def _raw_weights(e: np.ndarray, t: np.ndarray, estimand: str) -> np.ndarray:
     if estimand == "ATO":
         return np.where(t == 1, 1 - e, e)
     return np.minimum(e, 1 - e) / np.where(t == 1, e, 1 - e)
+
+
+class WeightValues(NamedTuple):
+    """What :func:`weight_values` returns (patient level: for the estimators, never in a result)."""
+
+    weights: np.ndarray                              # one per input patient, 0 where trimmed
+    kept: np.ndarray                                 # False where trimmed
+    trim_bounds: tuple[float, float] | None
+    truncate_bounds: tuple[float, float] | None
+    truncated: np.ndarray                            # True where truncation changed the weight
+
+
+def weight_values(ps: np.ndarray, treatment: np.ndarray, *, estimand: str, stabilize: bool = False,
+                  trim: str | tuple[float, float] | None = None,
+                  truncate: tuple[float, float] | None = None) -> WeightValues:
+    """The weighting arithmetic: trim, weight (module table), stabilize, truncate. Unchecked fast path.
+
+    :func:`compute_weights` validates the arguments, calls this, then normalizes and reports; the
+    bootstrap (:mod:`gistcausal.inference.bootstrap`) calls it directly in every replicate, so the two
+    are the same arithmetic.
+
+    Parameters
+    ----------
+    ps : ndarray of float
+        Scores in [0, 1].
+    treatment : ndarray of {0, 1}
+    estimand : str
+        A key of :data:`ESTIMANDS` (not checked here).
+    stabilize, trim, truncate
+        As :func:`compute_weights` (already validated; ``trim`` a string means the Crump rule).
+
+    Raises
+    ------
+    PositivityError
+        The Crump rule with scores at 0 or 1, or scores at 0 or 1 for an estimand that divides by them.
+    DataError
+        An arm with no patients (after trimming).
+    """
+    where = "compute_weights"
+    kept = np.ones(ps.size, dtype=bool)
+    trim_bounds = None
+    if trim is not None:
+        if isinstance(trim, str):
+            if np.any((ps <= 0) | (ps >= 1)):
+                raise PositivityError(f"{where}: the Crump rule needs scores strictly inside (0, 1) (got "
+                                      f"{int(np.sum((ps <= 0) | (ps >= 1)))} at 0 or 1). Use trim=(low, high).")
+            trim_bounds = crump_bounds(ps)
+        else:
+            trim_bounds = (float(trim[0]), float(trim[1]))
+        kept = (ps >= trim_bounds[0]) & (ps <= trim_bounds[1])
+    for arm, code in (("treated", 1), ("control", 0)):
+        if not np.any(kept & (treatment == code)):
+            raise DataError(f"{where}: arm {arm!r} has no patients{' after trimming' if trim is not None else ''} "
+                            f"(got 0 of {int(np.sum(treatment == code))}). "
+                            f"{'Widen the trimming range' if trim is not None else 'Check the cohort'}.")
+    ek, tk = ps[kept], treatment[kept]
+    if ESTIMANDS[estimand]["needs_interior"]:
+        n_edge = int(np.sum((ek <= 0) | (ek >= 1)))
+        if n_edge:
+            raise PositivityError(f"{where}: {n_edge} propensity scores are exactly 0 or 1, so {estimand} weights "
+                                  f"are undefined (got {n_edge} of {ek.size}). Use trim='crump', estimand='ATO', "
+                                  "or revise the propensity model.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wk = _raw_weights(ek, tk, estimand)
+    if stabilize:
+        p1 = tk.mean()
+        wk = wk * np.where(tk == 1, p1, 1 - p1)
+    truncate_bounds = None
+    changed = np.zeros(ek.size, dtype=bool)
+    if truncate is not None:
+        lo_w, hi_w = np.percentile(wk, [float(truncate[0]), float(truncate[1])])
+        changed = (wk < lo_w) | (wk > hi_w)
+        wk = np.clip(wk, lo_w, hi_w)
+        truncate_bounds = (float(lo_w), float(hi_w))
+    weights = np.zeros(ps.size)
+    weights[kept] = wk
+    truncated = np.zeros(ps.size, dtype=bool)
+    truncated[kept] = changed
+    return WeightValues(weights=weights, kept=kept, trim_bounds=trim_bounds,
+                        truncate_bounds=truncate_bounds, truncated=truncated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +314,7 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
         Some weights exceed ``EXTREME_WEIGHT_RATIO`` times their arm's mean weight.
     """
     where = "compute_weights"
-    spec = check_estimand(estimand, where=where, stabilize=stabilize)
+    check_estimand(estimand, where=where, stabilize=stabilize)
     e = np.array(ps, dtype=float, copy=True)
     t = np.asarray(treatment)
     if e.ndim != 1 or t.shape != e.shape:
@@ -275,60 +328,39 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
         bad = int(np.sum(~np.isfinite(e) | (e < 0) | (e > 1)))
         raise DataError(f"{where}: propensity scores must be finite and in [0, 1] (got {bad} values outside). "
                         "Check the propensity model.")
-    caught: list[str] = []
+    _check_options(trim, truncate, normalize, where)
+    v = weight_values(e, t, estimand=estimand, stabilize=stabilize, trim=trim, truncate=truncate)
+    kept = v.kept
+    ek, tk, wk = e[kept], t[kept], v.weights[kept]
+    caught = _positivity_warning(ek, tk, where)
+    if normalize is not None:
+        wk = _normalized(wk, ek, tk, estimand, normalize)
+    weights = np.zeros(e.size)
+    weights[kept] = wk
+    caught += _extreme_weight_warnings(wk, tk, where)
+    by_arm = (("treated", t == 1), ("control", t == 0))
+    return WeightResult(weights=weights, kept=kept, estimand=estimand, stabilized=bool(stabilize),
+                        normalize=normalize, trim_bounds=v.trim_bounds, truncate_bounds=v.truncate_bounds,
+                        n_trimmed={arm: int(np.sum(~kept & m)) for arm, m in by_arm},
+                        n_truncated={arm: int(np.sum(v.truncated & m)) for arm, m in by_arm},
+                        diagnostics=_diagnostics(wk, tk), warnings=tuple(caught))
 
-    kept = np.ones(e.size, dtype=bool)
-    trim_bounds = None
-    if trim is not None:
-        if isinstance(trim, str):
-            if trim != "crump":
-                raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
-                                  "Use trim='crump' or e.g. trim=(0.05, 0.95).")
-            if np.any((e <= 0) | (e >= 1)):
-                raise PositivityError(f"{where}: the Crump rule needs scores strictly inside (0, 1) (got "
-                                      f"{int(np.sum((e <= 0) | (e >= 1)))} at 0 or 1). Use trim=(low, high).")
-            trim_bounds = crump_bounds(e)
-        else:
-            try:
-                lo, hi = (float(v) for v in trim)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
-                                  "Use trim='crump' or e.g. trim=(0.05, 0.95).") from None
-            if not 0 <= lo < hi <= 1:
-                raise ConfigError(f"{where}: trim range must satisfy 0 <= low < high <= 1 (got {trim!r}). "
-                                  "Use e.g. trim=(0.05, 0.95).")
-            trim_bounds = (lo, hi)
-        kept = (e >= trim_bounds[0]) & (e <= trim_bounds[1])
-    n_trimmed = {"treated": int(np.sum(~kept & (t == 1))), "control": int(np.sum(~kept & (t == 0)))}
-    for arm, code in (("treated", 1), ("control", 0)):
-        if not np.any(kept & (t == code)):
-            raise DataError(f"{where}: arm {arm!r} has no patients{' after trimming' if trim is not None else ''} "
-                            f"(got 0 of {int(np.sum(t == code))}). "
-                            f"{'Widen the trimming range' if trim is not None else 'Check the cohort'}.")
-    ek, tk = e[kept], t[kept]
-    if spec["needs_interior"]:
-        n_edge = int(np.sum((ek <= 0) | (ek >= 1)))
-        if n_edge:
-            raise PositivityError(f"{where}: {n_edge} propensity scores are exactly 0 or 1, so {estimand} weights "
-                                  f"are undefined (got {n_edge} of {ek.size}). Use trim='crump', estimand='ATO', "
-                                  "or revise the propensity model.")
-    n_near = {arm: int(np.sum(((ek < POSITIVITY_BOUND) | (ek > 1 - POSITIVITY_BOUND)) & (tk == code)))
-              for arm, code in (("treated", 1), ("control", 0))}
-    if sum(n_near.values()):
-        msg = (f"{where}: {sum(n_near.values())} propensity scores lie outside [{POSITIVITY_BOUND:g}, "
-               f"{1 - POSITIVITY_BOUND:g}] (got {n_near['treated']} treated, {n_near['control']} control). "
-               "Check overlap; consider trim='crump' or estimand='ATO'.")
-        warnings.warn(msg, PositivityWarning, stacklevel=2)
-        caught.append(msg)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wk = _raw_weights(ek, tk, estimand)
-    if stabilize:
-        p1 = tk.mean()
-        wk = wk * np.where(tk == 1, p1, 1 - p1)
-
-    truncate_bounds = None
-    n_truncated = {"treated": 0, "control": 0}
+def _check_options(trim: Any, truncate: Any, normalize: Any, where: str) -> None:
+    """Malformed trim, truncate or normalize settings (ConfigError)."""
+    if isinstance(trim, str):
+        if trim != "crump":
+            raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
+                              "Use trim='crump' or e.g. trim=(0.05, 0.95).")
+    elif trim is not None:
+        try:
+            lo, hi = (float(v) for v in trim)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
+                              "Use trim='crump' or e.g. trim=(0.05, 0.95).") from None
+        if not 0 <= lo < hi <= 1:
+            raise ConfigError(f"{where}: trim range must satisfy 0 <= low < high <= 1 (got {trim!r}). "
+                              "Use e.g. trim=(0.05, 0.95).")
     if truncate is not None:
         try:
             plo, phi = (float(v) for v in truncate)
@@ -338,36 +370,51 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
         if not 0 <= plo < phi <= 100:
             raise ConfigError(f"{where}: truncate percentiles must satisfy 0 <= low < high <= 100 (got "
                               f"{truncate!r}). Use e.g. truncate=(1, 99).")
-        lo_w, hi_w = np.percentile(wk, [plo, phi])
-        changed = (wk < lo_w) | (wk > hi_w)
-        n_truncated = {"treated": int(np.sum(changed & (tk == 1))), "control": int(np.sum(changed & (tk == 0)))}
-        wk = np.clip(wk, lo_w, hi_w)
-        truncate_bounds = (float(lo_w), float(hi_w))
+    if normalize is not None and normalize not in ("target", "arm"):
+        raise ConfigError(f"{where}: normalize must be 'target', 'arm' or None (got {normalize!r}). "
+                          "Pick one of these.")
 
-    if normalize is not None:
-        if normalize not in ("target", "arm"):
-            raise ConfigError(f"{where}: normalize must be 'target', 'arm' or None (got {normalize!r}). "
-                              "Pick one of these.")
-        n1, n0 = int(np.sum(tk == 1)), int(np.sum(tk == 0))
-        if normalize == "arm":
-            goal = {1: n1, 0: n0}
-        else:
-            size = {"ATE": tk.size, "ATT": n1, "ATC": n0, "ATO": float(np.sum(ek * (1 - ek))),
-                    "matching": float(np.sum(np.minimum(ek, 1 - ek)))}[estimand]
-            goal = {1: size, 0: size}
-        for code in (1, 0):
-            m = tk == code
-            wk[m] = wk[m] * goal[code] / wk[m].sum()
 
-    weights = np.zeros(e.size)
-    weights[kept] = wk
+def _positivity_warning(ek: np.ndarray, tk: np.ndarray, where: str) -> list[str]:
+    n_near = {arm: int(np.sum(((ek < POSITIVITY_BOUND) | (ek > 1 - POSITIVITY_BOUND)) & (tk == code)))
+              for arm, code in (("treated", 1), ("control", 0))}
+    if not sum(n_near.values()):
+        return []
+    msg = (f"{where}: {sum(n_near.values())} propensity scores lie outside [{POSITIVITY_BOUND:g}, "
+           f"{1 - POSITIVITY_BOUND:g}] (got {n_near['treated']} treated, {n_near['control']} control). "
+           "Check overlap; consider trim='crump' or estimand='ATO'.")
+    warnings.warn(msg, PositivityWarning, stacklevel=3)
+    return [msg]
+
+
+def _normalized(wk: np.ndarray, ek: np.ndarray, tk: np.ndarray, estimand: str, normalize: str) -> np.ndarray:
+    """Each arm rescaled to the target population's size (``"target"``) or its own size (``"arm"``)."""
+    wk = wk.copy()
+    n1, n0 = int(np.sum(tk == 1)), int(np.sum(tk == 0))
+    if normalize == "arm":
+        goal = {1: n1, 0: n0}
+    else:
+        size = {"ATE": tk.size, "ATT": n1, "ATC": n0, "ATO": float(np.sum(ek * (1 - ek))),
+                "matching": float(np.sum(np.minimum(ek, 1 - ek)))}[estimand]
+        goal = {1: size, 0: size}
+    for code in (1, 0):
+        m = tk == code
+        wk[m] = wk[m] * goal[code] / wk[m].sum()
+    return wk
+
+
+def _diagnostics(wk: np.ndarray, tk: np.ndarray) -> pd.DataFrame:
     rows = []
     for arm, m in (("treated", tk == 1), ("control", tk == 0), ("overall", np.ones(tk.size, dtype=bool))):
         w = wk[m]
         rows.append({"arm": arm, "n": int(m.sum()), "sum": float(w.sum()), "min": float(w.min()),
                      "max": float(w.max()), "mean": float(w.mean()), "ess": kish_ess(w),
                      "top1_share": top_share(w)})
-    diagnostics = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def _extreme_weight_warnings(wk: np.ndarray, tk: np.ndarray, where: str) -> list[str]:
+    caught = []
     for arm, code in (("treated", 1), ("control", 0)):
         w = wk[tk == code]
         ratio = w / w.mean()
@@ -376,13 +423,11 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
             msg = (f"{where}: {n_big} patients in arm {arm!r} have weights above {EXTREME_WEIGHT_RATIO:g} times "
                    f"the arm mean (got max {ratio.max():.1f} times; ESS {kish_ess(w):.1f} of {w.size}). "
                    "Consider trim='crump', truncate=(1, 99) or estimand='ATO'.")
-            warnings.warn(msg, ExtremeWeightWarning, stacklevel=2)
+            warnings.warn(msg, ExtremeWeightWarning, stacklevel=3)
             caught.append(msg)
-    return WeightResult(weights=weights, kept=kept, estimand=estimand, stabilized=bool(stabilize),
-                        normalize=normalize, trim_bounds=trim_bounds, truncate_bounds=truncate_bounds,
-                        n_trimmed=n_trimmed, n_truncated=n_truncated, diagnostics=diagnostics,
-                        warnings=tuple(caught))
+    return caught
 
 
-__all__ = ["compute_weights", "WeightResult", "ESTIMANDS", "check_estimand", "crump_bounds", "kish_ess",
+__all__ = ["compute_weights", "weight_values", "WeightValues", "WeightResult", "ESTIMANDS", "check_estimand",
+           "crump_bounds", "kish_ess",
            "top_share", "POSITIVITY_BOUND", "EXTREME_WEIGHT_RATIO"]

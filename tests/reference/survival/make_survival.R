@@ -1,4 +1,4 @@
-# Reference values for tests/test_survival.py.
+# Reference values for tests/stats/test_km.py and tests/stats/test_comparison.py.
 # Run from the repository root:  Rscript tests/reference/survival/make_survival.R
 # Writes rotterdam.csv, ties.csv and survival.json beside this script.
 #

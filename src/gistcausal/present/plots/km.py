@@ -1,7 +1,7 @@
 """Kaplan-Meier curves with confidence bands and a two-row numbers-at-risk table, and a scaled
 Schoenfeld residual plot for the proportional-hazards check.
 
-Compute-then-plot: everything drawn comes from a :class:`~gistcausal.stats.survival.SurvivalComparison`
+Compute-then-plot: everything drawn comes from a :class:`~gistcausal.stats.comparison.SurvivalComparison`
 (or its ``curves`` frame); nothing is estimated here except the at-risk counts read off the curves.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of gistcausal.stats.survival against R (tests/reference/survival/make_survival.R) and properties."""
+"""Tests of gistcausal.stats.km against R (tests/reference/survival/make_survival.R) and properties."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gistcausal.errors import DataError
-from gistcausal.stats.survival import kaplan_meier, km_median, logrank_test, rmst
+from gistcausal.stats.km import kaplan_meier, km_at, km_median, logrank_test, rmst
 
 REF = Path(__file__).parents[1] / "reference" / "survival"
 TOL = 1e-6  # deterministic results vs R: only floating-point differences remain
@@ -289,164 +289,14 @@ def test_inputs_not_mutated(data):
     pd.testing.assert_frame_equal(d, before)
 
 
-# ------------------------------------------------------------------ compare_survival and plot
-import warnings as _warnings  # noqa: E402
-
-from gistcausal.errors import CohortError, ProportionalHazardsWarning, SmallSampleWarning  # noqa: E402
-from gistcausal.stats.survival import compare_survival  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def iptw_comparison(data):
+def test_km_at_kernel_is_kaplan_meier_and_rmst(data):
+    """The bootstrap's kernel (km_at) gives exactly the numbers of kaplan_meier and rmst: one arithmetic."""
     d = data["rotterdam"]
-    with _warnings.catch_warnings(record=True) as rec:
-        _warnings.simplefilter("always")
-        comp = compare_survival(d.time, d.event, d.hormon, weights=d.w, outcome="rfs", estimand="ATE",
-                                method="iptw", landmarks=(24, 60), horizon=60,
-                                arm_labels=("none", "hormon"))
-    return comp, rec
-
-
-def test_compare_iptw_hr_and_logrank_match_r(iptw_comparison, ref):
-    """R: coxph(Surv(time, event) ~ hormon, rot, weights = w, robust = TRUE) (cox/make_cox.R) and
-    svylogrank(Surv(time, event) ~ hormon, svydesign(ids = ~1, weights = ~w, rot))."""
-    comp, _ = iptw_comparison
-    cox_ref = json.loads((REF.parent / "cox" / "cox.json").read_text())["rot_arm_months_w"]
-    hr = comp.get("hr")
-    assert math.log(hr.value) == pytest.approx(cox_ref["coef"], abs=TOL)
-    assert hr.se == pytest.approx(cox_ref["robust_se"], abs=TOL)
-    assert hr.variance == "robust" and hr.scale == "log"
-    assert comp.get("logrank_p").p == pytest.approx(ref["rotterdam"]["svylogrank"]["p"], abs=TOL)
-
-
-def test_compare_per_arm_estimates_match_r(iptw_comparison, ref):
-    """Per-arm medians, S(t) and RMST equal the R-validated survfit(weights = w, robust = TRUE)."""
-    comp, _ = iptw_comparison
-    for code, label in (("0", "none"), ("1", "hormon")):
-        r = ref["rotterdam"][code]["weighted_robust_log"]
-        med = comp.get("median", contrast=label)
-        _close([med.value, med.ci_low, med.ci_high], [r["median"], r["median_lcl"], r["median_ucl"]])
-        rm = comp.get("rmst", contrast=label)
-        assert rm.value == pytest.approx(ref["rotterdam"][code]["rmst_weighted_ij"]["rmean"], abs=TOL)
-        assert rm.se == pytest.approx(ref["rotterdam"][code]["rmst_weighted_ij"]["se"], abs=TOL)
-        s24 = comp.get("surv", contrast=label, time=24.0)
-        i = int(np.searchsorted(np.array(r["time"]), 24.0, side="right")) - 1
-        assert s24.value == pytest.approx(r["surv"][i], abs=TOL)
-        assert s24.se == pytest.approx(r["std_err"][i], abs=TOL)
-
-
-def test_compare_differences_closed_form(iptw_comparison):
-    comp, _ = iptw_comparison
-    s0, s1 = comp.get("surv", "none", 60.0), comp.get("surv", "hormon", 60.0)
-    diff, ratio = comp.get("surv_diff", time=60.0), comp.get("surv_ratio", time=60.0)
-    assert diff.value == pytest.approx(s1.value - s0.value, abs=1e-12)
-    assert diff.se == pytest.approx(math.hypot(s0.se, s1.se), abs=1e-12)
-    sel = math.hypot(s0.se / s0.value, s1.se / s1.value)
-    assert ratio.se == pytest.approx(sel, abs=1e-12)
-    assert ratio.ci_low == pytest.approx(ratio.value * math.exp(-1.959963984540054 * sel), abs=1e-9)
-    r0, r1, rd = comp.get("rmst", "none"), comp.get("rmst", "hormon"), comp.get("rmst_diff")
-    assert rd.value == pytest.approx(r1.value - r0.value, abs=1e-12)
-    assert {e.variance for e in comp.estimates} <= {"robust"}
-
-
-def test_compare_ph_violation_warned_and_kept(iptw_comparison):
-    """cox.zph of the weighted model rejects PH on rotterdam (R: p < 1e-10, cox/make_cox.R)."""
-    comp, rec = iptw_comparison
-    assert any(issubclass(w.category, ProportionalHazardsWarning) for w in rec)
-    assert len(comp.warnings) == 1 and "proportional hazards rejected for treatment" in comp.warnings[0]
-    assert comp.ph_test["p"] < 1e-10
-
-
-def test_compare_tables_and_dict(iptw_comparison):
-    comp, _ = iptw_comparison
-    assert set(comp.curves["weighting"]) == {"weighted", "unweighted"}
-    assert list(comp.at_risk.columns) == ["arm", "time", "n_at_risk", "weighted_n_at_risk"]
-    first = comp.at_risk[(comp.at_risk.arm == "hormon") & (comp.at_risk.time == 0)].iloc[0]
-    assert first.n_at_risk == 339
-    json.dumps(comp.to_dict())
-    assert len(comp.to_frame()) == len(comp.estimates)
-    assert "hormon vs none" in comp.summary()
-
-
-def test_compare_landmark_beyond_follow_up(data):
-    d = data["ties"]
-    with pytest.raises(DataError, match=re.escape(
-            "compare_survival: `landmarks` has a time beyond the last follow-up of an arm (got 20 > "
-            "12). Choose landmarks <= 12.")):
-        compare_survival(d.time, d.event, d.group, outcome="os", landmarks=(5, 20))
-
-
-def test_compare_horizon_beyond_follow_up(data):
-    d = data["ties"]
-    with pytest.raises(DataError, match=re.escape(
-            "compare_survival: `horizon` is beyond the last follow-up time (got 30 > 12)")):
-        compare_survival(d.time, d.event, d.group, outcome="os", horizon=30)
-
-
-def test_compare_empty_arm():
-    with pytest.raises(CohortError, match=re.escape(
-            "compare_survival: arm 'sunitinib' is empty (got 0 patients with positive weight). "
-            "Check the cohort definition and treatment coding.")):
-        compare_survival([1.0, 2.0, 3.0], [1, 0, 1], [0, 0, 0], outcome="os")
-
-
-def test_compare_arm_without_events_hr_not_estimable():
-    t = np.array([1.0, 2, 3, 4, 5, 6, 7, 8])
-    e = np.array([1, 1, 1, 1, 0, 0, 0, 0])
-    a = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    with pytest.warns(SmallSampleWarning, match="not estimable"):
-        comp = compare_survival(t, e, a, outcome="os", landmarks=(2,), horizon=4)
-    hr = comp.get("hr")
-    assert math.isnan(hr.value) and hr.note.startswith("not estimable: hazard ratio for 'treatment'")
-    assert math.isnan(comp.get("median", "sunitinib").value)
-    assert comp.get("median", "sunitinib").note == "not estimable: curve never reaches 0.5"
-    assert len(comp.warnings) == 1
-
-
-def test_compare_method_checks():
-    with pytest.raises(DataError, match=re.escape(
-            "compare_survival: method 'iptw' needs `weights` (got None). Pass the IPTW weights or use "
-            "method='unadjusted'.")):
-        compare_survival([1.0, 2.0], [1, 1], [0, 1], outcome="os", method="iptw")
-
-
-def test_compare_adjusted_hr_matches_cox_fit(data):
-    """The adjusted HR is the treatment coefficient of the multivariable Cox model (validated vs R in
-    test_cox.py: coxph(Surv(time, event) ~ hormon + ..., ties = 'efron'))."""
-    d = data["rotterdam"]
-    covs = ["age", "meno", "size2", "size3", "grade", "nodes", "pgr", "er", "chemo"]
-    cox_ref = json.loads((REF.parent / "cox" / "cox.json").read_text())["rot_multi_months_u"]
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore", ProportionalHazardsWarning)
-        comp = compare_survival(d.time, d.event, d.hormon, outcome="rfs", method="adjusted", X=d[covs])
-    hr = comp.get("hr")
-    assert math.log(hr.value) == pytest.approx(cox_ref["coef"][0], abs=TOL)
-    assert hr.se == pytest.approx(cox_ref["se"][0], abs=TOL) and hr.variance == "model"
-
-
-def test_plot_km_two_at_risk_rows_per_arm(iptw_comparison):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gistcausal.present.plots.km import plot_km
-    comp, _ = iptw_comparison
-    fig, ax = plt.subplots()
-    out = plot_km(comp, ax=ax, title="RFS", time_unit="months")
-    assert out is ax
-    texts = [t.get_text() for t in ax.texts]
-    for arm in ("none", "hormon"):
-        assert f"{arm}: n at risk" in texts and f"{arm}: weighted n at risk" in texts
-    assert "339" in texts  # raw n at risk at time 0 in the hormon arm
-    labels = [ln.get_label() for ln in ax.get_lines()]
-    assert "hormon (IPTW)" in labels and "hormon (unweighted)" in labels
-    plt.close(fig)
-
-
-def test_compare_everyone_censored():
-    t = np.array([1.0, 2, 3, 4])
-    with pytest.warns(SmallSampleWarning, match=re.escape("cox_fit: no events (got 0 events in 4")):
-        comp = compare_survival(t, [0, 0, 0, 0], [0, 1, 0, 1], outcome="os", landmarks=(2,))
-    assert math.isnan(comp.get("hr").value)
-    assert math.isnan(comp.get("logrank_p").p) and comp.get("logrank_p").note == "not estimable: no events"
-    assert comp.get("surv", "sunitinib", 2.0).value == 1.0
+    t, e, w = d.time.to_numpy(float), d.event.to_numpy(float), d.w.to_numpy(float)
+    times = [0.0, 12.0, 24.0, 60.0, 1e6]  # before the first time, inside, and beyond the last (carried on)
+    k = km_at(t, e, w, times, 60.0)
+    km = kaplan_meier(t, e, weights=w)
+    np.testing.assert_array_equal(k.surv, km.survival_at(times))
+    assert k.rmst == rmst(t, e, weights=w, horizon=60.0).value
+    assert k.last == km.time[-1]
+    assert np.isnan(km_at(t, e, w, times, None).rmst)

@@ -10,98 +10,44 @@ by loops over patients or over event times.
 Conventions follow R's ``survival`` package (``survfit``, ``survdiff``, ``print.survfit``) and
 ``survey::svylogrank``; each is matched to 1e-6 by the reference tests in ``tests/reference/survival``.
 
-The Cox model lives in :mod:`gistcausal.stats.cox`; the arm comparison that combines everything in
-:func:`compare_survival` at the end of this module.
+Kernels. :func:`risk_table`, :func:`km_surv`, :func:`step_at`, :func:`rmst_area` and :func:`km_at` are
+the unchecked fast path (arrays already validated, e.g. by
+:func:`gistcausal._checks.check_survival_inputs`): :func:`kaplan_meier`, :func:`rmst`, the influence
+functions and the bootstrap (:mod:`gistcausal.inference.bootstrap`) all compute the curve and its area
+with them, so a replicate and the point estimate are the same arithmetic.
+
+The Cox model lives in :mod:`gistcausal.stats.cox`; the two-arm comparison that combines both in
+:func:`gistcausal.stats.comparison.compare_survival`.
 """
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate
-from gistcausal.errors import DataError, ModelFitError, ProportionalHazardsWarning
+from gistcausal._checks import check_alpha, check_survival_inputs
+from gistcausal.effects import json_safe
+from gistcausal.errors import DataError
 
 Variance = Literal["auto", "greenwood", "robust", "none"]
 ConfType = Literal["log", "log-log", "plain"]
 
 _TOL = math.sqrt(np.finfo(float).eps)  # R's minmin() tolerance, .Machine$double.eps^0.5
 
-
-# ----------------------------------------------------------------------------------------------------
-# input checks
-# ----------------------------------------------------------------------------------------------------
-def _as_float(x: Any, name: str, where: str) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise DataError(f"{where}: `{name}` must be numeric (got dtype {np.asarray(x).dtype}). "
-                        f"Convert `{name}` to numbers before calling {where}.") from err
-    if arr.ndim != 1:
-        raise DataError(f"{where}: `{name}` must be one-dimensional (got shape {arr.shape}). "
-                        f"Pass one value per patient.")
-    return arr
-
-
-def _check_inputs(time: Any, event: Any, weights: Any, where: str,
-                  entry: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate and return float arrays ``time``, ``event`` (0/1) and ``weights`` (ones if None)."""
-    if entry is not None:
-        raise DataError(f"{where}: late entry (left truncation) is not supported (got an `entry` "
-                        f"argument). Define time zero so that every patient is at risk from time 0, "
-                        f"or use R survival with Surv(entry, time, event).")
-    t = _as_float(time, "time", where)
-    e = _as_float(event, "event", where)
-    n = t.size
-    if n == 0:
-        raise DataError(f"{where}: no patients (got 0 rows). Check the cohort filters.")
-    if e.size != n:
-        raise DataError(f"{where}: `event` must have one value per patient (got {e.size} values for "
-                        f"{n} times). Pass arrays of equal length.")
-    bad_nan = int(np.isnan(t).sum())
-    bad_neg = int((t < 0).sum())
-    bad_inf = int(np.isinf(t).sum())
-    if bad_nan or bad_neg or bad_inf:
-        raise DataError(f"{where}: `time` must be finite and >= 0 (got {bad_nan} missing, {bad_neg} "
-                        f"negative, {bad_inf} infinite). Drop or correct these rows before the "
-                        f"analysis.")
-    bad_e = int((~np.isin(e, (0.0, 1.0))).sum())
-    if bad_e:
-        raise DataError(f"{where}: `event` must be 0 (censored) or 1 (event) (got {bad_e} other "
-                        f"values). Recode the event indicator to 0/1.")
-    if weights is None:
-        w = np.ones(n)
-    else:
-        w = _as_float(weights, "weights", where)
-        if w.size != n:
-            raise DataError(f"{where}: `weights` must have one value per patient (got {w.size} "
-                            f"weights for {n} times). Pass arrays of equal length.")
-        bad_w = int((~np.isfinite(w)).sum()) + int((w < 0).sum())
-        if bad_w:
-            raise DataError(f"{where}: `weights` must be finite and >= 0 (got {bad_w} missing, "
-                            f"infinite or negative). Recompute the weights or drop these rows.")
-        if not np.any(w > 0):
-            raise DataError(f"{where}: all weights are zero (got sum 0). Check the weighting step.")
-    return t, e, w
-
-
-def _check_alpha(alpha: float, where: str) -> float:
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise DataError(f"{where}: `alpha` must be in (0, 1) (got {alpha!r}). Use e.g. alpha=0.05.")
-    return float(alpha)
-
-
 # ----------------------------------------------------------------------------------------------------
 # the one-sort risk table
 # ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class _RiskTable:
-    """Sorted data and per-unique-time sums (internal; holds patient rows, never returned)."""
+class RiskTable:
+    """Sorted data and per-unique-time sums (patient rows: kernels only, never in a result).
+
+    Built by :func:`risk_table`; ``time`` holds the distinct times, the ``n_*`` arrays their weighted and
+    raw (``*_raw``) counts, ``order``/``idx`` map sorted rows back to the input and to their time.
+    """
 
     order: np.ndarray       # argsort of time
     time: np.ndarray        # unique times, ascending
@@ -117,7 +63,13 @@ class _RiskTable:
     n_censor_raw: np.ndarray
 
 
-def _risk_table(t: np.ndarray, e: np.ndarray, w: np.ndarray) -> _RiskTable:
+def risk_table(t: np.ndarray, e: np.ndarray, w: np.ndarray) -> RiskTable:
+    """The one sort: distinct times, weighted and raw numbers at risk, events and censorings.
+
+    Unchecked fast path: ``t`` (>= 0), ``e`` (0/1) and ``w`` (>= 0) are float arrays of one length >= 1, as
+    returned by :func:`gistcausal._checks.check_survival_inputs`. Risk sets are reverse cumulative sums
+    over the distinct times, so the cost is one ``argsort`` plus linear passes.
+    """
     order = np.argsort(t, kind="stable")
     ts, es, ws = t[order], e[order], w[order]
     first = np.empty(ts.size, dtype=bool)
@@ -132,15 +84,62 @@ def _risk_table(t: np.ndarray, e: np.ndarray, w: np.ndarray) -> _RiskTable:
     n_tot_raw = np.diff(np.append(start, ts.size)).astype(float)
     n_risk = np.cumsum(n_tot[::-1])[::-1]
     n_risk_raw = np.cumsum(n_tot_raw[::-1])[::-1]
-    return _RiskTable(order=order, time=ts[start], idx=idx, t=ts, e=es, w=ws, n_risk=n_risk,
-                      n_event=n_event, n_censor=n_tot - n_event, n_risk_raw=n_risk_raw,
-                      n_event_raw=n_event_raw, n_censor_raw=n_tot_raw - n_event_raw)
+    return RiskTable(order=order, time=ts[start], idx=idx, t=ts, e=es, w=ws, n_risk=n_risk,
+                     n_event=n_event, n_censor=n_tot - n_event, n_risk_raw=n_risk_raw,
+                     n_event_raw=n_event_raw, n_censor_raw=n_tot_raw - n_event_raw)
 
 
-def _km_surv(rt: _RiskTable) -> np.ndarray:
+def km_surv(rt: RiskTable) -> np.ndarray:
+    r"""Product-limit :math:`\hat S(t_j) = \prod_{k \le j} (1 - d_k / n_k)` at the distinct times of ``rt``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(rt.n_risk > 0, rt.n_event / rt.n_risk, 0.0)
     return np.cumprod(1.0 - h)
+
+
+def step_at(time: np.ndarray, values: np.ndarray, t: Any, before: float) -> np.ndarray:
+    """Right-continuous step function through ``values`` at the distinct ``time``, evaluated at ``t``.
+
+    ``before`` is its value before the first time (1 for a survival curve, 0 for its SE); after the last
+    time it stays at the last value (R ``summary(survfit, times, extend = TRUE)``).
+    """
+    tt = np.atleast_1d(np.asarray(t, dtype=float))
+    pos = np.searchsorted(time, tt, side="right") - 1
+    return np.where(pos >= 0, values[np.maximum(pos, 0)], before)
+
+
+def rmst_area(time: np.ndarray, surv: np.ndarray, tau: float) -> tuple[float, np.ndarray]:
+    r"""Area :math:`\int_0^\tau \hat S(t)\,dt` under a step curve, and its rectangles.
+
+    Returns ``(value, rect)``: ``rect[0]`` is the rectangle on :math:`[0, t_1)` (height 1) and
+    ``rect[m]`` the one from the m-th distinct time :math:`\le \tau` to the next breakpoint (or
+    :math:`\tau`), so ``rect.size - 1`` distinct times lie in :math:`[0, \tau]`.
+    """
+    keep = time <= tau
+    grid = np.append(np.append(0.0, time[keep]), tau)          # breakpoints
+    rect = np.diff(grid) * np.append(1.0, surv[keep])          # S on [grid[i], grid[i+1])
+    return float(rect.sum()), rect
+
+
+class KMAt(NamedTuple):
+    """What :func:`km_at` returns: S at the requested times, the RMST, and the last observed time."""
+
+    surv: np.ndarray
+    rmst: float
+    last: float
+
+
+def km_at(t: np.ndarray, e: np.ndarray, w: np.ndarray, times: Any, horizon: float | None) -> KMAt:
+    r"""Kaplan-Meier :math:`\hat S` at ``times`` and the RMST to ``horizon`` (NaN when None): the kernel.
+
+    Unchecked fast path (inputs as :func:`risk_table`); ``times`` and ``horizon`` may lie beyond the last
+    observed time ``last``, where the curve is carried forward (:func:`step_at`). The same arithmetic as
+    :func:`kaplan_meier` and :func:`rmst` (which call the same :func:`risk_table`, :func:`km_surv` and
+    :func:`rmst_area`); the bootstrap calls it once per arm and replicate.
+    """
+    rt = risk_table(t, e, w)
+    surv = km_surv(rt)
+    value = math.nan if horizon is None else rmst_area(rt.time, surv, horizon)[0]
+    return KMAt(surv=step_at(rt.time, surv, times, 1.0), rmst=value, last=float(rt.time[-1]))
 
 
 def _greenwood_term(n_risk: np.ndarray, n_event: np.ndarray) -> np.ndarray:
@@ -149,7 +148,7 @@ def _greenwood_term(n_risk: np.ndarray, n_event: np.ndarray) -> np.ndarray:
         return np.where(n_risk - n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
 
 
-def _ij_pieces(rt: _RiskTable) -> tuple[np.ndarray, np.ndarray]:
+def _ij_pieces(rt: RiskTable) -> tuple[np.ndarray, np.ndarray]:
     """Per-patient terms of the infinitesimal jackknife of log S(t).
 
     For patient i with unique-time index k_i the influence of its weight on log S at time index m is
@@ -166,7 +165,7 @@ def _ij_pieces(rt: _RiskTable) -> tuple[np.ndarray, np.ndarray]:
     return c, g
 
 
-def _ij_var_log_surv(rt: _RiskTable) -> np.ndarray:
+def _ij_var_log_surv(rt: RiskTable) -> np.ndarray:
     """Robust (IJ) variance of log S(t) at each unique time: sum_i w_i^2 A_i(t)^2, by cumsums."""
     c, g = _ij_pieces(rt)
     w2 = rt.w ** 2
@@ -251,19 +250,17 @@ class KaplanMeier:
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.std_err / self.surv
 
-    def _step(self, values: np.ndarray, t: Any, before: float) -> np.ndarray:
-        tt = np.atleast_1d(np.asarray(t, dtype=float))
-        pos = np.searchsorted(self.time, tt, side="right") - 1
-        out = np.where(pos >= 0, values[np.maximum(pos, 0)], before)
-        return out
-
     def survival_at(self, t: Any) -> np.ndarray:
         """S(t) as a right-continuous step function (1 before the first time)."""
-        return self._step(self.surv, t, 1.0)
+        return step_at(self.time, self.surv, t, 1.0)
 
     def std_err_at(self, t: Any) -> np.ndarray:
         """SE of S(t) at arbitrary times (0 before the first time)."""
-        return self._step(self.std_err, t, 0.0)
+        return step_at(self.time, self.std_err, t, 0.0)
+
+    def ci_at(self, t: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise limits of S(t) at arbitrary times (1 before the first time)."""
+        return step_at(self.time, self.ci_low, t, 1.0), step_at(self.time, self.ci_high, t, 1.0)
 
     def median(self) -> tuple[float, float, float]:
         """Median and its interval by R's rule (``print.survfit``): NaN when not reached.
@@ -370,14 +367,14 @@ def kaplan_meier(time: Any, event: Any, *, weights: Any = None, variance: Varian
     Therneau TM (2024). survival: A Package for Survival Analysis in R (survfit, robust variance).
     """
     where = "kaplan_meier"
-    t, e, w = _check_inputs(time, event, weights, where, entry)
-    alpha = _check_alpha(alpha, where)
+    t, e, w = check_survival_inputs(time, event, weights, where, entry)
+    alpha = check_alpha(alpha, where)
     if conf_type not in ("log", "log-log", "plain"):
         raise DataError(f"{where}: `conf_type` must be one of 'log', 'log-log', 'plain' (got "
                         f"{conf_type!r}). Use 'log', R's default.")
     var = _resolve_variance(variance, weights is not None, where)
-    rt = _risk_table(t, e, w)
-    surv = _km_surv(rt)
+    rt = risk_table(t, e, w)
+    surv = km_surv(rt)
     if var == "greenwood":
         # survfit makes the term infinite where everyone at risk has the event (S drops to 0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -456,7 +453,7 @@ def check_landmarks(landmarks: Any, last: float, where: str) -> list[float]:
     return lm
 
 
-def _check_horizon(horizon: Any, last: float, where: str, key: str) -> float:
+def check_horizon(horizon: Any, last: float, where: str, key: str) -> float:
     try:
         h = float(horizon)
     except (TypeError, ValueError) as err:
@@ -471,39 +468,39 @@ def _check_horizon(horizon: Any, last: float, where: str, key: str) -> float:
     return h
 
 
-def _rmst_core(rt: _RiskTable, surv: np.ndarray, tau: float, var: str
+def _rmst_ij(rt: RiskTable, rect: np.ndarray) -> np.ndarray:
+    r"""Per sorted patient :math:`\int_0^\tau \hat S(u) A_i(u)\,du` (``A_i`` as in :func:`_ij_pieces`).
+
+    ``A_i`` is piecewise constant: :math:`-G` on the intervals before the patient's time :math:`t_{k_i}`,
+    then :math:`c_i`; the integrals for all patients come from two cumulative sums over the rectangles of
+    :func:`rmst_area`.
+    """
+    mk = rect.size - 1
+    if mk == 0:
+        return np.zeros(rt.t.size)
+    c, g = _ij_pieces(rt)
+    # Q(m) = int_0^{t_m + } S G: cumulative area of S*G over the intervals starting at t_1..t_m
+    q_through = np.cumsum(rect[1:] * g[:mk])                    # through interval m inclusive
+    r_from = np.cumsum(rect[1:][::-1])[::-1]                    # area from t_m to tau
+    inside = rt.idx < mk
+    ki = np.where(inside, rt.idx, 0)
+    q_before = np.where(ki > 0, q_through[np.maximum(ki - 1, 0)], 0.0)
+    return np.where(inside, -q_before + c * r_from[ki], -q_through[-1])
+
+
+def _rmst_core(rt: RiskTable, surv: np.ndarray, tau: float, var: str
                ) -> tuple[float, float]:
     """Area under S on [0, tau] and its variance (Greenwood as R print.survfit, or IJ)."""
-    keep = rt.time <= tau
-    tk = rt.time[keep]
-    grid = np.append(np.append(0.0, tk), tau)                  # breakpoints
-    s_left = np.append(1.0, surv[keep])                        # S on [grid[i], grid[i+1])
-    rect = np.diff(grid) * s_left
-    value = float(rect.sum())
+    value, rect = rmst_area(rt.time, surv, tau)
     if var == "none":
         return value, math.nan
     if var == "greenwood":
         # R survmean: varmean = sum(cumsum(rev(rectangles[-1]))^2 * rev(hh)[-1]), hh = d/(n(n-d))
-        hh = _greenwood_term(rt.n_risk, rt.n_event)[keep]
+        hh = _greenwood_term(rt.n_risk, rt.n_event)[rt.time <= tau]
         after = np.cumsum(rect[1:][::-1])[::-1]                 # area after t_j up to tau
         return value, float(np.sum(after ** 2 * hh))
-    # IJ: U_i = -int_0^tau S(u) A_i(u) du, A_i piecewise constant (see _ij_pieces)
-    c, g = _ij_pieces(rt)
-    mk = tk.size
-    g_k = g[:mk]
-    # Q(m) = int_0^{t_m + } S G: cumulative area of S*G over the intervals starting at t_1..t_m
-    sg_rect = rect[1:] * g_k                                     # interval [t_m, t_{m+1}) has S_m, G_m
-    q_through = np.cumsum(sg_rect)                              # through interval m inclusive
-    r_from = np.cumsum(rect[1:][::-1])[::-1]                    # area from t_m to tau
-    if mk == 0:
-        return value, 0.0
-    k = rt.idx
-    inside = k < mk
-    ki = np.where(inside, k, 0)
-    q_before = np.where(ki > 0, q_through[np.maximum(ki - 1, 0)], 0.0)
-    # patient at risk until t_{k_i}: A = -G on the intervals before k_i, then c_i from t_{k_i} on
-    integ = np.where(inside, -q_before + c * r_from[ki], -q_through[-1])
-    u = -integ
+    # IJ: U_i = -int_0^tau S(u) A_i(u) du
+    u = -_rmst_ij(rt, rect)
     return value, float(np.sum((rt.w * u) ** 2))
 
 
@@ -540,12 +537,12 @@ def rmst(time: Any, event: Any, *, weights: Any = None, horizon: float, variance
     Royston P, Parmar MKB (2013). BMC Med Res Methodol 13:152. Uno H et al., survRM2.
     """
     where = "rmst"
-    t, e, w = _check_inputs(time, event, weights, where)
-    alpha = _check_alpha(alpha, where)
+    t, e, w = check_survival_inputs(time, event, weights, where)
+    alpha = check_alpha(alpha, where)
     var = _resolve_variance(variance, weights is not None, where)
-    rt = _risk_table(t, e, w)
-    tau = _check_horizon(horizon, float(rt.time[-1]), where, "horizon")
-    value, v = _rmst_core(rt, _km_surv(rt), tau, var)
+    rt = risk_table(t, e, w)
+    tau = check_horizon(horizon, float(rt.time[-1]), where, "horizon")
+    value, v = _rmst_core(rt, km_surv(rt), tau, var)
     se = math.sqrt(v) if math.isfinite(v) else math.nan
     z = stats.norm.ppf(1 - alpha / 2)
     return RMSTResult(value=value, se=se, ci_low=float(value - z * se), ci_high=float(value + z * se),
@@ -603,7 +600,7 @@ def _group_codes(group: Any, n: int, where: str) -> tuple[np.ndarray, tuple[str,
     return codes, tuple(str(v) for v in levels)
 
 
-def _efron_null_pieces(rt: _RiskTable, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _efron_null_pieces(rt: RiskTable, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At beta = 0: unique death times' index, hazard increments and covariate means as R's
     ``coxph.detail`` (Efron ties; the means are averaged over the d tied deaths)."""
     start = np.flatnonzero(np.r_[True, rt.idx[1:] != rt.idx[:-1]])
@@ -674,12 +671,12 @@ def logrank_test(time: Any, event: Any, group: Any, *, weights: Any = None,
     Xie J, Liu C (2005). Stat Med 24:3089-3110.
     """
     where = "logrank_test"
-    t, e, w = _check_inputs(time, event, weights, where)
-    _check_alpha(alpha, where)
+    t, e, w = check_survival_inputs(time, event, weights, where)
+    check_alpha(alpha, where)
     codes, levels = _group_codes(group, t.size, where)
     k = len(levels)
     if weights is None:
-        rt = _risk_table(t, e, w)
+        rt = risk_table(t, e, w)
         start = np.flatnonzero(np.r_[True, rt.idx[1:] != rt.idx[:-1]])
         onehot = np.zeros((t.size, k))
         onehot[np.arange(t.size), codes[rt.order]] = 1.0
@@ -703,7 +700,7 @@ def logrank_test(time: Any, event: Any, group: Any, *, weights: Any = None,
         if np.count_nonzero(np.bincount(codes, minlength=k)) < k:
             raise DataError(f"{where}: a group has only zero-weight patients (got levels {levels}). "
                             f"Check the weights of that arm.")
-        rt = _risk_table(t, e, w)
+        rt = risk_table(t, e, w)
         xs = np.zeros((t.size, k - 1))
         cs = codes[rt.order]
         for j in range(1, k):
@@ -734,293 +731,6 @@ def logrank_test(time: Any, event: Any, group: Any, *, weights: Any = None,
                          groups=levels, observed=tuple(float(x) for x in obs),
                          expected=tuple(float(x) for x in exp), n=n_used)
 
-
-# ----------------------------------------------------------------------------------------------------
-# two-arm comparison
-# ----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SurvivalComparison(EstimatesMixin):
-    """Everything a two-arm survival comparison reports, aggregates only.
-
-    Attributes
-    ----------
-    curves : DataFrame
-        ``weighting`` ("unweighted"/"weighted"), ``arm``, ``time``, ``surv``, ``std_err``,
-        ``ci_low``, ``ci_high``, ``n_risk`` (weighted), ``n_risk_raw``, ``n_event``,
-        ``n_event_raw``, ``n_censor_raw``; weighted analyses carry both weightings.
-    at_risk : DataFrame
-        ``arm``, ``time``, ``n_at_risk`` (patients) and ``weighted_n_at_risk`` (sum of weights).
-    estimates : tuple of EffectEstimate
-    warnings : tuple of str
-    """
-
-    outcome: str
-    estimand: str
-    method: str
-    arm_labels: tuple[str, str]
-    curves: pd.DataFrame
-    at_risk: pd.DataFrame
-    estimates: tuple[EffectEstimate, ...]
-    alpha: float
-    warnings: tuple[str, ...] = ()
-    ph_test: dict = field(default_factory=dict)
-
-    def summary(self) -> str:
-        head = (f"{self.outcome}: {self.arm_labels[1]} vs {self.arm_labels[0]} ({self.method}, "
-                f"estimand {self.estimand})")
-        lines = [head] + ["  " + e.summary() for e in self.estimates]
-        lines += ["  warning: " + w for w in self.warnings]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "estimand": self.estimand, "method": self.method,
-                "arm_labels": list(self.arm_labels), "alpha": self.alpha,
-                "estimates": [e.to_dict() for e in self.estimates],
-                "at_risk": [{k: json_safe(v) for k, v in r.items()}
-                            for r in self.at_risk.to_dict(orient="records")],
-                "curves": [{k: json_safe(v) for k, v in r.items()}
-                           for r in self.curves.to_dict(orient="records")],
-                "ph_test": {k: json_safe(v) for k, v in self.ph_test.items()},
-                "warnings": list(self.warnings)}
-
-
-def _curve_frame(km: KaplanMeier, arm: str, weighting: str) -> pd.DataFrame:
-    f = km.to_frame()
-    f = f[["time", "surv", "std_err", "ci_low", "ci_high", "n_risk", "n_risk_raw", "n_event",
-           "n_event_raw", "n_censor_raw"]]
-    f.insert(0, "arm", arm)
-    f.insert(0, "weighting", weighting)
-    return f
-
-
-def _at_risk(km: KaplanMeier, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pos = np.searchsorted(km.time, times, side="left")
-    ok = pos < km.time.size
-    p = np.minimum(pos, km.time.size - 1)
-    return (np.where(ok, km.n_risk_raw[p], 0.0), np.where(ok, km.n_risk[p], 0.0))
-
-
-def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = None, outcome: str,
-                     estimand: str = "none", method: str = "unadjusted", landmarks: Any = (),
-                     horizon: float | None = None, alpha: float = 0.05,
-                     arm_labels: tuple[str, str] = ("imatinib_800", "sunitinib"), X: Any = None,
-                     at_risk_times: Any = None) -> SurvivalComparison:
-    r"""Compare survival between two arms: curves, medians, landmark survival, RMST, HR, log-rank.
-
-    Parameters
-    ----------
-    time, event
-        As :func:`kaplan_meier`.
-    treatment : array-like of {0, 1}
-        0 for ``arm_labels[0]`` (reference), 1 for ``arm_labels[1]``.
-    weights : array-like, optional
-        IPTW weights; required by ``method="iptw"``, refused by ``"unadjusted"``.
-    outcome : str
-        Outcome name carried by every estimate (e.g. ``"pfs"``).
-    estimand : str, default="none"
-        The estimand the weights target (``"ATE"``, ``"ATT"``...); ``"none"`` when unweighted.
-    method : {"unadjusted", "iptw", "adjusted"}, default="unadjusted"
-        ``"adjusted"`` reports a covariate-adjusted (conditional) Cox HR using ``X``; the curves stay
-        unadjusted.
-    landmarks : sequence of float
-        Times at which S(t), the difference and the ratio are reported.
-    horizon : float, optional
-        RMST horizon :math:`\tau`.
-    alpha : float, default=0.05
-    arm_labels : (str, str)
-    X : array-like or DataFrame, optional
-        Covariates for ``method="adjusted"``.
-    at_risk_times : sequence of float, optional
-        Times for the at-risk table; default: 0, the landmarks and 5 evenly spaced times.
-
-    Returns
-    -------
-    SurvivalComparison
-
-    Raises
-    ------
-    DataError
-        Bad inputs; landmarks or horizon beyond follow-up (naming ``landmarks``/``horizon``).
-    CohortError
-        An empty arm.
-
-    Notes
-    -----
-    Per-arm quantities use Greenwood variance unweighted and the IJ robust variance weighted; arms
-    are independent, so :math:`\mathrm{Var}(\hat S_1 - \hat S_0) = \mathrm{Var}(\hat S_1) +
-    \mathrm{Var}(\hat S_0)`; the ratio's interval is built on the log scale,
-    :math:`\mathrm{se}\{\log(\hat S_1/\hat S_0)\} = \{(se_1/\hat S_1)^2 + (se_0/\hat S_0)^2\}^{1/2}`
-    (delta method). The IPTW hazard ratio is the marginal Cox HR with the robust sandwich SE, and the
-    weighted log-rank is the design-based test (:func:`logrank_test`). Robust variances treat the
-    weights as fixed (not re-estimating the propensity model), which is usually conservative for the
-    ATE (Austin 2016); bootstrap the whole pipeline for exact coverage. A proportional-hazards
-    violation (``cox.zph`` GLOBAL p < alpha) raises :class:`ProportionalHazardsWarning`.
-
-    References
-    ----------
-    Cole SR, Hernan MA (2004). Adjusted survival curves with inverse probability weights. Comput
-    Methods Programs Biomed 75:45-49. Austin PC (2016). Variance estimation when using inverse
-    probability of treatment weighting with survival analysis. Stat Med 35:5642-5655.
-    """
-    from gistcausal.stats.cox import cox_fit, cox_zph
-    from gistcausal.errors import CohortError, SmallSampleWarning
-
-    where = "compare_survival"
-    if method not in ("unadjusted", "iptw", "adjusted"):
-        raise DataError(f"{where}: `method` must be one of 'unadjusted', 'iptw', 'adjusted' (got "
-                        f"{method!r}). Use 'iptw' with weights.")
-    if method == "iptw" and weights is None:
-        raise DataError(f"{where}: method 'iptw' needs `weights` (got None). Pass the IPTW weights "
-                        f"or use method='unadjusted'.")
-    if method == "unadjusted" and weights is not None:
-        raise DataError(f"{where}: method 'unadjusted' takes no `weights` (got weights). Use "
-                        f"method='iptw' for a weighted analysis.")
-    if method == "adjusted" and X is None:
-        raise DataError(f"{where}: method 'adjusted' needs covariates `X` (got None). Pass the "
-                        f"adjustment covariates.")
-    t, e, w = _check_inputs(time, event, weights, where)
-    alpha = _check_alpha(alpha, where)
-    a = _as_float(treatment, "treatment", where)
-    if a.size != t.size or not np.isin(a, (0.0, 1.0)).all():
-        raise DataError(f"{where}: `treatment` must be 0/1 with one value per patient (got "
-                        f"{a.size} values, {int((~np.isin(a, (0.0, 1.0))).sum())} not 0/1). "
-                        f"Code {arm_labels[0]} as 0 and {arm_labels[1]} as 1.")
-    for k in (0, 1):
-        if not np.any(a == k) or not np.any(w[a == k] > 0):
-            raise CohortError(f"{where}: arm '{arm_labels[k]}' is empty (got 0 patients with "
-                              f"positive weight). Check the cohort definition and treatment "
-                              f"coding.")
-    weighted = weights is not None
-    z = stats.norm.ppf(1 - alpha / 2)
-    warn_list: list[str] = []
-
-    def note_warning(msg: str, cat: type[Warning]) -> None:
-        warnings.warn(msg, cat, stacklevel=3)
-        warn_list.append(msg)
-
-    arms = [a == 0, a == 1]
-    kms = [kaplan_meier(t[m], e[m], weights=w[m] if weighted else None, alpha=alpha) for m in arms]
-    frames = []
-    if weighted:
-        kms_u = [kaplan_meier(t[m], e[m], alpha=alpha) for m in arms]
-        frames += [_curve_frame(k, arm_labels[i], "unweighted") for i, k in enumerate(kms_u)]
-    frames += [_curve_frame(k, arm_labels[i], "weighted" if weighted else "unweighted")
-               for i, k in enumerate(kms)]
-    curves = pd.concat(frames, ignore_index=True)
-
-    last = min(float(k.time[-1]) for k in kms)
-    lm = check_landmarks(landmarks, last, where)
-    if at_risk_times is None:
-        grid = np.unique(np.r_[0.0, lm, np.linspace(0, last, 6)])
-    else:
-        grid = np.asarray(at_risk_times, dtype=float)
-    rows = []
-    for i, km in enumerate(kms):
-        raw, wt = _at_risk(km, grid)
-        for tt, r, ww in zip(grid, raw, wt):
-            rows.append({"arm": arm_labels[i], "time": float(tt), "n_at_risk": int(r),
-                         "weighted_n_at_risk": float(ww)})
-    at_risk = pd.DataFrame(rows)
-
-    var_name = "robust" if weighted else "greenwood"
-    contrast = f"{arm_labels[1]} vs {arm_labels[0]}"
-    n_arm = [int(m.sum()) for m in arms]
-    common = {"outcome": outcome, "estimand": estimand, "method": method}
-    est: list[EffectEstimate] = []
-    for i, km in enumerate(kms):
-        med, lo, hi = km.median()
-        note = "" if math.isfinite(med) else "not estimable: curve never reaches 0.5"
-        if math.isfinite(med) and not (math.isfinite(lo) and math.isfinite(hi)):
-            note = "a confidence limit is not estimable: its band never reaches 0.5"
-        est.append(EffectEstimate(**common, contrast=arm_labels[i], measure="median", value=med,
-                                  ci_low=lo, ci_high=hi, variance=var_name, n=n_arm[i], note=note,
-                                  extra={"conf_type": km.conf_type}))
-    for x in lm:
-        s_ = [float(k.survival_at(x)[0]) for k in kms]
-        se_ = [float(k.std_err_at(x)[0]) for k in kms]
-        for i, km in enumerate(kms):
-            lo = float(km._step(km.ci_low, x, 1.0)[0])
-            hi = float(km._step(km.ci_high, x, 1.0)[0])
-            est.append(EffectEstimate(**common, contrast=arm_labels[i], measure="surv", value=s_[i],
-                                      ci_low=lo, ci_high=hi, se=se_[i], variance=var_name,
-                                      n=n_arm[i], time=x, extra={"conf_type": km.conf_type}))
-        diff = s_[1] - s_[0]
-        sed = math.sqrt(se_[0] ** 2 + se_[1] ** 2)
-        pd_ = 2 * stats.norm.sf(abs(diff) / sed) if sed > 0 else math.nan
-        est.append(EffectEstimate(**common, contrast=contrast, measure="surv_diff", value=diff,
-                                  ci_low=diff - z * sed, ci_high=diff + z * sed, se=sed, p=pd_,
-                                  variance=var_name, n=sum(n_arm), time=x))
-        if s_[0] > 0 and s_[1] > 0:
-            lr = math.log(s_[1] / s_[0])
-            sel = math.sqrt((se_[0] / s_[0]) ** 2 + (se_[1] / s_[1]) ** 2)
-            pr = 2 * stats.norm.sf(abs(lr) / sel) if sel > 0 else math.nan
-            est.append(EffectEstimate(**common, contrast=contrast, measure="surv_ratio",
-                                      value=s_[1] / s_[0], ci_low=math.exp(lr - z * sel),
-                                      ci_high=math.exp(lr + z * sel), se=sel, p=pr,
-                                      variance=var_name, n=sum(n_arm), time=x, scale="log"))
-        else:
-            est.append(EffectEstimate(**common, contrast=contrast, measure="surv_ratio",
-                                      value=math.nan, variance=var_name, n=sum(n_arm), time=x,
-                                      note="not estimable: survival is 0 in an arm"))
-    if horizon is not None:
-        tau = _check_horizon(horizon, last, where, "horizon")
-        rm = [rmst(t[m], e[m], weights=w[m] if weighted else None, horizon=tau, alpha=alpha)
-              for m in arms]
-        for i, r in enumerate(rm):
-            est.append(EffectEstimate(**common, contrast=arm_labels[i], measure="rmst",
-                                      value=r.value, ci_low=r.ci_low, ci_high=r.ci_high, se=r.se,
-                                      variance=r.variance, n=n_arm[i], time=tau))
-        d_ = rm[1].value - rm[0].value
-        sd_ = math.sqrt(rm[0].se ** 2 + rm[1].se ** 2)
-        est.append(EffectEstimate(**common, contrast=contrast, measure="rmst_diff", value=d_,
-                                  ci_low=d_ - z * sd_, ci_high=d_ + z * sd_, se=sd_,
-                                  p=2 * stats.norm.sf(abs(d_) / sd_) if sd_ > 0 else math.nan,
-                                  variance=rm[0].variance, n=sum(n_arm), time=tau))
-
-    # hazard ratio
-    if method == "adjusted":
-        xa = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
-        xa = xa.reshape(t.size, -1)
-        design = np.c_[a, xa]
-        names = ["treatment", *(list(map(str, X.columns)) if isinstance(X, pd.DataFrame) else
-                                [f"x{j + 1}" for j in range(xa.shape[1])])]
-    else:
-        design = a[:, None]
-        names = ["treatment"]
-    hr_w = w if weighted else None
-    ph: dict = {}
-    try:
-        fit = cox_fit(t, e, design, weights=hr_w, names=names, alpha=alpha)
-        est.append(EffectEstimate(**common, contrast=contrast, measure="hr",
-                                  value=float(np.exp(fit.coef[0])),
-                                  ci_low=float(np.exp(fit.ci_low[0])),
-                                  ci_high=float(np.exp(fit.ci_high[0])),
-                                  se=float(math.sqrt(fit.var[0, 0])), p=float(fit.p[0]),
-                                  variance=fit.variance, n=fit.n, scale="log",
-                                  extra={"ties": fit.ties, "n_event": fit.n_event}))
-        zph = cox_zph(t, e, design, weights=hr_w, names=names)
-        ph = {"chisq": float(zph.chisq[0]), "p": float(zph.p[0]), "global_p": zph.global_p,
-              "transform": zph.transform}
-        if zph.p[0] < alpha:
-            note_warning(f"{where}: proportional hazards rejected for treatment in '{outcome}' "
-                         f"(got cox.zph p = {zph.p[0]:.3g}). Report RMST or landmark survival "
-                         f"alongside the hazard ratio.", ProportionalHazardsWarning)
-    except ModelFitError as err:
-        note_warning(str(err), SmallSampleWarning)
-        est.append(EffectEstimate(**common, contrast=contrast, measure="hr", value=math.nan,
-                                  variance="robust" if weighted else "model", n=int(t.size),
-                                  scale="log", note="not estimable: " + str(err).split(": ", 1)[1]))
-
-    lr_ = logrank_test(t, e, a, weights=hr_w)
-    est.append(EffectEstimate(**common, contrast=contrast, measure="logrank_p", value=lr_.p,
-                              p=lr_.p, variance="robust" if weighted else "model", n=lr_.n,
-                              note="" if math.isfinite(lr_.p) else "not estimable: no events",
-                              extra={"statistic": lr_.statistic, "df": lr_.df,
-                                     "test": lr_.method}))
-    return SurvivalComparison(outcome=outcome, estimand=estimand, method=method,
-                              arm_labels=(str(arm_labels[0]), str(arm_labels[1])), curves=curves,
-                              at_risk=at_risk, estimates=tuple(est), alpha=alpha,
-                              warnings=tuple(warn_list), ph_test=ph)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1054,10 +764,10 @@ def km_influence(time: Any, event: Any, *, weights: Any = None, times: Any
     corrected for an estimated propensity score, give the M-estimation variance.
     """
     where = "km_influence"
-    t, e, w = _check_inputs(time, event, weights, where)
+    t, e, w = check_survival_inputs(time, event, weights, where)
     tt = np.atleast_1d(np.asarray(times, dtype=float))
-    rt = _risk_table(t, e, w)
-    surv = _km_surv(rt)
+    rt = risk_table(t, e, w)
+    surv = km_surv(rt)
     c, g = _ij_pieces(rt)
     pos = np.searchsorted(rt.time, tt, side="right") - 1            # last distinct time <= t
     s_t = np.where(pos >= 0, surv[np.maximum(pos, 0)], 1.0)
@@ -1087,25 +797,11 @@ def rmst_influence(time: Any, event: Any, *, weights: Any = None, horizon: float
     km_influence, rmst
     """
     where = "rmst_influence"
-    t, e, w = _check_inputs(time, event, weights, where)
-    rt = _risk_table(t, e, w)
-    tau = _check_horizon(horizon, float(rt.time[-1]), where, "horizon")
-    surv = _km_surv(rt)
-    keep = rt.time <= tau
-    tk = rt.time[keep]
-    grid = np.append(np.append(0.0, tk), tau)
-    rect = np.diff(grid) * np.append(1.0, surv[keep])
-    value = float(rect.sum())
-    c, g = _ij_pieces(rt)
-    mk = tk.size
-    infl = np.zeros(t.size)
-    if mk == 0:
-        return value, infl
-    q_through = np.cumsum(rect[1:] * g[:mk])
-    r_from = np.cumsum(rect[1:][::-1])[::-1]
-    inside = rt.idx < mk
-    ki = np.where(inside, rt.idx, 0)
-    q_before = np.where(ki > 0, q_through[np.maximum(ki - 1, 0)], 0.0)
-    integ = np.where(inside, -q_before + c * r_from[ki], -q_through[-1])
+    t, e, w = check_survival_inputs(time, event, weights, where)
+    rt = risk_table(t, e, w)
+    tau = check_horizon(horizon, float(rt.time[-1]), where, "horizon")
+    value, rect = rmst_area(rt.time, km_surv(rt), tau)
+    integ = _rmst_ij(rt, rect)
+    infl = np.empty(t.size)
     infl[rt.order] = -rt.w * integ
     return value, infl
