@@ -685,9 +685,9 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
 
 
 def _strategies(cfg: StudyConfig, records: pd.DataFrame, parts: _Parts) -> None:
-    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.stats.ccw`) on the records eligible
-    at its own time zero; its flow is counted like the main cascade."""
-    from gistcausal.stats.ccw import clone_censor_from_config
+    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.analysis.strategies`) on the records
+    eligible at its own time zero; its flow is counted like the main cascade."""
+    from gistcausal.analysis.strategies import clone_censor_from_config
     from gistcausal.design.cohort import _derive, apply_eligibility
     from gistcausal.present.plots.km import plot_strategy_curves
 
