@@ -724,41 +724,11 @@ def _imputations(cfg: StudyConfig, f: pd.DataFrame) -> list[pd.DataFrame]:
 
 
 def pool_imputed(per_imputation: list[tuple[EffectEstimate, ...]], *, alpha: float = 0.05) -> list[EffectEstimate]:
-    """Pool matching estimates across imputed data sets by Rubin's rules (Rubin 1987; Barnard & Rubin 1999).
+    """Pool matching estimates across imputed data sets by Rubin's rules, paired by key
+    (:func:`gistcausal.stats.impute.pool_estimates`)."""
+    from gistcausal.stats.impute import pool_estimates
 
-    Ratios are pooled on the log scale (their ``se`` is on that scale); estimates without a standard error
-    (medians, p-values) are averaged and say so in ``note``.
-    """
-    import dataclasses
-
-    from gistcausal.stats.impute import rubin_pool
-
-    m = len(per_imputation)
-    out = []
-    for j, first in enumerate(per_imputation[0]):
-        group = [est[j] for est in per_imputation]
-        vals = np.array([g.value for g in group], float)
-        ses = np.array([g.se for g in group], float)
-        log = first.scale == "log"
-        if np.all(np.isfinite(ses)) and np.all(np.isfinite(vals)) and (not log or np.all(vals > 0)):
-            q = np.log(vals) if log else vals
-            pooled = rubin_pool(q, ses ** 2, alpha=alpha)
-            lo, hi = pooled.ci
-            tr = np.exp if log else (lambda x: x)
-            z = pooled.value / pooled.se if pooled.se > 0 else math.nan
-            p = float(2 * stats.t.sf(abs(z), pooled.df)) if math.isfinite(z) and first.measure != "surv" and (
-                first.measure != "rmst" and first.measure != "median") else math.nan
-            out.append(dataclasses.replace(first, value=float(tr(pooled.value)), ci_low=float(tr(lo)),
-                                           ci_high=float(tr(hi)), se=float(pooled.se), p=p,
-                                           variance=f"{first.variance}+rubin",
-                                           note=f"pooled over {m} imputations (Rubin's rules; FMI {pooled.fmi:.2f})"))
-        else:
-            ps_ = np.array([g.p for g in group], float)
-            out.append(dataclasses.replace(first, value=float(np.mean(vals)) if np.all(np.isfinite(vals)) else math.nan,
-                                           ci_low=math.nan, ci_high=math.nan, se=math.nan,
-                                           p=float(np.mean(ps_)) if np.all(np.isfinite(ps_)) else math.nan,
-                                           note=f"average over {m} imputations (no standard error to pool)"))
-    return out
+    return pool_estimates(per_imputation, alpha=alpha)
 
 
 def _causal(cfg: StudyConfig, cohort: Cohort, parts: _Parts, say: ProgressFn) -> None:
