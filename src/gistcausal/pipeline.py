@@ -666,17 +666,17 @@ def _sequential(cfg: StudyConfig, df: pd.DataFrame, parts: _Parts) -> Any:
 
 def _plasmode(cfg: StudyConfig, cohort: Cohort, parts: _Parts) -> None:
     """Does the configured plan recover a known effect on data like this cohort's? (:mod:`gistcausal.analysis.plasmode`)"""
-    from gistcausal.analysis.plasmode import plasmode
+    from gistcausal.analysis.plasmode import PlasmodeSettings, plasmode
     from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
 
     pc = cfg.analysis.plasmode
     est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")
     imputed = _imputations(cfg, cohort.frame)
     frame = imputed[0] if imputed else cohort.frame  # covariates must be complete to simulate from them
-    res = plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, true_hr=pc.true_hr,
-                   true_effect_measure="marginal_hr" if pc.marginal else "hr", n_replicates=pc.n_replicates,
-                   treatment=pc.treatment, methods=tuple(pc.methods), backend=pc.backend, scheduler=pc.scheduler,
-                   n_jobs=cfg.analysis.jobs, random_state=cfg.seed)
+    settings = PlasmodeSettings(true_hr=pc.true_hr, true_effect_measure="marginal_hr" if pc.marginal else "hr",
+                                n_replicates=pc.n_replicates, treatment=pc.treatment, methods=tuple(pc.methods),
+                                backend=pc.backend, scheduler=pc.scheduler, n_jobs=cfg.analysis.jobs)
+    res = plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings, random_state=cfg.seed)
     parts.plasmode = res
     for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
         fig, ax = new_figure(7.5, 4.5)
