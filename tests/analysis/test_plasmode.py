@@ -248,12 +248,16 @@ def test_result_is_frozen_json_safe_and_has_no_patient_rows(default_config, fram
 def test_simulation_study_small(default_config):
     from gistcausal.design.simulate import true_marginal_effects
 
-    res = simulation_study(3, config=default_config, n_jobs=1, n_mc=5000, random_state=5)
+    res = simulation_study(3, outcome="pfs", config=default_config, n_jobs=1, n_mc=5000, random_state=5)
     te = true_marginal_effects(estimand="ATE", n_mc=5000, seed=5)
     hr = res.truth[res.truth.measure == "hr"]["value"].iloc[0]
     assert hr == pytest.approx(te.value("pfs", "hr"), abs=1e-12)
     assert res.n_replicates == 3 and res.settings["kind"] == "synthetic_registry"
     assert set(res.estimates["replicate"]) | set(res.failures["replicate"]) == {0, 1, 2}
+    assert res.settings["conditional_hr"] == pytest.approx(0.70)
+    with pytest.raises(ConfigError, match=re.escape("simulation_study: simulation has unknown setting(s) hr_x (got "
+                                                    "['hr_x']). Use some of confounding,")):
+        simulation_study(3, outcome="pfs", config=default_config, simulation={"hr_x": 0.5})
 
 
 def test_plots_draw_one_row_per_estimator(default_config, frame):

@@ -38,7 +38,7 @@ def ref_input():
 @pytest.fixture(scope="module")
 def truth_run():
     """n = 3000 confounded patients, IPCW with 100 bootstrap replicates (seeded)."""
-    df = simulate_ccw_data(3000, seed=2)
+    df = simulate_ccw_data(3000, random_state=2)
     df["x2"] = df["x"] ** 2
     res = clone_censor_weight(df, **COLS, strategies=AB, grace=G, covariates=["x", "x2"], landmarks=[6, 12],
                               horizon=12, n_bootstrap=100, random_state=7, outcome="os")

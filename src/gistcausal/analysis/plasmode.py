@@ -44,7 +44,7 @@ import math
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -1189,10 +1189,26 @@ def _default_config() -> StudyConfig:
     return load_config(path)
 
 
-def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Path | None = None,
-                     outcome: Literal["pfs", "os"] = "pfs", estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
-                     n_patients: int | None = None, confounding: float = 1.0, hr_pfs: float = 0.70,
-                     hr_os: float = 0.85, prognostic: float = 1.0, methods: Sequence[str] = ("iptw", "unadjusted"),
+def _registry_knobs(where: str, simulation: Mapping[str, Any] | None) -> dict[str, float]:
+    """Generator settings shared by the registry and its truth (the parameters of
+    :func:`gistcausal.design.simulate.true_marginal_effects` that describe the population and the effects)."""
+    import inspect
+
+    from gistcausal.design.simulate import true_marginal_effects
+
+    allowed = [p for p in inspect.signature(true_marginal_effects).parameters
+               if p not in ("estimand", "landmarks", "horizon", "n_mc", "seed")]
+    knobs = dict(simulation or {})
+    bad = sorted(set(knobs) - set(allowed))
+    if bad:
+        raise ConfigError(f"{where}: simulation has unknown setting(s) {', '.join(bad)} (got "
+                          f"{sorted(knobs)}). Use some of {', '.join(allowed)}.")
+    return {k: (v if isinstance(v, str) else float(v)) for k, v in knobs.items()}
+
+
+def simulation_study(n_replicates: int = 200, *, outcome: str, config: StudyConfig | str | Path | None = None,
+                     estimand: Literal["ATE", "ATT", "ATC"] = "ATE", n_patients: int | None = None,
+                     simulation: Mapping[str, Any] | None = None, methods: Sequence[str] = ("iptw", "unadjusted"),
                      backend: Literal["local", "dask"] = "local", scheduler: str | None = None, client: Any = None,
                      n_jobs: int = -1, random_state: int = 20201, checkpoint: str | Path | None = None,
                      progress: ProgressCallback | None = None, n_mc: int = 200_000,
@@ -1201,22 +1217,25 @@ def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Pat
 
     Replicate ``i`` draws a registry with :func:`gistcausal.design.simulate.simulate_registry` (seed from
     ``SeedSequence(random_state, spawn_key=(i,))``), applies the config's protocol and runs the analysis; the
-    truth is :func:`gistcausal.design.simulate.true_marginal_effects` for the same knobs. Execution, checkpoint and
-    metrics are those of :func:`plasmode`.
+    truth is :func:`gistcausal.design.simulate.true_marginal_effects` for the same settings. Execution,
+    checkpoint and metrics are those of :func:`plasmode`.
 
     Parameters
     ----------
     n_replicates : int, default=200
+    outcome : str
+        An outcome of the synthetic registry that the config defines.
     config : StudyConfig or path, optional
-        Default: ``configs/gist_second_line.yaml`` of the repository (synthetic source).
-    outcome : {"pfs", "os"}, default="pfs"
+        Default: the repository's ``configs/gist_second_line.yaml`` (synthetic source).
     estimand : {"ATE", "ATT", "ATC"}, default="ATE"
     n_patients : int, optional
         Registry size (default: the config's ``data.synthetic.n_patients``).
-    confounding, hr_pfs, hr_os, prognostic
-        As :class:`gistcausal.design.simulate.SimulationSettings`.
+    simulation : mapping, optional
+        Generator settings given to both the registry and its truth (confounding strength, true conditional
+        hazard ratios, prognostic strength...: the keyword arguments of
+        :func:`gistcausal.design.simulate.true_marginal_effects`); default: the generator's own defaults.
     methods, backend, scheduler, client, n_jobs, random_state, checkpoint, progress, batch_size
-        As :func:`plasmode`.
+        As :class:`PlasmodeSettings` and :func:`plasmode`.
     n_mc : int, default=200_000
         Monte Carlo size of the truth.
 
@@ -1224,22 +1243,22 @@ def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Pat
     -------
     PlasmodeResult
     """
-    from gistcausal.design.simulate import true_marginal_effects
+    from gistcausal.design.simulate import SimulationSettings, true_marginal_effects
 
     where = "simulation_study"
     cfg = _default_config() if config is None else (config if isinstance(config, StudyConfig) else load_config(config))
     _check_common(where, estimand=estimand, n_replicates=n_replicates, backend=backend, n_jobs=n_jobs, methods=methods)
-    if outcome not in ("pfs", "os") or outcome not in cfg.outcomes:
-        raise ConfigError(f"{where}: outcome must be 'pfs' or 'os' and defined in the config (got {outcome!r}). "
-                          "Use the synthetic registry's outcomes.")
-    syn = getattr(cfg.data, "synthetic", None)
-    n_pat = int(n_patients if n_patients is not None else (syn.n_patients if syn is not None else 480))
-    sim = {"n_patients": n_pat, "confounding": float(confounding), "hr_pfs": float(hr_pfs), "hr_os": float(hr_os),
-           "prognostic": float(prognostic)}
+    knobs = _registry_knobs(where, simulation)
     s = cfg.analysis.survival
     te = true_marginal_effects(estimand=estimand, landmarks=tuple(s.landmarks), horizon=float(s.horizon or 24.0),
-                               n_mc=n_mc, seed=int(random_state), confounding=confounding, hr_pfs=hr_pfs,
-                               hr_os=hr_os, prognostic=prognostic)
+                               n_mc=n_mc, seed=int(random_state), **knobs)
+    outcomes = sorted({e.outcome for e in te.estimates} & set(cfg.outcomes))
+    if outcome not in outcomes:
+        raise ConfigError(f"{where}: outcome must be an outcome of the synthetic registry defined in the config "
+                          f"(got {outcome!r}). Use one of {', '.join(map(repr, outcomes))}.")
+    syn = getattr(cfg.data, "synthetic", None)
+    n_pat = int(n_patients if n_patients is not None else (syn.n_patients if syn is not None else 480))
+    sim = {"n_patients": n_pat, **knobs}
     rows = []
     for e in te.estimates:
         if e.outcome == outcome and e.measure in PLASMODE_MEASURES and " vs " in e.contrast:
@@ -1248,9 +1267,13 @@ def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Pat
             rows.append({"measure": e.measure, "time": None if not math.isfinite(e.time) else e.time,
                          "value": e.value, "mc_se": e.se, "scale": e.scale})
     truth = pd.DataFrame(rows)
+    # the generator's conditional hazard ratio of this outcome (its settings are named hr_<outcome>)
+    conditional = getattr(SimulationSettings(**{k: v for k, v in knobs.items()
+                                                if k in SimulationSettings.__dataclass_fields__}),
+                          f"hr_{outcome}", None)
     settings = {"kind": "synthetic_registry", "outcome": outcome, "estimand": estimand,
                 "n_replicates": int(n_replicates), "sample_size": None, "simulation": sim,
-                "conditional_hr": hr_pfs if outcome == "pfs" else hr_os, "methods": list(methods),
+                "conditional_hr": conditional, "methods": list(methods),
                 "random_state": int(random_state), "n_mc": int(n_mc), "landmarks": list(map(float, s.landmarks)),
                 "horizon": s.horizon, "alpha": s.alpha, "backend": backend, "n_jobs": int(n_jobs)}
     task = _RegistryTask(cfg=cfg, outcome=outcome, estimand=estimand, methods=tuple(methods), sim=sim,

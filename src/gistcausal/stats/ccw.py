@@ -687,14 +687,14 @@ class CCWSimulation:
     tau: float = 24.0
 
 
-def simulate_ccw_data(n: int, *, seed: int, settings: CCWSimulation = CCWSimulation()) -> pd.DataFrame:
+def simulate_ccw_data(n: int, *, random_state: int, settings: CCWSimulation = CCWSimulation()) -> pd.DataFrame:
     """Synthetic eligible patients with confounded initiation timing (for tests and teaching).
 
     Returns one row per patient: ``x``, ``time``, ``event``, ``treatment`` (``"A"``, ``"B"``, ``"other"`` or
     ``"none"``) and ``treatment_time`` (NaN when no treatment started before the end of follow-up).
     """
     s = settings
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     x = rng.standard_normal(n)
     rates = np.column_stack([s.a_A * np.exp(s.g_A * x), s.a_B * np.exp(s.g_B * x), np.full(n, s.a_O)])
     u = rng.exponential(1.0 / rates.sum(axis=1))
