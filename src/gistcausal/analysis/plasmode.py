@@ -1284,4 +1284,5 @@ def simulation_study(n_replicates: int = 200, *, outcome: str, config: StudyConf
     return _build_result(records, truth, settings, s.alpha)
 
 
-__all__ = ["PlasmodeResult", "PlasmodeSettings", "WeibullPH", "fit_weibull_ph", "plasmode", "simulation_study", "PLASMODE_MEASURES"]
+__all__ = ["PlasmodeResult", "PlasmodeSettings", "WeibullPH", "fit_weibull_ph", "plasmode", "simulation_study",
+           "PLASMODE_MEASURES"]

@@ -2,9 +2,9 @@ r"""Clone-censor-weight (CCW) emulation of sustained treatment strategies with a
 
 Target trial: at time zero (e.g. progression on first-line therapy) patients are eligible for two
 strategies, each "start treatment *A* within *G* time units and no other treatment before it", e.g.
-"escalate the dose of the current drug within G weeks" vs "switch to drug B within G weeks". In observational data a patient who
-has not yet started anything is compatible with both strategies, so assigning patients by the treatment
-they eventually start creates immortal time. CCW avoids it:
+"escalate the dose of the current drug within G weeks" vs "switch to drug B within G weeks". In
+observational data a patient who has not yet started anything is compatible with both strategies, so
+assigning patients by the treatment they eventually start creates immortal time. CCW avoids it:
 
 1. **Clone** every eligible patient into each strategy at time zero.
 2. **Censor** a clone when its patient deviates from the strategy: at the start of any other treatment

@@ -35,7 +35,8 @@ Variance
 --------
 With ``variance="influence_function"`` (notation of :func:`aiptw_survival`, Notes), with
 :math:`\phi_i = \frac{n}{\sum_j D_j} [D_i S_i(t) + 1\{A_i=a\} h_i \hat\pi_a(X_i)^{-1}
-\{U_i(t) - S_i(t)\} - D_i \hat S_a(t)]`, the estimated efficient influence function, :math:`\widehat{\mathrm{se}} = n^{-1}(\sum_i \phi_i^2)^{1/2}`; differences use
+\{U_i(t) - S_i(t)\} - D_i \hat S_a(t)]`, the estimated efficient influence function,
+:math:`\widehat{\mathrm{se}} = n^{-1}(\sum_i \phi_i^2)^{1/2}`; differences use
 :math:`\phi_{i,1} - \phi_{i,0}` and RMST :math:`\int_0^\tau \phi_i(t)\,dt`. This treats the
 nuisance models as known (riskRegression's ``known.nuisance = TRUE``). It is consistent when all
 models are correct, since the estimator then is efficient and the estimation of the nuisance
