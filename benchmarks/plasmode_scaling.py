@@ -29,25 +29,28 @@ def main() -> None:
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.config import load_config
     from gistcausal.design.data import load_data
-    from gistcausal.analysis.plasmode import plasmode
+    from gistcausal.analysis.plasmode import PlasmodeSettings, plasmode
 
     cfg = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", "gist_second_line.yaml"))
     frame = build_cohort(cfg, load_data(cfg)).frame
     cores = os.cpu_count() or 1
-    common = dict(outcome="pfs", true_hr=0.7, n_mc=20_000, random_state=1)
-    plasmode(cfg, frame, n_replicates=2, n_jobs=1, **common)  # warm imports
+    def run(**kw):
+        return plasmode(cfg, frame, outcome="pfs", random_state=1,
+                        settings=PlasmodeSettings(true_hr=0.7, n_mc=20_000, **kw))
+
+    run(n_replicates=2, n_jobs=1)  # warm imports
 
     rows = []
     t0 = time.perf_counter()
-    serial = plasmode(cfg, frame, n_replicates=args.replicates, n_jobs=1, **common)
+    serial = run(n_replicates=args.replicates, n_jobs=1)
     rows.append(("serial (this process)", 1, time.perf_counter() - t0))
     t0 = time.perf_counter()
-    local = plasmode(cfg, frame, n_replicates=args.replicates, n_jobs=2, **common)
+    local = run(n_replicates=args.replicates, n_jobs=2)
     rows.append(("local: 2 loky processes", 2, time.perf_counter() - t0))
     with LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
             Client(cl) as client:
         t0 = time.perf_counter()
-        dask = plasmode(cfg, frame, n_replicates=args.replicates, backend="dask", client=client, **common)
+        dask = run(n_replicates=args.replicates, backend="dask", client=client)
         rows.append((f"dask: LocalCluster {cores} workers x 1 thread", cores, time.perf_counter() - t0))
     same = serial.estimates.equals(local.estimates) and serial.estimates.equals(dask.estimates)
     base = rows[0][2]
@@ -65,10 +68,10 @@ def main() -> None:
     for n in args.sizes:
         reps = 6 if n <= 10_000 else 3
         t0 = time.perf_counter()
-        plasmode(cfg, frame, n_replicates=1, n_jobs=1, sample_size=n, **common)
+        run(n_replicates=1, n_jobs=1, sample_size=n)
         one = time.perf_counter() - t0
         t0 = time.perf_counter()
-        res = plasmode(cfg, frame, n_replicates=reps, n_jobs=1, sample_size=n, **common)
+        res = run(n_replicates=reps, n_jobs=1, sample_size=n)
         per = (time.perf_counter() - t0 - one) / (reps - 1)  # one-off costs (models, truth) cancel
         first = first or per
         print(f"| {n:,} | {per:.3f} | {per / first:.0f} |" + (f" ({res.n_failed} failed)" if res.n_failed else ""))

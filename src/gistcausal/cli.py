@@ -279,7 +279,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
              backend: str = typer.Option("local", help="local (joblib processes) or dask."),
              scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786."),
              jobs: int = typer.Option(-1, "--jobs", "-j", help="Local processes (-1: all cores)."),
-             seed: Optional[int] = typer.Option(None, help="Override the config's seed."),
+             random_state: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
              checkpoint: Optional[Path] = typer.Option(None, help="JSON-lines checkpoint; rerun to resume."),
              out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default reports/<name>/plasmode)."),
              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
@@ -289,6 +289,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.config import load_config
     from gistcausal.design.data import load_data
+    from gistcausal.analysis.plasmode import PlasmodeSettings
     from gistcausal.analysis.plasmode import plasmode as run_plasmode
     from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
     from gistcausal.present.report import dumps_json
@@ -298,15 +299,16 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
         cohort = build_cohort(cfg, load_data(cfg))
         u = None if u_treatment is None and u_outcome is None else dict(
             strength_treatment=u_treatment, strength_outcome=u_outcome, prevalence=u_prevalence)
+        settings = PlasmodeSettings(true_hr=true_hr, true_effect_measure="marginal_hr" if marginal else "hr",
+                                    n_replicates=replicates, sample_size=sample_size, treatment=treatment,
+                                    unmeasured_confounder=u, backend=backend, scheduler=scheduler, n_jobs=jobs,
+                                    checkpoint=checkpoint)
         columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TimeRemainingColumn())
         with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
             task = bar.add_task("plasmode replicates", total=replicates)
             res = run_plasmode(cfg, cohort.frame, outcome=outcome or cfg.primary_outcome, estimand=estimand,
-                               true_hr=true_hr, true_effect_measure="marginal_hr" if marginal else "hr",
-                               n_replicates=replicates, sample_size=sample_size, treatment=treatment,
-                               unmeasured_confounder=u, backend=backend, scheduler=scheduler, n_jobs=jobs,
-                               random_state=cfg.seed if seed is None else seed, checkpoint=checkpoint,
+                               settings=settings, random_state=cfg.seed if random_state is None else random_state,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     except GistCausalError as err:
         raise _fail(err) from None

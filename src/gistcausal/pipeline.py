@@ -230,23 +230,23 @@ def _sequential(cfg: StudyConfig, df: pd.DataFrame) -> tuple[FlowCounts, dict[st
 
 def _plasmode(cfg: StudyConfig, cohort: Cohort) -> Any:
     """Does the configured plan recover a known effect on data like this cohort's? (:mod:`gistcausal.analysis.plasmode`)"""
-    from gistcausal.analysis.plasmode import plasmode
+    from gistcausal.analysis.plasmode import PlasmodeSettings, plasmode
 
     pc = cfg.analysis.plasmode
     est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")
     imputed = imputations(cfg, cohort.frame)
     frame = imputed[0] if imputed else cohort.frame  # covariates must be complete to simulate from them
-    return plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, true_hr=pc.true_hr,
-                    true_effect_measure="marginal_hr" if pc.marginal else "hr", n_replicates=pc.n_replicates,
-                    treatment=pc.treatment, methods=tuple(pc.methods), backend=pc.backend, scheduler=pc.scheduler,
-                    n_jobs=cfg.analysis.jobs, random_state=cfg.seed)
+    settings = PlasmodeSettings(true_hr=pc.true_hr, true_effect_measure="marginal_hr" if pc.marginal else "hr",
+                                n_replicates=pc.n_replicates, treatment=pc.treatment, methods=tuple(pc.methods),
+                                backend=pc.backend, scheduler=pc.scheduler, n_jobs=cfg.analysis.jobs)
+    return plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings, random_state=cfg.seed)
 
 
 def _strategies(cfg: StudyConfig, records: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
-    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.stats.ccw`) on the records
-    eligible at its own time zero; returns the result and its flow, counted like the main cascade."""
+    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.analysis.strategies`) on the
+    records eligible at its own time zero; returns the result and its flow, counted like the main cascade."""
     from gistcausal.design.cohort import _derive, apply_eligibility
-    from gistcausal.stats.ccw import clone_censor_from_config
+    from gistcausal.analysis.strategies import clone_censor_from_config
 
     p = cfg.protocol
     st = p.strategies

@@ -12,7 +12,9 @@ import pytest
 from scipy import stats
 
 from gistcausal.errors import ConfigError
-from gistcausal.analysis.plasmode import PlasmodeResult, _design, fit_weibull_ph, plasmode, simulation_study
+from gistcausal.analysis.plasmode import (
+    PlasmodeResult, PlasmodeSettings, _design, fit_weibull_ph, plasmode, simulation_study,
+)
 
 from ..conftest import REFERENCE
 
@@ -35,12 +37,11 @@ def random_frame(default_config):
         return build_cohort(default_config, simulate_registry(seed=7, confounding=0.0)).frame
 
 
-def _run(cfg, f, **kw):
-    kw.setdefault("outcome", "pfs")
-    kw.setdefault("n_jobs", 1)
-    kw.setdefault("n_mc", N_MC)
-    kw.setdefault("random_state", 11)
-    return plasmode(cfg, f, **kw)
+def _run(cfg, f, *, outcome="pfs", estimand="ATE", random_state=11, progress=None, **settings):
+    settings.setdefault("n_jobs", 1)
+    settings.setdefault("n_mc", N_MC)
+    return plasmode(cfg, f, outcome=outcome, estimand=estimand, random_state=random_state, progress=progress,
+                    settings=PlasmodeSettings(**settings))
 
 
 def _row(res: PlasmodeResult, measure: str = "hr", method: str = "iptw", time: float | None = None) -> pd.Series:
@@ -247,12 +248,16 @@ def test_result_is_frozen_json_safe_and_has_no_patient_rows(default_config, fram
 def test_simulation_study_small(default_config):
     from gistcausal.design.simulate import true_marginal_effects
 
-    res = simulation_study(3, config=default_config, n_jobs=1, n_mc=5000, random_state=5)
+    res = simulation_study(3, outcome="pfs", config=default_config, n_jobs=1, n_mc=5000, random_state=5)
     te = true_marginal_effects(estimand="ATE", n_mc=5000, seed=5)
     hr = res.truth[res.truth.measure == "hr"]["value"].iloc[0]
     assert hr == pytest.approx(te.value("pfs", "hr"), abs=1e-12)
     assert res.n_replicates == 3 and res.settings["kind"] == "synthetic_registry"
     assert set(res.estimates["replicate"]) | set(res.failures["replicate"]) == {0, 1, 2}
+    assert res.settings["conditional_hr"] == pytest.approx(0.70)
+    with pytest.raises(ConfigError, match=re.escape("simulation_study: simulation has unknown setting(s) hr_x (got "
+                                                    "['hr_x']). Use some of confounding,")):
+        simulation_study(3, outcome="pfs", config=default_config, simulation={"hr_x": 0.5})
 
 
 def test_plots_draw_one_row_per_estimator(default_config, frame):
@@ -269,18 +274,40 @@ def test_plots_draw_one_row_per_estimator(default_config, frame):
 
 
 # ------------------------------------------------------------------------------------ pinned errors
+def test_estimand_error_is_pinned(default_config, frame):
+    with pytest.raises(ConfigError, match=re.escape(
+            "plasmode: estimand must be one of 'ATE', 'ATT', 'ATC' (got 'ATO'). The plasmode truth is defined for "
+            "these target populations; pass one of them.") + "$"):
+        _run(default_config, frame, true_hr=0.7, n_replicates=1, estimand="ATO")
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(estimand="ATO"), "plasmode: estimand must be one of 'ATE', 'ATT', 'ATC' (got 'ATO'). The plasmode truth "
-                           "is defined for these target populations; pass one of them."),
-    (dict(n_replicates=0), "plasmode: n_replicates must be an integer >= 1 (got 0). Pass e.g. n_replicates=1000."),
-    (dict(true_hr=-1.0), "plasmode: true_hr must be a finite number > 0 (got -1.0). Pass e.g. true_hr=0.7."),
-    (dict(backend="ray"), "plasmode: backend must be 'local' or 'dask' (got 'ray'). Use 'local' for joblib "
+    (dict(n_replicates=0), "PlasmodeSettings: n_replicates must be an integer >= 1 (got 0). Pass e.g. "
+                           "n_replicates=1000."),
+    (dict(true_hr=-1.0), "PlasmodeSettings: true_hr must be a finite number > 0 (got -1.0). Pass e.g. true_hr=0.7."),
+    (dict(backend="ray"), "PlasmodeSettings: backend must be 'local' or 'dask' (got 'ray'). Use 'local' for joblib "
                           "processes or 'dask' with a scheduler address or client."),
     (dict(unmeasured_confounder={"prevalence": 0.3}),
-     "plasmode: unmeasured_confounder must be a dict with keys strength_treatment, strength_outcome, prevalence "
-     "(got {'prevalence': 0.3}). Pass e.g. dict(strength_treatment=1.0, strength_outcome=0.7, prevalence=0.3)."),
-    (dict(sample_size=1), "plasmode: sample_size must be an integer >= 2 (got 1). Pass None for the cohort's size."),
+     "PlasmodeSettings: unmeasured_confounder must be a dict with keys strength_treatment, strength_outcome, "
+     "prevalence (got {'prevalence': 0.3}). Pass e.g. dict(strength_treatment=1.0, strength_outcome=0.7, "
+     "prevalence=0.3)."),
+    (dict(sample_size=1), "PlasmodeSettings: sample_size must be an integer >= 2 (got 1). Pass None for the "
+                          "cohort's size."),
+    (dict(true_hr=None, true_effect_measure="marginal_hr"), "PlasmodeSettings: true_effect_measure='marginal_hr' "
+                                                            "needs true_hr (got None). Pass the target marginal "
+                                                            "hazard ratio."),
+    (dict(n_mc=10), "PlasmodeSettings: n_mc must be an integer >= 1000 (got 10). Pass e.g. n_mc=100_000."),
 ])
-def test_pinned_errors(default_config, frame, kwargs, message):
+def test_settings_errors_are_pinned(kwargs, message):
+    """Settings are validated once, when built (before any data is touched)."""
     with pytest.raises(ConfigError, match=re.escape(message) + "$"):
-        _run(default_config, frame, **{"true_hr": 0.7, "n_replicates": 1, **kwargs})
+        PlasmodeSettings(**{"true_hr": 0.7, "n_replicates": 1, **kwargs})
+
+
+def test_settings_are_frozen_and_normalised():
+    s = PlasmodeSettings(methods=["iptw", "unadjusted"], covariates=["age"],
+                         unmeasured_confounder=dict(strength_treatment=1, strength_outcome=0.5, prevalence=0.3))
+    assert s.methods == ("iptw", "unadjusted") and s.covariates == ("age",)
+    assert s.unmeasured_confounder == {"strength_treatment": 1.0, "strength_outcome": 0.5, "prevalence": 0.3}
+    with pytest.raises(AttributeError):
+        s.n_replicates = 5

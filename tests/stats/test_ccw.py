@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gistcausal.stats.ccw import (
-    CCWSimulation, CloneCensorConfig, ccw_table, ccw_truth, ccw_truth_rmst, clone_censor_from_config,
-    clone_censor_weight, simulate_ccw_data, weighted_product_limit,
-)
 from gistcausal.errors import DataError
+from gistcausal.stats.ccw import (
+    CCWSimulation, ccw_truth, ccw_truth_rmst, clone_censor_weight, simulate_ccw_data, strategy_follow_up,
+    weighted_product_limit,
+)
 from gistcausal.stats.km import kaplan_meier
 
 REF = Path(__file__).parents[1] / "reference" / "ccw"
@@ -38,7 +38,7 @@ def ref_input():
 @pytest.fixture(scope="module")
 def truth_run():
     """n = 3000 confounded patients, IPCW with 100 bootstrap replicates (seeded)."""
-    df = simulate_ccw_data(3000, seed=2)
+    df = simulate_ccw_data(3000, random_state=2)
     df["x2"] = df["x"] ** 2
     res = clone_censor_weight(df, **COLS, strategies=AB, grace=G, covariates=["x", "x2"], landmarks=[6, 12],
                               horizon=12, n_bootstrap=100, random_state=7, outcome="os")
@@ -175,15 +175,16 @@ def test_clone_rules_on_a_hand_made_example():
     df = pd.DataFrame({"time": [10.0, 2.0, 8.0, 6.0, 5.0], "event": [0, 1, 1, 0, 1],
                        "treatment": ["A", "none", "B", "other", "B"],
                        "treatment_time": [1.0, np.nan, 4.0, 0.5, 2.0]})
-    res = clone_censor_weight(df, **COLS, strategies=AB, grace=G, weighting="none", landmarks=[2.0, 6.0],
+    res = clone_censor_weight(df, **COLS, strategies=AB, grace=G, weighting="none", landmarks=[2.0, 5.0],
                               n_bootstrap=0)
     d = res.diagnostics.set_index("strategy")
     assert d.loc["A", ["compliers", "censored_switch", "censored_grace", "events_in_grace"]].tolist() == [1, 2, 1, 1]
     assert d.loc["B", ["compliers", "censored_switch", "censored_grace", "events_in_grace"]].tolist() == [1, 2, 1, 1]
     # arm A clones: p1 (10, 0), p2 (2, 1), p3 (3, 0), p4 (0.5, 0), p5 (2, 0): KM at 2 = 1 - 1/4
     assert res.get("surv", "A", 2.0).value == pytest.approx(0.75, abs=1e-12)
-    # arm B: p1 (1, 0), p2 (2, 1), p3 (3, 0), p4 (0.5, 0), p5 (5, 1): 3/4 then 0 at 5
-    assert res.get("surv", "B", 6.0).value == pytest.approx(0.0, abs=1e-12)
+    # arm B: p1 (1, 0), p2 (2, 1), p3 (3, 0), p4 (0.5, 0), p5 (5, 1): 3/4 then 0 at 5, its last follow-up
+    # (a landmark at 6 is beyond it and refused since issue 14)
+    assert res.get("surv", "B", 5.0).value == pytest.approx(0.0, abs=1e-12)
 
 
 def test_result_holds_aggregates_and_is_json_safe(truth_run):
@@ -232,24 +233,19 @@ def test_errors_are_pinned(ref_input):
         clone_censor_weight(ref_input, **COLS, strategies={"A": ["A"]}, grace=G)
 
 
-# ------------------------------------------------------------------------------------------- registry bridge
-def test_config_and_registry_bridge(default_registry):
-    reg = default_registry[(default_registry["first_line_agent"] == "imatinib_400")
-                           & (default_registry["first_line_end_reason"] == "progression")]
-    cfg = CloneCensorConfig.model_validate({
-        "time_zero": "first_line_end_date", "treatment_column": "second_line_regimen",
-        "treatment_date": "second_line_start_date", "grace": 1.0, "events": ["date_of_death"],
-        "censor": "date_last_followup", "covariates": ["mitotic_count", "age_at_diagnosis"],
-        "strategies": {"sunitinib": ["sunitinib_37.5_continuous", "sunitinib_50_intermittent"],
-                       "imatinib_800": ["imatinib_800"]},
-        "landmarks": [12.0], "horizon": 24.0, "n_bootstrap": 10})
-    tab = ccw_table(reg, cfg)
-    assert len(tab) == len(reg) and (tab["time"] >= 0).all()
-    started = tab["treatment_time"].notna()
-    assert started.sum() == reg["second_line_start_date"].notna().sum()
-    res = clone_censor_from_config(reg, cfg, random_state=1)
-    assert res.strategies == ("sunitinib", "imatinib_800") and res.n == len(reg)
-    with pytest.raises(ValueError, match="exactly two strategies"):
-        CloneCensorConfig.model_validate({**cfg.model_dump(), "strategies": {"a": ["x"]}})
-    with pytest.raises(ValueError, match="extra"):
-        CloneCensorConfig.model_validate({**cfg.model_dump(), "grace_period": 2})
+def test_issue_14_landmarks_and_horizon_must_be_within_follow_up(ref_input):
+    """A negative landmark used to report S(-6) = 1 with CI [1, 1], and a horizon past the end of a curve was
+    accepted; both are refused, naming the strategy with the shortest follow-up."""
+    last = strategy_follow_up(ref_input, **COLS, strategies=AB, grace=G)
+    arm, end = min(last.items(), key=lambda kv: kv[1])
+    assert set(last) == {"A", "B"} and 0 < end <= ref_input["time"].max()
+    with pytest.raises(DataError, match=re.escape(
+            f"clone_censor_weight: `landmarks` must be times in (0, {end:g}], strategy '{arm}' being followed up "
+            f"to {end:g} (got -6). Choose landmarks within follow-up.") + "$"):
+        clone_censor_weight(ref_input, **COLS, strategies=AB, grace=G, landmarks=[-6, 12], n_bootstrap=0)
+    with pytest.raises(DataError, match=re.escape(
+            f"clone_censor_weight: `horizon` must be in (0, {end:g}], strategy '{arm}' being followed up to "
+            f"{end:g} (got {end + 1!r}). Choose a time within follow-up.") + "$"):
+        clone_censor_weight(ref_input, **COLS, strategies=AB, grace=G, horizon=end + 1, n_bootstrap=0)
+    ok = clone_censor_weight(ref_input, **COLS, strategies=AB, grace=G, landmarks=[end], horizon=end, n_bootstrap=0)
+    assert ok.get("rmst_diff").time == end

@@ -104,3 +104,51 @@ def test_mice_recovers_regression_slope(incomplete):
     assert pooled.ci[0] < 1.5 < pooled.ci[1]
     assert pooled.ci[1] - pooled.ci[0] < 0.2
     assert 0 < pooled.fmi < 0.6
+
+
+def _est(measure, value, se, *, time=math.nan, scale="identity", method="iptw", contrast="B vs A"):
+    from gistcausal.effects import EffectEstimate
+
+    return EffectEstimate(outcome="y", contrast=contrast, estimand="ATE", method=method, measure=measure,
+                          value=value, se=se, variance="robust", time=time, scale=scale)
+
+
+def test_pool_estimates_pairs_by_key_not_position():
+    """The second imputation lists its estimates in another order; pooling pairs them by (outcome, method,
+    measure, contrast, estimand, time, variance): the pooled HR is exp(Rubin(log HRs)), the survival difference
+    at 12 Rubin's pool of its own two values (pipeline.pool_imputed paired by position before)."""
+    from gistcausal.stats.impute import pool_estimates
+
+    first = (_est("hr", 0.7, 0.2, scale="log"), _est("surv_diff", 0.10, 0.05, time=12.0),
+             _est("surv_diff", 0.05, 0.04, time=6.0))
+    second = (_est("surv_diff", 0.07, 0.04, time=6.0), _est("hr", 0.8, 0.25, scale="log"),
+              _est("surv_diff", 0.14, 0.06, time=12.0))
+    pooled = pool_estimates([first, second], alpha=0.05)
+    assert [(e.measure, e.time) for e in pooled] == [(e.measure, e.time) for e in first]
+    hr = rubin_pool(np.log([0.7, 0.8]), [0.2 ** 2, 0.25 ** 2])
+    assert pooled[0].value == pytest.approx(math.exp(hr.value), abs=1e-12)
+    assert pooled[0].se == pytest.approx(hr.se, abs=1e-12)
+    s12 = rubin_pool([0.10, 0.14], [0.05 ** 2, 0.06 ** 2])
+    assert (pooled[1].value, pooled[1].ci_low) == pytest.approx((s12.value, s12.ci[0]), abs=1e-12)
+    assert pooled[1].variance == "robust+rubin" and "pooled over 2 imputations" in pooled[1].note
+    assert pool_estimates([second, first], alpha=0.05)[1].value == pytest.approx(pooled[0].value, abs=1e-12)
+
+
+def test_pool_estimates_errors_are_pinned():
+    from gistcausal.stats.impute import pool_estimates
+
+    a = (_est("hr", 0.7, 0.2, scale="log"), _est("surv_diff", 0.1, 0.05, time=12.0))
+    b = (_est("hr", 0.8, 0.2, scale="log"), _est("surv_diff", 0.1, 0.05, time=6.0))
+    with pytest.raises(DataError, match=re.escape(
+            "pool_estimates: imputation 2 does not have the estimates of imputation 1 (2 differ, e.g. "
+            "('y', 'iptw', 'surv_diff', 'B vs A', 'ATE', 12.0, 'robust')) (got 2 vs 2 estimates). Fit the same "
+            "analysis on every imputed data set.") + "$"):
+        pool_estimates([a, b])
+    with pytest.raises(DataError, match=re.escape(
+            "pool_estimates: imputation 1 has 1 estimate(s) with the same outcome, method, measure, contrast, "
+            "estimand, time and variance (got 2 estimates). Pass one estimate per key.") + "$"):
+        pool_estimates([(a[0], a[0]), (a[0], a[0])])
+    with pytest.raises(DataError, match=re.escape(
+            "pool_estimates: Rubin's rules need at least 2 imputed data sets (got 1). Set analysis.imputations "
+            "to 2 or more.") + "$"):
+        pool_estimates([a])

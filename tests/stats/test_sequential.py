@@ -108,11 +108,11 @@ def test_simulated_sequential_trials_null_and_direction():
     """Under the null (hr=1; the outcome depends on l0 only, adjusted for) the true conditional HR of arm is 1:
     the estimate is within 4 clustered SEs of it. With hr=0.6 from initiation the pooled ITT-type HR is below 1
     but diluted toward 1 (the "not now" arm includes later initiators), so above 0.6."""
-    pp = simulate_sequential_data(1500, seed=11, hr=1.0)
+    pp = simulate_sequential_data(1500, random_state=11, hr=1.0)
     ex = expand_sequential_trials(pp, **KW, covariates=["l0"])
     null = sequential_cox(ex, id_col="id", covariates=["l0", "trial"])
     assert abs(null.coef[0]) < 4 * null.se_cluster[0]
-    pp = simulate_sequential_data(1500, seed=11, hr=0.6)
+    pp = simulate_sequential_data(1500, random_state=11, hr=0.6)
     ex = expand_sequential_trials(pp, **KW, covariates=["l0"])
     res = sequential_cox(ex, id_col="id", covariates=["l0", "trial"])
     est = res.estimates[0]

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, fit_propensity
 from gistcausal.analysis.spec import arm_labels, covariate_labels, table1_spec
@@ -34,7 +33,7 @@ from gistcausal.stats.balance import balance_table
 from gistcausal.stats.cox import schoenfeld_residuals
 from gistcausal.stats.doubly_robust import ESTIMANDS as DR_ESTIMANDS
 from gistcausal.stats.doubly_robust import aiptw_survival
-from gistcausal.stats.impute import impute_chained, rubin_pool
+from gistcausal.stats.impute import impute_chained, pool_estimates
 
 ProgressFn = Callable[[str], None]
 
@@ -121,12 +120,12 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
         if imputed:
             fits_m = [_with_variance(cfg, g, causal_fit(cfg, g, outcome=name, estimand=est), acc.bootstrap, say)
                       for g in imputed]
-            acc.estimates.extend(pool_imputed([x.estimates for x in fits_m], alpha=cfg.analysis.survival.alpha))
+            acc.estimates.extend(pool_estimates([x.estimates for x in fits_m], alpha=cfg.analysis.survival.alpha))
             if dr:
                 per_dr = [tuple(_doubly_robust_optional(cfg, g, fit_propensity(cfg, g)[1], x, name, est, acc))
                           for g, x in zip(imputed, fits_m)]
                 if per_dr and all(per_dr):
-                    acc.estimates.extend(pool_imputed(per_dr, alpha=cfg.analysis.survival.alpha))
+                    acc.estimates.extend(pool_estimates(per_dr, alpha=cfg.analysis.survival.alpha))
         else:
             acc.estimates.extend(fit.comparison.estimates)
             if dr:
@@ -222,38 +221,4 @@ def imputations(cfg: StudyConfig, f: pd.DataFrame) -> list[pd.DataFrame]:
     return impute_chained(f, columns=model_cols, m=cfg.analysis.imputations, random_state=cfg.seed)
 
 
-def pool_imputed(per_imputation: list[tuple[EffectEstimate, ...]], *, alpha: float = 0.05) -> list[EffectEstimate]:
-    """Pool matching estimates across imputed data sets by Rubin's rules (Rubin 1987; Barnard & Rubin 1999).
-
-    Ratios are pooled on the log scale (their ``se`` is on that scale); estimates without a standard error
-    (medians, p-values) are averaged and say so in ``note``.
-    """
-    m = len(per_imputation)
-    out = []
-    for j, first in enumerate(per_imputation[0]):
-        group = [est[j] for est in per_imputation]
-        vals = np.array([g.value for g in group], float)
-        ses = np.array([g.se for g in group], float)
-        log = first.scale == "log"
-        if np.all(np.isfinite(ses)) and np.all(np.isfinite(vals)) and (not log or np.all(vals > 0)):
-            q = np.log(vals) if log else vals
-            pooled = rubin_pool(q, ses ** 2, alpha=alpha)
-            lo, hi = pooled.ci
-            tr = np.exp if log else (lambda x: x)
-            z = pooled.value / pooled.se if pooled.se > 0 else math.nan
-            p = float(2 * stats.t.sf(abs(z), pooled.df)) if math.isfinite(z) and first.measure != "surv" and (
-                first.measure != "rmst" and first.measure != "median") else math.nan
-            out.append(dataclasses.replace(first, value=float(tr(pooled.value)), ci_low=float(tr(lo)),
-                                           ci_high=float(tr(hi)), se=float(pooled.se), p=p,
-                                           variance=f"{first.variance}+rubin",
-                                           note=f"pooled over {m} imputations (Rubin's rules; FMI {pooled.fmi:.2f})"))
-        else:
-            ps_ = np.array([g.p for g in group], float)
-            out.append(dataclasses.replace(first, value=float(np.mean(vals)) if np.all(np.isfinite(vals)) else math.nan,
-                                           ci_low=math.nan, ci_high=math.nan, se=math.nan,
-                                           p=float(np.mean(ps_)) if np.all(np.isfinite(ps_)) else math.nan,
-                                           note=f"average over {m} imputations (no standard error to pool)"))
-    return out
-
-
-__all__ = ["CausalAnalysis", "causal_analysis", "ph_residuals", "imputations", "impute_columns", "pool_imputed"]
+__all__ = ["CausalAnalysis", "causal_analysis", "ph_residuals", "imputations", "impute_columns"]

@@ -44,7 +44,7 @@ import math
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -789,23 +789,6 @@ def _build_result(records: list[dict[str, Any]], truth: pd.DataFrame, settings: 
 # ----------------------------------------------------------------------------------------------------------
 # public API
 # ----------------------------------------------------------------------------------------------------------
-def _check_common(where: str, *, estimand: str, n_replicates: int, backend: str, n_jobs: int,
-                  methods: Sequence[str]) -> None:
-    check_estimand(estimand, where=where, supported="truth")
-    if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)) or n_replicates < 1:
-        raise ConfigError(f"{where}: n_replicates must be an integer >= 1 (got {n_replicates!r}). "
-                          "Pass e.g. n_replicates=1000.")
-    if backend not in ("local", "dask"):
-        raise ConfigError(f"{where}: backend must be 'local' or 'dask' (got {backend!r}). Use 'local' for joblib "
-                          "processes or 'dask' with a scheduler address or client.")
-    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ConfigError(f"{where}: n_jobs must be a non-zero integer (got {n_jobs!r}). Pass -1 for all cores.")
-    bad = [m for m in methods if m not in _METHODS]
-    if bad or not methods:
-        raise ConfigError(f"{where}: methods must be a non-empty subset of {', '.join(map(repr, _METHODS))} "
-                          f"(got {tuple(methods)!r}). Pass methods=('iptw',).")
-
-
 def _check_u(where: str, u: dict | None) -> dict | None:
     if u is None:
         return None
@@ -823,64 +806,35 @@ def _check_u(where: str, u: dict | None) -> dict | None:
     return out
 
 
-def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outcome: str,
-             estimand: Literal["ATE", "ATT", "ATC"] = "ATE", true_hr: float | None = None,
-             true_effect_measure: Literal["hr", "marginal_hr"] = "hr", n_replicates: int = 1000,
-             sample_size: int | None = None, unmeasured_confounder: dict | None = None,
-             covariates: Sequence[str] | None = None, methods: Sequence[str] = ("iptw",),
-             backend: Literal["local", "dask"] = "local", scheduler: str | None = None, client: Any = None,
-             n_jobs: int = -1, random_state: int | None = None, checkpoint: str | Path | None = None,
-             progress: ProgressCallback | None = None, n_mc: int = 100_000, batch_size: int | None = None,
-             penalty: float = 0.01, censoring_model: Literal["auto", "covariates", "treatment"] = "auto",
-             treatment: Literal["observed", "simulated"] = "observed") -> PlasmodeResult:
-    r"""Plasmode simulation of the configured analysis on data like the cohort's (Franklin et al. 2014).
+def _is_int(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, np.integer))
 
-    Parameters
+
+@dataclass(frozen=True)
+class PlasmodeSettings:
+    r"""How a plasmode simulation generates, analyses and executes its replicates (validated when built).
+
+    Attributes
     ----------
-    cfg : StudyConfig or path
-        The study config; its propensity model, weights and survival settings define the analysis.
-    cohort_frame : DataFrame
-        :attr:`gistcausal.design.cohort.Cohort.frame` (``treatment``, covariates, ``<outcome>_time``/``_event``).
-    outcome : str
-        A time-to-event outcome of the cohort.
-    estimand : {"ATE", "ATT", "ATC"}, default="ATE"
     true_hr : float, optional
-        Injected effect. ``None`` keeps the treatment coefficient fitted on the real cohort.
+        Injected effect (finite, > 0). ``None`` keeps the treatment coefficient fitted on the real cohort.
     true_effect_measure : {"hr", "marginal_hr"}, default="hr"
         ``"hr"``: ``true_hr`` is the *conditional* hazard ratio put in the outcome model. ``"marginal_hr"``:
-        the conditional coefficient is solved (Brent) so that the true *marginal* HR for ``estimand`` equals
-        ``true_hr``.
+        the conditional coefficient is solved (Brent) so that the true *marginal* HR for the estimand equals
+        ``true_hr`` (which is then required).
     n_replicates : int, default=1000
+        Simulated data sets (>= 1).
     sample_size : int, optional
-        Patients per replicate (default: the cohort's size), split between arms in the cohort's proportions.
+        Patients per replicate (>= 2; default: the cohort's size), split between arms in the cohort's
+        proportions.
     unmeasured_confounder : dict, optional
-        ``strength_treatment`` (log odds ratio of U for treatment), ``strength_outcome`` (log hazard ratio of U
-        for the event), ``prevalence`` (P(U = 1) in the control arm). U is not given to the analysis.
-    covariates : sequence of str, optional
-        Covariates of the generating models; default: the propensity-model covariates of ``cfg``.
-    methods : sequence of {"iptw", "unadjusted"}, default=("iptw",)
+        ``strength_treatment`` (log odds ratio of U for treatment, :math:`\gamma_A`), ``strength_outcome``
+        (log hazard ratio of U for the event, :math:`\gamma_Y`), ``prevalence`` (P(U = 1) in the control arm,
+        :math:`\pi`, in (0, 1)). U is not given to the analysis.
+    covariates : tuple of str, optional
+        Covariates of the generating models; default: the propensity-model covariates of the config.
+    methods : tuple of {"iptw", "unadjusted"}, default=("iptw",)
         Estimators run on each replicate (``"unadjusted"`` adds the crude comparison, for reference).
-    backend : {"local", "dask"}, default="local"
-        ``"local"``: joblib loky processes; ``"dask"``: ``client``, or ``distributed.Client(scheduler)``, or a
-        temporary local cluster with one single-threaded worker per job.
-    scheduler : str, optional
-        Dask scheduler address.
-    client : distributed.Client, optional
-    n_jobs : int, default=-1
-        Local processes (-1: all cores; 1: in this process).
-    random_state : int, optional
-        Seed of everything (default: ``cfg.seed``); replicate ``i`` uses ``SeedSequence(random_state,
-        spawn_key=(i,))``, so results do not depend on the backend.
-    checkpoint : path, optional
-        JSON-lines file; finished replicates are appended and skipped on a rerun with the same settings.
-    progress : callable, optional
-        ``progress(done, total)`` after each finished batch.
-    n_mc : int, default=100_000
-        Size of the resample used to compute the true marginal effects.
-    batch_size : int, optional
-        Replicates per task (default: about four tasks per worker, at most 25).
-    penalty : float, default=0.01
-        Ridge penalty of the generating Weibull models (see :func:`fit_weibull_ph`).
     treatment : {"observed", "simulated"}, default="observed"
         ``"observed"`` keeps each resampled row's real treatment (Franklin et al. 2014; arm sizes fixed).
         ``"simulated"`` resamples rows regardless of arm and draws the treatment from the configured propensity
@@ -890,6 +844,284 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
         Covariates of the censoring model: all (``"covariates"``), treatment only (``"treatment"``), or all
         when there are at least 10 censorings per parameter, else treatment only (``"auto"``; registries
         censor mostly administratively, and few censorings cannot support many coefficients).
+    penalty : float, default=0.01
+        Ridge penalty of the generating Weibull models (see :func:`fit_weibull_ph`).
+    n_mc : int, default=100_000
+        Size of the resample used to compute the true marginal effects (>= 1000).
+    backend : {"local", "dask"}, default="local"
+        ``"local"``: joblib loky processes; ``"dask"``: ``client``, or ``distributed.Client(scheduler)``, or a
+        temporary local cluster with one single-threaded worker per job.
+    scheduler : str, optional
+        Dask scheduler address.
+    client : distributed.Client, optional
+    n_jobs : int, default=-1
+        Local processes (-1: all cores; 1: in this process); non-zero.
+    batch_size : int, optional
+        Replicates per task (default: about four tasks per worker, at most 25).
+    checkpoint : path, optional
+        JSON-lines file; finished replicates are appended and skipped on a rerun with the same settings.
+
+    Raises
+    ------
+    ConfigError
+        A field outside its allowed values (message ``PlasmodeSettings: <field> must be ... (got ...)``).
+    """
+
+    true_hr: float | None = None
+    true_effect_measure: Literal["hr", "marginal_hr"] = "hr"
+    n_replicates: int = 1000
+    sample_size: int | None = None
+    unmeasured_confounder: dict | None = None
+    covariates: tuple[str, ...] | None = None
+    methods: tuple[str, ...] = ("iptw",)
+    treatment: Literal["observed", "simulated"] = "observed"
+    censoring_model: Literal["auto", "covariates", "treatment"] = "auto"
+    penalty: float = 0.01
+    n_mc: int = 100_000
+    backend: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+    client: Any = field(default=None, compare=False)
+    n_jobs: int = -1
+    batch_size: int | None = None
+    checkpoint: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        # the one place where plasmode arguments are checked; normalised copies are stored (frozen)
+        where = "PlasmodeSettings"
+        _check_execution(where, n_replicates=self.n_replicates, backend=self.backend, n_jobs=self.n_jobs,
+                         methods=self.methods)
+        object.__setattr__(self, "methods", tuple(self.methods))
+        if self.covariates is not None:
+            object.__setattr__(self, "covariates", tuple(self.covariates))
+        object.__setattr__(self, "unmeasured_confounder", _check_u(where, self.unmeasured_confounder))
+        self._check_model(where)
+        if self.sample_size is not None and not (_is_int(self.sample_size) and self.sample_size >= 2):
+            raise ConfigError(f"{where}: sample_size must be an integer >= 2 (got {self.sample_size!r}). Pass None "
+                              "for the cohort's size.")
+        if not (_is_int(self.n_mc) and self.n_mc >= 1000):
+            raise ConfigError(f"{where}: n_mc must be an integer >= 1000 (got {self.n_mc!r}). Pass e.g. "
+                              "n_mc=100_000.")
+
+    def _check_model(self, where: str) -> None:
+        if self.treatment not in ("observed", "simulated"):
+            raise ConfigError(f"{where}: treatment must be 'observed' or 'simulated' (got {self.treatment!r}). Use "
+                              "'observed' to keep the cohort's treatment, 'simulated' to draw it from the fitted "
+                              "propensity model.")
+        if self.censoring_model not in ("auto", "covariates", "treatment"):
+            raise ConfigError(f"{where}: censoring_model must be 'auto', 'covariates' or 'treatment' (got "
+                              f"{self.censoring_model!r}). Use 'auto'.")
+        if self.true_effect_measure not in ("hr", "marginal_hr"):
+            raise ConfigError(f"{where}: true_effect_measure must be 'hr' or 'marginal_hr' (got "
+                              f"{self.true_effect_measure!r}). Use 'hr' for a conditional hazard ratio.")
+        hr = self.true_hr
+        if hr is not None and not (isinstance(hr, (int, float)) and math.isfinite(hr) and hr > 0):
+            raise ConfigError(f"{where}: true_hr must be a finite number > 0 (got {hr!r}). Pass e.g. true_hr=0.7.")
+        if hr is None and self.true_effect_measure == "marginal_hr":
+            raise ConfigError(f"{where}: true_effect_measure='marginal_hr' needs true_hr (got None). Pass the "
+                              "target marginal hazard ratio.")
+
+
+def _check_execution(where: str, *, n_replicates: int, backend: str, n_jobs: int, methods: Sequence[str]) -> None:
+    if not _is_int(n_replicates) or n_replicates < 1:
+        raise ConfigError(f"{where}: n_replicates must be an integer >= 1 (got {n_replicates!r}). "
+                          "Pass e.g. n_replicates=1000.")
+    if backend not in ("local", "dask"):
+        raise ConfigError(f"{where}: backend must be 'local' or 'dask' (got {backend!r}). Use 'local' for joblib "
+                          "processes or 'dask' with a scheduler address or client.")
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ConfigError(f"{where}: n_jobs must be a non-zero integer (got {n_jobs!r}). Pass -1 for all cores.")
+    bad = [m for m in methods if m not in _METHODS]
+    if bad or not methods:
+        raise ConfigError(f"{where}: methods must be a non-empty subset of {', '.join(map(repr, _METHODS))} "
+                          f"(got {tuple(methods)!r}). Pass methods=('iptw',).")
+
+
+def _check_estimand(where: str, estimand: str) -> None:
+    check_estimand(estimand, where=where, supported="truth")
+
+
+def _check_common(where: str, *, estimand: str, n_replicates: int, backend: str, n_jobs: int,
+                  methods: Sequence[str]) -> None:
+    _check_estimand(where, estimand)
+    _check_execution(where, n_replicates=n_replicates, backend=backend, n_jobs=n_jobs, methods=methods)
+
+
+@dataclass(frozen=True)
+class _Cohort:
+    """The real cohort as the generating models see it: design matrix (treatment first), times, events, arms."""
+
+    frame: pd.DataFrame
+    z: np.ndarray
+    names: tuple[str, ...]
+    time: np.ndarray
+    event: np.ndarray
+    covariates: list[str]
+    arm_index: tuple[np.ndarray, np.ndarray]   # row positions of treated, control
+
+    @property
+    def n_arms(self) -> tuple[int, int]:
+        return int(self.arm_index[0].size), int(self.arm_index[1].size)
+
+
+def _cohort(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, covariates: Sequence[str] | None,
+            where: str) -> _Cohort:
+    """Check the cohort frame (outcome columns, both arms, complete times) and build the design."""
+    tcol, ecol = f"{outcome}_time", f"{outcome}_event"
+    missing = [c for c in ("treatment", tcol, ecol) if c not in frame.columns]
+    if missing:
+        raise DataError(f"{where}: outcome '{outcome}' needs columns {', '.join(missing)} in the cohort frame (got "
+                        f"{len(frame.columns)} columns without them). Pass a time-to-event outcome of the cohort.")
+    a = frame["treatment"].to_numpy()
+    n_arms = (int((a == 1).sum()), int((a == 0).sum()))
+    if min(n_arms) == 0:
+        raise DataError(f"{where}: both arms need patients (got treated {n_arms[0]}, control {n_arms[1]}). "
+                        "Pass the analysis cohort's frame.")
+    covs = list(covariates) if covariates is not None else [n for n, c in cfg.covariates.items() if c.in_propensity]
+    zc, names = _design(frame, covs, where)
+    t = frame[tcol].to_numpy(float)
+    ok = np.isfinite(t)
+    if not ok.all():
+        raise DataError(f"{where}: column '{tcol}' has {int((~ok).sum())} missing times (got a duration outcome?). "
+                        "Pass a time-to-event outcome.")
+    return _Cohort(frame=frame, z=np.column_stack([frame["treatment"].to_numpy(float), zc]),
+                   names=("treatment", *names), time=t, event=frame[ecol].to_numpy(int), covariates=covs,
+                   arm_index=(np.flatnonzero(a == 1), np.flatnonzero(a == 0)))
+
+
+def _generating_models(c: _Cohort, s: PlasmodeSettings, where: str) -> tuple[WeibullPH, WeibullPH | None, int]:
+    """Weibull PH models of the event and of censoring fitted to the cohort; columns used by the censoring model."""
+    z, names = c.z, c.names
+    event_model = fit_weibull_ph(c.time, c.event, z, names=names, penalty=s.penalty, where=f"{where}: event model")
+    n_cens = int((c.event == 0).sum())
+    cens_cols = z.shape[1] if s.censoring_model == "covariates" or (
+        s.censoring_model == "auto" and n_cens >= 10 * z.shape[1]) else 1
+    if not n_cens:
+        return event_model, None, cens_cols
+    fitted = fit_weibull_ph(c.time, 1 - c.event, z[:, :cens_cols], names=names[:cens_cols], penalty=s.penalty,
+                            where=f"{where}: censoring model")
+    # padded with zero coefficients so that the worker uses the same design matrix for both models
+    censor_model = WeibullPH(shape=fitted.shape, log_rate=fitted.log_rate,
+                             coef=np.r_[fitted.coef, np.zeros(z.shape[1] - cens_cols)], names=names,
+                             loglik=fitted.loglik, n=fitted.n, n_event=fitted.n_event, converged=True)
+    return event_model, censor_model, cens_cols
+
+
+@dataclass(frozen=True)
+class _TruthDraws:
+    """The large resample that defines the truth: covariates with treatment zeroed, target weights, common
+    exponential draws and the linear predictor without treatment; ``rng`` continues the same stream."""
+
+    zm: np.ndarray
+    weights: np.ndarray
+    base_eta: np.ndarray
+    e: np.ndarray
+    ps: np.ndarray | None
+    rng: np.random.Generator
+
+
+def _truth_draws(cfg: StudyConfig, c: _Cohort, s: PlasmodeSettings, estimand: str, event_model: WeibullPH,
+                 seed: int) -> _TruthDraws:
+    """Resample ``n_mc`` rows as a replicate would (observed or simulated treatment) with ATE/ATT/ATC weights."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    ps = None
+    if s.treatment == "simulated":
+        from gistcausal.analysis.iptw import fit_propensity
+
+        with warnings.catch_warnings():  # the real-cohort fit's own warnings belong to the main analysis
+            warnings.simplefilter("ignore")
+            ps = np.asarray(fit_propensity(cfg, c.frame)[1], float)
+        idx = rng.integers(0, sum(c.n_arms), size=int(s.n_mc))
+        a_mc = (rng.random(idx.size) < ps[idx]).astype(float)
+        target = {"ATE": np.ones(idx.size), "ATT": ps[idx], "ATC": 1 - ps[idx]}[estimand]
+    else:
+        sizes_mc = _arm_sizes(c.n_arms, int(s.n_mc))
+        idx = np.concatenate([rng.choice(ix, size=m, replace=True) for ix, m in zip(c.arm_index, sizes_mc)])
+        a_mc = c.z[idx, 0].copy()
+        target = {"ATE": np.ones(idx.size), "ATT": a_mc, "ATC": 1 - a_mc}[estimand]
+    zm = c.z[idx].copy()
+    zm[:, 0] = 0.0
+    u = s.unmeasured_confounder
+    u_mc = _draw_u(rng, a_mc, u)
+    e_mc = rng.exponential(size=idx.size)
+    base_eta = event_model.linear_predictor(zm) + (0.0 if u is None else u["strength_outcome"]) * u_mc
+    return _TruthDraws(zm=zm, weights=target, base_eta=base_eta, e=e_mc, ps=ps, rng=rng)
+
+
+def _injected_log_hr(s: PlasmodeSettings, event_model: WeibullPH,
+                     truth_for: Callable[[float], pd.DataFrame]) -> float:
+    """The treatment coefficient put in the event model: fitted, ``log(true_hr)``, or solved for a marginal HR."""
+    if s.true_hr is None:
+        return float(event_model.coef[0])
+    if s.true_effect_measure == "hr":
+        return math.log(s.true_hr)
+
+    def gap(b: float) -> float:
+        return math.log(float(truth_for(b).iloc[0]["value"])) - math.log(s.true_hr)
+    return float(optimize.brentq(gap, -6.0, 6.0, xtol=1e-10))
+
+
+def _truth(cfg: StudyConfig, c: _Cohort, s: PlasmodeSettings, draws: _TruthDraws, event_model: WeibullPH,
+           censor_model: WeibullPH | None) -> tuple[pd.DataFrame, float]:
+    """True marginal effects of the injected model and the injected log HR (see :func:`plasmode`, Notes)."""
+    sv = cfg.analysis.survival
+
+    def truth_for(log_hr: float) -> pd.DataFrame:
+        t1 = event_model.draw(draws.base_eta + log_hr, draws.e)
+        t0 = event_model.draw(draws.base_eta, draws.e)
+        return _truth_table(t1, t0, draws.weights, tuple(sv.landmarks), sv.horizon)
+
+    log_hr = _injected_log_hr(s, event_model, truth_for)
+    truth = truth_for(log_hr)
+    truth["value_follow_up"] = np.nan
+    truth.loc[truth["measure"] == "hr", "value_follow_up"] = _follow_up_hr(
+        event_model.draw(draws.base_eta + log_hr, draws.e), event_model.draw(draws.base_eta, draws.e), draws.zm,
+        censor_model, float(np.max(c.time)), draws.rng.exponential(size=draws.e.size), draws.weights)
+    return truth, log_hr
+
+
+def _settings_record(cfg: StudyConfig, c: _Cohort, s: PlasmodeSettings, *, outcome: str, estimand: str,
+                     seed: int, sample_size: int, log_hr: float, event_model: WeibullPH,
+                     censor_model: WeibullPH | None, cens_cols: int) -> dict[str, Any]:
+    """Everything that defines the run, JSON-safe (also the checkpoint's fingerprint)."""
+    sv = cfg.analysis.survival
+    sizes = _arm_sizes(c.n_arms, sample_size)
+    return {
+        "kind": "plasmode", "outcome": outcome, "estimand": estimand, "n_replicates": int(s.n_replicates),
+        "sample_size": int(sample_size), "arm_sizes": {"treated": sizes[0], "control": sizes[1]},
+        "cohort_arm_sizes": {"treated": c.n_arms[0], "control": c.n_arms[1]},
+        "true_hr": s.true_hr, "true_effect_measure": s.true_effect_measure, "conditional_hr": math.exp(log_hr),
+        "unmeasured_confounder": s.unmeasured_confounder, "treatment": s.treatment, "covariates": c.covariates,
+        "methods": list(s.methods), "random_state": seed, "n_mc": int(s.n_mc), "penalty": float(s.penalty),
+        "censoring_covariates": list(c.names[:cens_cols]) if censor_model is not None else [],
+        "admin_censoring_time": float(np.max(c.time)),
+        "event_model": event_model.to_dict(),
+        "censoring_model": None if censor_model is None else censor_model.to_dict(),
+        "landmarks": list(map(float, sv.landmarks)), "horizon": sv.horizon, "alpha": sv.alpha,
+        "backend": s.backend, "n_jobs": int(s.n_jobs),
+    }
+
+
+def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: str,
+             estimand: Literal["ATE", "ATT", "ATC"] = "ATE", settings: PlasmodeSettings | None = None,
+             random_state: int | None = None, progress: ProgressCallback | None = None) -> PlasmodeResult:
+    r"""Plasmode simulation of the configured analysis on data like the cohort's (Franklin et al. 2014).
+
+    Parameters
+    ----------
+    config : StudyConfig or path
+        The study config; its propensity model, weights and survival settings define the analysis.
+    frame : DataFrame
+        :attr:`gistcausal.design.cohort.Cohort.frame` (``treatment``, covariates, ``<outcome>_time``/``_event``).
+    outcome : str
+        A time-to-event outcome of the cohort.
+    estimand : {"ATE", "ATT", "ATC"}, default="ATE"
+    settings : PlasmodeSettings, optional
+        Injected effect, replicates, generating models and execution (default: ``PlasmodeSettings()``).
+    random_state : int, optional
+        Seed of everything (default: ``config.seed``); replicate ``i`` uses ``SeedSequence(random_state,
+        spawn_key=(i,))``, so results do not depend on the backend.
+    progress : callable, optional
+        ``progress(done, total)`` after each finished batch.
 
     Returns
     -------
@@ -898,7 +1130,7 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
     Raises
     ------
     ConfigError
-        Bad arguments, or a checkpoint written for other settings.
+        Bad estimand or settings, or a checkpoint written for other settings.
     DataError
         Outcome or covariate columns missing from the frame.
     ModelFitError
@@ -925,135 +1157,26 @@ def plasmode(cfg: StudyConfig | str | Path, cohort_frame: pd.DataFrame, *, outco
     correctly specified propensity model with overlap (see ``docs/plasmode.md``).
     """
     where = "plasmode"
-    cfg = cfg if isinstance(cfg, StudyConfig) else load_config(cfg)
-    _check_common(where, estimand=estimand, n_replicates=n_replicates, backend=backend, n_jobs=n_jobs,
-                  methods=methods)
-    u = _check_u(where, unmeasured_confounder)
-    if treatment not in ("observed", "simulated"):
-        raise ConfigError(f"{where}: treatment must be 'observed' or 'simulated' (got {treatment!r}). Use "
-                          "'observed' to keep the cohort's treatment, 'simulated' to draw it from the fitted "
-                          "propensity model.")
-    if censoring_model not in ("auto", "covariates", "treatment"):
-        raise ConfigError(f"{where}: censoring_model must be 'auto', 'covariates' or 'treatment' (got "
-                          f"{censoring_model!r}). Use 'auto'.")
-    if true_effect_measure not in ("hr", "marginal_hr"):
-        raise ConfigError(f"{where}: true_effect_measure must be 'hr' or 'marginal_hr' (got {true_effect_measure!r}). "
-                          "Use 'hr' for a conditional hazard ratio.")
-    if true_hr is not None and not (isinstance(true_hr, (int, float)) and math.isfinite(true_hr) and true_hr > 0):
-        raise ConfigError(f"{where}: true_hr must be a finite number > 0 (got {true_hr!r}). Pass e.g. true_hr=0.7.")
-    if true_hr is None and true_effect_measure == "marginal_hr":
-        raise ConfigError(f"{where}: true_effect_measure='marginal_hr' needs true_hr (got None). Pass the target "
-                          "marginal hazard ratio.")
-    tcol, ecol = f"{outcome}_time", f"{outcome}_event"
-    f = cohort_frame
-    missing = [c for c in ("treatment", tcol, ecol) if c not in f.columns]
-    if missing:
-        raise DataError(f"{where}: outcome '{outcome}' needs columns {', '.join(missing)} in the cohort frame (got "
-                        f"{len(f.columns)} columns without them). Pass a time-to-event outcome of the cohort.")
-    n_arms = (int((f["treatment"] == 1).sum()), int((f["treatment"] == 0).sum()))
-    if min(n_arms) == 0:
-        raise DataError(f"{where}: both arms need patients (got treated {n_arms[0]}, control {n_arms[1]}). "
-                        "Pass the analysis cohort's frame.")
-    n_total = sum(n_arms)
-    if sample_size is None:
-        sample_size = n_total
-    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 2:
-        raise ConfigError(f"{where}: sample_size must be an integer >= 2 (got {sample_size!r}). Pass None for the "
-                          "cohort's size.")
-    if not (isinstance(n_mc, (int, np.integer)) and n_mc >= 1000):
-        raise ConfigError(f"{where}: n_mc must be an integer >= 1000 (got {n_mc!r}). Pass e.g. n_mc=100_000.")
+    s = PlasmodeSettings() if settings is None else settings
+    cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    _check_estimand(where, estimand)
+    c = _cohort(cfg, frame, outcome, s.covariates, where)
     seed = int(cfg.seed if random_state is None else random_state)
-    covs = list(covariates) if covariates is not None else [n for n, c in cfg.covariates.items() if c.in_propensity]
-    zc, names = _design(f, covs, where)
-    z = np.column_stack([f["treatment"].to_numpy(float), zc])
-    names = ("treatment", *names)
-    t = f[tcol].to_numpy(float)
-    d = f[ecol].to_numpy(int)
-    ok = np.isfinite(t)
-    if not ok.all():
-        raise DataError(f"{where}: column '{tcol}' has {int((~ok).sum())} missing times (got a duration outcome?). "
-                        "Pass a time-to-event outcome.")
-    event_model = fit_weibull_ph(t, d, z, names=names, penalty=penalty, where=f"{where}: event model")
-    n_cens = int((d == 0).sum())
-    cens_cols = z.shape[1] if censoring_model == "covariates" or (
-        censoring_model == "auto" and n_cens >= 10 * z.shape[1]) else 1
-    censor_model = None
-    if n_cens:
-        fitted = fit_weibull_ph(t, 1 - d, z[:, :cens_cols], names=names[:cens_cols], penalty=penalty,
-                                where=f"{where}: censoring model")
-        # padded with zero coefficients so that the worker uses the same design matrix for both models
-        censor_model = WeibullPH(shape=fitted.shape, log_rate=fitted.log_rate,
-                                 coef=np.r_[fitted.coef, np.zeros(z.shape[1] - cens_cols)], names=names,
-                                 loglik=fitted.loglik, n=fitted.n, n_event=fitted.n_event, converged=True)
-    arm_index = (np.flatnonzero(f["treatment"].to_numpy() == 1), np.flatnonzero(f["treatment"].to_numpy() == 0))
-    s = cfg.analysis.survival
-
-    # truth: a large resample, both potential outcomes from common draws
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    ps = None
-    if treatment == "simulated":
-        from gistcausal.analysis.iptw import fit_propensity
-
-        with warnings.catch_warnings():  # the real-cohort fit's own warnings belong to the main analysis
-            warnings.simplefilter("ignore")
-            ps = np.asarray(fit_propensity(cfg, f)[1], float)
-        idx = rng.integers(0, n_total, size=int(n_mc))
-        a_mc = (rng.random(idx.size) < ps[idx]).astype(float)
-        target = {"ATE": np.ones(idx.size), "ATT": ps[idx], "ATC": 1 - ps[idx]}[estimand]
-    else:
-        sizes_mc = _arm_sizes(n_arms, int(n_mc))
-        idx = np.concatenate([rng.choice(ix, size=m, replace=True) for ix, m in zip(arm_index, sizes_mc)])
-        a_mc = z[idx, 0].copy()
-        target = {"ATE": np.ones(idx.size), "ATT": a_mc, "ATC": 1 - a_mc}[estimand]
-    zm = z[idx].copy()
-    zm[:, 0] = 0.0
-    u_mc = _draw_u(rng, a_mc, u)
-    e_mc = rng.exponential(size=idx.size)
-    base_eta = event_model.linear_predictor(zm) + (0.0 if u is None else u["strength_outcome"]) * u_mc
-    w_mc = target
-
-    def truth_for(log_hr: float) -> pd.DataFrame:
-        t1 = event_model.draw(base_eta + log_hr, e_mc)
-        t0 = event_model.draw(base_eta, e_mc)
-        return _truth_table(t1, t0, w_mc, tuple(s.landmarks), s.horizon)
-
-    if true_hr is None:
-        log_hr = float(event_model.coef[0])
-    elif true_effect_measure == "hr":
-        log_hr = math.log(true_hr)
-    else:
-        def gap(b: float) -> float:
-            return math.log(float(truth_for(b).iloc[0]["value"])) - math.log(true_hr)
-        log_hr = float(optimize.brentq(gap, -6.0, 6.0, xtol=1e-10))
-    truth = truth_for(log_hr)
-    truth["value_follow_up"] = np.nan
-    truth.loc[truth["measure"] == "hr", "value_follow_up"] = _follow_up_hr(
-        event_model.draw(base_eta + log_hr, e_mc), event_model.draw(base_eta, e_mc), zm, censor_model,
-        float(np.max(t)), rng.exponential(size=idx.size), w_mc)
-
-    sizes = _arm_sizes(n_arms, int(sample_size))
-    settings = {
-        "kind": "plasmode", "outcome": outcome, "estimand": estimand, "n_replicates": int(n_replicates),
-        "sample_size": int(sample_size), "arm_sizes": {"treated": sizes[0], "control": sizes[1]},
-        "cohort_arm_sizes": {"treated": n_arms[0], "control": n_arms[1]},
-        "true_hr": true_hr, "true_effect_measure": true_effect_measure, "conditional_hr": math.exp(log_hr),
-        "unmeasured_confounder": u, "treatment": treatment, "covariates": covs, "methods": list(methods),
-        "random_state": seed,
-        "n_mc": int(n_mc), "penalty": float(penalty), "censoring_covariates": list(names[:cens_cols]) if n_cens else [],
-        "admin_censoring_time": float(np.max(t)),
-        "event_model": event_model.to_dict(),
-        "censoring_model": None if censor_model is None else censor_model.to_dict(),
-        "landmarks": list(map(float, s.landmarks)), "horizon": s.horizon, "alpha": s.alpha,
-        "backend": backend, "n_jobs": int(n_jobs),
-    }
-    task = _PlasmodeTask(cfg=cfg, frame=f.reset_index(drop=True), z=z, outcome=outcome, estimand=estimand,
-                         methods=tuple(methods), event_model=event_model, censor_model=censor_model, treat_pos=0,
-                         log_hr=log_hr, admin_time=float(np.max(t)), arm_index=arm_index, sizes=sizes, u=u,
-                         random_state=seed, ps=ps, arm_names=(cfg.treatment.treated, cfg.treatment.control))
-    records = _execute(task, n_replicates=int(n_replicates), fingerprint=_fingerprint(settings, f, cfg),
-                       backend=backend, scheduler=scheduler, client=client, n_jobs=n_jobs, checkpoint=checkpoint,
-                       progress=progress, batch_size=batch_size)
-    return _build_result(records, truth, settings, s.alpha)
+    sample_size = sum(c.n_arms) if s.sample_size is None else int(s.sample_size)
+    event_model, censor_model, cens_cols = _generating_models(c, s, where)
+    draws = _truth_draws(cfg, c, s, estimand, event_model, seed)
+    truth, log_hr = _truth(cfg, c, s, draws, event_model, censor_model)
+    record = _settings_record(cfg, c, s, outcome=outcome, estimand=estimand, seed=seed, sample_size=sample_size,
+                              log_hr=log_hr, event_model=event_model, censor_model=censor_model, cens_cols=cens_cols)
+    task = _PlasmodeTask(cfg=cfg, frame=frame.reset_index(drop=True), z=c.z, outcome=outcome, estimand=estimand,
+                         methods=s.methods, event_model=event_model, censor_model=censor_model, treat_pos=0,
+                         log_hr=log_hr, admin_time=float(np.max(c.time)), arm_index=c.arm_index,
+                         sizes=_arm_sizes(c.n_arms, sample_size), u=s.unmeasured_confounder, random_state=seed,
+                         ps=draws.ps, arm_names=(cfg.treatment.treated, cfg.treatment.control))
+    records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
+                       backend=s.backend, scheduler=s.scheduler, client=s.client, n_jobs=s.n_jobs,
+                       checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
+    return _build_result(records, truth, record, cfg.analysis.survival.alpha)
 
 
 def _default_config() -> StudyConfig:
@@ -1064,10 +1187,26 @@ def _default_config() -> StudyConfig:
     return load_config(path)
 
 
-def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Path | None = None,
-                     outcome: Literal["pfs", "os"] = "pfs", estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
-                     n_patients: int | None = None, confounding: float = 1.0, hr_pfs: float = 0.70,
-                     hr_os: float = 0.85, prognostic: float = 1.0, methods: Sequence[str] = ("iptw", "unadjusted"),
+def _registry_knobs(where: str, simulation: Mapping[str, Any] | None) -> dict[str, float]:
+    """Generator settings shared by the registry and its truth (the parameters of
+    :func:`gistcausal.design.simulate.true_marginal_effects` that describe the population and the effects)."""
+    import inspect
+
+    from gistcausal.design.simulate import true_marginal_effects
+
+    allowed = [p for p in inspect.signature(true_marginal_effects).parameters
+               if p not in ("estimand", "landmarks", "horizon", "n_mc", "seed")]
+    knobs = dict(simulation or {})
+    bad = sorted(set(knobs) - set(allowed))
+    if bad:
+        raise ConfigError(f"{where}: simulation has unknown setting(s) {', '.join(bad)} (got "
+                          f"{sorted(knobs)}). Use some of {', '.join(allowed)}.")
+    return {k: (v if isinstance(v, str) else float(v)) for k, v in knobs.items()}
+
+
+def simulation_study(n_replicates: int = 200, *, outcome: str, config: StudyConfig | str | Path | None = None,
+                     estimand: Literal["ATE", "ATT", "ATC"] = "ATE", n_patients: int | None = None,
+                     simulation: Mapping[str, Any] | None = None, methods: Sequence[str] = ("iptw", "unadjusted"),
                      backend: Literal["local", "dask"] = "local", scheduler: str | None = None, client: Any = None,
                      n_jobs: int = -1, random_state: int = 20201, checkpoint: str | Path | None = None,
                      progress: ProgressCallback | None = None, n_mc: int = 200_000,
@@ -1076,22 +1215,25 @@ def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Pat
 
     Replicate ``i`` draws a registry with :func:`gistcausal.design.simulate.simulate_registry` (seed from
     ``SeedSequence(random_state, spawn_key=(i,))``), applies the config's protocol and runs the analysis; the
-    truth is :func:`gistcausal.design.simulate.true_marginal_effects` for the same knobs. Execution, checkpoint and
-    metrics are those of :func:`plasmode`.
+    truth is :func:`gistcausal.design.simulate.true_marginal_effects` for the same settings. Execution,
+    checkpoint and metrics are those of :func:`plasmode`.
 
     Parameters
     ----------
     n_replicates : int, default=200
+    outcome : str
+        An outcome of the synthetic registry that the config defines.
     config : StudyConfig or path, optional
-        Default: ``configs/gist_second_line.yaml`` of the repository (synthetic source).
-    outcome : {"pfs", "os"}, default="pfs"
+        Default: the repository's ``configs/gist_second_line.yaml`` (synthetic source).
     estimand : {"ATE", "ATT", "ATC"}, default="ATE"
     n_patients : int, optional
         Registry size (default: the config's ``data.synthetic.n_patients``).
-    confounding, hr_pfs, hr_os, prognostic
-        As :class:`gistcausal.design.simulate.SimulationSettings`.
+    simulation : mapping, optional
+        Generator settings given to both the registry and its truth (confounding strength, true conditional
+        hazard ratios, prognostic strength...: the keyword arguments of
+        :func:`gistcausal.design.simulate.true_marginal_effects`); default: the generator's own defaults.
     methods, backend, scheduler, client, n_jobs, random_state, checkpoint, progress, batch_size
-        As :func:`plasmode`.
+        As :class:`PlasmodeSettings` and :func:`plasmode`.
     n_mc : int, default=200_000
         Monte Carlo size of the truth.
 
@@ -1099,22 +1241,22 @@ def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Pat
     -------
     PlasmodeResult
     """
-    from gistcausal.design.simulate import true_marginal_effects
+    from gistcausal.design.simulate import SimulationSettings, true_marginal_effects
 
     where = "simulation_study"
     cfg = _default_config() if config is None else (config if isinstance(config, StudyConfig) else load_config(config))
     _check_common(where, estimand=estimand, n_replicates=n_replicates, backend=backend, n_jobs=n_jobs, methods=methods)
-    if outcome not in ("pfs", "os") or outcome not in cfg.outcomes:
-        raise ConfigError(f"{where}: outcome must be 'pfs' or 'os' and defined in the config (got {outcome!r}). "
-                          "Use the synthetic registry's outcomes.")
-    syn = getattr(cfg.data, "synthetic", None)
-    n_pat = int(n_patients if n_patients is not None else (syn.n_patients if syn is not None else 480))
-    sim = {"n_patients": n_pat, "confounding": float(confounding), "hr_pfs": float(hr_pfs), "hr_os": float(hr_os),
-           "prognostic": float(prognostic)}
+    knobs = _registry_knobs(where, simulation)
     s = cfg.analysis.survival
     te = true_marginal_effects(estimand=estimand, landmarks=tuple(s.landmarks), horizon=float(s.horizon or 24.0),
-                               n_mc=n_mc, seed=int(random_state), confounding=confounding, hr_pfs=hr_pfs,
-                               hr_os=hr_os, prognostic=prognostic)
+                               n_mc=n_mc, seed=int(random_state), **knobs)
+    outcomes = sorted({e.outcome for e in te.estimates} & set(cfg.outcomes))
+    if outcome not in outcomes:
+        raise ConfigError(f"{where}: outcome must be an outcome of the synthetic registry defined in the config "
+                          f"(got {outcome!r}). Use one of {', '.join(map(repr, outcomes))}.")
+    syn = getattr(cfg.data, "synthetic", None)
+    n_pat = int(n_patients if n_patients is not None else (syn.n_patients if syn is not None else 480))
+    sim = {"n_patients": n_pat, **knobs}
     rows = []
     for e in te.estimates:
         if e.outcome == outcome and e.measure in PLASMODE_MEASURES and " vs " in e.contrast:
@@ -1123,9 +1265,13 @@ def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Pat
             rows.append({"measure": e.measure, "time": None if not math.isfinite(e.time) else e.time,
                          "value": e.value, "mc_se": e.se, "scale": e.scale})
     truth = pd.DataFrame(rows)
+    # the generator's conditional hazard ratio of this outcome (its settings are named hr_<outcome>)
+    conditional = getattr(SimulationSettings(**{k: v for k, v in knobs.items()
+                                                if k in SimulationSettings.__dataclass_fields__}),
+                          f"hr_{outcome}", None)
     settings = {"kind": "synthetic_registry", "outcome": outcome, "estimand": estimand,
                 "n_replicates": int(n_replicates), "sample_size": None, "simulation": sim,
-                "conditional_hr": hr_pfs if outcome == "pfs" else hr_os, "methods": list(methods),
+                "conditional_hr": conditional, "methods": list(methods),
                 "random_state": int(random_state), "n_mc": int(n_mc), "landmarks": list(map(float, s.landmarks)),
                 "horizon": s.horizon, "alpha": s.alpha, "backend": backend, "n_jobs": int(n_jobs)}
     task = _RegistryTask(cfg=cfg, outcome=outcome, estimand=estimand, methods=tuple(methods), sim=sim,
@@ -1136,4 +1282,5 @@ def simulation_study(n_replicates: int = 200, *, config: StudyConfig | str | Pat
     return _build_result(records, truth, settings, s.alpha)
 
 
-__all__ = ["PlasmodeResult", "WeibullPH", "fit_weibull_ph", "plasmode", "simulation_study", "PLASMODE_MEASURES"]
+__all__ = ["PlasmodeResult", "PlasmodeSettings", "WeibullPH", "fit_weibull_ph", "plasmode", "simulation_study",
+           "PLASMODE_MEASURES"]

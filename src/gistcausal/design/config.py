@@ -33,7 +33,7 @@ class _Model(BaseModel):
 class Criterion(_Model):
     """One declarative condition on a column (or a combination of conditions).
 
-    Exactly one comparison is given, e.g. ``{column: mutation, in: [kit_exon_9, unknown]}``,
+    Exactly one comparison is given, e.g. ``{column: stage, in: [metastatic, unknown]}``,
     ``{column: age_at_diagnosis, lt: 18}``, ``{column: second_line_start_date, missing: true}``,
     ``{column: first_line_end_date, after_column: second_line_start_date}``, or a combination
     ``{all: [...]}`` / ``{any: [...]}`` / ``{not: {...}}``. Missing values never satisfy a comparison
@@ -87,7 +87,7 @@ class Criterion(_Model):
         return out
 
     def describe(self) -> str:
-        """Human-readable text for the protocol table, e.g. ``mutation in {kit_exon_9, unknown}``."""
+        """Human-readable text for the protocol table, e.g. ``stage in {metastatic, unknown}``."""
         if self.all_:
             return " and ".join(f"({c.describe()})" for c in self.all_)
         if self.any_:
@@ -202,7 +202,7 @@ class Treatment(_Model):
 
 
 class Recode(_Model):
-    """Group codes of a column into fewer levels: ``{column: mutation, map: {kit_other: [kit_exon_13, ...]}}``.
+    """Group codes of a column into fewer levels: ``{column: histology, map: {rare: [type_c, type_d, ...]}}``.
 
     Codes not listed keep their value, or become ``other`` when it is given.
     """
@@ -235,7 +235,7 @@ class DerivedColumn(_Model):
 
 
 class ArmOutcome(_Model):
-    """Per-arm definition of a duration outcome (e.g. time to sunitinib failure)."""
+    """Per-arm definition of a duration outcome (e.g. time to failure of the treatment started at time zero)."""
 
     start: str
     end: str

@@ -49,7 +49,7 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
             from gistcausal.stats.sequential import simulate_sequential_data
 
             # a synthetic person-month table with a known HR of 0.6 (documented in gistcausal.stats.sequential)
-            return simulate_sequential_data(2000, seed=src.synthetic.seed)
+            return simulate_sequential_data(2000, random_state=src.synthetic.seed)
         from lifelines.datasets import load_gbsg2
 
         return load_gbsg2()

@@ -438,19 +438,16 @@ def _stratum_counts(s: SimulationSettings, rng: np.random.Generator) -> np.ndarr
 # ----------------------------------------------------------------------------------------------------------
 # the generator
 # ----------------------------------------------------------------------------------------------------------
-def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(s.seed)
-    n = s.n_patients
-    counts = _stratum_counts(s, rng)
-    stratum = rng.permutation(np.repeat(np.arange(len(STRATA)), counts))
-    elig = stratum == _S["eligible"]
-    cov = _draw_covariates(rng, n, stratum, s.cutoff_date, elig if s.is_exact else None)
-    ps = _propensity(cov, s)
+def _second_line_regimens(rng: np.random.Generator, s: SimulationSettings, stratum: np.ndarray, elig: np.ndarray,
+                          cov: _Covariates, ps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Second-line regimen index (into REGIMENS) and arm (1 = sunitinib) per patient, and the other-first-line mask.
 
-    # ---- second-line regimen -----------------------------------------------------------------------------
-    # Latent-logistic representation: A = 1{logit(ps) + eps > 0}, eps ~ Logistic(0, 1), is Bernoulli(ps).
-    # The exact flow keeps the 72 largest latent values instead (threshold moved from 0 to the 72nd value),
-    # so the counts are exact while the inclusion probabilities stay close to ps.
+    Latent-logistic representation: A = 1{logit(ps) + eps > 0}, eps ~ Logistic(0, 1), is Bernoulli(ps). The
+    exact flow keeps the 72 largest latent values instead (threshold moved from 0 to the 72nd value), so the
+    counts are exact while the inclusion probabilities stay close to ps. The sunitinib schedule (continuous vs
+    intermittent) follows a centre-dependent logistic in the same way.
+    """
+    n = s.n_patients
     eps_trt, eps_sched = rng.logistic(size=(2, n))
     u_reg = rng.random(n)
     key_trt = np.log(ps) - np.log1p(-ps) + eps_trt
@@ -471,8 +468,24 @@ def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     no_second = np.isin(stratum, (_S["first_line_ongoing"], _S["no_second_line"]))
     regimen = np.where(no_second, 4, regimen)
     arm = np.where(np.isin(regimen, (0, 1)), 1, 0).astype(np.int8)
+    return regimen, arm, other_fl
 
-    # ---- dates before time zero ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Timeline:
+    """Days from the start of the diagnosis window: diagnosis, first line, time zero (second-line start)."""
+
+    cutoff_day: int
+    diag_day: np.ndarray
+    fl_start: np.ndarray
+    fl_end: np.ndarray
+    t0: np.ndarray
+    age_days: np.ndarray
+    ongoing: np.ndarray      # first line still ongoing at the cut-off (no time zero)
+
+
+def _timeline(rng: np.random.Generator, s: SimulationSettings, stratum: np.ndarray, cov: _Covariates) -> _Timeline:
+    """Diagnosis dates uniform over the window, late enough for the lead time and the minimum follow-up."""
     diag0 = pd.Timestamp(_DIAG_START)
     cutoff_day = (pd.Timestamp(s.cutoff_date) - diag0).days
     diag_end_day = (pd.Timestamp(_DIAG_END) - diag0).days
@@ -483,14 +496,38 @@ def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     lead_d = gap1_d + np.where(ongoing, 0, d1_d + gap2_d)
     latest = np.minimum(diag_end_day, cutoff_day - int(round(_MIN_FOLLOWUP * MONTH_DAYS)) - lead_d)
     latest = np.maximum(latest, 0)
-    u_diag = rng.random(n)
+    u_diag = rng.random(s.n_patients)
     diag_day = np.floor(u_diag * (latest + 1)).astype(np.int64)
     fl_start = diag_day + gap1_d
     fl_end = fl_start + d1_d
-    t0 = fl_end + gap2_d  # time zero (second-line start)
-    age_days = np.round(cov.age * 365.25).astype(np.int64)
+    return _Timeline(cutoff_day=cutoff_day, diag_day=diag_day, fl_start=fl_start, fl_end=fl_end,
+                     t0=fl_end + gap2_d, age_days=np.round(cov.age * 365.25).astype(np.int64), ongoing=ongoing)
 
-    # ---- outcomes from time zero -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Outcomes:
+    """Event days after time zero (death, progression, toxicity stop), censoring, and the uniforms for later."""
+
+    po: dict[str, np.ndarray]
+    death_day: np.ndarray
+    prog_day: np.ndarray
+    tox_day: np.ndarray
+    cens_day: np.ndarray
+    died: np.ndarray
+    progressed: np.ndarray
+    last_fu: np.ndarray
+    e_t3: np.ndarray
+    u_third: np.ndarray
+    u_cause: np.ndarray
+    u_gap3: np.ndarray
+    u_flr: np.ndarray
+
+
+def _outcomes(rng: np.random.Generator, s: SimulationSettings, stratum: np.ndarray, elig: np.ndarray,
+              cov: _Covariates, arm: np.ndarray, tl: _Timeline) -> _Outcomes:
+    """Observed outcomes from the potential outcomes of the assigned arm, censored at the last contact."""
+    n = s.n_patients
+    no_second = np.isin(stratum, (_S["first_line_ongoing"], _S["no_second_line"]))
     e_prog, e_os, e_tox, e_ltfu, e_t3 = -np.log(_stratify(rng, rng.random((5, n)), elig if s.is_exact else None))
     u_fu, u_third, u_cause, u_gap3, u_flr = rng.random((5, n))
     po = _potential_outcomes(cov, e_prog, e_os, s)
@@ -502,57 +539,82 @@ def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     t_tox = e_tox / tox_rate
     t_ltfu = e_ltfu / s.loss_to_followup_rate if s.loss_to_followup_rate > 0 else np.full(n, np.inf)
     # last contact: cutoff minus up to two months of reporting lag, or loss to follow-up
-    admin_d = cutoff_day - np.floor(u_fu * 2 * MONTH_DAYS).astype(np.int64)
-    origin = np.where(ongoing, fl_start, t0)
+    admin_d = tl.cutoff_day - np.floor(u_fu * 2 * MONTH_DAYS).astype(np.int64)
+    origin = np.where(tl.ongoing, tl.fl_start, tl.t0)
     cens_day = np.minimum(admin_d, origin + np.floor(np.minimum(t_ltfu, 1e5) * MONTH_DAYS).astype(np.int64))
     cens_day = np.maximum(cens_day, origin + 1)
-    death_day = t0 + _months_to_days(np.minimum(t_os, 1e5))
-    prog_day = t0 + _months_to_days(np.minimum(t_prog, 1e5))
-    tox_day = t0 + _months_to_days(np.minimum(t_tox, 1e5))
-    died = (death_day <= cens_day) & ~ongoing
+    death_day = tl.t0 + _months_to_days(np.minimum(t_os, 1e5))
+    prog_day = tl.t0 + _months_to_days(np.minimum(t_prog, 1e5))
+    died = (death_day <= cens_day) & ~tl.ongoing
     progressed = (t_prog < t_os) & (prog_day <= cens_day) & ~no_second
-    last_fu = np.where(died, death_day, cens_day)
+    return _Outcomes(po=po, death_day=death_day, prog_day=prog_day,
+                     tox_day=tl.t0 + _months_to_days(np.minimum(t_tox, 1e5)), cens_day=cens_day, died=died,
+                     progressed=progressed, last_fu=np.where(died, death_day, cens_day), e_t3=e_t3,
+                     u_third=u_third, u_cause=u_cause, u_gap3=u_gap3, u_flr=u_flr)
 
-    # ---- second-line course (ITT: progression is recorded even after a toxicity stop) ----------------------
-    has_second = ~no_second
-    tox_first = (tox_day < np.where(progressed, prog_day, np.iinfo(np.int64).max)) & (tox_day < death_day) \
-        & (tox_day <= cens_day)
-    end_reason = np.select([~has_second, progressed & ~tox_first, tox_first, died],
+
+def _second_line_end(o: _Outcomes, has_second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """End reason and day of the second line (ITT: progression is recorded even after a toxicity stop)."""
+    tox_first = (o.tox_day < np.where(o.progressed, o.prog_day, np.iinfo(np.int64).max)) \
+        & (o.tox_day < o.death_day) & (o.tox_day <= o.cens_day)
+    end_reason = np.select([~has_second, o.progressed & ~tox_first, tox_first, o.died],
                            ["", "progression", "toxicity", "other"], "ongoing")
     end_day = np.select([end_reason == "progression", end_reason == "toxicity", end_reason == "other"],
-                        [prog_day, tox_day, death_day], -1)
+                        [o.prog_day, o.tox_day, o.death_day], -1)
+    return end_reason, end_day
 
-    # ---- third line ------------------------------------------------------------------------------------------
+
+def _third_line(s: SimulationSettings, cov: _Covariates, regimen: np.ndarray, o: _Outcomes,
+                end_reason: np.ndarray, end_day: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Third-line start after a failed second line, its regimen, and its failure (Weibull, prognosis-driven)."""
     failed = np.isin(end_reason, ("progression", "toxicity"))
-    third_day = end_day + 1 + np.floor((0.2 + 0.7 * -np.log1p(-u_gap3)) * MONTH_DAYS).astype(np.int64)
+    third_day = end_day + 1 + np.floor((0.2 + 0.7 * -np.log1p(-o.u_gap3)) * MONTH_DAYS).astype(np.int64)
     p_third = np.select([regimen == 2, np.isin(regimen, (0, 1))], [_P_THIRD_SUNITINIB_AFTER_ESC,
                                                                     _P_THIRD_OTHER_AFTER_SUN], 0.6)
-    starts3 = failed & (u_third < p_third) & (third_day < np.where(died, death_day, cens_day + 1))
+    starts3 = failed & (o.u_third < p_third) & (third_day < np.where(o.died, o.death_day, o.cens_day + 1))
     third_reg = np.where(starts3, np.where(regimen == 2, "sunitinib", "other"), "none")
     eta = s.prognostic * _linear(_features(cov), _OUT_COEF)
     r3 = math.log(2) / _T3_MEDIAN ** _T3_SHAPE * np.exp(0.5 * eta)
-    t3_day = third_day + _months_to_days(np.minimum(_weibull_inverse(e_t3, r3, _T3_SHAPE), 1e5))
-    third_fail_obs = starts3 & (t3_day <= last_fu)
+    t3_day = third_day + _months_to_days(np.minimum(_weibull_inverse(o.e_t3, r3, _T3_SHAPE), 1e5))
+    return third_day, starts3, third_reg, t3_day, starts3 & (t3_day <= o.last_fu)
 
-    # ---- first line ------------------------------------------------------------------------------------------
-    fl_reason = np.select([ongoing, stratum == _S["first_line_intolerance"],
+
+def _dates(day: np.ndarray, valid: np.ndarray | bool = True) -> pd.Series:
+    """Dates from day numbers counted from the start of the diagnosis window; NaT where not ``valid``."""
+    diag0 = pd.Timestamp(_DIAG_START)
+    d = np.where(valid, day, np.iinfo(np.int64).min)
+    out = diag0 + pd.to_timedelta(np.where(d == np.iinfo(np.int64).min, 0, d), unit="D")
+    return pd.Series(np.where(d == np.iinfo(np.int64).min, np.datetime64("NaT"), out.values),
+                     dtype="datetime64[ns]")
+
+
+def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The registry (one row per patient, dates) and the eligible patients' potential outcomes, in RNG order:
+    strata, covariates, treatment, diagnosis dates, outcome draws, tumour-size missingness."""
+    rng = np.random.default_rng(s.seed)
+    n = s.n_patients
+    counts = _stratum_counts(s, rng)
+    stratum = rng.permutation(np.repeat(np.arange(len(STRATA)), counts))
+    elig = stratum == _S["eligible"]
+    cov = _draw_covariates(rng, n, stratum, s.cutoff_date, elig if s.is_exact else None)
+    ps = _propensity(cov, s)
+    regimen, arm, other_fl = _second_line_regimens(rng, s, stratum, elig, cov, ps)
+    tl = _timeline(rng, s, stratum, cov)
+    o = _outcomes(rng, s, stratum, elig, cov, arm, tl)
+    has_second = ~np.isin(stratum, (_S["first_line_ongoing"], _S["no_second_line"]))
+    end_reason, end_day = _second_line_end(o, has_second)
+    third_day, starts3, third_reg, t3_day, third_fail_obs = _third_line(s, cov, regimen, o, end_reason, end_day)
+    fl_reason = np.select([tl.ongoing, stratum == _S["first_line_intolerance"],
                            np.isin(stratum, (_S["eligible"], _S["tdm_escalation"]))],
                           ["ongoing", "intolerance", "progression"],
-                          np.where(u_flr < 0.1, "intolerance", "progression"))
-
-    cause = np.where(died, np.asarray(_CAUSES, dtype=object)[_categorical(u_cause, _P_CAUSE)], "")
+                          np.where(o.u_flr < 0.1, "intolerance", "progression"))
+    cause = np.where(o.died, np.asarray(_CAUSES, dtype=object)[_categorical(o.u_cause, _P_CAUSE)], "")
     size_rec = np.where(rng.random(n) < s.tumor_size_missing, np.nan, cov.size)
 
-    def dates(day: np.ndarray, valid: np.ndarray | bool = True) -> pd.Series:
-        d = np.where(valid, day, np.iinfo(np.int64).min)
-        out = diag0 + pd.to_timedelta(np.where(d == np.iinfo(np.int64).min, 0, d), unit="D")
-        return pd.Series(np.where(d == np.iinfo(np.int64).min, np.datetime64("NaT"), out.values),
-                         dtype="datetime64[ns]")
-
     width = max(5, len(str(n)))
-    reg_names = np.asarray(REGIMENS, dtype=object)
-    dob = dates(diag_day - age_days)
-    ddx = dates(diag_day)
+    dob = _dates(tl.diag_day - tl.age_days)
+    ddx = _dates(tl.diag_day)
     df = pd.DataFrame({
         "patient_id": [f"DGR{i:0{width}d}" for i in range(1, n + 1)],
         "center": np.asarray(CENTERS, dtype=object)[cov.center],
@@ -566,30 +628,30 @@ def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
         "mitotic_count": np.asarray(MITOTIC, dtype=object)[cov.mitotic],
         "mutation": np.asarray(MUTATIONS, dtype=object)[cov.mutation],
         "first_line_agent": np.where(other_fl, "other", "imatinib_400").astype(object),
-        "first_line_start_date": dates(fl_start),
-        "first_line_end_date": dates(fl_end, ~ongoing),
+        "first_line_start_date": _dates(tl.fl_start),
+        "first_line_end_date": _dates(tl.fl_end, ~tl.ongoing),
         "first_line_end_reason": fl_reason.astype(object),
         "escalation_for_tdm": stratum == _S["tdm_escalation"],
-        "second_line_regimen": reg_names[regimen],
-        "second_line_start_date": dates(t0, has_second),
-        "second_line_progression_date": dates(prog_day, progressed),
-        "second_line_end_date": dates(end_day, end_day >= 0),
+        "second_line_regimen": np.asarray(REGIMENS, dtype=object)[regimen],
+        "second_line_start_date": _dates(tl.t0, has_second),
+        "second_line_progression_date": _dates(o.prog_day, o.progressed),
+        "second_line_end_date": _dates(end_day, end_day >= 0),
         "second_line_end_reason": end_reason.astype(object),
         "third_line_regimen": third_reg.astype(object),
-        "third_line_start_date": dates(third_day, starts3),
-        "third_line_failure_date": dates(t3_day, third_fail_obs),
-        "date_of_death": dates(death_day, died),
+        "third_line_start_date": _dates(third_day, starts3),
+        "third_line_failure_date": _dates(t3_day, third_fail_obs),
+        "date_of_death": _dates(o.death_day, o.died),
         "cause_of_death": cause.astype(object),
-        "date_last_followup": dates(last_fu),
+        "date_last_followup": _dates(o.last_fu),
     })
     idx = np.flatnonzero(elig)
     truth = pd.DataFrame({
         "patient_id": df["patient_id"].to_numpy()[idx],
         "arm": arm[idx].astype(np.int64),
         "ps": ps[idx],
-        "pfs_1": po["pfs_1"][idx], "pfs_0": po["pfs_0"][idx],
-        "os_1": po["os_1"][idx], "os_0": po["os_0"][idx],
-        "lead_months": (t0 - diag_day)[idx] / MONTH_DAYS,
+        "pfs_1": o.po["pfs_1"][idx], "pfs_0": o.po["pfs_0"][idx],
+        "os_1": o.po["os_1"][idx], "os_0": o.po["os_0"][idx],
+        "lead_months": (tl.t0 - tl.diag_day)[idx] / MONTH_DAYS,
     })
     return df, truth
 

@@ -1,10 +1,10 @@
 r"""Clone-censor-weight (CCW) emulation of sustained treatment strategies with a grace period.
 
-Target trial: at time zero (e.g. progression on first-line imatinib) patients are eligible for two
+Target trial: at time zero (e.g. progression on first-line therapy) patients are eligible for two
 strategies, each "start treatment *A* within *G* time units and no other treatment before it", e.g.
-"escalate imatinib within G weeks" vs "start sunitinib within G weeks". In observational data a patient who
-has not yet started anything is compatible with both strategies, so assigning patients by the treatment
-they eventually start creates immortal time. CCW avoids it:
+"escalate the dose of the current drug within G weeks" vs "switch to drug B within G weeks". In
+observational data a patient who has not yet started anything is compatible with both strategies, so
+assigning patients by the treatment they eventually start creates immortal time. CCW avoids it:
 
 1. **Clone** every eligible patient into each strategy at time zero.
 2. **Censor** a clone when its patient deviates from the strategy: at the start of any other treatment
@@ -72,9 +72,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from gistcausal.design.config import CloneCensorConfig
 from gistcausal.stats.cox import cox_fit
-from gistcausal.design.data import DAYS_PER_MONTH
 from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate, estimates_frame
 from gistcausal.errors import ConvergenceWarning, DataError, ModelFitError
 
@@ -82,7 +80,6 @@ Weighting = Literal["ipcw", "none"]
 _CHUNK = 2_000_000  # array cells per block when evaluating time-varying weights
 
 
-# ------------------------------------------------------------------------------------------- config
 # ------------------------------------------------------------------------------------------- result
 @dataclass(frozen=True, slots=True)
 class CCWResult(EstimatesMixin):
@@ -262,9 +259,7 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
          names: tuple[str, ...], grace: float, weighting: str, where: str) -> _Arm:
     """Clone, censor and weight one strategy; return its weighted product-limit curve."""
     n = T.size
-    complier = own & (u <= grace) & (u <= T)
-    switch = other & (u <= grace) & (u < T) & ~complier
-    stop = np.where(complier, T, np.where(switch, u, np.minimum(T, grace)))
+    complier, switch, stop = _clone_follow_up(T, u, own, other, grace)
     event = np.where(complier | (~switch & (T <= grace)), d, 0.0)
     grace_cens = ~complier & ~switch & (T > grace)
     u_own = np.where(complier, u, np.inf)
@@ -432,6 +427,143 @@ def _stats(arms: list[_Arm], landmarks: np.ndarray, horizon: float | None) -> np
     return np.asarray(vals, dtype=float)
 
 
+def _clone_follow_up(T: np.ndarray, u: np.ndarray, own: np.ndarray, other: np.ndarray,
+                     grace: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compliers, switch-censored clones and each clone's end of follow-up in one strategy.
+
+    A clone complies when its patient starts the strategy's treatment within the grace period (and before
+    the outcome); it is censored at the start of another treatment within the grace period (*switch*), and
+    otherwise followed to the outcome or to *G*, whichever comes first.
+    """
+    complier = own & (u <= grace) & (u <= T)
+    switch = other & (u <= grace) & (u < T) & ~complier
+    stop = np.where(complier, T, np.where(switch, u, np.minimum(T, grace)))
+    return complier, switch, stop
+
+
+def _last_follow_up(p: dict[str, Any], grace: float) -> dict[str, float]:
+    """Last follow-up time of each strategy's clones (where its weighted curve ends)."""
+    out = {}
+    for name, own in zip(p["names"], p["own"]):
+        _, _, stop = _clone_follow_up(p["T"], p["u"], own, p["started"] & ~own, grace)
+        out[name] = float(np.max(stop)) if stop.size else 0.0
+    return out
+
+
+def strategy_follow_up(df: pd.DataFrame, *, time_col: str, event_col: str, treatment_col: str,
+                       treatment_time_col: str, strategies: dict[str, list[Any]], grace: float) -> dict[str, float]:
+    """Last follow-up time of each strategy's clones, ``{strategy: time}``.
+
+    Each strategy's weighted Kaplan-Meier curve ends there, so landmarks and the RMST horizon must not exceed
+    the smallest of these times. Arguments as :func:`clone_censor_weight`.
+    """
+    where = "strategy_follow_up"
+    _check_grace(grace, where)
+    p = _prepare(df, time_col=time_col, event_col=event_col, treatment_col=treatment_col,
+                 treatment_time_col=treatment_time_col, strategies=strategies, covariates=[], where=where)
+    return _last_follow_up(p, float(grace))
+
+
+def _check_grace(grace: Any, where: str) -> None:
+    if not (isinstance(grace, (int, float)) and math.isfinite(grace) and grace > 0):
+        raise DataError(f"{where}: `grace` must be a positive number (got {grace!r}). Give the grace period in "
+                        "the time unit of the data.")
+
+
+def _check_times(landmarks: Any, horizon: float | None, last: dict[str, float], where: str
+                 ) -> tuple[np.ndarray, float | None]:
+    """Landmarks in (0, end] and a horizon in (0, end], end = the earliest strategy's last follow-up (issue 14).
+
+    A landmark at or before time zero would report S = 1 with a degenerate interval, and one past the end of
+    a curve would carry its last value forward; the same rule as the main analysis
+    (:func:`gistcausal.stats.survival.check_landmarks`), with the strategy named.
+    """
+    arm, end = min(last.items(), key=lambda kv: kv[1])
+    lm = np.asarray(sorted(float(x) for x in landmarks), dtype=float)
+    for x in lm:
+        if not (math.isfinite(x) and 0 < x <= end):
+            raise DataError(f"{where}: `landmarks` must be times in (0, {end:g}], strategy '{arm}' being followed "
+                            f"up to {end:g} (got {x:g}). Choose landmarks within follow-up.")
+    if horizon is not None and not (isinstance(horizon, (int, float)) and 0 < horizon <= end):
+        raise DataError(f"{where}: `horizon` must be in (0, {end:g}], strategy '{arm}' being followed up to "
+                        f"{end:g} (got {horizon!r}). Choose a time within follow-up.")
+    return lm, horizon
+
+
+def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np.ndarray, horizon: float | None,
+               n_bootstrap: int, random_state: int | None, n_jobs: int, where: str) -> tuple[np.ndarray, int]:
+    """Bootstrap replicates of the statistics over patients (both clones of a patient drawn together).
+
+    Both censoring models are refitted in each replicate; a replicate whose model cannot be fitted is
+    dropped and counted. Returns the replicate matrix (one row per successful replicate) and the failures.
+    """
+    n = int(p["T"].size)
+    rng = np.random.default_rng(random_state)
+    draws = [rng.integers(0, n, n) for _ in range(int(n_bootstrap))]
+
+    def one(idx: np.ndarray) -> np.ndarray | None:
+        try:
+            with warnings.catch_warnings():
+                # a replicate's non-convergence shows up as a failed or extreme replicate, counted below
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                return _stats(_fit_arms(p, idx, grace, weighting, where), landmarks, horizon)
+        except (ModelFitError, DataError):
+            return None
+
+    if n_jobs and n_jobs > 1:
+        from joblib import Parallel, delayed
+
+        res = Parallel(n_jobs=n_jobs)(delayed(one)(ix) for ix in draws)
+    else:
+        res = [one(ix) for ix in draws]
+    ok = [r for r in res if r is not None]
+    return (np.vstack(ok) if ok else np.empty((0, 0))), len(res) - len(ok)
+
+
+def _labels(names: list[str], landmarks: np.ndarray, horizon: float | None) -> list[tuple[str, str, float]]:
+    """(measure, contrast, time) of each statistic, in the order of :func:`_stats`."""
+    contrast = f"{names[0]} vs {names[1]}"
+    labels = [("surv", names[0], t) for t in landmarks] + [("surv", names[1], t) for t in landmarks]
+    labels += [("surv_diff", contrast, t) for t in landmarks]
+    if horizon is not None:
+        labels += [("rmst", names[0], horizon), ("rmst", names[1], horizon), ("rmst_diff", contrast, horizon)]
+    return labels
+
+
+def _percentile_estimates(point: np.ndarray, reps: np.ndarray, labels: list[tuple[str, str, float]], *,
+                          alpha: float, grace: float, weighting: str, outcome: str, n: int
+                          ) -> tuple[EffectEstimate, ...]:
+    """Point estimates with bootstrap percentile intervals and the bootstrap SD as ``se``."""
+    ests = []
+    for k, (measure, con, t) in enumerate(labels):
+        col = reps[:, k] if reps.shape[0] else np.array([])
+        col = col[np.isfinite(col)]
+        if col.size >= 2:
+            lo, hi = np.quantile(col, [alpha / 2, 1 - alpha / 2])
+            se = float(np.std(col, ddof=1))
+        else:
+            lo = hi = se = math.nan
+        # the strategies' survival is marginal over the eligible population (ATE-like); unweighted is descriptive
+        ests.append(EffectEstimate(outcome=outcome, contrast=con, estimand="ATE" if weighting == "ipcw" else "none",
+                                   method="ccw", measure=measure,
+                                   value=float(point[k]), ci_low=float(lo), ci_high=float(hi), se=se,
+                                   variance="bootstrap_percentile" if col.size >= 2 else "none", n=n,
+                                   time=float(t), extra={"grace": float(grace), "weighting": weighting}))
+    return tuple(ests)
+
+
+def _curves_and_diagnostics(arms: list[_Arm], names: list[str], n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-strategy weighted curves and the censoring/weight diagnostics table."""
+    curves = pd.concat([a.curve.assign(strategy=s) for a, s in zip(arms, names)], ignore_index=True)
+    curves = curves[["strategy", "time", "surv", "n_risk", "n_risk_weighted", "n_event_weighted"]]
+    diag = pd.DataFrame({"strategy": names, "clones": [n, n], "compliers": [a.n_compliers for a in arms],
+                         "censored_switch": [a.n_switch for a in arms], "censored_grace": [a.n_grace for a in arms],
+                         "events_in_grace": [a.n_events_grace for a in arms],
+                         "max_weight": [a.max_weight for a in arms],
+                         "ess_after_grace": [a.ess_after_grace for a in arms]})
+    return curves, diag
+
+
 def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, treatment_col: str,
                         treatment_time_col: str, strategies: dict[str, list[Any]], grace: float,
                         covariates: list[str] | tuple[str, ...] = (), landmarks: list[float] | tuple[float, ...] = (),
@@ -457,9 +589,9 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     covariates : sequence of str, default=()
         Baseline covariates of the censoring models (categorical columns are dummy-coded).
     landmarks : sequence of float, default=()
-        Times for survival and survival differences.
+        Times for survival and survival differences, in (0, last follow-up of either strategy].
     horizon : float, optional
-        RMST horizon.
+        RMST horizon, in (0, last follow-up of either strategy].
     weighting : {"ipcw", "none"}, default="ipcw"
         ``"none"`` gives the unweighted clone-censor analysis (biased when initiation depends on
         prognosis; for comparison).
@@ -480,9 +612,15 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     Raises
     ------
     DataError
-        Missing columns, bad times or events, treatment before time zero or after follow-up.
+        Missing columns, bad times or events, treatment before time zero or after follow-up; landmarks or
+        horizon outside (0, the earliest strategy's last follow-up].
     ModelFitError
         A censoring model cannot be fitted, or no complier survives the grace period.
+
+    See Also
+    --------
+    strategy_follow_up : each strategy's last follow-up time.
+    gistcausal.analysis.strategies.clone_censor_from_config : the same, as ``protocol.strategies`` describes.
 
     Notes
     -----
@@ -491,9 +629,7 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     analytic variance of the CCW estimator with estimated time-varying weights is not standard.
     """
     where = "clone_censor_weight"
-    if not (isinstance(grace, (int, float)) and math.isfinite(grace) and grace > 0):
-        raise DataError(f"{where}: `grace` must be a positive number (got {grace!r}). Give the grace period in "
-                        "the time unit of the data.")
+    _check_grace(grace, where)
     if weighting not in ("ipcw", "none"):
         raise DataError(f"{where}: `weighting` must be 'ipcw' or 'none' (got {weighting!r}). Use 'ipcw'.")
     if not (0 < alpha < 1):
@@ -501,11 +637,7 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     p = _prepare(df, time_col=time_col, event_col=event_col, treatment_col=treatment_col,
                  treatment_time_col=treatment_time_col, strategies=strategies, covariates=list(covariates),
                  where=where)
-    lm = np.asarray(sorted(float(x) for x in landmarks), dtype=float)
-    last = float(np.max(p["T"]))
-    if horizon is not None and not (0 < horizon <= last):
-        raise DataError(f"{where}: `horizon` must be in (0, {last:g}] (got {horizon!r}). Choose a time within "
-                        "follow-up.")
+    lm, horizon = _check_times(landmarks, horizon, _last_follow_up(p, float(grace)), where)
     warn_msgs: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -514,116 +646,22 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     point = _stats(arms, lm, horizon)
     n = int(p["T"].size)
     reps = np.empty((0, point.size))
-    n_failed = 0
     if n_bootstrap:
-        rng = np.random.default_rng(random_state)
-        draws = [rng.integers(0, n, n) for _ in range(int(n_bootstrap))]
-
-        def one(idx: np.ndarray) -> np.ndarray | None:
-            try:
-                with warnings.catch_warnings():
-                    # a replicate's non-convergence shows up as a failed or extreme replicate, counted below
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    return _stats(_fit_arms(p, idx, float(grace), weighting, where), lm, horizon)
-            except (ModelFitError, DataError):
-                return None
-
-        if n_jobs and n_jobs > 1:
-            from joblib import Parallel, delayed
-
-            res = Parallel(n_jobs=n_jobs)(delayed(one)(ix) for ix in draws)
-        else:
-            res = [one(ix) for ix in draws]
-        ok = [r for r in res if r is not None]
-        n_failed = len(res) - len(ok)
-        reps = np.vstack(ok) if ok else reps
+        boot, n_failed = _bootstrap(p, grace=float(grace), weighting=weighting, landmarks=lm, horizon=horizon,
+                                    n_bootstrap=n_bootstrap, random_state=random_state, n_jobs=n_jobs, where=where)
+        reps = boot if boot.shape[0] else reps
         if n_failed:
             warn_msgs.append(f"{where}: {n_failed} of {n_bootstrap} bootstrap replicates failed (a censoring model "
                              "could not be fitted) and were dropped.")
     names = p["names"]
-    contrast = f"{names[0]} vs {names[1]}"
-    labels: list[tuple[str, str, float]] = []
-    labels += [("surv", names[0], t) for t in lm] + [("surv", names[1], t) for t in lm]
-    labels += [("surv_diff", contrast, t) for t in lm]
-    if horizon is not None:
-        labels += [("rmst", names[0], horizon), ("rmst", names[1], horizon), ("rmst_diff", contrast, horizon)]
-    ests = []
-    for k, (measure, con, t) in enumerate(labels):
-        col = reps[:, k] if reps.shape[0] else np.array([])
-        col = col[np.isfinite(col)]
-        if col.size >= 2:
-            lo, hi = np.quantile(col, [alpha / 2, 1 - alpha / 2])
-            se = float(np.std(col, ddof=1))
-        else:
-            lo = hi = se = math.nan
-        # the strategies' survival is marginal over the eligible population (ATE-like); unweighted is descriptive
-        ests.append(EffectEstimate(outcome=outcome, contrast=con, estimand="ATE" if weighting == "ipcw" else "none",
-                                   method="ccw", measure=measure,
-                                   value=float(point[k]), ci_low=float(lo), ci_high=float(hi), se=se,
-                                   variance="bootstrap_percentile" if col.size >= 2 else "none", n=n,
-                                   time=float(t), extra={"grace": float(grace), "weighting": weighting}))
-    curves = pd.concat([a.curve.assign(strategy=s) for a, s in zip(arms, names)], ignore_index=True)
-    curves = curves[["strategy", "time", "surv", "n_risk", "n_risk_weighted", "n_event_weighted"]]
-    diag = pd.DataFrame({"strategy": names, "clones": [n, n], "compliers": [a.n_compliers for a in arms],
-                         "censored_switch": [a.n_switch for a in arms], "censored_grace": [a.n_grace for a in arms],
-                         "events_in_grace": [a.n_events_grace for a in arms],
-                         "max_weight": [a.max_weight for a in arms],
-                         "ess_after_grace": [a.ess_after_grace for a in arms]})
+    ests = _percentile_estimates(point, reps, _labels(names, lm, horizon), alpha=alpha, grace=float(grace),
+                                 weighting=weighting, outcome=outcome, n=n)
+    curves, diag = _curves_and_diagnostics(arms, names, n)
     for m in warn_msgs:
         warnings.warn(m, ConvergenceWarning, stacklevel=2)
-    return CCWResult(curves=curves, estimates=tuple(ests), diagnostics=diag, grace=float(grace),
+    return CCWResult(curves=curves, estimates=ests, diagnostics=diag, grace=float(grace),
                      strategies=(names[0], names[1]), n=n, n_bootstrap=int(reps.shape[0]), weighting=weighting,
                      alpha=float(alpha), warnings=tuple(warn_msgs))
-
-
-# ------------------------------------------------------------------------------------------- registry bridge
-def ccw_table(records: pd.DataFrame, config: CloneCensorConfig, *, time_unit: str = "months") -> pd.DataFrame:
-    """Per-patient CCW input from registry dates (times from ``config.time_zero`` in ``time_unit``).
-
-    Returns a new frame with ``time``, ``event``, ``treatment``, ``treatment_time`` and the covariates, for
-    patients with a recorded time zero. The outcome is the earliest of ``config.events``, censored at
-    ``config.censor``; a treatment started after the end of follow-up is treated as not started.
-    """
-    where = "ccw_table"
-    unit = {"days": 1.0, "weeks": 7.0, "months": DAYS_PER_MONTH, "years": 365.25}
-    if time_unit not in unit:
-        raise DataError(f"{where}: `time_unit` must be one of {', '.join(unit)} (got {time_unit!r}). Use "
-                        "the protocol's time unit.")
-    cols = [config.time_zero, config.treatment_column, config.treatment_date, config.censor, *config.events,
-            *config.covariates]
-    missing = [c for c in dict.fromkeys(cols) if c not in records.columns]
-    if missing:
-        raise DataError(f"{where}: column(s) {missing} (protocol.strategies) not found. Fix the config keys.")
-    df = records.loc[records[config.time_zero].notna()]
-    t0 = df[config.time_zero]
-    ev = df[config.events].min(axis=1, skipna=True)
-    end = ev.where(ev.notna(), df[config.censor])
-
-    def span(x: pd.Series) -> np.ndarray:
-        return (x - t0).dt.total_seconds().to_numpy() / 86400.0 / unit[time_unit]
-
-    T = span(end)
-    u = span(df[config.treatment_date])
-    u = np.where(np.isfinite(u) & (u <= T), u, np.nan)
-    out = pd.DataFrame({"time": T, "event": ev.notna().to_numpy().astype(int),
-                        "treatment": df[config.treatment_column].astype(object).to_numpy(), "treatment_time": u})
-    for c in config.covariates:
-        out[c] = df[c].to_numpy()
-    return out
-
-
-def clone_censor_from_config(records: pd.DataFrame, config: CloneCensorConfig, *, time_unit: str = "months",
-                             random_state: int | None = None, n_jobs: int = 1) -> CCWResult:
-    """Run :func:`clone_censor_weight` as a config's ``protocol.strategies`` section describes."""
-    tab = ccw_table(records, config, time_unit=time_unit)
-    horizon = config.horizon
-    if horizon is not None:
-        horizon = min(horizon, float(tab["time"].max()))
-    return clone_censor_weight(tab, time_col="time", event_col="event", treatment_col="treatment",
-                               treatment_time_col="treatment_time", strategies=config.strategies,
-                               grace=config.grace, covariates=config.covariates, landmarks=config.landmarks,
-                               horizon=horizon, n_bootstrap=config.n_bootstrap, alpha=config.alpha,
-                               random_state=random_state, n_jobs=n_jobs, outcome=config.outcome)
 
 
 # ------------------------------------------------------------------------------------------- synthetic truth
@@ -649,14 +687,14 @@ class CCWSimulation:
     tau: float = 24.0
 
 
-def simulate_ccw_data(n: int, *, seed: int, settings: CCWSimulation = CCWSimulation()) -> pd.DataFrame:
+def simulate_ccw_data(n: int, *, random_state: int, settings: CCWSimulation = CCWSimulation()) -> pd.DataFrame:
     """Synthetic eligible patients with confounded initiation timing (for tests and teaching).
 
     Returns one row per patient: ``x``, ``time``, ``event``, ``treatment`` (``"A"``, ``"B"``, ``"other"`` or
     ``"none"``) and ``treatment_time`` (NaN when no treatment started before the end of follow-up).
     """
     s = settings
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     x = rng.standard_normal(n)
     rates = np.column_stack([s.a_A * np.exp(s.g_A * x), s.a_B * np.exp(s.g_B * x), np.full(n, s.a_O)])
     u = rng.exponential(1.0 / rates.sum(axis=1))
@@ -717,5 +755,5 @@ def ccw_truth_rmst(horizon: float, *, strategy: Literal["A", "B"], grace: float,
     return float(val)
 
 
-__all__ = ["CloneCensorConfig", "CCWResult", "clone_censor_weight", "clone_censor_from_config", "ccw_table",
-           "weighted_product_limit", "simulate_ccw_data", "ccw_truth", "ccw_truth_rmst", "CCWSimulation"]
+__all__ = ["CCWResult", "clone_censor_weight", "strategy_follow_up", "weighted_product_limit", "simulate_ccw_data",
+           "ccw_truth", "ccw_truth_rmst", "CCWSimulation"]

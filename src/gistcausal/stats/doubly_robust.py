@@ -15,6 +15,49 @@ both arms, and their differences, under the ATE, ATT or ATC. Three nuisance mode
 The estimator is consistent when the outcome model is correct, or when the propensity and censoring models
 are both correct (Bai, Tsiatis & O'Brien 2013; Ozenne et al. 2020).
 
+Estimator
+---------
+Write :math:`\tilde T_i, \Delta_i` for the observed time and event indicator, :math:`S_i(t) =
+\hat S(t \mid a, X_i)`, :math:`G_i(t) = \hat G(t \mid a, X_i)` (right-continuous; :math:`G_i(u-)` its
+left limit), :math:`d\hat\Lambda^C_i` the censoring hazard increments and :math:`Y^C_i(u) =
+1\{\tilde T_i > u\} + 1\{\tilde T_i = u, \Delta_i = 0\}` (events precede censorings at tied times).
+The augmented IPCW transform of :math:`1\{T_i \le t\}` (the AIPCW term of Ozenne et al. 2020 and
+Bai et al. 2013, with :math:`E\{1(T \le t) \mid T > u, X\} = 1 - S(t \mid X)/S(u \mid X)`; Tsiatis
+2006, chapters 9-10) is
+
+.. math:: V_i(t) = \frac{\Delta_i 1\{\tilde T_i \le t\}}{G_i(\tilde T_i-)} + \int_0^{t}
+          \frac{S_i(u) - S_i(t)}{S_i(u)\,G_i(u-)}\,d\hat M^C_i(u), \qquad
+          d\hat M^C_i(u) = dN^C_i(u) - Y^C_i(u)\,d\hat\Lambda^C_i(u),
+
+and :math:`U_i(t) = 1 - V_i(t)` is the transform of :math:`1\{T_i > t\}` that enters :func:`aiptw_survival`.
+
+Variance
+--------
+With ``variance="influence_function"`` (notation of :func:`aiptw_survival`, Notes), with
+:math:`\phi_i = \frac{n}{\sum_j D_j} [D_i S_i(t) + 1\{A_i=a\} h_i \hat\pi_a(X_i)^{-1}
+\{U_i(t) - S_i(t)\} - D_i \hat S_a(t)]`, the estimated efficient influence function,
+:math:`\widehat{\mathrm{se}} = n^{-1}(\sum_i \phi_i^2)^{1/2}`; differences use
+:math:`\phi_{i,1} - \phi_{i,0}` and RMST :math:`\int_0^\tau \phi_i(t)\,dt`. This treats the
+nuisance models as known (riskRegression's ``known.nuisance = TRUE``). It is consistent when all
+models are correct, since the estimator then is efficient and the estimation of the nuisance
+parameters adds nothing at first order; when a model may be misspecified use ``"bootstrap"``.
+Intervals are Wald intervals on the identity scale, and estimates are not constrained to [0, 1]
+or to be monotone in t (the price of double robustness).
+
+With ``variance="bootstrap"``, ``n_boot`` nonparametric bootstrap samples refit every nuisance model (the
+propensity model only when ``ps`` is None); SE = bootstrap SD, percentile interval; samples with an empty arm,
+an arm without events, too short follow-up or a failed fit are skipped and counted.
+
+Special cases
+-------------
+Covariates are dropped from a Cox model (with a :class:`SmallSampleWarning` kept in
+``warnings``) where they are constant within the arm or binary with no events (censorings, for the
+censoring model) in one level, whose coefficient would be infinite.
+
+With no covariates, the logistic propensity score is the arm proportion, the model terms cancel
+and the censoring augmentation sums to zero, so :math:`\hat S_a(t)` equals the Kaplan-Meier
+estimate of arm a exactly (``censoring="km"``).
+
 Computation: every per-patient function of time is a step function on the grid of distinct observed
 times up to :math:`\max(t, \tau)`; patients sharing the same outcome and censoring risk scores share their
 rows, so discrete covariates cost O(#levels x #times) and continuous ones O(n x #times), processed in
@@ -481,6 +524,154 @@ def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names:
 
 
 # ----------------------------------------------------------------------------------------------------
+# checks, propensity scores, intervals and estimates of the public function
+# ----------------------------------------------------------------------------------------------------
+def _check_options(estimand: str, outcome_model: str, censoring: str, variance: str) -> None:
+    check_estimand(estimand, where=_WHERE, supported="aiptw")
+    for key, val, allowed in (("outcome_model", outcome_model, OUTCOME_MODELS),
+                              ("censoring", censoring, CENSORING_MODELS),
+                              ("variance", variance, VARIANCES)):
+        if val not in allowed:
+            raise ConfigError(f"{_WHERE}: `{key}` must be one of {list(allowed)} (got {val!r}). Use "
+                              f"{allowed[0]!r}.")
+
+
+def _check_arms(treatment: Any, d: np.ndarray, n: int, labels: tuple[str, str]) -> np.ndarray:
+    """Treatment as 0/1 floats; each arm non-empty and with events (its outcome model needs them)."""
+    a = _as_float(treatment, "treatment", _WHERE)
+    if a.size != n or not np.isin(a, (0.0, 1.0)).all():
+        raise DataError(f"{_WHERE}: `treatment` must be 0/1 with one value per patient (got {a.size} "
+                        f"values, {int((~np.isin(a, (0.0, 1.0))).sum())} not 0/1). Code "
+                        f"{labels[0]} as 0 and {labels[1]} as 1.")
+    for arm in (0, 1):
+        m = a == arm
+        if not m.any():
+            raise CohortError(f"{_WHERE}: arm '{labels[arm]}' is empty (got 0 patients). Check the "
+                              f"cohort definition and treatment coding.")
+        if d[m].sum() == 0:
+            raise ModelFitError(f"{_WHERE}: arm '{labels[arm]}' has no events (got 0 events in "
+                                f"{int(m.sum())} patients). Its outcome model cannot be fitted; report "
+                                f"the follow-up of that arm instead.")
+    return a
+
+
+def _check_data(time: Any, event: Any, treatment: Any, X: Any, landmarks: Any, horizon: Any, alpha: Any,
+                labels: tuple[str, str]) -> tuple[Any, ...]:
+    """Times, events, 0/1 treatment, covariate matrix and names, landmarks, horizon and alpha, all checked."""
+    t, d, _ = _check_inputs(time, event, None, _WHERE)
+    alpha = _check_alpha(alpha, _WHERE)
+    a = _check_arms(treatment, d, t.size, labels)
+    x, names = _covariates(X, t.size)
+    last = {labels[arm]: float(t[a == arm].max()) for arm in (0, 1)}
+    lm, tau = _check_times(landmarks, horizon, last)
+    return t, d, a, x, names, lm, tau, alpha
+
+
+def _propensity_scores(ps: Any, a: np.ndarray, x: np.ndarray, n: int) -> tuple[np.ndarray, str, str]:
+    """Given scores (checked: one per patient, in (0, 1)) or the logistic fit of ``a`` on ``[1, X]``.
+
+    Returns the scores, their source (``"given"``/``"fitted"``) and a positivity warning message (empty when
+    all scores lie in [POSITIVITY_BOUND, 1 - POSITIVITY_BOUND]).
+    """
+    if ps is None:
+        ps_arr, source = _logistic(a, x), "fitted"
+    else:
+        ps_arr, source = _as_float(ps, "ps", _WHERE), "given"
+        if ps_arr.size != n:
+            raise DataError(f"{_WHERE}: `ps` must have one score per patient (got {ps_arr.size} for {n} "
+                            f"patients). Pass the scores of the same patients, in order.")
+        bad = int((~np.isfinite(ps_arr)).sum() + (ps_arr < 0).sum() + (ps_arr > 1).sum())
+        if bad:
+            raise DataError(f"{_WHERE}: `ps` must be probabilities in [0, 1] (got {bad} missing or out of "
+                            f"range). Recompute the propensity scores.")
+        edge = int(((ps_arr == 0) | (ps_arr == 1)).sum())
+        if edge:
+            raise PositivityError(f"{_WHERE}: propensity scores of exactly 0 or 1 make the weights "
+                                  f"undefined (got {edge} patients). Trim these patients or use a Firth "
+                                  f"propensity model.")
+    extreme = int(((ps_arr < POSITIVITY_BOUND) | (ps_arr > 1 - POSITIVITY_BOUND)).sum())
+    msg = "" if not extreme else (
+        f"{_WHERE}: propensity scores near 0 or 1 (got {extreme} patients outside "
+        f"[{POSITIVITY_BOUND}, {1 - POSITIVITY_BOUND}]). Inspect overlap; consider trimming.")
+    return ps_arr, source, msg
+
+
+def _influence_function_intervals(values: np.ndarray, phi: np.ndarray, alpha: float
+                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Wald intervals from the influence values: :math:`\widehat{se} = n^{-1}(\sum_i \phi_i^2)^{1/2}`,
+    the difference using :math:`\phi_{i,1} - \phi_{i,0}` (rows: arm 0, arm 1, difference)."""
+    n = phi.shape[0]
+    z = stats.norm.ppf(1 - alpha / 2)
+    phis = np.stack([phi[:, 0, :], phi[:, 1, :], phi[:, 1, :] - phi[:, 0, :]], axis=1)
+    se = np.sqrt(np.sum(phis ** 2, axis=0)) / n
+    return se, values - z * se, values + z * se
+
+
+def _bootstrap_intervals(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
+                         given_ps: np.ndarray | None, landmarks: np.ndarray, tau: float | None, *,
+                         estimand: str, outcome_model: str, censoring: str, labels: tuple[str, str],
+                         alpha: float, n_boot: int, random_state: int | None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Nonparametric bootstrap: refit every nuisance model (the propensity model unless scores were given,
+    which are resampled with their patients); SE = bootstrap SD, percentile interval. Samples with an empty
+    arm, an arm without events, follow-up not beyond the last landmark/horizon or a failed fit are skipped
+    and counted (returned last)."""
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 20):
+        raise ConfigError(f"{_WHERE}: `n_boot` must be an integer >= 20 (got {n_boot!r}). Use e.g. "
+                          f"n_boot=200.")
+    n = t.size
+    rng = np.random.default_rng(random_state)
+    reps = []
+    n_failed = 0
+    t_last = max([*landmarks.tolist(), *([tau] if tau else [])])
+    for _ in range(int(n_boot)):
+        i = rng.integers(0, n, n)
+        ab = a[i]
+        if ab.min() == ab.max() or d[i][ab == 0].sum() == 0 or d[i][ab == 1].sum() == 0 or min(
+                t[i][ab == 0].max(), t[i][ab == 1].max()) <= t_last:
+            n_failed += 1
+            continue
+        try:
+            with warnings.catch_warnings():
+                # a replicate's convergence or positivity warnings are summarised by n_boot_failed
+                warnings.simplefilter("ignore")
+                ps_b = _logistic(ab, x[i]) if given_ps is None else given_ps[i]
+                pb, _, _ = _estimate(t[i], d[i], ab, x[i], names, ps_b, landmarks, tau, estimand,
+                                     outcome_model, censoring, labels, [])
+        except ModelFitError:
+            n_failed += 1
+            continue
+        reps.append(np.vstack([pb, pb[1] - pb[0]]))
+    boot = np.array(reps)
+    se = boot.std(axis=0, ddof=1)
+    lo, hi = np.quantile(boot, alpha / 2, axis=0), np.quantile(boot, 1 - alpha / 2, axis=0)
+    return se, lo, hi, n_failed
+
+
+def _effect_estimates(values: np.ndarray, se: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                      quantities: list[tuple[str, float]], *, outcome: str, estimand: str,
+                      labels: tuple[str, str], n_arm: list[int], variance: str, extra: dict
+                      ) -> list[EffectEstimate]:
+    """One estimate per quantity x (arm 0, arm 1, difference); p-values (Wald) for differences only."""
+    contrast = f"{labels[1]} vs {labels[0]}"
+    est: list[EffectEstimate] = []
+    for q, (measure, when) in enumerate(quantities):
+        for row, (who, nn) in enumerate(((labels[0], n_arm[0]), (labels[1], n_arm[1]),
+                                          (contrast, sum(n_arm)))):
+            is_diff = row == 2
+            v, s_ = float(values[row, q]), float(se[row, q])
+            p = 2 * stats.norm.sf(abs(v) / s_) if is_diff and s_ > 0 else math.nan
+            note = ""
+            if measure == "surv" and not is_diff and not 0 <= v <= 1:
+                note = "outside [0, 1]: the doubly robust estimate is not range-constrained"
+            est.append(EffectEstimate(outcome=outcome, contrast=who, estimand=estimand, method="aiptw",
+                                      measure=f"{measure}_diff" if is_diff else measure, value=v,
+                                      ci_low=float(lo[row, q]), ci_high=float(hi[row, q]), se=s_, p=p,
+                                      variance=variance, n=nn, time=float(when), note=note, extra=dict(extra)))
+    return est
+
+
+# ----------------------------------------------------------------------------------------------------
 # public function
 # ----------------------------------------------------------------------------------------------------
 def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outcome: str,
@@ -506,7 +697,7 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
         (category order, else sorted) being the reference, as R's ``factor`` and
         :mod:`gistcausal.stats.propensity`. None (or zero columns) fits covariate-free models.
     outcome : str
-        Outcome name carried by every estimate (e.g. ``"pfs"``).
+        Outcome name carried by every estimate (e.g. ``"death"``).
     ps : array-like of float, optional
         Propensity scores :math:`\hat\pi(X_i) = P(A = 1 \mid X_i)`, e.g. from
         :meth:`gistcausal.stats.propensity.PropensityModel.predict`. Default: maximum-likelihood logistic
@@ -531,10 +722,8 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
         :math:`\hat G(t \mid a, X) = \exp\{-\hat\Lambda^C_{0a}(t) e^{X^\top\hat\gamma_a}\}`. At tied
         times events precede censorings.
     variance : {"influence_function", "bootstrap"}, default="influence_function"
-        ``"influence_function"``: the efficient influence function with the nuisance models treated
-        as known (see Notes); ``"bootstrap"``: ``n_boot`` nonparametric bootstrap samples refitting
-        every nuisance model (the propensity model only when ``ps`` is None; given scores are
-        resampled with their patients), SE = bootstrap SD, percentile interval.
+        The efficient influence function with the nuisance models treated as known, or ``n_boot``
+        bootstrap samples refitting the nuisance models (module docstring, "Variance").
     n_boot : int, default=200
         Bootstrap samples (``variance="bootstrap"`` only).
     random_state : int, optional
@@ -552,8 +741,7 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
     CohortError
         An empty arm.
     ConfigError
-        An estimand other than ATE/ATT/ATC, an unknown ``outcome_model``, ``censoring`` or
-        ``variance``.
+        An estimand other than ATE/ATT/ATC, an unknown ``outcome_model``, ``censoring`` or ``variance``.
     ModelFitError
         An arm without events (its outcome model cannot be fitted), a covariate whose Cox coefficient is
         infinite, a separated propensity model (:class:`SeparationError`).
@@ -562,20 +750,10 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
 
     Notes
     -----
-    Write :math:`\tilde T_i, \Delta_i` for the observed time and event indicator, :math:`S_i(t) =
-    \hat S(t \mid a, X_i)`, :math:`G_i(t) = \hat G(t \mid a, X_i)` (right-continuous; :math:`G_i(u-)` its
-    left limit), :math:`d\hat\Lambda^C_i` the censoring hazard increments and :math:`Y^C_i(u) =
-    1\{\tilde T_i > u\} + 1\{\tilde T_i = u, \Delta_i = 0\}` (events precede censorings at tied times).
-    The augmented IPCW transform of :math:`1\{T_i \le t\}` (the AIPCW term of Ozenne et al. 2020 and
-    Bai et al. 2013, with :math:`E\{1(T \le t) \mid T > u, X\} = 1 - S(t \mid X)/S(u \mid X)`; Tsiatis
-    2006, chapters 9-10) is
-
-    .. math:: V_i(t) = \frac{\Delta_i 1\{\tilde T_i \le t\}}{G_i(\tilde T_i-)} + \int_0^{t}
-              \frac{S_i(u) - S_i(t)}{S_i(u)\,G_i(u-)}\,d\hat M^C_i(u), \qquad
-              d\hat M^C_i(u) = dN^C_i(u) - Y^C_i(u)\,d\hat\Lambda^C_i(u),
-
-    :math:`U_i(t) = 1 - V_i(t)`, and with target indicator :math:`D_i` (ATE 1, ATT :math:`A_i`, ATC
-    :math:`1 - A_i`) and tilt :math:`h_i` (ATE 1, ATT :math:`\hat\pi_i`, ATC :math:`1-\hat\pi_i`),
+    With :math:`S_i(t) = \hat S(t \mid a, X_i)`, :math:`U_i(t)` the augmented IPCW transform of
+    :math:`1\{T_i > t\}` (module docstring, "Estimator"), target indicator :math:`D_i` (ATE 1, ATT
+    :math:`A_i`, ATC :math:`1 - A_i`) and tilt :math:`h_i` (ATE 1, ATT :math:`\hat\pi_i`, ATC
+    :math:`1-\hat\pi_i`),
 
     .. math:: \hat S_a(t) = \frac{1}{\sum_i D_i} \sum_i \Big[ D_i S_i(t) + \frac{1\{A_i = a\}\, h_i}
               {\hat\pi_a(X_i)} \{U_i(t) - S_i(t)\} \Big], \qquad \hat\pi_1 = \hat\pi,\;
@@ -586,158 +764,47 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
     other arm uses the efficient form of Hahn (1998). :math:`\widehat{\mathrm{RMST}}_a(\tau) =
     \int_0^\tau \hat S_a(t)\,dt` integrates the same linear estimator exactly over the step functions.
 
-    Variance (``"influence_function"``): with :math:`\phi_i = \frac{n}{\sum_j D_j} [D_i S_i(t) +
-    1\{A_i=a\} h_i \hat\pi_a(X_i)^{-1} \{U_i(t) - S_i(t)\} - D_i \hat S_a(t)]`, the estimated efficient
-    influence function, :math:`\widehat{\mathrm{se}} = n^{-1}(\sum_i \phi_i^2)^{1/2}`; differences use
-    :math:`\phi_{i,1} - \phi_{i,0}` and RMST :math:`\int_0^\tau \phi_i(t)\,dt`. This treats the
-    nuisance models as known (riskRegression's ``known.nuisance = TRUE``). It is consistent when all
-    models are correct, since the estimator then is efficient and the estimation of the nuisance
-    parameters adds nothing at first order; when a model may be misspecified use ``"bootstrap"``.
-    Intervals are Wald intervals on the identity scale, and estimates are not constrained to [0, 1]
-    or to be monotone in t (the price of double robustness).
-
-    Covariates are dropped from a Cox model (with a :class:`SmallSampleWarning` kept in
-    ``warnings``) where they are constant within the arm or binary with no events (censorings, for the
-    censoring model) in one level, whose coefficient would be infinite.
-
-    With no covariates, the logistic propensity score is the arm proportion, the model terms cancel
-    and the censoring augmentation sums to zero, so :math:`\hat S_a(t)` equals the Kaplan-Meier
-    estimate of arm a exactly (``censoring="km"``).
-
-    References
-    ----------
-    Bai X, Tsiatis AA, O'Brien SM (2013). Biometrics 69:830-839. Ozenne BMH, Scheike TH, Staerk L,
-    Gerds TA (2020). Biom J 62:751-763. Tsiatis AA (2006). Semiparametric Theory and Missing Data.
-    Springer. Hahn J (1998). Econometrica 66:315-331.
+    Variance, the dropping of covariates with infinite coefficients, the no-covariate case and the
+    references are in the module docstring ("Variance", "Special cases", "References").
     """
-    check_estimand(estimand, where=_WHERE, supported="aiptw")
-    for key, val, allowed in (("outcome_model", outcome_model, OUTCOME_MODELS),
-                              ("censoring", censoring, CENSORING_MODELS),
-                              ("variance", variance, VARIANCES)):
-        if val not in allowed:
-            raise ConfigError(f"{_WHERE}: `{key}` must be one of {list(allowed)} (got {val!r}). Use "
-                              f"{allowed[0]!r}.")
-    t, d, _ = _check_inputs(time, event, None, _WHERE)
-    alpha = _check_alpha(alpha, _WHERE)
-    n = t.size
-    a = _as_float(treatment, "treatment", _WHERE)
-    if a.size != n or not np.isin(a, (0.0, 1.0)).all():
-        raise DataError(f"{_WHERE}: `treatment` must be 0/1 with one value per patient (got {a.size} "
-                        f"values, {int((~np.isin(a, (0.0, 1.0))).sum())} not 0/1). Code "
-                        f"{arm_labels[0]} as 0 and {arm_labels[1]} as 1.")
+    _check_options(estimand, outcome_model, censoring, variance)
     labels = (str(arm_labels[0]), str(arm_labels[1]))
-    for arm in (0, 1):
-        m = a == arm
-        if not m.any():
-            raise CohortError(f"{_WHERE}: arm '{labels[arm]}' is empty (got 0 patients). Check the "
-                              f"cohort definition and treatment coding.")
-        if d[m].sum() == 0:
-            raise ModelFitError(f"{_WHERE}: arm '{labels[arm]}' has no events (got 0 events in "
-                                f"{int(m.sum())} patients). Its outcome model cannot be fitted; report "
-                                f"the follow-up of that arm instead.")
-    x, names = _covariates(X, n)
-    last = {labels[arm]: float(t[a == arm].max()) for arm in (0, 1)}
-    lm, tau = _check_times(landmarks, horizon, last)
-    warn_list: list[str] = []
-    if ps is None:
-        ps_arr = _logistic(a, x)
-        ps_source = "fitted"
-    else:
-        ps_arr = _as_float(ps, "ps", _WHERE)
-        if ps_arr.size != n:
-            raise DataError(f"{_WHERE}: `ps` must have one score per patient (got {ps_arr.size} for {n} "
-                            f"patients). Pass the scores of the same patients, in order.")
-        bad = int((~np.isfinite(ps_arr)).sum() + (ps_arr < 0).sum() + (ps_arr > 1).sum())
-        if bad:
-            raise DataError(f"{_WHERE}: `ps` must be probabilities in [0, 1] (got {bad} missing or out of "
-                            f"range). Recompute the propensity scores.")
-        edge = int(((ps_arr == 0) | (ps_arr == 1)).sum())
-        if edge:
-            raise PositivityError(f"{_WHERE}: propensity scores of exactly 0 or 1 make the weights "
-                                  f"undefined (got {edge} patients). Trim these patients or use a Firth "
-                                  f"propensity model.")
-        ps_source = "given"
-    extreme = int(((ps_arr < POSITIVITY_BOUND) | (ps_arr > 1 - POSITIVITY_BOUND)).sum())
-    if extreme:
-        msg = (f"{_WHERE}: propensity scores near 0 or 1 (got {extreme} patients outside "
-               f"[{POSITIVITY_BOUND}, {1 - POSITIVITY_BOUND}]). Inspect overlap; consider trimming.")
-        warnings.warn(msg, PositivityWarning, stacklevel=2)
-        warn_list.append(msg)
-
+    t, d, a, x, names, lm, tau, alpha = _check_data(time, event, treatment, X, landmarks, horizon, alpha, labels)
+    n = t.size
+    ps_arr, ps_source, positivity = _propensity_scores(ps, a, x, n)
+    pending: list[tuple[type[Warning], str]] = [(PositivityWarning, positivity)] if positivity else []
     notes: list[str] = []
     psi, phi, diag = _estimate(t, d, a, x, names, ps_arr, lm, tau, estimand, outcome_model, censoring,
                                labels, notes)
-    for msg in notes:
-        warnings.warn(msg, SmallSampleWarning, stacklevel=2)
-        warn_list.append(msg)
-    quantities = [("surv", float(v)) for v in lm] + ([("rmst", tau)] if tau is not None else [])
-    z = stats.norm.ppf(1 - alpha / 2)
+    pending += [(SmallSampleWarning, msg) for msg in notes]
     values = np.vstack([psi, psi[1] - psi[0]])                       # arm0, arm1, difference
     if variance == "influence_function":
-        phis = np.stack([phi[:, 0, :], phi[:, 1, :], phi[:, 1, :] - phi[:, 0, :]], axis=1)
-        se = np.sqrt(np.sum(phis ** 2, axis=0)) / n
-        lo, hi = values - z * se, values + z * se
-        var_name = "influence_function"
-        n_failed = 0
+        se, lo, hi = _influence_function_intervals(values, phi, alpha)
+        var_name, n_failed = "influence_function", 0
     else:
-        if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 20):
-            raise ConfigError(f"{_WHERE}: `n_boot` must be an integer >= 20 (got {n_boot!r}). Use e.g. "
-                              f"n_boot=200.")
-        rng = np.random.default_rng(random_state)
-        reps = []
-        n_failed = 0
-        for _ in range(int(n_boot)):
-            i = rng.integers(0, n, n)
-            ab = a[i]
-            if ab.min() == ab.max() or d[i][ab == 0].sum() == 0 or d[i][ab == 1].sum() == 0 or min(
-                    t[i][ab == 0].max(), t[i][ab == 1].max()) <= max([*lm.tolist(), *([tau] if tau else [])]):
-                n_failed += 1
-                continue
-            try:
-                with warnings.catch_warnings():
-                    # a replicate's convergence or positivity warnings are summarised by n_boot_failed
-                    warnings.simplefilter("ignore")
-                    ps_b = _logistic(ab, x[i]) if ps is None else ps_arr[i]
-                    pb, _, _ = _estimate(t[i], d[i], ab, x[i], names, ps_b, lm, tau, estimand,
-                                         outcome_model, censoring, labels, [])
-            except ModelFitError:
-                n_failed += 1
-                continue
-            reps.append(np.vstack([pb, pb[1] - pb[0]]))
-        boot = np.array(reps)
-        se = boot.std(axis=0, ddof=1)
-        lo, hi = np.quantile(boot, alpha / 2, axis=0), np.quantile(boot, 1 - alpha / 2, axis=0)
+        se, lo, hi, n_failed = _bootstrap_intervals(
+            t, d, a, x, names, None if ps is None else ps_arr, lm, tau, estimand=estimand,
+            outcome_model=outcome_model, censoring=censoring, labels=labels, alpha=alpha, n_boot=n_boot,
+            random_state=random_state)
         var_name = "bootstrap_percentile"
-        if n_failed:
-            msg = (f"{_WHERE}: {n_failed} of {n_boot} bootstrap samples could not be analysed (got an "
-                   f"empty arm, an arm without events, too short follow-up or a failed model fit). "
-                   f"The interval uses the {n_boot - n_failed} others; increase n_boot if many failed.")
-            warnings.warn(msg, SmallSampleWarning, stacklevel=2)
-            warn_list.append(msg)
+    if n_failed:
+        pending.append((SmallSampleWarning, (
+            f"{_WHERE}: {n_failed} of {n_boot} bootstrap samples could not be analysed (got an empty arm, an arm "
+            f"without events, too short follow-up or a failed model fit). The interval uses the "
+            f"{n_boot - n_failed} others; increase n_boot if many failed.")))
+    for category, msg in pending:
+        warnings.warn(msg, category, stacklevel=2)
     n_arm = [int((a == 0).sum()), int((a == 1).sum())]
-    contrast = f"{labels[1]} vs {labels[0]}"
-    est: list[EffectEstimate] = []
-    for q, (measure, when) in enumerate(quantities):
-        for row, (who, nn) in enumerate(((labels[0], n_arm[0]), (labels[1], n_arm[1]),
-                                          (contrast, n))):
-            is_diff = row == 2
-            v, s_ = float(values[row, q]), float(se[row, q])
-            p = 2 * stats.norm.sf(abs(v) / s_) if is_diff and s_ > 0 else math.nan
-            note = ""
-            if measure == "surv" and not is_diff and not 0 <= v <= 1:
-                note = "outside [0, 1]: the doubly robust estimate is not range-constrained"
-            est.append(EffectEstimate(outcome=outcome, contrast=who, estimand=estimand, method="aiptw",
-                                      measure=f"{measure}_diff" if is_diff else measure, value=v,
-                                      ci_low=float(lo[row, q]), ci_high=float(hi[row, q]), se=s_, p=p,
-                                      variance=var_name, n=nn, time=float(when), note=note,
-                                      extra={"outcome_model": outcome_model, "censoring": censoring}))
+    quantities = [("surv", float(v)) for v in lm] + ([("rmst", tau)] if tau is not None else [])
+    est = _effect_estimates(values, se, lo, hi, quantities, outcome=outcome, estimand=estimand, labels=labels,
+                            n_arm=n_arm, variance=var_name,
+                            extra={"outcome_model": outcome_model, "censoring": censoring})
     settings = {"outcome_model": outcome_model, "censoring": censoring, "variance": var_name,
-                "ps_source": ps_source, "covariates": list(names)}
-    if variance == "bootstrap":
-        settings.update(n_boot=int(n_boot), n_boot_failed=int(n_failed), random_state=random_state)
-    diagnostics = {"n": {labels[0]: n_arm[0], labels[1]: n_arm[1]},
-                   "events": {labels[arm]: int(d[a == arm].sum()) for arm in (0, 1)},
+                "ps_source": ps_source, "covariates": list(names),
+                **({} if variance != "bootstrap" else
+                   {"n_boot": int(n_boot), "n_boot_failed": int(n_failed), "random_state": random_state})}
+    diagnostics = {"n": dict(zip(labels, n_arm)), "events": {labels[arm]: int(d[a == arm].sum()) for arm in (0, 1)},
                    "ps_min": float(ps_arr.min()), "ps_max": float(ps_arr.max()), **diag}
-    return DoublyRobustResult(outcome=outcome, estimand=estimand, arm_labels=labels,
-                              estimates=tuple(est), alpha=alpha, settings=settings,
-                              diagnostics=diagnostics, warnings=tuple(warn_list))
+    return DoublyRobustResult(outcome=outcome, estimand=estimand, arm_labels=labels, estimates=tuple(est),
+                              alpha=alpha, settings=settings, diagnostics=diagnostics,
+                              warnings=tuple(msg for _, msg in pending))

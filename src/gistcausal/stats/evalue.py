@@ -32,7 +32,7 @@ in observational studies. Biometrics. 1998;54(3):948-963.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -199,6 +199,114 @@ def _resolve_rare(where: str, measure: str, rare: bool | None, outcome_prevalenc
                      f"rare-outcome cut-off")
 
 
+@dataclass(frozen=True)
+class _Conversion:
+    """How a measure is carried to the risk-ratio scale: ``to_rr``, the ``true`` value on the measure's scale,
+    what was done and why; ``rr_limits`` replaces converting the limits (SMD with a standard error)."""
+
+    to_rr: Callable[[float], float]
+    true: float
+    text: str
+    reason: str
+    rr_limits: tuple[float, float] | None = None
+
+
+def _check_arguments(where: str, measure: str, *, estimate: Any, ci_low: Any, ci_high: Any, true: Any, se: Any,
+                     baseline_risk: Any) -> None:
+    """Known measure, finite numbers, and no argument that the measure does not use."""
+    if measure not in EVALUE_MEASURES:
+        raise ConfigError(f"{where}: measure must be one of {', '.join(map(repr, EVALUE_MEASURES))} "
+                          f"(got {measure!r}). Pick the scale the estimate is on.")
+    for name, v in (("estimate", estimate), ("ci_low", ci_low), ("ci_high", ci_high), ("true", true),
+                    ("se", se)):
+        if v is not None and not (isinstance(v, (int, float, np.number)) and math.isfinite(v)):
+            raise DataError(f"{where}: {name} must be a finite number (got {v!r}). Pass a finite value, or "
+                            f"None for an optional argument.")
+    if se is not None and measure != "smd":
+        raise ConfigError(f"{where}: se is used only for measure='smd' (got se={se!r}, measure={measure!r}). "
+                          f"Pass the confidence limits instead.")
+    if baseline_risk is not None and measure != "rd":
+        raise ConfigError(f"{where}: baseline_risk is used only for measure='rd' (got "
+                          f"baseline_risk={baseline_risk!r}, measure={measure!r}). Remove it.")
+
+
+def _ratio_conversion(where: str, measure: str, estimate: float, ci_low: float | None, ci_high: float | None,
+                      true: float | None, rare: bool | None, outcome_prevalence: float | None) -> _Conversion:
+    """RR as is; OR and HR as RR when the outcome is rare, else sqrt(OR) / VanderWeele's (2020) HR formula."""
+    label = _RATIO_NAMES[measure]
+    true = 1.0 if true is None else float(true)
+    for name, v in (("the estimate", estimate), ("ci_low", ci_low), ("ci_high", ci_high),
+                    ("the true value", true)):
+        if v is not None:
+            _check_ratio(where, name, v, label)
+    if measure == "rr":
+        return _Conversion(lambda x: x, true, "none (already a risk ratio)", "measure is a risk ratio")
+    is_rare, reason = _resolve_rare(where, measure, rare, outcome_prevalence)
+    if is_rare:
+        return _Conversion(lambda x: x, true, f"rare outcome: RR = {measure.upper()}", reason)
+    if measure == "or":
+        return _Conversion(math.sqrt, true, "common outcome: RR = sqrt(OR) (VanderWeele 2017)", reason)
+    return _Conversion(_hr_common_to_rr, true, "common outcome: RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR)) "
+                       "(VanderWeele 2020)", reason)
+
+
+def _smd_conversion(where: str, estimate: float, ci_low: float | None, ci_high: float | None, true: float | None,
+                    se: float | None) -> _Conversion:
+    """RR = exp(0.91 d); with ``se`` the limits are exp(0.91 d -/+ 1.78 se)."""
+    true = 0.0 if true is None else float(true)
+    limits = None
+    if se is not None and (ci_low is not None or ci_high is not None):
+        raise ConfigError(f"{where}: give either se or the confidence limits for measure='smd', not both "
+                          f"(got se={se!r}, ci_low={ci_low!r}, ci_high={ci_high!r}). Drop one of them.")
+    if se is not None:
+        if se < 0:
+            raise DataError(f"{where}: se must be non-negative (got {se!r}). Pass the standard error of d.")
+        # EValue::evalues.MD: 1.78 = 0.91 * 1.96, i.e. a 95% Wald interval for d carried to the RR scale.
+        limits = (math.exp(0.91 * estimate - 1.78 * se), math.exp(0.91 * estimate + 1.78 * se))
+    return _Conversion(lambda d: math.exp(0.91 * d), true,
+                       "standardized mean difference: RR = exp(0.91 d) (VanderWeele 2017; Chinn 2000)",
+                       "measure is a standardized mean difference", limits)
+
+
+def _rd_conversion(where: str, estimate: float, ci_low: float | None, ci_high: float | None, true: float | None,
+                   baseline_risk: float | None) -> _Conversion:
+    """RR = (p0 + RD) / p0 with the control-arm risk p0 held fixed (its sampling error ignored)."""
+    true = 0.0 if true is None else float(true)
+    if baseline_risk is None or not 0.0 < baseline_risk < 1.0:
+        raise DataError(f"{where}: a risk difference needs the control-arm risk baseline_risk in (0, 1) "
+                        f"(got baseline_risk={baseline_risk!r}). Pass the outcome risk in the reference "
+                        f"arm.")
+    p0 = float(baseline_risk)
+    for name, v in (("the estimate", estimate), ("ci_low", ci_low), ("ci_high", ci_high),
+                    ("the true value", true)):
+        if v is not None and not -p0 < v <= 1.0 - p0:
+            raise DataError(f"{where}: {name} of the risk difference implies a treated-arm risk outside "
+                            f"(0, 1] (got {v!r} with baseline_risk={p0!r}). Check the sign and the "
+                            f"baseline risk.")
+    return _Conversion(lambda d: (p0 + d) / p0, true,
+                       "risk difference: RR = (p0 + RD) / p0 with p0 = baseline_risk held fixed",
+                       f"measure is a risk difference; control-arm risk p0 = {p0:.3g}")
+
+
+def _evalues(rr: float, rr_lo: float, rr_hi: float, rr_true: float) -> tuple[float, str, float]:
+    """E-value of the estimate, which limit is used, and the E-value of that limit (all on the RR scale)."""
+    e_point = _threshold(rr, rr_true)
+    # EValue::evalues.RR: only the limit on the near side of `true` gets an E-value, and it is 1 when the
+    # interval includes `true`; a lone far-side limit says nothing about crossing, so it gets none.
+    if rr > rr_true:
+        limit, rr_lim = "lower", rr_lo
+    elif rr < rr_true:
+        limit, rr_lim = "upper", rr_hi
+    else:
+        e_point = 1.0
+        limit, rr_lim = ("lower", rr_lo) if math.isfinite(rr_lo) else ("upper", rr_hi)
+    if not math.isfinite(rr_lim):
+        return e_point, "none", math.nan
+    if rr == rr_true or (limit == "lower" and rr_lim <= rr_true) or (limit == "upper" and rr_lim >= rr_true):
+        return e_point, limit, 1.0
+    return e_point, limit, _threshold(rr_lim, rr_true)
+
+
 def evalue(estimate: float, *, ci_low: float | None = None, ci_high: float | None = None,
            measure: Literal["rr", "or", "hr", "rd", "smd"], rare: bool | None = None,
            outcome_prevalence: float | None = None, true: float | None = None, se: float | None = None,
@@ -277,104 +385,31 @@ def evalue(estimate: float, *, ci_low: float | None = None, ci_high: float | Non
     7.26
     """
     where = "evalue"
-    if measure not in EVALUE_MEASURES:
-        raise ConfigError(f"{where}: measure must be one of {', '.join(map(repr, EVALUE_MEASURES))} "
-                          f"(got {measure!r}). Pick the scale the estimate is on.")
-    for name, v in (("estimate", estimate), ("ci_low", ci_low), ("ci_high", ci_high), ("true", true),
-                    ("se", se)):
-        if v is not None and not (isinstance(v, (int, float, np.number)) and math.isfinite(v)):
-            raise DataError(f"{where}: {name} must be a finite number (got {v!r}). Pass a finite value, or "
-                            f"None for an optional argument.")
-    if se is not None and measure != "smd":
-        raise ConfigError(f"{where}: se is used only for measure='smd' (got se={se!r}, measure={measure!r}). "
-                          f"Pass the confidence limits instead.")
-    if baseline_risk is not None and measure != "rd":
-        raise ConfigError(f"{where}: baseline_risk is used only for measure='rd' (got "
-                          f"baseline_risk={baseline_risk!r}, measure={measure!r}). Remove it.")
+    _check_arguments(where, measure, estimate=estimate, ci_low=ci_low, ci_high=ci_high, true=true, se=se,
+                     baseline_risk=baseline_risk)
     estimate = float(estimate)
     ci_low = None if ci_low is None else float(ci_low)
     ci_high = None if ci_high is None else float(ci_high)
     _validate_ci(where, estimate, ci_low, ci_high)
-
     if measure in ("rr", "or", "hr"):
-        label = _RATIO_NAMES[measure]
-        true = 1.0 if true is None else float(true)
-        for name, v in (("the estimate", estimate), ("ci_low", ci_low), ("ci_high", ci_high),
-                        ("the true value", true)):
-            if v is not None:
-                _check_ratio(where, name, v, label)
-        if measure == "rr":
-            conv, reason, f = "none (already a risk ratio)", "measure is a risk ratio", (lambda x: x)
-        else:
-            is_rare, reason = _resolve_rare(where, measure, rare, outcome_prevalence)
-            if is_rare:
-                conv, f = f"rare outcome: RR = {measure.upper()}", (lambda x: x)
-            elif measure == "or":
-                conv, f = "common outcome: RR = sqrt(OR) (VanderWeele 2017)", math.sqrt
-            else:
-                conv = "common outcome: RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR)) (VanderWeele 2020)"
-                f = _hr_common_to_rr
+        c = _ratio_conversion(where, measure, estimate, ci_low, ci_high, true, rare, outcome_prevalence)
     elif measure == "smd":
-        true = 0.0 if true is None else float(true)
-        if se is not None and (ci_low is not None or ci_high is not None):
-            raise ConfigError(f"{where}: give either se or the confidence limits for measure='smd', not both "
-                              f"(got se={se!r}, ci_low={ci_low!r}, ci_high={ci_high!r}). Drop one of them.")
-        if se is not None:
-            if se < 0:
-                raise DataError(f"{where}: se must be non-negative (got {se!r}). Pass the standard error of d.")
-            # EValue::evalues.MD: 1.78 = 0.91 * 1.96, i.e. a 95% Wald interval for d carried to the RR scale.
-            ci_low = ci_high = None
-            lo_rr, hi_rr = math.exp(0.91 * estimate - 1.78 * se), math.exp(0.91 * estimate + 1.78 * se)
-        conv = "standardized mean difference: RR = exp(0.91 d) (VanderWeele 2017; Chinn 2000)"
-        reason = "measure is a standardized mean difference"
-        f = lambda d: math.exp(0.91 * d)  # noqa: E731
-    else:  # rd
-        true = 0.0 if true is None else float(true)
-        if baseline_risk is None or not 0.0 < baseline_risk < 1.0:
-            raise DataError(f"{where}: a risk difference needs the control-arm risk baseline_risk in (0, 1) "
-                            f"(got baseline_risk={baseline_risk!r}). Pass the outcome risk in the reference "
-                            f"arm.")
-        p0 = float(baseline_risk)
-        for name, v in (("the estimate", estimate), ("ci_low", ci_low), ("ci_high", ci_high),
-                        ("the true value", true)):
-            if v is not None and not -p0 < v <= 1.0 - p0:
-                raise DataError(f"{where}: {name} of the risk difference implies a treated-arm risk outside "
-                                f"(0, 1] (got {v!r} with baseline_risk={p0!r}). Check the sign and the "
-                                f"baseline risk.")
-        conv = "risk difference: RR = (p0 + RD) / p0 with p0 = baseline_risk held fixed"
-        reason = f"measure is a risk difference; control-arm risk p0 = {p0:.3g}"
-        f = lambda d: (p0 + d) / p0  # noqa: E731
-
-    rr = f(estimate)
-    rr_true = f(true)
-    if measure == "smd" and se is not None:
-        rr_lo, rr_hi = lo_rr, hi_rr
+        c = _smd_conversion(where, estimate, ci_low, ci_high, true, se)
     else:
-        rr_lo = math.nan if ci_low is None else f(ci_low)
-        rr_hi = math.nan if ci_high is None else f(ci_high)
-
-    e_point = _threshold(rr, rr_true)
-    # EValue::evalues.RR: only the limit on the near side of `true` gets an E-value, and it is 1 when the
-    # interval includes `true`; a lone far-side limit says nothing about crossing, so it gets none.
-    if rr > rr_true:
-        limit, rr_lim = "lower", rr_lo
-    elif rr < rr_true:
-        limit, rr_lim = "upper", rr_hi
+        c = _rd_conversion(where, estimate, ci_low, ci_high, true, baseline_risk)
+    rr, rr_true = c.to_rr(estimate), c.to_rr(c.true)
+    if c.rr_limits is not None:
+        rr_lo, rr_hi = c.rr_limits
+        ci_low = ci_high = None
     else:
-        e_point = 1.0
-        limit, rr_lim = ("lower", rr_lo) if math.isfinite(rr_lo) else ("upper", rr_hi)
-    if not math.isfinite(rr_lim):
-        limit, e_ci = "none", math.nan
-    elif rr == rr_true or (limit == "lower" and rr_lim <= rr_true) or (limit == "upper" and rr_lim >= rr_true):
-        e_ci = 1.0
-    else:
-        e_ci = _threshold(rr_lim, rr_true)
-
+        rr_lo = math.nan if ci_low is None else c.to_rr(ci_low)
+        rr_hi = math.nan if ci_high is None else c.to_rr(ci_high)
+    e_point, limit, e_ci = _evalues(rr, rr_lo, rr_hi, rr_true)
     return EValueResult(
         measure=measure, estimate=estimate,
         ci_low=math.nan if ci_low is None else ci_low, ci_high=math.nan if ci_high is None else ci_high,
-        true=true, rr=rr, rr_ci_low=rr_lo, rr_ci_high=rr_hi, rr_true=rr_true, evalue=e_point,
-        evalue_ci=e_ci, ci_limit=limit, conversion=conv, conversion_reason=reason, outcome=outcome)
+        true=c.true, rr=rr, rr_ci_low=rr_lo, rr_ci_high=rr_hi, rr_true=rr_true, evalue=e_point,
+        evalue_ci=e_ci, ci_limit=limit, conversion=c.text, conversion_reason=c.reason, outcome=outcome)
 
 
 def evalue_from_estimate(est: EffectEstimate, *, event_proportion: float, surv_control: float | None = None,
@@ -388,7 +423,8 @@ def evalue_from_estimate(est: EffectEstimate, *, event_proportion: float, surv_c
     event_proportion : float
         Share of patients with the event by the end of follow-up in the analysed cohort. Below 0.15 an
         HR or OR is treated as a risk ratio (rare outcome); otherwise the common-outcome conversion is
-        used. For PFS in advanced GIST (about 90% events) the common conversion applies.
+        used. For progression-free survival in advanced cancer (often about 90% events) the common
+        conversion applies.
     surv_control : float, optional
         Control-arm survival ``S0(t)`` at the estimate's time, for ``"surv_ratio"`` (optional) and
         ``"surv_diff"`` (required).
@@ -432,55 +468,73 @@ def evalue_from_estimate(est: EffectEstimate, *, event_proportion: float, surv_c
     hi = est.ci_high if math.isfinite(est.ci_high) else None
     m = est.measure
     if m in ("hr", "or"):
-        res = evalue(est.value, ci_low=lo, ci_high=hi, measure=m, outcome_prevalence=event_proportion,
-                     outcome=est.outcome)
-        return res
+        return evalue(est.value, ci_low=lo, ci_high=hi, measure=m, outcome_prevalence=event_proportion,
+                      outcome=est.outcome)
     if m == "rr":
         return evalue(est.value, ci_low=lo, ci_high=hi, measure="rr", outcome=est.outcome)
     if m == "rd":
         return evalue(est.value, ci_low=lo, ci_high=hi, measure="rd", baseline_risk=baseline_risk,
                       outcome=est.outcome)
     if m == "surv_ratio":
-        if surv_control is None:
-            r = evalue(est.value, ci_low=lo, ci_high=hi, measure="rr", outcome=est.outcome)
-            return _replace(r, conversion="survival ratio S1(t)/S0(t) used as the risk ratio of being "
-                                          "event-free at t",
-                            conversion_reason="no control-arm survival given, so the event-free outcome "
-                                              "coding is used")
-        s0 = _check_surv(where, surv_control)
-        # (1 - S1)/(1 - S0) = (1 - ratio*S0)/(1 - S0); decreasing in the ratio, so the limits swap.
-        def g(x: float) -> float:
-            return (1.0 - x * s0) / (1.0 - s0)
-        vals = [g(v) if v is not None else None for v in (est.value, hi, lo)]
-        if any(v is not None and v <= 0 for v in vals):
-            raise DataError(f"{where}: the survival ratio and surv_control imply a treated-arm survival above 1 "
-                            f"(got ratio={est.value!r}, CI {lo!r} to {hi!r}, surv_control={s0!r}). Check "
-                            f"surv_control.")
-        r = evalue(vals[0], ci_low=vals[1], ci_high=vals[2], measure="rr", outcome=est.outcome)
-        return _replace(r, conversion="survival ratio converted to the event risk ratio (1 - S1)/(1 - S0), "
-                                      "limits with S0 held fixed",
-                        conversion_reason=f"control-arm survival S0(t) = {s0:.3g} given")
+        return _surv_ratio_evalue(where, est, lo, hi, surv_control)
     if m == "surv_diff":
-        if surv_control is None:
-            raise ConfigError(f"{where}: a survival difference has no E-value without the control-arm "
-                              f"survival (got surv_control=None). Pass surv_control=S0(t).")
-        s0 = _check_surv(where, surv_control)
-        r = evalue(-est.value, ci_low=None if hi is None else -hi, ci_high=None if lo is None else -lo,
-                   measure="rd", baseline_risk=1.0 - s0, outcome=est.outcome)
-        return _replace(r, conversion="survival difference as the event risk difference -(S1 - S0) with "
-                                      "control risk 1 - S0; " + r.conversion,
-                        conversion_reason=f"control-arm survival S0(t) = {s0:.3g} given")
+        return _surv_diff_evalue(where, est, lo, hi, surv_control)
     if m == "rmst_diff":
-        if rmst_sd is None or not (math.isfinite(rmst_sd) and rmst_sd > 0):
-            raise ConfigError(f"{where}: an RMST difference needs the pooled SD of the restricted times to "
-                              f"become a standardized mean difference (got rmst_sd={rmst_sd!r}). Pass rmst_sd.")
-        r = evalue(est.value / rmst_sd, ci_low=None if lo is None else lo / rmst_sd,
-                   ci_high=None if hi is None else hi / rmst_sd, measure="smd", outcome=est.outcome)
-        return _replace(r, conversion="RMST difference standardized by the pooled SD of min(T, tau), then "
-                                      + r.conversion,
-                        conversion_reason=f"approximation: d = diff / {rmst_sd:.3g}")
+        return _rmst_diff_evalue(where, est, lo, hi, rmst_sd)
     raise ConfigError(f"{where}: no E-value form is defined for measure {m!r} (got {m!r}). Use an estimate "
                       f"with measure 'hr', 'or', 'rr', 'rd', 'surv_ratio', 'surv_diff' or 'rmst_diff'.")
+
+
+def _surv_ratio_evalue(where: str, est: EffectEstimate, lo: float | None, hi: float | None,
+                       surv_control: float | None) -> EValueResult:
+    """S1/S0 as the risk ratio of being event-free, or with S0 given the event risk ratio (1 - S1)/(1 - S0)."""
+    if surv_control is None:
+        r = evalue(est.value, ci_low=lo, ci_high=hi, measure="rr", outcome=est.outcome)
+        return _replace(r, conversion="survival ratio S1(t)/S0(t) used as the risk ratio of being "
+                                      "event-free at t",
+                        conversion_reason="no control-arm survival given, so the event-free outcome "
+                                          "coding is used")
+    s0 = _check_surv(where, surv_control)
+
+    # (1 - S1)/(1 - S0) = (1 - ratio*S0)/(1 - S0); decreasing in the ratio, so the limits swap.
+    def g(x: float) -> float:
+        return (1.0 - x * s0) / (1.0 - s0)
+    vals = [g(v) if v is not None else None for v in (est.value, hi, lo)]
+    if any(v is not None and v <= 0 for v in vals):
+        raise DataError(f"{where}: the survival ratio and surv_control imply a treated-arm survival above 1 "
+                        f"(got ratio={est.value!r}, CI {lo!r} to {hi!r}, surv_control={s0!r}). Check "
+                        f"surv_control.")
+    r = evalue(vals[0], ci_low=vals[1], ci_high=vals[2], measure="rr", outcome=est.outcome)
+    return _replace(r, conversion="survival ratio converted to the event risk ratio (1 - S1)/(1 - S0), "
+                                  "limits with S0 held fixed",
+                    conversion_reason=f"control-arm survival S0(t) = {s0:.3g} given")
+
+
+def _surv_diff_evalue(where: str, est: EffectEstimate, lo: float | None, hi: float | None,
+                      surv_control: float | None) -> EValueResult:
+    """S1 - S0 as the event risk difference -(S1 - S0) with control risk 1 - S0 (the ``"rd"`` route)."""
+    if surv_control is None:
+        raise ConfigError(f"{where}: a survival difference has no E-value without the control-arm "
+                          f"survival (got surv_control=None). Pass surv_control=S0(t).")
+    s0 = _check_surv(where, surv_control)
+    r = evalue(-est.value, ci_low=None if hi is None else -hi, ci_high=None if lo is None else -lo,
+               measure="rd", baseline_risk=1.0 - s0, outcome=est.outcome)
+    return _replace(r, conversion="survival difference as the event risk difference -(S1 - S0) with "
+                                  "control risk 1 - S0; " + r.conversion,
+                    conversion_reason=f"control-arm survival S0(t) = {s0:.3g} given")
+
+
+def _rmst_diff_evalue(where: str, est: EffectEstimate, lo: float | None, hi: float | None,
+                      rmst_sd: float | None) -> EValueResult:
+    """RMST difference standardized by the pooled SD of min(T, tau), then the ``"smd"`` route."""
+    if rmst_sd is None or not (math.isfinite(rmst_sd) and rmst_sd > 0):
+        raise ConfigError(f"{where}: an RMST difference needs the pooled SD of the restricted times to "
+                          f"become a standardized mean difference (got rmst_sd={rmst_sd!r}). Pass rmst_sd.")
+    r = evalue(est.value / rmst_sd, ci_low=None if lo is None else lo / rmst_sd,
+               ci_high=None if hi is None else hi / rmst_sd, measure="smd", outcome=est.outcome)
+    return _replace(r, conversion="RMST difference standardized by the pooled SD of min(T, tau), then "
+                                  + r.conversion,
+                    conversion_reason=f"approximation: d = diff / {rmst_sd:.3g}")
 
 
 def _check_surv(where: str, s0: float) -> float:

@@ -21,6 +21,7 @@ van Buuren S (2018). Flexible Imputation of Missing Data, 2nd ed. CRC Press.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal.effects import json_safe
+from gistcausal.effects import EffectEstimate, json_safe
 from gistcausal.errors import ConfigError, DataError
 
 
@@ -263,4 +264,100 @@ def rubin_pool(estimates: Sequence[float], variances: Sequence[float], *, df_com
                           riv=float(riv), lambda_=float(lam), within=ubar, between=b, m=m, alpha=alpha)
 
 
-__all__ = ["impute_chained", "rubin_pool", "PooledEstimate"]
+EstimateKey = tuple[str, str, str, str, str, "float | None", str]
+
+
+def estimate_key(est: EffectEstimate) -> EstimateKey:
+    """What identifies an estimate across imputed data sets: outcome, method, measure, contrast, estimand, time
+    (landmark or horizon, ``None`` when not applicable) and variance method."""
+    t = None if not math.isfinite(est.time) else round(float(est.time), 9)
+    return est.outcome, est.method, est.measure, est.contrast, est.estimand, t, est.variance
+
+
+def _keyed(per_imputation: Sequence[Sequence[EffectEstimate]], where: str) -> list[dict[EstimateKey, EffectEstimate]]:
+    """Each imputation's estimates by :func:`estimate_key`; the same keys are required in every imputation."""
+    keyed = []
+    for j, ests in enumerate(per_imputation, start=1):
+        d = {estimate_key(e): e for e in ests}
+        if len(d) != len(ests):
+            raise DataError(f"{where}: imputation {j} has {len(ests) - len(d)} estimate(s) with the same outcome, "
+                            f"method, measure, contrast, estimand, time and variance (got {len(ests)} estimates). "
+                            "Pass one estimate per key.")
+        keyed.append(d)
+    first = set(keyed[0])
+    for j, d in enumerate(keyed[1:], start=2):
+        if set(d) != first:
+            diff = sorted(map(str, first ^ set(d)))
+            raise DataError(f"{where}: imputation {j} does not have the estimates of imputation 1 ({len(diff)} "
+                            f"differ, e.g. {diff[0]}) (got {len(d)} vs {len(first)} estimates). Fit the same "
+                            "analysis on every imputed data set.")
+    return keyed
+
+
+def _pool_group(group: list[EffectEstimate], alpha: float) -> EffectEstimate:
+    """Rubin's rules for one estimate across imputations (log scale for ratios); a plain average without an SE."""
+    first, m = group[0], len(group)
+    vals = np.array([g.value for g in group], float)
+    ses = np.array([g.se for g in group], float)
+    log = first.scale == "log"
+    if np.all(np.isfinite(ses)) and np.all(np.isfinite(vals)) and (not log or np.all(vals > 0)):
+        q = np.log(vals) if log else vals
+        pooled = rubin_pool(q, ses ** 2, alpha=alpha)
+        lo, hi = pooled.ci
+        tr = np.exp if log else (lambda x: x)
+        z = pooled.value / pooled.se if pooled.se > 0 else math.nan
+        # per-arm survival, RMST and medians are levels, not contrasts: no null hypothesis to test
+        p = float(2 * stats.t.sf(abs(z), pooled.df)) if math.isfinite(z) and first.measure not in (
+            "surv", "rmst", "median") else math.nan
+        return dataclasses.replace(first, value=float(tr(pooled.value)), ci_low=float(tr(lo)),
+                                   ci_high=float(tr(hi)), se=float(pooled.se), p=p,
+                                   variance=f"{first.variance}+rubin",
+                                   note=f"pooled over {m} imputations (Rubin's rules; FMI {pooled.fmi:.2f})")
+    ps_ = np.array([g.p for g in group], float)
+    return dataclasses.replace(first, value=float(np.mean(vals)) if np.all(np.isfinite(vals)) else math.nan,
+                               ci_low=math.nan, ci_high=math.nan, se=math.nan,
+                               p=float(np.mean(ps_)) if np.all(np.isfinite(ps_)) else math.nan,
+                               note=f"average over {m} imputations (no standard error to pool)")
+
+
+def pool_estimates(per_imputation: Sequence[Sequence[EffectEstimate]], *, alpha: float = 0.05
+                   ) -> list[EffectEstimate]:
+    """Pool matching effect estimates across imputed data sets by Rubin's rules.
+
+    Parameters
+    ----------
+    per_imputation : sequence of sequences of EffectEstimate
+        The estimates of each imputed data set (``m >= 2``). Estimates are paired by
+        :func:`estimate_key` (outcome, method, measure, contrast, estimand, time, variance), never by
+        position, so the order may differ between imputations.
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    list of EffectEstimate
+        One per key, in the order of the first imputation; ``variance`` gains ``"+rubin"`` and ``note``
+        gives m and the fraction of missing information.
+
+    Raises
+    ------
+    DataError
+        Fewer than two imputations, a key repeated within an imputation, or keys that differ across
+        imputations.
+
+    Notes
+    -----
+    Ratios (``scale == "log"``) are pooled on the log scale, where their ``se`` is expressed:
+    :math:`\bar Q`, :math:`T = \bar U + (1 + 1/m)B` and the t reference distribution of
+    :func:`rubin_pool`; the interval is transformed back. Estimates without a standard error (e.g. a median
+    that is not estimable) are averaged and say so in ``note``. p-values use the pooled t statistic on
+    :math:`\nu` degrees of freedom (Rubin 1987; Barnard & Rubin 1999).
+    """
+    where = "pool_estimates"
+    if len(per_imputation) < 2:
+        raise DataError(f"{where}: Rubin's rules need at least 2 imputed data sets (got {len(per_imputation)}). "
+                        "Set analysis.imputations to 2 or more.")
+    keyed = _keyed(per_imputation, where)
+    return [_pool_group([d[k] for d in keyed], alpha) for k in keyed[0]]
+
+
+__all__ = ["impute_chained", "rubin_pool", "pool_estimates", "estimate_key", "PooledEstimate"]

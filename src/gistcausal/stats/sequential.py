@@ -288,7 +288,7 @@ def pooled_km(expanded: pd.DataFrame, *, weights_col: str | None = None) -> pd.D
 
 
 # ------------------------------------------------------------------------------------------- synthetic data
-def simulate_sequential_data(n: int, *, seed: int, n_periods: int = 12, follow_up: float = 24.0,
+def simulate_sequential_data(n: int, *, random_state: int, n_periods: int = 12, follow_up: float = 24.0,
                              hr: float = 0.6) -> pd.DataFrame:
     """Synthetic person-month table for sequential trials (for tests and teaching).
 
@@ -297,7 +297,7 @@ def simulate_sequential_data(n: int, *, seed: int, n_periods: int = 12, follow_u
     times ``hr`` from the start of treatment; administrative censoring at ``follow_up``. Eligible: not treated
     before, alive and followed at the start of the month, month < ``n_periods``.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     k = np.arange(n_periods)
     l0 = rng.standard_normal(n)
     lk = l0[:, None] + 0.15 * k[None, :] + 0.3 * rng.standard_normal((n, n_periods))

@@ -4,6 +4,6 @@ from pathlib import Path
 
 from gistcausal.stats.ccw import CCWSimulation, simulate_ccw_data
 
-df = simulate_ccw_data(300, seed=8, settings=CCWSimulation(a_O=0.05))
+df = simulate_ccw_data(300, random_state=8, settings=CCWSimulation(a_O=0.05))
 df["x2"] = df["x"] ** 2
 df.to_csv(Path(__file__).with_name("ccw_input.csv"), index=False, float_format="%.17g")

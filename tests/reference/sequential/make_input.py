@@ -4,7 +4,7 @@ from pathlib import Path
 
 from gistcausal.stats.sequential import expand_sequential_trials, simulate_sequential_data
 
-pp = simulate_sequential_data(150, seed=3)
+pp = simulate_sequential_data(150, random_state=3)
 ex = expand_sequential_trials(pp, id_col="id", period_col="month", eligible_col="eligible", treatment_col="treat",
                               time_col="time", event_col="event", covariates=["l"])
 ex["time"] = (ex["time"] * 10).round() / 10

@@ -32,6 +32,91 @@ def _at_risk_from_curves(curves: pd.DataFrame, times: np.ndarray) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def _curves_and_table(comparison_or_curves: Any, unweighted: Any) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A copy of the curves with a ``weighting`` column (unweighted curves appended if given), and the
+    comparison's at-risk table if any."""
+    if isinstance(comparison_or_curves, pd.DataFrame):
+        curves = comparison_or_curves.copy()
+        table = None
+    else:
+        curves = comparison_or_curves.curves.copy()
+        table = comparison_or_curves.at_risk
+    if "weighting" not in curves:
+        curves["weighting"] = "unweighted"
+    if unweighted is not None and not (curves["weighting"] == "unweighted").any():
+        extra = unweighted.curves if not isinstance(unweighted, pd.DataFrame) else unweighted
+        extra = extra.copy()
+        extra["weighting"] = "unweighted"
+        curves = pd.concat([curves, extra], ignore_index=True)
+    return curves, table
+
+
+def _draw_curve(ax: Axes, g: pd.DataFrame, *, color: str, label: str, is_primary: bool, ci: bool) -> None:
+    """One arm's step curve from S(0) = 1; the primary curve solid with its band and censoring ticks."""
+    g = g.sort_values("time")
+    tt = np.r_[0.0, g["time"].to_numpy()]
+    ss = np.r_[1.0, g["surv"].to_numpy()]
+    ax.step(tt, ss, where="post", color=color, lw=2.0 if is_primary else 1.1,
+            ls="-" if is_primary else "--", alpha=1.0 if is_primary else 0.75, label=label)
+    if ci and is_primary:
+        lo = np.r_[1.0, g["ci_low"].to_numpy()]
+        hi = np.r_[1.0, g["ci_high"].to_numpy()]
+        ax.fill_between(tt, np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=1.0),
+                        step="post", color=color, alpha=0.15, lw=0)
+    cens = g[g["n_censor_raw"] > 0] if "n_censor_raw" in g else g.iloc[:0]
+    if is_primary and not cens.empty:
+        ax.plot(cens["time"], cens["surv"], "|", color=color, ms=6, mew=1)
+
+
+def _at_risk_table(ax: Axes, curves: pd.DataFrame, table: pd.DataFrame | None, at_risk_times: Any,
+                   primary: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """Times of the at-risk table (given, the comparison's, else the x ticks) and the counts at them."""
+    if at_risk_times is not None:
+        times = np.asarray(at_risk_times, dtype=float)
+        risk = None
+    elif table is not None:
+        times = np.unique(table["time"].to_numpy(dtype=float))
+        risk = table
+    else:
+        times = np.array([x for x in ax.get_xticks() if 0 <= x <= curves["time"].max()])
+        risk = None
+    if risk is None:
+        risk = _at_risk_from_curves(curves[curves["weighting"] == primary], times)
+    return times, risk
+
+
+def _draw_at_risk(ax: Axes, risk: pd.DataFrame, times: np.ndarray, arms: list, *, weighted: bool,
+                  arm_display: dict[str, str], suppress_below: int | None) -> int:
+    """Write the numbers-at-risk rows under the axes (counts 1..k-1 as ``<k``); returns the number of rows."""
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    row = 0
+    step = 0.055
+    top = -0.19
+    ax.text(0.0, top + 0.01, "Numbers at risk", transform=ax.transAxes, ha="left", va="bottom",
+            fontsize=9, fontweight="bold")
+    for i, arm in enumerate(arms):
+        r = risk[risk["arm"] == arm].set_index("time")
+        color = _COLORS[i % len(_COLORS)]
+        label = arm_display.get(arm, arm)
+        kinds = [("n at risk", "n_at_risk", "{:d}")]
+        if weighted:
+            kinds.append(("weighted n at risk", "weighted_n_at_risk", "{:.1f}"))
+        for name, col, fmt in kinds:
+            y = top - step * (row + 1)
+            ax.text(-0.07, y, f"{label}: {name}", transform=ax.transAxes, ha="right", va="center",
+                    fontsize=8, color=color)
+            for tt in times:
+                v = r[col].get(float(tt), np.nan) if not r.empty else np.nan
+                txt = "" if pd.isna(v) else fmt.format(int(v) if col == "n_at_risk" else float(v))
+                raw = r["n_at_risk"].get(float(tt), np.nan) if not r.empty else np.nan
+                if suppress_below and not pd.isna(raw) and 0 < raw < suppress_below:
+                    txt = f"<{suppress_below}"
+                ax.text(tt, y, txt, transform=trans, ha="center", va="center", fontsize=8,
+                        color=color, clip_on=False)
+            row += 1
+    return row
+
+
 def plot_km(comparison_or_curves: Any, *, ax: Axes | None = None,
             weighted_and_unweighted: bool = True, unweighted: Any = None, ci: bool = True,
             title: str | None = None, time_unit: str | None = None,
@@ -70,45 +155,20 @@ def plot_km(comparison_or_curves: Any, *, ax: Axes | None = None,
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 6))
-    if isinstance(comparison_or_curves, pd.DataFrame):
-        curves = comparison_or_curves.copy()
-        table = None
-    else:
-        curves = comparison_or_curves.curves.copy()
-        table = comparison_or_curves.at_risk
-    if "weighting" not in curves:
-        curves["weighting"] = "unweighted"
-    if unweighted is not None and not (curves["weighting"] == "unweighted").any():
-        extra = unweighted.curves if not isinstance(unweighted, pd.DataFrame) else unweighted
-        extra = extra.copy()
-        extra["weighting"] = "unweighted"
-        curves = pd.concat([curves, extra], ignore_index=True)
+    curves, table = _curves_and_table(comparison_or_curves, unweighted)
     weighted = (curves["weighting"] == "weighted").any()
     primary = "weighted" if weighted else "unweighted"
     arm_display = arm_display or {}
     arms = list(dict.fromkeys(curves["arm"]))
     for i, arm in enumerate(arms):
-        color = _COLORS[i % len(_COLORS)]
         label = arm_display.get(arm, arm)
         for weighting in ("unweighted", "weighted"):
             g = curves[(curves["arm"] == arm) & (curves["weighting"] == weighting)]
             if g.empty or (weighting != primary and not weighted_and_unweighted):
                 continue
-            g = g.sort_values("time")
-            tt = np.r_[0.0, g["time"].to_numpy()]
-            ss = np.r_[1.0, g["surv"].to_numpy()]
             is_primary = weighting == primary
-            lab = label if not weighted else f"{label} ({'IPTW' if is_primary else 'unweighted'})"
-            ax.step(tt, ss, where="post", color=color, lw=2.0 if is_primary else 1.1,
-                    ls="-" if is_primary else "--", alpha=1.0 if is_primary else 0.75, label=lab)
-            if ci and is_primary:
-                lo = np.r_[1.0, g["ci_low"].to_numpy()]
-                hi = np.r_[1.0, g["ci_high"].to_numpy()]
-                ax.fill_between(tt, np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=1.0),
-                                step="post", color=color, alpha=0.15, lw=0)
-            cens = g[g["n_censor_raw"] > 0] if "n_censor_raw" in g else g.iloc[:0]
-            if is_primary and not cens.empty:
-                ax.plot(cens["time"], cens["surv"], "|", color=color, ms=6, mew=1)
+            _draw_curve(ax, g, color=_COLORS[i % len(_COLORS)], is_primary=is_primary, ci=ci,
+                        label=label if not weighted else f"{label} ({'IPTW' if is_primary else 'unweighted'})")
     ax.set_ylim(0, 1.02)
     ax.set_xlim(left=0)
     ax.set_ylabel("Survival probability")
@@ -118,47 +178,12 @@ def plot_km(comparison_or_curves: Any, *, ax: Axes | None = None,
     ax.legend(loc="best", frameon=False, fontsize=9)
     ax.grid(alpha=0.25)
 
-    # numbers-at-risk table
-    if at_risk_times is not None:
-        times = np.asarray(at_risk_times, dtype=float)
-        risk = None
-    elif table is not None:
-        times = np.unique(table["time"].to_numpy(dtype=float))
-        risk = table
-    else:
-        times = np.array([x for x in ax.get_xticks() if 0 <= x <= curves["time"].max()])
-        risk = None
-    if risk is None:
-        risk = _at_risk_from_curves(curves[curves["weighting"] == primary], times)
+    times, risk = _at_risk_table(ax, curves, table, at_risk_times, primary)
     xmax = max(float(curves["time"].max()), float(times.max()) if times.size else 0.0)
     ax.set_xlim(0, 1.03 * xmax)
     ax.set_xticks(times)
-    trans = blended_transform_factory(ax.transData, ax.transAxes)
-    row = 0
-    step = 0.055
-    top = -0.19
-    ax.text(0.0, top + 0.01, "Numbers at risk", transform=ax.transAxes, ha="left", va="bottom",
-            fontsize=9, fontweight="bold")
-    for i, arm in enumerate(arms):
-        r = risk[risk["arm"] == arm].set_index("time")
-        color = _COLORS[i % len(_COLORS)]
-        label = arm_display.get(arm, arm)
-        kinds = [("n at risk", "n_at_risk", "{:d}")]
-        if weighted:
-            kinds.append(("weighted n at risk", "weighted_n_at_risk", "{:.1f}"))
-        for name, col, fmt in kinds:
-            y = top - step * (row + 1)
-            ax.text(-0.07, y, f"{label}: {name}", transform=ax.transAxes, ha="right", va="center",
-                    fontsize=8, color=color)
-            for tt in times:
-                v = r[col].get(float(tt), np.nan) if not r.empty else np.nan
-                txt = "" if pd.isna(v) else fmt.format(int(v) if col == "n_at_risk" else float(v))
-                raw = r["n_at_risk"].get(float(tt), np.nan) if not r.empty else np.nan
-                if suppress_below and not pd.isna(raw) and 0 < raw < suppress_below:
-                    txt = f"<{suppress_below}"
-                ax.text(tt, y, txt, transform=trans, ha="center", va="center", fontsize=8,
-                        color=color, clip_on=False)
-            row += 1
+    row = _draw_at_risk(ax, risk, times, arms, weighted=weighted, arm_display=arm_display,
+                        suppress_below=suppress_below)
     fig = ax.figure
     need = min(0.6, 0.1 + 0.04 * (row + 2))
     if fig.subplotpars.bottom < need:
