@@ -21,8 +21,8 @@ from gistcausal.stats.propensity import PropensityModel, c_statistic, ns_basis
 
 REF = Path(__file__).parents[1] / "reference" / "propensity"
 COVS = ["age", "meno", "size", "grade", "nodes", "pgr", "er"]
-# patsy term name -> R coefficient name, for the rotterdam model
-R_NAMES = {"Intercept": "(Intercept)", "C(size)[T.20-50]": "size20-50", "C(size)[T.>50]": "size>50"}
+# gistcausal term label -> R coefficient name, for the rotterdam model
+R_NAMES = {"Intercept": "(Intercept)", "size[20-50]": "size20-50", "size[>50]": "size>50"}
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +85,7 @@ def test_ns_extrapolates_linearly_beyond_boundary():
 
 def test_spline_model_matches_r(rotterdam, ref):
     """R: glm(hormon ~ ns(age, df = 3) + meno + size + grade + bs(nodes, knots = c(2, 5), degree = 3)
-    + pgr + er, family = binomial); patsy's bs() equals R's bs(), ns() is gistcausal's R-identical ns."""
+    + pgr + er, family = binomial); gistcausal's ns and bs bases are built to equal R's."""
     model = PropensityModel(covariates=["meno", "size", "grade", "pgr", "er"],
                             splines={"age": 3, "nodes": {"kind": "bs", "knots": (2, 5), "degree": 3}})
     model.fit(rotterdam, treatment_col="hormon")
@@ -93,9 +93,9 @@ def test_spline_model_matches_r(rotterdam, ref):
     table = model.result_.coefficients.set_index("term")["coef"]
     r = dict(zip(ref["splines"]["coef_names"], ref["splines"]["coef"]))
     for j in range(3):
-        assert table[f"ns(age, df=3)[{j}]"] == pytest.approx(r[f"ns(age, df = 3){j + 1}"], abs=1e-6)
+        assert table[f"ns(age, df=3)[{j + 1}]"] == pytest.approx(r[f"ns(age, df = 3){j + 1}"], abs=1e-6)
     for j in range(5):
-        assert table[f"bs(nodes, knots=(2.0, 5.0), degree=3)[{j}]"] == pytest.approx(
+        assert table[f"bs(nodes, knots=[2, 5], degree=3)[{j + 1}]"] == pytest.approx(
             r[f"bs(nodes, knots = c(2, 5), degree = 3){j + 1}"], abs=1e-6)
     assert table["Intercept"] == pytest.approx(r["(Intercept)"], abs=1e-6)
 
@@ -114,14 +114,24 @@ def test_synthetic_small_logistic_matches_r(ref):
     model = _fit_quiet(PropensityModel(covariates=["x1", "x2", "x3"]), df, "treat")
     np.testing.assert_allclose(model.predict(df), ref["synthetic"]["fitted"], atol=1e-6)
     got = dict(zip(model.result_.coefficients.term, model.result_.coefficients.coef))
-    assert got["C(x3)[T.b]"] == pytest.approx(ref["synthetic"]["coef"]["x3b"], abs=1e-6)
+    assert got["x3[b]"] == pytest.approx(ref["synthetic"]["coef"]["x3b"], abs=1e-6)
     assert got["x1"] == pytest.approx(ref["synthetic"]["coef"]["x1"], abs=1e-6)
 
 
-def test_formula_equals_covariates(rotterdam, rot_model):
-    model = PropensityModel(formula="age + meno + C(size) + grade + nodes + pgr + er")
-    model.fit(rotterdam, treatment_col="hormon")
-    np.testing.assert_allclose(model.predict(rotterdam), rot_model.predict(rotterdam), atol=1e-12)
+def test_design_matrix_lines_up_with_coefficients(rot_model, rotterdam, ref):
+    """design_matrix(df) has the intercept first and one column per coefficient term; its product with coef_
+    gives R's fitted scores (the public replacement of patsy's design_info)."""
+    X = rot_model.design_matrix(rotterdam)
+    assert X.shape == (len(rotterdam), len(rot_model.coef_))
+    np.testing.assert_array_equal(X[:, 0], 1.0)
+    assert list(rot_model.result_.coefficients.term) == list(rot_model.design_.column_names)
+    np.testing.assert_allclose(special.expit(X @ rot_model.coef_), ref["rotterdam"]["fitted"], atol=1e-6)
+
+
+def test_description_is_a_label_join(rot_model):
+    assert rot_model.result_.description == "age + meno + size + grade + nodes + pgr + er"
+    assert rot_model.result_.to_dict()["description"] == rot_model.result_.description
+    assert "treatment ~ age + meno + size" in rot_model.result_.summary()
 
 
 def test_firth_matches_penalized_likelihood_optimizer_in_r(ref):
@@ -130,7 +140,7 @@ def test_firth_matches_penalized_likelihood_optimizer_in_r(ref):
     df = pd.read_csv(REF / "synthetic_small.csv")
     model = _fit_quiet(PropensityModel(method="firth", covariates=["x1", "x2", "x3"]), df, "treat")
     got = dict(zip(model.result_.coefficients.term, model.result_.coefficients.coef))
-    order = ["Intercept", "x1", "x2", "C(x3)[T.b]", "C(x3)[T.c]"]
+    order = ["Intercept", "x1", "x2", "x3[b]", "x3[c]"]
     np.testing.assert_allclose([got[k] for k in order], ref["synthetic"]["firth_optim_coef"], atol=1e-6)
     assert model.result_.loglik == pytest.approx(ref["synthetic"]["firth_pen_loglik"], abs=1e-6)
 
@@ -141,7 +151,7 @@ def test_firth_under_separation_matches_r_optimizer(ref):
     df = pd.read_csv(REF / "synthetic_separated.csv")
     model = _fit_quiet(PropensityModel(firth=True, covariates=["x1", "x2", "x3"]), df, "treat")
     got = dict(zip(model.result_.coefficients.term, model.result_.coefficients.coef))
-    order = ["Intercept", "x1", "x2", "C(x3)[T.b]", "C(x3)[T.c]"]
+    order = ["Intercept", "x1", "x2", "x3[b]", "x3[c]"]
     np.testing.assert_allclose([got[k] for k in order], ref["separated"]["firth_optim_coef"], atol=1e-6)
 
 
@@ -209,7 +219,7 @@ def test_arm_too_small_error():
     df = pd.DataFrame(rng.normal(size=(30, 4)), columns=list("abcd"))
     df["t"] = [1, 1, 1] + [0] * 27
     msg = ("PropensityModel.fit: arm 'treated' has 3 patients, not more than the 4 model parameters (got "
-           "formula 'a + b + c + d'). Use fewer covariates or merge levels.")
+           "model 'a + b + c + d'). Use fewer covariates or merge levels.")
     with pytest.raises(ModelFitError, match=re.escape(msg)):
         PropensityModel(covariates=list("abcd")).fit(df, treatment_col="t")
 
@@ -238,7 +248,7 @@ def test_not_fitted():
 
 def test_init_only_stores_and_fit_does_not_mutate_input(rotterdam):
     model = PropensityModel(covariates=COVS, random_state=3)
-    assert vars(model) == {"method": "logistic", "formula": None, "covariates": COVS, "splines": (),
+    assert vars(model) == {"method": "logistic", "covariates": COVS, "splines": (),
                            "interactions": (), "firth": False, "estimator": None, "n_folds": 5,
                            "calibrate": True, "random_state": 3}
     before = rotterdam.copy()

@@ -126,16 +126,12 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
 def ps_design(cfg: Any, frame: Any) -> tuple[Any, np.ndarray]:
     """Fit the configured propensity model on ``frame``; return (fitted model, design matrix).
 
-    The design matrix is patsy's, from the fitted model's ``design_info_`` (intercept first), so its
-    columns and the model's ``coef_`` line up.
+    The design matrix is the fitted model's :meth:`~gistcausal.stats.propensity.PropensityModel.design_matrix`
+    (intercept first), so its columns and the model's ``coef_`` line up.
     """
-    import patsy
-
     model = propensity_model(cfg)
     model.fit(frame, treatment_col="treatment")
-    X = np.asarray(patsy.build_design_matrices([model.design_info_], frame, NA_action="raise")[0],
-                   dtype=float)
-    return model, X
+    return model, model.design_matrix(frame)
 
 
 def weight_settings(cfg: Any, estimand: str, stabilize: bool | None, trim: Any, truncate: Any, where: str

@@ -160,7 +160,7 @@ def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
 def _clone_model(model: Any) -> Any:
     from gistcausal.stats.propensity import PropensityModel
 
-    return PropensityModel(method=model.method, formula=model.formula, covariates=model.covariates,
+    return PropensityModel(method=model.method, covariates=model.covariates,
                            splines=model.splines, interactions=model.interactions, firth=model.firth,
                            estimator=model.estimator, n_folds=model.n_folds, calibrate=model.calibrate,
                            random_state=model.random_state)
