@@ -21,8 +21,8 @@ from gistcausal.stats.propensity import PropensityModel, c_statistic, ns_basis
 
 REF = Path(__file__).parents[1] / "reference" / "propensity"
 COVS = ["age", "meno", "size", "grade", "nodes", "pgr", "er"]
-# patsy term name -> R coefficient name, for the rotterdam model
-R_NAMES = {"Intercept": "(Intercept)", "C(size)[T.20-50]": "size20-50", "C(size)[T.>50]": "size>50"}
+# gistcausal term label -> R coefficient name, for the rotterdam model
+R_NAMES = {"Intercept": "(Intercept)", "size[20-50]": "size20-50", "size[>50]": "size>50"}
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +85,7 @@ def test_ns_extrapolates_linearly_beyond_boundary():
 
 def test_spline_model_matches_r(rotterdam, ref):
     """R: glm(hormon ~ ns(age, df = 3) + meno + size + grade + bs(nodes, knots = c(2, 5), degree = 3)
-    + pgr + er, family = binomial); patsy's bs() equals R's bs(), ns() is gistcausal's R-identical ns."""
+    + pgr + er, family = binomial); gistcausal's ns and bs bases are built to equal R's."""
     model = PropensityModel(covariates=["meno", "size", "grade", "pgr", "er"],
                             splines={"age": 3, "nodes": {"kind": "bs", "knots": (2, 5), "degree": 3}})
     model.fit(rotterdam, treatment_col="hormon")
@@ -93,9 +93,9 @@ def test_spline_model_matches_r(rotterdam, ref):
     table = model.result_.coefficients.set_index("term")["coef"]
     r = dict(zip(ref["splines"]["coef_names"], ref["splines"]["coef"]))
     for j in range(3):
-        assert table[f"ns(age, df=3)[{j}]"] == pytest.approx(r[f"ns(age, df = 3){j + 1}"], abs=1e-6)
+        assert table[f"ns(age, df=3)[{j + 1}]"] == pytest.approx(r[f"ns(age, df = 3){j + 1}"], abs=1e-6)
     for j in range(5):
-        assert table[f"bs(nodes, knots=(2.0, 5.0), degree=3)[{j}]"] == pytest.approx(
+        assert table[f"bs(nodes, knots=[2, 5], degree=3)[{j + 1}]"] == pytest.approx(
             r[f"bs(nodes, knots = c(2, 5), degree = 3){j + 1}"], abs=1e-6)
     assert table["Intercept"] == pytest.approx(r["(Intercept)"], abs=1e-6)
 
@@ -114,14 +114,24 @@ def test_synthetic_small_logistic_matches_r(ref):
     model = _fit_quiet(PropensityModel(covariates=["x1", "x2", "x3"]), df, "treat")
     np.testing.assert_allclose(model.predict(df), ref["synthetic"]["fitted"], atol=1e-6)
     got = dict(zip(model.result_.coefficients.term, model.result_.coefficients.coef))
-    assert got["C(x3)[T.b]"] == pytest.approx(ref["synthetic"]["coef"]["x3b"], abs=1e-6)
+    assert got["x3[b]"] == pytest.approx(ref["synthetic"]["coef"]["x3b"], abs=1e-6)
     assert got["x1"] == pytest.approx(ref["synthetic"]["coef"]["x1"], abs=1e-6)
 
 
-def test_formula_equals_covariates(rotterdam, rot_model):
-    model = PropensityModel(formula="age + meno + C(size) + grade + nodes + pgr + er")
-    model.fit(rotterdam, treatment_col="hormon")
-    np.testing.assert_allclose(model.predict(rotterdam), rot_model.predict(rotterdam), atol=1e-12)
+def test_design_matrix_lines_up_with_coefficients(rot_model, rotterdam, ref):
+    """design_matrix(df) has the intercept first and one column per coefficient term; its product with coef_
+    gives R's fitted scores (the public replacement of patsy's design_info)."""
+    X = rot_model.design_matrix(rotterdam)
+    assert X.shape == (len(rotterdam), len(rot_model.coef_))
+    np.testing.assert_array_equal(X[:, 0], 1.0)
+    assert list(rot_model.result_.coefficients.term) == list(rot_model.design_.column_names)
+    np.testing.assert_allclose(special.expit(X @ rot_model.coef_), ref["rotterdam"]["fitted"], atol=1e-6)
+
+
+def test_description_is_a_label_join(rot_model):
+    assert rot_model.result_.description == "age + meno + size + grade + nodes + pgr + er"
+    assert rot_model.result_.to_dict()["description"] == rot_model.result_.description
+    assert "treatment ~ age + meno + size" in rot_model.result_.summary()
 
 
 def test_firth_matches_penalized_likelihood_optimizer_in_r(ref):
@@ -130,7 +140,7 @@ def test_firth_matches_penalized_likelihood_optimizer_in_r(ref):
     df = pd.read_csv(REF / "synthetic_small.csv")
     model = _fit_quiet(PropensityModel(method="firth", covariates=["x1", "x2", "x3"]), df, "treat")
     got = dict(zip(model.result_.coefficients.term, model.result_.coefficients.coef))
-    order = ["Intercept", "x1", "x2", "C(x3)[T.b]", "C(x3)[T.c]"]
+    order = ["Intercept", "x1", "x2", "x3[b]", "x3[c]"]
     np.testing.assert_allclose([got[k] for k in order], ref["synthetic"]["firth_optim_coef"], atol=1e-6)
     assert model.result_.loglik == pytest.approx(ref["synthetic"]["firth_pen_loglik"], abs=1e-6)
 
@@ -141,7 +151,7 @@ def test_firth_under_separation_matches_r_optimizer(ref):
     df = pd.read_csv(REF / "synthetic_separated.csv")
     model = _fit_quiet(PropensityModel(firth=True, covariates=["x1", "x2", "x3"]), df, "treat")
     got = dict(zip(model.result_.coefficients.term, model.result_.coefficients.coef))
-    order = ["Intercept", "x1", "x2", "C(x3)[T.b]", "C(x3)[T.c]"]
+    order = ["Intercept", "x1", "x2", "x3[b]", "x3[c]"]
     np.testing.assert_allclose([got[k] for k in order], ref["separated"]["firth_optim_coef"], atol=1e-6)
 
 
@@ -209,7 +219,7 @@ def test_arm_too_small_error():
     df = pd.DataFrame(rng.normal(size=(30, 4)), columns=list("abcd"))
     df["t"] = [1, 1, 1] + [0] * 27
     msg = ("PropensityModel.fit: arm 'treated' has 3 patients, not more than the 4 model parameters (got "
-           "formula 'a + b + c + d'). Use fewer covariates or merge levels.")
+           "model 'a + b + c + d'). Use fewer covariates or merge levels.")
     with pytest.raises(ModelFitError, match=re.escape(msg)):
         PropensityModel(covariates=list("abcd")).fit(df, treatment_col="t")
 
@@ -238,7 +248,7 @@ def test_not_fitted():
 
 def test_init_only_stores_and_fit_does_not_mutate_input(rotterdam):
     model = PropensityModel(covariates=COVS, random_state=3)
-    assert vars(model) == {"method": "logistic", "formula": None, "covariates": COVS, "splines": (),
+    assert vars(model) == {"method": "logistic", "covariates": COVS, "splines": (),
                            "interactions": (), "firth": False, "estimator": None, "n_folds": 5,
                            "calibrate": True, "random_state": 3}
     before = rotterdam.copy()
@@ -294,3 +304,114 @@ def test_custom_estimator_is_cloned_not_mutated(confounded):
     model.fit(df, treatment_col="t")
     assert not hasattr(est, "coef_")
     assert model.result_.method == "estimator"
+
+
+# ------------------------------------------------------------------------------------------------------
+# Design matrices built from columns (stats/design_matrix.py): R references from
+# tests/reference/design_matrix/make_design_matrix.R (R 4.2.2, splines).
+# ------------------------------------------------------------------------------------------------------
+DM = Path(__file__).parents[1] / "reference" / "design_matrix"
+
+
+@pytest.fixture(scope="session")
+def dm_ref():
+    return json.loads((DM / "design_matrix.json").read_text())
+
+
+@pytest.mark.parametrize("case, column, spec", [
+    ("bs_df", "pgr", {"kind": "bs", "df": 5}),
+    ("bs_degree2", "age", {"kind": "bs", "df": 4, "degree": 2}),
+    ("bs_boundary", "age", {"kind": "bs", "knots": [45, 60], "boundary_knots": [20, 95]}),
+])
+def test_bs_basis_identical_to_r(rotterdam, dm_ref, case, column, spec):
+    """R: bs(rotterdam$pgr, df = 5); bs(rotterdam$age, df = 4, degree = 2);
+    bs(rotterdam$age, knots = c(45, 60), Boundary.knots = c(20, 95)) -- first 20 rows, knots from quantiles."""
+    from gistcausal.stats.design_matrix import build_design
+
+    design = build_design(rotterdam, splines={column: spec})
+    if "knots" in dm_ref[case]:
+        np.testing.assert_allclose(design.factors[0].knots, dm_ref[case]["knots"], atol=1e-12)
+    X = design.matrix(rotterdam.head(20))
+    np.testing.assert_allclose(X[:, 1:], dm_ref[case]["first20"], atol=1e-12)
+
+
+def test_spline_bases_beyond_the_boundary_match_r_predict(rotterdam, dm_ref):
+    """R: predict(bs(age, knots = c(45, 60)), x) and predict(ns(age, df = 4), x) at x = 10 ... 100, which lie
+    partly outside range(age) (bs: Taylor extension of degree 3; ns: linear)."""
+    from gistcausal.stats.design_matrix import build_design
+
+    new = pd.DataFrame({"age": dm_ref["bs_predict"]["x"]})
+    bs_design = build_design(rotterdam, splines={"age": {"kind": "bs", "knots": [45, 60]}})
+    np.testing.assert_allclose(bs_design.matrix(new)[:, 1:], dm_ref["bs_predict"]["basis"], atol=1e-10)
+    ns_design = build_design(rotterdam, splines={"age": 4})
+    np.testing.assert_allclose(ns_design.matrix(new)[:, 1:], dm_ref["ns_predict"]["basis"], atol=1e-10)
+
+
+def test_model_with_every_kind_of_term_matches_r(rotterdam, dm_ref):
+    """R: glm(hormon ~ meno + size + grade_f + ns(age, df = 3) + bs(pgr, df = 4, degree = 2) + er
+    + size:grade_f + er:size + ns(age, df = 3):meno, family = binomial); the columns come in R's order, so
+    coefficients compare position by position."""
+    df = rotterdam.assign(grade_f=pd.Categorical(np.where(rotterdam.grade == 3, "three", "two"),
+                                                 categories=["two", "three"]))
+    model = PropensityModel(covariates=["meno", "size", "grade_f", "age", "pgr", "er"],
+                            splines={"age": 3, "pgr": {"kind": "bs", "df": 4, "degree": 2}},
+                            interactions=[("size", "grade_f"), ("er", "size"), ("age", "meno")])
+    model.fit(df, treatment_col="hormon")
+    ref = dm_ref["all_terms"]
+    np.testing.assert_allclose(model.predict(df), ref["fitted"], atol=1e-6)
+    np.testing.assert_allclose(model.coef_, ref["coef"], atol=1e-6)
+    assert model.result_.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    assert list(model.design_.column_names)[-3:] == ["ns(age, df=3)[1]:meno", "ns(age, df=3)[2]:meno",
+                                                      "ns(age, df=3)[3]:meno"]
+    assert model.result_.description == ("meno + size + grade_f + ns(age, df=3) + bs(pgr, df=4, degree=2) + er"
+                                         " + size:grade_f + er:size + ns(age, df=3):meno")
+
+
+def test_categorical_order_sets_the_reference_level(rotterdam, rot_model):
+    """A pandas Categorical's category order is the level order (first = reference), as R's factor(levels=)."""
+    df = rotterdam.assign(size=rotterdam["size"].cat.reorder_categories([">50", "<=20", "20-50"]))
+    model = PropensityModel(covariates=COVS).fit(df, treatment_col="hormon")
+    assert [t for t in model.result_.coefficients.term if t.startswith("size")] == ["size[<=20]", "size[20-50]"]
+    np.testing.assert_allclose(model.predict(df), rot_model.predict(rotterdam), atol=1e-9)
+    as_text = rotterdam.assign(size=rotterdam["size"].astype(str))  # strings: sorted levels
+    model = PropensityModel(covariates=COVS).fit(as_text, treatment_col="hormon")
+    assert [t for t in model.result_.coefficients.term if t.startswith("size")] == ["size[<=20]", "size[>50]"]
+
+
+def test_design_matrix_rejects_unseen_level_and_missing_column(rot_model, rotterdam):
+    new = rotterdam.head(3).assign(size=pd.Categorical(["<=20", "huge", ">50"]))
+    msg = ("PropensityModel.design_matrix: covariate 'size' has 1 values outside the levels seen when fitting "
+           "(got levels other than ['<=20', '20-50', '>50']). Map them to one of these levels or refit on data "
+           "that has them.")
+    with pytest.raises(DataError, match=re.escape(msg)):
+        rot_model.design_matrix(new)
+    with pytest.raises(DataError, match=re.escape("PropensityModel.predict: covariate columns ['er'] are not in "
+                                                  "the data")):
+        rot_model.predict(rotterdam.drop(columns="er"))
+
+
+def test_formula_option_is_gone():
+    """Issue: nothing in a config can run code. The formula= text option (evaluated by patsy) was removed."""
+    with pytest.raises(TypeError):
+        PropensityModel(formula="age + Q('x')")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("spec, msg", [
+    ({"kind": "cubic"}, "PropensityModel.fit: splines['age'] allows kind 'ns' or 'bs' and keys kind, df, knots, "
+                        "boundary_knots, degree (got kind='cubic', extra keys []). Fix the spline specification."),
+    ({"kind": "bs"}, "PropensityModel.fit: splines['age'] needs df or knots (got neither). Write e.g. "
+                     "splines={'age': {'kind': 'bs', 'df': 3}}."),
+    ({"kind": "bs", "df": 2}, "PropensityModel.fit: splines['age'] needs df >= 3 for kind 'bs' (got df=2). Raise df."),
+    ({"kind": "ns", "df": 3, "degree": 2}, "PropensityModel.fit: splines['age'] of kind 'ns' is cubic (got "
+                                           "degree=2). Drop degree, or use kind 'bs'."),
+])
+def test_bad_spline_specifications(rotterdam, spec, msg):
+    with pytest.raises(ModelFitError, match=re.escape(msg)):
+        PropensityModel(covariates=["meno"], splines={"age": spec}).fit(rotterdam, treatment_col="hormon")
+
+
+def test_interaction_must_name_distinct_columns(rotterdam):
+    msg = ("PropensityModel.fit: interactions[0] must name two or more distinct columns (got ['age', 'age']). "
+           "Write e.g. interactions=[('age', 'sex')].")
+    with pytest.raises(ModelFitError, match=re.escape(msg)):
+        PropensityModel(covariates=["age"], interactions=[("age", "age")]).fit(rotterdam, treatment_col="hormon")

@@ -71,18 +71,28 @@ def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, **options: Any) -> tup
 
 def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
     """Numeric design of the propensity-model covariates: continuous as they are, categorical levels as 0/1
-    indicators (first level as reference); column names keep letters, digits and underscores only (DoWhy
-    builds formulas from them). Used by the covariate-adjusted Cox model and the DoWhy bridge."""
+    indicators (first level as reference). Columns are labels for display, ``"<covariate>"`` or
+    ``"<covariate>: <level>"``, made distinct (a label already taken gets `` (2)``, `` (3)``, ...), so no two
+    covariates or levels share a column; nothing downstream parses them (the DoWhy bridge renames every
+    column before DoWhy sees it). Used by the covariate-adjusted Cox model and the DoWhy bridge."""
     cols: dict[str, np.ndarray] = {}
+
+    def add(label: str, values: np.ndarray) -> None:
+        unique, k = label, 1
+        while unique in cols:
+            k += 1
+            unique = f"{label} ({k})"
+        cols[unique] = values
+
     for name, c in cfg.covariates.items():
         if not c.in_propensity:
             continue
         if c.type == "continuous":
-            cols[name] = f[name].to_numpy(float)
+            add(str(name), f[name].to_numpy(float))
         else:
-            d = pd.get_dummies(f[name].astype(str), prefix=name, drop_first=True, dtype=float)
-            for k in d.columns:
-                cols["".join(ch if ch.isalnum() else "_" for ch in k)] = d[k].to_numpy()
+            d = pd.get_dummies(f[name].astype(str), drop_first=True, dtype=float)
+            for level in d.columns:
+                add(f"{name}: {level}", d[level].to_numpy())
     return pd.DataFrame(cols)
 
 
@@ -127,16 +137,12 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
 def ps_design(cfg: Any, frame: Any) -> tuple[Any, np.ndarray]:
     """Fit the configured propensity model on ``frame``; return (fitted model, design matrix).
 
-    The design matrix is patsy's, from the fitted model's ``design_info_`` (intercept first), so its
-    columns and the model's ``coef_`` line up.
+    The design matrix is the fitted model's :meth:`~gistcausal.stats.propensity.PropensityModel.design_matrix`
+    (intercept first), so its columns and the model's ``coef_`` line up.
     """
-    import patsy
-
     model = propensity_model(cfg)
     model.fit(frame, treatment_col="treatment")
-    X = np.asarray(patsy.build_design_matrices([model.design_info_], frame, NA_action="raise")[0],
-                   dtype=float)
-    return model, X
+    return model, model.design_matrix(frame)
 
 
 def weight_settings(cfg: Any, estimand: str, stabilize: bool | None, trim: Any, truncate: Any, where: str

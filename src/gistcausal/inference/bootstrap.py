@@ -18,7 +18,7 @@ without their input checks: :func:`gistcausal.stats.weights.weight_values` (comp
 takes about a millisecond. ``firth`` uses the same Firth iteration as
 :class:`~gistcausal.stats.propensity.PropensityModel`; other learners refit the configured
 :class:`~gistcausal.stats.propensity.PropensityModel` itself (slow, but exact). The design matrix of a parametric
-model is built once (patsy) and its rows resampled; a design column that is constant in a resample (a level
+model is built once (PropensityModel.design_matrix) and its rows resampled; a design column that is constant in a resample (a level
 nobody drew) is dropped, which gives the same fitted scores as refitting the formula (R ``glm`` reports the
 coefficient as ``NA``); spline knots stay those of the full data.
 
@@ -162,7 +162,7 @@ def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
 
 
 def _clone_model(model: Any) -> Any:
-    return PropensityModel(method=model.method, formula=model.formula, covariates=model.covariates,
+    return PropensityModel(method=model.method, covariates=model.covariates,
                            splines=model.splines, interactions=model.interactions, firth=model.firth,
                            estimator=model.estimator, n_folds=model.n_folds, calibrate=model.calibrate,
                            random_state=model.random_state)

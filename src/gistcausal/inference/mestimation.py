@@ -300,7 +300,7 @@ def m_estimation_survival(time: Any, event: Any, treatment: Any, X: Any, *, outc
     treatment : array-like of {0, 1}
         0 for ``arm_labels[0]``, 1 for ``arm_labels[1]``.
     X : array-like, shape (n, p)
-        Logistic propensity design matrix, intercept included (e.g. built by patsy from the configured
+        Logistic propensity design matrix, intercept included (e.g. PropensityModel.design_matrix of the configured
         model).
     outcome : str
     estimand : {"ATE", "ATT", "ATC", "ATO", "matching"}

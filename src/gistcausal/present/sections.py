@@ -262,7 +262,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
         figs += [(f"Weight distribution ({k})", f"weights_{k}") for k in r.weights]
         pr = r.propensity
         desc = (f"{pr.method.capitalize()} propensity model for receiving {cfg.treatment.label(cfg.treatment.treated)}: "
-                f"treatment ~ {pr.formula}. {pr.n_treated} treated and {pr.n_control} control patients, "
+                f"treatment ~ {pr.description}. {pr.n_treated} treated and {pr.n_control} control patients, "
                 f"{pr.n_parameters} parameters ({pr.events_per_parameter:.1f} patients of the smaller arm per "
                 f"parameter); c-statistic {pr.c_statistic:.3f}. Scores are never clipped; extreme weights are "
                 "reported below.")

@@ -112,11 +112,17 @@ def graph_to_gml(g: nx.DiGraph) -> str:
     return "\n".join(nx.generate_gml(g))
 
 
+def _dot_id(name: Any) -> str:
+    """A DOT double-quoted ID: backslashes, quotes and line breaks escaped, so any name stays one ID."""
+    text = str(name).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text.replace("\r", "\\r").replace("\n", "\\n") + '"'
+
+
 def graph_to_dot(g: nx.DiGraph) -> str:
-    """Graphviz DOT text of the graph (no pydot needed), for the report."""
+    """Graphviz DOT text of the graph (no pydot needed), for the report; node names are quoted and escaped."""
     lines = ["digraph causal_graph {"]
-    lines += [f'  "{n}";' for n in g.nodes]
-    lines += [f'  "{a}" -> "{b}";' for a, b in g.edges]
+    lines += [f"  {_dot_id(n)};" for n in g.nodes]
+    lines += [f"  {_dot_id(a)} -> {_dot_id(b)};" for a, b in g.edges]
     return "\n".join(lines + ["}"])
 
 
@@ -343,7 +349,9 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     Parameters
     ----------
     df : pandas.DataFrame
-        Analysis table, one row per patient (read only).
+        Analysis table, one row per patient (read only). Column names may be any strings: DoWhy only ever
+        sees generated names (``treatment``, ``outcome``, ``x1``, ``x2``, ...), mapped back to the column
+        names in the result.
     treatment_col : str
         Treatment indicator coded 0/1.
     time_col, event_col : str
@@ -374,7 +382,9 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     outcome, contrast : str
         Labels for the returned :class:`~gistcausal.effects.EffectEstimate`.
     random_state : int or None, default=0
-        Seed for every refuter (DoWhy's own and numpy's global RNG, restored afterwards).
+        Root seed. Each refuter gets its own seed derived from it (:func:`refuter_seeds`), used both as
+        DoWhy's ``random_state`` and for numpy's global RNG (restored afterwards), so a refuter's result does
+        not depend on which other refuters run, and equal inputs give byte-identical results.
     progress : callable(i, total) or None
         Called with ``(0, total)`` before the first refuter and ``(i, total)`` after the i-th.
 
@@ -413,6 +423,67 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     has no p-value; ``concern`` if the estimate moves by more than one standard error or flips sign.
     """
     where = "refute"
+    _check_settings(where, refuters=refuters, bridge=bridge, estimand=estimand, num_simulations=num_simulations,
+                    subset_fraction=subset_fraction, alpha=alpha, unobserved_strength=unobserved_strength)
+    covs = list(covariates)
+    a, t, e = _check_data(df, treatment_col=treatment_col, time_col=time_col, event_col=event_col, covs=covs,
+                          horizon=horizon, where=where)
+    y = pseudo_observations(t, e, horizon=float(horizon), kind="rmst" if bridge == "rmst_pseudo" else "surv")
+    g = causal_graph(treatment_col, PSEUDO_OUTCOME, covs, extra_edges)  # the column names, for display
+    bridge_data = _bridge_frame(df, g, treatment_col=treatment_col, covs=covs, a=a, y=y)
+
+    seed = None if random_state is None else int(random_state)
+    seeds = refuter_seeds(seed)
+    total = len(refuters)
+    if progress is not None:
+        progress(0, total)
+    rows = []
+    with _dowhy_quiet(seeds["estimate"]) as caught:
+        model, identified, est = _dowhy_estimate(bridge_data, estimand=estimand, where=where)
+        ps = np.asarray(est.propensity_scores, dtype=float)
+        w = {"ATE": a / ps + (1 - a) / (1 - ps), "ATT": a + (1 - a) * ps / (1 - ps),
+             "ATC": a * (1 - ps) / ps + (1 - a)}[estimand]
+        se = _robust_ipw_se(y, a, w)
+        value = float(est.value)
+        for i, name in enumerate(refuters, start=1):
+            options = _refuter_options(name, num_simulations=int(num_simulations), subset_fraction=subset_fraction,
+                                       unobserved_strength=unobserved_strength, sd_y=float(np.std(y)),
+                                       seed=seeds[name])
+            r = _dowhy_refute(model, identified, est, name, options, seed=seeds[name], where=where)
+            rows.append(_read(name, r, value, se, alpha, int(num_simulations)))
+            if progress is not None:
+                progress(i, total)
+        kept = tuple(dict.fromkeys(f"{m.category.__name__}: {m.message}" for m in caught))
+
+    lo, hi = value - 1.959963984540054 * se, value + 1.959963984540054 * se
+    measure = "rmst_diff" if bridge == "rmst_pseudo" else "surv_diff"
+    estimate = EffectEstimate(
+        outcome=outcome, contrast=contrast, estimand=estimand, method="iptw_pseudo", measure=measure, value=value,
+        ci_low=lo, ci_high=hi, se=se, variance="robust", n=int(len(a)), time=float(horizon),
+        note="DoWhy backdoor.propensity_score_weighting on KM pseudo-observations; SE treats weights as known")
+    table = pd.DataFrame(rows, columns=["refuter", "dowhy_method", "estimate", "new_effect", "new_effect_low",
+                                        "new_effect_high", "p_value", "reading", "rule", "num_simulations"])
+    return RefutationResult(estimate=estimate, table=table, graph_gml=graph_to_gml(g), graph_dot=graph_to_dot(g),
+                            estimand=_estimand_text(identified, bridge_data.labels), bridge=bridge,
+                            horizon=float(horizon), random_state=seed, warnings=kept)
+
+
+def refuter_seeds(random_state: int | None) -> dict[str, int | None]:
+    """Seeds for the estimate and for each refuter, derived from one root seed.
+
+    ``np.random.SeedSequence(random_state).spawn(1 + len(REFUTERS))``: child 0 seeds the estimate, child
+    ``k`` the ``k``-th refuter of :data:`REFUTERS` (a fixed order, so a refuter's seed does not depend on
+    which others run). ``None`` gives ``None`` throughout (unseeded).
+    """
+    names = ["estimate", *REFUTERS]
+    if random_state is None:
+        return dict.fromkeys(names)
+    children = np.random.SeedSequence(int(random_state)).spawn(len(names))
+    return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children)}
+
+
+def _check_settings(where: str, *, refuters: Sequence[str], bridge: str, estimand: str, num_simulations: Any,
+                    subset_fraction: float, alpha: float, unobserved_strength: tuple[float, float]) -> None:
     unknown = [r for r in refuters if r not in REFUTERS]
     if unknown or not refuters:
         raise ConfigError(f"{where}: refuters must be a non-empty list drawn from "
@@ -433,7 +504,11 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     if not (0.0 <= kappa_t < 0.5 and kappa_y_sd >= 0.0):
         raise ConfigError(f"{where}: unobserved_strength must be (flip probability in [0, 0.5), outcome effect "
                           f">= 0 in SDs) (got {unobserved_strength!r}). Use e.g. (0.05, 0.25).")
-    covs = list(covariates)
+
+
+def _check_data(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: str, covs: list[str],
+                horizon: Any, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(treatment 0/1, time, event) after checking columns, codes, covariates and the horizon."""
     for c in [treatment_col, *covs]:
         if c not in df.columns:
             raise DataError(f"{where}: column {c!r} not found (got {len(df.columns)} columns). Check the column "
@@ -458,88 +533,92 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     if not (isinstance(horizon, (int, float)) and 0.0 < horizon <= t.max()):
         raise DataError(f"{where}: horizon must lie in (0, {t.max():g}], the last follow-up time (got "
                         f"{horizon!r}). Choose a horizon within follow-up.")
+    return a_raw.astype(int).to_numpy(), t, e
 
-    y = pseudo_observations(t, e, horizon=float(horizon), kind="rmst" if bridge == "rmst_pseudo" else "surv")
-    a = a_raw.astype(int).to_numpy()
-    data = pd.DataFrame({treatment_col: a, PSEUDO_OUTCOME: y})
+
+@dataclass(frozen=True, slots=True)
+class _BridgeData:
+    """What DoWhy sees: a frame and a graph whose names are all generated, plus the way back to labels."""
+
+    frame: pd.DataFrame
+    gml: str
+    labels: dict[str, str]
+
+
+def _bridge_frame(df: pd.DataFrame, g: nx.DiGraph, *, treatment_col: str, covs: list[str], a: np.ndarray,
+                  y: np.ndarray) -> _BridgeData:
+    """Rename every column to ``treatment``, ``outcome``, ``x1``, ``x2``, ... before DoWhy sees it.
+
+    DoWhy builds formula strings and expressions from node and column names (its estimators and refuters
+    paste them into patsy/statsmodels formulas), so a user's column name must never reach it.
+    """
+    safe = {treatment_col: "treatment", PSEUDO_OUTCOME: "outcome"}
+    safe.update({c: f"x{k}" for k, c in enumerate(covs, start=1)})
+    data = pd.DataFrame({"treatment": a, "outcome": y})
     for c in covs:
-        data[c] = df[c].astype(float).to_numpy()
-    g = causal_graph(treatment_col, PSEUDO_OUTCOME, covs, extra_edges)
-    gml = graph_to_gml(g)
+        data[safe[c]] = df[c].astype(float).to_numpy()
+    safe_graph = nx.relabel_nodes(g, safe, copy=True)
+    return _BridgeData(frame=data, gml=graph_to_gml(safe_graph), labels={v: str(k) for k, v in safe.items()})
 
-    total = len(refuters)
-    if progress is not None:
-        progress(0, total)
-    seed = None if random_state is None else int(random_state)
 
-    def rs() -> np.random.RandomState | None:
-        # DoWhy reseeds an int for every simulation (identical subsets); a RandomState object advances.
-        return None if seed is None else np.random.RandomState(seed)
-
+def _dowhy_estimate(bridge_data: _BridgeData, *, estimand: str, where: str) -> tuple[Any, Any, Any]:
+    """DoWhy model, identified estimand and IPW estimate on the renamed frame."""
     from dowhy import CausalModel  # deferred: importing DoWhy costs about a second
     from sklearn.linear_model import LogisticRegression
 
-    rows = []
-    with _dowhy_quiet(seed) as caught:
-        try:
-            model = CausalModel(data=data.copy(), treatment=treatment_col, outcome=PSEUDO_OUTCOME, graph=gml)
-            identified = model.identify_effect(proceed_when_unidentifiable=True)
-            est = model.estimate_effect(
-                identified, method_name="backdoor.propensity_score_weighting", target_units=estimand.lower(),
-                method_params={"init_params": {
-                    "propensity_score_model": LogisticRegression(C=np.inf, max_iter=1000),
-                    "min_ps_score": 0.0, "max_ps_score": 1.0, "weighting_scheme": "ips_weight"}})
-        except Exception as err:  # DoWhy raises bare Exceptions; keep the cause chained
-            raise ModelFitError(f"{where}: DoWhy could not identify or estimate the effect on {PSEUDO_OUTCOME!r} "
-                                f"(got {type(err).__name__}: {err}). Check the covariates for constant columns "
-                                f"or separation.") from err
-        # DoWhy writes its propensity and weight columns into the model's data; left there, every refuter
-        # would reuse the original propensity scores instead of refitting them.
-        model._data = data.copy()
-        ps = np.asarray(est.propensity_scores, dtype=float)
-        w = {"ATE": a / ps + (1 - a) / (1 - ps), "ATT": a + (1 - a) * ps / (1 - ps),
-             "ATC": a * (1 - ps) / ps + (1 - a)}[estimand]
-        se = _robust_ipw_se(y, a, w)
-        value = float(est.value)
-        sd_y = float(np.std(y))
-        for i, name in enumerate(refuters, start=1):
-            kw: dict[str, Any] = {"n_jobs": 1}
-            if name == "placebo_treatment":
-                kw.update(placebo_type="permute", num_simulations=int(num_simulations), random_state=rs())
-            elif name in ("random_common_cause", "bootstrap"):
-                kw.update(num_simulations=int(num_simulations), random_state=rs())
-            elif name == "data_subset":
-                kw.update(num_simulations=int(num_simulations), random_state=rs(), subset_fraction=subset_fraction)
-            else:
-                kw.update(simulation_method="direct-simulation", confounders_effect_on_treatment="binary_flip",
-                          confounders_effect_on_outcome="linear", effect_strength_on_treatment=float(kappa_t),
-                          effect_strength_on_outcome=float(kappa_y_sd * sd_y), plotmethod=None)
-            try:
-                r = model.refute_estimate(identified, est, method_name=REFUTERS[name], **kw)
-            except Exception as err:  # DoWhy raises bare Exceptions
-                raise ModelFitError(f"{where}: DoWhy's {REFUTERS[name]} failed (got {type(err).__name__}: {err}). "
-                                    f"Drop this refuter or check the data.") from err
-            rows.append(_read(name, r, value, se, alpha, int(num_simulations)))
-            if progress is not None:
-                progress(i, total)
-        kept = tuple(dict.fromkeys(f"{m.category.__name__}: {m.message}" for m in caught))
-
-    lo, hi = value - 1.959963984540054 * se, value + 1.959963984540054 * se
-    measure = "rmst_diff" if bridge == "rmst_pseudo" else "surv_diff"
-    estimate = EffectEstimate(
-        outcome=outcome, contrast=contrast, estimand=estimand, method="iptw_pseudo", measure=measure, value=value,
-        ci_low=lo, ci_high=hi, se=se, variance="robust", n=int(len(a)), time=float(horizon),
-        note="DoWhy backdoor.propensity_score_weighting on KM pseudo-observations; SE treats weights as known")
-    table = pd.DataFrame(rows, columns=["refuter", "dowhy_method", "estimate", "new_effect", "new_effect_low",
-                                        "new_effect_high", "p_value", "reading", "rule", "num_simulations"])
-    return RefutationResult(estimate=estimate, table=table, graph_gml=gml, graph_dot=graph_to_dot(g),
-                            estimand=_estimand_text(identified), bridge=bridge, horizon=float(horizon),
-                            random_state=seed, warnings=kept)
-
-
-def _estimand_text(identified: Any) -> str:
+    data = bridge_data.frame
     try:
-        adj = identified.get_backdoor_variables()
+        model = CausalModel(data=data.copy(), treatment="treatment", outcome="outcome", graph=bridge_data.gml)
+        identified = model.identify_effect(proceed_when_unidentifiable=True)
+        est = model.estimate_effect(
+            identified, method_name="backdoor.propensity_score_weighting", target_units=estimand.lower(),
+            method_params={"init_params": {
+                "propensity_score_model": LogisticRegression(C=np.inf, max_iter=1000),
+                "min_ps_score": 0.0, "max_ps_score": 1.0, "weighting_scheme": "ips_weight"}})
+    except Exception as err:  # DoWhy raises bare Exceptions; keep the cause chained
+        raise ModelFitError(f"{where}: DoWhy could not identify or estimate the effect on {PSEUDO_OUTCOME!r} "
+                            f"(got {type(err).__name__}: {err}). Check the covariates for constant columns "
+                            f"or separation.") from err
+    # DoWhy writes its propensity and weight columns into the model's data; left there, every refuter
+    # would reuse the original propensity scores instead of refitting them.
+    model._data = data.copy()
+    return model, identified, est
+
+
+def _refuter_options(name: str, *, num_simulations: int, subset_fraction: float,
+                     unobserved_strength: tuple[float, float], sd_y: float, seed: int | None) -> dict[str, Any]:
+    """DoWhy keyword arguments of one refuter. A RandomState object (not an int) is passed because DoWhy
+    reseeds an int for every simulation, which would give identical subsets; the object advances."""
+    rs = None if seed is None else np.random.RandomState(seed)
+    kw: dict[str, Any] = {"n_jobs": 1}
+    if name == "placebo_treatment":
+        kw.update(placebo_type="permute", num_simulations=num_simulations, random_state=rs)
+    elif name in ("random_common_cause", "bootstrap"):
+        kw.update(num_simulations=num_simulations, random_state=rs)
+    elif name == "data_subset":
+        kw.update(num_simulations=num_simulations, random_state=rs, subset_fraction=subset_fraction)
+    else:
+        kappa_t, kappa_y_sd = unobserved_strength
+        kw.update(simulation_method="direct-simulation", confounders_effect_on_treatment="binary_flip",
+                  confounders_effect_on_outcome="linear", effect_strength_on_treatment=float(kappa_t),
+                  effect_strength_on_outcome=float(kappa_y_sd * sd_y), plotmethod=None)
+    return kw
+
+
+def _dowhy_refute(model: Any, identified: Any, est: Any, name: str, options: dict[str, Any], *,
+                  seed: int | None, where: str) -> Any:
+    if seed is not None:
+        np.random.seed(seed)  # DoWhy also draws from the global RNG (simulated confounder, bootstrap noise)
+    try:
+        return model.refute_estimate(identified, est, method_name=REFUTERS[name], **options)
+    except Exception as err:  # DoWhy raises bare Exceptions
+        raise ModelFitError(f"{where}: DoWhy's {REFUTERS[name]} failed (got {type(err).__name__}: {err}). "
+                            f"Drop this refuter or check the data.") from err
+
+
+def _estimand_text(identified: Any, labels: dict[str, str]) -> str:
+    try:
+        adj = [labels.get(str(v), str(v)) for v in identified.get_backdoor_variables()]
     except Exception:  # pragma: no cover - DoWhy API drift
         adj = []
     return (f"backdoor: E[{PSEUDO_OUTCOME} | do(treatment)] identified by adjusting for "
@@ -569,4 +648,4 @@ def _read(name: str, r: Any, value: float, se: float, alpha: float, nsim: int) -
 
 
 __all__ = ["REFUTERS", "BRIDGES", "PSEUDO_OUTCOME", "causal_graph", "graph_to_gml", "graph_to_dot",
-           "pseudo_observations", "RefutationResult", "refute"]
+           "pseudo_observations", "RefutationResult", "refute", "refuter_seeds"]
