@@ -35,7 +35,7 @@ from gistcausal.effects import EffectEstimate, estimates_frame
 from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, covariate_design, fit_propensity
 from gistcausal.analysis.spec import arm_labels, covariate_labels, table1_spec
 from gistcausal.present.plots import new_figure
-from gistcausal.errors import GistCausalWarning, MissingDataWarning
+from gistcausal.errors import DataError, GistCausalWarning, MissingDataWarning
 
 ProgressFn = Callable[[str], None]
 
@@ -390,10 +390,22 @@ class _Parts:
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
+    """SHA-256 of the records (for the manifest); nested cells (Parquet list/struct columns) are a DataError
+    naming the column, not a TypeError from pandas' hasher."""
     import hashlib
 
     h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    try:
+        rows = pd.util.hash_pandas_object(df, index=False)
+    except TypeError:
+        for c in df.columns:
+            try:
+                pd.util.hash_pandas_object(df[c], index=False)
+            except TypeError:
+                raise DataError(f"records: column '{c}' holds nested values (got a list/struct column). Flatten it "
+                                "to one value per cell in the extract, or drop it.") from None
+        raise
+    h.update(rows.to_numpy().tobytes())
     h.update("|".join(map(str, df.columns)).encode())
     return h.hexdigest()
 

@@ -94,7 +94,7 @@ def test_unparseable_dates_counted(tmp_path):
     r.loc[1, "start"] = "17/05/2012"
     r.to_csv(tmp_path / "r.csv", index=False)
     with pytest.raises(DataError, match=re.escape("column 'start' has 1 unparseable date(s). Use YYYY-MM-DD, or set "
-                                                  "data.date_format (e.g. '%d-%m-%Y').")):
+                                                  "`data: {date_format: '%d-%m-%Y'}`.")):
         load_data(cfg(tmp_path, source="csv", path="r.csv", dates=["start", "last"]))
 
 

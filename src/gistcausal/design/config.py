@@ -857,8 +857,9 @@ def load_config(path: str | Path) -> StudyConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
         problem = getattr(exc, "problem", None) or str(exc)
-        hint = ("YAML indents with spaces, never tabs: replace the tab" if "\t" in problem or "tab" in problem
-                else "Check indentation and quoting at that line")
+        line_text = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        hint = ("YAML indents with spaces, never tabs: replace the tab on that line with spaces"
+                if "\t" in line_text[:mark.column + 1 if mark else 0] else "Check indentation and quoting at that line")
         raise ConfigError(redact(f"{where}: malformed YAML ({problem}). {hint}.")) from None
     except RecursionError:
         raise ConfigError(f"{p}: the config nests too deeply (got more than Python's recursion limit of "

@@ -60,8 +60,15 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
                             f"resolved against the config's folder.")
         try:
             if src.source == "csv":
-                return pd.read_csv(path, dtype_backend="numpy_nullable").convert_dtypes(
-                    dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
+                df = pd.read_csv(path, dtype_backend="numpy_nullable", encoding="utf-8-sig")
+                if len(df.columns) == 1:
+                    sep = next((c for c in (";", "\t", "|") if c in str(df.columns[0])), None)
+                    if sep is not None:
+                        shown = {";": ";", "\t": "a tab", "|": "|"}[sep]
+                        raise DataError(f"{path}: the file has one column whose name contains '{shown}' (got "
+                                        f"{shown}-separated values). Save it comma-separated (in Excel: 'CSV UTF-8 "
+                                        "(comma delimited)').")
+                return df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
             if src.source == "parquet":
                 return pd.read_parquet(path)
             if src.source == "excel":
@@ -173,15 +180,16 @@ def parse_dates(df: pd.DataFrame, columns: Iterable[str], *, where: str, date_fo
         bad = parsed.isna() & s.notna() & (s.astype(str).str.strip() != "")
         if bad.any():
             raise DataError(f"{where}: column '{c}' has {int(bad.sum())} unparseable date(s). Use "
-                            f"YYYY-MM-DD, or set data.date_format (e.g. '%d-%m-%Y').")
+                            "YYYY-MM-DD, or set `data: {date_format: '%d-%m-%Y'}`.")
         out[c] = parsed
     return out
 
 
-def load_data(cfg: StudyConfig) -> pd.DataFrame:
+def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
     """Load the records a config points at, renamed and with dates parsed.
 
-    Returns a new DataFrame; the source is only read.
+    Returns a new DataFrame; the source is only read. ``check_ids=False`` skips the duplicate-id check
+    (used to list the flagged records themselves).
 
     Raises
     ------
@@ -210,7 +218,7 @@ def load_data(cfg: StudyConfig) -> pd.DataFrame:
             raise DataError(f"{where}: id column '{src.id_col}' (data.id_col) not found. Set `data: {{id_col: ...}}` "
                             f"to the patient identifier column.{_sheet_hint(df)}")
         dup = (df[src.id_col].duplicated(keep=False) & df[src.id_col].notna()).to_numpy()
-        if dup.any():
+        if dup.any() and check_ids:
             # counts only: ids never go into messages (list them with --write-flagged-ids)
             raise DataError(f"{where}: column '{src.id_col}' has {int(dup.sum())} rows sharing "
                             f"{int(df.loc[dup, src.id_col].nunique())} duplicate patient id(s). Registry records "
