@@ -141,6 +141,8 @@ def output_error(exc: OSError, out_dir: Path, *, what: str = "the report") -> Ou
     reason = exc.strerror or type(exc).__name__
     if exc.errno == errno.ENOSPC:
         fix = "Free disk space, or write elsewhere with `--out OTHER_FOLDER`"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        fix = "A file stands where a folder is needed on that path: choose another folder with `--out OTHER_FOLDER`"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         fix = "Choose a writable folder with `--out OTHER_FOLDER` (or `output: {dir: ...}`), or fix its permissions"
     else:
