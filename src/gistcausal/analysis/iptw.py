@@ -79,7 +79,10 @@ def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
         if c.type == "continuous":
             cols[name] = f[name].to_numpy(float)
         else:
-            d = pd.get_dummies(f[name].astype(str), prefix=name, drop_first=True, dtype=float)
+            s = f[name]
+            # covariates.X.levels makes a Categorical: its first level is the reference (cohort._apply_levels)
+            d = pd.get_dummies(s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype(str), prefix=name,
+                               drop_first=True, dtype=float)
             for k in d.columns:
                 cols["".join(ch if ch.isalnum() else "_" for ch in k)] = d[k].to_numpy()
     return pd.DataFrame(cols)

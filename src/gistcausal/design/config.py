@@ -379,7 +379,16 @@ class AnalysisTable(_Model):
     treatment: Treatment
     outcomes: dict[str, TableOutcome]
     time_unit: Literal["days", "weeks", "months", "years"] = "months"
-    exclude_missing: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        # accepted and never applied in earlier versions; rejected so nobody relies on it
+        if isinstance(data, dict) and "exclude_missing" in data:
+            raise ValueError("exclude_missing is not applied and no longer accepted (got table.exclude_missing). "
+                             "Remove it; choose the rule per covariate with `covariates: {age: {missing: "
+                             "complete_case}}`")
+        return data
 
 
 # --------------------------------------------------------------------------------------------- analysis
