@@ -97,9 +97,9 @@ def test_plasmode_command_writes_metrics_and_plots(root, tmp_path):
     assert json.loads((tmp_path / "pm" / "plasmode.json").read_text())["n_replicates"] == 6
 
 
-def test_issue_14_failing_optional_step_keeps_the_report_and_exits_6(tmp_path, monkeypatch):
+def test_issue_14_failing_optional_step_keeps_the_report_and_exits_7(tmp_path, monkeypatch):
     """A plasmode step that raises (as the non-scale-invariant Weibull convergence test did at n = 100,000)
-    must not lose the analysis: the report is written, the failure is in results.json and the exit code is 6."""
+    must not lose the analysis: the report is written, the failure is in results.json and the exit code is 7."""
     import json
 
     import yaml
@@ -121,7 +121,7 @@ def test_issue_14_failing_optional_step_keeps_the_report_and_exits_6(tmp_path, m
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
-    assert res.exit_code == 6, res.output
+    assert res.exit_code == 7, res.output
     assert "Traceback" not in res.output
     assert "plasmode" in res.output and "did not converge" in res.output
     data = json.loads((out / "results.json").read_text())

@@ -1,8 +1,11 @@
 """Command-line interface: a thin layer over :mod:`gistcausal.pipeline`.
 
 Exit codes: 0 success; 1 unexpected gistcausal error; 2 configuration error; 3 data error; 4 cohort error;
-5 model-fit error; 6 completed with failed optional steps (the report was written; each failed step is
-reported in its section and in results.json ``failed_steps``); 130 interrupted. Anything else is a bug and keeps its traceback.
+5 model-fit error; 6 output error (the output folder or a requested file cannot be written: read-only,
+permissions, disk full; the previous report is intact); 7 completed with failed optional steps (the report
+was written; each failed step is reported in its section and in results.json ``failed_steps``); 130 interrupted (Ctrl-C; no report written, the
+previous one intact). Anything else is a bug and keeps its traceback. Every message and warning passes through
+:func:`gistcausal.design.redact.redact`, so credentials never reach the terminal or a log.
 """
 from __future__ import annotations
 
@@ -16,10 +19,14 @@ import typer
 from rich.console import Console
 
 from gistcausal._version import __version__
-from gistcausal.errors import GistCausalError
+from gistcausal.design.redact import redact
+from gistcausal.errors import GistCausalError, OutputError
+
+#: Exit code of an interrupted command (128 + SIGINT, the shell convention).
+EXIT_INTERRUPTED = 130
 
 #: Exit code of a run that wrote its report but had optional steps fail.
-EXIT_FAILED_STEPS = 6
+EXIT_FAILED_STEPS = 7
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="gistcausal: causal comparative-effectiveness analyses of time-to-event outcomes.")
@@ -39,8 +46,54 @@ def main(version: Optional[bool] = typer.Option(None, "--version", callback=_ver
 
 
 def _fail(err: GistCausalError) -> typer.Exit:
-    console.print(f"[bold red]error[/bold red] {err}", highlight=False, markup=True, soft_wrap=True)
+    from rich.markup import escape
+
+    console.print(f"[bold red]error[/bold red] {escape(redact(err))}", highlight=False, markup=True,
+                  soft_wrap=True)
     return typer.Exit(err.exit_code)
+
+
+def _interrupted() -> typer.Exit:
+    console.print("[bold red]interrupted[/bold red] nothing was written; a previous report is intact. Run the "
+                  "command again to start over.", highlight=False)
+    return typer.Exit(EXIT_INTERRUPTED)
+
+
+def _write_flagged_ids(cfg, path: Path) -> None:
+    """The patients behind each record-validation issue, to a local CSV the user asked for (the only place
+    ids are written; reports and messages hold counts)."""
+    from gistcausal.design.data import load_data
+    from gistcausal.design.validation import GIST_VALIDATION, flagged_records
+
+    rules = cfg.data.validation
+    if rules is None and cfg.data.source == "synthetic":
+        rules = GIST_VALIDATION
+    if rules is None:
+        from gistcausal.design.validation import ValidationConfig
+
+        rules = ValidationConfig()  # ids only: missing and duplicate patient ids
+    df = load_data(cfg, check_ids=False)
+    id_col = cfg.data.id_col if cfg.data.id_col in df.columns else None
+    table = flagged_records(df, rules, id_col=id_col)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the flagged-ids file (got {exc.strerror or type(exc).__name__}). "
+                          "Give a writable path to --write-flagged-ids.") from None
+    console.print(f"[yellow]flagged ids[/yellow] {len(table)} flagged record(s) written to {path} (contains "
+                  "patient identifiers: keep it local)", highlight=False)
+
+
+_FLAGGED_HELP = ("Write the patient ids behind each record-validation issue to this local CSV (reports and "
+                 "messages only count records).")
+
+
+def _os_error(err: OSError, path: Path, what: str = "the output") -> OutputError:
+    """An OSError of a command that writes directly, in the form of write_outputs' OutputError."""
+    from gistcausal.present.report import output_error
+
+    return output_error(err, path, what=what)
 
 
 def _print_warnings(caught: list) -> None:
@@ -49,7 +102,7 @@ def _print_warnings(caught: list) -> None:
 
     for w in caught:
         if issubclass(w.category, GistCausalWarning):
-            console.print(f"[yellow]warning[/yellow] {w.category.__name__}: {w.message}", highlight=False)
+            console.print(f"[yellow]warning[/yellow] {w.category.__name__}: {redact(w.message)}", highlight=False)
 
 
 class _Progress:
@@ -74,6 +127,7 @@ class _Progress:
     def __call__(self, msg: str) -> None:
         if self.quiet:
             return
+        msg = redact(msg)
         if self.status is None:
             print(f"[gistcausal] {msg}", file=sys.stderr)
             return
@@ -99,7 +153,8 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
                                                 "--variance bootstrap unless given)."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (-1: all cores)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print timings and every warning.")) -> None:
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print timings and every warning."),
+        write_flagged_ids: Optional[Path] = typer.Option(None, "--write-flagged-ids", help=_FLAGGED_HELP)) -> None:
     """Run the whole analysis and write report.html, results.json, tables and figures."""
     from gistcausal.design.config import config_from_dict, load_config
     from gistcausal.pipeline import run as run_pipeline
@@ -112,16 +167,20 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
             raw = _deep_merge(cfg.model_dump(by_alias=True, exclude_none=False, exclude={"source_path"}), overrides)
             cfg = config_from_dict(raw, source=f"{config} (command-line options)").model_copy(
                 update={"source_path": cfg.source_path})
+        if write_flagged_ids is not None:
+            _write_flagged_ids(cfg, write_flagged_ids)
         with _progress(quiet) as progress:
             results = run_pipeline(cfg, progress=progress)
         dest = write_outputs(results, cfg.output_dir(out), command=shlex.join(["gistcausal", *sys.argv[1:]]))
     except GistCausalError as err:
         raise _fail(err) from None
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     if not quiet:
         console.print(f"[green]done[/green] n = {results.flow.n_final} analysed; report: {dest / 'report.html'}")
         shown = results.warnings if verbose else results.warnings[:5]
         for w in shown:
-            console.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+            console.print(f"[yellow]warning[/yellow] {redact(w)}", highlight=False)
         if len(results.warnings) > len(shown):
             console.print(f"[yellow]{len(results.warnings) - len(shown)} more warning(s)[/yellow] in the report "
                           "(or use --verbose)")
@@ -131,7 +190,7 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
         for step, reason in results.failed_steps.items():
             console.print(f"[bold yellow]step failed[/bold yellow] {step}: {reason}", highlight=False)
         console.print("[yellow]completed with failed steps[/yellow]: the report was written without them "
-                      "(exit code 6)", highlight=False)
+                      "(exit code 7)", highlight=False)
         raise typer.Exit(EXIT_FAILED_STEPS)
 
 
@@ -179,23 +238,41 @@ def balance(config: Path = typer.Argument(..., help="Study config (YAML)."),
                                      progress=progress)
     except GistCausalError as err:
         raise _fail(err) from None
+    except OSError as err:  # write_balance writes directly (not through write_outputs)
+        raise _fail(_os_error(err, out if out is not None else Path("the balance folder"))) from None
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     if not quiet:
         _print_warnings(caught)
         console.print(f"[green]done[/green] balance tables and love plots in {dest}")
 
 
 @app.command()
-def validate(config: Path = typer.Argument(..., help="Study config (YAML).")) -> None:
-    """Check the config and the data (columns, dates, eligibility) without running the analysis."""
+def validate(config: Path = typer.Argument(..., help="Study config (YAML)."),
+             write_flagged_ids: Optional[Path] = typer.Option(None, "--write-flagged-ids", help=_FLAGGED_HELP)) -> None:
+    """Check the config and the data (columns, dates, record rules, eligibility) without running the analysis."""
+    import warnings
+
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.config import load_config
     from gistcausal.design.data import load_data
+    from gistcausal.pipeline import validate_config_records
 
     try:
-        cfg = load_config(config)
-        cohort = build_cohort(cfg, load_data(cfg))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cfg = load_config(config)
+            if write_flagged_ids is not None:
+                _write_flagged_ids(cfg, write_flagged_ids)
+            df = load_data(cfg)
+            if cfg.protocol is not None:
+                validate_config_records(cfg, df)
+            cohort = build_cohort(cfg, df)
     except GistCausalError as err:
         raise _fail(err) from None
+    except KeyboardInterrupt:
+        raise _interrupted() from None
+    _print_warnings(caught)
     typer.echo(f"{config}: valid. {cohort.flow.summary()}")
 
 
@@ -213,11 +290,14 @@ def simulate(out: Path = typer.Option(Path("synthetic_registry.csv"), "--out", "
     if n < 20:
         raise _fail(GistCausalError(f"--n: the registry needs at least 20 patients (got {n}). Use a larger --n."))
     df = simulate_registry(n, seed=seed, confounding=confounding, hr_pfs=hr_pfs, hr_os=hr_os)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        df.to_parquet(out, index=False)
-    else:
-        df.to_csv(out, index=False, date_format="%Y-%m-%d")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".parquet":
+            df.to_parquet(out, index=False)
+        else:
+            df.to_csv(out, index=False, date_format="%Y-%m-%d")
+    except OSError as err:
+        raise _fail(_os_error(err, out, "the file")) from None
     typer.echo(f"wrote {len(df)} synthetic registry records to {out}")
 
 
@@ -260,7 +340,10 @@ def init(out: Path = typer.Option(Path("study.yaml"), "--out", "-o", help="Confi
         text = render_config(opts, file=str(out))
     except GistCausalError as err:
         raise _fail(err) from None
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise _fail(_os_error(err, out, "the file")) from None
     typer.echo(f"wrote {out}; edit it, then run: gistcausal validate {out}")
 
 
@@ -312,19 +395,26 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     except GistCausalError as err:
         raise _fail(err) from None
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     dest = out if out is not None else cfg.output_dir() / "plasmode"
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "plasmode.json").write_text(dumps_json(res.to_dict()), encoding="utf-8")
-    res.to_frame().to_csv(dest / "plasmode_metrics.csv", index=False)
-    res.failure_counts().to_csv(dest / "plasmode_failures.csv", index=False)
     from matplotlib.figure import Figure
 
-    for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
-        fig = Figure(figsize=(7.5, 4.5))
-        fn(res, ax=fig.subplots())
-        fig.tight_layout()
-        fig.savefig(dest / f"{name}.png", dpi=150)
-        fig.savefig(dest / f"{name}.svg")
+    from gistcausal.present.report import atomic_dir
+
+    try:
+        with atomic_dir(dest) as tmp:
+            (tmp / "plasmode.json").write_text(dumps_json(res.to_dict()), encoding="utf-8")
+            res.to_frame().to_csv(tmp / "plasmode_metrics.csv", index=False)
+            res.failure_counts().to_csv(tmp / "plasmode_failures.csv", index=False)
+            for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
+                fig = Figure(figsize=(7.5, 4.5))
+                fn(res, ax=fig.subplots())
+                fig.tight_layout()
+                fig.savefig(tmp / f"{name}.png", dpi=150)
+                fig.savefig(tmp / f"{name}.svg")
+    except OSError as err:
+        raise _fail(_os_error(err, dest)) from None
     if not quiet:
         console.print(res.summary(), highlight=False)
         console.print(f"[green]done[/green] {res.n_replicates} replicates ({res.n_failed} failed); {dest}")

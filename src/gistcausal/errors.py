@@ -44,6 +44,12 @@ class PositivityError(ModelFitError):
     """Propensity scores at 0 or 1 make the requested weights undefined."""
 
 
+class OutputError(GistCausalError):
+    """The output folder cannot be written (read-only, no permission, disk full); the previous report is kept."""
+
+    exit_code = 6
+
+
 class NotFittedError(GistCausalError):
     """An estimator was used before ``fit``."""
 
@@ -84,7 +90,7 @@ class MissingDataWarning(GistCausalWarning):
 
 __all__ = [
     "GistCausalError", "ConfigError", "DataError", "CohortError", "ModelFitError", "SeparationError",
-    "PositivityError", "NotFittedError", "GistCausalWarning", "ExtremeWeightWarning", "PositivityWarning",
+    "PositivityError", "NotFittedError", "OutputError", "GistCausalWarning", "ExtremeWeightWarning", "PositivityWarning",
     "ProportionalHazardsWarning", "ConvergenceWarning", "SmallSampleWarning", "DataQualityWarning",
     "MissingDataWarning",
 ]

@@ -10,7 +10,7 @@ Steps, in the order a methods section would describe them, each a call that retu
 4. optional steps: sensitivity (:mod:`gistcausal.analysis.sensitivity`), plasmode
    (:mod:`gistcausal.analysis.plasmode`), clone-censor-weight strategies (:mod:`gistcausal.stats.ccw`). An
    optional step that fails is recorded in ``AnalysisResults.failed_steps`` with its reason and the rest of the
-   analysis is kept (the CLI then exits with code 6, "completed with failed steps").
+   analysis is kept (the CLI then exits with code 7, "completed with failed steps").
 
 The CLI is a thin layer over :func:`run` and :func:`gistcausal.present.report.write_outputs`; notebook users
 call them directly. Results hold aggregates only, never patient rows; figures are drawn by
@@ -32,7 +32,7 @@ from gistcausal.analysis.study import StudyAnalysis, study_analysis
 from gistcausal.design.cohort import Cohort, FlowCounts, FlowStep, build_cohort
 from gistcausal.design.config import StudyConfig, load_config
 from gistcausal.design.data import load_data
-from gistcausal.errors import GistCausalError, GistCausalWarning
+from gistcausal.errors import DataError, GistCausalError, GistCausalWarning
 from gistcausal.results import AnalysisResults, PlotData
 
 ProgressFn = Callable[[str], None]
@@ -169,10 +169,22 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> Ana
 
 
 def _frame_hash(df: pd.DataFrame) -> str:
+    """SHA-256 of the records (for the manifest); nested cells (Parquet list/struct columns) are a DataError
+    naming the column, not a TypeError from pandas' hasher."""
     import hashlib
 
     h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    try:
+        rows = pd.util.hash_pandas_object(df, index=False)
+    except TypeError:
+        for c in df.columns:
+            try:
+                pd.util.hash_pandas_object(df[c], index=False)
+            except TypeError:
+                raise DataError(f"records: column '{c}' holds nested values (got a list/struct column). Flatten it "
+                                "to one value per cell in the extract, or drop it.") from None
+        raise
+    h.update(rows.to_numpy().tobytes())
     h.update("|".join(map(str, df.columns)).encode())
     return h.hexdigest()
 

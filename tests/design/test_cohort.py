@@ -92,12 +92,15 @@ def test_mistyped_date_column():
         build_cohort(cfg(), r)
 
 
-def test_negative_times_are_an_error_with_count_and_ids():
+def test_negative_times_are_an_error_with_count_and_fix():
     r = records()
     r.loc[0, "prog"] = pd.Timestamp("2010-06-01")  # progression before time zero
-    with pytest.raises(DataError, match=re.escape("mini: outcome 'pfs': end of follow-up before 'start2' for 1 "
-                                                  "patient(s) (first: p1) (negative times).")):
+    with pytest.raises(DataError, match=re.escape(
+            "mini: outcome 'pfs': end of follow-up is before 'start2' for 1 patient(s) (got negative times). Fix "
+            "the dates, or exclude these patients with an eligibility step, e.g. `exclude: {column: last, "
+            "before_column: start2}`.")) as info:
         build_cohort(cfg(), r)
+    assert "p1" not in str(info.value)
 
 
 def test_empty_arm_is_a_cohort_error():
@@ -117,7 +120,7 @@ def test_no_one_eligible():
 def test_event_after_last_followup_warns():
     r = records()
     r.loc[0, "last"] = pd.Timestamp("2011-03-01")
-    with pytest.warns(DataQualityWarning, match=re.escape("1 event date(s) after 'last' (last follow-up) (first: p1)")):
+    with pytest.warns(DataQualityWarning, match=re.escape("1 event date(s) after 'last' (last follow-up); the event date is used.")):
         build_cohort(cfg(), r)
 
 

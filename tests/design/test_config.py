@@ -47,8 +47,8 @@ def test_shipped_configs_validate(root):
 def test_unknown_key_names_line_and_key(tmp_path):
     p = write(tmp_path, GOOD.replace("  time_zero: start", "  time_zero: start\n  timezero: start"))
     with pytest.raises(ConfigError, match=re.escape(
-            f"{p}:9: protocol.timezero: unknown key 'timezero'. Remove the key or check its spelling against "
-            "`gistcausal schema`.")):
+            f"{p}:9: protocol.timezero: unknown key 'timezero'. Did you mean 'time_zero'? Rename the key to "
+            "`time_zero:`.")):
         load_config(p)
 
 

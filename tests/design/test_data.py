@@ -80,7 +80,7 @@ def test_postgresql_server(tmp_path):
         registry().to_sql("registry", eng, index=False)
         eng.dispose()
         check_same(load_data(cfg(tmp_path, source="sql", url=url, table="registry")))
-        with pytest.raises(DataError, match=re.escape("could not read (data.table/data.query)")):
+        with pytest.raises(DataError, match=re.escape("could not read the database (data.url, data.table/data.query)")):
             load_data(cfg(tmp_path, source="sql", url=url, table="no_such_table"))
 
 
@@ -94,7 +94,7 @@ def test_unparseable_dates_counted(tmp_path):
     r.loc[1, "start"] = "17/05/2012"
     r.to_csv(tmp_path / "r.csv", index=False)
     with pytest.raises(DataError, match=re.escape("column 'start' has 1 unparseable date(s). Use YYYY-MM-DD, or set "
-                                                  "data.date_format (e.g. '%d-%m-%Y').")):
+                                                  "`data: {date_format: '%d-%m-%Y'}`.")):
         load_data(cfg(tmp_path, source="csv", path="r.csv", dates=["start", "last"]))
 
 
@@ -114,7 +114,7 @@ def test_mapping_of_unknown_source_column(tmp_path):
 
 def test_duplicate_ids(tmp_path):
     pd.concat([registry(), registry().head(1)]).to_csv(tmp_path / "r.csv", index=False)
-    with pytest.raises(DataError, match=re.escape("column 'pid' has 2 rows with duplicate patient ids (first: p1). "
+    with pytest.raises(DataError, match=re.escape("column 'pid' has 2 rows sharing 1 duplicate patient id(s). "
                                                   "Registry records need one row per patient")):
         load_data(cfg(tmp_path, source="csv", path="r.csv", dates=["start", "last"]))
 

@@ -58,8 +58,8 @@ def test_default_rules_cover_the_schema():
 
 def test_duplicate_ids(registry):
     registry.loc[[3, 7], "patient_id"] = "DGR00001"
-    msg = ("records: column 'patient_id' has 3 rows with duplicate patient ids (first: DGR00001). Registry "
-           "records need one row per patient: deduplicate the extract.")
+    msg = ("records: column 'patient_id' has 3 rows with duplicate patient ids. Registry "
+           "records need one row per patient: deduplicate the extract (list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`).")
     with pytest.raises(DataError, match=re.escape("record validation failed:\n  " + msg)):
         _validate(registry)
 
@@ -68,17 +68,16 @@ def test_missing_ids(registry):
     registry.loc[[4, 9], "patient_id"] = np.nan
     rep = _validate(registry, raise_errors=False)
     (issue,) = rep.issues
-    assert issue.message == ("records: column 'patient_id' has 2 row(s) without a patient id (first rows: 4, 9). "
-                             "Fill in the ids or drop these rows.")
+    assert issue.message == ("records: column 'patient_id' has 2 row(s) without a patient id. "
+                             "Fill in the ids or drop these rows (list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`).")
 
 
 def test_progression_before_second_line_start(registry):
     rows = registry.index[registry["second_line_progression_date"].notna()][:4]
     registry.loc[rows, "second_line_progression_date"] = (registry.loc[rows, "second_line_start_date"]
                                                            - pd.Timedelta(days=10))
-    ids = ", ".join(registry.loc[rows[:3], "patient_id"])
-    msg = (f"records: column 'second_line_progression_date' is before 'second_line_start_date' in 4 row(s) "
-           f"(first: {ids}). Correct the dates in the extract, or exclude these patients.")
+    msg = ("records: column 'second_line_progression_date' is before 'second_line_start_date' in 4 row(s). "
+           "Correct the dates in the extract, or exclude these patients (list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`).")
     with pytest.raises(DataError, match=re.escape(msg)):
         _validate(registry)
     rep = _validate(registry, raise_errors=False)
@@ -96,11 +95,11 @@ def test_death_before_diagnosis_and_second_line_before_first_line_end(registry):
     with pytest.warns(DataQualityWarning):  # dates now after the moved last follow-up too
         rep = _validate(registry, raise_errors=False)
     msgs = [x.message for x in rep.issues]
-    assert (f"records: column 'second_line_start_date' is before 'first_line_end_date' in 1 row(s) "
-            f"(first: {registry.loc[i, 'patient_id']}). Correct the dates in the extract, or exclude these "
-            f"patients.") in msgs
-    assert ("records: column 'date_of_death' is before 'date_of_diagnosis' in 1 row(s) (first: DGR00001). "
-            "Correct the dates in the extract, or exclude these patients.") in msgs
+    assert ("records: column 'second_line_start_date' is before 'first_line_end_date' in 1 row(s). Correct the "
+            "dates in the extract, or exclude these patients (list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`).") in msgs
+    assert ("records: column 'date_of_death' is before 'date_of_diagnosis' in 1 row(s). "
+            "Correct the dates in the extract, or exclude these patients (list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`).") in msgs
+    assert not any("DGR" in m for m in msgs)
     # a DataError lists all problems at once
     with pytest.raises(DataError, match=re.escape("record validation failed (")), \
             pytest.warns(DataQualityWarning):
@@ -113,19 +112,18 @@ def test_strict_rule_rejects_equal_dates():
     assert validate_records(df, id_col="id", date_rules=[("start", "stop")]).ok
     rep = validate_records(df, id_col="id", date_rules=[DateRule(earlier_col="start", later_col="stop",
                                                                  strict=True)], raise_errors=False)
-    assert rep.issues[0].message == ("records: column 'stop' is not after 'start' in 1 row(s) (first: a). Correct "
-                                     "the dates in the extract, or exclude these patients.")
+    assert rep.issues[0].message == ("records: column 'stop' is not after 'start' in 1 row(s). Correct "
+                                     "the dates in the extract, or exclude these patients (list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`).")
 
 
 def test_event_after_last_followup_is_a_warning_with_counts(registry):
     registry.loc[10, "date_of_death"] = registry.loc[10, "date_last_followup"] + pd.Timedelta(days=3)
-    msg = ("records: column 'date_of_death' is after 'date_last_followup' (last follow-up) in 1 row(s) "
-           "(first: DGR00011). Update the last follow-up date, or correct the event date.")
+    msg = ("records: column 'date_of_death' is after 'date_last_followup' (last follow-up) in 1 row(s). "
+           "Update the last follow-up date, or correct the event date (list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`).")
     with pytest.warns(DataQualityWarning, match=re.escape(msg)):
         rep = _validate(registry)
     assert rep.ok
-    assert rep.warnings == ("records: column 'date_of_death' is after 'date_last_followup' (last follow-up) in "
-                            "1 row(s). Update the last follow-up date, or correct the event date.",)
+    assert rep.warnings == (msg,)
     # reports hold counts only: no patient id anywhere in the dict, frame or summary
     blob = json.dumps(rep.to_dict()) + rep.to_frame().to_csv() + rep.summary()
     assert "DGR" not in blob
@@ -136,8 +134,8 @@ def test_unparseable_dates(registry):
     col[[5, 6]] = ["31-02-2015", "unknown"]
     col[7] = " "  # blank counts as missing, not as unparseable
     registry["first_line_start_date"] = col
-    msg = ("records: column 'first_line_start_date' has 2 unparseable date(s) (first: DGR00006, DGR00007). "
-           "Use YYYY-MM-DD, or set data.date_format (e.g. '%d-%m-%Y').")
+    msg = ("records: column 'first_line_start_date' has 2 unparseable date(s). "
+           "Use YYYY-MM-DD, or set `data: {date_format: '%d-%m-%Y'}`.")
     with pytest.raises(DataError, match=re.escape(msg)):
         _validate(registry)
 
@@ -157,7 +155,7 @@ def test_codes_outside_vocabulary(registry):
     msg = ("records: column 'mutation' has 2 value(s) outside the vocabulary (got 'KIT exon 11', 'kit_exon_99'; "
            "allowed: 'kit_exon_11', 'kit_exon_13', 'kit_exon_17', 'kit_exon_9', 'pdgfra_exon_14', "
            "'pdgfra_exon_18_d842v', 'pdgfra_exon_18_non_d842v', 'sdh', 'wt_kit_pdgfr_sdh', 'wt_kit_pdgfr', "
-           "'unknown') (first: DGR00012, DGR00013). Recode the values, or add the codes to the vocabulary.")
+           "'unknown'). Recode the values, or add the codes to the vocabulary.")
     with pytest.raises(DataError, match=re.escape(msg)):
         _validate(registry)
 
@@ -215,13 +213,13 @@ def test_time_zero_misalignments_are_counted():
         msgs = check_time_zero(df, time_zero_col="t0", eligibility_date_col="elig", treatment_start_col="trt",
                                id_col="id")
     assert msgs == [
-        "records: 'trt' is before 'elig' for 1 patient(s) (first: p1): treatment started before eligibility "
+        "records: 'trt' is before 'elig' for 1 patient(s): treatment started before eligibility "
         "was met (prevalent users). Define eligibility from information before treatment starts, or exclude "
         "these patients.",
-        "records: time zero 't0' is after treatment start 'trt' for 2 patient(s) (first: p1, p2): survival from "
+        "records: time zero 't0' is after treatment start 'trt' for 2 patient(s): survival from "
         "treatment start to time zero is required for inclusion (immortal time). Set time zero at treatment "
         "start, or at eligibility with clone-censor-weight (gistcausal.stats.ccw).",
-        "records: eligibility 'elig' is after time zero 't0' for 1 patient(s) (first: p4): follow-up starts "
+        "records: eligibility 'elig' is after time zero 't0' for 1 patient(s): follow-up starts "
         "before eligibility is met (eligibility uses future information). Set time zero at or after the date "
         "eligibility is met.",
     ]

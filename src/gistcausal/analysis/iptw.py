@@ -90,7 +90,10 @@ def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
         if c.type == "continuous":
             add(str(name), f[name].to_numpy(float))
         else:
-            d = pd.get_dummies(f[name].astype(str), drop_first=True, dtype=float)
+            s = f[name]
+            # covariates.X.levels makes a Categorical: its first level is the reference (cohort._apply_levels)
+            d = pd.get_dummies(s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype(str), drop_first=True,
+                               dtype=float)
             for level in d.columns:
                 add(f"{name}: {level}", d[level].to_numpy())
     return pd.DataFrame(cols)

@@ -171,11 +171,14 @@ def _span(start: pd.Series, end: pd.Series, unit: str) -> np.ndarray:
     return days / _UNIT_DAYS[unit]
 
 
-def _ids(df: pd.DataFrame, mask: np.ndarray, id_col: str, k: int = 3) -> str:
-    if id_col not in df.columns:
-        return ""
-    vals = df.loc[mask, id_col].head(k).astype(str).tolist()
-    return f" (first: {', '.join(vals)})" if vals else ""
+def _zero_time_warning(where: str, name: str, key: str, t: np.ndarray) -> list[str]:
+    """Zero follow-up: legal (an event or censoring on day 0) but often a date-entry artefact; counted."""
+    n0 = int(np.sum(t == 0))
+    if n0 == 0:
+        return []
+    return [f"{where}: outcome '{name}' ({key}): {n0} patient(s) have zero follow-up time (got time 0). They "
+            "enter the risk set at time zero only; if the dates were entered as placeholders, correct them or "
+            "exclude these patients in the eligibility steps."]
 
 
 # ------------------------------------------------------------------------------------------- building
@@ -241,6 +244,47 @@ def _prepare_covariates(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> tu
             steps.append(FlowStep(f"Missing {name} (complete case)", "exclude", f"{name} is missing", n0,
                                   n0 - len(out), len(out)))
     return out, steps
+
+
+def _apply_levels(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Covariates with ``levels``: a pandas Categorical with the levels in the configured order, so the first
+    level is the propensity model's reference and Table 1 lists levels in that order.
+
+    Values match levels by their text (``1`` matches ``"1"``), as eligibility criteria do. The label of
+    ``missing: category`` joins the levels at the end when it is not listed. Levels not seen in the cohort
+    are dropped (an all-zero indicator would make the propensity model singular).
+    """
+    out = frame
+    for name, cov in cfg.covariates.items():
+        if cov.levels is None:
+            continue
+        levels = list(cov.levels)
+        if cov.missing == "category" and str(cov.missing_label) not in map(str, levels):
+            levels.append(cov.missing_label)
+        lookup = {str(lv): lv for lv in levels}
+
+        def key(v: Any) -> str:
+            if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                return str(int(v))
+            return str(v)
+
+        s = out[name]
+        present = s.notna().to_numpy()
+        mapped = s.map(lambda v: lookup.get(key(v)) if pd.notna(v) else None)
+        unknown = present & mapped.isna().to_numpy()
+        if unknown.any():
+            codes = sorted({key(v) for v in s[unknown]})
+            shown = ", ".join(repr(c) for c in codes[:5]) + (", ..." if len(codes) > 5 else "")
+            listed = ", ".join(map(str, levels + codes[:5]))
+            raise DataError(f"{where}: column '{name}' has {int(unknown.sum())} value(s) outside "
+                            f"covariates.{name}.levels (got {shown}; levels: {', '.join(map(str, levels))}). Add "
+                            f"the codes, e.g. `covariates: {{{name}: {{levels: [{listed}]}}}}`, or recode them in "
+                            "the data.")
+        cat = pd.Categorical(mapped.where(present, None), categories=levels, ordered=False)
+        if out is frame:
+            out = frame.copy()
+        out[name] = pd.Series(cat, index=out.index).cat.remove_unused_categories()
+    return out
 
 
 def apply_eligibility(steps: list[EligibilityStep], df: pd.DataFrame) -> tuple[pd.DataFrame, list[FlowStep]]:
@@ -329,7 +373,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     if t0.isna().any():
         bad = t0.isna().to_numpy()
         raise DataError(f"{where}: protocol.time_zero column '{p.time_zero}' is missing for {int(bad.sum())} "
-                        f"eligible patient(s){_ids(current, bad, cfg.data.id_col)}. Add an eligibility step "
+                        f"eligible patient(s). Add an eligibility step "
                         f"excluding {{column: {p.time_zero}, missing: true}}, or fix the records.")
     if p.eligibility_date is not None:
         from gistcausal.design.validation import check_time_zero
@@ -348,6 +392,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     frame = pd.DataFrame({"arm": current["arm"].to_numpy(), "treatment": current["treatment"].to_numpy()})
     for c in cfg.covariates:
         frame[c] = current[c].to_numpy()
+    frame = _apply_levels(cfg, frame, where)
     infos = []
     for name, o in p.outcomes.items():
         info, cols, w = _outcome_columns(name, o, current, p.time_zero, p.time_unit, cfg.data.id_col, where)
@@ -365,6 +410,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
 
 def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, unit: str, id_col: str,
                      where: str) -> tuple[OutcomeInfo, dict[str, np.ndarray], list[str]]:
+    # messages count patients and never name them (README: no identifiers in outputs)
     msgs: list[str] = []
     if o.type == "duration":
         t = np.full(len(df), np.nan)
@@ -377,7 +423,7 @@ def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, un
             neg = m & (span < 0)
             if neg.any():
                 raise DataError(f"{where}: outcome '{name}' ({arm}): '{ao.end}' is before '{ao.start}' for "
-                                f"{int(neg.sum())} patient(s){_ids(df, neg, id_col)}. Fix the dates.")
+                                f"{int(neg.sum())} patient(s). Fix the dates.")
             t[m] = span[m]
         info = OutcomeInfo(name, o.label, "duration", f"{name}_time", None, int(np.isfinite(t).sum()),
                            int(np.isfinite(t).sum()), "per arm", False)
@@ -389,20 +435,22 @@ def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, un
     no_censor = cens.isna().to_numpy() & ev_dates.isna().to_numpy()
     if no_censor.any():
         raise DataError(f"{where}: outcome '{name}': censoring date '{o.censor}' missing for {int(no_censor.sum())} "
-                        f"patient(s) without an event{_ids(df, no_censor, id_col)}. Every patient needs a last "
+                        f"patient(s) without an event. Every patient needs a last "
                         "follow-up date.")
     event = ev_dates.notna().to_numpy()
     late = event & cens.notna().to_numpy() & (ev_dates > cens).fillna(False).to_numpy()
     if late.any():
         msgs.append(f"{where}: outcome '{name}': {int(late.sum())} event date(s) after '{o.censor}' (last "
-                    f"follow-up){_ids(df, late, id_col)}; the event date is used.")
+                    f"follow-up); the event date is used.")
     end = ev_dates.where(event, cens)
     t = _span(start, end, unit)
     neg = t < 0
     if neg.any():
-        raise DataError(f"{where}: outcome '{name}': end of follow-up before '{start_col}' for {int(neg.sum())} "
-                        f"patient(s){_ids(df, neg, id_col)} (negative times). Fix the dates or exclude these "
-                        "patients in protocol.eligibility.")
+        raise DataError(f"{where}: outcome '{name}': end of follow-up is before '{start_col}' for "
+                        f"{int(neg.sum())} patient(s) (got negative times). Fix the dates, or exclude these patients "
+                        f"with an eligibility step, e.g. `exclude: {{column: {o.censor}, before_column: "
+                        f"{start_col}}}`.")
+    msgs += _zero_time_warning(where, name, f"protocol.outcomes.{name}", t)
     info = OutcomeInfo(name, o.label, "time_to_event", f"{name}_time", f"{name}_event", int(len(t)),
                        int(event.sum()), start_col, o.causal)
     return info, {f"{name}_time": t, f"{name}_event": event.astype(int)}, msgs
@@ -436,6 +484,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     frame = pd.DataFrame({"arm": cur["arm"].to_numpy(), "treatment": cur["treatment"].to_numpy()})
     for c in cfg.covariates:
         frame[c] = cur[c].to_numpy()
+    frame = _apply_levels(cfg, frame, where)
     infos = []
     for name, o in tab.outcomes.items():
         t = pd.to_numeric(cur[o.time_col], errors="coerce").to_numpy(dtype=float)
@@ -446,7 +495,11 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
                             f"{int(np.isnan(t).sum())} missing or non-numeric time(s). Remove or fix those rows.")
         if (t < 0).any():
             raise DataError(f"{where}: column '{o.time_col}' (table.outcomes.{name}.time_col) has "
-                            f"{int((t < 0).sum())} negative time(s). Times are measured from time zero and must be >= 0.")
+                            f"{int((t < 0).sum())} row(s) with negative times (got minimum {float(np.min(t)):g}). "
+                            "Times are measured from time zero and must be >= 0: fix those rows in the data, or "
+                            "remove them.")
+        for m in _zero_time_warning(where, name, f"table.outcomes.{name}.time_col '{o.time_col}'", t):
+            warnings.warn(m, DataQualityWarning, stacklevel=2)
         vals = set(ev_raw.dropna().astype(str))
         if len(vals) > 2 or (len(vals) == 2 and str(o.event_value) not in vals):
             raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) must be binary "

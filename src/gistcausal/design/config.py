@@ -12,15 +12,18 @@ declarative (:class:`Criterion`); no config text is ever evaluated as Python.
 """
 from __future__ import annotations
 
+import difflib
 import math
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gistcausal.errors import ConfigError
+from gistcausal.design.redact import redact
 from gistcausal.design.validation import ValidationConfig
+from gistcausal.errors import ConfigError
 
 Estimand = Literal["ATE", "ATT", "ATC", "ATO"]
 
@@ -170,6 +173,14 @@ class DataSource(_Model):
             raise ValueError("source 'sql' needs 'url' (an SQLAlchemy URL, e.g. postgresql://user@host/db)")
         if self.source in ("duckdb", "sql") and not (self.table or self.query):
             raise ValueError(f"source '{self.source}' needs 'table' or 'query'")
+        if self.url and "://" in self.url:
+            rest = self.url.partition("://")[2]
+            authority = rest.split("/")[0].split("?")[0]
+            if authority.count("@") > 1:
+                # drivers split such a URL at the wrong '@' and print part of the password as a host name
+                raise ValueError("url: the user name or password contains an unencoded '@' (got more than one '@' "
+                                 "before the host). Percent-encode it as %40, e.g. `url: postgresql://user:p%40ss@host/db`, "
+                                 "or better pass the password in the PGPASSWORD environment variable")
         return self
 
 
@@ -368,7 +379,16 @@ class AnalysisTable(_Model):
     treatment: Treatment
     outcomes: dict[str, TableOutcome]
     time_unit: Literal["days", "weeks", "months", "years"] = "months"
-    exclude_missing: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        # accepted and never applied in earlier versions; rejected so nobody relies on it
+        if isinstance(data, dict) and "exclude_missing" in data:
+            raise ValueError("exclude_missing is not applied and no longer accepted (got table.exclude_missing). "
+                             "Remove it; choose the rule per covariate with `covariates: {age: {missing: "
+                             "complete_case}}`")
+        return data
 
 
 # --------------------------------------------------------------------------------------------- analysis
@@ -401,6 +421,18 @@ class Covariate(_Model):
     in_propensity: bool = True
     in_table1: bool = True
     spline_df: int | None = Field(None, ge=3, le=10)
+
+    @model_validator(mode="after")
+    def _levels(self) -> "Covariate":
+        if self.levels is None:
+            return self
+        if self.type == "continuous":
+            raise ValueError("levels apply to categorical and binary covariates (got type: continuous). Remove "
+                             "`levels:` or set `type: categorical`")
+        texts = [str(v) for v in self.levels]
+        if len(set(texts)) != len(texts) or not texts:
+            raise ValueError(f"levels must be distinct codes, the reference first (got {texts})")
+        return self
 
 
 class PropensityConfig(_Model):
@@ -526,9 +558,10 @@ class StudyConfig(_Model):
                              f"(outcomes: {', '.join(outs)})")
         a = self.analysis
         if a.survival.variance == "m_estimation" and (a.propensity.method != "logistic" or a.weights.truncate):
+            trunc = "null" if a.weights.truncate is None else f"[{a.weights.truncate[0]:g}, {a.weights.truncate[1]:g}]"
             raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
-                             f"weights.truncate (got method '{a.propensity.method}', truncate {a.weights.truncate}); "
-                             "use variance 'bootstrap' for other propensity models or truncated weights")
+                             f"weights.truncate (got method: {a.propensity.method}, truncate: {trunc}); "
+                             "use `variance: bootstrap` for other propensity models or truncated weights")
         nc = self.analysis.sensitivity.negative_control
         if nc is not None and nc not in outs:
             raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "
@@ -585,21 +618,64 @@ Criterion.model_rebuild()
 
 
 # --------------------------------------------------------------------------------------------- loading
+#: Upper bound on the size of the config once YAML aliases are expanded. A real config has a few hundred
+#: nodes; a "billion laughs" alias bomb has 10**9 and would exhaust memory in the key-line walk or in pydantic.
+MAX_EXPANDED_NODES = 20_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that also records the line of every key path (for messages)."""
+    """SafeLoader used to compose the node tree once (lines for messages, alias and duplicate-key checks)."""
 
 
-def _key_lines(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+def _expanded_size(node: yaml.Node, where: str) -> int:
+    """Number of nodes after alias expansion, counted with memoisation (linear in the distinct nodes), so an
+    alias bomb is rejected before anything walks or constructs its expansion."""
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        key = id(n)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            raise ConfigError(f"{where}:{n.start_mark.line + 1}: a YAML alias refers to a node that contains it "
+                              "(got a recursive anchor). Write the value out instead of using `*alias` inside "
+                              "its own `&anchor`.")
+        active.add(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total += sum(size(v) for v in n.value)
+        active.discard(key)
+        memo[key] = min(total, MAX_EXPANDED_NODES + 1)
+        return memo[key]
+
+    return size(node)
+
+
+def _key_lines(node: yaml.Node, where: str, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Line of every key path; duplicate keys in one mapping are an error naming both lines."""
     out = {} if out is None else out
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
         for k, v in node.value:
-            p = path + (k.value,)
-            out[p] = k.start_mark.line + 1
-            _key_lines(v, p, out)
+            if k.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = k.start_mark.line + 1
+            kv = k.value if isinstance(k, yaml.ScalarNode) else id(k)
+            if kv in seen:
+                raise ConfigError(f"{where}:{line}: {_format_loc(path + (kv,))}: duplicate key '{kv}' (got it on "
+                                  f"lines {seen[kv]} and {line}). Keep one of them; YAML would silently use the "
+                                  "last.")
+            seen[kv] = line
+            p = path + (kv,)
+            out[p] = line
+            _key_lines(v, where, p, out)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             out[path + (i,)] = v.start_mark.line + 1
-            _key_lines(v, path + (i,), out)
+            _key_lines(v, where, path + (i,), out)
     return out
 
 
@@ -625,10 +701,56 @@ def _clean_loc(loc: tuple) -> tuple:
 
 
 _FIXES = {
-    "extra_forbidden": "Remove the key or check its spelling against `gistcausal schema`",
     "missing": "Add the key",
     "literal_error": "Use one of the allowed values",
 }
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (``Model``, ``Model | None``, ``list[Model]``, ``dict[str, Model]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        m = _model_of(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _allowed_keys(loc: tuple) -> list[str] | None:
+    """YAML keys allowed at a (cleaned) location, walking the schema; None when the location is not a model."""
+    model: type[BaseModel] | None = StudyConfig
+    container = False  # inside a dict or list of models: the next part is a name or an index
+    for part in loc:
+        if model is None:
+            return None
+        if container:
+            container = False
+            continue
+        fields = {(f.alias or n): f for n, f in model.model_fields.items() if n != "source_path"}
+        f = fields.get(part) or model.model_fields.get(str(part))
+        if f is None:
+            return None
+        ann = f.annotation
+        origin = typing.get_origin(ann)
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if origin in (list, dict) or (args and typing.get_origin(args[0]) in (list, dict)):
+            container = True
+        model = _model_of(ann)
+    if model is None or container:
+        return None
+    return [f.alias or n for n, f in model.model_fields.items() if n != "source_path"]
+
+
+def _unknown_key_fix(loc: tuple) -> str:
+    allowed = _allowed_keys(loc[:-1]) or []
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+    parent = _format_loc(loc[:-1]) if loc[:-1] else "the top level"
+    if close:
+        return f"Did you mean '{close[0]}'? Rename the key to `{close[0]}:`"
+    if allowed:
+        return f"Remove the key; allowed keys under {parent}: {', '.join(allowed)}"
+    return "Remove the key or check its spelling against `gistcausal schema`"
 
 
 def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int] | None = None) -> StudyConfig:
@@ -637,11 +759,15 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
     Raises
     ------
     ConfigError
-        One message listing every problem as ``<file>:<line>: <key path>: <what> (got <value>). <fix>.``
+        One message listing every problem as ``<file>:<line>: <key path>: <what> (got <value>). <fix>.``;
+        an unknown key suggests the closest valid key; credentials are never echoed.
     """
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a YAML mapping of keys to values "
                           f"(got {type(raw).__name__}). Start from `gistcausal init`.")
+    bad_keys = [k for k in raw if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigError(f"{source}: top-level keys must be names (got {bad_keys[0]!r}). Use e.g. `name: my_study`.")
     lines = lines or {}
     try:
         cfg = StudyConfig.model_validate(raw)
@@ -657,15 +783,28 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
             where = f"{source}:{line}" if line else source
             what = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
-            got_txt = "" if err["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {got!r})"
+            got_txt = "" if err["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {_yaml_value(got)})"
             fix = _FIXES.get(err["type"], "Fix the value")
+            if err["type"] == "missing":
+                fix = f"Add `{loc[-1]}:` under {_format_loc(loc[:-1]) if loc[:-1] else 'the top level'}"
             if err["type"] == "extra_forbidden":
                 what = f"unknown key '{loc[-1]}'"
                 got_txt = ""
+                fix = _unknown_key_fix(loc)
             msgs.append(f"{where}: {_format_loc(loc)}: {what}{got_txt}. {fix}.")
         head = "invalid configuration" if len(msgs) == 1 else f"invalid configuration ({len(msgs)} problems)"
-        raise ConfigError(f"{head}:\n  " + "\n  ".join(msgs)) from None
+        raise ConfigError(redact(f"{head}:\n  " + "\n  ".join(msgs))) from None
     return cfg
+
+
+def _yaml_value(v: Any) -> str:
+    """A value as YAML would show it (``[1, 99]``, ``true``, ``null``), cut to 80 characters."""
+    try:
+        text = yaml.safe_dump(v, default_flow_style=True, width=10_000).strip()
+        text = text.removesuffix("...").strip()
+    except yaml.YAMLError:
+        text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def load_config(path: str | Path) -> StudyConfig:
@@ -687,20 +826,55 @@ def load_config(path: str | Path) -> StudyConfig:
         The file is missing, is not valid YAML (with line and column), or breaks the schema.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a config file (got a directory). Give the YAML file inside it, "
+                          "e.g. `gistcausal run study/study.yaml`.")
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found. Check the path, or create one with `gistcausal init`.")
-    text = p.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the config ({exc.strerror or type(exc).__name__}). Check the file's "
+                          "permissions.") from None
+    if b"\x00" in data[:8192]:
+        raise ConfigError(f"{p}: not a text file (got binary content). Give the YAML config, e.g. the file "
+                          "written by `gistcausal init`.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}:{line}: the config is not UTF-8 text (got byte 0x{data[exc.start]:02x}). Save "
+                          "the file as UTF-8 (in most editors: 'Save with encoding' -> UTF-8).") from None
+    if not text.strip():
+        raise ConfigError(f"{p}: the config file is empty. Start from `gistcausal init`.")
+    loader = _LineLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                if _expanded_size(node, str(p)) > MAX_EXPANDED_NODES:
+                    raise ConfigError(f"{p}: the config expands to more than {MAX_EXPANDED_NODES} values through "
+                                      "YAML aliases (got an alias bomb or a runaway `*alias`). Write the values "
+                                      "out; configs need few or no aliases.")
+                lines = _key_lines(node, str(p))
+                raw = loader.construct_document(node)
+            else:
+                raw, lines = None, {}
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: malformed YAML ({problem}). Check indentation and quoting at that line.") from None
+        line_text = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        hint = ("YAML indents with spaces, never tabs: replace the tab on that line with spaces"
+                if "\t" in line_text[:mark.column + 1 if mark else 0] else "Check indentation and quoting at that line")
+        raise ConfigError(redact(f"{where}: malformed YAML ({problem}). {hint}.")) from None
+    except RecursionError:
+        raise ConfigError(f"{p}: the config nests too deeply (got more than Python's recursion limit of "
+                          "levels). Flatten it; configs need a few levels only.") from None
     if raw is None:
         raise ConfigError(f"{p}: the config file is empty. Start from `gistcausal init`.")
-    lines = _key_lines(node) if node is not None else {}
     cfg = config_from_dict(raw, source=str(p), lines=lines)
     return cfg.model_copy(update={"source_path": str(p.resolve())})
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.design.config import DataSource, StudyConfig
+from gistcausal.design.redact import redact, url_secrets
 from gistcausal.errors import DataError
 
 #: Days per month used for every days -> months conversion (365.25 / 12), as in the study's registry.
@@ -26,8 +27,7 @@ def _describe(src: DataSource, base: Path) -> str:
     if src.source == "builtin":
         return f"builtin dataset '{src.name}'"
     if src.source == "sql":
-        # never echo credentials
-        return "SQL database " + src.url.split("@")[-1] if src.url else "SQL database"
+        return f"SQL database {redact(src.url)}" if src.url else "SQL database"
     return str(_resolve(src.path, base))
 
 
@@ -60,12 +60,19 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
                             f"resolved against the config's folder.")
         try:
             if src.source == "csv":
-                return pd.read_csv(path, dtype_backend="numpy_nullable").convert_dtypes(
-                    dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
+                df = pd.read_csv(path, dtype_backend="numpy_nullable", encoding="utf-8-sig")
+                if len(df.columns) == 1:
+                    sep = next((c for c in (";", "\t", "|") if c in str(df.columns[0])), None)
+                    if sep is not None:
+                        shown = {";": ";", "\t": "a tab", "|": "|"}[sep]
+                        raise DataError(f"{path}: the file has one column whose name contains '{shown}' (got "
+                                        f"{shown}-separated values). Save it comma-separated (in Excel: 'CSV UTF-8 "
+                                        "(comma delimited)').")
+                return df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
             if src.source == "parquet":
                 return pd.read_parquet(path)
             if src.source == "excel":
-                return pd.read_excel(path, sheet_name=src.sheet or 0)
+                return _read_excel(path, src.sheet)
             import duckdb
 
             with duckdb.connect(str(path), read_only=True) as con:
@@ -74,19 +81,73 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
         except DataError:
             raise
         except Exception as exc:  # unreadable file: name it and the reader's reason
-            raise DataError(f"{path}: could not read as {src.source} ({type(exc).__name__}: {exc}). "
-                            f"Check the file format matches data.source.") from exc
-    # sql
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise DataError(f"{path}: could not read as {src.source} ({type(exc).__name__}: {redact(reason)}). "
+                            f"Check that the file format matches `data: {{source: {src.source}}}`.") from None
+    return _read_sql(src, where)
+
+
+def _read_sql(src: DataSource, where: str) -> pd.DataFrame:
     import sqlalchemy as sa
 
+    secrets = url_secrets(src.url)
     try:
-        engine = sa.create_engine(src.url)
-        with engine.connect() as con:
-            sql = src.query or f'SELECT * FROM "{src.table}"'
-            return pd.read_sql_query(sa.text(sql), con)
-    except Exception as exc:
-        raise DataError(f"{where}: could not read (data.table/data.query) ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0]}). Check data.url and that the table exists.") from exc
+        url = sa.engine.make_url(src.url)
+        # a closed port fails at once; an unroutable host would otherwise hang for minutes
+        connect_args = {"connect_timeout": 10} if url.get_backend_name() in ("postgresql", "mysql") else {}
+        engine = sa.create_engine(url, connect_args=connect_args)
+        try:
+            with engine.connect() as con:
+                sql = src.query or f'SELECT * FROM "{src.table}"'
+                return pd.read_sql_query(sa.text(sql), con)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # the driver's text may echo the DSN: it is redacted like every message
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        # `from None`: the chained traceback would print the driver's unredacted text
+        raise DataError(f"{where}: could not read the database (data.url, data.table/data.query) "
+                        f"({type(exc).__name__}: {redact(reason, secrets=secrets)}). Check that the server is "
+                        "reachable, the credentials, and that the table exists.") from None
+
+
+def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
+    """One sheet of a workbook; a wrong or empty sheet names the sheets that exist and ``data.sheet``."""
+    with pd.ExcelFile(path) as book:
+        names = [str(n) for n in book.sheet_names]
+        if sheet is not None and sheet not in names:
+            raise DataError(f"{path}: sheet '{sheet}' (data.sheet) not found (got sheets: {', '.join(names)}). "
+                            f"Set `data: {{sheet: {names[0]}}}` to one of them.")
+        chosen = sheet if sheet is not None else names[0]
+        df = book.parse(chosen)
+    df.attrs["excel_sheets"] = names
+    df.attrs["excel_sheet"] = chosen
+    if df.empty and len(df.columns) == 0 and len(names) > 1:
+        others = [n for n in names if n != chosen]
+        raise DataError(f"{path}: sheet '{chosen}' is empty (sheets: {', '.join(names)}). Choose the sheet "
+                        f"holding the data with `data: {{sheet: {others[0]}}}`.")
+    return df
+
+
+def _sheet_hint(df: pd.DataFrame) -> str:
+    names = df.attrs.get("excel_sheets") or []
+    if len(names) < 2:
+        return ""
+    other = next(n for n in names if n != df.attrs.get("excel_sheet"))
+    return (f" The data were read from sheet '{df.attrs.get('excel_sheet')}' of a workbook with sheets "
+            f"{', '.join(names)}; choose another with `data: {{sheet: {other}}}`.")
+
+
+def _check_cell_types(df: pd.DataFrame, where: str) -> None:
+    """Nested values (Parquet list/struct columns, JSON arrays) cannot be analysed or hashed: name them."""
+    for c in df.columns:
+        s = df[c]
+        if s.dtype != object or s.empty:
+            continue
+        nested = s.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy(dtype=bool)
+        if nested.any():
+            raise DataError(f"{where}: column '{c}' holds {int(nested.sum())} nested value(s) (lists or structs, "
+                            "got a list/struct column). Flatten it to one value per cell in the extract, or drop it "
+                            "from the query.")
 
 
 def _to_numpy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
@@ -119,15 +180,16 @@ def parse_dates(df: pd.DataFrame, columns: Iterable[str], *, where: str, date_fo
         bad = parsed.isna() & s.notna() & (s.astype(str).str.strip() != "")
         if bad.any():
             raise DataError(f"{where}: column '{c}' has {int(bad.sum())} unparseable date(s). Use "
-                            f"YYYY-MM-DD, or set data.date_format (e.g. '%d-%m-%Y').")
+                            "YYYY-MM-DD, or set `data: {date_format: '%d-%m-%Y'}`.")
         out[c] = parsed
     return out
 
 
-def load_data(cfg: StudyConfig) -> pd.DataFrame:
+def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
     """Load the records a config points at, renamed and with dates parsed.
 
-    Returns a new DataFrame; the source is only read.
+    Returns a new DataFrame; the source is only read. ``check_ids=False`` skips the duplicate-id check
+    (used to list the flagged records themselves).
 
     Raises
     ------
@@ -137,23 +199,31 @@ def load_data(cfg: StudyConfig) -> pd.DataFrame:
     src = cfg.data
     where = _describe(src, cfg.base_dir)
     df = _read_raw(src, cfg.base_dir)
+    _check_cell_types(df, where)
     if src.columns:
         missing = [k for k in src.columns if k not in df.columns]
         if missing:
             raise DataError(f"{where}: data.columns maps source column(s) {missing} that are not in the data "
-                            f"(columns: {', '.join(map(str, df.columns[:30]))}). Fix the mapping's left-hand names.")
+                            f"(columns: {', '.join(map(str, df.columns[:30]))}). Fix the mapping's left-hand names."
+                            + _sheet_hint(df))
         df = df.rename(columns=src.columns)
+    treat_col = cfg.treatment.column
+    if treat_col not in df.columns and _sheet_hint(df):
+        raise DataError(f"{where}: treatment column '{treat_col}' not found (columns: "
+                        f"{', '.join(map(str, df.columns[:30]))}).{_sheet_hint(df)}")
     if src.dates:
         df = parse_dates(df, src.dates, where=where, date_format=src.date_format)
     if cfg.protocol is not None:
         if src.id_col not in df.columns:
-            raise DataError(f"{where}: id column '{src.id_col}' (data.id_col) not found. Set data.id_col to the "
-                            f"patient identifier column.")
-        dup = df[src.id_col].duplicated(keep=False)
-        if dup.any():
-            ids = ", ".join(map(str, df.loc[dup, src.id_col].drop_duplicates().head(3)))
-            raise DataError(f"{where}: column '{src.id_col}' has {int(dup.sum())} rows with duplicate patient ids "
-                            f"(first: {ids}). Registry records need one row per patient: deduplicate the extract.")
+            raise DataError(f"{where}: id column '{src.id_col}' (data.id_col) not found. Set `data: {{id_col: ...}}` "
+                            f"to the patient identifier column.{_sheet_hint(df)}")
+        dup = (df[src.id_col].duplicated(keep=False) & df[src.id_col].notna()).to_numpy()
+        if dup.any() and check_ids:
+            # counts only: ids never go into messages (list them with --write-flagged-ids)
+            raise DataError(f"{where}: column '{src.id_col}' has {int(dup.sum())} rows sharing "
+                            f"{int(df.loc[dup, src.id_col].nunique())} duplicate patient id(s). Registry records "
+                            "need one row per patient: deduplicate the extract (list the ids with "
+                            "`gistcausal validate CONFIG --write-flagged-ids flagged.csv`).")
     return df.reset_index(drop=True)
 
 

@@ -4,9 +4,10 @@
 cohort is built: duplicate or missing patient ids, unparseable dates, dates out of order (rules given as
 ``(earlier_col, later_col)`` pairs), events recorded after the last follow-up, and codes outside a
 per-column vocabulary. Each problem becomes one :class:`ValidationIssue` naming the column, the number of
-rows and (in the message only) the first few patient ids. Problems of severity ``"error"`` raise one
+rows and the check (never a patient id: :func:`flagged_records` lists ids for a local file the user asks
+for). Problems of severity ``"error"`` raise one
 :class:`~gistcausal.errors.DataError` listing all of them; problems of severity ``"warning"`` are emitted
-as :class:`~gistcausal.errors.DataQualityWarning` and kept, as counts without ids, in
+as :class:`~gistcausal.errors.DataQualityWarning` and kept, as counts, in
 :attr:`ValidationReport.warnings`.
 
 :func:`check_time_zero` checks the three dates a target-trial emulation must align (Hernan & Robins 2016):
@@ -43,7 +44,6 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "missing_column": "error", "missing_id": "error", "duplicate_id": "error", "unparseable_date": "error",
     "date_order": "error", "event_after_followup": "warning", "vocabulary": "error",
 }
-_N_IDS = 3
 
 
 # ------------------------------------------------------------------------------------------- rule models
@@ -98,8 +98,8 @@ class ValidationConfig(_Model):
 class ValidationIssue:
     """One broken rule: which check, on which column, how many rows.
 
-    ``message`` (with the first patient ids) is what is raised or warned; ``counts_message`` is the same
-    text without ids, the form kept in reports.
+    ``message`` is what is raised or warned and kept in reports; it counts rows and never names a patient
+    (``counts_message`` is the same text, kept for callers of the earlier two-message form).
     """
 
     check: str
@@ -168,19 +168,14 @@ class ValidationReport:
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _first_ids(df: pd.DataFrame, mask: np.ndarray, id_col: str | None) -> str:
-    if id_col is not None and id_col in df.columns:
-        vals = df.loc[mask, id_col].astype(str).drop_duplicates().head(_N_IDS).tolist()
-        return f"first: {', '.join(vals)}"
-    rows = np.flatnonzero(mask)[:_N_IDS]
-    return f"first rows: {', '.join(map(str, rows))}"
+_FLAG_HINT = "list the records with `gistcausal validate CONFIG --write-flagged-ids flagged.csv`"
 
 
-def _issue(check: str, severity: str, column: str, rule: str, n: int, where: str, what: str, fix: str,
-           ids: str) -> ValidationIssue:
+def _issue(check: str, severity: str, column: str, rule: str, n: int, where: str, what: str,
+           fix: str) -> ValidationIssue:
+    msg = f"{where}: {what}. {fix}."
     return ValidationIssue(check=check, severity=severity, column=column, rule=rule, n_rows=int(n),
-                           message=f"{where}: {what} ({ids}). {fix}.",
-                           counts_message=f"{where}: {what}. {fix}.")
+                           message=msg, counts_message=msg)
 
 
 def _parse_date(s: pd.Series, date_format: str | None) -> tuple[pd.Series, np.ndarray]:
@@ -202,6 +197,182 @@ def _in_vocabulary(s: pd.Series, allowed: list[Any]) -> np.ndarray:
     return hit.to_numpy(dtype=bool)
 
 
+# A finding is an issue (counts only) and the mask of the rows it concerns; masks never leave this module
+# except through flagged_records, which the user asks for explicitly.
+_Finding = tuple[ValidationIssue, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Rules:
+    id_col: str | None
+    date_cols: tuple[str, ...]
+    rules: tuple[DateRule, ...]
+    vocab: dict[str, list[Any]]
+    last_followup_col: str | None
+    events: tuple[str, ...]
+    sev: dict[str, str]
+    date_format: str | None
+    where: str
+
+
+def _make_rules(*, id_col, date_cols, date_rules, vocabularies, last_followup_col, event_cols, severity,
+                date_format, where) -> _Rules:
+    sev = dict(DEFAULT_SEVERITY)
+    for k, v in (severity or {}).items():
+        if k not in DEFAULT_SEVERITY or k == "missing_column":
+            raise DataError(f"validate_records: unknown check '{k}' in `severity` (got {k!r}). Use one of "
+                            f"{', '.join(c for c in DEFAULT_SEVERITY if c != 'missing_column')}.")
+        if v not in ("error", "warning"):
+            raise DataError(f"validate_records: severity of '{k}' must be 'error' or 'warning' (got {v!r}). "
+                            "Use 'error' or 'warning'.")
+        sev[k] = v
+    rules = tuple(r if isinstance(r, DateRule) else DateRule(earlier_col=r[0], later_col=r[1]) for r in date_rules)
+    return _Rules(id_col, tuple(date_cols), rules, dict(vocabularies or {}), last_followup_col, tuple(event_cols),
+                  sev, date_format, where)
+
+
+def _check_columns(df: pd.DataFrame, r: _Rules) -> list[_Finding]:
+    """``missing_column``: every column a rule names must exist (always an error)."""
+    wanted: dict[str, str] = {}
+    if r.id_col is not None:
+        wanted[r.id_col] = "id_col"
+    for c in r.date_cols:
+        wanted.setdefault(c, "date_cols")
+    for rule in r.rules:
+        wanted.setdefault(rule.earlier_col, "date_rules")
+        wanted.setdefault(rule.later_col, "date_rules")
+    if r.last_followup_col is not None:
+        wanted.setdefault(r.last_followup_col, "last_followup_col")
+    for c in r.events:
+        wanted.setdefault(c, "event_cols")
+    for c in r.vocab:
+        wanted.setdefault(c, "vocabularies")
+    out = []
+    for c in (c for c in wanted if c not in df.columns):
+        msg = (f"{r.where}: column '{c}' ({wanted[c]}) not found. Fix the rule's column name or the "
+               f"data.columns mapping.")
+        out.append((ValidationIssue("missing_column", "error", c, f"{c} present", len(df), msg, msg),
+                    np.zeros(len(df), dtype=bool)))
+    return out
+
+
+def _check_ids(df: pd.DataFrame, r: _Rules) -> list[_Finding]:
+    """``missing_id`` and ``duplicate_id`` (every row sharing an id is counted)."""
+    c = r.id_col
+    if c is None or c not in df.columns:
+        return []
+    ids = df[c]
+    out = []
+    miss = ids.isna().to_numpy()
+    if miss.any():
+        out.append((_issue("missing_id", r.sev["missing_id"], c, f"{c} recorded", miss.sum(), r.where,
+                           f"column '{c}' has {int(miss.sum())} row(s) without a patient id",
+                           f"Fill in the ids or drop these rows ({_FLAG_HINT})"), miss))
+    dup = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+    if dup.any():
+        out.append((_issue("duplicate_id", r.sev["duplicate_id"], c, f"{c} unique", dup.sum(), r.where,
+                           f"column '{c}' has {int(dup.sum())} rows with duplicate patient ids",
+                           f"Registry records need one row per patient: deduplicate the extract ({_FLAG_HINT})"),
+                    dup))
+    return out
+
+
+def _date_columns(df: pd.DataFrame, r: _Rules) -> list[str]:
+    named = (list(r.date_cols) + [x for rule in r.rules for x in (rule.earlier_col, rule.later_col)]
+             + ([r.last_followup_col] if r.last_followup_col else []) + list(r.events))
+    return [c for c in dict.fromkeys(named) if c in df.columns]
+
+
+def _check_dates(df: pd.DataFrame, r: _Rules, parsed: dict[str, pd.Series]) -> list[_Finding]:
+    """``unparseable_date``; fills ``parsed`` (unparseable values become missing for the later checks)."""
+    out = []
+    for c in _date_columns(df, r):
+        parsed[c], bad = _parse_date(df[c], r.date_format)
+        if bad.any():
+            out.append((_issue("unparseable_date", r.sev["unparseable_date"], c, f"{c} is a date", bad.sum(),
+                               r.where, f"column '{c}' has {int(bad.sum())} unparseable date(s)",
+                               "Use YYYY-MM-DD, or set `data: {date_format: '%d-%m-%Y'}`"), bad))
+    return out
+
+
+def _check_order(r: _Rules, parsed: dict[str, pd.Series]) -> list[_Finding]:
+    """``date_order``: ``later_col`` not before (or, strict, not at) ``earlier_col``."""
+    out = []
+    for rule in r.rules:
+        if rule.earlier_col not in parsed or rule.later_col not in parsed:
+            continue
+        a, b = parsed[rule.earlier_col], parsed[rule.later_col]
+        both = (a.notna() & b.notna()).to_numpy()
+        broken = ((b <= a) if rule.strict else (b < a)).to_numpy(dtype=bool) & both
+        if broken.any():
+            word = "not after" if rule.strict else "before"
+            out.append((_issue("date_order", rule.severity or r.sev["date_order"], rule.later_col,
+                               f"{rule.later_col} {word} {rule.earlier_col}", broken.sum(), r.where,
+                               f"column '{rule.later_col}' is {word} '{rule.earlier_col}' in {int(broken.sum())} "
+                               "row(s)", f"Correct the dates in the extract, or exclude these patients "
+                               f"({_FLAG_HINT})"), broken))
+    return out
+
+
+def _check_followup(r: _Rules, parsed: dict[str, pd.Series]) -> list[_Finding]:
+    """``event_after_followup``: event dates after the last follow-up date."""
+    lf = r.last_followup_col
+    if lf is None or lf not in parsed:
+        return []
+    fu = parsed[lf]
+    out = []
+    for c in (c for c in r.events if c in parsed):
+        late = (parsed[c] > fu).to_numpy(dtype=bool) & (parsed[c].notna() & fu.notna()).to_numpy()
+        if late.any():
+            out.append((_issue("event_after_followup", r.sev["event_after_followup"], c, f"{c} not after {lf}",
+                               late.sum(), r.where,
+                               f"column '{c}' is after '{lf}' (last follow-up) in {int(late.sum())} row(s)",
+                               f"Update the last follow-up date, or correct the event date ({_FLAG_HINT})"), late))
+    return out
+
+
+def _check_vocabularies(df: pd.DataFrame, r: _Rules) -> list[_Finding]:
+    """``vocabulary``: non-missing codes outside the allowed list (the codes are shown, never ids)."""
+    out = []
+    for c, allowed in r.vocab.items():
+        if c not in df.columns:
+            continue
+        s = df[c]
+        bad = s.notna().to_numpy() & ~_in_vocabulary(s, allowed)
+        if bad.any():
+            codes = sorted({str(v) for v in s[bad]})
+            shown = ", ".join(repr(v) for v in codes[:5]) + (", ..." if len(codes) > 5 else "")
+            allowed_txt = ", ".join(repr(str(v)) for v in allowed)
+            out.append((_issue("vocabulary", r.sev["vocabulary"], c, f"{c} in vocabulary", bad.sum(), r.where,
+                               f"column '{c}' has {int(bad.sum())} value(s) outside the vocabulary "
+                               f"(got {shown}; allowed: {allowed_txt})",
+                               "Recode the values, or add the codes to the vocabulary"), bad))
+    return out
+
+
+def _find(df: pd.DataFrame, r: _Rules) -> tuple[list[_Finding], list[str]]:
+    """Every finding in check order, and the checks that ran."""
+    checks = ["missing_column"]
+    found = _check_columns(df, r)
+    if r.id_col is not None and r.id_col in df.columns:
+        checks += ["missing_id", "duplicate_id"]
+        found += _check_ids(df, r)
+    parsed: dict[str, pd.Series] = {}
+    if _date_columns(df, r):
+        checks.append("unparseable_date")
+    found += _check_dates(df, r, parsed)
+    if r.rules:
+        checks.append("date_order")
+        found += _check_order(r, parsed)
+    if r.last_followup_col is not None and r.events and r.last_followup_col in parsed:
+        checks.append("event_after_followup")
+        found += _check_followup(r, parsed)
+    if r.vocab:
+        checks.append("vocabulary")
+        found += _check_vocabularies(df, r)
+    return found, checks
+
+
 # ------------------------------------------------------------------------------------------- main check
 def validate_records(df: pd.DataFrame, *, id_col: str | None, date_cols: tuple[str, ...] | list[str] = (),
                      date_rules: tuple[DateRule, ...] | list[DateRule] | list[tuple[str, str]] = (),
@@ -216,8 +387,8 @@ def validate_records(df: pd.DataFrame, *, id_col: str | None, date_cols: tuple[s
     df : DataFrame
         One row per patient; not modified.
     id_col : str or None
-        Patient identifier; checked for missing and duplicate values and used to name the first
-        offending patients in messages. ``None`` names row positions instead.
+        Patient identifier; checked for missing and duplicate values. Messages never name patients: they
+        count rows; :func:`flagged_records` lists the ids when the user asks for them.
     date_cols : sequence of str, default=()
         Columns that must hold dates. Columns named in ``date_rules``, ``event_cols`` and
         ``last_followup_col`` are checked too.
@@ -241,17 +412,17 @@ def validate_records(df: pd.DataFrame, *, id_col: str | None, date_cols: tuple[s
     Returns
     -------
     ValidationReport
-        Counts per issue; ``warnings`` holds the warning messages without patient ids.
+        Counts per issue (no patient ids).
 
     Raises
     ------
     DataError
-        Listing every error-severity issue (with the first patient ids), when ``raise_errors``.
+        Listing every error-severity issue (counts only), when ``raise_errors``.
 
     Warns
     -----
     DataQualityWarning
-        One per warning-severity issue (with the first patient ids).
+        One per warning-severity issue (counts only).
 
     Notes
     -----
@@ -261,132 +432,48 @@ def validate_records(df: pd.DataFrame, *, id_col: str | None, date_cols: tuple[s
     treats it) and ``vocabulary``. Unparseable dates are treated as missing by the later checks, so one
     bad value is reported once.
     """
-    sev = dict(DEFAULT_SEVERITY)
-    for k, v in (severity or {}).items():
-        if k not in DEFAULT_SEVERITY or k == "missing_column":
-            raise DataError(f"validate_records: unknown check '{k}' in `severity` (got {k!r}). Use one of "
-                            f"{', '.join(c for c in DEFAULT_SEVERITY if c != 'missing_column')}.")
-        if v not in ("error", "warning"):
-            raise DataError(f"validate_records: severity of '{k}' must be 'error' or 'warning' (got {v!r}). "
-                            "Use 'error' or 'warning'.")
-        sev[k] = v
-    rules = [r if isinstance(r, DateRule) else DateRule(earlier_col=r[0], later_col=r[1]) for r in date_rules]
-    vocab = dict(vocabularies or {})
-    events = list(event_cols)
-    issues: list[ValidationIssue] = []
-    checks: list[str] = []
-
-    # columns named by a rule must exist
-    wanted: dict[str, str] = {}
-    if id_col is not None:
-        wanted[id_col] = "id_col"
-    for c in date_cols:
-        wanted.setdefault(c, "date_cols")
-    for r in rules:
-        wanted.setdefault(r.earlier_col, "date_rules")
-        wanted.setdefault(r.later_col, "date_rules")
-    if last_followup_col is not None:
-        wanted.setdefault(last_followup_col, "last_followup_col")
-    for c in events:
-        wanted.setdefault(c, "event_cols")
-    for c in vocab:
-        wanted.setdefault(c, "vocabularies")
-    checks.append("missing_column")
-    absent = [c for c in wanted if c not in df.columns]
-    for c in absent:
-        msg = (f"{where}: column '{c}' ({wanted[c]}) not found. Fix the rule's column name or the "
-               f"data.columns mapping.")
-        issues.append(ValidationIssue("missing_column", "error", c, f"{c} present", len(df), msg, msg))
-    present_cols = set(df.columns)
-
-    # ids
-    if id_col is not None and id_col in present_cols:
-        checks += ["missing_id", "duplicate_id"]
-        ids = df[id_col]
-        miss = ids.isna().to_numpy()
-        if miss.any():
-            issues.append(_issue("missing_id", sev["missing_id"], id_col, f"{id_col} recorded", miss.sum(),
-                                 where, f"column '{id_col}' has {int(miss.sum())} row(s) without a patient id",
-                                 "Fill in the ids or drop these rows", _first_ids(df, miss, None)))
-        dup = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
-        if dup.any():
-            issues.append(_issue("duplicate_id", sev["duplicate_id"], id_col, f"{id_col} unique", dup.sum(),
-                                 where, f"column '{id_col}' has {int(dup.sum())} rows with duplicate patient ids",
-                                 "Registry records need one row per patient: deduplicate the extract",
-                                 _first_ids(df, dup, id_col)))
-
-    # dates
-    date_set = [c for c in dict.fromkeys(list(date_cols) + [x for r in rules for x in (r.earlier_col, r.later_col)]
-                                         + ([last_followup_col] if last_followup_col else []) + events)
-                if c in present_cols]
-    parsed: dict[str, pd.Series] = {}
-    if date_set:
-        checks.append("unparseable_date")
-    for c in date_set:
-        parsed[c], bad = _parse_date(df[c], date_format)
-        if bad.any():
-            issues.append(_issue("unparseable_date", sev["unparseable_date"], c, f"{c} is a date", bad.sum(),
-                                 where, f"column '{c}' has {int(bad.sum())} unparseable date(s)",
-                                 "Use YYYY-MM-DD, or set data.date_format (e.g. '%d-%m-%Y')",
-                                 _first_ids(df, bad, id_col)))
-    if rules:
-        checks.append("date_order")
-    for r in rules:
-        if r.earlier_col not in parsed or r.later_col not in parsed:
-            continue
-        a, b = parsed[r.earlier_col], parsed[r.later_col]
-        both = (a.notna() & b.notna()).to_numpy()
-        broken = ((b <= a) if r.strict else (b < a)).to_numpy(dtype=bool) & both
-        if broken.any():
-            word = "not after" if r.strict else "before"
-            issues.append(_issue("date_order", r.severity or sev["date_order"], r.later_col,
-                                 f"{r.later_col} {word} {r.earlier_col}", broken.sum(), where,
-                                 f"column '{r.later_col}' is {word} '{r.earlier_col}' in {int(broken.sum())} row(s)",
-                                 "Correct the dates in the extract, or exclude these patients",
-                                 _first_ids(df, broken, id_col)))
-    if last_followup_col is not None and events and last_followup_col in parsed:
-        checks.append("event_after_followup")
-        fu = parsed[last_followup_col]
-        for c in events:
-            if c not in parsed:
-                continue
-            late = (parsed[c] > fu).to_numpy(dtype=bool) & (parsed[c].notna() & fu.notna()).to_numpy()
-            if late.any():
-                issues.append(_issue("event_after_followup", sev["event_after_followup"], c,
-                                     f"{c} not after {last_followup_col}", late.sum(), where,
-                                     f"column '{c}' is after '{last_followup_col}' (last follow-up) in "
-                                     f"{int(late.sum())} row(s)",
-                                     "Update the last follow-up date, or correct the event date",
-                                     _first_ids(df, late, id_col)))
-
-    # vocabularies
-    if vocab:
-        checks.append("vocabulary")
-    for c, allowed in vocab.items():
-        if c not in present_cols:
-            continue
-        s = df[c]
-        bad = s.notna().to_numpy() & ~_in_vocabulary(s, allowed)
-        if bad.any():
-            codes = sorted({str(v) for v in s[bad]})
-            shown = ", ".join(repr(v) for v in codes[:5]) + (", ..." if len(codes) > 5 else "")
-            allowed_txt = ", ".join(repr(str(v)) for v in allowed)
-            issues.append(_issue("vocabulary", sev["vocabulary"], c, f"{c} in vocabulary", bad.sum(), where,
-                                 f"column '{c}' has {int(bad.sum())} value(s) outside the vocabulary "
-                                 f"(got {shown}; allowed: {allowed_txt})",
-                                 "Recode the values, or add the codes to the vocabulary",
-                                 _first_ids(df, bad, id_col)))
-
+    r = _make_rules(id_col=id_col, date_cols=date_cols, date_rules=date_rules, vocabularies=vocabularies,
+                    last_followup_col=last_followup_col, event_cols=event_cols, severity=severity,
+                    date_format=date_format, where=where)
+    found, checks = _find(df, r)
+    issues = tuple(i for i, _ in found)
     warn_issues = [i for i in issues if i.severity == "warning"]
     for i in warn_issues:
         warnings.warn(i.message, DataQualityWarning, stacklevel=2)
-    report = ValidationReport(n_rows=int(len(df)), issues=tuple(issues), checks=tuple(checks),
+    report = ValidationReport(n_rows=int(len(df)), issues=issues, checks=tuple(checks),
                               warnings=tuple(i.counts_message for i in warn_issues))
     errs = report.errors
     if errs and raise_errors:
         head = "record validation failed" if len(errs) == 1 else f"record validation failed ({len(errs)} problems)"
         raise DataError(f"{head}:\n  " + "\n  ".join(i.message for i in errs))
     return report
+
+
+def flagged_records(df: pd.DataFrame, config: "ValidationConfig", *, id_col: str | None) -> pd.DataFrame:
+    """The patients behind each validation issue, for a local file the user asked for.
+
+    This is the only place patient identifiers leave the checks: messages, reports and ``results.json``
+    hold counts only (``gistcausal run/validate --write-flagged-ids PATH`` writes this table).
+
+    Returns
+    -------
+    DataFrame
+        One row per (check, column, record): ``check``, ``severity``, ``column``, ``rule``, ``row`` (0-based
+        position in the data) and ``patient_id`` (empty when there is no id column).
+    """
+    r = _make_rules(id_col=id_col, date_cols=config.date_cols, date_rules=config.date_rules,
+                    vocabularies=config.vocabularies, last_followup_col=config.last_followup_col,
+                    event_cols=config.event_cols, severity=dict(config.severity), date_format=config.date_format,
+                    where="records")
+    found, _ = _find(df, r)
+    has_id = id_col is not None and id_col in df.columns
+    rows = []
+    for issue, mask in found:
+        for pos in np.flatnonzero(mask):
+            rows.append({"check": issue.check, "severity": issue.severity, "column": issue.column,
+                         "rule": issue.rule, "row": int(pos),
+                         "patient_id": df[id_col].iloc[pos] if has_id else ""})
+    return pd.DataFrame(rows, columns=["check", "severity", "column", "rule", "row", "patient_id"])
 
 
 def validate_with_config(df: pd.DataFrame, config: ValidationConfig, *, id_col: str | None,
@@ -412,7 +499,7 @@ def check_time_zero(df: pd.DataFrame, *, time_zero_col: str, eligibility_date_co
     time_zero_col, eligibility_date_col, treatment_start_col : str
         Start of follow-up, the date eligibility is met, and the date the compared treatment starts.
     id_col : str or None
-        Names the first patients affected.
+        Unused in messages (they count patients, never name them); kept for the call signature.
     where : str, default="records"
     warn : bool, default=True
         Also emit each message as a :class:`DataQualityWarning`.
@@ -473,8 +560,7 @@ def check_time_zero(df: pd.DataFrame, *, time_zero_col: str, eligibility_date_co
     for cond, what, why, fix in checks:
         mask = cond.fillna(False).to_numpy(dtype=bool)
         if mask.any():
-            out.append(f"{where}: {what} for {int(mask.sum())} patient(s) ({_first_ids(df, mask, id_col)}): "
-                       f"{why}. {fix}.")
+            out.append(f"{where}: {what} for {int(mask.sum())} patient(s): {why}. {fix}.")
     if warn:
         for m in out:
             warnings.warn(m, DataQualityWarning, stacklevel=2)
@@ -535,5 +621,5 @@ GIST_VALIDATION = ValidationConfig(date_cols=list(GIST_DATE_COLS), date_rules=li
                                    event_cols=list(GIST_EVENT_COLS))
 
 __all__ = ["DateRule", "ValidationConfig", "ValidationIssue", "ValidationReport", "validate_records",
-           "validate_with_config", "check_time_zero", "GIST_DATE_RULES", "GIST_VOCABULARIES", "GIST_EVENT_COLS",
+           "validate_with_config", "flagged_records", "check_time_zero", "GIST_DATE_RULES", "GIST_VOCABULARIES", "GIST_EVENT_COLS",
            "GIST_DATE_COLS", "GIST_VALIDATION", "DEFAULT_SEVERITY"]

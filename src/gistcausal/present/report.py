@@ -11,6 +11,7 @@ significant digits so that platform noise in the last bits does not change the b
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import html
 import io
@@ -34,7 +35,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from gistcausal._version import __version__
+from gistcausal.design.redact import redact
 from gistcausal.effects import round_floats
+from gistcausal.errors import OutputError
 from gistcausal.present.export import result_tables
 from gistcausal.present.figures import build_figures
 from gistcausal.present.sections import ReportSection, build_sections, frame_to_html
@@ -77,21 +80,40 @@ def fig_to_png_base64(fig: Any) -> str:
 @contextmanager
 def atomic_dir(out_dir: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``out_dir``; on success it replaces ``out_dir`` (the old folder is moved
-    aside first and removed after), on any error it is deleted and ``out_dir`` is left as it was."""
+    aside first and removed after), on any error it is deleted and ``out_dir`` is left as it was (a failed
+    final rename puts the old folder back)."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    backup = None
     try:
         yield tmp
-        backup = None
         if out_dir.exists():
             backup = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, backup)
         os.replace(tmp, out_dir)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if backup is not None and backup.exists() and not out_dir.exists():
+            os.replace(backup, out_dir)
         raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def output_error(exc: OSError, out_dir: Path, *, what: str = "the report") -> OutputError:
+    """An OSError while writing, as an OutputError naming the path, the reason and the fix."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        fix = "Free disk space, or write elsewhere with `--out OTHER_FOLDER`"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        fix = "A file stands where a folder is needed on that path: choose another folder with `--out OTHER_FOLDER`"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "Choose a writable folder with `--out OTHER_FOLDER` (or `output: {dir: ...}`), or fix its permissions"
+    else:
+        fix = "Check the folder and the disk, or write elsewhere with `--out OTHER_FOLDER`"
+    return OutputError(f"{out_dir}: cannot write {what} (got {code + ': ' if code else ''}{reason}). {fix}. "
+                       "Nothing was replaced: a previous version there is intact.")
 
 
 def write_outputs(results: AnalysisResults, out_dir: str | Path, *, command: str | None = None,
@@ -105,26 +127,40 @@ def write_outputs(results: AnalysisResults, out_dir: str | Path, *, command: str
     -------
     Path
         The final output folder.
+
+    Raises
+    ------
+    OutputError
+        The folder cannot be written (permissions, read-only file system, disk full); the previous report,
+        if any, is left as it was.
     """
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        (tmp / "tables").mkdir()
-        (tmp / "figures").mkdir()
-        formats = formats or tuple(results.config.output.formats)
-        for name, table in result_tables(results).items():
-            _export_table(table, tmp / "tables" / name, formats)
-        figures = build_figures(results)
-        png: dict[str, str] = {}
-        for name, fig in figures.items():
-            fig.savefig(tmp / "figures" / f"{name}.png", dpi=130, bbox_inches="tight")
-            fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
-            png[name] = fig_to_png_base64(fig)
-        (tmp / "results.json").write_text(dumps_json(results.to_dict()), encoding="utf-8")
-        (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
-        manifest = results_manifest(results, command=command)
-        manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-        (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")
+    try:
+        with atomic_dir(out_dir) as tmp:
+            _write_into(results, tmp, command=command, formats=formats)
+    except OSError as exc:
+        raise output_error(exc, out_dir) from None
     return out_dir
+
+
+def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
+                formats: tuple[str, ...] | None) -> None:
+    (tmp / "tables").mkdir()
+    (tmp / "figures").mkdir()
+    formats = formats or tuple(results.config.output.formats)
+    for name, table in result_tables(results).items():
+        _export_table(table, tmp / "tables" / name, formats)
+    figures = build_figures(results)
+    png: dict[str, str] = {}
+    for name, fig in figures.items():
+        fig.savefig(tmp / "figures" / f"{name}.png", dpi=130, bbox_inches="tight")
+        fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
+        png[name] = fig_to_png_base64(fig)
+    (tmp / "results.json").write_text(dumps_json(results.to_dict()), encoding="utf-8")
+    (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
+    manifest = results_manifest(results, command=command)
+    manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+    (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")
 
 
 def _export_table(table: Any, stem: Path, formats: tuple[str, ...]) -> None:
@@ -185,14 +221,17 @@ def results_manifest(results: AnalysisResults, *, command: str | None = None) ->
 
 def run_manifest(*, config_path: str | None, config_text: str | None, data_hash: str | None, seed: int,
                  command: str | None, timings: dict[str, float]) -> dict[str, Any]:
+    """The run's provenance for ``manifest.json``. Credentials never enter it: the path and command are
+    redacted, and the config hash is taken over the redacted text (a hash of a short password would let it
+    be guessed offline)."""
     return {
         "gistcausal_version": __version__,
         "results_schema_version": SCHEMA_VERSION,
-        "config_path": config_path,
-        "config_sha256": hashlib.sha256(config_text.encode()).hexdigest() if config_text else None,
+        "config_path": redact(config_path) if config_path else None,
+        "config_sha256": hashlib.sha256(redact(config_text).encode()).hexdigest() if config_text else None,
         "data_sha256": data_hash,
         "seed": seed,
-        "command": command or " ".join(sys.argv),
+        "command": redact(command or " ".join(sys.argv)),
         "packages": package_versions(),
         "platform": platform.platform(),
         "timings_seconds": timings,

@@ -1,0 +1,128 @@
+"""Hostile and careless data files: each case runs `gistcausal validate` on a small analysis-ready study and
+checks the exit code, that the message names the column or file and the fix, no traceback, inputs unchanged."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .conftest import STUDY, assert_clean_failure, invoke, snapshot, table_data, write_study
+
+
+def _validate(tmp_path, data: pd.DataFrame | None = None, yaml_text: str = STUDY, raw_csv: bytes | None = None):
+    folder = tmp_path / "study"
+    cfg = write_study(folder, yaml_text=yaml_text, data=data)
+    if raw_csv is not None:
+        (folder / "data.csv").write_bytes(raw_csv)
+    before = snapshot(folder)
+    r = invoke("validate", cfg)
+    assert snapshot(folder) == before
+    return cfg, r
+
+
+def test_negative_times_name_count_and_fix(tmp_path):
+    d = table_data()
+    d.loc[[3, 5], "time"] = -1.5
+    _, r = _validate(tmp_path, d)
+    assert_clean_failure(r, 3, "column 'time' (table.outcomes.os.time_col) has 2 row(s) with negative times "
+                               "(got minimum -1.5)", "fix those rows in the data, or remove them")
+
+
+def test_zero_times_warn_with_count(tmp_path):
+    d = table_data()
+    d.loc[[1, 2, 4], "time"] = 0.0
+    _, r = _validate(tmp_path, d)
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    assert "outcome 'os' (table.outcomes.os.time_col 'time'): 3 patient(s) have zero follow-up time (got time 0)" \
+        in flat
+    assert "correct them or exclude these patients" in flat
+
+
+def test_nan_strings_in_times(tmp_path):
+    d = table_data().astype({"time": object})
+    d.loc[[0, 1], "time"] = ["NaN", "n/a"]
+    _, r = _validate(tmp_path, d)
+    assert_clean_failure(r, 3, "column 'time'")
+
+
+def test_treatment_with_three_values_is_counted_in_the_flow(tmp_path):
+    d = table_data()
+    d.loc[:9, "trt"] = 2
+    _, r = _validate(tmp_path, d)
+    assert r.exit_code == 0, r.output
+    assert "Treatment in a compared strategy" in r.output and ": 10 ->" in r.output
+
+
+def test_empty_arm(tmp_path):
+    d = table_data().assign(trt=1)
+    _, r = _validate(tmp_path, d)
+    assert_clean_failure(r, 4, "arm 'control' is empty", "table.treatment.arms")
+
+
+def test_csv_with_bom(tmp_path):
+    raw = table_data().to_csv(index=False).encode("utf-8-sig")
+    _, r = _validate(tmp_path, raw_csv=raw)
+    assert r.exit_code == 0, r.output
+
+
+def test_csv_with_semicolons(tmp_path):
+    raw = table_data().to_csv(index=False, sep=";").encode()
+    cfg, r = _validate(tmp_path, raw_csv=raw)
+    assert_clean_failure(r, 3, f"{cfg.parent / 'data.csv'}: the file has one column whose name contains ';'",
+                         "Save it comma-separated")
+
+
+def test_levels_outside_values(tmp_path):
+    text = STUDY.replace("  sex: {type: categorical}", "  sex: {type: categorical, levels: [male]}")
+    _, r = _validate(tmp_path, yaml_text=text)
+    flat = assert_clean_failure(r, 3, "column 'sex' has", "value(s) outside covariates.sex.levels (got 'female'; "
+                                      "levels: male)", "`covariates: {sex: {levels: [male, female]}}`")
+    assert "P00" not in flat
+
+
+def test_parquet_list_column(tmp_path):
+    folder = tmp_path / "study"
+    cfg = write_study(folder, yaml_text=STUDY.replace("source: csv\n  path: data.csv", "source: parquet\n  path: "
+                                                                                       "data.parquet"))
+    d = table_data()
+    d["codes"] = [[1, 2]] * len(d)
+    d.to_parquet(folder / "data.parquet")
+    r = invoke("validate", cfg)
+    assert_clean_failure(r, 3, "column 'codes' holds 80 nested value(s)", "Flatten it")
+
+
+def test_frame_hash_names_nested_column():
+    import pytest
+
+    from gistcausal.errors import DataError
+    from gistcausal.pipeline import _frame_hash
+
+    with pytest.raises(DataError, match="column 'codes' holds nested values"):
+        _frame_hash(pd.DataFrame({"a": [1, 2], "codes": [[1], [2, 3]]}))
+
+
+def test_excel_data_on_another_sheet(tmp_path):
+    folder = tmp_path / "study"
+    cfg = write_study(folder, yaml_text=STUDY.replace("source: csv\n  path: data.csv", "source: excel\n  path: "
+                                                                                     "data.xlsx"))
+    with pd.ExcelWriter(folder / "data.xlsx") as xw:
+        pd.DataFrame({"note": ["read me"]}).to_excel(xw, sheet_name="About", index=False)
+        table_data().to_excel(xw, sheet_name="Data", index=False)
+    r = invoke("validate", cfg)
+    assert_clean_failure(r, 3, "treatment column 'trt' not found", "sheet 'About' of a workbook with sheets About, "
+                         "Data", "`data: {sheet: Data}`")
+
+
+def test_excel_unknown_sheet(tmp_path):
+    folder = tmp_path / "study"
+    cfg = write_study(folder, yaml_text=STUDY.replace("source: csv\n  path: data.csv", "source: excel\n  path: "
+                                                                                     "data.xlsx\n  sheet: Dta"))
+    table_data().to_excel(folder / "data.xlsx", sheet_name="Data", index=False)
+    assert_clean_failure(invoke("validate", cfg), 3, "sheet 'Dta' (data.sheet) not found (got sheets: Data)",
+                         "`data: {sheet: Data}`")
+
+
+def test_data_file_is_garbage(tmp_path):
+    _, r = _validate(tmp_path, raw_csv=np.random.default_rng(1).bytes(2000))
+    assert r.exit_code == 3, r.output
+    assert "Traceback" not in r.output
