@@ -276,8 +276,8 @@ def test_plots_draw_one_row_per_estimator(default_config, frame):
 # ------------------------------------------------------------------------------------ pinned errors
 def test_estimand_error_is_pinned(default_config, frame):
     with pytest.raises(ConfigError, match=re.escape(
-            "plasmode: estimand must be one of 'ATE', 'ATT', 'ATC' (got 'ATO'). The plasmode truth is defined for "
-            "these target populations; pass one of them.") + "$"):
+            "plasmode: estimand must be one of ['ATE', 'ATT', 'ATC'] for the simulated ground truth (got 'ATO'). "
+            "The truth is defined for these target populations; pass one of them.") + "$"):
         _run(default_config, frame, true_hr=0.7, n_replicates=1, estimand="ATO")
 
 
