@@ -415,3 +415,9 @@ def test_interaction_must_name_distinct_columns(rotterdam):
            "Write e.g. interactions=[('age', 'sex')].")
     with pytest.raises(ModelFitError, match=re.escape(msg)):
         PropensityModel(covariates=["age"], interactions=[("age", "age")]).fit(rotterdam, treatment_col="hormon")
+
+
+def test_no_covariates_error(rotterdam):
+    msg = "PropensityModel.fit: no covariates given (got covariates=()). Pass covariates=[...]."
+    with pytest.raises(ModelFitError, match=re.escape(msg)):
+        PropensityModel().fit(rotterdam, treatment_col="hormon")

@@ -223,3 +223,88 @@ def test_bad_horizon_and_treatment(cohort):
     bad = cohort.assign(a=cohort["a"] + 1)
     with pytest.raises(DataError, match=re.escape("refute: column 'a' must be coded 0/1 without missing values")):
         refute(bad, treatment_col="a", time_col="time", event_col="event", covariates=["x1"], horizon=12.0)
+
+
+# ------------------------------------------------------------------------------------ seeding and names
+
+_REPRO_SCRIPT = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np, pandas as pd
+from gistcausal.stats.refutation import refute
+rng = np.random.default_rng(8)
+n = 300
+df = pd.DataFrame({f"c{j}": rng.normal(size=n) for j in range(12)})
+df["a"] = rng.binomial(1, 1 / (1 + np.exp(-(0.5 * df.c0 - 0.4 * df.c5))))
+t = rng.exponential(1 / (0.08 * np.exp(-0.4 * df.a + 0.3 * df.c0)))
+c = rng.uniform(5, 40, n)
+df["time"], df["event"] = np.minimum(t, c), (t <= c).astype(int)
+r = refute(df, treatment_col="a", time_col="time", event_col="event", covariates=[f"c{j}" for j in range(12)],
+           horizon=12.0, refuters=("bootstrap", "data_subset", "add_unobserved_common_cause"), num_simulations=3,
+           random_state=21)
+sys.stdout.write(json.dumps(r.to_dict()))
+"""
+
+
+def test_refute_is_byte_identical_across_processes_and_hash_seeds():
+    """DoWhy keeps the adjustment set in a Python set, whose order changes with PYTHONHASHSEED; before the fix
+    the propensity fit (lbfgs stopped early) and the bootstrap refuter's noise followed that order, so two
+    runs of the same analysis differed. Same seed, two processes, two hash seeds: the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    import gistcausal
+
+    src = str(Path(gistcausal.__file__).parents[1])  # the package under test, not another installed copy
+    outs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
+               "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+        outs.append(subprocess.run([sys.executable, "-c", _REPRO_SCRIPT], env=env, capture_output=True, text=True,
+                                   check=True).stdout)
+    assert outs[0] == outs[1]
+    assert len(json.loads(outs[0])["refuters"]) == 3
+
+
+def test_each_refuter_has_its_own_derived_seed(cohort):
+    """A refuter's result does not depend on which other refuters run (seeds from SeedSequence.spawn)."""
+    from gistcausal.stats.refutation import refuter_seeds
+
+    kw = dict(treatment_col="a", time_col="time", event_col="event", covariates=["x1", "x2"], horizon=12.0,
+              num_simulations=NSIM, random_state=5)
+    both = refute(cohort, refuters=("bootstrap", "data_subset"), **kw).to_frame().set_index("refuter")
+    alone = refute(cohort, refuters=("data_subset",), **kw).to_frame().set_index("refuter")
+    pd.testing.assert_series_equal(both.loc["data_subset"], alone.loc["data_subset"])
+    seeds = refuter_seeds(5)
+    assert seeds == refuter_seeds(5) and len(set(seeds.values())) == len(seeds)
+    assert set(seeds) == {"estimate", "placebo_treatment", "random_common_cause", "data_subset", "bootstrap",
+                          "add_unobserved_common_cause"}
+    assert set(refuter_seeds(None).values()) == {None}
+
+
+def test_hostile_covariate_names_reach_dowhy_only_as_generated_names(cohort):
+    names = {"x1": 'x") + __import__("os").system("touch PWNED") + ("', "x2": "lambda\n\\ ünï", "a": "C(a)",
+             "time": "I(time)", "event": "Q"}
+    hostile = cohort.rename(columns=names)
+    kw = dict(horizon=12.0, refuters=("placebo_treatment", "add_unobserved_common_cause"), num_simulations=NSIM,
+              random_state=2)
+    tame = refute(cohort, treatment_col="a", time_col="time", event_col="event", covariates=["x1", "x2"], **kw)
+    got = refute(hostile, treatment_col="C(a)", time_col="I(time)", event_col="Q",
+                 covariates=[names["x1"], names["x2"]], **kw)
+    assert got.estimate.to_dict() == tame.estimate.to_dict()
+    pd.testing.assert_frame_equal(got.to_frame(), tame.to_frame())
+    assert got.estimand == ("backdoor: E[pseudo_outcome | do(treatment)] identified by adjusting for "
+                            + ", ".join(sorted([names["x1"], names["x2"]])))
+    assert set(nx.parse_gml(got.graph_gml).nodes) == {"C(a)", PSEUDO_OUTCOME, names["x1"], names["x2"]}
+
+
+def test_graph_to_dot_escapes_quotes_backslashes_and_newlines():
+    g = causal_graph('arm "A"', "pfs", ["back\\slash", "two\nlines"])
+    dot = graph_to_dot(g)
+    assert '  "arm \\"A\\"" -> "pfs";' in dot
+    assert '  "back\\\\slash" -> "arm \\"A\\"";' in dot
+    assert '  "two\\nlines";' in dot
+    assert len(dot.splitlines()) == 1 + 4 + 5 + 1  # header, nodes, edges, closing brace: no name broke a line

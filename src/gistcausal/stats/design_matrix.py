@@ -34,7 +34,6 @@ R Core Team. splines::ns and splines::bs (R >= 4.0).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 

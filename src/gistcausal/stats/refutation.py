@@ -411,8 +411,8 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     values here are checked against :func:`gistcausal.stats.km.rmst` in the tests.
 
     *Estimator.* DoWhy's ``backdoor.propensity_score_weighting`` with the Hajek (self-normalized) mean
-    difference and an *unpenalized* logistic propensity model (scikit-learn's default L2 penalty would
-    shrink it); DoWhy's propensity clipping is switched off so the weights are plain IPW. The standard
+    difference and an *unpenalized* logistic propensity model fitted by Newton's method to convergence
+    (scikit-learn's default L2 penalty would shrink it, and its default lbfgs stops early); DoWhy's propensity clipping is switched off so the weights are plain IPW. The standard
     error is the HC0 sandwich of the weighted mean difference with the weights treated as known
     (conservative for the ATE, as estimating the propensity score reduces variance).
 
@@ -561,19 +561,80 @@ def _bridge_frame(df: pd.DataFrame, g: nx.DiGraph, *, treatment_col: str, covs: 
     return _BridgeData(frame=data, gml=graph_to_gml(safe_graph), labels={v: str(k) for k, v in safe.items()})
 
 
+def _column_key(name: Any) -> tuple[int, str]:
+    text = str(name)
+    return (int(text[1:]), text) if text[:1] == "x" and text[1:].isdigit() else (0, text)
+
+
+class _OrderedLogit:
+    """Unpenalized logistic regression fitted by Newton's method on the columns in a fixed order.
+
+    DoWhy hands the propensity model its adjustment set in the iteration order of a Python ``set`` of
+    names, which changes with ``PYTHONHASHSEED`` from one process to the next; scikit-learn's default lbfgs,
+    unpenalized and on unscaled covariates, stops far from the optimum, so that order (and the seed) leaked
+    into the estimate at about 1e-5. Sorting the columns (``x1, x2, ..., x10``) and iterating Newton to
+    convergence (``solver="newton-cholesky"``, which equals R's ``glm`` to its tolerance) makes the estimate
+    identical in every process. Implements the parts of the scikit-learn classifier API that DoWhy calls.
+    """
+
+    def __init__(self, tol: float = 1e-10, max_iter: int = 100) -> None:
+        self.tol = tol
+        self.max_iter = max_iter
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:  # noqa: ARG002 - sklearn API
+        return {"tol": self.tol, "max_iter": self.max_iter}
+
+    def set_params(self, **params: Any) -> "_OrderedLogit":
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def _matrix(self, X: Any) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            return X[self.columns_].to_numpy(dtype=float)
+        return np.asarray(X, dtype=float)
+
+    def fit(self, X: Any, y: Any) -> "_OrderedLogit":
+        from sklearn.linear_model import LogisticRegression
+
+        self.columns_ = sorted(X.columns, key=_column_key) if isinstance(X, pd.DataFrame) else None
+        self.model_ = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=self.tol,
+                                         max_iter=self.max_iter).fit(self._matrix(X), np.asarray(y))
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.model_.predict_proba(self._matrix(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.model_.predict(self._matrix(X))
+
+
+def _sort_adjustment_sets(identified: Any) -> None:
+    """Put every adjustment set DoWhy identified (one per identification method) in ``x1, x2, ...`` order."""
+    for table in (getattr(identified, "backdoor_variables", None),
+                  getattr(identified, "general_adjustment_variables", None)):
+        if isinstance(table, dict):
+            for key, names in table.items():
+                if names is not None:
+                    table[key] = sorted(names, key=_column_key)
+
+
 def _dowhy_estimate(bridge_data: _BridgeData, *, estimand: str, where: str) -> tuple[Any, Any, Any]:
     """DoWhy model, identified estimand and IPW estimate on the renamed frame."""
     from dowhy import CausalModel  # deferred: importing DoWhy costs about a second
-    from sklearn.linear_model import LogisticRegression
 
     data = bridge_data.frame
     try:
         model = CausalModel(data=data.copy(), treatment="treatment", outcome="outcome", graph=bridge_data.gml)
         identified = model.identify_effect(proceed_when_unidentifiable=True)
+        # DoWhy keeps the adjustment set in set-iteration order, which changes with PYTHONHASHSEED; its
+        # bootstrap refuter draws noise for the variables in that order. A fixed order keeps runs identical.
+        _sort_adjustment_sets(identified)
         est = model.estimate_effect(
             identified, method_name="backdoor.propensity_score_weighting", target_units=estimand.lower(),
             method_params={"init_params": {
-                "propensity_score_model": LogisticRegression(C=np.inf, max_iter=1000),
+                "propensity_score_model": _OrderedLogit(),
                 "min_ps_score": 0.0, "max_ps_score": 1.0, "weighting_scheme": "ips_weight"}})
     except Exception as err:  # DoWhy raises bare Exceptions; keep the cause chained
         raise ModelFitError(f"{where}: DoWhy could not identify or estimate the effect on {PSEUDO_OUTCOME!r} "
