@@ -528,6 +528,11 @@ class Output(_Model):
     dir: str | None = None
     formats: list[Literal["csv", "md", "tex", "html", "docx", "xlsx"]] = ["csv", "md", "html", "docx", "xlsx"]
     small_cell_threshold: int | None = Field(None, ge=0, le=50)
+    unadjusted_title: str = Field(
+        "Unadjusted analysis", min_length=1, max_length=120,
+        description="Title of the report section with the unweighted Kaplan-Meier, log-rank and Cox results "
+                    "(e.g. the name of the published analysis this one replicates).",
+        examples=["The study's analysis as published (unweighted)"])
 
 
 class StudyConfig(_Model):

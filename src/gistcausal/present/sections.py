@@ -1,7 +1,6 @@
 """The report's sections, in reading order, built from :class:`~gistcausal.results.AnalysisResults`.
 
-Question and answer first; then the protocol, the patient flow, Table 1, the study's own (unweighted)
-analysis, the propensity score and weights, balance, the causal (weighted) estimates, and a methods
+Question and answer first; then the protocol, the patient flow, Table 1, the unadjusted analysis, the propensity score and weights, balance, the causal (weighted) estimates, and a methods
 paragraph generated from the config.
 """
 from __future__ import annotations
@@ -15,6 +14,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from gistcausal.design.disclosure import suppress_counts, threshold_for
+from gistcausal.present.answer import headline
 from gistcausal.results import AnalysisResults, fmt_number
 
 
@@ -47,15 +47,31 @@ def _num(v: Any, digits: int = 2) -> str:
     return f"{v:.{digits}f}"
 
 
-def estimates_display(estimates: list[Any]) -> pd.DataFrame:
-    """Readable effects table: one row per estimate with its estimand, method and variance method."""
+def _contrast_label(contrast: str, arms: dict[str, str]) -> str:
+    """``"a vs b"`` or an arm code, with arm codes replaced by their configured labels."""
+    return " vs ".join(arms.get(part, part) for part in contrast.split(" vs "))
+
+
+def display_labels(r: "AnalysisResults") -> tuple[dict[str, str], dict[str, str]]:
+    """(outcome code -> label, arm code -> label) from the config, for every table a person reads."""
+    cfg = r.config
+    outcomes = {n: o.label for n, o in cfg.outcomes.items()}
+    arms = {a: cfg.treatment.label(a) for a in cfg.treatment.arms}
+    return outcomes, arms
+
+
+def estimates_display(estimates: list[Any], *, outcomes: dict[str, str] | None = None,
+                      arms: dict[str, str] | None = None) -> pd.DataFrame:
+    """Readable effects table: one row per estimate with its estimand, method and variance method; outcome and
+    arm codes replaced by the labels given."""
+    outcomes, arms = outcomes or {}, arms or {}
     rows = []
     for e in estimates:
         is_p = e.measure.endswith("_p")
         rows.append({
-            "outcome": e.outcome, "measure": _MEASURE_NAMES.get(e.measure, e.measure),
+            "outcome": outcomes.get(e.outcome, e.outcome), "measure": _MEASURE_NAMES.get(e.measure, e.measure),
             "time": "" if not math.isfinite(e.time) else f"{e.time:g}",
-            "contrast / arm": e.contrast, "estimand": e.estimand, "method": e.method,
+            "contrast / arm": _contrast_label(e.contrast, arms), "estimand": e.estimand, "method": e.method,
             "estimate": _num(e.value, 3 if is_p else 2),
             "95% CI": "" if is_p or not math.isfinite(e.ci_low) and not math.isfinite(e.ci_high)
             else f"{_num(e.ci_low)} to {_num(e.ci_high)}",
@@ -82,7 +98,7 @@ def _pick(estimates: list[Any], **match: Any) -> Any:
 
 
 def study_results_table(r: "AnalysisResults") -> pd.DataFrame:
-    """The paper's results in one table: per outcome and arm, patients, events, median (95% CI); the log-rank
+    """The unadjusted results in one table: per outcome and arm, patients, events, median (95% CI); the log-rank
     p-value and the unadjusted hazard ratio per outcome."""
     cfg = r.config
     tr, ct = cfg.treatment.treated, cfg.treatment.control
@@ -113,7 +129,7 @@ def causal_results_table(r: "AnalysisResults") -> pd.DataFrame:
     rows = []
     for (name, est), comp in r.causal.items():
         e = list(comp.estimates)
-        row = {"outcome": name, "estimand": est}
+        row = {"outcome": cfg.outcomes[name].label, "estimand": est}
         hr = _pick(e, measure="hr")
         row["marginal HR (95% CI)"] = _ci(hr) if hr else ""
         rd = _pick(e, measure="rmst_diff")
@@ -125,7 +141,7 @@ def causal_results_table(r: "AnalysisResults") -> pd.DataFrame:
                 row[f"survival difference at {lm:g}"] = _ci(sd)
         for arm in (tr, ct):
             m = _pick(e, measure="median", contrast=arm)
-            row[f"median {arm}"] = _ci(m, 1) if m else ""
+            row[f"median, {cfg.treatment.label(arm)}"] = _ci(m, 1) if m else ""
         lr = _pick(e, measure="logrank_p")
         row["weighted log-rank p"] = _p(lr.value) if lr else ""
         row["variance"] = hr.variance if hr else ""
@@ -180,7 +196,7 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
         elig = "; ".join(f"{'include' if s.include else 'exclude'} {s.label}" for s in p.eligibility)
         outs = "; ".join(o.label for o in p.outcomes.values())
         rows = [
-            ("Eligibility criteria", "As in the study's protocol", elig),
+            ("Eligibility criteria", "As specified in the protocol", elig),
             ("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
             ("Assignment procedure", "Randomization", p.assignment),
             ("Time zero", "Randomization / start of strategy", f"{p.time_zero}"),
@@ -216,8 +232,8 @@ def methods_paragraph(r: "AnalysisResults") -> str:
            "bootstrap": f"a bootstrap of {s.bootstrap_replicates} replicates refitting the propensity model"}[s.variance]
     return (
         f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
-        f"Unweighted survival was estimated with the Kaplan-Meier method and compared with the log-rank test, as in "
-        f"the original study. To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
+        f"Unweighted survival was estimated with the Kaplan-Meier method and compared with the log-rank test. "
+        f"To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
         f"model for receiving {tr.label(tr.treated)} included {covs}. Inverse probability of treatment weights "
         f"({'stabilized' if cfg.analysis.weights.stabilize else 'unstabilized'}) targeted the {est}. Covariate balance was "
         f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
@@ -239,23 +255,23 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
     secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow_frame()),),
                               figures=(("Patient flow (CONSORT-style)", "flow"),)))
-    labels = {a: cfg.treatment.label(a) for a in cfg.treatment.arms}
+    out_labels, labels = display_labels(r)
     if r.table1 is not None:
         secs.append(ReportSection("table1", "Table 1: baseline characteristics",
-                                  tables=(("Baseline characteristics by arm (unweighted), with the study's tests",
+                                  tables=(("Baseline characteristics by arm (unweighted), with tests",
                                            table1_display(r.table1.to_frame())),)))
     if r.study:
         un = [e for e in r.estimates if e.method == "unadjusted"]
         figs = tuple((f"Kaplan-Meier: {cfg.outcomes[o].label}", f"km_{o}") for o in r.study)
-        tabs = [("Results as in the paper: Kaplan-Meier medians, log-rank test, unadjusted Cox", study_results_table(r))]
+        tabs = [("Unadjusted results: Kaplan-Meier medians, log-rank test, unadjusted Cox", study_results_table(r))]
         for name, d in r.durations.items():
             tabs.append((f"{cfg.outcomes[name].label}: median (range), Mann-Whitney p = {_p(d['p'])}",
                          suppress_counts(d["table"], ["n"], threshold_for(cfg))))
         for name, comp in r.study.items():
             tabs.append((f"Numbers at risk: {cfg.outcomes[name].label}",
                          at_risk_wide(r.at_risk_frame(comp.at_risk), weighted=False, labels=labels)))
-        secs.append(ReportSection("study", "The study's analysis (unweighted)", tables=tuple(tabs), figures=figs,
-                                  details=(("All unweighted estimates", estimates_display(un)),)))
+        secs.append(ReportSection("study", cfg.output.unadjusted_title, tables=tuple(tabs), figures=figs,
+                                  details=(("All unweighted estimates", estimates_display(un, outcomes=out_labels, arms=labels)),)))
     if r.propensity is not None:
         tabs = [(f"Weight diagnostics ({k})", v.to_frame().round(3)) for k, v in r.weights.items()]
         figs = [("Propensity score overlap by arm", "ps_overlap")]
@@ -291,7 +307,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
             tabs.insert(1, ("Synthetic registry: estimates beside the known true marginal effects",
                             truth_table(r).round(4)))
         secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
-                                  details=(("All causal estimates", estimates_display(causal)),)))
+                                  details=(("All causal estimates", estimates_display(causal, outcomes=out_labels, arms=labels)),)))
     if "sequential_model" in r.sensitivity:
         sm = r.sensitivity["sequential_model"]
         secs.append(ReportSection(
@@ -301,7 +317,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
              f"2008; Danaei et al. 2013). {sm.n_rows} person-trials in {sm.n_trials} trials from {sm.n_patients} patients, "
              f"{sm.n_events} events; pooled Cox model with standard errors clustered by patient (as R coxph(..., "
              "cluster = id)).",),
-            tables=(("Estimates", estimates_display(list(sm.estimates))),
+            tables=(("Estimates", estimates_display(list(sm.estimates), outcomes=out_labels, arms=labels)),
                     ("Patients and events per trial and arm", r.sensitivity["sequential_trials"])),
             figures=(("Pooled Kaplan-Meier curves by arm", "sequential_km"),)))
     if r.causal or r.study:
@@ -323,7 +339,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                 "(Hernan & Robins 2016; Maringe et al. 2020). Intervals: bootstrap over patients "
                 f"({st.n_bootstrap} replicates).")
         tabs = [("Eligibility at the strategies' time zero", r.sensitivity.get("strategies_flow", pd.DataFrame())),
-                ("Estimates", estimates_display(list(st.estimates))),
+                ("Estimates", estimates_display(list(st.estimates), outcomes=out_labels, arms=labels)),
                 ("Clones, compliance and artificial censoring", st.diagnostics.round(3))]
         secs.append(ReportSection("strategies", "Sustained strategies (clone-censor-weight)", (text,),
                                   tables=tuple(tabs), figures=(("IPCW-weighted survival by strategy", "strategies"),)))
@@ -385,44 +401,6 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
 def _failed_text(step: str, reason: str) -> str:
     return (f"This optional step ({step}) did not complete: {reason}. The rest of the analysis is unaffected; "
             "fix the cause and run again to add it.")
-
-
-def headline(r: "AnalysisResults") -> str:
-    """The question and the answer in two sentences (first paragraph of the report)."""
-    cfg = r.config
-    tr, ct = cfg.treatment.label(cfg.treatment.treated), cfg.treatment.label(cfg.treatment.control)
-    o = cfg.primary_outcome
-    label = cfg.outcomes[o].label
-    hr = [e for e in r.estimates if e.outcome == o and e.measure == "hr" and e.method in ("iptw",
-                                                                                              "sequential_trials")]
-    un = [e for e in r.estimates if e.outcome == o and e.measure == "hr" and e.method == "unadjusted"]
-    unit = "person-trials" if cfg.sequential is not None else "eligible patients"
-    parts = [f"Question: {label}, {tr} versus {ct}, in {r.flow.n_final} {unit} "
-             f"({', '.join(f'{a}: {n}' for a, n in r.flow.arms)})."]
-    if hr:
-        e = hr[0]
-        kind = "IPTW marginal" if e.method == "iptw" else "pooled sequential-trials"
-        est_txt = f" ({e.estimand})" if e.estimand != "none" else ""
-        parts.append(f"Answer: the {kind} hazard ratio{est_txt} is {fmt_number(e.value)} "
-                     f"(95% CI {fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}; {e.variance} variance)"
-                     + (f", against an unadjusted {fmt_number(un[0].value)} (95% CI {fmt_number(un[0].ci_low)} to "
-                        f"{fmt_number(un[0].ci_high)})." if un else "."))
-    elif un:
-        parts.append(f"Unadjusted hazard ratio {fmt_number(un[0].value)} (95% CI {fmt_number(un[0].ci_low)} to "
-                     f"{fmt_number(un[0].ci_high)}).")
-    rd = [e for e in r.estimates if e.outcome == o and e.measure == "rmst_diff" and e.method == "iptw"]
-    if rd:
-        e = rd[0]
-        parts.append(f"The restricted mean {o.upper() if len(o) <= 4 else o} time up to {e.time:g} "
-                     f"{cfg.time_unit} differs by {fmt_number(e.value)} {cfg.time_unit} (95% CI {fmt_number(e.ci_low)} to "
-                     f"{fmt_number(e.ci_high)}).")
-    if "evalue_hr" in r.sensitivity:
-        parts.append(r.sensitivity["evalue_hr"].summary())
-    if r.truth and hr:
-        t = r.truth.get(hr[0].estimand)
-        if t is not None:
-            parts.append(f"(Synthetic data: the true marginal hazard ratio is {fmt_number(t.value(o, 'hr'))}.)")
-    return " ".join(parts)
 
 
 def ph_table(results: "AnalysisResults") -> pd.DataFrame:

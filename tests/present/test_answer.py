@@ -1,0 +1,49 @@
+"""The report's answer follows its own diagnostics (issue 15): PH, residual imbalance, the specification grid,
+the E-value against measured covariates, and the weighting actually used."""
+from __future__ import annotations
+
+import dataclasses
+
+from gistcausal.present.answer import answer
+
+
+def _with_ph_p(results, p):
+    cfg = results.config
+    key = (cfg.primary_outcome, cfg.analysis.survival.estimands[0])
+    comp = results.causal[key]
+    causal = dict(results.causal)
+    causal[key] = dataclasses.replace(comp, ph_test={**comp.ph_test, "p": p})
+    return dataclasses.replace(results, causal=causal)
+
+
+def test_issue_15_answer_leads_with_hr_when_ph_holds(default_results):
+    a = answer(default_results)
+    assert a.lead.startswith("Answer: the IPTW marginal (ATE) hazard ratio is")
+    assert any(s.startswith("The restricted mean") for s in a.supporting)
+
+
+def test_issue_15_answer_leads_with_rmst_when_ph_is_rejected(default_results):
+    a = answer(_with_ph_p(default_results, 0.006))
+    assert a.lead.startswith("Answer (IPTW marginal (ATE)): the restricted mean")
+    assert any("Proportional hazards were rejected (p = 0.006)" in s and "does not lead" in s for s in a.supporting)
+
+
+def test_issue_15_residual_imbalance_is_a_caveat(default_results):
+    est = default_results.config.analysis.survival.estimands[0]
+    bt = default_results.balance[est]
+    table = bt.table.copy()
+    table.loc[table.index[0], "smd_w"] = 0.191
+    r = dataclasses.replace(default_results, balance={**default_results.balance,
+                                                      est: dataclasses.replace(bt, table=table)})
+    caveats = answer(r).caveats
+    assert len(caveats) == 1 and "remain imbalanced beyond |SMD| 0.1" in caveats[0] and "(SMD +0.19)" in caveats[0]
+    label = default_results.config.covariates[table.iloc[0]["covariate"]].label
+    assert label in caveats[0]
+    assert not answer(default_results).caveats
+
+
+def test_issue_15_answer_states_weighting_grid_spread_and_evalue(default_results):
+    text = answer(default_results).text()
+    assert "Weighting: stabilized ATE weights" in text
+    assert "Across " in text and "alternative analyses the hazard ratio ranged from" in text
+    assert "E-value:" in text
