@@ -270,8 +270,8 @@ def test_plots_draw_one_row_per_estimator(default_config, frame):
 
 # ------------------------------------------------------------------------------------ pinned errors
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(estimand="ATO"), "plasmode: estimand must be one of 'ATE', 'ATT', 'ATC' (got 'ATO'). The plasmode truth "
-                           "is defined for these target populations; pass one of them."),
+    (dict(estimand="ATO"), "plasmode: estimand must be one of ['ATE', 'ATT', 'ATC'] for the simulated ground truth "
+                           "(got 'ATO'). The truth is defined for these target populations; pass one of them."),
     (dict(n_replicates=0), "plasmode: n_replicates must be an integer >= 1 (got 0). Pass e.g. n_replicates=1000."),
     (dict(true_hr=-1.0), "plasmode: true_hr must be a finite number > 0 (got -1.0). Pass e.g. true_hr=0.7."),
     (dict(backend="ray"), "plasmode: backend must be 'local' or 'dask' (got 'ray'). Use 'local' for joblib "
