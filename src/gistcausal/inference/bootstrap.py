@@ -315,7 +315,7 @@ class BootstrapResult:
         replicates (log scale for ``hr``, ``surv_ratio``), ``p`` the Wald p-value with that SE.
     replicates : DataFrame
         One row per successful replicate (column ``replicate`` is its index among the ``n_boot``), one column
-        per statistic (``surv_imatinib_800_t12``, ``log_hr``...): estimates, not patients.
+        per statistic (``surv_control_t12``, ``log_hr``...): estimates, not patients.
     warnings : tuple of str
     """
 
