@@ -140,8 +140,8 @@ class TableOne:
     ----------
     table : DataFrame
         One row per display row plus a first "Number of patients" row: variable (label), level (level code,
-        the statistic for continuous rows, "missing", or "" on a variable's heading row), level_label, one text
-        column per arm (unweighted), per estimand one text column per arm suffixed `` (weighted)`` (one
+        the statistic for continuous rows, "missing", or "" on a variable's heading row; labels are in
+        ``model``), one text column per arm (unweighted), per estimand one text column per arm suffixed `` (weighted)`` (one
         estimand) or `` (weighted ATE)`` (several), ``smd_unweighted`` and ``smd_weighted`` (or
         ``smd_weighted_ATE``), ``p`` and ``test``.
     model : TableModel
@@ -455,13 +455,13 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
 
     # Tidy record (aggregates only).
     records: list[dict[str, Any]] = []
-    head = {"variable": "Number of patients", "level": "", "level_label": "", A[1]: str(n_arm[1]),
+    head = {"variable": "Number of patients", "level": "", A[1]: str(n_arm[1]),
             A[0]: str(n_arm[0])}
     for e in ests:
         head.update({wcol[e][1]: f"{wn[e][1]:.1f}", wcol[e][0]: f"{wn[e][0]:.1f}"})
     records.append(head)
     for ln in lines:
-        rec: dict[str, Any] = {"variable": ln.variable, "level": ln.level, "level_label": ln.level_label}
+        rec: dict[str, Any] = {"variable": ln.variable, "level": ln.level}
         for arm in (1, 0):
             if arm in ln.arms:
                 rec[A[arm]] = ln.arms[arm].text
@@ -476,7 +476,7 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
         if tests and ln.test:
             rec["p"], rec["test"] = ln.p, ln.test
         records.append(rec)
-    cols = ["variable", "level", "level_label", A[1], A[0]]
+    cols = ["variable", "level", A[1], A[0]]
     for e in ests:
         cols += [wcol[e][1], wcol[e][0]]
     if ests:
