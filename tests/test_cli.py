@@ -74,13 +74,16 @@ def test_balance_command_writes_tables_and_love_plots(root, tmp_path):
 
     r = runner.invoke(app, ["balance", str(root / "configs" / "gist_second_line.yaml"), "-o", str(tmp_path / "bal")])
     assert r.exit_code == 0, r.output
-    for est in ("ATE", "ATT"):
-        for ext in ("csv", "md", "tex", "html", "docx", "xlsx"):
-            assert (tmp_path / "bal" / f"table1_weighted_{est}.{ext}").is_file()
+    for ext in ("csv", "md", "tex", "html", "docx", "xlsx"):
+        assert (tmp_path / "bal" / f"table1.{ext}").is_file()
+        assert (tmp_path / "bal" / f"balance_summary.{ext}").is_file()
+        for est in ("ATE", "ATT"):
             assert (tmp_path / "bal" / f"balance_{est}.{ext}").is_file()
+    for est in ("ATE", "ATT"):
         assert (tmp_path / "bal" / f"love_{est}.png").is_file()
     bt = pd.read_csv(tmp_path / "bal" / "balance_ATE.csv")
-    assert bt["smd_w"].abs().max() < bt["smd_un"].abs().max()  # weighting improved the worst imbalance
+    # weighting improved the worst imbalance
+    assert bt["Weighted (ATE): SMD"].abs().max() < bt["Unweighted: SMD"].abs().max()
     assert "SmallSampleWarning" in r.output  # 38 patients for 11 parameters is flagged, not hidden
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
 

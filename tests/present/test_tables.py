@@ -68,16 +68,21 @@ def rot():
     return df, w
 
 
+def _p_by_variable(tab):
+    """The p-value of each variable (on its heading row, or its one row when binary)."""
+    return tab.table.dropna(subset=["p"]).set_index("variable")["p"]
+
+
 def test_study_table1_counts_and_pearson_chisq_match_r(study, ref):
     """R: chisq.test(tab, correct = FALSE) on the published counts. Published: sex 0.20, localization 0.45,
     mitotic 0.21, mutation 0.39. Pearson chi-square (as R and SPSS) gives 0.240, 0.686, 0.401, 0.425: the
     published p-values are NOT reproduced by Pearson, Yates or Fisher from the published counts (see
     test_study_published_p_values_not_reproduced); we pin the R values."""
     tab = table_one(study, treatment_col="sunitinib", covariates={k: "categorical" for k in STUDY},
-                    arm_labels={1: "Sunitinib", 0: "Imatinib 800"})
-    heads = tab.table[tab.table.level == ""].set_index("variable")
+                    arm_labels={1: "Sunitinib", 0: "Imatinib 800"}, binary_levels={"sex": "male"})
+    p = _p_by_variable(tab)
     for var in STUDY:
-        assert heads.loc[var, "p"] == pytest.approx(ref["study_chisq"][var]["pearson"], abs=1e-6), var
+        assert p[var] == pytest.approx(ref["study_chisq"][var]["pearson"], abs=1e-6), var
     sex = tab.table[(tab.table.variable == "sex") & (tab.table.level == "male")].iloc[0]
     assert sex["Sunitinib"] == "43 (59.7)" and sex["Imatinib 800"] == "27 (71.1)"  # as printed in the paper
 
@@ -88,11 +93,11 @@ def test_study_published_p_values_not_reproduced(study, ref, test):
     (Fisher, also checked in R, does not either: sex 0.299)."""
     tab = table_one(study, treatment_col="sunitinib", covariates={k: "categorical" for k in STUDY},
                     categorical_test=test)
-    heads = tab.table[tab.table.level == ""].set_index("variable")
+    p = _p_by_variable(tab)
     key = "pearson" if test == "chisq" else "yates"
     for var, published in PUBLISHED_P.items():
-        assert heads.loc[var, "p"] == pytest.approx(ref["study_chisq"][var][key], abs=1e-6)
-        assert round(heads.loc[var, "p"], 2) != published
+        assert p[var] == pytest.approx(ref["study_chisq"][var][key], abs=1e-6)
+        assert round(p[var], 2) != published
 
 
 def test_continuous_tests_match_r(rot, ref):
@@ -123,13 +128,13 @@ def test_weighted_cells_match_r_survey(rot, ref):
         for q, expected in zip((0.25, 0.5, 0.75), r["nodes_q"]):
             assert weighted_quantile(df.nodes.to_numpy()[m], w.weights[m], q) == expected
     tab = table_one(df, treatment_col="hormon", covariates={"age": "continuous_mean", "nodes": "continuous_median",
-                                                            "size": "categorical"}, weights=w)
+                                                            "size": "categorical"}, weights=w, median_spread="iqr")
     rows = tab.table.set_index(["variable", "level"])
     for arm, label in ((1, "treated (weighted)"), (0, "control (weighted)")):
         r = ref["weighted_ate"][str(arm)]
         assert rows.loc[("age", "mean (SD)"), label] == f"{r['age_mean']:.1f} ({r['age_sd']:.1f})"
-        assert rows.loc[("nodes", "median (range)"), label] == \
-            f"{r['nodes_q'][1]:.1f} ({r['nodes_q'][0]:.1f}-{r['nodes_q'][2]:.1f})"
+        assert rows.loc[("nodes", "median (IQR)"), label] == \
+            f"{r['nodes_q'][1]:.1f} ({r['nodes_q'][0]:.1f}–{r['nodes_q'][2]:.1f})"
         for level, prop in zip(["<=20", "20-50", ">50"], r["size_prop"]):
             cell = rows.loc[("size", level), label]
             assert cell.endswith(f"({100 * prop:.1f})"), (cell, prop)
@@ -162,10 +167,10 @@ def test_fisher_needs_2x2_message(study):
 
 
 def test_unknown_type_message(study):
-    msg = ("table_one: covariates['sex'] must be one of ['categorical', 'continuous_mean', 'continuous_median'] "
-           "(got 'binary'). Pick one of these.")
+    msg = ("table_one: covariates['sex'] must be one of ['categorical', 'binary', 'continuous_mean', "
+           "'continuous_median'] (got 'dichotomous'). Pick one of these.")
     with pytest.raises(ConfigError, match=re.escape(msg)):
-        table_one(study, treatment_col="sunitinib", covariates={"sex": "binary"})
+        table_one(study, treatment_col="sunitinib", covariates={"sex": "dichotomous"})
 
 
 @pytest.fixture(scope="session")
@@ -173,23 +178,24 @@ def tricky():
     df = pd.DataFrame({"group": pd.Categorical(["<a & b>", "50% | x_y"] * 6),
                        "age": np.arange(12.0), "t": [1, 0, 0, 1] * 3})
     return table_one(df, treatment_col="t", covariates={"group": "categorical", "age": "continuous_mean"},
-                     arm_labels={1: "Sunitinib", 0: "Imatinib"})
+                     arm_labels={1: "Sunitinib", 0: "Imatinib"}, binary_rows="both")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "markdown", "latex", "html", "docx", "xlsx"])
-def test_exports_read_back(tricky, tmp_path, fmt):
+def test_exports_read_back_escaped(tricky, tmp_path, fmt):
     suffix = {"csv": ".csv", "markdown": ".md", "latex": ".tex", "html": ".html", "docx": ".docx", "xlsx": ".xlsx"}
     path = tricky.write(tmp_path / f"t1{suffix[fmt]}")
-    display = tricky._display()
+    display = tricky.model.to_frame()
     if fmt == "csv":
         back = pd.read_csv(path, keep_default_na=False, dtype=str)
-        assert back["Sunitinib"].tolist() == display["Sunitinib"].tolist()
+        assert back["Sunitinib, N = 6"].tolist() == display["Sunitinib, N = 6"].tolist()
+        assert "<a & b>" in set(back["level"])
     elif fmt == "markdown":
         text = path.read_text()
-        assert "50% \\| x_y" in text and "| Number of patients |" in text
+        assert "50% \\| x_y" in text and "| Characteristic |" in text
     elif fmt == "latex":
         text = path.read_text()
-        assert r"\textless{}a \& b\textgreater{}" in text and r"50\% | x\_y" in text
+        assert r"\textless{}a \& b\textgreater{}" in text and r"50\% \textbar{} x\_y" in text
     elif fmt == "html":
         text = path.read_text()
         assert "&lt;a &amp; b&gt;" in text and "<a & b>" not in text
@@ -197,15 +203,20 @@ def test_exports_read_back(tricky, tmp_path, fmt):
         import docx
 
         table = docx.Document(str(path)).tables[0]
-        assert [c.text for c in table.rows[0].cells][:3] == ["variable", "level", "Sunitinib"]
-        assert table.rows[2].cells[1].text == display.iloc[1]["level"]
+        assert [c.text for c in table.rows[0].cells][:3] == ["Characteristic", "Sunitinib", "Imatinib"]
+        assert table.rows[4].cells[0].text == "<a & b>"  # header, sub-header (N =), variable row, two levels
     else:
-        back = pd.read_excel(path, sheet_name="Table 1", dtype=str, keep_default_na=False)
-        assert back["Imatinib"].tolist() == display["Imatinib"].tolist()
+        import openpyxl
+
+        ws = openpyxl.load_workbook(path).active
+        stubs = [ws.cell(r, 1).value for r in range(1, ws.max_row + 1)]
+        assert "<a & b>" in stubs and "50% | x_y" in stubs
 
 
 def test_write_unknown_format(tricky, tmp_path):
-    with pytest.raises(ConfigError, match=re.escape("TableOne.write: format must be one of")):
+    msg = ("TableOne.write: format must be one of ['csv', 'markdown', 'latex', 'html', 'docx', 'xlsx'] (got None "
+           f"for {str(tmp_path / 't.pdf')!r}). Pass format= or use a known suffix.")
+    with pytest.raises(ConfigError, match=re.escape(msg)):
         tricky.write(tmp_path / "t.pdf")
 
 

@@ -6,6 +6,7 @@ arm labels, covariate labels and the Table 1 layout from here rather than re-rea
 from __future__ import annotations
 
 from gistcausal.design.config import StudyConfig
+from gistcausal.design.disclosure import threshold_for
 
 
 def arm_labels(cfg: StudyConfig) -> dict[int, str]:
@@ -21,7 +22,7 @@ def table1_spec(cfg: StudyConfig) -> tuple[dict[str, str], str]:
         if not cov.in_table1:
             continue
         if cov.type in ("categorical", "binary"):
-            spec[name] = "categorical"
+            spec[name] = cov.type
         elif cov.summary in ("median_range", "median_iqr"):
             spec[name] = "continuous_median"
             spreads.add(cov.summary)
@@ -34,4 +35,30 @@ def covariate_labels(cfg: StudyConfig) -> dict[str, str]:
     return {n: (c.label or n) for n, c in cfg.covariates.items()}
 
 
-__all__ = ["arm_labels", "table1_spec", "covariate_labels"]
+def level_labels(cfg: StudyConfig) -> dict[str, dict]:
+    """{covariate: {level code: label}} from ``covariates.<name>.level_labels`` (the missing level labelled
+    "Not reported" unless the config labels it)."""
+    out = {}
+    for name, c in cfg.covariates.items():
+        if c.type == "continuous":
+            continue
+        labs = {str(c.missing_label): "Not reported"} if c.missing == "category" else {}
+        labs.update({str(k): v for k, v in c.level_labels.items()})
+        if labs:
+            out[name] = labs
+    return out
+
+
+def table1_options(cfg: StudyConfig) -> dict:
+    """Keyword arguments of :func:`gistcausal.present.tables.table_one` that come from the config: labels of
+    variables, levels and arms, level order, the one-row level of binary variables, the median spread and
+    the small-cell threshold. Use as ``table_one(frame, treatment_col="treatment", covariates=spec,
+    **table1_options(cfg))`` with ``spec, _ = table1_spec(cfg)``."""
+    _, spread = table1_spec(cfg)
+    return {"labels": covariate_labels(cfg), "level_labels": level_labels(cfg), "arm_labels": arm_labels(cfg),
+            "level_order": {n: list(c.levels) for n, c in cfg.covariates.items() if c.levels},
+            "binary_levels": {n: c.binary_level for n, c in cfg.covariates.items() if c.binary_level is not None},
+            "median_spread": spread, "suppress_below": threshold_for(cfg) or None}
+
+
+__all__ = ["arm_labels", "table1_spec", "covariate_labels", "level_labels", "table1_options"]

@@ -412,6 +412,14 @@ class SequentialTrials(_Model):
 
 
 class Covariate(_Model):
+    """One covariate: its type, display ``label``, Table 1 summary, level order (``levels``), missing-data rule.
+
+    ``level_labels`` (``{code: label}``) gives the display label of each level in Table 1, the balance tables
+    and the love plot, e.g. ``level_labels: {kit_exon_11: "KIT exon 11", not_reported: "Not reported"}``;
+    codes without a label print as they are. ``binary_level`` is the level shown on the single row of a
+    two-level variable (default: a yes-like level 1/true/yes, else the second level).
+    """
+
     type: Literal["categorical", "continuous", "binary"]
     label: str | None = None
     summary: Literal["mean_sd", "median_range", "median_iqr"] | None = None
@@ -421,6 +429,28 @@ class Covariate(_Model):
     in_propensity: bool = True
     in_table1: bool = True
     spline_df: int | None = Field(None, ge=3, le=10)
+    level_labels: dict[Any, str] = {}
+    binary_level: Any = None
+
+    @model_validator(mode="after")
+    def _labels(self) -> "Covariate":
+        # Level labels and the one-row level of a binary variable only mean something for categorical data; a
+        # typo in a level code would otherwise silently leave the code in Table 1.
+        if (self.level_labels or self.binary_level is not None) and self.type == "continuous":
+            raise ValueError("level_labels and binary_level apply to categorical and binary covariates "
+                             "(got type: continuous)")
+        if self.levels is not None:
+            known = {str(v) for v in self.levels} | {str(self.missing_label)}
+            unknown = [k for k in self.level_labels if str(k) not in known]
+            if unknown:
+                raise ValueError(f"level_labels keys must be among levels {list(self.levels)} (got {unknown})")
+            if self.binary_level is not None and str(self.binary_level) not in known:
+                raise ValueError(f"binary_level must be one of levels {list(self.levels)} "
+                                 f"(got {self.binary_level!r})")
+        empty = [k for k, v in self.level_labels.items() if not str(v).strip()]
+        if empty:
+            raise ValueError(f"level_labels must be non-empty text (got an empty label for {empty})")
+        return self
 
     @model_validator(mode="after")
     def _levels(self) -> "Covariate":

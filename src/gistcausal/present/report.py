@@ -164,9 +164,17 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
 
 
 def _export_table(table: Any, stem: Path, formats: tuple[str, ...]) -> None:
-    """Tables are either objects with ``write(path, format=...)`` (tables.TableOne) or DataFrames."""
+    """Write ``table`` in each format: a :class:`~gistcausal.present.table_model.TableModel` or an object with
+    ``write(path, format=...)`` (tables.TableOne) through the journal-style renderers; a DataFrame as data
+    (csv, md, tex, html as before) and, for Word and Excel, as a ruled table with numbers kept numeric."""
+    from gistcausal.present.render import write_table
+    from gistcausal.present.table_model import TableModel
+
     for fmt in formats:
         path = stem.with_suffix("." + fmt)
+        if isinstance(table, TableModel):
+            write_table(table, path, format=fmt)
+            continue
         if hasattr(table, "write"):
             table.write(path, format={"md": "markdown", "tex": "latex"}.get(fmt, fmt))
             continue
@@ -180,24 +188,20 @@ def _export_table(table: Any, stem: Path, formats: tuple[str, ...]) -> None:
         elif fmt == "html":
             path.write_text(str(frame_to_html(df)), encoding="utf-8")
         elif fmt == "xlsx":
-            df.to_excel(path, index=False)
+            from gistcausal.present.render.excel import render_xlsx
+
+            render_xlsx(TableModel.from_frame(df), path, sheet=stem.name)
         elif fmt == "docx":
             _frame_to_docx(df, path)
 
 
 def _frame_to_docx(df: pd.DataFrame, path: Path) -> None:
-    from docx import Document
+    """A DataFrame as a Word table with the journal rules (three horizontal rules, bold header), floats to
+    three decimals; landscape when wide."""
+    from gistcausal.present.render.word import render_docx
+    from gistcausal.present.table_model import TableModel
 
-    doc = Document()
-    t = doc.add_table(rows=1, cols=len(df.columns))
-    t.style = "Table Grid"
-    for j, c in enumerate(df.columns):
-        t.rows[0].cells[j].text = str(c)
-    for row in df.itertuples(index=False):
-        cells = t.add_row().cells
-        for j, v in enumerate(row):
-            cells[j].text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-    doc.save(path)
+    render_docx(TableModel.from_frame(df), path)
 
 
 def render_html(results: AnalysisResults, png: dict[str, str]) -> str:

@@ -1,20 +1,33 @@
-"""Paper-style Table 1 by treatment arm, before and after weighting, with exports.
+"""Paper-style Table 1 by treatment arm, before and after weighting, and the reviewer's balance tables.
+
+:func:`table_one` gives the unweighted table with tests and, when weights are given (one set per estimand),
+the weighted columns of each estimand side by side with SMDs, in the layout of R's gtsummary
+(``tbl_summary`` + ``add_p``, ``tbl_svysummary`` + ``add_difference``) and tableone
+(``svyCreateTableOne(smd = TRUE)``). :func:`balance_summary` and :func:`balance_detail` turn
+:class:`~gistcausal.stats.balance.BalanceTable` results into the tables a reviewer asks for. All three
+return a :class:`~gistcausal.present.table_model.TableModel` (``TableOne.model``) that
+:mod:`gistcausal.present.render` writes to Word, Excel, LaTeX, HTML, Markdown and CSV.
 
 Cells
 -----
-* categorical: ``n (%)`` per level; unweighted test Pearson's chi-square without continuity correction
-  (R ``chisq.test(correct = FALSE)``, SPSS "Pearson Chi-Square"); ``categorical_test="fisher"`` for Fisher's
-  exact test (2 x k via scipy for 2 x 2 only), ``"yates"`` for the continuity-corrected version.
+* categorical: ``n (%)`` per level, the variable name once and its levels indented; a two-level variable
+  on one row (the level given in ``binary_levels``, else a "yes"-like level 1/true/yes, else the second
+  level, as cobalt's ``splitfactor(drop.first = "if2")``). Unweighted test: Pearson's chi-square without
+  continuity correction (R ``chisq.test(correct = FALSE)``, SPSS "Pearson Chi-Square");
+  ``categorical_test="fisher"`` for Fisher's exact test (2 x 2 only), ``"yates"`` for the
+  continuity-corrected version.
 * ``continuous_mean``: ``mean (SD)``; independent two-sample t-test with pooled variance (R
   ``t.test(var.equal = TRUE)``; ``mean_test="welch"`` for Welch).
-* ``continuous_median``: ``median (min-max)`` (``median_spread="range"``, as the study) or ``median (Q1-Q3)``;
-  Mann-Whitney U with the normal approximation, tie and continuity corrections (R
+* ``continuous_median``: ``median (min–max)`` (``median_spread="range"``, as the study) or
+  ``median (Q1–Q3)``; Mann-Whitney U with the normal approximation, tie and continuity corrections (R
   ``wilcox.test(exact = FALSE, correct = TRUE)``).
-* Weighted columns (when ``weights`` is given): weighted n (sum of weights), weighted %, weighted mean
-  (SD, with the reliability-weights variance of :mod:`gistcausal.stats.balance`), weighted median (Q1-Q3) with
-  the quantile :math:`\\min\\{x: F_w(x) \\ge p\\}` (R survey ``svyquantile(qrule = "math")``), and the SMD
-  after weighting (cobalt conventions, :func:`gistcausal.stats.balance.smd`). No p-values after weighting:
-  balance is judged by SMDs, not tests (Austin 2009; Imai, King & Stuart 2008).
+* Weighted columns (per estimand): weighted n (sum of weights) and Kish's effective sample size
+  :math:`(\\sum w)^2/\\sum w^2` in the header, weighted %, weighted mean (SD, with the reliability-weights
+  variance of :mod:`gistcausal.stats.balance`), weighted median with the quantile
+  :math:`\\min\\{x: F_w(x) \\ge p\\}` (R survey ``svyquantile(qrule = "math")``) and (Q1–Q3), or (min–max) over
+  patients with positive weight, and the SMD after weighting (cobalt conventions,
+  :func:`gistcausal.stats.balance.smd`). No p-values after weighting: balance is judged by SMDs, not tests
+  (Austin 2009; Imai, King & Stuart 2008).
 * ``suppress_below=k``: counts 1..k-1 are shown as ``<k`` (and their percentages hidden) for disclosure
   control; zero counts are shown as ``0``.
 
@@ -22,24 +35,35 @@ References
 ----------
 Austin PC (2009). Stat Med 28:3083-3107. Imai K, King G, Stuart EA (2008). Misunderstandings between
 experimentalists and observationalists about causal inference. JRSS A 171:481-502.
+Sjoberg DD et al. (2021). Reproducible summary tables with the gtsummary package. R Journal 13:570-580.
 """
 from __future__ import annotations
 
-import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal.stats.balance import _wvar, smd
 from gistcausal.errors import ConfigError, DataError
+from gistcausal.present.render import FORMATS, write_table
+from gistcausal.present.table_model import EMPTY, NUMBER_FORMATS, Cell, Column, Row, TableModel, fmt_num, fmt_p
+from gistcausal.stats.balance import _wvar, smd
+from gistcausal.stats.weights import kish_ess
 
-TYPES = ("categorical", "continuous_mean", "continuous_median")
-FORMATS = ("csv", "markdown", "latex", "html", "docx", "xlsx")
+TYPES = ("categorical", "binary", "continuous_mean", "continuous_median")
+_YES = {"1", "1.0", "true", "yes", "y", "present", "positive"}
+ESTIMAND_TEXT = {"ATE": "average treatment effect in the whole cohort",
+                 "ATT": "average treatment effect in the treated",
+                 "ATC": "average treatment effect in the controls",
+                 "ATO": "average treatment effect in the overlap population (overlap weights)",
+                 "matching": "matching weights"}
+SD_DENOM_TEXT = {"ATE": "pooled SD sqrt((s1² + s0²)/2)", "ATO": "pooled SD sqrt((s1² + s0²)/2)",
+                 "matching": "pooled SD sqrt((s1² + s0²)/2)", "ATT": "SD of the treated arm",
+                 "ATC": "SD of the control arm"}
 
 
 def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -50,38 +74,96 @@ def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(xs[np.searchsorted(cdf, q - 1e-12, side="left")])
 
 
-def _fmt(v: float, digits: int) -> str:
-    return "NA" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+def _num_fmt(digits: int) -> str:
+    return "0." + "0" * digits if digits > 0 else "0"
 
 
-def _fmt_p(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return ""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+def _count_cell(k: float, total: float, suppress_below: int | None, digits: int = 1) -> Cell:
+    """``n (%)``; integer counts formatted ``0``, weighted counts ``0.0``."""
+    if suppress_below is not None and 0 < k < suppress_below and float(k).is_integer():
+        return Cell(f"<{suppress_below}", ((f"<{suppress_below}", None),))
+    pct = 100 * k / total if total > 0 else math.nan
+    whole = float(k).is_integer()
+    kk = f"{k:.0f}" if whole else f"{k:.1f}"
+    pct_part = (pct, f"({_num_fmt(digits)})") if math.isfinite(pct) else ("", None)
+    return Cell(f"{kk} ({fmt_num(pct, digits)})",
+                ((int(k) if whole else float(k), NUMBER_FORMATS["count" if whole else "wcount"]), pct_part))
+
+
+def _mean_cell(m: float, sd: float, digits: int) -> Cell:
+    f = _num_fmt(digits)
+    return Cell(f"{fmt_num(m, digits)} ({fmt_num(sd, digits)})", ((m, f), (sd, f"({f})")))
+
+
+def _median_cell(med: float, lo: float, hi: float, digits: int) -> Cell:
+    spread = f"({fmt_num(lo, digits)}–{fmt_num(hi, digits)})"
+    return Cell(f"{fmt_num(med, digits)} {spread}", ((med, _num_fmt(digits)), (spread, None)))
+
+
+def _weights_by_estimand(weights: Any, estimand: str, n: int, where: str) -> dict[str, np.ndarray]:
+    if weights is None:
+        return {}
+    items = weights.items() if isinstance(weights, Mapping) else [(estimand, weights)]
+    out = {}
+    for est, wt in items:
+        w = np.asarray(getattr(wt, "weights", wt), dtype=float)
+        if w.shape != (n,):
+            raise DataError(f"{where}: weights must have one value per row (got {w.shape} for {n} rows). "
+                            "Pass WeightResult.weights computed on this data.")
+        out[str(est)] = w
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One Table 1 row while it is built: the tidy record and the display row come from it."""
+
+    variable: str
+    level: str          # code (or statistic name) in TableOne.table
+    level_label: str
+    stub: str
+    kind: str
+    indent: int
+    arms: dict          # arm code -> Cell (unweighted)
+    weighted: dict      # estimand -> {arm code -> Cell}
+    smd_un: float = math.nan
+    smd_w: dict = field(default_factory=dict)
+    p: float = math.nan
+    test: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class TableOne:
-    """Table 1: one row per variable header or categorical level (aggregates only).
+    """Table 1: the tidy rows and the display model (aggregates only).
 
     Attributes
     ----------
     table : DataFrame
-        variable, level, one text column per arm (unweighted), ``p``, ``test``, and when weighted one text
-        column per arm suffixed `` (weighted)`` and ``smd_weighted`` / ``smd_unweighted``.
+        One row per display row plus a first "Number of patients" row: variable (label), level (level code,
+        the statistic for continuous rows, "missing", or "" on a variable's heading row; labels are in
+        ``model``), one text column per arm (unweighted), per estimand one text column per arm suffixed `` (weighted)`` (one
+        estimand) or `` (weighted ATE)`` (several), ``smd_unweighted`` and ``smd_weighted`` (or
+        ``smd_weighted_ATE``), ``p`` and ``test``.
+    model : TableModel
+        The display table (gtsummary layout) every export is rendered from.
     arm_labels : tuple of str
         Display names, treated first.
     n : dict
         Patients per arm.
+    weighted : bool
     notes : tuple of str
-        Footnotes: tests used, suppression rule, weighting conventions.
+        Footnotes: statistics, tests used, weighting and SMD conventions, suppression.
+    estimands : tuple of str
+        Estimands of the weighted column groups, in order.
     """
 
     table: pd.DataFrame
+    model: TableModel
     arm_labels: tuple[str, str]
     n: dict
     weighted: bool
     notes: tuple[str, ...]
+    estimands: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
@@ -92,112 +174,80 @@ class TableOne:
         """JSON-safe dict."""
         rows = self.table.astype(object).where(self.table.notna(), None).to_dict("records")
         return {"arm_labels": list(self.arm_labels), "n": dict(self.n), "weighted": self.weighted,
-                "rows": rows, "notes": list(self.notes), "warnings": list(self.warnings)}
+                "estimands": list(self.estimands), "rows": rows, "notes": list(self.notes),
+                "warnings": list(self.warnings)}
 
     def summary(self) -> str:
-        """Plain-text table with its footnotes."""
-        return self.table.fillna("").to_string(index=False) + "\n" + "\n".join(self.notes)
-
-    def _display(self) -> pd.DataFrame:
-        out = self.table.copy()
-        for c in [c for c in out.columns if c.startswith("smd")]:
-            out[c] = out[c].map(lambda v: "" if v is None or (isinstance(v, float) and not math.isfinite(v))
-                                else f"{v:.3f}")
-        if "p" in out.columns:
-            out["p"] = out["p"].map(lambda v: _fmt_p(v) if isinstance(v, float) else "")
-        return out.fillna("")
-
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the display table as CSV (UTF-8)."""
-        self._display().to_csv(path, index=False)
-        return Path(path)
-
-    def to_markdown(self, path: str | Path | None = None) -> str:
-        """Markdown pipe table (pipes in text escaped); written to ``path`` when given."""
-        d = self._display()
-        esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-        lines = ["| " + " | ".join(esc(c) for c in d.columns) + " |", "|" + "---|" * len(d.columns)]
-        lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in d.itertuples(index=False)]
-        text = "\n".join(lines + [""] + [f"{n}" for n in self.notes]) + "\n"
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
-
-    def to_latex(self, path: str | Path | None = None) -> str:
-        """LaTeX tabular with special characters escaped."""
-        def esc(s: Any) -> str:
-            s = str(s)
-            for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                         ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"),
-                         ("^", r"\textasciicircum{}"), ("<", r"\textless{}"), (">", r"\textgreater{}")):
-                s = s.replace(a, b) if a != "\\" else s.replace(a, "\x00")
-            return s.replace("\x00", r"\textbackslash{}")
-
-        d = self._display()
-        lines = [r"\begin{tabular}{" + "l" * len(d.columns) + "}", r"\hline",
-                 " & ".join(esc(c) for c in d.columns) + r" \\", r"\hline"]
-        lines += [" & ".join(esc(v) for v in row) + r" \\" for row in d.itertuples(index=False)]
-        lines += [r"\hline", r"\end{tabular}"]
-        text = "\n".join(lines) + "\n"
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+        """Plain-text table with caption and footnotes."""
+        return self.model.summary()
 
     def to_html(self, path: str | Path | None = None) -> str:
-        """HTML table; every cell is escaped."""
-        d = self._display()
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in d.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                       for row in d.itertuples(index=False))
-        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-        text = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
+        """HTML fragment (scoped CSS + table); a full page is written to ``path`` when given."""
+        from gistcausal.present.render.html import render_html, write_html
+
+        if path is not None:
+            write_html(self.model, path)
+        return render_html(self.model)
+
+    def to_latex(self, path: str | Path | None = None) -> str:
+        """booktabs ``table`` environment; a standalone document is written to ``path`` when given."""
+        from gistcausal.present.render.latex import render_latex, write_latex
+
+        if path is not None:
+            write_latex(self.model, path)
+        return render_latex(self.model)
+
+    def to_markdown(self, path: str | Path | None = None) -> str:
+        from gistcausal.present.render.text import render_markdown
+
+        text = render_markdown(self.model)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
-
-    def to_docx(self, path: str | Path) -> Path:
-        """Word document with one table and the footnotes (python-docx)."""
-        import docx
-
-        d = self._display()
-        doc = docx.Document()
-        table = doc.add_table(rows=1, cols=len(d.columns))
-        for cell, name in zip(table.rows[0].cells, d.columns):
-            cell.text = str(name)
-        for row in d.itertuples(index=False):
-            for cell, v in zip(table.add_row().cells, row):
-                cell.text = str(v)
-        for n in self.notes:
-            doc.add_paragraph(n)
-        doc.save(str(path))
-        return Path(path)
-
-    def to_xlsx(self, path: str | Path) -> Path:
-        """Excel workbook, sheet "Table 1" (openpyxl)."""
-        d = self._display()
-        with pd.ExcelWriter(path, engine="openpyxl") as xl:
-            d.to_excel(xl, sheet_name="Table 1", index=False)
-            pd.DataFrame({"notes": list(self.notes)}).to_excel(xl, sheet_name="Notes", index=False)
-        return Path(path)
 
     def write(self, path: str | Path, *, format: str | None = None) -> Path:  # noqa: A002 - numpydoc name
         """Write in ``format`` (default: from the file suffix: .csv .md .tex .html .docx .xlsx)."""
-        suffix = {".csv": "csv", ".md": "markdown", ".tex": "latex", ".html": "html", ".htm": "html",
-                  ".docx": "docx", ".xlsx": "xlsx"}
-        fmt = format or suffix.get(Path(path).suffix.lower())
-        if fmt not in FORMATS:
-            raise ConfigError(f"TableOne.write: format must be one of {list(FORMATS)} (got {fmt!r} for "
-                              f"{str(path)!r}). Pass format= or use a known suffix.")
-        getattr(self, f"to_{fmt}")(path)
-        return Path(path)
+        return write_table(self.model, path, format=format, where="TableOne.write")
 
 
-def _count_cell(k: float, total: float, suppress_below: int | None, digits: int = 1) -> str:
-    if suppress_below is not None and 0 < k < suppress_below and float(k).is_integer():
-        return f"<{suppress_below}"
-    pct = 100 * k / total if total > 0 else math.nan
-    kk = f"{k:.0f}" if float(k).is_integer() else f"{k:.1f}"
-    return f"{kk} ({pct:.{digits}f})"
+def _level_label(col: str, level: Any, level_labels: Mapping[str, Mapping[Any, str]]) -> str:
+    labels = {str(k): v for k, v in (level_labels.get(col) or {}).items()}
+    return labels.get(str(level), str(level))
+
+
+def _levels(s: pd.Series, col: str, level_order: Mapping[str, Sequence[Any]]) -> list[Any]:
+    """Level order: a pandas Categorical's categories, else the configured order, else sorted."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return list(s.cat.categories)
+    observed = list(pd.unique(s.dropna()))
+    order = [lv for lv in level_order.get(col) or [] if lv in set(observed) or str(lv) in set(map(str, observed))]
+    if order:
+        by_str = {str(v): v for v in observed}
+        order = [by_str.get(str(lv), lv) for lv in order]
+        return order + sorted((v for v in observed if str(v) not in set(map(str, order))), key=str)
+    return sorted(observed, key=lambda v: (str(type(v)), v))
+
+
+def apply_level_order(df: pd.DataFrame, level_order: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """Copy of ``df`` with each listed column a pandas Categorical in the given level order (levels seen in the
+    data but not listed follow, sorted), so tables, balance tables and love plots share one order."""
+    out = df.copy()
+    for col, order in level_order.items():
+        if col in out.columns and not isinstance(out[col].dtype, pd.CategoricalDtype) and order:
+            out[col] = pd.Categorical(out[col], categories=_levels(out[col], col, {col: order}))
+    return out
+
+
+def _shown_level(levels: list[Any], col: str, binary_levels: Mapping[str, Any]) -> Any:
+    if col in binary_levels:
+        want = str(binary_levels[col])
+        for lv in levels:
+            if str(lv) == want:
+                return lv
+        raise ConfigError(f"table_one: binary_levels[{col!r}] must be one of the levels {[str(v) for v in levels]} "
+                          f"(got {binary_levels[col]!r}). Set covariates.{col}.binary_level to one of them.")
+    yes = [lv for lv in levels if str(lv).strip().lower() in _YES]
+    return yes[0] if yes else levels[-1]
 
 
 def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, str], weights=None,
@@ -205,22 +255,27 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
               labels: Mapping[str, str] | None = None, median_spread: Literal["range", "iqr"] = "range",
               categorical_test: Literal["chisq", "yates", "fisher"] = "chisq",
               mean_test: Literal["student", "welch"] = "student", estimand: str = "ATE",
-              digits: int = 1, missing: Literal["error", "row"] = "error") -> TableOne:
-    """Table 1 by arm: unweighted with tests, and optionally after weighting with SMDs.
+              digits: int = 1, missing: Literal["error", "row"] = "error",
+              level_labels: Mapping[str, Mapping[Any, str]] | None = None,
+              level_order: Mapping[str, Sequence[Any]] | None = None,
+              binary_levels: Mapping[str, Any] | None = None, binary_rows: Literal["one", "both"] = "one",
+              smd_digits: int = 2, caption: str | None = None) -> TableOne:
+    """Table 1 by arm: unweighted with tests and, per estimand, after weighting with SMDs.
 
     Parameters
     ----------
     df : DataFrame
     treatment_col : str
         0/1 treatment column.
-    covariates : mapping of str to {"categorical", "continuous_mean", "continuous_median"}
-        Column -> summary type, in display order.
-    weights : array-like or WeightResult, optional
-        Adds weighted columns and SMDs before/after weighting.
+    covariates : mapping of str to {"categorical", "binary", "continuous_mean", "continuous_median"}
+        Column -> summary type, in display order. "binary" is a categorical shown on one row.
+    weights : array-like, WeightResult, or mapping of estimand to either, optional
+        Adds, per estimand, weighted columns and SMDs before/after weighting; a mapping
+        ``{"ATE": w_ate, "ATT": w_att}`` puts the estimands side by side.
     arm_labels : mapping {1: str, 0: str}, optional
         Display names, default ``{1: "treated", 0: "control"}``.
     tests : bool, default=True
-        Add p-values of the unweighted comparison.
+        Add p-values of the unweighted comparison (never of the weighted one).
     suppress_below : int, optional
         Show counts 1..k-1 as ``<k``.
     labels : mapping of str to str, optional
@@ -229,11 +284,23 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
     categorical_test : {"chisq", "yates", "fisher"}, default="chisq"
     mean_test : {"student", "welch"}, default="student"
     estimand : str, default="ATE"
-        SMD denominator (cobalt conventions).
+        Estimand of ``weights`` when it is not a mapping; sets the SMD denominator (cobalt conventions).
     digits : int, default=1
+        Decimals of percentages, means, SDs and medians.
     missing : {"error", "row"}, default="error"
-        ``"row"``: summaries and tests use the observed values of each variable, and a ``missing`` row
+        ``"row"``: summaries and tests use the observed values of each variable, and a "Missing" row
         gives n (%) missing per arm (complete-case per variable, as SPSS and R's tableone report it).
+    level_labels : mapping of column to {level code: label}, optional
+        Display labels of categorical levels (``covariates.<name>.level_labels`` in the config).
+    level_order : mapping of column to level codes, optional
+        Level order for non-Categorical columns (a pandas Categorical's category order always wins).
+    binary_levels : mapping of column to level, optional
+        The level shown on the one row of a two-level variable.
+    binary_rows : {"one", "both"}, default="one"
+        ``"both"`` shows both levels of two-level "categorical" variables ("binary" ones always take one row).
+    smd_digits : int, default=2
+    caption : str, optional
+        Caption text (numbered "Table 1." by the renderers).
 
     Returns
     -------
@@ -249,20 +316,16 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
                         f"{sorted(map(str, pd.unique(t)))[:5]}). Recode 1 = treated, 0 = control.")
     t = t.astype(int)
     arm_labels = dict(arm_labels or {1: "treated", 0: "control"})
-    labels = dict(labels or {})
-    w = None if weights is None else np.asarray(getattr(weights, "weights", weights), dtype=float)
-    if w is not None and w.shape != t.shape:
-        raise DataError(f"{where}: weights must have one value per row (got {w.shape} for {t.size} rows). "
-                        "Pass WeightResult.weights computed on this data.")
+    labels, level_labels = dict(labels or {}), dict(level_labels or {})
+    level_order, binary_levels = dict(level_order or {}), dict(binary_levels or {})
+    wsets = _weights_by_estimand(weights, estimand, t.size, where)
+    ests = tuple(wsets)
+    smd_est = ests[0] if ests else estimand
     A = {1: arm_labels[1], 0: arm_labels[0]}
-    WA = {k: f"{v} (weighted)" for k, v in A.items()}
-    rows: list[dict[str, Any]] = []
-    head = {"variable": "Number of patients", "level": "", A[1]: str(int((t == 1).sum())),
-            A[0]: str(int((t == 0).sum()))}
-    if w is not None:
-        head.update({WA[1]: f"{w[t == 1].sum():.1f}", WA[0]: f"{w[t == 0].sum():.1f}"})
-    rows.append(head)
-    used_tests = set()
+    lines: list[_Line] = []
+    used_tests: dict[str, str] = {}
+    kinds_used: set[str] = set()
+    any_missing = False
     for col, kind in covariates.items():
         if kind not in TYPES:
             raise ConfigError(f"{where}: covariates[{col!r}] must be one of {list(TYPES)} (got {kind!r}). "
@@ -270,26 +333,20 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
         if col not in df.columns:
             raise DataError(f"{where}: column {col!r} is not in the data (got columns {list(df.columns)[:10]}). "
                             "Fix the covariate name.")
-        s = df[col]
+        s_all = df[col]
         name = labels.get(col, col)
-        miss_rows: list[dict[str, Any]] = []
-        if s.isna().any():
-            if missing != "row":
-                raise DataError(f"{where}: column {col!r} has {int(s.isna().sum())} missing values (got NaN). Map "
-                                "them to a 'not reported' level, impute them first, or pass missing='row'.")
-            na = s.isna().to_numpy()
-            miss_rows.append({"variable": name, "level": "missing",
-                              A[1]: _count_cell(int((na & (t == 1)).sum()), int((t == 1).sum()), suppress_below, digits),
-                              A[0]: _count_cell(int((na & (t == 0)).sum()), int((t == 0).sum()), suppress_below, digits)})
-            keep_obs = ~na
-            s, t_all, w_all = s[keep_obs], t, w
-            t = t[keep_obs]
-            w = None if w is None else w[keep_obs]
-        else:
-            t_all, w_all = t, w
-        if kind == "categorical":
-            levels = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) else sorted(pd.unique(s))
-            counts = np.array([[int(((s == lv) & (t == arm)).sum()) for lv in levels] for arm in (1, 0)])
+        na = s_all.isna().to_numpy()
+        if na.any() and missing != "row":
+            raise DataError(f"{where}: column {col!r} has {int(na.sum())} missing values (got NaN). Map "
+                            "them to a 'not reported' level, impute them first, or pass missing='row'.")
+        obs = ~na
+        s, tt = s_all[obs], t[obs]
+        ww = {e: w[obs] for e, w in wsets.items()}
+        var_lines: list[_Line] = []
+        if kind in ("categorical", "binary"):
+            kinds_used.add("categorical")
+            levels = _levels(s, col, level_order)
+            counts = np.array([[int(((s == lv) & (tt == arm)).sum()) for lv in levels] for arm in (1, 0)])
             p, test = math.nan, ""
             if tests:
                 nz = counts[:, counts.sum(axis=0) > 0]
@@ -301,74 +358,341 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
                 else:
                     p = float(stats.chi2_contingency(nz, correction=categorical_test == "yates").pvalue)
                     test = "chi-square" + (" (Yates)" if categorical_test == "yates" else "")
-                used_tests.add(test)
-            rows.append({"variable": name, "level": "", "p": p, "test": test})
-            for j, lv in enumerate(levels):
+                used_tests["categorical"] = test
+            one_row = len(levels) == 2 and (kind == "binary" or binary_rows == "one")
+            shown = [_shown_level(levels, col, binary_levels)] if one_row else levels
+
+            def level_line(lv: Any, *, stub: str, kind_: str, indent: int, p_: float, test_: str) -> _Line:
                 x = (s == lv).to_numpy(dtype=float)
-                row = {"variable": name, "level": str(lv),
-                       A[1]: _count_cell(counts[0, j], counts[0].sum(), suppress_below, digits),
-                       A[0]: _count_cell(counts[1, j], counts[1].sum(), suppress_below, digits)}
-                if w is not None:
-                    for arm in (1, 0):
-                        m = t == arm
-                        row[WA[arm]] = _count_cell(float(np.sum(w[m] * x[m])), float(w[m].sum()), None, digits)
-                    row["smd_unweighted"] = smd(x, t, estimand=estimand)
-                    row["smd_weighted"] = smd(x, t, weights=w, estimand=estimand)
-                rows.append(row)
-            rows.extend(miss_rows)
-            t, w = t_all, w_all
-            continue
-        x = s.to_numpy(dtype=float)
-        row = {"variable": name, "level": "mean (SD)" if kind == "continuous_mean" else
-               ("median (range)" if median_spread == "range" else "median (IQR)")}
-        for arm in (1, 0):
-            xa = x[t == arm]
-            if kind == "continuous_mean":
-                row[A[arm]] = f"{_fmt(xa.mean(), digits)} ({_fmt(np.std(xa, ddof=1), digits)})"
-            elif median_spread == "range":
-                row[A[arm]] = f"{_fmt(np.median(xa), digits)} ({_fmt(xa.min(), digits)}-{_fmt(xa.max(), digits)})"
+                j = levels.index(lv)
+                arms = {arm: _count_cell(counts[k, j], counts[k].sum(), suppress_below, digits)
+                        for k, arm in enumerate((1, 0))}
+                wcells, smd_w = {}, {}
+                for e, w in ww.items():
+                    wcells[e] = {arm: _count_cell(float(np.sum(w[tt == arm] * x[tt == arm])),
+                                                  float(w[tt == arm].sum()), None, digits) for arm in (1, 0)}
+                    smd_w[e] = smd(x, tt, weights=w, estimand=e)
+                smd_un = smd(x, tt, estimand=smd_est) if ww else math.nan
+                return _Line(name, str(lv), _level_label(col, lv, level_labels), stub, kind_, indent, arms, wcells,
+                             smd_un, smd_w, p_, test_)
+
+            if one_row:
+                lv = shown[0]
+                lab = _level_label(col, lv, level_labels)
+                stub = name if str(lv).strip().lower() in _YES else f"{name}: {lab}"
+                var_lines.append(level_line(lv, stub=stub, kind_="single", indent=0, p_=p, test_=test))
             else:
-                q1, q3 = np.quantile(xa, [0.25, 0.75])
-                row[A[arm]] = f"{_fmt(np.median(xa), digits)} ({_fmt(q1, digits)}-{_fmt(q3, digits)})"
-            if w is not None:
-                wa = w[t == arm]
+                var_lines.append(_Line(name, "", "", name, "variable", 0, {}, {}, math.nan, {}, p, test))
+                for lv in levels:
+                    lab = _level_label(col, lv, level_labels)
+                    var_lines.append(level_line(lv, stub=lab, kind_="level", indent=1, p_=math.nan, test_=""))
+        else:
+            kinds_used.add(kind if kind == "continuous_mean" else f"continuous_median_{median_spread}")
+            x = s.to_numpy(dtype=float)
+            stat = "mean (SD)" if kind == "continuous_mean" else \
+                ("median (range)" if median_spread == "range" else "median (IQR)")
+            stub_stat = {"mean (SD)": "mean (SD)", "median (range)": "median (min–max)",
+                         "median (IQR)": "median (Q1–Q3)"}[stat]
+            arms, wcells = {}, {e: {} for e in ww}
+            for arm in (1, 0):
+                xa = x[tt == arm]
                 if kind == "continuous_mean":
-                    m = float(np.sum(wa * xa) / wa.sum())
-                    row[WA[arm]] = f"{_fmt(m, digits)} ({_fmt(math.sqrt(_wvar(xa, wa)), digits)})"
+                    arms[arm] = _mean_cell(float(xa.mean()), float(np.std(xa, ddof=1)), digits)
+                elif median_spread == "range":
+                    arms[arm] = _median_cell(float(np.median(xa)), float(xa.min()), float(xa.max()), digits)
                 else:
-                    qs = [weighted_quantile(xa, wa, q) for q in (0.5, 0.25, 0.75)]
-                    row[WA[arm]] = f"{_fmt(qs[0], digits)} ({_fmt(qs[1], digits)}-{_fmt(qs[2], digits)})"
-        if tests:
-            x1, x0 = x[t == 1], x[t == 0]
-            if kind == "continuous_mean":
-                row["p"] = float(stats.ttest_ind(x1, x0, equal_var=mean_test == "student").pvalue)
-                row["test"] = "t-test" + (" (Welch)" if mean_test == "welch" else "")
-            else:
-                row["p"] = float(stats.mannwhitneyu(x1, x0, alternative="two-sided", method="asymptotic",
-                                                    use_continuity=True).pvalue)
-                row["test"] = "Mann-Whitney U"
-            used_tests.add(row["test"])
-        if w is not None:
-            row["smd_unweighted"] = smd(x, t, estimand=estimand)
-            row["smd_weighted"] = smd(x, t, weights=w, estimand=estimand)
-        rows.append(row)
-        rows.extend(miss_rows)
-        t, w = t_all, w_all
-    cols = ["variable", "level", A[1], A[0]] + ([WA[1], WA[0], "smd_unweighted", "smd_weighted"] if w is not None
-                                                 else []) + (["p", "test"] if tests else [])
-    table = pd.DataFrame(rows).reindex(columns=cols)
-    notes = ["Categorical: n (%); continuous: mean (SD) or median (" +
-             ("range" if median_spread == "range" else "Q1-Q3") + ")."]
+                    q1, q3 = np.quantile(xa, [0.25, 0.75])
+                    arms[arm] = _median_cell(float(np.median(xa)), float(q1), float(q3), digits)
+                for e, w in ww.items():
+                    wa = w[tt == arm]
+                    if kind == "continuous_mean":
+                        m = float(np.sum(wa * xa) / wa.sum())
+                        wcells[e][arm] = _mean_cell(m, math.sqrt(_wvar(xa, wa)), digits)
+                    elif median_spread == "range":
+                        pos = xa[wa > 0]
+                        wcells[e][arm] = _median_cell(weighted_quantile(xa, wa, 0.5), float(pos.min()),
+                                                      float(pos.max()), digits)
+                    else:
+                        qs = [weighted_quantile(xa, wa, q) for q in (0.5, 0.25, 0.75)]
+                        wcells[e][arm] = _median_cell(qs[0], qs[1], qs[2], digits)
+            p, test = math.nan, ""
+            if tests:
+                x1, x0 = x[tt == 1], x[tt == 0]
+                if kind == "continuous_mean":
+                    p = float(stats.ttest_ind(x1, x0, equal_var=mean_test == "student").pvalue)
+                    test = "t-test" + (" (Welch)" if mean_test == "welch" else "")
+                else:
+                    p = float(stats.mannwhitneyu(x1, x0, alternative="two-sided", method="asymptotic",
+                                                 use_continuity=True).pvalue)
+                    test = "Mann-Whitney U"
+                used_tests[kind] = test
+            smd_un = smd(x, tt, estimand=smd_est) if ww else math.nan
+            smd_w = {e: smd(x, tt, weights=w, estimand=e) for e, w in ww.items()}
+            var_lines.append(_Line(name, stat, stat, f"{name}, {stub_stat}", "single", 0, arms, wcells, smd_un,
+                                   smd_w, p, test))
+        if na.any():
+            any_missing = True
+            miss = {arm: _count_cell(int((na & (t == arm)).sum()), int((t == arm).sum()), suppress_below, digits)
+                    for arm in (1, 0)}
+            wmiss = {e: {arm: _count_cell(float(w[na & (t == arm)].sum()), float(w[t == arm].sum()), None, digits)
+                         for arm in (1, 0)} for e, w in wsets.items()}
+            if var_lines[0].kind == "single":
+                # The variable gets a heading row so that "Missing" can sit indented under it.
+                first = var_lines[0]
+                var_lines = [_Line(name, "", "", name, "variable", 0, {}, {}, math.nan, {}, first.p, first.test),
+                             _Line(first.variable, first.level, first.level_label,
+                                   first.stub.removeprefix(f"{name}: ").removeprefix(f"{name}, "), "level", 1,
+                                   first.arms, first.weighted, first.smd_un, first.smd_w)]
+            var_lines.append(_Line(name, "missing", "Missing", "Missing", "missing", 1, miss, wmiss))
+        lines.extend(var_lines)
+
+    n_arm = {arm: int((t == arm).sum()) for arm in (1, 0)}
+    wn = {e: {arm: float(w[t == arm].sum()) for arm in (1, 0)} for e, w in wsets.items()}
+    ess = {e: {arm: kish_ess(w[t == arm]) for arm in (1, 0)} for e, w in wsets.items()}
+    multi = len(ests) > 1
+    wcol = {e: {arm: f"{A[arm]} (weighted{' ' + e if multi else ''})" for arm in (1, 0)} for e in ests}
+    smd_col = {e: f"smd_weighted_{e}" if multi else "smd_weighted" for e in ests}
+
+    # Tidy record (aggregates only).
+    records: list[dict[str, Any]] = []
+    head = {"variable": "Number of patients", "level": "", A[1]: str(n_arm[1]),
+            A[0]: str(n_arm[0])}
+    for e in ests:
+        head.update({wcol[e][1]: f"{wn[e][1]:.1f}", wcol[e][0]: f"{wn[e][0]:.1f}"})
+    records.append(head)
+    for ln in lines:
+        rec: dict[str, Any] = {"variable": ln.variable, "level": ln.level}
+        for arm in (1, 0):
+            if arm in ln.arms:
+                rec[A[arm]] = ln.arms[arm].text
+        for e in ests:
+            for arm in (1, 0):
+                if arm in ln.weighted.get(e, {}):
+                    rec[wcol[e][arm]] = ln.weighted[e][arm].text
+            if ln.smd_w.get(e) is not None:
+                rec[smd_col[e]] = ln.smd_w[e]
+        if ests:
+            rec["smd_unweighted"] = ln.smd_un
+        if tests and ln.test:
+            rec["p"], rec["test"] = ln.p, ln.test
+        records.append(rec)
+    cols = ["variable", "level", A[1], A[0]]
+    for e in ests:
+        cols += [wcol[e][1], wcol[e][0]]
+    if ests:
+        cols += ["smd_unweighted"] + [smd_col[e] for e in ests]
     if tests:
-        notes.append("Unweighted p-values: " + ", ".join(sorted(used_tests)) +
-                     " (chi-square without continuity correction unless stated).")
-    if w is not None:
-        notes.append(f"Weighted columns: weighted n and %, mean (SD), median (Q1-Q3); SMDs with cobalt "
-                     f"conventions for estimand {estimand}; no p-values after weighting.")
+        cols += ["p", "test"]
+    table = pd.DataFrame(records).reindex(columns=cols)
+
+    # Display model.
+    group_un = "Unweighted" if ests else None
+    columns = [Column("characteristic", "Characteristic", kind="stub")]
+    columns += [Column(f"arm{arm}", A[arm], f"N = {n_arm[arm]}", group_un, "stat", 2) for arm in (1, 0)]
+    if tests:
+        columns.append(Column("p", "p-value", "", group_un, "p"))
+    if ests:
+        columns.append(Column("smd_un", "SMD", "", group_un, "smd"))
+    for e in ests:
+        g = f"Weighted ({e})"
+        columns += [Column(f"{e}_arm{arm}", A[arm], f"n = {wn[e][arm]:.1f}, ESS = {ess[e][arm]:.1f}", g, "stat", 2)
+                    for arm in (1, 0)]
+        columns.append(Column(f"{e}_smd", "SMD", "", g, "smd"))
+    rows = []
+    for ln in lines:
+        cells: list[Cell] = [ln.arms.get(1, EMPTY), ln.arms.get(0, EMPTY)]
+        if tests:
+            cells.append(Cell.p_value(ln.p))
+        if ests:
+            cells.append(Cell.number(ln.smd_un, smd_digits, "smd2" if smd_digits == 2 else "smd3"))
+        for e in ests:
+            cells += [ln.weighted.get(e, {}).get(1, EMPTY), ln.weighted.get(e, {}).get(0, EMPTY),
+                      Cell.number(ln.smd_w.get(e, math.nan), smd_digits, "smd2" if smd_digits == 2 else "smd3")]
+        rows.append(Row(ln.variable, ln.level_label, ln.stub, tuple(cells), ln.indent, ln.kind))
+
+    notes = []
+    stat_text = []
+    if "categorical" in kinds_used:
+        stat_text.append("n (%)")
+    if "continuous_mean" in kinds_used:
+        stat_text.append("mean (SD)")
+    if "continuous_median_range" in kinds_used:
+        stat_text.append("median (min–max)")
+    if "continuous_median_iqr" in kinds_used:
+        stat_text.append("median (Q1–Q3)")
+    if stat_text:
+        notes.append("Statistics: " + "; ".join(stat_text) + ".")
+    if tests and used_tests:
+        names = {"chi-square": "Pearson's chi-square test", "chi-square (Yates)": "chi-square test with Yates' "
+                 "continuity correction", "Fisher's exact": "Fisher's exact test", "t-test": "Student's t-test",
+                 "t-test (Welch)": "Welch's t-test", "Mann-Whitney U": "Mann-Whitney U test"}
+        what = {"categorical": "categorical variables", "continuous_mean": "means",
+                "continuous_median": "medians"}
+        notes.append("p-values compare the unweighted arms: " +
+                     "; ".join(f"{names[v]} for {what[k]}" for k, v in used_tests.items()) + ".")
+    if ests:
+        desc = "; ".join(f"{e}: {ESTIMAND_TEXT.get(e, e)}" for e in ests)
+        notes.append(f"Weighted columns: inverse probability of treatment weights ({desc}). n is the sum of the "
+                     "weights, ESS Kish's effective sample size (Σw)²/Σw²; weighted %, mean (SD) and median"
+                     + (" (min–max among patients with positive weight)" if median_spread == "range" and
+                        "continuous_median_range" in kinds_used else " (Q1–Q3)" if kinds_used & {
+                            "continuous_median_iqr"} else "")
+                     + ". No tests after weighting: balance is judged by SMDs, not p-values.")
+        denoms = "; ".join(f"{e}: {SD_DENOM_TEXT.get(e, 'pooled SD')}" for e in ests)
+        notes.append(f"SMD: standardized mean difference, {A[1]} minus {A[0]}: difference in (weighted) means "
+                     f"divided by the SD of the unweighted sample ({denoms}); for a level of a categorical "
+                     "variable the raw difference in proportions (R cobalt conventions). Unweighted SMDs use the "
+                     f"{smd_est} denominator.")
+    if any_missing:
+        notes.append("Missing: patients without a recorded value; statistics and tests use the recorded values.")
     if suppress_below is not None:
         notes.append(f"Counts below {suppress_below} are suppressed (shown as <{suppress_below}).")
-    return TableOne(table=table, arm_labels=(A[1], A[0]), n={A[1]: int((t == 1).sum()), A[0]: int((t == 0).sum())},
-                    weighted=w is not None, notes=tuple(notes))
+    if caption is None:
+        caption = "Baseline characteristics by treatment arm" + (
+            ", before and after inverse probability of treatment weighting" if ests else "")
+    model = TableModel(caption=caption, columns=tuple(columns), rows=tuple(rows), footnotes=tuple(notes))
+    return TableOne(table=table, model=model, arm_labels=(A[1], A[0]), n={A[1]: n_arm[1], A[0]: n_arm[0]},
+                    weighted=bool(ests), notes=tuple(notes), estimands=ests)
 
 
-__all__ = ["table_one", "TableOne", "weighted_quantile", "TYPES", "FORMATS"]
+def _balance_stub(covariate: str, level: str, n_rows: int, labels: Mapping[str, str],
+                  level_labels: Mapping[str, Mapping[Any, str]]) -> tuple[str, str]:
+    """(variable label, stub of a one-row covariate): "Sex: Male" for a two-level factor's shown level."""
+    name = labels.get(covariate, covariate)
+    if n_rows == 1 and level and str(level).strip().lower() not in _YES:
+        return name, f"{name}: {_level_label(covariate, level, level_labels)}"
+    return name, name
+
+
+def _ess_note(tables: Mapping[str, Any], arm_labels: Mapping[int, str]) -> str:
+    parts = []
+    for est, bt in tables.items():
+        ess = bt.ess.set_index("arm")
+        parts.append(f"{est}: " + ", ".join(f"{arm_labels[c]} {ess.loc[a, 'ess_weighted']:.1f} of {int(ess.loc[a, 'n'])}"
+                                            for a, c in (("treated", 1), ("control", 0))))
+    return "Effective sample size (Kish) after weighting: " + "; ".join(parts) + "."
+
+
+def balance_detail(balance, *, labels: Mapping[str, str] | None = None,
+                   level_labels: Mapping[str, Mapping[Any, str]] | None = None,
+                   arm_labels: Mapping[int, str] | None = None, number: int = 2,
+                   caption: str | None = None) -> TableModel:
+    """Balance of every covariate and level before and after weighting, for one estimand (3-decimal SMDs).
+
+    Parameters
+    ----------
+    balance : BalanceTable
+        From :func:`gistcausal.stats.balance.balance_table` (weighted).
+    labels, level_labels : mappings, optional
+        Display names of covariates and of their levels.
+    arm_labels : mapping {1: str, 0: str}, optional
+    number : int, default=2
+        Table number in the caption.
+    caption : str, optional
+
+    Returns
+    -------
+    TableModel
+        Columns per sample (unweighted, weighted): mean per arm (a proportion for binary rows), SMD, variance
+        ratio; then "Balanced" (|SMD| after weighting below the threshold). The conventions are the footnote.
+    """
+    labels, level_labels = dict(labels or {}), dict(level_labels or {})
+    A = dict(arm_labels or {1: "treated", 0: "control"})
+    tab = balance.table
+    thr = balance.threshold
+    samples = [("un", "Unweighted")] + ([("w", f"Weighted ({balance.estimand})")] if balance.weighted else [])
+    columns = [Column("covariate", "Covariate", kind="stub")]
+    for tag, g in samples:
+        columns += [Column(f"mean1_{tag}", "Mean", A[1], g, "text"), Column(f"mean0_{tag}", "Mean", A[0], g, "text"),
+                    Column(f"smd_{tag}", "SMD", "", g, "smd"), Column(f"vr_{tag}", "Variance ratio", "", g, "text")]
+    columns.append(Column("balanced", "Balanced", f"|SMD| < {thr:g}", None, "text"))
+    rows: list[Row] = []
+    tag_last = samples[-1][0]
+    for cov, grp in tab.groupby("covariate", sort=False):
+        name, stub = _balance_stub(cov, grp["level"].iloc[0], len(grp), labels, level_labels)
+        if len(grp) > 1:
+            rows.append(Row(name, "", name, tuple(EMPTY for _ in columns[1:]), 0, "variable"))
+        for rec in grp.to_dict("records"):
+            binary = rec["type"] == "binary"
+            cells: list[Cell] = []
+            for tag, _ in samples:
+                mfmt, md = ("prop", 3) if binary else ("smd2", 2)
+                cells += [Cell.number(rec[f"mean_treated_{tag}"], md, mfmt),
+                          Cell.number(rec[f"mean_control_{tag}"], md, mfmt),
+                          Cell.number(rec[f"smd_{tag}"], 3, "smd3"),
+                          Cell.number(rec[f"variance_ratio_{tag}"], 2, "ratio")]
+            cells.append(Cell("No" if rec[f"flag_{tag_last}"] else "Yes"))
+            level = _level_label(cov, rec["level"], level_labels) if rec["level"] else ""
+            if len(grp) > 1:
+                rows.append(Row(name, level, level, tuple(cells), 1, "level"))
+            else:
+                rows.append(Row(name, level, stub, tuple(cells), 0, "single"))
+    notes = [balance.conventions.replace("Balance conventions (as R cobalt): ", "Conventions (as R cobalt): ")]
+    notes.append("Means of binary rows are proportions; variance ratios are given for continuous covariates only.")
+    if balance.weighted:
+        notes.append(_ess_note({balance.estimand: balance}, A))
+    cap = caption or f"Covariate balance before and after weighting ({balance.estimand}), all covariates and levels"
+    return TableModel(caption=cap, columns=tuple(columns), rows=tuple(rows), footnotes=tuple(notes), number=number)
+
+
+def balance_summary(balances: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
+                    arm_labels: Mapping[int, str] | None = None, number: int = 2,
+                    caption: str | None = None) -> TableModel:
+    """One row per covariate: |SMD| before and after weighting for each estimand, the variance ratio after
+    weighting and whether the covariate is balanced (the reviewer's summary; cobalt's ``bal.tab`` with
+    ``disp.v.ratio = TRUE``, one estimand per column group).
+
+    Parameters
+    ----------
+    balances : mapping of estimand to BalanceTable
+    labels : mapping of str to str, optional
+    arm_labels : mapping {1: str, 0: str}, optional
+    number : int, default=2
+    caption : str, optional
+
+    Returns
+    -------
+    TableModel
+        For a categorical covariate with more than two levels, the largest |SMD| over its levels (and
+        "Balanced" only when every level is).
+    """
+    labels = dict(labels or {})
+    A = dict(arm_labels or {1: "treated", 0: "control"})
+    if not balances:
+        raise DataError("balance_summary: no balance tables (got an empty mapping). Pass {estimand: BalanceTable}.")
+    first = next(iter(balances.values()))
+    thr = first.threshold
+    columns = [Column("covariate", "Covariate", kind="stub")]
+    for est in balances:
+        g = f"Weighted ({est})"
+        columns += [Column(f"{est}_before", "|SMD| before", "", g, "smd"),
+                    Column(f"{est}_after", "|SMD| after", "", g, "smd"),
+                    Column(f"{est}_vr", "Variance ratio", "after", g, "text"),
+                    Column(f"{est}_ok", "Balanced", f"|SMD| < {thr:g}", g, "text")]
+    order = list(dict.fromkeys(first.table["covariate"]))
+    rows = []
+    for cov in order:
+        cells: list[Cell] = []
+        for est, bt in balances.items():
+            grp = bt.table[bt.table["covariate"] == cov]
+            before = float(grp["smd_un"].abs().max())
+            after = float(grp["smd_w"].abs().max()) if bt.weighted else math.nan
+            vr = grp["variance_ratio_w" if bt.weighted else "variance_ratio_un"]
+            vr_val = float(vr.iloc[0]) if len(grp) == 1 and vr.notna().all() else math.nan
+            ok = not bool(grp["flag_w" if bt.weighted else "flag_un"].any())
+            cells += [Cell.number(before, 2, "smd2"), Cell.number(after, 2, "smd2"), Cell.number(vr_val, 2, "ratio"),
+                      Cell("Yes" if ok else "No")]
+        name = labels.get(cov, cov)
+        rows.append(Row(name, "", name, tuple(cells), 0, "single"))
+    notes = ["|SMD|: absolute standardized mean difference (binary levels: difference in proportions), with the "
+             "SD denominator of each estimand (R cobalt conventions); for a categorical covariate with more than "
+             "two levels, the largest over its levels.",
+             f"Variance ratio: weighted variance {A[1]} / {A[0]}, continuous covariates only; near 1 is balanced.",
+             f"Balanced: |SMD| after weighting below {thr:g} for every level (Austin 2009).",
+             _ess_note(balances, A) if all(b.weighted for b in balances.values()) else ""]
+    cap = caption or "Covariate balance before and after inverse probability of treatment weighting"
+    return TableModel(caption=cap, columns=tuple(columns), rows=tuple(rows),
+                      footnotes=tuple(n for n in notes if n), number=number)
+
+
+__all__ = ["table_one", "TableOne", "balance_summary", "balance_detail", "apply_level_order", "weighted_quantile", "TYPES", "FORMATS"]

@@ -6,7 +6,7 @@ histogram bins.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,8 +17,14 @@ from matplotlib.axes import Axes
 from gistcausal.errors import DataError
 
 
-def love_plot(balance_table, *, ax: Axes | None = None, threshold: float = 0.1, absolute: bool = True) -> Axes:
-    """Love plot: |SMD| per covariate/level before and after weighting, sorted, with a threshold line.
+def love_plot(balance_table, *, ax: Axes | None = None, threshold: float = 0.1, absolute: bool = True,
+              labels: Mapping[str, str] | None = None,
+              level_labels: Mapping[str, Mapping[Any, str]] | None = None) -> Axes:
+    """Love plot: |SMD| per covariate and level before and after weighting, with a threshold line.
+
+    Rows follow the balance table's covariate order (the config's, as cobalt's default ``var.order``); the
+    levels of a categorical covariate are grouped, indented, under a heading row with the covariate's label,
+    and a two-level covariate takes one row ("Sex: Male").
 
     Parameters
     ----------
@@ -28,38 +34,67 @@ def love_plot(balance_table, *, ax: Axes | None = None, threshold: float = 0.1, 
     threshold : float, default=0.1
         Dashed vertical line(s) at the balance threshold.
     absolute : bool, default=True
-        Plot absolute SMDs (sorted by the unweighted value, largest on top).
+        Plot absolute SMDs.
+    labels : mapping of str to str, optional
+        Display names of the covariates.
+    level_labels : mapping of covariate to {level code: label}, optional
     """
+    labels = dict(labels or {})
+    level_labels = {c: {str(k): v for k, v in m.items()} for c, m in (level_labels or {}).items()}
     tab = balance_table.table.copy()
-    label = np.where(tab["level"].astype(str) == "", tab["covariate"], tab["covariate"] + ": " + tab["level"])
-    tab["label"] = label
+    ticks: list[str] = []
+    heading: list[bool] = []
+    y = np.full(len(tab), np.nan)
+    for cov, idx in tab.groupby("covariate", sort=False).groups.items():
+        name = labels.get(cov, cov)
+        lv = tab.loc[idx, "level"].astype(str).tolist()
+        lab = [level_labels.get(cov, {}).get(v, v) for v in lv]
+        if len(idx) == 1:
+            y[tab.index.get_indexer(idx)] = len(ticks)
+            ticks.append(f"{name}: {lab[0]}" if lv[0] else name)
+            heading.append(False)
+            continue
+        ticks.append(name)
+        heading.append(True)
+        for k, pos in enumerate(tab.index.get_indexer(idx)):
+            y[pos] = len(ticks)
+            ticks.append("    " + lab[k])
+            heading.append(False)
+    tab["y"] = y
     cols = {"smd_un": "Unweighted"}
     if "smd_w" in tab.columns:
         cols["smd_w"] = "Weighted"
-    long = tab.melt(id_vars="label", value_vars=list(cols), var_name="sample", value_name="smd")
+    long = tab.melt(id_vars="y", value_vars=list(cols), var_name="sample", value_name="smd")
     long["sample"] = long["sample"].map(cols)
     if absolute:
         long["smd"] = long["smd"].abs()
-    order = tab.assign(key=tab["smd_un"].abs() if absolute else tab["smd_un"]).sort_values("key", ascending=False)
-    position = {lab: i for i, lab in enumerate(order["label"])}
-    long["y"] = long["label"].map(position)
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 1.2 + 0.32 * len(tab)))
-    sns.scatterplot(data=long, x="smd", y="y", hue="sample", style="sample", s=55, ax=ax,
+        _, ax = plt.subplots(figsize=(6.5, 1.2 + 0.3 * len(ticks)))
+    for k, is_head in enumerate(heading):
+        if not is_head and k % 2 == 0:
+            ax.axhspan(k - 0.5, k + 0.5, color="#f2f2f2", zorder=0, lw=0)
+    sns.scatterplot(data=long, x="smd", y="y", hue="sample", style="sample", s=55, ax=ax, zorder=3,
                     hue_order=list(cols.values()), style_order=list(cols.values()),
                     palette=["#9a9a9a", "#1f5fa8"][: len(cols)])
-    ax.set_yticks(range(len(order)))
-    ax.set_yticklabels(order["label"].tolist())
-    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.set_yticks(range(len(ticks)))
+    ax.set_yticklabels(ticks)
+    for tick, is_head in zip(ax.get_yticklabels(), heading):
+        if is_head:
+            tick.set_fontweight("bold")
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(len(ticks) - 0.5, -0.5)
     for x in ([threshold] if absolute else [-threshold, threshold]):
         ax.axvline(x, ls="--", color="#b03030", lw=1)
     ax.axvline(0, color="#444444", lw=0.8)
     binary_raw = getattr(balance_table, "binary", "raw") == "raw" and (tab["type"] == "binary").any()
-    what = "mean differences" if binary_raw else "standardized mean differences"
-    ax.set_xlabel(("Absolute " if absolute else "") + what + (" (binary: raw difference)" if binary_raw else ""))
+    what = "standardized mean differences"
+    ax.set_xlabel(("Absolute " if absolute else "") + what +
+                  (" (levels: difference in proportions)" if binary_raw else ""))
     ax.set_ylabel("")
-    ax.legend(title="", loc="lower right")
-    ax.set_title(f"Covariate balance ({getattr(balance_table, 'estimand', '')})")
+    # Legend above the axes: inside it would hide the largest SMDs, which sit at the right edge.
+    ax.legend(title="", loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(cols), frameon=False,
+              borderaxespad=0.2)
+    ax.set_title(f"Covariate balance ({getattr(balance_table, 'estimand', '')})", loc="left")
     return ax
 
 
