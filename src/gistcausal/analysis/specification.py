@@ -146,7 +146,7 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
             rows.append(_row(spec.group, spec.label, spec.estimand, int((fit.weights.weights > 0).sum()), est))
         except GistCausalError as err:
             rows.append(_row(spec.group, spec.label, spec.estimand, len(f), None,
-                             note=f"not fitted: {str(err).splitlines()[0][:160]}"))
+                             note=f"not fitted: {str(err).splitlines()[0]}"))
         if progress is not None:
             progress(i + 1, total)
     return SpecificationGrid(outcome, measure, tuple(rows), specs[0].label)

@@ -21,7 +21,18 @@ from gistcausal.results import AnalysisResults
 
 
 def build_figures(r: AnalysisResults) -> dict[str, Any]:
-    """All figures of a run, in report order."""
+    """All figures of a run, in report order.
+
+    Text is never parsed as mathtext: covariate, level and arm labels come from users' data and config, and a
+    ``$`` in them must print as a dollar sign, not start a formula (or fail to draw).
+    """
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _build(r)
+
+
+def _build(r: AnalysisResults) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     if r.config.sequential is not None:
         _sequential(r, figs)
@@ -100,7 +111,8 @@ def _sensitivity(r: AnalysisResults, figs: dict[str, Any]) -> None:
     if "specification_grid" in s:
         grid = s["specification_grid"]
         fig, ax = new_figure(7.5, 0.38 * len(grid.rows) + 1.4)
-        forest_plot(grid, ax=ax)
+        forest_plot(grid, ax=ax, outcome_label=r.config.outcomes[grid.outcome].label
+                    if grid.outcome in r.config.outcomes else None)
         figs["specification_grid"] = fig
     g = r.plots.causal_graph
     if g is not None:

@@ -60,8 +60,8 @@ def bias_plot(result: EValueResult, *, ax: Axes | None = None, benchmarks: Bench
             ax.annotate(str(name), (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7, color="0.25")
     ax.set_xlim(1, top)
     ax.set_ylim(1, top)
-    ax.set_xlabel(r"$RR_{EU}$: confounder-treatment risk ratio")
-    ax.set_ylabel(r"$RR_{UD}$: confounder-outcome risk ratio")
+    ax.set_xlabel("RR(EU): confounder-treatment risk ratio")
+    ax.set_ylabel("RR(UD): confounder-outcome risk ratio")
     ax.set_title("Confounding that would explain away the estimate", fontsize=10)
     ax.legend(frameon=False, fontsize=8, loc="upper right")
     return ax
