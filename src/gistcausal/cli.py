@@ -63,7 +63,8 @@ def _write_flagged_ids(cfg, path: Path) -> None:
     """The patients behind each record-validation issue, to a local CSV the user asked for (the only place
     ids are written; reports and messages hold counts)."""
     from gistcausal.design.data import load_data
-    from gistcausal.design.validation import GIST_VALIDATION, flagged_records
+    from gistcausal.design.simulate import GIST_VALIDATION
+    from gistcausal.design.validation import flagged_records
 
     rules = cfg.data.validation
     if rules is None and cfg.data.source == "synthetic":
@@ -282,7 +283,7 @@ def simulate(out: Path = typer.Option(Path("synthetic_registry.csv"), "--out", "
              n: int = typer.Option(480, "--n", help="Number of registry patients."),
              seed: int = typer.Option(20201, help="Random seed."),
              confounding: float = typer.Option(1.0, help="Strength of confounding (0 = randomized)."),
-             hr_pfs: float = typer.Option(0.70, help="True conditional HR for PFS (sunitinib vs escalation)."),
+             hr_pfs: float = typer.Option(0.70, help="True conditional HR of the synthetic registry's PFS (second-line switch vs escalation)."),
              hr_os: float = typer.Option(0.85, help="True conditional HR for OS.")) -> None:
     """Write the synthetic GIST registry (calibrated to the study, known true effects)."""
     from gistcausal.design.simulate import simulate_registry

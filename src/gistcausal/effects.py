@@ -1,7 +1,7 @@
 """The effect-estimate record shared by every estimator and by ``results.json``.
 
-One :class:`EffectEstimate` is one number with its interval, e.g. the IPTW hazard ratio of PFS for
-sunitinib vs imatinib escalation under the ATE. Its ``to_dict`` is the row format of the
+One :class:`EffectEstimate` is one number with its interval, e.g. the IPTW hazard ratio of an outcome for
+treated vs control under the ATE. Its ``to_dict`` is the row format of the
 ``estimates`` list of ``results.json`` (documented in ``docs/results_json.md``).
 """
 from __future__ import annotations

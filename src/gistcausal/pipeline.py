@@ -192,7 +192,8 @@ def _frame_hash(df: pd.DataFrame) -> str:
 def validate_config_records(cfg: StudyConfig, df: pd.DataFrame) -> dict[str, Any]:
     """Record-level checks (:mod:`gistcausal.design.validation`): the config's ``data.validation`` rules, or the
     built-in rules of the synthetic GIST registry. Errors raise; warnings are emitted; counts are returned."""
-    from gistcausal.design.validation import GIST_VALIDATION, validate_with_config
+    from gistcausal.design.simulate import GIST_VALIDATION
+    from gistcausal.design.validation import validate_with_config
 
     rules = cfg.data.validation
     if rules is None:

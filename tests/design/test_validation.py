@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from gistcausal.errors import DataError, DataQualityWarning
+from gistcausal.design.simulate import GIST_DATE_RULES, GIST_EVENT_COLS, GIST_VALIDATION, GIST_VOCABULARIES
 from gistcausal.design.validation import (
-    GIST_DATE_RULES, GIST_EVENT_COLS, GIST_VALIDATION, GIST_VOCABULARIES, DateRule, ValidationConfig,
-    check_time_zero, validate_records, validate_with_config,
+    DateRule, ValidationConfig, check_time_zero, validate_records, validate_with_config,
 )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, fit_propensity
-from gistcausal.analysis.spec import arm_labels, covariate_labels, table1_spec
+from gistcausal.analysis.spec import table1_options, table1_spec
 from gistcausal.analysis.study import at_risk_times
 from gistcausal.analysis.variance import with_variance
 from gistcausal.design.cohort import Cohort
@@ -108,12 +108,10 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
     bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
     acc.balance[est] = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights,
                                      estimand=est, threshold=cfg.analysis.balance_threshold)
-    spec, spread = table1_spec(cfg)
+    spec, _ = table1_spec(cfg)
     if spec:
-        acc.table1_weighted[est] = table_one(
-            f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=covariate_labels(cfg),
-            arm_labels=arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
-            suppress_below=threshold_for(cfg) or None)
+        acc.table1_weighted[est] = table_one(f, treatment_col="treatment", covariates=spec, weights=wr.weights,
+                                             tests=True, estimand=est, **table1_options(cfg))
     dr = cfg.analysis.survival.doubly_robust
     for name, fit in fits.items():
         acc.comparisons[(name, est)] = fit.comparison

@@ -16,10 +16,9 @@ import pandas as pd
 from scipy import stats
 
 from gistcausal.analysis.iptw import covariate_design
-from gistcausal.analysis.spec import arm_labels, covariate_labels, table1_spec
+from gistcausal.analysis.spec import table1_options, table1_spec
 from gistcausal.design.cohort import Cohort
 from gistcausal.design.config import StudyConfig
-from gistcausal.design.disclosure import threshold_for
 from gistcausal.effects import EffectEstimate
 from gistcausal.present.tables import table_one
 from gistcausal.stats.comparison import compare_survival
@@ -40,11 +39,10 @@ def study_analysis(cfg: StudyConfig, cohort: Cohort) -> StudyAnalysis:
     """Table 1, unweighted survival comparisons and duration tests for every configured outcome."""
     f = cohort.frame
     table1 = None
-    spec, spread = table1_spec(cfg)
+    spec, _ = table1_spec(cfg)
     if spec:
-        table1 = table_one(f, treatment_col="treatment", covariates=spec, labels=covariate_labels(cfg),
-                           arm_labels=arm_labels(cfg), tests=True, median_spread=spread, missing="row",
-                           suppress_below=threshold_for(cfg) or None)
+        table1 = table_one(f, treatment_col="treatment", covariates=spec, tests=True, missing="row",
+                           **table1_options(cfg))
     landmarks = tuple(cfg.analysis.survival.landmarks)
     comparisons: dict[str, Any] = {}
     durations: dict[str, dict[str, Any]] = {}

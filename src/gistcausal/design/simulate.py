@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from scipy.special import expit
 
 from gistcausal._checks import check_estimand
 from gistcausal.effects import EffectEstimate, estimates_frame
+from gistcausal.design.validation import DateRule, ValidationConfig
 from gistcausal.errors import ConfigError
 
 DEFAULT_SEED = 20201
@@ -1097,3 +1098,59 @@ def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
     return TrueEffects(estimand=estimand, estimates=tuple(est), conditional_hr={"pfs": hr_pfs, "os": hr_os},
                        settings=settings, n_mc=n, seed=int(seed), landmarks=tuple(float(t) for t in landmarks),
                        horizon=float(horizon))
+
+
+# ----------------------------------------------------------------- record-validation rules of this registry
+#: Date ordering of the synthetic GIST registry (docs/registry_schema.md); equal dates are allowed.
+GIST_DATE_RULES: tuple[DateRule, ...] = tuple(DateRule(earlier_col=a, later_col=b) for a, b in (
+    ("date_of_birth", "date_of_diagnosis"),
+    ("date_of_diagnosis", "first_line_start_date"),
+    ("first_line_start_date", "first_line_end_date"),
+    ("first_line_end_date", "second_line_start_date"),
+    ("second_line_start_date", "second_line_progression_date"),
+    ("second_line_start_date", "second_line_end_date"),
+    ("second_line_end_date", "third_line_start_date"),
+    ("third_line_start_date", "third_line_failure_date"),
+    ("date_of_diagnosis", "date_of_death"),
+    ("date_of_diagnosis", "date_last_followup"),
+))
+
+#: Event dates that must not be after ``date_last_followup`` (which equals the date of death if dead).
+GIST_EVENT_COLS: tuple[str, ...] = (
+    "first_line_end_date", "second_line_start_date", "second_line_progression_date", "second_line_end_date",
+    "third_line_start_date", "third_line_failure_date", "date_of_death",
+)
+
+#: Allowed codes per column of the synthetic GIST registry (docs/registry_schema.md).
+GIST_VOCABULARIES: dict[str, list[Any]] = {
+    "center": ["nki", "lumc", "erasmus", "radboud", "umcg"],
+    "sex": ["male", "female"],
+    "stage_at_diagnosis": ["localized", "locally_advanced", "metastasized", "multiple_localization"],
+    "localization": ["gastric", "small_bowel", "duodenal", "rectum", "esophagus", "colon", "pelvic_cavity",
+                     "peritoneum", "unknown"],
+    "mitotic_count": ["low", "high", "not_reported"],
+    "mutation": ["kit_exon_11", "kit_exon_13", "kit_exon_17", "kit_exon_9", "pdgfra_exon_14",
+                 "pdgfra_exon_18_d842v", "pdgfra_exon_18_non_d842v", "sdh", "wt_kit_pdgfr_sdh", "wt_kit_pdgfr",
+                 "unknown"],
+    "first_line_agent": ["imatinib_400", "other"],
+    "first_line_end_reason": ["progression", "intolerance", "ongoing"],
+    "escalation_for_tdm": [True, False],
+    "second_line_regimen": ["sunitinib_37.5_continuous", "sunitinib_50_intermittent", "imatinib_800", "other",
+                            "none"],
+    "second_line_end_reason": ["progression", "toxicity", "ongoing", "other", ""],
+    "third_line_regimen": ["sunitinib", "other", "none"],
+    "cause_of_death": ["gist", "toxicity", "other", "unknown", ""],
+}
+
+GIST_DATE_COLS: tuple[str, ...] = (
+    "date_of_birth", "date_of_diagnosis", "first_line_start_date", "first_line_end_date",
+    "second_line_start_date", "second_line_progression_date", "second_line_end_date", "third_line_start_date",
+    "third_line_failure_date", "date_of_death", "date_last_followup",
+)
+
+#: The whole default rule set for the synthetic registry, as a config object.
+GIST_VALIDATION = ValidationConfig(date_cols=list(GIST_DATE_COLS), date_rules=list(GIST_DATE_RULES),
+                                   vocabularies=GIST_VOCABULARIES, last_followup_col="date_last_followup",
+                                   event_cols=list(GIST_EVENT_COLS))
+
+

@@ -9,14 +9,14 @@ from typing import Any
 
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.effects import estimates_frame
+from gistcausal.analysis.spec import table1_options
 from gistcausal.present.sections import ph_table, protocol_table, truth_table
+from gistcausal.present.tables import balance_detail, balance_summary
 from gistcausal.results import AnalysisResults
 
 
 def result_tables(r: AnalysisResults) -> dict[str, Any]:
     """Table name -> table object (with ``write``) or DataFrame, as exported to ``tables/``."""
-    from gistcausal.present.sections import protocol_table
-
     k = threshold_for(r.config)
     out: dict[str, Any] = {"protocol": protocol_table(r), "flow": r.flow_frame(),
                            "estimates": r.estimates_frame()}
@@ -26,8 +26,12 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
         out[f"at_risk_{name}"] = r.at_risk_frame(comp.at_risk)
     for name, d in r.durations.items():
         out[f"duration_{name}"] = suppress_counts(d["table"], ["n"], k)
-    for est, bt in r.balance.items():
-        out[f"balance_{est}"] = bt.to_frame()
+    if r.balance:
+        opts = table1_options(r.config)
+        lab = {"labels": opts["labels"], "arm_labels": opts["arm_labels"]}
+        out["balance_summary"] = balance_summary(r.balance, **lab)
+        for est, bt in r.balance.items():
+            out[f"balance_{est}"] = balance_detail(bt, level_labels=opts["level_labels"], **lab)
     for est, wr in r.weights.items():
         out[f"weights_{est}"] = wr.to_frame()
     if r.propensity is not None:

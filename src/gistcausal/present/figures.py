@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gistcausal.analysis.spec import table1_options
 from gistcausal.design.disclosure import threshold_for
 from gistcausal.present.plots import new_figure
 from gistcausal.present.plots.balance import love_plot, overlap_histogram_plot, weight_histogram_plot
@@ -75,13 +76,15 @@ def _study(r: AnalysisResults, figs: dict[str, Any]) -> None:
 
 def _causal(r: AnalysisResults, figs: dict[str, Any]) -> None:
     cfg = r.config
+    opts = table1_options(cfg)
     if r.plots.overlap is not None:
         fig, ax = new_figure(7.5, 4.2)
         overlap_histogram_plot(r.plots.overlap, ax=ax)
         figs["ps_overlap"] = fig
     for est, bt in r.balance.items():
         fig, ax = new_figure(7.5, 0.3 * len(bt.to_frame()) + 1.6)
-        love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold)
+        love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold, labels=opts["labels"],
+                  level_labels=opts["level_labels"])
         figs[f"love_{est}"] = fig
         if est in r.weights:
             fig, ax = new_figure(7.5, 3.8)

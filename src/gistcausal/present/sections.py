@@ -31,8 +31,11 @@ class ReportSection:
     details: tuple[tuple[str, pd.DataFrame], ...] = ()  # long tables, collapsed under the section
 
 
-def frame_to_html(df: pd.DataFrame) -> Markup:
-    """HTML table with every cell escaped (column names and category labels come from data)."""
+def frame_to_html(df: Any) -> Markup:
+    """HTML table with every cell escaped (column names and category labels come from data). A journal table
+    (:class:`~gistcausal.present.tables.TableOne`) renders through its own table model."""
+    if not isinstance(df, pd.DataFrame) and hasattr(df, "to_html"):
+        return Markup(df.to_html())
     return Markup(df.to_html(index=False, escape=True, na_rep="", border=0, classes="tbl"))
 
 
@@ -259,7 +262,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     if r.table1 is not None:
         secs.append(ReportSection("table1", "Table 1: baseline characteristics",
                                   tables=(("Baseline characteristics by arm (unweighted), with tests",
-                                           table1_display(r.table1.to_frame())),)))
+                                           r.table1),)))
     if r.study:
         un = [e for e in r.estimates if e.method == "unadjusted"]
         figs = tuple((f"Kaplan-Meier: {cfg.outcomes[o].label}", f"km_{o}") for o in r.study)
@@ -290,7 +293,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
         secs.append(ReportSection(
             "balance", "Covariate balance",
             tuple(v.conventions for v in list(r.balance.values())[:1]),
-            tables=tuple((f"Table 1 before and after weighting ({k})", table1_display(t.to_frame()))
+            tables=tuple((f"Table 1 before and after weighting ({k})", t)
                          for k, t in r.table1_weighted.items()),
             figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance),
             details=tuple((f"Balance before and after weighting ({k})", v.to_frame().round(4))
