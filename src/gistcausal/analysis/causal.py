@@ -9,7 +9,6 @@ points or, under disclosure control, binned means).
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -16,23 +16,19 @@ import hashlib
 import html
 import io
 import json
-import math
 import os
 import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 
 from gistcausal._version import __version__
 from gistcausal.design.redact import redact
@@ -40,7 +36,7 @@ from gistcausal.effects import round_floats
 from gistcausal.errors import OutputError
 from gistcausal.present.export import result_tables
 from gistcausal.present.figures import build_figures
-from gistcausal.present.sections import ReportSection, build_sections, frame_to_html
+from gistcausal.present.sections import build_sections, frame_to_html
 from gistcausal.results import SCHEMA_VERSION, AnalysisResults
 
 

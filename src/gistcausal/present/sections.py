@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
-from gistcausal.results import AnalysisResults, fmt_number
+from gistcausal.results import AnalysisResults
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +275,16 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                          at_risk_wide(r.at_risk_frame(comp.at_risk), weighted=False, labels=labels)))
         secs.append(ReportSection("study", cfg.output.unadjusted_title, tables=tuple(tabs), figures=figs,
                                   details=(("All unweighted estimates", estimates_display(un, outcomes=out_labels, arms=labels)),)))
+    for add in (_propensity_sections, _effect_sections, _strategy_and_simulation_sections, _sensitivity_section):
+        add(r, secs)
+    secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
+    return secs
+
+
+def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
+    """Propensity score, weights and balance."""
+    cfg = r.config
+    out_labels, labels = display_labels(r)
     if r.propensity is not None:
         tabs = [(f"Weight diagnostics ({k})", v.to_frame().round(3)) for k, v in r.weights.items()]
         figs = [("Propensity score overlap by arm", "ps_overlap")]
@@ -298,6 +308,12 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
             figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance),
             details=tuple((f"Balance before and after weighting ({k})", v.to_frame().round(4))
                           for k, v in r.balance.items())))
+
+
+def _effect_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
+    """Causal estimates, sequential trials and the proportional-hazards diagnostics."""
+    cfg = r.config
+    out_labels, labels = display_labels(r)
     if r.causal:
         causal = [e for e in r.estimates if e.method not in ("unadjusted", "ccw")]
         figs = tuple((f"Unweighted and IPTW-weighted Kaplan-Meier ({est}): {cfg.outcomes[o].label}", f"km_{o}_{est}")
@@ -332,6 +348,12 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                  "proportional hazards fail, the marginal hazard ratio averages a changing effect over the follow-up "
                  "and the RMST difference or landmark survival should lead.",),
                 tables=(("Tests", ph.round(4)),), figures=(("Scaled Schoenfeld residuals, primary outcome", "schoenfeld"),)))
+
+
+def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
+    """Clone-censor-weight strategies, plasmode, and the steps that failed."""
+    cfg = r.config
+    out_labels, labels = display_labels(r)
     if r.strategies is not None:
         st = r.strategies
         g = cfg.protocol.strategies
@@ -361,6 +383,12 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     for step, title in (("plasmode", "Plasmode simulation"), ("strategies", "Sustained strategies (clone-censor-weight)")):
         if step in r.failed_steps:
             secs.append(ReportSection(step, title, (_failed_text(step, r.failed_steps[step]),)))
+
+
+def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> None:
+    """E-values, tipping point, specification grid, refutation, negative control."""
+    cfg = r.config
+    out_labels, labels = display_labels(r)
     sens = {k: v for k, v in r.sensitivity.items()
             if k not in ("strategies_flow", "sequential_model", "sequential_trials")}
     sens_failed = {k.split(": ", 1)[1]: v for k, v in r.failed_steps.items() if k.startswith("sensitivity: ")}
@@ -397,8 +425,6 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                          sens["negative_control"]))
         secs.append(ReportSection("sensitivity", "Sensitivity analyses", tuple(paras), tables=tuple(tabs),
                                   figures=tuple(figs), details=tuple(det)))
-    secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
-    return secs
 
 
 def _failed_text(step: str, reason: str) -> str:

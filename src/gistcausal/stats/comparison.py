@@ -148,9 +148,6 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
     Methods Programs Biomed 75:45-49. Austin PC (2016). Variance estimation when using inverse
     probability of treatment weighting with survival analysis. Stat Med 35:5642-5655.
     """
-    from gistcausal.stats.cox import cox_fit, cox_zph
-    from gistcausal.errors import CohortError, SmallSampleWarning
-
     where = "compare_survival"
     _check_method(method, weights, X, where)
     t, e, w = check_survival_inputs(time, event, weights, where)
