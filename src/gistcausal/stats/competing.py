@@ -45,7 +45,7 @@ confounders (adjustedCurves). Stat Med 42:1461-1479.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -96,6 +96,7 @@ def aj_table(t: np.ndarray, status: np.ndarray, w: np.ndarray, causes: tuple) ->
     cif = np.cumsum(s_prev[:, None] * d / n_risk[:, None], axis=0)
     return AJTable(time=time, n_risk=n_risk, n_risk_raw=n_risk_raw, n_event=d, s_prev=s_prev, cif=cif, idx=idx,
                    cause_pos=cause_pos)
+
 
 def cif_influence(tab: AJTable, w: np.ndarray, k: int, widths: np.ndarray) -> np.ndarray:
     r"""IJ influence terms :math:`D_i = w_i \sum_J W_{Jm}\,\partial \hat F_k(t_J)/\partial w_i` (module formula).
