@@ -18,6 +18,10 @@ import pandas as pd
 MEASURES = (
     "median", "median_diff", "surv", "surv_diff", "surv_ratio", "rmst", "rmst_diff", "hr", "logrank_p",
     "mann_whitney_p", "evalue", "rd", "rr", "or", "smd",
+    # binary and continuous outcomes (stats.binary)
+    "risk", "risk_diff", "risk_ratio", "odds_ratio", "mean", "mean_diff",
+    # competing risks (stats.competing; the cause is in extra["cause"])
+    "cif", "cif_diff", "cif_ratio", "rmtl", "rmtl_diff", "cs_hr", "cs_logrank_p",
 )
 
 

@@ -105,5 +105,5 @@ def test_levels_set_reference_and_table_order():
     cfg = config_from_dict(raw)
     frame = build_cohort(cfg, df).frame
     assert list(frame["grade"].cat.categories) == ["g3", "g1", "g2"]
-    assert list(covariate_design(cfg, frame).columns) == ["grade_g1", "grade_g2"]  # g3 is the reference
+    assert list(covariate_design(cfg, frame).columns) == ["grade: g1", "grade: g2"]  # g3 is the reference
     assert frame["grade"].astype(str).tolist() == df["grade"].tolist()

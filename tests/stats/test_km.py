@@ -300,3 +300,23 @@ def test_km_at_kernel_is_kaplan_meier_and_rmst(data):
     assert k.rmst == rmst(t, e, weights=w, horizon=60.0).value
     assert k.last == km.time[-1]
     assert np.isnan(km_at(t, e, w, times, None).rmst)
+
+
+@pytest.mark.parametrize("ds", ["rotterdam", "ties"])
+def test_logrank_weighted_score_se_z_match_svylogrank(ref, data, ds):
+    """R: svylogrank(...)[[1]] prints score, se and z beside chisq (issue 18, "Also"); z^2 is the chi-square."""
+    d = data[ds]
+    res = logrank_test(d.time, d.event, d.group, weights=d.w)
+    r = ref[ds]["svylogrank"]
+    assert (res.score, res.se, res.z) == pytest.approx((r["score"], r["se"], r["z"]), abs=TOL)
+    assert res.z ** 2 == pytest.approx(res.statistic, rel=1e-12)
+    assert res.to_dict()["z"] == pytest.approx(r["z"], abs=TOL)
+
+
+def test_logrank_unweighted_score_is_observed_minus_expected(data):
+    """Unweighted: score = O - E of the second group and z^2 = survdiff's chi-square (closed form)."""
+    d = data["rotterdam"]
+    res = logrank_test(d.time, d.event, d.group)
+    assert res.score == pytest.approx(res.observed[1] - res.expected[1], abs=1e-10)
+    assert res.z ** 2 == pytest.approx(res.statistic, rel=1e-12)
+    assert res.score / res.se == pytest.approx(res.z, rel=1e-12)

@@ -256,3 +256,27 @@ def test_weight_values_raises_positivity_and_empty_arm():
         weight_values(np.array([0.0, 0.5, 0.4]), np.array([0, 1, 0]), estimand="ATE")
     with pytest.raises(DataError, match="arm 'treated' has no patients after trimming"):
         weight_values(np.array([0.2, 0.99, 0.4]), np.array([0, 1, 0]), estimand="ATE", trim=(0.1, 0.9))
+
+
+def test_truncation_reports_raised_and_lowered(rot):
+    """Issue 18 ("Also"): truncation says how many weights it raised to the low bound and lowered to the high."""
+    ps, t, _ = rot
+    raw = quiet(ps, t, estimand="ATE").weights
+    res = quiet(ps, t, estimand="ATE", truncate=(5, 90))
+    lo, hi = np.percentile(raw, [5, 90])
+    for arm, code in (("treated", 1), ("control", 0)):
+        assert res.n_raised[arm] == int(np.sum((raw < lo) & (t == code)))
+        assert res.n_lowered[arm] == int(np.sum((raw > hi) & (t == code)))
+        assert res.n_raised[arm] + res.n_lowered[arm] == res.n_truncated[arm]
+    assert res.to_dict()["n_raised"] == res.n_raised
+    assert f"({sum(res.n_raised.values())} raised, {sum(res.n_lowered.values())} lowered)" in res.summary()
+    plain = quiet(ps, t, estimand="ATE")
+    assert plain.n_raised == {"treated": 0, "control": 0} == plain.n_lowered
+
+
+def test_diagnostics_report_weight_sd(rot):
+    ps, t, _ = rot
+    res = quiet(ps, t, estimand="ATE")
+    d = res.diagnostics.set_index("arm")
+    assert d.loc["overall", "sd"] == pytest.approx(np.std(res.weights, ddof=1), rel=1e-12)
+    assert d.loc["treated", "sd"] == pytest.approx(np.std(res.weights[t == 1], ddof=1), rel=1e-12)

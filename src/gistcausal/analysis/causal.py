@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, fit_propensity
+from gistcausal.analysis.secondary import SECONDARY_TYPES, secondary_estimates
 from gistcausal.analysis.spec import table1_options, table1_spec
 from gistcausal.analysis.study import at_risk_times
 from gistcausal.analysis.variance import with_variance
@@ -104,6 +105,7 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
         fits[o.name] = _with_variance(cfg, f, fit, acc.bootstrap, say)
     wr = next(iter(fits.values())).weights if fits else configured_weights(cfg, ps, a, estimand=est)
     acc.weights[est] = WeightSummary.from_result(wr)
+    _secondary_outcomes(cfg, cohort, f, wr.weights, est, acc)
     bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
     acc.balance[est] = balance_table(f, treatment_col="treatment", covariates=bal_covs, weights=wr.weights,
                                      estimand=est, threshold=cfg.analysis.balance_threshold)
@@ -130,6 +132,23 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
         if name == cfg.primary_outcome and est == cfg.analysis.survival.estimands[0]:
             acc.ph_residuals = ph_residuals(f, name, fit.weights.weights, bins=threshold_for(cfg))
             acc.ph_title = f"Proportional hazards check: {cfg.outcomes[name].label}, IPTW ({est})"
+
+
+# ----------------------------------------------------------------------------------------------------
+# binary, continuous and competing-risks outcomes (issue 18): same weights, estimates only
+# ----------------------------------------------------------------------------------------------------
+def _secondary_outcomes(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, w: np.ndarray, est: str,
+                        acc: _Accumulator) -> None:
+    """IPTW estimates of every causal binary, continuous and competing outcome under ``est``
+    (:func:`gistcausal.analysis.secondary.secondary_estimates`); a failure is recorded, the rest is kept.
+    With multiple imputation they use imputed data set 1's weights (the outcomes themselves are not imputed)."""
+    for o in cohort.outcomes:
+        if o.type not in SECONDARY_TYPES or not o.causal:
+            continue
+        try:
+            acc.estimates.extend(secondary_estimates(cfg, f, o, weights=w, estimand=est))
+        except GistCausalError as err:
+            acc.failed[f"{o.type} outcome ({o.name}, {est})"] = str(err).splitlines()[0]
 
 
 def ph_residuals(f: pd.DataFrame, outcome: str, w: np.ndarray, *, bins: int = 0) -> pd.DataFrame:

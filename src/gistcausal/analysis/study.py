@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from gistcausal.analysis.iptw import covariate_design
+from gistcausal.analysis.secondary import SECONDARY_TYPES, secondary_estimates
 from gistcausal.analysis.spec import table1_options, table1_spec
 from gistcausal.design.cohort import Cohort
 from gistcausal.design.config import StudyConfig
@@ -51,6 +52,9 @@ def study_analysis(cfg: StudyConfig, cohort: Cohort) -> StudyAnalysis:
         if o.type == "duration":
             durations[o.name] = duration_comparison(cfg, cohort, o.name)
             estimates.append(durations[o.name]["estimate"])
+            continue
+        if o.type in SECONDARY_TYPES:   # binary, continuous, competing risks: unadjusted estimates only
+            estimates.extend(secondary_estimates(cfg, f, o))
             continue
         t, e = f[o.time_col].to_numpy(float), f[o.event_col].to_numpy(int)
         lm = tuple(x for x in landmarks if x <= np.max(t))

@@ -456,14 +456,74 @@ def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, un
     return info, {f"{name}_time": t, f"{name}_event": event.astype(int)}, msgs
 
 
+def _is_code(values: pd.Series, code: Any) -> np.ndarray:
+    """Rows equal to ``code`` as text or as a number (a CSV column read as float has 1.0 for the code 1)."""
+    same = (values.astype(str) == str(code)).to_numpy()
+    num = pd.to_numeric(pd.Series([code]), errors="coerce").iloc[0]
+    if pd.notna(num):
+        same |= (pd.to_numeric(values, errors="coerce") == num).to_numpy()
+    return same
+
+
+def _table_secondary_outcome(name: str, o: Any, cur: pd.DataFrame, where: str
+                             ) -> tuple[OutcomeInfo, dict[str, np.ndarray]]:
+    """A binary, continuous or competing-risks outcome of the analysis table (issue 18).
+
+    Frame columns: ``<name>_value`` (binary 0/1 or continuous, NaN where not recorded) or, for competing risks,
+    ``<name>_time`` and ``<name>_status`` (0 censored, else k for the k-th cause of ``causes``, in its order).
+    """
+    key = f"table.outcomes.{name}"
+    if o.type in ("binary", "continuous"):
+        raw = cur[o.value_col]
+        if o.type == "binary":
+            vals = set(raw.dropna().astype(str))
+            if len(vals) > 2 or (len(vals) == 2 and str(o.event_value) not in vals):
+                raise DataError(f"{where}: column '{o.value_col}' ({key}.value_col) must be binary (got values "
+                                f"{sorted(vals)[:5]}). Set {key}.event_value to the code meaning 'event'.")
+            y = np.where(raw.isna(), np.nan, (raw.astype(str) == str(o.event_value)).astype(float))
+        else:
+            y = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+            bad = int((raw.notna() & np.isnan(y)).sum())
+            if bad:
+                raise DataError(f"{where}: column '{o.value_col}' ({key}.value_col) has {bad} non-numeric "
+                                f"value(s). Fix them, or set {key}.type to binary for a 0/1 outcome.")
+        recorded = np.isfinite(y)
+        info = OutcomeInfo(name, o.label, o.type, "", f"{name}_value", int(recorded.sum()),
+                           int(np.nansum(y)) if o.type == "binary" else 0, "time zero", o.causal)
+        return info, {f"{name}_value": y}
+    t = pd.to_numeric(cur[o.time_col], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(t).any() or (t < 0).any():
+        raise DataError(f"{where}: column '{o.time_col}' ({key}.time_col) has {int(np.isnan(t).sum())} missing "
+                        f"and {int((t < 0).sum())} negative time(s). Times are measured from time zero; fix or "
+                        f"remove those rows.")
+    raw = cur[o.event_col]
+    status = np.zeros(len(cur))
+    known = _is_code(raw, o.censor_value)
+    for k, code in enumerate(o.causes):
+        hit = _is_code(raw, code)
+        status[hit] = k + 1
+        known |= hit
+    if not known.all():
+        raise DataError(f"{where}: column '{o.event_col}' ({key}.event_col) has codes that are neither a cause nor "
+                        f"the censor_value (got {sorted(set(raw[~known].astype(str)))[:5]}). Add them to "
+                        f"{key}.causes or recode them to {o.censor_value!r}.")
+    info = OutcomeInfo(name, o.label, "competing", f"{name}_time", f"{name}_status", len(t),
+                       int((status != 0).sum()), "time zero", o.causal)
+    return info, {f"{name}_time": t, f"{name}_status": status}
+
+
 def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     tab = cfg.table
     assert tab is not None
     where = cfg.source_path or cfg.name
     need = {tab.treatment.column: "any@table.treatment.column"}
     for name, o in tab.outcomes.items():
-        need[o.time_col] = f"numeric@table.outcomes.{name}.time_col"
-        need[o.event_col] = f"any@table.outcomes.{name}.event_col"
+        if o.time_col is not None:
+            need[o.time_col] = f"numeric@table.outcomes.{name}.time_col"
+        if o.event_col is not None:
+            need[o.event_col] = f"any@table.outcomes.{name}.event_col"
+        if o.value_col is not None:
+            need[o.value_col] = f"any@table.outcomes.{name}.value_col"
     for c in cfg.covariates:
         need.setdefault(c, f"any@covariates.{c}")
     require_columns(df, need, where=where)
@@ -487,6 +547,12 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     frame = _apply_levels(cfg, frame, where)
     infos = []
     for name, o in tab.outcomes.items():
+        if o.type != "time_to_event":
+            info, cols = _table_secondary_outcome(name, o, cur, where)
+            for col, values in cols.items():
+                frame[col] = values
+            infos.append(info)
+            continue
         t = pd.to_numeric(cur[o.time_col], errors="coerce").to_numpy(dtype=float)
         ev_raw = cur[o.event_col]
         e = (ev_raw.astype(str) == str(o.event_value)).to_numpy()

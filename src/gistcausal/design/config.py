@@ -366,11 +366,51 @@ class Protocol(_Model):
 
 
 class TableOutcome(_Model):
+    """An outcome column (or columns) of the analysis-ready table.
+
+    ``type`` (default ``time_to_event``): ``time_to_event`` needs ``time_col`` and ``event_col`` (``event_value`` the
+    code meaning "event"). ``binary`` and ``continuous`` outcomes are measured once per patient (response,
+    toxicity, a laboratory value) in ``value_col``; a binary outcome is 1 where ``value_col`` equals ``event_value``.
+    ``competing`` needs ``time_col``, ``event_col`` holding the cause code of the first event (``censor_value``,
+    default 0, for censored patients) and ``causes`` naming each code, e.g.
+    ``causes: {1: progression, 2: toxicity death}``.
+    """
+
     label: str
-    time_col: str
-    event_col: str
+    type: Literal["time_to_event", "binary", "continuous", "competing"] = Field(
+        "time_to_event", description="Kind of outcome: time_to_event, binary, continuous or competing (risks).",
+        examples=["binary"])
+    time_col: str | None = None
+    event_col: str | None = None
     event_value: Any = 1
+    value_col: str | None = Field(None, description="Column of a binary or continuous outcome.",
+                                  examples=["response"])
+    causes: dict[Any, str] = Field({}, description="Competing risks: event code -> cause label.",
+                                   examples=[{1: "progression", 2: "toxicity death"}])
+    censor_value: Any = Field(0, description="Competing risks: the event_col code of censored patients.")
     causal: bool = True
+
+    @model_validator(mode="after")
+    def _shape(self) -> "TableOutcome":
+        need = {"time_to_event": ("time_col", "event_col"), "binary": ("value_col",), "continuous": ("value_col",),
+                "competing": ("time_col", "event_col")}[self.type]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            example = {"time_col": "time_col: pfs_months", "event_col": "event_col: pfs_event",
+                       "value_col": "value_col: response"}
+            raise ValueError(f"a {self.type} outcome needs {' and '.join(missing)} (got none for outcome "
+                             f"'{self.label}'). Add `{'`, `'.join(example[k] for k in missing)}`")
+        if self.type == "competing":
+            if not self.causes:
+                raise ValueError(f"a competing outcome needs causes (got none for outcome '{self.label}'). Add "
+                                 "`causes: {1: progression, 2: toxicity death}` (event code: label)")
+            if str(self.censor_value) in {str(c) for c in self.causes}:
+                raise ValueError(f"censor_value must differ from every cause code (got {self.censor_value!r} for "
+                                 f"outcome '{self.label}'). Set `censor_value: 0` and give the causes nonzero codes")
+        elif self.causes:
+            raise ValueError(f"causes apply to competing outcomes only (got type: {self.type} for outcome "
+                             f"'{self.label}'). Remove `causes:` or set `type: competing`")
+        return self
 
 
 class AnalysisTable(_Model):

@@ -191,8 +191,8 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
     est.append(EffectEstimate(**ctx.common, contrast=ctx.contrast, measure="logrank_p", value=lr_.p,
                               p=lr_.p, variance="robust" if weighted else "model", n=lr_.n,
                               note="" if math.isfinite(lr_.p) else "not estimable: no events",
-                              extra={"statistic": lr_.statistic, "df": lr_.df,
-                                     "test": lr_.method}))
+                              extra={"statistic": lr_.statistic, "df": lr_.df, "score": lr_.score,
+                                     "se": lr_.se, "z": lr_.z, "test": lr_.method}))
     return SurvivalComparison(outcome=outcome, estimand=estimand, method=method,
                               arm_labels=(str(arm_labels[0]), str(arm_labels[1])), curves=curves,
                               at_risk=at_risk, estimates=tuple(est), alpha=alpha,

@@ -554,7 +554,13 @@ def rmst(time: Any, event: Any, *, weights: Any = None, horizon: float, variance
 # ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LogRankResult:
-    """Log-rank test of equal survival across groups."""
+    r"""Log-rank test of equal survival across groups.
+
+    ``statistic`` is the chi-square on ``df`` degrees of freedom. With two groups, ``score`` is the log-rank
+    score of the second group (weighted: the total :math:`T = \sum_i w_i U_i`; unweighted: :math:`O - E`),
+    ``se`` its standard error and ``z = score / se``, so that ``z**2 == statistic`` (as
+    ``survey::svylogrank`` prints them); NaN with more than two groups.
+    """
 
     statistic: float
     df: int
@@ -564,18 +570,23 @@ class LogRankResult:
     observed: tuple[float, ...] = ()
     expected: tuple[float, ...] = ()
     n: int = 0
+    score: float = math.nan
+    se: float = math.nan
+    z: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return {"statistic": self.statistic, "df": self.df, "p": self.p, "method": self.method,
                 "groups": list(self.groups), "observed": list(self.observed),
-                "expected": list(self.expected), "n": self.n}
+                "expected": list(self.expected), "n": self.n, "score": json_safe(self.score),
+                "se": json_safe(self.se), "z": json_safe(self.z)}
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"statistic": self.statistic, "df": self.df, "p": self.p,
-                              "method": self.method, "n": self.n}])
+        return pd.DataFrame([{"statistic": self.statistic, "df": self.df, "p": self.p, "score": self.score,
+                              "se": self.se, "z": self.z, "method": self.method, "n": self.n}])
 
     def summary(self) -> str:
-        return (f"{self.method}: chi-square {self.statistic:.4g} on {self.df} df, p = {self.p:.3g} "
+        zs = "" if not math.isfinite(self.z) else f"score {self.score:.4g} (SE {self.se:.4g}), z = {self.z:.4g}; "
+        return (f"{self.method}: {zs}chi-square {self.statistic:.4g} on {self.df} df, p = {self.p:.3g} "
                 f"(groups {', '.join(self.groups)})")
 
 
@@ -727,9 +738,13 @@ def logrank_test(time: Any, event: Any, group: Any, *, weights: Any = None,
         except np.linalg.LinAlgError:
             stat = float(oe @ np.linalg.pinv(vv) @ oe)
     df = k - 1
+    score = se = z = math.nan
+    if k == 2 and math.isfinite(stat):
+        score, se = float(oe[0]), float(math.sqrt(vv[0, 0]))
+        z = score / se
     return LogRankResult(statistic=stat, df=df, p=float(stats.chi2.sf(stat, df)), method=method,
                          groups=levels, observed=tuple(float(x) for x in obs),
-                         expected=tuple(float(x) for x in exp), n=n_used)
+                         expected=tuple(float(x) for x in exp), n=n_used, score=score, se=se, z=z)
 
 
 

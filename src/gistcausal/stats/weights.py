@@ -118,6 +118,7 @@ class WeightValues(NamedTuple):
     trim_bounds: tuple[float, float] | None
     truncate_bounds: tuple[float, float] | None
     truncated: np.ndarray                            # True where truncation changed the weight
+    raised: np.ndarray                               # True where truncation raised it to the low bound
 
 
 def weight_values(ps: np.ndarray, treatment: np.ndarray, *, estimand: str, stabilize: bool = False,
@@ -177,17 +178,21 @@ def weight_values(ps: np.ndarray, treatment: np.ndarray, *, estimand: str, stabi
         wk = wk * np.where(tk == 1, p1, 1 - p1)
     truncate_bounds = None
     changed = np.zeros(ek.size, dtype=bool)
+    low = np.zeros(ek.size, dtype=bool)
     if truncate is not None:
         lo_w, hi_w = np.percentile(wk, [float(truncate[0]), float(truncate[1])])
-        changed = (wk < lo_w) | (wk > hi_w)
+        low = wk < lo_w
+        changed = low | (wk > hi_w)
         wk = np.clip(wk, lo_w, hi_w)
         truncate_bounds = (float(lo_w), float(hi_w))
     weights = np.zeros(ps.size)
     weights[kept] = wk
     truncated = np.zeros(ps.size, dtype=bool)
     truncated[kept] = changed
+    raised = np.zeros(ps.size, dtype=bool)
+    raised[kept] = low
     return WeightValues(weights=weights, kept=kept, trim_bounds=trim_bounds,
-                        truncate_bounds=truncate_bounds, truncated=truncated)
+                        truncate_bounds=truncate_bounds, truncated=truncated, raised=raised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +215,14 @@ class WeightResult:
     n_trimmed : dict
         Trimmed patients per arm (``{"treated": k1, "control": k0}``).
     n_truncated : dict
-        Weights truncated per arm.
+        Weights truncated per arm (``n_raised`` + ``n_lowered``).
     diagnostics : DataFrame
-        One row per arm and overall: n, sum, min, max, mean weight, Kish ESS, top-1% share.
+        One row per arm and overall: n, sum, min, max, mean and SD (``ddof=1``, as R ``sd``) of the weights,
+        Kish ESS, top-1% share.
     warnings : tuple of str
+    n_raised, n_lowered : dict
+        Weights per arm that truncation raised to the low percentile's value and lowered to the high one's
+        (all zero without truncation).
     """
 
     weights: np.ndarray = field(repr=False)
@@ -227,6 +236,8 @@ class WeightResult:
     n_truncated: dict
     diagnostics: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    n_raised: dict = field(default_factory=dict)
+    n_lowered: dict = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy copy of the per-arm diagnostics (aggregates only)."""
@@ -239,6 +250,7 @@ class WeightResult:
             "trim_bounds": None if self.trim_bounds is None else [float(b) for b in self.trim_bounds],
             "truncate_bounds": None if self.truncate_bounds is None else [float(b) for b in self.truncate_bounds],
             "n_trimmed": dict(self.n_trimmed), "n_truncated": dict(self.n_truncated),
+            "n_raised": dict(self.n_raised), "n_lowered": dict(self.n_lowered),
             "diagnostics": [{k: json_safe(v) for k, v in r.items()} for r in self.diagnostics.to_dict("records")],
             "warnings": list(self.warnings),
         }
@@ -254,9 +266,10 @@ class WeightResult:
                          f"{self.n_trimmed['treated']} treated, {self.n_trimmed['control']} control removed")
         if self.truncate_bounds is not None:
             lines.append(f"  truncated at [{self.truncate_bounds[0]:.3g}, {self.truncate_bounds[1]:.3g}]: "
-                         f"{self.n_truncated['treated']} treated, {self.n_truncated['control']} control weights")
+                         f"{self.n_truncated['treated']} treated, {self.n_truncated['control']} control weights "
+                         f"({sum(self.n_raised.values())} raised, {sum(self.n_lowered.values())} lowered)")
         for r in self.diagnostics.itertuples(index=False):
-            lines.append(f"  {r.arm}: n {r.n}, weights {r.min:.3g}-{r.max:.3g} (mean {r.mean:.3g}), "
+            lines.append(f"  {r.arm}: n {r.n}, weights {r.min:.3g}-{r.max:.3g} (mean {r.mean:.3g}, SD {r.sd:.3g}), "
                          f"ESS {r.ess:.1f}, top 1% carry {100 * r.top1_share:.1f}%")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -343,7 +356,9 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
                         normalize=normalize, trim_bounds=v.trim_bounds, truncate_bounds=v.truncate_bounds,
                         n_trimmed={arm: int(np.sum(~kept & m)) for arm, m in by_arm},
                         n_truncated={arm: int(np.sum(v.truncated & m)) for arm, m in by_arm},
-                        diagnostics=_diagnostics(wk, tk), warnings=tuple(caught))
+                        diagnostics=_diagnostics(wk, tk), warnings=tuple(caught),
+                        n_raised={arm: int(np.sum(v.raised & m)) for arm, m in by_arm},
+                        n_lowered={arm: int(np.sum(v.truncated & ~v.raised & m)) for arm, m in by_arm})
 
 
 def _check_options(trim: Any, truncate: Any, normalize: Any, where: str) -> None:
@@ -408,7 +423,9 @@ def _diagnostics(wk: np.ndarray, tk: np.ndarray) -> pd.DataFrame:
     for arm, m in (("treated", tk == 1), ("control", tk == 0), ("overall", np.ones(tk.size, dtype=bool))):
         w = wk[m]
         rows.append({"arm": arm, "n": int(m.sum()), "sum": float(w.sum()), "min": float(w.min()),
-                     "max": float(w.max()), "mean": float(w.mean()), "ess": kish_ess(w),
+                     "max": float(w.max()), "mean": float(w.mean()),
+                     # ddof=1 as R sd(); NaN for a single weight
+                     "sd": float(w.std(ddof=1)) if w.size > 1 else math.nan, "ess": kish_ess(w),
                      "top1_share": top_share(w)})
     return pd.DataFrame(rows)
 
