@@ -180,7 +180,10 @@ class TableModel:
     def from_frame(df: pd.DataFrame, *, caption: str | None = None, footnotes: tuple[str, ...] = (),
                    digits: int = 3) -> "TableModel":
         """A plain table from a DataFrame: first column as stub, column names as headers, floats rounded to
-        ``digits`` in the text and kept as numbers for Excel, booleans as Yes/No."""
+        ``digits`` in the text and kept as numbers for Excel, booleans as Yes/No. A frame without columns (a
+        step that produced nothing) becomes a one-column table saying so."""
+        if len(df.columns) == 0:
+            df = pd.DataFrame({"": ["(nothing to report)"]})
         cols = [Column(key=str(df.columns[0]), label=str(df.columns[0]), kind="stub")] + \
             [Column(key=str(c), label=str(c), kind="text") for c in df.columns[1:]]
         fmt = "0." + "0" * digits if digits > 0 else "0"
