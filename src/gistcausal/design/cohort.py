@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gistcausal.design.checks import check_covariate_types, check_estimable, check_follow_up
 from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig
 from gistcausal.design.data import DAYS_PER_MONTH, require_columns
 from gistcausal.errors import CohortError, ConfigError, DataError, DataQualityWarning
@@ -321,6 +322,14 @@ def _derive(name: str, d: DerivedColumn, df: pd.DataFrame, where: str) -> np.nda
     return _span(df[cols[0]], df[cols[1]], unit)
 
 
+def _check_design(cfg: StudyConfig, frame: pd.DataFrame, infos: list[OutcomeInfo], arms: tuple[str, str],
+                  where: str) -> None:
+    """What the analysis would reject later, rejected while building the cohort, so `validate` (which builds
+    it) and `run` give the same message before any model is fitted (:mod:`gistcausal.design.checks`)."""
+    check_follow_up(cfg, frame, infos, arms, where)
+    check_estimable(cfg, frame, infos, arms, where)
+
+
 def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     """Apply the config's protocol (or table definition) to records.
 
@@ -337,9 +346,13 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     Raises
     ------
     DataError
-        A column the config names is missing or mistyped; outcome dates before their start.
+        A column the config names is missing or mistyped (text in a continuous covariate); outcome dates
+        before their start.
+    ConfigError
+        Landmarks or the horizon beyond an arm's follow-up.
     CohortError
-        The cascade leaves an empty cohort or an empty arm.
+        The cascade leaves an empty cohort or an empty arm; an arm without events; fewer patients than
+        propensity-model parameters.
     """
     if cfg.table is not None:
         return _build_from_table(cfg, records)
@@ -392,7 +405,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     frame = pd.DataFrame({"arm": current["arm"].to_numpy(), "treatment": current["treatment"].to_numpy()})
     for c in cfg.covariates:
         frame[c] = current[c].to_numpy()
-    frame = _apply_levels(cfg, frame, where)
+    frame = _apply_levels(cfg, check_covariate_types(cfg, frame, where), where)
     infos = []
     for name, o in p.outcomes.items():
         info, cols, w = _outcome_columns(name, o, current, p.time_zero, p.time_unit, cfg.data.id_col, where)
@@ -400,6 +413,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
         for k, v in cols.items():
             frame[k] = v
         infos.append(info)
+    _check_design(cfg, frame, infos, (tr.treated, tr.control), where)
     for m in warn_msgs:
         warnings.warn(m, DataQualityWarning, stacklevel=2)
     flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
@@ -484,7 +498,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     frame = pd.DataFrame({"arm": cur["arm"].to_numpy(), "treatment": cur["treatment"].to_numpy()})
     for c in cfg.covariates:
         frame[c] = cur[c].to_numpy()
-    frame = _apply_levels(cfg, frame, where)
+    frame = _apply_levels(cfg, check_covariate_types(cfg, frame, where), where)
     infos = []
     for name, o in tab.outcomes.items():
         t = pd.to_numeric(cur[o.time_col], errors="coerce").to_numpy(dtype=float)
@@ -513,6 +527,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
         if int((frame["arm"] == a).sum()) == 0:
             raise CohortError(f"{where}: arm '{a}' is empty. Check table.treatment.arms codes against column "
                               f"'{tr.column}'.")
+    _check_design(cfg, frame, infos, (tr.treated, tr.control), where)
     flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
                       "All rows of the analysis table")
     return Cohort(frame, flow, tr.treated, tr.control, tuple(infos), tuple(cfg.covariates), tab.time_unit)
