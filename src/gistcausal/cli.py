@@ -250,9 +250,12 @@ def balance(config: Path = typer.Argument(..., help="Study config (YAML)."),
 @app.command()
 def validate(config: Path = typer.Argument(..., help="Study config (YAML)."),
              write_flagged_ids: Optional[Path] = typer.Option(None, "--write-flagged-ids", help=_FLAGGED_HELP)) -> None:
-    """Check the config and the data (columns, dates, record rules, eligibility) without running the analysis."""
+    """Dry run: check the config against the data (columns, types and levels, dates, record rules, eligibility,
+    outcomes, landmarks and horizon within each arm's follow-up, events per arm) without fitting a model. It
+    rejects what `run` would reject for these data, with the same message."""
     import warnings
 
+    from gistcausal.design.checks import check_design
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.config import load_config
     from gistcausal.design.data import load_data
@@ -268,6 +271,7 @@ def validate(config: Path = typer.Argument(..., help="Study config (YAML)."),
             if cfg.protocol is not None:
                 validate_config_records(cfg, df)
             cohort = build_cohort(cfg, df)
+            check_design(cfg, cohort)
     except GistCausalError as err:
         raise _fail(err) from None
     except KeyboardInterrupt:

@@ -1,9 +1,10 @@
 """Checks of a config against its cohort that need the data but fit no model (issue 15).
 
-:func:`~gistcausal.design.cohort.build_cohort` calls these, so ``gistcausal validate`` (a dry run that builds
-the cohort) and ``gistcausal run`` reject the same configs with the same message, before any model is fitted:
+:func:`~gistcausal.design.cohort.build_cohort` calls :func:`check_covariate_types` (a covariate typed
+``continuous`` must hold numbers), and ``gistcausal validate`` (a dry run that builds the cohort) and
+:func:`gistcausal.pipeline.run` both call :func:`check_design` on the cohort, so they reject the same configs with
+the same message before any model is fitted:
 
-* :func:`check_covariate_types` - a covariate typed ``continuous`` must hold numbers;
 * :func:`check_follow_up` - landmarks and the RMST horizon within every arm's follow-up, for each outcome the
   survival comparison uses them for;
 * :func:`check_estimable` - at least one event per arm in every causal outcome, and more patients than
@@ -175,4 +176,22 @@ def check_estimable(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[An
                           + (f", starting with '{largest}'" if largest else "") + ".")
 
 
-__all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "n_parameters"]
+def check_design(cfg: StudyConfig, cohort: Any) -> None:
+    """The analysis plan against a built cohort (:class:`~gistcausal.design.cohort.Cohort`): follow-up, then
+    estimability. Called by ``run`` after building the cohort and by ``validate``, so both reject first and
+    alike what the estimators would reject later.
+
+    Raises
+    ------
+    ConfigError
+        Landmarks or the horizon beyond an arm's follow-up.
+    CohortError
+        An arm without events in a causal outcome; no more patients than propensity-model parameters.
+    """
+    where = cfg.source_path or cfg.name
+    arms = (cohort.treated, cohort.control)
+    check_follow_up(cfg, cohort.frame, cohort.outcomes, arms, where)
+    check_estimable(cfg, cohort.frame, cohort.outcomes, arms, where)
+
+
+__all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_design", "n_parameters"]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gistcausal.design.checks import check_covariate_types, check_estimable, check_follow_up
+from gistcausal.design.checks import check_covariate_types
 from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig
 from gistcausal.design.data import DAYS_PER_MONTH, require_columns
 from gistcausal.errors import CohortError, ConfigError, DataError, DataQualityWarning
@@ -322,14 +322,6 @@ def _derive(name: str, d: DerivedColumn, df: pd.DataFrame, where: str) -> np.nda
     return _span(df[cols[0]], df[cols[1]], unit)
 
 
-def _check_design(cfg: StudyConfig, frame: pd.DataFrame, infos: list[OutcomeInfo], arms: tuple[str, str],
-                  where: str) -> None:
-    """What the analysis would reject later, rejected while building the cohort, so `validate` (which builds
-    it) and `run` give the same message before any model is fitted (:mod:`gistcausal.design.checks`)."""
-    check_follow_up(cfg, frame, infos, arms, where)
-    check_estimable(cfg, frame, infos, arms, where)
-
-
 def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     """Apply the config's protocol (or table definition) to records.
 
@@ -348,11 +340,12 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     DataError
         A column the config names is missing or mistyped (text in a continuous covariate); outcome dates
         before their start.
-    ConfigError
-        Landmarks or the horizon beyond an arm's follow-up.
     CohortError
-        The cascade leaves an empty cohort or an empty arm; an arm without events; fewer patients than
-        propensity-model parameters.
+        The cascade leaves an empty cohort or an empty arm.
+
+    See Also
+    --------
+    gistcausal.design.checks.check_design : the analysis plan against the cohort (run and validate call it).
     """
     if cfg.table is not None:
         return _build_from_table(cfg, records)
@@ -413,7 +406,6 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
         for k, v in cols.items():
             frame[k] = v
         infos.append(info)
-    _check_design(cfg, frame, infos, (tr.treated, tr.control), where)
     for m in warn_msgs:
         warnings.warn(m, DataQualityWarning, stacklevel=2)
     flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
@@ -527,7 +519,6 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
         if int((frame["arm"] == a).sum()) == 0:
             raise CohortError(f"{where}: arm '{a}' is empty. Check table.treatment.arms codes against column "
                               f"'{tr.column}'.")
-    _check_design(cfg, frame, infos, (tr.treated, tr.control), where)
     flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
                       "All rows of the analysis table")
     return Cohort(frame, flow, tr.treated, tr.control, tuple(infos), tuple(cfg.covariates), tab.time_unit)
