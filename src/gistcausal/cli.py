@@ -251,9 +251,12 @@ def balance(config: Path = typer.Argument(..., help="Study config (YAML)."),
 @app.command()
 def validate(config: Path = typer.Argument(..., help="Study config (YAML)."),
              write_flagged_ids: Optional[Path] = typer.Option(None, "--write-flagged-ids", help=_FLAGGED_HELP)) -> None:
-    """Check the config and the data (columns, dates, record rules, eligibility) without running the analysis."""
+    """Dry run: check the config against the data (columns, types and levels, dates, record rules, eligibility,
+    outcomes, landmarks and horizon within each arm's follow-up, events per arm) without fitting a model. It
+    rejects what `run` would reject for these data, with the same message."""
     import warnings
 
+    from gistcausal.design.checks import check_design
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.config import load_config
     from gistcausal.design.data import load_data
@@ -269,6 +272,7 @@ def validate(config: Path = typer.Argument(..., help="Study config (YAML)."),
             if cfg.protocol is not None:
                 validate_config_records(cfg, df)
             cohort = build_cohort(cfg, df)
+            check_design(cfg, cohort)
     except GistCausalError as err:
         raise _fail(err) from None
     except KeyboardInterrupt:
@@ -303,22 +307,54 @@ def simulate(out: Path = typer.Option(Path("synthetic_registry.csv"), "--out", "
 
 
 @app.command()
-def init(out: Path = typer.Option(Path("study.yaml"), "--out", "-o", help="Config file to write."),
+def init(data_file: Optional[Path] = typer.Option(None, "--data", help="Analysis-ready data (csv, parquet, xlsx, "
+                                                 "duckdb): init reads it and infers the config from it."),
+         out: Path = typer.Option(Path("study.yaml"), "--out", "-o", help="Config file to write."),
          name: Optional[str] = typer.Option(None, help="Study name (names the report folder)."),
-         shape: Optional[str] = typer.Option(None, help="'table' (analysis-ready data) or 'registry' (dated records)."),
-         data: Optional[str] = typer.Option(None, help="Data file path, relative to the config."),
-         treatment_col: Optional[str] = typer.Option(None, help="Treatment column."),
+         treatment_col: Optional[str] = typer.Option(None, "--treatment", "--treatment-col",
+                                                     help="Treatment column (guessed from the names if not given)."),
+         time_col: Optional[str] = typer.Option(None, "--time", "--time-col", help="Follow-up time column."),
+         event_col: Optional[str] = typer.Option(None, "--event", "--event-col", help="Event column, 1 = event."),
          treated_value: Optional[str] = typer.Option(None, help="Code of the treated arm."),
-         control_value: Optional[str] = typer.Option(None, help="Code of the control arm."),
-         time_col: str = typer.Option("time", help="Time column (table shape)."),
-         event_col: str = typer.Option("event", help="Event column, 1 = event (table shape)."),
-         time_unit: str = typer.Option("months", help="days | weeks | months | years."),
-         covariates: str = typer.Option("age", help="Comma-separated baseline covariates."),
+         control_value: Optional[str] = typer.Option(None, help="Code of the control arm (without --data)."),
+         time_unit: Optional[str] = typer.Option(None, help="days | weeks | months | years (guessed with --data)."),
+         covariates: Optional[str] = typer.Option(None, help="Comma-separated baseline covariates (default with "
+                                                  "--data: every other usable column)."),
+         shape: Optional[str] = typer.Option(None, help="Without --data: 'table' (analysis-ready data) or "
+                                             "'registry' (dated records)."),
+         yes: bool = typer.Option(False, "--yes", "-y", help="Accept every guess without asking."),
          force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
-    """Write a commented starter config; asks for what is not given when run on a terminal."""
-    from gistcausal.design.scaffold import ScaffoldOptions, render_config
+    """Write a commented config. With --data, every choice is inferred from the data and explained in comments;
+    on a terminal each guess can be confirmed or changed (--yes accepts them all)."""
+    interactive = sys.stdin.isatty() and not yes
+    if out.exists() and not force:
+        raise _fail(GistCausalError(f"{out}: file exists (init never overwrites). Choose another --out or add --force."))
+    if time_unit is not None and time_unit not in ("days", "weeks", "months", "years"):
+        raise _fail(GistCausalError(f"init --time-unit: must be days, weeks, months or years (got {time_unit!r})."))
+    try:
+        if data_file is not None:
+            text = _init_from_data(data_file, out, name=name, treatment_col=treatment_col, time_col=time_col,
+                                   event_col=event_col, treated_value=treated_value, time_unit=time_unit,
+                                   covariates=covariates, interactive=interactive)
+        else:
+            text = _init_placeholder(out, name=name, shape=shape, treatment_col=treatment_col, time_col=time_col,
+                                     event_col=event_col, treated_value=treated_value, control_value=control_value,
+                                     time_unit=time_unit, covariates=covariates, interactive=interactive)
+    except GistCausalError as err:
+        raise _fail(err) from None
+    except (KeyboardInterrupt, typer.Abort):
+        raise _interrupted() from None
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise _fail(_os_error(err, out, "the file")) from None
+    typer.echo(f"wrote {out}; read its comments, then run: gistcausal validate {out}")
 
-    interactive = sys.stdin.isatty()
+
+def _init_placeholder(out: Path, *, name, shape, treatment_col, time_col, event_col, treated_value, control_value,
+                      time_unit, covariates, interactive) -> str:
+    """``init`` without data: placeholders, asked for on a terminal."""
+    from gistcausal.design.scaffold import ScaffoldOptions, render_config
 
     def ask(value, prompt, default):
         if value is not None:
@@ -328,24 +364,79 @@ def init(out: Path = typer.Option(Path("study.yaml"), "--out", "-o", help="Confi
     d = ScaffoldOptions()
     opts = ScaffoldOptions(
         name=ask(name, "Study name", d.name), shape=ask(shape, "Data shape (table/registry)", d.shape),
-        path=ask(data, "Data file", d.path), treatment_col=ask(treatment_col, "Treatment column", d.treatment_col),
+        path=d.path, treatment_col=ask(treatment_col, "Treatment column", d.treatment_col),
         treated_value=ask(treated_value, "Code of the treated arm", d.treated_value),
         control_value=ask(control_value, "Code of the control arm", d.control_value),
-        time_col=time_col, event_col=event_col, time_unit=time_unit,
-        covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()))
-    if out.exists() and not force:
-        raise _fail(GistCausalError(f"{out}: file exists (init never overwrites). Choose another --out or add --force."))
-    if time_unit not in ("days", "weeks", "months", "years"):
-        raise _fail(GistCausalError(f"init --time-unit: must be days, weeks, months or years (got {time_unit!r})."))
-    try:
-        text = render_config(opts, file=str(out))
-    except GistCausalError as err:
-        raise _fail(err) from None
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise _fail(_os_error(err, out, "the file")) from None
-    typer.echo(f"wrote {out}; edit it, then run: gistcausal validate {out}")
+        time_col=time_col or d.time_col, event_col=event_col or d.event_col, time_unit=time_unit or d.time_unit,
+        covariates=tuple(c.strip() for c in (covariates or ",".join(d.covariates)).split(",") if c.strip()))
+    return render_config(opts, file=str(out))
+
+
+def _read_for_init(path: Path):
+    """The data file through the same readers as `run` (design/data.py), chosen by its suffix."""
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.design.data import load_data
+    from gistcausal.design.scaffold import _source
+    from gistcausal.errors import DataError
+
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found (init --data). Check the path.")
+    source = _source(path.name)
+    raw = {"name": "init", "data": {"source": source, "path": str(path.resolve())},
+           "table": {"treatment": {"column": "_", "arms": {"a": [1], "b": [0]}, "treated": "a"},
+                     "outcomes": {"o": {"label": "o", "time_col": "_", "event_col": "_"}}}}
+    if source == "duckdb":
+        raise DataError(f"{path}: init --data reads files with one table (csv, parquet, xlsx) (got a DuckDB "
+                        "database). Export the analysis table to CSV or Parquet, or write the config by hand.")
+    return load_data(config_from_dict(raw, source="init --data"))
+
+
+def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col, event_col, treated_value,
+                    time_unit, covariates, interactive) -> str:
+    """``init --data``: read the data, infer the config, let a terminal user confirm or change each guess."""
+    from gistcausal.design.scaffold import guess_columns, propose, relative_data_path, render_plan
+
+    df = _read_for_init(data_file)
+    df = df.set_axis([str(c) for c in df.columns], axis=1)
+    rel = relative_data_path(data_file, out)
+    chosen_covs = None if covariates is None else tuple(c.strip() for c in covariates.split(",") if c.strip())
+    if interactive:
+        console.print(f"[bold]{data_file}[/bold]: {len(df)} rows, {len(df.columns)} columns. Press Enter to accept "
+                      "each guess, or type another value.", highlight=False)
+        cand = guess_columns(df)
+
+        def column(given, role, prompt):
+            if given is not None:
+                return given
+            default = next((c for c in cand[role] if c not in (time_col, event_col)), None)
+            return typer.prompt(prompt, default=default) if default else typer.prompt(prompt)
+
+        time_col = column(time_col, "time", "Follow-up time column")
+        event_col = column(event_col, "event", "Event column (1 = event)")
+        treatment_col = column(treatment_col, "treatment", "Treatment column")
+    plan = propose(df, data_path=rel, name=name, treatment_col=treatment_col, time_col=time_col,
+                   event_col=event_col, treated_value=treated_value, time_unit=time_unit, covariates=chosen_covs)
+    if interactive:
+        codes = [str(a[1]) for a in plan.arms]
+        treated_value = treated_value or typer.prompt(f"Code of the treated arm ({' or '.join(codes)})",
+                                                      default=codes[0])
+        time_unit = time_unit or typer.prompt("Time unit (days/weeks/months/years)", default=plan.time_unit)
+        plan = propose(df, data_path=rel, name=name, treatment_col=plan.treatment_col, time_col=plan.time_col,
+                       event_col=plan.event_col, treated_value=treated_value, time_unit=time_unit,
+                       covariates=chosen_covs)
+        horizon = typer.prompt(f"Horizon in {plan.time_unit} ({plan.times_reason})", default=f"{plan.horizon:g}",
+                               type=float)
+        types = {}
+        for g in plan.covariates + plan.skipped:
+            types[g.name] = typer.prompt(f"Type of '{g.name}' ({g.reason}): categorical/binary/continuous/skip",
+                                         default=g.type)
+        plan = propose(df, data_path=rel, name=name, treatment_col=plan.treatment_col, time_col=plan.time_col,
+                       event_col=plan.event_col, treated_value=treated_value, time_unit=time_unit, horizon=horizon,
+                       covariate_types=types, covariates=chosen_covs)
+    # the columns as chosen, not sys.argv: the same data and choices give the same file
+    command = shlex.join(["gistcausal", "init", "--data", str(data_file), "--treatment", plan.treatment_col,
+                          "--time", plan.time_col, "--event", plan.event_col])
+    return render_plan(plan, command=command)
 
 
 @app.command()

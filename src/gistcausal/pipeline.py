@@ -29,6 +29,7 @@ import pandas as pd
 from gistcausal.analysis.causal import CausalAnalysis, causal_analysis, imputations
 from gistcausal.analysis.sensitivity import SensitivityResult, run_sensitivity
 from gistcausal.analysis.study import StudyAnalysis, study_analysis
+from gistcausal.design.checks import check_design
 from gistcausal.design.cohort import Cohort, FlowCounts, FlowStep, build_cohort
 from gistcausal.design.config import StudyConfig, load_config
 from gistcausal.design.data import load_data
@@ -122,6 +123,7 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> Ana
         validation = timer("validation", lambda: validate_config_records(cfg, df))
     say("Building the cohort")
     cohort = timer("cohort", lambda: build_cohort(cfg, df))
+    check_design(cfg, cohort)  # what the estimators would reject, rejected now as `validate` does (issue 15)
     study = StudyAnalysis()
     if cfg.analysis.study_replication:
         say("Study replication: Table 1, Kaplan-Meier, log-rank")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gistcausal.design.checks import check_covariate_types
 from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig
 from gistcausal.design.data import DAYS_PER_MONTH, require_columns
 from gistcausal.errors import CohortError, ConfigError, DataError, DataQualityWarning
@@ -337,9 +338,14 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     Raises
     ------
     DataError
-        A column the config names is missing or mistyped; outcome dates before their start.
+        A column the config names is missing or mistyped (text in a continuous covariate); outcome dates
+        before their start.
     CohortError
         The cascade leaves an empty cohort or an empty arm.
+
+    See Also
+    --------
+    gistcausal.design.checks.check_design : the analysis plan against the cohort (run and validate call it).
     """
     if cfg.table is not None:
         return _build_from_table(cfg, records)
@@ -392,7 +398,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     frame = pd.DataFrame({"arm": current["arm"].to_numpy(), "treatment": current["treatment"].to_numpy()})
     for c in cfg.covariates:
         frame[c] = current[c].to_numpy()
-    frame = _apply_levels(cfg, frame, where)
+    frame = _apply_levels(cfg, check_covariate_types(cfg, frame, where), where)
     infos = []
     for name, o in p.outcomes.items():
         info, cols, w = _outcome_columns(name, o, current, p.time_zero, p.time_unit, cfg.data.id_col, where)
@@ -544,7 +550,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     frame = pd.DataFrame({"arm": cur["arm"].to_numpy(), "treatment": cur["treatment"].to_numpy()})
     for c in cfg.covariates:
         frame[c] = cur[c].to_numpy()
-    frame = _apply_levels(cfg, frame, where)
+    frame = _apply_levels(cfg, check_covariate_types(cfg, frame, where), where)
     infos = []
     for name, o in tab.outcomes.items():
         if o.type != "time_to_event":

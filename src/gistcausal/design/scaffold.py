@@ -1,18 +1,577 @@
-"""``gistcausal init``: a commented starter config for a new study, that validates as written.
+"""``gistcausal init``: a commented starter config for a new study, that validates and runs as written.
 
-Two shapes, as in :mod:`gistcausal.design.config`: ``table`` (an analysis-ready file with time, event, treatment
-and covariate columns) and ``registry`` (records with dates, turned into a cohort by a protocol).
+Two entry points:
+
+* :func:`propose` reads an analysis-ready table (one row per patient) and infers what a config needs: each
+  column's type and levels, the arms from the treatment's values, the time and event columns, the time unit,
+  a horizon and landmarks inside every arm's follow-up, and at-risk times on a round grid. The guesses and
+  the reason for each are kept in a :class:`ScaffoldPlan`; :func:`render_plan` writes it as commented YAML.
+* :func:`render_config` writes a placeholder config from :class:`ScaffoldOptions` when there is no data yet
+  (``table`` or ``registry`` shape).
+
+Column names and values are data, never code: they are only compared and counted, and every key and value
+is written by the YAML emitter (which quotes ``yes``, ``<<``, ``: x``, newlines ...), so a hostile column name
+becomes a quoted key that :func:`~gistcausal.design.config.load_config` reads back unchanged. Comments only
+name columns through :func:`_c`, which escapes line breaks so a name cannot end a comment.
 """
 from __future__ import annotations
 
+import math
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from gistcausal.errors import ConfigError
+import numpy as np
+import pandas as pd
+import yaml
 
+from gistcausal.errors import ConfigError, DataError
+
+# ============================================================================ data-driven init (init --data)
+#: A numeric column with at most this many distinct integer codes is categorical (grade 1-3, ECOG 0-4).
+MAX_INTEGER_CODES = 5
+#: A text column with more distinct values than this is left out (free text or an identifier).
+MAX_TEXT_LEVELS = 20
+
+_TIME_WORDS = ("time", "futime", "months", "month", "days", "day", "weeks", "week", "years", "year", "duration",
+               "survival", "fu", "followup", "follow_up", "stop", "t", "dtime", "rtime", "os", "pfs", "rfs")
+_EVENT_WORDS = ("event", "status", "death", "dead", "died", "cens", "censor", "censored", "fail", "failure",
+                "recur", "recurrence", "relapse", "progression", "arrest", "observed", "d", "e", "delta")
+_TREATMENT_WORDS = ("treatment", "treat", "treated", "trt", "tx", "rx", "arm", "group", "therapy", "exposure",
+                    "exposed", "intervention")
+_ID_WORDS = ("id", "pid", "patient", "patient_id", "subject", "subject_id", "record_id", "study_id", "mrn")
+_CONTROL_WORDS = ("control", "placebo", "none", "no", "standard", "usual", "usual care", "untreated",
+                  "observation", "reference", "false", "0")
+_UNIT_WORDS = {"days": ("day", "days", "futime_days", "dtime", "rtime"), "weeks": ("week", "weeks", "wk", "wks"),
+               "months": ("month", "months", "mo", "mos"), "years": ("year", "years", "yr", "yrs")}
+#: Round steps per unit for the horizon, the landmarks and the at-risk grid.
+_STEPS = {"days": (7, 30, 90, 180, 365, 730, 1825), "weeks": (1, 2, 4, 13, 26, 52, 104),
+          "months": (1, 3, 6, 12, 24, 60), "years": (0.25, 0.5, 1, 2, 5, 10)}
+_RANGE = re.compile(r"^\s*(<=|>=|<|>|≤|≥)?\s*(-?\d+(?:\.\d+)?)\s*(?:(?:-|–|to)\s*(-?\d+(?:\.\d+)?))?\s*\+?\s*$")
+
+
+def _c(text: Any) -> str:
+    """Text safe inside a YAML comment: line breaks (including YAML's \\x85, \\u2028, \\u2029) and other
+    non-printable characters escaped, so a column name cannot end the comment and inject YAML."""
+    s = str(text)
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in s)
+
+
+def _tokens(name: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if t]
+
+
+def _name_score(name: str, words: tuple[str, ...]) -> int:
+    """2: the whole name is one of ``words``; 1: one of its tokens is; 0: neither."""
+    low = str(name).lower()
+    if low in words:
+        return 2
+    return 1 if any(t in words for t in _tokens(name)) else 0
+
+
+def _py(v: Any) -> Any:
+    """A numpy/pandas scalar as a plain Python value (the YAML emitter knows only those); whole floats as int."""
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return int(f) if f.is_integer() else f
+    return str(v) if not isinstance(v, (int, str)) else v
+
+
+def _numeric(s: pd.Series) -> pd.Series | None:
+    """The non-missing values as floats, or None when any of them is not a number."""
+    x = s.dropna()
+    if pd.api.types.is_bool_dtype(x.dtype):
+        return x.astype(float)
+    if pd.api.types.is_numeric_dtype(x.dtype):
+        return x.astype(float)
+    if pd.api.types.is_datetime64_any_dtype(x.dtype):
+        return None
+    if any(isinstance(v, bool) for v in x):
+        return None
+    conv = pd.to_numeric(x, errors="coerce")
+    return None if conv.isna().any() else conv.astype(float)
+
+
+def _range_key(v: str) -> tuple[float, float] | None:
+    """Sort key of range-like text ("<=20" < "20-50" < ">50"): its lower bound, open-below first."""
+    m = _RANGE.match(v)
+    if m is None:
+        return None
+    op, a = m.group(1), float(m.group(2))
+    if op in ("<", "<=", "≤"):
+        return (-math.inf, a)
+    if op in (">", ">=", "≥") or v.strip().endswith("+"):
+        return (a, math.inf)
+    return (a, float(m.group(3)) if m.group(3) else a)
+
+
+def order_levels(values: list[Any]) -> list[Any]:
+    """Levels in a sensible order, the first being the reference of the propensity model.
+
+    Numbers in natural order; range-like text (``"<=20", "20-50", ">50"``, ``"60+"``) by its lower bound;
+    other text alphabetically (case-insensitive).
+    """
+    vals = [_py(v) for v in values]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        return sorted(vals)
+    texts = [str(v) for v in vals]
+    keys = [_range_key(t) for t in texts]
+    if all(k is not None for k in keys):
+        return [t for _, t in sorted(zip(keys, texts))]
+    return sorted(texts, key=lambda t: (t.lower(), t))
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnGuess:
+    """What ``init`` inferred about one column: ``type`` is categorical, binary, continuous or ``skip``."""
+
+    name: str
+    type: str
+    levels: tuple[Any, ...] = ()
+    n_missing: int = 0
+    reason: str = ""
+
+
+def infer_column(s: pd.Series, name: str | None = None) -> ColumnGuess:
+    """Infer a covariate's type (and levels) from its values.
+
+    Binary for two distinct values; categorical for text with at most :data:`MAX_TEXT_LEVELS` values or for at
+    most :data:`MAX_INTEGER_CODES` integer codes; continuous for other numbers; ``skip`` for identifiers,
+    dates, constants and free text.
+    """
+    name = str(s.name if name is None else name)
+    x = s.dropna()
+    miss = int(s.isna().sum())
+    uniq = pd.unique(x)
+    k = len(uniq)
+    if k == 0:
+        return ColumnGuess(name, "skip", (), miss, "every value is missing")
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return ColumnGuess(name, "skip", (), miss, "a date (derive a time or age from it first)")
+    if k == 1:
+        return ColumnGuess(name, "skip", (), miss, "the same value in every row")
+    nums = _numeric(s)
+    if _name_score(name, _ID_WORDS) == 2 or (k == len(x) and len(x) > 20 and (
+            nums is None or (nums.round() == nums).all() and _is_row_number(nums))):
+        return ColumnGuess(name, "skip", (), miss, "looks like an identifier (one value per row)")
+    if k == 2:
+        return ColumnGuess(name, "binary", tuple(order_levels(list(uniq))), miss, "two distinct values")
+    if nums is None:
+        if k > MAX_TEXT_LEVELS:
+            return ColumnGuess(name, "skip", (), miss, f"text with {k} distinct values (free text or an "
+                               "identifier; group it into fewer levels to use it)")
+        return ColumnGuess(name, "categorical", tuple(order_levels(list(uniq))), miss, f"text with {k} levels")
+    if k <= MAX_INTEGER_CODES and (nums.round() == nums).all():
+        levels = tuple(order_levels(sorted(set(nums.astype(int).tolist()))))
+        return ColumnGuess(name, "categorical", levels, miss, f"{k} integer codes")
+    return ColumnGuess(name, "continuous", (), miss, f"numbers with {k} distinct values")
+
+
+def _is_row_number(x: pd.Series) -> bool:
+    v = np.sort(x.to_numpy(float))
+    return bool(np.all(np.diff(v) == 1))
+
+
+def _slug(text: Any, fallback: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_").lower()
+    if not s or not s[0].isalpha():
+        s = f"{fallback}_{s}" if s else fallback
+    return s[:40]
+
+
+def _guess(df: pd.DataFrame, words: tuple[str, ...], ok) -> list[str]:
+    scored = [(_name_score(c, words), i, c) for i, c in enumerate(df.columns) if ok(df[c])]
+    return [c for sc, _, c in sorted(scored, key=lambda t: (-t[0], t[1])) if sc > 0]
+
+
+def _is_time(s: pd.Series) -> bool:
+    x = _numeric(s)
+    return x is not None and len(x) > 0 and bool((x >= 0).all()) and x.nunique() > 2
+
+
+def _is_event(s: pd.Series) -> bool:
+    x = _numeric(s)
+    return x is not None and len(x) > 0 and set(x.unique()) <= {0.0, 1.0}
+
+
+def guess_columns(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Candidate treatment, time and event columns, best first, from their names and values (never evaluated).
+
+    Time: numbers >= 0 named like time, months, days, futime, rfs_time ...; event: 0/1 columns named like
+    event, status, death, cens, died ...; treatment: two-valued columns named like treatment, arm, group, tx.
+    """
+    return {"time": _guess(df, _TIME_WORDS, _is_time),
+            "event": _guess(df, _EVENT_WORDS, _is_event),
+            "treatment": _guess(df, _TREATMENT_WORDS, lambda s: s.dropna().nunique() == 2)}
+
+
+def guess_time_unit(time_col: str, t: np.ndarray) -> tuple[str, str]:
+    """The time unit from the column's name (``week``, ``months``, ``days`` ...) or else from its magnitude."""
+    toks = _tokens(time_col)
+    for unit, words in _UNIT_WORDS.items():
+        if any(w in toks for w in words) or str(time_col).lower() in words:
+            return unit, f"from the column name '{_c(time_col)}'"
+    t_max = float(np.nanmax(t)) if len(t) else 0.0
+    if t_max > 400:
+        return "days", f"from the magnitude (longest follow-up {t_max:g}: days)"
+    if t_max <= 30 and not np.allclose(t, np.round(t)):
+        return "years", f"from the magnitude (longest follow-up {t_max:g}, fractional: years)"
+    return "months", f"from the magnitude (longest follow-up {t_max:g}: months)"
+
+
+def _nice(x: float) -> float:
+    return float(int(x)) if float(x).is_integer() else round(float(x), 2)
+
+
+def propose_times(time_by_arm: dict[str, np.ndarray], unit: str) -> tuple[float, tuple[float, ...], tuple[float, ...], str]:
+    """Horizon, landmarks and at-risk times from the follow-up of each arm.
+
+    The horizon is the largest round time (a multiple of a step of the unit: 6, 12 months; 26, 52 weeks ...)
+    not beyond the smaller of the arms' 75th percentiles of follow-up, so about a quarter of each arm is
+    still followed there; landmarks are the multiples of the smallest round step giving at most five of them
+    up to the horizon (13, 26, 39, 52 weeks; 1 to 5 years); at-risk times a round grid of at most
+    ten columns over the longest follow-up.
+    """
+    q = min(float(np.quantile(t, 0.75)) for t in time_by_arm.values())
+    last = min(float(np.max(t)) for t in time_by_arm.values())
+    steps = _STEPS[unit]
+    step = next((s for s in reversed(steps) if q >= 3 * s), None)
+    if step is None:  # very short follow-up: a step below the unit's smallest
+        step = max(q / 3, 1e-9)
+    horizon = _nice(math.floor(q / step) * step) if q >= step else _nice(q)
+    lm_step = next((s for s in steps if horizon / s <= 5), horizon)
+    lms = [_nice(k * lm_step) for k in range(1, int(horizon // lm_step) + 1)]
+    landmarks = tuple(x for x in lms if 0 < x < horizon) + (horizon,)
+    t_max = max(float(np.max(t)) for t in time_by_arm.values())
+    ar_step = next((s for s in steps if t_max / s <= 10), steps[-1])
+    at_risk = tuple(_nice(x) for x in np.arange(0.0, t_max + 1e-9, ar_step))
+    why = (f"the shorter-followed arm's 75th percentile of follow-up is {q:.4g} {unit} (last follow-up "
+           f"{last:.4g}); the horizon is the round time below it, so about a quarter of each arm is still "
+           "followed there")
+    return horizon, landmarks, at_risk, why
+
+
+@dataclass(frozen=True, slots=True)
+class ScaffoldPlan:
+    """Everything ``init --data`` inferred, with the reason for each guess (rendered as YAML comments)."""
+
+    name: str
+    data_path: str
+    source: str
+    n_rows: int
+    treatment_col: str
+    arms: tuple[tuple[str, Any, str], ...]  # (arm name, code, label): treated first
+    time_col: str
+    event_col: str
+    event_value: Any
+    outcome: str
+    outcome_label: str
+    time_unit: str
+    unit_reason: str
+    horizon: float
+    landmarks: tuple[float, ...]
+    at_risk_times: tuple[float, ...]
+    times_reason: str
+    covariates: tuple[ColumnGuess, ...]
+    skipped: tuple[ColumnGuess, ...] = ()
+    other_candidates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    arm_reason: str = ""
+
+
+def _raw(v: Any) -> Any:
+    """A code as a plain Python value of the column's own type: the cohort matches codes by their text, and a
+    float column's 1 is "1.0"."""
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v if isinstance(v, (int, float, str)) else str(v)
+
+
+def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[str, Any, str], ...], str]:
+    vals = [_raw(v) for v in values]
+    texts = [str(_py(v)) for v in vals]
+    if treated_value is not None:
+        if str(treated_value) not in texts:
+            raise DataError(f"init --treated-value: not a value of column '{col}' (got {treated_value!r}; values: "
+                            f"{', '.join(map(repr, texts))}). Give one of them.")
+        treated = vals[texts.index(str(treated_value))]
+        reason = "the treated arm as given by --treated-value"
+    else:
+        low = [t.strip().lower() for t in texts]
+        yes = {"1", "yes", "true", "y", "treated", "exposed"}
+        if any(t in yes for t in low):
+            treated = vals[next(i for i, t in enumerate(low) if t in yes)]
+        elif any(t in _CONTROL_WORDS for t in low):
+            treated = vals[next(i for i, t in enumerate(low) if t not in _CONTROL_WORDS)]
+        else:
+            treated = order_levels(vals)[-1]
+        reason = "the treated arm guessed from the codes (1, yes, or the value that is not control/none/placebo)"
+    control = next(v for v in vals if str(v) != str(treated))
+    coded = {str(treated).strip().lower(), str(control).strip().lower()}
+    if coded <= {"0", "1", "yes", "no", "true", "false", "y", "n"}:
+        # codes that are not names: name the arms after the column ("fin" / "no_fin")
+        base = _slug(col, "treatment")
+        names = (base, f"no_{base}")
+        labels = (f"{_c(col)} = {treated}", f"{_c(col)} = {control}")
+    else:
+        names = (_slug(treated, "arm"), _slug(control, "arm"))
+        if names[0] == names[1]:
+            names = (names[0] + "_1", names[1] + "_2")
+        labels = (str(treated), str(control))
+    return ((names[0], treated, labels[0]), (names[1], control, labels[1])), reason
+
+
+def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatment_col: str | None = None,
+            time_col: str | None = None, event_col: str | None = None, treated_value: Any = None,
+            time_unit: str | None = None, horizon: float | None = None, landmarks: tuple[float, ...] | None = None,
+            covariate_types: dict[str, str] | None = None, covariates: tuple[str, ...] | None = None) -> ScaffoldPlan:
+    """Infer a config for an analysis-ready table (see the module docstring); any argument given overrides the
+    guess.
+
+    Raises
+    ------
+    DataError
+        A column cannot be guessed and was not given, a given column is not in the data, the treatment does
+        not have two values (without ``treated_value``), the event is not 0/1, or times are negative.
+    """
+    cols = [str(c) for c in df.columns]
+    if len(df) == 0:
+        raise DataError(f"{data_path}: the data have no rows (got 0 rows). Point --data at the analysis table.")
+    df = df.set_axis(cols, axis=1)
+    cand = guess_columns(df)
+
+    def pick(role: str, given: str | None, flag: str, what: str) -> str:
+        if given is not None:
+            if given not in cols:
+                raise DataError(f"init {flag}: column {given!r} is not in {data_path} (columns: "
+                                f"{', '.join(map(repr, cols[:30]))}). Give one of them.")
+            return given
+        options = [c for c in cand[role] if c not in taken]
+        if not options:
+            raise DataError(f"init {flag}: no column looks like {what} in {data_path} (columns: "
+                            f"{', '.join(map(repr, cols[:30]))}). Give it, e.g. `{flag} COLUMN`.")
+        return options[0]
+
+    taken: list[str] = []
+    time_col = pick("time", time_col, "--time", "a follow-up time (numbers >= 0 named like time, months, days)")
+    taken.append(time_col)
+    event_col = pick("event", event_col, "--event", "an event indicator (0/1, named like event, status, death)")
+    taken.append(event_col)
+    treatment_col = pick("treatment", treatment_col, "--treatment", "a two-valued treatment (named like "
+                         "treatment, arm, group)")
+    if len({time_col, event_col, treatment_col}) < 3:
+        raise DataError(f"init: the treatment, time and event columns must differ (got {treatment_col!r}, "
+                        f"{time_col!r}, {event_col!r}). Give them with --treatment, --time and --event.")
+    tr = df[treatment_col]
+    values = list(pd.unique(tr.dropna()))
+    if len(values) != 2 and treated_value is None:
+        shown = ", ".join(repr(str(_py(v))) for v in order_levels(values)[:8])
+        raise DataError(f"init --treatment: column '{_c(treatment_col)}' must have two values to compare (got "
+                        f"{len(values)}: {shown}). Choose a two-valued column, or recode it in the data.")
+    if len(values) != 2:
+        raise DataError(f"init --treatment: column '{_c(treatment_col)}' must have two values to compare (got "
+                        f"{len(values)}). Recode it in the data to two arms.")
+    arms, arm_reason = _arms(values, treatment_col, treated_value)
+    t = _numeric(df[time_col])
+    if t is None:
+        raise DataError(f"init --time: column '{_c(time_col)}' must hold numbers (got text). Give the follow-up "
+                        "time column.")
+    if (t < 0).any():
+        raise DataError(f"init --time: column '{_c(time_col)}' has {int((t < 0).sum())} negative time(s). Times "
+                        "are measured from time zero: fix the data.")
+    ev = df[event_col]
+    ev_vals = set(map(str, (_py(v) for v in pd.unique(ev.dropna()))))
+    if not ev_vals or not ev_vals <= {"0", "1", "True", "False"}:
+        raise DataError(f"init --event: column '{_c(event_col)}' must be coded 0/1 with 1 = event (got "
+                        f"{len(ev_vals)} distinct value(s)). Recode it in the data.")
+    event_value = next((_raw(v) for v in pd.unique(ev.dropna()) if str(_py(v)) in ("1", "True")), 1)
+    tvals = pd.to_numeric(df[time_col], errors="coerce")
+    by_arm = {}
+    for arm_name, code, _ in arms:
+        m = (tr.astype(str) == str(code)).to_numpy() & tvals.notna().to_numpy()
+        by_arm[arm_name] = tvals[m].to_numpy(float)
+    if time_unit is None:
+        time_unit, unit_reason = guess_time_unit(time_col, tvals.dropna().to_numpy(float))
+    else:
+        unit_reason = "as given"
+    h, lms, at_risk, why = propose_times(by_arm, time_unit)
+    if horizon is not None:
+        h, why = float(horizon), "as given"
+        lms = tuple(x for x in lms if x < h) + (h,) if landmarks is None else lms
+    if landmarks is not None:
+        lms = tuple(sorted(float(x) for x in landmarks))
+    outcome_cols = set(cand["time"]) | set(cand["event"])
+    chosen = {treatment_col, time_col, event_col}
+    covs, skipped = [], []
+    for c in cols:
+        if c in chosen:
+            continue
+        if covariates is not None and c not in covariates:
+            continue
+        g = infer_column(df[c], c)
+        if covariate_types and c in covariate_types:
+            if covariate_types[c] != g.type:
+                g = _retype(df[c], c, covariate_types[c])
+        elif covariates is None and c in outcome_cols and g.type != "skip":
+            g = ColumnGuess(c, "skip", (), g.n_missing, "named like a follow-up time or event (an outcome, "
+                            "measured after treatment, must not be a confounder)")
+        (skipped if g.type == "skip" else covs).append(g)
+    outcome = _slug(event_col, "outcome")
+    label = f"Time to {event_col}" if outcome != "outcome" else "Outcome"
+    others = {"time": tuple(c for c in cand["time"] if c != time_col)[:4],
+              "event": tuple(c for c in cand["event"] if c != event_col)[:4]}
+    stem = name or _slug(Path(data_path).stem, "study")
+    return ScaffoldPlan(name=_slug(stem, "study"), data_path=data_path, source=_source(data_path),
+                        n_rows=len(df), treatment_col=treatment_col, arms=arms, time_col=time_col,
+                        event_col=event_col, event_value=event_value, outcome=outcome, outcome_label=label,
+                        time_unit=time_unit, unit_reason=unit_reason, horizon=h, landmarks=lms,
+                        at_risk_times=at_risk, times_reason=why, covariates=tuple(covs), skipped=tuple(skipped),
+                        other_candidates=others, arm_reason=arm_reason)
+
+
+def _retype(s: pd.Series, name: str, kind: str) -> ColumnGuess:
+    if kind not in ("categorical", "binary", "continuous", "skip"):
+        raise ConfigError(f"init: covariate type of '{_c(name)}' must be categorical, binary, continuous or skip "
+                          f"(got {kind!r}). Choose one of them.")
+    levels = tuple(order_levels(list(pd.unique(s.dropna())))) if kind in ("categorical", "binary") else ()
+    if kind == "continuous" and _numeric(s) is None:
+        raise DataError(f"init: column '{_c(name)}' holds text and cannot be continuous (got "
+                        f"{s.dropna().nunique()} distinct text value(s)). Type it categorical.")
+    return ColumnGuess(name, kind, levels, int(s.isna().sum()), "as chosen")
+
+
+def _source(path: str) -> str:
+    suffix = str(path).rsplit(".", 1)[-1].lower()
+    return {"csv": "csv", "txt": "csv", "parquet": "parquet", "pq": "parquet", "xlsx": "excel", "xls": "excel",
+            "xlsm": "excel", "duckdb": "duckdb"}.get(suffix, "csv")
+
+
+def relative_data_path(data: str | Path, config_out: str | Path) -> str:
+    """The data path as the config should hold it: relative to the config's folder (POSIX separators)."""
+    rel = os.path.relpath(Path(data).resolve(), Path(config_out).resolve().parent)
+    return Path(rel).as_posix()
+
+
+class _Flow(dict):
+    """A mapping written on one line (``{type: categorical, levels: [a, b]}``)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper writing lists of scalars and :class:`_Flow` mappings on one line, other mappings as blocks."""
+
+
+_Dumper.add_representer(_Flow, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data.items(),
+                                                                   flow_style=True))
+_Dumper.add_representer(list, lambda d, data: d.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=all(not isinstance(x, (list, dict)) for x in data)))
+
+
+def _dump(obj: Any, indent: int = 0) -> list[str]:
+    """``obj`` as YAML lines by the emitter (keys and values quoted as needed), indented."""
+    text = yaml.dump(obj, Dumper=_Dumper, sort_keys=False, allow_unicode=False, default_flow_style=False,
+                     width=10_000)
+    return [" " * indent + line for line in text.splitlines()]
+
+
+def _comment(text: str, indent: int = 0, width: int = 110) -> list[str]:
+    """A comment wrapped to ``width`` columns (the text is already escaped by :func:`_c`)."""
+    import textwrap
+
+    pad = " " * indent + "# "
+    return textwrap.wrap(text, width=width, initial_indent=pad, subsequent_indent=pad, break_long_words=False,
+                         break_on_hyphens=False) or [pad.rstrip()]
+
+
+def _flow(obj: Any) -> str:
+    """A scalar as YAML text usable as a key or value on one line (quoted by the emitter inside a flow list,
+    where line breaks are escaped)."""
+    text = yaml.safe_dump([obj], allow_unicode=False, default_flow_style=True, width=10_000).strip()
+    return text[1:-1]
+
+
+def _num(x: float) -> Any:
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
+    """The commented YAML config of a :class:`ScaffoldPlan`; it validates and runs as written."""
+    (tname, tcode, tlabel), (cname, ccode, clabel) = plan.arms
+    unit = plan.time_unit
+    out: list[str] = [
+        f"# gistcausal study config written by `{_c(command)}` from {_c(plan.data_path)} ({plan.n_rows} rows).",
+        "# Every choice below was inferred from the data: read each comment, change what is wrong, then run",
+        "#   gistcausal validate THIS_FILE     (checks columns, types, levels, follow-up; fits nothing)",
+        "#   gistcausal run THIS_FILE          (the analysis and its report)",
+        "# Every key is documented in `gistcausal schema`; unknown keys are errors.",
+    ]
+    out += _dump({"name": plan.name, "title": f"{plan.outcome_label} by {plan.treatment_col}", "seed": 20201})
+    out += ["", "# Where the data are; the path is relative to this file."]
+    out += _dump({"data": {"source": plan.source, "path": plan.data_path}})
+    out += ["", "table:",
+            f"  # Unit of the time column: {unit}, {plan.unit_reason}. Landmarks, horizon and at-risk",
+            "  # times below are in this unit. Allowed: days, weeks, months, years."]
+    out += _dump({"time_unit": unit}, 2)
+    out += ["  treatment:"]
+    out += _comment(f"Arms from the values of column '{_c(plan.treatment_col)}': {_c(tname)} = {_c(tcode)}, "
+                    f"{_c(cname)} = {_c(ccode)}; {plan.arm_reason}. To swap, set `treated: {_c(cname)}`. The "
+                    "labels name the arms in the report: write them out (e.g. \"Financial aid\").", 4)
+    out += _dump({"column": plan.treatment_col, "arms": _Flow({tname: [tcode], cname: [ccode]}), "treated": tname,
+                  "labels": _Flow({tname: tlabel, cname: clabel})}, 4)
+    out += ["  outcomes:"]
+    out += _comment(f"Time column '{_c(plan.time_col)}', event column '{_c(plan.event_col)}' (event_value "
+                    f"{plan.event_value}: that code is an event, the other is censored). Check that it means the "
+                    "event happened: if it means censored, set `event_value: 0`. Rename the outcome (the key) "
+                    "and its label as you like.", 4)
+    others = [f"{k}: {', '.join(map(_c, v))}" for k, v in plan.other_candidates.items() if v]
+    if others:
+        out += _comment(f"Other columns that look like outcomes ({'; '.join(others)}) can be added as further "
+                        "outcomes here; they are left out of the covariates.", 4)
+    out += _dump({plan.outcome: _Flow({"label": plan.outcome_label, "time_col": plan.time_col,
+                                       "event_col": plan.event_col, "event_value": plan.event_value})}, 4)
+    out += ["", "# Baseline confounders: measured before treatment, affecting treatment choice and outcome.",
+            "# type: categorical | binary | continuous. For categorical and binary the first level is the",
+            "# reference. Remove a covariate you do not want to adjust for; add `label:` for the report."]
+    out.append("covariates:" if plan.covariates else "covariates: {}")
+    for g in plan.covariates:
+        spec: dict[str, Any] = {"type": g.type}
+        note = f"{g.reason}"
+        if g.levels:
+            spec["levels"] = [_py(v) for v in g.levels]
+        if g.n_missing:
+            spec["missing"] = "category" if g.type != "continuous" else "complete_case"
+            note += (f"; {g.n_missing} missing: kept as level 'not_reported'" if g.type != "continuous" else
+                     f"; {g.n_missing} missing: those patients are excluded (or set `missing: impute`)")
+        out += _comment(f"{_c(g.name)}: {_c(note)}", 2)
+        out += _dump({g.name: _Flow(spec)}, 2)
+    if plan.skipped:
+        out.append("# Left out (add them under covariates: if they are baseline confounders):")
+        out += [f"#   {_c(g.name)}: {_c(g.reason)}" for g in plan.skipped]
+    out += ["", "analysis:", "  survival:"]
+    out += _comment(f"Horizon (RMST) and landmarks (survival differences) in {unit}: {_c(plan.times_reason)}. "
+                    "Both must lie within every arm's follow-up (validate checks this).", 4)
+    out += _dump({"landmarks": [_num(x) for x in plan.landmarks], "horizon": _num(plan.horizon),
+                  "estimands": ["ATE"]}, 4)
+    out += ["    # ATE | ATT | ATC | ATO; variance: robust | m_estimation | bootstrap"]
+    out += _dump({"variance": "robust"}, 4)
+    out += [f"  # Times of the numbers-at-risk table under the curves ({unit}, a round grid over the follow-up)."]
+    out += _dump({"at_risk_times": [_num(x) for x in plan.at_risk_times]}, 2)
+    return "\n".join(out) + "\n"
+
+
+# ============================================================================ placeholder init (no data)
 _TABLE = """\
 # gistcausal study config (analysis-ready table). Validate with: gistcausal validate {file}
 # Every key is documented in `gistcausal schema`; unknown keys are errors.
+# Tip: `gistcausal init --data YOUR_FILE` infers all of this from the data.
 name: {name}
 title: "{title}"
 seed: 20201
@@ -93,7 +652,7 @@ analysis:
 
 @dataclass(frozen=True, slots=True)
 class ScaffoldOptions:
-    """What ``init`` needs to know; every field has a placeholder default that validates."""
+    """What ``init`` without data needs to know; every field has a placeholder default that validates."""
 
     name: str = "my_study"
     title: str = "My comparative-effectiveness study"
@@ -109,24 +668,29 @@ class ScaffoldOptions:
 
 
 def render_config(opts: ScaffoldOptions, *, file: str = "study.yaml") -> str:
-    """The starter YAML text."""
+    """The starter YAML text (placeholders; no data read)."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", opts.name):
         raise ConfigError(f"init --name: use letters, digits, '_', '.', '-' only (got {opts.name!r}). It names the "
                           "report folder.")
     if opts.shape not in ("table", "registry"):
         raise ConfigError(f"init --shape: must be 'table' or 'registry' (got {opts.shape!r}).")
-    suffix = opts.path.rsplit(".", 1)[-1].lower()
-    source = {"csv": "csv", "parquet": "parquet", "xlsx": "excel", "xls": "excel", "duckdb": "duckdb"}.get(suffix, "csv")
-    covs = "".join(f"  {c}: {{type: continuous}}        # or categorical / binary\n" for c in opts.covariates) or "  {}\n"
+    covs = "".join(f"  {_flow(c)}: {{type: continuous}}        # or categorical / binary\n"
+                   for c in opts.covariates) or "  {}\n"
     unit_lm = {"days": ("180, 365, 730", "730"), "weeks": ("26, 52, 104", "104"), "months": ("6, 12, 24", "24"),
                "years": ("1, 2, 5", "5")}[opts.time_unit]
     tpl = _TABLE if opts.shape == "table" else _REGISTRY
-    return tpl.format(file=file, name=opts.name, title=opts.title.replace('"', "'"), source=source, path=opts.path,
-                      treatment_col=opts.treatment_col, treated_value=_q(opts.treated_value),
-                      control_value=_q(opts.control_value), time_col=opts.time_col, event_col=opts.event_col,
-                      time_unit=opts.time_unit, covariates=covs, landmarks=unit_lm[0], horizon=unit_lm[1])
+    return tpl.format(file=_c(file), name=opts.name, title=opts.title.replace('"', "'"), source=_source(opts.path),
+                      path=_flow(opts.path), treatment_col=_flow(opts.treatment_col),
+                      treated_value=_q(opts.treated_value), control_value=_q(opts.control_value),
+                      time_col=_flow(opts.time_col), event_col=_flow(opts.event_col), time_unit=opts.time_unit,
+                      covariates=covs, landmarks=unit_lm[0], horizon=unit_lm[1])
 
 
 def _q(v: str) -> str:
     """Quote codes so YAML keeps them as strings ("yes" would otherwise become true)."""
-    return '"' + v.replace('"', '\\"') + '"'
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+__all__ = ["ColumnGuess", "ScaffoldPlan", "ScaffoldOptions", "infer_column", "order_levels", "guess_columns",
+           "guess_time_unit", "propose_times", "propose", "render_plan", "render_config", "relative_data_path",
+           "MAX_INTEGER_CODES", "MAX_TEXT_LEVELS"]

@@ -1,0 +1,197 @@
+"""Checks of a config against its cohort that need the data but fit no model (issue 15).
+
+:func:`~gistcausal.design.cohort.build_cohort` calls :func:`check_covariate_types` (a covariate typed
+``continuous`` must hold numbers), and ``gistcausal validate`` (a dry run that builds the cohort) and
+:func:`gistcausal.pipeline.run` both call :func:`check_design` on the cohort, so they reject the same configs with
+the same message before any model is fitted:
+
+* :func:`check_follow_up` - landmarks and the RMST horizon within every arm's follow-up, for each outcome the
+  survival comparison uses them for;
+* :func:`check_estimable` - at least one event per arm in every causal outcome, and more patients than
+  propensity-model parameters.
+
+Messages follow ``<where>: <key>: <what> (got <value>). <fix>.`` and count patients, never show their values.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gistcausal.design.config import StudyConfig
+from gistcausal.errors import CohortError, ConfigError, DataError
+
+#: Show a text column's codes in a message only when it has this few of them (category codes, not free text).
+_MAX_CODES_SHOWN = 10
+
+
+def check_covariate_types(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Covariates typed ``continuous`` hold numbers; text numbers ("3.5") become floats.
+
+    Returns
+    -------
+    DataFrame
+        ``frame``, with continuous covariates read as text converted to float (a copy when any is converted).
+
+    Raises
+    ------
+    DataError
+        A continuous covariate holds text, naming the column, the count of its text values and the fix
+        ``type: categorical``.
+    """
+    out = frame
+    for name, cov in cfg.covariates.items():
+        if cov.type != "continuous" or name not in frame.columns:
+            continue
+        s = frame[name]
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        present = s.notna()
+        conv = pd.to_numeric(s.where(present), errors="coerce")
+        bad = present & conv.isna()
+        if pd.api.types.is_bool_dtype(s.dtype) or any(isinstance(v, bool) for v in s[present]):
+            bad = present
+        if bad.any():
+            codes = sorted({str(v) for v in s[bad]})
+            got = f"{len(codes)} distinct text value(s) in {int(bad.sum())} row(s)"
+            if len(codes) <= _MAX_CODES_SHOWN:
+                got += ": " + ", ".join(repr(c) for c in codes)
+            raise DataError(f"{where}: covariates.{name}: column '{name}' is typed continuous but holds text "
+                            f"(got {got}). Set `covariates: {{{name}: {{type: categorical}}}}`, or recode the "
+                            "column to numbers.")
+        if out is frame:
+            out = frame.copy()
+        out[name] = conv.astype(float)
+    return out
+
+
+def _outcome_key(cfg: StudyConfig, name: str) -> str:
+    return f"protocol.outcomes.{name}" if cfg.protocol is not None else f"table.outcomes.{name}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _round_down(x: float) -> float:
+    """A round time not beyond ``x`` for a suggested fix."""
+    if x >= 10:
+        return float(math.floor(x))
+    return math.floor(x * 10) / 10
+
+
+def check_follow_up(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[Any], arms: tuple[str, str],
+                    where: str) -> None:
+    """Landmarks and the horizon (``analysis.survival``) within each arm's last follow-up.
+
+    For an outcome of the causal analysis (IPTW), every landmark and the RMST horizon; for other time-to-event
+    outcomes, the landmarks the unadjusted comparison reports (those within the outcome's longest follow-up).
+    A time beyond an arm's last follow-up would be an extrapolation, which the survival comparison refuses.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the value, the outcome, the arm with the shorter follow-up and its last follow-up time.
+    """
+    s = cfg.analysis.survival
+    causal_runs = cfg.analysis.causal and bool(cfg.covariates)
+    unit = cfg.time_unit
+    for o in outcomes:
+        if o.type != "time_to_event" or o.name + "_time" not in frame.columns:
+            continue
+        t = frame[f"{o.name}_time"].to_numpy(float)
+        if t.size == 0:
+            continue
+        lasts = {a: float(np.max(t[(frame["arm"] == a).to_numpy()], initial=-np.inf)) for a in arms}
+        arm, last = min(lasts.items(), key=lambda kv: kv[1])
+        if not math.isfinite(last):
+            continue  # an empty arm is reported by the cohort build
+        causal = causal_runs and o.causal
+        landmarks = [x for x in s.landmarks if causal or x <= float(np.max(t))]
+        beyond = [x for x in landmarks if x > last]
+        fix = _round_down(last)
+        if beyond:
+            keep = [x for x in landmarks if x <= last] or [fix]
+            raise ConfigError(f"{where}: analysis.survival.landmarks: landmark {beyond[0]:g} is beyond the follow-up "
+                              f"of arm '{arm}' in outcome '{o.name}' (got {beyond[0]:g} > its last follow-up "
+                              f"{_fmt(last)} {unit}). Use landmarks within follow-up, e.g. `analysis: {{survival: "
+                              f"{{landmarks: [{', '.join(f'{x:g}' for x in keep)}]}}}}`.")
+        if causal and s.horizon is not None and s.horizon > last:
+            raise ConfigError(f"{where}: analysis.survival.horizon: the RMST horizon is beyond the follow-up of arm "
+                              f"'{arm}' in outcome '{o.name}' (got {s.horizon:g} > its last follow-up {_fmt(last)} "
+                              f"{unit}). Set `analysis: {{survival: {{horizon: {fix:g}}}}}` or less, ideally where "
+                              "enough patients of each arm are still followed.")
+
+
+def n_parameters(cfg: StudyConfig, frame: pd.DataFrame) -> tuple[int, str | None]:
+    """Parameters of the main-effects propensity model (intercept, one per continuous covariate or spline
+    degree of freedom, levels - 1 per categorical one) and the covariate with the most."""
+    n, largest, most = 1, None, 0
+    for name, cov in cfg.covariates.items():
+        if not cov.in_propensity or name not in frame.columns:
+            continue
+        if cov.type == "continuous":
+            k = cov.spline_df or 1
+        else:
+            k = max(int(frame[name].nunique(dropna=True)) - 1, 0)
+        n += k
+        if k > most:
+            largest, most = name, k
+    n += len(cfg.analysis.propensity.interactions)
+    return n, largest
+
+
+def check_estimable(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[Any], arms: tuple[str, str],
+                    where: str) -> None:
+    """At least one event per arm in each causal time-to-event outcome, and more patients than propensity
+    parameters.
+
+    Raises
+    ------
+    CohortError
+        Naming the outcome and the arm without events, or the parameter and patient counts.
+    """
+    for o in outcomes:
+        if o.type != "time_to_event" or not o.causal or f"{o.name}_event" not in frame.columns:
+            continue
+        e = frame[f"{o.name}_event"].to_numpy(int)
+        for a in arms:
+            m = (frame["arm"] == a).to_numpy()
+            if m.any() and int(e[m].sum()) == 0:
+                raise CohortError(f"{where}: {_outcome_key(cfg, o.name)}: arm '{a}' has no events in outcome "
+                                  f"'{o.name}' (got 0 events in {int(m.sum())} patients, all censored). Hazard "
+                                  "ratio and survival differences are not estimable: check the event column and "
+                                  f"its code (`event_value`), or set `{o.name}: {{causal: false}}` to describe it "
+                                  "only.")
+    if not (cfg.analysis.causal and cfg.covariates):
+        return
+    p, largest = n_parameters(cfg, frame)
+    n = len(frame)
+    if n <= p:
+        raise CohortError(f"{where}: covariates: the propensity model has {p} parameters for {n} patients (got "
+                          f"n <= parameters). Remove covariates or group levels"
+                          + (f", starting with '{largest}'" if largest else "") + ".")
+
+
+def check_design(cfg: StudyConfig, cohort: Any) -> None:
+    """The analysis plan against a built cohort (:class:`~gistcausal.design.cohort.Cohort`): follow-up, then
+    estimability. Called by ``run`` after building the cohort and by ``validate``, so both reject first and
+    alike what the estimators would reject later.
+
+    Raises
+    ------
+    ConfigError
+        Landmarks or the horizon beyond an arm's follow-up.
+    CohortError
+        An arm without events in a causal outcome; no more patients than propensity-model parameters.
+    """
+    where = cfg.source_path or cfg.name
+    arms = (cohort.treated, cohort.control)
+    check_follow_up(cfg, cohort.frame, cohort.outcomes, arms, where)
+    check_estimable(cfg, cohort.frame, cohort.outcomes, arms, where)
+
+
+__all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_design", "n_parameters"]

@@ -1,0 +1,157 @@
+"""`gistcausal init --data`: column types and levels, arms, time/event guesses, horizon and landmarks inside
+follow-up, commented YAML that loads and validates as written, hostile column names quoted (issue 15)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gistcausal.cli import app
+from gistcausal.design.config import load_config
+from gistcausal.design.scaffold import (ScaffoldOptions, guess_columns, guess_time_unit, infer_column, order_levels,
+                                        propose, propose_times, render_config, render_plan)
+
+runner = CliRunner()
+
+
+def breast_cohort(n: int = 300, seed: int = 15) -> pd.DataFrame:
+    """A small registry shaped like the public breast-cancer cohort of issue 15 (text tumour size, 0/1 codes,
+    recurrence time in days, a second outcome pair that must not become a covariate)."""
+    rng = np.random.default_rng(seed)
+    size = rng.choice(["<=20", "20-50", ">50"], n, p=[0.45, 0.45, 0.10])
+    hormon = rng.binomial(1, 0.3, n)
+    rtime = np.round(rng.exponential(2500, n)).clip(1, 7000)
+    return pd.DataFrame({
+        "pid": np.arange(1, n + 1), "age": rng.integers(25, 85, n), "meno": rng.binomial(1, 0.5, n),
+        "size": size, "grade": rng.choice([2, 3], n), "nodes": rng.poisson(2, n), "pgr": rng.gamma(1, 100, n),
+        "er": rng.gamma(1, 150, n), "hormon": hormon, "chemo": rng.binomial(1, 0.2, n),
+        "rtime": rtime, "recur": rng.binomial(1, 0.5, n), "dtime": rtime + 100, "death": rng.binomial(1, 0.4, n)})
+
+
+def test_order_levels_ranges_numbers_and_text():
+    assert order_levels([">50", "<=20", "20-50"]) == ["<=20", "20-50", ">50"]
+    assert order_levels(["70+", "50-69", "<50"]) == ["<50", "50-69", "70+"]
+    assert order_levels([3, 1, 2]) == [1, 2, 3]
+    assert order_levels(["b", "A", "c"]) == ["A", "b", "c"]
+
+
+def test_infer_column_types():
+    df = breast_cohort()
+    assert infer_column(df["size"]).type == "categorical"
+    assert infer_column(df["size"]).levels == ("<=20", "20-50", ">50")
+    assert infer_column(df["meno"]).type == "binary" and infer_column(df["meno"]).levels == (0, 1)
+    assert infer_column(df["grade"]).type == "binary"
+    assert infer_column(pd.Series([1, 2, 3, 4, 1, 2] * 5, name="ecog")).type == "categorical"
+    assert infer_column(df["pgr"]).type == "continuous"
+    assert infer_column(df["pid"]).type == "skip"
+    assert infer_column(pd.Series(["x"] * 10, name="const")).type == "skip"
+
+
+def test_guesses_time_event_and_unit():
+    g = guess_columns(breast_cohort())
+    assert g["time"][:2] == ["rtime", "dtime"] and g["event"][:2] == ["recur", "death"]
+    assert guess_time_unit("rfs_months", np.array([1.0, 30.0]))[0] == "months"
+    assert guess_time_unit("week", np.array([1.0, 52.0]))[0] == "weeks"
+    assert guess_time_unit("futime", np.array([10.0, 3000.0]))[0] == "days"
+    assert guess_time_unit("t", np.array([0.5, 7.25]))[0] == "years"
+
+
+def test_horizon_is_round_and_inside_each_arms_follow_up():
+    rng = np.random.default_rng(3)
+    arms = {"a": rng.uniform(0, 40, 200), "b": rng.uniform(0, 70, 300)}
+    horizon, landmarks, at_risk, _ = propose_times(arms, "months")
+    assert horizon == 24 and landmarks == (6, 12, 18, 24)
+    assert horizon <= min(np.quantile(t, 0.75) for t in arms.values())
+    assert at_risk[0] == 0 and len(at_risk) <= 11 and all(x % 6 == 0 for x in at_risk)
+
+
+def test_issue_15_breast_cohort_config_types_levels_and_outcomes():
+    df = breast_cohort()
+    plan = propose(df, data_path="bc.csv", treatment_col="hormon")
+    covs = {g.name: g for g in plan.covariates}
+    assert (plan.time_col, plan.event_col, plan.time_unit) == ("rtime", "recur", "days")
+    assert covs["size"].type == "categorical" and covs["size"].levels == ("<=20", "20-50", ">50")
+    assert covs["meno"].type == "binary" and covs["chemo"].type == "binary"
+    assert covs["age"].type == "continuous"
+    assert {"pid", "dtime", "death"} <= {g.name for g in plan.skipped}  # ids and other outcomes are no confounders
+    assert [a[:2] for a in plan.arms] == [("hormon", 1), ("no_hormon", 0)]
+    text = render_plan(plan)
+    raw = yaml.safe_load(text)
+    assert raw["covariates"]["size"] == {"type": "categorical", "levels": ["<=20", "20-50", ">50"]}
+    assert raw["table"]["outcomes"] == {"recur": {"label": "Time to recur", "time_col": "rtime",
+                                                  "event_col": "recur", "event_value": 1}}
+
+
+def test_arm_names_and_labels_from_words():
+    df = breast_cohort(80).assign(group=lambda d: np.where(d["hormon"] == 1, "Tamoxifen", "Control"))
+    plan = propose(df.drop(columns="hormon"), data_path="bc.csv")
+    assert plan.treatment_col == "group"
+    assert plan.arms == (("tamoxifen", "Tamoxifen", "Tamoxifen"), ("control", "Control", "Control"))
+
+
+HOSTILE = ["yes", "<<", "a: b", "x\ny: 1", "# not a comment", "'q'", "key\u2028z", "[x]", "&anchor", "*alias",
+           "!tag", "-", "?", "null", "1", "tab\there", 'quote"d']
+
+
+def test_hostile_column_names_become_quoted_keys(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 120
+    df = pd.DataFrame({name: rng.normal(size=n) for name in HOSTILE})
+    df["trt"] = rng.binomial(1, 0.5, n)
+    df["time"] = rng.uniform(1, 40, n)
+    df["event"] = rng.binomial(1, 0.6, n)
+    df.to_parquet(tmp_path / "h.parquet")
+    plan = propose(df, data_path="h.parquet", treatment_col="trt")
+    text = render_plan(plan)
+    assert "  # x\\ny: 1: numbers" in text and "  # key\\u2028z: numbers" in text  # escaped in comments
+    (tmp_path / "h.yaml").write_text(text, encoding="utf-8")
+    cfg = load_config(tmp_path / "h.yaml")
+    assert list(cfg.covariates) == HOSTILE
+    r = runner.invoke(app, ["validate", str(tmp_path / "h.yaml")])
+    assert r.exit_code == 0, r.output
+
+
+def test_init_data_writes_a_config_that_validates(tmp_path):
+    breast_cohort().to_csv(tmp_path / "bc.csv", index=False)
+    out = tmp_path / "cfg" / "bc.yaml"
+    out.parent.mkdir()
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "hormon", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert load_config(out).data.path == "../bc.csv"
+    r = runner.invoke(app, ["validate", str(out)])
+    assert r.exit_code == 0, r.output
+
+
+def test_init_data_errors(tmp_path):
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "s.yaml")])
+    assert r.exit_code == 3 and f"{tmp_path / 'none.csv'}: data file not found (init --data). Check the path." in r.output
+    breast_cohort(50).to_csv(tmp_path / "bc.csv", index=False)
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--out", str(tmp_path / "s.yaml")])
+    assert r.exit_code == 3
+    assert ("init --treatment: no column looks like a two-valued treatment (named like treatment, arm, group) in "
+            "bc.csv") in r.output
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "size",
+                            "--out", str(tmp_path / "s.yaml")])
+    assert r.exit_code == 3
+    assert ("init --treatment: column 'size' must have two values to compare (got 3: '<=20', '20-50', '>50'). "
+            "Choose a two-valued column, or recode it in the data.") in r.output
+    assert not (tmp_path / "s.yaml").exists()
+
+
+def test_placeholder_init_quotes_names():
+    text = render_config(ScaffoldOptions(treatment_col="yes", covariates=("a: b", "no")))
+    raw = yaml.safe_load(text)
+    assert raw["table"]["treatment"]["column"] == "yes"
+    assert list(raw["covariates"]) == ["a: b", "no"]
+
+
+@pytest.mark.parametrize("unit,expected", [("days", (365, 730, 1095, 1460, 1825)),
+                                           ("years", (1, 2, 3, 4, 5))])
+def test_landmarks_are_round_steps(unit, expected):
+    scale = {"days": 365.25, "years": 1.0}[unit]
+    arms = {"a": np.linspace(0, 7 * scale, 101), "b": np.linspace(0, 8 * scale, 101)}
+    horizon, landmarks, _, _ = propose_times(arms, unit)
+    assert landmarks[-1] == horizon
+    assert landmarks == expected
