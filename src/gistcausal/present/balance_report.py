@@ -39,7 +39,7 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
         covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
         formats = tuple(cfg.output.formats)
         for est in cfg.analysis.survival.estimands:
-            wr = configured_weights(cfg, ps, a, estimand=est)
+            wr = configured_weights(cfg, ps, a, estimand=est, frame=f)
             t1 = table_one(f, treatment_col="treatment", covariates=spec, weights=wr.weights, labels=covariate_labels(cfg),
                            arm_labels=arm_labels(cfg), tests=True, median_spread=spread, estimand=est,
                            suppress_below=threshold_for(cfg) or None)
