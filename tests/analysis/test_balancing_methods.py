@@ -12,6 +12,7 @@ from gistcausal.analysis.specification import default_specifications
 from gistcausal.design.config import config_from_dict
 from gistcausal.errors import ConfigError
 from gistcausal.pipeline import run
+from gistcausal.present.sections import headline, methods_paragraph
 
 from tests.conftest import CONFIGS
 
@@ -42,6 +43,11 @@ def test_matching_run_end_to_end():
     assert set(w["n_unmatched"]) == {"treated", "control"}
     assert w["n_matched"]["treated"] + w["n_unmatched"]["treated"] == 246   # GBSG-2: 246 on hormone therapy
     assert hr.n == w["n_matched"]["treated"] + w["n_matched"]["control"]
+    text = methods_paragraph(res)
+    assert ("Patients were matched 1:1 by greedy nearest-neighbour matching on the propensity score (ATT; a caliper "
+            "of 0.2 SD of the logit propensity score, without replacement, largest score first") in text
+    assert f"ATT: {w['n_unmatched']['treated']} treated and {w['n_unmatched']['control']} control patients unmatched" in text
+    assert "the propensity-matched hazard ratio (ATT) is" in headline(res)
 
 
 def test_ebal_run_with_bootstrap_end_to_end():

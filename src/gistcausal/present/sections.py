@@ -198,6 +198,29 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
 
 
+def weighting_sentence(r: "AnalysisResults") -> str:
+    """How the arms were made comparable (analysis.weights.method), with the unmatched counts for matching."""
+    cfg = r.config
+    w, est = cfg.analysis.weights, ", ".join(cfg.analysis.survival.estimands)
+    if w.method == "matching":
+        m = cfg.analysis.matching
+        cal = f"a caliper of {m.caliper:g} SD of the logit propensity score" if m.caliper else "no caliper"
+        unmatched = "; ".join(f"{k}: {v.to_dict()['n_unmatched']['treated']} treated and "
+                              f"{v.to_dict()['n_unmatched']['control']} control patients unmatched"
+                              for k, v in r.weights.items() if "n_unmatched" in v.to_dict())
+        return (f"Patients were matched 1:{m.ratio} by greedy nearest-neighbour matching on the propensity score "
+                f"({est}; {cal}, {'with' if m.replace else 'without'} replacement"
+                + (f", exactly on {', '.join(m.exact)}" if m.exact else "") + ", largest score first as in R's MatchIt"
+                + (f"; {unmatched}" if unmatched else "") + "); the hazard ratio's standard error is clustered by "
+                "matched set (Austin PC. Pharm Stat 2011;10:150-61; Austin PC. Stat Med 2014;33:1242-58).")
+    if w.method == "ebal":
+        what = "means" if w.moments == 1 else "means and variances"
+        return (f"Entropy-balancing weights balanced the covariate {what} exactly, targeting the {est} (Hainmueller J. "
+                "Polit Anal 2012;20:25-46; as R's WeightIt method \"ebal\").")
+    return (f"Inverse probability of treatment weights ({'stabilized' if w.stabilize else 'unstabilized'}) targeted "
+            f"the {est}.")
+
+
 def methods_paragraph(r: "AnalysisResults") -> str:
     cfg = r.config
     if cfg.sequential is not None:
@@ -218,8 +241,7 @@ def methods_paragraph(r: "AnalysisResults") -> str:
         f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
         f"Unweighted survival was estimated with the Kaplan-Meier method and compared with the log-rank test, as in "
         f"the original study. To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
-        f"model for receiving {tr.label(tr.treated)} included {covs}. Inverse probability of treatment weights "
-        f"({'stabilized' if cfg.analysis.weights.stabilize else 'unstabilized'}) targeted the {est}. Covariate balance was "
+        f"model for receiving {tr.label(tr.treated)} included {covs}. {weighting_sentence(r)} Covariate balance was "
         f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
         f"conventions of R's cobalt. Weighted Kaplan-Meier curves, survival differences at "
         f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}, the restricted mean survival time "
@@ -393,15 +415,16 @@ def headline(r: "AnalysisResults") -> str:
     tr, ct = cfg.treatment.label(cfg.treatment.treated), cfg.treatment.label(cfg.treatment.control)
     o = cfg.primary_outcome
     label = cfg.outcomes[o].label
-    hr = [e for e in r.estimates if e.outcome == o and e.measure == "hr" and e.method in ("iptw",
-                                                                                              "sequential_trials")]
+    hr = [e for e in r.estimates if e.outcome == o and e.measure == "hr" and e.method in (
+        "iptw", "matching", "entropy_balancing", "sequential_trials")]
     un = [e for e in r.estimates if e.outcome == o and e.measure == "hr" and e.method == "unadjusted"]
     unit = "person-trials" if cfg.sequential is not None else "eligible patients"
     parts = [f"Question: {label}, {tr} versus {ct}, in {r.flow.n_final} {unit} "
              f"({', '.join(f'{a}: {n}' for a, n in r.flow.arms)})."]
     if hr:
         e = hr[0]
-        kind = "IPTW marginal" if e.method == "iptw" else "pooled sequential-trials"
+        kind = {"iptw": "IPTW marginal", "matching": "propensity-matched", "entropy_balancing":
+                "entropy-balanced marginal"}.get(e.method, "pooled sequential-trials")
         est_txt = f" ({e.estimand})" if e.estimand != "none" else ""
         parts.append(f"Answer: the {kind} hazard ratio{est_txt} is {fmt_number(e.value)} "
                      f"(95% CI {fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}; {e.variance} variance)"
@@ -410,7 +433,7 @@ def headline(r: "AnalysisResults") -> str:
     elif un:
         parts.append(f"Unadjusted hazard ratio {fmt_number(un[0].value)} (95% CI {fmt_number(un[0].ci_low)} to "
                      f"{fmt_number(un[0].ci_high)}).")
-    rd = [e for e in r.estimates if e.outcome == o and e.measure == "rmst_diff" and e.method == "iptw"]
+    rd = [e for e in r.estimates if e.outcome == o and e.measure == "rmst_diff" and e.method in ("iptw", "matching", "entropy_balancing")]
     if rd:
         e = rd[0]
         parts.append(f"The restricted mean {o.upper() if len(o) <= 4 else o} time up to {e.time:g} "
