@@ -19,7 +19,7 @@ DATA = pd.read_csv(REFERENCE / "matching" / "rotterdam.csv")
 
 def _match(case: str):
     s = REF["cases"][case]["settings"]
-    return match_nearest(DATA["ps"], DATA["hormon"], ratio=s["ratio"], caliper=s["caliper"],
+    return match_nearest(DATA["ps"], DATA["hormon"], estimand=s["estimand"], ratio=s["ratio"], caliper=s["caliper"],
                          replace=s["replace"], exact=None if s["exact"] is None else DATA[[s["exact"]]])
 
 
@@ -27,8 +27,8 @@ def _match(case: str):
 
 @pytest.mark.parametrize("case", list(REF["cases"]))
 def test_matched_sets_match_matchit(case):
-    """R: matchit(hormon ~ age, data, method = "nearest", distance = qlogis(ps), ratio, caliper, replace,
-    exact); match_matrix, weights identical (the weights determine who is matched; the pairs are checked
+    """R: matchit(hormon ~ age, data, method = "nearest", distance = qlogis(ps), estimand, ratio, caliper,
+    replace, exact); match_matrix, weights identical (the weights determine who is matched; the pairs are checked
     through the subclasses)."""
     ref = REF["cases"][case]
     m = _match(case)
@@ -37,9 +37,9 @@ def test_matched_sets_match_matchit(case):
     if ref["settings"]["caliper"] is not None:
         assert m.caliper == pytest.approx(ref["caliper_units"], abs=1e-12)
     mm = np.column_stack([np.asarray(c) for c in ref["match_matrix"]])   # 1-based, 0 = no match
-    treated = np.flatnonzero(DATA["hormon"].to_numpy() == 1)
+    focal = np.flatnonzero(DATA["hormon"].to_numpy() == (1 if ref["settings"]["estimand"] == "ATT" else 0))
     if not ref["settings"]["replace"]:
-        for r, i in enumerate(treated):
+        for r, i in enumerate(focal):
             got = mm[r][mm[r] > 0] - 1
             if got.size:
                 assert set(np.flatnonzero(m.subclass == m.subclass[i])) == {i, *got}
@@ -58,7 +58,7 @@ def test_matched_cox_cluster_se_matches_r(case):
     hr = comp.get("hr")
     assert np.log(hr.value) == pytest.approx(ref["coef"], abs=1e-6)
     assert hr.se == pytest.approx(ref["robust_se"], abs=1e-6)
-    assert hr.method == "matching" and hr.estimand == "ATT"
+    assert hr.method == "matching" and hr.estimand == REF["cases"][case]["settings"]["estimand"]
     surv = {(s, t): v for s, t, v in zip(ref["surv"]["strata"], ref["surv"]["time"], ref["surv"]["surv"])}
     for t in (24, 60):
         assert comp.get("surv", "hormon", t).value == pytest.approx(surv[("hormon=1", t)], abs=1e-6)

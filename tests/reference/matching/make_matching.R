@@ -27,6 +27,8 @@
 # Effects: coxph(Surv(time, event) ~ hormon, data = md, weights = weights, robust = TRUE,
 #   cluster = subclass) on the matched data (MatchIt vignette "Estimating Effects After Matching");
 #   with replacement coxph(..., weights = weights, robust = TRUE) (each patient its own cluster).
+# match_matrix: one row per focal unit (the treated for the ATT, the controls for the ATC) in data order, one
+#   column per round, 1-based row numbers of its matches (0 = none).
 suppressMessages({library(survival); library(MatchIt); library(jsonlite)})
 here <- "tests/reference/matching"
 
@@ -114,7 +116,7 @@ subclass_from_mm <- function(mm, treat) {
   s
 }
 
-matchit_mm <- function(m, treat) {   # MatchIt's character match.matrix as row numbers, treated in data order
+matchit_mm <- function(m, treat) {   # MatchIt's character match.matrix as row numbers, focal units in data order
   mm <- m$match.matrix
   out <- matrix(as.integer(mm), nrow(mm))
   out[match(which(treat == 1), as.integer(rownames(mm))), , drop = FALSE]
@@ -141,7 +143,8 @@ cases <- list(
   nearest_1to2_caliper = list(ratio = 2, caliper = 0.2, replace = FALSE, exact = NULL),
   nearest_1to1_replace_caliper = list(ratio = 1, caliper = 0.2, replace = TRUE, exact = NULL),
   nearest_1to1_nocaliper = list(ratio = 1, caliper = NULL, replace = FALSE, exact = NULL),
-  nearest_1to1_caliper_narrow = list(ratio = 1, caliper = 0.005, replace = FALSE, exact = NULL)
+  nearest_1to1_caliper_narrow = list(ratio = 1, caliper = 0.005, replace = FALSE, exact = NULL),
+  nearest_atc_1to1_caliper = list(ratio = 1, caliper = 0.2, replace = FALSE, exact = NULL, estimand = "ATC")
 )
 
 out <- list(r_version = R.version.string, survival_version = as.character(packageVersion("survival")),
@@ -149,22 +152,24 @@ out <- list(r_version = R.version.string, survival_version = as.character(packag
             cases = list())
 for (nm in names(cases)) {
   cs <- cases[[nm]]
-  m.order <- if (cs$replace) "data" else "largest"
-  mine <- greedy_nn(d$hormon, lp, ratio = cs$ratio, caliper = cs$caliper, replace = cs$replace,
+  estimand <- if (is.null(cs$estimand)) "ATT" else cs$estimand
+  focal <- if (estimand == "ATT") d$hormon else 1L - d$hormon   # ATC: the controls are matched
+  m.order <- if (cs$replace) "data" else if (estimand == "ATT") "largest" else "smallest"
+  mine <- greedy_nn(focal, lp, ratio = cs$ratio, caliper = cs$caliper, replace = cs$replace,
                     exact = if (is.null(cs$exact)) NULL else d[[cs$exact]], m.order = m.order)
   args <- list(formula = hormon ~ age, data = d, method = "nearest", distance = lp, ratio = cs$ratio,
-               replace = cs$replace, estimand = "ATT")
+               replace = cs$replace, estimand = estimand)
   if (!is.null(cs$caliper)) args$caliper <- cs$caliper
   if (!is.null(cs$exact)) args$exact <- as.formula(paste("~", cs$exact))
   m <- suppressWarnings(do.call(matchit, args))
-  mi <- matchit_mm(m, d$hormon)
+  mi <- matchit_mm(m, focal)
   agree <- identical(is.na(mi), is.na(mine)) && all(mi[!is.na(mi)] == mine[!is.na(mine)])
   if (!agree) stop("MatchIt and greedy_nn disagree on ", nm, ": run with the patched MatchIt (see header)")
-  w_mine <- weights_from_mm(mine, d$hormon)
+  w_mine <- weights_from_mm(mine, focal)
   stopifnot(max(abs(w_mine - unname(m$weights))) < 1e-12)
-  sub <- if (cs$replace) NULL else subclass_from_mm(mine, d$hormon)
+  sub <- if (cs$replace) NULL else subclass_from_mm(mine, focal)
   out$cases[[nm]] <- list(
-    settings = list(ratio = cs$ratio, caliper = if (is.null(cs$caliper)) NA else cs$caliper,
+    settings = list(estimand = estimand, ratio = cs$ratio, caliper = if (is.null(cs$caliper)) NA else cs$caliper,
                     replace = cs$replace, exact = if (is.null(cs$exact)) NA else cs$exact, m_order = m.order),
     source = "MatchIt::matchit (4.5.1 R code, 4.5.5 C++ matcher) = independent greedy_nn",
     caliper_units = if (is.null(cs$caliper)) NA else cs$caliper * sd(lp),
