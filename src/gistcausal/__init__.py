@@ -33,11 +33,13 @@ from gistcausal.stats.propensity import PropensityModel
 from gistcausal.stats.comparison import compare_survival
 from gistcausal.stats.km import kaplan_meier, logrank_test, rmst
 from gistcausal.stats.weights import compute_weights
+from gistcausal.stats.matching import match_nearest, matched_survival
+from gistcausal.stats.ebal import entropy_balance
 
 __all__ = [
     "__version__",
     "run", "load_config", "write_outputs", "StudyConfig", "AnalysisResults",
-    "PropensityModel", "compute_weights", "balance_table",
+    "PropensityModel", "compute_weights", "match_nearest", "matched_survival", "entropy_balance", "balance_table",
     "kaplan_meier", "rmst", "logrank_test", "cox_fit", "compare_survival",
     "evalue", "EffectEstimate", "simulate_registry",
     "GistCausalError", "GistCausalWarning",

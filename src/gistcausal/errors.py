@@ -44,6 +44,11 @@ class PositivityError(ModelFitError):
     """Propensity scores at 0 or 1 make the requested weights undefined."""
 
 
+class BalanceInfeasibleError(ModelFitError):
+    """Balancing weights (entropy balancing) cannot meet the balance constraints: a target mean lies outside
+    what the weighted arm can reach."""
+
+
 class OutputError(GistCausalError):
     """The output folder cannot be written (read-only, no permission, disk full); the previous report is kept."""
 
@@ -90,7 +95,7 @@ class MissingDataWarning(GistCausalWarning):
 
 __all__ = [
     "GistCausalError", "ConfigError", "DataError", "CohortError", "ModelFitError", "SeparationError",
-    "PositivityError", "NotFittedError", "OutputError", "GistCausalWarning", "ExtremeWeightWarning", "PositivityWarning",
+    "PositivityError", "BalanceInfeasibleError", "NotFittedError", "OutputError", "GistCausalWarning", "ExtremeWeightWarning", "PositivityWarning",
     "ProportionalHazardsWarning", "ConvergenceWarning", "SmallSampleWarning", "DataQualityWarning",
     "MissingDataWarning",
 ]

@@ -103,7 +103,7 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
         t = f[o.time_col].to_numpy(float)
         fit = causal_fit(cfg, f, outcome=o.name, estimand=est, ps=ps, at_risk_times=at_risk_times(cfg, t))
         fits[o.name] = _with_variance(cfg, f, fit, acc.bootstrap, say)
-    wr = next(iter(fits.values())).weights if fits else configured_weights(cfg, ps, a, estimand=est)
+    wr = next(iter(fits.values())).weights if fits else configured_weights(cfg, ps, a, estimand=est, frame=f)
     acc.weights[est] = WeightSummary.from_result(wr)
     _secondary_outcomes(cfg, cohort, f, wr.weights, est, acc)
     bal_covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]

@@ -25,6 +25,8 @@ from gistcausal.stats.propensity import PropensityModel
 from gistcausal.stats.comparison import compare_survival
 from gistcausal._checks import ESTIMANDS, check_estimand
 from gistcausal.stats.weights import compute_weights
+from gistcausal.stats.ebal import METHOD as EBAL_METHOD, balance_design, entropy_balance
+from gistcausal.stats.matching import METHOD as MATCHING_METHOD, match_nearest, matched_survival
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,18 @@ def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
 
 
 def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
-                       stabilize: bool | None = None, truncate: Any = "config", trim: Any = "config") -> Any:
+                       stabilize: bool | None = None, truncate: Any = "config", trim: Any = "config",
+                       frame: pd.DataFrame | None = None, method: str | None = None) -> Any:
     """Weights as the config asks (:func:`gistcausal.stats.weights.compute_weights`); ``"config"``/``None`` take the
-    config's value. The config's ``stabilize`` applies to the estimands where it is defined (ATE)."""
+    config's value. The config's ``stabilize`` applies to the estimands where it is defined (ATE).
 
+    ``method`` (default ``analysis.weights.method``) ``"matching"`` or ``"ebal"`` gives the matching weights of
+    :func:`gistcausal.stats.matching.match_nearest` or :func:`gistcausal.stats.ebal.entropy_balance` (both
+    WeightResult-shaped) instead; they need the cohort ``frame`` and ignore stabilize, truncate and trim."""
+
+    method = method or cfg.analysis.weights.method
+    if method != "iptw":
+        return _balancing_weights(cfg, ps, treatment, estimand=estimand, frame=frame, method=method)
     wcfg = cfg.analysis.weights
     if stabilize is None:
         stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
@@ -114,27 +124,61 @@ def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, 
 
 def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
                ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
-               trim: Any = "config", at_risk_times: Any = None) -> CausalFit:
+               trim: Any = "config", at_risk_times: Any = None, method: str | None = None) -> CausalFit:
     """IPTW analysis of one outcome: propensity score (fitted unless ``ps`` is given), weights, weighted
     survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
-    plasmode replicates.
+    plasmode replicates. ``method`` (default ``analysis.weights.method``): ``"iptw"``, ``"matching"`` (the
+    matched comparison of :func:`gistcausal.stats.matching.matched_survival`) or ``"ebal"``.
     """
 
     result = None
     if ps is None:
         result, ps = fit_propensity(cfg, frame)
+    method = method or cfg.analysis.weights.method
     a = frame["treatment"].to_numpy(int)
-    wr = configured_weights(cfg, ps, a, estimand=estimand, stabilize=stabilize, truncate=truncate, trim=trim)
+    wr = configured_weights(cfg, ps, a, estimand=estimand, stabilize=stabilize, truncate=truncate, trim=trim,
+                            frame=frame, method=method)
     w = wr.weights
     kept = w > 0
     t = frame[f"{outcome}_time"].to_numpy(float)
     e = frame[f"{outcome}_event"].to_numpy(int)
     s = cfg.analysis.survival
+    labels = (cfg.treatment.control, cfg.treatment.treated)
+    if method == "matching":
+        comp = matched_survival(t, e, a, wr, outcome=outcome, arm_labels=labels, landmarks=tuple(s.landmarks),
+                                horizon=s.horizon, alpha=s.alpha, at_risk_times=at_risk_times)
+        return CausalFit(outcome, estimand, comp, wr, result)
     comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=outcome, estimand=estimand,
-                            method="iptw", landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
-                            arm_labels=(cfg.treatment.control, cfg.treatment.treated),
-                            at_risk_times=at_risk_times)
+                            method=WEIGHT_METHODS[method], landmarks=tuple(s.landmarks), horizon=s.horizon,
+                            alpha=s.alpha, arm_labels=labels, at_risk_times=at_risk_times)
     return CausalFit(outcome, estimand, comp, wr, result)
+
+
+# ----------------------------------------------------------------------------------------------------
+# matching and entropy balancing (analysis.weights.method: matching | ebal)
+# ----------------------------------------------------------------------------------------------------
+#: Config name of a weighting method -> the ``method`` its effect estimates carry.
+WEIGHT_METHODS = {"iptw": "iptw", "matching": MATCHING_METHOD, "ebal": EBAL_METHOD}
+
+
+def balance_covariates(cfg: StudyConfig) -> list[str]:
+    """The covariates entropy balancing balances: those of the propensity model."""
+    return [n for n, c in cfg.covariates.items() if c.in_propensity]
+
+
+def _balancing_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
+                       frame: pd.DataFrame | None, method: str) -> Any:
+    if method not in WEIGHT_METHODS:
+        raise ConfigError(f"configured_weights: analysis.weights.method must be one of {list(WEIGHT_METHODS)} "
+                          f"(got {method!r}). Use method: iptw.")
+    if frame is None:  # a programming error: every caller has the cohort frame
+        raise ValueError(f"configured_weights: method {method!r} needs the cohort frame")
+    if method == "ebal":
+        return entropy_balance(frame, treatment_col="treatment", covariates=balance_covariates(cfg),
+                               estimand=estimand, moments=cfg.analysis.weights.moments)
+    m = cfg.analysis.matching
+    return match_nearest(ps, treatment, estimand=estimand, ratio=m.ratio, caliper=m.caliper, replace=m.replace,
+                         exact=frame[list(m.exact)] if m.exact else None)
 
 
 def ps_design(cfg: Any, frame: Any) -> tuple[Any, np.ndarray]:
@@ -194,6 +238,9 @@ def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
         make the weights a non-smooth function of the propensity coefficients); use the bootstrap.
     """
     where = "m_estimation_estimates"
+    if cfg.analysis.weights.method != "iptw":
+        raise ConfigError(f"{where}: analysis.survival.variance 'm_estimation' covers IPTW only (got analysis."
+                          f"weights.method {cfg.analysis.weights.method!r}). Use variance: robust.")
     method = cfg.analysis.propensity.method
     if method != "logistic":
         raise ConfigError(f"{where}: analysis.survival.variance 'm_estimation' needs analysis.propensity."
@@ -269,8 +316,17 @@ def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand
     n_boot = check_ci(ci, s.bootstrap_replicates if n_boot is None else n_boot, s.alpha, where)
     stabilize, trim, truncate = weight_settings(cfg, estimand, stabilize, trim, truncate, where)
     method = cfg.analysis.propensity.method
-    X, model, sub = None, None, None
-    if method in ("logistic", "firth"):
+    X, model, sub, balance_X = None, None, None, None
+    weight_method = cfg.analysis.weights.method
+    if weight_method == "matching":
+        raise ConfigError(f"{where}: the bootstrap is not valid for nearest-neighbour matching (Abadie & Imbens "
+                          "2008) (got analysis.weights.method 'matching'). Use variance: robust, the matched-set "
+                          "cluster-robust variance.")
+    if weight_method == "ebal":
+        # entropy balancing has no propensity model: each replicate re-solves the balance on its resample
+        ps_method = "model"
+        balance_X = balance_design(frame, balance_covariates(cfg), cfg.analysis.weights.moments, where)[0]
+    elif method in ("logistic", "firth"):
         with warnings.catch_warnings():
             # the propensity model's own warnings were raised by the main analysis already
             warnings.simplefilter("ignore")
@@ -284,11 +340,13 @@ def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand
                  e=frame[f"{outcome}_event"].to_numpy(float), estimand=estimand, stabilize=stabilize,
                  trim=trim, truncate=truncate, landmarks=tuple(float(x) for x in s.landmarks),
                  horizon=s.horizon, ps_method=ps_method, model=model, frame=sub,
-                 beyond_followup=check_beyond(beyond_followup, where))
+                 beyond_followup=check_beyond(beyond_followup, where),
+                 weight_method="ebal" if weight_method == "ebal" else "iptw", balance_X=balance_X)
     return run_bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=s.alpha, n_jobs=n_jobs,
                       random_state=cfg.seed if random_state is None else random_state, progress=progress,
                       arm_labels=(cfg.treatment.control, cfg.treatment.treated), where=where)
 
 
 __all__ = ["CausalFit", "propensity_model", "fit_propensity", "covariate_design", "configured_weights", "causal_fit",
+           "WEIGHT_METHODS", "balance_covariates",
            "ps_design", "weight_settings", "m_estimation_estimates", "bootstrap_estimates"]

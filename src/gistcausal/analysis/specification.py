@@ -2,7 +2,8 @@
 
 Each row changes one choice of the configured analysis and keeps the rest: the propensity model (main
 effects, natural splines for continuous covariates, Firth, gradient boosting with cross-fitting), the estimand
-(ATE, ATT, ATO), truncation of extreme weights (1st/99th and 5th/95th percentiles), trimming of non-overlap
+(ATE, ATT, ATO), the weighting method (IPTW, entropy balancing, propensity-score matching), truncation of
+extreme weights (1st/99th and 5th/95th percentiles), trimming of non-overlap
 (Crump et al. 2009), and the handling of "not reported" covariate levels (kept as a category vs complete
 case). The unadjusted estimate is shown as the reference. A reader sees at a glance whether the conclusion
 depends on a choice (Simonsohn, Simmons & Nelson 2020, Nat Hum Behav 4:1208 "Specification curve analysis";
@@ -43,6 +44,7 @@ class Specification:
     truncate: Any = "config"
     trim: Any = "config"
     complete_case: tuple[str, ...] = ()
+    weight_method: str | None = None     # None: analysis.weights.method
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +88,37 @@ def default_specifications(cfg: "StudyConfig", frame: pd.DataFrame) -> list[Spec
     if has_cont:
         specs.append(Specification("propensity model", "PS: logistic with natural splines (3 df)", main_est,
                                    ps_method="logistic", spline_all=True))
-    for est in ("ATE", "ATT", "ATO"):
+    alternatives = {"iptw": ("ATE", "ATT", "ATO"), "ebal": ("ATE", "ATT", "ATC"), "matching": ("ATT", "ATC")}
+    for est in alternatives[cfg.analysis.weights.method]:
         if est != main_est:
             specs.append(Specification("estimand", f"Estimand: {est}", est))
-    specs.append(Specification("weights", "Truncated at 1st/99th percentiles", main_est, truncate=(1.0, 99.0)))
-    specs.append(Specification("weights", "Truncated at 5th/95th percentiles", main_est, truncate=(5.0, 95.0)))
-    specs.append(Specification("weights", "Trimmed to Crump's overlap region", main_est, trim="crump"))
+    if cfg.analysis.weights.method == "iptw":
+        specs.append(Specification("weights", "Truncated at 1st/99th percentiles", main_est, truncate=(1.0, 99.0)))
+        specs.append(Specification("weights", "Truncated at 5th/95th percentiles", main_est, truncate=(5.0, 95.0)))
+        specs.append(Specification("weights", "Trimmed to Crump's overlap region", main_est, trim="crump"))
+    specs += _balancing_specifications(cfg, main_est)
     for name, c in cfg.covariates.items():
         if c.in_propensity and c.type != "continuous" and (frame[name].astype(str) == str(c.missing_label)).any():
             specs.append(Specification("missing data", f"Complete case for {c.label or name} "
                                        f"(drop '{c.missing_label}')", main_est, complete_case=(name,)))
     return specs
+
+
+def _balancing_specifications(cfg: "StudyConfig", main_est: str) -> list[Specification]:
+    """Rows for the weighting methods other than the configured one: IPTW, entropy balancing (same estimand if
+    it supports it, else ATT) and 1:1 propensity-score matching (ATT, the config's caliper)."""
+    main = cfg.analysis.weights.method
+    out = []
+    if main != "iptw":
+        out.append(Specification("method", f"IPTW ({main_est})", main_est, weight_method="iptw"))
+    if main != "ebal":
+        est = main_est if main_est in ("ATE", "ATT", "ATC") else "ATT"
+        out.append(Specification("method", f"Entropy balancing ({est})", est, weight_method="ebal"))
+    if main != "matching":
+        est = main_est if main_est in ("ATT", "ATC") else "ATT"
+        out.append(Specification("method", f"PS matching 1:{cfg.analysis.matching.ratio} ({est})", est,
+                                 weight_method="matching"))
+    return out
 
 
 def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str, measure: str = "hr",
@@ -141,7 +163,7 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
                 warnings.simplefilter("ignore", GistCausalWarning)
                 _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
                 fit = causal_fit(cfg, f, outcome=outcome, estimand=spec.estimand, ps=ps, truncate=spec.truncate,
-                                 trim=spec.trim)
+                                 trim=spec.trim, method=spec.weight_method)
             est = _pick(fit.estimates, measure)
             rows.append(_row(spec.group, spec.label, spec.estimand, int((fit.weights.weights > 0).sum()), est))
         except GistCausalError as err:

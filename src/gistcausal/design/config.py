@@ -513,6 +513,12 @@ class PropensityConfig(_Model):
 
 
 class WeightsConfig(_Model):
+    method: Literal["iptw", "matching", "ebal"] = Field(
+        "iptw", description="How the arms are made comparable: 'iptw' (propensity-score weights for each "
+        "estimand), 'matching' (greedy nearest-neighbour propensity-score matching, settings in "
+        "analysis.matching; estimands ATT/ATC) or 'ebal' (entropy balancing of the propensity covariates; "
+        "estimands ATE/ATT/ATC).", examples=["matching"])
+    moments: Literal[1, 2] = Field(1, description="Entropy balancing: 1 balances means, 2 also variances.")
     stabilize: bool = True
     truncate: tuple[float, float] | None = None
     trim: Literal["crump"] | tuple[float, float] | None = None
@@ -523,6 +529,16 @@ class WeightsConfig(_Model):
         if v is not None and not (0 <= v[0] < v[1] <= 100):
             raise ValueError(f"truncate is a pair of percentiles 0 <= low < high <= 100 (got {list(v)})")
         return v
+
+
+class MatchingConfig(_Model):
+    """Nearest-neighbour propensity-score matching (used when analysis.weights.method is 'matching')."""
+
+    ratio: int = Field(1, ge=1, le=10, description="Controls matched to each treated patient (1:k).")
+    caliper: float | None = Field(0.2, gt=0, description="Caliper in SD of the logit propensity score "
+                                  "(Austin 2011: 0.2); null for none.", examples=[0.2])
+    replace: bool = Field(False, description="Match with replacement.")
+    exact: list[str] = Field([], description="Covariates matched exactly.", examples=[["sex"]])
 
 
 class SurvivalConfig(_Model):
@@ -587,6 +603,7 @@ class Analysis(_Model):
     causal: bool = True
     propensity: PropensityConfig = PropensityConfig()
     weights: WeightsConfig = WeightsConfig()
+    matching: MatchingConfig = MatchingConfig()
     survival: SurvivalConfig = SurvivalConfig()
     balance_threshold: float = Field(0.1, gt=0, lt=1)
     at_risk_times: list[float] | None = None
@@ -637,6 +654,7 @@ class StudyConfig(_Model):
             raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
                              f"weights.truncate (got method: {a.propensity.method}, truncate: {trunc}); "
                              "use `variance: bootstrap` for other propensity models or truncated weights")
+        self._check_weights_method()
         nc = self.analysis.sensitivity.negative_control
         if nc is not None and nc not in outs:
             raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "
@@ -648,6 +666,33 @@ class StudyConfig(_Model):
                         raise ValueError(f"outcome '{name}' by_arm names '{arm}', which is not an arm "
                                          f"({', '.join(self.protocol.treatment.arms)})")
         return self
+
+    def _check_weights_method(self) -> None:
+        """Matching and entropy balancing: the estimands, variances and weight options they support."""
+        a = self.analysis
+        method = a.weights.method
+        if method == "iptw":
+            return
+        ok = {"matching": ["ATT", "ATC"], "ebal": ["ATE", "ATT", "ATC"]}[method]
+        bad = [e for e in a.survival.estimands if e not in ok]
+        if bad:
+            raise ValueError(f"analysis.survival.estimands must be among {ok} with analysis.weights.method "
+                             f"{method} (got {bad}); set `estimands: [{ok[0]}]`")
+        if a.weights.truncate is not None or a.weights.trim is not None:
+            raise ValueError(f"analysis.weights.truncate and trim apply to IPTW only (got method: {method}, "
+                             f"truncate: {a.weights.truncate}, trim: {a.weights.trim}); remove them")
+        allowed = ["robust"] if method == "matching" else ["robust", "bootstrap"]
+        if a.survival.variance not in allowed:
+            why = ("the bootstrap is not valid for nearest-neighbour matching (Abadie & Imbens 2008) and "
+                   "the matched-set robust variance is used" if method == "matching" else
+                   "M-estimation covers the logistic propensity model only")
+            raise ValueError(f"analysis.survival.variance must be one of {allowed} with analysis.weights.method "
+                             f"{method} (got {a.survival.variance}): {why}; set `variance: robust`")
+        if method == "matching":
+            unknown = [c for c in a.matching.exact if c not in self.covariates]
+            if unknown:
+                raise ValueError(f"analysis.matching.exact names covariates that are not defined (got {unknown}); "
+                                 f"use names from covariates: ({', '.join(self.covariates)})")
 
     @property
     def treatment(self) -> Treatment:
@@ -963,5 +1008,5 @@ def config_json_schema() -> dict[str, Any]:
 
 
 __all__ = ["StudyConfig", "Criterion", "EligibilityStep", "DataSource", "Protocol", "Treatment", "Outcome",
-           "AnalysisTable", "Covariate", "load_config", "config_from_dict", "config_json_schema", "Estimand"]
+           "AnalysisTable", "Covariate", "MatchingConfig", "load_config", "config_from_dict", "config_json_schema", "Estimand"]
 

@@ -65,6 +65,8 @@ from gistcausal.stats.cox import cox_newton, cox_prepare
 from gistcausal.stats.km import km_at
 from gistcausal.stats.propensity import PropensityModel, firth_newton
 from gistcausal.stats.weights import weight_values
+from gistcausal.stats.ebal import ebal_weights
+from gistcausal.errors import BalanceInfeasibleError
 
 ProgressFn = Callable[[int, int], None]
 CI = Literal["percentile", "bca"]
@@ -73,7 +75,7 @@ CI = Literal["percentile", "bca"]
 FAILURE_WARN_SHARE = 0.05
 
 #: Reasons a replicate can fail, in the order they are checked.
-FAILURE_REASONS = ("separation", "propensity_fit", "positivity", "empty_arm", "beyond_followup",
+FAILURE_REASONS = ("separation", "propensity_fit", "positivity", "empty_arm", "balance_infeasible", "beyond_followup",
                    "no_events", "cox_not_converged")
 
 _WHERE = "bootstrap_estimates"
@@ -106,6 +108,8 @@ class Problem:
     beyond_followup: str = "extend"
     model: Any = None             # unfitted PropensityModel for ps_method="model"
     frame: Any = None             # covariate columns for ps_method="model"
+    weight_method: str = "iptw"   # "iptw", or "ebal": entropy balancing refitted on balance_X per replicate
+    balance_X: Any = None         # numeric balance design for weight_method="ebal"
 
     @property
     def keys(self) -> list[tuple]:
@@ -179,6 +183,14 @@ def _weights(p: Problem, e: np.ndarray, a: np.ndarray) -> np.ndarray:
         raise _Failure("empty_arm") from err
 
 
+def _ebal_weights(p: Problem, idx: np.ndarray) -> np.ndarray:
+    """The replicate's entropy-balancing weights by entropy_balance's own arithmetic (:func:`ebal_weights`)."""
+    try:
+        return ebal_weights(p.balance_X[idx], p.a[idx].astype(int), estimand=p.estimand)[0]
+    except BalanceInfeasibleError as err:   # a resample whose arm cannot reach the target means
+        raise _Failure("balance_infeasible") from err
+
+
 def _arm_stats(t: np.ndarray, ev: np.ndarray, w: np.ndarray, landmarks: tuple[float, ...],
                horizon: float | None, beyond: str) -> tuple[np.ndarray, float, bool]:
     """S at the landmarks and the RMST of one arm by the Kaplan-Meier kernel (:func:`km_at`)."""
@@ -203,9 +215,8 @@ def _cox_logh(t: np.ndarray, ev: np.ndarray, a: np.ndarray, w: np.ndarray) -> fl
 def _statistics(p: Problem, idx: np.ndarray) -> tuple[np.ndarray, bool]:
     """The statistic vector (layout ``p.keys``) of the pipeline applied to rows ``idx``, and whether a
     landmark or the horizon lay beyond an arm's last follow-up (curve carried forward)."""
-    e = _fit_ps(p, idx)
     a, t, ev = p.a[idx], p.t[idx], p.e[idx]
-    w = _weights(p, e, a)
+    w = _ebal_weights(p, idx) if p.weight_method == "ebal" else _weights(p, _fit_ps(p, idx), a)
     kept = w > 0
     out: list[float] = []
     arms = []
@@ -451,7 +462,8 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
         jack = np.vstack(rows)
     estimates = _boot_estimates(keys, theta, boot, jack, outcome=outcome, estimand=p.estimand, ci=ci,
                                 alpha=alpha, arm_labels=arm_labels, n_arm=[int(np.sum(p.a == k)) for k in (0, 1)],
-                                n_boot=n_boot, failed=failed)
+                                n_boot=n_boot, failed=failed,
+                                method="entropy_balancing" if p.weight_method == "ebal" else "iptw")
     table = pd.DataFrame(boot, columns=[_column_name(k, arm_labels) for k in keys])
     table.insert(0, "replicate", [b for b, _ in ok])
     return BootstrapResult(outcome=outcome, estimand=p.estimand, ci=ci, alpha=alpha, n_boot=n_boot,
@@ -462,9 +474,10 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
 
 def _boot_estimates(keys: list, theta: np.ndarray, boot: np.ndarray, jack: np.ndarray | None, *,
                     outcome: str, estimand: str, ci: str, alpha: float, arm_labels: tuple[str, str],
-                    n_arm: list[int], n_boot: int, failed: dict) -> tuple[EffectEstimate, ...]:
+                    n_arm: list[int], n_boot: int, failed: dict, method: str = "iptw"
+                    ) -> tuple[EffectEstimate, ...]:
     contrast = f"{arm_labels[1]} vs {arm_labels[0]}"
-    common = {"outcome": outcome, "estimand": estimand, "method": "iptw", "variance": f"bootstrap_{ci}"}
+    common = {"outcome": outcome, "estimand": estimand, "method": method, "variance": f"bootstrap_{ci}"}
     extra = {"n_boot": n_boot, "n_success": int(boot.shape[0]), "n_failed": int(sum(failed.values()))}
     out = []
     for j, (measure, arm, x) in enumerate(keys):

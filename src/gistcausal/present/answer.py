@@ -81,15 +81,19 @@ def answer(r: AnalysisResults) -> Answer:
         lead = f"Answer: the pooled sequential-trials hazard ratio is {_ci(hr)}." if hr else "Answer: not estimable."
         return Answer(q, lead)
     est = cfg.analysis.survival.estimands[0] if r.causal else "none"
-    method = "iptw" if r.causal else "unadjusted"
+    method = "unadjusted"
+    if r.causal:
+        method = {"matching": "matching", "ebal": "entropy_balancing"}.get(cfg.analysis.weights.method, "iptw")
     hr = _find(r, outcome=o, measure="hr", method=method, estimand=est)
     rd = _find(r, outcome=o, measure="rmst_diff", method=method, estimand=est)
     landmarks = [x for x in cfg.analysis.survival.landmarks]
     sd = _find(r, outcome=o, measure="surv_diff", method=method, estimand=est, time=landmarks[-1]) \
         if landmarks else None
     un = _find(r, outcome=o, measure="hr", method="unadjusted")
-    what = f"IPTW marginal ({est})" if method == "iptw" else "unadjusted"
-    ph_p = _ph_rejected(r, o, est) if method == "iptw" else None
+    what = {"iptw": f"IPTW marginal ({est})", "matching": f"propensity-matched ({est})",
+            "entropy_balancing": f"entropy-balanced marginal ({est})"}.get(method, "unadjusted")
+    adjusted = method != "unadjusted"
+    ph_p = _ph_rejected(r, o, est) if adjusted else None
     supporting: list[str] = []
     caveats: list[str] = []
     rmst_txt = (f"the restricted mean {cfg.outcomes[o].label} time up to {rd.time:g} {unit} differs by "
@@ -102,17 +106,17 @@ def answer(r: AnalysisResults) -> Answer:
                               f"{_ci(hr)} only averages an effect that changes over follow-up and does not lead.")
     elif hr:
         lead = f"Answer: the {what} hazard ratio is {_ci(hr)}; {hr.variance} variance"
-        lead += (f", against an unadjusted {_ci(un)}." if un and method == "iptw" else ".")
+        lead += (f", against an unadjusted {_ci(un)}." if un and adjusted else ".")
         if rmst_txt:
             supporting.append(rmst_txt[0].upper() + rmst_txt[1:] + ".")
     else:
         lead = "Answer: no hazard ratio could be estimated for the primary outcome."
-    if method == "iptw":
-        supporting += _weighting_sentence(r, est)
+    if adjusted:
+        supporting += _weighting_sentence(r, est) if method == "iptw" else []
         caveats += _imbalance_caveat(r, est)
         supporting += _grid_sentence(r)
         supporting += _evalue_sentences(r)
-    if r.truth and hr and method == "iptw":
+    if r.truth and hr and adjusted:
         t = r.truth.get(est)
         if t is not None:
             supporting.append(f"(Synthetic data: the true marginal hazard ratio is {fmt_number(t.value(o, 'hr'))}.)")

@@ -44,7 +44,8 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
     spec, _ = table1_spec(cfg)
     covs = [n for n, c in cfg.covariates.items() if c.in_propensity or c.in_table1]
     formats = tuple(cfg.output.formats)
-    weights = {est: configured_weights(cfg, ps, a, estimand=est).weights for est in cfg.analysis.survival.estimands}
+    weights = {est: configured_weights(cfg, ps, a, estimand=est, frame=f).weights
+               for est in cfg.analysis.survival.estimands}
     # Configured level order for display only: the propensity model above keeps its own coding.
     f = apply_level_order(f, opts["level_order"])
     with atomic_dir(out_dir) as tmp:

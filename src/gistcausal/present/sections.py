@@ -217,6 +217,43 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
 
 
+def weighting_sentence(r: "AnalysisResults") -> str:
+    """How the arms were made comparable (analysis.weights.method), with the unmatched counts for matching."""
+    cfg = r.config
+    w, est = cfg.analysis.weights, ", ".join(cfg.analysis.survival.estimands)
+    if w.method == "matching":
+        m = cfg.analysis.matching
+        cal = f"a caliper of {m.caliper:g} SD of the logit propensity score" if m.caliper else "no caliper"
+        unmatched = "; ".join(f"{k}: {v.to_dict()['n_unmatched']['treated']} treated and "
+                              f"{v.to_dict()['n_unmatched']['control']} control patients unmatched"
+                              for k, v in r.weights.items() if "n_unmatched" in v.to_dict())
+        return (f"Patients were matched 1:{m.ratio} by greedy nearest-neighbour matching on the propensity score "
+                f"({est}; {cal}, {'with' if m.replace else 'without'} replacement"
+                + (f", exactly on {', '.join(m.exact)}" if m.exact else "") + ", largest score first as in R's MatchIt"
+                + (f"; {unmatched}" if unmatched else "") + "); the hazard ratio's standard error is clustered by "
+                "matched set (Austin PC. Pharm Stat 2011;10:150-61; Austin PC. Stat Med 2014;33:1242-58).")
+    if w.method == "ebal":
+        what = "means" if w.moments == 1 else "means and variances"
+        return (f"Entropy-balancing weights balanced the covariate {what} exactly, targeting the {est} (Hainmueller J. "
+                "Polit Anal 2012;20:25-46; as R's WeightIt method \"ebal\").")
+    text = (f"Inverse probability of treatment weights ({'stabilized' if w.stabilize else 'unstabilized'}) targeted "
+            f"the {est}")
+    changes = []
+    for k, v in r.weights.items():
+        rec = v.to_dict()
+        if rec.get("trim_bounds"):
+            lo, hi = rec["trim_bounds"]
+            changes.append(f"{k}: {sum(rec['n_trimmed'].values())} patients with propensity scores outside "
+                           f"[{lo:.3f}, {hi:.3f}] trimmed")
+        if rec.get("truncate_bounds"):
+            n = sum(rec["n_truncated"].values())
+            raised, lowered = sum(rec.get("n_raised", {}).values()), sum(rec.get("n_lowered", {}).values())
+            pct = f"{w.truncate[0]:g}th/{w.truncate[1]:g}th percentiles" if w.truncate else "the configured percentiles"
+            changes.append(f"{k}: weights truncated at the {pct}, changing {n} weights"
+                           + (f" ({raised} raised, {lowered} lowered)" if raised or lowered else ""))
+    return text + (" (" + "; ".join(changes) + ")." if changes else ".")
+
+
 def methods_paragraph(r: "AnalysisResults") -> str:
     cfg = r.config
     if cfg.sequential is not None:
@@ -229,7 +266,6 @@ def methods_paragraph(r: "AnalysisResults") -> str:
     tr = cfg.treatment
     s = cfg.analysis.survival
     covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
-    est = ", ".join(s.estimands)
     var = {"robust": "robust (sandwich / infinitesimal-jackknife) variance treating the weights as known",
            "m_estimation": "M-estimation variance accounting for the estimated propensity score",
            "bootstrap": f"a bootstrap of {s.bootstrap_replicates} replicates refitting the propensity model"}[s.variance]
@@ -237,8 +273,7 @@ def methods_paragraph(r: "AnalysisResults") -> str:
         f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
         f"Unweighted survival was estimated with the Kaplan-Meier method and compared with the log-rank test. "
         f"To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
-        f"model for receiving {tr.label(tr.treated)} included {covs}. Inverse probability of treatment weights "
-        f"({'stabilized' if cfg.analysis.weights.stabilize else 'unstabilized'}) targeted the {est}. Covariate balance was "
+        f"model for receiving {tr.label(tr.treated)} included {covs}. {weighting_sentence(r)} Covariate balance was "
         f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
         f"conventions of R's cobalt. Weighted Kaplan-Meier curves, survival differences at "
         f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}, the restricted mean survival time "

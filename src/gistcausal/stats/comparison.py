@@ -102,7 +102,9 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
         Outcome name carried by every estimate (e.g. ``"pfs"``).
     estimand : str, default="none"
         The estimand the weights target (``"ATE"``, ``"ATT"``...); ``"none"`` when unweighted.
-    method : {"unadjusted", "iptw", "adjusted"}, default="unadjusted"
+    method : {"unadjusted", "iptw", "adjusted", "matching", "entropy_balancing"}, default="unadjusted"
+        Weighted methods (``"iptw"``, matching weights ``"matching"``, ``"entropy_balancing"``) are analysed
+        alike here and carry their name into every estimate.
         ``"adjusted"`` reports a covariate-adjusted (conditional) Cox HR using ``X``; the curves stay
         unadjusted.
     landmarks : sequence of float
@@ -203,11 +205,11 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
 # the pieces of compare_survival
 # ----------------------------------------------------------------------------------------------------
 def _check_method(method: str, weights: Any, X: Any, where: str) -> None:
-    if method not in ("unadjusted", "iptw", "adjusted"):
-        raise DataError(f"{where}: `method` must be one of 'unadjusted', 'iptw', 'adjusted' (got "
-                        f"{method!r}). Use 'iptw' with weights.")
-    if method == "iptw" and weights is None:
-        raise DataError(f"{where}: method 'iptw' needs `weights` (got None). Pass the IPTW weights "
+    if method not in ("unadjusted", "iptw", "adjusted", "matching", "entropy_balancing"):
+        raise DataError(f"{where}: `method` must be one of 'unadjusted', 'iptw', 'adjusted', 'matching', "
+                        f"'entropy_balancing' (got {method!r}). Use 'iptw' with weights.")
+    if method in ("iptw", "matching", "entropy_balancing") and weights is None:
+        raise DataError(f"{where}: method {method!r} needs `weights` (got None). Pass the {method} weights "
                         f"or use method='unadjusted'.")
     if method == "unadjusted" and weights is not None:
         raise DataError(f"{where}: method 'unadjusted' takes no `weights` (got weights). Use "
