@@ -311,3 +311,36 @@ def test_settings_are_frozen_and_normalised():
     assert s.unmeasured_confounder == {"strength_treatment": 1.0, "strength_outcome": 0.5, "prevalence": 0.3}
     with pytest.raises(AttributeError):
         s.n_replicates = 5
+
+
+def test_issue_14_weibull_convergence_does_not_depend_on_n():
+    """The same data replicated 20,000 times (n = 2,000,000 rows) must converge to the same fit: the test is
+    relative to the log-likelihood (as R survreg's rel.tolerance), not an absolute score bound that grows with n."""
+    from gistcausal.analysis.plasmode import fit_weibull_ph
+
+    rng = np.random.default_rng(14)
+    n = 100
+    z = rng.normal(size=(n, 2))
+    t = rng.weibull(1.3, n) * np.exp(-0.4 * z[:, 0] / 1.3) * 10
+    c = rng.uniform(2, 20, n)
+    time, event = np.minimum(t, c), (t <= c).astype(float)
+    small = fit_weibull_ph(time, event, z)
+    k = 20_000
+    big = fit_weibull_ph(np.tile(time, k), np.tile(event, k), np.tile(z, (k, 1)))
+    assert big.shape == pytest.approx(small.shape, rel=1e-6)
+    assert big.coef == pytest.approx(small.coef, rel=1e-5, abs=1e-7)
+
+
+def test_issue_14_convergence_rule_is_scale_invariant():
+    """At n = 100,000 the fit ended with max |score| 8.5e-05, which the old absolute bound (1e-5) refused; the
+    relative gap of the same fit is tiny and identical for the data replicated k times."""
+    from gistcausal.analysis.plasmode import relative_gap
+
+    g = np.array([8.5e-05, -3e-05, 1e-05])
+    H = np.array([[2.0e4, 1.0e3, 0.0], [1.0e3, 3.0e4, 5.0e2], [0.0, 5.0e2, 2.5e4]])
+    nll = 1.2e5
+    gap = relative_gap(g, H, nll)
+    assert gap < 1e-9 and float(np.max(np.abs(g))) > 1e-5
+    k = 1000.0
+    assert relative_gap(g * k, H * k, nll * k) == pytest.approx(gap, rel=1e-3)
+    assert relative_gap(np.array([50.0, 0, 0]), H, nll) > 1e-9  # far from the optimum: not converged
