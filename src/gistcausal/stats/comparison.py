@@ -209,7 +209,8 @@ def _check_method(method: str, weights: Any, X: Any, where: str) -> None:
         raise DataError(f"{where}: `method` must be one of 'unadjusted', 'iptw', 'adjusted', 'matching', "
                         f"'entropy_balancing' (got {method!r}). Use 'iptw' with weights.")
     if method in ("iptw", "matching", "entropy_balancing") and weights is None:
-        raise DataError(f"{where}: method {method!r} needs `weights` (got None). Pass the {method} weights "
+        label = {"iptw": "IPTW", "matching": "matching", "entropy_balancing": "entropy-balancing"}[method]
+        raise DataError(f"{where}: method {method!r} needs `weights` (got None). Pass the {label} weights "
                         f"or use method='unadjusted'.")
     if method == "unadjusted" and weights is not None:
         raise DataError(f"{where}: method 'unadjusted' takes no `weights` (got weights). Use "
