@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from gistcausal.design.simulate import simulate_registry
-from gistcausal.design.validation import GIST_DATE_COLS
+from gistcausal.design.simulate import GIST_DATE_COLS
 
 from .conftest import assert_clean_failure, invoke, snapshot
 
