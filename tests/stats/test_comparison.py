@@ -140,7 +140,7 @@ def test_compare_arm_without_events_hr_not_estimable():
     with pytest.warns(SmallSampleWarning, match="not estimable"):
         comp = compare_survival(t, e, a, outcome="os", landmarks=(2,), horizon=4, arm_labels=ARMS)
     hr = comp.get("hr")
-    assert math.isnan(hr.value) and hr.note.startswith("not estimable: hazard ratio for 'treatment'")
+    assert math.isnan(hr.value) and hr.note == "not estimable: no events in arm 'treated'"
     assert math.isnan(comp.get("median", "treated").value)
     assert comp.get("median", "treated").note == "not estimable: curve never reaches 0.5"
     assert len(comp.warnings) == 1
@@ -189,7 +189,7 @@ def test_plot_km_two_at_risk_rows_per_arm(iptw_comparison):
 
 def test_compare_everyone_censored():
     t = np.array([1.0, 2, 3, 4])
-    with pytest.warns(SmallSampleWarning, match=re.escape("cox_fit: no events (got 0 events in 4")):
+    with pytest.warns(SmallSampleWarning, match=re.escape("os: no events in either arm (got 0 events in 4 patients)")):
         comp = compare_survival(t, [0, 0, 0, 0], [0, 1, 0, 1], outcome="os", landmarks=(2,), arm_labels=ARMS)
     assert math.isnan(comp.get("hr").value)
     assert math.isnan(comp.get("logrank_p").p) and comp.get("logrank_p").note == "not estimable: no events"
@@ -200,3 +200,20 @@ def test_arm_labels_are_required():
     """No study's arm names are a default of the generic function."""
     with pytest.raises(TypeError, match="arm_labels"):
         compare_survival([1.0, 2.0], [1, 1], [0, 1], outcome="os")
+
+
+def test_issue_14_no_events_message_names_the_outcome_and_the_arm():
+    """'no events' names the outcome and the arm's label, not 'cox_fit: ... treatment = 1'."""
+    import warnings
+
+    t = np.array([1.0, 2, 3, 4, 5, 6, 7, 8])
+    e = np.array([1, 1, 0, 1, 0, 0, 0, 0])
+    a = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        comp = compare_survival(t, e, a, outcome="relapse", arm_labels=("standard care", "new drug"))
+    hr = next(x for x in comp.estimates if x.measure == "hr")
+    assert np.isnan(hr.value) and hr.note == "not estimable: no events in arm 'new drug'"
+    msgs = [str(w.message) for w in caught]
+    assert any(m.startswith("relapse: no events in arm 'new drug' (got 0 events in 4 patients)") for m in msgs)
+    assert not any("cox_fit" in m for m in msgs)

@@ -339,6 +339,17 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
         design = a[:, None]
         names = ["treatment"]
     common, contrast, outcome = ctx.common, ctx.contrast, ctx.common["outcome"]
+    empty = [(label, int((a == code).sum())) for code, label in ((0, ctx.labels[0]), (1, ctx.labels[1]))
+             if (a == code).any() and not np.any(e[a == code] > 0)]
+    if empty:
+        where_ = (f"no events in either arm (got 0 events in {t.size} patients)" if len(empty) == 2 else
+                  f"no events in arm '{empty[0][0]}' (got 0 events in {empty[0][1]} patients)")
+        msg = (f"{outcome}: {where_}, so the hazard ratio is not estimable. Report the event counts and "
+               "survival/RMST differences, or lengthen follow-up.")
+        note_warning(msg, SmallSampleWarning)
+        return EffectEstimate(**common, contrast=contrast, measure="hr", value=math.nan,
+                              variance="robust" if hr_w is not None else "model", n=int(t.size), scale="log",
+                              note="not estimable: " + where_.split(" (")[0]), {}
     try:
         fit = cox_fit(t, e, design, weights=hr_w, names=names, alpha=alpha)
         hr = EffectEstimate(**common, contrast=contrast, measure="hr",
