@@ -250,6 +250,372 @@ def _shown_level(levels: list[Any], col: str, binary_levels: Mapping[str, Any]) 
     return yes[0] if yes else levels[-1]
 
 
+_WHERE = "table_one"
+_STUB_STAT = {"mean (SD)": "mean (SD)", "median (range)": "median (min–max)", "median (IQR)": "median (Q1–Q3)"}
+_TEST_NAMES = {"chi-square": "Pearson's chi-square test",
+               "chi-square (Yates)": "chi-square test with Yates' continuity correction",
+               "Fisher's exact": "Fisher's exact test", "t-test": "Student's t-test",
+               "t-test (Welch)": "Welch's t-test", "Mann-Whitney U": "Mann-Whitney U test"}
+_TESTED = {"categorical": "categorical variables", "continuous_mean": "means", "continuous_median": "medians"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The keyword arguments of :func:`table_one` that the row builders read (mappings already made dicts)."""
+
+    tests: bool
+    suppress_below: int | None
+    digits: int
+    median_spread: str
+    categorical_test: str
+    mean_test: str
+    binary_rows: str
+    level_labels: dict
+    level_order: dict
+    binary_levels: dict
+    smd_est: str        # estimand whose SMD denominator the unweighted SMDs use
+
+
+@dataclass(frozen=True, slots=True)
+class _Variable:
+    """One covariate restricted to the patients with a recorded value, as the row builders see it."""
+
+    col: str
+    name: str           # display label
+    kind: str           # one of TYPES
+    s: pd.Series        # recorded values
+    t: np.ndarray       # 0/1 treatment of those patients
+    w: dict             # estimand -> weights of those patients (empty when unweighted)
+
+
+# --- argument checks ---------------------------------------------------------------------------------------
+
+def _treatment(df: pd.DataFrame, treatment_col: str) -> np.ndarray:
+    """The treatment column as int, after checking that it exists and is coded 0/1."""
+    if treatment_col not in df.columns:
+        raise DataError(f"{_WHERE}: treatment column {treatment_col!r} is not in the data (got columns "
+                        f"{list(df.columns)[:10]}). Pass treatment_col= one of the data's columns.")
+    t = df[treatment_col].to_numpy()
+    if not np.all(np.isin(t, (0, 1))):
+        raise DataError(f"{_WHERE}: column {treatment_col!r} must be coded 0/1 (got values "
+                        f"{sorted(map(str, pd.unique(t)))[:5]}). Recode 1 = treated, 0 = control.")
+    return t.astype(int)
+
+
+def _missing_mask(df: pd.DataFrame, col: str, kind: str, missing: str) -> np.ndarray:
+    """Where covariate ``col`` is missing, after checking its summary type, that it exists, and that missing
+    values are allowed (``missing="row"``)."""
+    if kind not in TYPES:
+        raise ConfigError(f"{_WHERE}: covariates[{col!r}] must be one of {list(TYPES)} (got {kind!r}). "
+                          "Pick one of these.")
+    if col not in df.columns:
+        raise DataError(f"{_WHERE}: column {col!r} is not in the data (got columns {list(df.columns)[:10]}). "
+                        "Fix the covariate name.")
+    na = df[col].isna().to_numpy()
+    if na.any() and missing != "row":
+        raise DataError(f"{_WHERE}: column {col!r} has {int(na.sum())} missing values (got NaN). Map "
+                        "them to a 'not reported' level, impute them first, or pass missing='row'.")
+    return na
+
+
+# --- categorical and binary rows ---------------------------------------------------------------------------
+
+def _categorical_test(counts: np.ndarray, col: str, cfg: _Settings) -> tuple[float, str]:
+    """p-value and test name for an arms x levels count table, levels without patients dropped: Pearson's
+    chi-square (R ``chisq.test(correct = FALSE)``), with Yates' correction, or Fisher's exact (2 x 2 only)."""
+    nz = counts[:, counts.sum(axis=0) > 0]
+    if cfg.categorical_test == "fisher":
+        if nz.shape != (2, 2):
+            raise ConfigError(f"{_WHERE}: categorical_test='fisher' needs a 2 x 2 table (got 2 x "
+                              f"{nz.shape[1]} for {col!r}). Use categorical_test='chisq'.")
+        return float(stats.fisher_exact(nz).pvalue), "Fisher's exact"
+    p = float(stats.chi2_contingency(nz, correction=cfg.categorical_test == "yates").pvalue)
+    return p, "chi-square" + (" (Yates)" if cfg.categorical_test == "yates" else "")
+
+
+def _level_line(v: _Variable, cfg: _Settings, levels: list[Any], counts: np.ndarray, lv: Any, *, stub: str,
+                kind: str, indent: int, p: float, test: str) -> _Line:
+    """Row of one level: n (%) per arm, weighted n (%) per estimand and arm, and the SMDs of the level's 0/1
+    indicator (a difference in proportions, cobalt conventions) before and after weighting."""
+    x = (v.s == lv).to_numpy(dtype=float)
+    tt = v.t
+    j = levels.index(lv)
+    arms = {arm: _count_cell(counts[k, j], counts[k].sum(), cfg.suppress_below, cfg.digits)
+            for k, arm in enumerate((1, 0))}
+    wcells, smd_w = {}, {}
+    for e, w in v.w.items():
+        wcells[e] = {arm: _count_cell(float(np.sum(w[tt == arm] * x[tt == arm])),
+                                      float(w[tt == arm].sum()), None, cfg.digits) for arm in (1, 0)}
+        smd_w[e] = smd(x, tt, weights=w, estimand=e)
+    smd_un = smd(x, tt, estimand=cfg.smd_est) if v.w else math.nan
+    return _Line(v.name, str(lv), _level_label(v.col, lv, cfg.level_labels), stub, kind, indent, arms, wcells,
+                 smd_un, smd_w, p, test)
+
+
+def _categorical_lines(v: _Variable, cfg: _Settings) -> tuple[list[_Line], str]:
+    """Rows of a categorical or binary variable, and the name of its test ("" without tests).
+
+    A two-level variable takes one row ("binary", or ``binary_rows="one"``) showing the level chosen by
+    :func:`_shown_level`, titled by the variable for a yes-like level and "<variable>: <level>" otherwise.
+    Any other variable gets a heading row with the p-value and one indented row per level.
+    """
+    levels = _levels(v.s, v.col, cfg.level_order)
+    counts = np.array([[int(((v.s == lv) & (v.t == arm)).sum()) for lv in levels] for arm in (1, 0)])
+    p, test = _categorical_test(counts, v.col, cfg) if cfg.tests else (math.nan, "")
+    if len(levels) == 2 and (v.kind == "binary" or cfg.binary_rows == "one"):
+        lv = _shown_level(levels, v.col, cfg.binary_levels)
+        lab = _level_label(v.col, lv, cfg.level_labels)
+        stub = v.name if str(lv).strip().lower() in _YES else f"{v.name}: {lab}"
+        return [_level_line(v, cfg, levels, counts, lv, stub=stub, kind="single", indent=0, p=p, test=test)], test
+    lines = [_Line(v.name, "", "", v.name, "variable", 0, {}, {}, math.nan, {}, p, test)]
+    for lv in levels:
+        lab = _level_label(v.col, lv, cfg.level_labels)
+        lines.append(_level_line(v, cfg, levels, counts, lv, stub=lab, kind="level", indent=1, p=math.nan, test=""))
+    return lines, test
+
+
+# --- continuous rows (mean or median) ----------------------------------------------------------------------
+
+def _summary_cell(xa: np.ndarray, kind: str, cfg: _Settings) -> Cell:
+    """One arm, unweighted: mean (SD with n - 1), median (min–max) or median (Q1–Q3, numpy's default
+    linear quantiles, R ``quantile(type = 7)``)."""
+    if kind == "continuous_mean":
+        return _mean_cell(float(xa.mean()), float(np.std(xa, ddof=1)), cfg.digits)
+    if cfg.median_spread == "range":
+        return _median_cell(float(np.median(xa)), float(xa.min()), float(xa.max()), cfg.digits)
+    q1, q3 = np.quantile(xa, [0.25, 0.75])
+    return _median_cell(float(np.median(xa)), float(q1), float(q3), cfg.digits)
+
+
+def _weighted_summary_cell(xa: np.ndarray, wa: np.ndarray, kind: str, cfg: _Settings) -> Cell:
+    """One arm, weighted: mean (SD with the reliability-weights variance), or the weighted median
+    (:func:`weighted_quantile`) with the min–max over patients with positive weight or the weighted Q1–Q3."""
+    if kind == "continuous_mean":
+        m = float(np.sum(wa * xa) / wa.sum())
+        return _mean_cell(m, math.sqrt(_wvar(xa, wa)), cfg.digits)
+    if cfg.median_spread == "range":
+        pos = xa[wa > 0]
+        return _median_cell(weighted_quantile(xa, wa, 0.5), float(pos.min()), float(pos.max()), cfg.digits)
+    qs = [weighted_quantile(xa, wa, q) for q in (0.5, 0.25, 0.75)]
+    return _median_cell(qs[0], qs[1], qs[2], cfg.digits)
+
+
+def _continuous_test(x: np.ndarray, tt: np.ndarray, kind: str, cfg: _Settings) -> tuple[float, str]:
+    """p-value and test name: two-sample t-test (pooled variance, or Welch) for means; Mann-Whitney U with
+    the normal approximation and continuity correction (R ``wilcox.test(exact = FALSE)``) for medians."""
+    x1, x0 = x[tt == 1], x[tt == 0]
+    if kind == "continuous_mean":
+        p = float(stats.ttest_ind(x1, x0, equal_var=cfg.mean_test == "student").pvalue)
+        return p, "t-test" + (" (Welch)" if cfg.mean_test == "welch" else "")
+    p = float(stats.mannwhitneyu(x1, x0, alternative="two-sided", method="asymptotic",
+                                 use_continuity=True).pvalue)
+    return p, "Mann-Whitney U"
+
+
+def _continuous_line(v: _Variable, cfg: _Settings) -> tuple[_Line, str]:
+    """The one row of a continuous variable ("<variable>, mean (SD)" or "<variable>, median (...)"), and the
+    name of its test ("" without tests)."""
+    x = v.s.to_numpy(dtype=float)
+    stat = "mean (SD)" if v.kind == "continuous_mean" else \
+        ("median (range)" if cfg.median_spread == "range" else "median (IQR)")
+    arms, wcells = {}, {e: {} for e in v.w}
+    for arm in (1, 0):
+        xa = x[v.t == arm]
+        arms[arm] = _summary_cell(xa, v.kind, cfg)
+        for e, w in v.w.items():
+            wcells[e][arm] = _weighted_summary_cell(xa, w[v.t == arm], v.kind, cfg)
+    p, test = _continuous_test(x, v.t, v.kind, cfg) if cfg.tests else (math.nan, "")
+    smd_un = smd(x, v.t, estimand=cfg.smd_est) if v.w else math.nan
+    smd_w = {e: smd(x, v.t, weights=w, estimand=e) for e, w in v.w.items()}
+    return _Line(v.name, stat, stat, f"{v.name}, {_STUB_STAT[stat]}", "single", 0, arms, wcells, smd_un, smd_w,
+                 p, test), test
+
+
+# --- missing values and the loop over covariates ----------------------------------------------------------
+
+def _with_missing_row(var_lines: list[_Line], name: str, na: np.ndarray, t: np.ndarray,
+                      wsets: Mapping[str, np.ndarray], cfg: _Settings) -> list[_Line]:
+    """``var_lines`` followed by an indented "Missing" row: n (%) of the arm's patients without a value,
+    unweighted and weighted."""
+    miss = {arm: _count_cell(int((na & (t == arm)).sum()), int((t == arm).sum()), cfg.suppress_below, cfg.digits)
+            for arm in (1, 0)}
+    wmiss = {e: {arm: _count_cell(float(w[na & (t == arm)].sum()), float(w[t == arm].sum()), None, cfg.digits)
+                 for arm in (1, 0)} for e, w in wsets.items()}
+    if var_lines[0].kind == "single":
+        # The variable gets a heading row so that "Missing" can sit indented under it.
+        first = var_lines[0]
+        var_lines = [_Line(name, "", "", name, "variable", 0, {}, {}, math.nan, {}, first.p, first.test),
+                     _Line(first.variable, first.level, first.level_label,
+                           first.stub.removeprefix(f"{name}: ").removeprefix(f"{name}, "), "level", 1,
+                           first.arms, first.weighted, first.smd_un, first.smd_w)]
+    return var_lines + [_Line(name, "missing", "Missing", "Missing", "missing", 1, miss, wmiss)]
+
+
+def _covariate_lines(df: pd.DataFrame, covariates: Mapping[str, str], t: np.ndarray,
+                     wsets: Mapping[str, np.ndarray], labels: Mapping[str, str], missing: str,
+                     cfg: _Settings) -> tuple[list[_Line], set[str], dict[str, str], bool]:
+    """All rows, covariate by covariate in display order.
+
+    Returns the rows, the statistics shown (for the footnote: "categorical", "continuous_mean",
+    "continuous_median_range", "continuous_median_iqr"), the test used per summary type and whether any
+    covariate had missing values.
+    """
+    lines: list[_Line] = []
+    used_tests: dict[str, str] = {}
+    kinds_used: set[str] = set()
+    any_missing = False
+    for col, kind in covariates.items():
+        na = _missing_mask(df, col, kind, missing)
+        obs = ~na
+        v = _Variable(col, labels.get(col, col), kind, df[col][obs], t[obs], {e: w[obs] for e, w in wsets.items()})
+        if kind in ("categorical", "binary"):
+            kinds_used.add("categorical")
+            var_lines, test = _categorical_lines(v, cfg)
+            test_kind = "categorical"
+        else:
+            kinds_used.add(kind if kind == "continuous_mean" else f"continuous_median_{cfg.median_spread}")
+            line, test = _continuous_line(v, cfg)
+            var_lines, test_kind = [line], kind
+        if cfg.tests:
+            used_tests[test_kind] = test
+        if na.any():
+            any_missing = True
+            var_lines = _with_missing_row(var_lines, v.name, na, t, wsets, cfg)
+        lines.extend(var_lines)
+    return lines, kinds_used, used_tests, any_missing
+
+
+# --- assembly: the tidy table, the display model, footnotes ------------------------------------------------
+
+def _weighted_column_names(A: Mapping[int, str], ests: tuple[str, ...]) -> tuple[dict, dict]:
+    """Tidy-table names of the weighted columns: per estimand and arm "<arm> (weighted)" (one estimand) or
+    "<arm> (weighted <estimand>)" (several), and per estimand "smd_weighted" or "smd_weighted_<estimand>"."""
+    multi = len(ests) > 1
+    wcol = {e: {arm: f"{A[arm]} (weighted{' ' + e if multi else ''})" for arm in (1, 0)} for e in ests}
+    smd_col = {e: f"smd_weighted_{e}" if multi else "smd_weighted" for e in ests}
+    return wcol, smd_col
+
+
+def _tidy_table(lines: list[_Line], A: Mapping[int, str], n_arm: Mapping[int, int],
+                wn: Mapping[str, Mapping[int, float]], ests: tuple[str, ...], tests: bool) -> pd.DataFrame:
+    """``TableOne.table``: a "Number of patients" row (weighted n to one decimal), then one record per row
+    with the cell texts, SMDs, p and test (aggregates only)."""
+    wcol, smd_col = _weighted_column_names(A, ests)
+    records: list[dict[str, Any]] = []
+    head = {"variable": "Number of patients", "level": "", A[1]: str(n_arm[1]),
+            A[0]: str(n_arm[0])}
+    for e in ests:
+        head.update({wcol[e][1]: f"{wn[e][1]:.1f}", wcol[e][0]: f"{wn[e][0]:.1f}"})
+    records.append(head)
+    for ln in lines:
+        rec: dict[str, Any] = {"variable": ln.variable, "level": ln.level}
+        for arm in (1, 0):
+            if arm in ln.arms:
+                rec[A[arm]] = ln.arms[arm].text
+        for e in ests:
+            for arm in (1, 0):
+                if arm in ln.weighted.get(e, {}):
+                    rec[wcol[e][arm]] = ln.weighted[e][arm].text
+            if ln.smd_w.get(e) is not None:
+                rec[smd_col[e]] = ln.smd_w[e]
+        if ests:
+            rec["smd_unweighted"] = ln.smd_un
+        if tests and ln.test:
+            rec["p"], rec["test"] = ln.p, ln.test
+        records.append(rec)
+    cols = ["variable", "level", A[1], A[0]]
+    for e in ests:
+        cols += [wcol[e][1], wcol[e][0]]
+    if ests:
+        cols += ["smd_unweighted"] + [smd_col[e] for e in ests]
+    if tests:
+        cols += ["p", "test"]
+    return pd.DataFrame(records).reindex(columns=cols)
+
+
+def _display_columns(A: Mapping[int, str], n_arm: Mapping[int, int], wn: Mapping[str, Mapping[int, float]],
+                     ess: Mapping[str, Mapping[int, float]], ests: tuple[str, ...], tests: bool) -> list[Column]:
+    """Display columns: the stub; "Unweighted" arms (N in the header), p-value, SMD; then per estimand a
+    "Weighted (<estimand>)" group of the arms (weighted n and Kish's ESS in the header) and the SMD."""
+    group_un = "Unweighted" if ests else None
+    columns = [Column("characteristic", "Characteristic", kind="stub")]
+    columns += [Column(f"arm{arm}", A[arm], f"N = {n_arm[arm]}", group_un, "stat", 2) for arm in (1, 0)]
+    if tests:
+        columns.append(Column("p", "p-value", "", group_un, "p"))
+    if ests:
+        columns.append(Column("smd_un", "SMD", "", group_un, "smd"))
+    for e in ests:
+        g = f"Weighted ({e})"
+        columns += [Column(f"{e}_arm{arm}", A[arm], f"n = {wn[e][arm]:.1f}, ESS = {ess[e][arm]:.1f}", g, "stat", 2)
+                    for arm in (1, 0)]
+        columns.append(Column(f"{e}_smd", "SMD", "", g, "smd"))
+    return columns
+
+
+def _display_row(ln: _Line, ests: tuple[str, ...], tests: bool, smd_digits: int) -> Row:
+    """Display row of one line, its cells in the order of :func:`_display_columns`."""
+    smd_fmt = "smd2" if smd_digits == 2 else "smd3"
+    cells: list[Cell] = [ln.arms.get(1, EMPTY), ln.arms.get(0, EMPTY)]
+    if tests:
+        cells.append(Cell.p_value(ln.p))
+    if ests:
+        cells.append(Cell.number(ln.smd_un, smd_digits, smd_fmt))
+    for e in ests:
+        cells += [ln.weighted.get(e, {}).get(1, EMPTY), ln.weighted.get(e, {}).get(0, EMPTY),
+                  Cell.number(ln.smd_w.get(e, math.nan), smd_digits, smd_fmt)]
+    return Row(ln.variable, ln.level_label, ln.stub, tuple(cells), ln.indent, ln.kind)
+
+
+def _statistics_note(kinds_used: set[str]) -> list[str]:
+    """The "Statistics: n (%); mean (SD); ..." footnote, or none when the table has no covariate rows."""
+    stat_text = []
+    if "categorical" in kinds_used:
+        stat_text.append("n (%)")
+    if "continuous_mean" in kinds_used:
+        stat_text.append("mean (SD)")
+    if "continuous_median_range" in kinds_used:
+        stat_text.append("median (min–max)")
+    if "continuous_median_iqr" in kinds_used:
+        stat_text.append("median (Q1–Q3)")
+    return ["Statistics: " + "; ".join(stat_text) + "."] if stat_text else []
+
+
+def _weighting_notes(A: Mapping[int, str], ests: tuple[str, ...], smd_est: str, median_spread: str,
+                     kinds_used: set[str]) -> list[str]:
+    """Footnotes of the weighted columns: the estimands, weighted n and ESS, the weighted statistics, and the
+    SMD conventions (sign, denominator per estimand, proportions for levels)."""
+    desc = "; ".join(f"{e}: {ESTIMAND_TEXT.get(e, e)}" for e in ests)
+    weighted = (f"Weighted columns: inverse probability of treatment weights ({desc}). n is the sum of the "
+                "weights, ESS Kish's effective sample size (Σw)²/Σw²; weighted %, mean (SD) and median"
+                + (" (min–max among patients with positive weight)" if median_spread == "range" and
+                   "continuous_median_range" in kinds_used else " (Q1–Q3)" if kinds_used & {
+                       "continuous_median_iqr"} else "")
+                + ". No tests after weighting: balance is judged by SMDs, not p-values.")
+    denoms = "; ".join(f"{e}: {SD_DENOM_TEXT.get(e, 'pooled SD')}" for e in ests)
+    smd_note = (f"SMD: standardized mean difference, {A[1]} minus {A[0]}: difference in (weighted) means "
+                f"divided by the SD of the unweighted sample ({denoms}); for a level of a categorical "
+                "variable the raw difference in proportions (R cobalt conventions). Unweighted SMDs use the "
+                f"{smd_est} denominator.")
+    return [weighted, smd_note]
+
+
+def _footnotes(A: Mapping[int, str], ests: tuple[str, ...], *, kinds_used: set[str], used_tests: dict[str, str],
+               tests: bool, smd_est: str, median_spread: str, any_missing: bool,
+               suppress_below: int | None) -> list[str]:
+    """Footnotes in order: statistics, tests, weighting and SMDs, missing values, suppression."""
+    notes = _statistics_note(kinds_used)
+    if tests and used_tests:
+        notes.append("p-values compare the unweighted arms: " +
+                     "; ".join(f"{_TEST_NAMES[v]} for {_TESTED[k]}" for k, v in used_tests.items()) + ".")
+    if ests:
+        notes += _weighting_notes(A, ests, smd_est, median_spread, kinds_used)
+    if any_missing:
+        notes.append("Missing: patients without a recorded value; statistics and tests use the recorded values.")
+    if suppress_below is not None:
+        notes.append(f"Counts below {suppress_below} are suppressed (shown as <{suppress_below}).")
+    return notes
+
+
 def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, str], weights=None,
               arm_labels: Mapping[int, str] | None = None, tests: bool = True, suppress_below: int | None = None,
               labels: Mapping[str, str] | None = None, median_spread: Literal["range", "iqr"] = "range",
@@ -306,247 +672,26 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
     -------
     TableOne
     """
-    where = "table_one"
-    if treatment_col not in df.columns:
-        raise DataError(f"{where}: treatment column {treatment_col!r} is not in the data (got columns "
-                        f"{list(df.columns)[:10]}). Pass treatment_col= one of the data's columns.")
-    t = df[treatment_col].to_numpy()
-    if not np.all(np.isin(t, (0, 1))):
-        raise DataError(f"{where}: column {treatment_col!r} must be coded 0/1 (got values "
-                        f"{sorted(map(str, pd.unique(t)))[:5]}). Recode 1 = treated, 0 = control.")
-    t = t.astype(int)
+    t = _treatment(df, treatment_col)
     arm_labels = dict(arm_labels or {1: "treated", 0: "control"})
     labels, level_labels = dict(labels or {}), dict(level_labels or {})
     level_order, binary_levels = dict(level_order or {}), dict(binary_levels or {})
-    wsets = _weights_by_estimand(weights, estimand, t.size, where)
+    wsets = _weights_by_estimand(weights, estimand, t.size, _WHERE)
     ests = tuple(wsets)
     smd_est = ests[0] if ests else estimand
     A = {1: arm_labels[1], 0: arm_labels[0]}
-    lines: list[_Line] = []
-    used_tests: dict[str, str] = {}
-    kinds_used: set[str] = set()
-    any_missing = False
-    for col, kind in covariates.items():
-        if kind not in TYPES:
-            raise ConfigError(f"{where}: covariates[{col!r}] must be one of {list(TYPES)} (got {kind!r}). "
-                              "Pick one of these.")
-        if col not in df.columns:
-            raise DataError(f"{where}: column {col!r} is not in the data (got columns {list(df.columns)[:10]}). "
-                            "Fix the covariate name.")
-        s_all = df[col]
-        name = labels.get(col, col)
-        na = s_all.isna().to_numpy()
-        if na.any() and missing != "row":
-            raise DataError(f"{where}: column {col!r} has {int(na.sum())} missing values (got NaN). Map "
-                            "them to a 'not reported' level, impute them first, or pass missing='row'.")
-        obs = ~na
-        s, tt = s_all[obs], t[obs]
-        ww = {e: w[obs] for e, w in wsets.items()}
-        var_lines: list[_Line] = []
-        if kind in ("categorical", "binary"):
-            kinds_used.add("categorical")
-            levels = _levels(s, col, level_order)
-            counts = np.array([[int(((s == lv) & (tt == arm)).sum()) for lv in levels] for arm in (1, 0)])
-            p, test = math.nan, ""
-            if tests:
-                nz = counts[:, counts.sum(axis=0) > 0]
-                if categorical_test == "fisher":
-                    if nz.shape != (2, 2):
-                        raise ConfigError(f"{where}: categorical_test='fisher' needs a 2 x 2 table (got 2 x "
-                                          f"{nz.shape[1]} for {col!r}). Use categorical_test='chisq'.")
-                    p, test = float(stats.fisher_exact(nz).pvalue), "Fisher's exact"
-                else:
-                    p = float(stats.chi2_contingency(nz, correction=categorical_test == "yates").pvalue)
-                    test = "chi-square" + (" (Yates)" if categorical_test == "yates" else "")
-                used_tests["categorical"] = test
-            one_row = len(levels) == 2 and (kind == "binary" or binary_rows == "one")
-            shown = [_shown_level(levels, col, binary_levels)] if one_row else levels
-
-            def level_line(lv: Any, *, stub: str, kind_: str, indent: int, p_: float, test_: str) -> _Line:
-                x = (s == lv).to_numpy(dtype=float)
-                j = levels.index(lv)
-                arms = {arm: _count_cell(counts[k, j], counts[k].sum(), suppress_below, digits)
-                        for k, arm in enumerate((1, 0))}
-                wcells, smd_w = {}, {}
-                for e, w in ww.items():
-                    wcells[e] = {arm: _count_cell(float(np.sum(w[tt == arm] * x[tt == arm])),
-                                                  float(w[tt == arm].sum()), None, digits) for arm in (1, 0)}
-                    smd_w[e] = smd(x, tt, weights=w, estimand=e)
-                smd_un = smd(x, tt, estimand=smd_est) if ww else math.nan
-                return _Line(name, str(lv), _level_label(col, lv, level_labels), stub, kind_, indent, arms, wcells,
-                             smd_un, smd_w, p_, test_)
-
-            if one_row:
-                lv = shown[0]
-                lab = _level_label(col, lv, level_labels)
-                stub = name if str(lv).strip().lower() in _YES else f"{name}: {lab}"
-                var_lines.append(level_line(lv, stub=stub, kind_="single", indent=0, p_=p, test_=test))
-            else:
-                var_lines.append(_Line(name, "", "", name, "variable", 0, {}, {}, math.nan, {}, p, test))
-                for lv in levels:
-                    lab = _level_label(col, lv, level_labels)
-                    var_lines.append(level_line(lv, stub=lab, kind_="level", indent=1, p_=math.nan, test_=""))
-        else:
-            kinds_used.add(kind if kind == "continuous_mean" else f"continuous_median_{median_spread}")
-            x = s.to_numpy(dtype=float)
-            stat = "mean (SD)" if kind == "continuous_mean" else \
-                ("median (range)" if median_spread == "range" else "median (IQR)")
-            stub_stat = {"mean (SD)": "mean (SD)", "median (range)": "median (min–max)",
-                         "median (IQR)": "median (Q1–Q3)"}[stat]
-            arms, wcells = {}, {e: {} for e in ww}
-            for arm in (1, 0):
-                xa = x[tt == arm]
-                if kind == "continuous_mean":
-                    arms[arm] = _mean_cell(float(xa.mean()), float(np.std(xa, ddof=1)), digits)
-                elif median_spread == "range":
-                    arms[arm] = _median_cell(float(np.median(xa)), float(xa.min()), float(xa.max()), digits)
-                else:
-                    q1, q3 = np.quantile(xa, [0.25, 0.75])
-                    arms[arm] = _median_cell(float(np.median(xa)), float(q1), float(q3), digits)
-                for e, w in ww.items():
-                    wa = w[tt == arm]
-                    if kind == "continuous_mean":
-                        m = float(np.sum(wa * xa) / wa.sum())
-                        wcells[e][arm] = _mean_cell(m, math.sqrt(_wvar(xa, wa)), digits)
-                    elif median_spread == "range":
-                        pos = xa[wa > 0]
-                        wcells[e][arm] = _median_cell(weighted_quantile(xa, wa, 0.5), float(pos.min()),
-                                                      float(pos.max()), digits)
-                    else:
-                        qs = [weighted_quantile(xa, wa, q) for q in (0.5, 0.25, 0.75)]
-                        wcells[e][arm] = _median_cell(qs[0], qs[1], qs[2], digits)
-            p, test = math.nan, ""
-            if tests:
-                x1, x0 = x[tt == 1], x[tt == 0]
-                if kind == "continuous_mean":
-                    p = float(stats.ttest_ind(x1, x0, equal_var=mean_test == "student").pvalue)
-                    test = "t-test" + (" (Welch)" if mean_test == "welch" else "")
-                else:
-                    p = float(stats.mannwhitneyu(x1, x0, alternative="two-sided", method="asymptotic",
-                                                 use_continuity=True).pvalue)
-                    test = "Mann-Whitney U"
-                used_tests[kind] = test
-            smd_un = smd(x, tt, estimand=smd_est) if ww else math.nan
-            smd_w = {e: smd(x, tt, weights=w, estimand=e) for e, w in ww.items()}
-            var_lines.append(_Line(name, stat, stat, f"{name}, {stub_stat}", "single", 0, arms, wcells, smd_un,
-                                   smd_w, p, test))
-        if na.any():
-            any_missing = True
-            miss = {arm: _count_cell(int((na & (t == arm)).sum()), int((t == arm).sum()), suppress_below, digits)
-                    for arm in (1, 0)}
-            wmiss = {e: {arm: _count_cell(float(w[na & (t == arm)].sum()), float(w[t == arm].sum()), None, digits)
-                         for arm in (1, 0)} for e, w in wsets.items()}
-            if var_lines[0].kind == "single":
-                # The variable gets a heading row so that "Missing" can sit indented under it.
-                first = var_lines[0]
-                var_lines = [_Line(name, "", "", name, "variable", 0, {}, {}, math.nan, {}, first.p, first.test),
-                             _Line(first.variable, first.level, first.level_label,
-                                   first.stub.removeprefix(f"{name}: ").removeprefix(f"{name}, "), "level", 1,
-                                   first.arms, first.weighted, first.smd_un, first.smd_w)]
-            var_lines.append(_Line(name, "missing", "Missing", "Missing", "missing", 1, miss, wmiss))
-        lines.extend(var_lines)
+    cfg = _Settings(tests, suppress_below, digits, median_spread, categorical_test, mean_test, binary_rows,
+                    level_labels, level_order, binary_levels, smd_est)
+    lines, kinds_used, used_tests, any_missing = _covariate_lines(df, covariates, t, wsets, labels, missing, cfg)
 
     n_arm = {arm: int((t == arm).sum()) for arm in (1, 0)}
     wn = {e: {arm: float(w[t == arm].sum()) for arm in (1, 0)} for e, w in wsets.items()}
     ess = {e: {arm: kish_ess(w[t == arm]) for arm in (1, 0)} for e, w in wsets.items()}
-    multi = len(ests) > 1
-    wcol = {e: {arm: f"{A[arm]} (weighted{' ' + e if multi else ''})" for arm in (1, 0)} for e in ests}
-    smd_col = {e: f"smd_weighted_{e}" if multi else "smd_weighted" for e in ests}
-
-    # Tidy record (aggregates only).
-    records: list[dict[str, Any]] = []
-    head = {"variable": "Number of patients", "level": "", A[1]: str(n_arm[1]),
-            A[0]: str(n_arm[0])}
-    for e in ests:
-        head.update({wcol[e][1]: f"{wn[e][1]:.1f}", wcol[e][0]: f"{wn[e][0]:.1f}"})
-    records.append(head)
-    for ln in lines:
-        rec: dict[str, Any] = {"variable": ln.variable, "level": ln.level}
-        for arm in (1, 0):
-            if arm in ln.arms:
-                rec[A[arm]] = ln.arms[arm].text
-        for e in ests:
-            for arm in (1, 0):
-                if arm in ln.weighted.get(e, {}):
-                    rec[wcol[e][arm]] = ln.weighted[e][arm].text
-            if ln.smd_w.get(e) is not None:
-                rec[smd_col[e]] = ln.smd_w[e]
-        if ests:
-            rec["smd_unweighted"] = ln.smd_un
-        if tests and ln.test:
-            rec["p"], rec["test"] = ln.p, ln.test
-        records.append(rec)
-    cols = ["variable", "level", A[1], A[0]]
-    for e in ests:
-        cols += [wcol[e][1], wcol[e][0]]
-    if ests:
-        cols += ["smd_unweighted"] + [smd_col[e] for e in ests]
-    if tests:
-        cols += ["p", "test"]
-    table = pd.DataFrame(records).reindex(columns=cols)
-
-    # Display model.
-    group_un = "Unweighted" if ests else None
-    columns = [Column("characteristic", "Characteristic", kind="stub")]
-    columns += [Column(f"arm{arm}", A[arm], f"N = {n_arm[arm]}", group_un, "stat", 2) for arm in (1, 0)]
-    if tests:
-        columns.append(Column("p", "p-value", "", group_un, "p"))
-    if ests:
-        columns.append(Column("smd_un", "SMD", "", group_un, "smd"))
-    for e in ests:
-        g = f"Weighted ({e})"
-        columns += [Column(f"{e}_arm{arm}", A[arm], f"n = {wn[e][arm]:.1f}, ESS = {ess[e][arm]:.1f}", g, "stat", 2)
-                    for arm in (1, 0)]
-        columns.append(Column(f"{e}_smd", "SMD", "", g, "smd"))
-    rows = []
-    for ln in lines:
-        cells: list[Cell] = [ln.arms.get(1, EMPTY), ln.arms.get(0, EMPTY)]
-        if tests:
-            cells.append(Cell.p_value(ln.p))
-        if ests:
-            cells.append(Cell.number(ln.smd_un, smd_digits, "smd2" if smd_digits == 2 else "smd3"))
-        for e in ests:
-            cells += [ln.weighted.get(e, {}).get(1, EMPTY), ln.weighted.get(e, {}).get(0, EMPTY),
-                      Cell.number(ln.smd_w.get(e, math.nan), smd_digits, "smd2" if smd_digits == 2 else "smd3")]
-        rows.append(Row(ln.variable, ln.level_label, ln.stub, tuple(cells), ln.indent, ln.kind))
-
-    notes = []
-    stat_text = []
-    if "categorical" in kinds_used:
-        stat_text.append("n (%)")
-    if "continuous_mean" in kinds_used:
-        stat_text.append("mean (SD)")
-    if "continuous_median_range" in kinds_used:
-        stat_text.append("median (min–max)")
-    if "continuous_median_iqr" in kinds_used:
-        stat_text.append("median (Q1–Q3)")
-    if stat_text:
-        notes.append("Statistics: " + "; ".join(stat_text) + ".")
-    if tests and used_tests:
-        names = {"chi-square": "Pearson's chi-square test", "chi-square (Yates)": "chi-square test with Yates' "
-                 "continuity correction", "Fisher's exact": "Fisher's exact test", "t-test": "Student's t-test",
-                 "t-test (Welch)": "Welch's t-test", "Mann-Whitney U": "Mann-Whitney U test"}
-        what = {"categorical": "categorical variables", "continuous_mean": "means",
-                "continuous_median": "medians"}
-        notes.append("p-values compare the unweighted arms: " +
-                     "; ".join(f"{names[v]} for {what[k]}" for k, v in used_tests.items()) + ".")
-    if ests:
-        desc = "; ".join(f"{e}: {ESTIMAND_TEXT.get(e, e)}" for e in ests)
-        notes.append(f"Weighted columns: inverse probability of treatment weights ({desc}). n is the sum of the "
-                     "weights, ESS Kish's effective sample size (Σw)²/Σw²; weighted %, mean (SD) and median"
-                     + (" (min–max among patients with positive weight)" if median_spread == "range" and
-                        "continuous_median_range" in kinds_used else " (Q1–Q3)" if kinds_used & {
-                            "continuous_median_iqr"} else "")
-                     + ". No tests after weighting: balance is judged by SMDs, not p-values.")
-        denoms = "; ".join(f"{e}: {SD_DENOM_TEXT.get(e, 'pooled SD')}" for e in ests)
-        notes.append(f"SMD: standardized mean difference, {A[1]} minus {A[0]}: difference in (weighted) means "
-                     f"divided by the SD of the unweighted sample ({denoms}); for a level of a categorical "
-                     "variable the raw difference in proportions (R cobalt conventions). Unweighted SMDs use the "
-                     f"{smd_est} denominator.")
-    if any_missing:
-        notes.append("Missing: patients without a recorded value; statistics and tests use the recorded values.")
-    if suppress_below is not None:
-        notes.append(f"Counts below {suppress_below} are suppressed (shown as <{suppress_below}).")
+    table = _tidy_table(lines, A, n_arm, wn, ests, tests)
+    columns = _display_columns(A, n_arm, wn, ess, ests, tests)
+    rows = [_display_row(ln, ests, tests, smd_digits) for ln in lines]
+    notes = _footnotes(A, ests, kinds_used=kinds_used, used_tests=used_tests, tests=tests, smd_est=smd_est,
+                       median_spread=median_spread, any_missing=any_missing, suppress_below=suppress_below)
     if caption is None:
         caption = "Baseline characteristics by treatment arm" + (
             ", before and after inverse probability of treatment weighting" if ests else "")

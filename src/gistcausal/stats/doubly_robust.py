@@ -7,10 +7,12 @@ both arms, and their differences, under the ATE, ATT or ATC. Three nuisance mode
 * the propensity score :math:`\pi(X) = P(A = 1 \mid X)` (logistic on ``X`` unless ``ps`` is given),
 * the outcome model :math:`S(t \mid a, X)`: a Cox model per arm (default, ``outcome_model="cox_by_arm"``:
   covariate effects and baseline hazard free in each arm) or one Cox model with treatment as a covariate
-  (``"cox"``: proportional hazards in treatment), each with the Breslow baseline hazard,
+  (``"cox"``: proportional hazards in treatment), each with the Breslow baseline hazard:
+  :math:`\hat S(t \mid a, X) = \exp\{-\hat\Lambda_{0a}(t) e^{X^\top\hat\beta_a}\}`,
 * the censoring model :math:`G(t \mid a, X) = P(C > t \mid a, X)`: Kaplan-Meier of the censoring times per
   arm (default, ``censoring="km"``: censoring independent of ``X`` within arm) or a Cox model for the
-  censoring hazard per arm (``"cox"``).
+  censoring hazard per arm (``"cox"``), :math:`\hat G(t \mid a, X) = \exp\{-\hat\Lambda^C_{0a}(t)
+  e^{X^\top\hat\gamma_a}\}`.
 
 The estimator is consistent when the outcome model is correct, or when the propensity and censoring models
 are both correct (Bai, Tsiatis & O'Brien 2013; Ozenne et al. 2020).
@@ -30,10 +32,21 @@ Bai et al. 2013, with :math:`E\{1(T \le t) \mid T > u, X\} = 1 - S(t \mid X)/S(u
           d\hat M^C_i(u) = dN^C_i(u) - Y^C_i(u)\,d\hat\Lambda^C_i(u),
 
 and :math:`U_i(t) = 1 - V_i(t)` is the transform of :math:`1\{T_i > t\}` that enters :func:`aiptw_survival`.
+With :math:`S_i(t) = \hat S(t \mid a, X_i)`, target indicator :math:`D_i` (ATE 1, ATT :math:`A_i`, ATC
+:math:`1 - A_i`) and tilt :math:`h_i` (ATE 1, ATT :math:`\hat\pi_i`, ATC :math:`1-\hat\pi_i`),
+
+.. math:: \hat S_a(t) = \frac{1}{\sum_i D_i} \sum_i \Big[ D_i S_i(t) + \frac{1\{A_i = a\}\, h_i}
+          {\hat\pi_a(X_i)} \{U_i(t) - S_i(t)\} \Big], \qquad \hat\pi_1 = \hat\pi,\;
+          \hat\pi_0 = 1 - \hat\pi.
+
+For the ATE this is one minus riskRegression's ``ate(..., estimator = "AIPTW,AIPCW")`` risk
+(identical to 1e-6 on data without ties, ``tests/reference/doubly_robust``); for the ATT/ATC the
+other arm uses the efficient form of Hahn (1998). :math:`\widehat{\mathrm{RMST}}_a(\tau) =
+\int_0^\tau \hat S_a(t)\,dt` integrates the same linear estimator exactly over the step functions.
 
 Variance
 --------
-With ``variance="influence_function"`` (notation of :func:`aiptw_survival`, Notes), with
+With ``variance="influence_function"`` (notation of "Estimator" above), with
 :math:`\phi_i = \frac{n}{\sum_j D_j} [D_i S_i(t) + 1\{A_i=a\} h_i \hat\pi_a(X_i)^{-1}
 \{U_i(t) - S_i(t)\} - D_i \hat S_a(t)]`, the estimated efficient influence function,
 :math:`\widehat{\mathrm{se}} = n^{-1}(\sum_i \phi_i^2)^{1/2}`; differences use
@@ -715,11 +728,9 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
         ``"cox_by_arm"``: a Cox model on ``X`` fitted in each arm (Efron ties) with its Breslow
         baseline hazard, so treatment may interact with every covariate and need not act
         proportionally; ``"cox"``: one Cox model on ``[treatment, X]`` with a common baseline.
-        :math:`\hat S(t \mid a, X) = \exp\{-\hat\Lambda_{0a}(t) e^{X^\top\hat\beta_a}\}`.
     censoring : {"km", "cox"}, default="km"
         ``"km"``: Kaplan-Meier of the censoring times in each arm (censoring may depend on treatment
-        but not on ``X``); ``"cox"``: a Cox model for the censoring hazard on ``X`` in each arm,
-        :math:`\hat G(t \mid a, X) = \exp\{-\hat\Lambda^C_{0a}(t) e^{X^\top\hat\gamma_a}\}`. At tied
+        but not on ``X``); ``"cox"``: a Cox model for the censoring hazard on ``X`` in each arm. At tied
         times events precede censorings.
     variance : {"influence_function", "bootstrap"}, default="influence_function"
         The efficient influence function with the nuisance models treated as known, or ``n_boot``
@@ -750,22 +761,9 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
 
     Notes
     -----
-    With :math:`S_i(t) = \hat S(t \mid a, X_i)`, :math:`U_i(t)` the augmented IPCW transform of
-    :math:`1\{T_i > t\}` (module docstring, "Estimator"), target indicator :math:`D_i` (ATE 1, ATT
-    :math:`A_i`, ATC :math:`1 - A_i`) and tilt :math:`h_i` (ATE 1, ATT :math:`\hat\pi_i`, ATC
-    :math:`1-\hat\pi_i`),
-
-    .. math:: \hat S_a(t) = \frac{1}{\sum_i D_i} \sum_i \Big[ D_i S_i(t) + \frac{1\{A_i = a\}\, h_i}
-              {\hat\pi_a(X_i)} \{U_i(t) - S_i(t)\} \Big], \qquad \hat\pi_1 = \hat\pi,\;
-              \hat\pi_0 = 1 - \hat\pi.
-
-    For the ATE this is one minus riskRegression's ``ate(..., estimator = "AIPTW,AIPCW")`` risk
-    (identical to 1e-6 on data without ties, ``tests/reference/doubly_robust``); for the ATT/ATC the
-    other arm uses the efficient form of Hahn (1998). :math:`\widehat{\mathrm{RMST}}_a(\tau) =
-    \int_0^\tau \hat S_a(t)\,dt` integrates the same linear estimator exactly over the step functions.
-
-    Variance, the dropping of covariates with infinite coefficients, the no-covariate case and the
-    references are in the module docstring ("Variance", "Special cases", "References").
+    The estimator :math:`\hat S_a(t)` and its agreement with R riskRegression ("Estimator"), the variance,
+    the dropping of covariates with infinite coefficients, the no-covariate case and the references are in
+    the module docstring ("Variance", "Special cases", "References").
     """
     _check_options(estimand, outcome_model, censoring, variance)
     labels = (str(arm_labels[0]), str(arm_labels[1]))

@@ -15,6 +15,31 @@ the effect on the pseudo-outcome with inverse-probability weighting
 
 The module never imports matplotlib, rich or tqdm; a progress hook lets the CLI draw a bar.
 
+Bridge
+------
+Pseudo-values :math:`\\hat\\theta_i` (:func:`pseudo_observations`) replace the censored outcome; the
+marginal mean difference of :math:`\\hat\\theta_i` between arms, weighted by inverse propensity scores,
+estimates the difference in RMST (or in survival) under the chosen estimand. This requires censoring
+independent of treatment and covariates (pooled Kaplan-Meier; Andersen & Perme 2010). TODO: once
+:mod:`gistcausal.stats.km` gains a leave-one-out helper, reuse it; the full-sample values here are checked
+against :func:`gistcausal.stats.km.rmst` in the tests.
+
+Estimator
+---------
+DoWhy's ``backdoor.propensity_score_weighting`` with the Hajek (self-normalized) mean difference and an
+*unpenalized* logistic propensity model fitted by Newton's method to convergence (scikit-learn's default L2
+penalty would shrink it, and its default lbfgs stops early); DoWhy's propensity clipping is switched off so
+the weights are plain IPW. The standard error is the HC0 sandwich of the weighted mean difference with the
+weights treated as known (conservative for the ATE, as estimating the propensity score reduces variance).
+
+Readings
+--------
+``random_common_cause``, ``data_subset``, ``bootstrap``: DoWhy's p-value asks whether the original estimate
+is compatible with the refuted distribution (one-sided normal test below 100 simulations); ``concern`` if it
+is below ``alpha``. ``placebo_treatment``: DoWhy's p-value asks whether 0 is compatible with the placebo
+effects; ``concern`` if below ``alpha``. ``add_unobserved_common_cause`` has no p-value; ``concern`` if the
+estimate moves by more than one standard error or flips sign.
+
 References
 ----------
 Andersen PK, Perme MP. Pseudo-observations in survival analysis. Stat Methods Med Res. 2010;19(1):71-99.
@@ -403,24 +428,8 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
 
     Notes
     -----
-    *Bridge.* Pseudo-values :math:`\hat\theta_i` (:func:`pseudo_observations`) replace the censored
-    outcome; the marginal mean difference of :math:`\hat\theta_i` between arms, weighted by inverse
-    propensity scores, estimates the difference in RMST (or in survival) under the chosen estimand. This
-    requires censoring independent of treatment and covariates (pooled Kaplan-Meier; Andersen & Perme
-    2010). TODO: once :mod:`gistcausal.stats.km` gains a leave-one-out helper, reuse it; the full-sample
-    values here are checked against :func:`gistcausal.stats.km.rmst` in the tests.
-
-    *Estimator.* DoWhy's ``backdoor.propensity_score_weighting`` with the Hajek (self-normalized) mean
-    difference and an *unpenalized* logistic propensity model fitted by Newton's method to convergence
-    (scikit-learn's default L2 penalty would shrink it, and its default lbfgs stops early); DoWhy's propensity clipping is switched off so the weights are plain IPW. The standard
-    error is the HC0 sandwich of the weighted mean difference with the weights treated as known
-    (conservative for the ATE, as estimating the propensity score reduces variance).
-
-    *Readings.* ``random_common_cause``, ``data_subset``, ``bootstrap``: DoWhy's p-value asks whether the
-    original estimate is compatible with the refuted distribution (one-sided normal test below 100
-    simulations); ``concern`` if it is below ``alpha``. ``placebo_treatment``: DoWhy's p-value asks whether 0
-    is compatible with the placebo effects; ``concern`` if below ``alpha``. ``add_unobserved_common_cause``
-    has no p-value; ``concern`` if the estimate moves by more than one standard error or flips sign.
+    The bridge, the estimator and its standard error, and how each refuter is read (``pass``/``concern``)
+    are in the module docstring ("Bridge", "Estimator", "Readings").
     """
     where = "refute"
     _check_settings(where, refuters=refuters, bridge=bridge, estimand=estimand, num_simulations=num_simulations,
