@@ -18,13 +18,13 @@ def _with_ph_p(results, p):
 
 def test_issue_15_answer_leads_with_hr_when_ph_holds(default_results):
     a = answer(default_results)
-    assert a.lead.startswith("Answer: the IPTW marginal (ATE) hazard ratio is")
+    assert a.lead.startswith("Answer: the IPTW marginal hazard ratio (ATE) is")
     assert any(s.startswith("The restricted mean") for s in a.supporting)
 
 
 def test_issue_15_answer_leads_with_rmst_when_ph_is_rejected(default_results):
     a = answer(_with_ph_p(default_results, 0.006))
-    assert a.lead.startswith("Answer (IPTW marginal (ATE)): the restricted mean")
+    assert a.lead.startswith("Answer (IPTW marginal, ATE): the restricted mean")
     assert any("Proportional hazards were rejected (p = 0.006)" in s and "does not lead" in s for s in a.supporting)
 
 

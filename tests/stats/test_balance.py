@@ -222,14 +222,13 @@ def test_plots_return_axes_with_content(rot, tmp_path):
     fig, axes = plt.subplots(1, 3, figsize=(15, 5))
     ax = love_plot(tab, ax=axes[0], threshold=0.1)
     assert ax is axes[0]
-    labels = [tl.get_text() for tl in ax.get_yticklabels()]
-    assert labels[0] == tab.table.assign(a=tab.table.smd_un.abs()).sort_values("a").iloc[-1]["covariate"]
+    labels = [tl.get_text().strip() for tl in ax.get_yticklabels()]
+    # rows follow the covariates' order (levels indented under their variable), as a reviewer reads Table 1
+    assert labels[0] == tab.table["covariate"].iloc[0]
     assert any(len(line.get_xdata()) and abs(line.get_xdata()[0] - 0.1) < 1e-12 for line in ax.get_lines())
-    offsets = ax.collections[0].get_offsets()
-    assert len(offsets) == 2 * len(tab.table)
-    # each point sits on its own label's row: the unweighted |SMD| of the top row is the largest
-    top = [x for x, y in offsets if y == 0]
-    assert max(top) == pytest.approx(tab.table.smd_un.abs().max())
+    xs = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if len(c.get_offsets())])
+    assert len(xs) == 2 * len(tab.table)
+    assert max(xs) == pytest.approx(max(tab.table.smd_un.abs().max(), tab.table.smd_w.abs().max()))
     assert overlap_plot(ps, t, weights=w, ax=axes[1]) is axes[1]
     assert len(axes[1].patches) == 60
     assert weight_plot(w, treatment=t, ax=axes[2]) is axes[2]

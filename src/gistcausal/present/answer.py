@@ -90,9 +90,10 @@ def answer(r: AnalysisResults) -> Answer:
     sd = _find(r, outcome=o, measure="surv_diff", method=method, estimand=est, time=landmarks[-1]) \
         if landmarks else None
     un = _find(r, outcome=o, measure="hr", method="unadjusted")
-    what = {"iptw": f"IPTW marginal ({est})", "matching": f"propensity-matched ({est})",
-            "entropy_balancing": f"entropy-balanced marginal ({est})"}.get(method, "unadjusted")
+    what = {"iptw": "IPTW marginal", "matching": "propensity-matched",
+            "entropy_balancing": "entropy-balanced marginal"}.get(method, "unadjusted")
     adjusted = method != "unadjusted"
+    est_txt = f" ({est})" if adjusted else ""
     ph_p = _ph_rejected(r, o, est) if adjusted else None
     supporting: list[str] = []
     caveats: list[str] = []
@@ -100,12 +101,12 @@ def answer(r: AnalysisResults) -> Answer:
                 f"{_ci(rd)} {unit}") if rd else None
     sd_txt = (f"survival at {sd.time:g} {unit} differs by {_ci(sd)}") if sd else None
     if ph_p is not None and (rmst_txt or sd_txt):
-        lead = f"Answer ({what}): {rmst_txt or sd_txt}."
+        lead = f"Answer ({what}{', ' + est if adjusted else ''}): {rmst_txt or sd_txt}."
         if hr:
             supporting.append(f"Proportional hazards were rejected (p = {fmt_number(ph_p, 3)}), so the hazard ratio "
                               f"{_ci(hr)} only averages an effect that changes over follow-up and does not lead.")
     elif hr:
-        lead = f"Answer: the {what} hazard ratio is {_ci(hr)}; {hr.variance} variance"
+        lead = f"Answer: the {what} hazard ratio{est_txt} is {_ci(hr)}; {hr.variance} variance"
         lead += (f", against an unadjusted {_ci(un)}." if un and adjusted else ".")
         if rmst_txt:
             supporting.append(rmst_txt[0].upper() + rmst_txt[1:] + ".")
