@@ -194,7 +194,12 @@ def _evalue_sentences(r: AnalysisResults) -> list[str]:
         if "evalue_equivalent" in bf.columns and len(bf):
             top = bf.sort_values("evalue_equivalent", ascending=False).iloc[0]
             if math.isfinite(ev.evalue_ci) and top["evalue_equivalent"] >= ev.evalue_ci:
-                out.append(f"A measured covariate ({top['covariate']}) is as strong as "
+                name = str(top["covariate"])
+                for code, c in sorted(r.config.covariates.items(), key=lambda kv: -len(kv[0])):
+                    if c.label and name.startswith(code):
+                        name = c.label + name[len(code):]
+                        break
+                out.append(f"A measured covariate ({name}) is as strong as "
                            f"{fmt_number(float(top['evalue_equivalent']))} on the E-value scale, at least the E-value "
                            "of the confidence limit: an unmeasured confounder of similar strength could move the "
                            "interval to include the null.")

@@ -177,6 +177,29 @@ def table1_display(df: pd.DataFrame) -> pd.DataFrame:
     return out.fillna("")
 
 
+def _model_terms(r: "AnalysisResults") -> str:
+    """The propensity model's covariates by label, with splines and interactions named in words."""
+    cfg = r.config
+    terms = []
+    for n, c in cfg.covariates.items():
+        if c.in_propensity:
+            lab = c.label or n
+            terms.append(f"{lab} (natural spline, {c.spline_df} df)" if getattr(c, "spline_df", None) else lab)
+    for a, b in cfg.analysis.propensity.interactions:
+        terms.append(f"{cfg.covariates[a].label or a} x {cfg.covariates[b].label or b}"
+                     if a in cfg.covariates and b in cfg.covariates else f"{a} x {b}")
+    return "covariates " + "; ".join(terms)
+
+
+def flow_display(r: "AnalysisResults") -> pd.DataFrame:
+    """The flow table for people: arm labels instead of codes, readable headers (small cells suppressed)."""
+    df = r.flow_frame()
+    arms = display_labels(r)[1]
+    df["label"] = [f"Arm: {arms.get(x[5:], x[5:])}" if k == "arm" else x for x, k in zip(df["label"], df["kind"])]
+    return df.rename(columns={"label": "Step", "kind": "Kind", "rule": "Rule", "n_before": "Patients before",
+                              "n_removed": "Removed", "n_after": "Patients after"})
+
+
 def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     """The standard two-column target-trial protocol table (target trial vs emulation), from the config."""
     cfg = r.config
@@ -291,7 +314,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                   r.failed_steps.items()) + tuple(f"Warning: {w}" for w in r.warnings)
     secs.append(ReportSection("summary", "Question and answer", (headline(r),), notes=notes))
     secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
-    secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", r.flow_frame()),),
+    secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", flow_display(r)),),
                               figures=(("Patient flow (CONSORT-style)", "flow"),)))
     out_labels, labels = display_labels(r)
     if r.table1 is not None:
@@ -326,11 +349,14 @@ def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> Non
         figs += [(f"Weight distribution ({k})", f"weights_{k}") for k in r.weights]
         pr = r.propensity
         desc = (f"{pr.method.capitalize()} propensity model for receiving {cfg.treatment.label(cfg.treatment.treated)}: "
-                f"treatment ~ {pr.description}. {pr.n_treated} treated and {pr.n_control} control patients, "
+                f"{_model_terms(r)}. {pr.n_treated} treated and {pr.n_control} control patients, "
                 f"{pr.n_parameters} parameters ({pr.events_per_parameter:.1f} patients of the smaller arm per "
                 f"parameter); c-statistic {pr.c_statistic:.3f}. Scores are never clipped; extreme weights are "
                 "reported below.")
-        tabs.insert(0, ("Propensity score distribution by arm", pr.score_summary.round(3)))
+        ss = pr.score_summary.round(3).rename(columns=lambda c: c.replace("n_below_", "n < ").replace("n_above_", "n > "))
+        if "arm" in ss.columns:
+            ss["arm"] = [labels.get(str(a), str(a)) for a in ss["arm"]]
+        tabs.insert(0, ("Propensity score distribution by arm", ss))
         secs.append(ReportSection("propensity", "Propensity score and weights", (desc,),
                                   tables=tuple(tabs), figures=tuple(figs),
                                   details=(("Propensity model coefficients", r.propensity.to_frame().round(4)),)))
