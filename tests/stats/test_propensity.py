@@ -191,7 +191,7 @@ def test_firth_stationary_point_of_penalized_likelihood():
 def test_separation_error_names_covariate():
     df = pd.read_csv(REF / "synthetic_separated.csv")
     msg = ("PropensityModel.fit: covariate 'x2' separates the treatment arms (got (quasi-)complete separation: "
-           "the arm of 22 of 60 patients is perfectly predicted). Use method='firth' or drop/merge levels of 'x2'.")
+           "the arm of 22 of 60 patients is perfectly predicted). Use the Firth model (analysis.propensity.method: firth) or drop/merge levels of 'x2'.")
     with pytest.raises(SeparationError, match=re.escape(msg)):
         _fit_quiet(PropensityModel(covariates=["x1", "x2", "x3"]), df, "treat")
 
@@ -200,7 +200,7 @@ def test_separation_error_names_categorical_level():
     df = pd.DataFrame({"g": ["a"] * 20 + ["b"] * 20 + ["c"] * 10, "x": np.arange(50.0) % 7,
                        "t": [0, 1] * 20 + [1] * 10})
     msg = ("PropensityModel.fit: covariate 'g' (level 'c') separates the treatment arms (got (quasi-)complete "
-           "separation: the arm of 10 of 50 patients is perfectly predicted). Use method='firth' or drop/merge "
+           "separation: the arm of 10 of 50 patients is perfectly predicted). Use the Firth model (analysis.propensity.method: firth) or drop/merge "
            "levels of 'g'.")
     with pytest.raises(SeparationError, match=re.escape(msg)):
         _fit_quiet(PropensityModel(covariates=["x", "g"]), df, "t")

@@ -147,7 +147,8 @@ def test_extreme_weight_warning_message():
     ps = np.r_[np.full(30, 0.5), 0.015]  # treated weights 2 (x15) and 66.7: mean 6.04, ratio 11.0
     t = np.r_[np.tile([0, 1], 15), 1]
     msg = ("compute_weights: 1 patients in arm 'treated' have weights above 10 times the arm mean (got max "
-           "11.0 times; ESS 2.1 of 16). Consider trim='crump', truncate=(1, 99) or estimand='ATO'.")
+           "11.0 times; ESS 2.1 of 16). Consider analysis.weights.trim: crump, analysis.weights.truncate: [1, 99] or "
+           "analysis.survival.estimands: [ATO].")
     with pytest.warns(ExtremeWeightWarning, match=re.escape(msg)):
         res = compute_weights(ps, t, estimand="ATE")
     assert msg in res.warnings

@@ -132,7 +132,7 @@ def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_ite
             if np.max(np.abs(eta)) > 15:
                 raise SeparationError(f"{where}: fitted probabilities reach 0 or 1 (got max |linear "
                                       f"predictor| {np.max(np.abs(eta)):.0f}). The data are separated; "
-                                      f"use method='firth' or merge sparse levels.") from err
+                                      f"use the Firth model (analysis.propensity.method: firth) or merge sparse levels.") from err
             raise ModelFitError(f"{where}: the information matrix is singular (got {p} design "
                                 f"columns). Remove collinear covariates or empty levels.") from err
         beta = beta + step
@@ -141,11 +141,11 @@ def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_ite
             if np.max(np.abs(eta)) > 23:   # expit(23) = 1 - 1e-10: quasi-complete separation
                 raise SeparationError(f"{where}: fitted probabilities reach 0 or 1 (got max |linear "
                                       f"predictor| {np.max(np.abs(eta)):.0f}). The data are separated; "
-                                      f"use method='firth' or merge sparse levels.")
+                                      f"use the Firth model (analysis.propensity.method: firth) or merge sparse levels.")
             return beta, it
     raise SeparationError(f"{where}: Newton-Raphson did not converge in {max_iter} iterations (got "
                           f"max |coefficient| {np.max(np.abs(beta)):.3g}). The data are probably "
-                          f"separated; use method='firth' or merge sparse levels.")
+                          f"separated; use the Firth model (analysis.propensity.method: firth) or merge sparse levels.")
 
 
 # ----------------------------------------------------------------------------------------------------

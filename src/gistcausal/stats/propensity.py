@@ -325,8 +325,8 @@ def _raise_separation(Z: np.ndarray, y: np.ndarray, direction: np.ndarray, desig
     what = f"covariate {covs[0]!r}" if len(covs) == 1 else f"covariates {covs}"
     lvl = f" (level {levels[0]!r})" if len(levels) == 1 and len(covs) == 1 else ""
     raise SeparationError(f"{_WHERE}: {what}{lvl} separates the treatment arms (got (quasi-)complete "
-                          f"separation: the arm of {n_sep} of {len(y)} patients is perfectly predicted). Use "
-                          f"method='firth' or drop/merge levels of {', '.join(repr(c) for c in covs)}.")
+                          f"separation: the arm of {n_sep} of {len(y)} patients is perfectly predicted). Use the Firth "
+                          f"model (analysis.propensity.method: firth) or drop/merge levels of {', '.join(repr(c) for c in covs)}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,7 +504,8 @@ class PropensityModel:
         if epp < EPP_THRESHOLD:
             caught.append(f"{_WHERE}: {epp:.1f} patients in the smaller arm per model parameter, below "
                           f"{EPP_THRESHOLD:g} (got {min(n1, n0)} patients, {n_par} parameters). Use fewer "
-                          "covariates or method='firth'; interpret balance with care.")
+                          "covariates or the Firth model (analysis.propensity.method: firth); interpret balance "
+                          "with care.")
             warnings.warn(caught[-1], SmallSampleWarning, stacklevel=2)
 
         self.design_ = design
@@ -515,7 +516,7 @@ class PropensityModel:
             coef_table, converged, n_iter, loglik = pf.table, pf.converged, pf.n_iter, pf.loglik
             if not converged:
                 caught.append(f"{_WHERE}: {method} fit did not converge (got {n_iter} iterations). Simplify "
-                              "the model or use method='firth'.")
+                              "the model or use the Firth model (analysis.propensity.method: firth).")
                 warnings.warn(caught[-1], ConvergenceWarning, stacklevel=2)
             self.coef_ = pf.coef
             scores = special.expit(X @ pf.coef)

@@ -154,7 +154,7 @@ def weight_values(ps: np.ndarray, treatment: np.ndarray, *, estimand: str, stabi
         if isinstance(trim, str):
             if np.any((ps <= 0) | (ps >= 1)):
                 raise PositivityError(f"{where}: the Crump rule needs scores strictly inside (0, 1) (got "
-                                      f"{int(np.sum((ps <= 0) | (ps >= 1)))} at 0 or 1). Use trim=(low, high).")
+                                      f"{int(np.sum((ps <= 0) | (ps >= 1)))} at 0 or 1). Trim them (analysis.weights.trim: [low, high]).")
             trim_bounds = crump_bounds(ps)
         else:
             trim_bounds = (float(trim[0]), float(trim[1]))
@@ -366,25 +366,25 @@ def _check_options(trim: Any, truncate: Any, normalize: Any, where: str) -> None
     if isinstance(trim, str):
         if trim != "crump":
             raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
-                              "Use trim='crump' or e.g. trim=(0.05, 0.95).")
+                              "Use analysis.weights.trim: crump, or e.g. trim: [0.05, 0.95].")
     elif trim is not None:
         try:
             lo, hi = (float(v) for v in trim)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: trim must be 'crump' or a (low, high) score range (got {trim!r}). "
-                              "Use trim='crump' or e.g. trim=(0.05, 0.95).") from None
+                              "Use analysis.weights.trim: crump, or e.g. trim: [0.05, 0.95].") from None
         if not 0 <= lo < hi <= 1:
             raise ConfigError(f"{where}: trim range must satisfy 0 <= low < high <= 1 (got {trim!r}). "
-                              "Use e.g. trim=(0.05, 0.95).")
+                              "Use e.g. analysis.weights.trim: [0.05, 0.95].")
     if truncate is not None:
         try:
             plo, phi = (float(v) for v in truncate)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: truncate must be (low, high) percentiles (got {truncate!r}). "
-                              "Use e.g. truncate=(1, 99).") from None
+                              "Use e.g. analysis.weights.truncate: [1, 99].") from None
         if not 0 <= plo < phi <= 100:
             raise ConfigError(f"{where}: truncate percentiles must satisfy 0 <= low < high <= 100 (got "
-                              f"{truncate!r}). Use e.g. truncate=(1, 99).")
+                              f"{truncate!r}). Use e.g. analysis.weights.truncate: [1, 99].")
     if normalize is not None and normalize not in ("target", "arm"):
         raise ConfigError(f"{where}: normalize must be 'target', 'arm' or None (got {normalize!r}). "
                           "Pick one of these.")
@@ -439,7 +439,8 @@ def _extreme_weight_warnings(wk: np.ndarray, tk: np.ndarray, where: str) -> list
         if n_big:
             msg = (f"{where}: {n_big} patients in arm {arm!r} have weights above {EXTREME_WEIGHT_RATIO:g} times "
                    f"the arm mean (got max {ratio.max():.1f} times; ESS {kish_ess(w):.1f} of {w.size}). "
-                   "Consider trim='crump', truncate=(1, 99) or estimand='ATO'.")
+                   "Consider analysis.weights.trim: crump, analysis.weights.truncate: [1, 99] or "
+                   "analysis.survival.estimands: [ATO].")
             warnings.warn(msg, ExtremeWeightWarning, stacklevel=3)
             caught.append(msg)
     return caught
