@@ -135,7 +135,7 @@ def test_stabilize_only_for_ate():
 
 def test_positivity_error_at_exact_zero():
     msg = ("compute_weights: 1 propensity scores are exactly 0 or 1, so ATE weights are undefined (got 1 of 3). "
-           "Use trim='crump', estimand='ATO', or revise the propensity model.")
+           "Use analysis.weights.trim: crump, analysis.survival.estimands: [ATO], or revise the propensity model.")
     with pytest.raises(PositivityError, match=re.escape(msg)):
         compute_weights([0.0, 0.5, 0.4], [0, 1, 0], estimand="ATE")
     with pytest.warns(PositivityWarning):

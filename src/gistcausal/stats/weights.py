@@ -169,8 +169,8 @@ def weight_values(ps: np.ndarray, treatment: np.ndarray, *, estimand: str, stabi
         n_edge = int(np.sum((ek <= 0) | (ek >= 1)))
         if n_edge:
             raise PositivityError(f"{where}: {n_edge} propensity scores are exactly 0 or 1, so {estimand} weights "
-                                  f"are undefined (got {n_edge} of {ek.size}). Use trim='crump', estimand='ATO', "
-                                  "or revise the propensity model.")
+                                  f"are undefined (got {n_edge} of {ek.size}). Use analysis.weights.trim: crump, "
+                                  "analysis.survival.estimands: [ATO], or revise the propensity model.")
     with np.errstate(divide="ignore", invalid="ignore"):
         wk = _raw_weights(ek, tk, estimand)
     if stabilize:
