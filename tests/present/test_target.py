@@ -150,3 +150,16 @@ def test_manuscript_markdown_has_the_same_content(manuscript):
     assert pos == sorted(pos)
     for k in (1, 2):
         assert (manuscript.parent / "manuscript" / f"figure{k}.png").stat().st_size > 1000
+
+
+def test_readme_reporting_example_is_a_valid_reporting_section():
+    import re
+
+    import yaml
+
+    from ..conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if b.startswith("reporting:"))
+    rep = Reporting(**yaml.safe_load(block)["reporting"])
+    assert rep.why_not_randomized and rep.registration
