@@ -56,9 +56,18 @@ def _figure_keys(r: AnalysisResults, figures: dict[str, Any]) -> list[tuple[str,
 
 
 def _estimates_table(r: AnalysisResults) -> pd.DataFrame:
+    """Table 2: per outcome and estimand, the hazard ratio, the RMST difference and the survival difference at
+    the last landmark, adjusted (the configured method) and unadjusted; the full list is in tables/estimates."""
     out_labels, labels = display_labels(r)
-    main = [e for e in r.estimates if e.measure in ("hr", "rmst_diff", "surv_diff", "median_diff")]
-    return estimates_display(main or list(r.estimates), outcomes=out_labels, arms=labels)
+    last = max(r.config.analysis.survival.landmarks, default=None)
+    keep = {"hr", "rmst_diff", "surv_diff"}
+    main = [e for e in r.estimates if e.measure in keep and e.method in ("iptw", "matching", "entropy_balancing",
+                                                                       "unadjusted", "sequential_trials")
+            and (e.measure != "surv_diff" or (last is not None and abs(e.time - last) < 1e-9))]
+    df = estimates_display(main or list(r.estimates), outcomes=out_labels, arms=labels)
+    # Columns that say the same on every row (or nothing) go to the caption's context, not the table.
+    return df[[c for c in df.columns if c in ("outcome", "measure", "estimate", "95% CI")
+               or df[c].astype(str).nunique() > 1]]
 
 
 def _tables(r: AnalysisResults) -> list[tuple[str, TableModel]]:
@@ -79,27 +88,53 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _append_rendered(doc: Any, model: TableModel) -> None:
-    """Render ``model`` with the journal Word renderer and copy its caption, table and notes into ``doc``."""
+def _orient(section: Any, landscape: bool) -> None:
+    from docx.enum.section import WD_ORIENT
+
+    if (section.orientation == WD_ORIENT.LANDSCAPE) != landscape:
+        section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+        section.page_width, section.page_height = section.page_height, section.page_width
+
+
+def _append_rendered(doc: Any, model: TableModel, *, last: bool = False, heading: str | None = None) -> None:
+    """Render ``model`` with the journal Word renderer and copy its caption, table and notes into ``doc``.
+
+    A table the renderer put on a landscape page (it is wider than the portrait text) gets its own landscape
+    section here too, with the renderer's margins, so its fixed column widths fit; the text after it returns to
+    portrait unless the table is ``last``. A ``heading`` starts a new page above the caption."""
     from docx import Document
+    from docx.enum.section import WD_ORIENT, WD_SECTION
 
     from gistcausal.present.render.word import render_docx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = render_docx(model, Path(tmp) / "t.docx")
         src = Document(str(path))
+    wide = src.sections[0].orientation == WD_ORIENT.LANDSCAPE
+    if wide:
+        sec = doc.add_section(WD_SECTION.NEW_PAGE)
+        _orient(sec, True)
+        sec.left_margin, sec.right_margin = src.sections[0].left_margin, src.sections[0].right_margin
+    elif heading:
+        doc.add_page_break()
+    if heading:
+        doc.add_heading(heading, level=1)
     body = doc.element.body
     sect = body[-1]  # the body's final sectPr stays last
     for el in list(src.element.body):
         if el.tag.endswith("}sectPr"):
             continue
         sect.addprevious(copy.deepcopy(el))
+    if wide and not last:
+        sec = doc.add_section(WD_SECTION.NEW_PAGE)
+        _orient(sec, False)
+        sec.left_margin, sec.right_margin = doc.sections[0].left_margin, doc.sections[0].right_margin
 
 
 def _base_document(model: TableModel) -> Any:
     """An empty portrait document carrying the table renderer's styles (Table Text, Table Heading, Caption)."""
     from docx import Document
-    from docx.enum.section import WD_ORIENT
+    from docx.shared import Inches
 
     from gistcausal.present.render.word import render_docx
 
@@ -109,10 +144,8 @@ def _base_document(model: TableModel) -> Any:
     for el in list(body):
         if not el.tag.endswith("}sectPr"):
             body.remove(el)
-    sec = doc.sections[0]
-    if sec.orientation == WD_ORIENT.LANDSCAPE:
-        sec.orientation = WD_ORIENT.PORTRAIT
-        sec.page_width, sec.page_height = sec.page_height, sec.page_width
+    _orient(doc.sections[0], False)
+    doc.sections[0].left_margin = doc.sections[0].right_margin = Inches(1)
     return doc
 
 
@@ -170,9 +203,7 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
         md += [f"![Figure {k}. {caption}]({md_dir.name}/figure{k}.png)", "", f"*Figure {k}. {caption}*", ""]
     _append_rendered(doc, by_kind["table2"])
     md += [_md_table(by_kind["table2"]), ""]
-    doc.add_page_break()
-    doc.add_heading("Supplementary material", level=1)
-    _append_rendered(doc, by_kind["checklist"])
+    _append_rendered(doc, by_kind["checklist"], last=True, heading="Supplementary material")
     md += ["## Supplementary material", "", _md_table(by_kind["checklist"]), ""]
     doc.save(str(path))
     path.with_suffix(".md").write_text("\n".join(md), encoding="utf-8")
