@@ -163,3 +163,16 @@ def test_readme_reporting_example_is_a_valid_reporting_section():
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if b.startswith("reporting:"))
     rep = Reporting(**yaml.safe_load(block)["reporting"])
     assert rep.why_not_randomized and rep.registration
+
+
+def test_write_outputs_writes_the_manuscript_and_the_checklist(default_results, tmp_path):
+    from gistcausal.present.report import write_outputs
+
+    out = write_outputs(default_results, tmp_path / "out", formats=("csv",))
+    assert (out / "manuscript.docx").stat().st_size > 0 and (out / "manuscript.md").is_file()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<section id="target">' in html and "not reported by this analysis (author to add)" in html
+    import pandas as pd
+
+    chk = pd.read_csv(out / "tables" / "target_checklist.csv")
+    assert len(chk) == 21
