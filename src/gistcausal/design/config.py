@@ -595,6 +595,53 @@ class PlasmodeConfig(_Model):
     scheduler: str | None = None
 
 
+class Reporting(_Model):
+    """What a TARGET-statement report needs and the data cannot tell (Cashin AG et al. JAMA/BMJ 2025).
+
+    Every field is free text, empty by default; an empty field leaves its checklist item marked
+    "not reported by this analysis (author to add)" in the report's TARGET checklist.
+    """
+
+    causal_question: str = Field(
+        "", max_length=2000,
+        description="The causal question in words: population, strategies compared, outcome and effect measure "
+                    "(TARGET introduction). Empty: the checklist builds a partial one from the protocol.",
+        examples=["In adults with imatinib-resistant GIST, what is the effect of starting sunitinib versus "
+                  "escalating imatinib on overall survival at 24 months?"])
+    why_not_randomized: str = Field(
+        "", max_length=2000,
+        description="Why the question is answered by emulating a target trial instead of running the trial "
+                    "(TARGET introduction: the reason for emulation).",
+        examples=["A randomized trial of second-line strategies is not feasible in a rare cancer within a "
+                  "useful time frame."])
+    registration: str = Field(
+        "", max_length=500,
+        description="Where the study protocol was registered, with its identifier (TARGET methods).",
+        examples=["OSF registration 10.17605/OSF.IO/ABCDE"])
+    protocol_url: str = Field(
+        "", max_length=500,
+        description="Where the full target-trial protocol and analysis plan can be read.",
+        examples=["https://osf.io/abcde/"])
+    funding: str = Field(
+        "", max_length=1000,
+        description="Sources of funding and the funders' role (TARGET other information).",
+        examples=["Dutch Cancer Society grant 12345; the funder had no role in the analysis."])
+    conflicts: str = Field(
+        "", max_length=1000,
+        description="Competing interests of the authors (TARGET other information).",
+        examples=["None declared."])
+    data_availability: str = Field(
+        "", max_length=1000,
+        description="How others can obtain the data and the analysis code (TARGET other information).",
+        examples=["Registry data on request to the Netherlands Cancer Registry; code at "
+                  "https://github.com/example/gist-analysis."])
+    limitations: str = Field(
+        "", max_length=4000,
+        description="The authors' discussion of limitations, in particular how the emulation may differ from "
+                    "the target trial (TARGET discussion).",
+        examples=["Treatment decisions may depend on performance status, which the registry does not record."])
+
+
 class Analysis(_Model):
     primary_outcome: str | None = None
     imputations: int = Field(5, ge=2, le=200)
@@ -636,6 +683,7 @@ class StudyConfig(_Model):
     covariates: dict[str, Covariate] = {}
     analysis: Analysis = Analysis()
     output: Output = Output()
+    reporting: Reporting = Reporting()
     # Set by load_config; not part of the YAML.
     source_path: str | None = Field(default=None, exclude=True)
 
@@ -1008,5 +1056,5 @@ def config_json_schema() -> dict[str, Any]:
 
 
 __all__ = ["StudyConfig", "Criterion", "EligibilityStep", "DataSource", "Protocol", "Treatment", "Outcome",
-           "AnalysisTable", "Covariate", "MatchingConfig", "load_config", "config_from_dict", "config_json_schema", "Estimand"]
+           "AnalysisTable", "Covariate", "MatchingConfig", "load_config", "config_from_dict", "config_json_schema", "Estimand", "Reporting"]
 

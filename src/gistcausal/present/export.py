@@ -11,6 +11,7 @@ from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.effects import estimates_frame
 from gistcausal.analysis.spec import table1_options
 from gistcausal.present.sections import ph_table, protocol_table, truth_table
+from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
 from gistcausal.results import AnalysisResults
 
@@ -22,6 +23,7 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
                            "estimates": r.estimates_frame()}
     if r.table1 is not None:
         out["table1"] = r.table1
+    out["target_checklist"] = target_checklist(r).model()
     for name, comp in r.study.items():
         out[f"at_risk_{name}"] = r.at_risk_frame(comp.at_risk)
     for name, d in r.durations.items():

@@ -36,6 +36,7 @@ from gistcausal.effects import round_floats
 from gistcausal.errors import OutputError
 from gistcausal.present.export import result_tables
 from gistcausal.present.figures import build_figures
+from gistcausal.present.manuscript import write_manuscript
 from gistcausal.present.sections import build_sections, frame_to_html
 from gistcausal.results import SCHEMA_VERSION, AnalysisResults
 
@@ -154,6 +155,7 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
         png[name] = fig_to_png_base64(fig)
     (tmp / "results.json").write_text(dumps_json(results.to_dict()), encoding="utf-8")
     (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
+    write_manuscript(results, tmp / "manuscript.docx", figures)
     manifest = results_manifest(results, command=command)
     manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")

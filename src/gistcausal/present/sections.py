@@ -335,8 +335,19 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                                   details=(("All unweighted estimates", estimates_display(un, outcomes=out_labels, arms=labels)),)))
     for add in (_propensity_sections, _effect_sections, _strategy_and_simulation_sections, _sensitivity_section):
         add(r, secs)
+    _target_section(r, secs)
     secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
     return secs
+
+
+def _target_section(r: "AnalysisResults", secs: list[ReportSection]) -> None:
+    """The TARGET reporting checklist (Cashin et al. JAMA/BMJ 2025), filled from the run and ``reporting:``."""
+    from gistcausal.present.target import target_checklist
+
+    chk = target_checklist(r)
+    secs.append(ReportSection("target", "TARGET reporting checklist", (chk.summary().splitlines()[0],),
+                              tables=(("TARGET items (recommendations paraphrased; '#name' is a section of this "
+                                       "report)", chk.to_frame()),)))
 
 
 def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
