@@ -606,8 +606,8 @@ class Reporting(_Model):
         "", max_length=2000,
         description="The causal question in words: population, strategies compared, outcome and effect measure "
                     "(TARGET introduction). Empty: the checklist builds a partial one from the protocol.",
-        examples=["In adults with imatinib-resistant GIST, what is the effect of starting sunitinib versus "
-                  "escalating imatinib on overall survival at 24 months?"])
+        examples=["In adults whose disease progressed on first-line treatment, what is the effect of switching "
+                  "to drug B versus escalating the dose of drug A on overall survival at 24 months?"])
     why_not_randomized: str = Field(
         "", max_length=2000,
         description="Why the question is answered by emulating a target trial instead of running the trial "

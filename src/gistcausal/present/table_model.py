@@ -3,7 +3,7 @@
 A :class:`TableModel` is what a journal's Table 1 is made of (the layout of R's gtsummary/flextable and
 tableone): a numbered caption above; a stub column ("Characteristic") whose rows are either a variable
 (printed once) or one of its levels (indented); statistic columns, each with a label and a sub-label
-("Sunitinib" / "N = 72"), grouped under spanning headers ("Unweighted", "Weighted (ATE)"); footnotes below
+("Treated" / "N = 72"), grouped under spanning headers ("Unweighted", "Weighted (ATE)"); footnotes below
 (statistics shown, tests used, SMD convention, weighting, suppression).
 
 Every cell carries its display text and the numbers behind it (:class:`Cell.parts`), so Excel stores numbers
@@ -150,7 +150,7 @@ class TableModel:
         return any(c.sublabel for c in self.columns)
 
     def header_text(self, col: Column, *, sep: str = ", ", group: bool = True) -> str:
-        """One-line header for flat formats: "Weighted (ATE): Sunitinib, n = 72.3, ESS = 66.9"."""
+        """One-line header for flat formats: "Weighted (ATE): Treated, n = 72.3, ESS = 66.9"."""
         text = col.label + (sep + col.sublabel if col.sublabel else "")
         return f"{col.group}: {text}" if group and col.group else text
 

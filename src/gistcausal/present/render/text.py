@@ -1,6 +1,6 @@
 """Markdown and CSV renderings of a :class:`~gistcausal.present.table_model.TableModel`.
 
-Both are flat: a spanning header becomes a prefix of each column name ("Weighted (ATE): Sunitinib, n = 72.3,
+Both are flat: a spanning header becomes a prefix of each column name ("Weighted (ATE): Treated, n = 72.3,
 ESS = 66.9"). Markdown keeps the caption, indented levels and footnotes; CSV has ``variable`` and ``level``
 columns instead of indentation, and the footnotes are left out so the file stays a rectangle.
 """
