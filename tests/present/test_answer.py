@@ -47,3 +47,16 @@ def test_issue_15_answer_states_weighting_grid_spread_and_evalue(default_results
     assert "Weighting: stabilized ATE weights" in text
     assert "Across " in text and "alternative analyses the hazard ratio ranged from" in text
     assert "E-value:" in text
+
+
+def test_issue_19_protocol_table_states_estimand_and_assumptions(default_results):
+    from gistcausal.present.sections import protocol_table
+
+    rows = protocol_table(default_results).set_index("Component")["Emulation in this analysis"]
+    cfg = default_results.config
+    treated = cfg.treatment.label(cfg.treatment.treated)
+    assert rows["Estimand"].startswith(f"ATE of {treated} vs ")
+    assert "among all eligible patients" in rows["Estimand"] and "24-months restricted mean" not in rows["Estimand"]
+    assert "the 24-month restricted mean survival time" in rows["Estimand"]
+    assert rows["Identifying assumptions"].startswith("Exchangeability given ")
+    assert "positivity (measured overlap, ATE: effective sample sizes" in rows["Identifying assumptions"]

@@ -200,6 +200,45 @@ def flow_display(r: "AnalysisResults") -> pd.DataFrame:
                               "n_removed": "Removed", "n_after": "Patients after"})
 
 
+_POPULATION = {"ATE": "all eligible patients", "ATT": "patients like those who received {t}",
+               "ATC": "patients like those who received {c}", "ATO": "patients in clinical equipoise (overlap weights)",
+               "matching": "patients in the region of matching weights"}
+
+
+def _estimand_words(r: "AnalysisResults") -> str:
+    """The estimands in words: population, contrast and measures, e.g. "ATE of initiating A vs B, among all
+    eligible patients, on the 24-month RMST, survival at 12 and 24 months and the marginal hazard ratio"."""
+    cfg = r.config
+    tr = cfg.treatment
+    t, c = tr.label(tr.treated), tr.label(tr.control)
+    s = cfg.analysis.survival
+    o = cfg.outcomes[cfg.primary_outcome].label if cfg.primary_outcome in cfg.outcomes else cfg.primary_outcome
+    measures = []
+    if s.horizon:
+        unit = cfg.time_unit[:-1] if cfg.time_unit.endswith("s") else cfg.time_unit  # "24-month", adjectival
+        measures.append(f"the {s.horizon:g}-{unit} restricted mean survival time")
+    if s.landmarks:
+        measures.append(f"survival at {', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}")
+    measures.append("the marginal hazard ratio")
+    parts = [f"{e} of {t} vs {c}, among {_POPULATION.get(e, e).format(t=t, c=c)}" for e in s.estimands]
+    return "; ".join(parts) + f"; outcome {o}, measured by " + ", ".join(measures) + "."
+
+
+def _assumptions(r: "AnalysisResults") -> str:
+    """The identifying assumptions of the emulation, with what the run measured where it can."""
+    cfg = r.config
+    covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity) or "no covariates"
+    overlap = ""
+    if r.weights:
+        est, w = next(iter(r.weights.items()))
+        diag = {d["arm"]: d for d in w.to_dict().get("diagnostics", [])}
+        if "treated" in diag and "control" in diag:
+            overlap = (f" (measured overlap, {est}: effective sample sizes {diag['treated']['ess']:.1f} of "
+                       f"{diag['treated']['n']} and {diag['control']['ess']:.1f} of {diag['control']['n']})")
+    return (f"Exchangeability given {covs}; positivity{overlap}; consistency (well-defined strategies as "
+            "specified above); no interference between patients; correct propensity model (checked by balance).")
+
+
 def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     """The standard two-column target-trial protocol table (target trial vs emulation), from the config."""
     cfg = r.config
@@ -229,6 +268,8 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
             ("Follow-up", "From time zero to outcome, loss to follow-up or end of study", p.follow_up_end),
             ("Outcomes", outs, outs),
             ("Causal contrast", "Intention-to-treat effect", p.causal_contrast),
+            ("Estimand", "Effect of assignment in the trial population", _estimand_words(r)),
+            ("Identifying assumptions", "Guaranteed by randomization", _assumptions(r)),
             ("Analysis plan", "Comparison of outcome distributions between arms",
              f"IPTW ({', '.join(cfg.analysis.survival.estimands)}) with a {cfg.analysis.propensity.method} "
              f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} variance"),
