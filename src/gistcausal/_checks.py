@@ -120,6 +120,22 @@ def as_float(x: Any, name: str, where: str) -> np.ndarray:
     return arr
 
 
+def check_weights(weights: Any, n: int, where: str, *, per: str = "times") -> np.ndarray:
+    """Case weights as a float array: one per patient (``n``; ``per`` names what they are counted against in
+    the message), finite and >= 0; ones when ``weights`` is None."""
+    if weights is None:
+        return np.ones(n)
+    w = as_float(weights, "weights", where)
+    if w.size != n:
+        raise DataError(f"{where}: `weights` must have one value per patient (got {w.size} "
+                        f"weights for {n} {per}). Pass arrays of equal length.")
+    bad_w = int((~np.isfinite(w)).sum()) + int((w < 0).sum())
+    if bad_w:
+        raise DataError(f"{where}: `weights` must be finite and >= 0 (got {bad_w} missing, "
+                        f"infinite or negative). Recompute the weights or drop these rows.")
+    return w
+
+
 def check_survival_inputs(time: Any, event: Any, weights: Any, where: str,
                           entry: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate right-censored data; return float arrays ``time``, ``event`` (0/1), ``weights`` (ones if None).
@@ -155,18 +171,11 @@ def check_survival_inputs(time: Any, event: Any, weights: Any, where: str,
                         f"values). Recode the event indicator to 0/1.")
     if weights is None:
         return t, e, np.ones(n)
-    w = as_float(weights, "weights", where)
-    if w.size != n:
-        raise DataError(f"{where}: `weights` must have one value per patient (got {w.size} "
-                        f"weights for {n} times). Pass arrays of equal length.")
-    bad_w = int((~np.isfinite(w)).sum()) + int((w < 0).sum())
-    if bad_w:
-        raise DataError(f"{where}: `weights` must be finite and >= 0 (got {bad_w} missing, "
-                        f"infinite or negative). Recompute the weights or drop these rows.")
+    w = check_weights(weights, n, where)
     if not np.any(w > 0):
         raise DataError(f"{where}: all weights are zero (got sum 0). Check the weighting step.")
     return t, e, w
 
 
 __all__ = ["ESTIMANDS", "FEATURES", "Estimand", "check_estimand", "check_alpha", "check_random_state",
-           "as_float", "check_survival_inputs"]
+           "as_float", "check_weights", "check_survival_inputs"]

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal._checks import as_float, check_alpha, check_estimand
+from gistcausal._checks import as_float, check_alpha, check_estimand, check_weights
 from gistcausal.effects import EffectEstimate, EstimatesMixin, json_safe
 from gistcausal.errors import CohortError, DataError, GistCausalError
 from gistcausal.stats.evalue import EValueResult, evalue
@@ -308,17 +308,7 @@ def check_point_inputs(y: Any, treatment: Any, weights: Any, kind: str, arm_labe
     if kind == "binary" and not np.isin(yy, (0.0, 1.0)).all():
         raise DataError(f"{where}: a binary outcome must be 0/1 (got {int((~np.isin(yy, (0.0, 1.0))).sum())} "
                         f"other values). Recode the outcome to 1 = event, 0 = no event.")
-    if weights is None:
-        w = np.ones(n)
-    else:
-        w = as_float(weights, "weights", where)
-        if w.size != n:
-            raise DataError(f"{where}: `weights` must have one value per patient (got {w.size} weights for {n} "
-                            f"outcomes). Pass arrays of equal length.")
-        bad_w = int((~np.isfinite(w)).sum()) + int((w < 0).sum())
-        if bad_w:
-            raise DataError(f"{where}: `weights` must be finite and >= 0 (got {bad_w} missing, infinite or "
-                            f"negative). Recompute the weights or drop these rows.")
+    w = check_weights(weights, n, where, per="outcomes")
     for k in (0, 1):
         if not np.any(w[a == k] > 0):
             raise CohortError(f"{where}: arm '{arm_labels[k]}' is empty (got 0 patients with positive weight). "

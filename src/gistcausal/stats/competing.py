@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gistcausal._checks import as_float, check_alpha, check_estimand
+from gistcausal._checks import as_float, check_alpha, check_estimand, check_weights
 from gistcausal.effects import EffectEstimate, EstimatesMixin, json_safe
 from gistcausal.errors import CohortError, DataError, ModelFitError
 from gistcausal.stats.cox import cox_fit
@@ -257,17 +257,7 @@ def check_competing_inputs(time: Any, status: Any, weights: Any, causes: Any, wh
     if not causes:
         raise DataError(f"{where}: no cause of failure (got status codes {[_code(c) for c in np.unique(s)]}). "
                         f"Code each cause by a nonzero event code.")
-    if weights is None:
-        w = np.ones(n)
-    else:
-        w = as_float(weights, "weights", where)
-        if w.size != n:
-            raise DataError(f"{where}: `weights` must have one value per patient (got {w.size} weights for {n} "
-                            f"times). Pass arrays of equal length.")
-        bad_w = int((~np.isfinite(w)).sum() + (w < 0).sum())
-        if bad_w:
-            raise DataError(f"{where}: `weights` must be finite and >= 0 (got {bad_w} missing, infinite or "
-                            f"negative). Recompute the weights or drop these rows.")
+    w = check_weights(weights, n, where)
     return t, s, w, causes
 
 
