@@ -61,31 +61,57 @@ def _short_control(df):
 # (id, config change, data change, exit code, message)
 BROKEN = [
     ("text_in_continuous", lambda c: _set(c, "covariates.size", {"type": "continuous"}), None, 3,
-     "{cfg}: covariates.size: column 'size' is typed continuous but holds text (got 3 distinct text value(s) in "
+     "{cfg}:{line[covariates.size.type]}: covariates.size: column 'size' is typed continuous but holds text (got 3 distinct text value(s) in "
      "240 row(s): '20-50', '<=20', '>50'). Set `covariates: {{size: {{type: categorical}}}}`, or recode the column "
      "to numbers."),
     ("horizon_beyond_follow_up", lambda c: _set(c, "analysis.survival", {"landmarks": [12], "horizon": 24}),
      _short_control, 2,
-     "{cfg}: analysis.survival.horizon: the RMST horizon is beyond the follow-up of arm 'control' in outcome "
+     "{cfg}:{line[analysis.survival.horizon]}: analysis.survival.horizon: the RMST horizon is beyond the follow-up of arm 'control' in outcome "
      "'primary' (got 24 > its last follow-up 18.5 months). Set `analysis: {{survival: {{horizon: 18}}}}` or less, "
      "ideally where enough patients of each arm are still followed."),
     ("landmark_beyond_follow_up", lambda c: c, _short_control, 2,
-     "{cfg}: analysis.survival.landmarks: landmark 24 is beyond the follow-up of arm 'control' in outcome 'primary' "
+     "{cfg}:{line[analysis.survival.landmarks]}: analysis.survival.landmarks: landmark 24 is beyond the follow-up of arm 'control' in outcome 'primary' "
      "(got 24 > its last follow-up 18.5 months). Use landmarks within follow-up, e.g. `analysis: {{survival: "
      "{{landmarks: [12]}}}}`."),
     ("empty_arm", lambda c: _set(c, "table.treatment.arms", {"treated": [1], "control": [7]}), None, 4,
-     "{cfg}: arm 'control' is empty. Check table.treatment.arms codes against column 'trt'."),
+     "{cfg}:{line[table.treatment.arms.control]}: arm 'control' is empty. Check table.treatment.arms codes against column 'trt'."),
     ("all_censored_arm", lambda c: c, _no_events_in_treated, 4,
      "{cfg}: table.outcomes.primary: arm 'treated' has no events in outcome 'primary' (got 0 events in {n1} "
      "patients, all censored). Hazard ratio and survival differences are not estimable: check the event column "
      "and its code (`event_value`), or set `primary: {{causal: false}}` to describe it only."),
     ("unknown_level", lambda c: _set(c, "covariates.size.levels", ["<=20", "20-50"]), None, 3,
-     "{cfg}: column 'size' has {n_big} value(s) outside covariates.size.levels (got '>50'; levels: <=20, 20-50). "
+     "{cfg}:{line[covariates.size.levels]}: column 'size' has {n_big} value(s) outside covariates.size.levels (got '>50'; levels: <=20, 20-50). "
      "Add the codes, e.g. `covariates: {{size: {{levels: [<=20, 20-50, >50]}}}}`, or recode them in the data."),
+    ("spline_on_tied_counts", lambda c: _set(c, "covariates.nodes", {"type": "continuous", "spline_df": 4}),
+     lambda d: d.assign(nodes=np.where(np.arange(len(d)) % 5 == 0, np.arange(len(d)) % 7, 0)), 2,
+     "{cfg}:{line[covariates.nodes.spline_df]}: covariates.nodes.spline_df: a natural spline with 4 df puts knots "
+     "at 0, 0, 0 in a range of 0 to 6; knots repeat or touch the range because 'nodes' has many tied values (got "
+     "spline_df: 4). Remove `spline_df` from `covariates.nodes` (enter it linearly)."),
     ("more_parameters_than_patients", lambda c: c, lambda d: d.head(4).assign(event=[1, 1, 1, 1], trt=[1, 0, 1, 0], time=[30, 40, 50, 60]),
      4, "{cfg}: covariates: the propensity model has 6 parameters for 4 patients (got n <= parameters). Remove "
         "covariates or group levels, starting with 'size'."),
 ]
+
+
+class _KeyLines:
+    """``line["a.b.c"]``: the 1-based line of that key in a block-style YAML file, found by indentation (an
+    independent reading of the file, not the loader's line map)."""
+
+    def __init__(self, path):
+        self.lines = path.read_text(encoding="utf-8").splitlines()
+
+    def __getitem__(self, dotted: str) -> int:
+        start, indent = 0, -1
+        for part in dotted.split("."):
+            for i in range(start, len(self.lines)):
+                text = self.lines[i]
+                depth = len(text) - len(text.lstrip())
+                if depth > indent and text.strip().startswith(f"{part}:"):
+                    start, indent = i + 1, depth
+                    break
+            else:
+                raise KeyError(dotted)
+        return start
 
 
 def _error_line(output: str) -> str:
@@ -108,7 +134,7 @@ def test_issue_15_validate_rejects_what_run_rejects_with_the_same_message(tmp_pa
     assert "Traceback" not in v.output + r.output
     assert (v.exit_code, r.exit_code) == (code, code), v.output + r.output
     expected = message.format(cfg=cfg_path.resolve(), n1=int((df["trt"] == 1).sum()),
-                              n_big=int((df["size"] == ">50").sum()))
+                              n_big=int((df["size"] == ">50").sum()), line=_KeyLines(cfg_path))
     assert _error_line(v.output) == _error_line(r.output) == expected
     assert not (tmp_path / "out").exists()
 

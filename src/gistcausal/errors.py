@@ -99,3 +99,15 @@ __all__ = [
     "ProportionalHazardsWarning", "ConvergenceWarning", "SmallSampleWarning", "DataQualityWarning",
     "MissingDataWarning",
 ]
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line saying why an optional step failed, for its report section.
+
+    A :class:`GistCausalError` is already written for people: its first line is used as it is. Any other
+    exception is an unexpected failure inside a library; its type is kept so it can be reported upstream.
+    """
+    first = str(err).splitlines()[0].strip() if str(err).strip() else ""
+    if isinstance(err, GistCausalError):
+        return first or type(err).__name__
+    return f"unexpected error ({type(err).__name__}{': ' + first if first else ''})"

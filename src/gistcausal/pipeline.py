@@ -33,7 +33,7 @@ from gistcausal.design.checks import check_design
 from gistcausal.design.cohort import Cohort, FlowCounts, FlowStep, build_cohort
 from gistcausal.design.config import StudyConfig, load_config
 from gistcausal.design.data import load_data
-from gistcausal.errors import DataError, GistCausalError, GistCausalWarning
+from gistcausal.errors import DataError, GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.results import AnalysisResults, PlotData
 
 ProgressFn = Callable[[str], None]
@@ -54,12 +54,12 @@ class _Timer:
 
 
 def _optional(name: str, fn: Callable[[], Any], failed: dict[str, str]) -> Any:
-    """Run an optional step; a :class:`~gistcausal.errors.GistCausalError` is recorded in ``failed`` (the
-    step's section reports it) instead of stopping the analysis."""
+    """Run an optional step; any error it raises is recorded in ``failed`` (the step's section reports it)
+    instead of stopping the analysis. Interrupts (Ctrl-C) still stop the run."""
     try:
         return fn()
-    except GistCausalError as err:
-        failed[name] = str(err).splitlines()[0] if str(err) else type(err).__name__
+    except Exception as err:  # noqa: BLE001 - an optional step never loses the report
+        failed[name] = failure_reason(err)
         warnings.warn(f"{name}: this optional step failed and is reported in its section; the rest of the "
                       f"analysis was completed (got: {failed[name]})", GistCausalWarning, stacklevel=2)
         return None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 
 from gistcausal.errors import SeparationError
@@ -98,3 +100,29 @@ def test_negative_control_must_be_an_outcome(default_config):
     raw["analysis"]["sensitivity"]["negative_control"] = "nope"
     with pytest.raises(ConfigError, match=re.escape("analysis.sensitivity.negative_control 'nope' is not an outcome")):
         config_from_dict(raw)
+
+
+def test_flexible_splines_drop_tied_knots_and_the_grid_fits(default_config, default_cohort):
+    """A covariate with most values tied (a count that is mostly 0) gets only the distinct quantile knots inside
+    its range; with none left it stays linear. Before, its repeated knots made the spline specification raise
+    inside scipy and lost the whole sensitivity step."""
+    from gistcausal.analysis.iptw import flexible_splines
+
+    f = default_cohort.frame.copy()
+    cont = [n for n, c in default_config.covariates.items() if c.type == "continuous" and c.in_propensity]
+    assert cont
+    n = len(f)
+    f[cont[0]] = np.where(np.arange(n) % 4 == 0, np.arange(n) % 9, 0).astype(float)  # 75% zeros
+    sp = flexible_splines(default_config, f)
+    assert cont[0] not in sp  # tertiles are 0 and 0: no interior knot left -> linear
+    for name, spec in sp.items():
+        x = f[name].to_numpy(float)
+        k = np.asarray(spec["knots"])
+        assert np.all(np.diff(k) > 0) and k.min() > x.min() and k.max() < x.max()
+    if len(cont) > 1:  # an ordinary continuous covariate keeps R's two tertile knots
+        x = f[cont[1]].to_numpy(float)
+        assert sp[cont[1]]["knots"] == pytest.approx(list(np.quantile(x, [1 / 3, 2 / 3])))
+    g = specification_grid(default_config, f, outcome="pfs",
+                           specifications=[Specification("propensity model", "splines", "ATE", spline_all=True)])
+    row = g.to_frame().iloc[1]
+    assert math.isfinite(row["value"]), row["note"]

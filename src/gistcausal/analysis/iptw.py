@@ -48,24 +48,53 @@ class CausalFit:
         return tuple(self.comparison.estimates)
 
 
-def propensity_model(cfg: StudyConfig, *, method: str | None = None, spline_all: bool = False) -> Any:
+def propensity_model(cfg: StudyConfig, *, method: str | None = None,
+                     splines: dict[str, Any] | None = None) -> Any:
     """The configured (unfitted) :class:`~gistcausal.stats.propensity.PropensityModel`.
 
-    ``method`` overrides the config's method; ``spline_all`` enters every continuous covariate as a natural
-    spline with 3 df (used by the specification grid).
+    ``method`` overrides the config's method; ``splines`` adds or replaces spline terms (the specification
+    grid's flexible model, see :func:`flexible_splines`).
     """
 
     ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
-    splines = {n: (cfg.covariates[n].spline_df or 3) for n in ps_covs
-               if cfg.covariates[n].spline_df or (spline_all and cfg.covariates[n].type == "continuous")}
+    terms: dict[str, Any] = {n: cfg.covariates[n].spline_df for n in ps_covs if cfg.covariates[n].spline_df}
+    terms.update(splines or {})
     pcfg = cfg.analysis.propensity
-    return PropensityModel(method=method or pcfg.method, covariates=ps_covs, splines=splines,
+    return PropensityModel(method=method or pcfg.method, covariates=ps_covs, splines=terms,
                            interactions=[tuple(i) for i in pcfg.interactions], n_folds=pcfg.n_folds,
                            calibrate=pcfg.calibrate, random_state=cfg.seed)
 
 
-def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, **options: Any) -> tuple[Any, np.ndarray]:
-    """Fit the configured propensity model on a cohort frame; returns (result, scores)."""
+def flexible_splines(cfg: StudyConfig, frame: pd.DataFrame, df: int = 3) -> dict[str, Any]:
+    """Natural-spline terms for every continuous propensity covariate, as flexible as its values allow.
+
+    The interior knots are R's quantile knots for ``ns(x, df)`` with ties removed and only those strictly
+    inside the range kept, so a covariate with many tied values (a count with most values 0) gets fewer knots,
+    and one with no interior knot left stays linear, instead of a basis with repeated knots.
+    """
+    out: dict[str, Any] = {}
+    for n, c in cfg.covariates.items():
+        if not c.in_propensity or c.type != "continuous" or c.spline_df:
+            continue
+        x = pd.to_numeric(frame[n], errors="coerce").to_numpy(float)
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            continue
+        lo, hi = float(x.min()), float(x.max())
+        knots = np.unique(np.quantile(x, np.linspace(0.0, 1.0, df + 1)[1:-1]))
+        knots = [float(k) for k in knots if lo < k < hi]
+        if knots:
+            out[n] = {"knots": knots}
+    return out
+
+
+def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, *, spline_all: bool = False,
+                   **options: Any) -> tuple[Any, np.ndarray]:
+    """Fit the configured propensity model on a cohort frame; returns (result, scores).
+
+    ``spline_all`` enters every continuous covariate as a natural spline (:func:`flexible_splines`)."""
+    if spline_all:
+        options["splines"] = flexible_splines(cfg, frame)
     model = propensity_model(cfg, **options)
     model.fit(frame, treatment_col="treatment")
     return model.result_, model.predict(frame)

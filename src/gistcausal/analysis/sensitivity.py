@@ -17,7 +17,7 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, covariate_design
 from gistcausal.analysis.specification import specification_grid
-from gistcausal.errors import GistCausalError
+from gistcausal.errors import GistCausalError, failure_reason
 from gistcausal.stats.cox import cox_fit
 from gistcausal.stats.evalue import benchmark_covariates, evalue_from_estimate, tipping_point_grid
 from gistcausal.stats.refutation import causal_graph, refute
@@ -169,8 +169,8 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -
     def attempt(name: str, fn: Any) -> Any:
         try:
             return fn()
-        except GistCausalError as err:
-            failed[name] = str(err).splitlines()[0]
+        except Exception as err:  # noqa: BLE001 - a failed part is reported, the others are kept
+            failed[name] = failure_reason(err)
             return None
 
     if sc.evalues:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
-from gistcausal.errors import GistCausalError, GistCausalWarning
+from gistcausal.errors import GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.stats.comparison import compare_survival
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,9 +166,9 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
                                  trim=spec.trim, method=spec.weight_method)
             est = _pick(fit.estimates, measure)
             rows.append(_row(spec.group, spec.label, spec.estimand, int((fit.weights.weights > 0).sum()), est))
-        except GistCausalError as err:
+        except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
             rows.append(_row(spec.group, spec.label, spec.estimand, len(f), None,
-                             note=f"not fitted: {str(err).splitlines()[0]}"))
+                             note=f"not fitted: {failure_reason(err)}"))
         if progress is not None:
             progress(i + 1, total)
     return SpecificationGrid(outcome, measure, tuple(rows), specs[0].label)

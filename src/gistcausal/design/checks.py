@@ -59,7 +59,7 @@ def check_covariate_types(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> 
             got = f"{len(codes)} distinct text value(s) in {int(bad.sum())} row(s)"
             if len(codes) <= _MAX_CODES_SHOWN:
                 got += ": " + ", ".join(repr(c) for c in codes)
-            raise DataError(f"{where}: covariates.{name}: column '{name}' is typed continuous but holds text "
+            raise DataError(f"{cfg.locate(f'covariates.{name}.type')}: covariates.{name}: column '{name}' is typed continuous but holds text "
                             f"(got {got}). Set `covariates: {{{name}: {{type: categorical}}}}`, or recode the "
                             "column to numbers.")
         if out is frame:
@@ -115,12 +115,12 @@ def check_follow_up(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[An
         fix = _round_down(last)
         if beyond:
             keep = [x for x in landmarks if x <= last] or [fix]
-            raise ConfigError(f"{where}: analysis.survival.landmarks: landmark {beyond[0]:g} is beyond the follow-up "
+            raise ConfigError(f"{cfg.locate('analysis.survival.landmarks')}: analysis.survival.landmarks: landmark {beyond[0]:g} is beyond the follow-up "
                               f"of arm '{arm}' in outcome '{o.name}' (got {beyond[0]:g} > its last follow-up "
                               f"{_fmt(last)} {unit}). Use landmarks within follow-up, e.g. `analysis: {{survival: "
                               f"{{landmarks: [{', '.join(f'{x:g}' for x in keep)}]}}}}`.")
         if causal and s.horizon is not None and s.horizon > last:
-            raise ConfigError(f"{where}: analysis.survival.horizon: the RMST horizon is beyond the follow-up of arm "
+            raise ConfigError(f"{cfg.locate('analysis.survival.horizon')}: analysis.survival.horizon: the RMST horizon is beyond the follow-up of arm "
                               f"'{arm}' in outcome '{o.name}' (got {s.horizon:g} > its last follow-up {_fmt(last)} "
                               f"{unit}). Set `analysis: {{survival: {{horizon: {fix:g}}}}}` or less, ideally where "
                               "enough patients of each arm are still followed.")
@@ -142,6 +142,39 @@ def n_parameters(cfg: StudyConfig, frame: pd.DataFrame) -> tuple[int, str | None
             largest, most = name, k
     n += len(cfg.analysis.propensity.interactions)
     return n, largest
+
+
+def _spline_ok(x: np.ndarray, df: int) -> bool:
+    """R's quantile knots of ``ns(x, df)`` are distinct and strictly inside the range of ``x``."""
+    knots = np.quantile(x, np.linspace(0.0, 1.0, df + 1)[1:-1])
+    return bool(np.all(np.diff(knots) > 0) and knots.min() > x.min() and knots.max() < x.max())
+
+
+def check_splines(cfg: StudyConfig, frame: pd.DataFrame) -> None:
+    """Every ``covariates.<name>.spline_df`` gives a natural spline with distinct knots inside the range: a
+    covariate with many tied values (a count that is mostly 0) puts several quantile knots on one value, and
+    the basis is rank-deficient (R's glm returns NA coefficients; the fit here refuses it).
+
+    Raises
+    ------
+    ConfigError
+        Naming the covariate, the df, the tied knots and the largest df that works (or a linear term).
+    """
+    for name, cov in cfg.covariates.items():
+        if cov.type != "continuous" or not cov.spline_df or not cov.in_propensity or name not in frame.columns:
+            continue
+        x = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+        x = x[np.isfinite(x)]
+        if x.size == 0 or _spline_ok(x, cov.spline_df):
+            continue
+        ok = [d for d in range(cov.spline_df - 1, 2, -1) if _spline_ok(x, d)]
+        knots = np.quantile(x, np.linspace(0.0, 1.0, cov.spline_df + 1)[1:-1])
+        fix = (f"Set `covariates: {{{name}: {{spline_df: {ok[0]}}}}}`" if ok else
+               f"Remove `spline_df` from `covariates.{name}` (enter it linearly)")
+        raise ConfigError(f"{cfg.locate(f'covariates.{name}.spline_df')}: covariates.{name}.spline_df: a natural "
+                          f"spline with {cov.spline_df} df puts knots at {', '.join(_fmt(k) for k in knots)} in a "
+                          f"range of {_fmt(x.min())} to {_fmt(x.max())}; knots repeat or touch the range because "
+                          f"'{name}' has many tied values (got spline_df: {cov.spline_df}). {fix}.")
 
 
 def check_estimable(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[Any], arms: tuple[str, str],
@@ -192,6 +225,9 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
     arms = (cohort.treated, cohort.control)
     check_follow_up(cfg, cohort.frame, cohort.outcomes, arms, where)
     check_estimable(cfg, cohort.frame, cohort.outcomes, arms, where)
+    if cfg.analysis.causal:
+        check_splines(cfg, cohort.frame)
 
 
-__all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_design", "n_parameters"]
+__all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_splines", "check_design",
+           "n_parameters"]

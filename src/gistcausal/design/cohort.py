@@ -277,7 +277,7 @@ def _apply_levels(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> pd.DataF
             codes = sorted({key(v) for v in s[unknown]})
             shown = ", ".join(repr(c) for c in codes[:5]) + (", ..." if len(codes) > 5 else "")
             listed = ", ".join(map(str, levels + codes[:5]))
-            raise DataError(f"{where}: column '{name}' has {int(unknown.sum())} value(s) outside "
+            raise DataError(f"{cfg.locate(f'covariates.{name}.levels')}: column '{name}' has {int(unknown.sum())} value(s) outside "
                             f"covariates.{name}.levels (got {shown}; levels: {', '.join(map(str, levels))}). Add "
                             f"the codes, e.g. `covariates: {{{name}: {{levels: [{listed}]}}}}`, or recode them in "
                             "the data.")
@@ -583,7 +583,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
                                  int(e.sum()), "time zero", o.causal))
     for a in tr.arms:
         if int((frame["arm"] == a).sum()) == 0:
-            raise CohortError(f"{where}: arm '{a}' is empty. Check table.treatment.arms codes against column "
+            raise CohortError(f"{cfg.locate(f'table.treatment.arms.{a}')}: arm '{a}' is empty. Check table.treatment.arms codes against column "
                               f"'{tr.column}'.")
     flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
                       "All rows of the analysis table")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from gistcausal.design.redact import redact
 from gistcausal.design.validation import ValidationConfig
@@ -686,6 +686,19 @@ class StudyConfig(_Model):
     reporting: Reporting = Reporting()
     # Set by load_config; not part of the YAML.
     source_path: str | None = Field(default=None, exclude=True)
+    _key_lines: dict = PrivateAttr(default_factory=dict)
+
+    def locate(self, key: str) -> str:
+        """``<file>:<line>`` of a dotted key path (e.g. ``"covariates.nodes.spline_df"``) for messages of checks
+        that run after loading, so they point at the YAML line as load-time errors do. Falls back to the line
+        of the nearest enclosing key that is in the file, then to the file alone."""
+        where = self.source_path or self.name
+        parts = tuple(key.split("."))
+        for k in range(len(parts), 0, -1):
+            line = self._key_lines.get(parts[:k])
+            if line is not None:
+                return f"{where}:{line}"
+        return where
 
     @model_validator(mode="after")
     def _shape(self) -> "StudyConfig":
@@ -1044,7 +1057,9 @@ def load_config(path: str | Path) -> StudyConfig:
     if raw is None:
         raise ConfigError(f"{p}: the config file is empty. Start from `gistcausal init`.")
     cfg = config_from_dict(raw, source=str(p), lines=lines)
-    return cfg.model_copy(update={"source_path": str(p.resolve())})
+    cfg = cfg.model_copy(update={"source_path": str(p.resolve())})
+    cfg._key_lines = {tuple(str(x) for x in k): v for k, v in lines.items()}
+    return cfg
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -286,12 +286,27 @@ def _spline_factor(column: Any, spec: Any, x: np.ndarray, where: str) -> Factor:
         shown = f"df={int(df)}"
     else:
         shown = f"knots={_fmt(knots)}"
+    _check_knots(column, knots, bounds, shown, where)
     if bk is not None:
         shown += f", boundary_knots={_fmt(bounds)}"
     if kind == "bs":
         shown += f", degree={degree}"
     return Factor(column=column, kind=kind, knots=tuple(float(k) for k in knots), boundary_knots=bounds,
                   degree=degree, label=f"{kind}({column}, {shown})")
+
+
+def _check_knots(column: Any, knots: Any, bounds: tuple[float, float], shown: str, where: str) -> None:
+    """Interior knots must be distinct and strictly inside the boundary knots: a repeated knot (many tied
+    values, e.g. a count that is mostly 0) makes the basis rank-deficient (R returns NA coefficients)."""
+    k = np.asarray(knots, dtype=float)
+    lo, hi = bounds
+    if k.size and (np.any(np.diff(np.sort(k)) <= 0) or k.min() <= lo or k.max() >= hi):
+        inside = sorted({float(v) for v in k if lo < v < hi})
+        fix = (f"give distinct knots inside it, e.g. splines={{{column!r}: {{'knots': {_fmt(inside)}}}}}"
+               if inside else "enter it linearly (no spline)")
+        raise ModelFitError(f"{where}: the spline of {column!r} ({shown}) has knots {_fmt(k)} that repeat or touch "
+                            f"the boundary {_fmt(bounds)}, because {column!r} has many tied values. Use fewer df "
+                            f"or {fix}.")
 
 
 def _learn_factor(df: pd.DataFrame, column: Any, spline: Any, where: str) -> Factor:
