@@ -392,3 +392,28 @@ def test_issue_8_sequential_trials_config(root, tmp_path):
     out = write_outputs(r, tmp_path / "seq")
     html = (out / "report.html").read_text()
     assert "Sequential emulated trials" in html and (out / "figures" / "sequential_km.png").is_file()
+
+
+def test_api_progress_goes_to_the_callback_and_the_gistcausal_logger(root, caplog, capsys):
+    """The Python API reports progress as the CLI does: to a callback and to the ``gistcausal`` logger at INFO;
+    with neither configured it prints nothing (issue 15)."""
+    import logging
+
+    import yaml
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+
+    raw = yaml.safe_load((root / "configs" / "gbsg2_hormone.yaml").read_text(encoding="utf-8"))
+    raw.setdefault("analysis", {})["sensitivity"] = {"specification_grid": False, "refutation": {"enabled": False}}
+    cfg = config_from_dict(raw)
+    seen: list[str] = []
+    with caplog.at_level(logging.INFO, logger="gistcausal"):
+        run(cfg, progress=seen.append)
+    logged = [r.getMessage() for r in caplog.records if r.name == "gistcausal"]
+    assert seen and logged == seen
+    assert any("Causal analysis" in m for m in seen)
+    caplog.clear()
+    run(cfg)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""

@@ -18,6 +18,7 @@ call them directly. Results hold aggregates only, never patient rows; figures ar
 """
 from __future__ import annotations
 
+import logging
 import time as _time
 import warnings
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from gistcausal.design.data import load_data
 from gistcausal.errors import DataError, GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.results import AnalysisResults, PlotData
 
+_LOG = logging.getLogger("gistcausal")
 ProgressFn = Callable[[str], None]
 
 
@@ -74,7 +76,10 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
     config : StudyConfig or path
         A validated config or the path of a YAML file.
     progress : callable, optional
-        Called with a short description at the start of each step (the CLI attaches a progress display).
+        Called with a short description at the start of each step and with each replicate count (the CLI
+        attaches a progress display). Every message also goes to the ``gistcausal`` logger at INFO level, so
+        ``logging.basicConfig(level=logging.INFO)`` shows the same progress as the CLI, and the default
+        (no logging configured, no callback) is silent.
     records : DataFrame, optional
         Records to use instead of the config's data source (notebooks, plasmode replicates).
 
@@ -83,7 +88,11 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
     AnalysisResults
     """
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
-    say = progress or (lambda _msg: None)
+    def say(msg: str) -> None:
+        _LOG.info("%s", msg)
+        if progress is not None:
+            progress(msg)
+
     with warnings.catch_warnings(record=True) as wlist:
         warnings.simplefilter("always", GistCausalWarning)
         results = _run(cfg, say, records)
@@ -167,7 +176,8 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> Ana
         causal=causal.comparisons if causal else {}, estimates=tuple(estimates), plots=plots,
         sensitivity=sensitivity, table1_weighted=causal.table1_weighted if causal else {}, strategies=strategies,
         validation=validation, bootstrap=causal.bootstrap if causal else {}, plasmode=plasmode, truth=truth,
-        failed_steps=failed, timings=timer.timings, data_hash=data_hash)
+        failed_steps=failed, timings=timer.timings, data_hash=data_hash,
+        competing={**{(o, "none"): c for o, c in study.competing.items()}, **(causal.competing if causal else {})})
 
 
 def _frame_hash(df: pd.DataFrame) -> str:

@@ -164,6 +164,9 @@ class AnalysisResults:
     truth: dict[str, Any] = field(default_factory=dict)
     failed_steps: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: competing-risks comparisons by (outcome, estimand or "none" for unadjusted): curves for the figures;
+    #: their estimates are in ``estimates``
+    competing: dict[tuple[str, str], Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
 

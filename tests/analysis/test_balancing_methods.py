@@ -48,6 +48,18 @@ def test_matching_run_end_to_end():
             "of 0.2 SD of the logit propensity score, without replacement, largest score first") in text
     assert f"ATT: {w['n_unmatched']['treated']} treated and {w['n_unmatched']['control']} control patients unmatched" in text
     assert "the propensity-matched hazard ratio (ATT) is" in headline(res)
+    # the flow ends with the unmatched patients per arm; titles name matching, not IPTW
+    from gistcausal.present.sections import build_sections, flow_display
+
+    flow = flow_display(res).set_index("Step")
+    labels = dict(res.config.treatment.labels)
+    t_lab = labels.get(res.config.treatment.treated, res.config.treatment.treated)
+    row = flow.loc[f"Not matched (ATT): {t_lab}"]
+    assert (row["Patients before"], row["Removed"], row["Patients after"]) == (
+        246, w["n_unmatched"]["treated"], w["n_matched"]["treated"])
+    titles = [s.title for s in build_sections(res)]
+    assert "Causal effect estimates (propensity-score matching)" in titles
+    assert not any("IPTW" in t for t in titles)
 
 
 def test_ebal_run_with_bootstrap_end_to_end():

@@ -162,3 +162,30 @@ def test_unknown_cause_code_is_a_data_error(table_dir):
     with pytest.raises(DataError, match=r"column 'cause' \(table.outcomes.first_event.event_col\) has codes that "
                                         r"are neither a cause nor the censor_value \(got \['3'\]\)"):
         build_cohort(cfg, load_data(cfg))
+
+
+def test_competing_outcome_has_its_report_section_and_figures(results, tmp_path):
+    """A competing-risks outcome gets a "Competing risks" section (unadjusted and per estimand) whose table
+    repeats the run's estimates with arm labels, and one cumulative-incidence figure per analysis."""
+    from gistcausal.present.report import write_outputs
+    from gistcausal.present.sections import build_sections
+
+    assert set(results.competing) == {("first_event", "none")} | {
+        ("first_event", est) for est in results.config.analysis.survival.estimands}
+    sec = next(s for s in build_sections(results) if s.key == "competing")
+    captions = [c for c, _ in sec.tables]
+    assert captions[0].endswith(": unadjusted") and any("IPTW (ATE)" in c for c in captions)
+    table = dict(sec.tables)[next(c for c in captions if "IPTW (ATE)" in c)]
+    got = next(e for e in results.estimates if e.outcome == "first_event" and e.measure == "cs_hr"
+               and e.method == "iptw" and e.extra["cause"] == "late recurrence" and e.estimand == "ATE")
+    row = table[(table["Cause"] == "late recurrence") & (table["Measure"] == "Cause-specific hazard ratio")].iloc[0]
+    assert row["Estimate (95% CI)"] == f"{got.value:.3f} ({got.ci_low:.3f} to {got.ci_high:.3f})"
+    from gistcausal.present.sections import display_labels
+
+    arms = display_labels(results)[1]
+    tr = results.config.treatment
+    assert set(table["Arm or contrast"]) == {arms[tr.control], arms[tr.treated],
+                                             f"{arms[tr.treated]} vs {arms[tr.control]}"}
+    out = write_outputs(results, tmp_path / "r")
+    assert (out / "figures" / "cif_first_event_ATE.png").is_file()
+    assert 'id="competing"' in (out / "report.html").read_text(encoding="utf-8")

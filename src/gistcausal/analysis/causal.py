@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, fit_propensity
-from gistcausal.analysis.secondary import SECONDARY_TYPES, secondary_estimates
+from gistcausal.analysis.secondary import SECONDARY_TYPES, competing_comparison, secondary_estimates
 from gistcausal.analysis.spec import table1_options, table1_spec
 from gistcausal.analysis.study import at_risk_times
 from gistcausal.analysis.variance import with_variance
@@ -53,6 +53,7 @@ class CausalAnalysis:
     ph_residuals: pd.DataFrame | None = None
     ph_title: str = ""
     failed: dict[str, str] = field(default_factory=dict)
+    competing: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 def causal_analysis(cfg: StudyConfig, cohort: Cohort, say: ProgressFn) -> CausalAnalysis:
@@ -75,7 +76,8 @@ def causal_analysis(cfg: StudyConfig, cohort: Cohort, say: ProgressFn) -> Causal
     for est in cfg.analysis.survival.estimands:
         _one_estimand(cfg, cohort, f, ps, est, imputed, acc, say)
     return CausalAnalysis(propensity, acc.weights, acc.balance, acc.table1_weighted, acc.comparisons,
-                          tuple(acc.estimates), acc.bootstrap, overlap, acc.ph_residuals, acc.ph_title, acc.failed)
+                          tuple(acc.estimates), acc.bootstrap, overlap, acc.ph_residuals, acc.ph_title, acc.failed,
+                          acc.competing)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class _Accumulator:
     ph_residuals: Any = None
     ph_title: str = ""
     failed: dict = field(default_factory=dict)
+    competing: dict = field(default_factory=dict)
 
 
 def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndarray, est: str,
@@ -146,7 +149,11 @@ def _secondary_outcomes(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, w: np
         if o.type not in SECONDARY_TYPES or not o.causal:
             continue
         try:
-            acc.estimates.extend(secondary_estimates(cfg, f, o, weights=w, estimand=est))
+            if o.type == "competing":
+                acc.competing[(o.name, est)] = competing_comparison(cfg, f, o, weights=w, estimand=est)
+                acc.estimates.extend(acc.competing[(o.name, est)].estimates)
+            else:
+                acc.estimates.extend(secondary_estimates(cfg, f, o, weights=w, estimand=est))
         except GistCausalError as err:
             acc.failed[f"{o.type} outcome ({o.name}, {est})"] = str(err).splitlines()[0]
 

@@ -26,10 +26,31 @@ from gistcausal.effects import EffectEstimate
 from gistcausal.errors import ConfigError, MissingDataWarning
 from gistcausal.inference.point_outcomes import bootstrap_point, m_estimation_point
 from gistcausal.stats.binary import compare_binary, compare_continuous
-from gistcausal.stats.competing import compare_cif
+from gistcausal.stats.competing import CompetingRisksComparison, compare_cif
 
 #: Outcome types handled here (``OutcomeInfo.type``).
 SECONDARY_TYPES = ("binary", "continuous", "competing")
+
+
+def competing_comparison(cfg: StudyConfig, f: pd.DataFrame, o: Any, *, weights: np.ndarray | None = None,
+                         estimand: str = "none") -> CompetingRisksComparison:
+    """The competing-risks comparison of one ``type: competing`` outcome (:func:`~gistcausal.stats.competing.
+    compare_cif`): Aalen-Johansen cumulative incidence of each cause per arm (IPTW-weighted when ``weights`` is
+    given), CIF differences and ratios at the landmarks within both arms' follow-up, restricted mean time lost
+    up to the horizon, cause-specific hazard ratios and the weighted log-rank test per cause."""
+    s = cfg.analysis.survival
+    a = f["treatment"].to_numpy(float)
+    t = f[o.time_col].to_numpy(float)
+    status = f[o.event_col].to_numpy(float)
+    causes = cfg.outcomes[o.name].causes
+    keep = np.ones(t.size, dtype=bool) if weights is None else weights > 0
+    last = min(float(t[keep & (a == k)].max()) for k in (0, 1))
+    lm = tuple(x for x in s.landmarks if x <= last)
+    horizon = s.horizon if s.horizon is not None and s.horizon <= last else None
+    return compare_cif(t, status, a, weights=weights, outcome=o.name,
+                       arm_labels=(cfg.treatment.control, cfg.treatment.treated),
+                       causes=tuple(range(1, len(causes) + 1)), cause_labels=tuple(causes.values()),
+                       estimand=estimand, landmarks=lm, horizon=horizon, alpha=s.alpha)
 
 
 def secondary_estimates(cfg: StudyConfig, f: pd.DataFrame, o: Any, *, weights: np.ndarray | None = None,
@@ -51,17 +72,7 @@ def secondary_estimates(cfg: StudyConfig, f: pd.DataFrame, o: Any, *, weights: n
     arms = (cfg.treatment.control, cfg.treatment.treated)
     a = f["treatment"].to_numpy(float)
     if o.type == "competing":
-        t = f[o.time_col].to_numpy(float)
-        status = f[o.event_col].to_numpy(float)
-        causes = cfg.outcomes[o.name].causes
-        keep = np.ones(t.size, dtype=bool) if weights is None else weights > 0
-        last = min(float(t[keep & (a == k)].max()) for k in (0, 1))
-        lm = tuple(x for x in s.landmarks if x <= last)
-        horizon = s.horizon if s.horizon is not None and s.horizon <= last else None
-        comp = compare_cif(t, status, a, weights=weights, outcome=o.name, arm_labels=arms,
-                           causes=tuple(range(1, len(causes) + 1)), cause_labels=tuple(causes.values()),
-                           estimand=estimand, landmarks=lm, horizon=horizon, alpha=s.alpha)
-        return comp.estimates
+        return competing_comparison(cfg, f, o, weights=weights, estimand=estimand).estimates
     y = f[o.event_col].to_numpy(float)
     rec = np.isfinite(y)
     if not rec.all():

@@ -62,3 +62,16 @@ def table1_options(cfg: StudyConfig) -> dict:
 
 
 __all__ = ["arm_labels", "table1_spec", "covariate_labels", "level_labels", "table1_options"]
+
+
+#: how the arms were made comparable (analysis.weights.method), for titles and sentences
+ADJUSTMENT_NAMES = {"iptw": ("IPTW", "IPTW-weighted"),
+                    "matching": ("propensity-score matching", "propensity-matched"),
+                    "ebal": ("entropy balancing", "entropy-balanced")}
+
+
+def adjustment_name(cfg: StudyConfig, *, adjective: bool = False) -> str:
+    """``"IPTW"``, ``"propensity-score matching"`` or ``"entropy balancing"`` (``adjective``: ``"IPTW-weighted"``,
+    ``"propensity-matched"``, ``"entropy-balanced"``), from ``analysis.weights.method``."""
+    noun, adj = ADJUSTMENT_NAMES[cfg.analysis.weights.method]
+    return adj if adjective else noun

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from gistcausal.analysis.iptw import covariate_design
-from gistcausal.analysis.secondary import SECONDARY_TYPES, secondary_estimates
+from gistcausal.analysis.secondary import SECONDARY_TYPES, competing_comparison, secondary_estimates
 from gistcausal.analysis.spec import table1_options, table1_spec
 from gistcausal.design.cohort import Cohort
 from gistcausal.design.config import StudyConfig
@@ -34,6 +34,7 @@ class StudyAnalysis:
     comparisons: dict[str, Any] = field(default_factory=dict)
     durations: dict[str, dict[str, Any]] = field(default_factory=dict)
     estimates: tuple[EffectEstimate, ...] = ()
+    competing: dict[str, Any] = field(default_factory=dict)
 
 
 def study_analysis(cfg: StudyConfig, cohort: Cohort) -> StudyAnalysis:
@@ -48,12 +49,17 @@ def study_analysis(cfg: StudyConfig, cohort: Cohort) -> StudyAnalysis:
     comparisons: dict[str, Any] = {}
     durations: dict[str, dict[str, Any]] = {}
     estimates: list[EffectEstimate] = []
+    competing: dict[str, Any] = {}
     for o in cohort.outcomes:
         if o.type == "duration":
             durations[o.name] = duration_comparison(cfg, cohort, o.name)
             estimates.append(durations[o.name]["estimate"])
             continue
-        if o.type in SECONDARY_TYPES:   # binary, continuous, competing risks: unadjusted estimates only
+        if o.type == "competing":   # unadjusted cumulative incidence, kept for the figure
+            competing[o.name] = competing_comparison(cfg, f, o)
+            estimates.extend(competing[o.name].estimates)
+            continue
+        if o.type in SECONDARY_TYPES:   # binary, continuous: unadjusted estimates only
             estimates.extend(secondary_estimates(cfg, f, o))
             continue
         t, e = f[o.time_col].to_numpy(float), f[o.event_col].to_numpy(int)
@@ -66,7 +72,7 @@ def study_analysis(cfg: StudyConfig, cohort: Cohort) -> StudyAnalysis:
         estimates.extend(comp.estimates)
         if cfg.covariates and o.causal and cfg.analysis.causal:
             estimates.extend(adjusted_hr(cfg, cohort, o.name))
-    return StudyAnalysis(table1, comparisons, durations, tuple(estimates))
+    return StudyAnalysis(table1, comparisons, durations, tuple(estimates), competing)
 
 
 def adjusted_hr(cfg: StudyConfig, cohort: Cohort, outcome: str) -> list[EffectEstimate]:
@@ -83,12 +89,13 @@ def adjusted_hr(cfg: StudyConfig, cohort: Cohort, outcome: str) -> list[EffectEs
 
 
 def at_risk_times(cfg: StudyConfig, t: np.ndarray) -> tuple[float, ...]:
-    """Times for the numbers-at-risk rows: the config's list when it spans the follow-up, else a round step
-    giving about eight columns over the follow-up (6, 12, 24 ... months; 180, 365 ... days)."""
+    """Times for the numbers-at-risk rows: the config's list (``analysis.at_risk_times``) as given, up to the
+    longest follow-up (nobody is at risk later); without one, a round step giving about eight columns over the
+    follow-up (6, 12, 24 ... months; 180, 365 ... days)."""
     t_max = float(np.max(t))
     given = cfg.analysis.at_risk_times
-    if given is not None and max(given) >= 0.6 * t_max:
-        return tuple(x for x in given if x <= t_max)
+    if given is not None:
+        return tuple(x for x in given if x <= t_max) or (0.0,)
     steps = {"days": (30, 90, 180, 365, 730, 1825), "weeks": (4, 13, 26, 52, 104), "months": (3, 6, 12, 24, 36, 60),
              "years": (0.5, 1, 2, 5, 10)}[cfg.time_unit]
     step = next((s for s in steps if t_max / s <= 9), steps[-1])

@@ -139,6 +139,11 @@ class SyntheticSource(_Model):
     hr_os: float = Field(0.85, gt=0.0)
 
 
+def _shown(value: Any) -> str:
+    """A config value as the user wrote it (a nested section as its mapping, not a model repr)."""
+    return repr(value.model_dump() if isinstance(value, BaseModel) else value)
+
+
 class DataSource(_Model):
     """Where the records come from.
 
@@ -163,8 +168,25 @@ class DataSource(_Model):
     dates: list[str] = []
     date_format: str | None = None
 
+    #: keys each source reads beyond the common ones (validation, id_col, columns, dates, date_format)
+    _SOURCE_KEYS: typing.ClassVar[dict[str, tuple[str, ...]]] = {
+        "synthetic": ("synthetic",), "builtin": ("name",), "csv": ("path",), "parquet": ("path",),
+        "excel": ("path", "sheet"), "duckdb": ("path", "table", "query"), "sql": ("url", "table", "query")}
+
     @model_validator(mode="after")
     def _needs(self) -> "DataSource":
+        given = self.model_fields_set
+        unused = [k for k in ("synthetic", "name", "path", "sheet", "url", "table", "query")
+                  if k in given and k not in self._SOURCE_KEYS[self.source]]
+        if unused:
+            takes = [k for k in self._SOURCE_KEYS[self.source]]
+            raise ValueError(f"'{unused[0]}' is not read by source '{self.source}' (got {unused[0]}: "
+                             f"{_shown(getattr(self, unused[0]))}); source '{self.source}' reads {', '.join(takes)}. "
+                             f"Remove '{unused[0]}', or choose the source that reads it")
+        if "date_format" in given and not self.dates:
+            raise ValueError(f"'date_format' applies to the columns listed under 'dates', and none are listed (got "
+                             f"date_format: {self.date_format!r}). List the date columns, e.g. `dates: "
+                             "[date_of_diagnosis]`, or remove date_format")
         if self.source in ("csv", "parquet", "excel", "duckdb") and not self.path:
             raise ValueError(f"source '{self.source}' needs 'path' (the file to read)")
         if self.source == "builtin" and not self.name:
@@ -593,6 +615,14 @@ class PlasmodeConfig(_Model):
     methods: list[Literal["iptw", "unadjusted"]] = ["iptw", "unadjusted"]
     backend: Literal["local", "dask"] = "local"
     scheduler: str | None = None
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> "PlasmodeConfig":
+        if self.scheduler is not None and self.backend != "dask":
+            raise ValueError(f"'scheduler' is the address of a Dask scheduler and is read only with backend 'dask' "
+                             f"(got scheduler: {self.scheduler!r}, backend: {self.backend!r}). Set `backend: dask`, "
+                             "or remove scheduler")
+        return self
 
 
 class Reporting(_Model):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gistcausal.analysis.spec import table1_options
+from gistcausal.analysis.spec import adjustment_name, table1_options
 from gistcausal.design.disclosure import threshold_for
 from gistcausal.present.plots import new_figure
 from gistcausal.present.plots.balance import love_plot, overlap_histogram_plot, weight_histogram_plot
@@ -40,6 +40,7 @@ def _build(r: AnalysisResults) -> dict[str, Any]:
         return figs
     _study(r, figs)
     _causal(r, figs)
+    _competing(r, figs)
     _sensitivity(r, figs)
     if r.plasmode is not None:
         for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
@@ -59,6 +60,17 @@ def _build(r: AnalysisResults) -> dict[str, Any]:
 def _arm_display(r: AnalysisResults) -> dict[str, str]:
     t = r.config.treatment
     return {a: t.label(a) for a in t.arms}
+
+
+def _competing(r: AnalysisResults, figs: dict[str, Any]) -> None:
+    """Cumulative incidence per cause and arm of each competing-risks outcome, unadjusted and per estimand."""
+    from gistcausal.present.plots.cif import plot_cif
+
+    cfg = r.config
+    for (name, est), comp in r.competing.items():
+        how = "unadjusted" if est == "none" else f"{adjustment_name(cfg)} ({est})"
+        figs[f"cif_{name}_{est}"] = plot_cif(comp, title=f"{cfg.outcomes[name].label}: {how}",
+                                             time_unit=cfg.time_unit, arm_display=_arm_display(r))
 
 
 def _study(r: AnalysisResults, figs: dict[str, Any]) -> None:
@@ -96,7 +108,7 @@ def _causal(r: AnalysisResults, figs: dict[str, Any]) -> None:
         figs["schoenfeld"] = fig
     for (name, est), comp in r.causal.items():
         fig, ax = new_figure(8, 6.2)
-        plot_km(comp, ax=ax, unweighted=r.study.get(name), title=f"{cfg.outcomes[name].label}: IPTW ({est})",
+        plot_km(comp, ax=ax, unweighted=r.study.get(name), title=f"{cfg.outcomes[name].label}: {adjustment_name(cfg)} ({est})",
                 time_unit=cfg.time_unit, suppress_below=threshold_for(cfg) or None, arm_display=_arm_display(r))
         figs[f"km_{name}_{est}"] = fig
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from gistcausal.analysis.spec import adjustment_name
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
 from gistcausal.results import AnalysisResults
@@ -196,8 +197,29 @@ def flow_display(r: "AnalysisResults") -> pd.DataFrame:
     df = r.flow_frame()
     arms = display_labels(r)[1]
     df["label"] = [f"Arm: {arms.get(x[5:], x[5:])}" if k == "arm" else x for x, k in zip(df["label"], df["kind"])]
+    df = pd.concat([df, _unmatched_rows(r, arms)], ignore_index=True)
     return df.rename(columns={"label": "Step", "kind": "Kind", "rule": "Rule", "n_before": "Patients before",
                               "n_removed": "Removed", "n_after": "Patients after"})
+
+
+def _unmatched_rows(r: "AnalysisResults", arms: dict) -> pd.DataFrame:
+    """With propensity-score matching: per estimand and arm, the patients left unmatched (caliper, exact
+    matching), so the flow ends at the patients the matched analysis uses (issue 18)."""
+    rows = []
+    size = dict(r.flow.arms)
+    codes = {"treated": r.config.treatment.treated, "control": r.config.treatment.control}
+    for est, w in r.weights.items():
+        d = w.to_dict()
+        if "n_unmatched" not in d:
+            continue
+        for role in ("treated", "control"):
+            code = codes[role]
+            n0, gone = int(size.get(code, 0)), int(d["n_unmatched"].get(role, 0))
+            rule = ("no patient of the other arm within the caliper (and exact-matching strata)" if role == "treated"
+                    else "not chosen as a match for any patient of the other arm")
+            rows.append({"label": f"Not matched ({est}): {arms.get(code, code)}", "kind": "matching", "rule": rule,
+                         "n_before": n0, "n_removed": gone, "n_after": n0 - gone})
+    return pd.DataFrame(rows, columns=["label", "kind", "rule", "n_before", "n_removed", "n_after"])
 
 
 _POPULATION = {"ATE": "all eligible patients", "ATT": "patients like those who received {t}",
@@ -271,13 +293,13 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
             ("Estimand", "Effect of assignment in the trial population", _estimand_words(r)),
             ("Identifying assumptions", "Guaranteed by randomization", _assumptions(r)),
             ("Analysis plan", "Comparison of outcome distributions between arms",
-             f"IPTW ({', '.join(cfg.analysis.survival.estimands)}) with a {cfg.analysis.propensity.method} "
+             f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) with a {cfg.analysis.propensity.method} "
              f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} variance"),
         ]
     else:
         rows = [("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
                 ("Outcomes", "; ".join(o.label for o in cfg.outcomes.values()), "analysis-ready table"),
-                ("Analysis plan", "", f"IPTW ({', '.join(cfg.analysis.survival.estimands)})")]
+                ("Analysis plan", "", f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)})")]
     return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
 
 
@@ -374,11 +396,59 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
                          at_risk_wide(r.at_risk_frame(comp.at_risk), weighted=False, labels=labels)))
         secs.append(ReportSection("study", cfg.output.unadjusted_title, tables=tuple(tabs), figures=figs,
                                   details=(("All unweighted estimates", estimates_display(un, outcomes=out_labels, arms=labels)),)))
-    for add in (_propensity_sections, _effect_sections, _strategy_and_simulation_sections, _sensitivity_section):
+    for add in (_propensity_sections, _effect_sections, _competing_section, _strategy_and_simulation_sections,
+                _sensitivity_section):
         add(r, secs)
     _target_section(r, secs)
     secs.append(ReportSection("methods", "Methods (generated from the config)", (methods_paragraph(r),)))
     return secs
+
+
+_CR_MEASURES = {"cif": "Cumulative incidence", "cif_diff": "Difference in cumulative incidence",
+                "cif_ratio": "Ratio of cumulative incidences", "rmtl": "Restricted mean time lost",
+                "rmtl_diff": "Difference in restricted mean time lost", "cs_hr": "Cause-specific hazard ratio",
+                "cs_logrank_p": "Weighted log-rank test (p)"}
+
+
+def competing_table(r: "AnalysisResults", comp: Any) -> pd.DataFrame:
+    """One row per cause, measure and time: arm labels for codes, the estimate with its interval rounded for
+    people (probabilities and ratios to 3 digits, times to 2 decimals), p-values as p-values."""
+    cfg = r.config
+    arms = display_labels(r)[1]
+    rows = []
+    for e in comp.estimates:
+        contrast = " vs ".join(arms.get(x, x) for x in e.contrast.split(" vs "))
+        when = "" if not math.isfinite(e.time) else f"{e.time:g} {cfg.time_unit}"
+        if e.measure == "cs_logrank_p":
+            value = _p(e.value)
+        else:
+            digits = 2 if e.measure.startswith("rmtl") else 3
+            value = f"{e.value:.{digits}f}"
+            if math.isfinite(e.ci_low) and math.isfinite(e.ci_high):
+                value += f" ({e.ci_low:.{digits}f} to {e.ci_high:.{digits}f})"
+        rows.append({"Cause": e.extra.get("cause", ""), "Measure": _CR_MEASURES.get(e.measure, e.measure),
+                     "Time": when, "Arm or contrast": contrast, "Estimate (95% CI)": value})
+    return pd.DataFrame(rows)
+
+
+def _competing_section(r: "AnalysisResults", secs: list[ReportSection]) -> None:
+    """Competing-risks outcomes: cumulative incidence per cause and arm (Aalen-Johansen), unadjusted and per
+    estimand, with the contrasts and the cause-specific hazard ratios."""
+    if not r.competing:
+        return
+    cfg = r.config
+    tabs, figs = [], []
+    for (name, est), comp in r.competing.items():
+        how = "unadjusted" if est == "none" else f"{adjustment_name(cfg)} ({est})"
+        label = cfg.outcomes[name].label
+        tabs.append((f"{label}: {how}", competing_table(r, comp)))
+        figs.append((f"Cumulative incidence by cause: {label}, {how}", f"cif_{name}_{est}"))
+    text = ("Each cause's cumulative incidence is the Aalen-Johansen estimate, which treats the other causes as "
+            "competing events rather than censoring (1 - Kaplan-Meier would overstate it); intervals use the "
+            "infinitesimal-jackknife variance. The cause-specific hazard ratio compares the rate of one cause "
+            "among patients still free of every cause; the cumulative incidence difference is the contrast of "
+            "absolute risks that patients experience.")
+    secs.append(ReportSection("competing", "Competing risks", (text,), tables=tuple(tabs), figures=tuple(figs)))
 
 
 def _target_section(r: "AnalysisResults", secs: list[ReportSection]) -> None:
@@ -429,7 +499,8 @@ def _effect_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
     out_labels, labels = display_labels(r)
     if r.causal:
         causal = [e for e in r.estimates if e.method not in ("unadjusted", "ccw")]
-        figs = tuple((f"Unweighted and IPTW-weighted Kaplan-Meier ({est}): {cfg.outcomes[o].label}", f"km_{o}_{est}")
+        figs = tuple((f"Unweighted and {adjustment_name(cfg, adjective=True)} Kaplan-Meier ({est}): "
+                      f"{cfg.outcomes[o].label}", f"km_{o}_{est}")
                      for (o, est) in r.causal)
         tabs = [("Causal effect estimates (treated vs control)", causal_results_table(r))]
         tabs += [(f"Numbers at risk, raw and weighted: {cfg.outcomes[o].label} ({est})",
@@ -438,7 +509,8 @@ def _effect_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
         if r.truth:
             tabs.insert(1, ("Synthetic registry: estimates beside the known true marginal effects",
                             truth_table(r).round(4)))
-        secs.append(ReportSection("effects", "Causal effect estimates (IPTW)", tables=tuple(tabs), figures=figs,
+        secs.append(ReportSection("effects", f"Causal effect estimates ({adjustment_name(cfg)})", tables=tuple(tabs),
+                                  figures=figs,
                                   details=(("All causal estimates", estimates_display(causal, outcomes=out_labels, arms=labels)),)))
     if "sequential_model" in r.sensitivity:
         sm = r.sensitivity["sequential_model"]
