@@ -893,7 +893,8 @@ class SurvivalConfig(_Model):
         examples=[[6, 12, 24], [365, 730]])
     horizon: float | None = Field(
         24.0, description="Horizon tau (time_unit) of the restricted mean survival time (RMST) and its difference, "
-        "and of the DoWhy refutation; must be within every arm's follow-up. null: no RMST and no refutation.",
+        "and of the DoWhy refutation, for the adjusted analysis; must be within every arm's follow-up. null: no RMST "
+        "and no refutation.",
         examples=[24, 60])
     estimands: list[Estimand] = Field(
         ["ATE"], description="Target populations of the adjusted analysis, each run in full: ATE (everyone), ATT "
@@ -1141,8 +1142,8 @@ class StudyConfig(_Model):
         "cohort (eligibility steps, treatment strategies, time zero, outcomes). Give exactly one of protocol, "
         "table or sequential.",
         examples=[{"eligibility": [{"label": "Adults", "exclude": {"column": "age_at_diagnosis", "lt": 18}}],
-                   "treatment": {"column": "regimen", "arms": {"drug_b": ["drug_b"], "drug_a_high_dose": ["drug_a_800"]},
-                                 "treated": "drug_b"},
+                   "treatment": {"column": "regimen", "treated": "drug_b",
+                                 "arms": {"drug_b": ["drug_b"], "drug_a_high_dose": ["drug_a_800"]}},
                    "time_zero": "treatment_start_date",
                    "outcomes": {"os": {"label": "Overall survival", "events": ["date_of_death"],
                                        "censor": "date_last_followup"}}}])
