@@ -475,8 +475,8 @@ class CloneCensorConfig(_Model):
         examples=[[{"label": "First line ended by progression",
                     "include": {"column": "first_line_end_reason", "in": ["progression"]}}]])
     treatment_column: str = Field(
-        description="Column with the code of the first treatment started after time_zero (missing or any other "
-        "code when none of the strategies' treatments).", examples=["second_line_regimen"])
+        description="Column with the code of the first treatment started after time_zero (missing when none was "
+        "started); codes outside both strategies are deviations.", examples=["second_line_regimen"])
     treatment_date: str = Field(
         description="Date column of that treatment's start; missing when none was started. A start after the end "
         "of follow-up counts as not started.", examples=["second_line_start_date"])
@@ -903,7 +903,7 @@ class SurvivalConfig(_Model):
         examples=[["ATE", "ATT"], ["ATT"]])
     variance: Literal["robust", "m_estimation", "bootstrap"] = Field(
         "robust", description="Standard errors of the adjusted estimates: robust (sandwich with the weights taken "
-        "as known; usually conservative), m_estimation (stacked estimating equations that also count the "
+        "as known; conservative for the ATE), m_estimation (stacked estimating equations that also count the "
         "propensity model's uncertainty; logistic propensity model and no truncation) or bootstrap (propensity "
         "model refitted in each of bootstrap_replicates resamples).", examples=["bootstrap", "m_estimation"])
     bootstrap_replicates: int = Field(
