@@ -43,21 +43,57 @@ class Criterion(_Model):
     (they satisfy only ``missing: true``).
     """
 
-    column: str | None = None
-    in_: list[Any] | None = Field(default=None, alias="in")
-    not_in: list[Any] | None = None
-    eq: Any = None
-    ne: Any = None
-    lt: float | str | None = None
-    le: float | str | None = None
-    gt: float | str | None = None
-    ge: float | str | None = None
-    missing: bool | None = None
-    before_column: str | None = None
-    after_column: str | None = None
-    all_: list["Criterion"] | None = Field(default=None, alias="all")
-    any_: list["Criterion"] | None = Field(default=None, alias="any")
-    not_: "Criterion | None" = Field(default=None, alias="not")
+    column: str | None = Field(
+        None, description="The data column the comparison reads (after data.columns renaming and "
+        "protocol.derived). Required unless the criterion is a combination (all, any or not).",
+        examples=["age_at_diagnosis", "stage"])
+    in_: list[Any] | None = Field(
+        default=None, alias="in",
+        description="True where the column equals one of these codes (compared as values and as text, so 1 "
+        "matches \"1\"). Missing values never match.",
+        examples=[["metastatic", "unknown"], [1, 2]])
+    not_in: list[Any] | None = Field(
+        None, description="True where the column is recorded and equals none of these codes (missing values do "
+        "not match; add `{column: ..., missing: true}` under any: to include them).",
+        examples=[["none", "other"]])
+    eq: Any = Field(None, description="True where the column equals this value, compared as text (so `eq: true` "
+                    "matches a yes/no column's true values). Missing values never match.", examples=[True, "ongoing"])
+    ne: Any = Field(None, description="True where the column is recorded and differs from this value "
+                    "(compared as text).", examples=["unknown"])
+    lt: float | str | None = Field(
+        None, description="True where the column is below this bound: a number for a numeric column, or an ISO "
+        "date (YYYY-MM-DD) for a date column listed in data.dates.", examples=[18, "2010-01-01"])
+    le: float | str | None = Field(
+        None, description="True where the column is at most this bound (number, or ISO date for a date column).",
+        examples=[75, "2020-12-31"])
+    gt: float | str | None = Field(
+        None, description="True where the column is above this bound (number, or ISO date for a date column).",
+        examples=[0, "2009-12-31"])
+    ge: float | str | None = Field(
+        None, description="True where the column is at least this bound (number, or ISO date for a date column).",
+        examples=[18, "2010-01-01"])
+    missing: bool | None = Field(
+        None, description="true: the column is missing (empty); false: it is recorded. The only comparison that "
+        "missing values can satisfy.", examples=[True])
+    before_column: str | None = Field(
+        None, description="True where the column's date is strictly before the date in this other column; rows "
+        "where either date is missing do not match.", examples=["date_of_diagnosis"])
+    after_column: str | None = Field(
+        None, description="True where the column's date is strictly after the date in this other column; rows "
+        "where either date is missing do not match.", examples=["second_line_start_date"])
+    all_: list["Criterion"] | None = Field(
+        default=None, alias="all",
+        description="True where every listed criterion is true (logical and). Give it instead of column.",
+        examples=[[{"column": "age_at_diagnosis", "ge": 18}, {"column": "stage", "in": ["metastatic"]}]])
+    any_: list["Criterion"] | None = Field(
+        default=None, alias="any",
+        description="True where at least one listed criterion is true (logical or). Give it instead of column.",
+        examples=[[{"column": "stage", "in": ["metastatic"]}, {"column": "stage", "missing": True}]])
+    not_: "Criterion | None" = Field(
+        default=None, alias="not",
+        description="True where the nested criterion is false (a missing value that fails the nested comparison "
+        "therefore passes). Give it instead of column.",
+        examples=[{"column": "stage", "in": ["localized"]}])
 
     _OPS = ("in_", "not_in", "eq", "ne", "lt", "le", "gt", "ge", "missing", "before_column", "after_column")
 
@@ -118,9 +154,17 @@ class Criterion(_Model):
 class EligibilityStep(_Model):
     """One step of the eligibility cascade; exactly one of ``include`` / ``exclude``."""
 
-    label: str
-    include: Criterion | None = None
-    exclude: Criterion | None = None
+    label: str = Field(description="The step's text in the flow diagram and the protocol table, e.g. the "
+                       "eligibility criterion as the protocol words it.",
+                       examples=["Age < 18 years at diagnosis", "No second-line treatment"])
+    include: Criterion | None = Field(
+        None, description="Keep only the patients meeting this criterion (those with a missing value in a compared "
+        "column are removed). Give include or exclude, not both.",
+        examples=[{"column": "first_line_end_reason", "in": ["progression"]}])
+    exclude: Criterion | None = Field(
+        None, description="Remove the patients meeting this criterion (those with a missing value in a compared "
+        "column stay). Give include or exclude, not both.",
+        examples=[{"column": "age_at_diagnosis", "lt": 18}])
 
     @model_validator(mode="after")
     def _one_side(self) -> "EligibilityStep":
@@ -131,12 +175,36 @@ class EligibilityStep(_Model):
 
 # --------------------------------------------------------------------------------------------- data
 class SyntheticSource(_Model):
-    n_patients: int = Field(480, ge=20, le=10_000_000)
-    tumor_size_missing: float = Field(0.0, ge=0.0, lt=1.0)
-    seed: int = 20201
-    confounding: float = Field(1.0, ge=0.0, le=10.0)
-    hr_pfs: float = Field(0.70, gt=0.0)
-    hr_os: float = Field(0.85, gt=0.0)
+    """Settings of the built-in synthetic GIST registry (``data.source: synthetic``; docs/synthetic_registry.md)."""
+
+    n_patients: int = Field(
+        480, ge=20, le=10_000_000,
+        description="Number of registry records simulated (patients with advanced GIST on palliative first-line "
+        "treatment). With the default 480 the study's eligibility gives exactly the published counts "
+        "(463 -> 118 -> 110 -> 72 / 38); other sizes draw the counts at random.", examples=[480, 5000])
+    tumor_size_missing: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="Probability (0 to below 1) that a record's tumour size is missing completely at random, to "
+        "try the covariates' missing-data rules (covariates.<name>.missing). 0: always recorded.",
+        examples=[0.15])
+    seed: int = Field(
+        20201, description="Seed of the simulated records only (the analysis uses the top-level seed); the same "
+        "seed and settings give the same records. Also seeds the builtin sequential_demo data.",
+        examples=[20201, 7])
+    confounding: float = Field(
+        1.0, ge=0.0, le=10.0,
+        description="Strength of confounding by indication: multiplies the covariate effects on the choice of "
+        "sunitinib vs imatinib 800 mg. 0 gives a randomized comparison; 1 is calibrated to the published study.",
+        examples=[1.0, 0.0])
+    hr_pfs: float = Field(
+        0.70, gt=0.0,
+        description="True conditional hazard ratio (sunitinib vs imatinib 800 mg, given covariates) for "
+        "progression-free survival from time zero; the report sets the estimates beside the true marginal effects "
+        "it implies.", examples=[0.7, 1.0])
+    hr_os: float = Field(
+        0.85, gt=0.0,
+        description="True conditional hazard ratio (sunitinib vs imatinib 800 mg, given covariates) for overall "
+        "survival from time zero.", examples=[0.85, 1.0])
 
 
 def _shown(value: Any) -> str:
@@ -154,19 +222,57 @@ class DataSource(_Model):
     as dates (ISO ``YYYY-MM-DD`` unless ``date_format`` is given).
     """
 
-    source: Literal["synthetic", "builtin", "csv", "parquet", "excel", "duckdb", "sql"] = "synthetic"
-    validation: ValidationConfig | None = None
-    path: str | None = None
-    name: Literal["gbsg2", "sequential_demo"] | None = None
-    sheet: str | None = None
-    url: str | None = None
-    table: str | None = None
-    query: str | None = None
-    synthetic: SyntheticSource = SyntheticSource()
-    id_col: str = "patient_id"
-    columns: dict[str, str] = {}
-    dates: list[str] = []
-    date_format: str | None = None
+    source: Literal["synthetic", "builtin", "csv", "parquet", "excel", "duckdb", "sql"] = Field(
+        "synthetic", description="Kind of data source: synthetic (the built-in simulated GIST registry, settings "
+        "in data.synthetic), builtin (a public example dataset, data.name), csv, parquet or excel (a file, "
+        "data.path), duckdb (a DuckDB file, data.path with data.table or data.query) or sql (a database, data.url "
+        "with data.table or data.query).", examples=["csv", "sql"])
+    validation: ValidationConfig | None = Field(
+        None, description="Record-level checks run before the cohort is built (registry configs with protocol: "
+        "only): date order, events after last follow-up, allowed codes. Unset: the built-in rules for the "
+        "synthetic registry, none for other sources (duplicate patient ids are always an error).",
+        examples=[{"date_rules": [{"earlier_col": "date_of_diagnosis", "later_col": "date_of_death"}],
+                   "vocabularies": {"sex": ["female", "male"]}}])
+    path: str | None = Field(
+        None, description="The file to read for csv, parquet, excel and duckdb sources; a relative path is "
+        "resolved against the config file's folder. CSV files must be comma-separated UTF-8.",
+        examples=["data/registry.csv", "/data/extract_2024.parquet"])
+    name: Literal["gbsg2", "sequential_demo"] | None = Field(
+        None, description="Dataset of source: builtin: gbsg2 (the GBSG-2 breast cancer trial data shipped with "
+        "lifelines) or sequential_demo (synthetic person-month data for sequential trials).",
+        examples=["gbsg2"])
+    sheet: str | None = Field(
+        None, description="Excel sources: the worksheet to read. Unset: the first sheet.",
+        examples=["patients"])
+    url: str | None = Field(
+        None, description="sql sources: the SQLAlchemy database URL. Passwords are never echoed in messages; better "
+        "leave the password out and set it in the driver's environment variable (e.g. PGPASSWORD).",
+        examples=["postgresql://analyst@dbhost/registry", "sqlite:///registry.db"])
+    table: str | None = Field(
+        None, description="duckdb and sql sources: the table read in full (name quoted, so case matters). Give "
+        "table or query; query wins when both are given.", examples=["patients"])
+    query: str | None = Field(
+        None, description="duckdb and sql sources: a SELECT statement whose result is the records, to join or "
+        "filter in the database. Give table or query.",
+        examples=["SELECT * FROM patients WHERE diagnosis_year >= 2010"])
+    synthetic: SyntheticSource = Field(
+        SyntheticSource(), description="Settings of the synthetic registry (used when source is synthetic; its "
+        "seed also seeds the builtin sequential_demo data).", examples=[{"n_patients": 480, "seed": 20201}])
+    id_col: str = Field(
+        "patient_id", description="Column holding the patient identifier. Registry configs (protocol:) require it "
+        "and reject duplicate ids; identifiers never appear in reports.", examples=["patient_id", "pid"])
+    columns: dict[str, str] = Field(
+        {}, description="Renames source columns to the names the config uses, {name in the data: name in the "
+        "config}; applied before data.dates and everything else.",
+        examples=[{"dob": "date_of_birth", "Sex": "sex"}])
+    dates: list[str] = Field(
+        [], description="Columns parsed as dates (after renaming by data.columns): every column a protocol uses as "
+        "a date (time zero, events, censoring, derived spans) must be listed unless the source already stores "
+        "dates. Unparseable values are an error.", examples=[["date_of_diagnosis", "date_of_death",
+                                                               "date_last_followup"]])
+    date_format: str | None = Field(
+        None, description="strftime format of the columns in data.dates, e.g. %d-%m-%Y for 31-12-2020. Unset: "
+        "ISO 8601 (YYYY-MM-DD).", examples=["%d-%m-%Y", "%d/%m/%Y"])
 
     #: keys each source reads beyond the common ones (validation, id_col, columns, dates, date_format)
     _SOURCE_KEYS: typing.ClassVar[dict[str, tuple[str, ...]]] = {
@@ -210,10 +316,18 @@ class DataSource(_Model):
 class Treatment(_Model):
     """Treatment strategies: which codes of ``column`` define each arm, and which arm is 'treated' (coded 1)."""
 
-    column: str
-    arms: dict[str, list[Any]]
-    treated: str
-    labels: dict[str, str] = {}
+    column: str = Field(description="Column holding the treatment actually given (its codes are sorted into the "
+                        "two arms by treatment.arms).", examples=["second_line_regimen", "treatment"])
+    arms: dict[str, list[Any]] = Field(
+        description="Exactly two arms, {arm name: [codes of column]}; codes match as text (1 matches \"1\"). "
+        "Patients whose code is in neither arm are excluded (a step of the flow diagram).",
+        examples=[{"drug_b": ["drug_b_daily", "drug_b_weekly"], "drug_a_high_dose": ["drug_a_800"]},
+                  {"treated": [1], "control": [0]}])
+    treated: str = Field(description="The arm coded 1 (the 'treated' arm): effects are reported as treated vs the "
+                         "other arm, and ATT/ATC refer to it.", examples=["drug_b", "treated"])
+    labels: dict[str, str] = Field(
+        {}, description="Display labels of the arms in tables, figures and text, {arm name: label}; an arm without "
+        "one shows its name.", examples=[{"drug_b": "Drug B (group A)", "drug_a_high_dose": "Drug A 800 mg (group B)"}])
 
     @model_validator(mode="after")
     def _two_arms(self) -> "Treatment":
@@ -240,19 +354,35 @@ class Recode(_Model):
     Codes not listed keep their value, or become ``other`` when it is given.
     """
 
-    column: str
-    map: dict[str, list[Any]]
-    other: str | None = None
+    column: str = Field(description="The categorical column whose codes are grouped (a data column or an earlier "
+                        "derived column).", examples=["histology", "localization"])
+    map: dict[str, list[Any]] = Field(
+        description="New levels and the codes each groups, {new level: [codes]}; codes match as text. Missing "
+        "values stay missing.", examples=[{"small_bowel": ["jejunum", "ileum", "duodenum"], "gastric": ["stomach"]}])
+    other: str | None = Field(
+        None, description="Level given to every recorded code not listed in map. Unset: unlisted codes keep their "
+        "value.", examples=["other"])
 
 
 class DerivedColumn(_Model):
     """A column computed from others: the time between two date columns (``months_between``,
     ``years_between``, ``days_between`` [start, end]) or a ``recode`` of a categorical column."""
 
-    months_between: tuple[str, str] | None = None
-    years_between: tuple[str, str] | None = None
-    days_between: tuple[str, str] | None = None
-    recode: Recode | None = None
+    months_between: tuple[str, str] | None = Field(
+        None, description="[start date column, end date column]: the time between them in months (days / "
+        "30.4375), e.g. the duration of a previous treatment line. Both columns must be dates (data.dates).",
+        examples=[["first_line_start_date", "first_line_end_date"]])
+    years_between: tuple[str, str] | None = Field(
+        None, description="[start date column, end date column]: the time between them in years (days / 365.25), "
+        "e.g. age at diagnosis from the date of birth.", examples=[["date_of_birth", "date_of_diagnosis"]])
+    days_between: tuple[str, str] | None = Field(
+        None, description="[start date column, end date column]: the time between them in days, e.g. the delay "
+        "from diagnosis to the start of treatment.", examples=[["date_of_diagnosis", "first_line_start_date"]])
+    recode: Recode | None = Field(
+        None, description="Group the codes of a categorical column into fewer levels (e.g. rare categories "
+        "together).", examples=[{"column": "stage_at_diagnosis",
+                                 "map": {"localized": ["localized"], "metastatic": ["metastasized", "multiple"]},
+                                 "other": "other"}])
 
     @model_validator(mode="after")
     def _one(self) -> "DerivedColumn":
@@ -270,9 +400,14 @@ class DerivedColumn(_Model):
 class ArmOutcome(_Model):
     """Per-arm definition of a duration outcome (e.g. time to failure of the treatment started at time zero)."""
 
-    start: str
-    end: str
-    require: Criterion | None = None
+    start: str = Field(description="Date column where this arm's duration starts (e.g. the start of the "
+                       "treatment whose duration is measured).", examples=["second_line_start_date"])
+    end: str = Field(description="Date column where it ends; patients with either date missing have no duration "
+                     "in this arm. An end before the start is an error.", examples=["second_line_end_date"])
+    require: Criterion | None = Field(
+        None, description="Only patients of this arm meeting this criterion get a duration (e.g. those whose "
+        "treatment ended by progression or toxicity). Unset: every patient of the arm with both dates.",
+        examples=[{"column": "second_line_end_reason", "in": ["progression", "toxicity"]}])
 
 
 class Outcome(_Model):
@@ -283,13 +418,34 @@ class Outcome(_Model):
     the study's secondary outcome.
     """
 
-    label: str
-    type: Literal["time_to_event", "duration"] = "time_to_event"
-    start: str | None = None
-    events: list[str] = []
-    censor: str | None = None
-    by_arm: dict[str, ArmOutcome] = {}
-    causal: bool = True
+    label: str = Field(description="The outcome's name in tables, figures and the report.",
+                       examples=["Overall survival", "Progression-free survival"])
+    type: Literal["time_to_event", "duration"] = Field(
+        "time_to_event", description="time_to_event: time from start (default: time zero) to the earliest of events, "
+        "censored at censor; analysed by Kaplan-Meier, RMST and Cox, unadjusted and (if causal) weighted. "
+        "duration: a per-arm duration defined by by_arm, compared descriptively (medians, Mann-Whitney test).",
+        examples=["time_to_event", "duration"])
+    start: str | None = Field(
+        None, description="Date column the time is measured from instead of protocol.time_zero (e.g. the date of "
+        "diagnosis, for survival from diagnosis). Who is included still follows the eligibility at time zero.",
+        examples=["date_of_diagnosis"])
+    events: list[str] = Field(
+        [], description="Date columns of the outcome events; the earliest recorded one is the event date "
+        "(e.g. progression or death for progression-free survival). Required for time_to_event.",
+        examples=[["progression_date", "date_of_death"], ["date_of_death"]])
+    censor: str | None = Field(
+        None, description="Date column of the last follow-up, where patients without an event are censored; "
+        "required for time_to_event, and must be recorded for every patient without an event.",
+        examples=["date_last_followup"])
+    by_arm: dict[str, ArmOutcome] = Field(
+        {}, description="duration outcomes: for each arm name (protocol.treatment.arms), the start and end date "
+        "columns of the duration, and optionally who has one (require).",
+        examples=[{"drug_b": {"start": "second_line_start_date", "end": "second_line_end_date"},
+                   "drug_a_high_dose": {"start": "third_line_start_date", "end": "third_line_end_date"}}])
+    causal: bool = Field(
+        True, description="true: the outcome gets the adjusted analysis (weights, weighted survival, adjusted HR) "
+        "besides the unadjusted one; false: unadjusted only (e.g. survival from diagnosis, which starts before "
+        "time zero).", examples=[False])
 
     @model_validator(mode="after")
     def _shape(self) -> "Outcome":
@@ -331,20 +487,52 @@ class CloneCensorConfig(_Model):
         conditions on the second line that the strategies are about.
     """
 
-    time_zero: str
-    eligibility: list[EligibilityStep] = []
-    treatment_column: str
-    treatment_date: str
-    strategies: dict[str, list[Any]]
-    grace: float = Field(gt=0)
-    events: list[str]
-    censor: str
-    covariates: list[str] = []
-    outcome: str = "os"
-    landmarks: list[float] = [6.0, 12.0, 24.0]
-    horizon: float | None = 24.0
-    n_bootstrap: int = Field(200, ge=10, le=100_000)
-    alpha: float = Field(0.05, gt=0, lt=0.5)
+    time_zero: str = Field(description="Date column of time zero of the emulated trial, when patients become "
+                           "eligible for both strategies (e.g. progression on the previous line).",
+                           examples=["first_line_end_date"])
+    eligibility: list[EligibilityStep] = Field(
+        [], description="Who enters the emulated trial at time_zero, applied in order to the records (after "
+        "protocol.derived). Not the main cascade, which may condition on the later treatment the strategies are "
+        "about. Empty: every record with a time_zero date.",
+        examples=[[{"label": "First line ended by progression",
+                    "include": {"column": "first_line_end_reason", "in": ["progression"]}}]])
+    treatment_column: str = Field(
+        description="Column with the code of the first treatment started after time_zero (missing when none was "
+        "started); codes outside both strategies are deviations.", examples=["second_line_regimen"])
+    treatment_date: str = Field(
+        description="Date column of that treatment's start; missing when none was started. A start after the end "
+        "of follow-up counts as not started.", examples=["second_line_start_date"])
+    strategies: dict[str, list[Any]] = Field(
+        description="Exactly two strategies, {name: [treatment codes]}: 'start one of these treatments within the "
+        "grace period'. Any other code is a deviation (censored). The first strategy is the 'treated' side of "
+        "the differences.", examples=[{"switch_to_b": ["drug_b"], "escalate_a": ["drug_a_800"]}])
+    grace: float = Field(
+        gt=0, description="Grace period G in protocol.time_unit (> 0): a clone still untreated at G is censored "
+        "(artificial censoring, corrected by inverse probability weights).", examples=[3, 1.5])
+    events: list[str] = Field(description="Date columns of the outcome events; the earliest recorded one counts.",
+                              examples=[["date_of_death"], ["progression_date", "date_of_death"]])
+    censor: str = Field(description="Date column of the last follow-up, where patients without an event are "
+                        "censored.", examples=["date_last_followup"])
+    covariates: list[str] = Field(
+        [], description="Baseline covariates (columns, categorical ones dummy-coded) of the two censoring models, "
+        "which must capture what drives both the timing of treatment and the outcome. Empty: models without "
+        "covariates.",
+        examples=[["age_at_diagnosis", "first_line_months"]])
+    outcome: str = Field("os", description="Name of the outcome in the strategy estimates and results.json.",
+                         examples=["os_from_progression"])
+    landmarks: list[float] = Field(
+        [6.0, 12.0, 24.0], description="Times (protocol.time_unit) at which survival and survival differences of "
+        "the strategies are reported; each must be > 0 and within both strategies' follow-up.",
+        examples=[[12, 24]])
+    horizon: float | None = Field(
+        24.0, description="RMST horizon (protocol.time_unit) for the restricted mean survival time difference; "
+        "within both strategies' follow-up. null: no RMST.", examples=[24, 36])
+    n_bootstrap: int = Field(
+        200, ge=10, le=100_000,
+        description="Bootstrap replicates for the intervals (patients resampled together with their clones; the "
+        "censoring models are refitted in each).", examples=[200, 500])
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="1 - confidence level of the strategy intervals (0.05: 95% "
+                         "intervals).", examples=[0.05])
 
     @field_validator("strategies")
     @classmethod
@@ -366,18 +554,66 @@ class CloneCensorConfig(_Model):
 class Protocol(_Model):
     """The target-trial protocol as applied to registry records."""
 
-    eligibility: list[EligibilityStep]
-    treatment: Treatment
-    time_zero: str
-    assignment: str = "Non-random: treatment chosen by the treating physician; emulated randomization by adjustment for baseline covariates (IPTW)."
-    follow_up_end: str = "Last follow-up, death, or the data cut-off, whichever first."
-    causal_contrast: str = "Observational analogue of the intention-to-treat effect (initiation of the strategy at time zero)."
-    derived: dict[str, DerivedColumn] = {}
-    outcomes: dict[str, Outcome]
-    time_unit: Literal["days", "months", "years"] = "months"
-    start_population: str = "All records in the data source"
-    eligibility_date: str | None = None
-    strategies: CloneCensorConfig | None = None
+    eligibility: list[EligibilityStep] = Field(
+        description="The eligibility criteria, applied in this order to the records; each step removes patients "
+        "and becomes a box of the flow diagram. At least one step.",
+        examples=[[{"label": "Adults", "exclude": {"column": "age_at_diagnosis", "lt": 18}},
+                   {"label": "No second-line treatment", "exclude": {"column": "second_line_regimen",
+                                                                     "in": ["none"]}}]])
+    treatment: Treatment = Field(
+        description="The compared treatment strategies: the column, the codes of each arm and the treated arm.",
+        examples=[{"column": "second_line_regimen", "arms": {"drug_b": ["drug_b"], "drug_a_high_dose": ["drug_a_800"]},
+                   "treated": "drug_b"}])
+    time_zero: str = Field(
+        description="Date column of time zero, where follow-up of every outcome starts (unless the outcome gives "
+        "start) and eligibility and treatment assignment should coincide; must be recorded for every eligible "
+        "patient.", examples=["second_line_start_date"])
+    assignment: str = Field(
+        "Non-random: treatment chosen by the treating physician; emulated randomization by adjustment for baseline covariates (IPTW).",
+        description="Text of the protocol table's 'Assignment procedure' row: how treatment was assigned in the "
+        "data and how randomization is emulated.",
+        examples=["Non-random: treatment chosen by the treating physician; emulated by inverse probability "
+                  "weighting on baseline covariates."])
+    follow_up_end: str = Field(
+        "Last follow-up, death, or the data cut-off, whichever first.",
+        description="Text of the protocol table's 'Follow-up' row: when follow-up ends.",
+        examples=["Death, loss to follow-up or 30 June 2021, whichever first."])
+    causal_contrast: str = Field(
+        "Observational analogue of the intention-to-treat effect (initiation of the strategy at time zero).",
+        description="Text of the protocol table's 'Causal contrast' row (e.g. the observational analogue of "
+        "intention to treat, or a per-protocol effect).",
+        examples=["Observational analogue of the intention-to-treat effect."])
+    derived: dict[str, DerivedColumn] = Field(
+        {}, description="Columns computed before eligibility, {new column name: definition}: time between two "
+        "dates or a recode; usable in eligibility, outcomes' require and covariates like data columns, and by "
+        "later derived columns.",
+        examples=[{"first_line_months": {"months_between": ["first_line_start_date", "first_line_end_date"]}}])
+    outcomes: dict[str, Outcome] = Field(
+        description="The outcomes, {name: definition}; the name is used in analysis.primary_outcome, in file "
+        "names and in results.json.",
+        examples=[{"os": {"label": "Overall survival", "events": ["date_of_death"],
+                          "censor": "date_last_followup"}}])
+    time_unit: Literal["days", "months", "years"] = Field(
+        "months", description="Unit of every time computed from dates (outcomes, landmarks, horizon, grace "
+        "period, at-risk times): days, months (days / 30.4375) or years (days / 365.25).",
+        examples=["months", "days"])
+    start_population: str = Field(
+        "All records in the data source",
+        description="Label of the first box of the flow diagram (the records the eligibility starts from).",
+        examples=["Patients with advanced disease in the registry, 2009-2020"])
+    eligibility_date: str | None = Field(
+        None, description="Date column on which eligibility is met (e.g. progression on the previous line). When "
+        "given, patients whose eligibility date is after time zero (treatment started before eligibility was "
+        "met) are counted in a warning (time-zero alignment check); the cohort is not changed.",
+        examples=["first_line_end_date"])
+    strategies: CloneCensorConfig | None = Field(
+        None, description="Optional clone-censor-weight emulation of two sustained strategies with a grace period "
+        "(e.g. 'start drug B within 3 months' vs 'escalate drug A within 3 months'), run beside the main analysis "
+        "with its own eligibility and time zero.",
+        examples=[{"time_zero": "first_line_end_date", "treatment_column": "second_line_regimen",
+                   "treatment_date": "second_line_start_date",
+                   "strategies": {"switch_to_b": ["drug_b"], "escalate_a": ["drug_a_800"]}, "grace": 3,
+                   "events": ["date_of_death"], "censor": "date_last_followup"}])
 
     @field_validator("eligibility")
     @classmethod
@@ -398,19 +634,36 @@ class TableOutcome(_Model):
     ``causes: {1: progression, 2: toxicity death}``.
     """
 
-    label: str
+    label: str = Field(description="The outcome's name in tables, figures and the report.",
+                       examples=["Recurrence-free survival", "Objective response"])
     type: Literal["time_to_event", "binary", "continuous", "competing"] = Field(
-        "time_to_event", description="Kind of outcome: time_to_event, binary, continuous or competing (risks).",
-        examples=["binary"])
-    time_col: str | None = None
-    event_col: str | None = None
-    event_value: Any = 1
-    value_col: str | None = Field(None, description="Column of a binary or continuous outcome.",
-                                  examples=["response"])
-    causes: dict[Any, str] = Field({}, description="Competing risks: event code -> cause label.",
-                                   examples=[{1: "progression", 2: "toxicity death"}])
-    censor_value: Any = Field(0, description="Competing risks: the event_col code of censored patients.")
-    causal: bool = True
+        "time_to_event", description="Kind of outcome: time_to_event (time_col, event_col; Kaplan-Meier, RMST, "
+        "Cox), binary (value_col; risk difference, risk ratio, odds ratio), continuous (value_col; mean "
+        "difference) or competing (time_col, event_col holding the cause code, causes; cumulative incidence per "
+        "cause).", examples=["binary", "competing"])
+    time_col: str | None = Field(
+        None, description="Column with the follow-up time from time zero in table.time_unit (>= 0, no missing "
+        "values); time_to_event and competing outcomes.", examples=["rfs_months", "time"])
+    event_col: str | None = Field(
+        None, description="Column with the event indicator (time_to_event: the code event_value means the event, "
+        "any other value censoring) or, for competing outcomes, the code of the first event's cause.",
+        examples=["rfs_event", "status"])
+    event_value: Any = Field(
+        1, description="The code meaning 'event' in event_col (time_to_event) or value_col (binary), compared as "
+        "text; every other value is censoring / no event.", examples=[1, "yes"])
+    value_col: str | None = Field(
+        None, description="Column of a binary (two codes, event_value meaning yes) or continuous (numbers) outcome "
+        "measured once per patient; patients with a missing value are left out of its comparison.",
+        examples=["response"])
+    causes: dict[Any, str] = Field(
+        {}, description="Competing outcomes: {event_col code: cause label} for every kind of first event; codes "
+        "must differ from censor_value.", examples=[{1: "progression", 2: "toxicity death"}])
+    censor_value: Any = Field(
+        0, description="Competing outcomes: the event_col code of censored patients (no event yet).",
+        examples=[0])
+    causal: bool = Field(
+        True, description="true: the outcome gets the weighted (adjusted) analysis besides the unadjusted one; "
+        "false: unadjusted only.", examples=[False])
 
     @model_validator(mode="after")
     def _shape(self) -> "TableOutcome":
@@ -438,9 +691,17 @@ class TableOutcome(_Model):
 class AnalysisTable(_Model):
     """An analysis-ready table: one row per patient with time, event, treatment and covariates."""
 
-    treatment: Treatment
-    outcomes: dict[str, TableOutcome]
-    time_unit: Literal["days", "weeks", "months", "years"] = "months"
+    treatment: Treatment = Field(
+        description="The treatment column, the codes of the two arms and the treated arm.",
+        examples=[{"column": "hormone_therapy", "arms": {"treated": ["yes"], "control": ["no"]},
+                   "treated": "treated"}])
+    outcomes: dict[str, TableOutcome] = Field(
+        description="The outcomes, {name: definition}; the name is used in analysis.primary_outcome, in file names "
+        "and in results.json.",
+        examples=[{"rfs": {"label": "Recurrence-free survival", "time_col": "rfs_months", "event_col": "rfs_event"}}])
+    time_unit: Literal["days", "weeks", "months", "years"] = Field(
+        "months", description="Unit of the table's time columns, and so of landmarks, horizon and at-risk times; "
+        "used in labels and to choose round at-risk times.", examples=["days", "months"])
 
     @model_validator(mode="before")
     @classmethod
@@ -459,18 +720,38 @@ class SequentialTrials(_Model):
     2008; Danaei et al. 2013): a new trial starts in each period where a patient is eligible, comparing
     initiation of treatment in that period with no initiation (see gistcausal.stats.sequential)."""
 
-    id_col: str
-    period_col: str
-    eligible_col: str
-    treatment_col: str
-    time_col: str
-    event_col: str
-    covariates: list[str] = []
-    max_trials: int | None = Field(None, ge=1)
-    time_unit: Literal["days", "weeks", "months", "years"] = "months"
-    outcome: str = "outcome"
-    outcome_label: str = "Outcome"
-    labels: dict[str, str] = {"initiate": "Initiate treatment", "no_initiation": "Do not initiate (yet)"}
+    id_col: str = Field(description="Column with the patient identifier: the cluster of the robust standard "
+                        "errors (a patient enters several trials).", examples=["patient_id", "id"])
+    period_col: str = Field(description="Column with the start of the row's period on the analysis clock (e.g. "
+                            "months since first becoming eligible); one row per patient and period.",
+                            examples=["month"])
+    eligible_col: str = Field(description="Boolean column: the patient meets the trial's eligibility at the start "
+                              "of this period (typically not yet treated, alive and followed); each such row "
+                              "starts a trial.", examples=["eligible"])
+    treatment_col: str = Field(description="Column coded 1 when treatment starts in this period, else 0: the arm of "
+                               "the trial starting in the period (initiate vs not).", examples=["treat"])
+    time_col: str = Field(description="Column with the patient's outcome or censoring time on the same clock as "
+                          "period_col, the same on every row of the patient.", examples=["time"])
+    event_col: str = Field(description="Column with the patient's event indicator (1 event, 0 censored), the same "
+                           "on every row of the patient.", examples=["event"])
+    covariates: list[str] = Field(
+        [], description="Numeric columns measured at each period's start, used as the trial's baseline covariates "
+        "in the pooled Cox model (adjustment); add 'trial' for a linear trend over trials.",
+        examples=[["age", "biomarker"]])
+    max_trials: int | None = Field(
+        None, ge=1, description="Keep only the first this many periods (trials) in calendar order. Unset: every "
+        "period with an eligible patient.", examples=[12])
+    time_unit: Literal["days", "weeks", "months", "years"] = Field(
+        "months", description="Unit of period_col and time_col, for labels and the at-risk times.",
+        examples=["months", "weeks"])
+    outcome: str = Field("outcome", description="Name of the outcome in the estimates and results.json.",
+                         examples=["death"])
+    outcome_label: str = Field("Outcome", description="Display label of the outcome in tables and figures.",
+                               examples=["Death from any cause"])
+    labels: dict[str, str] = Field(
+        {"initiate": "Initiate treatment", "no_initiation": "Do not initiate (yet)"},
+        description="Display labels of the two arms; give both keys, initiate and no_initiation.",
+        examples=[{"initiate": "Start drug B now", "no_initiation": "Do not start drug B (yet)"}])
 
 
 class Covariate(_Model):
@@ -482,17 +763,49 @@ class Covariate(_Model):
     two-level variable (default: a yes-like level 1/true/yes, else the second level).
     """
 
-    type: Literal["categorical", "continuous", "binary"]
-    label: str | None = None
-    summary: Literal["mean_sd", "median_range", "median_iqr"] | None = None
-    levels: list[Any] | None = None
-    missing: Literal["error", "category", "complete_case", "impute"] = "error"
-    missing_label: str = "not_reported"
-    in_propensity: bool = True
-    in_table1: bool = True
-    spline_df: int | None = Field(None, ge=3, le=10)
-    level_labels: dict[Any, str] = {}
-    binary_level: Any = None
+    type: Literal["categorical", "continuous", "binary"] = Field(
+        description="continuous: numbers, entered linearly (or as a spline, spline_df) and summarized by mean or "
+        "median; categorical: codes, one indicator per level except the first (the reference); binary: two "
+        "levels, coded like categorical and shown on one row of Table 1.",
+        examples=["continuous", "categorical"])
+    label: str | None = Field(None, description="Display name in Table 1, the balance tables and the love plot. "
+                              "Unset: the column name.", examples=["Age at diagnosis (years)"])
+    summary: Literal["mean_sd", "median_range", "median_iqr"] | None = Field(
+        None, description="Table 1 summary of a continuous covariate: mean (SD), median (range) or median (IQR). "
+        "Unset: mean (SD). The IQR is shown only when every median-summarized covariate asks for it, else the "
+        "range.", examples=["median_range", "mean_sd"])
+    levels: list[Any] | None = Field(
+        None, description="Categorical and binary covariates: the codes in order; the first is the reference of "
+        "the propensity model and Table 1 lists levels in this order. Values outside the list are an error; "
+        "listed levels absent from the cohort are dropped. Unset: sorted order.",
+        examples=[["low", "high", "not_reported"], ["female", "male"]])
+    missing: Literal["error", "category", "complete_case", "impute"] = Field(
+        "error", description="What to do with missing values: error (stop with a message naming the column), "
+        "category (categorical/binary only: a level named missing_label), complete_case (drop those patients, "
+        "shown in the flow diagram) or impute (multiple imputation by chained equations, analysis.imputations "
+        "data sets, estimates pooled by Rubin's rules).", examples=["category", "impute"])
+    missing_label: str = Field(
+        "not_reported", description="Name of the level that holds missing values under missing: category; shown "
+        "as 'Not reported' unless level_labels labels it.", examples=["not_reported", "unknown"])
+    in_propensity: bool = Field(
+        True, description="Enter this covariate in the propensity model (and entropy balancing, matching distance, "
+        "covariate-adjusted Cox model, sensitivity analyses). false: shown in Table 1 only, e.g. a detailed "
+        "variable whose grouped version is in the model.", examples=[False])
+    in_table1: bool = Field(
+        True, description="Show this covariate in Table 1 (unweighted and weighted). false: model only, e.g. a "
+        "grouped version of a variable Table 1 shows in detail. Balance tables show covariates with either flag.",
+        examples=[False])
+    spline_df: int | None = Field(
+        None, ge=3, le=10,
+        description="Continuous covariates: enter as a natural cubic spline with this many degrees of freedom "
+        "(as R splines::ns) in the propensity model instead of linearly. Unset: linear.", examples=[3, 4])
+    level_labels: dict[Any, str] = Field(
+        {}, description="Display labels of levels, {code: label}, in Table 1, the balance tables and the love "
+        "plot; keys must be among levels when levels is given. Codes without a label print as they are.",
+        examples=[{"low": "Low (<=5/50 HPF)", "high": "High (>5/50 HPF)", "not_reported": "Not reported"}])
+    binary_level: Any = Field(
+        None, description="Two-level covariates: the level shown on their single Table 1 row. Unset: a yes-like "
+        "level (1, true, yes), else the second level.", examples=["male", 1])
 
     @model_validator(mode="after")
     def _labels(self) -> "Covariate":
@@ -528,22 +841,47 @@ class Covariate(_Model):
 
 
 class PropensityConfig(_Model):
-    method: Literal["logistic", "firth", "boosting"] = "logistic"
-    interactions: list[tuple[str, str]] = []
-    n_folds: int = Field(5, ge=2, le=20)
-    calibrate: bool = True
+    """The propensity-score model: the probability of the treated arm given the covariates with in_propensity."""
+
+    method: Literal["logistic", "firth", "boosting"] = Field(
+        "logistic", description="logistic: maximum-likelihood logistic regression (as R glm); firth: Firth's "
+        "penalized logistic regression, which exists under separation (small arms, rare levels); boosting: "
+        "gradient boosting with cross-fitting (n_folds) for non-linear scores. M-estimation variance needs "
+        "logistic.", examples=["firth", "boosting"])
+    interactions: list[tuple[str, str]] = Field(
+        [], description="Pairs of covariates (names under covariates:) whose product also enters the logistic or "
+        "Firth model, e.g. when the effect of age on treatment choice differs by sex.",
+        examples=[[["age", "sex"]]])
+    n_folds: int = Field(
+        5, ge=2, le=20, description="boosting only: folds of cross-fitting; each patient's score comes from a model "
+        "fitted without that patient's fold.", examples=[5, 10])
+    calibrate: bool = Field(
+        True, description="boosting only: Platt-calibrate each fold's model so the scores are probabilities "
+        "(sigmoid calibration).", examples=[True])
 
 
 class WeightsConfig(_Model):
+    """How the arms are made comparable: propensity-score weights, matching or entropy balancing."""
+
     method: Literal["iptw", "matching", "ebal"] = Field(
         "iptw", description="How the arms are made comparable: 'iptw' (propensity-score weights for each "
         "estimand), 'matching' (greedy nearest-neighbour propensity-score matching, settings in "
-        "analysis.matching; estimands ATT/ATC) or 'ebal' (entropy balancing of the propensity covariates; "
-        "estimands ATE/ATT/ATC).", examples=["matching"])
-    moments: Literal[1, 2] = Field(1, description="Entropy balancing: 1 balances means, 2 also variances.")
-    stabilize: bool = True
-    truncate: tuple[float, float] | None = None
-    trim: Literal["crump"] | tuple[float, float] | None = None
+        "analysis.matching; estimands ATT/ATC, robust variance) or 'ebal' (entropy balancing of the propensity "
+        "covariates; estimands ATE/ATT/ATC).", examples=["iptw", "ebal"])
+    moments: Literal[1, 2] = Field(1, description="Entropy balancing (method: ebal) only: 1 balances the "
+                                   "covariate means, 2 also their variances.", examples=[2])
+    stabilize: bool = Field(
+        True, description="Stabilize the ATE weights (multiply each arm's weights by the arm's share of "
+        "patients), so each arm's weights sum to about its size (Robins et al. 2000). Ignored for the other "
+        "estimands, where it is not defined.", examples=[True, False])
+    truncate: tuple[float, float] | None = Field(
+        None, description="IPTW only: [low, high] percentiles (0-100); weights below or above them are set to them "
+        "(Cole & Hernan 2008). Trades a little bias for variance; not with M-estimation variance. Unset: no "
+        "truncation.", examples=[[1, 99], [5, 95]])
+    trim: Literal["crump"] | tuple[float, float] | None = Field(
+        None, description="IPTW only: drop patients whose propensity score is outside [low, high] (probabilities), "
+        "or outside Crump et al.'s (2009) optimal interval with 'crump'. This changes the target population to "
+        "the trimmed one. Unset: no trimming.", examples=["crump", [0.05, 0.95]])
 
     @field_validator("truncate")
     @classmethod
@@ -556,22 +894,52 @@ class WeightsConfig(_Model):
 class MatchingConfig(_Model):
     """Nearest-neighbour propensity-score matching (used when analysis.weights.method is 'matching')."""
 
-    ratio: int = Field(1, ge=1, le=10, description="Controls matched to each treated patient (1:k).")
-    caliper: float | None = Field(0.2, gt=0, description="Caliper in SD of the logit propensity score "
-                                  "(Austin 2011: 0.2); null for none.", examples=[0.2])
-    replace: bool = Field(False, description="Match with replacement.")
-    exact: list[str] = Field([], description="Covariates matched exactly.", examples=[["sex"]])
+    ratio: int = Field(1, ge=1, le=10, description="Matches per focal patient (1:k matching): controls per "
+                       "treated patient for the ATT, treated per control for the ATC.", examples=[1, 2])
+    caliper: float | None = Field(0.2, gt=0, description="Largest allowed distance between matched patients, in "
+                                  "SDs of the logit propensity score (Austin 2011: 0.2); focal patients without a "
+                                  "match within it are dropped and counted. null: no caliper.", examples=[0.2, 0.1])
+    replace: bool = Field(False, description="Match with replacement: a patient of the other arm can be matched to "
+                          "several focal patients.", examples=[True])
+    exact: list[str] = Field([], description="Covariates (names under covariates:) matched exactly: matches are "
+                             "sought within each combination of their values.", examples=[["sex"]])
 
 
 class SurvivalConfig(_Model):
-    landmarks: list[float] = [6.0, 12.0, 24.0]
-    horizon: float | None = 24.0
-    estimands: list[Estimand] = ["ATE"]
-    variance: Literal["robust", "m_estimation", "bootstrap"] = "robust"
-    bootstrap_replicates: int = Field(200, ge=10, le=100_000)
-    bootstrap_ci: Literal["percentile", "bca"] = "percentile"
-    doubly_robust: bool = False
-    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    """Estimands, time points and variance of the survival comparisons."""
+
+    landmarks: list[float] = Field(
+        [6.0, 12.0, 24.0], description="Times (in the protocol's or table's time_unit, > 0) at which survival, "
+        "survival differences and ratios are reported. The adjusted analysis needs each within every arm's "
+        "follow-up; the unadjusted one reports those within the outcome's follow-up.",
+        examples=[[6, 12, 24], [365, 730]])
+    horizon: float | None = Field(
+        24.0, description="Horizon tau (time_unit) of the restricted mean survival time (RMST) and its difference, "
+        "and of the DoWhy refutation, for the adjusted analysis; must be within every arm's follow-up. null: no RMST "
+        "and no refutation.",
+        examples=[24, 60])
+    estimands: list[Estimand] = Field(
+        ["ATE"], description="Target populations of the adjusted analysis, each run in full: ATE (everyone), ATT "
+        "(patients like the treated arm), ATC (like the control arm), ATO (overlap weights: patients in clinical "
+        "equipoise). The first is the main one (sensitivity analyses, plasmode, the report's answer).",
+        examples=[["ATE", "ATT"], ["ATT"]])
+    variance: Literal["robust", "m_estimation", "bootstrap"] = Field(
+        "robust", description="Standard errors of the adjusted estimates: robust (sandwich with the weights taken "
+        "as known; conservative for the ATE), m_estimation (stacked estimating equations that also count the "
+        "propensity model's uncertainty; logistic propensity model and no truncation) or bootstrap (propensity "
+        "model refitted in each of bootstrap_replicates resamples).", examples=["bootstrap", "m_estimation"])
+    bootstrap_replicates: int = Field(
+        200, ge=10, le=100_000, description="Resamples of the bootstrap variance (variance: bootstrap); 1000 or "
+        "more for BCa intervals or final results.", examples=[200, 1000])
+    bootstrap_ci: Literal["percentile", "bca"] = Field(
+        "percentile", description="Bootstrap interval: percentile, or bca (bias-corrected and accelerated; needs "
+        "more replicates).", examples=["bca"])
+    doubly_robust: bool = Field(
+        False, description="Also report the doubly robust (AIPTW) estimates of survival at the landmarks and of the "
+        "RMST, consistent if either the propensity or the outcome model is right (not for ATO).",
+        examples=[True])
+    alpha: float = Field(0.05, gt=0.0, lt=0.5, description="1 - confidence level of every interval, and the "
+                         "significance level of the tests (0.05: 95% intervals).", examples=[0.05, 0.1])
 
     @field_validator("landmarks")
     @classmethod
@@ -584,37 +952,78 @@ class SurvivalConfig(_Model):
 class RefutationConfig(_Model):
     """DoWhy refutation of the main estimate through a pseudo-observation bridge (see gistcausal.stats.refutation)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run the DoWhy refutation of the main estimate (needs "
+                          "analysis.survival.horizon; ATO is refuted as ATE).", examples=[False])
     refuters: list[Literal["placebo_treatment", "random_common_cause", "data_subset", "bootstrap",
-                           "add_unobserved_common_cause"]] = ["placebo_treatment", "random_common_cause",
-                                                              "data_subset", "bootstrap",
-                                                              "add_unobserved_common_cause"]
-    num_simulations: int = Field(20, ge=5, le=1000)
-    bridge: Literal["rmst_pseudo", "surv_pseudo"] = "rmst_pseudo"
-    extra_edges: list[tuple[str, str]] = []
+                           "add_unobserved_common_cause"]] = Field(
+        ["placebo_treatment", "random_common_cause", "data_subset", "bootstrap", "add_unobserved_common_cause"],
+        description="DoWhy refuters, run in this order: placebo_treatment (a permuted treatment should show no "
+        "effect), random_common_cause (an added random covariate should not change it), data_subset and bootstrap "
+        "(it should be stable on resampled data), add_unobserved_common_cause (its change under a simulated "
+        "unmeasured confounder).", examples=[["placebo_treatment", "data_subset"]])
+    num_simulations: int = Field(20, ge=5, le=1000, description="Simulations per refuter; run time grows "
+                                 "linearly (DoWhy's p-values use a normal approximation below 100).",
+                                 examples=[20, 100])
+    bridge: Literal["rmst_pseudo", "surv_pseudo"] = Field(
+        "rmst_pseudo", description="How the censored outcome is made a complete one for DoWhy: pseudo-observations "
+        "of the RMST up to the horizon (rmst_pseudo) or of survival at the horizon (surv_pseudo).",
+        examples=["surv_pseudo"])
+    extra_edges: list[tuple[str, str]] = Field(
+        [], description="Further arrows [from, to] of the causal graph given to DoWhy, between propensity "
+        "covariates as they enter the model: a continuous covariate by its name, a categorical level as "
+        "'<covariate>: <level>'. Every covariate already points at treatment and outcome.",
+        examples=[[["age", "tumor_size"]]])
 
 
 class SensitivityConfig(_Model):
     """Sensitivity analyses run on the main estimate (primary outcome, first estimand)."""
 
-    evalues: bool = True
-    tipping_point: bool = True
-    specification_grid: bool = True
-    refutation: RefutationConfig = RefutationConfig()
-    negative_control: str | None = None
+    evalues: bool = Field(True, description="E-values (VanderWeele & Ding 2017) of the main comparison's HR, RMST "
+                          "difference and survival differences/ratios, with measured covariates as benchmarks: how "
+                          "strong an unmeasured confounder would have to be to explain the effect away.",
+                          examples=[True])
+    tipping_point: bool = Field(True, description="Tipping-point grid of the hazard ratio: the estimate and "
+                                "interval corrected for a binary unmeasured confounder over a grid of prevalences "
+                                "and strengths.", examples=[False])
+    specification_grid: bool = Field(True, description="Re-run the main hazard ratio under alternative reasonable "
+                                     "choices (propensity model, estimand, weighting method, truncation, trimming, "
+                                     "missing-data handling) to show whether the conclusion depends on them.",
+                                     examples=[False])
+    refutation: RefutationConfig = Field(RefutationConfig(), description="The DoWhy refutation tests of the main "
+                                         "estimate.", examples=[{"enabled": True, "num_simulations": 50}])
+    negative_control: str | None = Field(
+        None, description="Name of a time-to-event outcome (under outcomes) that the treatment should not affect; "
+        "it is analysed like the main outcome (same propensity model and weights, first estimand), and an "
+        "effect points to residual confounding. Unset: "
+        "none.", examples=["hip_fracture"])
 
 
 class PlasmodeConfig(_Model):
     """Plasmode simulation of the analysis plan inside ``gistcausal run`` (see gistcausal.analysis.plasmode)."""
 
-    enabled: bool = False
-    n_replicates: int = Field(200, ge=10, le=1_000_000)
-    true_hr: float | None = Field(None, gt=0)
-    marginal: bool = False
-    treatment: Literal["observed", "simulated"] = "observed"
-    methods: list[Literal["iptw", "unadjusted"]] = ["iptw", "unadjusted"]
-    backend: Literal["local", "dask"] = "local"
-    scheduler: str | None = None
+    enabled: bool = Field(False, description="Run a plasmode simulation in gistcausal run: outcomes simulated from "
+                          "models fitted to this cohort with a known effect, analysed by this plan, to report its "
+                          "bias, coverage and power on data like these. Needs analysis.causal and covariates.",
+                          examples=[True])
+    n_replicates: int = Field(200, ge=10, le=1_000_000, description="Simulated data sets; the Monte-Carlo error of "
+                              "coverage is about sqrt(0.95 * 0.05 / n_replicates).", examples=[200, 1000])
+    true_hr: float | None = Field(None, gt=0, description="Hazard ratio injected into the simulated outcomes. "
+                                  "Unset: the treatment effect fitted on the real cohort.", examples=[0.7, 1.0])
+    marginal: bool = Field(False, description="true: true_hr is the marginal hazard ratio of the estimand (the "
+                           "conditional effect is solved for it; true_hr required); false: true_hr is the "
+                           "conditional HR put in the outcome model.", examples=[True])
+    treatment: Literal["observed", "simulated"] = Field(
+        "observed", description="observed: resampled patients keep their real treatment (arm sizes fixed); "
+        "simulated: treatment is drawn from the fitted propensity model, so that model is correctly specified.",
+        examples=["simulated"])
+    methods: list[Literal["iptw", "unadjusted"]] = Field(
+        ["iptw", "unadjusted"], description="Estimators run on each simulated data set: iptw (the configured "
+        "adjusted analysis) and unadjusted (the crude comparison, for reference).", examples=[["iptw"]])
+    backend: Literal["local", "dask"] = Field(
+        "local", description="Where replicates run: local (processes on this machine, analysis.jobs of them) or "
+        "dask (a Dask cluster at scheduler, or a temporary local one).", examples=["dask"])
+    scheduler: str | None = Field(None, description="backend: dask only: address of the Dask scheduler. Unset: a "
+                                  "temporary local cluster.", examples=["tcp://10.0.0.5:8786"])
 
     @model_validator(mode="after")
     def _scheduler_needs_dask(self) -> "PlasmodeConfig":
@@ -673,25 +1082,62 @@ class Reporting(_Model):
 
 
 class Analysis(_Model):
-    primary_outcome: str | None = None
-    imputations: int = Field(5, ge=2, le=200)
-    jobs: int = Field(-1, ge=-1, le=1024)
-    study_replication: bool = True
-    causal: bool = True
-    propensity: PropensityConfig = PropensityConfig()
-    weights: WeightsConfig = WeightsConfig()
-    matching: MatchingConfig = MatchingConfig()
-    survival: SurvivalConfig = SurvivalConfig()
-    balance_threshold: float = Field(0.1, gt=0, lt=1)
-    at_risk_times: list[float] | None = None
-    sensitivity: SensitivityConfig = SensitivityConfig()
-    plasmode: PlasmodeConfig = PlasmodeConfig()
+    """The analysis plan: which analyses run and how."""
+
+    primary_outcome: str | None = Field(
+        None, description="Name of the main outcome (under outcomes): the report's answer, the proportional-hazards "
+        "check, the sensitivity analyses and plasmode use it. Unset: the first time-to-event outcome.",
+        examples=["pfs", "os"])
+    imputations: int = Field(5, ge=2, le=200, description="Number of imputed data sets when a covariate with "
+                             "missing: impute has missing values (chained equations; estimates pooled by Rubin's "
+                             "rules). More reduces Monte-Carlo error; a common rule is at least the percentage "
+                             "of incomplete patients (White et al. 2011).", examples=[5, 20])
+    jobs: int = Field(-1, ge=-1, le=1024, description="Parallel processes for the bootstrap and plasmode "
+                      "replicates: -1 all cores, 1 runs in this process, n > 1 uses n processes (do not use 0). "
+                      "Results do not depend on it.", examples=[-1, 4])
+    study_replication: bool = Field(True, description="Run the unadjusted analysis as a paper reports it: Table 1 "
+                                    "with tests, Kaplan-Meier curves with medians and numbers at risk, log-rank "
+                                    "test, Cox HR (and the covariate-adjusted HR).", examples=[True])
+    causal: bool = Field(True, description="Run the adjusted (causal) analysis: propensity score, weights, "
+                         "balance, weighted survival for every estimand, sensitivity analyses. Needs covariates; "
+                         "false: unadjusted analysis only.", examples=[True])
+    propensity: PropensityConfig = Field(PropensityConfig(), description="The propensity-score model.",
+                                         examples=[{"method": "logistic"}, {"method": "firth"}])
+    weights: WeightsConfig = Field(WeightsConfig(), description="How the arms are made comparable: weights, "
+                                   "matching or entropy balancing, with stabilization, truncation and trimming.",
+                                   examples=[{"method": "iptw", "stabilize": True, "truncate": [1, 99]}])
+    matching: MatchingConfig = Field(MatchingConfig(), description="Settings of propensity-score matching (used "
+                                     "when weights.method is matching).", examples=[{"ratio": 2, "caliper": 0.2}])
+    survival: SurvivalConfig = Field(SurvivalConfig(), description="Estimands, landmarks, RMST horizon and variance "
+                                     "of the survival comparisons.",
+                                     examples=[{"landmarks": [6, 12, 24], "horizon": 24, "estimands": ["ATE", "ATT"]}])
+    balance_threshold: float = Field(0.1, gt=0, lt=1, description="Absolute standardized mean difference above "
+                                     "which a covariate counts as imbalanced in the balance tables, love plot and "
+                                     "report (0.1 is the usual rule).", examples=[0.1, 0.05])
+    at_risk_times: list[float] | None = Field(
+        None, description="Times (time_unit) of the numbers-at-risk rows under the Kaplan-Meier curves; used when "
+        "they reach at least 60% of the outcome's follow-up, else a round grid is chosen. Unset: the round grid.",
+        examples=[[0, 6, 12, 18, 24, 36]])
+    sensitivity: SensitivityConfig = Field(SensitivityConfig(), description="Sensitivity analyses of the main "
+                                           "estimate (primary outcome, first estimand).",
+                                           examples=[{"negative_control": "hip_fracture", "specification_grid": False}])
+    plasmode: PlasmodeConfig = Field(PlasmodeConfig(), description="Plasmode simulation of the analysis plan.",
+                                     examples=[{"enabled": True, "n_replicates": 200}])
 
 
 class Output(_Model):
-    dir: str | None = None
-    formats: list[Literal["csv", "md", "tex", "html", "docx", "xlsx"]] = ["csv", "md", "html", "docx", "xlsx"]
-    small_cell_threshold: int | None = Field(None, ge=0, le=50)
+    """Where the report goes, its table formats and disclosure control."""
+
+    dir: str | None = Field(None, description="Folder the report is written to; a relative path is resolved "
+                            "against the current working directory (not the config's folder). The -o option of "
+                            "gistcausal run overrides it. Unset: reports/<name>.", examples=["reports/my_study"])
+    formats: list[Literal["csv", "md", "tex", "html", "docx", "xlsx"]] = Field(
+        ["csv", "md", "html", "docx", "xlsx"], description="Formats each table is written in (tables/<name>.<ext>); "
+        "report.html, results.json and manuscript.docx are always written.", examples=[["csv", "docx"]])
+    small_cell_threshold: int | None = Field(
+        None, ge=0, le=50, description="Counts from 1 to this minus one are shown as '<k' in every table, figure "
+        "and results.json (statistical disclosure control); 0 turns it off. Unset: 5 for data read from files or "
+        "databases, off for the synthetic and builtin data.", examples=[5, 10])
     unadjusted_title: str = Field(
         "Unadjusted analysis", min_length=1, max_length=120,
         description="Title of the report section with the unweighted Kaplan-Meier, log-rank and Cox results "
@@ -702,18 +1148,62 @@ class Output(_Model):
 class StudyConfig(_Model):
     """A whole study: data, protocol (or analysis table), covariates, analysis plan and output."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    title: str = ""
-    description: str = ""
-    seed: int = 20201
-    data: DataSource = DataSource()
-    protocol: Protocol | None = None
-    table: AnalysisTable | None = None
-    sequential: SequentialTrials | None = None
-    covariates: dict[str, Covariate] = {}
-    analysis: Analysis = Analysis()
-    output: Output = Output()
-    reporting: Reporting = Reporting()
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="Short identifier of the study (letters, digits, _ . -): the default report "
+                      "folder reports/<name> and the report title when title is empty.",
+                      examples=["second_line_study", "rfs_hormone"])
+    title: str = Field("", description="Title of the report and the draft manuscript. Empty: the name.",
+                       examples=["Drug B vs dose escalation of drug A after progression on first-line treatment"])
+    description: str = Field(
+        "", description="Free-text summary of the study (population, setting, period); the TARGET checklist "
+        "quotes it for the data source item.",
+        examples=["Adults with advanced disease progressing on first-line treatment in a national registry, "
+                  "2009-2020."])
+    seed: int = Field(20201, description="Seed of every random step of the analysis (cross-fitting, bootstrap, "
+                      "imputation, refutation, plasmode), so a rerun gives identical results; the synthetic data "
+                      "have their own data.synthetic.seed. The --seed option of gistcausal run overrides it.",
+                      examples=[20201, 12345])
+    data: DataSource = Field(DataSource(), description="Where the records come from (file, database, synthetic or "
+                             "builtin data), column renaming and date parsing.",
+                             examples=[{"source": "csv", "path": "registry.csv",
+                                        "dates": ["date_of_diagnosis", "date_of_death"]}])
+    protocol: Protocol | None = Field(
+        None, description="Registry records (dates and codes): the target-trial protocol that turns them into a "
+        "cohort (eligibility steps, treatment strategies, time zero, outcomes). Give exactly one of protocol, "
+        "table or sequential.",
+        examples=[{"eligibility": [{"label": "Adults", "exclude": {"column": "age_at_diagnosis", "lt": 18}}],
+                   "treatment": {"column": "regimen", "treated": "drug_b",
+                                 "arms": {"drug_b": ["drug_b"], "drug_a_high_dose": ["drug_a_800"]}},
+                   "time_zero": "treatment_start_date",
+                   "outcomes": {"os": {"label": "Overall survival", "events": ["date_of_death"],
+                                       "censor": "date_last_followup"}}}])
+    table: AnalysisTable | None = Field(
+        None, description="An analysis-ready table (one row per patient with treatment, times, events and "
+        "covariates). Give exactly one of protocol, table or sequential.",
+        examples=[{"treatment": {"column": "hormone_therapy", "arms": {"treated": ["yes"], "control": ["no"]},
+                                 "treated": "treated"},
+                   "outcomes": {"rfs": {"label": "Recurrence-free survival", "time_col": "rfs_months",
+                                        "event_col": "rfs_event"}}}])
+    sequential: SequentialTrials | None = Field(
+        None, description="A person-period table analysed as sequential emulated trials (initiate now vs not "
+        "yet); the covariates: and analysis: sections do not apply. Give exactly one of protocol, table or "
+        "sequential.",
+        examples=[{"id_col": "id", "period_col": "month", "eligible_col": "eligible", "treatment_col": "treat",
+                   "time_col": "time", "event_col": "event"}])
+    covariates: dict[str, Covariate] = Field(
+        {}, description="Baseline covariates (measured before time zero), {column name: settings}: the confounders "
+        "of the propensity model and the rows of Table 1. Empty: unadjusted analysis only.",
+        examples=[{"age": {"type": "continuous", "label": "Age (years)"},
+                   "sex": {"type": "categorical", "levels": ["female", "male"]}}])
+    analysis: Analysis = Field(Analysis(), description="The analysis plan: primary outcome, propensity model, "
+                               "weights, estimands, variance, sensitivity analyses and plasmode.",
+                               examples=[{"primary_outcome": "os", "survival": {"estimands": ["ATE"]}}])
+    output: Output = Field(Output(), description="Report folder, table formats and small-cell suppression.",
+                           examples=[{"dir": "reports/my_study", "small_cell_threshold": 5}])
+    reporting: Reporting = Field(Reporting(), description="Free-text items of the TARGET reporting checklist that "
+                                 "the data cannot tell (causal question, registration, funding, limitations).",
+                                 examples=[{"registration": "OSF registration 10.17605/OSF.IO/ABCDE",
+                                            "conflicts": "None declared."}])
     # Set by load_config; not part of the YAML.
     source_path: str | None = Field(default=None, exclude=True)
     _key_lines: dict = PrivateAttr(default_factory=dict)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gistcausal.errors import DataError, DataQualityWarning
 
@@ -57,10 +57,15 @@ class DateRule(_Model):
     ``strict: true`` also rejects equal dates. ``severity`` overrides the default of ``date_order``.
     """
 
-    earlier_col: str
-    later_col: str
-    strict: bool = False
-    severity: Severity | None = None
+    earlier_col: str = Field(description="Date column that must come first (e.g. the date of diagnosis).",
+                             examples=["date_of_diagnosis"])
+    later_col: str = Field(description="Date column that must not be before earlier_col; rows where either date is "
+                           "missing are not checked.", examples=["date_of_death", "treatment_start_date"])
+    strict: bool = Field(False, description="true: the two dates must also differ (later_col strictly after "
+                         "earlier_col); false: equal dates are allowed.", examples=[True])
+    severity: Severity | None = Field(None, description="error (stop the run) or warning (count and go on) for "
+                                      "this rule. Unset: the severity of date_order (error unless "
+                                      "validation.severity changes it).", examples=["warning"])
 
 
 class ValidationConfig(_Model):
@@ -84,13 +89,30 @@ class ValidationConfig(_Model):
         ``strftime`` format of object date columns.
     """
 
-    date_cols: list[str] = []
-    date_rules: list[DateRule] = []
-    vocabularies: dict[str, list[Any]] = {}
-    last_followup_col: str | None = None
-    event_cols: list[str] = []
-    severity: dict[Check, Severity] = {}
-    date_format: str | None = None
+    date_cols: list[str] = Field(
+        [], description="Columns that must hold valid dates (values that cannot be parsed are counted); columns "
+        "named in date_rules, event_cols and last_followup_col are checked too.",
+        examples=[["date_of_diagnosis", "date_of_death"]])
+    date_rules: list[DateRule] = Field(
+        [], description="Date-order rules: in each, later_col must not be before earlier_col (e.g. death not before "
+        "diagnosis).", examples=[[{"earlier_col": "date_of_diagnosis", "later_col": "date_of_death"}]])
+    vocabularies: dict[str, list[Any]] = Field(
+        {}, description="Allowed codes per column, {column: [codes]}; recorded values outside the list are "
+        "counted (missing values are not checked here).",
+        examples=[{"sex": ["female", "male"], "stage": ["localized", "locally_advanced", "metastatic"]}])
+    last_followup_col: str | None = Field(
+        None, description="Date column of the last contact; each of event_cols must not be after it.",
+        examples=["date_last_followup"])
+    event_cols: list[str] = Field(
+        [], description="Event date columns checked against last_followup_col (an event after the last contact "
+        "is a warning by default).", examples=[["date_of_death", "progression_date"]])
+    severity: dict[Check, Severity] = Field(
+        {}, description="Severity per check, error (stop) or warning (count and go on), overriding the defaults "
+        "(missing_id, duplicate_id, unparseable_date, date_order, vocabulary: error; event_after_followup: "
+        "warning). missing_column is always an error.", examples=[{"vocabulary": "warning"}])
+    date_format: str | None = Field(
+        None, description="strftime format of date columns still held as text (those not parsed through "
+        "data.dates). Unset: ISO 8601 (YYYY-MM-DD).", examples=["%d-%m-%Y"])
 
 
 # ------------------------------------------------------------------------------------------- results
