@@ -107,3 +107,45 @@ def test_levels_set_reference_and_table_order():
     assert list(frame["grade"].cat.categories) == ["g3", "g1", "g2"]
     assert list(covariate_design(cfg, frame).columns) == ["grade: g1", "grade: g2"]  # g3 is the reference
     assert frame["grade"].astype(str).tolist() == df["grade"].tolist()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(covariates={"l": {"type": "continuous"}}),
+     "'covariates' is not read by a sequential-trials config"),
+    (lambda r: r.update(analysis={"survival": {"alpha": 0.1}}), "'analysis' is not read by a sequential-trials config"),
+    (lambda r: r["sequential"].update(labels={"initiate": "Start"}),
+     "sequential.labels needs exactly the keys initiate and no_initiation (got ['initiate'])"),
+    (lambda r: r["data"].update(validation={"date_cols": ["x"]}),
+     "data.validation (record checks) applies to registry configs with a 'protocol' section"),
+])
+def test_sections_a_sequential_config_does_not_read_are_refused(change, message):
+    """Found by the schema-description pass: these were accepted and silently ignored."""
+    import yaml
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.errors import ConfigError
+
+    raw = yaml.safe_load((SRC.parents[1] / "configs" / "sequential_demo.yaml").read_text(encoding="utf-8"))
+    change(raw)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict(raw)
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"covariates": {"g": {"type": "categorical", "spline_df": 3}}},
+     "spline_df applies to continuous covariates (got type: categorical, spline_df: 3)"),
+    ({"analysis": {"jobs": 0}}, "analysis.jobs must be -1 (all cores), 1 (in this process) or more (got 0)"),
+    ({"data": {"source": "csv", "path": "x.csv", "sheet": "Data"}}, "'sheet' is not read by source 'csv'"),
+    ({"data": {"source": "csv", "path": "x.csv", "date_format": "%d/%m/%Y"}},
+     "'date_format' applies to the columns listed under 'dates', and none are listed"),
+    ({"analysis": {"plasmode": {"scheduler": "tcp://h:8786"}}}, "'scheduler' is the address of a Dask scheduler"),
+])
+def test_settings_that_would_be_ignored_are_refused(patch, message):
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.errors import ConfigError
+
+    raw = {"name": "x", "table": {"treatment": {"column": "t", "arms": {"a": [1], "b": [0]}, "treated": "a"},
+                                  "outcomes": {"o": {"label": "O", "time_col": "time", "event_col": "e"}}}}
+    raw.update(patch)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict(raw)

@@ -814,6 +814,9 @@ class Covariate(_Model):
         if (self.level_labels or self.binary_level is not None) and self.type == "continuous":
             raise ValueError("level_labels and binary_level apply to categorical and binary covariates "
                              "(got type: continuous)")
+        if self.spline_df is not None and self.type != "continuous":
+            raise ValueError(f"spline_df applies to continuous covariates (got type: {self.type}, spline_df: "
+                             f"{self.spline_df}); remove spline_df, or set `type: continuous`")
         if self.levels is not None:
             known = {str(v) for v in self.levels} | {str(self.missing_label)}
             unknown = [k for k in self.level_labels if str(k) not in known]
@@ -1240,6 +1243,7 @@ class StudyConfig(_Model):
         if nc is not None and nc not in outs:
             raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "
                              f"(outcomes: {', '.join(outs)})")
+        self._check_unread_sections()
         if self.protocol is not None:
             for name, o in self.protocol.outcomes.items():
                 for arm in o.by_arm:
@@ -1247,6 +1251,28 @@ class StudyConfig(_Model):
                         raise ValueError(f"outcome '{name}' by_arm names '{arm}', which is not an arm "
                                          f"({', '.join(self.protocol.treatment.arms)})")
         return self
+
+    def _check_unread_sections(self) -> None:
+        """Sections the chosen shape of study does not read are refused, not ignored."""
+        given = self.model_fields_set
+        if self.sequential is not None:
+            unread = [k for k in ("covariates", "analysis") if k in given]
+            if unread:
+                raise ValueError(f"'{unread[0]}' is not read by a sequential-trials config (got a top-level "
+                                 f"{unread[0]} section); list the covariates under `sequential: {{covariates: "
+                                 "[...]}}` and remove the section")
+            labels = self.sequential.labels
+            lack = [k for k in ("initiate", "no_initiation") if k not in labels]
+            if lack or set(labels) - {"initiate", "no_initiation"}:
+                raise ValueError(f"sequential.labels needs exactly the keys initiate and no_initiation (got "
+                                 f"{sorted(labels)}); write e.g. `labels: {{initiate: Start now, no_initiation: "
+                                 "Wait}`")
+        if self.protocol is None and self.data.validation is not None:
+            raise ValueError("data.validation (record checks) applies to registry configs with a 'protocol' "
+                             "section (got it with a 'table' or 'sequential' config); remove data.validation")
+        if self.analysis.jobs == 0:
+            raise ValueError("analysis.jobs must be -1 (all cores), 1 (in this process) or more (got 0); set "
+                             "`jobs: -1`")
 
     def _check_weights_method(self) -> None:
         """Matching and entropy balancing: the estimands, variances and weight options they support."""
