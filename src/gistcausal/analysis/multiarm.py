@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from gistcausal.analysis.study import at_risk_times
 from gistcausal.design.cohort import Cohort
 from gistcausal.design.config import StudyConfig
 from gistcausal.design.disclosure import suppress, threshold_for
@@ -62,7 +63,8 @@ def multiarm_causal(cfg: StudyConfig, cohort: Cohort, say: Callable[[str], None]
                 outcome=o.name, arms=arms, estimand=est, focal=cfg.treatment.treated if est == "ATT" else None,
                 stabilize=cfg.analysis.weights.stabilize and est == "ATE", splines=splines,
                 interactions=[tuple(i) for i in cfg.analysis.propensity.interactions], landmarks=landmarks,
-                horizon=s.horizon, threshold=cfg.analysis.balance_threshold, alpha=s.alpha)
+                horizon=s.horizon, threshold=cfg.analysis.balance_threshold, alpha=s.alpha,
+                at_risk_times=at_risk_times(cfg, t))
             comparisons[(o.name, est)] = res
             estimates += res.estimates
     table1 = table_one_multiarm(cfg, f, arms) if cfg.covariates else None

@@ -718,8 +718,8 @@ class StudyConfig(_Model):
             raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
                              f"weights.truncate (got method: {a.propensity.method}, truncate: {trunc}); "
                              "use `variance: bootstrap` for other propensity models or truncated weights")
+        self._check_multiarm()  # first: with K arms, "two arms only" is the message that helps
         self._check_weights_method()
-        self._check_multiarm()
         nc = self.analysis.sensitivity.negative_control
         if nc is not None and nc not in outs:
             raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "

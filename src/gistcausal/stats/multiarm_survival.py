@@ -133,8 +133,8 @@ class MultiArmComparison(EstimatesMixin):
 def compare_survival_multiarm(time: Any, event: Any, arm: Any, *, arms: Sequence[Any] | None = None,
                               weights: Any = None, outcome: str, estimand: str = "none",
                               method: Literal["unadjusted", "iptw"] = "unadjusted", focal: Any = None,
-                              landmarks: Any = (), horizon: float | None = None,
-                              alpha: float = 0.05) -> MultiArmComparison:
+                              landmarks: Any = (), horizon: float | None = None, alpha: float = 0.05,
+                              at_risk_times: Any = None) -> MultiArmComparison:
     r"""Compare survival across K arms: per-arm curves, every pairwise contrast, the global log-rank test.
 
     Parameters
@@ -160,6 +160,8 @@ def compare_survival_multiarm(time: Any, event: Any, arm: Any, *, arms: Sequence
     horizon : float, optional
         RMST horizon.
     alpha : float, default=0.05
+    at_risk_times : sequence of float, optional
+        Times of the at-risk table; default: 0, the landmarks and 5 evenly spaced times.
 
     Returns
     -------
@@ -226,7 +228,8 @@ def compare_survival_multiarm(time: Any, event: Any, arm: Any, *, arms: Sequence
     last = min(float(k.time[-1]) for k in kms)
     lm = check_landmarks(landmarks, last, where)
     tau = None if horizon is None else check_horizon(horizon, last, where, "horizon")
-    grid = np.unique(np.r_[0.0, lm, np.linspace(0, last, 6)])
+    grid = (np.unique(np.r_[0.0, lm, np.linspace(0, last, 6)]) if at_risk_times is None
+            else np.asarray(at_risk_times, dtype=float))
     pair_results: dict[tuple[int, int], SurvivalComparison] = {}
     warn: list[str] = []
     for i, j in combinations(range(len(names)), 2):
@@ -292,8 +295,8 @@ def multiarm_analysis(df: pd.DataFrame, *, treatment_col: str, time_col: str, ev
                       estimand: Literal["ATE", "ATT", "ATO"] = "ATE", focal: Any = None, stabilize: bool = False,
                       method: Literal["iptw", "unadjusted"] = "iptw", splines: Any = (),
                       interactions: Sequence[tuple[str, str]] = (), landmarks: Any = (),
-                      horizon: float | None = None, threshold: float = 0.1,
-                      alpha: float = 0.05) -> MultiArmComparison:
+                      horizon: float | None = None, threshold: float = 0.1, alpha: float = 0.05,
+                      at_risk_times: Any = None) -> MultiArmComparison:
     """K-arm analysis of a DataFrame: generalized propensity score, weights, balance and survival contrasts.
 
     Parameters
@@ -320,7 +323,7 @@ def multiarm_analysis(df: pd.DataFrame, *, treatment_col: str, time_col: str, ev
         ``"unadjusted"`` still fits the propensity model and reports balance, but compares survival unweighted.
     splines, interactions
         Extra propensity-model terms, as :class:`gistcausal.stats.multiarm.MultinomialPropensityModel`.
-    landmarks, horizon, alpha
+    landmarks, horizon, alpha, at_risk_times
         As :func:`compare_survival_multiarm`.
     threshold : float, default=0.1
         |SMD| flagged in the balance table.
@@ -369,7 +372,7 @@ def multiarm_analysis(df: pd.DataFrame, *, treatment_col: str, time_col: str, ev
         df[time_col], df[event_col], df[treatment_col], arms=model.arms_,
         weights=wres.weights if method == "iptw" else None, outcome=outcome or event_col,
         estimand=estimand if method == "iptw" else "none", method=method, focal=wres.focal, landmarks=landmarks,
-        horizon=horizon, alpha=alpha)
+        horizon=horizon, alpha=alpha, at_risk_times=at_risk_times)
     warn = list(model.result_.warnings) + list(wres.warnings) + list(comp.warnings)
     return replace(comp, propensity=model.result_, weight_diagnostics=wres.diagnostics, balance=bal,
                    focal=wres.focal, warnings=tuple(dict.fromkeys(warn)))
