@@ -124,3 +124,19 @@ def test_three_arm_report_has_k_columns_curves_and_contrasts(three_arm_results, 
     contrasts = {e["contrast"] for e in res["estimates"] if e["measure"] == "hr"}
     assert contrasts == {"sunitinib_continuous vs imatinib_800", "sunitinib_intermittent vs imatinib_800",
                          "sunitinib_intermittent vs sunitinib_continuous"}
+
+
+def test_issue_18_follow_up_of_every_arm_checked(tmp_path):
+    """check_design looks at all K arms (the two-arm check read only `treated` and the first other arm): 35.5
+    months is within the PFS follow-up of imatinib_800 (36.5) and sunitinib_continuous (61.3), not of
+    sunitinib_intermittent (34.9)."""
+    from gistcausal.design.checks import check_design
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
+
+    text = (CONFIGS / "gist_three_arms.yaml").read_text(encoding="utf-8")
+    p = write(tmp_path, text.replace("landmarks: [6, 12]", "landmarks: [6, 12, 35.5]"))
+    cfg = load_config(p)
+    cohort = build_cohort(cfg, load_data(cfg))
+    with pytest.raises(ConfigError, match=r"landmarks.*35\.5.*'sunitinib_intermittent'"):
+        check_design(cfg, cohort)

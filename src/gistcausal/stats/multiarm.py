@@ -836,12 +836,13 @@ def multiarm_balance(df: pd.DataFrame, *, treatment_col: str, covariates: Sequen
                     diff = means[tag][j] - means[tag][i]
                     value = (diff / s if ok else math.nan) if standardize else diff
                     row[f"smd_{tag}"] = value
-                    if tag not in best or (math.isfinite(value) and abs(value) > best[tag][0]):
-                        best[tag] = (abs(value) if math.isfinite(value) else math.nan, contrast)
+                    if math.isfinite(value) and abs(value) > best.get(tag, (-1.0, ""))[0]:
+                        best[tag] = (abs(value), contrast)
                 pair_rows.append(row)
             orow: dict[str, Any] = {"covariate": name, "level": level, "type": kind}
             for tag, _ in tags:
-                orow[f"max_abs_smd_{tag}"], orow[f"worst_pair_{tag}"] = best[tag]
+                # no finite SMD in any pair (a constant covariate): undefined, as for two arms
+                orow[f"max_abs_smd_{tag}"], orow[f"worst_pair_{tag}"] = best.get(tag, (math.nan, ""))
             last = "w" if weighted else "un"
             orow["flag"] = bool(orow[f"max_abs_smd_{last}"] >= threshold)
             overall_rows.append(orow)
