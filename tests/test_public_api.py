@@ -12,7 +12,7 @@ def test_issue_13_public_names_importable_from_the_package():
     import gistcausal
 
     for name in ("run", "load_config", "write_outputs", "PropensityModel", "compute_weights", "balance_table",
-                 "kaplan_meier", "rmst", "logrank_test", "cox_fit", "compare_survival", "evalue",
+                 "kaplan_meier", "rmst", "logrank_test", "cox_fit", "compare_survival", "multiarm_analysis", "evalue",
                  "simulate_registry"):
         assert name in gistcausal.__all__
         assert callable(getattr(gistcausal, name))

@@ -35,12 +35,13 @@ from gistcausal.stats.km import kaplan_meier, logrank_test, rmst
 from gistcausal.stats.weights import compute_weights
 from gistcausal.stats.matching import match_nearest, matched_survival
 from gistcausal.stats.ebal import entropy_balance
+from gistcausal.stats.multiarm_survival import multiarm_analysis
 
 __all__ = [
     "__version__",
     "run", "load_config", "write_outputs", "StudyConfig", "AnalysisResults",
     "PropensityModel", "compute_weights", "match_nearest", "matched_survival", "entropy_balance", "balance_table",
-    "kaplan_meier", "rmst", "logrank_test", "cox_fit", "compare_survival",
+    "kaplan_meier", "rmst", "logrank_test", "cox_fit", "compare_survival", "multiarm_analysis",
     "evalue", "EffectEstimate", "simulate_registry",
     "GistCausalError", "GistCausalWarning",
 ]

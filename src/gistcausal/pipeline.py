@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from gistcausal.analysis.causal import CausalAnalysis, causal_analysis, imputations
+from gistcausal.analysis.multiarm import is_multiarm, multiarm_causal
 from gistcausal.analysis.sensitivity import SensitivityResult, run_sensitivity
 from gistcausal.analysis.study import StudyAnalysis, study_analysis
 from gistcausal.design.checks import check_design
@@ -133,6 +134,13 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> Ana
     say("Building the cohort")
     cohort = timer("cohort", lambda: build_cohort(cfg, df))
     check_design(cfg, cohort)  # what the estimators would reject, rejected now as `validate` does (issue 15)
+    if is_multiarm(cfg):  # three or more arms (issue 18): the K-arm analysis replaces the two-arm steps
+        say("More than two arms: multinomial propensity score, weights, balance, pairwise contrasts")
+        ma = timer("multiarm", lambda: multiarm_causal(cfg, cohort, say))
+        return AnalysisResults(config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=None, study={},
+                               durations={}, propensity=None, weights={}, balance={}, causal={},
+                               estimates=ma.estimates, validation=validation, multiarm=ma,
+                               timings=timer.timings, data_hash=data_hash)
     study = StudyAnalysis()
     if cfg.analysis.study_replication:
         say("Study replication: Table 1, Kaplan-Meier, log-rank")

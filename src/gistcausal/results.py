@@ -141,6 +141,10 @@ class AnalysisResults:
     timings : dict
     data_hash : str or None
         SHA-256 of the records analysed (for the manifest).
+    multiarm : MultiArmAnalysis or None
+        Three or more arms (:mod:`gistcausal.analysis.multiarm`): ``comparisons`` ``(outcome, estimand)`` ->
+        :class:`~gistcausal.stats.multiarm_survival.MultiArmComparison` and the K-column ``table1``; the two-arm
+        fields (``propensity``, ``weights``, ``balance``, ``causal``) are then empty.
     """
 
     config: StudyConfig
@@ -169,6 +173,7 @@ class AnalysisResults:
     competing: dict[tuple[str, str], Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
+    multiarm: Any = None
 
     def estimates_frame(self) -> pd.DataFrame:
         """All estimates, one row each (a copy)."""
@@ -229,6 +234,12 @@ class AnalysisResults:
         }
         if self.failed_steps:
             out["failed_steps"] = dict(self.failed_steps)
+        if self.multiarm is not None:
+            # per-arm curves stay in the report's figures; the estimates are in out["estimates"] already
+            out["study"]["arms"] = list(cfg.treatment.arms)
+            out["multiarm"] = {f"{o}_{e}": {k: v for k, v in c.to_dict().items()
+                                            if k not in ("curves", "at_risk", "estimates")}
+                               for (o, e), c in self.multiarm.comparisons.items()}
         return round_floats(out)
 
 

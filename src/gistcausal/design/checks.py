@@ -222,7 +222,8 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
         An arm without events in a causal outcome; no more patients than propensity-model parameters.
     """
     where = cfg.source_path or cfg.name
-    arms = (cohort.treated, cohort.control)
+    # three or more arms (issue 18): every arm's follow-up and events count, not just the first two
+    arms = (cohort.treated, cohort.control) if len(cfg.treatment.arms) == 2 else tuple(cfg.treatment.arms)
     check_follow_up(cfg, cohort.frame, cohort.outcomes, arms, where)
     check_estimable(cfg, cohort.frame, cohort.outcomes, arms, where)
     if cfg.analysis.causal:

@@ -322,6 +322,11 @@ def _derive(name: str, d: DerivedColumn, df: pd.DataFrame, where: str) -> np.nda
     return _span(df[cols[0]], df[cols[1]], unit)
 
 
+
+def _flow_arms(tr: Any) -> tuple[str, ...]:
+    """Arms in the flow: (treated, control) for two arms, every arm in config order for three or more."""
+    return (tr.treated, tr.control) if len(tr.arms) == 2 else tuple(tr.arms)
+
 def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     """Apply the config's protocol (or table definition) to records.
 
@@ -408,7 +413,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
         infos.append(info)
     for m in warn_msgs:
         warnings.warn(m, DataQualityWarning, stacklevel=2)
-    flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
+    flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in _flow_arms(tr)),
                       p.start_population)
     return Cohort(frame, flow, tr.treated, tr.control, tuple(infos), tuple(cfg.covariates), p.time_unit,
                   tuple(warn_msgs))
@@ -585,7 +590,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
         if int((frame["arm"] == a).sum()) == 0:
             raise CohortError(f"{cfg.locate(f'table.treatment.arms.{a}')}: arm '{a}' is empty. Check table.treatment.arms codes against column "
                               f"'{tr.column}'.")
-    flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in (tr.treated, tr.control)),
+    flow = FlowCounts(tuple(steps), tuple((a, int((frame["arm"] == a).sum())) for a in _flow_arms(tr)),
                       "All rows of the analysis table")
     return Cohort(frame, flow, tr.treated, tr.control, tuple(infos), tuple(cfg.covariates), tab.time_unit)
 

@@ -314,7 +314,10 @@ class DataSource(_Model):
 
 # --------------------------------------------------------------------------------------------- protocol
 class Treatment(_Model):
-    """Treatment strategies: which codes of ``column`` define each arm, and which arm is 'treated' (coded 1)."""
+    """Treatment strategies: which codes of ``column`` define each arm, and which arm is 'treated' (coded 1).
+
+    With three or more arms (issue 18) the first arm listed is the reference of the multinomial propensity
+    model, every pair of arms is compared, and ``treated`` names the focal arm of the ATT."""
 
     column: str = Field(description="Column holding the treatment actually given (its codes are sorted into the "
                         "two arms by treatment.arms).", examples=["second_line_regimen", "treatment"])
@@ -331,8 +334,8 @@ class Treatment(_Model):
 
     @model_validator(mode="after")
     def _two_arms(self) -> "Treatment":
-        if len(self.arms) != 2:
-            raise ValueError(f"exactly two arms are supported (got {len(self.arms)}: {', '.join(self.arms)})")
+        if len(self.arms) < 2:
+            raise ValueError(f"at least two arms are needed (got {len(self.arms)}: {', '.join(self.arms)})")
         if self.treated not in self.arms:
             raise ValueError(f"'treated' must name one of the arms ({', '.join(self.arms)}); got '{self.treated}'")
         codes = [c for v in self.arms.values() for c in v]
@@ -1238,6 +1241,7 @@ class StudyConfig(_Model):
             raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
                              f"weights.truncate (got method: {a.propensity.method}, truncate: {trunc}); "
                              "use `variance: bootstrap` for other propensity models or truncated weights")
+        self._check_multiarm()  # first: with K arms, "two arms only" is the message that helps
         self._check_weights_method()
         nc = self.analysis.sensitivity.negative_control
         if nc is not None and nc not in outs:
@@ -1300,6 +1304,44 @@ class StudyConfig(_Model):
             if unknown:
                 raise ValueError(f"analysis.matching.exact names covariates that are not defined (got {unknown}); "
                                  f"use names from covariates: ({', '.join(self.covariates)})")
+
+    def _check_multiarm(self) -> None:
+        """Three or more arms (issue 18): reject the settings the K-arm analysis does not support yet."""
+        if self.sequential is not None or len(self.treatment.arms) <= 2:
+            return
+        key = "protocol.treatment.arms" if self.protocol is not None else "table.treatment.arms"
+        got = f"{len(self.treatment.arms)} arms in {key}"
+        a = self.analysis
+        rules = [
+            (a.weights.method != "iptw", f"analysis.weights.method {a.weights.method} is defined for two arms only",
+             "set `method: iptw` (multinomial propensity score)"),
+            (any(e not in ("ATE", "ATT", "ATO") for e in a.survival.estimands),
+             f"analysis.survival.estimands must be among ['ATE', 'ATT', 'ATO'] with more than two arms (ATT targets "
+             f"the arm named by `treated`; got {a.survival.estimands})", "set `estimands: [ATE]`"),
+            (a.survival.variance != "robust", f"analysis.survival.variance {a.survival.variance} is not available "
+             "with more than two arms yet", "set `variance: robust`"),
+            (a.survival.doubly_robust, "analysis.survival.doubly_robust is not available with more than two arms yet",
+             "set `doubly_robust: false`"),
+            (a.propensity.method != "logistic", f"analysis.propensity.method {a.propensity.method} is not available "
+             "with more than two arms yet (the multinomial logit is used)", "set `method: logistic`"),
+            (a.weights.truncate is not None or a.weights.trim is not None,
+             "analysis.weights.truncate and trim are not available with more than two arms yet",
+             "remove them, or use `estimands: [ATO]` for bounded weights"),
+            (a.plasmode.enabled, "analysis.plasmode is not available with more than two arms yet",
+             "set `plasmode: {enabled: false}`"),
+            (self.protocol is not None and self.protocol.strategies is not None,
+             "protocol.strategies (clone-censor-weight) compares two strategies", "remove protocol.strategies"),
+        ]
+        imputed = [n for n, c in self.covariates.items() if c.missing == "impute" and c.in_propensity]
+        rules.append((bool(imputed), f"covariates {imputed} use `missing: impute`, which is not available with more "
+                      "than two arms yet", "set `missing: complete_case` or `missing: category` for them"))
+        for bad, what, fix in rules:
+            if bad:
+                raise ValueError(f"{what} (got {got}); {fix}")
+        other = [n for n, o in self.outcomes.items() if getattr(o, "type", "time_to_event") != "time_to_event"]
+        if other:
+            raise ValueError(f"outcomes {other} are not time-to-event, which is all the analysis of more than two "
+                             f"arms supports yet (got {got}); remove them or compare two arms")
 
     @property
     def treatment(self) -> Treatment:

@@ -76,6 +76,10 @@ def answer(r: AnalysisResults) -> Answer:
     o = cfg.primary_outcome
     unit = cfg.time_unit
     q = question(r)
+    if r.multiarm is not None:  # three or more arms: the global test and the pairwise hazard ratios
+        from gistcausal.present.multiarm import multiarm_answer
+
+        return Answer(*multiarm_answer(r))
     if cfg.sequential is not None:
         hr = _find(r, outcome=o, measure="hr", method="sequential_trials")
         lead = f"Answer: the pooled sequential-trials hazard ratio is {_ci(hr)}." if hr else "Answer: not estimable."

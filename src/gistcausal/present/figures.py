@@ -10,6 +10,7 @@ from typing import Any
 
 from gistcausal.analysis.spec import adjustment_name, table1_options
 from gistcausal.design.disclosure import threshold_for
+from gistcausal.present.multiarm import multiarm_figures
 from gistcausal.present.plots import new_figure
 from gistcausal.present.plots.balance import love_plot, overlap_histogram_plot, weight_histogram_plot
 from gistcausal.present.plots.flow import plot_flow
@@ -39,6 +40,8 @@ def _build(r: AnalysisResults) -> dict[str, Any]:
         _sequential(r, figs)
         return figs
     _study(r, figs)
+    if r.multiarm is not None:
+        figs.update(multiarm_figures(r))
     _causal(r, figs)
     _competing(r, figs)
     _sensitivity(r, figs)

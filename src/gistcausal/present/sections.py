@@ -16,6 +16,7 @@ from markupsafe import Markup
 from gistcausal.analysis.spec import adjustment_name
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
+from gistcausal.present.multiarm import multiarm_methods, multiarm_sections
 from gistcausal.results import AnalysisResults
 
 
@@ -242,7 +243,8 @@ def _estimand_words(r: "AnalysisResults") -> str:
     if s.landmarks:
         measures.append(f"survival at {', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}")
     measures.append("the marginal hazard ratio")
-    parts = [f"{e} of {t} vs {c}, among {_POPULATION.get(e, e).format(t=t, c=c)}" for e in s.estimands]
+    versus = f"{t} vs {c}" if len(tr.arms) == 2 else f"every pair of {', '.join(tr.label(a) for a in tr.arms)}"
+    parts = [f"{e} of {versus}, among {_POPULATION.get(e, e).format(t=t, c=c)}" for e in s.estimands]
     return "; ".join(parts) + f"; outcome {o}, measured by " + ", ".join(measures) + "."
 
 
@@ -261,6 +263,13 @@ def _assumptions(r: "AnalysisResults") -> str:
             "specified above); no interference between patients; correct propensity model (checked by balance).")
 
 
+def _strategies(tr: Any) -> str:
+    """"A vs B", or every arm ("A vs B vs C") when there are more than two."""
+    if len(tr.arms) > 2:
+        return " vs ".join(tr.label(a) for a in tr.arms)
+    return f"{tr.label(tr.treated)} vs {tr.label(tr.control)}"
+
+
 def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     """The standard two-column target-trial protocol table (target trial vs emulation), from the config."""
     cfg = r.config
@@ -269,7 +278,7 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     if cfg.sequential is not None:
         sq = cfg.sequential
         rows = [("Eligibility", "Eligible at the start of the trial", f"{sq.eligible_col} is true in the period"),
-                ("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}",
+                ("Treatment strategies", _strategies(tr),
                  f"{sq.treatment_col} = 1 in the trial's period vs 0"),
                 ("Assignment procedure", "Randomization", f"Non-random; adjustment for {', '.join(sq.covariates) or '-'} "
                  "at the trial's start"),
@@ -284,7 +293,7 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
         outs = "; ".join(o.label for o in p.outcomes.values())
         rows = [
             ("Eligibility criteria", "As specified in the protocol", elig),
-            ("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
+            ("Treatment strategies", _strategies(tr), arms),
             ("Assignment procedure", "Randomization", p.assignment),
             ("Time zero", "Randomization / start of strategy", f"{p.time_zero}"),
             ("Follow-up", "From time zero to outcome, loss to follow-up or end of study", p.follow_up_end),
@@ -297,7 +306,7 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
              f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} variance"),
         ]
     else:
-        rows = [("Treatment strategies", f"{tr.label(tr.treated)} vs {tr.label(tr.control)}", arms),
+        rows = [("Treatment strategies", _strategies(tr), arms),
                 ("Outcomes", "; ".join(o.label for o in cfg.outcomes.values()), "analysis-ready table"),
                 ("Analysis plan", "", f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)})")]
     return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
@@ -342,6 +351,8 @@ def weighting_sentence(r: "AnalysisResults") -> str:
 
 def methods_paragraph(r: "AnalysisResults") -> str:
     cfg = r.config
+    if r.multiarm is not None:
+        return multiarm_methods(r)
     if cfg.sequential is not None:
         sq = cfg.sequential
         return (f"We emulated a sequence of target trials, one per {sq.time_unit[:-1]} of eligibility, from a "
@@ -380,6 +391,7 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", flow_display(r)),),
                               figures=(("Patient flow (CONSORT-style)", "flow"),)))
     out_labels, labels = display_labels(r)
+    secs += [ReportSection(**d) for d in multiarm_sections(r)]
     if r.table1 is not None:
         secs.append(ReportSection("table1", "Table 1: baseline characteristics",
                                   tables=(("Baseline characteristics by arm (unweighted), with tests",

@@ -1,0 +1,128 @@
+"""The configured analysis of three or more arms (issue 18, section 3): config -> K-arm estimator calls.
+
+Reads ``protocol.treatment`` / ``table.treatment`` (arms in the order listed: the first is the reference of the
+multinomial propensity model; ``treated`` is the ATT's focal arm), the propensity covariates and their spline
+terms, ``analysis.propensity.interactions``, ``analysis.weights.stabilize`` (ATE only) and
+``analysis.survival`` (estimands, landmarks, horizon, alpha), and calls
+:func:`gistcausal.stats.multiarm_survival.multiarm_analysis` once per causal time-to-event outcome and estimand.
+The settings this analysis does not support are rejected when the config is loaded
+(``StudyConfig._check_multiarm``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from gistcausal.analysis.study import at_risk_times
+from gistcausal.design.cohort import Cohort
+from gistcausal.design.config import StudyConfig
+from gistcausal.design.disclosure import suppress, threshold_for
+from gistcausal.effects import EffectEstimate
+from gistcausal.stats.multiarm_survival import MultiArmComparison, multiarm_analysis
+
+
+def is_multiarm(cfg: StudyConfig) -> bool:
+    """Whether the config compares three or more arms (the K-arm analysis replaces the two-arm one)."""
+    return cfg.sequential is None and len(cfg.treatment.arms) > 2
+
+
+@dataclass(frozen=True)
+class MultiArmAnalysis:
+    """The K-arm analysis: ``comparisons`` ``(outcome, estimand)`` -> :class:`MultiArmComparison`, the
+    K-column Table 1 and every estimate in report order."""
+
+    comparisons: dict[tuple[str, str], MultiArmComparison] = field(default_factory=dict)
+    table1: pd.DataFrame | None = None
+    estimates: tuple[EffectEstimate, ...] = ()
+
+
+def multiarm_causal(cfg: StudyConfig, cohort: Cohort, say: Callable[[str], None] = lambda _m: None
+                    ) -> MultiArmAnalysis:
+    """Generalized propensity score, K-arm weights, balance and pairwise survival contrasts for every causal
+    time-to-event outcome and estimand of the config."""
+    f = cohort.frame
+    arms = list(cfg.treatment.arms)
+    covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    splines = {n: cfg.covariates[n].spline_df for n in covs if cfg.covariates[n].spline_df}
+    s = cfg.analysis.survival
+    comparisons: dict[tuple[str, str], MultiArmComparison] = {}
+    estimates: list[EffectEstimate] = []
+    for o in cohort.outcomes:
+        if o.type != "time_to_event" or not o.causal:
+            continue
+        t = f[o.time_col].to_numpy(float)
+        landmarks = [x for x in s.landmarks if x <= np.max(t)]
+        for est in s.estimands:
+            say(f"More than two arms: {o.name}, {est}")
+            res = multiarm_analysis(
+                f, treatment_col="arm", time_col=o.time_col, event_col=o.event_col, covariates=covs,
+                outcome=o.name, arms=arms, estimand=est, focal=cfg.treatment.treated if est == "ATT" else None,
+                stabilize=cfg.analysis.weights.stabilize and est == "ATE", splines=splines,
+                interactions=[tuple(i) for i in cfg.analysis.propensity.interactions], landmarks=landmarks,
+                horizon=s.horizon, threshold=cfg.analysis.balance_threshold, alpha=s.alpha,
+                at_risk_times=at_risk_times(cfg, t))
+            comparisons[(o.name, est)] = res
+            estimates += res.estimates
+    table1 = table_one_multiarm(cfg, f, arms) if cfg.covariates else None
+    return MultiArmAnalysis(comparisons=comparisons, table1=table1, estimates=tuple(estimates))
+
+
+def table_one_multiarm(cfg: StudyConfig, f: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+    """Table 1 with one column per arm (unweighted): n (%) per level of categorical covariates, mean (SD) or
+    median (range/IQR) of continuous ones as configured, and the number missing where there are any. Counts
+    below ``output.small_cell_threshold`` print as ``<k`` (with no percentage, which would reveal them)."""
+    tr = cfg.treatment
+    k_min = threshold_for(cfg)
+
+    def count(k: int, n: int) -> str:
+        shown = suppress(k, k_min)
+        return str(shown) if isinstance(shown, str) else f"{k} ({100 * k / n:.1f}%)"
+    masks = {a: (f["arm"] == a).to_numpy() for a in arms}
+    head = {tr.label(a): f"n = {suppress(int(m.sum()), k_min)}" for a, m in masks.items()}
+    rows: list[dict[str, Any]] = [{"Characteristic": "Patients", "Level": "", **head}]
+    for name, c in cfg.covariates.items():
+        if not c.in_table1:
+            continue
+        label = c.label or name
+        x = f[name]
+        if c.type == "continuous":
+            summary = c.summary or "mean_sd"
+            row = {"Characteristic": label, "Level": {"mean_sd": "mean (SD)", "median_range": "median (range)",
+                                                      "median_iqr": "median (IQR)"}[summary]}
+            for a, m in masks.items():
+                v = pd.to_numeric(x[m], errors="coerce").dropna().to_numpy(float)
+                row[tr.label(a)] = _continuous(v, summary)
+            rows.append(row)
+        else:
+            levels = list(x.cat.categories) if isinstance(x.dtype, pd.CategoricalDtype) else sorted(
+                x.dropna().unique(), key=str)
+            for lv in levels:
+                row = {"Characteristic": label, "Level": str(c.level_labels.get(lv, lv))}
+                for a, m in masks.items():
+                    xa = x[m].dropna()
+                    row[tr.label(a)] = count(int((xa == lv).sum()), len(xa)) if len(xa) else "-"
+                rows.append(row)
+        n_missing = {a: int(x[m].isna().sum()) for a, m in masks.items()}
+        if any(n_missing.values()):
+            rows.append({"Characteristic": label, "Level": "Missing",
+                         **{tr.label(a): str(suppress(n, k_min)) for a, n in n_missing.items()}})
+    return pd.DataFrame(rows)
+
+
+def _continuous(v: np.ndarray, summary: str) -> str:
+    if v.size == 0:
+        return "-"
+    if summary == "mean_sd":
+        sd = float(np.std(v, ddof=1)) if v.size > 1 else math.nan
+        return f"{v.mean():.1f} ({sd:.1f})"
+    if summary == "median_iqr":
+        q1, q3 = np.quantile(v, [0.25, 0.75])
+        return f"{np.median(v):.1f} ({q1:.1f}-{q3:.1f})"
+    return f"{np.median(v):.1f} ({v.min():.1f}-{v.max():.1f})"
+
+
+__all__ = ["MultiArmAnalysis", "multiarm_causal", "is_multiarm", "table_one_multiarm"]
