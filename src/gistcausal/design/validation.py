@@ -311,9 +311,14 @@ def _check_dates(df: pd.DataFrame, r: _Rules, parsed: dict[str, pd.Series]) -> l
     for c in _date_columns(df, r):
         parsed[c], bad = _parse_date(df[c], r.date_format)
         if bad.any():
+            if r.date_format:
+                what = f"column '{c}' has {int(bad.sum())} date(s) that do not match date_format '{r.date_format}'"
+                fix = "Correct date_format to the way the dates are written (e.g. '%d-%m-%Y'), or the dates"
+            else:
+                what = f"column '{c}' has {int(bad.sum())} unparseable date(s)"
+                fix = "Use YYYY-MM-DD, or set `data: {date_format: '%d-%m-%Y'}`"
             out.append((_issue("unparseable_date", r.sev["unparseable_date"], c, f"{c} is a date", bad.sum(),
-                               r.where, f"column '{c}' has {int(bad.sum())} unparseable date(s)",
-                               "Use YYYY-MM-DD, or set `data: {date_format: '%d-%m-%Y'}`"), bad))
+                               r.where, what, fix), bad))
     return out
 
 
