@@ -202,17 +202,18 @@ def _logistic_batched(X: np.ndarray, a: np.ndarray, counts: np.ndarray, present:
 # survival statistics
 # ----------------------------------------------------------------------------------------------------
 def _revcumsum(x: np.ndarray) -> np.ndarray:
-    return np.cumsum(x[:, ::-1], axis=1)[:, ::-1]
+    """Reverse cumulative sum over distinct times (axis 0 of an (m x B) array)."""
+    return np.cumsum(x[::-1], axis=0)[::-1]
 
 
 def _km_arm(n_tot: np.ndarray, n_event: np.ndarray) -> np.ndarray:
-    """Kaplan-Meier :math:`\\hat S` at every distinct time (B x m) from one arm's weighted totals and events
+    """Kaplan-Meier :math:`\\hat S` at every distinct time (m x B) from one arm's weighted totals and events
     per distinct time, as :func:`gistcausal.stats.km.km_surv` (times where the arm has nobody multiply by
     exactly 1, so the curve equals the one over the arm's own times)."""
     n_risk = _revcumsum(n_tot)
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(n_risk > 0, n_event / n_risk, 0.0)
-    return np.cumprod(1.0 - h, axis=1)
+    return np.cumprod(1.0 - h, axis=0)
 
 
 class _CoxBatch:
@@ -227,19 +228,19 @@ class _CoxBatch:
     """
 
     def __init__(self, W0, W1, D0, D1, ND):
-        B, m = ND.shape
+        m, B = ND.shape                              # (distinct time x replicate) arrays
         nd = ND.ravel().astype(np.int64)
         pairs = np.flatnonzero(nd > 0)
         cnt = nd[pairs]
         rep = np.repeat(pairs, cnt)                   # expanded (replicate, time, k) rows
         k = np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
         frac = k / cnt.repeat(cnt)
-        self.owner = rep // m
+        self.owner = rep % B
         self.meanwt = (D0 + D1).ravel()[rep] / nd[rep]
         self.p0 = _revcumsum(W0).ravel()[rep] - frac * D0.ravel()[rep]
         self.p1 = _revcumsum(W1).ravel()[rep] - frac * D1.ravel()[rep]
         self.B = B
-        self.wdx = D1.sum(axis=1)                    # sum_i w_i d_i x_i
+        self.wdx = D1.sum(axis=0)                    # sum_i w_i d_i x_i
 
     def pieces(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Log partial likelihood, score and information (each length B) at ``beta``, as cox_pieces."""
@@ -316,29 +317,31 @@ def batched_statistics(p: Any, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     okw = reason == ""
     w[~okw] = 0.0
     kept = w > 0
-    # one sort by time shared by every replicate (stable, as risk_table and cox_prepare)
+    # one sort by time shared by every replicate (stable, as risk_table and cox_prepare); the survival arrays
+    # are (time x replicate), so sums over times run over contiguous rows of B values
     order = np.argsort(t, kind="stable")
     ts = t[order]
     first = np.r_[True, ts[1:] != ts[:-1]]
     start = np.flatnonzero(first)
     times = ts[start]
-    a_s, e_s = a[order], ev[order]
-    V = (counts * w)[:, order]
-    Kc = np.where(kept, counts, 0.0)[:, order]
+    a_s, e_s = a[order][:, None], ev[order][:, None]
+    V = (counts * w).T[order]
+    Kc = np.where(kept, counts, 0.0).T[order]
+    del w, ps, kept
     surv, rmst_v, arms_ext = [], [], np.zeros(B, dtype=bool)
-    W, D, ND = [], [], []          # per arm and distinct time: weight, weighted deaths, death rows (kept)
+    W, D, ND = [], [], []          # per arm, (distinct time x replicate): weight, weighted deaths, death rows
     for k in (0, 1):
-        m_k = (a_s == k).astype(float)
-        Vk = V * m_k
-        W.append(np.add.reduceat(Vk, start, axis=1))
-        D.append(np.add.reduceat(Vk * e_s, start, axis=1))
-        Kk = Kc * m_k
-        ND.append(np.add.reduceat(Kk * e_s, start, axis=1))
-        raw = np.add.reduceat(Kk, start, axis=1) > 0
+        m_k = a_s == k
+        Vk = np.where(m_k, V, 0.0)
+        W.append(np.add.reduceat(Vk, start, axis=0))
+        D.append(np.add.reduceat(Vk * e_s, start, axis=0))
+        Kk = np.where(m_k, Kc, 0.0)
+        ND.append(np.add.reduceat(Kk * e_s, start, axis=0))
+        raw = np.add.reduceat(Kk, start, axis=0) > 0
         del Vk, Kk
         S = _km_arm(W[k], D[k])
-        has = raw.any(axis=1)
-        last = times[np.where(has, raw.shape[1] - 1 - np.argmax(raw[:, ::-1], axis=1), 0)]
+        has = raw.any(axis=0)
+        last = times[np.where(has, raw.shape[0] - 1 - np.argmax(raw[::-1], axis=0), 0)]
         ext = np.zeros(B, dtype=bool)
         if p.landmarks:
             ext |= max(p.landmarks) > last
@@ -348,11 +351,12 @@ def batched_statistics(p: Any, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
             reason[(reason == "") & ext] = "beyond_followup"
         arms_ext |= ext
         pos = np.searchsorted(times, np.asarray(p.landmarks, dtype=float), side="right") - 1
-        surv.append(np.where(pos >= 0, S[:, np.maximum(pos, 0)], 1.0) if p.landmarks else np.zeros((B, 0)))
+        surv.append(np.where(pos[:, None] >= 0, S[np.maximum(pos, 0)], 1.0).T if p.landmarks
+                    else np.zeros((B, 0)))
         if p.horizon is not None:
             keep = times <= p.horizon
             grid = np.r_[0.0, times[keep], p.horizon]
-            rmst_v.append((np.diff(grid) * np.c_[np.ones(B), S[:, keep]]).sum(axis=1))
+            rmst_v.append(np.diff(grid)[0] + np.diff(grid)[1:] @ S[keep])
     del V, Kc
     out = []
     for j in range(len(p.landmarks)):
@@ -362,11 +366,11 @@ def batched_statistics(p: Any, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
         out += [s0, s1, s1 - s0, lr]
     if p.horizon is not None:
         out += [rmst_v[0], rmst_v[1], rmst_v[1] - rmst_v[0]]
-    no_ev = ~(ND[0].sum(axis=1) > 0) | ~(ND[1].sum(axis=1) > 0)
+    no_ev = ~(ND[0].sum(axis=0) > 0) | ~(ND[1].sum(axis=0) > 0)
     reason[(reason == "") & no_ev] = "no_events"
     todo = reason == ""
     nd = ND[0] + ND[1]
-    nd[~todo] = 0
+    nd[:, ~todo] = 0
     beta_cox, conv = _cox_batched(_CoxBatch(W[0], W[1], D[0], D[1], nd), todo)
     reason[todo & ~conv] = "cox_not_converged"
     out.append(beta_cox)
