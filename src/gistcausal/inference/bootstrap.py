@@ -10,7 +10,10 @@ Reproducibility: replicate *b* draws its resample from its own generator,
 ``np.random.default_rng(SeedSequence(random_state).spawn(n_boot)[b])``, so the replicates and the intervals are
 the same whatever ``n_jobs`` is and however joblib schedules the chunks.
 
-Speed: for ``logistic`` models the refit is :func:`gistcausal.inference.mestimation.logistic_newton` (numpy
+Speed: with a ``logistic`` propensity model and IPTW weights (the default), all replicates are computed at
+once from their (B x n) resampling counts by :mod:`gistcausal.inference.bootstrap_batched` (chunks of replicates,
+memory bounded), which equals the one-at-a-time computation below to rounding for the same seeds;
+``BootstrapResult.path`` says which ran. One replicate at a time: for ``logistic`` models the refit is :func:`gistcausal.inference.mestimation.logistic_newton` (numpy
 Newton-Raphson, equal to statsmodels to 1e-8). Every replicate calls the same kernels as the point estimates,
 without their input checks: :func:`gistcausal.stats.weights.weight_values` (compute_weights' arithmetic),
 :func:`gistcausal.stats.km.km_at` (kaplan_meier's and rmst's) and :func:`gistcausal.stats.cox.cox_newton`
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
@@ -60,6 +63,8 @@ from gistcausal._checks import check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
+from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
+                                                    run_batched_chunk)
 from gistcausal.inference.mestimation import logistic_newton
 from gistcausal.stats.cox import cox_newton, cox_prepare
 from gistcausal.stats.km import km_at
@@ -70,6 +75,10 @@ from gistcausal.errors import BalanceInfeasibleError
 
 ProgressFn = Callable[[int, int], None]
 CI = Literal["percentile", "bca"]
+Path = Literal["auto", "batched", "per_replicate"]
+#: ``map_chunks(fn, args)``: apply ``fn(*a)`` to every tuple ``a`` of ``args`` (anywhere: local processes, a
+#: cluster) and yield the results as they finish, in any order. The hook an execution engine plugs into.
+MapChunks = Callable[[Callable[..., Any], list[tuple]], Iterable[Any]]
 
 #: Share of failed replicates above which a :class:`~gistcausal.errors.SmallSampleWarning` is raised.
 FAILURE_WARN_SHARE = 0.05
@@ -328,6 +337,10 @@ class BootstrapResult:
         One row per successful replicate (column ``replicate`` is its index among the ``n_boot``), one column
         per statistic (``surv_control_t12``, ``log_hr``...): estimates, not patients.
     warnings : tuple of str
+    path : {"batched", "per_replicate"}
+        How the replicates were computed: all at once from their resampling counts
+        (:mod:`gistcausal.inference.bootstrap_batched`), or one resample at a time; the two give the same
+        replicates to rounding (1e-10).
     """
 
     outcome: str
@@ -342,6 +355,7 @@ class BootstrapResult:
     estimates: tuple[EffectEstimate, ...]
     replicates: pd.DataFrame = field(repr=False)
     warnings: tuple[str, ...] = ()
+    path: str = "per_replicate"
 
     @property
     def variance(self) -> str:
@@ -356,7 +370,7 @@ class BootstrapResult:
         return {"outcome": self.outcome, "estimand": self.estimand, "ci": self.ci, "alpha": self.alpha,
                 "n_boot": self.n_boot, "n_success": self.n_success, "n_failed": dict(self.n_failed), "n_extended": self.n_extended,
                 "random_state": self.random_state, "estimates": [e.to_dict() for e in self.estimates],
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "path": self.path}
 
     def summary(self) -> str:
         failed = ", ".join(f"{k} {v}" for k, v in self.n_failed.items()) or "none"
@@ -399,27 +413,92 @@ def check_beyond(value: str, where: str) -> str:
     return value
 
 
+def local_map_chunks(n_jobs: int | None) -> MapChunks:
+    """The default :data:`MapChunks`: joblib processes (``n_jobs`` as joblib), or this process when
+    ``n_jobs == 1`` or there is a single chunk (no worker start-up for nothing)."""
+
+    def run(fn: Callable[..., Any], args: list[tuple]) -> Iterable[Any]:
+        if n_jobs == 1 or len(args) == 1:
+            return (fn(*a) for a in args)
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(fn)(*a) for a in args)
+
+    return run
+
+
+def _single_thread_chunk(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a batched chunk with one BLAS thread: chunks are the unit of parallelism, and on a shared machine
+    a multi-threaded BLAS on small matrices is many times slower than one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fn(*args)
+
+
+def _batched_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
+                   ) -> list[tuple[int, np.ndarray | None, bool, str]]:
+    return _single_thread_chunk(run_batched_chunk, p, seeds, start)
+
+
+def _joblib_map(n_jobs: int | None) -> MapChunks:
+    def run(fn: Callable[..., Any], args: list[tuple]) -> Iterable[Any]:
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(fn)(*a) for a in args)
+
+    return run
+
+
+def choose_path(p: Problem, path: str, where: str) -> str:
+    """``"batched"`` or ``"per_replicate"`` for problem ``p`` (``path="auto"``: batched whenever it can)."""
+    why = batch_unsupported(p)
+    if path == "auto":
+        return "per_replicate" if why else "batched"
+    if path not in ("batched", "per_replicate"):
+        raise ConfigError(f"{where}: `path` must be 'auto', 'batched' or 'per_replicate' (got {path!r}). Use "
+                          f"'auto'.")
+    if path == "batched" and why:
+        raise ConfigError(f"{where}: the batched bootstrap cannot compute this analysis (got {why}). Use "
+                          f"path='auto' or 'per_replicate'.")
+    return path
+
+
 def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: float, n_jobs: int | None,
                random_state: int | None, progress: ProgressFn | None, arm_labels: tuple[str, str],
-               where: str) -> BootstrapResult:
-    from joblib import Parallel, delayed
+               where: str, path: Path = "auto", map_chunks: MapChunks | None = None) -> BootstrapResult:
+    """The bootstrap of problem ``p``: replicates, failure counts and intervals (module docstring).
 
+    ``path="auto"`` computes the replicates batched (:mod:`gistcausal.inference.bootstrap_batched`) when the
+    problem allows it (logistic propensity model, IPTW weights) and one at a time otherwise; both draw the
+    same resamples from the same seeds and agree to rounding. ``map_chunks`` (default: joblib processes with
+    ``n_jobs`` workers, see :func:`local_map_chunks`) runs the chunks of replicates; an execution engine passes
+    its own. The result does not depend on either.
+    """
     keys = p.keys
     n = p.a.size
+    path = choose_path(p, path, where)
     try:
         theta, _ = _statistics(p, np.arange(n))
     except _Failure as f:
         raise ModelFitError(f"{where}: the analysis cannot be computed on the full data (got reason "
                             f"'{f.reason}'). Fix the analysis before bootstrapping it.") from None
     seeds = np.random.SeedSequence(random_state).spawn(n_boot)
-    chunk = max(1, min(100, math.ceil(n_boot / 20)))
+    if path == "batched":
+        chunk, fn = chunk_size(n, n_boot), _batched_chunk
+    else:
+        chunk, fn = max(1, min(100, math.ceil(n_boot / 20))), _run_chunk
     starts = list(range(0, n_boot, chunk))
     report = progress or (lambda done, total: None)
     done = 0
     report(0, n_boot)
     results: list = []
-    jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_run_chunk)(p, seeds[s:s + chunk], s) for s in starts)
+    if map_chunks is None:
+        # the per-replicate path keeps its joblib scheduling whatever the number of chunks
+        jobs = (local_map_chunks(n_jobs) if path == "batched" else _joblib_map(n_jobs))(
+            fn, [(p, seeds[s:s + chunk], s) for s in starts])
+    else:
+        jobs = map_chunks(fn, [(p, seeds[s:s + chunk], s) for s in starts])
     for part in jobs:
         results.extend(part)
         done += len(part)
@@ -448,12 +527,7 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     boot = np.vstack([v for _, v in ok])
     jack = None
     if ci == "bca":
-        rows = []
-        for i in range(n):
-            try:
-                rows.append(_statistics(p, np.delete(np.arange(n), i))[0])
-            except _Failure:
-                continue
+        rows = _jackknife(p, path)
         if len(rows) < n:
             msg = (f"{where}: {n - len(rows)} leave-one-out refits failed for '{outcome}' (got {len(rows)} "
                    f"of {n}). The BCa acceleration uses the others.")
@@ -469,7 +543,29 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     return BootstrapResult(outcome=outcome, estimand=p.estimand, ci=ci, alpha=alpha, n_boot=n_boot,
                            n_success=len(ok), n_failed=failed, n_extended=n_extended,
                            random_state=random_state,
-                           estimates=estimates, replicates=table, warnings=tuple(caught))
+                           estimates=estimates, replicates=table, warnings=tuple(caught), path=path)
+
+
+def _jackknife(p: Problem, path: str) -> list[np.ndarray]:
+    """Leave-one-out statistic vectors of the pipeline (failed refits left out), for the BCa acceleration;
+    batched, the resample leaving out patient i is the count vector of ones with a 0 at i."""
+    n = p.a.size
+    if path == "per_replicate":
+        rows = []
+        for i in range(n):
+            try:
+                rows.append(_statistics(p, np.delete(np.arange(n), i))[0])
+            except _Failure:
+                continue
+        return rows
+    rows = []
+    step = chunk_size(n, n)
+    for s in range(0, n, step):
+        counts = np.ones((min(step, n - s), n))
+        counts[np.arange(counts.shape[0]), s + np.arange(counts.shape[0])] = 0.0
+        values, _, reason = _single_thread_chunk(batched_statistics, p, counts)
+        rows += [values[b] for b in range(counts.shape[0]) if not reason[b]]
+    return rows
 
 
 def _boot_estimates(keys: list, theta: np.ndarray, boot: np.ndarray, jack: np.ndarray | None, *,
@@ -519,8 +615,8 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
                        landmarks: Sequence[float] = (), horizon: float | None = None, n_boot: int = 2000,
                        ci: CI = "percentile", alpha: float = 0.05, n_jobs: int | None = -1,
                        random_state: int | None = None, progress: ProgressFn | None = None,
-                       arm_labels: tuple[str, str], beyond_followup: Literal["extend", "fail"] = "extend"
-                       ) -> BootstrapResult:
+                       arm_labels: tuple[str, str], beyond_followup: Literal["extend", "fail"] = "extend",
+                       path: Path = "auto", map_chunks: MapChunks | None = None) -> BootstrapResult:
     """Bootstrap of the IPTW pipeline from arrays and a parametric propensity design matrix.
 
     Parameters
@@ -549,6 +645,11 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
     beyond_followup : {"extend", "fail"}, default="extend"
         What a replicate does when a landmark or the horizon lies beyond an arm's last follow-up (module
         docstring).
+    path : {"auto", "batched", "per_replicate"}, default="auto"
+        Compute the replicates all at once from their resampling counts (logistic only), one at a time, or
+        batched whenever possible; the replicates agree to rounding (:func:`run_bootstrap`).
+    map_chunks : callable, optional
+        Runs the chunks of replicates (:data:`MapChunks`); default joblib processes with ``n_jobs`` workers.
 
     Returns
     -------
@@ -572,8 +673,9 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
         raise DataError(f"{where}: time, event, treatment and X must have one row per patient (got "
                         f"{t.size}, {p.e.size}, {p.a.size} and X of shape {p.X.shape}). Pass aligned arrays.")
     return run_bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=alpha, n_jobs=n_jobs,
-                      random_state=random_state, progress=progress, arm_labels=arm_labels, where=where)
+                      random_state=random_state, progress=progress, arm_labels=arm_labels, where=where,
+                      path=path, map_chunks=map_chunks)
 
 
-__all__ = ["BootstrapResult", "Problem", "run_bootstrap", "check_ci", "check_beyond", "bootstrap_survival", "bca_interval",
+__all__ = ["BootstrapResult", "Problem", "run_bootstrap", "local_map_chunks", "choose_path", "MapChunks", "check_ci", "check_beyond", "bootstrap_survival", "bca_interval",
            "FAILURE_REASONS", "FAILURE_WARN_SHARE"]

@@ -195,6 +195,120 @@ def weight_values(ps: np.ndarray, treatment: np.ndarray, *, estimand: str, stabi
                         truncate_bounds=truncate_bounds, truncated=truncated, raised=raised)
 
 
+def count_percentiles(values: np.ndarray, counts: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """``np.percentile`` (linear) of each row's multiset: ``values[b, i]`` repeated ``counts[b, i]`` times.
+
+    The bootstrap's batched truncation: row ``b`` equals ``np.percentile(np.repeat(values[b], counts[b]), q)``
+    (up to rounding). ``values`` and ``counts`` have shape (B, n); returns shape (B, len(q)).
+    """
+    order = np.argsort(values, axis=1, kind="stable")
+    v = np.take_along_axis(values, order, axis=1)
+    cc = np.cumsum(np.take_along_axis(counts, order, axis=1), axis=1)
+    total = cc[:, -1]
+    out = np.empty((values.shape[0], len(q)))
+    for j, qq in enumerate(q):
+        h = float(qq) / 100.0 * (total - 1)
+        lo = np.floor(h)
+        hi = np.minimum(lo + 1, total - 1)
+        # the element of rank r (0-based) in the multiset is the first sorted position with cumcount > r
+        v_lo = np.take_along_axis(v, np.sum(cc <= lo[:, None], axis=1)[:, None], axis=1)[:, 0]
+        v_hi = np.take_along_axis(v, np.sum(cc <= hi[:, None], axis=1)[:, None], axis=1)[:, 0]
+        frac = h - lo
+        diff = v_hi - v_lo
+        # numpy's _lerp, so the two paths round alike
+        out[:, j] = np.where(frac >= 0.5, v_hi - diff * (1 - frac), v_lo + diff * frac)
+    return out
+
+
+def _crump_bounds_counts(ps: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`crump_bounds` of each row's multiset (``ps[b, i]`` repeated ``counts[b, i]`` times): shape (B, 2).
+
+    In the sorted multiset only the last copy of a value can satisfy ``g <= 2 cm < next`` (the next copy is
+    equal), so the scan runs over the distinct rows with their cumulative counts.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(counts > 0, 1.0 / (ps * (1.0 - ps)), np.inf)
+    c = counts.astype(float)
+    total = c.sum(axis=1)
+    mean = np.sum(np.where(counts > 0, c * g, 0.0), axis=1) / total
+    gmax = np.max(np.where(counts > 0, g, -np.inf), axis=1)
+    order = np.argsort(g, axis=1, kind="stable")
+    gs = np.take_along_axis(g, order, axis=1)
+    cs = np.take_along_axis(c, order, axis=1)
+    cm = np.cumsum(np.where(cs > 0, cs * gs, 0.0), axis=1) / np.cumsum(cs, axis=1)
+    nxt = np.concatenate([gs[:, 1:], np.full((gs.shape[0], 1), np.inf)], axis=1)
+    ok = (cs > 0) & (gs <= 2 * cm) & (2 * cm < nxt)
+    gamma = 2 * np.take_along_axis(cm, np.argmax(ok, axis=1)[:, None], axis=1)[:, 0]
+    alpha = 0.5 - np.sqrt(np.maximum(0.25 - 1.0 / gamma, 0.0))
+    alpha = np.where(gmax <= 2 * mean, 0.0, alpha)
+    return np.c_[alpha, np.where(gmax <= 2 * mean, 1.0, 1 - alpha)]
+
+
+def weight_values_counts(ps: np.ndarray, treatment: np.ndarray, counts: np.ndarray, *, estimand: str,
+                         stabilize: bool = False, trim: str | tuple[float, float] | None = None,
+                         truncate: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`weight_values` for B resamples at once, each given by its row of multiplicities.
+
+    Row ``b`` of the result equals ``weight_values(ps[b][idx], treatment[idx], ...)`` for a resample ``idx``
+    that holds patient ``i`` ``counts[b, i]`` times (up to rounding), mapped back to the patients; the batched
+    bootstrap (:mod:`gistcausal.inference.bootstrap_batched`) calls it. Same steps in the same order, with
+    sums and means weighted by the counts and percentiles taken over the multiset (:func:`count_percentiles`).
+
+    Parameters
+    ----------
+    ps : ndarray, shape (B, n)
+        Each resample's fitted scores for every patient (only patients with a positive count are used).
+    treatment : ndarray of {0, 1}, shape (n,)
+    counts : ndarray, shape (B, n)
+        Multiplicity of each patient in each resample.
+    estimand, stabilize, trim, truncate
+        As :func:`weight_values`.
+
+    Returns
+    -------
+    weights : ndarray, shape (B, n)
+        One weight per patient and resample (0 where trimmed or not drawn), *not* multiplied by the counts.
+    reason : ndarray of str, shape (B,)
+        ``""``, or what :func:`weight_values` would have raised: ``"positivity"`` (PositivityError) or
+        ``"empty_arm"`` (DataError), in its order of checks.
+    """
+    B = ps.shape[0]
+    present = counts > 0
+    reason = np.full(B, "", dtype=object)
+    kept = present.copy()
+    if trim is not None:
+        if isinstance(trim, str):
+            edge = np.any(present & ((ps <= 0) | (ps >= 1)), axis=1)
+            reason[edge] = "positivity"
+            bounds = np.zeros((B, 2))
+            bounds[:, 1] = 1.0
+            if (~edge).any():
+                with np.errstate(invalid="ignore"):
+                    bounds[~edge] = _crump_bounds_counts(ps[~edge], counts[~edge])
+        else:
+            bounds = np.tile([float(trim[0]), float(trim[1])], (B, 1))
+        kept &= (ps >= bounds[:, :1]) & (ps <= bounds[:, 1:])
+    arm1 = treatment == 1
+    arm0 = treatment == 0
+    empty = ~np.any(kept & arm1, axis=1) | ~np.any(kept & arm0, axis=1)
+    reason[(reason == "") & empty] = "empty_arm"
+    if ESTIMANDS[estimand]["needs_interior"]:
+        edge = np.any(kept & ((ps <= 0) | (ps >= 1)), axis=1)
+        reason[(reason == "") & edge] = "positivity"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = _raw_weights(ps, np.broadcast_to(treatment, ps.shape), estimand)
+    w = np.where(kept, w, 0.0)
+    ck = np.where(kept, counts, 0).astype(float)
+    if stabilize:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p1 = (ck @ arm1.astype(float)) / ck.sum(axis=1)
+        w = w * np.where(arm1, p1[:, None], 1 - p1[:, None])
+    if truncate is not None:
+        lims = count_percentiles(np.where(kept, w, np.inf), ck, [float(truncate[0]), float(truncate[1])])
+        w = np.where(kept, np.clip(w, lims[:, :1], lims[:, 1:]), 0.0)
+    return w, reason
+
+
 @dataclass(frozen=True, slots=True)
 class WeightResult:
     """Weights and their diagnostics.
@@ -446,6 +560,6 @@ def _extreme_weight_warnings(wk: np.ndarray, tk: np.ndarray, where: str) -> list
     return caught
 
 
-__all__ = ["compute_weights", "weight_values", "WeightValues", "WeightResult", "ESTIMANDS", "check_estimand",
+__all__ = ["compute_weights", "weight_values", "weight_values_counts", "count_percentiles", "WeightValues", "WeightResult", "ESTIMANDS", "check_estimand",
            "crump_bounds", "kish_ess",
            "top_share", "POSITIVITY_BOUND", "EXTREME_WEIGHT_RATIO"]

@@ -1,0 +1,392 @@
+r"""The bootstrap's replicates computed B at a time from a (B x n) matrix of resampling counts.
+
+A bootstrap resample of the IPTW pipeline is the original patients with multiplicities :math:`c_{bi}` (how
+often patient *i* was drawn in replicate *b*). Every statistic of a replicate is a sum over its rows, so it is
+the same sum over the original patients with :math:`c_{bi}` multiplying the case weights; and all replicates
+share the original sort order by time. So, for a chunk of replicates at once:
+
+* the logistic propensity refit is Newton-Raphson on :math:`\sum_i c_{bi} \ell_i(\beta_b)`: the information
+  :math:`X^\top \operatorname{diag}(c_b p_b (1 - p_b)) X` of every replicate is one matrix product of the
+  (B x n) weight matrix with the n x p(p+1)/2 row-wise products of the design (one BLAS call), the step one
+  batched solve;
+* the weights are :func:`gistcausal.stats.weights.weight_values_counts` (weight_values with counts);
+* Kaplan-Meier per arm: weighted events and totals per distinct time are ``np.add.reduceat`` over the sorted
+  columns of :math:`c_{bi} w_{bi}`, numbers at risk their reverse cumulative sums, :math:`\hat S` the
+  cumulative product, RMST the area to the horizon (:mod:`gistcausal.stats.km`'s arithmetic);
+* the Cox model has one binary covariate, so its risk-set sums at :math:`\beta` are
+  :math:`R_0(t) e^{\beta x_0} + R_1(t) e^{\beta x_1}` from the per-arm reverse cumulative weight sums; Efron's
+  tied deaths are expanded over the (replicate, time) pairs with deaths; Newton-Raphson with step-halving and
+  the stopping rule of :func:`gistcausal.stats.cox.cox_newton`, for all replicates of the chunk at once.
+
+Every iteration starts and stops as its one-replicate counterpart (logistic from 0, step below 1e-10; Cox from
+0, relative log-likelihood change below 1e-10 and step below 1e-7), and failures get the same reason in the same
+order of checks, so a replicate computed here equals the one computed by
+:func:`gistcausal.inference.bootstrap._statistics` on the same resample to rounding (1e-10 in the tests). Memory:
+a chunk holds a few (B_chunk x n) float arrays; :func:`chunk_size` bounds one of them.
+
+References
+----------
+Efron B, Tibshirani RJ (1993). An Introduction to the Bootstrap. Chapman & Hall (ch. 6: resampling counts).
+Therneau TM, Grambsch PM (2000). Modeling Survival Data. Springer (ch. 3: weighted Cox, Efron ties).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import linalg, special
+
+from gistcausal.stats.weights import weight_values_counts
+
+#: Bytes one (B_chunk x n) float64 array of a chunk may take (the chunk holds about ten such arrays).
+CHUNK_BYTES = 32 * 2 ** 20
+
+
+def batch_unsupported(p: Any) -> str:
+    """Why the problem ``p`` (a :class:`gistcausal.inference.bootstrap.Problem`) needs the one-replicate path,
+    or ``""`` when the batched path computes it."""
+    if p.weight_method != "iptw":
+        return f"weights method {p.weight_method!r} is refitted per replicate"
+    if p.ps_method != "logistic":
+        return f"propensity method {p.ps_method!r} is refitted per replicate"
+    if p.X is None:
+        return "no propensity design matrix"
+    return ""
+
+
+def chunk_size(n: int, n_boot: int) -> int:
+    """Replicates per chunk: one (B_chunk x n) float64 array within :data:`CHUNK_BYTES`."""
+    return int(max(1, min(n_boot, CHUNK_BYTES // (8 * max(n, 1)))))
+
+
+def draw_counts(p: Any, seeds: list[np.random.SeedSequence]) -> np.ndarray:
+    """Resampling counts (len(seeds) x n) from the same generator calls as ``bootstrap._draw``: per seed,
+    ``integers(0, n0, n0)`` over the controls, then ``integers(0, n1, n1)`` over the treated."""
+    i0 = np.flatnonzero(p.a == 0)
+    i1 = np.flatnonzero(p.a == 1)
+    counts = np.zeros((len(seeds), p.a.size))
+    for b, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        counts[b, i0] = np.bincount(rng.integers(0, i0.size, i0.size), minlength=i0.size)
+        counts[b, i1] = np.bincount(rng.integers(0, i1.size, i1.size), minlength=i1.size)
+    return counts
+
+
+# ----------------------------------------------------------------------------------------------------
+# propensity refit
+# ----------------------------------------------------------------------------------------------------
+def _active_columns(X: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(B x p) mask of design columns that vary among each resample's drawn patients (``_fit_ps`` drops the
+    others, as R glm's NA); the intercept is always active."""
+    B, q = present.shape[0], X.shape[1]
+    active = np.ones((B, q), dtype=bool)
+    npres = present.sum(axis=1)
+    P = present.astype(float)
+    for j in range(1, q):
+        v = X[:, j]
+        vals, freq = np.unique(v, return_counts=True)
+        mode = vals[np.argmax(freq)]
+        # drawn patients at the column's most common value: 0 < k < all means two values were drawn
+        k = P @ (v == mode).astype(float)
+        active[:, j] = (k > 0) & (k < npres)
+        for b in np.flatnonzero(k == 0):      # none drawn at the mode: look at the drawn values themselves
+            d = v[present[b]]
+            active[b, j] = d.max() > d.min()
+    return active
+
+
+def _binary_separation(X: np.ndarray, a: np.ndarray, counts: np.ndarray, present: np.ndarray,
+                       active: np.ndarray) -> np.ndarray:
+    """``_fit_ps``'s exact check: an active 0/1 column (in the resample) whose drawn 1s are all in one arm."""
+    B, q = counts.shape[0], X.shape[1]
+    P = present.astype(float)
+    is01 = (X == 0) | (X == 1)
+    binary = P @ (~is01).astype(float) == 0          # (B x q): every drawn value is 0 or 1
+    binary[:, 0] = False
+    binary &= active
+    Xb = np.where(is01, X, 0.0)
+    ones = counts @ Xb
+    treated = (counts * a) @ Xb
+    return np.any(binary & ((treated == 0) | (treated == ones)), axis=1)
+
+
+def _sym_products(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise products ``X[:, j] * X[:, k]`` for j <= k (n x p(p+1)/2), and for each (j, k) of the full
+    p x p matrix the column holding it."""
+    q = X.shape[1]
+    iu = np.triu_indices(q)
+    full = np.empty((q, q), dtype=np.int64)
+    full[iu] = np.arange(iu[0].size)
+    full[iu[1], iu[0]] = np.arange(iu[0].size)
+    return X[:, iu[0]] * X[:, iu[1]], full.ravel()
+
+
+def _cho_solve_batched(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``L L' x = b`` for a stack of lower Cholesky factors (B x p x p) by forward and back
+    substitution, vectorised over the stack (p is the number of design columns: a short loop)."""
+    q = b.shape[1]
+    y = np.empty_like(b)
+    for i in range(q):
+        y[:, i] = (b[:, i] - np.einsum("bj,bj->b", L[:, i, :i], y[:, :i])) / L[:, i, i]
+    x = np.empty_like(b)
+    for i in range(q - 1, -1, -1):
+        x[:, i] = (y[:, i] - np.einsum("bj,bj->b", L[:, i + 1:, i], x[:, i + 1:])) / L[:, i, i]
+    return x
+
+
+def _logistic_batched(X: np.ndarray, a: np.ndarray, counts: np.ndarray, present: np.ndarray,
+                      active: np.ndarray, todo: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gistcausal.inference.mestimation.logistic_newton` for every replicate in ``todo`` at once.
+
+    Inactive columns get a unit diagonal and a zero score, so their coefficient stays 0 and the active
+    block's Newton step is the one of the reduced design. Returns the (B x p) coefficients and the failure
+    reason per replicate (``""``, ``"separation"`` or ``"propensity_fit"``, as ``_fit_ps`` maps the errors).
+    """
+    B, q = counts.shape[0], X.shape[1]
+    Z, full = _sym_products(X)
+    beta = np.zeros((B, q))
+    reason = np.full(B, "", dtype=object)
+    run = todo.copy()
+    partial = ~active.all(axis=1)
+    keep2 = (active[:, :, None] & active[:, None, :]) | np.eye(q, dtype=bool)
+    XT = np.ascontiguousarray(X.T)
+    for _ in range(max_iter):
+        idx = np.flatnonzero(run)
+        if not idx.size:
+            break
+        eta = beta[idx] @ XT
+        with np.errstate(over="ignore"):
+            mu = 1.0 / (1.0 + np.exp(-eta))
+        c = counts[idx]
+        info = ((c * (mu * (1.0 - mu))) @ Z)[:, full].reshape(idx.size, q, q)
+        score = (c * (a - mu)) @ X
+        part = partial[idx]
+        if part.any():
+            info[part] *= keep2[idx[part]]
+            info[part] += np.eye(q) * (~active[idx[part]])[:, None, :]
+            score[part] *= active[idx[part]]
+        bad = np.zeros(idx.size, dtype=bool)
+        step = np.zeros((idx.size, q))
+        try:
+            step = _cho_solve_batched(np.linalg.cholesky(info), score)
+        except np.linalg.LinAlgError:
+            # some information matrix is not positive definite (numpy raises for the whole stack): find
+            # which, as cho_factor would in logistic_newton
+            for r in range(idx.size):
+                try:
+                    cf = linalg.cho_factor(info[r], check_finite=False)
+                    step[r] = linalg.cho_solve(cf, score[r], check_finite=False)
+                except linalg.LinAlgError:
+                    bad[r] = True
+        if bad.any():
+            etamax = np.max(np.where(present[idx[bad]], np.abs(eta[bad]), 0.0), axis=1)
+            reason[idx[bad]] = np.where(etamax > 15, "separation", "propensity_fit")
+            run[idx[bad]] = False
+        ok = ~bad
+        beta[idx[ok]] += step[ok]
+        done = ok & (np.max(np.abs(step), axis=1) < tol)
+        if done.any():
+            fin = idx[done]
+            eta_fin = beta[fin] @ XT
+            etamax = np.max(np.where(present[fin], np.abs(eta_fin), 0.0), axis=1)
+            # expit(23) = 1 - 1e-10: quasi-complete separation, as logistic_newton
+            reason[fin[etamax > 23]] = "separation"
+            run[fin] = False
+    reason[run] = "separation"                       # no convergence in max_iter iterations
+    return beta, reason
+
+
+# ----------------------------------------------------------------------------------------------------
+# survival statistics
+# ----------------------------------------------------------------------------------------------------
+def _revcumsum(x: np.ndarray) -> np.ndarray:
+    """Reverse cumulative sum over distinct times (axis 0 of an (m x B) array)."""
+    return np.cumsum(x[::-1], axis=0)[::-1]
+
+
+def _km_arm(n_tot: np.ndarray, n_event: np.ndarray) -> np.ndarray:
+    """Kaplan-Meier :math:`\\hat S` at every distinct time (m x B) from one arm's weighted totals and events
+    per distinct time, as :func:`gistcausal.stats.km.km_surv` (times where the arm has nobody multiply by
+    exactly 1, so the curve equals the one over the arm's own times)."""
+    n_risk = _revcumsum(n_tot)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(n_risk > 0, n_event / n_risk, 0.0)
+    return np.cumprod(1.0 - h, axis=0)
+
+
+class _CoxBatch:
+    """A chunk's Cox problems (one 0/1 covariate, Efron ties) reduced to their tied-death terms.
+
+    With a 0/1 covariate the risk-set sums at :math:`\\beta` are :math:`R_0 + e^\\beta R_1` (per-arm reverse
+    cumulative weights) and the Efron denominators of the k-th of d tied deaths
+    :math:`(R_0 - \\tfrac{k}{d} D_0) + e^\\beta (R_1 - \\tfrac{k}{d} D_1)`, so the two brackets are computed
+    once per (replicate, time, k) row and every Newton iteration is a few passes over those rows. The
+    covariate is not centred here (cox_prepare centres it): the likelihood, score and information are
+    invariant to centring, so this changes rounding only.
+    """
+
+    def __init__(self, W0, W1, D0, D1, ND):
+        m, B = ND.shape                              # (distinct time x replicate) arrays
+        nd = ND.ravel().astype(np.int64)
+        pairs = np.flatnonzero(nd > 0)
+        cnt = nd[pairs]
+        rep = np.repeat(pairs, cnt)                   # expanded (replicate, time, k) rows
+        k = np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        frac = k / cnt.repeat(cnt)
+        self.owner = rep % B
+        self.meanwt = (D0 + D1).ravel()[rep] / nd[rep]
+        self.p0 = _revcumsum(W0).ravel()[rep] - frac * D0.ravel()[rep]
+        self.p1 = _revcumsum(W1).ravel()[rep] - frac * D1.ravel()[rep]
+        self.B = B
+        self.wdx = D1.sum(axis=0)                    # sum_i w_i d_i x_i
+
+    def pieces(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log partial likelihood, score and information (each length B) at ``beta``, as cox_pieces."""
+        num = np.exp(beta)[self.owner] * self.p1
+        denom = self.p0 + num
+        xbar = num / denom                          # = x2bar for a 0/1 covariate
+        mw = self.meanwt
+        loglik = beta * self.wdx - np.bincount(self.owner, mw * np.log(denom), minlength=self.B)
+        score = self.wdx - np.bincount(self.owner, mw * xbar, minlength=self.B)
+        info = np.bincount(self.owner, mw * (xbar * (1.0 - xbar)), minlength=self.B)
+        return loglik, score, info
+
+
+def _cox_batched(cb: _CoxBatch, todo: np.ndarray, *, max_iter: int = 30, tol: float = 1e-10
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gistcausal.stats.cox.cox_newton` (from 0, step-halving, same stopping rule) for every replicate
+    in ``todo``; returns beta and whether it converged (False also where the information was not > 0)."""
+    B = cb.B
+    beta = np.zeros(B)
+    with np.errstate(all="ignore"):
+        ll, score, info = cb.pieces(beta)
+    run = todo.copy()
+    converged = np.zeros(B, dtype=bool)
+    for _ in range(max_iter):
+        if not run.any():
+            break
+        singular = run & ~(info > 0)
+        run &= ~singular
+        with np.errstate(all="ignore"):
+            step = np.where(run, score / np.where(info > 0, info, 1.0), 0.0)
+            new_beta = beta + step
+            nll, nscore, ninfo = cb.pieces(new_beta)
+            halvings = 0
+            worse = run & ~(nll >= ll - 1e-12 * np.abs(ll))
+            while worse.any() and halvings < 30:
+                new_beta = np.where(worse, (new_beta + beta) / 2, new_beta)
+                hll, hscore, hinfo = cb.pieces(new_beta)
+                nll = np.where(worse, hll, nll)
+                nscore = np.where(worse, hscore, nscore)
+                ninfo = np.where(worse, hinfo, ninfo)
+                halvings += 1
+                worse = worse & ~(nll >= ll - 1e-12 * np.abs(ll))
+            rel = np.abs(1 - ll / nll)
+        last = np.abs(new_beta - beta)
+        beta = np.where(run, new_beta, beta)
+        ll = np.where(run, nll, ll)
+        score = np.where(run, nscore, score)
+        info = np.where(run, ninfo, info)
+        fin = run & (rel < tol) & (last < 1e-7)
+        converged |= fin
+        run &= ~fin
+    return beta, converged
+
+
+def batched_statistics(p: Any, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The statistic vectors (layout ``p.keys``) of the resamples given by ``counts`` (B x n).
+
+    Returns ``values`` (B x K, NaN rows where failed), ``extended`` (B, bool) and ``reason`` (B, str: ``""``
+    or one of :data:`gistcausal.inference.bootstrap.FAILURE_REASONS`), as ``_statistics`` would for each.
+    """
+    B, n = counts.shape
+    X, a, t, ev = p.X, p.a, p.t, p.e
+    present = counts > 0
+    active = _active_columns(X, present)
+    reason = np.full(B, "", dtype=object)
+    sep = _binary_separation(X, a, counts, present, active)
+    reason[sep] = "separation"
+    beta, why = _logistic_batched(X, a, counts, present, active, ~sep)
+    reason[reason == ""] = why[reason == ""]
+    ps = special.expit(beta @ X.T)
+    w, why = weight_values_counts(ps, a, counts, estimand=p.estimand, stabilize=p.stabilize, trim=p.trim,
+                                  truncate=p.truncate)
+    reason[reason == ""] = why[reason == ""]
+    okw = reason == ""
+    w[~okw] = 0.0
+    kept = w > 0
+    # one sort by time shared by every replicate (stable, as risk_table and cox_prepare); the survival arrays
+    # are (time x replicate), so sums over times run over contiguous rows of B values
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    first = np.r_[True, ts[1:] != ts[:-1]]
+    start = np.flatnonzero(first)
+    times = ts[start]
+    a_s, e_s = a[order][:, None], ev[order][:, None]
+    V = (counts * w).T[order]
+    Kc = np.where(kept, counts, 0.0).T[order]
+    del w, ps, kept
+    surv, rmst_v, arms_ext = [], [], np.zeros(B, dtype=bool)
+    W, D, ND = [], [], []          # per arm, (distinct time x replicate): weight, weighted deaths, death rows
+    for k in (0, 1):
+        m_k = a_s == k
+        Vk = np.where(m_k, V, 0.0)
+        W.append(np.add.reduceat(Vk, start, axis=0))
+        D.append(np.add.reduceat(Vk * e_s, start, axis=0))
+        Kk = np.where(m_k, Kc, 0.0)
+        ND.append(np.add.reduceat(Kk * e_s, start, axis=0))
+        raw = np.add.reduceat(Kk, start, axis=0) > 0
+        del Vk, Kk
+        S = _km_arm(W[k], D[k])
+        has = raw.any(axis=0)
+        last = times[np.where(has, raw.shape[0] - 1 - np.argmax(raw[::-1], axis=0), 0)]
+        ext = np.zeros(B, dtype=bool)
+        if p.landmarks:
+            ext |= max(p.landmarks) > last
+        if p.horizon is not None:
+            ext |= p.horizon > last
+        if p.beyond_followup == "fail":
+            reason[(reason == "") & ext] = "beyond_followup"
+        arms_ext |= ext
+        pos = np.searchsorted(times, np.asarray(p.landmarks, dtype=float), side="right") - 1
+        surv.append(np.where(pos[:, None] >= 0, S[np.maximum(pos, 0)], 1.0).T if p.landmarks
+                    else np.zeros((B, 0)))
+        if p.horizon is not None:
+            keep = times <= p.horizon
+            grid = np.r_[0.0, times[keep], p.horizon]
+            rmst_v.append(np.diff(grid)[0] + np.diff(grid)[1:] @ S[keep])
+    del V, Kc
+    out = []
+    for j in range(len(p.landmarks)):
+        s0, s1 = surv[0][:, j], surv[1][:, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = np.where((s0 > 0) & (s1 > 0), np.log(s1 / s0), math.nan)
+        out += [s0, s1, s1 - s0, lr]
+    if p.horizon is not None:
+        out += [rmst_v[0], rmst_v[1], rmst_v[1] - rmst_v[0]]
+    no_ev = ~(ND[0].sum(axis=0) > 0) | ~(ND[1].sum(axis=0) > 0)
+    reason[(reason == "") & no_ev] = "no_events"
+    todo = reason == ""
+    nd = ND[0] + ND[1]
+    nd[:, ~todo] = 0
+    beta_cox, conv = _cox_batched(_CoxBatch(W[0], W[1], D[0], D[1], nd), todo)
+    reason[todo & ~conv] = "cox_not_converged"
+    out.append(beta_cox)
+    values = np.column_stack(out) if out else np.zeros((B, 0))
+    values[reason != ""] = math.nan
+    return values, arms_ext & (reason == ""), reason.astype(str)
+
+
+def run_batched_chunk(p: Any, seeds: list[np.random.SeedSequence], start: int
+                      ) -> list[tuple[int, np.ndarray | None, bool, str]]:
+    """One chunk of replicates: counts from the seeds, then :func:`batched_statistics`; rows as
+    ``bootstrap._run_chunk`` returns them."""
+    values, ext, reason = batched_statistics(p, draw_counts(p, seeds))
+    return [(start + b, None if reason[b] else values[b], bool(ext[b]), str(reason[b]))
+            for b in range(len(seeds))]
+
+
+__all__ = ["batch_unsupported", "batched_statistics", "chunk_size", "draw_counts", "run_batched_chunk",
+           "CHUNK_BYTES"]
