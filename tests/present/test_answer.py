@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from gistcausal.present.answer import answer
 
 
@@ -60,3 +62,33 @@ def test_issue_19_protocol_table_states_estimand_and_assumptions(default_results
     assert "the 24-month restricted mean survival time" in rows["Estimand"]
     assert rows["Identifying assumptions"].startswith("Exchangeability given ")
     assert "positivity (measured overlap, ATE: effective sample sizes" in rows["Identifying assumptions"]
+
+
+@pytest.mark.parametrize("outcome, lead", [
+    ({"label": "Response", "type": "binary", "value_col": "resp"}, "the risk of Response differs by"),
+    ({"label": "Score", "type": "continuous", "value_col": "score"}, "the mean Score differs by"),
+    ({"label": "First event", "type": "competing", "time_col": "time", "event_col": "cause",
+      "causes": {1: "Recurrence", 2: "Death"}}, "the cumulative incidence of Recurrence at 24 months differs by"),
+])
+def test_non_survival_primary_outcome_leads_with_its_own_measure(tmp_path, outcome, lead):
+    """A binary, continuous or competing-risks primary outcome is answered with its risk, mean or cumulative
+    incidence difference (before: "no hazard ratio could be estimated")."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from gistcausal.present.answer import answer
+    from tests.test_every_key import BASES, _table_data, apply
+
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    raw = apply(BASES["table"](tmp_path), (("table.outcomes.other", outcome), ("analysis.primary_outcome", "other")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(config_from_dict(raw))
+    a = answer(res)
+    assert a.lead.startswith("Answer (IPTW marginal, ATE): " + lead), a.lead
+    assert "(treated minus control)" in a.lead
+    measure = {"binary": "risk_diff", "continuous": "mean_diff", "competing": "cif_diff"}[outcome["type"]]
+    e = max((e for e in res.estimates if e.outcome == "other" and e.measure == measure and e.method == "iptw"
+             and e.extra.get("cause") in (None, "Recurrence")), key=lambda e: e.time if e.time == e.time else 0)
+    assert f"{e.value:.{2 if measure == 'mean_diff' else 3}f}" in a.lead

@@ -101,10 +101,16 @@ def answer(r: AnalysisResults) -> Answer:
     ph_p = _ph_rejected(r, o, est) if adjusted else None
     supporting: list[str] = []
     caveats: list[str] = []
+    kind = getattr(cfg.outcomes[o], "type", "time_to_event")
+    if kind in ("binary", "continuous", "competing"):
+        lead, supporting = _other_outcome_lead(r, o, kind, method, est, what if adjusted else "unadjusted")
+        hr = None
     rmst_txt = (f"the restricted mean {cfg.outcomes[o].label} time up to {rd.time:g} {unit} differs by "
                 f"{_ci(rd)} {unit}") if rd else None
     sd_txt = (f"survival at {sd.time:g} {unit} differs by {_ci(sd)}") if sd else None
-    if ph_p is not None and (rmst_txt or sd_txt):
+    if kind in ("binary", "continuous", "competing"):
+        pass
+    elif ph_p is not None and (rmst_txt or sd_txt):
         lead = f"Answer ({what}{', ' + est if adjusted else ''}): {rmst_txt or sd_txt}."
         if hr:
             supporting.append(f"Proportional hazards were rejected (p = {fmt_number(ph_p, 3)}), so the hazard ratio "
@@ -126,6 +132,41 @@ def answer(r: AnalysisResults) -> Answer:
         if t is not None:
             supporting.append(f"(Synthetic data: the true marginal hazard ratio is {fmt_number(t.value(o, 'hr'))}.)")
     return Answer(q, lead, tuple(supporting), tuple(caveats))
+
+
+def _other_outcome_lead(r: AnalysisResults, o: str, kind: str, method: str, est: str, what: str
+                        ) -> tuple[str, list[str]]:
+    """The lead for a binary (risk difference), continuous (mean difference) or competing-risks (difference in
+    the cumulative incidence of the first cause at the last landmark) primary outcome, with the ratio measures as
+    support."""
+    cfg = r.config
+    label = cfg.outcomes[o].label
+    tr = cfg.treatment
+    arms = f"({tr.label(tr.treated)} minus {tr.label(tr.control)})"
+    tag = f"Answer ({what}{', ' + est if method != 'unadjusted' else ''}): "
+    if kind == "binary":
+        rd = _find(r, outcome=o, measure="risk_diff", method=method, estimand=est)
+        rr = _find(r, outcome=o, measure="risk_ratio", method=method, estimand=est)
+        if rd is None:
+            return "Answer: no risk difference could be estimated for the primary outcome.", []
+        return (tag + f"the risk of {label} differs by {_ci(rd, 3)} {arms}.",
+                [f"Risk ratio {_ci(rr)}."] if rr else [])
+    if kind == "continuous":
+        md = _find(r, outcome=o, measure="mean_diff", method=method, estimand=est)
+        if md is None:
+            return "Answer: no mean difference could be estimated for the primary outcome.", []
+        return tag + f"the mean {label} differs by {_ci(md)} {arms}.", []
+    diffs = [e for e in r.estimates if e.outcome == o and e.measure == "cif_diff" and e.method == method
+             and e.estimand == est]
+    if not diffs:
+        return "Answer: no cumulative incidence difference could be estimated for the primary outcome.", []
+    first = diffs[0].extra.get("cause")
+    d = max((e for e in diffs if e.extra.get("cause") == first), key=lambda e: e.time)
+    cs = next((e for e in r.estimates if e.outcome == o and e.measure == "cs_hr" and e.method == method
+               and e.estimand == est and e.extra.get("cause") == first), None)
+    lead = (tag + f"the cumulative incidence of {first} at {d.time:g} {cfg.time_unit} differs by {_ci(d, 3)} "
+            f"{arms}, with the other causes as competing events.")
+    return lead, [f"Cause-specific hazard ratio for {first}: {_ci(cs)}."] if cs else []
 
 
 def _weighting_sentence(r: AnalysisResults, est: str) -> list[str]:
