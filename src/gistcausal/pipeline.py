@@ -156,7 +156,8 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> Ana
         if cfg.data.source == "synthetic" and records is None:
             truth = _synthetic_truth(cfg)
         primary = causal.comparisons.get((cfg.primary_outcome, cfg.analysis.survival.estimands[0]))
-        if primary is not None:
+        other = cohort.outcome(cfg.primary_outcome).type != "time_to_event"  # binary, continuous, competing
+        if primary is not None or other:
             say("Sensitivity: E-values, tipping point, specification grid, DoWhy refutation")
             sens = timer("sensitivity", lambda: run_sensitivity(cfg, cohort, primary, say))
             failed.update({f"sensitivity: {k}": v for k, v in sens.failed.items()})

@@ -126,3 +126,32 @@ def test_flexible_splines_drop_tied_knots_and_the_grid_fits(default_config, defa
                            specifications=[Specification("propensity model", "splines", "ATE", spline_all=True)])
     row = g.to_frame().iloc[1]
     assert math.isfinite(row["value"]), row["note"]
+
+
+@pytest.mark.parametrize("kind, column, measure", [("binary", "resp", "risk_diff"), ("continuous", "score", "mean_diff")])
+def test_binary_and_continuous_primary_outcomes_get_their_grid(tmp_path, kind, column, measure):
+    """The specification grid of a binary/continuous primary outcome is on its risk/mean difference: the main row
+    equals the run's own IPTW estimate; the hazard-ratio-only sensitivity parts are listed as not applicable."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from tests.test_every_key import BASES, _table_data, apply
+
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    raw = apply(BASES["table"](tmp_path), (("table.outcomes.other", {"label": "Other", "type": kind,
+                                                                    "value_col": column}),
+                                          ("analysis.primary_outcome", "other"),
+                                          ("analysis.sensitivity.specification_grid", True)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(config_from_dict(raw))
+    grid = res.sensitivity["specification_grid"]
+    assert grid.measure == measure
+    df = grid.to_frame()
+    main = df[df["group"] == "main"].iloc[0]
+    e = next(e for e in res.estimates if e.outcome == "other" and e.measure == measure and e.method == "iptw")
+    assert main["value"] == pytest.approx(e.value, abs=1e-12)
+    assert (df["note"].str.startswith("not fitted")).sum() == 0
+    skipped = set(res.sensitivity["not_applicable"]["analysis"])
+    assert skipped == {"E-values", "tipping point"}  # refutation is off in this base

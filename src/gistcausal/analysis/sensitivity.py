@@ -160,6 +160,8 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -
     estimand = cfg.analysis.survival.estimands[0]
     f = cohort.frame
     info = cohort.outcome(cfg.primary_outcome)
+    if info.type != "time_to_event":
+        return _other_outcome_sensitivity(cfg, f, info, say)
     event_prop = info.n_events / max(info.n, 1)
     tables: dict[str, Any] = {}
     estimates: list[Any] = []
@@ -190,7 +192,7 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -
     if sc.specification_grid:
         say("Specification grid")
         grid = attempt("specification_grid",
-                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr"))
+                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr", info=info))
         if grid is not None:
             tables["specification_grid"] = grid
     if sc.refutation.enabled and cfg.analysis.survival.horizon:
@@ -207,6 +209,34 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -
             tables["negative_control"] = pd.DataFrame([e.to_dict() for e in keep])
             estimates.extend(keep)
     return SensitivityResult(tables, tuple(estimates), bench, graph, failed)
+
+
+def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, say: Any) -> SensitivityResult:
+    """A binary or continuous primary outcome: the specification grid on its risk or mean difference. The
+    E-value/tipping-point and DoWhy parts here are built on the hazard ratio and RMST of a time-to-event outcome,
+    so they are listed as not applicable rather than silently left out; a competing-risks primary outcome has
+    no grid yet either."""
+    sc = cfg.analysis.sensitivity
+    tables: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    skipped = []
+    if sc.specification_grid and info.type in ("binary", "continuous"):
+        say("Specification grid")
+        try:
+            tables["specification_grid"] = specification_grid(cfg, f, outcome=info.name, info=info)
+        except Exception as err:  # noqa: BLE001 - reported in the section
+            failed["specification_grid"] = failure_reason(err)
+    elif sc.specification_grid:
+        skipped.append(("specification grid", "built for time-to-event, binary and continuous outcomes"))
+    for on, name in ((sc.evalues, "E-values"), (sc.tipping_point, "tipping point"),
+                     (sc.refutation.enabled, "DoWhy refutation")):
+        if on:
+            skipped.append((name, "built on the hazard ratio and RMST of a time-to-event primary outcome"))
+    if skipped:
+        tables["not_applicable"] = pd.DataFrame(
+            [{"analysis": a, "reason": f"not run for a {info.type.replace('_', ' ')} primary outcome: {why}"}
+             for a, why in skipped])
+    return SensitivityResult(tables, (), None, None, failed)
 
 
 __all__ = ["SensitivityResult", "run_sensitivity", "restricted_sd", "EVALUE_MEASURES"]

@@ -609,7 +609,9 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
         if "specification_grid" in sens:
             g = sens["specification_grid"]
             paras.append(g.summary())
-            figs.append(("Specification grid: the main hazard ratio under alternative analysis choices",
+            what = {"hr": "hazard ratio", "risk_diff": "risk difference", "mean_diff": "mean difference"}.get(
+                g.measure, g.measure)
+            figs.append((f"Specification grid: the main {what} under alternative analysis choices",
                          "specification_grid"))
             tabs.append(("Specification grid", g.to_frame().round(3)))
         if "refutation" in sens:
@@ -617,6 +619,9 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
             paras.append(rr.summary())
             tabs.append(("DoWhy refutations of the bridged estimate", rr.to_frame().round(3)))
             figs.append(("Causal graph used for identification", "causal_graph"))
+        if "not_applicable" in sens:
+            paras += [f"{row['analysis'][0].upper()}{row['analysis'][1:]}: {row['reason']}."
+                      for row in sens["not_applicable"].to_dict(orient="records")]
         if "negative_control" in sens:
             tabs.append((f"Negative-control outcome '{cfg.analysis.sensitivity.negative_control}'",
                          sens["negative_control"]))

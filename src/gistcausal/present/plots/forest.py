@@ -54,7 +54,8 @@ def forest_plot(grid: SpecificationGrid, *, ax: Axes | None = None, outcome_labe
         ax.minorticks_off()
     ax.set_yticks(y)
     ax.set_yticklabels([f"{r['specification']}" for _, r in df.iterrows()], fontsize=8)
-    names = {"hr": "Hazard ratio", "rmst_diff": "RMST difference", "surv_diff": "Survival difference"}
+    names = {"hr": "Hazard ratio", "rmst_diff": "RMST difference", "surv_diff": "Survival difference",
+             "risk_diff": "Risk difference", "mean_diff": "Mean difference"}
     ax.set_xlabel(f"{names.get(grid.measure, grid.measure)} (95% CI), {outcome_label or grid.outcome}")
     ax.set_title("Specification grid", fontsize=10, loc="left")
     ax.grid(axis="x", alpha=0.3)
