@@ -282,3 +282,14 @@ def test_results_json_checklist_counts_equal_the_table(written):
         lambda s: s.iloc[0] if s.nunique() == 1 and s.iloc[0] != PARTLY else PARTLY)
     assert got["items"] == {STATUS_KEYS[s]: int((per_item == s).sum()) for s in STATUSES}
     assert sum(got["items"].values()) == 21
+
+
+def test_readme_target_excerpt_is_the_runs(default_results):
+    """The README's protocol-beside-checklist excerpt is what tests/present/make_target_excerpt.py makes from
+    the run of configs/gist_second_line.yaml (the default_results fixture), not hand-written."""
+    from ..conftest import ROOT
+    from .make_target_excerpt import excerpt, readme_block
+
+    block = readme_block((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert block == excerpt(default_results)
+    assert "Censoring models" in block and "| not reported by this analysis (author to add) | 2, 4," in block

@@ -261,6 +261,10 @@ def _covariate_labels(r: "AnalysisResults", names: list[str]) -> str:
     return ", ".join((cfg.covariates[n].label or n) if n in cfg.covariates else n for n in names) or "no covariates"
 
 
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _strategy_rows(r: "AnalysisResults") -> list[tuple[str, str, str]]:
     """Rows of a sustained-strategies (clone-censor-weight) protocol, ``protocol.strategies``: the strategies,
     eligibility and time zero of that trial, the per-protocol contrast, how deviations were handled (cloning,
@@ -285,10 +289,10 @@ def _strategy_rows(r: "AnalysisResults") -> list[tuple[str, str, str]]:
     weighting = getattr(st, "weighting", "ipcw")
     ran = (f"{st.n} patients, each cloned into both strategies ({2 * st.n} clones); " if st is not None else
            "step not completed (see #strategies); " if "strategies" in r.failed_steps else "")
-    weights = ("inverse probability of censoring weights from two models, both adjusted for " + covs
+    weights = ("Inverse probability of censoring weights from two models, both adjusted for " + covs
                + ": switch censoring, a Cox model (Breslow) of the time to starting another treatment; grace "
                f"censoring, a weighted logistic model of having started the strategy's treatment by {grace}"
-               if weighting == "ipcw" else "no censoring weights (weighting: none)")
+               if weighting == "ipcw" else "No censoring weights (weighting: none)")
     return [
         ("Sustained strategies (per protocol)",
          f"{' vs '.join(names)}: start the strategy's treatment within a grace period of {grace} of time zero, "
@@ -299,7 +303,7 @@ def _strategy_rows(r: "AnalysisResults") -> list[tuple[str, str, str]]:
          f"{g.time_zero}: eligibility, assignment of both clones and start of follow-up coincide"),
         ("Causal contrast (per protocol)",
          f"Per-protocol effect: outcome had everyone followed {names[0]} vs had everyone followed {names[1]}",
-         f"{', '.join(measures) or 'survival curves'} between the strategies ({outcome}); IPCW-weighted "
+         f"{_upper_first(', '.join(measures) or 'survival curves')} between the strategies ({outcome}); IPCW-weighted "
          f"product-limit curves; percentile bootstrap over patients ({g.n_bootstrap} replicates)"),
         ("Deviations from the strategies",
          "Starting another treatment, or not starting the assigned one within the grace period",
