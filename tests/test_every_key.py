@@ -486,6 +486,7 @@ CASES: dict[str, Case] = {
     "Reporting.conflicts": ch("table", ("reporting.conflicts", "None declared.")),
     "Reporting.data_availability": ch("table", ("reporting.data_availability", "On request.")),
     "Reporting.limitations": ch("table", ("reporting.limitations", "Unmeasured confounding by frailty.")),
+    "Reporting.ethics": ch("table", ("reporting.ethics", "Approved by the review board; consent waived.")),
 }
 
 #: keys whose effect is not on *what* the output says: checked by their own effect, in the tests named here

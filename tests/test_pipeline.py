@@ -115,7 +115,7 @@ def test_causal_layer_present_and_weighted(default_results):
 def test_results_to_dict_is_json_and_aggregate_only(default_results):
     d = default_results.to_dict()
     text = json.dumps(d, allow_nan=False)
-    assert d["schema_version"] == "1.0"
+    assert d["schema_version"] == "1.1"
     assert "DGR" not in text  # no patient ids
     fields = {"outcome", "contrast", "estimand", "method", "measure", "value", "ci_low", "ci_high", "se", "p",
               "variance", "n"}

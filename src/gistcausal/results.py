@@ -21,8 +21,9 @@ from gistcausal.design.config import StudyConfig
 from gistcausal.design.disclosure import suppress, suppress_counts, threshold_for
 from gistcausal.effects import EffectEstimate, estimates_frame, round_floats
 
-#: Version of the ``results.json`` layout (``docs/results_json.md``).
-SCHEMA_VERSION = "1.0"
+#: Version of the ``results.json`` layout (``docs/results_json.md``). 1.1 added ``target_checklist`` (the TARGET
+#: checklist counts, written by :mod:`gistcausal.present.report`: the checklist is presentation, issue 19).
+SCHEMA_VERSION = "1.1"
 
 
 def histogram_by_arm(values: np.ndarray, treatment: np.ndarray, edges: np.ndarray, *,

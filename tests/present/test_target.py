@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from collections import Counter
 
 import pytest
 
 from gistcausal.design.config import Reporting
 from gistcausal.present.manuscript import write_manuscript
-from gistcausal.present.sections import build_sections
-from gistcausal.present.target import AUTHOR, ITEMS, PARTLY, REPORTED, STATUSES, target_checklist
+from gistcausal.present.sections import build_sections, protocol_table
+from gistcausal.present.target import (AUTHOR, ITEMS, PARTLY, PARTS, REPORTED, SECTION_ANCHORS, STATUS_KEYS,
+                                       STATUSES, target_checklist)
 
 FILLED = {"causal_question": "What is the effect of sunitinib versus imatinib 800 mg on PFS?",
           "why_not_randomized": "A trial in a rare cancer is not feasible.",
           "registration": "OSF 10.17605/OSF.IO/ABCDE", "protocol_url": "https://osf.io/abcde/",
           "funding": "None.", "conflicts": "None declared.", "data_availability": "On request.",
-          "limitations": "Performance status is not recorded."}
+          "limitations": "Performance status is not recorded.",
+          "ethics": "Approved by the review board (ref. 2024-117); consent waived."}
+#: The reporting: field behind each checklist row (docs/target_trial.md).
+FIELD_ROW = {"causal_question": "3", "why_not_randomized": "4", "limitations": "16", "registration": "18",
+             "protocol_url": "18", "data_availability": "19", "funding": "20", "conflicts": "21", "ethics": "17"}
 
 
 def _with_reporting(results, **fields):
@@ -23,66 +31,99 @@ def _with_reporting(results, **fields):
     return dataclasses.replace(results, config=cfg)
 
 
+def _without_strategies(results):
+    proto = results.config.protocol.model_copy(update={"strategies": None})
+    cfg = results.config.model_copy(update={"protocol": proto})
+    return dataclasses.replace(results, config=cfg, strategies=None)
+
+
+def test_the_checklist_is_the_statements_21_items_and_39_rows():
+    """The TARGET statement's structure (Cashin et al. JAMA 2025; docs/target_trial.md): 21 numbered items in
+    six sections; sub-items 1a-1c, 6a-6h and 7a-7h.ii; rows per section 3, 3, 19, 7, 2, 5."""
+    ids = [i[0] for i in ITEMS]
+    assert len(ids) == len(set(ids)) == 39
+    assert [n for n in dict.fromkeys(i[1] for i in ITEMS)] == list(range(1, 22))
+    assert ids[:3] == ["1a", "1b", "1c"]
+    assert [i for i in ids if i.startswith("6")] == [f"6{c}" for c in "abcdefgh"]
+    assert [i for i in ids if i.startswith("7")] == ["7a", "7b", "7c", "7d", "7e", "7f", "7g.i", "7g.ii",
+                                                      "7h.i", "7h.ii"]
+    per_part = Counter(i[2] for i in ITEMS)
+    assert [per_part[p] for p in PARTS] == [3, 3, 19, 7, 2, 5]
+    assert [i[2] for i in ITEMS] == sorted((i[2] for i in ITEMS), key=PARTS.index)  # sections in order
+    assert {i[1] for i in ITEMS if i[2] == "Other information"} == {17, 18, 19, 20, 21}
+
+
 def test_every_item_has_a_status_and_a_target(default_results):
     chk = target_checklist(default_results)
-    assert [i.number for i in chk.items] == list(range(1, 22))
-    assert {i.part for i in chk.items} == {"Abstract", "Introduction", "Methods", "Results", "Discussion",
-                                           "Other information"}
+    assert [i.id for i in chk.items] == [i[0] for i in ITEMS]
+    assert {i.part for i in chk.items} == set(PARTS)
     for item in chk.items:
         assert item.status in STATUSES
         assert item.where.strip() and item.paraphrase.strip()
-    assert sum(chk.counts().values()) == len(ITEMS) == 21
+    assert sum(chk.counts().values()) == len(ITEMS) == 39
+    assert set(chk.item_status()) == set(range(1, 22))
     df = chk.to_frame()
     assert list(df.columns) == ["item", "part", "topic", "recommendation", "status", "where"]
-    assert len(chk.model().rows) == 21
+    assert len(chk.model().rows) == 39
+
+
+def _anchors(where: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"#([a-z0-9_]+)", where)}
 
 
 def test_report_has_the_checklist_section_before_methods(default_results):
-    keys = [s.key for s in build_sections(default_results)]
+    secs = build_sections(default_results)
+    keys = [s.key for s in secs]
     assert keys.index("target") == keys.index("methods") - 1
-    sec = next(s for s in build_sections(default_results) if s.key == "target")
-    table = sec.tables[0][1]
-    assert len(table) == 21 and table["status"].isin(STATUSES).all()
-    # Every section anchor a status points to exists in the report.
-    anchors = {w.split()[0].strip(",;()") for x in table["where"] for w in x.split("#")[1:]}
-    assert anchors <= set(keys), anchors - set(keys)
+    chk = next(s for s in secs if s.key == "target").tables[0][1]
+    assert len(chk.items) == 39 and chk.to_frame()["status"].isin(STATUSES).all()
+
+
+@pytest.mark.parametrize("variant", ["default", "no_strategies", "failed_steps"])
+def test_every_section_a_row_points_to_exists(default_results, variant):
+    r = {"default": default_results, "no_strategies": _without_strategies(default_results),
+         "failed_steps": dataclasses.replace(default_results, sensitivity={}, strategies=None,
+                                             failed_steps={"strategies": "x", "sensitivity: refutation": "y"})}[variant]
+    keys = {s.key for s in build_sections(r)}
+    for item in target_checklist(r).items:
+        assert _anchors(item.where) <= keys, (item.id, _anchors(item.where) - keys)
+        assert _anchors(item.where) <= set(SECTION_ANCHORS)
 
 
 def test_items_the_run_holds_are_reported(default_results):
-    st = {i.number: i for i in target_checklist(default_results).items}
-    for n, where in ((5, "#protocol"), (6, "#protocol"), (9, "#protocol"), (15, "#flow"), (16, "#balance"),
-                     (18, "#effects"), (19, "#sensitivity"), (12, "#methods")):
+    st = {i.id: i for i in target_checklist(default_results).items}
+    for n, where in (("6a", "#protocol"), ("6b", "#protocol"), ("6e", "#protocol"), ("6g", "#protocol"),
+                     ("7a", "#flow"), ("7c", "#propensity"), ("7g.i", "#protocol"), ("7h.ii", "#sensitivity"),
+                     ("8", "#flow"), ("9", "#table1"), ("12", "#study"), ("13", "#effects"), ("14", "#sensitivity")):
         assert st[n].status == REPORTED, (n, st[n])
         assert where in st[n].where
+    # sustained strategies: the per-protocol contrast and the clone-censor-weight section are cited
+    assert "per-protocol" in st["6f"].where and "#strategies" in st["7f"].where
 
 
 def test_empty_reporting_fields_are_flagged_for_the_author(default_results):
-    st = {i.number: i for i in target_checklist(default_results).items}
-    for n, key in ((2, "why_not_randomized"), (14, "registration"), (20, "limitations"), (21, "funding")):
-        assert st[n].status == AUTHOR
-        assert f"reporting.{key}" in st[n].where
-    assert st[3].status == PARTLY  # the question is built from the protocol until reporting.causal_question is set
+    st = {i.id: i for i in target_checklist(default_results).items}
+    for key, row in FIELD_ROW.items():
+        if key != "causal_question":
+            assert st[row].status == AUTHOR, row
+            assert f"reporting.{key}" in st[row].where, row
+    assert st["3"].status == PARTLY  # the question is built from the protocol until reporting.causal_question is set
+    assert st["2"].status == AUTHOR  # background: no config field
 
 
-@pytest.mark.parametrize(("fields", "item"), [
-    ({"why_not_randomized": FILLED["why_not_randomized"]}, 2),
-    ({"causal_question": FILLED["causal_question"]}, 3),
-    ({"registration": FILLED["registration"]}, 14),
-    ({"protocol_url": FILLED["protocol_url"]}, 14),
-    ({"limitations": FILLED["limitations"]}, 20),
-    ({k: FILLED[k] for k in ("funding", "conflicts", "data_availability")}, 21),
-])
-def test_filling_a_reporting_field_reports_its_item(default_results, fields, item):
-    chk = target_checklist(_with_reporting(default_results, **fields))
-    got = chk.items[item - 1]
-    assert got.status == REPORTED
-    assert next(iter(fields.values()))[:40] in got.where
+@pytest.mark.parametrize("key", sorted(FIELD_ROW))
+def test_filling_a_reporting_field_reports_its_item(default_results, key):
+    before = {i.id: i for i in target_checklist(default_results).items}[FIELD_ROW[key]]
+    got = {i.id: i for i in target_checklist(_with_reporting(default_results, **{key: FILLED[key]})).items}
+    assert before.status != REPORTED
+    assert got[FIELD_ROW[key]].status == REPORTED
+    assert FILLED[key][:40] in got[FIELD_ROW[key]].where
 
 
-def test_part_of_funding_conflicts_data_is_partly(default_results):
-    got = target_checklist(_with_reporting(default_results, funding="None.")).items[20]
-    assert got.status == PARTLY
-    assert "reporting.conflicts" in got.where and "reporting.data_availability" in got.where
+def test_filling_every_reporting_field_leaves_only_what_no_field_holds(default_results):
+    chk = target_checklist(_with_reporting(default_results, **FILLED))
+    assert chk.needs_author() == ("2",)
+    assert chk.item_status()[18] == REPORTED and "osf.io" in chk.items[[i[0] for i in ITEMS].index("18")].where
 
 
 def test_reporting_fields_are_documented_in_the_schema():
@@ -92,6 +133,32 @@ def test_reporting_fields_are_documented_in_the_schema():
     assert set(FILLED) <= set(props)
     for key in FILLED:
         assert props[key]["description"] and props[key]["examples"], key
+
+
+def test_protocol_has_per_protocol_rows_only_with_sustained_strategies(default_results):
+    df = protocol_table(default_results)
+    comp = list(df["Component"])
+    pp = ["Sustained strategies (per protocol)", "Eligibility (sustained strategies)",
+          "Time zero (sustained strategies)", "Causal contrast (per protocol)", "Deviations from the strategies",
+          "Censoring models", "Identifying assumptions (per protocol)"]
+    assert comp[-len(pp):] == pp and comp.index("Analysis plan") == len(comp) - len(pp) - 1
+    assert list(df.columns) == ["Component", "Target trial", "Emulation in this analysis"]
+    assert (df[["Target trial", "Emulation in this analysis"]] != "").all().all()
+    row = df.set_index("Component")
+    g = default_results.config.protocol.strategies
+    assert "Clone-censor-weight" in row.loc["Deviations from the strategies", "Emulation in this analysis"]
+    assert f"grace period of {g.grace:g} months" in row.loc["Sustained strategies (per protocol)", "Target trial"]
+    assert f"grace period {g.grace:g} months" in row.loc["Deviations from the strategies", "Emulation in this analysis"]
+    models = row.loc["Censoring models", "Emulation in this analysis"]
+    covs = default_results.config.covariates
+    assert g.covariates and all((covs[c].label or c) in models for c in g.covariates)
+    assert "Per-protocol effect" in row.loc["Causal contrast (per protocol)", "Target trial"]
+    assert f"({g.n_bootstrap} replicates)" in row.loc["Causal contrast (per protocol)", "Emulation in this analysis"]
+    assert "Missing covariate values: Tumor size (cm): multiple imputation" in row.loc["Analysis plan",
+                                                                                      "Emulation in this analysis"]
+    without = protocol_table(_without_strategies(default_results))
+    assert not set(pp) & set(without["Component"])
+    assert list(without["Component"]) == comp[:-len(pp)]
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +202,7 @@ def test_manuscript_docx_holds_figures_tables_and_checklist_in_order(manuscript)
     for i in (order[2], order[6], order[7]):
         assert seq[i + 1] == "table"
     checklist = doc.tables[2]
-    assert len(checklist.rows) == 22  # header + 21 items
+    assert len(checklist.rows) == 40  # header + the 39 rows of the 21 items
     assert checklist.rows[0].cells[0].text == "Item"
     assert "Figure 1." in "".join(p.text for p in doc.paragraphs)
     text = "\n".join(p.text for p in doc.paragraphs)
@@ -165,14 +232,65 @@ def test_readme_reporting_example_is_a_valid_reporting_section():
     assert rep.why_not_randomized and rep.registration
 
 
-def test_write_outputs_writes_the_manuscript_and_the_checklist(default_results, tmp_path):
+@pytest.fixture(scope="module")
+def written(default_results, tmp_path_factory):
     from gistcausal.present.report import write_outputs
 
-    out = write_outputs(default_results, tmp_path / "out", formats=("csv",))
+    return write_outputs(default_results, tmp_path_factory.mktemp("out") / "out", formats=("csv",))
+
+
+def test_write_outputs_writes_the_manuscript_and_the_checklist(written):
+    out = written
     assert (out / "manuscript.docx").stat().st_size > 0 and (out / "manuscript.md").is_file()
     html = (out / "report.html").read_text(encoding="utf-8")
     assert '<section id="target">' in html and "not reported by this analysis (author to add)" in html
     import pandas as pd
 
-    chk = pd.read_csv(out / "tables" / "target_checklist.csv")
-    assert len(chk) == 21
+    chk = pd.read_csv(out / "tables" / "target_checklist.csv", dtype=str)
+    assert len(chk) == 39
+
+
+def test_report_html_has_every_row_with_its_status_and_a_link_to_its_section(written, default_results):
+    html = (written / "report.html").read_text(encoding="utf-8")
+    section_ids = set(re.findall(r'<section id="([a-z0-9_]+)">', html))
+    rows = dict(re.findall(r'<tr id="target-([0-9a-z.]+)" data-status="[a-z_]+">(.*?)</tr>', html, flags=re.S))
+    chk = target_checklist(default_results)
+    assert list(rows) == [i.id for i in chk.items]
+    for item in chk.items:
+        cells = re.findall(r"<td>(.*?)</td>", rows[item.id], flags=re.S)
+        assert len(cells) == 6 and cells[0] == item.id and cells[4] == item.status
+        links = set(re.findall(r'<a href="#([a-z0-9_]+)">', cells[5]))
+        assert links == _anchors(item.where) and links <= section_ids, item.id
+        if item.status != AUTHOR and not item.where.startswith(("reporting.", "config description")):
+            assert links, item.id  # what the report holds, it links to
+        assert cells[5].strip()
+
+
+def test_results_json_checklist_counts_equal_the_table(written):
+    import pandas as pd
+
+    doc = json.loads((written / "results.json").read_text(encoding="utf-8"))
+    assert doc["schema_version"] == "1.1"
+    got = doc["target_checklist"]
+    table = pd.read_csv(written / "tables" / "target_checklist.csv", dtype=str).rename(
+        columns={"variable": "item", "Status": "status"})  # the journal table's CSV: stub and column labels
+    assert got["n_rows"] == len(table) == 39 and got["n_items"] == 21
+    assert got["rows"] == {STATUS_KEYS[s]: int((table["status"] == s).sum()) for s in STATUSES}
+    assert got["needs_author"] == list(table.loc[table["status"] == AUTHOR, "item"])
+    # an item is reported when all its rows are, not reported when none is even partly, else partly
+    number = table["item"].str.extract(r"^(\d+)")[0]
+    per_item = table.groupby(number, sort=False)["status"].agg(
+        lambda s: s.iloc[0] if s.nunique() == 1 and s.iloc[0] != PARTLY else PARTLY)
+    assert got["items"] == {STATUS_KEYS[s]: int((per_item == s).sum()) for s in STATUSES}
+    assert sum(got["items"].values()) == 21
+
+
+def test_readme_target_excerpt_is_the_runs(default_results):
+    """The README's protocol-beside-checklist excerpt is what tests/present/make_target_excerpt.py makes from
+    the run of configs/gist_second_line.yaml (the default_results fixture), not hand-written."""
+    from ..conftest import ROOT
+    from .make_target_excerpt import excerpt, readme_block
+
+    block = readme_block((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert block == excerpt(default_results)
+    assert "Censoring models" in block and "| not reported by this analysis (author to add) | 2, 4," in block

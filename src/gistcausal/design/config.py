@@ -1085,6 +1085,12 @@ class Reporting(_Model):
         description="The authors' discussion of limitations, in particular how the emulation may differ from "
                     "the target trial (TARGET discussion).",
         examples=["Treatment decisions may depend on performance status, which the registry does not record."])
+    ethics: str = Field(
+        "", max_length=2000,
+        description="Ethics approval or waiver and consent for the use of the registry data (TARGET other "
+                    "information).",
+        examples=["Approved by the institutional review board (ref. 2024-117); informed consent waived for "
+                  "registry data."])
 
 
 class Analysis(_Model):

@@ -38,6 +38,7 @@ from gistcausal.present.export import result_tables
 from gistcausal.present.figures import build_figures
 from gistcausal.present.manuscript import write_manuscript
 from gistcausal.present.sections import build_sections, frame_to_html
+from gistcausal.present.target import target_checklist
 from gistcausal.results import SCHEMA_VERSION, AnalysisResults
 
 
@@ -153,12 +154,20 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
         fig.savefig(tmp / "figures" / f"{name}.png", dpi=130, bbox_inches="tight")
         fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
         png[name] = fig_to_png_base64(fig)
-    (tmp / "results.json").write_text(dumps_json(results.to_dict()), encoding="utf-8")
+    (tmp / "results.json").write_text(dumps_json(results_document(results)), encoding="utf-8")
     (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
     write_manuscript(results, tmp / "manuscript.docx", figures)
     manifest = results_manifest(results, command=command)
     manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")
+
+
+def results_document(results: AnalysisResults) -> dict[str, Any]:
+    """The content of ``results.json``: :meth:`AnalysisResults.to_dict` and the TARGET checklist counts
+    (``target_checklist``, schema 1.1). The counts are added here, not in ``results.py``: the checklist is
+    presentation (paraphrases, report section anchors) and ``results`` sits below that layer
+    (docs/architecture.md)."""
+    return {**results.to_dict(), "target_checklist": target_checklist(results).counts_dict()}
 
 
 def _export_table(table: Any, stem: Path, formats: tuple[str, ...]) -> None:

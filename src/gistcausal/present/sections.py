@@ -270,8 +270,93 @@ def _strategies(tr: Any) -> str:
     return f"{tr.label(tr.treated)} vs {tr.label(tr.control)}"
 
 
+_MISSING_RULES = {"impute": "multiple imputation by chained equations ({m} data sets; estimates pooled by Rubin's "
+                            "rules)", "category": "a category of its own", "complete_case": "patients excluded"}
+
+
+def _missing_data_plan(r: "AnalysisResults") -> str:
+    """How missing covariate values are handled, from ``covariates.<name>.missing`` (one clause per rule)."""
+    cfg = r.config
+    by_rule: dict[str, list[str]] = {}
+    for n, c in cfg.covariates.items():
+        by_rule.setdefault(c.missing, []).append(c.label or n)
+    parts = [f"{', '.join(labs)}: {_MISSING_RULES[rule].format(m=cfg.analysis.imputations)}"
+             for rule, labs in by_rule.items() if rule in _MISSING_RULES]
+    if "error" in by_rule:
+        parts.append(("other covariates" if parts else "all covariates") + ": none allowed (the run stops on one)")
+    return "Missing covariate values: " + "; ".join(parts) + "."
+
+
+def _covariate_labels(r: "AnalysisResults", names: list[str]) -> str:
+    cfg = r.config
+    return ", ".join((cfg.covariates[n].label or n) if n in cfg.covariates else n for n in names) or "no covariates"
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _strategy_rows(r: "AnalysisResults") -> list[tuple[str, str, str]]:
+    """Rows of a sustained-strategies (clone-censor-weight) protocol, ``protocol.strategies``: the strategies,
+    eligibility and time zero of that trial, the per-protocol contrast, how deviations were handled (cloning,
+    artificial censoring, grace period) and the censoring models with their covariates (Hernan MA, Robins JM.
+    Am J Epidemiol 2016;183:758-64; Maringe C et al. Int J Epidemiol 2020;49:1719-29)."""
+    cfg = r.config
+    g = cfg.protocol.strategies
+    unit = cfg.time_unit
+    adj = unit[:-1] if unit.endswith("s") else unit  # "24-month", adjectival
+    lab = {k: cfg.treatment.label(k) if k in cfg.treatment.arms else k for k in g.strategies}
+    names = list(lab.values())
+    grace = f"{g.grace:g} {unit}"
+    outcome = cfg.outcomes[g.outcome].label if g.outcome in cfg.outcomes else g.outcome
+    strat = "; ".join(f"{lab[k]}: {g.treatment_column} in {{{', '.join(map(str, v))}}}"
+                      for k, v in g.strategies.items())
+    elig = "; ".join(f"{'include' if s.include else 'exclude'} {s.label}" for s in g.eligibility) or \
+        "as the protocol's eligibility"
+    covs = _covariate_labels(r, list(g.covariates))
+    measures = ([f"survival differences at {', '.join(f'{x:g}' for x in g.landmarks)} {unit}"] if g.landmarks
+                else []) + ([f"the {g.horizon:g}-{adj} RMST difference"] if g.horizon else [])
+    st = r.strategies
+    weighting = getattr(st, "weighting", "ipcw")
+    ran = (f"{st.n} patients, each cloned into both strategies ({2 * st.n} clones); " if st is not None else
+           "step not completed (see #strategies); " if "strategies" in r.failed_steps else "")
+    weights = ("Inverse probability of censoring weights from two models, both adjusted for " + covs
+               + ": switch censoring, a Cox model (Breslow) of the time to starting another treatment; grace "
+               f"censoring, a weighted logistic model of having started the strategy's treatment by {grace}"
+               if weighting == "ipcw" else "No censoring weights (weighting: none)")
+    return [
+        ("Sustained strategies (per protocol)",
+         f"{' vs '.join(names)}: start the strategy's treatment within a grace period of {grace} of time zero, "
+         "and no other treatment before it",
+         f"{strat}; started at {g.treatment_date}; any other code is another treatment"),
+        ("Eligibility (sustained strategies)", "As specified in the protocol, at time zero", elig),
+        ("Time zero (sustained strategies)", "Eligibility, assignment and start of follow-up at once",
+         f"{g.time_zero}: eligibility, assignment of both clones and start of follow-up coincide"),
+        ("Causal contrast (per protocol)",
+         f"Per-protocol effect: outcome had everyone followed {names[0]} vs had everyone followed {names[1]}",
+         f"{_upper_first(', '.join(measures) or 'survival curves')} between the strategies ({outcome}); IPCW-weighted "
+         f"product-limit curves; percentile bootstrap over patients ({g.n_bootstrap} replicates)"),
+        ("Deviations from the strategies",
+         "Starting another treatment, or not starting the assigned one within the grace period",
+         f"Clone-censor-weight: {ran}a clone is censored when it starts another treatment within the grace "
+         f"period or has not started its strategy's treatment by {grace} (grace period {grace})"),
+        ("Censoring models", "Inverse probability of censoring weights for deviations (needed for a per-protocol "
+         "effect in a trial too)", weights),
+        ("Identifying assumptions (per protocol)",
+         "No unmeasured predictors of deviation given the baseline covariates",
+         f"No unmeasured confounding of starting treatment given {covs}; after the grace period, late and early "
+         "starters with the same covariates share the hazard; positivity of each strategy; consistency"),
+    ]
+
+
 def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
-    """The standard two-column target-trial protocol table (target trial vs emulation), from the config."""
+    """The standard two-column target-trial protocol table (target trial vs emulation), from the config.
+
+    Rows follow TARGET items 6a-6h and 7a-7h (Cashin AG et al. JAMA 2025;334:1084-93). With sustained
+    strategies (``protocol.strategies``, emulated by clone-censor-weight) the per-protocol rows of
+    :func:`_strategy_rows` follow: the strategies with their grace period, eligibility and time zero of that
+    trial, the per-protocol contrast, how deviations were handled and the censoring models' covariates.
+    """
     cfg = r.config
     tr = cfg.treatment
     arms = "; ".join(f"{tr.label(a)}: {tr.column} in {{{', '.join(map(str, v))}}}" for a, v in tr.arms.items())
@@ -301,10 +386,14 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
             ("Causal contrast", "Intention-to-treat effect", p.causal_contrast),
             ("Estimand", "Effect of assignment in the trial population", _estimand_words(r)),
             ("Identifying assumptions", "Guaranteed by randomization", _assumptions(r)),
-            ("Analysis plan", "Comparison of outcome distributions between arms",
-             f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) with a {cfg.analysis.propensity.method} "
-             f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} variance"),
+            ("Analysis plan", "Comparison of outcome distributions between arms; missing data handled as planned",
+             f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) with a "
+             f"{cfg.analysis.propensity.method} "
+             f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} "
+             f"variance. {_missing_data_plan(r)}"),
         ]
+        if p.strategies is not None:
+            rows += _strategy_rows(r)
     else:
         rows = [("Treatment strategies", _strategies(tr), arms),
                 ("Outcomes", "; ".join(o.label for o in cfg.outcomes.values()), "analysis-ready table"),
@@ -468,9 +557,10 @@ def _target_section(r: "AnalysisResults", secs: list[ReportSection]) -> None:
     from gistcausal.present.target import target_checklist
 
     chk = target_checklist(r)
+    # The checklist renders itself (frame_to_html calls its to_html) so that each "#section" is a link.
     secs.append(ReportSection("target", "TARGET reporting checklist", (chk.summary().splitlines()[0],),
-                              tables=(("TARGET items (recommendations paraphrased; '#name' is a section of this "
-                                       "report)", chk.to_frame()),)))
+                              tables=(("TARGET items and sub-items (recommendations paraphrased; '#name' links to "
+                                       "a section of this report)", chk),)))
 
 
 def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
