@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, covariate_design
+from gistcausal.analysis.spec import engine as spec_engine
 from gistcausal.analysis.specification import specification_grid
 from gistcausal.errors import GistCausalError, failure_reason
 from gistcausal.stats.cox import cox_fit
@@ -133,7 +134,7 @@ def _benchmarks(cfg: "StudyConfig", f: pd.DataFrame, info: Any, event_prop: floa
                                 covariates=list(design.columns), outcome_hr=hrs, event_proportion=event_prop)
 
 
-def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str) -> tuple[Any, Any]:
+def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str, engine: Any) -> tuple[Any, Any]:
     """DoWhy refutation of the primary contrast and the causal graph it used."""
     sc = cfg.analysis.sensitivity
     outcome = cfg.primary_outcome
@@ -146,17 +147,23 @@ def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str) -
                 horizon=cfg.analysis.survival.horizon, estimand=estimand if estimand != "ATO" else "ATE",
                 refuters=tuple(sc.refutation.refuters), num_simulations=sc.refutation.num_simulations,
                 extra_edges=edges, outcome=outcome,
-                contrast=f"{cfg.treatment.treated} vs {cfg.treatment.control}", random_state=cfg.seed)
+                contrast=f"{cfg.treatment.treated} vs {cfg.treatment.control}", random_state=cfg.seed,
+                engine=engine)
     return rr, causal_graph("treatment", outcome, list(design.columns), extra_edges=edges)
 
 
-def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -> SensitivityResult:
+def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *, engine: Any = None
+                    ) -> SensitivityResult:
     """The sensitivity step for the primary outcome under the first configured estimand.
+
+    The specification grid and the DoWhy refuters run on ``engine`` (an :class:`~gistcausal.engine.Engine` or
+    open :class:`~gistcausal.engine.Executor`; default ``analysis.engine``), one task per specification or refuter.
 
     ``comp`` is that outcome's weighted comparison. Each optional part (benchmarks, specification grid, DoWhy
     refutation, negative control) that fails is recorded in ``failed`` with its reason; the others are kept.
     """
     sc = cfg.analysis.sensitivity
+    engine = spec_engine(cfg) if engine is None else engine
     estimand = cfg.analysis.survival.estimands[0]
     f = cohort.frame
     info = cohort.outcome(cfg.primary_outcome)
@@ -190,12 +197,12 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -
     if sc.specification_grid:
         say("Specification grid")
         grid = attempt("specification_grid",
-                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr"))
+                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr", engine=engine))
         if grid is not None:
             tables["specification_grid"] = grid
     if sc.refutation.enabled and cfg.analysis.survival.horizon:
         say("DoWhy refutation")
-        out = attempt("refutation", lambda: _refutation(cfg, f, info, estimand))
+        out = attempt("refutation", lambda: _refutation(cfg, f, info, estimand, engine))
         if out is not None:
             tables["refutation"], graph = out
             estimates.append(out[0].estimate)

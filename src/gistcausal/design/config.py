@@ -583,7 +583,8 @@ class SensitivityConfig(_Model):
 
 
 class PlasmodeConfig(_Model):
-    """Plasmode simulation of the analysis plan inside ``gistcausal run`` (see gistcausal.analysis.plasmode)."""
+    """Plasmode simulation of the analysis plan inside ``gistcausal run`` (see gistcausal.analysis.plasmode).
+    Where its replicates run is ``analysis.engine``."""
 
     enabled: bool = False
     n_replicates: int = Field(200, ge=10, le=1_000_000)
@@ -591,8 +592,48 @@ class PlasmodeConfig(_Model):
     marginal: bool = False
     treatment: Literal["observed", "simulated"] = "observed"
     methods: list[Literal["iptw", "unadjusted"]] = ["iptw", "unadjusted"]
-    backend: Literal["local", "dask"] = "local"
-    scheduler: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # plasmode's own backend/scheduler keys were never documented and are now the run-wide analysis.engine;
+        # rejected with the new spelling instead of silently ignored
+        if isinstance(data, dict):
+            for old, new in (("backend", "kind: dask"), ("scheduler", "address: tcp://host:8786")):
+                if old in data:
+                    raise ValueError(f"analysis.plasmode.{old} moved to analysis.engine, which every replicate "
+                                     f"loop uses (got {old}: {data[old]}). Remove it and set `analysis: {{engine: "
+                                     f"{{{new}}}}}`")
+        return data
+
+
+class EngineConfig(_Model):
+    """Where the replicate loops run: the bootstrap, plasmode, the specification grid, the DoWhy refuters and the
+    clone-censor-weight bootstrap (see gistcausal.engine). Every replicate is seeded on its own, so the numbers
+    are the same on any engine and any number of workers."""
+
+    kind: Literal["local", "dask"] = Field(
+        "local", description="'local': worker processes on this machine (joblib/loky), or this process when "
+        "n_workers is 1. 'dask': a Dask cluster: the scheduler at `address`, or a local Dask cluster of "
+        "n_workers processes when address is null.", examples=["dask"])
+    address: str | None = Field(
+        None, description="Dask scheduler address (kind: dask only); null starts a local Dask cluster for the run.",
+        examples=["tcp://scheduler-host:8786"])
+    n_workers: int | None = Field(
+        None, ge=1, le=4096, description="Worker processes on this machine (local, or a local Dask cluster); null "
+        "for one per core, 1 to run in this process. Not used with an address (the cluster has its workers).",
+        examples=[2])
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EngineConfig":
+        if self.address is not None and self.kind != "dask":
+            raise ValueError(f"address applies to kind 'dask' only (got kind: {self.kind}, address: {self.address}). "
+                             "Set `kind: dask`, or remove `address:`")
+        if self.address is not None and self.n_workers is not None:
+            raise ValueError(f"n_workers applies to a local cluster; the scheduler at the address has its own "
+                             f"workers (got n_workers: {self.n_workers} with address: {self.address}). Remove "
+                             "`n_workers:`")
+        return self
 
 
 class Reporting(_Model):
@@ -645,7 +686,8 @@ class Reporting(_Model):
 class Analysis(_Model):
     primary_outcome: str | None = None
     imputations: int = Field(5, ge=2, le=200)
-    jobs: int = Field(-1, ge=-1, le=1024)
+    engine: EngineConfig = Field(EngineConfig(), description="Where replicate loops run (local processes or "
+                                 "Dask).", examples=[{"kind": "dask", "address": "tcp://scheduler-host:8786"}])
     study_replication: bool = True
     causal: bool = True
     propensity: PropensityConfig = PropensityConfig()
@@ -656,6 +698,17 @@ class Analysis(_Model):
     at_risk_times: list[float] | None = None
     sensitivity: SensitivityConfig = SensitivityConfig()
     plasmode: PlasmodeConfig = PlasmodeConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _jobs_moved(cls, data: Any) -> Any:
+        # one setting for the number of workers: analysis.jobs became analysis.engine.n_workers
+        if isinstance(data, dict) and "jobs" in data:
+            n = data["jobs"]
+            fix = "n_workers: null" if n == -1 else f"n_workers: {n}"
+            raise ValueError(f"analysis.jobs moved to analysis.engine.n_workers (got jobs: {n}). Remove it and set "
+                             f"`analysis: {{engine: {{{fix}}}}}`")
+        return data
 
 
 class Output(_Model):
@@ -966,6 +1019,8 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
             got = err.get("input")
             got_txt = "" if err["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {_yaml_value(got)})"
             fix = _FIXES.get(err["type"], "Fix the value")
+            if err["type"] == "literal_error":
+                fix = _literal_fix(loc, got, (err.get("ctx") or {}).get("expected", ""))
             if err["type"] == "missing":
                 fix = f"Add `{loc[-1]}:` under {_format_loc(loc[:-1]) if loc[:-1] else 'the top level'}"
             if err["type"] == "extra_forbidden":
@@ -976,6 +1031,17 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
         head = "invalid configuration" if len(msgs) == 1 else f"invalid configuration ({len(msgs)} problems)"
         raise ConfigError(redact(f"{head}:\n  " + "\n  ".join(msgs))) from None
     return cfg
+
+
+def _literal_fix(loc: tuple, got: Any, expected: str) -> str:
+    """'Did you mean ...?' for a value close to one of a key's allowed values (``dsk`` -> ``dask``)."""
+    import re
+
+    allowed = re.findall(r"'([^']*)'", expected)
+    close = difflib.get_close_matches(str(got), allowed, n=1, cutoff=0.6) if isinstance(got, str) else []
+    if close and loc and isinstance(loc[-1], str):
+        return f"Did you mean '{close[0]}'? Use `{loc[-1]}: {close[0]}`"
+    return _FIXES["literal_error"]
 
 
 def _yaml_value(v: Any) -> str:
@@ -1071,5 +1137,5 @@ def config_json_schema() -> dict[str, Any]:
 
 
 __all__ = ["StudyConfig", "Criterion", "EligibilityStep", "DataSource", "Protocol", "Treatment", "Outcome",
-           "AnalysisTable", "Covariate", "MatchingConfig", "load_config", "config_from_dict", "config_json_schema", "Estimand", "Reporting"]
+           "AnalysisTable", "Covariate", "MatchingConfig", "EngineConfig", "load_config", "config_from_dict", "config_json_schema", "Estimand", "Reporting"]
 

@@ -58,6 +58,7 @@ from scipy import special, stats
 
 from gistcausal._checks import check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
+from gistcausal.engine import engine_from_jobs, open_executor
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.mestimation import logistic_newton
@@ -242,6 +243,11 @@ def _draw(p: Problem, seed: np.random.SeedSequence) -> np.ndarray:
     return np.r_[i0[rng.integers(0, i0.size, i0.size)], i1[rng.integers(0, i1.size, i1.size)]]
 
 
+def _run_item(p: Problem, item: tuple[list[np.random.SeedSequence], int]
+              ) -> list[tuple[int, np.ndarray | None, str, bool]]:
+    return _run_chunk(p, *item)
+
+
 def _run_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
                ) -> list[tuple[int, np.ndarray | None, str, bool]]:
     out = []
@@ -401,9 +407,7 @@ def check_beyond(value: str, where: str) -> str:
 
 def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: float, n_jobs: int | None,
                random_state: int | None, progress: ProgressFn | None, arm_labels: tuple[str, str],
-               where: str) -> BootstrapResult:
-    from joblib import Parallel, delayed
-
+               where: str, engine: Any = None) -> BootstrapResult:
     keys = p.keys
     n = p.a.size
     try:
@@ -418,12 +422,12 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     done = 0
     report(0, n_boot)
     results: list = []
-    jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_run_chunk)(p, seeds[s:s + chunk], s) for s in starts)
-    for part in jobs:
-        results.extend(part)
-        done += len(part)
-        report(done, n_boot)
+    # the chunks run on the engine (analysis.engine); without one, on n_jobs local processes as before
+    with open_executor(engine_from_jobs(n_jobs) if engine is None else engine) as ex:
+        for _, part in ex.imap_unordered(_run_item, [(seeds[s:s + chunk], s) for s in starts], shared=p):
+            results.extend(part)
+            done += len(part)
+            report(done, n_boot)
     results.sort(key=lambda r: r[0])
     ok = [(b, v) for b, v, _, _ in results if v is not None]
     n_extended = sum(1 for _, v, ext, _ in results if v is not None and ext)
