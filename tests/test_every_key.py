@@ -12,7 +12,7 @@ config and requires either
 A key added to the schema without a case fails :func:`test_every_schema_key_has_a_case`. Fields that only hold
 other models (``analysis``, ``protocol.outcomes``, ...) are walked through their own fields. The few keys whose
 effect is *where* or *how fast* the work runs, never *what* it gives (output folder, formats, worker counts), are
-checked by what they change instead (files written, workers asked for), in :data:`EFFECT_ELSEWHERE`.
+checked by what they change instead (files written, which executor runs), in :data:`EFFECT_ELSEWHERE`.
 """
 from __future__ import annotations
 
@@ -473,8 +473,6 @@ CASES: dict[str, Case] = {
     "PlasmodeConfig.marginal": ch("plasmode", ("analysis.plasmode.marginal", True)),
     "PlasmodeConfig.treatment": ch("plasmode", ("analysis.plasmode.treatment", "simulated")),
     "PlasmodeConfig.methods": ch("plasmode", ("analysis.plasmode.methods", ["iptw"])),
-    "PlasmodeConfig.scheduler": ref("plasmode", ("analysis.plasmode.scheduler", "tcp://127.0.0.1:9"),
-                                    names=("read only with backend 'dask'",)),
     # --- output and reporting ---
     "Output.small_cell_threshold": ch("table", ("output.small_cell_threshold", 30)),
     "Output.unadjusted_title": ch("table", ("output.unadjusted_title", "As in the original paper")),
@@ -493,9 +491,9 @@ CASES: dict[str, Case] = {
 EFFECT_ELSEWHERE = {
     "Output.dir": "test_output_dir_and_formats_are_honoured",
     "Output.formats": "test_output_dir_and_formats_are_honoured",
-    "Analysis.jobs": "test_jobs_reaches_the_workers_and_leaves_results_alone",
-    "PlasmodeConfig.backend": "tests/analysis/test_plasmode.py::"
-                              "test_local_processes_and_real_dask_cluster_give_identical_replicates",
+    "EngineConfig.kind": "tests/test_engine.py::test_config_engine_changes_which_executor_runs",
+    "EngineConfig.n_workers": "tests/test_engine.py::test_config_engine_changes_which_executor_runs",
+    "EngineConfig.address": "tests/test_engine.py::test_config_engine_rejected_with_fix",
 }
 
 
@@ -566,28 +564,3 @@ def test_output_dir_and_formats_are_honoured(tmp_path, walk_dir):
     assert (out / "report.html").is_file()
     tables = {p.suffix for p in (out / "tables").iterdir()}
     assert tables == {".md"}, tables
-
-
-def test_jobs_reaches_the_workers_and_leaves_results_alone(walk_dir, monkeypatch):
-    """``analysis.jobs`` sets how many worker processes the replicate loops use; by design it never changes
-    a number (reproducibility), so it is checked at the executor: the bootstrap asks joblib for that many."""
-    import joblib
-
-    asked: list[Any] = []
-    real = joblib.Parallel
-
-    class Spy(real):  # type: ignore[misc, valid-type]
-        def __init__(self, *a, **k):
-            asked.append(k.get("n_jobs", a[0] if a else None))
-            super().__init__(*a, **k)
-
-    monkeypatch.setattr(joblib, "Parallel", Spy)
-    import gistcausal.inference.bootstrap as bs
-
-    if hasattr(bs, "Parallel"):
-        monkeypatch.setattr(bs, "Parallel", Spy)
-    one = fingerprint(apply(BASES["bootstrap"](walk_dir), (("analysis.jobs", 1),)), walk_dir)
-    asked.clear()
-    two = fingerprint(apply(BASES["bootstrap"](walk_dir), (("analysis.jobs", 2),)), walk_dir)
-    assert 2 in asked, asked
-    assert one == two

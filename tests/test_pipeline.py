@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gistcausal.design.config import EngineConfig
+
 from .conftest import REFERENCE
 
 REF = json.loads((REFERENCE / "study" / "study.json").read_text())
@@ -226,7 +228,7 @@ def _light(cfg, **survival):
     sens = cfg.analysis.sensitivity.model_copy(update={
         "specification_grid": False,
         "refutation": cfg.analysis.sensitivity.refutation.model_copy(update={"enabled": False})})
-    an = cfg.analysis.model_copy(update={"sensitivity": sens, "jobs": 1,
+    an = cfg.analysis.model_copy(update={"sensitivity": sens, "engine": EngineConfig(n_workers=1),
                                          "survival": cfg.analysis.survival.model_copy(update=survival)})
     proto = cfg.protocol.model_copy(update={"strategies": None})
     return cfg.model_copy(update={"analysis": an, "protocol": proto})

@@ -152,7 +152,8 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
                                                 "m_estimation or bootstrap."),
         bootstrap: Optional[int] = typer.Option(None, "--bootstrap", "-B", help="Bootstrap replicates (implies "
                                                 "--variance bootstrap unless given)."),
-        jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (-1: all cores)."),
+        jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes of replicate loops "
+                                           "(-1: all cores; overrides analysis.engine.n_workers)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print timings and every warning."),
         write_flagged_ids: Optional[Path] = typer.Option(None, "--write-flagged-ids", help=_FLAGGED_HELP)) -> None:
@@ -209,7 +210,9 @@ def _cli_overrides(*, seed, variance, bootstrap, jobs) -> dict:
     if surv:
         out.setdefault("analysis", {})["survival"] = surv
     if jobs is not None:
-        out.setdefault("analysis", {})["jobs"] = jobs
+        from gistcausal.engine import engine_from_jobs
+
+        out.setdefault("analysis", {})["engine"] = {"n_workers": engine_from_jobs(jobs).n_workers}
     return out
 
 
@@ -451,9 +454,10 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
              u_treatment: Optional[float] = typer.Option(None, "--u-treatment", help="Unmeasured U: log-OR for treatment."),
              u_outcome: Optional[float] = typer.Option(None, "--u-outcome", help="Unmeasured U: log-HR for the event."),
              u_prevalence: float = typer.Option(0.3, "--u-prevalence", help="P(U=1) in the control arm."),
-             backend: str = typer.Option("local", help="local (joblib processes) or dask."),
+             backend: Optional[str] = typer.Option(None, help="local (joblib processes) or dask (default: the "
+                                                   "config's analysis.engine)."),
              scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786."),
-             jobs: int = typer.Option(-1, "--jobs", "-j", help="Local processes (-1: all cores)."),
+             jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Local processes (-1: all cores)."),
              random_state: Optional[int] = typer.Option(None, "--seed", help="Override the config's seed."),
              checkpoint: Optional[Path] = typer.Option(None, help="JSON-lines checkpoint; rerun to resume."),
              out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default reports/<name>/plasmode)."),
@@ -466,6 +470,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
     from gistcausal.design.data import load_data
     from gistcausal.analysis.plasmode import PlasmodeSettings
     from gistcausal.analysis.plasmode import plasmode as run_plasmode
+    from gistcausal.analysis.spec import engine as spec_engine
     from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
     from gistcausal.present.report import dumps_json
 
@@ -474,17 +479,20 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
         cohort = build_cohort(cfg, load_data(cfg))
         u = None if u_treatment is None and u_outcome is None else dict(
             strength_treatment=u_treatment, strength_outcome=u_outcome, prevalence=u_prevalence)
+        # the command-line engine options, when any is given, replace the config's analysis.engine
+        from_cli = backend is not None or scheduler is not None or jobs is not None
         settings = PlasmodeSettings(true_hr=true_hr, true_effect_measure="marginal_hr" if marginal else "hr",
                                     n_replicates=replicates, sample_size=sample_size, treatment=treatment,
-                                    unmeasured_confounder=u, backend=backend, scheduler=scheduler, n_jobs=jobs,
-                                    checkpoint=checkpoint)
+                                    unmeasured_confounder=u, backend=backend or "local", scheduler=scheduler,
+                                    n_jobs=-1 if jobs is None else jobs, checkpoint=checkpoint)
         columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TimeRemainingColumn())
         with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
             task = bar.add_task("plasmode replicates", total=replicates)
             res = run_plasmode(cfg, cohort.frame, outcome=outcome or cfg.primary_outcome, estimand=estimand,
                                settings=settings, random_state=cfg.seed if random_state is None else random_state,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+                               progress=lambda done, total: bar.update(task, completed=done, total=total),
+                               engine=None if from_cli else spec_engine(cfg))
     except GistCausalError as err:
         raise _fail(err) from None
     except KeyboardInterrupt:

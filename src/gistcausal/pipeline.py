@@ -29,12 +29,14 @@ import pandas as pd
 
 from gistcausal.analysis.causal import CausalAnalysis, causal_analysis, imputations
 from gistcausal.analysis.multiarm import is_multiarm, multiarm_causal
+from gistcausal.analysis.spec import engine as spec_engine
 from gistcausal.analysis.sensitivity import SensitivityResult, run_sensitivity
 from gistcausal.analysis.study import StudyAnalysis, study_analysis
 from gistcausal.design.checks import check_design
 from gistcausal.design.cohort import Cohort, FlowCounts, FlowStep, build_cohort
 from gistcausal.design.config import StudyConfig, load_config
 from gistcausal.design.data import load_data
+from gistcausal.engine import Executor, open_executor
 from gistcausal.errors import DataError, GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.results import AnalysisResults, PlotData
 
@@ -94,9 +96,10 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
         if progress is not None:
             progress(msg)
 
-    with warnings.catch_warnings(record=True) as wlist:
+    # one executor for the run: a Dask cluster (analysis.engine) starts once, at the first replicate loop
+    with warnings.catch_warnings(record=True) as wlist, open_executor(spec_engine(cfg)) as engine:
         warnings.simplefilter("always", GistCausalWarning)
-        results = _run(cfg, say, records)
+        results = _run(cfg, say, records, engine)
     for w in wlist:  # re-emit what was not ours, so users still see dependency warnings
         if not issubclass(w.category, GistCausalWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -113,7 +116,7 @@ def _replace(results: AnalysisResults, **changes: Any) -> AnalysisResults:
     return dataclasses.replace(results, **changes)
 
 
-def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> AnalysisResults:
+def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine: Executor) -> AnalysisResults:
     timer = _Timer()
     say("Loading data")
     df = timer("load", lambda: load_data(cfg) if records is None else records)
@@ -151,7 +154,7 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> Ana
     truth: dict[str, Any] = {}
     if cfg.analysis.causal and cfg.covariates:
         say("Causal analysis: propensity score, weights, balance, weighted survival")
-        causal = timer("causal", lambda: causal_analysis(cfg, cohort, say))
+        causal = timer("causal", lambda: causal_analysis(cfg, cohort, say, engine=engine))
         failed.update(causal.failed)
         if cfg.data.source == "synthetic" and records is None:
             truth = _synthetic_truth(cfg)
@@ -159,16 +162,17 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None) -> Ana
         other = cohort.outcome(cfg.primary_outcome).type != "time_to_event"  # binary, continuous, competing
         if primary is not None or other:
             say("Sensitivity: E-values, tipping point, specification grid, DoWhy refutation")
-            sens = timer("sensitivity", lambda: run_sensitivity(cfg, cohort, primary, say))
+            sens = timer("sensitivity", lambda: run_sensitivity(cfg, cohort, primary, say, engine=engine))
             failed.update({f"sensitivity: {k}": v for k, v in sens.failed.items()})
     plasmode = None
     if cfg.analysis.plasmode.enabled and cfg.analysis.causal and cfg.covariates:
         say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates)")
-        plasmode = timer("plasmode", lambda: _optional("plasmode", lambda: _plasmode(cfg, cohort), failed))
+        plasmode = timer("plasmode", lambda: _optional("plasmode", lambda: _plasmode(cfg, cohort, engine), failed))
     strategies = None
     if cfg.protocol is not None and cfg.protocol.strategies is not None:
         say("Clone-censor-weight emulation of the sustained strategies")
-        strategies = timer("strategies", lambda: _optional("strategies", lambda: _strategies(cfg, df), failed))
+        strategies = timer("strategies", lambda: _optional("strategies", lambda: _strategies(cfg, df, engine),
+                                                           failed))
     sensitivity = dict(sens.tables)
     estimates = list(study.estimates) + (list(causal.estimates) if causal else []) + list(sens.estimates)
     if strategies is not None:
@@ -262,7 +266,7 @@ def _sequential(cfg: StudyConfig, df: pd.DataFrame) -> tuple[FlowCounts, dict[st
     return flow, {"model": res, "trials": trial_counts(ex, id_col=sq.id_col), "curves": curves}
 
 
-def _plasmode(cfg: StudyConfig, cohort: Cohort) -> Any:
+def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:
     """Does the configured plan recover a known effect on data like this cohort's? (:mod:`gistcausal.analysis.plasmode`)"""
     from gistcausal.analysis.plasmode import PlasmodeSettings, plasmode
 
@@ -271,12 +275,12 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort) -> Any:
     imputed = imputations(cfg, cohort.frame)
     frame = imputed[0] if imputed else cohort.frame  # covariates must be complete to simulate from them
     settings = PlasmodeSettings(true_hr=pc.true_hr, true_effect_measure="marginal_hr" if pc.marginal else "hr",
-                                n_replicates=pc.n_replicates, treatment=pc.treatment, methods=tuple(pc.methods),
-                                backend=pc.backend, scheduler=pc.scheduler, n_jobs=cfg.analysis.jobs)
-    return plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings, random_state=cfg.seed)
+                                n_replicates=pc.n_replicates, treatment=pc.treatment, methods=tuple(pc.methods))
+    return plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings, random_state=cfg.seed,
+                    engine=engine)
 
 
-def _strategies(cfg: StudyConfig, records: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+def _strategies(cfg: StudyConfig, records: pd.DataFrame, engine: Executor) -> tuple[Any, pd.DataFrame]:
     """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.analysis.strategies`) on the
     records eligible at its own time zero; returns the result and its flow, counted like the main cascade."""
     from gistcausal.design.cohort import _derive, apply_eligibility
@@ -289,7 +293,7 @@ def _strategies(cfg: StudyConfig, records: pd.DataFrame) -> tuple[Any, pd.DataFr
     for name, d in p.derived.items():
         df[name] = _derive(name, d, df, where)
     df, steps = apply_eligibility(st.eligibility, df)
-    res = clone_censor_from_config(df, st, time_unit=p.time_unit, random_state=cfg.seed)
+    res = clone_censor_from_config(df, st, time_unit=p.time_unit, random_state=cfg.seed, engine=engine)
     return res, pd.DataFrame([x.to_dict() for x in steps])
 
 

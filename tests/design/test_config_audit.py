@@ -134,11 +134,9 @@ def test_sections_a_sequential_config_does_not_read_are_refused(change, message)
 @pytest.mark.parametrize("patch, message", [
     ({"covariates": {"g": {"type": "categorical", "spline_df": 3}}},
      "spline_df applies to continuous covariates (got type: categorical, spline_df: 3)"),
-    ({"analysis": {"jobs": 0}}, "analysis.jobs must be -1 (all cores), 1 (in this process) or more (got 0)"),
     ({"data": {"source": "csv", "path": "x.csv", "sheet": "Data"}}, "'sheet' is not read by source 'csv'"),
     ({"data": {"source": "csv", "path": "x.csv", "date_format": "%d/%m/%Y"}},
      "'date_format' applies to the columns listed under 'dates', and none are listed"),
-    ({"analysis": {"plasmode": {"scheduler": "tcp://h:8786"}}}, "'scheduler' is the address of a Dask scheduler"),
 ])
 def test_settings_that_would_be_ignored_are_refused(patch, message):
     from gistcausal.design.config import config_from_dict

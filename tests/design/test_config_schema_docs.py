@@ -208,7 +208,7 @@ COMPANIONS: dict[tuple[str, str], Callable[[Any], dict[str, Any]]] = {
     ("DataSource", "table"): lambda ex: {"source": "duckdb", "path": "registry.duckdb"},
     ("DataSource", "query"): lambda ex: {"source": "duckdb", "path": "registry.duckdb"},
     ("DataSource", "date_format"): lambda ex: {"dates": ["date_of_diagnosis"]},
-    ("PlasmodeConfig", "scheduler"): lambda ex: {"backend": "dask"},
+    ("EngineConfig", "address"): lambda ex: {"kind": "dask"},
     ("Treatment", "treated"): lambda ex: {"arms": {ex: [1], "other_arm": [0]}},
 }
 
@@ -219,7 +219,7 @@ PATHS: dict[str, tuple[str, ...]] = {
     "PropensityConfig": ("analysis", "propensity"), "WeightsConfig": ("analysis", "weights"),
     "MatchingConfig": ("analysis", "matching"), "SurvivalConfig": ("analysis", "survival"),
     "SensitivityConfig": ("analysis", "sensitivity"), "RefutationConfig": ("analysis", "sensitivity", "refutation"),
-    "PlasmodeConfig": ("analysis", "plasmode"), "Output": ("output",), "Reporting": ("reporting",),
+    "PlasmodeConfig": ("analysis", "plasmode"), "EngineConfig": ("analysis", "engine"), "Output": ("output",), "Reporting": ("reporting",),
 }
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import CausalFit, causal_fit, configured_weights, fit_propensity
 from gistcausal.analysis.secondary import SECONDARY_TYPES, competing_comparison, secondary_estimates
+from gistcausal.analysis.spec import engine as spec_engine
 from gistcausal.analysis.spec import table1_options, table1_spec
 from gistcausal.analysis.study import at_risk_times
 from gistcausal.analysis.variance import with_variance
@@ -56,8 +57,12 @@ class CausalAnalysis:
     competing: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
-def causal_analysis(cfg: StudyConfig, cohort: Cohort, say: ProgressFn) -> CausalAnalysis:
-    """Run the configured IPTW analysis of every causal outcome under every configured estimand."""
+def causal_analysis(cfg: StudyConfig, cohort: Cohort, say: ProgressFn, *, engine: Any = None) -> CausalAnalysis:
+    """Run the configured IPTW analysis of every causal outcome under every configured estimand.
+
+    ``engine`` (an :class:`~gistcausal.engine.Engine` or open :class:`~gistcausal.engine.Executor`) runs the
+    bootstrap replicates; default ``analysis.engine``."""
+    engine = spec_engine(cfg) if engine is None else engine
     f = cohort.frame
     imputed = imputations(cfg, f)
     if imputed:
@@ -74,7 +79,7 @@ def causal_analysis(cfg: StudyConfig, cohort: Cohort, say: ProgressFn) -> Causal
                                arm_names=(cfg.treatment.label(cohort.treated), cfg.treatment.label(cohort.control)))
     acc = _Accumulator()
     for est in cfg.analysis.survival.estimands:
-        _one_estimand(cfg, cohort, f, ps, est, imputed, acc, say)
+        _one_estimand(cfg, cohort, f, ps, est, imputed, acc, say, engine)
     return CausalAnalysis(propensity, acc.weights, acc.balance, acc.table1_weighted, acc.comparisons,
                           tuple(acc.estimates), acc.bootstrap, overlap, acc.ph_residuals, acc.ph_title, acc.failed,
                           acc.competing)
@@ -97,7 +102,7 @@ class _Accumulator:
 
 
 def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndarray, est: str,
-                  imputed: list[pd.DataFrame], acc: _Accumulator, say: ProgressFn) -> None:
+                  imputed: list[pd.DataFrame], acc: _Accumulator, say: ProgressFn, engine: Any) -> None:
     a = f["treatment"].to_numpy(int)
     fits = {}
     for o in cohort.outcomes:
@@ -105,7 +110,7 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
             continue
         t = f[o.time_col].to_numpy(float)
         fit = causal_fit(cfg, f, outcome=o.name, estimand=est, ps=ps, at_risk_times=at_risk_times(cfg, t))
-        fits[o.name] = _with_variance(cfg, f, fit, acc.bootstrap, say)
+        fits[o.name] = _with_variance(cfg, f, fit, acc.bootstrap, say, engine)
     wr = next(iter(fits.values())).weights if fits else configured_weights(cfg, ps, a, estimand=est, frame=f)
     acc.weights[est] = WeightSummary.from_result(wr)
     _secondary_outcomes(cfg, cohort, f, wr.weights, est, acc)
@@ -120,7 +125,8 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
     for name, fit in fits.items():
         acc.comparisons[(name, est)] = fit.comparison
         if imputed:
-            fits_m = [_with_variance(cfg, g, causal_fit(cfg, g, outcome=name, estimand=est), acc.bootstrap, say)
+            fits_m = [_with_variance(cfg, g, causal_fit(cfg, g, outcome=name, estimand=est), acc.bootstrap, say,
+                                     engine)
                       for g in imputed]
             acc.estimates.extend(pool_estimates([x.estimates for x in fits_m], alpha=cfg.analysis.survival.alpha))
             if dr:
@@ -189,7 +195,8 @@ def _doubly_robust_optional(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, f
         return []
 
 
-def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, bootstrap: dict, say: ProgressFn) -> CausalFit:
+def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, bootstrap: dict, say: ProgressFn,
+                   engine: Any) -> CausalFit:
     """Swap in the configured variance (``m_estimation`` or ``bootstrap``, :mod:`gistcausal.analysis.variance`); the
     point estimates are unchanged and every interval states its variance method."""
     s = cfg.analysis.survival
@@ -205,7 +212,7 @@ def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, bootstrap:
 
     comp, boot = with_variance(cfg, f, fit.comparison, outcome=fit.outcome, estimand=fit.estimand,
                                variance=s.variance, n_boot=s.bootstrap_replicates, ci=s.bootstrap_ci,
-                               n_jobs=cfg.analysis.jobs, progress=tick)
+                               progress=tick, engine=engine)
     if boot is not None:
         bootstrap[(fit.outcome, fit.estimand)] = boot
     return dataclasses.replace(fit, comparison=comp)

@@ -293,7 +293,7 @@ def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand
                         random_state: int | None = None, progress: ProgressFn | None = None,
                         stabilize: bool | None = None, trim: Any = "config",
                         truncate: Any = "config",
-                        beyond_followup: Literal["extend", "fail"] = "extend") -> BootstrapResult:
+                        beyond_followup: Literal["extend", "fail"] = "extend", engine: Any = None) -> BootstrapResult:
     """Bootstrap intervals for the configured IPTW analysis of one outcome (refitting the propensity model).
 
     Parameters
@@ -318,6 +318,9 @@ def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand
         Default: the config's, as ``causal_fit``.
     beyond_followup : {"extend", "fail"}, default="extend"
         See :func:`bootstrap_survival`.
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the replicates run (``analysis.engine``, :mod:`gistcausal.engine`); when given, ``n_jobs`` is
+        not used. The replicates are the same on every engine.
 
     Returns
     -------
@@ -373,7 +376,7 @@ def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand
                  weight_method="ebal" if weight_method == "ebal" else "iptw", balance_X=balance_X)
     return run_bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=s.alpha, n_jobs=n_jobs,
                       random_state=cfg.seed if random_state is None else random_state, progress=progress,
-                      arm_labels=(cfg.treatment.control, cfg.treatment.treated), where=where)
+                      arm_labels=(cfg.treatment.control, cfg.treatment.treated), where=where, engine=engine)
 
 
 __all__ = ["CausalFit", "propensity_model", "fit_propensity", "covariate_design", "configured_weights", "causal_fit",

@@ -44,7 +44,7 @@ import math
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +55,7 @@ from scipy import optimize
 from scipy.special import expit, logit
 
 from gistcausal.design.config import StudyConfig, load_config
+from gistcausal.engine import Engine, Executor, engine_from_jobs, open_executor
 from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe
 from gistcausal.errors import ConfigError, DataError, ModelFitError
@@ -520,50 +521,30 @@ def _chunks(todo: list[int], workers: int, batch_size: int | None) -> list[list[
     return [todo[k:k + size] for k in range(0, len(todo), size)]
 
 
-def _resolve_jobs(n_jobs: int) -> int:
-    cpus = os.cpu_count() or 1
-    return cpus if n_jobs == -1 else max(1, n_jobs if n_jobs > 0 else cpus + 1 + n_jobs)
+def _settings_engine(s: "PlasmodeSettings", engine: Any, where: str) -> Any:
+    """The engine of a plasmode run: ``engine=`` (the run's ``analysis.engine``), or the settings' own
+    ``backend``/``scheduler``/``client``/``n_jobs`` (the documented Python API); not both."""
+    if engine is not None:
+        if s.backend != "local" or s.scheduler is not None or s.client is not None or s.n_jobs != -1:
+            raise ConfigError(f"{where}: give the engine once (got engine= and settings backend={s.backend!r}, "
+                              f"scheduler={s.scheduler!r}, n_jobs={s.n_jobs}). Pass engine= alone, or the "
+                              "settings' backend/scheduler/n_jobs alone.")
+        return engine
+    return _engine_of(s.backend, s.scheduler, s.client, s.n_jobs)
 
 
-def _stream_local(task: Any, chunks: list[list[int]], n_jobs: int) -> Iterator[list[dict[str, Any]]]:
-    if n_jobs == 1:
-        for ch in chunks:
-            yield _run_chunk(task, ch)
-        return
-    from joblib import Parallel, delayed
-
-    par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs")
-    yield from par(delayed(_run_chunk)(task, ch) for ch in chunks)
-
-
-def _stream_dask(task: Any, chunks: list[list[int]], client: Any) -> Iterator[list[dict[str, Any]]]:
-    from distributed import as_completed
-
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
-    remote = client.scatter(task, broadcast=True)
-    pending = iter(chunks)
-    window = [client.submit(_run_chunk, remote, ch, pure=False) for ch in _take(pending, 2 * workers)]
-    seq = as_completed(window)
-    for fut in seq:
-        yield fut.result()
-        fut.release()
-        for ch in _take(pending, 1):
-            seq.add(client.submit(_run_chunk, remote, ch, pure=False))
+def _engine_of(backend: str, scheduler: str | None, client: Any, n_jobs: int) -> Any:
+    if client is not None:
+        return Executor(Engine(kind="dask"), client=client)
+    if backend == "dask":
+        if scheduler is not None:
+            return Engine(kind="dask", address=scheduler)
+        return Engine(kind="dask", n_workers=engine_from_jobs(n_jobs).n_workers)
+    return engine_from_jobs(n_jobs)
 
 
-def _take(it: Iterator[Any], n: int) -> list[Any]:
-    out = []
-    for _ in range(n):
-        try:
-            out.append(next(it))
-        except StopIteration:
-            break
-    return out
-
-
-def _execute(task: Any, *, n_replicates: int, fingerprint: str, backend: str, scheduler: str | None,
-             client: Any, n_jobs: int, checkpoint: str | Path | None, progress: ProgressCallback | None,
-             batch_size: int | None) -> list[dict[str, Any]]:
+def _execute(task: Any, *, n_replicates: int, fingerprint: str, engine: Any, checkpoint: str | Path | None,
+             progress: ProgressCallback | None, batch_size: int | None) -> list[dict[str, Any]]:
     path = None if checkpoint is None else Path(checkpoint)
     done = {} if path is None else _read_checkpoint(path, fingerprint)
     records = {i: r for i, r in done.items() if i < n_replicates}
@@ -571,31 +552,16 @@ def _execute(task: Any, *, n_replicates: int, fingerprint: str, backend: str, sc
     say = progress or (lambda _d, _t: None)
     say(len(records), n_replicates)
     ckpt = _Checkpoint(path, fingerprint)
-    own_client = None
     try:
-        if backend == "dask":
-            if client is None:
-                from distributed import Client
-
-                if scheduler is not None:
-                    own_client = client = Client(scheduler)
-                else:
-                    own_client = client = Client(n_workers=_resolve_jobs(n_jobs), threads_per_worker=1,
-                                                 processes=True, dashboard_address=None)
-            workers = max(1, len(client.scheduler_info().get("workers", {})))
-            stream = _stream_dask(task, _chunks(todo, workers, batch_size), client) if todo else iter(())
-        else:
-            jobs = _resolve_jobs(n_jobs)
-            stream = _stream_local(task, _chunks(todo, jobs, batch_size), jobs) if todo else iter(())
-        for recs in stream:
-            ckpt.write(recs)
-            for r in recs:
-                records[r["replicate"]] = r
-            say(len(records), n_replicates)
+        with open_executor(engine) as ex:
+            chunks = _chunks(todo, ex.n_workers(), batch_size) if todo else []
+            for _, recs in ex.imap_unordered(_run_chunk, chunks, shared=task):
+                ckpt.write(recs)
+                for r in recs:
+                    records[r["replicate"]] = r
+                say(len(records), n_replicates)
     finally:
         ckpt.close()
-        if own_client is not None:
-            own_client.close()
     return [records[i] for i in range(n_replicates)]
 
 
@@ -1118,7 +1084,8 @@ def _settings_record(cfg: StudyConfig, c: _Cohort, s: PlasmodeSettings, *, outco
 
 def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: str,
              estimand: Literal["ATE", "ATT", "ATC"] = "ATE", settings: PlasmodeSettings | None = None,
-             random_state: int | None = None, progress: ProgressCallback | None = None) -> PlasmodeResult:
+             random_state: int | None = None, progress: ProgressCallback | None = None,
+             engine: Any = None) -> PlasmodeResult:
     r"""Plasmode simulation of the configured analysis on data like the cohort's (Franklin et al. 2014).
 
     Parameters
@@ -1137,6 +1104,9 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
         spawn_key=(i,))``, so results do not depend on the backend.
     progress : callable, optional
         ``progress(done, total)`` after each finished batch.
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the replicates run (``gistcausal run`` passes ``analysis.engine``); instead of the settings'
+        ``backend``/``scheduler``/``client``/``n_jobs``, which must then keep their defaults.
 
     Returns
     -------
@@ -1145,7 +1115,7 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     Raises
     ------
     ConfigError
-        Bad estimand or settings, or a checkpoint written for other settings.
+        Bad estimand or settings, an engine given twice, or a checkpoint written for other settings.
     DataError
         Outcome or covariate columns missing from the frame.
     ModelFitError
@@ -1175,6 +1145,7 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     s = PlasmodeSettings() if settings is None else settings
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     _check_estimand(where, estimand)
+    run_engine = _settings_engine(s, engine, where)
     c = _cohort(cfg, frame, outcome, s.covariates, where)
     seed = int(cfg.seed if random_state is None else random_state)
     sample_size = sum(c.n_arms) if s.sample_size is None else int(s.sample_size)
@@ -1183,14 +1154,16 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     truth, log_hr = _truth(cfg, c, s, draws, event_model, censor_model)
     record = _settings_record(cfg, c, s, outcome=outcome, estimand=estimand, seed=seed, sample_size=sample_size,
                               log_hr=log_hr, event_model=event_model, censor_model=censor_model, cens_cols=cens_cols)
+    if engine is not None:
+        e = getattr(engine, "engine", engine)
+        record.update(backend=e.kind, n_jobs=-1 if e.n_workers is None else int(e.n_workers))
     task = _PlasmodeTask(cfg=cfg, frame=frame.reset_index(drop=True), z=c.z, outcome=outcome, estimand=estimand,
                          methods=s.methods, event_model=event_model, censor_model=censor_model, treat_pos=0,
                          log_hr=log_hr, admin_time=float(np.max(c.time)), arm_index=c.arm_index,
                          sizes=_arm_sizes(c.n_arms, sample_size), u=s.unmeasured_confounder, random_state=seed,
                          ps=draws.ps, arm_names=(cfg.treatment.treated, cfg.treatment.control))
     records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
-                       backend=s.backend, scheduler=s.scheduler, client=s.client, n_jobs=s.n_jobs,
-                       checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
+                       engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
     return _build_result(records, truth, record, cfg.analysis.survival.alpha)
 
 
@@ -1292,7 +1265,7 @@ def simulation_study(n_replicates: int = 200, *, outcome: str, config: StudyConf
     task = _RegistryTask(cfg=cfg, outcome=outcome, estimand=estimand, methods=tuple(methods), sim=sim,
                          random_state=int(random_state))
     records = _execute(task, n_replicates=int(n_replicates), fingerprint=_fingerprint(settings, None, cfg),
-                       backend=backend, scheduler=scheduler, client=client, n_jobs=n_jobs, checkpoint=checkpoint,
+                       engine=_engine_of(backend, scheduler, client, n_jobs), checkpoint=checkpoint,
                        progress=progress, batch_size=batch_size)
     return _build_result(records, truth, settings, s.alpha)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, covariate_design
+from gistcausal.analysis.spec import engine as spec_engine
 from gistcausal.analysis.specification import specification_grid
 from gistcausal.errors import GistCausalError, failure_reason
 from gistcausal.stats.cox import cox_fit
@@ -133,7 +134,7 @@ def _benchmarks(cfg: "StudyConfig", f: pd.DataFrame, info: Any, event_prop: floa
                                 covariates=list(design.columns), outcome_hr=hrs, event_proportion=event_prop)
 
 
-def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str) -> tuple[Any, Any]:
+def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str, engine: Any) -> tuple[Any, Any]:
     """DoWhy refutation of the primary contrast and the causal graph it used."""
     sc = cfg.analysis.sensitivity
     outcome = cfg.primary_outcome
@@ -146,22 +147,28 @@ def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str) -
                 horizon=cfg.analysis.survival.horizon, estimand=estimand if estimand != "ATO" else "ATE",
                 refuters=tuple(sc.refutation.refuters), num_simulations=sc.refutation.num_simulations,
                 extra_edges=edges, outcome=outcome,
-                contrast=f"{cfg.treatment.treated} vs {cfg.treatment.control}", random_state=cfg.seed)
+                contrast=f"{cfg.treatment.treated} vs {cfg.treatment.control}", random_state=cfg.seed,
+                engine=engine)
     return rr, causal_graph("treatment", outcome, list(design.columns), extra_edges=edges)
 
 
-def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -> SensitivityResult:
+def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *, engine: Any = None
+                    ) -> SensitivityResult:
     """The sensitivity step for the primary outcome under the first configured estimand.
+
+    The specification grid and the DoWhy refuters run on ``engine`` (an :class:`~gistcausal.engine.Engine` or
+    open :class:`~gistcausal.engine.Executor`; default ``analysis.engine``), one task per specification or refuter.
 
     ``comp`` is that outcome's weighted comparison. Each optional part (benchmarks, specification grid, DoWhy
     refutation, negative control) that fails is recorded in ``failed`` with its reason; the others are kept.
     """
     sc = cfg.analysis.sensitivity
+    engine = spec_engine(cfg) if engine is None else engine
     estimand = cfg.analysis.survival.estimands[0]
     f = cohort.frame
     info = cohort.outcome(cfg.primary_outcome)
     if info.type != "time_to_event":
-        return _other_outcome_sensitivity(cfg, f, info, say)
+        return _other_outcome_sensitivity(cfg, f, info, say, engine)
     event_prop = info.n_events / max(info.n, 1)
     tables: dict[str, Any] = {}
     estimates: list[Any] = []
@@ -192,12 +199,13 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -
     if sc.specification_grid:
         say("Specification grid")
         grid = attempt("specification_grid",
-                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr", info=info))
+                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr", info=info,
+                                                  engine=engine))
         if grid is not None:
             tables["specification_grid"] = grid
     if sc.refutation.enabled and cfg.analysis.survival.horizon:
         say("DoWhy refutation")
-        out = attempt("refutation", lambda: _refutation(cfg, f, info, estimand))
+        out = attempt("refutation", lambda: _refutation(cfg, f, info, estimand, engine))
         if out is not None:
             tables["refutation"], graph = out
             estimates.append(out[0].estimate)
@@ -211,7 +219,8 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any) -
     return SensitivityResult(tables, tuple(estimates), bench, graph, failed)
 
 
-def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, say: Any) -> SensitivityResult:
+def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, say: Any,
+                               engine: Any = None) -> SensitivityResult:
     """A binary or continuous primary outcome: the specification grid on its risk or mean difference. The
     E-value/tipping-point and DoWhy parts here are built on the hazard ratio and RMST of a time-to-event outcome,
     so they are listed as not applicable rather than silently left out; a competing-risks primary outcome has
@@ -223,7 +232,7 @@ def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, s
     if sc.specification_grid and info.type in ("binary", "continuous"):
         say("Specification grid")
         try:
-            tables["specification_grid"] = specification_grid(cfg, f, outcome=info.name, info=info)
+            tables["specification_grid"] = specification_grid(cfg, f, outcome=info.name, info=info, engine=engine)
         except Exception as err:  # noqa: BLE001 - reported in the section
             failed["specification_grid"] = failure_reason(err)
     elif sc.specification_grid:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from gistcausal.design.config import StudyConfig
 from gistcausal.design.disclosure import threshold_for
+from gistcausal.engine import Engine
 
 
 def arm_labels(cfg: StudyConfig) -> dict[int, str]:
@@ -61,7 +62,14 @@ def table1_options(cfg: StudyConfig) -> dict:
             "median_spread": spread, "suppress_below": threshold_for(cfg) or None}
 
 
-__all__ = ["arm_labels", "table1_spec", "covariate_labels", "level_labels", "table1_options"]
+def engine(cfg: StudyConfig) -> Engine:
+    """Where the run's replicate loops run (``analysis.engine``; see :mod:`gistcausal.engine`)."""
+    e = cfg.analysis.engine
+    return Engine(kind=e.kind, address=e.address, n_workers=e.n_workers)
+
+
+__all__ = ["engine", "adjustment_name", "arm_labels", "table1_spec", "covariate_labels", "level_labels",
+           "table1_options"]
 
 
 #: how the arms were made comparable (analysis.weights.method), for titles and sentences

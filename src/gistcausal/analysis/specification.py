@@ -25,6 +25,7 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
+from gistcausal.engine import open_executor
 from gistcausal.errors import GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.stats.comparison import compare_survival
 
@@ -123,7 +124,8 @@ def _balancing_specifications(cfg: "StudyConfig", main_est: str) -> list[Specifi
 
 def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str, measure: str = "hr",
                        specifications: list[Specification] | None = None,
-                       progress: Callable[[int, int], None] | None = None, info: Any = None) -> SpecificationGrid:
+                       progress: Callable[[int, int], None] | None = None, info: Any = None,
+                       engine: Any = None) -> SpecificationGrid:
     """Re-run the IPTW analysis of ``outcome`` under each specification and collect ``measure``.
 
     Parameters
@@ -137,6 +139,10 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
     specifications : list of Specification, optional
         Defaults to :func:`default_specifications`.
     progress : callable(done, total), optional
+        Called with 0 and after each finished specification.
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the specifications are fitted, one task each (default: in this process); the rows do not
+        depend on it.
     """
     specs = specifications or default_specifications(cfg, frame)
     if info is not None and info.type in ("binary", "continuous"):
@@ -150,29 +156,9 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
                              if landmark and measure == "surv_diff" else (), horizon=s.horizon,
                              arm_labels=(cfg.treatment.control, cfg.treatment.treated))
     rows.append(_row("reference", "Unadjusted", "none", len(frame), _pick(unadj.estimates, measure)))
-    total = len(specs)
-    for i, spec in enumerate(specs):
-        f = frame
-        if spec.complete_case:
-            keep = np.ones(len(f), bool)
-            for c in spec.complete_case:
-                keep &= (f[c].astype(str) != str(cfg.covariates[c].missing_label)).to_numpy()
-            f = f.loc[keep].reset_index(drop=True)
-        try:
-            with warnings.catch_warnings():
-                # every specification's own warnings (small sample, extreme weights) are expected here; the
-                # main analysis reports them once
-                warnings.simplefilter("ignore", GistCausalWarning)
-                _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
-                fit = causal_fit(cfg, f, outcome=outcome, estimand=spec.estimand, ps=ps, truncate=spec.truncate,
-                                 trim=spec.trim, method=spec.weight_method)
-            est = _pick(fit.estimates, measure)
-            rows.append(_row(spec.group, spec.label, spec.estimand, int((fit.weights.weights > 0).sum()), est))
-        except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
-            rows.append(_row(spec.group, spec.label, spec.estimand, len(f), None,
-                             note=f"not fitted: {failure_reason(err)}"))
-        if progress is not None:
-            progress(i + 1, total)
+    with open_executor(engine) as ex:
+        rows += ex.map_replicates(_fit_specification, specs, shared=_GridTask(cfg, frame, outcome, measure),
+                                  progress=progress)
     return SpecificationGrid(outcome, measure, tuple(rows), specs[0].label)
 
 
@@ -211,6 +197,32 @@ def _point_grid(cfg: "StudyConfig", frame: pd.DataFrame, info: Any, specs: list[
         if progress is not None:
             progress(i + 1, len(specs))
     return SpecificationGrid(info.name, measure, tuple(rows), specs[0].label)
+@dataclass(frozen=True)
+class _GridTask:
+    """What every specification needs, sent once to each worker."""
+
+    cfg: Any
+    frame: pd.DataFrame
+    outcome: str
+    measure: str
+
+
+def _fit_specification(task: _GridTask, spec: Specification) -> dict[str, Any]:
+    """One row of the grid: the analysis refitted under ``spec`` (a failure is a row with its reason)."""
+    cfg, outcome, measure = task.cfg, task.outcome, task.measure
+    f = _subset(cfg, task.frame, spec)
+    try:
+        with warnings.catch_warnings():
+            # every specification's own warnings (small sample, extreme weights) are expected here; the
+            # main analysis reports them once
+            warnings.simplefilter("ignore", GistCausalWarning)
+            _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
+            fit = causal_fit(cfg, f, outcome=outcome, estimand=spec.estimand, ps=ps, truncate=spec.truncate,
+                             trim=spec.trim, method=spec.weight_method)
+        est = _pick(fit.estimates, measure)
+        return _row(spec.group, spec.label, spec.estimand, int((fit.weights.weights > 0).sum()), est)
+    except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
+        return _row(spec.group, spec.label, spec.estimand, len(f), None, note=f"not fitted: {failure_reason(err)}")
 
 
 def _pick(estimates: tuple[EffectEstimate, ...] | list[EffectEstimate], measure: str) -> EffectEstimate | None:

@@ -8,6 +8,7 @@ horizon against each strategy's follow-up (naming the YAML key), and calls
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,7 @@ def check_strategy_times(config: CloneCensorConfig, follow_up: dict[str, float],
 
 
 def clone_censor_from_config(records: pd.DataFrame, config: CloneCensorConfig, *, time_unit: str = "months",
-                             random_state: int | None = None, n_jobs: int = 1) -> CCWResult:
+                             random_state: int | None = None, n_jobs: int = 1, engine: Any = None) -> CCWResult:
     """Run :func:`gistcausal.stats.ccw.clone_censor_weight` as a config's ``protocol.strategies`` describes.
 
     Parameters
@@ -101,6 +102,9 @@ def clone_censor_from_config(records: pd.DataFrame, config: CloneCensorConfig, *
     random_state : int, optional
         Seed of the bootstrap.
     n_jobs : int, default=1
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the bootstrap replicates run (``gistcausal run`` passes ``analysis.engine``); when given,
+        ``n_jobs`` is not used.
 
     Returns
     -------
@@ -119,7 +123,7 @@ def clone_censor_from_config(records: pd.DataFrame, config: CloneCensorConfig, *
     return clone_censor_weight(tab, **_COLS, strategies=config.strategies, grace=config.grace,
                                covariates=config.covariates, landmarks=config.landmarks, horizon=config.horizon,
                                n_bootstrap=config.n_bootstrap, alpha=config.alpha, random_state=random_state,
-                               n_jobs=n_jobs, outcome=config.outcome)
+                               n_jobs=n_jobs, outcome=config.outcome, engine=engine)
 
 
 __all__ = ["ccw_table", "check_strategy_times", "clone_censor_from_config"]

@@ -54,7 +54,7 @@ def swap_estimates(base: Sequence[EffectEstimate], new: Sequence[EffectEstimate]
 
 def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estimand: str,
                   variance: str | None = None, n_boot: int | None = None, ci: str = "percentile",
-                  n_jobs: int | None = -1, progress: ProgressFn | None = None
+                  n_jobs: int | None = -1, progress: ProgressFn | None = None, engine: Any = None
                   ) -> tuple[Any, BootstrapResult | None]:
     """Swap the configured variance into a ``robust`` IPTW comparison.
 
@@ -71,6 +71,8 @@ def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estima
     n_boot, ci, n_jobs, progress
         Bootstrap settings (:func:`gistcausal.inference.bootstrap.bootstrap_estimates`); ``n_boot`` defaults to
         ``analysis.survival.bootstrap_replicates``.
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the bootstrap replicates run (``analysis.engine``); when given, ``n_jobs`` is not used.
 
     Returns
     -------
@@ -96,7 +98,7 @@ def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estima
         new = m_estimation_estimates(cfg, frame, outcome=outcome, estimand=estimand)
         return dataclasses.replace(comparison, estimates=swap_estimates(comparison.estimates, new)), None
     boot = bootstrap_estimates(cfg, frame, outcome=outcome, estimand=estimand, n_boot=n_boot, ci=ci,
-                               n_jobs=n_jobs, progress=progress)
+                               n_jobs=n_jobs, progress=progress, engine=engine)
     return (dataclasses.replace(comparison, estimates=swap_estimates(comparison.estimates, boot.estimates),
                                 warnings=tuple(comparison.warnings) + boot.warnings), boot)
 

@@ -271,8 +271,12 @@ def _apply_levels(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> pd.DataF
 
         s = out[name]
         present = s.notna().to_numpy()
-        mapped = s.map(lambda v: lookup.get(key(v)) if pd.notna(v) else None)
-        unknown = present & mapped.isna().to_numpy()
+        codes = _level_codes(s, levels, key)
+        if codes is None:
+            mapped = s.map(lambda v: lookup.get(key(v)) if pd.notna(v) else None)
+            unknown = present & mapped.isna().to_numpy()
+        else:
+            unknown = present & (codes < 0)
         if unknown.any():
             codes = sorted({key(v) for v in s[unknown]})
             shown = ", ".join(repr(c) for c in codes[:5]) + (", ..." if len(codes) > 5 else "")
@@ -281,11 +285,28 @@ def _apply_levels(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> pd.DataF
                             f"covariates.{name}.levels (got {shown}; levels: {', '.join(map(str, levels))}). Add "
                             f"the codes, e.g. `covariates: {{{name}: {{levels: [{listed}]}}}}`, or recode them in "
                             "the data.")
-        cat = pd.Categorical(mapped.where(present, None), categories=levels, ordered=False)
+        if codes is None:
+            cat = pd.Categorical(mapped.where(present, None), categories=levels, ordered=False)
+        else:
+            cat = pd.Categorical.from_codes(codes, categories=levels, ordered=False)
         if out is frame:
             out = frame.copy()
         out[name] = pd.Series(cat, index=out.index).cat.remove_unused_categories()
     return out
+
+
+def _level_codes(s: pd.Series, levels: list[Any], key: Any) -> np.ndarray | None:
+    """Category codes of ``s`` against ``levels`` (-1: missing or not a level), matched by text as
+    :func:`_apply_levels` does, computed once per distinct value instead of once per patient. None for
+    columns whose distinct values could compare equal across types (object columns mixing ``True`` and ``1``),
+    which keep the per-value path."""
+    kind = s.dtype.kind
+    if not (kind in "biuf" or (kind == "O" and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"))):
+        return None
+    pos = {str(lv): i for i, lv in enumerate(levels)}
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    table = np.array([pos.get(key(u), -1) for u in uniques] + [-1], dtype=np.int64)
+    return table[codes]   # the sentinel -1 indexes the trailing -1
 
 
 def apply_eligibility(steps: list[EligibilityStep], df: pd.DataFrame) -> tuple[pd.DataFrame, list[FlowStep]]:

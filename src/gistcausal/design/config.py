@@ -281,7 +281,8 @@ class DataSource(_Model):
 
     @model_validator(mode="after")
     def _needs(self) -> "DataSource":
-        given = self.model_fields_set
+        # a key counts as given when it differs from its default (a dumped config repeats every default)
+        given = {k for k in self.model_fields_set if getattr(self, k) != type(self).model_fields[k].default}
         unused = [k for k in ("synthetic", "name", "path", "sheet", "url", "table", "query")
                   if k in given and k not in self._SOURCE_KEYS[self.source]]
         if unused:
@@ -1005,7 +1006,8 @@ class SensitivityConfig(_Model):
 
 
 class PlasmodeConfig(_Model):
-    """Plasmode simulation of the analysis plan inside ``gistcausal run`` (see gistcausal.analysis.plasmode)."""
+    """Plasmode simulation of the analysis plan inside ``gistcausal run`` (see gistcausal.analysis.plasmode).
+    Where its replicates run is ``analysis.engine``."""
 
     enabled: bool = Field(False, description="Run a plasmode simulation in gistcausal run: outcomes simulated from "
                           "models fitted to this cohort with a known effect, analysed by this plan, to report its "
@@ -1025,18 +1027,47 @@ class PlasmodeConfig(_Model):
     methods: list[Literal["iptw", "unadjusted"]] = Field(
         ["iptw", "unadjusted"], description="Estimators run on each simulated data set: iptw (the configured "
         "adjusted analysis) and unadjusted (the crude comparison, for reference).", examples=[["iptw"]])
-    backend: Literal["local", "dask"] = Field(
-        "local", description="Where replicates run: local (processes on this machine, analysis.jobs of them) or "
-        "dask (a Dask cluster at scheduler, or a temporary local one).", examples=["dask"])
-    scheduler: str | None = Field(None, description="backend: dask only: address of the Dask scheduler. Unset: a "
-                                  "temporary local cluster.", examples=["tcp://10.0.0.5:8786"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # plasmode's own backend/scheduler keys were never documented and are now the run-wide analysis.engine;
+        # rejected with the new spelling instead of silently ignored
+        if isinstance(data, dict):
+            for old, new in (("backend", "kind: dask"), ("scheduler", "address: tcp://host:8786")):
+                if old in data:
+                    raise ValueError(f"analysis.plasmode.{old} moved to analysis.engine, which every replicate "
+                                     f"loop uses (got {old}: {data[old]}). Remove it and set `analysis: {{engine: "
+                                     f"{{{new}}}}}`")
+        return data
+
+
+class EngineConfig(_Model):
+    """Where the replicate loops run: the bootstrap, plasmode, the specification grid, the DoWhy refuters and the
+    clone-censor-weight bootstrap (see gistcausal.engine). Every replicate is seeded on its own, so the numbers
+    are the same on any engine and any number of workers."""
+
+    kind: Literal["local", "dask"] = Field(
+        "local", description="'local': worker processes on this machine (joblib/loky), or this process when "
+        "n_workers is 1. 'dask': a Dask cluster: the scheduler at `address`, or a local Dask cluster of "
+        "n_workers processes when address is null.", examples=["dask"])
+    address: str | None = Field(
+        None, description="Dask scheduler address (kind: dask only); null starts a local Dask cluster for the run.",
+        examples=["tcp://scheduler-host:8786"])
+    n_workers: int | None = Field(
+        None, ge=1, le=4096, description="Worker processes on this machine (local, or a local Dask cluster); null "
+        "for one per core, 1 to run in this process. Not used with an address (the cluster has its workers).",
+        examples=[2])
 
     @model_validator(mode="after")
-    def _scheduler_needs_dask(self) -> "PlasmodeConfig":
-        if self.scheduler is not None and self.backend != "dask":
-            raise ValueError(f"'scheduler' is the address of a Dask scheduler and is read only with backend 'dask' "
-                             f"(got scheduler: {self.scheduler!r}, backend: {self.backend!r}). Set `backend: dask`, "
-                             "or remove scheduler")
+    def _consistent(self) -> "EngineConfig":
+        if self.address is not None and self.kind != "dask":
+            raise ValueError(f"address applies to kind 'dask' only (got kind: {self.kind}, address: {self.address}). "
+                             "Set `kind: dask`, or remove `address:`")
+        if self.address is not None and self.n_workers is not None:
+            raise ValueError(f"n_workers applies to a local cluster; the scheduler at the address has its own "
+                             f"workers (got n_workers: {self.n_workers} with address: {self.address}). Remove "
+                             "`n_workers:`")
         return self
 
 
@@ -1104,9 +1135,8 @@ class Analysis(_Model):
                              "missing: impute has missing values (chained equations; estimates pooled by Rubin's "
                              "rules). More reduces Monte-Carlo error; a common rule is at least the percentage "
                              "of incomplete patients (White et al. 2011).", examples=[5, 20])
-    jobs: int = Field(-1, ge=-1, le=1024, description="Parallel processes for the bootstrap and plasmode "
-                      "replicates: -1 all cores, 1 runs in this process, n > 1 uses n processes (do not use 0). "
-                      "Results do not depend on it.", examples=[-1, 4])
+    engine: EngineConfig = Field(EngineConfig(), description="Where replicate loops run (local processes or "
+                                 "Dask).", examples=[{"kind": "dask", "address": "tcp://scheduler-host:8786"}])
     study_replication: bool = Field(True, description="Run the unadjusted analysis as a paper reports it: Table 1 "
                                     "with tests, Kaplan-Meier curves with medians and numbers at risk, log-rank "
                                     "test, Cox HR (and the covariate-adjusted HR).", examples=[True])
@@ -1127,14 +1157,25 @@ class Analysis(_Model):
                                      "which a covariate counts as imbalanced in the balance tables, love plot and "
                                      "report (0.1 is the usual rule).", examples=[0.1, 0.05])
     at_risk_times: list[float] | None = Field(
-        None, description="Times (time_unit) of the numbers-at-risk rows under the Kaplan-Meier curves; used when "
-        "they reach at least 60% of the outcome's follow-up, else a round grid is chosen. Unset: the round grid.",
+        None, description="Times (time_unit) of the numbers-at-risk rows under the Kaplan-Meier curves, used as "
+        "given up to the longest follow-up. Unset: a round grid of about eight times over the follow-up.",
         examples=[[0, 6, 12, 18, 24, 36]])
     sensitivity: SensitivityConfig = Field(SensitivityConfig(), description="Sensitivity analyses of the main "
                                            "estimate (primary outcome, first estimand).",
                                            examples=[{"negative_control": "hip_fracture", "specification_grid": False}])
     plasmode: PlasmodeConfig = Field(PlasmodeConfig(), description="Plasmode simulation of the analysis plan.",
                                      examples=[{"enabled": True, "n_replicates": 200}])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _jobs_moved(cls, data: Any) -> Any:
+        # one setting for the number of workers: analysis.jobs became analysis.engine.n_workers
+        if isinstance(data, dict) and "jobs" in data:
+            n = data["jobs"]
+            fix = "n_workers: null" if n == -1 else f"n_workers: {n}"
+            raise ValueError(f"analysis.jobs moved to analysis.engine.n_workers (got jobs: {n}). Remove it and set "
+                             f"`analysis: {{engine: {{{fix}}}}}`")
+        return data
 
 
 class Output(_Model):
@@ -1280,9 +1321,6 @@ class StudyConfig(_Model):
         if self.protocol is None and self.data.validation is not None:
             raise ValueError("data.validation (record checks) applies to registry configs with a 'protocol' "
                              "section (got it with a 'table' or 'sequential' config); remove data.validation")
-        if self.analysis.jobs == 0:
-            raise ValueError("analysis.jobs must be -1 (all cores), 1 (in this process) or more (got 0); set "
-                             "`jobs: -1`")
 
     def _check_weights_method(self) -> None:
         """Matching and entropy balancing: the estimands, variances and weight options they support."""
@@ -1560,6 +1598,8 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
             got = err.get("input")
             got_txt = "" if err["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {_yaml_value(got)})"
             fix = _FIXES.get(err["type"], "Fix the value")
+            if err["type"] == "literal_error":
+                fix = _literal_fix(loc, got, (err.get("ctx") or {}).get("expected", ""))
             if err["type"] == "missing":
                 fix = f"Add `{loc[-1]}:` under {_format_loc(loc[:-1]) if loc[:-1] else 'the top level'}"
             if err["type"] == "extra_forbidden":
@@ -1570,6 +1610,17 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
         head = "invalid configuration" if len(msgs) == 1 else f"invalid configuration ({len(msgs)} problems)"
         raise ConfigError(redact(f"{head}:\n  " + "\n  ".join(msgs))) from None
     return cfg
+
+
+def _literal_fix(loc: tuple, got: Any, expected: str) -> str:
+    """'Did you mean ...?' for a value close to one of a key's allowed values (``dsk`` -> ``dask``)."""
+    import re
+
+    allowed = re.findall(r"'([^']*)'", expected)
+    close = difflib.get_close_matches(str(got), allowed, n=1, cutoff=0.6) if isinstance(got, str) else []
+    if close and loc and isinstance(loc[-1], str):
+        return f"Did you mean '{close[0]}'? Use `{loc[-1]}: {close[0]}`"
+    return _FIXES["literal_error"]
 
 
 def _yaml_value(v: Any) -> str:
@@ -1665,5 +1716,5 @@ def config_json_schema() -> dict[str, Any]:
 
 
 __all__ = ["StudyConfig", "Criterion", "EligibilityStep", "DataSource", "Protocol", "Treatment", "Outcome",
-           "AnalysisTable", "Covariate", "MatchingConfig", "load_config", "config_from_dict", "config_json_schema", "Estimand", "Reporting"]
+           "AnalysisTable", "Covariate", "MatchingConfig", "EngineConfig", "load_config", "config_from_dict", "config_json_schema", "Estimand", "Reporting"]
 

@@ -137,11 +137,20 @@ def _sheet_hint(df: pd.DataFrame) -> str:
             f"{', '.join(names)}; choose another with `data: {{sheet: {other}}}`.")
 
 
+_FLAT_TYPES = frozenset({"string", "bytes", "empty", "boolean", "integer", "floating", "mixed-integer-float",
+                         "decimal", "complex", "datetime64", "datetime", "date", "timedelta64", "timedelta", "time",
+                         "period", "interval", "categorical"})
+
+
 def _check_cell_types(df: pd.DataFrame, where: str) -> None:
     """Nested values (Parquet list/struct columns, JSON arrays) cannot be analysed or hashed: name them."""
     for c in df.columns:
         s = df[c]
         if s.dtype != object or s.empty:
+            continue
+        # columns whose values pandas can type (text, numbers, dates) hold no nested values: skip the
+        # per-value check, which costs a Python call per record
+        if pd.api.types.infer_dtype(s, skipna=True) in _FLAT_TYPES:
             continue
         nested = s.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy(dtype=bool)
         if nested.any():

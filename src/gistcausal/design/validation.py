@@ -204,9 +204,9 @@ def _parse_date(s: pd.Series, date_format: str | None) -> tuple[pd.Series, np.nd
     """Parsed dates and the mask of present-but-unparseable values."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return s, np.zeros(len(s), dtype=bool)
-    present = s.notna() & (s.astype(str).str.strip() != "")
-    text = s.where(present, None).astype(object)
-    text = text.map(lambda v: v if v is None else str(v).strip())
+    stripped = s.astype(str).str.strip()   # vectorised str(v).strip(), once per column, not per record
+    present = s.notna() & (stripped != "")
+    text = stripped.where(present, None).astype(object)
     parsed = pd.to_datetime(text, errors="coerce", format=date_format or "ISO8601")
     bad = (parsed.isna() & present).to_numpy(dtype=bool)
     return parsed, bad

@@ -61,6 +61,7 @@ from scipy import special, stats
 
 from gistcausal._checks import check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
+from gistcausal.engine import engine_from_jobs, open_executor
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
@@ -249,6 +250,16 @@ def _draw(p: Problem, seed: np.random.SeedSequence) -> np.ndarray:
     i1 = np.flatnonzero(p.a == 1)
     i0 = np.flatnonzero(p.a == 0)
     return np.r_[i0[rng.integers(0, i0.size, i0.size)], i1[rng.integers(0, i1.size, i1.size)]]
+
+
+def _run_item(p: Problem, item: tuple[list[np.random.SeedSequence], int]
+              ) -> list[tuple[int, np.ndarray | None, str, bool]]:
+    return _run_chunk(p, *item)
+
+
+def _batched_item(p: Problem, item: tuple[list[np.random.SeedSequence], int]
+                  ) -> list[tuple[int, np.ndarray | None, bool, str]]:
+    return _batched_chunk(p, *item)
 
 
 def _run_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
@@ -441,15 +452,6 @@ def _batched_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
     return _single_thread_chunk(run_batched_chunk, p, seeds, start)
 
 
-def _joblib_map(n_jobs: int | None) -> MapChunks:
-    def run(fn: Callable[..., Any], args: list[tuple]) -> Iterable[Any]:
-        from joblib import Parallel, delayed
-
-        return Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(fn)(*a) for a in args)
-
-    return run
-
-
 def choose_path(p: Problem, path: str, where: str) -> str:
     """``"batched"`` or ``"per_replicate"`` for problem ``p`` (``path="auto"``: batched whenever it can)."""
     why = batch_unsupported(p)
@@ -466,14 +468,15 @@ def choose_path(p: Problem, path: str, where: str) -> str:
 
 def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: float, n_jobs: int | None,
                random_state: int | None, progress: ProgressFn | None, arm_labels: tuple[str, str],
-               where: str, path: Path = "auto", map_chunks: MapChunks | None = None) -> BootstrapResult:
+               where: str, path: Path = "auto", map_chunks: MapChunks | None = None,
+               engine: Any = None) -> BootstrapResult:
     """The bootstrap of problem ``p``: replicates, failure counts and intervals (module docstring).
 
     ``path="auto"`` computes the replicates batched (:mod:`gistcausal.inference.bootstrap_batched`) when the
     problem allows it (logistic propensity model, IPTW weights) and one at a time otherwise; both draw the
-    same resamples from the same seeds and agree to rounding. ``map_chunks`` (default: joblib processes with
-    ``n_jobs`` workers, see :func:`local_map_chunks`) runs the chunks of replicates; an execution engine passes
-    its own. The result does not depend on either.
+    same resamples from the same seeds and agree to rounding. The chunks of replicates run on ``engine``
+    (``analysis.engine``, see :mod:`gistcausal.engine`; default: ``n_jobs`` local processes), or through
+    ``map_chunks`` when given (a callable ``(fn, args) -> results``). The result depends on none of them.
     """
     keys = p.keys
     n = p.a.size
@@ -493,12 +496,14 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     done = 0
     report(0, n_boot)
     results: list = []
-    if map_chunks is None:
-        # the per-replicate path keeps its joblib scheduling whatever the number of chunks
-        jobs = (local_map_chunks(n_jobs) if path == "batched" else _joblib_map(n_jobs))(
-            fn, [(p, seeds[s:s + chunk], s) for s in starts])
-    else:
+    if map_chunks is not None:
         jobs = map_chunks(fn, [(p, seeds[s:s + chunk], s) for s in starts])
+    else:
+        # the chunks run on the engine (analysis.engine); without one, on n_jobs local processes
+        item = _batched_item if path == "batched" else _run_item
+        with open_executor(engine_from_jobs(n_jobs) if engine is None else engine) as ex:
+            jobs = [part for _, part in ex.imap_unordered(item, [(seeds[s:s + chunk], s) for s in starts],
+                                                          shared=p)]
     for part in jobs:
         results.extend(part)
         done += len(part)

@@ -74,6 +74,7 @@ from scipy.special import expit
 
 from gistcausal.stats.cox import cox_fit
 from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate, estimates_frame
+from gistcausal.engine import Engine, open_executor
 from gistcausal.errors import ConvergenceWarning, DataError, ModelFitError
 
 Weighting = Literal["ipcw", "none"]
@@ -491,7 +492,8 @@ def _check_times(landmarks: Any, horizon: float | None, last: dict[str, float], 
 
 
 def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np.ndarray, horizon: float | None,
-               n_bootstrap: int, random_state: int | None, n_jobs: int, where: str) -> tuple[np.ndarray, int]:
+               n_bootstrap: int, random_state: int | None, n_jobs: int, where: str, engine: Any = None
+               ) -> tuple[np.ndarray, int]:
     """Bootstrap replicates of the statistics over patients (both clones of a patient drawn together).
 
     Both censoring models are refitted in each replicate; a replicate whose model cannot be fitted is
@@ -499,25 +501,27 @@ def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np
     """
     n = int(p["T"].size)
     rng = np.random.default_rng(random_state)
+    # all draws are made here, in order, so the replicates do not depend on where they run
     draws = [rng.integers(0, n, n) for _ in range(int(n_bootstrap))]
-
-    def one(idx: np.ndarray) -> np.ndarray | None:
-        try:
-            with warnings.catch_warnings():
-                # a replicate's non-convergence shows up as a failed or extreme replicate, counted below
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                return _stats(_fit_arms(p, idx, grace, weighting, where), landmarks, horizon)
-        except (ModelFitError, DataError):
-            return None
-
-    if n_jobs and n_jobs > 1:
-        from joblib import Parallel, delayed
-
-        res = Parallel(n_jobs=n_jobs)(delayed(one)(ix) for ix in draws)
-    else:
-        res = [one(ix) for ix in draws]
+    task = (p, grace, weighting, landmarks, horizon, where)
+    if engine is None:
+        engine = Engine(n_workers=max(1, n_jobs or 1))
+    with open_executor(engine) as ex:
+        res = ex.map_replicates(_replicate, draws, shared=task)
     ok = [r for r in res if r is not None]
     return (np.vstack(ok) if ok else np.empty((0, 0))), len(res) - len(ok)
+
+
+def _replicate(task: tuple, idx: np.ndarray) -> np.ndarray | None:
+    """One bootstrap replicate (a failed fit is None, counted by the caller)."""
+    p, grace, weighting, landmarks, horizon, where = task
+    try:
+        with warnings.catch_warnings():
+            # a replicate's non-convergence shows up as a failed or extreme replicate, counted below
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return _stats(_fit_arms(p, idx, grace, weighting, where), landmarks, horizon)
+    except (ModelFitError, DataError):
+        return None
 
 
 def _labels(names: list[str], landmarks: np.ndarray, horizon: float | None) -> list[tuple[str, str, float]]:
@@ -569,7 +573,7 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
                         covariates: list[str] | tuple[str, ...] = (), landmarks: list[float] | tuple[float, ...] = (),
                         horizon: float | None = None, weighting: Weighting = "ipcw", n_bootstrap: int = 200,
                         alpha: float = 0.05, random_state: int | None = None, n_jobs: int = 1,
-                        outcome: str = "outcome") -> CCWResult:
+                        outcome: str = "outcome", engine: Any = None) -> CCWResult:
     """Compare two grace-period strategies by clone-censor-weight (see the module docstring).
 
     Parameters
@@ -602,6 +606,9 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
         Seed of the bootstrap.
     n_jobs : int, default=1
         Parallel bootstrap workers (joblib) when > 1.
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the replicates run (:mod:`gistcausal.engine`); when given, ``n_jobs`` is not used. The
+        resamples are drawn before they are handed out, so the result does not depend on it.
     outcome : str, default="outcome"
         Outcome name written into the estimates.
 
@@ -648,7 +655,8 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     reps = np.empty((0, point.size))
     if n_bootstrap:
         boot, n_failed = _bootstrap(p, grace=float(grace), weighting=weighting, landmarks=lm, horizon=horizon,
-                                    n_bootstrap=n_bootstrap, random_state=random_state, n_jobs=n_jobs, where=where)
+                                    n_bootstrap=n_bootstrap, random_state=random_state, n_jobs=n_jobs, where=where,
+                                    engine=engine)
         reps = boot if boot.shape[0] else reps
         if n_failed:
             warn_msgs.append(f"{where}: {n_failed} of {n_bootstrap} bootstrap replicates failed (a censoring model "

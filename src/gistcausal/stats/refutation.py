@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ import pandas as pd
 
 from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe, EffectEstimate
+from gistcausal.engine import open_executor
 from gistcausal.errors import ConfigError, DataError, ModelFitError
 
 #: Refuter names accepted by :func:`refute`, mapped to DoWhy's method names.
@@ -368,7 +370,8 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
            num_simulations: int = 50, subset_fraction: float = 0.8,
            unobserved_strength: tuple[float, float] = (0.05, 0.25), extra_edges: Sequence[tuple[str, str]] = (),
            alpha: float = 0.05, outcome: str = "outcome", contrast: str = "treated vs control",
-           random_state: int | None = 0, progress: ProgressHook | None = None) -> RefutationResult:
+           random_state: int | None = 0, progress: ProgressHook | None = None,
+           engine: Any = None) -> RefutationResult:
     r"""Identify, estimate and refute the treatment effect on a censored outcome with DoWhy.
 
     Parameters
@@ -411,7 +414,10 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
         DoWhy's ``random_state`` and for numpy's global RNG (restored afterwards), so a refuter's result does
         not depend on which other refuters run, and equal inputs give byte-identical results.
     progress : callable(i, total) or None
-        Called with ``(0, total)`` before the first refuter and ``(i, total)`` after the i-th.
+        Called with ``(0, total)`` before the first refuter and ``(i, total)`` after the i-th (finished).
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the refuters run (default: in this process). On a parallel engine each refuter is one task
+        (DoWhy's own simulations inside a refuter run in that task); the results equal the serial ones.
 
     Returns
     -------
@@ -447,22 +453,27 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     if progress is not None:
         progress(0, total)
     rows = []
-    with _dowhy_quiet(seeds["estimate"]) as caught:
-        model, identified, est = _dowhy_estimate(bridge_data, estimand=estimand, where=where)
-        ps = np.asarray(est.propensity_scores, dtype=float)
-        w = {"ATE": a / ps + (1 - a) / (1 - ps), "ATT": a + (1 - a) * ps / (1 - ps),
-             "ATC": a * (1 - ps) / ps + (1 - a)}[estimand]
-        se = _robust_ipw_se(y, a, w)
-        value = float(est.value)
-        for i, name in enumerate(refuters, start=1):
-            options = _refuter_options(name, num_simulations=int(num_simulations), subset_fraction=subset_fraction,
-                                       unobserved_strength=unobserved_strength, sd_y=float(np.std(y)),
-                                       seed=seeds[name])
-            r = _dowhy_refute(model, identified, est, name, options, seed=seeds[name], where=where)
-            rows.append(_read(name, r, value, se, alpha, int(num_simulations)))
-            if progress is not None:
-                progress(i, total)
-        kept = tuple(dict.fromkeys(f"{m.category.__name__}: {m.message}" for m in caught))
+    task = _RefuteTask(bridge_data=bridge_data, estimand=estimand, where=where, seeds=seeds, a=a, y=y,
+                       num_simulations=int(num_simulations), subset_fraction=subset_fraction,
+                       unobserved_strength=unobserved_strength, alpha=alpha)
+    with open_executor(engine) as ex:
+        if ex.serial:
+            with _dowhy_quiet(seeds["estimate"]) as caught:
+                model, identified, est, value, se = task.estimate()
+                for i, name in enumerate(refuters, start=1):
+                    rows.append(task.refute(model, identified, est, value, se, name))
+                    if progress is not None:
+                        progress(i, total)
+                kept = tuple(dict.fromkeys(f"{m.category.__name__}: {m.message}" for m in caught))
+        else:
+            # one task per refuter; each refits the (seeded, deterministic) estimate it refutes, so a refuter's
+            # result is the same as in the loop above whichever worker runs it
+            with _dowhy_quiet(seeds["estimate"]) as caught:
+                _, identified, est, value, se = task.estimate()
+                first = [f"{m.category.__name__}: {m.message}" for m in caught]
+            parts = ex.map_replicates(_refute_one, list(refuters), shared=task, progress=progress)
+            rows = [row for row, _ in parts]
+            kept = tuple(dict.fromkeys(first + [w for _, ws in parts for w in ws]))
 
     lo, hi = value - 1.959963984540054 * se, value + 1.959963984540054 * se
     measure = "rmst_diff" if bridge == "rmst_pseudo" else "surv_diff"
@@ -475,6 +486,49 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     return RefutationResult(estimate=estimate, table=table, graph_gml=graph_to_gml(g), graph_dot=graph_to_dot(g),
                             estimand=_estimand_text(identified, bridge_data.labels), bridge=bridge,
                             horizon=float(horizon), random_state=seed, warnings=kept)
+
+
+@dataclass(frozen=True)
+class _RefuteTask:
+    """What a refuter needs, sent once to each worker (the bridge data, seeds and settings)."""
+
+    bridge_data: Any
+    estimand: str
+    where: str
+    seeds: dict[str, int | None]
+    a: np.ndarray
+    y: np.ndarray
+    num_simulations: int
+    subset_fraction: float
+    unobserved_strength: tuple[float, float]
+    alpha: float
+
+    def estimate(self) -> tuple[Any, Any, Any, float, float]:
+        model, identified, est = _dowhy_estimate(self.bridge_data, estimand=self.estimand, where=self.where)
+        ps = np.asarray(est.propensity_scores, dtype=float)
+        a = self.a
+        w = {"ATE": a / ps + (1 - a) / (1 - ps), "ATT": a + (1 - a) * ps / (1 - ps),
+             "ATC": a * (1 - ps) / ps + (1 - a)}[self.estimand]
+        return model, identified, est, float(est.value), _robust_ipw_se(self.y, a, w)
+
+    def refute(self, model: Any, identified: Any, est: Any, value: float, se: float, name: str) -> dict[str, Any]:
+        options = _refuter_options(name, num_simulations=self.num_simulations, subset_fraction=self.subset_fraction,
+                                   unobserved_strength=self.unobserved_strength, sd_y=float(np.std(self.y)),
+                                   seed=self.seeds[name])
+        r = _dowhy_refute(model, identified, est, name, options, seed=self.seeds[name], where=self.where)
+        return _read(name, r, value, se, self.alpha, self.num_simulations)
+
+
+#: DoWhy draws from numpy's global RNG; refuters sharing a process (threaded Dask workers) take turns.
+_GLOBAL_RNG = threading.Lock()
+
+
+def _refute_one(task: _RefuteTask, name: str) -> tuple[dict[str, Any], list[str]]:
+    """One refuter in a worker: the estimate refitted as in :func:`refute`, then the refuter."""
+    with _GLOBAL_RNG, _dowhy_quiet(task.seeds["estimate"]) as caught:
+        model, identified, est, value, se = task.estimate()
+        row = task.refute(model, identified, est, value, se, name)
+        return row, [f"{m.category.__name__}: {m.message}" for m in caught]
 
 
 def refuter_seeds(random_state: int | None) -> dict[str, int | None]:

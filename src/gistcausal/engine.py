@@ -1,0 +1,271 @@
+"""Where replicate loops run: local processes or a Dask cluster (the ``analysis.engine`` setting).
+
+Every replicate loop of gistcausal (the whole-pipeline bootstrap, plasmode, the specification grid, the DoWhy
+refuters, the clone-censor-weight bootstrap, the coverage study) hands its work to an :class:`Executor` as a
+list of *items* (a chunk of replicate seeds, a specification, a refuter) and one *shared* object (the problem:
+arrays, the config, the cohort frame) that is sent to each worker once. Each item carries its own seed, so the
+numbers never depend on the engine, the number of workers or the order in which items finish; callers put the
+results back in item order.
+
+Engines
+    ``Engine(kind="local", n_workers=None)``: joblib/loky worker processes, one per core (``n_workers=1``: in
+    this process, no pickling). ``Engine(kind="dask", address="tcp://host:8786")``: an existing Dask
+    scheduler (``distributed.Client(address)``); ``address=None`` starts a ``distributed.LocalCluster`` of
+    ``n_workers`` single-threaded worker processes for the lifetime of the executor. The shared object is
+    scattered to every worker once; items are submitted through a bounded window (twice the workers) and
+    consumed as they complete, so memory holds a few results at a time.
+
+This module is at the base layer (it imports no config, statistics or pipeline), so the statistics and the
+analysis steps can both accept an ``engine=`` argument. joblib and distributed are imported when used.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from gistcausal.errors import ConfigError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Engine kinds.
+KINDS = ("local", "dask")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """Where replicate loops run (see the module docstring).
+
+    Parameters
+    ----------
+    kind : {"local", "dask"}, default="local"
+    address : str, optional
+        Dask scheduler address (``tcp://host:8786``); ``kind="dask"`` only. None: a local Dask cluster.
+    n_workers : int, optional
+        Worker processes (local processes, or the workers of the local Dask cluster); None: one per core.
+        1 with ``kind="local"`` runs in this process. Not allowed with an ``address`` (the cluster decides).
+
+    Raises
+    ------
+    ConfigError
+        A value outside its allowed values, with the fix in the ``analysis.engine`` YAML syntax.
+    """
+
+    kind: Literal["local", "dask"] = "local"
+    address: str | None = None
+    n_workers: int | None = None
+
+    def __post_init__(self) -> None:
+        where = "analysis.engine"
+        if self.kind not in KINDS:
+            import difflib
+
+            close = difflib.get_close_matches(str(self.kind), KINDS, n=1, cutoff=0.5)
+            hint = f"Did you mean '{close[0]}'? Use `kind: {close[0]}`" if close else "Use `kind: local`"
+            raise ConfigError(f"{where}: kind must be 'local' or 'dask' (got {self.kind!r}). {hint}.")
+        if self.n_workers is not None and not (_is_int(self.n_workers) and self.n_workers >= 1):
+            raise ConfigError(f"{where}: n_workers must be an integer >= 1 or null for one per core (got "
+                              f"{self.n_workers!r}). Use `n_workers: 2`.")
+        if self.address is not None:
+            if self.kind != "dask":
+                raise ConfigError(f"{where}: address applies to kind 'dask' only (got kind {self.kind!r} with "
+                                  f"address {self.address!r}). Set `kind: dask`, or remove `address:`.")
+            if not isinstance(self.address, str) or not self.address.strip():
+                raise ConfigError(f"{where}: address must be a scheduler address (got {self.address!r}). Use "
+                                  "`address: tcp://scheduler-host:8786`.")
+            if self.n_workers is not None:
+                raise ConfigError(f"{where}: n_workers applies to a local cluster; a scheduler at an address has "
+                                  f"its own workers (got n_workers {self.n_workers} with address "
+                                  f"{self.address!r}). Remove `n_workers:`.")
+
+    @property
+    def workers(self) -> int:
+        """Local worker processes this engine starts (the cluster's count is known only once connected)."""
+        return self.n_workers if self.n_workers is not None else (os.cpu_count() or 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "address": self.address, "n_workers": self.n_workers}
+
+    def summary(self) -> str:
+        if self.kind == "local":
+            return "in this process" if self.workers == 1 else f"{self.workers} local processes"
+        return f"Dask scheduler {self.address}" if self.address else f"local Dask cluster, {self.workers} workers"
+
+
+class Executor:
+    """Runs items of a replicate loop on an :class:`Engine`; a context manager owning the Dask client.
+
+    The Dask client (and a local cluster when ``address`` is None) is started at the first :meth:`imap_unordered` and
+    closed by :meth:`close`, so a run that opens one executor pays the cluster start-up once and a run that
+    never maps anything pays nothing. An existing ``distributed.Client`` can be passed as ``client``; it is
+    used and not closed.
+    """
+
+    def __init__(self, engine: Engine | None = None, *, client: Any = None) -> None:
+        self.engine = engine or Engine()
+        self._client = client
+        self._own_client = False
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own_client and self._client is not None:
+            cluster = getattr(self._client, "cluster", None)
+            self._client.close()
+            if cluster is not None:
+                cluster.close()
+        if self._own_client:
+            self._client, self._own_client = None, False
+
+    @property
+    def serial(self) -> bool:
+        """True when items run one after the other in this process."""
+        return self.engine.kind == "local" and self.engine.workers == 1 and self._client is None
+
+    def n_workers(self) -> int:
+        """Workers items are spread over (connects to Dask to count a cluster's workers)."""
+        if self.engine.kind == "dask" or self._client is not None:
+            return max(1, len(self.client().scheduler_info().get("workers", {})))
+        return self.engine.workers
+
+    def client(self) -> Any:
+        """The Dask client (started on first use; ``kind="dask"`` or a client given)."""
+        if self._client is None:
+            from distributed import Client, LocalCluster
+
+            if self.engine.address is not None:
+                self._client = Client(self.engine.address)
+            else:
+                # single-threaded worker processes: replicates hold the GIL in numpy/pandas code
+                cluster = LocalCluster(n_workers=self.engine.workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+                self._client = Client(cluster)
+            self._own_client = True
+        return self._client
+
+    def imap_unordered(self, fn: Callable[[Any, T], R], items: Iterable[T], *, shared: Any = None) -> Iterator[tuple[int, R]]:
+        """``(i, fn(shared, items[i]))`` for every item, in the order they finish.
+
+        ``fn`` must be a module-level function (it is pickled to the workers); ``shared`` is sent once per
+        worker. Exceptions raised by ``fn`` propagate to the caller (count expected failures inside ``fn``).
+        """
+        items = list(items)
+        if not items:
+            return iter(())
+        if self.engine.kind == "dask" or self._client is not None:
+            return self._imap_dask(fn, items, shared)
+        if self.engine.workers == 1 or len(items) == 1:
+            return ((i, fn(shared, it)) for i, it in enumerate(items))
+        return self._imap_local(fn, items, shared)
+
+    def map_replicates(self, fn: Callable[[Any, T], R], items: Iterable[T], *, shared: Any = None,
+            progress: Callable[[int, int], None] | None = None,
+            size: Callable[[T], int] | None = None) -> list[R]:
+        """``[fn(shared, item) for item in items]`` on the engine, in item order.
+
+        ``progress(done, total)`` is called with 0 first and after each finished item, counting ``size(item)``
+        units per item (replicates in a chunk; default 1).
+        """
+        items = list(items)
+        sizes = [size(it) if size is not None else 1 for it in items]
+        total = sum(sizes)
+        report = progress or (lambda _d, _t: None)
+        report(0, total)
+        out: list[Any] = [None] * len(items)
+        done = 0
+        for i, r in self.imap_unordered(fn, items, shared=shared):
+            out[i] = r
+            done += sizes[i]
+            report(done, total)
+        return out
+
+    def _imap_local(self, fn: Callable, items: list, shared: Any) -> Iterator[tuple[int, Any]]:
+        from joblib import Parallel, delayed
+
+        jobs = min(self.engine.workers, len(items))
+        par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs")
+        yield from par(delayed(_indexed)(fn, shared, i, it) for i, it in enumerate(items))
+
+    def _imap_dask(self, fn: Callable, items: list, shared: Any) -> Iterator[tuple[int, Any]]:
+        from distributed import as_completed
+
+        client = self.client()
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        remote = client.scatter(shared, broadcast=True) if shared is not None else None
+        pending = iter(enumerate(items))
+
+        def submit(pair: tuple[int, Any]) -> Any:
+            return client.submit(_indexed, fn, remote, pair[0], pair[1], pure=False)
+
+        window = [submit(p) for p in _take(pending, 2 * workers)]
+        seq = as_completed(window)
+        for fut in seq:
+            res = fut.result()
+            fut.release()
+            yield res
+            for p in _take(pending, 1):
+                seq.add(submit(p))
+
+
+def _indexed(fn: Callable, shared: Any, i: int, item: Any) -> tuple[int, Any]:
+    return i, fn(shared, item)
+
+
+def _take(it: Iterator[Any], n: int) -> list[Any]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
+
+
+class _Borrowed:
+    """An executor passed in by the caller: used, not closed."""
+
+    def __init__(self, ex: Executor) -> None:
+        self.ex = ex
+
+    def __enter__(self) -> Executor:
+        return self.ex
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def open_executor(engine: Engine | Executor | None) -> Any:
+    """Context manager yielding an :class:`Executor`: the one given, or a new one for ``engine`` closed on
+    exit (None: in this process, the default of library functions). Functions with an ``engine=`` argument use it, so a caller that runs several loops
+    opens one executor (one Dask cluster) and passes it down."""
+    if isinstance(engine, Executor):
+        return _Borrowed(engine)
+    if engine is not None and not isinstance(engine, Engine):
+        raise ConfigError(f"engine: must be an Engine or an Executor (got {type(engine).__name__}). Pass "
+                          "Engine(kind='local') or Engine(kind='dask', address='tcp://host:8786').")
+    return Executor(Engine(n_workers=1) if engine is None else engine)
+
+
+def engine_from_jobs(n_jobs: int | None) -> Engine:
+    """The local engine of a joblib-style ``n_jobs`` (-1: all cores; -2: all but one; k: k; None: 1, as joblib)."""
+    if n_jobs is None:
+        return Engine(n_workers=1)
+    if n_jobs == -1:
+        return Engine()
+    if not _is_int(n_jobs) or n_jobs == 0:
+        raise ConfigError(f"n_jobs: must be a non-zero integer (got {n_jobs!r}). Pass -1 for all cores.")
+    cpus = os.cpu_count() or 1
+    return Engine(n_workers=n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs))
+
+
+__all__ = ["Engine", "Executor", "open_executor", "engine_from_jobs", "KINDS"]

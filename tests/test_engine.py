@@ -1,0 +1,202 @@
+"""The ``analysis.engine`` setting (issue 17): honoured by every replicate loop, rejected with a fix when wrong,
+and the same numbers on any engine and worker count (checked on a real ``distributed.LocalCluster``)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gistcausal.engine import Engine, Executor, engine_from_jobs, open_executor
+from gistcausal.errors import ConfigError
+
+
+def _square(shared: int, item: int) -> int:
+    return shared * item * item
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A real two-worker Dask cluster (threads, so it starts in about a second on a shared machine)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the executor
+# ---------------------------------------------------------------------------------------------------
+def test_map_replicates_in_item_order_with_progress_in_units():
+    calls = []
+    with open_executor(Engine(n_workers=1)) as ex:
+        out = ex.map_replicates(_square, [1, 2, 3], shared=2, progress=lambda d, t: calls.append((d, t)),
+                                size=lambda item: 10)
+    assert out == [2, 8, 18]
+    assert calls == [(0, 30), (10, 30), (20, 30), (30, 30)]
+
+
+def test_local_processes_and_dask_give_the_items_in_order(cluster_client):
+    with open_executor(Engine(n_workers=2)) as ex:
+        local = ex.map_replicates(_square, list(range(7)), shared=3)
+    with Executor(Engine(kind="dask"), client=cluster_client) as ex:
+        dask = ex.map_replicates(_square, list(range(7)), shared=3)
+        assert ex.n_workers() == 2
+    assert local == dask == [3 * i * i for i in range(7)]
+    assert cluster_client.status == "running"   # a client passed in is used, not closed
+
+
+def test_engine_from_jobs_follows_joblib():
+    assert engine_from_jobs(1) == Engine(n_workers=1)
+    assert engine_from_jobs(None) == Engine(n_workers=1)
+    assert engine_from_jobs(-1) == Engine()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"kind": "dsk"}, "analysis.engine: kind must be 'local' or 'dask' (got 'dsk'). Did you mean 'dask'? Use "
+                      "`kind: dask`."),
+    ({"kind": "local", "address": "tcp://h:8786"},
+     "analysis.engine: address applies to kind 'dask' only (got kind 'local' with address 'tcp://h:8786'). Set "
+     "`kind: dask`, or remove `address:`."),
+    ({"kind": "dask", "address": "tcp://h:8786", "n_workers": 4},
+     "analysis.engine: n_workers applies to a local cluster; a scheduler at an address has its own workers (got "
+     "n_workers 4 with address 'tcp://h:8786'). Remove `n_workers:`."),
+    ({"n_workers": 0}, "analysis.engine: n_workers must be an integer >= 1 or null for one per core (got 0). Use "
+                       "`n_workers: 2`."),
+])
+def test_engine_rejects_bad_values(kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        Engine(**kwargs)
+    assert str(err.value) == message
+
+
+# ---------------------------------------------------------------------------------------------------
+# the config key
+# ---------------------------------------------------------------------------------------------------
+def _raw(default_config, **analysis):
+    raw = default_config.model_dump(by_alias=True, exclude={"source_path"})
+    raw["analysis"].pop("engine")
+    raw["analysis"].update(analysis)
+    return raw
+
+
+def test_config_engine_key_is_read(default_config):
+    from gistcausal.analysis.spec import engine
+    from gistcausal.design.config import config_from_dict
+
+    cfg = config_from_dict(_raw(default_config, engine={"kind": "dask", "address": "tcp://sched:8786"}))
+    assert engine(cfg) == Engine(kind="dask", address="tcp://sched:8786")
+    assert engine(default_config) == Engine()
+
+
+@pytest.mark.parametrize("analysis,message", [
+    ({"engine": {"kind": "dsk"}},
+     "<dict>: analysis.engine.kind: Input should be 'local' or 'dask' (got dsk). Did you mean 'dask'? Use "
+     "`kind: dask`."),
+    ({"engine": {"address": "tcp://h:8786"}},
+     "<dict>: analysis.engine: address applies to kind 'dask' only (got kind: local, address: tcp://h:8786). "
+     "Set `kind: dask`, or remove `address:`. Fix the value."),
+    ({"jobs": 2},
+     "<dict>: analysis: analysis.jobs moved to analysis.engine.n_workers (got jobs: 2). Remove it and set "
+     "`analysis: {engine: {n_workers: 2}}`. Fix the value."),
+    ({"plasmode": {"backend": "dask"}},
+     "<dict>: analysis.plasmode: analysis.plasmode.backend moved to analysis.engine, which every replicate loop "
+     "uses (got backend: dask). Remove it and set `analysis: {engine: {kind: dask}}`. Fix the value."),
+])
+def test_config_engine_rejected_with_fix(default_config, analysis, message):
+    from gistcausal.design.config import config_from_dict
+
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(_raw(default_config, **analysis))
+    assert str(err.value) == "invalid configuration:\n  " + message
+
+
+def test_config_engine_changes_which_executor_runs(default_config, default_cohort, monkeypatch):
+    """kind: dask sends the bootstrap to Dask; n_workers: 1 runs it in this process (no pool at all)."""
+    from gistcausal.analysis.causal import causal_analysis
+    from gistcausal.design.config import config_from_dict
+
+    used = []
+
+    def fake_dask(self, fn, items, shared):  # records the route, runs in process (no scheduler needed)
+        used.append("dask")
+        return ((i, fn(shared, it)) for i, it in enumerate(items))
+
+    def fake_local(self, fn, items, shared):
+        used.append("local")
+        return ((i, fn(shared, it)) for i, it in enumerate(items))
+
+    monkeypatch.setattr(Executor, "_imap_dask", fake_dask)
+    monkeypatch.setattr(Executor, "_imap_local", fake_local)
+    # several chunks of replicates, so there is something to spread over workers (at this n the batched
+    # bootstrap would otherwise compute all 20 replicates in one chunk, in this process)
+    import gistcausal.inference.bootstrap_batched as bb
+
+    monkeypatch.setattr(bb, "CHUNK_BYTES", 8 * 5 * len(default_cohort.frame))
+    survival = {**default_config.analysis.survival.model_dump(), "variance": "bootstrap", "bootstrap_replicates": 20,
+                "estimands": ["ATE"]}
+    results = {}
+    for engine in ({"kind": "dask"}, {"n_workers": 1}, {"n_workers": 2}):
+        used.clear()
+        cfg = config_from_dict(_raw(default_config, engine=engine, survival=survival, causal=True))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ca = causal_analysis(cfg, default_cohort, lambda _m: None)
+        results[str(engine)] = (set(used), ca.bootstrap[("pfs", "ATE")].replicates)
+    assert results["{'kind': 'dask'}"][0] == {"dask"}
+    assert results["{'n_workers': 1}"][0] == set()
+    assert results["{'n_workers': 2}"][0] == {"local"}
+    tables = [r[1] for r in results.values()]
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    pd.testing.assert_frame_equal(tables[0], tables[2])
+
+
+# ---------------------------------------------------------------------------------------------------
+# same seeds, same numbers, on a real cluster
+# ---------------------------------------------------------------------------------------------------
+def test_bootstrap_identical_on_local_cluster(default_config, default_cohort, cluster_client):
+    from gistcausal.analysis.iptw import bootstrap_estimates
+
+    kw = dict(outcome="pfs", estimand="ATE", n_boot=40, random_state=11)
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = bootstrap_estimates(default_config, default_cohort.frame, engine=Engine(n_workers=1), **kw)
+        dask = bootstrap_estimates(default_config, default_cohort.frame, progress=lambda d, t: calls.append((d, t)),
+                                   engine=Executor(Engine(kind="dask"), client=cluster_client), **kw)
+    pd.testing.assert_frame_equal(local.replicates, dask.replicates, check_exact=True)
+    assert local.to_dict() == dask.to_dict()
+    assert calls[0] == (0, 40) and calls[-1] == (40, 40)   # progress counts replicates done
+
+
+def test_specification_grid_identical_on_local_cluster(default_config, default_cohort, cluster_client):
+    from gistcausal.analysis.specification import specification_grid
+
+    local = specification_grid(default_config, default_cohort.frame, outcome="pfs")
+    calls = []
+    dask = specification_grid(default_config, default_cohort.frame, outcome="pfs",
+                              engine=Executor(Engine(kind="dask"), client=cluster_client),
+                              progress=lambda d, t: calls.append(d))
+    pd.testing.assert_frame_equal(local.to_frame(), dask.to_frame(), check_exact=True)
+    assert calls == list(range(len(local.rows)))   # 0, then one per specification (the reference row is not one)
+
+
+def test_refuters_identical_on_local_cluster(cluster_client):
+    """One task per refuter; DoWhy's global-RNG draws stay seeded when two refuters share a process."""
+    from gistcausal.stats.refutation import refute
+
+    rng = np.random.default_rng(1)
+    n = 200
+    x1, x2 = rng.normal(size=n), rng.binomial(1, 0.4, n)
+    a = rng.binomial(1, 1 / (1 + np.exp(-(0.5 * x1 - 0.3 * x2))))
+    t, c = rng.exponential(10 * np.exp(-0.3 * a + 0.2 * x1)), rng.uniform(0, 30, n)
+    df = pd.DataFrame({"treatment": a, "time": np.minimum(t, c), "event": (t <= c).astype(int), "x1": x1, "x2": x2})
+    kw = dict(treatment_col="treatment", time_col="time", event_col="event", covariates=["x1", "x2"], horizon=12,
+              num_simulations=5, random_state=3)
+    serial = refute(df, **kw)
+    dask = refute(df, engine=Executor(Engine(kind="dask"), client=cluster_client), **kw)
+    pd.testing.assert_frame_equal(serial.table, dask.table, check_exact=True)
+    assert serial.estimate == dask.estimate
