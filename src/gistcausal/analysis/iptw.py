@@ -235,7 +235,7 @@ def weight_settings(cfg: Any, estimand: str, stabilize: bool | None, trim: Any, 
 
 def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
                            stabilize: bool | None = None, trim: Any = "config",
-                           truncate: Any = "config") -> tuple[EffectEstimate, ...]:
+                           truncate: Any = "config", small_sample: bool = False) -> tuple[EffectEstimate, ...]:
     r"""The configured IPTW analysis of one outcome with M-estimation (stacked sandwich) variance.
 
     Parameters
@@ -252,6 +252,9 @@ def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
         Default: the config's ``stabilize`` where defined (ATE), as ``causal_fit``.
     trim, truncate : "config" or value
         Default: the config's.
+    small_sample : bool, default=False
+        The Mancl-DeRouen bias-corrected sandwich with t intervals (``variance: m_estimation_corrected``,
+        :mod:`gistcausal.inference.mestimation`).
 
     Returns
     -------
@@ -285,7 +288,7 @@ def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
         frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(float),
         frame["treatment"].to_numpy(float), X, outcome=outcome, estimand=estimand, stabilize=stabilize,
         trim=trim, ps_coef=model.coef_, landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
-        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+        arm_labels=(cfg.treatment.control, cfg.treatment.treated), small_sample=small_sample)
 
 
 def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand: str,

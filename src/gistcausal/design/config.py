@@ -545,7 +545,8 @@ class SurvivalConfig(_Model):
     landmarks: list[float] = [6.0, 12.0, 24.0]
     horizon: float | None = 24.0
     estimands: list[Estimand] = ["ATE"]
-    variance: Literal["robust", "m_estimation", "bootstrap"] = "robust"
+    # m_estimation_corrected: Mancl-DeRouen small-sample sandwich with t intervals (issue 20, docs/coverage.md)
+    variance: Literal["robust", "m_estimation", "m_estimation_corrected", "bootstrap"] = "robust"
     bootstrap_replicates: int = Field(200, ge=10, le=100_000)
     bootstrap_ci: Literal["percentile", "bca"] = "percentile"
     doubly_robust: bool = False
@@ -710,9 +711,10 @@ class StudyConfig(_Model):
             raise ValueError(f"analysis.primary_outcome '{self.analysis.primary_outcome}' is not an outcome "
                              f"(outcomes: {', '.join(outs)})")
         a = self.analysis
-        if a.survival.variance == "m_estimation" and (a.propensity.method != "logistic" or a.weights.truncate):
+        if a.survival.variance.startswith("m_estimation") and (a.propensity.method != "logistic"
+                                                               or a.weights.truncate):
             trunc = "null" if a.weights.truncate is None else f"[{a.weights.truncate[0]:g}, {a.weights.truncate[1]:g}]"
-            raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
+            raise ValueError(f"analysis.survival.variance '{a.survival.variance}' needs propensity.method 'logistic' and no "
                              f"weights.truncate (got method: {a.propensity.method}, truncate: {trunc}); "
                              "use `variance: bootstrap` for other propensity models or truncated weights")
         self._check_weights_method()

@@ -332,6 +332,8 @@ def methods_paragraph(r: "AnalysisResults") -> str:
     covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
     var = {"robust": "robust (sandwich / infinitesimal-jackknife) variance treating the weights as known",
            "m_estimation": "M-estimation variance accounting for the estimated propensity score",
+           "m_estimation_corrected": "M-estimation variance accounting for the estimated propensity score, with "
+                                     "the Mancl-DeRouen small-sample correction and t-based intervals",
            "bootstrap": f"a bootstrap of {s.bootstrap_replicates} replicates refitting the propensity model"}[s.variance]
     return (
         f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
