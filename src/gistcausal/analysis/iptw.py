@@ -58,6 +58,7 @@ def propensity_model(cfg: StudyConfig, *, method: str | None = None,
 
     ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
     terms: dict[str, Any] = {n: cfg.covariates[n].spline_df for n in ps_covs if cfg.covariates[n].spline_df}
+    terms.update({n: {"kind": "log"} for n in ps_covs if cfg.covariates[n].transform == "log"})
     terms.update(splines or {})
     pcfg = cfg.analysis.propensity
     return PropensityModel(method=method or pcfg.method, covariates=ps_covs, splines=terms,

@@ -184,7 +184,11 @@ def _model_terms(r: "AnalysisResults") -> str:
     for n, c in cfg.covariates.items():
         if c.in_propensity:
             lab = c.label or n
-            terms.append(f"{lab} (natural spline, {c.spline_df} df)" if getattr(c, "spline_df", None) else lab)
+            if getattr(c, "spline_df", None):
+                lab = f"{lab} (natural spline, {c.spline_df} df)"
+            elif getattr(c, "transform", None) == "log":
+                lab = f"{lab} (log scale)"
+            terms.append(lab)
     for a, b in cfg.analysis.propensity.interactions:
         terms.append(f"{cfg.covariates[a].label or a} x {cfg.covariates[b].label or b}"
                      if a in cfg.covariates and b in cfg.covariates else f"{a} x {b}")
