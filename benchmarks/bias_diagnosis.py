@@ -3,10 +3,11 @@
 Each synthetic cohort (the study protocol of ``configs/gist_second_line.yaml`` applied to
 ``simulate_potential_outcomes``) is analysed with four propensity models that differ only in their design:
 
-``config``   the configured 12-column logistic model (tumour size and first-line months linear)
-``log``      the same with log(tumour size) and log(first-line months), the generator's scale
+``linear``   the configured 12-column logistic model with tumour size and first-line months linear (the
+             default before issue 20)
+``log``      the same with log(tumour size) and log(first-line months), the generator's scale (the default now)
 ``log_mut``  ``log`` plus the generator's mutation contrasts (KIT exon 13/17 and non-KIT split from "other")
-``spline``   the configured model with natural splines (df 3) for tumour size and first-line months
+``spline``   the linear model with natural splines (df 3) for tumour size and first-line months
 ``true``     the generator's own propensity ``e(x)`` (oracle)
 
 Estimates (stabilized ATE weights, or ATT weights): IPTW Cox log HR (Efron), RMST difference at 24 months and
@@ -43,13 +44,16 @@ from gistcausal.stats.km import km_at  # noqa: E402
 from gistcausal.stats.weights import weight_values  # noqa: E402
 
 CFG = load_config(ROOT / "configs" / "gist_second_line.yaml")
-NAMES = ("config", "log", "log_mut", "spline", "true")
+#: The configured model with every covariate entered linearly (the default before issue 20).
+CFG_LINEAR = CFG.model_copy(update={"covariates": {n: c.model_copy(update={"transform": None})
+                                                   for n, c in CFG.covariates.items()}})
+NAMES = ("linear", "log", "log_mut", "spline", "true")
 _NON_KIT11 = ("pdgfra_exon_14", "pdgfra_exon_18_d842v", "pdgfra_exon_18_non_d842v", "sdh", "wt_kit_pdgfr_sdh",
               "wt_kit_pdgfr")
 
 
 def designs(frame: pd.DataFrame, ps_true: np.ndarray) -> dict[str, np.ndarray | None]:
-    _, X = ps_design(CFG, frame)
+    _, X = ps_design(CFG_LINEAR, frame)
     X = np.asarray(X, float).copy()
     size = frame["tumor_size_cm"].to_numpy(float)
     d1 = frame["first_line_months"].to_numpy(float)
@@ -60,10 +64,10 @@ def designs(frame: pd.DataFrame, ps_true: np.ndarray) -> dict[str, np.ndarray | 
     Xlog[:, j_d1] = np.log(d1)
     mut = frame["mutation"].astype(str).to_numpy()
     Xmut = np.c_[Xlog, np.isin(mut, _NON_KIT11).astype(float)]   # 'other' split: KIT 13/17 vs non-KIT
-    model = propensity_model(CFG, splines={"tumor_size_cm": 3, "first_line_months": 3})
+    model = propensity_model(CFG_LINEAR, splines={"tumor_size_cm": 3, "first_line_months": 3})
     model.fit(frame, treatment_col="treatment")
     Xns = np.asarray(model.design_matrix(frame), float)
-    return {"config": X, "log": Xlog, "log_mut": Xmut, "spline": Xns, "true": None, "_ps_true": ps_true}
+    return {"linear": X, "log": Xlog, "log_mut": Xmut, "spline": Xns, "true": None, "_ps_true": ps_true}
 
 
 def estimates(frame: pd.DataFrame, ps: np.ndarray, estimand: str) -> dict[str, float]:

@@ -234,7 +234,8 @@ def main() -> None:
     tr = truth(sorted(set(df["estimand"])), sorted(set(df["confounding"])))
     summary = summarise(df, tr, blocks)
     summary.to_csv(ck.with_name(ck.stem + "_summary.csv"), index=False)
-    fails = df[df["failed"] != ""].groupby(["n_target", "confounding", "estimand", "measure", "failed"]).size()
+    fails = df[df["failed"] != ""].fillna({"measure": ""}).groupby(
+        ["n_target", "confounding", "estimand", "measure", "failed"]).size()
     print(f"# coverage study: n {sizes}, confounding {confs}, seeds {args.seeds}, checkpoint {ck.name}; "
           f"{time.perf_counter() - t0:.0f} s wall")
     if len(fails):

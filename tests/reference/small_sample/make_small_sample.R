@@ -2,7 +2,7 @@
 # (gistcausal.inference.mestimation, analysis.survival.variance: m_estimation_corrected).
 #
 # Writes small_sample.json beside small_sample_data.csv (a copy of tests/reference/inference/mest_data.csv).
-# Run from this folder:  Rscript make_small_sample.R
+# Run from the repository root:  Rscript tests/reference/small_sample/make_small_sample.R
 #
 # Independent of gistcausal: the propensity model is R's glm, its leverages R's hatvalues, the weights-known
 # influence terms R survival's own (coxph dfbeta residuals; survfit(influence = TRUE), integrated for the RMST),
@@ -11,7 +11,8 @@
 # The stacked terms are IF_i = D_i + G IF_gamma,i (G = sum_i D_i dlog w_i / dGamma'), the corrected variance
 # sum_i {IF_i / (1 - h_i)}^2, and intervals use qt(0.975, n - q), q = propensity parameters (+1 for p1).
 suppressMessages({library(survival); library(clubSandwich); library(jsonlite)})
-d <- read.csv("small_sample_data.csv")
+here <- "tests/reference/small_sample"
+d <- read.csv(file.path(here, "small_sample_data.csv"))
 n <- nrow(d); a <- d$treatment
 LANDMARK <- 8; HORIZON <- 15
 ps_fit <- glm(treatment ~ x1 + x2, family = binomial, data = d,
@@ -74,4 +75,4 @@ res <- list(
   ps_coef = unname(coef(ps_fit)), hatvalues = h,
   ps_vcov_cr3 = cr3, ps_vcov_cr2 = unname(as.matrix(vcovCR(ps_fit, cluster = seq_len(n), type = "CR2"))),
   cases = list(ATE = one_case("ATE", TRUE), ATT = one_case("ATT", FALSE)))
-write_json(res, "small_sample.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
+write_json(res, file.path(here, "small_sample.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
