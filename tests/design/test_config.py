@@ -130,6 +130,8 @@ def test_issue_20_transform_log_is_honoured(tmp_path, default_config, default_co
     cfg = load_config(write(tmp_path, GOOD.replace("age: {type: continuous}",
                                                    "age: {type: continuous, transform: log}")))
     assert propensity_model(cfg).splines == {"age": {"kind": "log"}}
+    doc = config_json_schema()["$defs"]["Covariate"]["properties"]["transform"]
+    assert "log" in doc["description"] and doc["examples"] == ["log"]
 
 
 def test_issue_20_transform_needs_a_continuous_covariate_without_spline(tmp_path):
