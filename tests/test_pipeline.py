@@ -286,7 +286,7 @@ def test_adjusted_hr_equals_direct_cox_fit(default_results, default_config, defa
 
 def test_propensity_and_weights_on_the_synthetic_cohort_match_r(default_config, default_cohort):
     """R: glm(treatment ~ sex + stage_group + localization_group + mitotic_count + mutation_group +
-    age_at_diagnosis + tumor_size_cm + first_line_months, binomial); w = P(A)/P(A|X)."""
+    age_at_diagnosis + log(tumor_size_cm) + log(first_line_months), binomial); w = P(A)/P(A|X)."""
     from gistcausal.analysis.iptw import configured_weights, fit_propensity
 
     ref = REF["propensity"]

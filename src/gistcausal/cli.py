@@ -149,7 +149,7 @@ def run(config: Path = typer.Argument(..., help="Study config (YAML)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default reports/<name>)."),
         seed: Optional[int] = typer.Option(None, help="Override the config's seed."),
         variance: Optional[str] = typer.Option(None, help="Override analysis.survival.variance: robust, "
-                                                "m_estimation or bootstrap."),
+                                                "m_estimation, m_estimation_corrected or bootstrap."),
         bootstrap: Optional[int] = typer.Option(None, "--bootstrap", "-B", help="Bootstrap replicates (implies "
                                                 "--variance bootstrap unless given)."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes of replicate loops "

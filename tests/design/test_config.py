@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import warnings
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,31 @@ def test_json_schema_lists_top_level_keys():
     s = config_json_schema()
     assert {"name", "data", "protocol", "table", "covariates", "analysis", "output"} <= set(s["properties"])
     assert "source_path" not in s["properties"]
+
+
+def test_issue_20_transform_log_is_honoured(tmp_path, default_config, default_cohort):
+    """covariates.<name>.transform: log enters log(x) in the propensity model (the default config does so for
+    tumour size and first-line months, as the synthetic registry generates them)."""
+    from gistcausal.analysis.iptw import propensity_model, ps_design
+
+    assert default_config.covariates["tumor_size_cm"].transform == "log"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the small-sample warning of the 110-patient cohort
+        model, X = ps_design(default_config, default_cohort.frame)
+    assert "log(tumor_size_cm)" in model.result_.description
+    assert "log(first_line_months)" in model.result_.description
+    j = list(model.result_.coefficients["term"]).index("log(tumor_size_cm)")
+    assert X[:, j] == pytest.approx(np.log(default_cohort.frame["tumor_size_cm"].to_numpy(float)))
+    cfg = load_config(write(tmp_path, GOOD.replace("age: {type: continuous}",
+                                                   "age: {type: continuous, transform: log}")))
+    assert propensity_model(cfg).splines == {"age": {"kind": "log"}}
+    doc = config_json_schema()["$defs"]["Covariate"]["properties"]["transform"]
+    assert "log" in doc["description"] and doc["examples"] == ["log"]
+
+
+def test_issue_20_transform_needs_a_continuous_covariate_without_spline(tmp_path):
+    text = GOOD.replace("age: {type: continuous}", "age: {type: continuous, spline_df: 3, transform: log}")
+    with pytest.raises(ConfigError, match=re.escape("transform: log applies to a continuous covariate without "
+                                                    "spline_df (got type: continuous, spline_df: 3); remove one "
+                                                    "of them")):
+        load_config(write(tmp_path, text))

@@ -321,7 +321,7 @@ def test_with_variance_swaps_rows(quiet_cfg, study_frame):
     by = {e.measure: e.variance for e in comp.estimates}
     assert by["hr"] == "m_estimation" and by["median"] == "robust" and by["logrank_p"] == "robust"
     assert swap_estimates(cf.comparison.estimates, ()) == cf.comparison.estimates
-    msg = ("with_variance: analysis.survival.variance must be one of ['robust', 'm_estimation', 'bootstrap'] "
-           "(got 'jackknife'). Pick one of these.")
+    msg = ("with_variance: analysis.survival.variance must be one of ['robust', 'm_estimation', "
+           "'m_estimation_corrected', 'bootstrap'] (got 'jackknife'). Pick one of these.")
     with pytest.raises(ConfigError, match=re.escape(msg)):
         with_variance(quiet_cfg, study_frame, cf.comparison, outcome="os", estimand="ATE", variance="jackknife")

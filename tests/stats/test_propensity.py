@@ -398,7 +398,11 @@ def test_formula_option_is_gone():
 
 @pytest.mark.parametrize("spec, msg", [
     ({"kind": "cubic"}, "PropensityModel.fit: splines['age'] allows kind 'ns' or 'bs' and keys kind, df, knots, "
-                        "boundary_knots, degree (got kind='cubic', extra keys []). Fix the spline specification."),
+                        "boundary_knots, degree, or kind 'log' alone (got kind='cubic', extra keys []). Fix the "
+                        "spline specification."),
+    ({"kind": "log", "df": 3}, "PropensityModel.fit: splines['age'] allows kind 'ns' or 'bs' and keys kind, df, "
+                               "knots, boundary_knots, degree, or kind 'log' alone (got kind='log', extra keys []). "
+                               "Fix the spline specification."),
     ({"kind": "bs"}, "PropensityModel.fit: splines['age'] needs df or knots (got neither). Write e.g. "
                      "splines={'age': {'kind': 'bs', 'df': 3}}."),
     ({"kind": "bs", "df": 2}, "PropensityModel.fit: splines['age'] needs df >= 3 for kind 'bs' (got df=2). Raise df."),
@@ -408,6 +412,26 @@ def test_formula_option_is_gone():
 def test_bad_spline_specifications(rotterdam, spec, msg):
     with pytest.raises(ModelFitError, match=re.escape(msg)):
         PropensityModel(covariates=["meno"], splines={"age": spec}).fit(rotterdam, treatment_col="hormon")
+
+
+def test_issue_20_log_term_equals_the_logged_column(rotterdam):
+    """{'kind': 'log'} enters log(x) as one column, R's glm(hormon ~ meno + log(age)): the same fit as the
+    model on a precomputed log column."""
+    logged = rotterdam.assign(log_age=np.log(rotterdam["age"]))
+    a = PropensityModel(covariates=["meno", "age"], splines={"age": {"kind": "log"}}).fit(rotterdam,
+                                                                                          treatment_col="hormon")
+    b = PropensityModel(covariates=["meno", "log_age"]).fit(logged, treatment_col="hormon")
+    assert a.coef_ == pytest.approx(b.coef_, abs=1e-10)
+    assert a.result_.description == "meno + log(age)"
+    assert a.design_matrix(rotterdam)[:, 2] == pytest.approx(np.log(rotterdam["age"].to_numpy(float)))
+
+
+def test_issue_20_log_term_refuses_non_positive_values(rotterdam):
+    bad = rotterdam.assign(age=rotterdam["age"].where(rotterdam.index != 0, 0.0))
+    msg = ("PropensityModel.fit: covariate 'age' enters on the log scale but has 1 values <= 0 (got minimum 0). "
+           "Remove `transform: log` from covariates.age, or shift the variable.")
+    with pytest.raises(DataError, match=re.escape(msg)):
+        PropensityModel(covariates=["meno"], splines={"age": {"kind": "log"}}).fit(bad, treatment_col="hormon")
 
 
 def test_interaction_must_name_distinct_columns(rotterdam):

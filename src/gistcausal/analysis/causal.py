@@ -248,7 +248,18 @@ def imputations(cfg: StudyConfig, f: pd.DataFrame) -> list[pd.DataFrame]:
     if not cols:
         return []
     model_cols = [n for n, c in cfg.covariates.items() if c.in_propensity or n in cols] + ["treatment"]
-    return impute_chained(f, columns=model_cols, m=cfg.analysis.imputations, random_state=cfg.seed)
+    # A covariate the propensity model takes on the log scale (transform: log) is imputed on that scale and
+    # back-transformed, so imputed values stay positive and the imputation model is linear where the analysis
+    # model is (von Hippel 2009); observed values are kept exactly. Observed values <= 0 are left to the
+    # design matrix's check, which names the covariate.
+    logged = [n for n in model_cols if n in cfg.covariates and cfg.covariates[n].transform == "log"
+              and n in f.columns and not (pd.to_numeric(f[n], errors="coerce") <= 0).any()]
+    work = f.assign(**{n: np.log(pd.to_numeric(f[n], errors="coerce")) for n in logged}) if logged else f
+    done = impute_chained(work, columns=model_cols, m=cfg.analysis.imputations, random_state=cfg.seed)
+    if not logged:
+        return done
+    return [d.assign(**{n: np.where(f[n].notna(), pd.to_numeric(f[n], errors="coerce"), np.exp(d[n]))
+                        for n in logged}) for d in done]
 
 
 __all__ = ["CausalAnalysis", "causal_analysis", "ph_residuals", "imputations", "impute_columns"]

@@ -58,6 +58,7 @@ def propensity_model(cfg: StudyConfig, *, method: str | None = None,
 
     ps_covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
     terms: dict[str, Any] = {n: cfg.covariates[n].spline_df for n in ps_covs if cfg.covariates[n].spline_df}
+    terms.update({n: {"kind": "log"} for n in ps_covs if cfg.covariates[n].transform == "log"})
     terms.update(splines or {})
     pcfg = cfg.analysis.propensity
     return PropensityModel(method=method or pcfg.method, covariates=ps_covs, splines=terms,
@@ -235,7 +236,7 @@ def weight_settings(cfg: Any, estimand: str, stabilize: bool | None, trim: Any, 
 
 def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
                            stabilize: bool | None = None, trim: Any = "config",
-                           truncate: Any = "config") -> tuple[EffectEstimate, ...]:
+                           truncate: Any = "config", small_sample: bool = False) -> tuple[EffectEstimate, ...]:
     r"""The configured IPTW analysis of one outcome with M-estimation (stacked sandwich) variance.
 
     Parameters
@@ -252,6 +253,9 @@ def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
         Default: the config's ``stabilize`` where defined (ATE), as ``causal_fit``.
     trim, truncate : "config" or value
         Default: the config's.
+    small_sample : bool, default=False
+        The Mancl-DeRouen bias-corrected sandwich with t intervals (``variance: m_estimation_corrected``,
+        :mod:`gistcausal.inference.mestimation`).
 
     Returns
     -------
@@ -285,7 +289,7 @@ def m_estimation_estimates(cfg: Any, frame: Any, *, outcome: str, estimand: str,
         frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(float),
         frame["treatment"].to_numpy(float), X, outcome=outcome, estimand=estimand, stabilize=stabilize,
         trim=trim, ps_coef=model.coef_, landmarks=tuple(s.landmarks), horizon=s.horizon, alpha=s.alpha,
-        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+        arm_labels=(cfg.treatment.control, cfg.treatment.treated), small_sample=small_sample)
 
 
 def bootstrap_estimates(cfg: Any, frame: pd.DataFrame, *, outcome: str, estimand: str,

@@ -94,7 +94,9 @@ def secondary_estimates(cfg: StudyConfig, f: pd.DataFrame, o: Any, *, weights: n
     X = np.asarray(X, dtype=float)
     # complete cases: the propensity model is refitted on them so that the stack is one estimator
     coef = model.coef_ if rec.all() else None
-    if s.variance == "m_estimation":
+    # m_estimation_corrected: the binary/continuous stacks have no small-sample version here; they use the
+    # plain M-estimation sandwich (stated in their EffectEstimate.variance)
+    if s.variance in ("m_estimation", "m_estimation_corrected"):
         if truncate is not None:
             raise ConfigError(f"analysis.survival.variance: 'm_estimation' cannot use truncated weights (got "
                               f"analysis.weights.truncate {list(truncate)}). Use variance: bootstrap, or trim "

@@ -9,6 +9,10 @@
 ``m_estimation``
     Stacked estimating equations of the logistic propensity model and the survival estimator
     (:mod:`gistcausal.inference.mestimation`); accounts for the estimated weights, closed form, no resampling.
+``m_estimation_corrected``
+    The same stack with the Mancl & DeRouen (2001) bias-corrected sandwich (cluster = patient, leverage of the
+    propensity model) and Student-t intervals on n - q degrees of freedom; for small cohorts, where the plain
+    sandwich under-covers (docs/coverage.md).
 ``bootstrap``
     The whole pipeline (propensity refit, weights, survival) in every stratified replicate
     (:mod:`gistcausal.inference.bootstrap`), percentile or BCa intervals.
@@ -35,6 +39,7 @@ from gistcausal.inference.mestimation import logistic_newton, m_estimation_survi
 VARIANCE_METHODS: dict[str, dict[str, Any]] = {
     "robust": {"ps_methods": ("logistic", "firth", "boosting"), "truncate_ok": True},
     "m_estimation": {"ps_methods": ("logistic",), "truncate_ok": False},
+    "m_estimation_corrected": {"ps_methods": ("logistic",), "truncate_ok": False},
     "bootstrap": {"ps_methods": ("logistic", "firth", "boosting"), "truncate_ok": True},
 }
 
@@ -66,7 +71,7 @@ def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estima
     comparison : SurvivalComparison
         ``causal_fit(...).comparison``.
     outcome, estimand : str
-    variance : {"robust", "m_estimation", "bootstrap"}, optional
+    variance : {"robust", "m_estimation", "m_estimation_corrected", "bootstrap"}, optional
         Default ``cfg.analysis.survival.variance``.
     n_boot, ci, n_jobs, progress
         Bootstrap settings (:func:`gistcausal.inference.bootstrap.bootstrap_estimates`); ``n_boot`` defaults to
@@ -94,8 +99,9 @@ def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estima
                           f"(got {variance!r}). Pick one of these.")
     if variance == "robust":
         return comparison, None
-    if variance == "m_estimation":
-        new = m_estimation_estimates(cfg, frame, outcome=outcome, estimand=estimand)
+    if variance in ("m_estimation", "m_estimation_corrected"):
+        new = m_estimation_estimates(cfg, frame, outcome=outcome, estimand=estimand,
+                                     small_sample=variance == "m_estimation_corrected")
         return dataclasses.replace(comparison, estimates=swap_estimates(comparison.estimates, new)), None
     boot = bootstrap_estimates(cfg, frame, outcome=outcome, estimand=estimand, n_boot=n_boot, ci=ci,
                                n_jobs=n_jobs, progress=progress, engine=engine)

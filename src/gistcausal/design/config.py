@@ -803,6 +803,12 @@ class Covariate(_Model):
         None, ge=3, le=10,
         description="Continuous covariates: enter as a natural cubic spline with this many degrees of freedom "
         "(as R splines::ns) in the propensity model instead of linearly. Unset: linear.", examples=[3, 4])
+    # issue 20: sizes and durations are right-skewed and act on the log scale; entering them linearly biased
+    # the default analysis (docs/coverage.md)
+    transform: Literal["log"] | None = Field(
+        None, description="Scale on which a continuous covariate enters the propensity model: 'log' for a "
+        "positive, right-skewed variable (tumour size, a duration). Table 1 and balance stay on the recorded "
+        "scale.", examples=["log"])
     level_labels: dict[Any, str] = Field(
         {}, description="Display labels of levels, {code: label}, in Table 1, the balance tables and the love "
         "plot; keys must be among levels when levels is given. Codes without a label print as they are.",
@@ -829,6 +835,9 @@ class Covariate(_Model):
             if self.binary_level is not None and str(self.binary_level) not in known:
                 raise ValueError(f"binary_level must be one of levels {list(self.levels)} "
                                  f"(got {self.binary_level!r})")
+        if self.transform is not None and (self.type != "continuous" or self.spline_df):
+            raise ValueError(f"transform: {self.transform} applies to a continuous covariate without spline_df "
+                             f"(got type: {self.type}, spline_df: {self.spline_df}); remove one of them")
         empty = [k for k, v in self.level_labels.items() if not str(v).strip()]
         if empty:
             raise ValueError(f"level_labels must be non-empty text (got an empty label for {empty})")
@@ -930,11 +939,14 @@ class SurvivalConfig(_Model):
         "(patients like the treated arm), ATC (like the control arm), ATO (overlap weights: patients in clinical "
         "equipoise). The first is the main one (sensitivity analyses, plasmode, the report's answer).",
         examples=[["ATE", "ATT"], ["ATT"]])
-    variance: Literal["robust", "m_estimation", "bootstrap"] = Field(
+    # m_estimation_corrected: Mancl-DeRouen small-sample sandwich with t intervals (issue 20, docs/coverage.md)
+    variance: Literal["robust", "m_estimation", "m_estimation_corrected", "bootstrap"] = Field(
         "robust", description="Standard errors of the adjusted estimates: robust (sandwich with the weights taken "
         "as known; conservative for the ATE), m_estimation (stacked estimating equations that also count the "
-        "propensity model's uncertainty; logistic propensity model and no truncation) or bootstrap (propensity "
-        "model refitted in each of bootstrap_replicates resamples).", examples=["bootstrap", "m_estimation"])
+        "propensity model's uncertainty; logistic propensity model and no truncation), m_estimation_corrected "
+        "(the same with a small-sample leverage correction and t intervals, for cohorts of about 100-400) or "
+        "bootstrap (propensity model refitted in each of bootstrap_replicates resamples).",
+        examples=["bootstrap", "m_estimation_corrected"])
     bootstrap_replicates: int = Field(
         200, ge=10, le=100_000, description="Resamples of the bootstrap variance (variance: bootstrap); 1000 or "
         "more for BCa intervals or final results.", examples=[200, 1000])
@@ -1283,9 +1295,10 @@ class StudyConfig(_Model):
             raise ValueError(f"analysis.primary_outcome '{self.analysis.primary_outcome}' is not an outcome "
                              f"(outcomes: {', '.join(outs)})")
         a = self.analysis
-        if a.survival.variance == "m_estimation" and (a.propensity.method != "logistic" or a.weights.truncate):
+        if a.survival.variance.startswith("m_estimation") and (a.propensity.method != "logistic"
+                                                               or a.weights.truncate):
             trunc = "null" if a.weights.truncate is None else f"[{a.weights.truncate[0]:g}, {a.weights.truncate[1]:g}]"
-            raise ValueError("analysis.survival.variance 'm_estimation' needs propensity.method 'logistic' and no "
+            raise ValueError(f"analysis.survival.variance '{a.survival.variance}' needs propensity.method 'logistic' and no "
                              f"weights.truncate (got method: {a.propensity.method}, truncate: {trunc}); "
                              "use `variance: bootstrap` for other propensity models or truncated weights")
         self._check_multiarm()  # first: with K arms, "two arms only" is the message that helps

@@ -186,7 +186,11 @@ def _model_terms(r: "AnalysisResults") -> str:
     for n, c in cfg.covariates.items():
         if c.in_propensity:
             lab = c.label or n
-            terms.append(f"{lab} (natural spline, {c.spline_df} df)" if getattr(c, "spline_df", None) else lab)
+            if getattr(c, "spline_df", None):
+                lab = f"{lab} (natural spline, {c.spline_df} df)"
+            elif getattr(c, "transform", None) == "log":
+                lab = f"{lab} (log scale)"
+            terms.append(lab)
     for a, b in cfg.analysis.propensity.interactions:
         terms.append(f"{cfg.covariates[a].label or a} x {cfg.covariates[b].label or b}"
                      if a in cfg.covariates and b in cfg.covariates else f"{a} x {b}")
@@ -454,6 +458,8 @@ def methods_paragraph(r: "AnalysisResults") -> str:
     covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
     var = {"robust": "robust (sandwich / infinitesimal-jackknife) variance treating the weights as known",
            "m_estimation": "M-estimation variance accounting for the estimated propensity score",
+           "m_estimation_corrected": "M-estimation variance accounting for the estimated propensity score, with "
+                                     "the Mancl-DeRouen small-sample correction and t-based intervals",
            "bootstrap": f"a bootstrap of {s.bootstrap_replicates} replicates refitting the propensity model"}[s.variance]
     return (
         f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "

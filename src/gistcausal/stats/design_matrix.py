@@ -168,7 +168,8 @@ class Factor:
     ----------
     column : str
         The data column (looked up by name, never parsed).
-    kind : {"numeric", "categorical", "ns", "bs"}
+    kind : {"numeric", "categorical", "ns", "bs", "log"}
+        ``"log"``: the natural logarithm of a positive numeric column, one design column.
     levels : tuple
         All levels of a categorical column, the reference first; empty otherwise.
     knots, boundary_knots : tuple of float
@@ -189,7 +190,7 @@ class Factor:
 
     def column_labels(self, *, reduced: bool) -> list[str]:
         """Labels of this factor's design columns (categorical: one per level, reference dropped if reduced)."""
-        if self.kind == "numeric":
+        if self.kind in ("numeric", "log"):
             return [self.label]
         if self.kind == "categorical":
             levels = self.levels[1:] if reduced else self.levels
@@ -218,6 +219,12 @@ class Factor:
         x = _numeric_values(s, self.column, where)
         if self.kind == "numeric":
             return x[:, None]
+        if self.kind == "log":
+            if np.any(x <= 0):
+                raise DataError(f"{where}: covariate {self.column!r} enters on the log scale but has "
+                                f"{int(np.sum(x <= 0))} values <= 0 (got minimum {float(np.min(x)):g}). Remove "
+                                f"`transform: log` from covariates.{self.column}, or shift the variable.")
+            return np.log(x)[:, None]
         if self.kind == "ns":
             return ns_basis(x, knots=self.knots, boundary_knots=self.boundary_knots)
         return bs_basis(x, knots=self.knots, boundary_knots=self.boundary_knots, degree=self.degree)
@@ -261,10 +268,16 @@ def _spline_factor(column: Any, spec: Any, x: np.ndarray, where: str) -> Factor:
                             f"{type(spec).__name__}). Write e.g. splines={{{column!r}: 3}}.")
     kind = spec.get("kind", "ns")
     unknown = sorted(set(spec) - set(SPLINE_KEYS))
+    if kind == "log" and not unknown and set(spec) == {"kind"}:
+        # log scale (issue 20: the generator's and the usual scale of sizes and durations); one column, as
+        # R's log(x) in a formula
+        factor = Factor(column=column, kind="log", label=f"log({column})")
+        factor.evaluate(pd.Series(x), reduced=True, where=where)   # refuses values <= 0 at fit time
+        return factor
     if kind not in ("ns", "bs") or unknown:
         raise ModelFitError(f"{where}: splines[{column!r}] allows kind 'ns' or 'bs' and keys "
-                            f"{', '.join(SPLINE_KEYS)} (got kind={kind!r}, extra keys {unknown}). Fix the spline "
-                            "specification.")
+                            f"{', '.join(SPLINE_KEYS)}, or kind 'log' alone (got kind={kind!r}, extra keys "
+                            f"{unknown}). Fix the spline specification.")
     degree = int(3 if spec.get("degree") is None else spec["degree"])
     if kind == "ns" and degree != 3:
         raise ModelFitError(f"{where}: splines[{column!r}] of kind 'ns' is cubic (got degree={degree}). Drop "

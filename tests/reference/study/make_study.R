@@ -27,7 +27,7 @@ out$sunitinib_failure <- list(n_a = length(a), n_b = length(b), median_a = media
                               W = unname(w$statistic), p = w$p.value)
 # Propensity model and IPTW analysis (ATE, stabilized weights) on the same cohort
 ps_fit <- glm(treatment ~ sex + stage_group + localization_group + mitotic_count + mutation_group +
-                age_at_diagnosis + tumor_size_cm + first_line_months, family = binomial, data = d,
+                age_at_diagnosis + log(tumor_size_cm) + log(first_line_months), family = binomial, data = d,
               control = glm.control(epsilon = 1e-14, maxit = 100))
 ps <- unname(fitted(ps_fit))
 p1 <- mean(d$treatment)
@@ -49,7 +49,7 @@ for (o in c("pfs", "os")) {
 }
 out$iptw_ate <- iptw
 out$survey_version <- as.character(packageVersion("survey"))
-out$calls <- c('glm(treatment ~ ..., binomial); w = P(A)/P(A|X) (stabilized ATE)',
+out$calls <- c('glm(treatment ~ ... + log(tumor_size_cm) + log(first_line_months), binomial); w = P(A)/P(A|X) (stabilized ATE)',
                'coxph(Surv(time, event) ~ treatment, data = d, weights = w, robust = TRUE, ties = "efron")',
                'survfit(Surv(time, event) ~ treatment, data = d, weights = w, robust = TRUE)',
                'svylogrank(Surv(time, event) ~ treatment, svydesign(ids = ~1, weights = ~w, data = d))','survfit(Surv(time, event) ~ treatment, data = d)', 'survdiff(Surv(time, event) ~ treatment, data = d)',
