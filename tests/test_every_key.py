@@ -427,6 +427,7 @@ CASES: dict[str, Case] = {
     "Covariate.in_propensity": ch("table", ("covariates.meno.in_propensity", False)),
     "Covariate.in_table1": ch("table", ("covariates.meno.in_table1", False)),
     "Covariate.spline_df": ch("table", ("covariates.age.spline_df", 3)),
+    "Covariate.transform": ch("table", ("covariates.age.transform", "log")),
     "Covariate.level_labels": ch("table", ("covariates.grade.level_labels", {"g2": "Grade 2", "g3": "Grade 3"})),
     "Covariate.binary_level": ch("table", ("covariates.meno.binary_level", 0)),
     # --- analysis ---
