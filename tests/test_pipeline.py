@@ -247,6 +247,11 @@ def test_issue_6_variance_method_from_config(default_results, default_config, va
     if variance == "bootstrap":
         b = r.to_dict()["bootstrap"]["pfs_ATE"]
         assert b["n_boot"] == 30 and b["n_success"] + sum(b["n_failed"].values()) == 30
+    # the plain sandwich under-covers at the study's size (docs/coverage.md): the run says so and names the fix
+    warned = [w for w in r.warnings if "M-estimation sandwich under-covers" in w]
+    assert bool(warned) == (variance == "m_estimation"), r.warnings
+    if warned:
+        assert "variance: m_estimation_corrected" in warned[0] and f"n = {r.flow.n_final}" in warned[0]
 
 
 def test_m_estimation_needs_logistic_untruncated(default_config):
