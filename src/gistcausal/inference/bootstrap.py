@@ -621,7 +621,8 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
                        ci: CI = "percentile", alpha: float = 0.05, n_jobs: int | None = -1,
                        random_state: int | None = None, progress: ProgressFn | None = None,
                        arm_labels: tuple[str, str], beyond_followup: Literal["extend", "fail"] = "extend",
-                       path: Path = "auto", map_chunks: MapChunks | None = None) -> BootstrapResult:
+                       path: Path = "auto", map_chunks: MapChunks | None = None,
+                       engine: Any = None) -> BootstrapResult:
     """Bootstrap of the IPTW pipeline from arrays and a parametric propensity design matrix.
 
     Parameters
@@ -655,6 +656,8 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
         batched whenever possible; the replicates agree to rounding (:func:`run_bootstrap`).
     map_chunks : callable, optional
         Runs the chunks of replicates (:data:`MapChunks`); default joblib processes with ``n_jobs`` workers.
+    engine : gistcausal.engine.Engine or Executor, optional
+        Where the chunks of replicates run (local processes or Dask); the result does not depend on it.
 
     Returns
     -------
@@ -679,7 +682,7 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
                         f"{t.size}, {p.e.size}, {p.a.size} and X of shape {p.X.shape}). Pass aligned arrays.")
     return run_bootstrap(p, outcome=outcome, n_boot=n_boot, ci=ci, alpha=alpha, n_jobs=n_jobs,
                       random_state=random_state, progress=progress, arm_labels=arm_labels, where=where,
-                      path=path, map_chunks=map_chunks)
+                      path=path, map_chunks=map_chunks, engine=engine)
 
 
 __all__ = ["BootstrapResult", "Problem", "run_bootstrap", "local_map_chunks", "choose_path", "MapChunks", "check_ci", "check_beyond", "bootstrap_survival", "bca_interval",
