@@ -67,7 +67,7 @@ def main() -> None:
         r = CliRunner().invoke(app, ["run", str(d / "rot.yaml"), "-q", "-o", str(d / "out")])
         wall = time.perf_counter() - t0
         assert r.exit_code in (0, 7), r.output
-        timings = json.loads((d / "out" / "manifest.json").read_text())["timings"]
+        timings = json.loads((d / "out" / "manifest.json").read_text())["timings_seconds"]
     print(f"data: {source}; machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"init --data: {t_init:.2f} s")
     for step, s in timings.items():
