@@ -170,13 +170,17 @@ def multiarm_methods(r: AnalysisResults) -> str:
     covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
     first = labels[next(iter(cfg.treatment.arms))]
     ests = ", ".join(s.estimands)
+    focal = labels.get(cfg.treatment.treated, cfg.treatment.treated)
+    formula = {"ATE": "1/e_a(x) for the ATE",
+               "ATT": f"e_f(x)/e_a(x) for the ATT of the focal arm {focal}",
+               "ATO": "generalized overlap weights h(x)/e_a(x) with h(x) = 1/sum_k 1/e_k(x) for the ATO (Li F, Li F. "
+                      "Ann Appl Stat 2019;13:2389-415)"}
+    used = [formula[e] for e in s.estimands if e in formula]
     return (
         f"We compared {len(labels)} treatment arms ({', '.join(labels.values())}) in {r.flow.n_final} eligible "
         f"patients. A multinomial logistic (generalized) propensity score model with {first} as reference included "
-        f"{covs} (fitted by Newton's method, equal to R nnet::multinom). Weights targeted the {ests}: 1/e_a(x) for the "
-        f"ATE, e_f(x)/e_a(x) for the ATT of the focal arm {labels.get(cfg.treatment.treated, cfg.treatment.treated)}, "
-        "and generalized overlap weights h(x)/e_a(x) with h(x) = 1/sum_k 1/e_k(x) (Li F, Li F. Ann Appl Stat "
-        "2019;13:2389-415). Balance was assessed for every pair of arms with standardized mean differences using the "
+        f"{covs} (fitted by Newton's method, equal to R nnet::multinom). Weights targeted the {ests}: "
+        f"{'; '.join(used)}. Balance was assessed for every pair of arms with standardized mean differences using the "
         "SD pooled over all arms (cobalt's convention for multi-category treatments), reporting the largest "
         f"difference across pairs (threshold {cfg.analysis.balance_threshold}). Weighted Kaplan-Meier curves with "
         "infinitesimal-jackknife variance were estimated per arm; each pair of arms was compared on its patients "
