@@ -104,6 +104,11 @@ def test_three_arm_pipeline_compares_every_pair(three_arm_results):
     # ATE weights are stabilized by the config (each arm's weights sum to about n); ATO are not
     ate = comp.weight_diagnostics.set_index("arm")
     assert ate.loc["overall", "sum"] == pytest.approx(r.flow.n_final, rel=0.25)
+    # the methods paragraph gives the weights of the configured estimands (ATE, ATO) and no other
+    from gistcausal.present.multiarm import multiarm_methods
+
+    text = multiarm_methods(r)
+    assert "1/e_a(x) for the ATE" in text and "for the ATO" in text and "ATT" not in text
 
 
 def test_three_arm_report_has_k_columns_curves_and_contrasts(three_arm_results, tmp_path):
