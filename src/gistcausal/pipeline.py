@@ -162,6 +162,10 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
         other = cohort.outcome(cfg.primary_outcome).type != "time_to_event"  # binary, continuous, competing
         if primary is not None or other:
             say("Sensitivity: E-values, tipping point, specification grid, DoWhy refutation")
+            if primary is None:  # a binary, continuous or competing primary outcome: its adjusted estimates
+                est0 = cfg.analysis.survival.estimands[0]
+                primary = tuple(e for e in causal.estimates if e.outcome == cfg.primary_outcome
+                                and e.estimand == est0 and e.method != "unadjusted")
             sens = timer("sensitivity", lambda: run_sensitivity(cfg, cohort, primary, say, engine=engine))
             failed.update({f"sensitivity: {k}": v for k, v in sens.failed.items()})
     plasmode = None

@@ -154,4 +154,27 @@ def test_binary_and_continuous_primary_outcomes_get_their_grid(tmp_path, kind, c
     assert main["value"] == pytest.approx(e.value, abs=1e-12)
     assert (df["note"].str.startswith("not fitted")).sum() == 0
     skipped = set(res.sensitivity["not_applicable"]["analysis"])
-    assert skipped == {"E-values", "tipping point"}  # refutation is off in this base
+    assert skipped == {"tipping point"}  # refutation is off in this base; E-values are computed
+    ev = res.sensitivity["evalues"].set_index("measure")
+    if kind == "binary":  # closed form for a risk ratio above 1 (VanderWeele & Ding 2017): RR + sqrt(RR(RR - 1))
+        rr = next(e for e in res.estimates if e.outcome == "other" and e.measure == "risk_ratio" and e.method == "iptw")
+        assert rr.value > 1
+        assert ev.loc["risk_ratio", "evalue"] == pytest.approx(rr.value + (rr.value * (rr.value - 1)) ** 0.5)
+        assert {"risk_ratio", "odds_ratio", "risk_diff"} <= set(ev.index)
+    else:  # SMD route: RR = exp(0.91 d), d = difference / pooled SD
+        import numpy as np
+
+        y, a = res_frame(tmp_path)
+        sd = ((np.var(y[a == 1], ddof=1) + np.var(y[a == 0], ddof=1)) / 2) ** 0.5
+        d = abs(e.value) / sd
+        rr = np.exp(0.91 * d)
+        assert ev.loc["mean_diff", "evalue"] == pytest.approx(rr + (rr * (rr - 1)) ** 0.5, rel=1e-9)
+
+
+def res_frame(tmp_path):
+    """The continuous outcome and treatment of the walk's table, as the cohort keeps them (complete cases for er)."""
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "table.csv")
+    df = df[df["er"].notna()]
+    return df["score"].to_numpy(float), df["trt"].to_numpy(int)

@@ -20,7 +20,7 @@ from gistcausal.analysis.spec import engine as spec_engine
 from gistcausal.analysis.specification import specification_grid
 from gistcausal.errors import GistCausalError, failure_reason
 from gistcausal.stats.cox import cox_fit
-from gistcausal.stats.evalue import benchmark_covariates, evalue_from_estimate, tipping_point_grid
+from gistcausal.stats.evalue import benchmark_covariates, evalue, evalue_from_estimate, tipping_point_grid
 from gistcausal.stats.refutation import causal_graph, refute
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,7 +159,8 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
     The specification grid and the DoWhy refuters run on ``engine`` (an :class:`~gistcausal.engine.Engine` or
     open :class:`~gistcausal.engine.Executor`; default ``analysis.engine``), one task per specification or refuter.
 
-    ``comp`` is that outcome's weighted comparison. Each optional part (benchmarks, specification grid, DoWhy
+    ``comp`` is that outcome's weighted comparison (for a binary, continuous or competing-risks primary outcome:
+    its adjusted estimates, a sequence of EffectEstimate). Each optional part (benchmarks, specification grid, DoWhy
     refutation, negative control) that fails is recorded in ``failed`` with its reason; the others are kept.
     """
     sc = cfg.analysis.sensitivity
@@ -168,7 +169,7 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
     f = cohort.frame
     info = cohort.outcome(cfg.primary_outcome)
     if info.type != "time_to_event":
-        return _other_outcome_sensitivity(cfg, f, info, say, engine)
+        return _other_outcome_sensitivity(cfg, f, info, say, engine, comp)
     event_prop = info.n_events / max(info.n, 1)
     tables: dict[str, Any] = {}
     estimates: list[Any] = []
@@ -219,16 +220,54 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
     return SensitivityResult(tables, tuple(estimates), bench, graph, failed)
 
 
+def _point_evalues(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimates: Any) -> pd.DataFrame:
+    """E-values of a binary outcome's risk ratio, odds ratio and risk difference, or of a continuous outcome's
+    mean difference as a standardized mean difference (d = difference / pooled SD of the outcome, SE likewise;
+    VanderWeele & Ding 2017, the SMD route of VanderWeele 2017)."""
+    rows = []
+    y = f[info.event_col].to_numpy(float)
+    a = f["treatment"].to_numpy(int)
+    ok = np.isfinite(y)
+    for e in estimates:
+        try:
+            if e.measure in ("risk_ratio", "odds_ratio"):
+                ev = evalue(e.value, ci_low=e.ci_low, ci_high=e.ci_high, measure="rr" if e.measure == "risk_ratio"
+                            else "or", outcome_prevalence=float(np.mean(y[ok])), outcome=info.label)
+                how = "risk ratio" if e.measure == "risk_ratio" else "odds ratio"
+            elif e.measure == "risk_diff":
+                p0 = float(np.mean(y[ok & (a == 0)]))
+                ev = evalue(e.value, ci_low=e.ci_low, ci_high=e.ci_high, measure="rd", baseline_risk=p0,
+                            outcome=info.label)
+                how = f"risk difference (control risk {p0:.3f})"
+            elif e.measure == "mean_diff":
+                sd = math.sqrt((np.var(y[ok & (a == 1)], ddof=1) + np.var(y[ok & (a == 0)], ddof=1)) / 2)
+                ev = evalue(e.value / sd, se=e.se / sd, measure="smd", outcome=info.label)
+                how = f"standardized mean difference (pooled SD {sd:.3g})"
+            else:
+                continue
+        except GistCausalError as err:
+            rows.append({"measure": e.measure, "time": math.nan, "estimate": e.value, "evalue": math.nan,
+                         "evalue_ci": math.nan, "conversion": "", "interpretation": str(err).splitlines()[0]})
+            continue
+        rows.append({"measure": e.measure, "time": math.nan, "estimate": e.value, "evalue": ev.evalue,
+                     "evalue_ci": ev.evalue_ci, "conversion": how, "interpretation": ev.summary()})
+    return pd.DataFrame(rows, columns=["measure", "time", "estimate", "evalue", "evalue_ci", "conversion",
+                                       "interpretation"])
+
+
 def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, say: Any,
-                               engine: Any = None) -> SensitivityResult:
-    """A binary or continuous primary outcome: the specification grid on its risk or mean difference. The
-    E-value/tipping-point and DoWhy parts here are built on the hazard ratio and RMST of a time-to-event outcome,
-    so they are listed as not applicable rather than silently left out; a competing-risks primary outcome has
-    no grid yet either."""
+                               engine: Any = None, estimates: Any = ()) -> SensitivityResult:
+    """A binary or continuous primary outcome: E-values of its risk ratio, odds ratio and risk difference or of
+    its mean difference (as an SMD), and the specification grid on its risk or mean difference. The tipping
+    point and the DoWhy refutation are built on the hazard ratio and RMST of a time-to-event outcome, so they
+    are listed as not applicable rather than silently left out; a competing-risks primary outcome has no grid
+    or E-values yet either."""
     sc = cfg.analysis.sensitivity
     tables: dict[str, Any] = {}
     failed: dict[str, str] = {}
     skipped = []
+    if sc.evalues and info.type in ("binary", "continuous"):
+        tables["evalues"] = _point_evalues(cfg, f, info, estimates or ())
     if sc.specification_grid and info.type in ("binary", "continuous"):
         say("Specification grid")
         try:
@@ -237,7 +276,7 @@ def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, s
             failed["specification_grid"] = failure_reason(err)
     elif sc.specification_grid:
         skipped.append(("specification grid", "built for time-to-event, binary and continuous outcomes"))
-    for on, name in ((sc.evalues, "E-values"), (sc.tipping_point, "tipping point"),
+    for on, name in ((sc.evalues and info.type == "competing", "E-values"), (sc.tipping_point, "tipping point"),
                      (sc.refutation.enabled, "DoWhy refutation")):
         if on:
             skipped.append((name, "built on the hazard ratio and RMST of a time-to-event primary outcome"))

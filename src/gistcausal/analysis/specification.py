@@ -65,17 +65,26 @@ class SpecificationGrid:
         return {"outcome": self.outcome, "measure": self.measure, "main": self.main_label,
                 "rows": [{k: json_safe(v) for k, v in r.items()} for r in self.rows]}
 
-    def summary(self) -> str:
+    def summary(self, outcome_label: str | None = None) -> str:
+        """One sentence: the range of the estimate over the specifications and how many intervals exclude the
+        null; ``outcome_label`` replaces the outcome's name."""
         ok = [r for r in self.rows if math.isfinite(r["value"])]
+        what = MEASURE_NAMES.get(self.measure, self.measure)
+        outcome = outcome_label or self.outcome
         if not ok:
-            return f"Specification grid ({self.outcome}, {self.measure}): no specification could be fitted."
+            return f"Specification grid ({outcome}, {what}): no specification could be fitted."
         lo, hi = min(r["value"] for r in ok), max(r["value"] for r in ok)
         null = 1.0 if self.measure in ("hr", "surv_ratio") else 0.0
         excl = sum(1 for r in ok if r["ci_low"] > null or r["ci_high"] < null)
         failed = len(self.rows) - len(ok)
-        return (f"Across {len(ok)} specifications the {self.measure} of {self.outcome} ranged from {lo:.2f} to "
+        return (f"Across {len(ok)} specifications the {what} of {outcome} ranged from {lo:.2f} to "
                 f"{hi:.2f}; {excl} of {len(ok)} intervals excluded the null ({null:g})"
                 + (f"; {failed} specification(s) could not be fitted" if failed else "") + ".")
+
+
+#: the grid's measures in words
+MEASURE_NAMES = {"hr": "hazard ratio", "rmst_diff": "RMST difference", "surv_diff": "survival difference",
+                 "surv_ratio": "survival ratio", "risk_diff": "risk difference", "mean_diff": "mean difference"}
 
 
 def default_specifications(cfg: "StudyConfig", frame: pd.DataFrame) -> list[Specification]:

@@ -219,12 +219,15 @@ def _grid_sentence(r: AnalysisResults) -> list[str]:
     if len(df) < 2:
         return []
     lo, hi = float(df["value"].min()), float(df["value"].max())
-    sides = {("below" if v < 1 else "above") for v in df["value"] if math.isfinite(v) and v != 1}
-    excl = df[(df["ci_low"] > 1) | (df["ci_high"] < 1)]
-    agree = ("all on the same side of 1" if len(sides) == 1 else "on both sides of 1, so the direction depends on "
-             "analysis choices")
-    return [f"Across {len(df)} alternative analyses the hazard ratio ranged from {fmt_number(lo)} to "
-            f"{fmt_number(hi)} ({agree}; {len(excl)} of {len(df)} intervals exclude 1)."]
+    null = 1.0 if grid.measure in ("hr", "surv_ratio") else 0.0
+    what = {"hr": "hazard ratio", "risk_diff": "risk difference", "mean_diff": "mean difference",
+            "rmst_diff": "RMST difference", "surv_diff": "survival difference"}.get(grid.measure, grid.measure)
+    sides = {("below" if v < null else "above") for v in df["value"] if math.isfinite(v) and v != null}
+    excl = df[(df["ci_low"] > null) | (df["ci_high"] < null)]
+    agree = (f"all on the same side of {null:g}" if len(sides) == 1 else f"on both sides of {null:g}, so the "
+             "direction depends on analysis choices")
+    return [f"Across {len(df)} alternative analyses the {what} ranged from {fmt_number(lo)} to "
+            f"{fmt_number(hi)} ({agree}; {len(excl)} of {len(df)} intervals exclude {null:g})."]
 
 
 def _evalue_sentences(r: AnalysisResults) -> list[str]:

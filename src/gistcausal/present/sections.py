@@ -694,7 +694,9 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                 paras.append(sens["evalue_hr"].summary())
             tabs.append(("E-values of the main estimates (VanderWeele & Ding 2017)",
                          ev[["measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)))
-            figs.append(("Bias plot: joint confounder strengths that would explain away the hazard ratio", "bias_plot"))
+            if "evalue_hr" in sens:
+                figs.append(("Bias plot: joint confounder strengths that would explain away the hazard ratio",
+                             "bias_plot"))
             if "benchmarks" in sens:
                 det.append(("Observed-covariate benchmarks (strength of each measured confounder on the E-value "
                             "scale)", sens["benchmarks"].round(3)))
@@ -704,7 +706,7 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
             det.append(("Tipping-point grid", sens["tipping_grid"].round(3)))
         if "specification_grid" in sens:
             g = sens["specification_grid"]
-            paras.append(g.summary())
+            paras.append(g.summary(cfg.outcomes[g.outcome].label if g.outcome in cfg.outcomes else None))
             what = {"hr": "hazard ratio", "risk_diff": "risk difference", "mean_diff": "mean difference"}.get(
                 g.measure, g.measure)
             figs.append((f"Specification grid: the main {what} under alternative analysis choices",
