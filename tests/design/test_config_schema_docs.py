@@ -200,6 +200,7 @@ COMPANIONS: dict[tuple[str, str], Callable[[Any], dict[str, Any]]] = {
     # a sequential-trials config reads its covariates from `sequential.covariates`, not a top-level section
     ("StudyConfig", "sequential"): lambda ex: {"covariates": {}, "analysis": {}},
     ("Covariate", "spline_df"): lambda ex: {"type": "continuous"},
+    ("Covariate", "transform"): lambda ex: {"type": "continuous"},
     # a data key is read by one kind of source only (the others refuse it)
     ("DataSource", "path"): lambda ex: {"source": "parquet" if str(ex).endswith(".parquet") else "csv"},
     ("DataSource", "name"): lambda ex: {"source": "builtin"},
@@ -340,5 +341,5 @@ def test_schema_command_prints_descriptions_and_examples():
     assert printed == _as_yaml_gives(SCHEMA)
     survival = printed["$defs"]["SurvivalConfig"]["properties"]["variance"]
     assert survival["description"].startswith("Standard errors of the adjusted estimates")
-    assert survival["examples"] == ["bootstrap", "m_estimation"]
+    assert survival["examples"] == ["bootstrap", "m_estimation_corrected"]
     assert printed["properties"]["seed"]["examples"] == [20201, 12345]
