@@ -146,3 +146,26 @@ def test_report_renders_in_headless_chromium(report_dir):
     assert headings[0] == "Question and answer"
     assert {"Patient flow", "Table 1: baseline characteristics", "Causal effect estimates (IPTW)"} <= set(headings)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_large_km_curve_is_drawn_from_few_points_within_tolerance():
+    """A Kaplan-Meier curve of 200,000 patients is drawn from the rows where it moves by 1e-3 or more: the drawn
+    step function equals the full one to within 1e-3 at every distinct time, with far fewer points (issue 17)."""
+    import numpy as np
+
+    from gistcausal.present.plots.km import STEP_TOLERANCE, thin_steps
+    from gistcausal.stats.km import kaplan_meier
+
+    rng = np.random.default_rng(17)
+    n = 200_000
+    t = rng.exponential(20, n)
+    c = rng.uniform(0, 60, n)
+    km = kaplan_meier(np.minimum(t, c), (t <= c).astype(int))
+    full = km.to_frame() if hasattr(km, "to_frame") else km.table
+    full = full.sort_values("time").reset_index(drop=True)
+    kept = thin_steps(full)
+    assert len(full) > 100_000 and len(kept) < 0.03 * len(full)
+    idx = np.searchsorted(kept["time"].to_numpy(), full["time"].to_numpy(), side="right") - 1
+    for col in ("surv", "ci_low", "ci_high"):
+        drawn = kept[col].to_numpy()[idx]
+        assert np.nanmax(np.abs(drawn - full[col].to_numpy())) < STEP_TOLERANCE

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from gistcausal.present.plots.km import _COLORS
+from gistcausal.present.plots.km import _COLORS, thin_steps
 
 
 def plot_cif(comp: Any, *, title: str = "", time_unit: str = "months", arm_display: dict[str, str] | None = None,
@@ -37,7 +37,8 @@ def plot_cif(comp: Any, *, title: str = "", time_unit: str = "months", arm_displ
     top = 0.0
     for ax, cause in zip(axes[0], comp.causes):
         for i, arm in enumerate(comp.arm_labels[::-1]):  # treated first, as in the KM figures
-            g = curves[(curves["cause"] == cause) & (curves["arm"] == arm)].sort_values("time")
+            g = thin_steps(curves[(curves["cause"] == cause) & (curves["arm"] == arm)].sort_values("time"),
+                           columns=("cif", "ci_low", "ci_high"))
             if g.empty:
                 continue
             tt = np.r_[0.0, g["time"].to_numpy(float)]
