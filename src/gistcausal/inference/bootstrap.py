@@ -64,7 +64,7 @@ from gistcausal.effects import EffectEstimate
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
-                                                    run_batched_chunk)
+                                                    plan_batches, run_batched_chunk)
 from gistcausal.inference.mestimation import logistic_newton
 from gistcausal.stats.cox import cox_newton, cox_prepare
 from gistcausal.stats.km import km_at
@@ -436,9 +436,9 @@ def _single_thread_chunk(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
 
-def _batched_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
+def _batched_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int, plan: Any = None
                    ) -> list[tuple[int, np.ndarray | None, bool, str]]:
-    return _single_thread_chunk(run_batched_chunk, p, seeds, start)
+    return _single_thread_chunk(run_batched_chunk, p, seeds, start, plan)
 
 
 def _joblib_map(n_jobs: int | None) -> MapChunks:
@@ -486,8 +486,12 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     seeds = np.random.SeedSequence(random_state).spawn(n_boot)
     if path == "batched":
         chunk, fn = chunk_size(n, n_boot), _batched_chunk
+        # full-data fits (the replicates' warm starts) and the grouping by time, once for every chunk
+        plan = _single_thread_chunk(plan_batches, p)
+        extra: tuple = (plan,)
     else:
         chunk, fn = max(1, min(100, math.ceil(n_boot / 20))), _run_chunk
+        plan, extra = None, ()
     starts = list(range(0, n_boot, chunk))
     report = progress or (lambda done, total: None)
     done = 0
@@ -496,9 +500,9 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     if map_chunks is None:
         # the per-replicate path keeps its joblib scheduling whatever the number of chunks
         jobs = (local_map_chunks(n_jobs) if path == "batched" else _joblib_map(n_jobs))(
-            fn, [(p, seeds[s:s + chunk], s) for s in starts])
+            fn, [(p, seeds[s:s + chunk], s, *extra) for s in starts])
     else:
-        jobs = map_chunks(fn, [(p, seeds[s:s + chunk], s) for s in starts])
+        jobs = map_chunks(fn, [(p, seeds[s:s + chunk], s, *extra) for s in starts])
     for part in jobs:
         results.extend(part)
         done += len(part)
@@ -527,7 +531,7 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     boot = np.vstack([v for _, v in ok])
     jack = None
     if ci == "bca":
-        rows = _jackknife(p, path)
+        rows = _jackknife(p, path, plan)
         if len(rows) < n:
             msg = (f"{where}: {n - len(rows)} leave-one-out refits failed for '{outcome}' (got {len(rows)} "
                    f"of {n}). The BCa acceleration uses the others.")
@@ -546,7 +550,7 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
                            estimates=estimates, replicates=table, warnings=tuple(caught), path=path)
 
 
-def _jackknife(p: Problem, path: str) -> list[np.ndarray]:
+def _jackknife(p: Problem, path: str, plan: Any = None) -> list[np.ndarray]:
     """Leave-one-out statistic vectors of the pipeline (failed refits left out), for the BCa acceleration;
     batched, the resample leaving out patient i is the count vector of ones with a 0 at i."""
     n = p.a.size
@@ -563,7 +567,7 @@ def _jackknife(p: Problem, path: str) -> list[np.ndarray]:
     for s in range(0, n, step):
         counts = np.ones((min(step, n - s), n))
         counts[np.arange(counts.shape[0]), s + np.arange(counts.shape[0])] = 0.0
-        values, _, reason = _single_thread_chunk(batched_statistics, p, counts)
+        values, _, reason = _single_thread_chunk(batched_statistics, p, counts, plan)
         rows += [values[b] for b in range(counts.shape[0]) if not reason[b]]
     return rows
 
