@@ -47,7 +47,7 @@ from gistcausal.stats.weights import weight_values_counts
 COX_WARM_MAX = 5.0
 
 #: Bytes one (B_chunk x n) float64 array of a chunk may take (the chunk holds about ten such arrays).
-CHUNK_BYTES = 32 * 2 ** 20
+CHUNK_BYTES = 16 * 2 ** 20
 
 
 def batch_unsupported(p: Any) -> str:
@@ -81,13 +81,18 @@ class BatchPlan:
     cox_beta : float or None
         Full-data IPTW Cox log hazard ratio: the warm start of the replicates' Cox iterations.
     times : ndarray
-        Distinct times, ascending.
+        Distinct event times (any arm), ascending: the only times where a Kaplan-Meier curve steps or the
+        Cox likelihood has a term.
     groups : scipy.sparse.csc_matrix, shape (4 m, n)
-        Sums per distinct time: rows ``[arm 0, arm 0 events, arm 1, arm 1 events] x time``; ``groups @ v``
-        is what the per-replicate path gets from its sort by time and ``np.add.reduceat``.
-    mode_ind, not01, X01 : ndarray, shape (n, p)
-        Design columns at their most common value, not 0/1, and 0/1 values (else 0): the inputs of the
-        per-resample dropped-column and separation checks as matrix products.
+        Sums over patients per event time: rows ``[arm 0 at risk, arm 0 events, arm 1 at risk, arm 1
+        events] x time``. "At risk" rows sum the patients with a time in ``[t_j, t_{j+1})``, so their reverse
+        cumulative sums are the numbers at risk at ``t_j``; "events" rows the events at ``t_j``.
+    by_time : tuple of two ndarrays
+        Each arm's patients by decreasing time (the last follow-up time of a resample's arm is the first of
+        them it draws).
+    checks : ndarray, shape (n, 4 p)
+        Columns ``[X at its most common value, X not 0/1, X if 0/1 else 0, the same times the treatment]``:
+        the counts times them are the inputs of the per-resample dropped-column and separation checks.
     """
 
     ps_beta: np.ndarray | None
@@ -95,23 +100,26 @@ class BatchPlan:
     cox_beta: float | None
     times: np.ndarray
     groups: Any
-    mode_ind: np.ndarray
-    not01: np.ndarray
-    X01: np.ndarray
+    by_time: tuple[np.ndarray, np.ndarray]
+    checks: np.ndarray
 
 
 def plan_batches(p: Any) -> BatchPlan:
     """The :class:`BatchPlan` of problem ``p``: full-data fits (warm starts) and the per-time grouping."""
     X, a, t, ev = p.X, p.a, p.t, p.e
     n, q = X.shape
-    times, inv = np.unique(t, return_inverse=True)
+    times = np.unique(t[ev != 0])
     m = times.size
-    row = inv.ravel() + 2 * m * (a == 1)
-    groups = sparse.csr_matrix((np.r_[np.ones(n), ev], (np.r_[row, row + m], np.r_[np.arange(n), np.arange(n)])),
-                               shape=(4 * m, n))
-    groups.eliminate_zeros()
-    groups = groups.tocsc()
+    interval = np.searchsorted(times, t, side="right") - 1    # -1: before the first event, never at risk
+    at = ev != 0
+    arm = 2 * m * (a == 1)
+    risk = np.flatnonzero(interval >= 0)
+    rows = np.concatenate([interval[risk] + arm[risk], interval[at] + arm[at] + m])
+    cols = np.concatenate([risk, np.flatnonzero(at)])
+    data = np.concatenate([np.ones(risk.size), ev[at]])
+    groups = sparse.csc_matrix((data, (rows, cols)), shape=(4 * m, n))
     groups.sort_indices()
+    by_time = tuple(np.flatnonzero(a == k)[np.argsort(-t[a == k], kind="stable")] for k in (0, 1))
     mode_ind = np.ones((n, q))                    # column 0: the intercept, always 1
     for j in range(1, q):
         vals, freq = np.unique(X[:, j], return_counts=True)
@@ -125,8 +133,9 @@ def plan_batches(p: Any) -> BatchPlan:
     except (ModelFitError, SeparationError, np.linalg.LinAlgError):
         # no warm start: every replicate's refit runs from 0 (and fails there as it does one at a time)
         ps_beta = info_inv = None
-    plan = BatchPlan(ps_beta=ps_beta, ps_info_inv=info_inv, cox_beta=None, times=times, groups=groups,
-                     mode_ind=mode_ind, not01=(~is01).astype(float), X01=np.where(is01, X, 0.0))
+    plan = BatchPlan(ps_beta=ps_beta, ps_info_inv=info_inv, cox_beta=None, times=times, groups=groups, by_time=by_time,
+                     checks=np.hstack([mode_ind, ~is01, np.where(is01, X, 0.0),
+                                       np.where(is01, X, 0.0) * a[:, None]]).astype(float))
     values, _, reason = batched_statistics(p, np.ones((1, n)), plan)
     if not reason[0] and np.isfinite(values[0, -1]):
         plan = BatchPlan(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__},
@@ -150,31 +159,25 @@ def draw_counts(p: Any, seeds: list[np.random.SeedSequence]) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 # propensity refit
 # ----------------------------------------------------------------------------------------------------
-def _active_columns(X: np.ndarray, present: np.ndarray, mode_ind: np.ndarray) -> np.ndarray:
-    """(B x p) mask of design columns that vary among each resample's drawn patients (``_fit_ps`` drops the
-    others, as R glm's NA); the intercept is always active. ``mode_ind`` is :attr:`BatchPlan.mode_ind`."""
-    B, q = present.shape[0], X.shape[1]
+def _design_checks(plan: "BatchPlan", X: np.ndarray, counts: np.ndarray, present: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample: the design columns ``_fit_ps`` keeps (those that vary among the drawn patients; it drops
+    the others, as R glm's NA; the intercept always stays), and its exact separation check (an active 0/1
+    column whose drawn 1s are all in one arm). Both from one product of the counts with
+    :attr:`BatchPlan.checks`. Returns the (B x p) active mask and the (B,) separated mask."""
+    B, q = counts.shape[0], X.shape[1]
+    mode, not01, ones, treated = np.split(counts @ plan.checks, 4, axis=1)
+    # draws at each column's most common value: 0 < k < all draws means two values were drawn
     active = np.ones((B, q), dtype=bool)
-    npres = present.sum(axis=1)
-    # drawn patients at each column's most common value: 0 < k < all means two values were drawn
-    k = present.astype(float) @ mode_ind
-    active[:, 1:] = (k[:, 1:] > 0) & (k[:, 1:] < npres[:, None])
-    for b, j in zip(*np.nonzero(k == 0)):
+    active[:, 1:] = (mode[:, 1:] > 0) & (mode[:, 1:] < mode[:, :1])    # column 0 (all 1): every draw
+    for b, j in zip(*np.nonzero(mode == 0)):
         if j:                                  # none drawn at the mode: look at the drawn values themselves
             d = X[present[b], j]
             active[b, j] = d.max() > d.min()
-    return active
-
-
-def _binary_separation(plan: "BatchPlan", a: np.ndarray, counts: np.ndarray, present: np.ndarray,
-                       active: np.ndarray) -> np.ndarray:
-    """``_fit_ps``'s exact check: an active 0/1 column (in the resample) whose drawn 1s are all in one arm."""
-    binary = present.astype(float) @ plan.not01 == 0     # (B x q): every drawn value is 0 or 1
+    binary = not01 == 0                              # every drawn value is 0 or 1
     binary[:, 0] = False
     binary &= active
-    ones = counts @ plan.X01
-    treated = (counts * a) @ plan.X01
-    return np.any(binary & ((treated == 0) | (treated == ones)), axis=1)
+    return active, np.any(binary & ((treated == 0) | (treated == ones)), axis=1)
 
 
 def _sym_products(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +232,8 @@ def _logistic_chord(X: np.ndarray, XT: np.ndarray, a: np.ndarray, counts: np.nda
     # every replicate of ``rows`` is iterated until the last one stops (the others' steps are discarded):
     # contiguous (k x n) passes into one reused buffer cost less than gathering the running rows each time
     c = counts if rows.size == B else counts[rows]
-    sgn = 2.0 * a - 1.0
+    # X'diag(c)(2y - 1 - tanh) = X'diag(c)(2y - 1) - X'diag(c) tanh: the first term once
+    fixed = (c @ (X * (2.0 * a - 1.0)[:, None]))
     buf = np.empty(c.shape)
     run = np.ones(rows.size, dtype=bool)
     prev = np.full(rows.size, np.inf)
@@ -242,13 +246,16 @@ def _logistic_chord(X: np.ndarray, XT: np.ndarray, a: np.ndarray, counts: np.nda
         # rounding is that of its n-term sum either way
         np.dot(beta[rows] / 2, XT, out=buf)
         np.tanh(buf, out=buf)
-        np.subtract(sgn, buf, out=buf)
         buf *= c
-        step = (buf @ X) @ half
+        step = (fixed - buf @ X) @ half
         size = np.max(np.abs(step), axis=1)
         upd = rows[run]
         beta[upd] += step[run]
-        fin = run & (size < tol)
+        # the error left after a step of a contraction by q is at most q / (1 - q) times the step; q from the
+        # last two steps, taken between 0.1 and max_ratio (larger ratios stop the chord, below)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.clip(size / prev, 0.1, max_ratio)
+        fin = run & (size * q / (1 - q) < tol)
         if fin.any():
             # the separation screen: the fit is left to the exact Newton when a drawn |eta| exceeds 15
             eta = np.abs(beta[rows[fin]] @ XT)
@@ -328,6 +335,22 @@ def _logistic_batched(X: np.ndarray, a: np.ndarray, counts: np.ndarray, present:
 # ----------------------------------------------------------------------------------------------------
 # survival statistics
 # ----------------------------------------------------------------------------------------------------
+def _last_time(t: np.ndarray, by_time: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Each replicate's last follow-up time among the kept patients of one arm (``by_time``: the arm's
+    patients by decreasing time), -inf where it keeps none; looks at the arm's latest patients first."""
+    B = kept.shape[0]
+    last = np.full(B, -np.inf)
+    todo = np.arange(B)
+    for lo, hi in ((0, 64), (64, by_time.size)):
+        if not todo.size or lo >= by_time.size:
+            break
+        cand = kept[np.ix_(todo, by_time[lo:hi])] > 0
+        has = cand.any(axis=1)
+        last[todo[has]] = t[by_time[lo:hi][np.argmax(cand[has], axis=1)]]
+        todo = todo[~has]
+    return last
+
+
 def _revcumsum(x: np.ndarray) -> np.ndarray:
     """Reverse cumulative sum over distinct times (axis 0 of an (m x B) array), C-contiguous."""
     out = np.cumsum(x[::-1], axis=0)
@@ -363,28 +386,30 @@ class _CoxBatch:
         r0, r1 = R0.ravel()[pair], R1.ravel()[pair]
         owner = pair % B
         mw = (d0 + d1) / cnt
-        # the first of each pair's d tied deaths (k = 0) has the whole risk set; the k-th of the pairs with
-        # d > 1 deaths gets one more row each, (R - k/d D)
-        multi = np.flatnonzero(cnt > 1)
-        more = cnt[multi].astype(np.int64) - 1
-        rep = np.repeat(multi, more)
-        frac = (np.arange(rep.size) - np.repeat(np.cumsum(more) - more, more) + 1) / cnt[rep]
-        self.owner = np.concatenate([owner, owner[rep]])
-        self.meanwt = np.concatenate([mw, mw[rep]])
-        self.p0 = np.concatenate([r0, r0[rep] - frac * d0[rep]])
-        self.p1 = np.concatenate([r1, r1[rep] - frac * d1[rep]])
+        # the first of each pair's d tied deaths (k = 0) has the whole risk set; the k-th (k >= 1) of the
+        # pairs with d > k deaths one more row, (R - k/d D): one block of rows per k
+        self.blocks = [(owner, mw, r0, r1)]
+        idx = np.flatnonzero(cnt > 1)
+        k = 1
+        while idx.size:
+            f = k / cnt[idx]
+            self.blocks.append((owner[idx], mw[idx], r0[idx] - f * d0[idx], r1[idx] - f * d1[idx]))
+            k += 1
+            idx = idx[cnt[idx] > k]
         self.B = B
         self.wdx = D1.sum(axis=0)                    # sum_i w_i d_i x_i
 
     def pieces(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Log partial likelihood, score and information (each length B) at ``beta``, as cox_pieces."""
-        num = np.exp(beta)[self.owner] * self.p1
-        denom = self.p0 + num
-        xbar = num / denom                          # = x2bar for a 0/1 covariate
-        mw = self.meanwt
-        loglik = beta * self.wdx - np.bincount(self.owner, mw * np.log(denom), minlength=self.B)
-        score = self.wdx - np.bincount(self.owner, mw * xbar, minlength=self.B)
-        info = np.bincount(self.owner, mw * (xbar * (1.0 - xbar)), minlength=self.B)
+        eb = np.exp(beta)
+        loglik, score, info = beta * self.wdx, self.wdx.copy(), np.zeros(self.B)
+        for owner, mw, p0, p1 in self.blocks:
+            num = eb[owner] * p1
+            denom = p0 + num
+            xbar = num / denom                      # = x2bar for a 0/1 covariate
+            loglik -= np.bincount(owner, mw * np.log(denom), minlength=self.B)
+            score -= np.bincount(owner, mw * xbar, minlength=self.B)
+            info += np.bincount(owner, mw * (xbar * (1.0 - xbar)), minlength=self.B)
         return loglik, score, info
 
 
@@ -443,9 +468,8 @@ def batched_statistics(p: Any, counts: np.ndarray, plan: BatchPlan | None = None
     B, n = counts.shape
     X, a = p.X, p.a
     present = counts > 0
-    active = _active_columns(X, present, plan.mode_ind)
+    active, sep = _design_checks(plan, X, counts, present)
     reason = np.full(B, "", dtype=object)
-    sep = _binary_separation(plan, a, counts, present, active)
     reason[sep] = "separation"
     todo = ~sep
     XT = np.ascontiguousarray(X.T)
@@ -464,25 +488,22 @@ def batched_statistics(p: Any, counts: np.ndarray, plan: BatchPlan | None = None
     del ps
     reason[reason == ""] = why[reason == ""]
     w[reason != ""] = 0.0
-    # per distinct time and arm (rows [arm 0, arm 0 events, arm 1, arm 1 events] x time) and replicate:
-    # weights, and kept patients' counts, summed by one sparse product each; (time x replicate) arrays, so
-    # sums over times run over contiguous rows of B values
+    # per event time and arm (rows [arm 0 at risk, arm 0 events, arm 1 at risk, arm 1 events] x time) and
+    # replicate: weights, and kept patients' counts, summed by one sparse product each; (time x replicate)
+    # arrays, so sums over times run over contiguous rows of B values
     kept = np.where(w > 0, counts, 0.0)
     w *= counts
     m = plan.times.size
     sums = (plan.groups @ w.T).reshape(4, m, B)
     del w
-    ksum = (plan.groups @ kept.T).reshape(4, m, B)
-    del kept
-    D, ND = [sums[1], sums[3]], [ksum[1], ksum[3]]
+    ND = [plan.groups[m:2 * m] @ kept.T, plan.groups[3 * m:] @ kept.T]     # death rows (with multiplicity)
+    D = [sums[1], sums[3]]
     R = [_revcumsum(sums[0]), _revcumsum(sums[2])]            # weighted numbers at risk per arm
     times = plan.times
     surv, rmst_v, arms_ext = [], [], np.zeros(B, dtype=bool)
     for k in (0, 1):
-        raw = ksum[2 * k] > 0
         S = _km_arm(R[k], D[k])
-        has = raw.any(axis=0)
-        last = times[np.where(has, raw.shape[0] - 1 - np.argmax(raw[::-1], axis=0), 0)]
+        last = _last_time(p.t, plan.by_time[k], kept)
         ext = np.zeros(B, dtype=bool)
         if p.landmarks:
             ext |= max(p.landmarks) > last

@@ -100,7 +100,8 @@ def crump_bounds(ps: np.ndarray) -> tuple[float, float]:
 def _raw_weights(e: np.ndarray, t: np.ndarray, estimand: str) -> np.ndarray:
     """The module table's weights (before stabilization and truncation)."""
     if estimand == "ATE":
-        return np.where(t == 1, 1 / e, 1 / (1 - e))
+        # 1 / e or 1 / (1 - e) as written, one division pass instead of two (the same numbers)
+        return 1 / np.where(t == 1, e, 1 - e)
     if estimand == "ATT":
         return np.where(t == 1, 1.0, e / (1 - e))
     if estimand == "ATC":
@@ -296,9 +297,9 @@ def weight_values_counts(ps: np.ndarray, treatment: np.ndarray, counts: np.ndarr
         edge = np.any(kept & ((ps <= 0) | (ps >= 1)), axis=1)
         reason[(reason == "") & edge] = "positivity"
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = _raw_weights(ps, np.broadcast_to(treatment, ps.shape), estimand)
-    w = np.where(kept, w, 0.0)
-    ck = np.where(kept, counts, 0).astype(float)
+        w = _raw_weights(ps, treatment, estimand)    # (n,) treatment broadcasts against (B, n) scores
+    np.copyto(w, 0.0, where=~kept)
+    ck = np.where(kept, counts, 0.0)
     if stabilize:
         with np.errstate(divide="ignore", invalid="ignore"):
             p1 = (ck @ arm1.astype(float)) / ck.sum(axis=1)
