@@ -350,3 +350,35 @@ def test_issue_17_cox_warm_start_falls_back_for_monotone_likelihoods(monkeypatch
     assert beyond.any()                                  # "converged" from the warm start at |log HR| > 5
     rerun = [c for c in calls if c[0] == 0.0 and c[1] > 0]
     assert rerun and np.all(rerun[-1][4][beyond])        # and refitted from 0
+
+
+def test_issue_17_design_checks_equal_the_per_resample_checks():
+    """Dropped columns and the exact 0/1 separation check from one product of the counts equal their
+    computation on each drawn sample: continuous, 0/1, rare 0/1 and mixed (0, 1 and 2) columns."""
+    from gistcausal.inference.bootstrap_batched import _design_checks, plan_batches
+
+    rng = np.random.default_rng(12)
+    n = 40
+    a = np.r_[np.ones(20), np.zeros(20)]
+    rare = np.zeros(n)
+    rare[[0, 1, 25]] = 1
+    mixed = (rng.random(n) < 0.5).astype(float)
+    mixed[[3, 30]] = 2.0
+    X = np.c_[np.ones(n), rng.normal(size=n), (rng.random(n) < 0.5), rare, mixed]
+    p = Problem(X=X, a=a, t=rng.exponential(5, n), e=np.ones(n), estimand="ATE", stabilize=False, trim=None,
+                truncate=None, landmarks=(2.0,), horizon=None, ps_method="logistic")
+    counts = draw_counts(p, np.random.SeedSequence(3).spawn(300))
+    active, sep = _design_checks(plan_batches(p), X, counts, counts > 0)
+    for b in range(300):
+        drawn = counts[b] > 0
+        d = X[drawn]
+        act = np.r_[True, d[:, 1:].max(axis=0) > d[:, 1:].min(axis=0)]
+        np.testing.assert_array_equal(active[b], act)
+        idx = np.repeat(np.arange(n), counts[b].astype(int))
+        sep_b = False
+        for j in range(1, X.shape[1]):
+            col = X[idx, j]
+            if act[j] and np.all((col == 0) | (col == 1)):
+                sep_b |= bool(np.all(a[idx][col == 1] == 1) or np.all(a[idx][col == 1] == 0))
+        assert sep[b] == sep_b
+    assert sep.any() and not sep.all() and not active.all()

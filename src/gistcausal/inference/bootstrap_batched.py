@@ -90,9 +90,13 @@ class BatchPlan:
     by_time : tuple of two ndarrays
         Each arm's patients by decreasing time (the last follow-up time of a resample's arm is the first of
         them it draws).
-    checks : ndarray, shape (n, 4 p)
-        Columns ``[X at its most common value, X not 0/1, X if 0/1 else 0, the same times the treatment]``:
-        the counts times them are the inputs of the per-resample dropped-column and separation checks.
+    checks : ndarray
+        Columns ``[X at its most common value (every column), X not 0/1 (the columns with 0/1 and other
+        values), X if 0/1 else 0 and the same times the treatment (the columns with any 0/1 value)]``: the
+        counts times them are the inputs of the per-resample dropped-column and separation checks.
+    mixed01, can01 : ndarray of int
+        The design columns with both 0/1 and other values, and those with any 0/1 value (a resample may
+        draw only 0s and 1s from them).
     """
 
     ps_beta: np.ndarray | None
@@ -102,6 +106,8 @@ class BatchPlan:
     groups: Any
     by_time: tuple[np.ndarray, np.ndarray]
     checks: np.ndarray
+    mixed01: np.ndarray
+    can01: np.ndarray
 
 
 def plan_batches(p: Any) -> BatchPlan:
@@ -125,6 +131,10 @@ def plan_batches(p: Any) -> BatchPlan:
         vals, freq = np.unique(X[:, j], return_counts=True)
         mode_ind[:, j] = X[:, j] == vals[np.argmax(freq)]
     is01 = (X == 0) | (X == 1)
+    any01, all01 = is01.any(axis=0), is01.all(axis=0)
+    any01[0] = all01[0] = False                   # the intercept
+    mixed, can01 = np.flatnonzero(any01 & ~all01), np.flatnonzero(any01)
+    X01 = np.where(is01, X, 0.0)
     ps_beta = info_inv = None
     try:
         ps_beta, _ = logistic_newton(X, a)
@@ -134,8 +144,8 @@ def plan_batches(p: Any) -> BatchPlan:
         # no warm start: every replicate's refit runs from 0 (and fails there as it does one at a time)
         ps_beta = info_inv = None
     plan = BatchPlan(ps_beta=ps_beta, ps_info_inv=info_inv, cox_beta=None, times=times, groups=groups, by_time=by_time,
-                     checks=np.hstack([mode_ind, ~is01, np.where(is01, X, 0.0),
-                                       np.where(is01, X, 0.0) * a[:, None]]).astype(float))
+                     checks=np.hstack([mode_ind, ~is01[:, mixed], X01[:, can01], X01[:, can01] * a[:, None]]),
+                     mixed01=mixed, can01=can01)
     values, _, reason = batched_statistics(p, np.ones((1, n)), plan)
     if not reason[0] and np.isfinite(values[0, -1]):
         plan = BatchPlan(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__},
@@ -166,7 +176,15 @@ def _design_checks(plan: "BatchPlan", X: np.ndarray, counts: np.ndarray, present
     column whose drawn 1s are all in one arm). Both from one product of the counts with
     :attr:`BatchPlan.checks`. Returns the (B x p) active mask and the (B,) separated mask."""
     B, q = counts.shape[0], X.shape[1]
-    mode, not01, ones, treated = np.split(counts @ plan.checks, 4, axis=1)
+    mixed, can01 = plan.mixed01, plan.can01
+    prod = counts @ plan.checks
+    mode = prod[:, :q]
+    binary = np.zeros((B, q), dtype=bool)           # every drawn value is 0 or 1
+    binary[:, can01] = True
+    binary[:, mixed] = prod[:, q:q + mixed.size] == 0
+    ones, treated = np.zeros((B, q)), np.zeros((B, q))
+    ones[:, can01] = prod[:, q + mixed.size:q + mixed.size + can01.size]
+    treated[:, can01] = prod[:, q + mixed.size + can01.size:]
     # draws at each column's most common value: 0 < k < all draws means two values were drawn
     active = np.ones((B, q), dtype=bool)
     active[:, 1:] = (mode[:, 1:] > 0) & (mode[:, 1:] < mode[:, :1])    # column 0 (all 1): every draw
@@ -174,7 +192,6 @@ def _design_checks(plan: "BatchPlan", X: np.ndarray, counts: np.ndarray, present
         if j:                                  # none drawn at the mode: look at the drawn values themselves
             d = X[present[b], j]
             active[b, j] = d.max() > d.min()
-    binary = not01 == 0                              # every drawn value is 0 or 1
     binary[:, 0] = False
     binary &= active
     return active, np.any(binary & ((treated == 0) | (treated == ones)), axis=1)
