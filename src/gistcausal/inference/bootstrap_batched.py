@@ -246,8 +246,8 @@ def _logistic_chord(X: np.ndarray, XT: np.ndarray, a: np.ndarray, counts: np.nda
     rows = np.flatnonzero(todo)
     if not rows.size:
         return beta, done
-    # every replicate of ``rows`` is iterated until the last one stops (the others' steps are discarded):
-    # contiguous (k x n) passes into one reused buffer cost less than gathering the running rows each time
+    # the replicates of ``rows`` are iterated together (the steps of those that stopped are discarded):
+    # contiguous (k x n) passes into one reused buffer; once fewer than half still run, they are compacted
     c = counts if rows.size == B else counts[rows]
     # X'diag(c)(2y - 1 - tanh) = X'diag(c)(2y - 1) - X'diag(c) tanh: the first term once
     fixed = (c @ (X * (2.0 * a - 1.0)[:, None]))
@@ -258,6 +258,10 @@ def _logistic_chord(X: np.ndarray, XT: np.ndarray, a: np.ndarray, counts: np.nda
     for _ in range(max_iter):
         if not run.any():
             break
+        if 2 * run.sum() < run.size:
+            rows, c, fixed, prev = rows[run], c[run], fixed[run], prev[run]
+            buf = buf[:rows.size]
+            run = np.ones(rows.size, dtype=bool)
         # expit(eta) = (1 + tanh(eta / 2)) / 2, so c (y - expit(eta)) = c (2y - 1 - tanh(eta / 2)) / 2: one
         # tanh pass (several times cheaper than exp) with absolute error 1e-16, as expit's; the score's
         # rounding is that of its n-term sum either way
