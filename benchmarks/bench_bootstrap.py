@@ -192,8 +192,10 @@ def batched_comparison(args) -> None:
         run_r_here = have_r() and (args.r_max_n is None or n <= args.r_max_n)
         rr = _time_r(p, r_reps) * B if run_r_here else float("nan")
         r_reps = r_reps if run_r_here else 0
-        print(f"| {label} | {n:,} | {p.X.shape[1]} | {tb:.2f} | {reps} | {single:.1f} | {r_reps} | {rr:.1f} "
-              f"| {single / tb:.1f}x | {rr / tb:.0f}x | {1000 * tb / B:.3f} | {dict(res.n_failed)} "
+        print(f"| {label} | {n:,} | {p.X.shape[1]} | {tb:.2f} | {reps} | {single:.1f} | {r_reps} "
+              f"| {f'{rr:.1f}' if run_r_here else 'not run'} "
+              f"| {single / tb:.1f}x | {f'{rr / tb:.0f}x' if run_r_here else 'not run'} | {1000 * tb / B:.3f} "
+              f"| {dict(res.n_failed)} "
               f"| {os.getloadavg()[0]:.1f} |", flush=True)
 
 

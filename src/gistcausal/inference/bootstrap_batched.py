@@ -3,26 +3,36 @@ r"""The bootstrap's replicates computed B at a time from a (B x n) matrix of res
 A bootstrap resample of the IPTW pipeline is the original patients with multiplicities :math:`c_{bi}` (how
 often patient *i* was drawn in replicate *b*). Every statistic of a replicate is a sum over its rows, so it is
 the same sum over the original patients with :math:`c_{bi}` multiplying the case weights; and all replicates
-share the original sort order by time. So, for a chunk of replicates at once:
+share the original times. What every chunk shares is computed once per run (:func:`plan_batches`: the
+full-data fits and the grouping of patients by event time). Then, for a chunk of replicates at once:
 
-* the logistic propensity refit is Newton-Raphson on :math:`\sum_i c_{bi} \ell_i(\beta_b)`: the information
-  :math:`X^\top \operatorname{diag}(c_b p_b (1 - p_b)) X` of every replicate is one matrix product of the
-  (B x n) weight matrix with the n x p(p+1)/2 row-wise products of the design (one BLAS call), the step one
-  batched solve;
+* the logistic propensity refit starts from the full-data estimate :math:`\hat\beta_0` and iterates with the
+  fixed full-data information :math:`I_0` (a chord, or modified Newton, iteration: two (B x n x p) products
+  and one tanh pass per step, no per-replicate information), which contracts by :math:`O(n^{-1/2})` per step
+  at large n; a replicate that does not converge within a few steps, contracts slowly, reaches a linear
+  predictor above 15 or drops a design column is refitted by the exact Newton-Raphson from 0 (the
+  information of every replicate one matrix product of the (B x n) weight matrix with the n x p(p+1)/2
+  row-wise products of the design, the step one batched solve), which classifies failures as
+  :func:`~gistcausal.inference.mestimation.logistic_newton` does;
 * the weights are :func:`gistcausal.stats.weights.weight_values_counts` (weight_values with counts);
-* Kaplan-Meier per arm: weighted events and totals per distinct time are ``np.add.reduceat`` over the sorted
-  columns of :math:`c_{bi} w_{bi}`, numbers at risk their reverse cumulative sums, :math:`\hat S` the
-  cumulative product, RMST the area to the horizon (:mod:`gistcausal.stats.km`'s arithmetic);
+* Kaplan-Meier per arm: weighted events at each event time and weights in each interval between event times
+  are one sparse product with the columns of :math:`c_{bi} w_{bi}`, numbers at risk the reverse cumulative
+  sums of the latter, :math:`\hat S` the cumulative product, RMST the area to the horizon
+  (:mod:`gistcausal.stats.km`'s arithmetic: the curve only steps at event times);
 * the Cox model has one binary covariate, so its risk-set sums at :math:`\beta` are
-  :math:`R_0(t) e^{\beta x_0} + R_1(t) e^{\beta x_1}` from the per-arm reverse cumulative weight sums; Efron's
-  tied deaths are expanded over the (replicate, time) pairs with deaths; Newton-Raphson with step-halving and
-  the stopping rule of :func:`gistcausal.stats.cox.cox_newton`, for all replicates of the chunk at once.
+  :math:`R_0(t) e^{\beta x_0} + R_1(t) e^{\beta x_1}` from the per-arm numbers at risk; Efron's tied deaths
+  are rows over the (replicate, time) pairs with deaths; Newton-Raphson with step-halving and the stopping
+  rule of :func:`gistcausal.stats.cox.cox_newton` for all replicates of the chunk at once, from the full-data
+  log hazard ratio; a replicate that does not converge from there, or converges beyond
+  :data:`COX_WARM_MAX`, is refitted from 0 as cox_newton does.
 
-Every iteration starts and stops as its one-replicate counterpart (logistic from 0, step below 1e-10; Cox from
-0, relative log-likelihood change below 1e-10 and step below 1e-7), and failures get the same reason in the same
-order of checks, so a replicate computed here equals the one computed by
-:func:`gistcausal.inference.bootstrap._statistics` on the same resample to rounding (1e-10 in the tests). Memory:
-a chunk holds a few (B_chunk x n) float arrays; :func:`chunk_size` bounds one of them.
+Warm starts change the path, not the fixed point: both likelihoods are concave, so a converged iteration ends
+at the one maximum the one-replicate path finds. The chord stops when its error bound (the step times
+q / (1 - q), q the observed contraction) is below 1e-12, tighter than logistic_newton's step below 1e-10; the
+Cox iteration stops by cox_newton's own rule (relative log-likelihood change below 1e-10 and step below
+1e-7). Failures get the same reason in the same order of checks, so a replicate computed here equals the one
+computed by :func:`gistcausal.inference.bootstrap._statistics` on the same resample to rounding (1e-10 in the
+tests). Memory: a chunk holds a few (B_chunk x n) float arrays; :func:`chunk_size` bounds one of them.
 
 References
 ----------
@@ -230,10 +240,12 @@ def _logistic_chord(X: np.ndarray, XT: np.ndarray, a: np.ndarray, counts: np.nda
     information at the full-data estimate :math:`\beta_0`. Its fixed points are those of Newton's method (the
     score is 0) and it contracts by :math:`\|I_0^{-1}(I_0 - I_c)\|` per step, which is
     :math:`O(n^{-1/2})` for a bootstrap resample, so at large n a few steps of two (B x n x p) products replace
-    Newton's steps of n p(p+1)/2 products each. It stops when the largest step is below ``tol`` = 1e-12 (the
-    remaining error is at most ratio / (1 - ratio) times that step: below 1e-12 with ``max_ratio`` = 0.5),
-    tighter than :func:`~gistcausal.inference.mestimation.logistic_newton`'s 1e-10 on its quadratically
-    converging steps, so both give the same estimate to rounding.
+    Newton's steps of n p(p+1)/2 products each. After a step of largest size s of an iteration contracting
+    by q, the distance to the fixed point is at most s q / (1 - q); it stops when that bound is below
+    ``tol`` = 1e-12, q estimated from the last two steps and taken between 0.1 and ``max_ratio`` (so the
+    bound is never below s / 9). That is tighter than
+    :func:`~gistcausal.inference.mestimation.logistic_newton`'s step below 1e-10, so both give the same
+    estimate to rounding (the tests: 1e-12 on the coefficients).
 
     Returns the (B x p) coefficients and which replicates converged; the others (no convergence within
     ``max_iter`` steps, a step shrinking by less than ``max_ratio``, or a converged fit with a linear predictor
