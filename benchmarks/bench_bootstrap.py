@@ -172,7 +172,7 @@ def batched_comparison(args) -> None:
     for n in args.sizes:
         df = synthetic(n, p=12)
         Xs = np.c_[np.ones(n), df[[f"x{j + 1}" for j in range(11)]].to_numpy()]
-        cases.append((f"synthetic", _problem(Xs, df["treatment"].to_numpy(float), df["time"].to_numpy(float),
+        cases.append(("synthetic", _problem(Xs, df["treatment"].to_numpy(float), df["time"].to_numpy(float),
                                              df["event"].to_numpy(float), (2.0, 5.0), 8.0)))
     B = args.n_boot
     print(f"# batched bootstrap vs one replicate at a time vs R; B = {B}, 1 worker, 1 BLAS thread")

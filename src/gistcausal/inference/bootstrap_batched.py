@@ -42,7 +42,7 @@ Therneau TM, Grambsch PM (2000). Modeling Survival Data. Springer (ch. 3: weight
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -145,7 +145,6 @@ def plan_batches(p: Any) -> BatchPlan:
     any01[0] = all01[0] = False                   # the intercept
     mixed, can01 = np.flatnonzero(any01 & ~all01), np.flatnonzero(any01)
     X01 = np.where(is01, X, 0.0)
-    ps_beta = info_inv = None
     try:
         ps_beta, _ = logistic_newton(X, a)
         mu = special.expit(X @ ps_beta)
@@ -153,13 +152,13 @@ def plan_batches(p: Any) -> BatchPlan:
     except (ModelFitError, SeparationError, np.linalg.LinAlgError):
         # no warm start: every replicate's refit runs from 0 (and fails there as it does one at a time)
         ps_beta = info_inv = None
-    plan = BatchPlan(ps_beta=ps_beta, ps_info_inv=info_inv, cox_beta=None, times=times, groups=groups, by_time=by_time,
-                     checks=np.hstack([mode_ind, ~is01[:, mixed], X01[:, can01], X01[:, can01] * a[:, None]]),
-                     mixed01=mixed, can01=can01)
+    plan = BatchPlan(ps_beta=ps_beta, ps_info_inv=info_inv, cox_beta=None, times=times, groups=groups,
+                     by_time=by_time, mixed01=mixed, can01=can01,
+                     checks=np.hstack([mode_ind, ~is01[:, mixed], X01[:, can01], X01[:, can01] * a[:, None]]))
+    # the full-data log HR by the same batched code (one replicate of counts 1), started from 0
     values, _, reason = batched_statistics(p, np.ones((1, n)), plan)
     if not reason[0] and np.isfinite(values[0, -1]):
-        plan = BatchPlan(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__},
-                            "cox_beta": float(values[0, -1])})
+        plan = replace(plan, cox_beta=float(values[0, -1]))
     return plan
 
 
@@ -595,5 +594,5 @@ def run_batched_chunk(p: Any, seeds: list[np.random.SeedSequence], start: int, p
             for b in range(len(seeds))]
 
 
-__all__ = ["batch_unsupported", "batched_statistics", "chunk_size", "draw_counts", "run_batched_chunk",
-           "CHUNK_BYTES"]
+__all__ = ["BatchPlan", "batch_unsupported", "batched_statistics", "chunk_size", "draw_counts", "plan_batches",
+           "run_batched_chunk", "CHUNK_BYTES", "COX_WARM_MAX"]
