@@ -15,6 +15,7 @@ time multiplied by 2000 (stated in the output); gistcausal runs all 2000, with 1
 2-worker figure is reported both with a cold start of the worker processes and warm).
 
     .venv/bin/python benchmarks/bench_bootstrap.py                       # batched vs per-replicate vs R
+    .venv/bin/python benchmarks/bench_bootstrap.py --sizes 100000 --r-max-n 1000   # R at n = 110 only
     .venv/bin/python benchmarks/bench_bootstrap.py --sizes 10000 --lifelines
 """
 from __future__ import annotations
@@ -171,16 +172,16 @@ def batched_comparison(args) -> None:
     for n in args.sizes:
         df = synthetic(n, p=12)
         Xs = np.c_[np.ones(n), df[[f"x{j + 1}" for j in range(11)]].to_numpy()]
-        cases.append((f"synthetic", _problem(Xs, df["treatment"].to_numpy(float), df["time"].to_numpy(float),
+        cases.append(("synthetic", _problem(Xs, df["treatment"].to_numpy(float), df["time"].to_numpy(float),
                                              df["event"].to_numpy(float), (2.0, 5.0), 8.0)))
     B = args.n_boot
     print(f"# batched bootstrap vs one replicate at a time vs R; B = {B}, 1 worker, 1 BLAS thread")
     print(f"# {platform.platform()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
-          f"numpy {np.__version__}; {r_versions()}")
+          f"numpy {np.__version__}; {r_versions()}; load average at start {os.getloadavg()[0]:.1f}")
     print("| cohort | n | PS columns | batched (s) | per replicate: timed reps | per replicate, scaled to B (s) "
           "| R loop: timed reps | R loop, scaled to B (s) | per-replicate / batched | R / batched "
-          "| batched ms per replicate | failed (batched) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| batched ms per replicate | failed (batched) | load average after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, p in cases:
         n = p.a.size
         tb, res = _time_python(p, B, "batched")
@@ -188,9 +189,14 @@ def batched_comparison(args) -> None:
         ts, _ = _time_python(p, reps, "per_replicate")
         single = ts * B / reps
         r_reps = args.r_reps if n <= 1000 else max(2, args.r_reps * 110 // n)
-        rr = _time_r(p, r_reps) * B if have_r() else float("nan")
-        print(f"| {label} | {n:,} | {p.X.shape[1]} | {tb:.2f} | {reps} | {single:.1f} | {r_reps} | {rr:.1f} "
-              f"| {single / tb:.1f}x | {rr / tb:.0f}x | {1000 * tb / B:.3f} | {dict(res.n_failed)} |", flush=True)
+        run_r_here = have_r() and (args.r_max_n is None or n <= args.r_max_n)
+        rr = _time_r(p, r_reps) * B if run_r_here else float("nan")
+        r_reps = r_reps if run_r_here else 0
+        print(f"| {label} | {n:,} | {p.X.shape[1]} | {tb:.2f} | {reps} | {single:.1f} | {r_reps} "
+              f"| {f'{rr:.1f}' if run_r_here else 'not run'} "
+              f"| {single / tb:.1f}x | {f'{rr / tb:.0f}x' if run_r_here else 'not run'} | {1000 * tb / B:.3f} "
+              f"| {dict(res.n_failed)} "
+              f"| {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 def main() -> None:
@@ -200,6 +206,8 @@ def main() -> None:
     ap.add_argument("--single-reps", type=int, default=20,
                     help="per-replicate path: replicates timed at n = 1e5 (more at smaller n)")
     ap.add_argument("--r-reps", type=int, default=200, help="R loop: replicates timed at n = 110 (fewer above)")
+    ap.add_argument("--r-max-n", type=int, default=None,
+                    help="time R's loop only up to this many patients (about 1 min per replicate at 1e5)")
     ap.add_argument("--lifelines", action="store_true", help="also the statsmodels + lifelines comparison")
     ap.add_argument("--slow-reps", type=int, default=100)
     args = ap.parse_args()

@@ -237,7 +237,148 @@ def test_issue_17_batched_refused_for_firth_message(study_problem):
 
 
 def test_issue_17_chunks_bound_memory():
-    """One (B_chunk x n) float array stays within 32 MB; small problems run in one chunk."""
+    """One (B_chunk x n) float array stays within 16 MB; small problems run in one chunk."""
     assert chunk_size(110, 2000) == 2000
-    assert chunk_size(100_000, 2000) * 100_000 * 8 <= 32 * 2 ** 20
+    assert chunk_size(100_000, 2000) * 100_000 * 8 <= 16 * 2 ** 20
     assert chunk_size(10 ** 9, 2000) == 1
+
+
+# ----------------------------------------------------------------------------------------------------
+# warm starts: the chord logistic refit and the Cox iteration from the full-data estimates
+# ----------------------------------------------------------------------------------------------------
+def _moderate_problem(n=3000, seed=3):
+    """A cohort large enough for the chord iteration to converge in a few steps (ties in the times)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    x[:, 2:] = x[:, 2:] > 0.2
+    a = (rng.random(n) < 1 / (1 + np.exp(-(0.3 + x @ [0.5, -0.3, 0.4, -0.2])))).astype(float)
+    t = np.round(rng.exponential(8, n) * np.exp(-0.3 * a), 1)
+    ev = (rng.random(n) < 0.7).astype(float)
+    return Problem(X=np.c_[np.ones(n), x], a=a, t=t, e=ev, estimand="ATE", stabilize=True, trim=None,
+                   truncate=None, landmarks=(3.0, 6.0), horizon=10.0, ps_method="logistic")
+
+
+def test_issue_17_warm_start_chord_converges_to_the_newton_estimate():
+    """The chord iteration from the full-data fit reaches every replicate's maximum-likelihood estimate (the
+    one logistic_newton finds from 0 on the expanded resample) to 1e-12, in fewer than 12 steps."""
+    from gistcausal.inference.bootstrap_batched import _logistic_chord, plan_batches
+    from gistcausal.inference.mestimation import logistic_newton
+
+    p = _moderate_problem()
+    plan = plan_batches(p)
+    assert plan.ps_beta is not None and plan.cox_beta is not None
+    counts = draw_counts(p, np.random.SeedSequence(2).spawn(12))
+    beta, done = _logistic_chord(p.X, np.ascontiguousarray(p.X.T), p.a, counts, counts > 0, plan.ps_beta,
+                                 plan.ps_info_inv, np.ones(12, dtype=bool), max_iter=12)
+    assert done.all()
+    for b in range(12):
+        idx = np.repeat(np.arange(p.a.size), counts[b].astype(int))
+        ref, _ = logistic_newton(p.X[idx], p.a[idx])
+        np.testing.assert_allclose(beta[b], ref, rtol=0, atol=1e-12)
+
+
+def test_issue_17_warm_started_batched_equals_per_replicate_at_moderate_n():
+    """n = 3000: the replicates computed by the warm-started chord and Cox iterations equal the one-at-a-time
+    path (Newton from 0 for both models) to 1e-10."""
+    batched, single = _both(_moderate_problem(), n_boot=30, seed=5)
+    assert batched.n_failed == {}
+    _assert_same(batched, single)
+
+
+def test_issue_17_separated_replicates_fall_back_to_newton_from_zero():
+    """Resamples that separate the arms (a covariate separating them unless one of two overlapping patients
+    is drawn) leave the chord iteration unconverged and go to the exact Newton from 0, which counts them as
+    'separation', as the one-replicate path does; some others converge in the chord (near separation most
+    do not: a linear predictor above 15 or a slow contraction sends them to Newton too)."""
+    from gistcausal.inference.bootstrap import _Failure, _statistics
+    from gistcausal.inference.bootstrap_batched import _logistic_chord, batched_statistics, plan_batches
+
+    a, t, ev, _, X = _separation_data()
+    p = Problem(X=X, a=a, t=t, e=ev, estimand="ATE", stabilize=False, trim=None, truncate=None,
+                landmarks=(5.0,), horizon=8.0, ps_method="logistic")
+    plan = plan_batches(p)
+    assert plan.ps_beta is not None                      # the full data are not separated: a warm start
+    seeds = np.random.SeedSequence(9).spawn(80)
+    counts = draw_counts(p, seeds)
+    _, done = _logistic_chord(X, np.ascontiguousarray(X.T), a, counts, counts > 0, plan.ps_beta,
+                              plan.ps_info_inv, np.ones(80, dtype=bool))
+    _, _, reason = batched_statistics(p, counts, plan)
+    single = []
+    for s in seeds:
+        try:
+            _statistics(p, _draw(p, s))
+            single.append("")
+        except _Failure as f:
+            single.append(f.reason)
+    single = np.array(single)
+    assert (single == "separation").sum() > 3
+    assert list(reason) == list(single)
+    assert not done[single == "separation"].any()        # every separated resample fell back
+    assert done[single == ""].any()                      # and the chord did some others' work
+
+
+def test_issue_17_cox_warm_start_falls_back_for_monotone_likelihoods(monkeypatch):
+    """A replicate whose Cox likelihood is monotone (an arm's deaths all trimmed away but for a few) can stop
+    by the convergence rule from the warm start after fewer steps than from 0; it is refitted from 0, so
+    'cox_not_converged' is counted for the same replicates as one at a time."""
+    import gistcausal.inference.bootstrap_batched as bb
+
+    calls = []
+    original = bb._cox_batched
+
+    def spy(cb, todo, **kw):
+        beta, conv = original(cb, todo, **kw)
+        calls.append((kw.get("start", 0.0), int(todo.sum()), beta.copy(), conv.copy(), todo.copy()))
+        return beta, conv
+
+    monkeypatch.setattr(bb, "_cox_batched", spy)
+    rng = np.random.default_rng(1)
+    n = 60
+    x = rng.normal(size=n)
+    a = (rng.random(n) < 1 / (1 + np.exp(-2.5 * x))).astype(float)
+    t = rng.exponential(10, n)
+    ev = (rng.random(n) < 0.8).astype(float)
+    p = Problem(X=np.c_[np.ones(n), x], a=a, t=t, e=ev, estimand="ATE", stabilize=False, trim=(0.35, 0.65),
+                truncate=None, landmarks=(4.0,), horizon=None, ps_method="logistic")
+    batched, single = _both(p, n_boot=200)
+    _assert_same(batched, single)
+    assert batched.n_failed["cox_not_converged"] > 0
+    warm = [c for c in calls if c[0] != 0.0 and c[1] > 1]
+    assert len(warm) == 1                                # the replicates' chunk (not the plan's full data)
+    _, _, beta, conv, todo = warm[0]
+    beyond = todo & conv & (np.abs(beta) > bb.COX_WARM_MAX)
+    assert beyond.any()                                  # "converged" from the warm start at |log HR| > 5
+    rerun = [c for c in calls if c[0] == 0.0 and c[1] > 0]
+    assert rerun and np.all(rerun[-1][4][beyond])        # and refitted from 0
+
+
+def test_issue_17_design_checks_equal_the_per_resample_checks():
+    """Dropped columns and the exact 0/1 separation check from one product of the counts equal their
+    computation on each drawn sample: continuous, 0/1, rare 0/1 and mixed (0, 1 and 2) columns."""
+    from gistcausal.inference.bootstrap_batched import _design_checks, plan_batches
+
+    rng = np.random.default_rng(12)
+    n = 40
+    a = np.r_[np.ones(20), np.zeros(20)]
+    rare = np.zeros(n)
+    rare[[0, 1, 25]] = 1
+    mixed = (rng.random(n) < 0.5).astype(float)
+    mixed[[3, 30]] = 2.0
+    X = np.c_[np.ones(n), rng.normal(size=n), (rng.random(n) < 0.5), rare, mixed]
+    p = Problem(X=X, a=a, t=rng.exponential(5, n), e=np.ones(n), estimand="ATE", stabilize=False, trim=None,
+                truncate=None, landmarks=(2.0,), horizon=None, ps_method="logistic")
+    counts = draw_counts(p, np.random.SeedSequence(3).spawn(300))
+    active, sep = _design_checks(plan_batches(p), X, counts, counts > 0)
+    for b in range(300):
+        drawn = counts[b] > 0
+        d = X[drawn]
+        act = np.r_[True, d[:, 1:].max(axis=0) > d[:, 1:].min(axis=0)]
+        np.testing.assert_array_equal(active[b], act)
+        idx = np.repeat(np.arange(n), counts[b].astype(int))
+        sep_b = False
+        for j in range(1, X.shape[1]):
+            col = X[idx, j]
+            if act[j] and np.all((col == 0) | (col == 1)):
+                sep_b |= bool(np.all(a[idx][col == 1] == 1) or np.all(a[idx][col == 1] == 0))
+        assert sep[b] == sep_b
+    assert sep.any() and not sep.all() and not active.all()

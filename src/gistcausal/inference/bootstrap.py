@@ -65,7 +65,7 @@ from gistcausal.engine import engine_from_jobs, open_executor
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
-                                                    run_batched_chunk)
+                                                    plan_batches, run_batched_chunk)
 from gistcausal.inference.mestimation import logistic_newton
 from gistcausal.stats.cox import cox_newton, cox_prepare
 from gistcausal.stats.km import km_at
@@ -252,14 +252,16 @@ def _draw(p: Problem, seed: np.random.SeedSequence) -> np.ndarray:
     return np.r_[i0[rng.integers(0, i0.size, i0.size)], i1[rng.integers(0, i1.size, i1.size)]]
 
 
-def _run_item(p: Problem, item: tuple[list[np.random.SeedSequence], int]
+def _run_item(shared: tuple[Problem, tuple], item: tuple[list[np.random.SeedSequence], int]
               ) -> list[tuple[int, np.ndarray | None, str, bool]]:
+    p, _ = shared
     return _run_chunk(p, *item)
 
 
-def _batched_item(p: Problem, item: tuple[list[np.random.SeedSequence], int]
+def _batched_item(shared: tuple[Problem, tuple], item: tuple[list[np.random.SeedSequence], int]
                   ) -> list[tuple[int, np.ndarray | None, bool, str]]:
-    return _batched_chunk(p, *item)
+    p, extra = shared
+    return _batched_chunk(p, *item, *extra)
 
 
 def _run_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
@@ -447,9 +449,9 @@ def _single_thread_chunk(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
 
-def _batched_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int
+def _batched_chunk(p: Problem, seeds: list[np.random.SeedSequence], start: int, plan: Any = None
                    ) -> list[tuple[int, np.ndarray | None, bool, str]]:
-    return _single_thread_chunk(run_batched_chunk, p, seeds, start)
+    return _single_thread_chunk(run_batched_chunk, p, seeds, start, plan)
 
 
 def choose_path(p: Problem, path: str, where: str) -> str:
@@ -489,21 +491,26 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     seeds = np.random.SeedSequence(random_state).spawn(n_boot)
     if path == "batched":
         chunk, fn = chunk_size(n, n_boot), _batched_chunk
+        # full-data fits (the replicates' warm starts) and the grouping by time, once for every chunk
+        plan = _single_thread_chunk(plan_batches, p)
+        extra: tuple = (plan,)
     else:
         chunk, fn = max(1, min(100, math.ceil(n_boot / 20))), _run_chunk
+        plan, extra = None, ()
     starts = list(range(0, n_boot, chunk))
     report = progress or (lambda done, total: None)
     done = 0
     report(0, n_boot)
     results: list = []
     if map_chunks is not None:
-        jobs = map_chunks(fn, [(p, seeds[s:s + chunk], s) for s in starts])
+        jobs = map_chunks(fn, [(p, seeds[s:s + chunk], s, *extra) for s in starts])
     else:
-        # the chunks run on the engine (analysis.engine); without one, on n_jobs local processes
+        # the chunks run on the engine (analysis.engine); without one, on n_jobs local processes. The problem
+        # and the batched plan are shipped once per worker (shared), the seeds per chunk.
         item = _batched_item if path == "batched" else _run_item
         with open_executor(engine_from_jobs(n_jobs) if engine is None else engine) as ex:
             jobs = [part for _, part in ex.imap_unordered(item, [(seeds[s:s + chunk], s) for s in starts],
-                                                          shared=p)]
+                                                          shared=(p, extra))]
     for part in jobs:
         results.extend(part)
         done += len(part)
@@ -532,7 +539,7 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
     boot = np.vstack([v for _, v in ok])
     jack = None
     if ci == "bca":
-        rows = _jackknife(p, path)
+        rows = _jackknife(p, path, plan)
         if len(rows) < n:
             msg = (f"{where}: {n - len(rows)} leave-one-out refits failed for '{outcome}' (got {len(rows)} "
                    f"of {n}). The BCa acceleration uses the others.")
@@ -551,7 +558,7 @@ def run_bootstrap(p: Problem, *, outcome: str, n_boot: int, ci: str, alpha: floa
                            estimates=estimates, replicates=table, warnings=tuple(caught), path=path)
 
 
-def _jackknife(p: Problem, path: str) -> list[np.ndarray]:
+def _jackknife(p: Problem, path: str, plan: Any = None) -> list[np.ndarray]:
     """Leave-one-out statistic vectors of the pipeline (failed refits left out), for the BCa acceleration;
     batched, the resample leaving out patient i is the count vector of ones with a 0 at i."""
     n = p.a.size
@@ -568,7 +575,7 @@ def _jackknife(p: Problem, path: str) -> list[np.ndarray]:
     for s in range(0, n, step):
         counts = np.ones((min(step, n - s), n))
         counts[np.arange(counts.shape[0]), s + np.arange(counts.shape[0])] = 0.0
-        values, _, reason = _single_thread_chunk(batched_statistics, p, counts)
+        values, _, reason = _single_thread_chunk(batched_statistics, p, counts, plan)
         rows += [values[b] for b in range(counts.shape[0]) if not reason[b]]
     return rows
 

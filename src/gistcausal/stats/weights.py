@@ -100,7 +100,8 @@ def crump_bounds(ps: np.ndarray) -> tuple[float, float]:
 def _raw_weights(e: np.ndarray, t: np.ndarray, estimand: str) -> np.ndarray:
     """The module table's weights (before stabilization and truncation)."""
     if estimand == "ATE":
-        return np.where(t == 1, 1 / e, 1 / (1 - e))
+        # 1 / e or 1 / (1 - e) as written, one division pass instead of two (the same numbers)
+        return 1 / np.where(t == 1, e, 1 - e)
     if estimand == "ATT":
         return np.where(t == 1, 1.0, e / (1 - e))
     if estimand == "ATC":
@@ -289,19 +290,20 @@ def weight_values_counts(ps: np.ndarray, treatment: np.ndarray, counts: np.ndarr
             bounds = np.tile([float(trim[0]), float(trim[1])], (B, 1))
         kept &= (ps >= bounds[:, :1]) & (ps <= bounds[:, 1:])
     arm1 = treatment == 1
-    arm0 = treatment == 0
-    empty = ~np.any(kept & arm1, axis=1) | ~np.any(kept & arm0, axis=1)
+    ck = np.where(kept, counts, 0.0)
+    n1, n_kept = ck @ arm1.astype(float), ck.sum(axis=1)     # whole numbers: exact sums
+    empty = (n1 == 0) | (n1 == n_kept)
     reason[(reason == "") & empty] = "empty_arm"
-    if ESTIMANDS[estimand]["needs_interior"]:
+    # (the score range first: with every score inside (0, 1), as usual, no patient can be at an edge)
+    if ESTIMANDS[estimand]["needs_interior"] and not (ps.min() > 0 and ps.max() < 1):
         edge = np.any(kept & ((ps <= 0) | (ps >= 1)), axis=1)
         reason[(reason == "") & edge] = "positivity"
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = _raw_weights(ps, np.broadcast_to(treatment, ps.shape), estimand)
-    w = np.where(kept, w, 0.0)
-    ck = np.where(kept, counts, 0).astype(float)
+        w = _raw_weights(ps, treatment, estimand)    # (n,) treatment broadcasts against (B, n) scores
+    np.copyto(w, 0.0, where=~kept)
     if stabilize:
         with np.errstate(divide="ignore", invalid="ignore"):
-            p1 = (ck @ arm1.astype(float)) / ck.sum(axis=1)
+            p1 = n1 / n_kept
         w = w * np.where(arm1, p1[:, None], 1 - p1[:, None])
     if truncate is not None:
         lims = count_percentiles(np.where(kept, w, np.inf), ck, [float(truncate[0]), float(truncate[1])])
