@@ -169,3 +169,28 @@ def test_large_km_curve_is_drawn_from_few_points_within_tolerance():
     for col in ("surv", "ci_low", "ci_high"):
         drawn = kept[col].to_numpy()[idx]
         assert np.nanmax(np.abs(drawn - full[col].to_numpy())) < STEP_TOLERANCE
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_table_study_protocol_states_estimand_assumptions_and_the_plan_as_run(tmp_path, causal):
+    """An analysis-table study's protocol table has the estimand and assumptions rows (TARGET 6g/7g), and its
+    analysis plan says what ran: the adjusted analysis, or the unadjusted comparison only."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from gistcausal.present.sections import protocol_table
+    from tests.test_every_key import BASES, _table_data, apply
+
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(config_from_dict(apply(BASES["table"](tmp_path), (("analysis.causal", causal),))))
+    rows = dict(zip(protocol_table(res)["Component"], protocol_table(res)["Emulation in this analysis"]))
+    assert {"Estimand", "Identifying assumptions", "Analysis plan"} <= set(rows)
+    assert rows["Estimand"].startswith("ATE of treated vs control")
+    if causal:
+        assert rows["Analysis plan"].startswith("IPTW (ATE) with a logistic propensity model")
+    else:
+        assert rows["Analysis plan"].startswith("Unadjusted comparison only")
+    assert "Missing covariate values:" in rows["Analysis plan"]

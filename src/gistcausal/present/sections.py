@@ -391,18 +391,32 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
             ("Estimand", "Effect of assignment in the trial population", _estimand_words(r)),
             ("Identifying assumptions", "Guaranteed by randomization", _assumptions(r)),
             ("Analysis plan", "Comparison of outcome distributions between arms; missing data handled as planned",
-             f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) with a "
-             f"{cfg.analysis.propensity.method} "
-             f"propensity model; weighted Kaplan-Meier, RMST, marginal Cox; {cfg.analysis.survival.variance} "
-             f"variance. {_missing_data_plan(r)}"),
+             _plan_text(r)),
         ]
         if p.strategies is not None:
             rows += _strategy_rows(r)
     else:
         rows = [("Treatment strategies", _strategies(tr), arms),
                 ("Outcomes", "; ".join(o.label for o in cfg.outcomes.values()), "analysis-ready table"),
-                ("Analysis plan", "", f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)})")]
+                ("Estimand", "Effect of assignment in the trial population", _estimand_words(r)),
+                ("Identifying assumptions", "Guaranteed by randomization", _assumptions(r)),
+                ("Analysis plan", "Comparison of outcome distributions between arms; missing data handled as planned",
+                 _plan_text(r))]
     return pd.DataFrame(rows, columns=["Component", "Target trial", "Emulation in this analysis"])
+
+
+def _plan_text(r: "AnalysisResults") -> str:
+    """The emulation's analysis plan as run: the adjustment method, estimands, propensity model and variance, or
+    the unadjusted comparison when no adjusted analysis ran; then the missing-data rules."""
+    cfg = r.config
+    if cfg.analysis.causal and cfg.covariates:
+        plan = (f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) with a "
+                f"{cfg.analysis.propensity.method} propensity model; weighted Kaplan-Meier, RMST, marginal Cox; "
+                f"{cfg.analysis.survival.variance} variance.")
+    else:
+        plan = ("Unadjusted comparison only (Kaplan-Meier, log-rank test, Cox model); no adjustment for confounding "
+                "(analysis.causal is off or no covariates are listed).")
+    return f"{plan} {_missing_data_plan(r)}" if cfg.covariates else plan
 
 
 def weighting_sentence(r: "AnalysisResults") -> str:
