@@ -251,6 +251,29 @@ def _expand(df: pd.DataFrame, col: str) -> list[tuple[str, str, np.ndarray]]:
     return [(col, "", x)]
 
 
+def check_balance_inputs(df: pd.DataFrame, treatment_col: str, covariates: Sequence[str], binary: str,
+                         where: str) -> None:
+    """The balance functions' shared argument checks: ``binary`` is ``"raw"`` or ``"std"``, and the treatment
+    and covariate columns are in the data.
+
+    Raises
+    ------
+    ConfigError
+        A bad ``binary``.
+    DataError
+        A column that is not in the data, listing the data's first columns.
+    """
+    if binary not in ("raw", "std"):
+        raise ConfigError(f"{where}: binary must be 'raw' or 'std' (got {binary!r}). Pick one of these.")
+    if treatment_col not in df.columns:
+        raise DataError(f"{where}: treatment column {treatment_col!r} is not in the data (got columns "
+                        f"{list(df.columns)[:10]}). Pass treatment_col= one of the data's columns.")
+    missing = [c for c in covariates if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: covariate columns {missing} are not in the data (got columns "
+                        f"{list(df.columns)[:10]}). Fix the covariate names.")
+
+
 def balance_table(df: pd.DataFrame, *, treatment_col: str, covariates: Sequence[str], weights=None,
                   estimand: str = "ATE", threshold: float = 0.1, binary: Literal["raw", "std"] = "raw",
                   s_d_denom: SDDenom = "auto") -> BalanceTable:
@@ -278,15 +301,7 @@ def balance_table(df: pd.DataFrame, *, treatment_col: str, covariates: Sequence[
     """
     where = "balance_table"
     denom = _resolve_denom(s_d_denom, estimand, where)
-    if binary not in ("raw", "std"):
-        raise ConfigError(f"{where}: binary must be 'raw' or 'std' (got {binary!r}). Pick one of these.")
-    if treatment_col not in df.columns:
-        raise DataError(f"{where}: treatment column {treatment_col!r} is not in the data (got columns "
-                        f"{list(df.columns)[:10]}). Pass treatment_col= one of the data's columns.")
-    missing = [c for c in covariates if c not in df.columns]
-    if missing:
-        raise DataError(f"{where}: covariate columns {missing} are not in the data (got columns "
-                        f"{list(df.columns)[:10]}). Fix the covariate names.")
+    check_balance_inputs(df, treatment_col, covariates, binary, where)
     t = df[treatment_col].to_numpy()
     w = None if weights is None else np.asarray(getattr(weights, "weights", weights), dtype=float)
     rows = []

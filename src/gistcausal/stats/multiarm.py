@@ -65,7 +65,7 @@ from gistcausal.errors import (
     PositivityWarning,
     SmallSampleWarning,
 )
-from gistcausal.stats.balance import _expand, _is_binary, _unweighted_var, _wmean
+from gistcausal.stats.balance import _expand, _is_binary, _unweighted_var, _wmean, check_balance_inputs
 from gistcausal.stats.design_matrix import Design, build_design
 from gistcausal.stats.weights import EXTREME_WEIGHT_RATIO, POSITIVITY_BOUND, kish_ess
 
@@ -789,15 +789,7 @@ def multiarm_balance(df: pd.DataFrame, *, treatment_col: str, covariates: Sequen
     """
     where = "multiarm_balance"
     check_multiarm_estimand(estimand, where=where)
-    if binary not in ("raw", "std"):
-        raise ConfigError(f"{where}: binary must be 'raw' or 'std' (got {binary!r}). Pick one of these.")
-    if treatment_col not in df.columns:
-        raise DataError(f"{where}: treatment column {treatment_col!r} is not in the data (got columns "
-                        f"{list(df.columns)[:10]}). Pass treatment_col= one of the data's columns.")
-    missing = [c for c in covariates if c not in df.columns]
-    if missing:
-        raise DataError(f"{where}: covariate columns {missing} are not in the data (got columns "
-                        f"{list(df.columns)[:10]}). Fix the covariate names.")
+    check_balance_inputs(df, treatment_col, covariates, binary, where)
     codes, arms = arm_codes(df[treatment_col], arms, where, name=treatment_col)
     focal_k = _resolve_focal(focal, arms, estimand, where)
     names = [str(a) for a in arms]
