@@ -194,16 +194,16 @@ class SyntheticSource(_Model):
     confounding: float = Field(
         1.0, ge=0.0, le=10.0,
         description="Strength of confounding by indication: multiplies the covariate effects on the choice of "
-        "sunitinib vs imatinib 800 mg. 0 gives a randomized comparison; 1 is calibrated to the published study.",
+        "the synthetic registry's treated regimen over its control regimen. 0 gives a randomized comparison; 1 is calibrated to the published study.",
         examples=[1.0, 0.0])
     hr_pfs: float = Field(
         0.70, gt=0.0,
-        description="True conditional hazard ratio (sunitinib vs imatinib 800 mg, given covariates) for "
+        description="True conditional hazard ratio (treated vs control regimen, given covariates) for "
         "progression-free survival from time zero; the report sets the estimates beside the true marginal effects "
         "it implies.", examples=[0.7, 1.0])
     hr_os: float = Field(
         0.85, gt=0.0,
-        description="True conditional hazard ratio (sunitinib vs imatinib 800 mg, given covariates) for overall "
+        description="True conditional hazard ratio (treated vs control regimen, given covariates) for overall "
         "survival from time zero.", examples=[0.85, 1.0])
 
 
