@@ -67,6 +67,7 @@ from gistcausal.errors import (
 )
 from gistcausal.stats.balance import _expand, _is_binary, _unweighted_var, _wmean, check_balance_inputs
 from gistcausal.stats.design_matrix import Design, build_design
+from gistcausal.stats.propensity import halving_step
 from gistcausal.stats.weights import EXTREME_WEIGHT_RATIO, POSITIVITY_BOUND, kish_ess
 
 #: Estimands defined for K arms, with what each supports (the K-arm counterpart of ``_checks.ESTIMANDS``).
@@ -313,14 +314,7 @@ def multinomial_newton(X: np.ndarray, codes: np.ndarray, k: int, *, tol: float =
         except (linalg.LinAlgError, ValueError):
             break
         step = step.reshape(k - 1, p).T
-        factor = 1.0
-        while True:
-            candidate = B + factor * step
-            value = loglik(candidate)
-            if value >= current - 1e-12 or factor < 1e-8:
-                break
-            factor /= 2
-        B, current = candidate, value
+        B, current, factor = halving_step(loglik, B, step, current)
         if np.max(np.abs(factor * step)) < tol:
             converged = True
             break

@@ -219,6 +219,18 @@ def _numeric_check_scores(scores: np.ndarray) -> None:
                             "infinite values.")
 
 
+def halving_step(objective: Any, x: np.ndarray, step: np.ndarray, current: float
+                 ) -> tuple[np.ndarray, float, float]:
+    """One damped Newton step: ``x + f * step`` with ``f`` halved from 1 until ``objective`` (to maximise) does not
+    fall below ``current`` by more than 1e-12, or ``f < 1e-8``. Returns the new point, its objective and ``f``."""
+    factor = 1.0
+    while True:
+        candidate = x + factor * step
+        value = objective(candidate)
+        if value >= current - 1e-12 or factor < 1e-8:
+            return candidate, value, factor
+        factor /= 2
+
 def firth_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: int = 200):
     """Firth's modified-score Newton iteration with step halving on the penalized log-likelihood.
 
@@ -243,14 +255,7 @@ def firth_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: 
         hat = w * np.einsum("ij,jk,ik->i", X, cov, X)
         score = X.T @ (y - p + hat * (0.5 - p))
         step = cov @ score
-        factor = 1.0
-        while True:
-            candidate = beta + factor * step
-            value = pen_loglik(candidate)
-            if value >= current - 1e-12 or factor < 1e-8:
-                break
-            factor /= 2
-        beta, current = candidate, value
+        beta, current, factor = halving_step(pen_loglik, beta, step, current)
         if np.max(np.abs(factor * step)) < tol:
             p = special.expit(X @ beta)
             w = p * (1 - p)
