@@ -445,3 +445,38 @@ def test_no_covariates_error(rotterdam):
     msg = "PropensityModel.fit: no covariates given (got covariates=()). Pass covariates=[...]."
     with pytest.raises(ModelFitError, match=re.escape(msg)):
         PropensityModel().fit(rotterdam, treatment_col="hormon")
+
+
+def test_separation_check_gated_by_the_fit_decides_as_the_linear_program():
+    """The Konis linear program runs only when IRLS does not converge, warns or ends with |x'b| > 15; on random
+    designs (half of them made (quasi-)separated by construction, the others near it) the gated fit raises
+    SeparationError exactly when the linear program finds a separating direction."""
+    from gistcausal.stats.propensity import _separation_direction
+
+    rng = np.random.default_rng(7)
+    decided = {True: 0, False: 0}
+    for k in range(120):
+        n = int(rng.integers(30, 120))
+        df = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n),
+                           "g": rng.choice(["a", "b", "c"], size=n, p=[0.45, 0.45, 0.1])})
+        eta = (0.5 + 3 * (k % 4)) * (df["x1"] + 0.5 * df["x2"]).to_numpy()
+        t = (rng.random(n) < special.expit(eta)).astype(int)
+        if k % 2 == 0:  # separated (complete) or quasi-separated through a level
+            t = (df["x1"] > 0).astype(int).to_numpy() if k % 4 == 0 else t
+            if k % 4 == 2:
+                t[df["g"].to_numpy() == "c"] = 1
+        df["t"] = t
+        if t.sum() < 5 or (1 - t).sum() < 5 or df.loc[t == 1, "x1"].nunique() < 2 or df["g"].nunique() < 3:
+            continue
+        model = PropensityModel(covariates=["x1", "x2", "g"])
+        g = df["g"].to_numpy()
+        X = np.column_stack([np.ones(n), df["x1"].to_numpy(), df["x2"].to_numpy(), g == "b", g == "c"]).astype(float)
+        lp = _separation_direction(X, t.astype(float)) is not None
+        try:
+            _fit_quiet(model, df, "t")
+            raised = False
+        except SeparationError:
+            raised = True
+        assert raised == lp, k
+        decided[lp] += 1
+    assert decided[True] >= 20 and decided[False] >= 20  # both branches exercised
