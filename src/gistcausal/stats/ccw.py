@@ -320,10 +320,11 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     if pre.size:
         rows = np.flatnonzero(stop >= pre[0])
         s_r, r_r, u_r, e_r = stop[rows], r[rows], u_own[rows], event[rows]
+        lam_u = lam_left(u_r)  # Lambda(min(t, u)-) is Lambda(u-) once started, Lambda(t-) before
         step = max(1, _CHUNK // max(rows.size, 1))
         for a in range(0, pre.size, step):
             tj = pre[a:a + step]
-            lam = lam_left(np.minimum(tj[None, :], u_r[:, None]))
+            lam = np.where(u_r[:, None] < tj[None, :], lam_u[:, None], lam_left(tj)[None, :])
             if weighting == "ipcw" and u_r.size:
                 wmat = np.exp(r_r[:, None] * lam)
             else:
