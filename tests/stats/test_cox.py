@@ -79,6 +79,12 @@ def test_cox_zph_matches_r(ref, data, key, transform):
     np.testing.assert_allclose(z.chisq, r["chisq"], rtol=1e-6, atol=TOL)
     np.testing.assert_allclose(z.p, r["p"], rtol=1e-6, atol=TOL)
     np.testing.assert_array_equal(z.df, r["df"])
+    # the coefficients of a fit of the same data are used as given, with the same result (no refit)
+    fit = cox_fit(*args, **kw)
+    z2 = cox_zph(*args, **kw, transform=transform, coef=fit.coef)
+    np.testing.assert_allclose(z2.chisq, r["chisq"], rtol=1e-6, atol=TOL)
+    moved = cox_zph(*args, **kw, transform=transform, coef=fit.coef + 0.05)
+    assert not np.allclose(moved.chisq, z.chisq)  # the given coefficients are what is tested at
 
 
 @pytest.mark.parametrize("key", ["rot_arm_months_w", "ties_w_efron"])

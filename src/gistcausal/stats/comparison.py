@@ -359,7 +359,7 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
                             se=float(math.sqrt(fit.var[0, 0])), p=float(fit.p[0]),
                             variance=fit.variance, n=fit.n, scale="log",
                             extra={"ties": fit.ties, "n_event": fit.n_event})
-        zph = cox_zph(t, e, design, weights=hr_w, names=names)
+        zph = cox_zph(t, e, design, weights=hr_w, names=names, coef=fit.coef)
         ph = {"chisq": float(zph.chisq[0]), "p": float(zph.p[0]), "global_p": zph.global_p,
               "transform": zph.transform}
         if zph.p[0] < alpha:

@@ -530,8 +530,8 @@ def _transform_times(t: np.ndarray, e: np.ndarray, transform: str, where: str) -
 
 
 def _zph_core(time: Any, event: Any, X: Any, weights: Any, ties: str, transform: str,
-              names: Any, where: str):
-    fit = cox_fit(time, event, X, weights=weights, ties=ties, names=names)
+              names: Any, where: str, coef: Any = None):
+    fit = cox_fit(time, event, X, weights=weights, ties=ties, names=names) if coef is None else None
     t, e, w = check_survival_inputs(time, event, weights, where)
     x, cols = cox_design(X, t.size, where, names)
     keep = w > 0
@@ -539,7 +539,7 @@ def _zph_core(time: Any, event: Any, X: Any, weights: Any, ties: str, transform:
     tt = _transform_times(t, e, transform, where)
     gtime = tt - tt[e == 1].mean()
     s = cox_prepare(t, e, w, x, ties)
-    p = cox_pieces(s, fit.coef)
+    p = cox_pieces(s, fit.coef if coef is None else np.asarray(coef, float).reshape(-1))
     order = np.argsort(t, kind="stable")
     g_sorted = gtime[order]
     g_dt = g_sorted[s.start[s.dt]]                     # one g per death time
@@ -565,7 +565,7 @@ def _zph_core(time: Any, event: Any, X: Any, weights: Any, ties: str, transform:
 
 
 def cox_zph(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = "efron",
-            transform: str = "km", names: Any = None) -> ZphResult:
+            transform: str = "km", names: Any = None, coef: Any = None) -> ZphResult:
     r"""Test of proportional hazards, the score-test form of R ``cox.zph`` (survival >= 3.0).
 
     Parameters
@@ -574,6 +574,8 @@ def cox_zph(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = 
         As :func:`cox_fit` (the model is fitted here; results objects hold no patient rows).
     transform : {"km", "identity", "rank", "log"}, default="km"
         Time scale :math:`g(t)`; ``"km"`` is 1 minus the left-continuous unweighted KM, as R.
+    coef : array-like, optional
+        :math:`\hat\beta` of a :func:`cox_fit` of the same data, weights and ties, which is then not refitted.
 
     Returns
     -------
@@ -592,7 +594,7 @@ def cox_zph(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = 
     Grambsch PM, Therneau TM (1994). Biometrika 81:515-526. Therneau TM (2020), survival 3.x
     cox.zph documentation.
     """
-    _, cols, chisq, df, *_ = _zph_core(time, event, X, weights, ties, transform, names, "cox_zph")
+    _, cols, chisq, df, *_ = _zph_core(time, event, X, weights, ties, transform, names, "cox_zph", coef)
     return ZphResult(names=cols, chisq=chisq, df=df, p=stats.chi2.sf(chisq, df),
                      transform=transform)
 
