@@ -38,7 +38,7 @@ from gistcausal.design.cohort import build_cohort  # noqa: E402
 from gistcausal.design.config import load_config  # noqa: E402
 from gistcausal.design.simulate import cox_hr_no_ties, simulate_potential_outcomes  # noqa: E402
 from gistcausal.errors import GistCausalError  # noqa: E402
-from gistcausal.inference.mestimation import logistic_newton  # noqa: E402
+from gistcausal.stats.logistic import logistic_newton  # noqa: E402
 from gistcausal.stats.cox import cox_fit  # noqa: E402
 from gistcausal.stats.km import km_at  # noqa: E402
 from gistcausal.stats.weights import weight_values  # noqa: E402

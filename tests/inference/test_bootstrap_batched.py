@@ -262,7 +262,7 @@ def test_issue_17_warm_start_chord_converges_to_the_newton_estimate():
     """The chord iteration from the full-data fit reaches every replicate's maximum-likelihood estimate (the
     one logistic_newton finds from 0 on the expanded resample) to 1e-12, in fewer than 12 steps."""
     from gistcausal.inference.bootstrap_batched import _logistic_chord, plan_batches
-    from gistcausal.inference.mestimation import logistic_newton
+    from gistcausal.stats.logistic import logistic_newton
 
     p = _moderate_problem()
     plan = plan_batches(p)

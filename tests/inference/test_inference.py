@@ -25,7 +25,8 @@ from gistcausal.inference.bootstrap import bootstrap_survival, bca_interval
 from gistcausal.stats.cox import cox_influence
 from gistcausal.errors import ConfigError, SeparationError, SmallSampleWarning
 from gistcausal.analysis.variance import swap_estimates, with_variance
-from gistcausal.inference.mestimation import logistic_newton, m_estimation_survival
+from gistcausal.inference.mestimation import m_estimation_survival
+from gistcausal.stats.logistic import logistic_newton
 from gistcausal.stats.km import kaplan_meier, km_influence, rmst, rmst_influence
 
 from ..conftest import REFERENCE

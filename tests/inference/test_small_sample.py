@@ -20,7 +20,8 @@ from gistcausal.analysis.iptw import causal_fit, m_estimation_estimates
 from gistcausal.analysis.variance import with_variance
 from gistcausal.design.config import config_from_dict
 from gistcausal.errors import ConfigError
-from gistcausal.inference.mestimation import (dlog_weights, logistic_newton, m_estimation_survival, md_corrected,
+from gistcausal.stats.logistic import logistic_newton
+from gistcausal.inference.mestimation import (dlog_weights, m_estimation_survival, md_corrected,
                                              ps_leverage)
 
 from ..conftest import REFERENCE

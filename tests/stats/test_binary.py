@@ -11,7 +11,7 @@ import pytest
 from scipy import special
 
 from gistcausal.errors import CohortError, DataError
-from gistcausal.inference.mestimation import logistic_newton
+from gistcausal.stats.logistic import logistic_newton
 from gistcausal.inference.point_outcomes import bootstrap_point, m_estimation_point
 from gistcausal.stats.binary import compare_binary, compare_continuous
 from gistcausal.stats.evalue import evalue

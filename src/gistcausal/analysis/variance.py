@@ -34,7 +34,7 @@ from gistcausal.inference.bootstrap import (FAILURE_REASONS, BootstrapResult, Pr
                                             bootstrap_survival)
 from gistcausal.effects import EffectEstimate
 from gistcausal.errors import ConfigError, SmallSampleWarning
-from gistcausal.inference.mestimation import logistic_newton, m_estimation_survival
+from gistcausal.inference.mestimation import m_estimation_survival
 
 #: Variance methods and what they support.
 VARIANCE_METHODS: dict[str, dict[str, Any]] = {
@@ -122,4 +122,4 @@ def with_variance(cfg: Any, frame: Any, comparison: Any, *, outcome: str, estima
 
 __all__ = ["VARIANCE_METHODS", "with_variance", "swap_estimates", "m_estimation_estimates",
            "m_estimation_survival", "bootstrap_estimates", "bootstrap_survival", "BootstrapResult",
-           "bca_interval", "logistic_newton", "FAILURE_REASONS"]
+           "bca_interval", "FAILURE_REASONS"]

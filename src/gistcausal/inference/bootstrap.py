@@ -13,7 +13,7 @@ the same whatever ``n_jobs`` is and however joblib schedules the chunks.
 Speed: with a ``logistic`` propensity model and IPTW weights (the default), all replicates are computed at
 once from their (B x n) resampling counts by :mod:`gistcausal.inference.bootstrap_batched` (chunks of replicates,
 memory bounded), which equals the one-at-a-time computation below to rounding for the same seeds;
-``BootstrapResult.path`` says which ran. One replicate at a time: for ``logistic`` models the refit is :func:`gistcausal.inference.mestimation.logistic_newton` (numpy
+``BootstrapResult.path`` says which ran. One replicate at a time: for ``logistic`` models the refit is :func:`gistcausal.stats.logistic.logistic_newton` (numpy
 Newton-Raphson, equal to statsmodels to 1e-8). Every replicate calls the same kernels as the point estimates,
 without their input checks: :func:`gistcausal.stats.weights.weight_values` (compute_weights' arithmetic),
 :func:`gistcausal.stats.km.km_at` (kaplan_meier's and rmst's) and :func:`gistcausal.stats.cox.cox_newton`
@@ -66,7 +66,7 @@ from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFit
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
                                                     plan_batches, run_batched_chunk)
-from gistcausal.inference.mestimation import logistic_newton
+from gistcausal.stats.logistic import logistic_newton
 from gistcausal.stats.cox import cox_newton, cox_prepare
 from gistcausal.stats.km import km_at
 from gistcausal.stats.propensity import PropensityModel, firth_newton

@@ -13,7 +13,7 @@ full-data fits and the grouping of patients by event time). Then, for a chunk of
   predictor above 15 or drops a design column is refitted by the exact Newton-Raphson from 0 (the
   information of every replicate one matrix product of the (B x n) weight matrix with the n x p(p+1)/2
   row-wise products of the design, the step one batched solve), which classifies failures as
-  :func:`~gistcausal.inference.mestimation.logistic_newton` does;
+  :func:`~gistcausal.stats.logistic.logistic_newton` does;
 * the weights are :func:`gistcausal.stats.weights.weight_values_counts` (weight_values with counts);
 * Kaplan-Meier per arm: weighted events at each event time and weights in each interval between event times
   are one sparse product with the columns of :math:`c_{bi} w_{bi}`, numbers at risk the reverse cumulative
@@ -49,7 +49,7 @@ import numpy as np
 from scipy import linalg, sparse, special
 
 from gistcausal.errors import ModelFitError, SeparationError
-from gistcausal.inference.mestimation import logistic_newton
+from gistcausal.stats.logistic import logistic_newton
 from gistcausal.stats.weights import weight_values_counts
 
 #: Largest |log hazard ratio| a replicate's Cox fit from the full-data estimate is accepted at (hazard
@@ -243,7 +243,7 @@ def _logistic_chord(X: np.ndarray, XT: np.ndarray, a: np.ndarray, counts: np.nda
     by q, the distance to the fixed point is at most s q / (1 - q); it stops when that bound is below
     ``tol`` = 1e-12, q estimated from the last two steps and taken between 0.1 and ``max_ratio`` (so the
     bound is never below s / 9). That is tighter than
-    :func:`~gistcausal.inference.mestimation.logistic_newton`'s step below 1e-10, so both give the same
+    :func:`~gistcausal.stats.logistic.logistic_newton`'s step below 1e-10, so both give the same
     estimate to rounding (the tests: 1e-12 on the coefficients).
 
     Returns the (B x p) coefficients and which replicates converged; the others (no convergence within
@@ -302,7 +302,7 @@ def _logistic_chord(X: np.ndarray, XT: np.ndarray, a: np.ndarray, counts: np.nda
 def _logistic_batched(X: np.ndarray, a: np.ndarray, counts: np.ndarray, present: np.ndarray,
                       active: np.ndarray, todo: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`gistcausal.inference.mestimation.logistic_newton` for every replicate in ``todo`` at once.
+    """:func:`gistcausal.stats.logistic.logistic_newton` for every replicate in ``todo`` at once.
 
     Inactive columns get a unit diagonal and a zero score, so their coefficient stays 0 and the active
     block's Newton step is the one of the reduced design. Returns the (B x p) coefficients and the failure

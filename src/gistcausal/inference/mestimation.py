@@ -110,77 +110,11 @@ from gistcausal._checks import check_estimand
 from gistcausal.effects import EffectEstimate
 from gistcausal.errors import DataError, ModelFitError, SeparationError
 from gistcausal.stats.cox import cox_influence
+from gistcausal.stats.logistic import logistic_newton
 from gistcausal.stats.km import check_horizon, check_landmarks, km_influence, rmst_influence
 from gistcausal.stats.weights import compute_weights
 
 _WHERE = "m_estimation_estimates"
-
-
-# ----------------------------------------------------------------------------------------------------
-# fast logistic regression (also the bootstrap's propensity refit)
-# ----------------------------------------------------------------------------------------------------
-def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100,
-                    where: str = "logistic_newton") -> tuple[np.ndarray, int]:
-    r"""Unpenalized logistic maximum likelihood by Newton-Raphson in numpy.
-
-    Parameters
-    ----------
-    X : ndarray, shape (n, p)
-        Design matrix (with its intercept column).
-    y : ndarray of {0, 1}
-    tol : float, default=1e-10
-        Stop when the largest coefficient step is below ``tol``.
-    max_iter : int, default=100
-    where : str
-        Prefix of error messages.
-
-    Returns
-    -------
-    coef : ndarray, shape (p,)
-    n_iter : int
-
-    Raises
-    ------
-    SeparationError
-        A fitted probability within 1e-10 of 0 or 1 at convergence, or no convergence with a growing
-        coefficient: the maximum-likelihood estimate does not exist.
-    ModelFitError
-        A singular information matrix (collinear or empty design columns).
-
-    Notes
-    -----
-    Newton steps :math:`\Delta = (X^\top W X)^{-1} X^\top (y - p)`, :math:`W = \operatorname{diag}\{p(1-p)\}`,
-    solved by Cholesky; the same maximum-likelihood estimate as statsmodels' IRLS and R's ``glm`` (checked to
-    1e-8 in the tests), about 20 times faster per fit at n = 110 because it skips their bookkeeping.
-    """
-    n, p = X.shape
-    beta = np.zeros(p)
-    for it in range(1, max_iter + 1):
-        eta = X @ beta
-        mu = special.expit(eta)
-        wt = mu * (1.0 - mu)
-        info = (X * wt[:, None]).T @ X
-        try:
-            cf = linalg.cho_factor(info, check_finite=False)
-            step = linalg.cho_solve(cf, X.T @ (y - mu), check_finite=False)
-        except linalg.LinAlgError as err:
-            if np.max(np.abs(eta)) > 15:
-                raise SeparationError(f"{where}: fitted probabilities reach 0 or 1 (got max |linear "
-                                      f"predictor| {np.max(np.abs(eta)):.0f}). The data are separated; "
-                                      f"use the Firth model (analysis.propensity.method: firth) or merge sparse levels.") from err
-            raise ModelFitError(f"{where}: the information matrix is singular (got {p} design "
-                                f"columns). Remove collinear covariates or empty levels.") from err
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            eta = X @ beta
-            if np.max(np.abs(eta)) > 23:   # expit(23) = 1 - 1e-10: quasi-complete separation
-                raise SeparationError(f"{where}: fitted probabilities reach 0 or 1 (got max |linear "
-                                      f"predictor| {np.max(np.abs(eta)):.0f}). The data are separated; "
-                                      f"use the Firth model (analysis.propensity.method: firth) or merge sparse levels.")
-            return beta, it
-    raise SeparationError(f"{where}: Newton-Raphson did not converge in {max_iter} iterations (got "
-                          f"max |coefficient| {np.max(np.abs(beta)):.3g}). The data are probably "
-                          f"separated; use the Firth model (analysis.propensity.method: firth) or merge sparse levels.")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -472,5 +406,5 @@ def _to_estimates(st: _Stack, *, outcome: str, estimand: str, alpha: float,
     return tuple(out)
 
 
-__all__ = ["logistic_newton", "dlog_weights", "ps_corrected", "ps_leverage", "md_corrected", "LEVERAGE_CAP",
+__all__ = ["dlog_weights", "ps_corrected", "ps_leverage", "md_corrected", "LEVERAGE_CAP",
            "m_estimation_survival"]

@@ -43,7 +43,8 @@ from gistcausal._checks import check_alpha, check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
 from gistcausal.errors import DataError, ModelFitError, PositivityError, SeparationError, SmallSampleWarning
 from gistcausal.inference.bootstrap import FAILURE_WARN_SHARE, BootstrapResult, bca_interval, check_ci
-from gistcausal.inference.mestimation import dlog_weights, logistic_newton, ps_corrected
+from gistcausal.inference.mestimation import dlog_weights, ps_corrected
+from gistcausal.stats.logistic import logistic_newton
 from gistcausal.stats.binary import LOG_MEASURES, check_point_inputs, point_estimates, point_terms
 from gistcausal.stats.weights import compute_weights, weight_values
 
@@ -83,7 +84,7 @@ def m_estimation_point(y: Any, treatment: Any, X: Any, *, kind: Literal["binary"
     trim : "crump" or (low, high), optional
         As :func:`gistcausal.stats.weights.compute_weights`; the kept set is treated as fixed.
     ps_coef : array-like, optional
-        Logistic coefficients; fitted by :func:`~gistcausal.inference.mestimation.logistic_newton` when omitted.
+        Logistic coefficients; fitted by :func:`~gistcausal.stats.logistic.logistic_newton` when omitted.
     alpha : float, default=0.05
     arm_labels : (str, str)
 

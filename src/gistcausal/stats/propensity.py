@@ -57,6 +57,7 @@ import pandas as pd
 from scipy import linalg, optimize, special, stats
 
 from gistcausal.effects import json_safe
+from gistcausal.stats.logistic import logistic_newton
 from gistcausal.errors import (
     ConvergenceWarning,
     DataError,
@@ -339,6 +340,31 @@ def _raise_separation(Z: np.ndarray, y: np.ndarray, direction: np.ndarray, desig
 SEPARATION_ETA = 15.0
 
 
+def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design
+                 ) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
+    """Logistic maximum likelihood: coefficients, their model covariance :math:`(X^\top W X)^{-1}`, converged,
+    iterations and log-likelihood.
+
+    :func:`gistcausal.stats.logistic.logistic_newton` (Cholesky-solved Newton steps) when it converges with every
+    |x'b| <= ``SEPARATION_ETA``; otherwise statsmodels' IRLS with the separation check (:func:`_logistic_irls`),
+    whose messages name the separating covariate. Both find the maximum-likelihood estimate of R's ``glm``.
+    """
+    try:
+        beta, n_iter = logistic_newton(X, t, where=_WHERE)
+    except (SeparationError, ModelFitError):
+        beta = None
+    if beta is not None:
+        eta = X @ beta
+        if float(np.max(np.abs(eta))) <= SEPARATION_ETA:
+            mu = special.expit(eta)
+            cov = linalg.inv((X * (mu * (1.0 - mu))[:, None]).T @ X)
+            loglik = float(np.sum(t * eta - np.logaddexp(0.0, eta)))
+            return beta, cov, True, n_iter, loglik
+    res = _logistic_irls(X, t, design)
+    return (np.asarray(res.params), np.asarray(res.cov_params()), bool(res.converged),
+            int(res.fit_history["iteration"]), float(res.llf))
+
+
 def _logistic_irls(X: np.ndarray, t: np.ndarray, design: Design) -> Any:
     """statsmodels' IRLS fit of the logistic model, with the separation check run only when the fit needs it.
 
@@ -383,9 +409,7 @@ class _ParametricFit:
 def _fit_parametric(X: np.ndarray, t: np.ndarray, method: str, design: Design) -> _ParametricFit:
     """Logistic (statsmodels IRLS, after a separation check) or Firth fit, with a Wald coefficient table."""
     if method == "logistic":
-        res = _logistic_irls(X, t, design)
-        beta, cov = np.asarray(res.params), np.asarray(res.cov_params())
-        converged, n_iter, loglik = bool(res.converged), int(res.fit_history["iteration"]), float(res.llf)
+        beta, cov, converged, n_iter, loglik = _logistic_ml(X, t, design)
     else:
         beta, cov, loglik, n_iter, converged = firth_newton(X, t)
     se = np.sqrt(np.diag(cov))
