@@ -78,7 +78,6 @@ from gistcausal.engine import Engine, open_executor
 from gistcausal.errors import ConvergenceWarning, DataError, ModelFitError
 
 Weighting = Literal["ipcw", "none"]
-_CHUNK = 2_000_000  # array cells per block when evaluating time-varying weights
 
 
 # ------------------------------------------------------------------------------------------- result
@@ -256,6 +255,49 @@ class _Arm:
     ess_after_grace: float
 
 
+def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndarray, event: np.ndarray,
+                    lam_left: Any, ipcw: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Weighted and raw numbers at risk and weighted events at the event times ``pre`` within the grace period.
+
+    A clone at risk at :math:`t_j` (stop :math:`\ge t_j`) weighs :math:`\exp\{r_i \Lambda_0(\min(t_j, u_i)-)\}`:
+    frozen at :math:`f_i = \exp\{r_i \Lambda_0(u_i-)\}` once it started the strategy (:math:`u_i < t_j`), else
+    :math:`\exp\{r_i L_j\}` with :math:`L_j = \Lambda_0(t_j-)`. The frozen part is an interval sum over
+    :math:`j` (difference array); the other is, for each distinct :math:`L` (a run of consecutive :math:`t_j`), a
+    suffix sum over :math:`J_i` = the number of :math:`t_j \le \min(s_i, u_i)`. Cost O(n log n + n K), K the
+    distinct :math:`L_j`, instead of a clone x time matrix.
+    """
+    m = pre.size
+    lam_u = lam_left(u)
+    f = np.exp(r * lam_u) if ipcw else np.ones(stop.size)
+    lo = np.searchsorted(pre, u, side="right")            # first j with t_j > u_i
+    hi = np.searchsorted(pre, stop, side="right")         # first j with t_j > s_i
+    started = lo < hi
+    frozen = np.cumsum(np.bincount(lo[started], weights=f[started], minlength=m + 1)
+                       - np.bincount(hi[started], weights=f[started], minlength=m + 1))[:m]
+    J = np.minimum(lo, hi)                                # t_j <= min(s_i, u_i) for j < J_i
+    L = lam_left(pre) if ipcw else np.zeros(m)
+    unfrozen = np.empty(m)
+    runs = np.flatnonzero(np.r_[True, L[1:] != L[:-1]])
+    ends = np.r_[runs[1:], m]
+    order = np.argsort(-J, kind="stable")
+    Js = J[order]
+    for a, b in zip(runs, ends):
+        take = order[:np.searchsorted(-Js, -a, side="left")]      # rows with J_i > a
+        g = np.exp(r[take] * L[a]) if ipcw else np.ones(take.size)
+        suffix = np.cumsum(np.bincount(J[take], weights=g, minlength=m + 1)[::-1])[::-1]
+        unfrozen[a:b] = suffix[a + 1:b + 1]
+    srt = np.sort(stop)
+    n_raw = (stop.size - np.searchsorted(srt, pre, side="left")).astype(float)
+    ev = (event > 0) & (stop <= pre[-1])
+    je = np.searchsorted(pre, stop[ev], side="left")
+    hit = pre[np.minimum(je, m - 1)] == stop[ev]
+    je, ue, re_ = je[hit], u[ev][hit], r[ev][hit]
+    lam_e = np.where(ue < pre[je], lam_u[ev][hit], L[je])
+    w_e = np.exp(re_ * lam_e) if ipcw else np.ones(je.size)
+    n_ev = np.bincount(je, weights=w_e, minlength=m)
+    return frozen + unfrozen, n_raw, n_ev
+
+
 def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np.ndarray, X: np.ndarray,
          names: tuple[str, ...], grace: float, weighting: str, where: str) -> _Arm:
     """Clone, censor and weight one strategy; return its weighted product-limit curve."""
@@ -318,22 +360,9 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     n_ev_w = np.empty(ev_t.size)
     n_risk_raw = np.empty(ev_t.size)
     if pre.size:
-        rows = np.flatnonzero(stop >= pre[0])
-        s_r, r_r, u_r, e_r = stop[rows], r[rows], u_own[rows], event[rows]
-        lam_u = lam_left(u_r)  # Lambda(min(t, u)-) is Lambda(u-) once started, Lambda(t-) before
-        step = max(1, _CHUNK // max(rows.size, 1))
-        for a in range(0, pre.size, step):
-            tj = pre[a:a + step]
-            lam = np.where(u_r[:, None] < tj[None, :], lam_u[:, None], lam_left(tj)[None, :])
-            if weighting == "ipcw" and u_r.size:
-                wmat = np.exp(r_r[:, None] * lam)
-            else:
-                wmat = np.ones((rows.size, tj.size))
-            risk = s_r[:, None] >= tj[None, :]
-            n_risk_w[a:a + tj.size] = np.sum(wmat * risk, axis=0)
-            n_risk_raw[a:a + tj.size] = risk.sum(axis=0)
-            hit = (s_r[:, None] == tj[None, :]) & (e_r[:, None] > 0)
-            n_ev_w[a:a + tj.size] = np.sum(wmat * hit, axis=0)
+        k = pre.size
+        n_risk_w[:k], n_risk_raw[:k], n_ev_w[:k] = _pre_grace_sums(pre, stop, r, u_own, event, lam_left,
+                                                                   weighting == "ipcw")
     if post.size:
         m = after & complier
         sp, wp, ep = stop[m], w_post[m], event[m]
