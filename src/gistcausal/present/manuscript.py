@@ -196,10 +196,11 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
         md += [_md_table(by_kind["table1"]), ""]
     md_dir = path.with_suffix("")
     for k, (key, caption) in enumerate(figs, start=1):
-        doc.add_paragraph().add_run().add_picture(io.BytesIO(_png(figures[key])), width=Inches(6.0))
+        image = _png(figures[key])  # drawn once for the Word and the Markdown manuscript
+        doc.add_paragraph().add_run().add_picture(io.BytesIO(image), width=Inches(6.0))
         doc.add_paragraph(f"Figure {k}. {caption}", style="Caption")
         md_dir.mkdir(exist_ok=True)
-        (md_dir / f"figure{k}.png").write_bytes(_png(figures[key]))
+        (md_dir / f"figure{k}.png").write_bytes(image)
         md += [f"![Figure {k}. {caption}]({md_dir.name}/figure{k}.png)", "", f"*Figure {k}. {caption}*", ""]
     _append_rendered(doc, by_kind["table2"])
     md += [_md_table(by_kind["table2"]), ""]

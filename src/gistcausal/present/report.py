@@ -14,7 +14,6 @@ import base64
 import errno
 import hashlib
 import html
-import io
 import json
 import os
 import platform
@@ -67,12 +66,6 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:  # pragma: no cover
             out[p] = "not installed"
     return out
-
-
-def fig_to_png_base64(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 @contextmanager
@@ -153,7 +146,8 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
     for name, fig in figures.items():
         fig.savefig(tmp / "figures" / f"{name}.png", dpi=130, bbox_inches="tight")
         fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
-        png[name] = fig_to_png_base64(fig)
+        # the HTML embeds the PNG just written instead of drawing the figure a third time
+        png[name] = base64.b64encode((tmp / "figures" / f"{name}.png").read_bytes()).decode("ascii")
     (tmp / "results.json").write_text(dumps_json(results_document(results)), encoding="utf-8")
     (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
     write_manuscript(results, tmp / "manuscript.docx", figures)
