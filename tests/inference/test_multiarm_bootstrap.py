@@ -201,3 +201,19 @@ def test_bca_limits_use_the_jackknife_of_the_whole_k_arm_analysis():
 def test_too_few_replicates_rejected(colon):
     with pytest.raises(ConfigError, match=r"bootstrap_multiarm: `n_boot` must be an integer >= 10 \(got 5\)"):
         bootstrap_multiarm(colon, n_boot=5, **KW)
+
+
+def test_two_arm_resamples_are_the_two_arm_bootstraps():
+    """draw_within_arms with codes 0/1 draws the same rows as the two-arm bootstrap for the same seed."""
+    from gistcausal.inference.bootstrap import Problem, _draw
+
+    codes = np.random.default_rng(0).integers(0, 2, 57)
+    two = Problem(X=None, a=codes.astype(float), t=np.ones(57), e=np.ones(57), estimand="ATE", stabilize=False,
+                  trim=None, truncate=None, landmarks=(), horizon=None, ps_method="logistic")
+    for seed in np.random.SeedSequence(4).spawn(3):
+        np.testing.assert_array_equal(draw_within_arms(codes, seed), _draw(two, seed))
+
+
+def test_att_without_focal_rejected(colon):
+    with pytest.raises(ConfigError, match=r"bootstrap_multiarm: estimand 'ATT' needs focal= one of the arms"):
+        bootstrap_multiarm(colon, estimand="ATT", n_boot=10, **KW)

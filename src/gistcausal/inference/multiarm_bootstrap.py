@@ -53,7 +53,7 @@ import pandas as pd
 
 from gistcausal._checks import check_random_state
 from gistcausal.engine import open_executor
-from gistcausal.errors import DataError, ModelFitError, SmallSampleWarning
+from gistcausal.errors import ConfigError, DataError, ModelFitError, SmallSampleWarning
 from gistcausal.inference.bootstrap import (FAILURE_REASONS, FAILURE_WARN_SHARE, BootstrapResult, _arm_stats,
                                             _cox_logh, _Failure, check_beyond, check_ci, interval_estimates)
 from gistcausal.stats.multiarm import (MultinomialPropensityModel, arm_codes, check_multiarm_estimand,
@@ -233,8 +233,8 @@ def multiarm_problem(df: pd.DataFrame, *, treatment_col: str, time_col: str, eve
     focal_k = None
     if estimand == "ATT":
         if focal is None or str(focal) not in names:
-            raise DataError(f"{where}: estimand 'ATT' needs focal= one of the arms {list(names)} (got {focal!r}). "
-                            "Pass the focal arm.")
+            raise ConfigError(f"{where}: estimand 'ATT' needs focal= one of the arms {list(names)} (got {focal!r}). "
+                              "Pass the focal arm.")
         focal_k = names.index(str(focal))
     return MultiArmProblem(X=model.design_.matrix(df, where=where), codes=codes,
                            t=df[time_col].to_numpy(float), e=df[event_col].to_numpy(float), arms=names,
