@@ -133,6 +133,15 @@ def _sequential_base(tmp: Path) -> dict:
     return yaml.safe_load((ROOT / "configs" / "sequential_demo.yaml").read_text(encoding="utf-8"))
 
 
+def _three_arm_base(tmp: Path) -> dict:
+    """The table base with three arms: tumour size as the treatment (issue 18, the K-arm analysis)."""
+    raw = _table_base(tmp)
+    raw["table"]["treatment"] = {"column": "size", "arms": {"small": ["<=20"], "mid": ["20-50"], "large": [">50"]},
+                                 "treated": "mid"}
+    raw["covariates"].pop("size")
+    return raw
+
+
 def _with(base: Callable[[Path], dict], *patches: tuple[str, Any]) -> Callable[[Path], dict]:
     def make(tmp: Path) -> dict:
         return apply(base(tmp), patches)
@@ -146,6 +155,9 @@ BASES: dict[str, Callable[[Path], dict]] = {
     "sequential": _sequential_base,
     "bootstrap": _with(_table_base, ("analysis.survival.variance", "bootstrap"),
                        ("analysis.survival.bootstrap_replicates", 20)),
+    "three_arms": _three_arm_base,
+    "three_arms_bootstrap": _with(_three_arm_base, ("analysis.survival.variance", "bootstrap"),
+                                  ("analysis.survival.bootstrap_replicates", 20)),
     "boosting": _with(_table_base, ("analysis.propensity.method", "boosting"), ("analysis.propensity.n_folds", 3)),
     "impute": _with(_table_base, ("covariates.er", {"type": "continuous", "missing": "impute"}),
                     ("analysis.imputations", 2)),
@@ -487,6 +499,43 @@ CASES: dict[str, Case] = {
     "Reporting.limitations": ch("table", ("reporting.limitations", "Unmeasured confounding by frailty.")),
     "Reporting.ethics": ch("table", ("reporting.ethics", "Approved by the review board; consent waived.")),
 }
+
+#: keys whose behaviour differs with three or more arms (issue 18): honoured (a changed output) or refused there too
+K_ARM_CASES: dict[str, Case] = {
+    "SurvivalConfig.variance": ch("three_arms", ("analysis.survival.variance", "bootstrap"),
+                                  ("analysis.survival.bootstrap_replicates", 20)),
+    "SurvivalConfig.variance (m_estimation)": ref("three_arms", ("analysis.survival.variance", "m_estimation"),
+                                                  names=("analysis.survival.variance m_estimation",)),
+    "SurvivalConfig.bootstrap_replicates": ch("three_arms_bootstrap",
+                                              ("analysis.survival.bootstrap_replicates", 25)),
+    "SurvivalConfig.bootstrap_ci": ch("three_arms_bootstrap", ("analysis.survival.bootstrap_ci", "bca")),
+    "StudyConfig.seed": ch("three_arms_bootstrap", ("seed", 8)),
+    "SensitivityConfig.evalues": ch("three_arms", ("analysis.sensitivity.evalues", False)),
+    "SensitivityConfig.tipping_point": ch("three_arms", ("analysis.sensitivity.tipping_point", False)),
+    "SensitivityConfig.specification_grid": ref("three_arms", ("analysis.sensitivity.specification_grid", True),
+                                                names=("analysis.sensitivity.specification_grid",)),
+    "SensitivityConfig.negative_control": ref("three_arms", ("analysis.sensitivity.negative_control", "second"),
+                                              names=("analysis.sensitivity.negative_control",)),
+    "RefutationConfig.enabled": ref("three_arms", ("analysis.sensitivity.refutation.enabled", True),
+                                    names=("analysis.sensitivity.refutation",)),
+}
+
+
+@pytest.mark.parametrize("key", sorted(K_ARM_CASES))
+def test_k_arm_key_changes_the_output_or_is_refused(key, walk_dir):
+    """As test_key_changes_the_output_or_is_refused, on the three-arm base (the base turns the two-arm-only
+    sensitivity analyses off explicitly, so switching them on is what is refused)."""
+    case = K_ARM_CASES[key]
+    raw = apply(BASES[case.base](walk_dir), case.patches)
+    d = walk_dir / ("k_" + key.replace(".", "_").replace(" ", "_").replace("(", "").replace(")", ""))
+    d.mkdir(exist_ok=True)
+    if case.expect == "refused":
+        with pytest.raises(GistCausalError) as err:
+            fingerprint(raw, d)
+        assert any(n in str(err.value) for n in case.names), f"{key}: refused without naming it: {err.value}"
+        return
+    assert fingerprint(raw, d) != _base_print(case.base, walk_dir), f"{key}: accepted and ignored with three arms"
+
 
 #: keys whose effect is not on *what* the output says: checked by their own effect, in the tests named here
 EFFECT_ELSEWHERE = {

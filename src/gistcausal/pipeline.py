@@ -30,7 +30,7 @@ import pandas as pd
 from gistcausal.analysis.causal import CausalAnalysis, causal_analysis, imputations
 from gistcausal.analysis.multiarm import is_multiarm, multiarm_causal
 from gistcausal.analysis.spec import engine as spec_engine
-from gistcausal.analysis.sensitivity import SensitivityResult, run_sensitivity
+from gistcausal.analysis.sensitivity import SensitivityResult, run_multiarm_sensitivity, run_sensitivity
 from gistcausal.analysis.study import StudyAnalysis, study_analysis
 from gistcausal.design.checks import check_design
 from gistcausal.design.cohort import Cohort, FlowCounts, FlowStep, build_cohort
@@ -139,11 +139,20 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
     check_design(cfg, cohort)  # what the estimators would reject, rejected now as `validate` does (issue 15)
     if is_multiarm(cfg):  # three or more arms (issue 18): the K-arm analysis replaces the two-arm steps
         say("More than two arms: multinomial propensity score, weights, balance, pairwise contrasts")
-        ma = timer("multiarm", lambda: multiarm_causal(cfg, cohort, say))
+        ma = timer("multiarm", lambda: multiarm_causal(cfg, cohort, say, engine=engine))
+        failed_ma: dict[str, str] = {}
+        sens_ma = SensitivityResult()
+        primary_ma = ma.comparisons.get((cfg.primary_outcome, cfg.analysis.survival.estimands[0]))
+        if primary_ma is not None:
+            say("Sensitivity: E-values and tipping point of every pair of arms")
+            sens_ma = timer("sensitivity", lambda: _optional(
+                "sensitivity", lambda: run_multiarm_sensitivity(cfg, cohort, primary_ma), failed_ma)
+                or SensitivityResult())
         return AnalysisResults(config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=None, study={},
                                durations={}, propensity=None, weights={}, balance={}, causal={},
                                estimates=ma.estimates, validation=validation, multiarm=ma,
-                               timings=timer.timings, data_hash=data_hash)
+                               sensitivity=dict(sens_ma.tables), bootstrap=dict(ma.bootstrap),
+                               failed_steps=failed_ma, timings=timer.timings, data_hash=data_hash)
     study = StudyAnalysis()
     if cfg.analysis.study_replication:
         say("Study replication: Table 1, Kaplan-Meier, log-rank")

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gistcausal.design.config import load_config
@@ -48,7 +49,10 @@ def test_three_arms_load_with_the_first_as_reference(tmp_path):
     ("  survival: {estimands: [ATE], variance: robust}\n",
      "  survival: {estimands: [ATE], variance: robust}\n  weights: {method: matching}\n"),
     ("estimands: [ATE]", "estimands: [ATC]"),
-    ("variance: robust", "variance: bootstrap"),
+    ("variance: robust", "variance: m_estimation"),
+    ("variance: robust}", "variance: robust}\n  sensitivity: {specification_grid: true}"),
+    ("variance: robust}", "variance: robust}\n  sensitivity: {refutation: {num_simulations: 50}}"),
+    ("variance: robust}", "variance: robust}\n  sensitivity: {negative_control: os}"),
 ])
 def test_issue_18_settings_without_k_arm_support_rejected(tmp_path, change, message):
     p = write(tmp_path, THREE.replace(change, message))
@@ -58,12 +62,28 @@ def test_issue_18_settings_without_k_arm_support_rejected(tmp_path, change, mess
         "ATC": "analysis.survival.estimands must be among ['ATE', 'ATT', 'ATO'] with more than two arms (ATT targets "
                "the arm named by `treated`; got ['ATC']) (got 3 arms in protocol.treatment.arms); set "
                "`estimands: [ATE]`",
-        "bootstrap": "analysis.survival.variance bootstrap is not available with more than two arms yet (got 3 arms "
-                     "in protocol.treatment.arms); set `variance: robust`",
+        "m_estimation": "analysis.survival.variance m_estimation is not available with more than two arms yet (got 3 "
+                        "arms in protocol.treatment.arms); set `variance: robust` or `variance: bootstrap`",
+        "specification_grid": "analysis.sensitivity.specification_grid is not available with more than two arms yet "
+                              "(got 3 arms in protocol.treatment.arms); set `specification_grid: false` (E-values and "
+                              "the tipping point run for every pair of arms)",
+        "refutation": "analysis.sensitivity.refutation (DoWhy) is not available with more than two arms yet (got 3 "
+                      "arms in protocol.treatment.arms); set `refutation: {enabled: false}`",
+        "negative_control": "analysis.sensitivity.negative_control (os) is not available with more than two arms yet "
+                            "(got 3 arms in protocol.treatment.arms); remove `negative_control:`",
     }
-    key = next(k for k in expected if k in message)
+    key = next(k for k in expected if k in message.split("robust}")[-1] or f"variance: {k}" in message)
     with pytest.raises(ConfigError, match=re.escape(f"{p}: (top level): {expected[key]}")):
         load_config(p)
+
+
+def test_issue_18_k_arm_bootstrap_and_switched_off_sensitivity_load(tmp_path):
+    """variance: bootstrap is honoured for K arms; two-arm-only sensitivity analyses switched off explicitly
+    load (only switching them on explicitly is refused)."""
+    text = THREE.replace("variance: robust}", "variance: bootstrap, bootstrap_replicates: 50, bootstrap_ci: bca}\n"
+                         "  sensitivity: {specification_grid: false, refutation: {enabled: false}}")
+    cfg = load_config(write(tmp_path, text))
+    assert (cfg.analysis.survival.variance, cfg.analysis.survival.bootstrap_ci) == ("bootstrap", "bca")
 
 
 def test_issue_18_imputed_covariate_rejected_for_k_arms(tmp_path):
@@ -145,3 +165,90 @@ def test_issue_18_follow_up_of_every_arm_checked(tmp_path):
     cohort = build_cohort(cfg, load_data(cfg))
     with pytest.raises(ConfigError, match=r"landmarks.*35\.5.*'sunitinib_intermittent'"):
         check_design(cfg, cohort)
+
+
+@pytest.fixture(scope="module")
+def three_arm_bootstrap(tmp_path_factory):
+    """configs/gist_three_arms.yaml with variance: bootstrap (20 replicates: enough to exercise every path)."""
+    from gistcausal.pipeline import run
+
+    text = (CONFIGS / "gist_three_arms.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"variance: robust[^\n]*\n[^\n]*\n", "variance: bootstrap\n    bootstrap_replicates: 20\n", text)
+    p = tmp_path_factory.mktemp("boot") / "three_boot.yaml"
+    p.write_text(text, encoding="utf-8")
+    return run(load_config(p))
+
+
+def test_issue_18_k_arm_bootstrap_replaces_the_robust_intervals(three_arm_results, three_arm_bootstrap):
+    """Same point estimates as the robust run; every per-arm survival/RMST and pairwise difference, ratio and HR
+    carries variance bootstrap_percentile; medians and log-rank p keep theirs; replicate record per
+    (outcome, estimand) in results.json with its failure counts."""
+    rob = {(e.outcome, e.estimand, e.measure, e.contrast, e.time): e for e in three_arm_results.estimates}
+    swapped = {"surv", "rmst", "surv_diff", "surv_ratio", "rmst_diff", "hr"}
+    n_swapped = 0
+    for e in three_arm_bootstrap.estimates:
+        r = rob[(e.outcome, e.estimand, e.measure, e.contrast, e.time)]
+        assert e.value == pytest.approx(r.value, abs=1e-12, nan_ok=True)
+        if e.measure in swapped:
+            assert e.variance == "bootstrap_percentile" and e.extra["n_boot"] == 20
+            n_swapped += 1
+        else:
+            assert e.variance == r.variance
+    # per outcome and estimand: 3 arms x (2 landmarks + RMST) + 3 pairs x (2 x 2 landmark measures + RMST + HR)
+    assert n_swapped == 4 * (3 * 3 + 3 * 6)
+    boot = three_arm_bootstrap.bootstrap[("pfs", "ATE")]
+    assert boot.n_success + sum(boot.n_failed.values()) == 20
+    d = three_arm_bootstrap.to_dict()
+    assert set(d["bootstrap"]) == {"pfs_ATE", "pfs_ATO", "os_ATE", "os_ATO"}
+    assert d["bootstrap"]["pfs_ATE"]["n_boot"] == 20 and "estimates" not in d["bootstrap"]["pfs_ATE"]
+
+
+def test_issue_18_k_arm_bootstrap_reproducible(three_arm_bootstrap):
+    """Same config and seed: the same replicates (each seeded from SeedSequence(seed).spawn)."""
+    from gistcausal.analysis.multiarm import multiarm_causal
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
+
+    cfg = three_arm_bootstrap.config
+    again = multiarm_causal(cfg, build_cohort(cfg, load_data(cfg)))
+    for key, b in three_arm_bootstrap.multiarm.bootstrap.items():
+        pd.testing.assert_frame_equal(again.bootstrap[key].replicates, b.replicates)
+
+
+def test_issue_18_k_arm_sensitivity_per_pair_and_not_applicable_listed(three_arm_results, tmp_path):
+    """E-values and tipping points for every pair of the primary outcome (first estimand), each E-value equal to
+    the two-arm function applied to that pair's estimate; the two-arm-only analyses listed with the reason."""
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
+    from gistcausal.present.report import write_outputs
+    from gistcausal.stats.evalue import evalue_from_estimate, tipping_point_grid
+
+    r = three_arm_results
+    f = build_cohort(r.config, load_data(r.config)).frame
+    comp = r.multiarm.comparisons[("pfs", "ATE")]
+    ev = r.sensitivity["evalues"]
+    assert list(dict.fromkeys(ev["contrast"])) == list(comp.pairs)
+    for c in comp.pairs:
+        hr = comp.get("hr", contrast=c)
+        row = ev[(ev["contrast"] == c) & (ev["measure"] == "hr")].iloc[0]
+        a, b = c.split(" vs ")
+        # the pair's event proportion decides the HR conversion (rare below 15%)
+        pair = f[f["arm"].isin([a, b])]
+        expected = evalue_from_estimate(hr, event_proportion=float(pair["pfs_event"].mean()))
+        assert row["evalue"] == pytest.approx(expected.evalue, abs=1e-12)
+        tip = r.sensitivity["tipping_grid"]
+        grid = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=[(0.5, 0.0)], gamma_grid=[2.0])
+        got = tip[(tip["contrast"] == c) & (tip["p_treated"] == 0.5) & (tip["p_control"] == 0.0)
+                  & (tip["gamma"] == 2.0)]
+        assert got["hr_adj"].iloc[0] == pytest.approx(grid["hr_adj"].iloc[0], abs=1e-12)
+    na = r.sensitivity["not_applicable"]
+    assert list(na["analysis"]) == ["E-value benchmarks (measured covariates)", "specification grid",
+                                    "DoWhy refutation"]
+    out = write_outputs(r, tmp_path / "report")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for text in ("Sensitivity analyses (every pair of arms)", "E-values of every pairwise contrast",
+                 "Sensitivity analyses not applicable with more than two arms", "not built for more than two arms"):
+        assert text in html
+    res = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {row["contrast"] for row in res["sensitivity"]["evalues"]} == set(comp.pairs)
+    assert [row["analysis"] for row in res["sensitivity"]["not_applicable"]] == list(na["analysis"])

@@ -3,25 +3,32 @@
 Reads ``protocol.treatment`` / ``table.treatment`` (arms in the order listed: the first is the reference of the
 multinomial propensity model; ``treated`` is the ATT's focal arm), the propensity covariates and their spline
 terms, ``analysis.propensity.interactions``, ``analysis.weights.stabilize`` (ATE only) and
-``analysis.survival`` (estimands, landmarks, horizon, alpha), and calls
+``analysis.survival`` (estimands, landmarks, horizon, alpha, variance), and calls
 :func:`gistcausal.stats.multiarm_survival.multiarm_analysis` once per causal time-to-event outcome and estimand.
+With ``variance: bootstrap`` the whole K-arm analysis is bootstrapped
+(:func:`gistcausal.inference.multiarm_bootstrap.bootstrap_multiarm`, ``bootstrap_replicates`` and ``bootstrap_ci``,
+seeded by ``seed``, run on ``analysis.engine``) and its intervals replace the robust ones of the per-arm survival
+and RMST and of every pairwise survival difference and ratio, RMST difference and hazard ratio.
 The settings this analysis does not support are rejected when the config is loaded
 (``StudyConfig._check_multiarm``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from gistcausal.analysis.study import at_risk_times
+from gistcausal.analysis.variance import swap_estimates
 from gistcausal.design.cohort import Cohort
 from gistcausal.design.config import StudyConfig
 from gistcausal.design.disclosure import suppress, threshold_for
 from gistcausal.effects import EffectEstimate
+from gistcausal.inference.bootstrap import BootstrapResult
+from gistcausal.inference.multiarm_bootstrap import bootstrap_multiarm
 from gistcausal.stats.multiarm_survival import MultiArmComparison, multiarm_analysis
 
 
@@ -33,23 +40,27 @@ def is_multiarm(cfg: StudyConfig) -> bool:
 @dataclass(frozen=True)
 class MultiArmAnalysis:
     """The K-arm analysis: ``comparisons`` ``(outcome, estimand)`` -> :class:`MultiArmComparison`, the
-    K-column Table 1 and every estimate in report order."""
+    K-column Table 1, every estimate in report order and, with ``variance: bootstrap``, the bootstrap record
+    (failure counts, replicate table) per ``(outcome, estimand)``."""
 
     comparisons: dict[tuple[str, str], MultiArmComparison] = field(default_factory=dict)
     table1: pd.DataFrame | None = None
     estimates: tuple[EffectEstimate, ...] = ()
+    bootstrap: dict[tuple[str, str], BootstrapResult] = field(default_factory=dict)
 
 
-def multiarm_causal(cfg: StudyConfig, cohort: Cohort, say: Callable[[str], None] = lambda _m: None
-                    ) -> MultiArmAnalysis:
+def multiarm_causal(cfg: StudyConfig, cohort: Cohort, say: Callable[[str], None] = lambda _m: None, *,
+                    engine: Any = None) -> MultiArmAnalysis:
     """Generalized propensity score, K-arm weights, balance and pairwise survival contrasts for every causal
-    time-to-event outcome and estimand of the config."""
+    time-to-event outcome and estimand of the config; with ``variance: bootstrap`` the bootstrap intervals
+    (replicates on ``engine``, an :class:`~gistcausal.engine.Engine` or open Executor; default in this process)."""
     f = cohort.frame
     arms = list(cfg.treatment.arms)
     covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
     splines = {n: cfg.covariates[n].spline_df for n in covs if cfg.covariates[n].spline_df}
     s = cfg.analysis.survival
     comparisons: dict[tuple[str, str], MultiArmComparison] = {}
+    boots: dict[tuple[str, str], BootstrapResult] = {}
     estimates: list[EffectEstimate] = []
     for o in cohort.outcomes:
         if o.type != "time_to_event" or not o.causal:
@@ -58,17 +69,26 @@ def multiarm_causal(cfg: StudyConfig, cohort: Cohort, say: Callable[[str], None]
         landmarks = [x for x in s.landmarks if x <= np.max(t)]
         for est in s.estimands:
             say(f"More than two arms: {o.name}, {est}")
-            res = multiarm_analysis(
-                f, treatment_col="arm", time_col=o.time_col, event_col=o.event_col, covariates=covs,
-                outcome=o.name, arms=arms, estimand=est, focal=cfg.treatment.treated if est == "ATT" else None,
-                stabilize=cfg.analysis.weights.stabilize and est == "ATE", splines=splines,
-                interactions=[tuple(i) for i in cfg.analysis.propensity.interactions], landmarks=landmarks,
-                horizon=s.horizon, threshold=cfg.analysis.balance_threshold, alpha=s.alpha,
-                at_risk_times=at_risk_times(cfg, t))
+            common = dict(treatment_col="arm", time_col=o.time_col, event_col=o.event_col, covariates=covs,
+                          outcome=o.name, arms=arms, estimand=est,
+                          focal=cfg.treatment.treated if est == "ATT" else None,
+                          stabilize=cfg.analysis.weights.stabilize and est == "ATE", splines=splines,
+                          interactions=[tuple(i) for i in cfg.analysis.propensity.interactions],
+                          landmarks=landmarks, horizon=s.horizon, alpha=s.alpha)
+            res = multiarm_analysis(f, threshold=cfg.analysis.balance_threshold, at_risk_times=at_risk_times(cfg, t),
+                                    **common)
+            if s.variance == "bootstrap":
+                say(f"Bootstrap {o.name} ({est}): {s.bootstrap_replicates} replicates of the {len(arms)}-arm "
+                    "analysis")
+                boot = bootstrap_multiarm(f, n_boot=s.bootstrap_replicates, ci=s.bootstrap_ci,
+                                          random_state=cfg.seed, engine=engine, **common)
+                boots[(o.name, est)] = boot
+                res = replace(res, estimates=swap_estimates(res.estimates, boot.estimates),
+                              warnings=tuple(res.warnings) + boot.warnings)
             comparisons[(o.name, est)] = res
             estimates += res.estimates
     table1 = table_one_multiarm(cfg, f, arms) if cfg.covariates else None
-    return MultiArmAnalysis(comparisons=comparisons, table1=table1, estimates=tuple(estimates))
+    return MultiArmAnalysis(comparisons=comparisons, table1=table1, estimates=tuple(estimates), bootstrap=boots)
 
 
 def table_one_multiarm(cfg: StudyConfig, f: pd.DataFrame, arms: list[str]) -> pd.DataFrame:

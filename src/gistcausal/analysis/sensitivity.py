@@ -9,6 +9,7 @@ first configured estimand) and returns a :class:`SensitivityResult`; the figures
 from __future__ import annotations
 
 import math
+from itertools import combinations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,21 +95,26 @@ class SensitivityResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _evalues(cfg: "StudyConfig", comp: Any, event_prop: float) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """E-value of every main contrast of ``comp`` (VanderWeele & Ding 2017), one row each."""
+def _evalues(cfg: "StudyConfig", comp: Any, event_prop: float, *, pair: tuple[str, str] | None = None
+             ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """E-value of every main contrast of ``comp`` (VanderWeele & Ding 2017), one row each; with ``pair`` =
+    (control, treated) arms, only the contrast "treated vs control" of a K-arm comparison."""
+    control, treated = pair or (cfg.treatment.control, cfg.treatment.treated)
     rows, results = [], {}
     for e in comp.estimates:
         if e.measure not in EVALUE_MEASURES or " vs " not in e.contrast:
             continue
+        if pair is not None and e.contrast != f"{treated} vs {control}":
+            continue
         kw: dict[str, Any] = {}
         if e.measure in ("surv_diff", "surv_ratio"):
-            s0 = [x for x in comp.estimates if x.measure == "surv" and x.contrast == cfg.treatment.control
+            s0 = [x for x in comp.estimates if x.measure == "surv" and x.contrast == control
                   and math.isfinite(x.time) and abs(x.time - e.time) < 1e-9]
             if s0:
                 kw["surv_control"] = s0[0].value
         if e.measure == "rmst_diff":
-            kw["rmst_sd"] = math.sqrt((restricted_sd(comp.curves, cfg.treatment.treated, e.time) ** 2
-                                       + restricted_sd(comp.curves, cfg.treatment.control, e.time) ** 2) / 2)
+            kw["rmst_sd"] = math.sqrt((restricted_sd(comp.curves, treated, e.time) ** 2
+                                       + restricted_sd(comp.curves, control, e.time) ** 2) / 2)
         try:
             ev = evalue_from_estimate(e, event_proportion=event_prop, **kw)
         except GistCausalError as err:
@@ -220,6 +226,70 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
     return SensitivityResult(tables, tuple(estimates), bench, graph, failed)
 
 
+#: Sensitivity analyses not built for three or more arms, with the reason the report gives.
+MULTIARM_NOT_APPLICABLE = {
+    "benchmarks": "measured-covariate benchmarks are defined for a binary treatment (each covariate's association "
+                  "with treated vs control); not built for more than two arms yet",
+    "specification_grid": "re-runs the two-arm IPTW analysis under alternative choices; not built for more than two "
+                          "arms yet",
+    "refutation": "the DoWhy refuters estimate a binary-treatment effect; not built for more than two arms yet",
+    "negative_control": "analysed like the two-arm main outcome; not built for more than two arms yet",
+}
+
+
+def run_multiarm_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any) -> SensitivityResult:
+    """Sensitivity of a K-arm analysis: E-values and the tipping-point grid of every pairwise contrast of the
+    primary outcome under the first estimand (``comp``, a
+    :class:`~gistcausal.stats.multiarm_survival.MultiArmComparison`), as the two-arm step does for its one
+    contrast: for the pair "B vs A", A plays the control and B the treated arm (its survival at the landmark
+    and the restricted-time SDs of the two arms enter the conversions; the event proportion is the pair's).
+    The analyses built for two arms only (benchmarks, specification grid, DoWhy refutation, negative control)
+    are listed in the ``not_applicable`` table with the reason when they are switched on (by default; set
+    explicitly they are refused when the config is loaded).
+
+    Returns
+    -------
+    SensitivityResult
+        ``tables``: ``evalues`` (one row per pair, measure and time, with a ``contrast`` column),
+        ``tipping_grid`` (the grid of :func:`gistcausal.stats.evalue.tipping_point_grid` per pair, with a
+        ``contrast`` column; p_treated is the prevalence of the confounder in B, p_control in A) and
+        ``not_applicable`` (analysis, reason).
+    """
+    sc = cfg.analysis.sensitivity
+    f = cohort.frame
+    info = cohort.outcome(cfg.primary_outcome)
+    tables: dict[str, Any] = {}
+    ev_frames, tip_frames = [], []
+    for i, j in combinations(range(len(comp.arms)), 2):
+        control, treated = comp.arms[i], comp.arms[j]
+        contrast = f"{treated} vs {control}"
+        m = f["arm"].isin([treated, control]).to_numpy()
+        event_prop = float(f.loc[m, info.event_col].mean()) if m.any() else math.nan
+        if sc.evalues:
+            frame, _ = _evalues(cfg, comp, event_prop, pair=(control, treated))
+            ev_frames.append(frame.assign(contrast=contrast))
+        hr = next((e for e in comp.estimates if e.measure == "hr" and e.contrast == contrast), None)
+        if sc.tipping_point and hr is not None and all(math.isfinite(v) for v in (hr.value, hr.ci_low, hr.ci_high)):
+            prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
+            grid = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
+                                      gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
+            tip_frames.append(grid.assign(contrast=contrast))
+    if ev_frames:
+        ev = pd.concat(ev_frames, ignore_index=True)
+        tables["evalues"] = ev[["contrast"] + [c for c in ev.columns if c != "contrast"]]
+    if tip_frames:
+        tip = pd.concat(tip_frames, ignore_index=True)
+        tables["tipping_grid"] = tip[["contrast"] + [c for c in tip.columns if c != "contrast"]]
+    on = {"benchmarks": sc.evalues, "specification_grid": sc.specification_grid,
+          "refutation": sc.refutation.enabled, "negative_control": sc.negative_control is not None}
+    names = {"benchmarks": "E-value benchmarks (measured covariates)", "specification_grid": "specification grid",
+             "refutation": "DoWhy refutation", "negative_control": "negative-control outcome"}
+    rows = [{"analysis": names[k], "reason": MULTIARM_NOT_APPLICABLE[k]} for k, v in on.items() if v]
+    if rows:
+        tables["not_applicable"] = pd.DataFrame(rows)
+    return SensitivityResult(tables, (), None, None, {})
+
+
 def _point_evalues(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimates: Any) -> pd.DataFrame:
     """E-values of a binary outcome's risk ratio, odds ratio and risk difference, or of a continuous outcome's
     mean difference as a standardized mean difference (d = difference / pooled SD of the outcome, SE likewise;
@@ -287,4 +357,5 @@ def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, s
     return SensitivityResult(tables, (), None, None, failed)
 
 
-__all__ = ["SensitivityResult", "run_sensitivity", "restricted_sd", "EVALUE_MEASURES"]
+__all__ = ["SensitivityResult", "run_sensitivity", "run_multiarm_sensitivity", "restricted_sd",
+           "EVALUE_MEASURES", "MULTIARM_NOT_APPLICABLE"]

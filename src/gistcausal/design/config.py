@@ -1375,8 +1375,8 @@ class StudyConfig(_Model):
             (any(e not in ("ATE", "ATT", "ATO") for e in a.survival.estimands),
              f"analysis.survival.estimands must be among ['ATE', 'ATT', 'ATO'] with more than two arms (ATT targets "
              f"the arm named by `treated`; got {a.survival.estimands})", "set `estimands: [ATE]`"),
-            (a.survival.variance != "robust", f"analysis.survival.variance {a.survival.variance} is not available "
-             "with more than two arms yet", "set `variance: robust`"),
+            (a.survival.variance not in ("robust", "bootstrap"), f"analysis.survival.variance {a.survival.variance} "
+             "is not available with more than two arms yet", "set `variance: robust` or `variance: bootstrap`"),
             (a.survival.doubly_robust, "analysis.survival.doubly_robust is not available with more than two arms yet",
              "set `doubly_robust: false`"),
             (a.propensity.method != "logistic", f"analysis.propensity.method {a.propensity.method} is not available "
@@ -1388,6 +1388,20 @@ class StudyConfig(_Model):
              "set `plasmode: {enabled: false}`"),
             (self.protocol is not None and self.protocol.strategies is not None,
              "protocol.strategies (clone-censor-weight) compares two strategies", "remove protocol.strategies"),
+        ]
+        # sensitivity analyses built for two arms: on by default they are listed as not applicable in the report;
+        # asked for explicitly they are refused rather than silently skipped
+        sc = a.sensitivity
+        rules += [
+            ("specification_grid" in sc.model_fields_set and sc.specification_grid,
+             "analysis.sensitivity.specification_grid is not available with more than two arms yet",
+             "set `specification_grid: false` (E-values and the tipping point run for every pair of arms)"),
+            ("refutation" in sc.model_fields_set and sc.refutation.enabled,
+             "analysis.sensitivity.refutation (DoWhy) is not available with more than two arms yet",
+             "set `refutation: {enabled: false}`"),
+            (sc.negative_control is not None,
+             f"analysis.sensitivity.negative_control ({sc.negative_control}) is not available with more than two "
+             "arms yet", "remove `negative_control:`"),
         ]
         imputed = [n for n, c in self.covariates.items() if c.missing == "impute" and c.in_propensity]
         rules.append((bool(imputed), f"covariates {imputed} use `missing: impute`, which is not available with more "

@@ -585,21 +585,38 @@ def _boot_estimates(keys: list, theta: np.ndarray, boot: np.ndarray, jack: np.nd
                     n_arm: list[int], n_boot: int, failed: dict, method: str = "iptw"
                     ) -> tuple[EffectEstimate, ...]:
     contrast = f"{arm_labels[1]} vs {arm_labels[0]}"
+    rows = [(measure, contrast if arm is None else arm_labels[arm], sum(n_arm) if arm is None else n_arm[arm],
+             arm is None, x) for measure, arm, x in keys]
+    return interval_estimates(rows, theta, boot, jack, outcome=outcome, estimand=estimand, method=method, ci=ci,
+                              alpha=alpha, n_boot=n_boot, failed=failed)
+
+
+def interval_estimates(rows: Sequence[tuple[str, str, int, bool, float]], theta: np.ndarray, boot: np.ndarray,
+                       jack: np.ndarray | None, *, outcome: str, estimand: str, method: str, ci: str, alpha: float,
+                       n_boot: int, failed: dict) -> tuple[EffectEstimate, ...]:
+    """Bootstrap estimates of the statistics ``theta`` (one per row of ``rows``) from the replicates ``boot``
+    (replicates x statistics) and, for BCa, the leave-one-out values ``jack``.
+
+    ``rows`` holds per statistic ``(measure, contrast, n, is_contrast, time)``; ``hr`` and ``surv_ratio`` are on
+    the log scale in ``theta``/``boot`` and reported exponentiated. ``se`` is the SD of the replicates, ``p`` the
+    Wald p-value with that SE (contrasts only); ``variance`` is ``"bootstrap_<ci>"``. Used by the two-arm and
+    the K-arm bootstrap (:mod:`gistcausal.inference.multiarm_bootstrap`).
+    """
     common = {"outcome": outcome, "estimand": estimand, "method": method, "variance": f"bootstrap_{ci}"}
     extra = {"n_boot": n_boot, "n_success": int(boot.shape[0]), "n_failed": int(sum(failed.values()))}
     out = []
-    for j, (measure, arm, x) in enumerate(keys):
+    for j, (measure, label, n, is_contrast, x) in enumerate(rows):
         v = float(theta[j])
         col = boot[:, j]
+        log_scale = measure in ("hr", "surv_ratio")
         if not math.isfinite(v) or not np.all(np.isfinite(col)):
             if not math.isfinite(v):
                 note = "not estimable: survival is 0 in an arm"
             else:
                 note = (f"interval not estimable: survival is 0 in an arm in "
                         f"{int(np.sum(~np.isfinite(col)))} replicates")
-            out.append(EffectEstimate(**common, contrast=contrast if arm is None else arm_labels[arm],
-                                      measure=measure, value=math.exp(v) if measure in ("hr", "surv_ratio")
-                                      and math.isfinite(v) else v, n=sum(n_arm) if arm is None else n_arm[arm],
+            out.append(EffectEstimate(**common, contrast=label, measure=measure,
+                                      value=math.exp(v) if log_scale and math.isfinite(v) else v, n=n,
                                       time=x, note=note, extra=dict(extra)))
             continue
         se = float(np.std(col, ddof=1))
@@ -609,15 +626,14 @@ def _boot_estimates(keys: list, theta: np.ndarray, boot: np.ndarray, jack: np.nd
         else:
             lo, hi = (float(q) for q in np.percentile(col, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
             ext = dict(extra)
-        p = float(2 * stats.norm.sf(abs(v) / se)) if se > 0 and arm is None else math.nan
-        if measure in ("hr", "surv_ratio"):
-            out.append(EffectEstimate(**common, contrast=contrast, measure=measure, value=math.exp(v),
-                                      ci_low=math.exp(lo), ci_high=math.exp(hi), se=se, p=p, n=sum(n_arm),
+        p = float(2 * stats.norm.sf(abs(v) / se)) if se > 0 and is_contrast else math.nan
+        if log_scale:
+            out.append(EffectEstimate(**common, contrast=label, measure=measure, value=math.exp(v),
+                                      ci_low=math.exp(lo), ci_high=math.exp(hi), se=se, p=p, n=n,
                                       time=x, scale="log", extra=ext))
         else:
-            out.append(EffectEstimate(**common, contrast=contrast if arm is None else arm_labels[arm],
-                                      measure=measure, value=v, ci_low=lo, ci_high=hi, se=se, p=p,
-                                      n=sum(n_arm) if arm is None else n_arm[arm], time=x, extra=ext))
+            out.append(EffectEstimate(**common, contrast=label, measure=measure, value=v, ci_low=lo, ci_high=hi,
+                                      se=se, p=p, n=n, time=x, extra=ext))
     return tuple(out)
 
 
@@ -692,5 +708,5 @@ def bootstrap_survival(time: Any, event: Any, treatment: Any, X: Any, *, outcome
                       path=path, map_chunks=map_chunks, engine=engine)
 
 
-__all__ = ["BootstrapResult", "Problem", "run_bootstrap", "local_map_chunks", "choose_path", "MapChunks", "check_ci", "check_beyond", "bootstrap_survival", "bca_interval",
+__all__ = ["BootstrapResult", "Problem", "interval_estimates", "run_bootstrap", "local_map_chunks", "choose_path", "MapChunks", "check_ci", "check_beyond", "bootstrap_survival", "bca_interval",
            "FAILURE_REASONS", "FAILURE_WARN_SHARE"]

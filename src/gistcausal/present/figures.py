@@ -117,6 +117,8 @@ def _causal(r: AnalysisResults, figs: dict[str, Any]) -> None:
 
 
 def _sensitivity(r: AnalysisResults, figs: dict[str, Any]) -> None:
+    if r.multiarm is not None:  # K arms: one grid per pair of arms, shown as tables (present.multiarm)
+        return
     s = r.sensitivity
     if "evalue_hr" in s:
         fig, ax = new_figure(6.5, 5.0)

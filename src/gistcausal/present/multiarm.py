@@ -118,14 +118,63 @@ def multiarm_sections(r: AnalysisResults) -> list[dict[str, Any]]:
                 f"chi-square {fmt_number(g.statistic)} on {g.df} df, p = {_p(g.p)}. Each pair of arms is compared on "
                 f"its own patients with the {est} weights of the {len(comp.arms)}-arm model, so every contrast "
                 "refers to the same target population.")
+        boot = ma.bootstrap.get((o, est))
+        paras_o = (para,) + ((bootstrap_text(boot),) if boot is not None else ())
+        variance = f"bootstrap {boot.ci}" if boot is not None else "robust variance"
         secs.append({"key": f"multiarm_{o}_{est}", "title": f"{cfg.outcomes[o].label}: {est}{focal}",
-                     "paragraphs": (para,),
-                     "tables": (("Per-arm estimates (weighted Kaplan-Meier, robust variance)", per_arm_table(comp, labels)),
+                     "paragraphs": paras_o,
+                     "tables": ((f"Per-arm estimates (weighted Kaplan-Meier, {variance})", per_arm_table(comp, labels)),
                                 ("Pairwise contrasts", contrasts_table(comp, labels))),
                      "figures": ((f"Weighted Kaplan-Meier per arm ({est}): {cfg.outcomes[o].label}",
                                   f"km_{o}_{est}"),),
                      "notes": tuple(comp.warnings)})
+    sens = sensitivity_section(r)
+    if sens is not None:
+        secs.append(sens)
     return secs
+
+
+def bootstrap_text(boot: Any) -> str:
+    """How the bootstrap intervals were obtained, with the failed replicates by reason."""
+    failed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in boot.n_failed.items()) or "none"
+    how = "percentile" if boot.ci == "percentile" else "bias-corrected and accelerated (BCa)"
+    return (f"Intervals of the per-arm survival and RMST and of every pairwise survival difference and ratio, RMST "
+            f"difference and hazard ratio: nonparametric bootstrap of the whole K-arm "
+            f"analysis (patients resampled within arms; multinomial propensity model, weights and every contrast "
+            f"recomputed in each replicate), {boot.n_success} of {boot.n_boot} replicates successful (failed: "
+            f"{failed}), {how} intervals, seed {boot.random_state}. Medians and log-rank tests keep their own "
+            "intervals and p-values.")
+
+
+def sensitivity_section(r: AnalysisResults) -> dict[str, Any] | None:
+    """E-values and tipping-point grids of every pair of arms (primary outcome, first estimand), and the
+    sensitivity analyses not built for K arms with the reason."""
+    sens = r.sensitivity
+    failed = {k: v for k, v in r.failed_steps.items() if k.startswith("sensitivity")}
+    if not sens and not failed:
+        return None
+    labels = _labels(r)
+    cfg = r.config
+    est = cfg.analysis.survival.estimands[0]
+    paras = [f"Sensitivity of every pairwise contrast of {cfg.outcomes[cfg.primary_outcome].label} ({est}) to "
+             "unmeasured confounding: for the pair 'B vs A', A plays the control and B the treated arm."]
+    paras += [f"This optional step ({k}) did not complete: {v}. The rest of the analysis is unaffected."
+              for k, v in failed.items()]
+    tabs = []
+    if "evalues" in sens:
+        ev = sens["evalues"].copy()
+        ev["contrast"] = [_contrast(c, labels) for c in ev["contrast"]]
+        tabs.append(("E-values of every pairwise contrast (VanderWeele & Ding 2017)",
+                     ev[["contrast", "measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)))
+    if "tipping_grid" in sens:
+        tip = sens["tipping_grid"].copy()
+        tip["contrast"] = [_contrast(c, labels) for c in tip["contrast"]]
+        tabs.append(("Tipping point per pair: HR adjusted for an unmeasured binary confounder with prevalence "
+                     "p_treated in B and p_control in A (Lin, Psaty & Kronmal 1998)", tip.round(3)))
+    if "not_applicable" in sens:
+        tabs.append(("Sensitivity analyses not applicable with more than two arms", sens["not_applicable"]))
+    return {"key": "sensitivity", "title": "Sensitivity analyses (every pair of arms)", "paragraphs": tuple(paras),
+            "tables": tuple(tabs)}
 
 
 def multiarm_figures(r: AnalysisResults) -> dict[str, Any]:
@@ -176,6 +225,10 @@ def multiarm_methods(r: AnalysisResults) -> str:
                "ATO": "generalized overlap weights h(x)/e_a(x) with h(x) = 1/sum_k 1/e_k(x) for the ATO (Li F, Li F. "
                       "Ann Appl Stat 2019;13:2389-415)"}
     used = [formula[e] for e in s.estimands if e in formula]
+    variance = ("Intervals used the robust variance (weights treated as known)." if s.variance == "robust" else
+                f"Intervals were obtained by a nonparametric bootstrap of the whole analysis ({s.bootstrap_replicates} "
+                "replicates, patients resampled within arms, the multinomial propensity model, the weights and "
+                f"every contrast recomputed in each; {s.bootstrap_ci} intervals).")
     return (
         f"We compared {len(labels)} treatment arms ({', '.join(labels.values())}) in {r.flow.n_final} eligible "
         f"patients. A multinomial logistic (generalized) propensity score model with {first} as reference included "
@@ -186,9 +239,11 @@ def multiarm_methods(r: AnalysisResults) -> str:
         "infinitesimal-jackknife variance were estimated per arm; each pair of arms was compared on its patients "
         "with the K-arm weights (survival and RMST differences, and a weighted Cox model with robust variance, as R "
         "coxph(robust = TRUE)), and the global test is the design-based weighted log-rank test with K-1 degrees of "
-        "freedom (Lumley, survey::svylogrank). Sensitivity analyses, plasmode simulation and the bootstrap are not "
-        "yet available for more than two arms.")
+        f"freedom (Lumley, survey::svylogrank). {variance} E-values (VanderWeele & Ding 2017) and tipping-point "
+        "grids (Lin, Psaty & Kronmal 1998) were computed for every pairwise contrast of the primary outcome; "
+        "plasmode simulation, the specification grid and the DoWhy refutation are not yet available for more than "
+        "two arms.")
 
 
-__all__ = ["multiarm_sections", "multiarm_figures", "multiarm_answer", "multiarm_methods", "contrasts_table",
+__all__ = ["sensitivity_section", "bootstrap_text", "multiarm_sections", "multiarm_figures", "multiarm_answer", "multiarm_methods", "contrasts_table",
            "per_arm_table", "balance_across_pairs"]

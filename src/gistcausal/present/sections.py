@@ -694,6 +694,8 @@ def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSec
 
 def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> None:
     """E-values, tipping point, specification grid, refutation, negative control."""
+    if r.multiarm is not None:  # K arms: per pair of arms, in present.multiarm's section
+        return
     cfg = r.config
     out_labels, labels = display_labels(r)
     sens = {k: v for k, v in r.sensitivity.items()

@@ -245,8 +245,9 @@ class _MultinomialFit:
     converged: bool
 
 
-def _softmax_ref(X: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """n x K probabilities, reference arm first (its linear predictor is 0)."""
+def multinomial_scores(X: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Generalized propensity scores: the n x K softmax of the linear predictors, reference arm first (its
+    predictor is 0). The fitted scores of :class:`MultinomialPropensityModel`, and the bootstrap's kernel."""
     eta = np.c_[np.zeros(X.shape[0]), X @ B]
     return special.softmax(eta, axis=1)
 
@@ -303,7 +304,7 @@ def multinomial_newton(X: np.ndarray, codes: np.ndarray, k: int, *, tol: float =
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
-        P = _softmax_ref(X, B)
+        P = multinomial_scores(X, B)
         score = (X.T @ (Y[:, 1:] - P[:, 1:])).T.ravel()        # arm-major: arm 1's p entries, then arm 2's
         try:
             # under separation the information becomes singular as coefficients diverge; the caller detects
@@ -318,7 +319,7 @@ def multinomial_newton(X: np.ndarray, codes: np.ndarray, k: int, *, tol: float =
         if np.max(np.abs(factor * step)) < tol:
             converged = True
             break
-    P = _softmax_ref(X, B)
+    P = multinomial_scores(X, B)
     try:
         cov = linalg.inv(info(P))
     except linalg.LinAlgError:
@@ -422,7 +423,7 @@ class MultinomialPropensityModel:
                           "covariates; interpret balance with care.")
             warnings.warn(caught[-1], SmallSampleWarning, stacklevel=2)
         fit = multinomial_newton(X, codes, k)
-        scores = _softmax_ref(X, fit.coef)
+        scores = multinomial_scores(X, fit.coef)
         own = scores[np.arange(len(codes)), codes]
         # separation: the likelihood keeps rising as coefficients diverge, so the own-arm scores reach 1
         if not fit.converged and np.any(own > 1 - 1e-8):
@@ -452,7 +453,7 @@ class MultinomialPropensityModel:
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """Scores :math:`e_k(x)` for the rows of ``df``: an (n, K) array, columns in :attr:`arms_` order."""
         self._check_fitted("predict")
-        return _softmax_ref(self.design_.matrix(df, where="MultinomialPropensityModel.predict"), self.coef_)
+        return multinomial_scores(self.design_.matrix(df, where="MultinomialPropensityModel.predict"), self.coef_)
 
     def fit_predict(self, df: pd.DataFrame, *, treatment_col: str) -> np.ndarray:
         """Fit and return the training scores, an (n, K) array."""
@@ -849,6 +850,6 @@ def multiarm_balance(df: pd.DataFrame, *, treatment_col: str, covariates: Sequen
                            n_flagged=int(overall["flag"].sum()), conventions=text)
 
 
-__all__ = ["MultinomialPropensityModel", "MultinomialPropensityResult", "multinomial_newton", "multiarm_weights",
+__all__ = ["MultinomialPropensityModel", "MultinomialPropensityResult", "multinomial_newton", "multinomial_scores", "multiarm_weights",
            "multiarm_weight_values", "MultiArmWeightResult", "multiarm_balance", "MultiArmBalance", "arm_codes",
            "check_multiarm_estimand", "MULTIARM_ESTIMANDS", "MULTIARM_CONVENTIONS"]
