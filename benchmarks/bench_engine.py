@@ -40,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--B", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per engine; the fastest is kept")
     args = ap.parse_args()
     from gistcausal.engine import Engine, open_executor
 
@@ -51,7 +52,8 @@ def main() -> None:
             eng = Engine(kind=kind, n_workers=w) if kind == "dask" or w > 1 else Engine(n_workers=1)
             with open_executor(eng) as ex:
                 run(ex, df, X, max(20, args.B // 10))  # warm-up: start workers, ship the problem
-                secs, table = run(ex, df, X, args.B)
+                # the fastest of several runs: what the engine can do, less what a neighbour's job took
+                secs, table = min((run(ex, df, X, args.B) for _ in range(args.repeat)), key=lambda r: r[0])
             tables[(kind, w)] = table
             rows.append({"engine": kind, "workers": w, "seconds": secs, "replicates_per_s": args.B / secs})
     out = pd.DataFrame(rows)
@@ -60,7 +62,7 @@ def main() -> None:
         out.loc[(out.engine == kind) & (out.workers == 2), "efficiency"] = \
             out[(out.engine == kind) & (out.workers == 2)]["replicates_per_s"] / (2 * one)
     same = all(tables[k].equals(tables[("local", 1)]) for k in tables)
-    print(f"n = {args.n}, B = {args.B}, per-replicate bootstrap; {os.cpu_count()} cores, load average "
+    print(f"n = {args.n}, B = {args.B}, per-replicate bootstrap, fastest of {args.repeat}; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}")
     print(out.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"identical replicate tables on every engine and worker count: {same}")

@@ -200,3 +200,19 @@ def test_refuters_identical_on_local_cluster(cluster_client):
     dask = refute(df, engine=Executor(Engine(kind="dask"), client=cluster_client), **kw)
     pd.testing.assert_frame_equal(serial.table, dask.table, check_exact=True)
     assert serial.estimate == dask.estimate
+
+
+def _profiler_enabled() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_own_local_cluster_workers_run_without_the_sampling_profiler():
+    """The executor's own LocalCluster starts its worker processes with Dask's statistical profiler off (a thread
+    that samples every stack each 10 ms competes for the GIL with the replicates); the caller's config is left as
+    it was."""
+    with Executor(Engine(kind="dask", n_workers=1)) as ex:
+        flags = ex.client().run(_profiler_enabled)
+        assert list(flags.values()) == [False]
+    assert _profiler_enabled()

@@ -146,9 +146,13 @@ class Executor:
             if self.engine.address is not None:
                 self._client = Client(self.engine.address)
             else:
-                # single-threaded worker processes: replicates hold the GIL in numpy/pandas code
-                cluster = LocalCluster(n_workers=self.engine.workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+                import dask
+
+                # single-threaded worker processes: replicates hold the GIL in numpy/pandas code, so the
+                # workers' statistical profiler (a thread sampling every stack each 10 ms) is switched off
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    cluster = LocalCluster(n_workers=self.engine.workers, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
                 self._client = Client(cluster)
             self._own_client = True
         return self._client
