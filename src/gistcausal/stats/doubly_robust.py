@@ -468,10 +468,10 @@ def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, 
         da = cc * dlam_c[None, :] * inv_gl
         a_cum = np.cumsum(da, axis=1)
         b_cum = np.cumsum(da / s, axis=1)
-        zero = np.zeros((g1 - g0, 1))
-        p_a = np.c_[zero, np.cumsum(width * a_cum, axis=1)]
-        p_s = np.c_[zero, np.cumsum(width * s, axis=1)]
-        p_sb = np.c_[zero, np.cumsum(width * s * b_cum, axis=1)]
+        p_a, p_s, p_sb = (np.zeros((g1 - g0, m + 1)) for _ in range(3))   # exclusive prefix sums
+        np.cumsum(width * a_cum, axis=1, out=p_a[:, 1:])
+        np.cumsum(width * s, axis=1, out=p_s[:, 1:])
+        np.cumsum(width * s * b_cum, axis=1, out=p_sb[:, 1:])
         tot_s = p_s[:, -1]
         idx = order[bounds[g0]:bounds[g1]]
         gi = inv[idx] - g0
