@@ -52,13 +52,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.special import expit, logit
 
 from gistcausal.design.config import StudyConfig, load_config
 from gistcausal.engine import Engine, Executor, engine_from_jobs, open_executor
 from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe
-from gistcausal.errors import ConfigError, DataError, ModelFitError
+from gistcausal.errors import ConfigError, DataError
+from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, fit_censoring,
+                                                 fit_weibull_ph, relative_gap, resample_rows)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -72,209 +73,8 @@ _U_KEYS = ("strength_treatment", "strength_outcome", "prevalence")
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Weibull proportional-hazards model
-# ----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class WeibullPH:
-    """A fitted Weibull proportional-hazards model, :math:`\\Lambda(t\\mid z) = \\exp(c_0 + z^\\top b) t^k`.
-
-    Attributes
-    ----------
-    shape : float
-        :math:`k`.
-    log_rate : float
-        :math:`c_0`, for times in the cohort's unit.
-    coef : numpy.ndarray
-        :math:`b`, log hazard ratios per column of the design.
-    names : tuple of str
-    loglik : float
-        Log-likelihood at the (penalized) maximum, without the penalty.
-    n, n_event : int
-    converged : bool
-    """
-
-    shape: float
-    log_rate: float
-    coef: np.ndarray
-    names: tuple[str, ...]
-    loglik: float
-    n: int
-    n_event: int
-    converged: bool
-
-    def linear_predictor(self, z: np.ndarray) -> np.ndarray:
-        """:math:`c_0 + z^\\top b`."""
-        return self.log_rate + z @ self.coef
-
-    def draw(self, eta: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Times with cumulative hazard equal to the unit exponentials ``e`` (Bender 2005)."""
-        return np.exp((np.log(e) - eta) / self.shape)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"shape": float(self.shape), "log_rate": float(self.log_rate),
-                "coef": {n: float(c) for n, c in zip(self.names, self.coef)}, "loglik": float(self.loglik),
-                "n": int(self.n), "n_event": int(self.n_event), "converged": bool(self.converged)}
-
-
-def fit_weibull_ph(time: np.ndarray, event: np.ndarray, z: np.ndarray, *, names: Sequence[str] | None = None,
-                   penalty: float = 0.0, where: str = "fit_weibull_ph") -> WeibullPH:
-    r"""Maximum-likelihood Weibull proportional-hazards regression (Newton trust region, exact Hessian).
-
-    Parameters
-    ----------
-    time : numpy.ndarray
-        Follow-up times (> 0; zeros are set to half the smallest positive time).
-    event : numpy.ndarray
-        1 = event, 0 = censored.
-    z : numpy.ndarray, shape (n, p)
-        Covariates (no intercept column).
-    names : sequence of str, optional
-    penalty : float, default=0.0
-        Ridge penalty :math:`\tfrac{\lambda}{2}\lVert b\rVert^2` on the covariate coefficients (not on the
-        intercept or shape); keeps the fit finite when a level has no events.
-    where : str
-        Prefix of error messages.
-
-    Returns
-    -------
-    WeibullPH
-
-    Raises
-    ------
-    ModelFitError
-        No events, or the optimizer did not converge.
-
-    Notes
-    -----
-    Log-likelihood with :math:`\eta_i = c_0 + z_i^\top b`, :math:`H_i = e^{\eta_i} t_i^k`:
-    :math:`\ell = \sum_i d_i(\log k + (k-1)\log t_i + \eta_i) - H_i`. Same model as R
-    ``survreg(Surv(t, d) ~ z, dist = "weibull")`` with :math:`k = 1/\sigma`, :math:`b = -\alpha/\sigma`,
-    :math:`c_0 = -\mu/\sigma`. Times are divided by their median during the fit for conditioning.
-    """
-    t = np.asarray(time, float)
-    d = np.asarray(event, float)
-    z = np.asarray(z, float).reshape(t.size, -1)
-    if d.sum() == 0:
-        raise ModelFitError(f"{where}: no events to fit the Weibull model (got 0 events in {t.size} patients). "
-                            "Use an outcome with events.")
-    pos = t[t > 0]
-    t = np.where(t > 0, t, pos.min() / 2 if pos.size else 1.0)
-    scale = float(np.median(t))
-    lt = np.log(t / scale)
-    zz = np.column_stack([np.ones(t.size), z])
-    p = zz.shape[1]
-    pen = np.r_[0.0, np.zeros(1), np.full(p - 1, penalty)]  # [rho, c0, b...]
-
-    def parts(th: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        k = math.exp(th[0])
-        eta = zz @ th[1:]
-        h = np.exp(np.clip(eta + k * lt, -700, 700))
-        return eta, h, k
-
-    def nll(th: np.ndarray) -> float:
-        eta, h, k = parts(th)
-        ll = np.sum(d * (th[0] + (k - 1) * lt + eta) - h)
-        return float(-ll + 0.5 * np.sum(pen * th ** 2))
-
-    def grad(th: np.ndarray) -> np.ndarray:
-        eta, h, k = parts(th)
-        g_rho = np.sum(d * (1 + k * lt) - h * k * lt)
-        g_b = zz.T @ (d - h)
-        return -np.r_[g_rho, g_b] + pen * th
-
-    def hess(th: np.ndarray) -> np.ndarray:
-        eta, h, k = parts(th)
-        klt = k * lt
-        out = np.empty((p + 1, p + 1))
-        out[0, 0] = np.sum(h * klt ** 2 + h * klt - d * klt)
-        out[0, 1:] = out[1:, 0] = zz.T @ (h * klt)
-        out[1:, 1:] = (zz * h[:, None]).T @ zz
-        return out + np.diag(pen)
-
-    th0 = np.r_[0.0, math.log(d.sum() / np.sum(t / scale)), np.zeros(p - 1)]
-    res = optimize.minimize(nll, th0, jac=grad, hess=hess, method="trust-exact",
-                            options={"gtol": 1e-9, "maxiter": 500})
-    # Convergence is judged relative to the log-likelihood, as R's survreg (rel.tolerance = 1e-9), so it does not
-    # depend on n: the Newton decrement g' H^-1 g / 2 (the log-likelihood still to gain) must be a negligible
-    # fraction of |log-likelihood|. An absolute score bound grows with n and failed at n = 100,000 (issue 14).
-    rel = relative_gap(grad(res.x), hess(res.x), nll(res.x))
-    if not np.all(np.isfinite(res.x)) or not math.isfinite(rel) or rel > 1e-9:
-        raise ModelFitError(f"{where}: the Weibull outcome model did not converge (got a relative log-likelihood "
-                            f"gap of {rel:.3g} after {res.nit} iterations; tolerance 1e-9). Use fewer covariates or a "
-                            "positive penalty.")
-    k = math.exp(res.x[0])
-    th = res.x
-    eta, h, _ = parts(th)
-    loglik = float(np.sum(d * (th[0] + (k - 1) * lt + eta) - h) - np.sum(d) * math.log(scale))
-    names = tuple(names) if names is not None else tuple(f"z{j + 1}" for j in range(p - 1))
-    return WeibullPH(shape=k, log_rate=float(th[1] - k * math.log(scale)), coef=np.asarray(th[2:], float),
-                     names=names, loglik=loglik, n=int(t.size), n_event=int(d.sum()), converged=True)
-
-
-def relative_gap(score: np.ndarray, hessian: np.ndarray, neg_loglik: float) -> float:
-    """The log-likelihood still to gain by a Newton step, relative to |log-likelihood|: ``g' H^-1 g / 2 /
-    (|l| + 0.1)``. Score, Hessian and log-likelihood all grow with n, so this does not (R's survreg uses the
-    same relative rule, rel.tolerance = 1e-9)."""
-    try:
-        decrement = float(score @ np.linalg.solve(hessian, score)) / 2
-    except np.linalg.LinAlgError:
-        return math.inf
-    return abs(decrement) / (abs(neg_loglik) + 0.1)
-
-
-def _design(frame: pd.DataFrame, covariates: Sequence[str], where: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Outcome-model design: standardized continuous columns, dummies vs the most frequent level.
-
-    Missing values: the mean (continuous) or a ``"missing"`` level (categorical), for the generating model
-    only; the analysis of each replicate sees the resampled rows as they are.
-    """
-    cols, names = [], []
-    for c in covariates:
-        if c not in frame.columns:
-            raise DataError(f"{where}: covariate '{c}' is not a column of the cohort frame (got columns "
-                            f"{', '.join(map(str, frame.columns[:12]))}...). Pass covariates present in the frame.")
-        s = frame[c]
-        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s) or s.dropna().nunique() <= 2:
-            lv = s.astype(object).where(s.notna(), "missing").astype(str)
-            counts = lv.value_counts(sort=False)
-            levels = sorted(counts.index)
-            ref = max(levels, key=lambda v: (counts[v], v))
-            for v in levels:
-                if v != ref:
-                    cols.append((lv == v).to_numpy(float))
-                    names.append(f"{c}[{v}]")
-        else:
-            x = s.to_numpy(float)
-            mu = np.nanmean(x)
-            sd = np.nanstd(x)
-            x = np.where(np.isnan(x), mu, x)
-            cols.append((x - mu) / (sd if sd > 0 else 1.0))
-            names.append(f"{c}[per SD]")
-    z = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
-    return z, tuple(names)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # replicate tasks (picklable; executed in worker processes)
 # ----------------------------------------------------------------------------------------------------------
-def _seed(random_state: int, i: int) -> np.random.SeedSequence:
-    """Seed of replicate ``i``: independent of ``n_replicates``, the backend and the batching."""
-    return np.random.SeedSequence(int(random_state), spawn_key=(int(i),))
-
-
-def _arm_sizes(n_arms: tuple[int, int], sample_size: int) -> tuple[int, int]:
-    """(treated, control) sizes proportional to the cohort's arms."""
-    n1 = int(round(sample_size * n_arms[0] / (n_arms[0] + n_arms[1])))
-    return n1, sample_size - n1
-
-
-def _draw_u(rng: np.random.Generator, a: np.ndarray, u: dict | None) -> np.ndarray:
-    """Binary unmeasured confounder: ``logit P(U=1 | A) = logit(prevalence) + strength_treatment * A``."""
-    if u is None:
-        return np.zeros(a.size)
-    p = expit(logit(u["prevalence"]) + u["strength_treatment"] * a)
-    return (rng.random(a.size) < p).astype(float)
-
 
 def _estimate_rows(estimates: Sequence[Any], measures: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
@@ -368,15 +168,8 @@ class _PlasmodeTask:
 
     def dataset(self, i: int) -> pd.DataFrame:
         rng = np.random.default_rng(_seed(self.random_state, i))
-        if self.ps is None:
-            idx = np.concatenate([rng.choice(ix, size=n, replace=True) if n > 0 else ix[:0]
-                                  for ix, n in zip(self.arm_index, self.sizes)])
-            z = self.z[idx].copy()
-            a = z[:, self.treat_pos].copy()
-        else:
-            idx = rng.integers(0, self.z.shape[0], size=sum(self.sizes))
-            z = self.z[idx].copy()
-            a = (rng.random(idx.size) < self.ps[idx]).astype(float)
+        idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
+        z = self.z[idx].copy()
         zc = z.copy()
         zc[:, self.treat_pos] = a
         z[:, self.treat_pos] = 0.0
@@ -971,19 +764,10 @@ def _cohort(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, covariates: Seq
 
 def _generating_models(c: _Cohort, s: PlasmodeSettings, where: str) -> tuple[WeibullPH, WeibullPH | None, int]:
     """Weibull PH models of the event and of censoring fitted to the cohort; columns used by the censoring model."""
-    z, names = c.z, c.names
-    event_model = fit_weibull_ph(c.time, c.event, z, names=names, penalty=s.penalty, where=f"{where}: event model")
-    n_cens = int((c.event == 0).sum())
-    cens_cols = z.shape[1] if s.censoring_model == "covariates" or (
-        s.censoring_model == "auto" and n_cens >= 10 * z.shape[1]) else 1
-    if not n_cens:
-        return event_model, None, cens_cols
-    fitted = fit_weibull_ph(c.time, 1 - c.event, z[:, :cens_cols], names=names[:cens_cols], penalty=s.penalty,
-                            where=f"{where}: censoring model")
-    # padded with zero coefficients so that the worker uses the same design matrix for both models
-    censor_model = WeibullPH(shape=fitted.shape, log_rate=fitted.log_rate,
-                             coef=np.r_[fitted.coef, np.zeros(z.shape[1] - cens_cols)], names=names,
-                             loglik=fitted.loglik, n=fitted.n, n_event=fitted.n_event, converged=True)
+    event_model = fit_weibull_ph(c.time, c.event, c.z, names=c.names, penalty=s.penalty,
+                                 where=f"{where}: event model")
+    censor_model, cens_cols = fit_censoring(c.time, c.event, c.z, names=c.names, rule=s.censoring_model,
+                                            penalty=s.penalty, where=where)
     return event_model, censor_model, cens_cols
 
 
