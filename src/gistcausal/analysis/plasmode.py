@@ -58,6 +58,7 @@ from gistcausal.engine import Engine, Executor, engine_from_jobs, open_executor
 from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe
 from gistcausal.errors import ConfigError, DataError
+from gistcausal.analysis.plasmode_outcomes import TYPE_MEASURES, outcome_type, setup
 from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, fit_censoring,
                                                  fit_weibull_ph, relative_gap, resample_rows)
 
@@ -65,8 +66,10 @@ ProgressCallback = Callable[[int, int], None]
 
 #: Contrast measures compared with the truth.
 PLASMODE_MEASURES = ("hr", "rmst_diff", "surv_diff")
-_LOG_MEASURES = {"hr"}
-_NULL = {"hr": 1.0, "rmst_diff": 0.0, "surv_diff": 0.0}
+#: Measures of every outcome type (the time-to-event ones first), in the order of the metrics table.
+ALL_MEASURES = PLASMODE_MEASURES + tuple(m for ms in TYPE_MEASURES.values() for m in ms)
+_LOG_MEASURES = {"hr", "risk_ratio", "odds_ratio"}
+_NULL = {m: (1.0 if m in _LOG_MEASURES else 0.0) for m in ALL_MEASURES}
 _METHODS = ("iptw", "unadjusted")
 _CHECKPOINT_VERSION = 1
 _U_KEYS = ("strength_treatment", "strength_outcome", "prevalence")
@@ -452,7 +455,7 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
             "alpha": alpha, "n_used": n, "n_nonfinite": int(len(g) - n), "n_replicates": n_replicates,
             "n_failed": n_failed})
     res = pd.DataFrame(out)
-    order = {m: i for i, m in enumerate(PLASMODE_MEASURES)}
+    order = {m: i for i, m in enumerate(ALL_MEASURES)}
     meth = {m: i for i, m in enumerate(_METHODS)}
     keys = pd.DataFrame({"m": res["method"].map(lambda v: meth.get(v, 99)),
                          "q": res["measure"].map(lambda v: order.get(v, 99)), "t": res["time"].fillna(-1.0)})
@@ -510,8 +513,12 @@ class PlasmodeResult:
         s = self.settings
         lines = [f"Plasmode simulation ({s.get('kind')}): outcome {s.get('outcome')}, estimand {s.get('estimand')}, "
                  f"{self.n_replicates} replicates ({self.n_failed} failed), n = {s.get('sample_size')}"]
-        if s.get("conditional_hr") is not None:
-            lines.append(f"  injected conditional HR {s['conditional_hr']:.4g}"
+        inj = s.get("injected") or ({"measure": "hr", "value": s["conditional_hr"]}
+                                    if s.get("conditional_hr") is not None else None)
+        if inj is not None:
+            what = {"hr": "HR", "cs_hr": f"cause-specific HR ({s.get('cause')})", "odds_ratio": "odds ratio",
+                    "mean_diff": "mean difference"}[inj["measure"]]
+            lines.append(f"  injected conditional {what} {inj['value']:.4g}"
                          + ("" if not s.get("unmeasured_confounder") else
                             f"; unmeasured confounder {s['unmeasured_confounder']}"))
         lines.append(f"  {'estimator':24s} {'true':>8s} {'mean':>8s} {'bias':>8s} {'(MCSE)':>8s} {'EmpSE':>7s} "
@@ -522,7 +529,7 @@ class PlasmodeResult:
             lines.append(f"  {name:24s} {r.true_value:8.4f} {r.mean_estimate:8.4f} {r.bias:8.4f} {r.bias_mcse:8.4f} "
                          f"{r.empirical_se:7.4f} {r.model_se:7.4f} {r.coverage:6.3f} {r.coverage_mcse:7.3f} "
                          f"{r.power:6.3f} {r.n_used:5d}")
-        lines.append("  bias and SEs on the log scale for hr; coverage of the true marginal effect; power = share of "
+        lines.append("  bias and SEs on the log scale for ratios (hr, risk_ratio, odds_ratio); coverage of the true marginal effect; power = share of "
                      "intervals excluding the null")
         for _, r in self.failure_counts().iterrows():
             lines.append(f"  failed: {r['count']} x {r['error']}: {r['message']}")
@@ -592,10 +599,21 @@ class PlasmodeSettings:
     ----------
     true_hr : float, optional
         Injected effect (finite, > 0). ``None`` keeps the treatment coefficient fitted on the real cohort.
+        Competing-risks outcomes: the cause-specific hazard ratio of ``cause`` (the other causes keep their fitted
+        effects). Refused for binary and continuous outcomes.
     true_effect_measure : {"hr", "marginal_hr"}, default="hr"
         ``"hr"``: ``true_hr`` is the *conditional* hazard ratio put in the outcome model. ``"marginal_hr"``:
         the conditional coefficient is solved (Brent) so that the true *marginal* HR for the estimand equals
-        ``true_hr`` (which is then required).
+        ``true_hr`` (which is then required); time-to-event outcomes only.
+    true_or : float, optional
+        Binary outcomes: the *conditional* odds ratio put in the logistic outcome model (finite, > 0); ``None``
+        keeps the fitted one. Refused for other outcome types.
+    true_mean_diff : float, optional
+        Continuous outcomes: the mean difference put in the linear outcome model (finite; conditional and marginal
+        coincide); ``None`` keeps the fitted one. Refused for other outcome types.
+    cause : str, optional
+        Competing-risks outcomes: the label of the cause of interest (default: the first configured cause);
+        ``true_hr`` is its cause-specific HR and the truth is its CIF and RMTL differences. Refused otherwise.
     n_replicates : int, default=1000
         Simulated data sets (>= 1).
     sample_size : int, optional
@@ -643,6 +661,9 @@ class PlasmodeSettings:
 
     true_hr: float | None = None
     true_effect_measure: Literal["hr", "marginal_hr"] = "hr"
+    true_or: float | None = None
+    true_mean_diff: float | None = None
+    cause: str | None = None
     n_replicates: int = 1000
     sample_size: int | None = None
     unmeasured_confounder: dict | None = None
@@ -690,6 +711,16 @@ class PlasmodeSettings:
         hr = self.true_hr
         if hr is not None and not (isinstance(hr, (int, float)) and math.isfinite(hr) and hr > 0):
             raise ConfigError(f"{where}: true_hr must be a finite number > 0 (got {hr!r}). Pass e.g. true_hr=0.7.")
+        orr = self.true_or
+        if orr is not None and not (isinstance(orr, (int, float)) and math.isfinite(orr) and orr > 0):
+            raise ConfigError(f"{where}: true_or must be a finite number > 0 (got {orr!r}). Pass e.g. true_or=0.6.")
+        md = self.true_mean_diff
+        if md is not None and not (isinstance(md, (int, float)) and not isinstance(md, bool) and math.isfinite(md)):
+            raise ConfigError(f"{where}: true_mean_diff must be a finite number (got {md!r}). Pass e.g. "
+                              "true_mean_diff=2.5.")
+        if self.cause is not None and not isinstance(self.cause, str):
+            raise ConfigError(f"{where}: cause must be the label of a cause (got {self.cause!r}). Pass e.g. "
+                              "cause='progression'.")
         if hr is None and self.true_effect_measure == "marginal_hr":
             raise ConfigError(f"{where}: true_effect_measure='marginal_hr' needs true_hr (got None). Pass the "
                               "target marginal hazard ratio.")
@@ -930,17 +961,24 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     _check_estimand(where, estimand)
     run_engine = _settings_engine(s, engine, where)
-    c = _cohort(cfg, frame, outcome, s.covariates, where)
+    kind = outcome_type(cfg, outcome)
+    _check_effect_keys(where, s, kind, outcome)
     seed = int(cfg.seed if random_state is None else random_state)
+    if kind != "time_to_event":  # binary, continuous, competing (issue 18): plasmode_outcomes
+        task, truth, record = setup(cfg, frame, s, outcome=outcome, kind=kind, estimand=estimand, seed=seed,
+                                    sample_size=s.sample_size, where=where)
+        _engine_record(record, engine)
+        records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
+                           engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
+        return _build_result(records, truth, record, cfg.analysis.survival.alpha)
+    c = _cohort(cfg, frame, outcome, s.covariates, where)
     sample_size = sum(c.n_arms) if s.sample_size is None else int(s.sample_size)
     event_model, censor_model, cens_cols = _generating_models(c, s, where)
     draws = _truth_draws(cfg, c, s, estimand, event_model, seed)
     truth, log_hr = _truth(cfg, c, s, draws, event_model, censor_model)
     record = _settings_record(cfg, c, s, outcome=outcome, estimand=estimand, seed=seed, sample_size=sample_size,
                               log_hr=log_hr, event_model=event_model, censor_model=censor_model, cens_cols=cens_cols)
-    if engine is not None:
-        e = getattr(engine, "engine", engine)
-        record.update(backend=e.kind, n_jobs=-1 if e.n_workers is None else int(e.n_workers))
+    _engine_record(record, engine)
     task = _PlasmodeTask(cfg=cfg, frame=frame.reset_index(drop=True), z=c.z, outcome=outcome, estimand=estimand,
                          methods=s.methods, event_model=event_model, censor_model=censor_model, treat_pos=0,
                          log_hr=log_hr, admin_time=float(np.max(c.time)), arm_index=c.arm_index,
@@ -949,6 +987,37 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
                        engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
     return _build_result(records, truth, record, cfg.analysis.survival.alpha)
+
+
+def _engine_record(record: dict[str, Any], engine: Any) -> None:
+    """The settings record names the engine the replicates ran on (``engine=``, the run's analysis.engine)."""
+    if engine is not None:
+        e = getattr(engine, "engine", engine)
+        record.update(backend=e.kind, n_jobs=-1 if e.n_workers is None else int(e.n_workers))
+
+
+#: The injected-effect setting of each outcome type, and what it means.
+_EFFECT_KEYS = {"time_to_event": ("true_hr", "a hazard ratio"), "competing": ("true_hr", "a cause-specific hazard ratio"),
+                "binary": ("true_or", "an odds ratio"), "continuous": ("true_mean_diff", "a mean difference")}
+
+
+def _check_effect_keys(where: str, s: "PlasmodeSettings", kind: str, outcome: str) -> None:
+    """An injected effect of another outcome type, a cause without competing risks, or a marginal target that
+    only the hazard ratio has, is refused (honoured or rejected)."""
+    if kind not in _EFFECT_KEYS:
+        raise ConfigError(f"{where}: outcome '{outcome}' has type {kind!r}, which plasmode cannot simulate (got a "
+                          f"{kind} outcome). Use a time_to_event, competing, binary or continuous outcome.")
+    key, what = _EFFECT_KEYS[kind]
+    for other in ("true_hr", "true_or", "true_mean_diff"):
+        if other != key and getattr(s, other) is not None:
+            raise ConfigError(f"{where}: {other} does not apply to the {kind} outcome '{outcome}' (got {other}="
+                              f"{getattr(s, other)!r}). Pass {key}= ({what}) instead.")
+    if s.cause is not None and kind != "competing":
+        raise ConfigError(f"{where}: cause applies to competing-risks outcomes only (got cause={s.cause!r} for the "
+                          f"{kind} outcome '{outcome}'). Pass cause=None.")
+    if s.true_effect_measure != "hr" and kind != "time_to_event":
+        raise ConfigError(f"{where}: true_effect_measure={s.true_effect_measure!r} applies to time-to-event outcomes "
+                          f"only (got the {kind} outcome '{outcome}'). Pass true_effect_measure='hr'.")
 
 
 def _default_config() -> StudyConfig:

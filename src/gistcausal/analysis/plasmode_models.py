@@ -406,3 +406,124 @@ def resample_rows(rng: np.random.Generator, z: np.ndarray, arm_index: tuple[np.n
         return idx, z[idx, 0].copy()
     idx = rng.integers(0, z.shape[0], size=sum(sizes))
     return idx, (rng.random(idx.size) < ps[idx]).astype(float)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# exact truths: potential-outcome means averaged over the target population
+# ----------------------------------------------------------------------------------------------------------
+def point_truth(model: PointOutcomeModel, base_eta: np.ndarray, effect: float, weights: np.ndarray, *,
+                u_prob: np.ndarray | None = None, u_strength: float = 0.0) -> pd.DataFrame:
+    r"""True marginal contrasts of a binary or continuous generating model, exactly (no simulation).
+
+    Parameters
+    ----------
+    model : PointOutcomeModel
+    base_eta : numpy.ndarray
+        Linear predictor of each row of the target population without treatment (:math:`c_0 + x^\top b`).
+    effect : float
+        Treatment coefficient :math:`\psi` (log odds ratio, or mean difference).
+    weights : numpy.ndarray
+        Target weights of the rows (ATE: 1; ATT: 1 for treated rows or :math:`e(x)`; ATC: the converse).
+    u_prob : numpy.ndarray, optional
+        :math:`P(U = 1)` of each row in the target population (the unmeasured confounder, log odds ratio or mean
+        shift ``u_strength`` on the outcome); both potential outcomes share it.
+
+    Returns
+    -------
+    DataFrame
+        ``measure`` (``risk_diff``, ``risk_ratio``, ``odds_ratio``, or ``mean_diff``), ``time`` (None),
+        ``value``, ``mc_se`` (0: exact), ``scale``.
+
+    Notes
+    -----
+    :math:`\mu_a = \sum_i w_i E\{Y_i(a)\} / \sum_i w_i` with
+    :math:`E\{Y_i(a)\} = (1 - q_i)\, m(\eta_i + a\psi) + q_i\, m(\eta_i + a\psi + \gamma)`, :math:`m` the
+    inverse link. Risk difference :math:`\mu_1 - \mu_0`, risk ratio :math:`\mu_1/\mu_0`, marginal odds ratio
+    :math:`\mu_1(1-\mu_0) / \{\mu_0(1-\mu_1)\}` (differs from :math:`e^\psi`: the odds ratio is non-collapsible);
+    mean difference :math:`\mu_1 - \mu_0` (:math:`= \psi` for the linear model). Hernán & Robins, *What If*, ch. 12.
+    """
+    w = np.asarray(weights, float)
+    q = np.zeros(w.size) if u_prob is None else np.asarray(u_prob, float)
+
+    def mu(a: float) -> float:
+        e = base_eta + a * effect
+        m = (1 - q) * model.mean(e) + q * model.mean(e + u_strength)
+        return float(np.sum(w * m) / np.sum(w))
+
+    m1, m0 = mu(1.0), mu(0.0)
+    if model.kind == "continuous":
+        rows = [("mean_diff", m1 - m0, "identity")]
+    else:
+        rows = [("risk_diff", m1 - m0, "identity"), ("risk_ratio", m1 / m0, "log"),
+                ("odds_ratio", (m1 / (1 - m1)) / (m0 / (1 - m0)), "log")]
+    return pd.DataFrame([{"measure": m, "time": None, "value": v, "mc_se": 0.0, "scale": sc} for m, v, sc in rows])
+
+
+def _gauss_legendre_panels(upper: float, n_panels: int = 40, n_nodes: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights on [0, upper]: Gauss-Legendre on panels spaced quadratically (denser near 0, where a
+    Weibull hazard with shape < 1 is steep)."""
+    x, wq = np.polynomial.legendre.leggauss(n_nodes)
+    edges = upper * (np.arange(n_panels + 1) / n_panels) ** 2
+    lo, hi = edges[:-1, None], edges[1:, None]
+    nodes = (lo + hi) / 2 + (hi - lo) / 2 * x[None, :]
+    return nodes.ravel(), ((hi - lo) / 2 * wq[None, :]).ravel()
+
+
+def cause_cif(eta: np.ndarray, shapes: Sequence[float], cause: int, t: float, *, rmtl: bool = False) -> np.ndarray:
+    r"""Cumulative incidence :math:`F_k(t \mid x)` (or restricted mean time lost) of cause ``k`` under
+    cause-specific Weibull PH hazards, per row, by quadrature.
+
+    Parameters
+    ----------
+    eta : numpy.ndarray, shape (n, K)
+        Linear predictor of each cause-specific hazard, :math:`H_j(s) = e^{\eta_j} s^{k_j}`.
+    shapes : sequence of float
+        :math:`k_j` per cause.
+    cause : int
+        Column of the cause of interest.
+    t : float
+        Landmark (CIF) or horizon :math:`\tau` (RMTL).
+    rmtl : bool, default=False
+        Return :math:`\int_0^\tau F_k(s)\,ds = \int_0^\tau (\tau - s) f_k(s)\,ds` instead.
+
+    Notes
+    -----
+    :math:`F_k(t) = \int_0^t h_k(s) S(s)\,ds`, :math:`S(s) = \exp\{-\sum_j H_j(s)\}`. With :math:`v = s^{k_k}`,
+    :math:`h_k(s)\,ds = e^{\eta_k} dv`, so :math:`F_k(t) = \int_0^{t^{k_k}} e^{\eta_k} S(v^{1/k_k})\,dv`, a smooth
+    integrand for composite Gauss-Legendre quadrature (40 panels x 16 nodes; relative error below 1e-10 for the
+    shapes of a registry). Putter, Fiocco & Geskus (2007) Stat Med 26:2389-430.
+    """
+    eta = np.asarray(eta, float)
+    kk = float(shapes[cause])
+    v, wv = _gauss_legendre_panels(float(t) ** kk)
+    s = v ** (1.0 / kk)
+    cum = np.zeros((eta.shape[0], s.size))
+    for j, kj in enumerate(shapes):
+        cum += np.exp(eta[:, j])[:, None] * s[None, :] ** float(kj)
+    dens = np.exp(eta[:, cause])[:, None] * np.exp(-cum)
+    if rmtl:
+        dens = dens * (float(t) - s)[None, :]
+    return dens @ wv
+
+
+def cif_truth(eta0: np.ndarray, effects: np.ndarray, shapes: Sequence[float], weights: np.ndarray, *, cause: int,
+              landmarks: Sequence[float], horizon: float | None) -> pd.DataFrame:
+    r"""True marginal CIF differences at the landmarks and RMTL difference at the horizon of cause ``cause``.
+
+    ``eta0`` (n, K): cause-specific linear predictors without treatment; ``effects`` (K,): treatment log hazard
+    ratio of each cause; ``weights``: target weights. :math:`\sum_i w_i\{F_k(t\mid x_i, 1) - F_k(t\mid x_i, 0)\}
+    / \sum_i w_i`, by :func:`cause_cif`; exact up to quadrature (``mc_se`` 0).
+    """
+    w = np.asarray(weights, float)
+    eta1 = eta0 + np.asarray(effects, float)[None, :]
+    rows = []
+    for lm in landmarks:
+        d = cause_cif(eta1, shapes, cause, lm) - cause_cif(eta0, shapes, cause, lm)
+        rows.append({"measure": "cif_diff", "time": float(lm), "value": float(np.sum(w * d) / np.sum(w)),
+                     "mc_se": 0.0, "scale": "identity"})
+    if horizon is not None:
+        d = (cause_cif(eta1, shapes, cause, horizon, rmtl=True)
+             - cause_cif(eta0, shapes, cause, horizon, rmtl=True))
+        rows.append({"measure": "rmtl_diff", "time": float(horizon), "value": float(np.sum(w * d) / np.sum(w)),
+                     "mc_se": 0.0, "scale": "identity"})
+    return pd.DataFrame(rows, columns=["measure", "time", "value", "mc_se", "scale"])
