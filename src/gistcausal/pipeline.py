@@ -279,6 +279,7 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:
     imputed = imputations(cfg, cohort.frame)
     frame = imputed[0] if imputed else cohort.frame  # covariates must be complete to simulate from them
     settings = PlasmodeSettings(true_hr=pc.true_hr, true_effect_measure="marginal_hr" if pc.marginal else "hr",
+                                true_or=pc.true_or, true_mean_diff=pc.true_mean_diff, cause=pc.cause,
                                 n_replicates=pc.n_replicates, treatment=pc.treatment, methods=tuple(pc.methods))
     return plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings, random_state=cfg.seed,
                     engine=engine)
