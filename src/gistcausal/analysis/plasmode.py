@@ -910,7 +910,9 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     frame : DataFrame
         :attr:`gistcausal.design.cohort.Cohort.frame` (``treatment``, covariates, ``<outcome>_time``/``_event``).
     outcome : str
-        A time-to-event outcome of the cohort.
+        An outcome of the cohort: time-to-event (``<outcome>_time``/``_event``), or, as configured in
+        ``table.outcomes``, binary or continuous (``<outcome>_value``) or competing (``<outcome>_time``/``_status``),
+        simulated and analysed by :mod:`gistcausal.analysis.plasmode_outcomes`.
     estimand : {"ATE", "ATT", "ATC"}, default="ATE"
     settings : PlasmodeSettings, optional
         Injected effect, replicates, generating models and execution (default: ``PlasmodeSettings()``).
@@ -930,7 +932,8 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     Raises
     ------
     ConfigError
-        Bad estimand or settings, an engine given twice, or a checkpoint written for other settings.
+        Bad estimand or settings, an engine given twice, a checkpoint written for other settings, or an injected
+        effect of another outcome type (``true_hr`` for a binary outcome, ...).
     DataError
         Outcome or covariate columns missing from the frame.
     ModelFitError
