@@ -140,10 +140,17 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
     if is_multiarm(cfg):  # three or more arms (issue 18): the K-arm analysis replaces the two-arm steps
         say("More than two arms: multinomial propensity score, weights, balance, pairwise contrasts")
         ma = timer("multiarm", lambda: multiarm_causal(cfg, cohort, say))
+        failed_k: dict[str, str] = {}
+        plasmode_k = None
+        if cfg.analysis.plasmode.enabled and cfg.covariates:
+            say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates, {len(cfg.treatment.arms)} "
+                "arms)")
+            plasmode_k = timer("plasmode", lambda: _optional("plasmode", lambda: _plasmode(cfg, cohort, engine),
+                                                             failed_k))
         return AnalysisResults(config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=None, study={},
                                durations={}, propensity=None, weights={}, balance={}, causal={},
-                               estimates=ma.estimates, validation=validation, multiarm=ma,
-                               timings=timer.timings, data_hash=data_hash)
+                               estimates=ma.estimates, validation=validation, multiarm=ma, plasmode=plasmode_k,
+                               failed_steps=failed_k, timings=timer.timings, data_hash=data_hash)
     study = StudyAnalysis()
     if cfg.analysis.study_replication:
         say("Study replication: Table 1, Kaplan-Meier, log-rank")
@@ -275,7 +282,7 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:
     from gistcausal.analysis.plasmode import PlasmodeSettings, plasmode
 
     pc = cfg.analysis.plasmode
-    est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")
+    est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")  # ATO: no truth
     imputed = imputations(cfg, cohort.frame)
     frame = imputed[0] if imputed else cohort.frame  # covariates must be complete to simulate from them
     settings = PlasmodeSettings(true_hr=pc.true_hr, true_effect_measure="marginal_hr" if pc.marginal else "hr",

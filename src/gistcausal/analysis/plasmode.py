@@ -58,9 +58,11 @@ from gistcausal.engine import Engine, Executor, engine_from_jobs, open_executor
 from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe
 from gistcausal.errors import ConfigError, DataError
+from gistcausal.analysis.multiarm import is_multiarm
+from gistcausal.analysis.plasmode_multiarm import setup_multiarm
 from gistcausal.analysis.plasmode_outcomes import TYPE_MEASURES, outcome_type, setup
 from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, fit_censoring,
-                                                 fit_weibull_ph, relative_gap, resample_rows)
+                                                 fit_weibull_ph, paired_truth_table, relative_gap, resample_rows)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -364,25 +366,6 @@ def _execute(task: Any, *, n_replicates: int, fingerprint: str, engine: Any, che
 # ----------------------------------------------------------------------------------------------------------
 # truth and performance measures
 # ----------------------------------------------------------------------------------------------------------
-def _truth_table(t1: np.ndarray, t0: np.ndarray, w: np.ndarray, landmarks: Sequence[float],
-                 horizon: float | None) -> pd.DataFrame:
-    """True marginal contrasts from paired uncensored potential outcomes with target weights ``w``."""
-    from gistcausal.design.simulate import _wmean_se, cox_hr_no_ties
-
-    keep = w > 0
-    t1, t0, w = t1[keep], t0[keep], w[keep]
-    n = t1.size
-    hr, se = cox_hr_no_ties(np.concatenate([t1, t0]), np.r_[np.ones(n), np.zeros(n)], np.concatenate([w, w]))
-    rows = [{"measure": "hr", "time": None, "value": hr, "mc_se": se, "scale": "log"}]
-    for lm in landmarks:
-        v, s = _wmean_se((t1 > lm).astype(float) - (t0 > lm).astype(float), w)
-        rows.append({"measure": "surv_diff", "time": float(lm), "value": v, "mc_se": s, "scale": "identity"})
-    if horizon is not None:
-        v, s = _wmean_se(np.minimum(t1, horizon) - np.minimum(t0, horizon), w)
-        rows.append({"measure": "rmst_diff", "time": float(horizon), "value": v, "mc_se": s, "scale": "identity"})
-    return pd.DataFrame(rows)
-
-
 def _follow_up_hr(t1: np.ndarray, t0: np.ndarray, zm: np.ndarray, censor_model: WeibullPH | None,
                   admin: float, e_c: np.ndarray, w: np.ndarray) -> float:
     """Marginal HR over the plasmode's follow-up: Cox on stacked potential outcomes, each censored as it would
@@ -419,14 +402,16 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
     model SE :math:`\sqrt{\overline{\widehat{se}^2}}`; coverage and power (CI excludes the null) with MC SE
     :math:`\sqrt{p(1-p)/n}`. Relative bias is :math:`e^{\text{bias}} - 1` on the log scale, bias / θ otherwise.
     """
-    tv = {_key(r.measure, r.time): r.value for r in truth.itertuples()}
-    cols = ["method", "measure", "time", "variance"]
+    # K arms (plasmode_multiarm): one row per pairwise contrast as well
+    by_contrast = "contrast" in estimates.columns and "contrast" in truth.columns
+    tv = {((r.contrast,) if by_contrast else ()) + _key(r.measure, r.time): r.value for r in truth.itertuples()}
+    cols = ["method", *(["contrast"] if by_contrast else []), "measure", "time", "variance"]
     out = []
     if estimates.empty:
         return pd.DataFrame(columns=[*cols, "true_value", "n_used"])
     for keys, g in estimates.groupby(cols, dropna=False, sort=False):
-        method, measure, time, variance = keys
-        true = tv.get(_key(measure, time), math.nan)
+        method, *contrast, measure, time, variance = keys
+        true = tv.get(tuple(contrast) + _key(measure, time), math.nan)
         log = measure in _LOG_MEASURES
         v = g["value"].to_numpy(float)
         ok = np.isfinite(v) & ((v > 0) if log else True)
@@ -442,7 +427,8 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
         power = float(np.mean((lo > null) | (hi < null))) if n else math.nan
         rel = (math.exp(bias) - 1) if log else (bias / th_true if th_true != 0 else math.nan)
         out.append({
-            "method": method, "measure": measure, "time": time, "variance": variance,
+            "method": method, **({"contrast": contrast[0]} if by_contrast else {}), "measure": measure, "time": time,
+            "variance": variance,
             "scale": "log" if log else "identity", "true_value": true,
             "mean_estimate": (math.exp(np.mean(th)) if log else float(np.mean(th))) if n else math.nan,
             "bias": bias, "bias_mcse": emp / math.sqrt(n) if n > 1 else math.nan, "relative_bias": rel,
@@ -457,9 +443,11 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
     res = pd.DataFrame(out)
     order = {m: i for i, m in enumerate(ALL_MEASURES)}
     meth = {m: i for i, m in enumerate(_METHODS)}
+    contrasts = {c: i for i, c in enumerate(dict.fromkeys(truth["contrast"]))} if by_contrast else {}
     keys = pd.DataFrame({"m": res["method"].map(lambda v: meth.get(v, 99)),
+                         "c": res["contrast"].map(contrasts) if by_contrast else 0,
                          "q": res["measure"].map(lambda v: order.get(v, 99)), "t": res["time"].fillna(-1.0)})
-    return res.loc[keys.sort_values(["m", "q", "t"], kind="stable").index].reset_index(drop=True)
+    return res.loc[keys.sort_values(["m", "c", "q", "t"], kind="stable").index].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -513,6 +501,9 @@ class PlasmodeResult:
         s = self.settings
         lines = [f"Plasmode simulation ({s.get('kind')}): outcome {s.get('outcome')}, estimand {s.get('estimand')}, "
                  f"{self.n_replicates} replicates ({self.n_failed} failed), n = {s.get('sample_size')}"]
+        if s.get("conditional_hr_by_arm"):
+            lines.append("  injected conditional HRs " + ", ".join(f"{k} {v:.4g}"
+                                                                   for k, v in s["conditional_hr_by_arm"].items()))
         inj = s.get("injected") or ({"measure": "hr", "value": s["conditional_hr"]}
                                     if s.get("conditional_hr") is not None else None)
         if inj is not None:
@@ -523,9 +514,13 @@ class PlasmodeResult:
                             f"; unmeasured confounder {s['unmeasured_confounder']}"))
         lines.append(f"  {'estimator':24s} {'true':>8s} {'mean':>8s} {'bias':>8s} {'(MCSE)':>8s} {'EmpSE':>7s} "
                      f"{'ModSE':>7s} {'cover':>6s} {'(MCSE)':>7s} {'power':>6s} {'n':>5s}")
+        shown = None
         for r in self.metrics.itertuples():
             no_time = r.time is None or (isinstance(r.time, float) and math.isnan(r.time))
             name = f"{r.method} {r.measure}" + ("" if no_time else f"@{r.time:g}")
+            if "contrast" in self.metrics.columns and r.contrast != shown:
+                shown = r.contrast
+                lines.append(f"  {r.contrast}:")
             lines.append(f"  {name:24s} {r.true_value:8.4f} {r.mean_estimate:8.4f} {r.bias:8.4f} {r.bias_mcse:8.4f} "
                          f"{r.empirical_se:7.4f} {r.model_se:7.4f} {r.coverage:6.3f} {r.coverage_mcse:7.3f} "
                          f"{r.power:6.3f} {r.n_used:5d}")
@@ -555,7 +550,8 @@ def _build_result(records: list[dict[str, Any]], truth: pd.DataFrame, settings: 
             est_rows += [{"replicate": r["replicate"], **row} for row in r["rows"]]
         else:
             fail_rows.append({"replicate": r["replicate"], "error": r["error"], "message": r["message"]})
-    est_cols = ["replicate", "method", "measure", "time", "variance", "scale", "value", "se", "ci_low", "ci_high", "p"]
+    est_cols = ["replicate", "method", *(["contrast"] if "contrast" in truth.columns else []), "measure", "time",
+                "variance", "scale", "value", "se", "ci_low", "ci_high", "p"]
     est = pd.DataFrame(est_rows, columns=est_cols)
     est["time"] = est["time"].astype(float)
     fails = pd.DataFrame(fail_rows, columns=["replicate", "error", "message"])
@@ -864,7 +860,7 @@ def _truth(cfg: StudyConfig, c: _Cohort, s: PlasmodeSettings, draws: _TruthDraws
     def truth_for(log_hr: float) -> pd.DataFrame:
         t1 = event_model.draw(draws.base_eta + log_hr, draws.e)
         t0 = event_model.draw(draws.base_eta, draws.e)
-        return _truth_table(t1, t0, draws.weights, tuple(sv.landmarks), sv.horizon)
+        return paired_truth_table(t1, t0, draws.weights, tuple(sv.landmarks), sv.horizon)
 
     log_hr = _injected_log_hr(s, event_model, truth_for)
     truth = truth_for(log_hr)
@@ -967,9 +963,13 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     kind = outcome_type(cfg, outcome)
     _check_effect_keys(where, s, kind, outcome)
     seed = int(cfg.seed if random_state is None else random_state)
-    if kind != "time_to_event":  # binary, continuous, competing (issue 18): plasmode_outcomes
-        task, truth, record = setup(cfg, frame, s, outcome=outcome, kind=kind, estimand=estimand, seed=seed,
-                                    sample_size=s.sample_size, where=where)
+    if kind != "time_to_event" or is_multiarm(cfg):  # issue 18: plasmode_outcomes, plasmode_multiarm
+        if is_multiarm(cfg):
+            task, truth, record = setup_multiarm(cfg, frame, s, outcome=outcome, estimand=estimand, seed=seed,
+                                                 where=where)
+        else:
+            task, truth, record = setup(cfg, frame, s, outcome=outcome, kind=kind, estimand=estimand, seed=seed,
+                                        sample_size=s.sample_size, where=where)
         _engine_record(record, engine)
         records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
                            engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)

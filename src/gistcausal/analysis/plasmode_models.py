@@ -378,15 +378,16 @@ def fit_point_model(y: np.ndarray, z: np.ndarray, *, kind: str, names: Sequence[
 
 
 def fit_censoring(time: np.ndarray, event: np.ndarray, z: np.ndarray, *, names: Sequence[str], rule: str,
-                  penalty: float, where: str) -> tuple[WeibullPH | None, int]:
+                  penalty: float, where: str, treatment_cols: int = 1) -> tuple[WeibullPH | None, int]:
     """Weibull PH model of the censoring times (``event == 0``) and the number of design columns it uses.
 
-    ``rule``: ``"covariates"`` (all columns), ``"treatment"`` (the first column only) or ``"auto"`` (all when
-    there are at least 10 censorings per column). The model is padded with zero coefficients so that a replicate
-    uses one design matrix for every model; None without censorings.
+    ``rule``: ``"covariates"`` (all columns), ``"treatment"`` (the first ``treatment_cols`` columns only: the
+    treatment, or the K - 1 arm indicators) or ``"auto"`` (all when there are at least 10 censorings per column).
+    The model is padded with zero coefficients so that a replicate uses one design matrix for every model; None
+    without censorings.
     """
     n_cens = int((np.asarray(event) == 0).sum())
-    cols = z.shape[1] if rule == "covariates" or (rule == "auto" and n_cens >= 10 * z.shape[1]) else 1
+    cols = z.shape[1] if rule == "covariates" or (rule == "auto" and n_cens >= 10 * z.shape[1]) else treatment_cols
     if not n_cens:
         return None, cols
     fitted = fit_weibull_ph(time, 1 - np.asarray(event), z[:, :cols], names=names[:cols], penalty=penalty,
@@ -406,6 +407,27 @@ def resample_rows(rng: np.random.Generator, z: np.ndarray, arm_index: tuple[np.n
         return idx, z[idx, 0].copy()
     idx = rng.integers(0, z.shape[0], size=sum(sizes))
     return idx, (rng.random(idx.size) < ps[idx]).astype(float)
+
+
+def paired_truth_table(t1: np.ndarray, t0: np.ndarray, w: np.ndarray, landmarks: Sequence[float],
+                 horizon: float | None) -> pd.DataFrame:
+    """True marginal contrasts (``hr``, ``surv_diff`` at the landmarks, ``rmst_diff`` at the horizon) of ``t1`` vs
+    ``t0`` from paired uncensored potential outcomes with target weights ``w``; ``mc_se`` their Monte-Carlo SEs
+    (marginal HR: Cox on the stacked potential outcomes, :func:`gistcausal.design.simulate.cox_hr_no_ties`)."""
+    from gistcausal.design.simulate import _wmean_se, cox_hr_no_ties
+
+    keep = w > 0
+    t1, t0, w = t1[keep], t0[keep], w[keep]
+    n = t1.size
+    hr, se = cox_hr_no_ties(np.concatenate([t1, t0]), np.r_[np.ones(n), np.zeros(n)], np.concatenate([w, w]))
+    rows = [{"measure": "hr", "time": None, "value": hr, "mc_se": se, "scale": "log"}]
+    for lm in landmarks:
+        v, s = _wmean_se((t1 > lm).astype(float) - (t0 > lm).astype(float), w)
+        rows.append({"measure": "surv_diff", "time": float(lm), "value": v, "mc_se": s, "scale": "identity"})
+    if horizon is not None:
+        v, s = _wmean_se(np.minimum(t1, horizon) - np.minimum(t0, horizon), w)
+        rows.append({"measure": "rmst_diff", "time": float(horizon), "value": v, "mc_se": s, "scale": "identity"})
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1029,7 +1029,8 @@ class PlasmodeConfig(_Model):
                               "coverage is about sqrt(0.95 * 0.05 / n_replicates).", examples=[200, 1000])
     true_hr: float | None = Field(None, gt=0, description="Hazard ratio injected into the simulated outcomes of a "
                                   "time-to-event primary outcome, or the cause-specific hazard ratio of `cause` for a "
-                                  "competing-risks one (the other causes keep their fitted effects). Unset: the "
+                                  "competing-risks one (the other causes keep their fitted effects); with three or more arms, the "
+                                  "conditional HR of every arm against the first. Unset: the "
                                   "treatment effect fitted on the real cohort. Refused for binary and continuous "
                                   "primary outcomes (use true_or or true_mean_diff).", examples=[0.7, 1.0])
     true_or: float | None = Field(None, gt=0, description="Binary primary outcome: the conditional odds ratio put "
@@ -1049,7 +1050,8 @@ class PlasmodeConfig(_Model):
                            "conditional HR put in the outcome model.", examples=[True])
     treatment: Literal["observed", "simulated"] = Field(
         "observed", description="observed: resampled patients keep their real treatment (arm sizes fixed); "
-        "simulated: treatment is drawn from the fitted propensity model, so that model is correctly specified.",
+        "simulated: treatment is drawn from the fitted propensity model (multinomial with three or more arms), so "
+        "that model is correctly specified.",
         examples=["simulated"])
     methods: list[Literal["iptw", "unadjusted"]] = Field(
         ["iptw", "unadjusted"], description="Estimators run on each simulated data set: iptw (the configured "
@@ -1427,8 +1429,8 @@ class StudyConfig(_Model):
             (a.weights.truncate is not None or a.weights.trim is not None,
              "analysis.weights.truncate and trim are not available with more than two arms yet",
              "remove them, or use `estimands: [ATO]` for bounded weights"),
-            (a.plasmode.enabled, "analysis.plasmode is not available with more than two arms yet",
-             "set `plasmode: {enabled: false}`"),
+            (a.plasmode.marginal, "analysis.plasmode.marginal is not available with more than two arms yet (true_hr "
+             "is the conditional HR of every arm against the first)", "remove `marginal: true`"),
             (self.protocol is not None and self.protocol.strategies is not None,
              "protocol.strategies (clone-censor-weight) compares two strategies", "remove protocol.strategies"),
         ]

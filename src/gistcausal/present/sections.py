@@ -669,7 +669,10 @@ _PLASMODE_METHODS = {"iptw": "Adjusted (configured weights)", "unadjusted": "Una
 def _plasmode_text(settings: dict) -> str:
     """What was simulated, by outcome type (the generating model and the injected effect)."""
     kind = settings.get("outcome_type", "time_to_event")
-    model = {"time_to_event": "event and censoring times are simulated from Weibull proportional-hazards models",
+    arms = settings.get("arms")
+    model = {"time_to_event": "event and censoring times are simulated from Weibull proportional-hazards models"
+                              + (f" (one coefficient per arm against {settings.get('reference')}; rows resampled "
+                                 "within each arm)" if arms else ""),
              "competing": "the time to the first event and its cause are simulated from cause-specific Weibull "
                           f"proportional-hazards models (cause of interest: {settings.get('cause')}), censoring "
                           "from a Weibull model,",
@@ -684,15 +687,18 @@ def _plasmode_text(settings: dict) -> str:
             f"2014). Bias and coverage are against {truth}.")
 
 
-def plasmode_table(pm: Any) -> pd.DataFrame:
+def plasmode_table(pm: Any, arms: dict[str, str] | None = None) -> pd.DataFrame:
     """The plasmode metrics with labels: estimator and measure named for a reader (the cause for competing
-    risks), time, and the performance measures rounded to 4 digits."""
+    risks; the contrast with arm labels for three or more arms), time, and the performance measures rounded to
+    4 digits."""
     t = pm.to_frame().round(4)
     cause = pm.settings.get("cause")
     names = t["measure"].map(lambda m: PLASMODE_MEASURE_NAMES.get(m, m)
                              + (f" ({cause})" if cause and m in ("cif_diff", "rmtl_diff") else ""))
     t.insert(0, "Estimator", t["method"].map(lambda m: _PLASMODE_METHODS.get(m, m)))
-    t.insert(1, "Measure", names)
+    if "contrast" in t.columns:
+        t.insert(1, "Contrast", t.pop("contrast").map(lambda c: _contrast_label(c, arms or {})))
+    t.insert(2 if "Contrast" in t.columns else 1, "Measure", names)
     return t.drop(columns=["method", "measure"])
 
 
@@ -719,7 +725,7 @@ def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSec
         secs.append(ReportSection(
             "plasmode", "Plasmode simulation: does this analysis plan recover a known effect?",
             (_plasmode_text(pm.settings), pm.summary()),
-            tables=(("Performance of each estimator", plasmode_table(pm)),
+            tables=(("Performance of each estimator", plasmode_table(pm, labels)),
                     ("Replicates that failed, by reason", pm.failure_counts())),
             figures=(("Estimates around the truth", "plasmode_estimates"),
                      ("Coverage of the 95% intervals with Monte Carlo error", "plasmode_coverage"))))
