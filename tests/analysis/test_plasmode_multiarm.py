@@ -218,3 +218,21 @@ def test_three_arm_plasmode_in_the_run_and_report(three):
     section = html[html.index("Plasmode simulation: does this analysis plan"):]
     for text in ("Hazard ratio (marginal)", "high vs low", "one coefficient per arm against ctl"):
         assert text in section
+
+
+def test_three_arm_plots_have_one_row_per_contrast(three):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gistcausal.present.plots.plasmode import plot_coverage, plot_estimates
+
+    _, cfg, frame = three
+    res = _run(cfg, frame, true_hr=0.7, n_replicates=4)
+    for fn in (plot_estimates, plot_coverage):
+        ax = fn(res)
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert len(labels) == len(res.metrics) == 12
+        assert sum("| high vs low" in x for x in labels) == 4
+        plt.close(ax.figure)

@@ -328,3 +328,23 @@ def test_binary_primary_plasmode_in_run_results_json_and_report(study):
     section = html[html.index("Plasmode simulation: does this analysis plan"):]
     for label in ("Risk difference", "Risk ratio (marginal)", "Odds ratio (marginal)", "logistic regression"):
         assert label in section
+
+
+def test_cli_plasmode_binary_outcome(study):
+    """gistcausal plasmode with --true-or on a binary primary outcome; --true-hr there is refused with the fix."""
+    from typer.testing import CliRunner
+
+    from gistcausal.cli import app
+
+    tmp, _, _ = study
+    path = tmp / "pm_resp.yaml"
+    runner = CliRunner()
+    r = runner.invoke(app, ["plasmode", str(path), "-n", "4", "-j", "1", "--true-or", "0.5", "-o",
+                            str(tmp / "pm_cli"), "-q"])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp / "pm_cli" / "plasmode.json").read_text())
+    assert data["settings"]["true_or"] == 0.5 and data["n_replicates"] == 4
+    assert {m["measure"] for m in data["metrics"]} == {"risk_diff", "risk_ratio", "odds_ratio"}
+    bad = runner.invoke(app, ["plasmode", str(path), "-n", "4", "-j", "1", "--true-hr", "0.5", "-q"])
+    assert bad.exit_code != 0
+    assert "true_hr does not apply to the binary outcome 'resp'" in " ".join(bad.output.split())

@@ -631,11 +631,13 @@ class PlasmodeSettings:
     censoring_model : {"auto", "covariates", "treatment"}, default="auto"
         Covariates of the censoring model: all (``"covariates"``), treatment only (``"treatment"``), or all
         when there are at least 10 censorings per parameter, else treatment only (``"auto"``; registries
-        censor mostly administratively, and few censorings cannot support many coefficients).
+        censor mostly administratively, and few censorings cannot support many coefficients). Time-to-event and
+        competing outcomes only (binary and continuous outcomes are not censored).
     penalty : float, default=0.01
         Ridge penalty of the generating Weibull models (see :func:`fit_weibull_ph`).
     n_mc : int, default=100_000
-        Size of the resample used to compute the true marginal effects (>= 1000).
+        Size of the resample used to compute the true marginal effects (>= 1000) of time-to-event outcomes (two
+        or more arms); the truths of binary, continuous and competing outcomes are exact and do not use it.
     backend : {"local", "dask"}, default="local"
         ``"local"``: joblib loky processes; ``"dask"``: ``client``, or ``distributed.Client(scheduler)``, or a
         temporary local cluster with one single-threaded worker per job.
