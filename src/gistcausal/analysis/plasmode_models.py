@@ -512,8 +512,9 @@ def cause_cif(eta: np.ndarray, shapes: Sequence[float], cause: int, t: float, *,
     -----
     :math:`F_k(t) = \int_0^t h_k(s) S(s)\,ds`, :math:`S(s) = \exp\{-\sum_j H_j(s)\}`. With :math:`v = s^{k_k}`,
     :math:`h_k(s)\,ds = e^{\eta_k} dv`, so :math:`F_k(t) = \int_0^{t^{k_k}} e^{\eta_k} S(v^{1/k_k})\,dv`, a smooth
-    integrand for composite Gauss-Legendre quadrature (40 panels x 16 nodes; relative error below 1e-10 for the
-    shapes of a registry). Putter, Fiocco & Geskus (2007) Stat Med 26:2389-430.
+    integrand for composite Gauss-Legendre quadrature (40 panels x 16 nodes; absolute error about 1e-14 to 5e-9
+    against adaptive quadrature for shapes 0.7 and 1.6, the error growing as the ratio of the other causes' shapes
+    to this one falls below 1). Putter, Fiocco & Geskus (2007) Stat Med 26:2389-430.
     """
     eta = np.asarray(eta, float)
     kk = float(shapes[cause])
