@@ -448,11 +448,18 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
              estimand: str = typer.Option("ATE", help="ATE, ATT or ATC."),
              true_hr: Optional[float] = typer.Option(None, "--true-hr", help="Injected HR (default: as fitted)."),
              marginal: bool = typer.Option(False, "--marginal", help="--true-hr is the target marginal HR."),
+             true_or: Optional[float] = typer.Option(None, "--true-or", help="Binary outcome: injected conditional "
+                                                     "odds ratio (default: as fitted)."),
+             true_mean_diff: Optional[float] = typer.Option(None, "--true-mean-diff", help="Continuous outcome: "
+                                                            "injected mean difference (default: as fitted)."),
+             cause: Optional[str] = typer.Option(None, "--cause", help="Competing risks: the cause of interest "
+                                                 "(--true-hr is its cause-specific HR; default: the first cause)."),
              replicates: int = typer.Option(1000, "--replicates", "-n", help="Number of replicates."),
              sample_size: Optional[int] = typer.Option(None, "--sample-size", help="Patients per replicate."),
              treatment: str = typer.Option("observed", help="observed (keep) or simulated (from the PS model)."),
              u_treatment: Optional[float] = typer.Option(None, "--u-treatment", help="Unmeasured U: log-OR for treatment."),
-             u_outcome: Optional[float] = typer.Option(None, "--u-outcome", help="Unmeasured U: log-HR for the event."),
+             u_outcome: Optional[float] = typer.Option(None, "--u-outcome", help="Unmeasured U: log-HR for the event "
+                                            "(binary outcome: log-OR; continuous: mean shift)."),
              u_prevalence: float = typer.Option(0.3, "--u-prevalence", help="P(U=1) in the control arm."),
              backend: Optional[str] = typer.Option(None, help="local (joblib processes) or dask (default: the "
                                                    "config's analysis.engine)."),
@@ -482,6 +489,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
         # the command-line engine options, when any is given, replace the config's analysis.engine
         from_cli = backend is not None or scheduler is not None or jobs is not None
         settings = PlasmodeSettings(true_hr=true_hr, true_effect_measure="marginal_hr" if marginal else "hr",
+                                    true_or=true_or, true_mean_diff=true_mean_diff, cause=cause,
                                     n_replicates=replicates, sample_size=sample_size, treatment=treatment,
                                     unmeasured_confounder=u, backend=backend or "local", scheduler=scheduler,
                                     n_jobs=-1 if jobs is None else jobs, checkpoint=checkpoint)

@@ -148,9 +148,15 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
             sens_ma = timer("sensitivity", lambda: _optional(
                 "sensitivity", lambda: run_multiarm_sensitivity(cfg, cohort, primary_ma), failed_ma)
                 or SensitivityResult())
+        plasmode_ma = None
+        if cfg.analysis.plasmode.enabled and cfg.covariates:
+            say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates, {len(cfg.treatment.arms)} "
+                "arms)")
+            plasmode_ma = timer("plasmode", lambda: _optional("plasmode", lambda: _plasmode(cfg, cohort, engine),
+                                                              failed_ma))
         return AnalysisResults(config=cfg, cohort=cohort.to_dict(), flow=cohort.flow, table1=None, study={},
                                durations={}, propensity=None, weights={}, balance={}, causal={},
-                               estimates=ma.estimates, validation=validation, multiarm=ma,
+                               estimates=ma.estimates, validation=validation, multiarm=ma, plasmode=plasmode_ma,
                                sensitivity=dict(sens_ma.tables), bootstrap=dict(ma.bootstrap),
                                failed_steps=failed_ma, timings=timer.timings, data_hash=data_hash)
     study = StudyAnalysis()
@@ -284,10 +290,11 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:
     from gistcausal.analysis.plasmode import PlasmodeSettings, plasmode
 
     pc = cfg.analysis.plasmode
-    est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")
+    est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")  # ATO: no truth
     imputed = imputations(cfg, cohort.frame)
     frame = imputed[0] if imputed else cohort.frame  # covariates must be complete to simulate from them
     settings = PlasmodeSettings(true_hr=pc.true_hr, true_effect_measure="marginal_hr" if pc.marginal else "hr",
+                                true_or=pc.true_or, true_mean_diff=pc.true_mean_diff, cause=pc.cause,
                                 n_replicates=pc.n_replicates, treatment=pc.treatment, methods=tuple(pc.methods))
     return plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings, random_state=cfg.seed,
                     engine=engine)

@@ -213,6 +213,22 @@ COMPANIONS: dict[tuple[str, str], Callable[[Any], dict[str, Any]]] = {
     ("Treatment", "treated"): lambda ex: {"arms": {ex: [1], "other_arm": [0]}},
 }
 
+def _primary(kind: str, **outcome: Any) -> Callable[[dict[str, Any], Any], None]:
+    """Make the whole config's primary outcome one of type ``kind`` (plasmode effect keys apply to one type)."""
+    def patch(raw: dict[str, Any], example: Any) -> None:
+        raw["table"]["outcomes"]["y"] = {"label": "Y", "type": kind, **outcome}
+        raw.setdefault("analysis", {})["primary_outcome"] = "y"
+    return patch
+
+
+#: Keys that apply to one kind of whole config: the change to the rest of the config they need.
+CONFIG_COMPANIONS: dict[tuple[str, str], Callable[[dict[str, Any], Any], None]] = {
+    ("PlasmodeConfig", "true_or"): _primary("binary", value_col="response"),
+    ("PlasmodeConfig", "true_mean_diff"): _primary("continuous", value_col="ldh"),
+    ("PlasmodeConfig", "cause"): lambda raw, ex: _primary("competing", time_col="t", event_col="status",
+                                                          causes={1: ex, 2: "other"})(raw, ex),
+}
+
 #: Where each section sits in a config (models reached through a list or a mapping are checked alone).
 PATHS: dict[str, tuple[str, ...]] = {
     "StudyConfig": (), "DataSource": ("data",), "SyntheticSource": ("data", "synthetic"),
@@ -306,6 +322,7 @@ def test_example_is_accepted_in_a_whole_config(model, key, example):
         section.update(COMPANIONS.get((model, key), lambda ex: {})(example))
         section[key] = example
         node[path[-1]] = section
+    CONFIG_COMPANIONS.get((model, key), lambda raw, ex: None)(raw, example)
     cfg = config_from_dict(_as_yaml_gives(raw), source="schema example")
     got = cfg.model_dump(mode="json", by_alias=True)
     for part in path + (key,):

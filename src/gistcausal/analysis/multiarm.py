@@ -29,6 +29,7 @@ from gistcausal.design.disclosure import suppress, threshold_for
 from gistcausal.effects import EffectEstimate
 from gistcausal.inference.bootstrap import BootstrapResult
 from gistcausal.inference.multiarm_bootstrap import bootstrap_multiarm
+from gistcausal.stats.multiarm import MultinomialPropensityModel
 from gistcausal.stats.multiarm_survival import MultiArmComparison, multiarm_analysis
 
 
@@ -55,9 +56,6 @@ def multiarm_causal(cfg: StudyConfig, cohort: Cohort, say: Callable[[str], None]
     time-to-event outcome and estimand of the config; with ``variance: bootstrap`` the bootstrap intervals
     (replicates on ``engine``, an :class:`~gistcausal.engine.Engine` or open Executor; default in this process)."""
     f = cohort.frame
-    arms = list(cfg.treatment.arms)
-    covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
-    splines = {n: cfg.covariates[n].spline_df for n in covs if cfg.covariates[n].spline_df}
     s = cfg.analysis.survival
     comparisons: dict[tuple[str, str], MultiArmComparison] = {}
     boots: dict[tuple[str, str], BootstrapResult] = {}
@@ -65,30 +63,62 @@ def multiarm_causal(cfg: StudyConfig, cohort: Cohort, say: Callable[[str], None]
     for o in cohort.outcomes:
         if o.type != "time_to_event" or not o.causal:
             continue
-        t = f[o.time_col].to_numpy(float)
-        landmarks = [x for x in s.landmarks if x <= np.max(t)]
         for est in s.estimands:
             say(f"More than two arms: {o.name}, {est}")
-            common = dict(treatment_col="arm", time_col=o.time_col, event_col=o.event_col, covariates=covs,
-                          outcome=o.name, arms=arms, estimand=est,
-                          focal=cfg.treatment.treated if est == "ATT" else None,
-                          stabilize=cfg.analysis.weights.stabilize and est == "ATE", splines=splines,
-                          interactions=[tuple(i) for i in cfg.analysis.propensity.interactions],
-                          landmarks=landmarks, horizon=s.horizon, alpha=s.alpha)
-            res = multiarm_analysis(f, threshold=cfg.analysis.balance_threshold, at_risk_times=at_risk_times(cfg, t),
-                                    **common)
+            kw = _fit_kwargs(cfg, f, outcome=o.name, time_col=o.time_col, event_col=o.event_col, estimand=est)
+            res = multiarm_analysis(f, threshold=cfg.analysis.balance_threshold,
+                                    at_risk_times=at_risk_times(cfg, f[o.time_col].to_numpy(float)), **kw)
             if s.variance == "bootstrap":
-                say(f"Bootstrap {o.name} ({est}): {s.bootstrap_replicates} replicates of the {len(arms)}-arm "
-                    "analysis")
+                say(f"Bootstrap {o.name} ({est}): {s.bootstrap_replicates} replicates of the "
+                    f"{len(cfg.treatment.arms)}-arm analysis")
                 boot = bootstrap_multiarm(f, n_boot=s.bootstrap_replicates, ci=s.bootstrap_ci,
-                                          random_state=cfg.seed, engine=engine, **common)
+                                          random_state=cfg.seed, engine=engine, **kw)
                 boots[(o.name, est)] = boot
                 res = replace(res, estimates=swap_estimates(res.estimates, boot.estimates),
                               warnings=tuple(res.warnings) + boot.warnings)
             comparisons[(o.name, est)] = res
             estimates += res.estimates
-    table1 = table_one_multiarm(cfg, f, arms) if cfg.covariates else None
+    table1 = table_one_multiarm(cfg, f, list(cfg.treatment.arms)) if cfg.covariates else None
     return MultiArmAnalysis(comparisons=comparisons, table1=table1, estimates=tuple(estimates), bootstrap=boots)
+
+
+def multiarm_propensity(cfg: StudyConfig, f: pd.DataFrame) -> np.ndarray:
+    """Generalized propensity scores :math:`e_k(x)` of the rows of ``f`` (an (n, K) array, arms in config order)
+    from the configured multinomial model, as :func:`multiarm_fit` fits it (plasmode's simulated treatment)."""
+    covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    model = MultinomialPropensityModel(
+        covariates=covs, splines={n: cfg.covariates[n].spline_df for n in covs if cfg.covariates[n].spline_df},
+        interactions=[tuple(i) for i in cfg.analysis.propensity.interactions], arms=list(cfg.treatment.arms))
+    return model.fit_predict(f, treatment_col="arm")
+
+
+def _fit_kwargs(cfg: StudyConfig, f: pd.DataFrame, *, outcome: str, time_col: str, event_col: str, estimand: str,
+                landmarks: Any = None, horizon: Any = "config") -> dict[str, Any]:
+    """The configured arguments of :func:`~gistcausal.stats.multiarm_survival.multiarm_analysis` (and of its
+    bootstrap) for one outcome and estimand, without the balance threshold and the at-risk times."""
+    covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    s = cfg.analysis.survival
+    if landmarks is None:
+        landmarks = [x for x in s.landmarks if x <= np.max(f[time_col].to_numpy(float))]
+    return dict(treatment_col="arm", time_col=time_col, event_col=event_col, covariates=covs, outcome=outcome,
+                arms=list(cfg.treatment.arms), estimand=estimand,
+                focal=cfg.treatment.treated if estimand == "ATT" else None,
+                stabilize=cfg.analysis.weights.stabilize and estimand == "ATE",
+                splines={n: cfg.covariates[n].spline_df for n in covs if cfg.covariates[n].spline_df},
+                interactions=[tuple(i) for i in cfg.analysis.propensity.interactions], landmarks=landmarks,
+                horizon=s.horizon if horizon == "config" else horizon, alpha=s.alpha)
+
+
+def multiarm_fit(cfg: StudyConfig, f: pd.DataFrame, *, outcome: str, time_col: str, event_col: str, estimand: str,
+                 method: str = "iptw", landmarks: Any = None, horizon: Any = "config") -> MultiArmComparison:
+    """The configured K-arm analysis of one time-to-event outcome under one estimand (the run and plasmode
+    replicates call this): multinomial propensity score with the configured splines and interactions, K-arm
+    weights, balance, pairwise contrasts. ``landmarks`` (default: the configured ones up to the longest follow-up)
+    and ``horizon`` (default: the configured one) can be narrowed by a caller that knows each arm's follow-up."""
+    kw = _fit_kwargs(cfg, f, outcome=outcome, time_col=time_col, event_col=event_col, estimand=estimand,
+                     landmarks=landmarks, horizon=horizon)
+    return multiarm_analysis(f, threshold=cfg.analysis.balance_threshold, method=method,
+                             at_risk_times=at_risk_times(cfg, f[time_col].to_numpy(float)), **kw)
 
 
 def table_one_multiarm(cfg: StudyConfig, f: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
@@ -145,4 +175,4 @@ def _continuous(v: np.ndarray, summary: str) -> str:
     return f"{np.median(v):.1f} ({v.min():.1f}-{v.max():.1f})"
 
 
-__all__ = ["MultiArmAnalysis", "multiarm_causal", "is_multiarm", "table_one_multiarm"]
+__all__ = ["MultiArmAnalysis", "multiarm_causal", "multiarm_fit", "multiarm_propensity", "is_multiarm", "table_one_multiarm"]

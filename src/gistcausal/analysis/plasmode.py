@@ -52,229 +52,34 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.special import expit, logit
 
 from gistcausal.design.config import StudyConfig, load_config
 from gistcausal.engine import Engine, Executor, engine_from_jobs, open_executor
 from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe
-from gistcausal.errors import ConfigError, DataError, ModelFitError
+from gistcausal.errors import ConfigError, DataError
+from gistcausal.analysis.multiarm import is_multiarm
+from gistcausal.analysis.plasmode_multiarm import setup_multiarm
+from gistcausal.analysis.plasmode_outcomes import TYPE_MEASURES, outcome_type, setup
+from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, fit_censoring,
+                                                 fit_weibull_ph, paired_truth_table, relative_gap, resample_rows)
 
 ProgressCallback = Callable[[int, int], None]
 
 #: Contrast measures compared with the truth.
 PLASMODE_MEASURES = ("hr", "rmst_diff", "surv_diff")
-_LOG_MEASURES = {"hr"}
-_NULL = {"hr": 1.0, "rmst_diff": 0.0, "surv_diff": 0.0}
+#: Measures of every outcome type (the time-to-event ones first), in the order of the metrics table.
+ALL_MEASURES = PLASMODE_MEASURES + tuple(m for ms in TYPE_MEASURES.values() for m in ms)
+_LOG_MEASURES = {"hr", "risk_ratio", "odds_ratio"}
+_NULL = {m: (1.0 if m in _LOG_MEASURES else 0.0) for m in ALL_MEASURES}
 _METHODS = ("iptw", "unadjusted")
 _CHECKPOINT_VERSION = 1
 _U_KEYS = ("strength_treatment", "strength_outcome", "prevalence")
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Weibull proportional-hazards model
-# ----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class WeibullPH:
-    """A fitted Weibull proportional-hazards model, :math:`\\Lambda(t\\mid z) = \\exp(c_0 + z^\\top b) t^k`.
-
-    Attributes
-    ----------
-    shape : float
-        :math:`k`.
-    log_rate : float
-        :math:`c_0`, for times in the cohort's unit.
-    coef : numpy.ndarray
-        :math:`b`, log hazard ratios per column of the design.
-    names : tuple of str
-    loglik : float
-        Log-likelihood at the (penalized) maximum, without the penalty.
-    n, n_event : int
-    converged : bool
-    """
-
-    shape: float
-    log_rate: float
-    coef: np.ndarray
-    names: tuple[str, ...]
-    loglik: float
-    n: int
-    n_event: int
-    converged: bool
-
-    def linear_predictor(self, z: np.ndarray) -> np.ndarray:
-        """:math:`c_0 + z^\\top b`."""
-        return self.log_rate + z @ self.coef
-
-    def draw(self, eta: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Times with cumulative hazard equal to the unit exponentials ``e`` (Bender 2005)."""
-        return np.exp((np.log(e) - eta) / self.shape)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"shape": float(self.shape), "log_rate": float(self.log_rate),
-                "coef": {n: float(c) for n, c in zip(self.names, self.coef)}, "loglik": float(self.loglik),
-                "n": int(self.n), "n_event": int(self.n_event), "converged": bool(self.converged)}
-
-
-def fit_weibull_ph(time: np.ndarray, event: np.ndarray, z: np.ndarray, *, names: Sequence[str] | None = None,
-                   penalty: float = 0.0, where: str = "fit_weibull_ph") -> WeibullPH:
-    r"""Maximum-likelihood Weibull proportional-hazards regression (Newton trust region, exact Hessian).
-
-    Parameters
-    ----------
-    time : numpy.ndarray
-        Follow-up times (> 0; zeros are set to half the smallest positive time).
-    event : numpy.ndarray
-        1 = event, 0 = censored.
-    z : numpy.ndarray, shape (n, p)
-        Covariates (no intercept column).
-    names : sequence of str, optional
-    penalty : float, default=0.0
-        Ridge penalty :math:`\tfrac{\lambda}{2}\lVert b\rVert^2` on the covariate coefficients (not on the
-        intercept or shape); keeps the fit finite when a level has no events.
-    where : str
-        Prefix of error messages.
-
-    Returns
-    -------
-    WeibullPH
-
-    Raises
-    ------
-    ModelFitError
-        No events, or the optimizer did not converge.
-
-    Notes
-    -----
-    Log-likelihood with :math:`\eta_i = c_0 + z_i^\top b`, :math:`H_i = e^{\eta_i} t_i^k`:
-    :math:`\ell = \sum_i d_i(\log k + (k-1)\log t_i + \eta_i) - H_i`. Same model as R
-    ``survreg(Surv(t, d) ~ z, dist = "weibull")`` with :math:`k = 1/\sigma`, :math:`b = -\alpha/\sigma`,
-    :math:`c_0 = -\mu/\sigma`. Times are divided by their median during the fit for conditioning.
-    """
-    t = np.asarray(time, float)
-    d = np.asarray(event, float)
-    z = np.asarray(z, float).reshape(t.size, -1)
-    if d.sum() == 0:
-        raise ModelFitError(f"{where}: no events to fit the Weibull model (got 0 events in {t.size} patients). "
-                            "Use an outcome with events.")
-    pos = t[t > 0]
-    t = np.where(t > 0, t, pos.min() / 2 if pos.size else 1.0)
-    scale = float(np.median(t))
-    lt = np.log(t / scale)
-    zz = np.column_stack([np.ones(t.size), z])
-    p = zz.shape[1]
-    pen = np.r_[0.0, np.zeros(1), np.full(p - 1, penalty)]  # [rho, c0, b...]
-
-    def parts(th: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        k = math.exp(th[0])
-        eta = zz @ th[1:]
-        h = np.exp(np.clip(eta + k * lt, -700, 700))
-        return eta, h, k
-
-    def nll(th: np.ndarray) -> float:
-        eta, h, k = parts(th)
-        ll = np.sum(d * (th[0] + (k - 1) * lt + eta) - h)
-        return float(-ll + 0.5 * np.sum(pen * th ** 2))
-
-    def grad(th: np.ndarray) -> np.ndarray:
-        eta, h, k = parts(th)
-        g_rho = np.sum(d * (1 + k * lt) - h * k * lt)
-        g_b = zz.T @ (d - h)
-        return -np.r_[g_rho, g_b] + pen * th
-
-    def hess(th: np.ndarray) -> np.ndarray:
-        eta, h, k = parts(th)
-        klt = k * lt
-        out = np.empty((p + 1, p + 1))
-        out[0, 0] = np.sum(h * klt ** 2 + h * klt - d * klt)
-        out[0, 1:] = out[1:, 0] = zz.T @ (h * klt)
-        out[1:, 1:] = (zz * h[:, None]).T @ zz
-        return out + np.diag(pen)
-
-    th0 = np.r_[0.0, math.log(d.sum() / np.sum(t / scale)), np.zeros(p - 1)]
-    res = optimize.minimize(nll, th0, jac=grad, hess=hess, method="trust-exact",
-                            options={"gtol": 1e-9, "maxiter": 500})
-    # Convergence is judged relative to the log-likelihood, as R's survreg (rel.tolerance = 1e-9), so it does not
-    # depend on n: the Newton decrement g' H^-1 g / 2 (the log-likelihood still to gain) must be a negligible
-    # fraction of |log-likelihood|. An absolute score bound grows with n and failed at n = 100,000 (issue 14).
-    rel = relative_gap(grad(res.x), hess(res.x), nll(res.x))
-    if not np.all(np.isfinite(res.x)) or not math.isfinite(rel) or rel > 1e-9:
-        raise ModelFitError(f"{where}: the Weibull outcome model did not converge (got a relative log-likelihood "
-                            f"gap of {rel:.3g} after {res.nit} iterations; tolerance 1e-9). Use fewer covariates or a "
-                            "positive penalty.")
-    k = math.exp(res.x[0])
-    th = res.x
-    eta, h, _ = parts(th)
-    loglik = float(np.sum(d * (th[0] + (k - 1) * lt + eta) - h) - np.sum(d) * math.log(scale))
-    names = tuple(names) if names is not None else tuple(f"z{j + 1}" for j in range(p - 1))
-    return WeibullPH(shape=k, log_rate=float(th[1] - k * math.log(scale)), coef=np.asarray(th[2:], float),
-                     names=names, loglik=loglik, n=int(t.size), n_event=int(d.sum()), converged=True)
-
-
-def relative_gap(score: np.ndarray, hessian: np.ndarray, neg_loglik: float) -> float:
-    """The log-likelihood still to gain by a Newton step, relative to |log-likelihood|: ``g' H^-1 g / 2 /
-    (|l| + 0.1)``. Score, Hessian and log-likelihood all grow with n, so this does not (R's survreg uses the
-    same relative rule, rel.tolerance = 1e-9)."""
-    try:
-        decrement = float(score @ np.linalg.solve(hessian, score)) / 2
-    except np.linalg.LinAlgError:
-        return math.inf
-    return abs(decrement) / (abs(neg_loglik) + 0.1)
-
-
-def _design(frame: pd.DataFrame, covariates: Sequence[str], where: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Outcome-model design: standardized continuous columns, dummies vs the most frequent level.
-
-    Missing values: the mean (continuous) or a ``"missing"`` level (categorical), for the generating model
-    only; the analysis of each replicate sees the resampled rows as they are.
-    """
-    cols, names = [], []
-    for c in covariates:
-        if c not in frame.columns:
-            raise DataError(f"{where}: covariate '{c}' is not a column of the cohort frame (got columns "
-                            f"{', '.join(map(str, frame.columns[:12]))}...). Pass covariates present in the frame.")
-        s = frame[c]
-        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s) or s.dropna().nunique() <= 2:
-            lv = s.astype(object).where(s.notna(), "missing").astype(str)
-            counts = lv.value_counts(sort=False)
-            levels = sorted(counts.index)
-            ref = max(levels, key=lambda v: (counts[v], v))
-            for v in levels:
-                if v != ref:
-                    cols.append((lv == v).to_numpy(float))
-                    names.append(f"{c}[{v}]")
-        else:
-            x = s.to_numpy(float)
-            mu = np.nanmean(x)
-            sd = np.nanstd(x)
-            x = np.where(np.isnan(x), mu, x)
-            cols.append((x - mu) / (sd if sd > 0 else 1.0))
-            names.append(f"{c}[per SD]")
-    z = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
-    return z, tuple(names)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # replicate tasks (picklable; executed in worker processes)
 # ----------------------------------------------------------------------------------------------------------
-def _seed(random_state: int, i: int) -> np.random.SeedSequence:
-    """Seed of replicate ``i``: independent of ``n_replicates``, the backend and the batching."""
-    return np.random.SeedSequence(int(random_state), spawn_key=(int(i),))
-
-
-def _arm_sizes(n_arms: tuple[int, int], sample_size: int) -> tuple[int, int]:
-    """(treated, control) sizes proportional to the cohort's arms."""
-    n1 = int(round(sample_size * n_arms[0] / (n_arms[0] + n_arms[1])))
-    return n1, sample_size - n1
-
-
-def _draw_u(rng: np.random.Generator, a: np.ndarray, u: dict | None) -> np.ndarray:
-    """Binary unmeasured confounder: ``logit P(U=1 | A) = logit(prevalence) + strength_treatment * A``."""
-    if u is None:
-        return np.zeros(a.size)
-    p = expit(logit(u["prevalence"]) + u["strength_treatment"] * a)
-    return (rng.random(a.size) < p).astype(float)
-
 
 def _estimate_rows(estimates: Sequence[Any], measures: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
@@ -368,15 +173,8 @@ class _PlasmodeTask:
 
     def dataset(self, i: int) -> pd.DataFrame:
         rng = np.random.default_rng(_seed(self.random_state, i))
-        if self.ps is None:
-            idx = np.concatenate([rng.choice(ix, size=n, replace=True) if n > 0 else ix[:0]
-                                  for ix, n in zip(self.arm_index, self.sizes)])
-            z = self.z[idx].copy()
-            a = z[:, self.treat_pos].copy()
-        else:
-            idx = rng.integers(0, self.z.shape[0], size=sum(self.sizes))
-            z = self.z[idx].copy()
-            a = (rng.random(idx.size) < self.ps[idx]).astype(float)
+        idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
+        z = self.z[idx].copy()
         zc = z.copy()
         zc[:, self.treat_pos] = a
         z[:, self.treat_pos] = 0.0
@@ -568,25 +366,6 @@ def _execute(task: Any, *, n_replicates: int, fingerprint: str, engine: Any, che
 # ----------------------------------------------------------------------------------------------------------
 # truth and performance measures
 # ----------------------------------------------------------------------------------------------------------
-def _truth_table(t1: np.ndarray, t0: np.ndarray, w: np.ndarray, landmarks: Sequence[float],
-                 horizon: float | None) -> pd.DataFrame:
-    """True marginal contrasts from paired uncensored potential outcomes with target weights ``w``."""
-    from gistcausal.design.simulate import _wmean_se, cox_hr_no_ties
-
-    keep = w > 0
-    t1, t0, w = t1[keep], t0[keep], w[keep]
-    n = t1.size
-    hr, se = cox_hr_no_ties(np.concatenate([t1, t0]), np.r_[np.ones(n), np.zeros(n)], np.concatenate([w, w]))
-    rows = [{"measure": "hr", "time": None, "value": hr, "mc_se": se, "scale": "log"}]
-    for lm in landmarks:
-        v, s = _wmean_se((t1 > lm).astype(float) - (t0 > lm).astype(float), w)
-        rows.append({"measure": "surv_diff", "time": float(lm), "value": v, "mc_se": s, "scale": "identity"})
-    if horizon is not None:
-        v, s = _wmean_se(np.minimum(t1, horizon) - np.minimum(t0, horizon), w)
-        rows.append({"measure": "rmst_diff", "time": float(horizon), "value": v, "mc_se": s, "scale": "identity"})
-    return pd.DataFrame(rows)
-
-
 def _follow_up_hr(t1: np.ndarray, t0: np.ndarray, zm: np.ndarray, censor_model: WeibullPH | None,
                   admin: float, e_c: np.ndarray, w: np.ndarray) -> float:
     """Marginal HR over the plasmode's follow-up: Cox on stacked potential outcomes, each censored as it would
@@ -623,14 +402,16 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
     model SE :math:`\sqrt{\overline{\widehat{se}^2}}`; coverage and power (CI excludes the null) with MC SE
     :math:`\sqrt{p(1-p)/n}`. Relative bias is :math:`e^{\text{bias}} - 1` on the log scale, bias / θ otherwise.
     """
-    tv = {_key(r.measure, r.time): r.value for r in truth.itertuples()}
-    cols = ["method", "measure", "time", "variance"]
+    # K arms (plasmode_multiarm): one row per pairwise contrast as well
+    by_contrast = "contrast" in estimates.columns and "contrast" in truth.columns
+    tv = {((r.contrast,) if by_contrast else ()) + _key(r.measure, r.time): r.value for r in truth.itertuples()}
+    cols = ["method", *(["contrast"] if by_contrast else []), "measure", "time", "variance"]
     out = []
     if estimates.empty:
         return pd.DataFrame(columns=[*cols, "true_value", "n_used"])
     for keys, g in estimates.groupby(cols, dropna=False, sort=False):
-        method, measure, time, variance = keys
-        true = tv.get(_key(measure, time), math.nan)
+        method, *contrast, measure, time, variance = keys
+        true = tv.get(tuple(contrast) + _key(measure, time), math.nan)
         log = measure in _LOG_MEASURES
         v = g["value"].to_numpy(float)
         ok = np.isfinite(v) & ((v > 0) if log else True)
@@ -646,7 +427,8 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
         power = float(np.mean((lo > null) | (hi < null))) if n else math.nan
         rel = (math.exp(bias) - 1) if log else (bias / th_true if th_true != 0 else math.nan)
         out.append({
-            "method": method, "measure": measure, "time": time, "variance": variance,
+            "method": method, **({"contrast": contrast[0]} if by_contrast else {}), "measure": measure, "time": time,
+            "variance": variance,
             "scale": "log" if log else "identity", "true_value": true,
             "mean_estimate": (math.exp(np.mean(th)) if log else float(np.mean(th))) if n else math.nan,
             "bias": bias, "bias_mcse": emp / math.sqrt(n) if n > 1 else math.nan, "relative_bias": rel,
@@ -659,11 +441,13 @@ def _metrics(estimates: pd.DataFrame, truth: pd.DataFrame, n_replicates: int, n_
             "alpha": alpha, "n_used": n, "n_nonfinite": int(len(g) - n), "n_replicates": n_replicates,
             "n_failed": n_failed})
     res = pd.DataFrame(out)
-    order = {m: i for i, m in enumerate(PLASMODE_MEASURES)}
+    order = {m: i for i, m in enumerate(ALL_MEASURES)}
     meth = {m: i for i, m in enumerate(_METHODS)}
+    contrasts = {c: i for i, c in enumerate(dict.fromkeys(truth["contrast"]))} if by_contrast else {}
     keys = pd.DataFrame({"m": res["method"].map(lambda v: meth.get(v, 99)),
+                         "c": res["contrast"].map(contrasts) if by_contrast else 0,
                          "q": res["measure"].map(lambda v: order.get(v, 99)), "t": res["time"].fillna(-1.0)})
-    return res.loc[keys.sort_values(["m", "q", "t"], kind="stable").index].reset_index(drop=True)
+    return res.loc[keys.sort_values(["m", "c", "q", "t"], kind="stable").index].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -717,19 +501,30 @@ class PlasmodeResult:
         s = self.settings
         lines = [f"Plasmode simulation ({s.get('kind')}): outcome {s.get('outcome')}, estimand {s.get('estimand')}, "
                  f"{self.n_replicates} replicates ({self.n_failed} failed), n = {s.get('sample_size')}"]
-        if s.get("conditional_hr") is not None:
-            lines.append(f"  injected conditional HR {s['conditional_hr']:.4g}"
+        if s.get("conditional_hr_by_arm"):
+            lines.append("  injected conditional HRs " + ", ".join(f"{k} {v:.4g}"
+                                                                   for k, v in s["conditional_hr_by_arm"].items()))
+        inj = s.get("injected") or ({"measure": "hr", "value": s["conditional_hr"]}
+                                    if s.get("conditional_hr") is not None else None)
+        if inj is not None:
+            what = {"hr": "HR", "cs_hr": f"cause-specific HR ({s.get('cause')})", "odds_ratio": "odds ratio",
+                    "mean_diff": "mean difference"}[inj["measure"]]
+            lines.append(f"  injected conditional {what} {inj['value']:.4g}"
                          + ("" if not s.get("unmeasured_confounder") else
                             f"; unmeasured confounder {s['unmeasured_confounder']}"))
         lines.append(f"  {'estimator':24s} {'true':>8s} {'mean':>8s} {'bias':>8s} {'(MCSE)':>8s} {'EmpSE':>7s} "
                      f"{'ModSE':>7s} {'cover':>6s} {'(MCSE)':>7s} {'power':>6s} {'n':>5s}")
+        shown = None
         for r in self.metrics.itertuples():
             no_time = r.time is None or (isinstance(r.time, float) and math.isnan(r.time))
             name = f"{r.method} {r.measure}" + ("" if no_time else f"@{r.time:g}")
+            if "contrast" in self.metrics.columns and r.contrast != shown:
+                shown = r.contrast
+                lines.append(f"  {r.contrast}:")
             lines.append(f"  {name:24s} {r.true_value:8.4f} {r.mean_estimate:8.4f} {r.bias:8.4f} {r.bias_mcse:8.4f} "
                          f"{r.empirical_se:7.4f} {r.model_se:7.4f} {r.coverage:6.3f} {r.coverage_mcse:7.3f} "
                          f"{r.power:6.3f} {r.n_used:5d}")
-        lines.append("  bias and SEs on the log scale for hr; coverage of the true marginal effect; power = share of "
+        lines.append("  bias and SEs on the log scale for ratios (hr, risk_ratio, odds_ratio); coverage of the true marginal effect; power = share of "
                      "intervals excluding the null")
         for _, r in self.failure_counts().iterrows():
             lines.append(f"  failed: {r['count']} x {r['error']}: {r['message']}")
@@ -755,7 +550,8 @@ def _build_result(records: list[dict[str, Any]], truth: pd.DataFrame, settings: 
             est_rows += [{"replicate": r["replicate"], **row} for row in r["rows"]]
         else:
             fail_rows.append({"replicate": r["replicate"], "error": r["error"], "message": r["message"]})
-    est_cols = ["replicate", "method", "measure", "time", "variance", "scale", "value", "se", "ci_low", "ci_high", "p"]
+    est_cols = ["replicate", "method", *(["contrast"] if "contrast" in truth.columns else []), "measure", "time",
+                "variance", "scale", "value", "se", "ci_low", "ci_high", "p"]
     est = pd.DataFrame(est_rows, columns=est_cols)
     est["time"] = est["time"].astype(float)
     fails = pd.DataFrame(fail_rows, columns=["replicate", "error", "message"])
@@ -799,10 +595,21 @@ class PlasmodeSettings:
     ----------
     true_hr : float, optional
         Injected effect (finite, > 0). ``None`` keeps the treatment coefficient fitted on the real cohort.
+        Competing-risks outcomes: the cause-specific hazard ratio of ``cause`` (the other causes keep their fitted
+        effects). Refused for binary and continuous outcomes.
     true_effect_measure : {"hr", "marginal_hr"}, default="hr"
         ``"hr"``: ``true_hr`` is the *conditional* hazard ratio put in the outcome model. ``"marginal_hr"``:
         the conditional coefficient is solved (Brent) so that the true *marginal* HR for the estimand equals
-        ``true_hr`` (which is then required).
+        ``true_hr`` (which is then required); time-to-event outcomes only.
+    true_or : float, optional
+        Binary outcomes: the *conditional* odds ratio put in the logistic outcome model (finite, > 0); ``None``
+        keeps the fitted one. Refused for other outcome types.
+    true_mean_diff : float, optional
+        Continuous outcomes: the mean difference put in the linear outcome model (finite; conditional and marginal
+        coincide); ``None`` keeps the fitted one. Refused for other outcome types.
+    cause : str, optional
+        Competing-risks outcomes: the label of the cause of interest (default: the first configured cause);
+        ``true_hr`` is its cause-specific HR and the truth is its CIF and RMTL differences. Refused otherwise.
     n_replicates : int, default=1000
         Simulated data sets (>= 1).
     sample_size : int, optional
@@ -824,11 +631,13 @@ class PlasmodeSettings:
     censoring_model : {"auto", "covariates", "treatment"}, default="auto"
         Covariates of the censoring model: all (``"covariates"``), treatment only (``"treatment"``), or all
         when there are at least 10 censorings per parameter, else treatment only (``"auto"``; registries
-        censor mostly administratively, and few censorings cannot support many coefficients).
+        censor mostly administratively, and few censorings cannot support many coefficients). Time-to-event and
+        competing outcomes only (binary and continuous outcomes are not censored).
     penalty : float, default=0.01
         Ridge penalty of the generating Weibull models (see :func:`fit_weibull_ph`).
     n_mc : int, default=100_000
-        Size of the resample used to compute the true marginal effects (>= 1000).
+        Size of the resample used to compute the true marginal effects (>= 1000) of time-to-event outcomes (two
+        or more arms); the truths of binary, continuous and competing outcomes are exact and do not use it.
     backend : {"local", "dask"}, default="local"
         ``"local"``: joblib loky processes; ``"dask"``: ``client``, or ``distributed.Client(scheduler)``, or a
         temporary local cluster with one single-threaded worker per job.
@@ -850,6 +659,9 @@ class PlasmodeSettings:
 
     true_hr: float | None = None
     true_effect_measure: Literal["hr", "marginal_hr"] = "hr"
+    true_or: float | None = None
+    true_mean_diff: float | None = None
+    cause: str | None = None
     n_replicates: int = 1000
     sample_size: int | None = None
     unmeasured_confounder: dict | None = None
@@ -897,6 +709,16 @@ class PlasmodeSettings:
         hr = self.true_hr
         if hr is not None and not (isinstance(hr, (int, float)) and math.isfinite(hr) and hr > 0):
             raise ConfigError(f"{where}: true_hr must be a finite number > 0 (got {hr!r}). Pass e.g. true_hr=0.7.")
+        orr = self.true_or
+        if orr is not None and not (isinstance(orr, (int, float)) and math.isfinite(orr) and orr > 0):
+            raise ConfigError(f"{where}: true_or must be a finite number > 0 (got {orr!r}). Pass e.g. true_or=0.6.")
+        md = self.true_mean_diff
+        if md is not None and not (isinstance(md, (int, float)) and not isinstance(md, bool) and math.isfinite(md)):
+            raise ConfigError(f"{where}: true_mean_diff must be a finite number (got {md!r}). Pass e.g. "
+                              "true_mean_diff=2.5.")
+        if self.cause is not None and not isinstance(self.cause, str):
+            raise ConfigError(f"{where}: cause must be the label of a cause (got {self.cause!r}). Pass e.g. "
+                              "cause='progression'.")
         if hr is None and self.true_effect_measure == "marginal_hr":
             raise ConfigError(f"{where}: true_effect_measure='marginal_hr' needs true_hr (got None). Pass the "
                               "target marginal hazard ratio.")
@@ -971,19 +793,10 @@ def _cohort(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, covariates: Seq
 
 def _generating_models(c: _Cohort, s: PlasmodeSettings, where: str) -> tuple[WeibullPH, WeibullPH | None, int]:
     """Weibull PH models of the event and of censoring fitted to the cohort; columns used by the censoring model."""
-    z, names = c.z, c.names
-    event_model = fit_weibull_ph(c.time, c.event, z, names=names, penalty=s.penalty, where=f"{where}: event model")
-    n_cens = int((c.event == 0).sum())
-    cens_cols = z.shape[1] if s.censoring_model == "covariates" or (
-        s.censoring_model == "auto" and n_cens >= 10 * z.shape[1]) else 1
-    if not n_cens:
-        return event_model, None, cens_cols
-    fitted = fit_weibull_ph(c.time, 1 - c.event, z[:, :cens_cols], names=names[:cens_cols], penalty=s.penalty,
-                            where=f"{where}: censoring model")
-    # padded with zero coefficients so that the worker uses the same design matrix for both models
-    censor_model = WeibullPH(shape=fitted.shape, log_rate=fitted.log_rate,
-                             coef=np.r_[fitted.coef, np.zeros(z.shape[1] - cens_cols)], names=names,
-                             loglik=fitted.loglik, n=fitted.n, n_event=fitted.n_event, converged=True)
+    event_model = fit_weibull_ph(c.time, c.event, c.z, names=c.names, penalty=s.penalty,
+                                 where=f"{where}: event model")
+    censor_model, cens_cols = fit_censoring(c.time, c.event, c.z, names=c.names, rule=s.censoring_model,
+                                            penalty=s.penalty, where=where)
     return event_model, censor_model, cens_cols
 
 
@@ -1049,7 +862,7 @@ def _truth(cfg: StudyConfig, c: _Cohort, s: PlasmodeSettings, draws: _TruthDraws
     def truth_for(log_hr: float) -> pd.DataFrame:
         t1 = event_model.draw(draws.base_eta + log_hr, draws.e)
         t0 = event_model.draw(draws.base_eta, draws.e)
-        return _truth_table(t1, t0, draws.weights, tuple(sv.landmarks), sv.horizon)
+        return paired_truth_table(t1, t0, draws.weights, tuple(sv.landmarks), sv.horizon)
 
     log_hr = _injected_log_hr(s, event_model, truth_for)
     truth = truth_for(log_hr)
@@ -1095,7 +908,9 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     frame : DataFrame
         :attr:`gistcausal.design.cohort.Cohort.frame` (``treatment``, covariates, ``<outcome>_time``/``_event``).
     outcome : str
-        A time-to-event outcome of the cohort.
+        An outcome of the cohort: time-to-event (``<outcome>_time``/``_event``), or, as configured in
+        ``table.outcomes``, binary or continuous (``<outcome>_value``) or competing (``<outcome>_time``/``_status``),
+        simulated and analysed by :mod:`gistcausal.analysis.plasmode_outcomes`.
     estimand : {"ATE", "ATT", "ATC"}, default="ATE"
     settings : PlasmodeSettings, optional
         Injected effect, replicates, generating models and execution (default: ``PlasmodeSettings()``).
@@ -1115,7 +930,8 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     Raises
     ------
     ConfigError
-        Bad estimand or settings, an engine given twice, or a checkpoint written for other settings.
+        Bad estimand or settings, an engine given twice, a checkpoint written for other settings, or an injected
+        effect of another outcome type (``true_hr`` for a binary outcome, ...).
     DataError
         Outcome or covariate columns missing from the frame.
     ModelFitError
@@ -1146,17 +962,28 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     _check_estimand(where, estimand)
     run_engine = _settings_engine(s, engine, where)
-    c = _cohort(cfg, frame, outcome, s.covariates, where)
+    kind = outcome_type(cfg, outcome)
+    _check_effect_keys(where, s, kind, outcome)
     seed = int(cfg.seed if random_state is None else random_state)
+    if kind != "time_to_event" or is_multiarm(cfg):  # issue 18: plasmode_outcomes, plasmode_multiarm
+        if is_multiarm(cfg):
+            task, truth, record = setup_multiarm(cfg, frame, s, outcome=outcome, estimand=estimand, seed=seed,
+                                                 where=where)
+        else:
+            task, truth, record = setup(cfg, frame, s, outcome=outcome, kind=kind, estimand=estimand, seed=seed,
+                                        sample_size=s.sample_size, where=where)
+        _engine_record(record, engine)
+        records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
+                           engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
+        return _build_result(records, truth, record, cfg.analysis.survival.alpha)
+    c = _cohort(cfg, frame, outcome, s.covariates, where)
     sample_size = sum(c.n_arms) if s.sample_size is None else int(s.sample_size)
     event_model, censor_model, cens_cols = _generating_models(c, s, where)
     draws = _truth_draws(cfg, c, s, estimand, event_model, seed)
     truth, log_hr = _truth(cfg, c, s, draws, event_model, censor_model)
     record = _settings_record(cfg, c, s, outcome=outcome, estimand=estimand, seed=seed, sample_size=sample_size,
                               log_hr=log_hr, event_model=event_model, censor_model=censor_model, cens_cols=cens_cols)
-    if engine is not None:
-        e = getattr(engine, "engine", engine)
-        record.update(backend=e.kind, n_jobs=-1 if e.n_workers is None else int(e.n_workers))
+    _engine_record(record, engine)
     task = _PlasmodeTask(cfg=cfg, frame=frame.reset_index(drop=True), z=c.z, outcome=outcome, estimand=estimand,
                          methods=s.methods, event_model=event_model, censor_model=censor_model, treat_pos=0,
                          log_hr=log_hr, admin_time=float(np.max(c.time)), arm_index=c.arm_index,
@@ -1165,6 +992,37 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
                        engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
     return _build_result(records, truth, record, cfg.analysis.survival.alpha)
+
+
+def _engine_record(record: dict[str, Any], engine: Any) -> None:
+    """The settings record names the engine the replicates ran on (``engine=``, the run's analysis.engine)."""
+    if engine is not None:
+        e = getattr(engine, "engine", engine)
+        record.update(backend=e.kind, n_jobs=-1 if e.n_workers is None else int(e.n_workers))
+
+
+#: The injected-effect setting of each outcome type, and what it means.
+_EFFECT_KEYS = {"time_to_event": ("true_hr", "a hazard ratio"), "competing": ("true_hr", "a cause-specific hazard ratio"),
+                "binary": ("true_or", "an odds ratio"), "continuous": ("true_mean_diff", "a mean difference")}
+
+
+def _check_effect_keys(where: str, s: "PlasmodeSettings", kind: str, outcome: str) -> None:
+    """An injected effect of another outcome type, a cause without competing risks, or a marginal target that
+    only the hazard ratio has, is refused (honoured or rejected)."""
+    if kind not in _EFFECT_KEYS:
+        raise ConfigError(f"{where}: outcome '{outcome}' has type {kind!r}, which plasmode cannot simulate (got a "
+                          f"{kind} outcome). Use a time_to_event, competing, binary or continuous outcome.")
+    key, what = _EFFECT_KEYS[kind]
+    for other in ("true_hr", "true_or", "true_mean_diff"):
+        if other != key and getattr(s, other) is not None:
+            raise ConfigError(f"{where}: {other} does not apply to the {kind} outcome '{outcome}' (got {other}="
+                              f"{getattr(s, other)!r}). Pass {key}= ({what}) instead.")
+    if s.cause is not None and kind != "competing":
+        raise ConfigError(f"{where}: cause applies to competing-risks outcomes only (got cause={s.cause!r} for the "
+                          f"{kind} outcome '{outcome}'). Pass cause=None.")
+    if s.true_effect_measure != "hr" and kind != "time_to_event":
+        raise ConfigError(f"{where}: true_effect_measure={s.true_effect_measure!r} applies to time-to-event outcomes "
+                          f"only (got the {kind} outcome '{outcome}'). Pass true_effect_measure='hr'.")
 
 
 def _default_config() -> StudyConfig:

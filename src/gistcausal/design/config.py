@@ -1027,14 +1027,31 @@ class PlasmodeConfig(_Model):
                           examples=[True])
     n_replicates: int = Field(200, ge=10, le=1_000_000, description="Simulated data sets; the Monte-Carlo error of "
                               "coverage is about sqrt(0.95 * 0.05 / n_replicates).", examples=[200, 1000])
-    true_hr: float | None = Field(None, gt=0, description="Hazard ratio injected into the simulated outcomes. "
-                                  "Unset: the treatment effect fitted on the real cohort.", examples=[0.7, 1.0])
+    true_hr: float | None = Field(None, gt=0, description="Hazard ratio injected into the simulated outcomes of a "
+                                  "time-to-event primary outcome, or the cause-specific hazard ratio of `cause` for a "
+                                  "competing-risks one (the other causes keep their fitted effects); with three or more arms, the "
+                                  "conditional HR of every arm against the first. Unset: the "
+                                  "treatment effect fitted on the real cohort. Refused for binary and continuous "
+                                  "primary outcomes (use true_or or true_mean_diff).", examples=[0.7, 1.0])
+    true_or: float | None = Field(None, gt=0, description="Binary primary outcome: the conditional odds ratio put "
+                                  "in the logistic outcome model the simulated outcomes are drawn from (the truth is "
+                                  "the marginal risk difference, risk ratio and odds ratio it implies). Unset: the "
+                                  "fitted one. Refused for other outcome types.", examples=[0.6, 1.0])
+    true_mean_diff: float | None = Field(None, description="Continuous primary outcome: the mean difference put in "
+                                         "the linear outcome model (normal residuals at the fitted residual SD). "
+                                         "Unset: the fitted one. Refused for other outcome types.",
+                                         examples=[2.5, 0.0])
+    cause: str | None = Field(None, description="Competing-risks primary outcome: the label of the cause of "
+                              "interest (a value of the outcome's `causes`), whose cause-specific HR is true_hr and "
+                              "whose CIF and RMTL differences are the truth. Unset: the first cause. Refused for "
+                              "other outcome types.", examples=["progression"])
     marginal: bool = Field(False, description="true: true_hr is the marginal hazard ratio of the estimand (the "
                            "conditional effect is solved for it; true_hr required); false: true_hr is the "
                            "conditional HR put in the outcome model.", examples=[True])
     treatment: Literal["observed", "simulated"] = Field(
         "observed", description="observed: resampled patients keep their real treatment (arm sizes fixed); "
-        "simulated: treatment is drawn from the fitted propensity model, so that model is correctly specified.",
+        "simulated: treatment is drawn from the fitted propensity model (multinomial with three or more arms), so "
+        "that model is correctly specified.",
         examples=["simulated"])
     methods: list[Literal["iptw", "unadjusted"]] = Field(
         ["iptw", "unadjusted"], description="Estimators run on each simulated data set: iptw (the configured "
@@ -1303,6 +1320,7 @@ class StudyConfig(_Model):
                              "use `variance: bootstrap` for other propensity models or truncated weights")
         self._check_multiarm()  # first: with K arms, "two arms only" is the message that helps
         self._check_weights_method()
+        self._check_plasmode()
         nc = self.analysis.sensitivity.negative_control
         if nc is not None and nc not in outs:
             raise ValueError(f"analysis.sensitivity.negative_control '{nc}' is not an outcome "
@@ -1362,6 +1380,33 @@ class StudyConfig(_Model):
                 raise ValueError(f"analysis.matching.exact names covariates that are not defined (got {unknown}); "
                                  f"use names from covariates: ({', '.join(self.covariates)})")
 
+    def _check_plasmode(self) -> None:
+        """The injected-effect keys of analysis.plasmode apply to one type of primary outcome each (issue 18)."""
+        if self.sequential is not None:
+            return
+        pc = self.analysis.plasmode
+        name = self.primary_outcome
+        kind = getattr(self.outcomes[name], "type", "time_to_event")
+        own = {"time_to_event": "true_hr", "competing": "true_hr", "binary": "true_or",
+               "continuous": "true_mean_diff"}.get(kind)
+        for key in ("true_hr", "true_or", "true_mean_diff"):
+            value = getattr(pc, key)
+            if value is not None and key != own:
+                fix = (f"write `{own}: {value}` instead" if own else "remove it")
+                raise ValueError(f"analysis.plasmode.{key} does not apply to the {kind} primary outcome '{name}' "
+                                 f"(got {key}: {value}); {fix}")
+        if pc.marginal and kind != "time_to_event":
+            raise ValueError(f"analysis.plasmode.marginal applies to time-to-event primary outcomes only (got "
+                             f"marginal: true with the {kind} primary outcome '{name}'); remove it")
+        if pc.cause is not None:
+            causes = [str(c) for c in getattr(self.outcomes[name], "causes", {}).values()]
+            if kind != "competing":
+                raise ValueError(f"analysis.plasmode.cause applies to competing-risks primary outcomes only (got "
+                                 f"cause: {pc.cause} with the {kind} primary outcome '{name}'); remove it")
+            if pc.cause not in causes:
+                raise ValueError(f"analysis.plasmode.cause must be a cause of '{name}' (got cause: {pc.cause}); use "
+                                 f"one of {causes}")
+
     def _check_multiarm(self) -> None:
         """Three or more arms (issue 18): reject the settings the K-arm analysis does not support yet."""
         if self.sequential is not None or len(self.treatment.arms) <= 2:
@@ -1384,8 +1429,8 @@ class StudyConfig(_Model):
             (a.weights.truncate is not None or a.weights.trim is not None,
              "analysis.weights.truncate and trim are not available with more than two arms yet",
              "remove them, or use `estimands: [ATO]` for bounded weights"),
-            (a.plasmode.enabled, "analysis.plasmode is not available with more than two arms yet",
-             "set `plasmode: {enabled: false}`"),
+            (a.plasmode.marginal, "analysis.plasmode.marginal is not available with more than two arms yet (true_hr "
+             "is the conditional HR of every arm against the first)", "remove `marginal: true`"),
             (self.protocol is not None and self.protocol.strategies is not None,
              "protocol.strategies (clone-censor-weight) compares two strategies", "remove protocol.strategies"),
         ]

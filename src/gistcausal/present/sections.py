@@ -657,6 +657,51 @@ def _effect_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
                 tables=(("Tests", ph.round(4)),), figures=(("Scaled Schoenfeld residuals, primary outcome", "schoenfeld"),)))
 
 
+#: Plasmode measures as a reader names them (issue 18: every outcome type).
+PLASMODE_MEASURE_NAMES = {
+    "hr": "Hazard ratio (marginal)", "surv_diff": "Survival difference", "rmst_diff": "RMST difference",
+    "risk_diff": "Risk difference", "risk_ratio": "Risk ratio (marginal)", "odds_ratio": "Odds ratio (marginal)",
+    "mean_diff": "Mean difference", "cif_diff": "Difference in cumulative incidence",
+    "rmtl_diff": "Difference in restricted mean time lost"}
+_PLASMODE_METHODS = {"iptw": "Adjusted (configured weights)", "unadjusted": "Unadjusted"}
+
+
+def _plasmode_text(settings: dict) -> str:
+    """What was simulated, by outcome type (the generating model and the injected effect)."""
+    kind = settings.get("outcome_type", "time_to_event")
+    arms = settings.get("arms")
+    model = {"time_to_event": "event and censoring times are simulated from Weibull proportional-hazards models"
+                              + (f" (one coefficient per arm against {settings.get('reference')}; rows resampled "
+                                 "within each arm)" if arms else ""),
+             "competing": "the time to the first event and its cause are simulated from cause-specific Weibull "
+                          f"proportional-hazards models (cause of interest: {settings.get('cause')}), censoring "
+                          "from a Weibull model,",
+             "binary": "the outcome is simulated from a logistic regression",
+             "continuous": "the outcome is simulated from a linear regression with normal residuals"}.get(kind, kind)
+    truth = ("the true marginal effect of the injected model" if kind == "time_to_event" else
+             "the true marginal effect of the injected model in the target population, computed exactly from its "
+             "potential-outcome " + ("cumulative incidences" if kind == "competing" else
+                                     "risks" if kind == "binary" else "means"))
+    return (f"The cohort's own covariates and treatments are resampled, {model} fitted to the cohort with a known "
+            "injected treatment effect, and the configured analysis is run on every replicate (Franklin et al. "
+            f"2014). Bias and coverage are against {truth}.")
+
+
+def plasmode_table(pm: Any, arms: dict[str, str] | None = None) -> pd.DataFrame:
+    """The plasmode metrics with labels: estimator and measure named for a reader (the cause for competing
+    risks; the contrast with arm labels for three or more arms), time, and the performance measures rounded to
+    4 digits."""
+    t = pm.to_frame().round(4)
+    cause = pm.settings.get("cause")
+    names = t["measure"].map(lambda m: PLASMODE_MEASURE_NAMES.get(m, m)
+                             + (f" ({cause})" if cause and m in ("cif_diff", "rmtl_diff") else ""))
+    t.insert(0, "Estimator", t["method"].map(lambda m: _PLASMODE_METHODS.get(m, m)))
+    if "contrast" in t.columns:
+        t.insert(1, "Contrast", t.pop("contrast").map(lambda c: _contrast_label(c, arms or {})))
+    t.insert(2 if "Contrast" in t.columns else 1, "Measure", names)
+    return t.drop(columns=["method", "measure"])
+
+
 def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
     """Clone-censor-weight strategies, plasmode, and the steps that failed."""
     cfg = r.config
@@ -679,11 +724,8 @@ def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSec
         pm = r.plasmode
         secs.append(ReportSection(
             "plasmode", "Plasmode simulation: does this analysis plan recover a known effect?",
-            ("The cohort's own covariates and treatments are resampled, event and censoring times are simulated "
-             "from Weibull models fitted to the cohort with a known injected treatment effect, and the configured "
-             "analysis is run on every replicate (Franklin et al. 2014). Bias and coverage are against the true "
-             "marginal effect of the injected model.", pm.summary()),
-            tables=(("Performance of each estimator", pm.to_frame().round(4)),
+            (_plasmode_text(pm.settings), pm.summary()),
+            tables=(("Performance of each estimator", plasmode_table(pm, labels)),
                     ("Replicates that failed, by reason", pm.failure_counts())),
             figures=(("Estimates around the truth", "plasmode_estimates"),
                      ("Coverage of the 95% intervals with Monte Carlo error", "plasmode_coverage"))))

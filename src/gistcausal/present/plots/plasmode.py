@@ -44,6 +44,8 @@ def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points
     labels, data = [], []
     for r in rows.itertuples():
         g = est[(est["method"] == r.method) & (est["measure"] == r.measure) & (est["variance"] == r.variance)]
+        if "contrast" in rows.columns:  # K arms: one row per pairwise contrast
+            g = g[g["contrast"] == r.contrast]
         if r.time is not None and not (isinstance(r.time, float) and math.isnan(r.time)):
             g = g[np.isclose(g["time"].to_numpy(float), float(r.time))]
         v = g["value"].to_numpy(float)
@@ -53,7 +55,8 @@ def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points
         else:
             v = v - r.true_value
         data.append(v)
-        labels.append(_label(r.method, r.measure, r.time) + (" [log]" if r.scale == "log" else ""))
+        labels.append(_label(r.method, r.measure, r.time) + (" [log]" if r.scale == "log" else "")
+                      + (f" | {r.contrast}" if "contrast" in rows.columns else ""))
     if not data:
         ax.text(0.5, 0.5, "no successful replicates: see the failures table", ha="center", va="center",
                 transform=ax.transAxes)
@@ -100,7 +103,8 @@ def plot_coverage(result: PlasmodeResult, *, ax: Axes | None = None) -> Axes:
                 capsize=3)
     nominal = 1 - float(m["alpha"].iloc[0]) if len(m) else 0.95
     ax.axvline(nominal, color="tab:red", ls="--", lw=1, label=f"nominal {nominal:.0%}")
-    ax.set_yticks(pos, [_label(r.method, r.measure, r.time, r.variance) for r in m.itertuples()])
+    ax.set_yticks(pos, [_label(r.method, r.measure, r.time, r.variance)
+                        + (f" | {r.contrast}" if "contrast" in m.columns else "") for r in m.itertuples()])
     lo = np.nanmin(np.r_[m["coverage"] - 1.96 * m["coverage_mcse"], nominal]) if len(m) else nominal
     ax.set_xlim(max(0.0, lo - 0.05), 1.005)
     ax.set_xlabel("coverage of the 95% interval")
