@@ -178,3 +178,120 @@ def res_frame(tmp_path):
     df = pd.read_csv(tmp_path / "table.csv")
     df = df[df["er"].notna()]
     return df["score"].to_numpy(float), df["trt"].to_numpy(int)
+
+
+@pytest.fixture(scope="module")
+def competing_run(tmp_path_factory):
+    """The walk's table with a competing-risks primary outcome (Recurrence, Death), grid and refutation on."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from tests.test_every_key import BASES, _table_data, apply
+
+    tmp_path = tmp_path_factory.mktemp("competing_primary")
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    raw = apply(BASES["table"](tmp_path), (("table.outcomes.other", {
+        "label": "First event", "type": "competing", "time_col": "time", "event_col": "cause",
+        "causes": {1: "Recurrence", 2: "Death"}}), ("analysis.primary_outcome", "other"),
+        ("analysis.sensitivity.specification_grid", True), ("analysis.sensitivity.refutation.enabled", True)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return run(config_from_dict(raw)), tmp_path
+
+
+def _cr_estimate(res, measure, time=None, contrast=None):
+    return next(e for e in res.estimates if e.outcome == "other" and e.measure == measure and e.method == "iptw"
+                and e.extra.get("cause") == "Recurrence" and (time is None or e.time == time)
+                and (contrast is None or e.contrast == contrast))
+
+
+def _e(rr):
+    """E-value of a risk ratio (VanderWeele & Ding 2017): RR + sqrt(RR (RR - 1)), RR inverted below 1."""
+    rr = rr if rr >= 1 else 1 / rr
+    return rr + math.sqrt(rr * (rr - 1))
+
+
+def test_competing_primary_outcome_gets_its_grids(competing_run):
+    """Issue 18: a competing-risks primary outcome has specification grids of the cumulative incidence difference
+    of the first cause at the last landmark (24 months, the answer's) and of its cause-specific HR; the main rows
+    equal the run's own IPTW estimates; DoWhy's refutation alone is not applicable, with the reason."""
+    res, _ = competing_run
+    grid, cs = res.sensitivity["specification_grid"], res.sensitivity["specification_grid_cs_hr"]
+    assert (grid.measure, grid.cause, grid.time, cs.measure, cs.cause) == ("cif_diff", "Recurrence", 24.0, "cs_hr",
+                                                                          "Recurrence")
+    for g, e in ((grid, _cr_estimate(res, "cif_diff", 24.0)), (cs, _cr_estimate(res, "cs_hr"))):
+        df = g.to_frame()
+        main = df[df["group"] == "main"].iloc[0]
+        assert (main["value"], main["ci_low"], main["ci_high"]) == pytest.approx((e.value, e.ci_low, e.ci_high),
+                                                                                 abs=1e-12)
+        assert not df["note"].str.startswith("not fitted").any()
+        assert df["value"].nunique() > 3  # the specifications change the estimate
+    unadj = next(e for e in res.estimates if e.outcome == "other" and e.measure == "cif_diff" and e.time == 24.0
+                 and e.method == "unadjusted" and e.extra.get("cause") == "Recurrence")
+    assert grid.to_frame().iloc[0]["value"] == pytest.approx(unadj.value, abs=1e-12)
+    na = res.sensitivity["not_applicable"]
+    assert list(na["analysis"]) == ["DoWhy refutation"]
+    assert na["reason"].iloc[0].startswith("not run for a competing-risks primary outcome: its bridge is the "
+                                           "pseudo-observations of a Kaplan-Meier functional")
+    assert "refutation" not in res.sensitivity and "sensitivity: specification_grid" not in res.failed_steps
+    assert grid.to_dict()["time"] == 24.0 and grid.to_dict()["cause"] == "Recurrence"
+
+
+def test_competing_primary_outcome_evalues_and_tipping_point(competing_run):
+    """E-values by closed form (VanderWeele & Ding 2017; VanderWeele 2020 for the HR): the cause-specific HR with
+    Recurrence's own event proportion (common here, so RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR))); the CIF
+    ratio as a risk ratio; the CIF difference via RR = (F0 + RD) / F0 with the IPTW control CIF F0, which is the
+    same RR as the CIF ratio. The tipping grid is the cause-specific HR divided by the Lin-Psaty-Kronmal factor."""
+    import pandas as pd
+
+    res, tmp_path = competing_run
+    ev = res.sensitivity["evalues"]
+    assert list(ev["measure"]) == ["cs_hr", "cif_ratio", "cif_ratio", "cif_diff", "cif_diff"]
+    assert set(ev["cause"]) == {"Recurrence"}
+    d = pd.read_csv(tmp_path / "table.csv")
+    d = d[d["er"].notna()]                      # the cohort's complete cases (as res_frame)
+    prop = float((d["cause"] == 1).mean())
+    assert prop >= 0.15
+    hr = _cr_estimate(res, "cs_hr")
+    rr = (1 - 0.5 ** math.sqrt(hr.value)) / (1 - 0.5 ** math.sqrt(1 / hr.value))
+    row = ev[ev["measure"] == "cs_hr"].iloc[0]
+    assert row["evalue"] == pytest.approx(_e(rr), rel=1e-12)
+    assert f"outcome proportion {prop:.3g} is at or above" in row["conversion"]
+    for t in (12.0, 24.0):
+        ratio = _cr_estimate(res, "cif_ratio", t)
+        r_row = ev[(ev["measure"] == "cif_ratio") & (ev["time"] == t)].iloc[0]
+        assert r_row["evalue"] == pytest.approx(_e(ratio.value), rel=1e-12)
+        f0 = _cr_estimate(res, "cif", t, contrast="control").value
+        diff = _cr_estimate(res, "cif_diff", t)
+        d_row = ev[(ev["measure"] == "cif_diff") & (ev["time"] == t)].iloc[0]
+        assert d_row["evalue"] == pytest.approx(_e((f0 + diff.value) / f0), rel=1e-12)
+        assert d_row["evalue"] == pytest.approx(r_row["evalue"], rel=1e-9)
+        assert f"F0(t) = {f0:.3g}" in d_row["conversion"]
+    tip = res.sensitivity["tipping_grid"]
+    b = (tip["gamma"] * tip["p_treated"] + 1 - tip["p_treated"]) / (tip["gamma"] * tip["p_control"] + 1 - tip["p_control"])
+    assert tip["hr_adj"].to_numpy() == pytest.approx((hr.value / b).to_numpy(), rel=1e-12)
+
+
+def test_competing_primary_outcome_report_rows_are_labels(competing_run):
+    """The report's sensitivity section names each E-value row in words with its cause and time, never the
+    measure code, and shows both grids and the tipping point of the cause-specific HR."""
+    from gistcausal.present.sections import build_sections
+
+    res, _ = competing_run
+    sec = next(s for s in build_sections(res) if s.key == "sensitivity")
+    tabs = dict(sec.tables)
+    ev = tabs["E-values of the main estimates (VanderWeele & Ding 2017)"]
+    assert list(ev["Estimate"]) == ["Cause-specific hazard ratio of Recurrence",
+                                    "Cumulative incidence ratio of Recurrence at 12 months",
+                                    "Cumulative incidence ratio of Recurrence at 24 months",
+                                    "Cumulative incidence difference of Recurrence at 12 months",
+                                    "Cumulative incidence difference of Recurrence at 24 months"]
+    codes = {"cs_hr", "cif_ratio", "cif_diff"}
+    assert not codes & set(ev.astype(str).to_numpy().ravel())
+    assert "Specification grid: cumulative incidence difference of Recurrence at 24 months" in tabs
+    assert "Specification grid: cause-specific hazard ratio of Recurrence" in tabs
+    figs = dict((k, t) for t, k in sec.figures)
+    assert figs["tipping"].startswith("Tipping point: cause-specific HR of Recurrence")
+    assert {"specification_grid", "specification_grid_cs_hr"} <= set(figs)
+    assert any(p.startswith("DoWhy refutation: not run for a competing-risks primary outcome") for p in sec.paragraphs)

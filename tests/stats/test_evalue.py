@@ -192,12 +192,63 @@ def test_from_estimate_survival_routes():
 
 def test_from_estimate_undefined_measure_says_so():
     msg = ("evalue_from_estimate (pfs median_diff): no E-value form is defined for measure 'median_diff' (got "
-           "'median_diff'). Use an estimate with measure 'hr', 'or', 'rr', 'rd', 'surv_ratio', 'surv_diff' or "
-           "'rmst_diff'.")
+           "'median_diff'). Use an estimate with measure 'hr', 'or', 'rr', 'rd', 'surv_ratio', 'surv_diff', "
+           "'rmst_diff', 'cs_hr', 'cif_ratio' or 'cif_diff'.")
     with pytest.raises(ConfigError, match=re.escape(msg)):
         evalue_from_estimate(_est("median_diff", 3.1, -1.0, 6.0), event_proportion=0.9)
     with pytest.raises(ConfigError, match=re.escape("Pass surv_control=S0(t).")):
         evalue_from_estimate(_est("surv_diff", 0.1, 0.0, 0.2), event_proportion=0.9)
+
+
+# --------------------------------------------------------------------------------- competing risks
+
+def _cr(measure, value, lo, hi, **kw):
+    return _est(measure, value, lo, hi, extra={"cause": "progression", "cause_code": 1}, note="cause: progression",
+                **kw)
+
+
+@pytest.mark.parametrize("case", REF["competing"], ids=lambda c: c["id"])
+def test_competing_routes_match_evalue_package_formulas(case):
+    """Cause-specific HR, CIF ratio and CIF difference of one cause against tests/reference/evalue/make_evalue.R
+    (EValue's formulas in base R; each case quotes its EValue call, e.g. ``evalues.HR(0.926, 0.597, 1.435,
+    rare = FALSE)`` for a cause with 38.5% first events, ``evalues.RR((0.223 + 0.05) / 0.223, ...)`` for a CIF
+    difference of 0.05 with control CIF 0.223). Deterministic closed forms: abs=1e-9."""
+    e = _cr(case["measure"], case["estimate"], case["ci_low"], case["ci_high"], time=24.0)
+    r = evalue_from_estimate(e, event_proportion=case["event_proportion"] if case["event_proportion"] is not None
+                             else 0.5, baseline_risk=case["baseline_risk"])
+    assert r.rr == pytest.approx(case["rr"], abs=1e-9)
+    assert r.rr_ci_low == pytest.approx(case["rr_ci_low"], abs=1e-9)
+    assert r.rr_ci_high == pytest.approx(case["rr_ci_high"], abs=1e-9)
+    assert r.evalue == pytest.approx(case["evalue"], abs=1e-9)
+    expected_ci = case["evalue_lower"] if case["evalue_lower"] is not None else case["evalue_upper"]
+    assert r.evalue_ci == pytest.approx(expected_ci, abs=1e-9)
+
+
+def test_competing_routes_by_hand_and_state_their_conversion():
+    """Closed forms: cs HR 0.5 of a rare cause (8%) -> RR 0.5 -> E = 2 + sqrt(2); CIF ratio 2 -> 2 + sqrt(2)
+    whatever the event proportion (a risk ratio needs no rare-outcome assumption); CIF difference 0.1 with
+    control CIF 0.1 -> RR (0.1 + 0.1) / 0.1 = 2 -> 2 + sqrt(2) (VanderWeele & Ding 2017: E = RR + sqrt(RR (RR - 1)))."""
+    e2 = 2 + math.sqrt(2)
+    hr = evalue_from_estimate(_cr("cs_hr", 0.5, 0.3, 0.8), event_proportion=0.08)
+    assert hr.evalue == pytest.approx(e2, abs=1e-12)
+    assert hr.conversion.startswith("cause-specific hazard ratio of progression; rare outcome: RR = HR")
+    assert "0.08 is below the 0.15 rare-outcome cut-off" in hr.conversion_reason
+    common = evalue_from_estimate(_cr("cs_hr", 0.5, 0.3, 0.8), event_proportion=0.4)
+    assert "common outcome" in common.conversion and common.evalue < hr.evalue
+    ratio = evalue_from_estimate(_cr("cif_ratio", 2.0, 1.2, 3.3, time=12.0), event_proportion=0.9)
+    assert ratio.evalue == pytest.approx(e2, abs=1e-12)
+    assert "no rare-outcome assumption needed" in ratio.conversion
+    diff = evalue_from_estimate(_cr("cif_diff", 0.1, 0.02, 0.18, time=12.0), event_proportion=0.9, baseline_risk=0.1)
+    assert diff.rr == pytest.approx(2.0, abs=1e-12) and diff.evalue == pytest.approx(e2, abs=1e-12)
+    assert diff.rr_ci_low == pytest.approx(1.2, abs=1e-12)
+    assert "F0(t) = 0.1 given" in diff.conversion_reason
+
+
+def test_competing_cif_diff_needs_the_control_cif():
+    msg = ("evalue_from_estimate (pfs cif_diff): a cumulative incidence difference has no E-value without the "
+           "control arm's cumulative incidence (got baseline_risk=None). Pass baseline_risk=F0(t).")
+    with pytest.raises(ConfigError, match=re.escape(msg)):
+        evalue_from_estimate(_cr("cif_diff", 0.1, 0.0, 0.2, time=12.0), event_proportion=0.3)
 
 
 # ------------------------------------------------------------------------------------------- errors

@@ -18,7 +18,7 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, covariate_design
 from gistcausal.analysis.spec import engine as spec_engine
-from gistcausal.analysis.specification import specification_grid
+from gistcausal.analysis.specification import competing_specification_grids, specification_grid
 from gistcausal.errors import GistCausalError, failure_reason
 from gistcausal.stats.cox import cox_fit
 from gistcausal.stats.evalue import benchmark_covariates, evalue, evalue_from_estimate, tipping_point_grid
@@ -76,8 +76,9 @@ class SensitivityResult:
     ----------
     tables : dict
         Name -> table or result object, in the order they were made (``evalues``, ``benchmarks``,
-        ``evalue_hr``, ``tipping_grid``, ``specification_grid``, ``refutation``, ``negative_control``); these
-        are the ``sensitivity`` entries of ``results.json``.
+        ``evalue_hr``, ``tipping_grid``, ``specification_grid``, ``refutation``, ``negative_control``; for a
+        competing-risks primary outcome also ``specification_grid_cs_hr``; ``not_applicable`` lists what was
+        not run and why); these are the ``sensitivity`` entries of ``results.json``.
     estimates : tuple of EffectEstimate
         Estimates to add to the run's list (DoWhy's, the negative-control outcome's).
     benchmarks : BenchmarkResult or None
@@ -325,17 +326,98 @@ def _point_evalues(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimates: An
                                        "interpretation"])
 
 
+_TYPE_WORDS = {"competing": "competing-risks", "binary": "binary", "continuous": "continuous"}
+
+#: Why DoWhy's refutation is not run for a competing-risks primary outcome.
+_NO_COMPETING_REFUTATION = (
+    "its bridge is the pseudo-observations of a Kaplan-Meier functional (RMST or survival at the horizon) of a "
+    "time-to-event outcome, which would count the competing causes as censoring; a cumulative-incidence "
+    "(Aalen-Johansen) pseudo-observation bridge is not built")
+
+
+def _competing_evalues(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimates: Any) -> pd.DataFrame:
+    """E-values of a competing-risks outcome's cause of interest (the first cause of ``causes``): its
+    cause-specific hazard ratio (HR -> RR by that cause's event proportion, VanderWeele 2020), and at each
+    landmark its cumulative incidence ratio (a risk ratio) and difference (the risk-difference route with the
+    control arm's cumulative incidence as baseline risk); see :func:`~gistcausal.stats.evalue.
+    evalue_from_estimate`."""
+    cause = next(iter(cfg.outcomes[info.name].causes.values()))
+    status = f[info.event_col].to_numpy(float)
+    prop = float(np.mean(status == 1)) if status.size else 0.0   # status 1 = the first cause (design.cohort)
+    mine = [e for e in estimates if e.extra.get("cause") == cause]
+    rows = []
+    for e in mine:
+        if e.measure not in ("cs_hr", "cif_ratio", "cif_diff") or " vs " not in e.contrast:
+            continue
+        base = {"measure": e.measure, "time": e.time, "cause": cause, "estimate": e.value}
+        if not math.isfinite(e.value):
+            rows.append({**base, "evalue": math.nan, "evalue_ci": math.nan, "conversion": "",
+                         "interpretation": e.note})
+            continue
+        try:
+            kw: dict[str, Any] = {}
+            if e.measure == "cif_diff":
+                f0 = [x for x in mine if x.measure == "cif" and x.contrast == cfg.treatment.control
+                      and abs(x.time - e.time) < 1e-9]
+                kw["baseline_risk"] = f0[0].value if f0 else None
+            ev = evalue_from_estimate(e, event_proportion=prop, **kw)
+        except GistCausalError as err:
+            rows.append({**base, "evalue": math.nan, "evalue_ci": math.nan, "conversion": "",
+                         "interpretation": str(err).splitlines()[0]})
+            continue
+        rows.append({**base, "evalue": ev.evalue, "evalue_ci": ev.evalue_ci,
+                     "conversion": f"{ev.conversion} ({ev.conversion_reason})", "interpretation": ev.summary()})
+    order = {"cs_hr": 0, "cif_ratio": 1, "cif_diff": 2}
+    rows.sort(key=lambda r: (order[r["measure"]], r["time"] if math.isfinite(r["time"]) else -1.0))
+    return pd.DataFrame(rows, columns=["measure", "time", "cause", "estimate", "evalue", "evalue_ci", "conversion",
+                                       "interpretation"])
+
+
+def _competing_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, say: Any, engine: Any,
+                           estimates: Any, tables: dict[str, Any], failed: dict[str, str]) -> None:
+    """E-values, the tipping point of the cause-specific hazard ratio and the two specification grids of a
+    competing-risks primary outcome's cause of interest, added to ``tables``."""
+    sc = cfg.analysis.sensitivity
+    cause = next(iter(cfg.outcomes[info.name].causes.values()))
+    if sc.evalues:
+        tables["evalues"] = _competing_evalues(cfg, f, info, estimates)
+    hr = next((e for e in estimates if e.measure == "cs_hr" and e.extra.get("cause") == cause), None)
+    if sc.tipping_point and hr is not None and math.isfinite(hr.value) and math.isfinite(hr.ci_low):
+        prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
+        tables["tipping_grid"] = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
+                                                    gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
+    if sc.specification_grid:
+        say("Specification grid")
+        # the difference at the time the answer leads with: the run's last landmark of this cause
+        times = [e.time for e in estimates if e.measure == "cif_diff" and e.extra.get("cause") == cause]
+        try:
+            diff, cs = competing_specification_grids(cfg, f, info=info, time=max(times) if times else None,
+                                                     engine=engine)
+            if diff is not None:
+                tables["specification_grid"] = diff
+            tables["specification_grid_cs_hr"] = cs
+        except Exception as err:  # noqa: BLE001 - reported in the section
+            failed["specification_grid"] = failure_reason(err)
+
+
 def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, say: Any,
                                engine: Any = None, estimates: Any = ()) -> SensitivityResult:
-    """A binary or continuous primary outcome: E-values of its risk ratio, odds ratio and risk difference or of
-    its mean difference (as an SMD), and the specification grid on its risk or mean difference. The tipping
-    point and the DoWhy refutation are built on the hazard ratio and RMST of a time-to-event outcome, so they
-    are listed as not applicable rather than silently left out; a competing-risks primary outcome has no grid
-    or E-values yet either."""
+    """A binary, continuous or competing-risks primary outcome.
+
+    Binary or continuous: E-values of its risk ratio, odds ratio and risk difference or of its mean difference
+    (as an SMD), and the specification grid on its risk or mean difference; the tipping point is built on a
+    hazard ratio, so it is listed as not applicable. Competing risks (the cause of interest is the first cause of
+    ``causes``): E-values of its cause-specific hazard ratio and of its cumulative incidence ratio and difference
+    at each landmark, the tipping point of the cause-specific hazard ratio, and the specification grids of the
+    cumulative incidence difference and the cause-specific hazard ratio. The DoWhy refutation is built on the
+    pseudo-observations of a time-to-event outcome, so it is listed as not applicable for all three rather than
+    silently left out."""
     sc = cfg.analysis.sensitivity
     tables: dict[str, Any] = {}
     failed: dict[str, str] = {}
     skipped = []
+    if info.type == "competing":
+        _competing_sensitivity(cfg, f, info, say, engine, estimates or (), tables, failed)
     if sc.evalues and info.type in ("binary", "continuous"):
         tables["evalues"] = _point_evalues(cfg, f, info, estimates or ())
     if sc.specification_grid and info.type in ("binary", "continuous"):
@@ -344,15 +426,15 @@ def _other_outcome_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, s
             tables["specification_grid"] = specification_grid(cfg, f, outcome=info.name, info=info, engine=engine)
         except Exception as err:  # noqa: BLE001 - reported in the section
             failed["specification_grid"] = failure_reason(err)
-    elif sc.specification_grid:
-        skipped.append(("specification grid", "built for time-to-event, binary and continuous outcomes"))
-    for on, name in ((sc.evalues and info.type == "competing", "E-values"), (sc.tipping_point, "tipping point"),
-                     (sc.refutation.enabled, "DoWhy refutation")):
-        if on:
-            skipped.append((name, "built on the hazard ratio and RMST of a time-to-event primary outcome"))
+    why = "built on the hazard ratio and RMST of a time-to-event primary outcome"
+    if sc.tipping_point and info.type != "competing":
+        skipped.append(("tipping point", why))
+    if sc.refutation.enabled:
+        skipped.append(("DoWhy refutation", _NO_COMPETING_REFUTATION if info.type == "competing" else why))
     if skipped:
         tables["not_applicable"] = pd.DataFrame(
-            [{"analysis": a, "reason": f"not run for a {info.type.replace('_', ' ')} primary outcome: {why}"}
+            [{"analysis": a, "reason": f"not run for a {_TYPE_WORDS.get(info.type, info.type)} primary outcome: "
+                                       f"{why}"}
              for a, why in skipped])
     return SensitivityResult(tables, (), None, None, failed)
 

@@ -11,6 +11,12 @@ Steegen et al. 2016, Perspect Psychol Sci 11:702 "multiverse analysis").
 
 A specification that cannot be fitted (e.g. separation under splines) is kept as a row with the reason, never
 dropped silently.
+
+Measures: a time-to-event outcome's hazard ratio (or RMST/survival difference), a binary outcome's risk
+difference, a continuous outcome's mean difference, and for a competing-risks outcome two grids from one pass
+over the specifications (:func:`competing_specification_grids`): the weighted Aalen-Johansen cumulative incidence
+difference of the cause of interest (the first cause of ``causes``) at the last configured landmark within both
+arms' follow-up -- the time the report's answer leads with -- and that cause's cause-specific hazard ratio.
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import pandas as pd
 from gistcausal.analysis.iptw import causal_fit, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
 from gistcausal.engine import open_executor
-from gistcausal.errors import GistCausalError, GistCausalWarning, failure_reason
+from gistcausal.errors import DataError, GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.stats.comparison import compare_survival
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,35 +62,56 @@ class SpecificationGrid:
     measure: str
     rows: tuple[dict[str, Any], ...]
     main_label: str
+    #: competing risks: the cause the measure is of (its label) and the time of a cumulative incidence difference
+    cause: str = ""
+    time: float = math.nan
 
     def to_frame(self) -> pd.DataFrame:
         """One row per specification: group, label, estimand, n, value, ci_low, ci_high, variance, note."""
         return pd.DataFrame(list(self.rows))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "measure": self.measure, "main": self.main_label,
-                "rows": [{k: json_safe(v) for k, v in r.items()} for r in self.rows]}
+        out = {"outcome": self.outcome, "measure": self.measure, "main": self.main_label,
+               "rows": [{k: json_safe(v) for k, v in r.items()} for r in self.rows]}
+        if self.cause:
+            out.update(cause=self.cause, time=json_safe(self.time))
+        return out
 
-    def summary(self, outcome_label: str | None = None) -> str:
-        """One sentence: the range of the estimate over the specifications and how many intervals exclude the
-        null; ``outcome_label`` replaces the outcome's name."""
-        ok = [r for r in self.rows if math.isfinite(r["value"])]
+    def describe(self, time_unit: str = "") -> str:
+        """The measure in words, with the cause and time of a competing-risks grid ("cumulative incidence
+        difference of Recurrence at 24 months")."""
         what = MEASURE_NAMES.get(self.measure, self.measure)
+        if self.cause:
+            what += f" of {self.cause}"
+        if math.isfinite(self.time):
+            what += f" at {self.time:g}" + (f" {time_unit}" if time_unit else "")
+        return what
+
+    def summary(self, outcome_label: str | None = None, time_unit: str = "") -> str:
+        """One sentence: the range of the estimate over the specifications and how many intervals exclude the
+        null; ``outcome_label`` replaces the outcome's name, ``time_unit`` follows a landmark time."""
+        ok = [r for r in self.rows if math.isfinite(r["value"])]
+        what = self.describe(time_unit)
         outcome = outcome_label or self.outcome
         if not ok:
             return f"Specification grid ({outcome}, {what}): no specification could be fitted."
         lo, hi = min(r["value"] for r in ok), max(r["value"] for r in ok)
-        null = 1.0 if self.measure in ("hr", "surv_ratio") else 0.0
+        null = 1.0 if self.measure in RATIO_MEASURES else 0.0
         excl = sum(1 for r in ok if r["ci_low"] > null or r["ci_high"] < null)
         failed = len(self.rows) - len(ok)
-        return (f"Across {len(ok)} specifications the {what} of {outcome} ranged from {lo:.2f} to "
+        of = f" ({outcome})" if self.cause else f" of {outcome}"
+        return (f"Across {len(ok)} specifications the {what}{of} ranged from {lo:.2f} to "
                 f"{hi:.2f}; {excl} of {len(ok)} intervals excluded the null ({null:g})"
                 + (f"; {failed} specification(s) could not be fitted" if failed else "") + ".")
 
 
 #: the grid's measures in words
 MEASURE_NAMES = {"hr": "hazard ratio", "rmst_diff": "RMST difference", "surv_diff": "survival difference",
-                 "surv_ratio": "survival ratio", "risk_diff": "risk difference", "mean_diff": "mean difference"}
+                 "surv_ratio": "survival ratio", "risk_diff": "risk difference", "mean_diff": "mean difference",
+                 "cif_diff": "cumulative incidence difference", "cs_hr": "cause-specific hazard ratio"}
+
+#: grid measures on the ratio scale (null 1, drawn on a log axis)
+RATIO_MEASURES = ("hr", "surv_ratio", "cs_hr")
 
 
 def default_specifications(cfg: "StudyConfig", frame: pd.DataFrame) -> list[Specification]:
@@ -144,7 +171,9 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
         The cohort frame (:attr:`gistcausal.design.cohort.Cohort.frame`).
     outcome : str
     measure : str, default="hr"
-        ``hr``, ``rmst_diff`` or ``surv_diff`` (at the last landmark).
+        ``hr``, ``rmst_diff`` or ``surv_diff`` (at the last landmark). A binary outcome (``info.type``) always
+        gives ``risk_diff``, a continuous one ``mean_diff``; a competing-risks outcome gives ``cs_hr`` when asked
+        for, else ``cif_diff`` (see :func:`competing_specification_grids`, which returns both from one pass).
     specifications : list of Specification, optional
         Defaults to :func:`default_specifications`.
     progress : callable(done, total), optional
@@ -156,6 +185,16 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
     specs = specifications or default_specifications(cfg, frame)
     if info is not None and info.type in ("binary", "continuous"):
         return _point_grid(cfg, frame, info, specs, progress)
+    if info is not None and info.type == "competing":
+        grids = competing_specification_grids(cfg, frame, info=info, specifications=specs, progress=progress,
+                                              engine=engine)
+        grid = grids[1] if measure == "cs_hr" else grids[0]
+        if grid is None:
+            raise DataError(f"specification_grid ({info.name}): no configured landmark or horizon lies within "
+                            f"both arms' follow-up (got landmarks {list(cfg.analysis.survival.landmarks)}, horizon "
+                            f"{cfg.analysis.survival.horizon!r}). Add a landmark inside follow-up, or use "
+                            f"measure='cs_hr'.")
+        return grid
     rows: list[dict[str, Any]] = []
     t = frame[f"{outcome}_time"].to_numpy(float)
     e = frame[f"{outcome}_event"].to_numpy(int)
@@ -206,6 +245,123 @@ def _point_grid(cfg: "StudyConfig", frame: pd.DataFrame, info: Any, specs: list[
         if progress is not None:
             progress(i + 1, len(specs))
     return SpecificationGrid(info.name, measure, tuple(rows), specs[0].label)
+def competing_time(cfg: "StudyConfig", frame: pd.DataFrame, info: Any) -> float | None:
+    """Time of the competing-risks grid's cumulative incidence difference: the last configured landmark within
+    both arms' follow-up, else the horizon if within it, else None."""
+    s = cfg.analysis.survival
+    t = frame[info.time_col].to_numpy(float)
+    a = frame["treatment"].to_numpy(int)
+    last = min(float(t[a == k].max()) for k in (0, 1) if np.any(a == k))
+    inside = [x for x in s.landmarks if x <= last]
+    if inside:
+        return float(max(inside))
+    return float(s.horizon) if s.horizon is not None and s.horizon <= last else None
+
+
+def competing_specification_grids(cfg: "StudyConfig", frame: pd.DataFrame, *, info: Any, time: float | None = None,
+                                  specifications: list[Specification] | None = None,
+                                  progress: Callable[[int, int], None] | None = None, engine: Any = None
+                                  ) -> tuple[SpecificationGrid | None, SpecificationGrid]:
+    """The grids of a competing-risks outcome: each specification's weights applied to the weighted
+    Aalen-Johansen comparison (:func:`~gistcausal.stats.competing.compare_cif`) of the cause of interest.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+    frame : DataFrame
+        The cohort frame (``<name>_time``, ``<name>_status`` with 1 for the first cause of ``causes``).
+    info : OutcomeInfo
+        The cohort's description of the ``type: competing`` outcome.
+    time : float, optional
+        Time of the cumulative incidence difference; default :func:`competing_time` (the last landmark within
+        both arms' follow-up, the time the report's answer leads with).
+    specifications, progress, engine
+        As :func:`specification_grid`.
+
+    Returns
+    -------
+    (SpecificationGrid or None, SpecificationGrid)
+        The ``cif_diff`` grid at ``time`` (None when no landmark or horizon lies within follow-up) and the
+        ``cs_hr`` grid, both of the first cause; one fit per specification serves both. A specification whose
+        follow-up (after trimming or complete-case selection) ends before ``time`` keeps its hazard ratio and
+        says so in the difference's row.
+
+    Notes
+    -----
+    The cause of interest is the first cause listed in the outcome's ``causes`` (the one the report's answer
+    leads with). Intervals are Wald with the infinitesimal-jackknife (CIF) and robust sandwich (Cox) variances,
+    weights treated as known, as in the main analysis.
+    """
+    specs = specifications or default_specifications(cfg, frame)
+    time = competing_time(cfg, frame, info) if time is None else float(time)
+    task = _CompetingTask(cfg, frame, info, time)
+    rows = [_competing_rows(task, Specification("reference", "Unadjusted", "none"), weights=None)]
+    with open_executor(engine) as ex:
+        rows += ex.map_replicates(_fit_competing_specification, specs, shared=task, progress=progress)
+    cause = next(iter(cfg.outcomes[info.name].causes.values()))
+    hr = SpecificationGrid(info.name, "cs_hr", tuple(r[1] for r in rows), specs[0].label, cause=str(cause))
+    if time is None:
+        return None, hr
+    return SpecificationGrid(info.name, "cif_diff", tuple(r[0] for r in rows), specs[0].label, cause=str(cause),
+                             time=time), hr
+
+
+@dataclass(frozen=True)
+class _CompetingTask:
+    """What every competing-risks specification needs, sent once to each worker."""
+
+    cfg: Any
+    frame: pd.DataFrame
+    info: Any
+    time: float | None
+
+
+def _competing_rows(task: _CompetingTask, spec: Specification, weights: np.ndarray | None,
+                    frame: pd.DataFrame | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``cif_diff`` and ``cs_hr`` rows of one specification (weights None: unadjusted)."""
+    from gistcausal.stats.competing import compare_cif
+
+    cfg, info = task.cfg, task.info
+    f = task.frame if frame is None else frame
+    t = f[info.time_col].to_numpy(float)
+    a = f["treatment"].to_numpy(int)
+    keep = np.ones(t.size, bool) if weights is None else weights > 0
+    n = int(keep.sum())
+    last = min(float(t[keep & (a == k)].max()) for k in (0, 1))
+    causes = cfg.outcomes[info.name].causes
+    at = task.time is not None and task.time <= last
+    comp = compare_cif(t, f[info.event_col].to_numpy(float), a, weights=weights, outcome=info.name,
+                       arm_labels=(cfg.treatment.control, cfg.treatment.treated),
+                       causes=tuple(range(1, len(causes) + 1)), cause_labels=tuple(causes.values()),
+                       estimand=spec.estimand, landmarks=(task.time,) if at else (), alpha=cfg.analysis.survival.alpha)
+    first = comp.cause_labels[0]
+    diff = next((e for e in comp.estimates if e.measure == "cif_diff" and e.extra.get("cause") == first), None)
+    hr = next((e for e in comp.estimates if e.measure == "cs_hr" and e.extra.get("cause") == first), None)
+    why = "" if at or task.time is None else f"estimate not available: follow-up ends at {last:g}, before t={task.time:g}"
+    return (_row(spec.group, spec.label, spec.estimand, n, diff, note=why),
+            _row(spec.group, spec.label, spec.estimand, n, hr))
+
+
+def _fit_competing_specification(task: _CompetingTask, spec: Specification
+                                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One specification of the competing-risks grids (a failure is a row with its reason in both)."""
+    from gistcausal.analysis.iptw import configured_weights
+
+    cfg = task.cfg
+    f = _subset(cfg, task.frame, spec)
+    try:
+        with warnings.catch_warnings():
+            # as _fit_specification: each specification's own warnings are expected; the main analysis reports them
+            warnings.simplefilter("ignore", GistCausalWarning)
+            _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
+            wr = configured_weights(cfg, ps, f["treatment"].to_numpy(int), estimand=spec.estimand,
+                                    truncate=spec.truncate, trim=spec.trim, frame=f, method=spec.weight_method)
+            return _competing_rows(task, spec, np.asarray(wr.weights, float), frame=f)
+    except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
+        r = _row(spec.group, spec.label, spec.estimand, len(f), None, note=f"not fitted: {failure_reason(err)}")
+        return r, dict(r)
+
+
 @dataclass(frozen=True)
 class _GridTask:
     """What every specification needs, sent once to each worker."""

@@ -999,12 +999,17 @@ class SensitivityConfig(_Model):
 
     evalues: bool = Field(True, description="E-values (VanderWeele & Ding 2017) of the main comparison's HR, RMST "
                           "difference and survival differences/ratios, with measured covariates as benchmarks: how "
-                          "strong an unmeasured confounder would have to be to explain the effect away.",
-                          examples=[True])
-    tipping_point: bool = Field(True, description="Tipping-point grid of the hazard ratio: the estimate and "
+                          "strong an unmeasured confounder would have to be to explain the effect away. A binary or "
+                          "continuous primary outcome: its risk ratio, odds ratio, risk or mean difference; a "
+                          "competing-risks one: the first cause's cause-specific HR and cumulative incidence ratios "
+                          "and differences.", examples=[True])
+    tipping_point: bool = Field(True, description="Tipping-point grid of the hazard ratio (the cause-specific HR of "
+                                "the first cause for a competing-risks primary outcome): the estimate and "
                                 "interval corrected for a binary unmeasured confounder over a grid of prevalences "
                                 "and strengths.", examples=[False])
-    specification_grid: bool = Field(True, description="Re-run the main hazard ratio under alternative reasonable "
+    specification_grid: bool = Field(True, description="Re-run the main hazard ratio (risk or mean difference of a "
+                                     "binary or continuous primary outcome; cumulative incidence difference and "
+                                     "cause-specific HR of a competing-risks one) under alternative reasonable "
                                      "choices (propensity model, estimand, weighting method, truncation, trimming, "
                                      "missing-data handling) to show whether the conclusion depends on them.",
                                      examples=[False])

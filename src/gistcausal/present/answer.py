@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from gistcausal.analysis.specification import RATIO_MEASURES
 from gistcausal.results import AnalysisResults, fmt_number
 
 
@@ -219,9 +220,8 @@ def _grid_sentence(r: AnalysisResults) -> list[str]:
     if len(df) < 2:
         return []
     lo, hi = float(df["value"].min()), float(df["value"].max())
-    null = 1.0 if grid.measure in ("hr", "surv_ratio") else 0.0
-    what = {"hr": "hazard ratio", "risk_diff": "risk difference", "mean_diff": "mean difference",
-            "rmst_diff": "RMST difference", "surv_diff": "survival difference"}.get(grid.measure, grid.measure)
+    null = 1.0 if grid.measure in RATIO_MEASURES else 0.0
+    what = grid.describe(r.config.time_unit)
     sides = {("below" if v < null else "above") for v in df["value"] if math.isfinite(v) and v != null}
     excl = df[(df["ci_low"] > null) | (df["ci_high"] < null)]
     agree = (f"all on the same side of {null:g}" if len(sides) == 1 else f"on both sides of {null:g}, so the "

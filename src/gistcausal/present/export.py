@@ -56,8 +56,9 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
     for name in ("evalues", "tipping_grid", "benchmarks", "negative_control", "strategies_flow"):
         if name in r.sensitivity:
             out[name] = r.sensitivity[name]
-    if "specification_grid" in r.sensitivity:
-        out["specification_grid"] = r.sensitivity["specification_grid"].to_frame()
+    for key in ("specification_grid", "specification_grid_cs_hr"):
+        if key in r.sensitivity:
+            out[key] = r.sensitivity[key].to_frame()
     if "refutation" in r.sensitivity:
         out["refutation"] = r.sensitivity["refutation"].to_frame()
     return out

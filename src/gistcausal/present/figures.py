@@ -128,12 +128,14 @@ def _sensitivity(r: AnalysisResults, figs: dict[str, Any]) -> None:
         fig, ax = new_figure(7.0, 4.6)
         tipping_plot(s["tipping_grid"], ax=ax)
         figs["tipping"] = fig
-    if "specification_grid" in s:
-        grid = s["specification_grid"]
+    for key in ("specification_grid", "specification_grid_cs_hr"):  # the second: competing-risks primary outcome
+        if key not in s:
+            continue
+        grid = s[key]
         fig, ax = new_figure(7.5, 0.38 * len(grid.rows) + 1.4)
         forest_plot(grid, ax=ax, outcome_label=r.config.outcomes[grid.outcome].label
-                    if grid.outcome in r.config.outcomes else None)
-        figs["specification_grid"] = fig
+                    if grid.outcome in r.config.outcomes else None, time_unit=r.config.time_unit)
+        figs[key] = fig
     g = r.plots.causal_graph
     if g is not None:
         fig, ax = new_figure(7.0, 0.32 * g.number_of_nodes() + 1.5)

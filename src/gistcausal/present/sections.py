@@ -746,12 +746,17 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
     if sens or sens_failed:
         paras, tabs, figs, det = [], [], [], []
         paras += [_failed_text(k.replace("_", " "), v) for k, v in sens_failed.items()]
+        po = cfg.outcomes.get(cfg.primary_outcome)
+        competing = getattr(po, "type", "time_to_event") == "competing"
+        cause = next(iter(po.causes.values()), "") if competing else ""
+        if competing and {"evalues", "tipping_grid", "specification_grid_cs_hr"} & set(sens):
+            paras.append(f"E-values, tipping point and specification grid are of the cause of interest, {cause} "
+                         "(the first cause configured), with the other causes as competing events.")
         if "evalues" in sens:
             ev = sens["evalues"]
             if "evalue_hr" in sens:
                 paras.append(sens["evalue_hr"].summary())
-            tabs.append(("E-values of the main estimates (VanderWeele & Ding 2017)",
-                         ev[["measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)))
+            tabs.append(("E-values of the main estimates (VanderWeele & Ding 2017)", evalue_table(ev, cfg.time_unit)))
             if "evalue_hr" in sens:
                 figs.append(("Bias plot: joint confounder strengths that would explain away the hazard ratio",
                              "bias_plot"))
@@ -759,17 +764,19 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                 det.append(("Observed-covariate benchmarks (strength of each measured confounder on the E-value "
                             "scale)", sens["benchmarks"].round(3)))
         if "tipping_grid" in sens:
-            figs.append(("Tipping point: HR adjusted for an unmeasured binary confounder (Lin, Psaty & Kronmal 1998)",
-                         "tipping"))
+            hr = f"cause-specific HR of {cause}" if competing else "HR"
+            figs.append((f"Tipping point: {hr} adjusted for an unmeasured binary confounder (Lin, Psaty & Kronmal "
+                         "1998)", "tipping"))
             det.append(("Tipping-point grid", sens["tipping_grid"].round(3)))
-        if "specification_grid" in sens:
-            g = sens["specification_grid"]
-            paras.append(g.summary(cfg.outcomes[g.outcome].label if g.outcome in cfg.outcomes else None))
-            what = {"hr": "hazard ratio", "risk_diff": "risk difference", "mean_diff": "mean difference"}.get(
-                g.measure, g.measure)
-            figs.append((f"Specification grid: the main {what} under alternative analysis choices",
-                         "specification_grid"))
-            tabs.append(("Specification grid", g.to_frame().round(3)))
+        for key in ("specification_grid", "specification_grid_cs_hr"):  # the second: competing risks
+            if key not in sens:
+                continue
+            g = sens[key]
+            paras.append(g.summary(cfg.outcomes[g.outcome].label if g.outcome in cfg.outcomes else None,
+                                   cfg.time_unit))
+            what = g.describe(cfg.time_unit)
+            figs.append((f"Specification grid: the main {what} under alternative analysis choices", key))
+            tabs.append((f"Specification grid: {what}" if g.cause else "Specification grid", g.to_frame().round(3)))
         if "refutation" in sens:
             rr = sens["refutation"]
             paras.append(rr.summary())
@@ -783,6 +790,36 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                          sens["negative_control"]))
         secs.append(ReportSection("sensitivity", "Sensitivity analyses", tuple(paras), tables=tuple(tabs),
                                   figures=tuple(figs), details=tuple(det)))
+
+
+#: E-value table rows in words (the ``measure`` column of ``sensitivity.evalues``)
+_EVALUE_MEASURES = {"hr": "Hazard ratio", "rmst_diff": "RMST difference", "surv_diff": "Survival difference",
+                    "surv_ratio": "Survival ratio", "risk_ratio": "Risk ratio", "odds_ratio": "Odds ratio",
+                    "risk_diff": "Risk difference", "mean_diff": "Mean difference",
+                    "cs_hr": "Cause-specific hazard ratio", "cif_ratio": "Cumulative incidence ratio",
+                    "cif_diff": "Cumulative incidence difference"}
+
+
+def evalue_table(ev: pd.DataFrame, time_unit: str) -> pd.DataFrame:
+    """The E-value table for people: each row named in words with its cause and time ("Cumulative incidence
+    ratio of Recurrence at 12 months"), the estimate, the two E-values and the conversion used."""
+    if ev.empty:
+        return pd.DataFrame(columns=["Estimate", "Value", "E-value", "E-value of the CI limit",
+                                     "Conversion to a risk ratio"])
+    names = []
+    for row in ev.to_dict(orient="records"):
+        name = _EVALUE_MEASURES.get(row["measure"], row["measure"])
+        cause = row.get("cause")
+        if isinstance(cause, str) and cause:
+            name += f" of {cause}"
+        t = row.get("time")
+        if t is not None and math.isfinite(t):
+            name += f" {'up to' if row['measure'] == 'rmst_diff' else 'at'} {t:g} {time_unit}"
+        names.append(name)
+    return pd.DataFrame({"Estimate": names, "Value": ev["estimate"].to_numpy(float).round(3),
+                         "E-value": ev["evalue"].to_numpy(float).round(3),
+                         "E-value of the CI limit": ev["evalue_ci"].to_numpy(float).round(3),
+                         "Conversion to a risk ratio": ev["conversion"].to_numpy()})
 
 
 def _failed_text(step: str, reason: str) -> str:

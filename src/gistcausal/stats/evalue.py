@@ -431,7 +431,8 @@ def evalue_from_estimate(est: EffectEstimate, *, event_proportion: float, surv_c
     rmst_sd : float, optional
         Pooled standard deviation of the restricted event times ``min(T, tau)``, for ``"rmst_diff"``.
     baseline_risk : float, optional
-        Control-arm risk, for ``"rd"``.
+        Control-arm risk, for ``"rd"``; the control arm's cumulative incidence ``F0(t)`` of the cause at the
+        estimate's time, for ``"cif_diff"`` (required).
 
     Returns
     -------
@@ -458,6 +459,16 @@ def evalue_from_estimate(est: EffectEstimate, *, event_proportion: float, surv_c
     * ``"rmst_diff"``: the standardized-mean-difference route, ``d = diff / rmst_sd``
       (VanderWeele 2017; Chinn 2000). This treats the restricted time as a continuous outcome whose
       dichotomization is approximately logistic; it is an approximation, stated in the result.
+    * Competing risks (:mod:`gistcausal.stats.competing`; the cause is ``est.extra["cause"]``):
+
+      - ``"cs_hr"`` (cause-specific hazard ratio): the ``"hr"`` route with ``event_proportion`` the share of
+        patients whose first event is *this cause*; rare (< 0.15) uses the HR as the risk ratio, common the
+        VanderWeele (2020) conversion ``RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR))``.
+      - ``"cif_ratio"`` (``F1(t)/F0(t)``): the cumulative incidence is the risk of having failed from the
+        cause by ``t`` (competing events counted as not having it), so the ratio is a risk ratio of that binary
+        outcome and is used as is; no rare-outcome assumption is needed (VanderWeele & Ding 2017).
+      - ``"cif_diff"`` (``F1(t) - F0(t)``): a risk difference of the same binary outcome, the ``"rd"`` route
+        with ``baseline_risk = F0(t)`` held fixed; needs ``baseline_risk``.
     * anything else (medians, p-values, per-arm quantities): no E-value form is defined; an error says so.
     """
     where = f"evalue_from_estimate ({est.outcome} {est.measure})"
@@ -481,8 +492,36 @@ def evalue_from_estimate(est: EffectEstimate, *, event_proportion: float, surv_c
         return _surv_diff_evalue(where, est, lo, hi, surv_control)
     if m == "rmst_diff":
         return _rmst_diff_evalue(where, est, lo, hi, rmst_sd)
+    if m in ("cs_hr", "cif_ratio", "cif_diff"):
+        return _competing_evalue(where, est, lo, hi, event_proportion, baseline_risk)
     raise ConfigError(f"{where}: no E-value form is defined for measure {m!r} (got {m!r}). Use an estimate "
-                      f"with measure 'hr', 'or', 'rr', 'rd', 'surv_ratio', 'surv_diff' or 'rmst_diff'.")
+                      f"with measure 'hr', 'or', 'rr', 'rd', 'surv_ratio', 'surv_diff', 'rmst_diff', 'cs_hr', "
+                      f"'cif_ratio' or 'cif_diff'.")
+
+
+def _competing_evalue(where: str, est: EffectEstimate, lo: float | None, hi: float | None,
+                      event_proportion: float, baseline_risk: float | None) -> EValueResult:
+    """Cause-specific HR (``"hr"`` route, the cause's own event proportion), CIF ratio (a risk ratio as is) and
+    CIF difference (``"rd"`` route with the control arm's CIF) of one cause (see :func:`evalue_from_estimate`)."""
+    cause = est.extra.get("cause", "the cause")
+    if est.measure == "cs_hr":
+        r = evalue(est.value, ci_low=lo, ci_high=hi, measure="hr", outcome_prevalence=event_proportion,
+                   outcome=est.outcome)
+        return _replace(r, conversion=f"cause-specific hazard ratio of {cause}; " + r.conversion,
+                        conversion_reason=f"share of patients with {cause} as first event: " + r.conversion_reason)
+    if est.measure == "cif_ratio":
+        r = evalue(est.value, ci_low=lo, ci_high=hi, measure="rr", outcome=est.outcome)
+        return _replace(r, conversion=f"cumulative incidence ratio F1(t)/F0(t) of {cause} used as the risk ratio "
+                                      f"of {cause} by t (no rare-outcome assumption needed)",
+                        conversion_reason="the cumulative incidence is the risk of the cause by t, competing "
+                                          "events counted as not having it, so its ratio is a risk ratio")
+    if baseline_risk is None:
+        raise ConfigError(f"{where}: a cumulative incidence difference has no E-value without the control "
+                          f"arm's cumulative incidence (got baseline_risk=None). Pass baseline_risk=F0(t).")
+    r = evalue(est.value, ci_low=lo, ci_high=hi, measure="rd", baseline_risk=baseline_risk, outcome=est.outcome)
+    return _replace(r, conversion=f"cumulative incidence difference F1(t) - F0(t) of {cause} as a risk "
+                                  "difference; " + r.conversion,
+                    conversion_reason=f"control-arm cumulative incidence F0(t) = {baseline_risk:.3g} given")
 
 
 def _surv_ratio_evalue(where: str, est: EffectEstimate, lo: float | None, hi: float | None,

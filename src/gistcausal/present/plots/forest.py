@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from gistcausal.analysis.specification import SpecificationGrid
+from gistcausal.analysis.specification import RATIO_MEASURES, SpecificationGrid
 
 
 _RATIO_TICKS = (0.05, 0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0)
@@ -24,16 +24,18 @@ def ratio_ticks(lo: float, hi: float, *, max_ticks: int = 7) -> list[float]:
     return inside
 
 
-def forest_plot(grid: SpecificationGrid, *, ax: Axes | None = None, outcome_label: str | None = None) -> Axes:
+def forest_plot(grid: SpecificationGrid, *, ax: Axes | None = None, outcome_label: str | None = None,
+                time_unit: str = "") -> Axes:
     """Estimates with intervals, top to bottom in grid order; the main analysis highlighted.
 
-    Ratios (``hr``) are drawn on a log axis with the null at 1; differences on a linear axis with the null at 0.
-    Specifications that could not be fitted are listed with "not fitted".
+    Ratios (``hr``, ``cs_hr``) are drawn on a log axis with the null at 1; differences on a linear axis with the
+    null at 0. Specifications that could not be fitted are listed with "not fitted"; ``time_unit`` follows the
+    landmark of a cumulative incidence difference in the axis label.
     """
     df = grid.to_frame()
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 0.38 * len(df) + 1.4))
-    ratio = grid.measure in ("hr", "surv_ratio")
+    ratio = grid.measure in RATIO_MEASURES
     y = np.arange(len(df))[::-1]
     for yi, (_, r) in zip(y, df.iterrows()):
         if not math.isfinite(r["value"]):
@@ -54,9 +56,8 @@ def forest_plot(grid: SpecificationGrid, *, ax: Axes | None = None, outcome_labe
         ax.minorticks_off()
     ax.set_yticks(y)
     ax.set_yticklabels([f"{r['specification']}" for _, r in df.iterrows()], fontsize=8)
-    names = {"hr": "Hazard ratio", "rmst_diff": "RMST difference", "surv_diff": "Survival difference",
-             "risk_diff": "Risk difference", "mean_diff": "Mean difference"}
-    ax.set_xlabel(f"{names.get(grid.measure, grid.measure)} (95% CI), {outcome_label or grid.outcome}")
+    what = grid.describe(time_unit)
+    ax.set_xlabel(f"{what[0].upper()}{what[1:]} (95% CI), {outcome_label or grid.outcome}")
     ax.set_title("Specification grid", fontsize=10, loc="left")
     ax.grid(axis="x", alpha=0.3)
     return ax
