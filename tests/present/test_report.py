@@ -194,3 +194,15 @@ def test_table_study_protocol_states_estimand_assumptions_and_the_plan_as_run(tm
     else:
         assert rows["Analysis plan"].startswith("Unadjusted comparison only")
     assert "Missing covariate values:" in rows["Analysis plan"]
+
+
+def test_exported_evalue_table_names_rows_in_words(default_results):
+    """tables/evalues.* are read by people (Word, Excel, HTML): rows named as in the report, no measure codes."""
+    from gistcausal.present.export import result_tables
+
+    ev = result_tables(default_results)["evalues"]
+    raw = default_results.sensitivity["evalues"]
+    assert len(ev) == len(raw) > 0
+    assert "measure" not in ev.columns and list(ev.columns[:2]) == ["Estimate", "Value"]
+    assert not set(ev["Estimate"]) & {"hr", "rmst_diff", "surv_diff"}
+    assert any(s.startswith("Hazard ratio") for s in ev["Estimate"])

@@ -10,7 +10,7 @@ from typing import Any
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.effects import estimates_frame
 from gistcausal.analysis.spec import table1_options
-from gistcausal.present.sections import ph_table, protocol_table, truth_table
+from gistcausal.present.sections import evalue_table, ph_table, protocol_table, truth_table
 from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
 from gistcausal.results import AnalysisResults
@@ -56,6 +56,12 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
     for name in ("evalues", "tipping_grid", "benchmarks", "negative_control", "strategies_flow"):
         if name in r.sensitivity:
             out[name] = r.sensitivity[name]
+    if "evalues" in r.sensitivity:  # for people, as in the report: each row named in words
+        raw = r.sensitivity["evalues"]
+        table = evalue_table(raw, r.config.time_unit)
+        if "contrast" in raw.columns and len(table) == len(raw):  # every pair of K arms
+            table.insert(0, "Contrast", raw["contrast"].to_numpy())
+        out["evalues"] = table
     for key in ("specification_grid", "specification_grid_cs_hr"):
         if key in r.sensitivity:
             out[key] = r.sensitivity[key].to_frame()
