@@ -159,6 +159,17 @@ def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str, e
     return rr, causal_graph("treatment", outcome, list(design.columns), extra_edges=edges)
 
 
+def _tipping(hr: Any) -> pd.DataFrame | None:
+    """The tipping-point grid of a hazard ratio estimate (Lin, Psaty & Kronmal 1998): an unmeasured binary
+    confounder with prevalence 0.1-0.5 in the treated and 0-0.3 in the control arm and hazard ratio 1.25-4 for the
+    outcome; None when the estimate or its interval is not finite."""
+    if hr is None or not all(math.isfinite(v) for v in (hr.value, hr.ci_low, hr.ci_high)):
+        return None
+    prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
+    return tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
+                              gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
+
+
 def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *, engine: Any = None
                     ) -> SensitivityResult:
     """The sensitivity step for the primary outcome under the first configured estimand.
@@ -200,10 +211,8 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
                 tables["benchmarks_note"] = str(err).splitlines()[0]
             tables["evalue_hr"] = results["hr"]
     hr = next((e for e in comp.estimates if e.measure == "hr"), None)
-    if sc.tipping_point and hr is not None and math.isfinite(hr.value) and math.isfinite(hr.ci_low):
-        prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
-        tables["tipping_grid"] = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
-                                                    gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
+    if sc.tipping_point and (grid := _tipping(hr)) is not None:
+        tables["tipping_grid"] = grid
     if sc.specification_grid:
         say("Specification grid")
         grid = attempt("specification_grid",
@@ -270,10 +279,7 @@ def run_multiarm_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any) ->
             frame, _ = _evalues(cfg, comp, event_prop, pair=(control, treated))
             ev_frames.append(frame.assign(contrast=contrast))
         hr = next((e for e in comp.estimates if e.measure == "hr" and e.contrast == contrast), None)
-        if sc.tipping_point and hr is not None and all(math.isfinite(v) for v in (hr.value, hr.ci_low, hr.ci_high)):
-            prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
-            grid = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
-                                      gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
+        if sc.tipping_point and (grid := _tipping(hr)) is not None:
             tip_frames.append(grid.assign(contrast=contrast))
     if ev_frames:
         ev = pd.concat(ev_frames, ignore_index=True)
@@ -382,10 +388,8 @@ def _competing_sensitivity(cfg: "StudyConfig", f: pd.DataFrame, info: Any, say: 
     if sc.evalues:
         tables["evalues"] = _competing_evalues(cfg, f, info, estimates)
     hr = next((e for e in estimates if e.measure == "cs_hr" and e.extra.get("cause") == cause), None)
-    if sc.tipping_point and hr is not None and math.isfinite(hr.value) and math.isfinite(hr.ci_low):
-        prev = [(p1, p0) for p1 in (0.1, 0.3, 0.5) for p0 in (0.0, 0.1, 0.3) if p1 != p0]
-        tables["tipping_grid"] = tipping_point_grid(hr.value, hr.ci_low, hr.ci_high, prevalence_grid=prev,
-                                                    gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
+    if sc.tipping_point and (grid := _tipping(hr)) is not None:
+        tables["tipping_grid"] = grid
     if sc.specification_grid:
         say("Specification grid")
         # the difference at the time the answer leads with: the run's last landmark of this cause
