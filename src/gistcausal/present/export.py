@@ -10,6 +10,7 @@ from typing import Any
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.effects import estimates_frame
 from gistcausal.analysis.spec import table1_options
+from gistcausal.present.multiarm import multiarm_tables, sensitivity_section
 from gistcausal.present.sections import ph_table, protocol_table, truth_table
 from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
@@ -56,6 +57,13 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
     for name in ("evalues", "tipping_grid", "benchmarks", "negative_control", "strategies_flow"):
         if name in r.sensitivity:
             out[name] = r.sensitivity[name]
+    if r.multiarm is not None:
+        out.update(multiarm_tables(r))
+        for title, frame in (sensitivity_section(r) or {}).get("tables", ()):
+            if title.startswith("E-values"):
+                out["evalues"] = frame
+            elif title.startswith("Tipping point"):
+                out["tipping_grid"] = frame
     if "specification_grid" in r.sensitivity:
         out["specification_grid"] = r.sensitivity["specification_grid"].to_frame()
     if "refutation" in r.sensitivity:
