@@ -673,9 +673,7 @@ def _relabel_arms(text: str, labels: dict[str, str], settings: dict) -> str:
         return text
     import re
 
-    codes = sorted((a for a in labels if a in set(map(str, settings.get("arms") or ()))), key=len, reverse=True)
-    if not codes:
-        return text
+    codes = sorted(labels, key=len, reverse=True)
     pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, codes)) + r")(?![\w.])")
     return pattern.sub(lambda m: labels[m.group(1)], text)
 
