@@ -10,6 +10,7 @@ from typing import Any
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.effects import estimates_frame
 from gistcausal.analysis.spec import table1_options
+from gistcausal.present.multiarm import multiarm_tables, sensitivity_section
 from gistcausal.present.sections import evalue_table, ph_table, protocol_table, truth_table
 from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
@@ -57,11 +58,14 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
         if name in r.sensitivity:
             out[name] = r.sensitivity[name]
     if "evalues" in r.sensitivity:  # for people, as in the report: each row named in words
-        raw = r.sensitivity["evalues"]
-        table = evalue_table(raw, r.config.time_unit)
-        if "contrast" in raw.columns and len(table) == len(raw):  # every pair of K arms
-            table.insert(0, "Contrast", raw["contrast"].to_numpy())
-        out["evalues"] = table
+        out["evalues"] = evalue_table(r.sensitivity["evalues"], r.config.time_unit)
+    if r.multiarm is not None:  # K arms: the tables of the report's own sections, labelled per pair of arms
+        out.update(multiarm_tables(r))
+        for title, frame in (sensitivity_section(r) or {}).get("tables", ()):
+            if title.startswith("E-values"):
+                out["evalues"] = frame
+            elif title.startswith("Tipping point"):
+                out["tipping_grid"] = frame
     for key in ("specification_grid", "specification_grid_cs_hr"):
         if key in r.sensitivity:
             out[key] = r.sensitivity[key].to_frame()

@@ -48,7 +48,7 @@ def _build(r: AnalysisResults) -> dict[str, Any]:
     if r.plasmode is not None:
         for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
             fig, ax = new_figure(7.5, 4.5)
-            fn(r.plasmode, ax=ax)
+            fn(r.plasmode, ax=ax, arm_labels=_arm_display(r))
             figs[name] = fig
     if r.strategies is not None:
         p = r.config.protocol

@@ -11,9 +11,11 @@ from typing import Any
 
 import pandas as pd
 
+from gistcausal.analysis.spec import covariate_labels, level_labels
 from gistcausal.design.disclosure import threshold_for
 from gistcausal.present.plots import new_figure
 from gistcausal.present.plots.km import plot_km
+from gistcausal.present.tables import _level_label, term_label
 from gistcausal.results import AnalysisResults, fmt_number
 
 _MEASURES = {"median_diff": "Median difference", "surv_diff": "Survival difference", "surv_ratio": "Survival ratio",
@@ -66,14 +68,52 @@ def per_arm_table(comp: Any, labels: dict[str, str]) -> pd.DataFrame:
 def balance_across_pairs(comp: Any, r: AnalysisResults) -> pd.DataFrame:
     """Largest |SMD| over the pairs of arms per covariate row, before and after weighting (cobalt)."""
     b = comp.balance.to_frame(table="overall")
-    names = {n: (c.label or n) for n, c in r.config.covariates.items()}
+    names, levels = covariate_labels(r.config), level_labels(r.config)
     labels = _labels(r)
-    out = pd.DataFrame({"Covariate": [names.get(c, c) for c in b["covariate"]], "Level": b["level"],
+    out = pd.DataFrame({"Covariate": [names.get(c, c) for c in b["covariate"]],
+                        "Level": ["" if (lv is None or (isinstance(lv, float) and math.isnan(lv)) or lv == "")
+                                  else _level_label(c, lv, levels) for c, lv in zip(b["covariate"], b["level"])],
                         "Max |SMD| unweighted": b["max_abs_smd_un"].round(3),
                         "Max |SMD| weighted": b["max_abs_smd_w"].round(3) if "max_abs_smd_w" in b else math.nan,
                         "Worst pair (weighted)": [_contrast(c, labels) for c in b.get("worst_pair_w", b["worst_pair_un"])],
                         "Flag": b["flag"].map({True: "yes", False: ""})})
     return out
+
+
+_COEF_COLUMNS = {"arm": "Arm", "term": "Term", "coef": "Log odds", "se": "SE", "z": "z", "p": "p",
+                 "ci_low": "95% CI low", "ci_high": "95% CI high"}
+_WEIGHT_COLUMNS = {"arm": "Arm", "n": "n", "sum": "Sum of weights", "min": "Min", "max": "Max", "mean": "Mean",
+                   "sd": "SD", "ess": "Effective sample size", "top1_share": "Share of the top 1%"}
+
+
+_EVALUE_COLUMNS = {"contrast": "Contrast", "measure": "Measure", "time": "Time", "estimate": "Estimate",
+                   "evalue": "E-value", "evalue_ci": "E-value of the CI limit", "conversion": "Conversion"}
+_TIPPING_COLUMNS = {"contrast": "Contrast", "p_treated": "p in B", "p_control": "p in A",
+                    "gamma": "Confounder-outcome HR", "bias_factor": "Bias factor", "hr_adj": "Adjusted HR",
+                    "ci_low_adj": "Adjusted 95% CI low", "ci_high_adj": "Adjusted 95% CI high",
+                    "ci_includes_null": "CI includes 1"}
+
+
+def propensity_table(pr: Any, r: AnalysisResults) -> pd.DataFrame:
+    """The multinomial propensity coefficients for a reader: arm labels, "Sex: Male" terms (as the balance
+    tables name them), readable headers; 4 decimals."""
+    f = pr.to_frame().round(4)
+    labels = _labels(r)
+    if "arm" in f:
+        f["arm"] = [labels.get(str(a), str(a)) for a in f["arm"]]
+    if "term" in f:
+        names, levels = covariate_labels(r.config), level_labels(r.config)
+        f["term"] = [term_label(str(t), names, levels) for t in f["term"]]
+    return f.rename(columns=_COEF_COLUMNS)
+
+
+def weights_table(diag: pd.DataFrame, r: AnalysisResults) -> pd.DataFrame:
+    """Weight diagnostics per arm with arm labels, the pooled row as "All arms", readable headers; 3 decimals."""
+    f = diag.round(3)
+    labels = {**_labels(r), "overall": "All arms"}
+    if "arm" in f:
+        f["arm"] = [labels.get(str(a), str(a)) for a in f["arm"]]
+    return f.rename(columns=_WEIGHT_COLUMNS)
 
 
 def multiarm_sections(r: AnalysisResults) -> list[dict[str, Any]]:
@@ -99,11 +139,11 @@ def multiarm_sections(r: AnalysisResults) -> list[dict[str, Any]]:
                      f", {pr.n_parameters} parameters per arm; {pr.events_per_parameter:.1f} patients in the smallest "
                      f"arm per parameter; log-likelihood {pr.loglik:.3f}.")
         tabs.append(("Multinomial propensity model coefficients (log odds vs the reference arm)",
-                     pr.to_frame().round(4)))
+                     propensity_table(pr, r)))
     for est, comp in first.items():
         focal = f", focal arm {labels.get(comp.focal, comp.focal)}" if comp.focal else ""
         if comp.weight_diagnostics is not None:
-            tabs.append((f"Weight diagnostics ({est}{focal})", comp.weight_diagnostics.round(3)))
+            tabs.append((f"Weight diagnostics ({est}{focal})", weights_table(comp.weight_diagnostics, r)))
         if comp.balance is not None:
             tabs.append((f"Balance across pairs of arms ({est}{focal}): largest |SMD| over the pairs",
                          balance_across_pairs(comp, r)))
@@ -164,15 +204,18 @@ def sensitivity_section(r: AnalysisResults) -> dict[str, Any] | None:
     if "evalues" in sens:
         ev = sens["evalues"].copy()
         ev["contrast"] = [_contrast(c, labels) for c in ev["contrast"]]
+        ev["measure"] = [_MEASURES.get(m, m) for m in ev["measure"]]
         tabs.append(("E-values of every pairwise contrast (VanderWeele & Ding 2017)",
-                     ev[["contrast", "measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)))
+                     ev[["contrast", "measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)
+                     .rename(columns=_EVALUE_COLUMNS)))
     if "tipping_grid" in sens:
         tip = sens["tipping_grid"].copy()
         tip["contrast"] = [_contrast(c, labels) for c in tip["contrast"]]
         tabs.append(("Tipping point per pair: HR adjusted for an unmeasured binary confounder with prevalence "
-                     "p_treated in B and p_control in A (Lin, Psaty & Kronmal 1998)", tip.round(3)))
+                     "p in B in arm B and p in A in arm A of the pair 'B vs A' (Lin, Psaty & Kronmal 1998)", tip.round(3).rename(columns=_TIPPING_COLUMNS)))
     if "not_applicable" in sens:
-        tabs.append(("Sensitivity analyses not applicable with more than two arms", sens["not_applicable"]))
+        tabs.append(("Sensitivity analyses not applicable with more than two arms",
+                     sens["not_applicable"].rename(columns={"analysis": "Analysis", "reason": "Reason"})))
     return {"key": "sensitivity", "title": "Sensitivity analyses (every pair of arms)", "paragraphs": tuple(paras),
             "tables": tuple(tabs)}
 
@@ -241,9 +284,33 @@ def multiarm_methods(r: AnalysisResults) -> str:
         "coxph(robust = TRUE)), and the global test is the design-based weighted log-rank test with K-1 degrees of "
         f"freedom (Lumley, survey::svylogrank). {variance} E-values (VanderWeele & Ding 2017) and tipping-point "
         "grids (Lin, Psaty & Kronmal 1998) were computed for every pairwise contrast of the primary outcome; "
-        "plasmode simulation, the specification grid and the DoWhy refutation are not yet available for more than "
-        "two arms.")
+        "the specification grid and the DoWhy refutation are not yet available for more than two arms."
+        + (" A plasmode simulation (Franklin et al. 2014) checked the plan on data sets resampled within each arm "
+           "with outcomes simulated from a Weibull model with a known effect of every arm against the reference."
+           if r.plasmode is not None else ""))
 
 
-__all__ = ["sensitivity_section", "bootstrap_text", "multiarm_sections", "multiarm_figures", "multiarm_answer", "multiarm_methods", "contrasts_table",
+def multiarm_tables(r: AnalysisResults) -> dict[str, Any]:
+    """The K-arm tables exported to ``tables/``, labelled as in the report: Table 1 by arm, and per estimand the
+    multinomial propensity coefficients, the weight diagnostics and the balance across pairs of arms."""
+    ma = r.multiarm
+    out: dict[str, Any] = {}
+    if ma is None:
+        return out
+    if ma.table1 is not None:
+        out["table1"] = ma.table1
+    first: dict[str, Any] = {}
+    for (_, est), comp in ma.comparisons.items():
+        first.setdefault(est, comp)
+    for est, comp in first.items():
+        if comp.propensity is not None and "propensity_model" not in out:
+            out["propensity_model"] = propensity_table(comp.propensity, r)
+        if comp.weight_diagnostics is not None:
+            out[f"weights_{est}"] = weights_table(comp.weight_diagnostics, r)
+        if comp.balance is not None:
+            out[f"balance_{est}"] = balance_across_pairs(comp, r)
+    return out
+
+
+__all__ = ["multiarm_tables", "propensity_table", "weights_table", "sensitivity_section", "bootstrap_text", "multiarm_sections", "multiarm_figures", "multiarm_answer", "multiarm_methods", "contrasts_table",
            "per_arm_table", "balance_across_pairs"]

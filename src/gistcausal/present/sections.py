@@ -666,12 +666,25 @@ PLASMODE_MEASURE_NAMES = {
 _PLASMODE_METHODS = {"iptw": "Adjusted (configured weights)", "unadjusted": "Unadjusted"}
 
 
-def _plasmode_text(settings: dict) -> str:
+def _relabel_arms(text: str, labels: dict[str, str], settings: dict) -> str:
+    """The plasmode summary of three or more arms with arm labels in place of the arm codes it names (whole
+    words only); two-arm summaries are returned unchanged."""
+    if not settings.get("arms"):
+        return text
+    import re
+
+    codes = sorted(labels, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, codes)) + r")(?![\w.])")
+    return pattern.sub(lambda m: labels[m.group(1)], text)
+
+
+def _plasmode_text(settings: dict, labels: dict[str, str] | None = None) -> str:
     """What was simulated, by outcome type (the generating model and the injected effect)."""
     kind = settings.get("outcome_type", "time_to_event")
     arms = settings.get("arms")
+    ref = (labels or {}).get(str(settings.get("reference")), settings.get("reference"))
     model = {"time_to_event": "event and censoring times are simulated from Weibull proportional-hazards models"
-                              + (f" (one coefficient per arm against {settings.get('reference')}; rows resampled "
+                              + (f" (one coefficient per arm against {ref}; rows resampled "
                                  "within each arm)" if arms else ""),
              "competing": "the time to the first event and its cause are simulated from cause-specific Weibull "
                           f"proportional-hazards models (cause of interest: {settings.get('cause')}), censoring "
@@ -724,7 +737,7 @@ def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSec
         pm = r.plasmode
         secs.append(ReportSection(
             "plasmode", "Plasmode simulation: does this analysis plan recover a known effect?",
-            (_plasmode_text(pm.settings), pm.summary()),
+            (_plasmode_text(pm.settings, labels), _relabel_arms(pm.summary(), labels, pm.settings)),
             tables=(("Performance of each estimator", plasmode_table(pm, labels)),
                     ("Replicates that failed, by reason", pm.failure_counts())),
             figures=(("Estimates around the truth", "plasmode_estimates"),

@@ -215,6 +215,7 @@ def _level_label(col: str, level: Any, level_labels: Mapping[str, Mapping[Any, s
     return labels.get(str(level), str(level))
 
 
+
 def _levels(s: pd.Series, col: str, level_order: Mapping[str, Sequence[Any]]) -> list[Any]:
     """Level order: a pandas Categorical's categories, else the configured order, else sorted."""
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -700,12 +701,41 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
                     weighted=bool(ests), notes=tuple(notes), estimands=ests)
 
 
+def covariate_level_label(covariate: str, level: Any, labels: Mapping[str, str],
+                          level_labels: Mapping[str, Mapping[Any, str]]) -> str:
+    """"Sex: Male": the covariate's label and the level's label (the covariate's label alone without a level)."""
+    name = labels.get(covariate, covariate)
+    if level is None or str(level) == "":
+        return name
+    return f"{name}: {_level_label(covariate, level, level_labels)}"
+
+
+def term_label(term: str, labels: Mapping[str, str], level_labels: Mapping[str, Mapping[Any, str]]) -> str:
+    """A propensity-model design column for a reader: ``sex[male]`` -> "Sex: Male", ``age`` -> "Age (years)",
+    ``log(size)`` -> "log(Size (cm))"; spline bases ``ns(age)[2]`` keep their index; anything else unchanged.
+
+    Column names come from :meth:`gistcausal.stats.design_matrix.Factor.column_labels`; only configured covariate
+    names are looked up (nothing is evaluated)."""
+    base, level = term, None
+    if term.endswith("]") and "[" in term:
+        base, level = term[:term.index("[")], term[term.index("[") + 1:-1]
+    inner = base
+    for fn in ("log(", "ns(", "bs("):
+        if base.startswith(fn) and base.endswith(")"):
+            inner = base[len(fn):-1]
+    if inner not in labels:
+        return term
+    if inner != base:  # a transform or a spline basis: the level is the basis index, not a category
+        return base.replace(inner, labels[inner], 1) + (f"[{level}]" if level is not None else "")
+    return covariate_level_label(inner, level, labels, level_labels)
+
+
 def _balance_stub(covariate: str, level: str, n_rows: int, labels: Mapping[str, str],
                   level_labels: Mapping[str, Mapping[Any, str]]) -> tuple[str, str]:
     """(variable label, stub of a one-row covariate): "Sex: Male" for a two-level factor's shown level."""
     name = labels.get(covariate, covariate)
     if n_rows == 1 and level and str(level).strip().lower() not in _YES:
-        return name, f"{name}: {_level_label(covariate, level, level_labels)}"
+        return name, covariate_level_label(covariate, level, labels, level_labels)
     return name, name
 
 
@@ -840,4 +870,4 @@ def balance_summary(balances: Mapping[str, Any], *, labels: Mapping[str, str] | 
                       footnotes=tuple(n for n in notes if n), number=number)
 
 
-__all__ = ["table_one", "TableOne", "balance_summary", "balance_detail", "apply_level_order", "weighted_quantile", "TYPES", "FORMATS"]
+__all__ = ["table_one", "TableOne", "covariate_level_label", "term_label", "balance_summary", "balance_detail", "apply_level_order", "weighted_quantile", "TYPES", "FORMATS"]

@@ -16,9 +16,21 @@ def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, *, fc: str
     ax.text(x, y, text, ha="center", va="center", fontsize=size, wrap=True)
 
 
+def _arm_positions(k: int, main_x: float) -> tuple[list[float], float, int]:
+    """Centres, width and label wrap of the K final arm boxes: the two-arm layout of the study's Figure 1 kept
+    as it was; three or more arms spread evenly over the full width so that every arm gets its own box."""
+    if k == 2:
+        return [0.15, 0.45], 0.27, 26
+    if k < 2:
+        return [main_x] * k, 0.27, 26
+    step = 1.0 / k
+    width = min(0.27, step - 0.02)
+    return [step * (i + 0.5) for i in range(k)], width, max(10, int(26 * width / 0.27))
+
+
 def plot_flow(flow: FlowCounts, *, ax: Axes | None = None, arm_labels: dict[str, str] | None = None,
               suppress_below: int | None = None) -> Axes:
-    """Draw the flow: a main column of remaining counts, exclusion boxes to the right, arms at the bottom.
+    """Draw the flow: a main column of remaining counts, exclusion boxes to the right, one box per arm at the bottom.
 
     Parameters
     ----------
@@ -60,11 +72,11 @@ def plot_flow(flow: FlowCounts, *, ax: Axes | None = None, arm_labels: dict[str,
         y = y_next
         _box(ax, main_x, y, w_main, h * 0.7, f"n = {n(s.n_after)}", fc="white")
     y_arm = y - 1
-    xs = [0.15, 0.45] if len(flow.arms) == 2 else [main_x]
+    xs, w_arm, wrap = _arm_positions(len(flow.arms), main_x)
     for x, (arm, k) in zip(xs, flow.arms):
         ax.annotate("", xy=(x, y_arm + h / 2), xytext=(main_x, y - h * 0.35),
                     arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1))
-        _box(ax, x, y_arm, 0.27, h, "\n".join(textwrap.wrap(arm_labels.get(arm, arm), 26)) + f"\nn = {n(k)}",
-             fc="#eef8ee", size=8)
+        _box(ax, x, y_arm, w_arm, h, "\n".join(textwrap.wrap(arm_labels.get(arm, arm), wrap)) + f"\nn = {n(k)}",
+             fc="#eef8ee", size=8 if len(flow.arms) <= 3 else 7)
     ax.set_title("Patient flow", fontsize=10, loc="left")
     return ax

@@ -10,13 +10,18 @@ from matplotlib.axes import Axes
 from gistcausal.analysis.plasmode import PlasmodeResult
 
 
+def _contrast(contrast: str, arm_labels: dict[str, str] | None) -> str:
+    """``"b vs a"`` with the arms' display names."""
+    return " vs ".join((arm_labels or {}).get(a, a) for a in str(contrast).split(" vs "))
+
+
 def _label(method: str, measure: str, time: float, variance: str | None = None) -> str:
     when = "" if time is None or (isinstance(time, float) and math.isnan(time)) else f" @ {time:g}"
     return f"{method} {measure}{when}" + (f" ({variance})" if variance else "")
 
 
 def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points: int = 400,
-                   random_state: int = 0) -> Axes:
+                   random_state: int = 0, arm_labels: dict[str, str] | None = None) -> Axes:
     """Replicate estimates minus the true marginal effect, one row per estimator.
 
     Errors are on the analysis scale (log hazard ratio for ``hr``, the natural scale otherwise), so every
@@ -31,6 +36,8 @@ def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points
     max_points : int, default=400
     random_state : int, default=0
         Seed of the jitter and the point subsample.
+    arm_labels : dict, optional
+        Display names of the arms in the pairwise contrasts of three or more arms.
 
     Returns
     -------
@@ -56,7 +63,7 @@ def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points
             v = v - r.true_value
         data.append(v)
         labels.append(_label(r.method, r.measure, r.time) + (" [log]" if r.scale == "log" else "")
-                      + (f" | {r.contrast}" if "contrast" in rows.columns else ""))
+                      + (f" | {_contrast(r.contrast, arm_labels)}" if "contrast" in rows.columns else ""))
     if not data:
         ax.text(0.5, 0.5, "no successful replicates: see the failures table", ha="center", va="center",
                 transform=ax.transAxes)
@@ -80,7 +87,8 @@ def plot_estimates(result: PlasmodeResult, *, ax: Axes | None = None, max_points
     return ax
 
 
-def plot_coverage(result: PlasmodeResult, *, ax: Axes | None = None) -> Axes:
+def plot_coverage(result: PlasmodeResult, *, ax: Axes | None = None,
+                  arm_labels: dict[str, str] | None = None) -> Axes:
     """Coverage of the true marginal effect per estimator x variance method, with ±1.96 Monte Carlo SE.
 
     The nominal level ``1 - alpha`` is drawn as a vertical line; a bar that excludes it signals under- or
@@ -104,7 +112,8 @@ def plot_coverage(result: PlasmodeResult, *, ax: Axes | None = None) -> Axes:
     nominal = 1 - float(m["alpha"].iloc[0]) if len(m) else 0.95
     ax.axvline(nominal, color="tab:red", ls="--", lw=1, label=f"nominal {nominal:.0%}")
     ax.set_yticks(pos, [_label(r.method, r.measure, r.time, r.variance)
-                        + (f" | {r.contrast}" if "contrast" in m.columns else "") for r in m.itertuples()])
+                        + (f" | {_contrast(r.contrast, arm_labels)}" if "contrast" in m.columns else "")
+                        for r in m.itertuples()])
     lo = np.nanmin(np.r_[m["coverage"] - 1.96 * m["coverage_mcse"], nominal]) if len(m) else nominal
     ax.set_xlim(max(0.0, lo - 0.05), 1.005)
     ax.set_xlabel("coverage of the 95% interval")
