@@ -62,7 +62,8 @@ from gistcausal.analysis.multiarm import is_multiarm
 from gistcausal.analysis.plasmode_multiarm import setup_multiarm
 from gistcausal.analysis.plasmode_outcomes import TYPE_MEASURES, outcome_type, setup
 from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, fit_censoring,
-                                                 fit_weibull_ph, paired_truth_table, relative_gap, resample_rows)
+                                                 fit_weibull_ph, in_time_order, paired_truth_table, relative_gap,
+                                                 resample_rows)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -195,7 +196,8 @@ class _PlasmodeTask:
         return out
 
     def run(self, i: int) -> list[dict[str, Any]]:
-        return _analyse(self.cfg, self.dataset(i), self.outcome, self.estimand, self.methods)
+        return _analyse(self.cfg, in_time_order(self.dataset(i), self.outcome), self.outcome, self.estimand,
+                        self.methods)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,8 @@ class _RegistryTask:
         return build_cohort(self.cfg, simulate_registry(seed=seed, **self.sim)).frame
 
     def run(self, i: int) -> list[dict[str, Any]]:
-        return _analyse(self.cfg, self.dataset(i), self.outcome, self.estimand, self.methods)
+        return _analyse(self.cfg, in_time_order(self.dataset(i), self.outcome), self.outcome, self.estimand,
+                        self.methods)
 
 
 def _run_one(task: Any, i: int) -> dict[str, Any]:

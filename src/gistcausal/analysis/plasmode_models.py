@@ -397,6 +397,15 @@ def fit_censoring(time: np.ndarray, event: np.ndarray, z: np.ndarray, *, names: 
     return model, cols
 
 
+def in_time_order(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The replicate's rows in order of ``<outcome>_time`` (stable). No estimate depends on the order of the rows,
+    but every survival kernel starts with a stable ``argsort`` of the times (Kaplan-Meier per arm, RMST, log-rank,
+    Cox, cox.zph: about 25 per replicate), which is linear on sorted input instead of n log n: a fifth of a
+    229,000-patient replicate (benchmarks, docs/performance.md)."""
+    order = np.argsort(frame[f"{outcome}_time"].to_numpy(float), kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
+
+
 def resample_rows(rng: np.random.Generator, z: np.ndarray, arm_index: tuple[np.ndarray, np.ndarray],
                   sizes: tuple[int, int], ps: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Rows of one replicate and their treatment (column 0 of ``z``): resampled with replacement within arm

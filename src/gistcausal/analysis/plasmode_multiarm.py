@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.analysis.plasmode_models import (WeibullPH, _design, _seed, fit_censoring, fit_weibull_ph,
-                                                 paired_truth_table)
+                                                 in_time_order, paired_truth_table)
 from gistcausal.design.config import StudyConfig
 from gistcausal.errors import ConfigError, DataError
 
@@ -151,7 +151,8 @@ class _MultiArmTask:
         return out
 
     def run(self, i: int) -> list[dict[str, Any]]:
-        return analyse_multiarm(self.cfg, self.dataset(i), self.outcome, self.estimand, self.methods, self.keys)
+        return analyse_multiarm(self.cfg, in_time_order(self.dataset(i), self.outcome), self.outcome, self.estimand,
+                                self.methods, self.keys)
 
 
 def check_multiarm_settings(where: str, s: Any, estimand: str) -> None:
