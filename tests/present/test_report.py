@@ -206,3 +206,16 @@ def test_exported_evalue_table_names_rows_in_words(default_results):
     assert "measure" not in ev.columns and list(ev.columns[:2]) == ["Estimate", "Value"]
     assert not set(ev["Estimate"]) & {"hr", "rmst_diff", "surv_diff"}
     assert any(s.startswith("Hazard ratio") for s in ev["Estimate"])
+
+
+def test_two_arm_propensity_and_weight_tables_use_labels(report_dir, default_config):
+    """The propensity coefficients name terms as the balance tables do ("Sex: Male", not ``sex[male]``) and the
+    weight diagnostics name the arms by their labels (not ``treated``/``control``/``overall``)."""
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('id="propensity"'):html.index('id="balance"')]
+    assert "sex[male]" not in section and "Sex: Male" in section
+    for code in (">treated<", ">control<", ">overall<", ">top1_share<"):
+        assert code not in section, code
+    tr = default_config.treatment
+    assert f">{tr.label(tr.treated)}<" in section and f">{tr.label(tr.control)}<" in section
+    assert ">All arms<" in section and ">Effective sample size<" in section

@@ -107,10 +107,12 @@ def propensity_table(pr: Any, r: AnalysisResults) -> pd.DataFrame:
     return f.rename(columns=_COEF_COLUMNS)
 
 
-def weights_table(diag: pd.DataFrame, r: AnalysisResults) -> pd.DataFrame:
-    """Weight diagnostics per arm with arm labels, the pooled row as "All arms", readable headers; 3 decimals."""
+def weights_table(diag: pd.DataFrame, r: AnalysisResults, arms: dict[str, str] | None = None) -> pd.DataFrame:
+    """Weight diagnostics per arm with arm labels, the pooled row as "All arms", readable headers; 3 decimals.
+    ``arms`` maps the frame's arm names to labels (default: the config's arm codes, as the K-arm weights name
+    them)."""
     f = diag.round(3)
-    labels = {**_labels(r), "overall": "All arms"}
+    labels = {**(_labels(r) if arms is None else arms), "overall": "All arms"}
     if "arm" in f:
         f["arm"] = [labels.get(str(a), str(a)) for a in f["arm"]]
     return f.rename(columns=_WEIGHT_COLUMNS)

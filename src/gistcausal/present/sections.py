@@ -16,7 +16,7 @@ from markupsafe import Markup
 from gistcausal.analysis.spec import adjustment_name
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
-from gistcausal.present.multiarm import multiarm_methods, multiarm_sections
+from gistcausal.present.multiarm import multiarm_methods, multiarm_sections, propensity_table, weights_table
 from gistcausal.results import AnalysisResults
 
 
@@ -588,7 +588,9 @@ def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> Non
     cfg = r.config
     out_labels, labels = display_labels(r)
     if r.propensity is not None:
-        tabs = [(f"Weight diagnostics ({k})", v.to_frame().round(3)) for k, v in r.weights.items()]
+        arm_names = {"treated": labels.get(cfg.treatment.treated, "Treated"),
+                     "control": labels.get(cfg.treatment.control, "Control")}
+        tabs = [(f"Weight diagnostics ({k})", weights_table(v.to_frame(), r, arm_names)) for k, v in r.weights.items()]
         figs = [("Propensity score overlap by arm", "ps_overlap")]
         figs += [(f"Weight distribution ({k})", f"weights_{k}") for k in r.weights]
         pr = r.propensity
@@ -598,12 +600,12 @@ def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                 f"parameter); c-statistic {pr.c_statistic:.3f}. Scores are never clipped; extreme weights are "
                 "reported below.")
         ss = pr.score_summary.round(3).rename(columns=lambda c: c.replace("n_below_", "n < ").replace("n_above_", "n > "))
-        if "arm" in ss.columns:
-            ss["arm"] = [labels.get(str(a), str(a)) for a in ss["arm"]]
+        if "arm" in ss.columns:  # the score summary names the arms "treated" and "control"
+            ss["arm"] = [arm_names.get(str(a), labels.get(str(a), str(a))) for a in ss["arm"]]
         tabs.insert(0, ("Propensity score distribution by arm", ss))
         secs.append(ReportSection("propensity", "Propensity score and weights", (desc,),
                                   tables=tuple(tabs), figures=tuple(figs),
-                                  details=(("Propensity model coefficients", r.propensity.to_frame().round(4)),)))
+                                  details=(("Propensity model coefficients", propensity_table(r.propensity, r)),)))
     if r.balance:
         secs.append(ReportSection(
             "balance", "Covariate balance",
