@@ -219,3 +219,18 @@ def test_two_arm_propensity_and_weight_tables_use_labels(report_dir, default_con
     tr = default_config.treatment
     assert f">{tr.label(tr.treated)}<" in section and f">{tr.label(tr.control)}<" in section
     assert ">All arms<" in section and ">Effective sample size<" in section
+
+
+def test_report_table_headings_are_words_not_column_codes(report_dir):
+    """Every table heading of the default report is written for a reader: no snake_case column code
+    (``smd_w``, ``ci_low_adj``, ``bias_mcse``...) reaches the HTML."""
+    import re
+
+    from gistcausal.present.sections import column_heading
+
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    heads = re.findall(r"<th>([^<]*)</th>", html)
+    assert len(heads) > 100
+    assert [h for h in heads if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)] == []
+    assert column_heading("smd_w") == "SMD (weighted)" and column_heading("n_before") == "n before"
+    assert column_heading("Sunitinib") == "Sunitinib" and column_heading("p") == "p"

@@ -33,12 +33,40 @@ class ReportSection:
     details: tuple[tuple[str, pd.DataFrame], ...] = ()  # long tables, collapsed under the section
 
 
+#: Column codes of the detail tables, for a reader (the rest: :func:`column_heading`'s word rules)
+_HEADINGS = {"ci_low": "95% CI low", "ci_high": "95% CI high", "ci_low_adj": "Adjusted 95% CI low",
+             "ci_high_adj": "Adjusted 95% CI high", "hr_adj": "Adjusted HR", "ci_includes_null": "CI includes the null",
+             "p_treated": "Prevalence in the treated", "p_control": "Prevalence in the controls",
+             "prev_treated": "Prevalence in the treated", "prev_control": "Prevalence in the controls",
+             "evalue_ci": "E-value of the CI limit", "top1_share": "Share of the top 1%", "p_value": "p",
+             "global_p": "Global p", "num_simulations": "Simulations", "dowhy_method": "DoWhy method",
+             "n_nonfinite": "Not estimable", "n_used": "Replicates used", "ess_after_grace": "ESS after the grace period"}
+_WORDS = {"un": "(unweighted)", "w": "(weighted)", "se": "SE", "ci": "CI", "mcse": "MC SE", "hr": "HR", "rr": "RR",
+          "ks": "KS", "smd": "SMD", "ess": "ESS", "n": "n", "p": "p", "rmst": "RMST", "cif": "CIF", "evalue": "E-value"}
+
+
+def column_heading(name: Any) -> Any:
+    """A snake_case column code as words for a reader (``smd_w`` -> "SMD (weighted)", ``model_se`` -> "Model
+    SE"); headings that are not codes (labels, arm names, anything with a capital or a space) are kept as given."""
+    if not isinstance(name, str) or not name or not all(c.islower() or c.isdigit() or c == "_" for c in name):
+        return name
+    if name in _HEADINGS:
+        return _HEADINGS[name]
+    parts = [w for w in name.split("_") if w]
+    if not parts:
+        return name
+    text = " ".join(_WORDS.get(w, w) for w in parts)
+    return text if parts[0] in _WORDS else text[:1].upper() + text[1:]
+
+
 def frame_to_html(df: Any) -> Markup:
-    """HTML table with every cell escaped (column names and category labels come from data). A journal table
+    """HTML table with every cell escaped (column names and category labels come from data); snake_case column
+    codes are shown as words (:func:`column_heading`). A journal table
     (:class:`~gistcausal.present.tables.TableOne`) renders through its own table model."""
     if not isinstance(df, pd.DataFrame) and hasattr(df, "to_html"):
         return Markup(df.to_html())
-    return Markup(df.to_html(index=False, escape=True, na_rep="", border=0, classes="tbl"))
+    shown = df.rename(columns=column_heading) if isinstance(df, pd.DataFrame) else df
+    return Markup(shown.to_html(index=False, escape=True, na_rep="", border=0, classes="tbl"))
 
 
 _MEASURE_NAMES = {"median": "Median", "surv": "Survival", "surv_diff": "Survival difference",
