@@ -42,7 +42,9 @@ _HEADINGS = {"ci_low": "95% CI low", "ci_high": "95% CI high", "ci_low_adj": "Ad
              "global_p": "Global p", "num_simulations": "Simulations", "dowhy_method": "DoWhy method",
              "n_nonfinite": "Not estimable", "n_used": "Replicates used", "ess_after_grace": "ESS after the grace period"}
 _WORDS = {"un": "(unweighted)", "w": "(weighted)", "se": "SE", "ci": "CI", "mcse": "MC SE", "hr": "HR", "rr": "RR",
-          "ks": "KS", "smd": "SMD", "ess": "ESS", "n": "n", "p": "p", "rmst": "RMST", "cif": "CIF", "evalue": "E-value"}
+          "ks": "KS", "smd": "SMD", "ess": "ESS", "n": "n", "p": "p", "rmst": "RMST", "cif": "CIF", "evalue": "E-value",
+          "rmse": "RMSE", "z": "z", "chisq": "Chi-square", "p01": "1st percentile", "p99": "99th percentile",
+          "q1": "Lower quartile", "q3": "Upper quartile"}
 
 
 def column_heading(name: Any) -> Any:
