@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gistcausal.analysis.iptw import causal_fit, fit_propensity
+from gistcausal.analysis.iptw import causal_fit, configured_weights, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
 from gistcausal.engine import open_executor
 from gistcausal.errors import DataError, GistCausalError, GistCausalWarning, failure_reason
@@ -223,7 +223,6 @@ def _point_grid(cfg: "StudyConfig", frame: pd.DataFrame, info: Any, specs: list[
                 progress: Callable[[int, int], None] | None) -> SpecificationGrid:
     """The grid of a binary (risk difference) or continuous (mean difference) primary outcome: each
     specification's weights applied to the outcome's IPTW point comparison."""
-    from gistcausal.analysis.iptw import configured_weights
     from gistcausal.analysis.secondary import secondary_estimates
 
     measure = "risk_diff" if info.type == "binary" else "mean_diff"
@@ -234,9 +233,7 @@ def _point_grid(cfg: "StudyConfig", frame: pd.DataFrame, info: Any, specs: list[
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", GistCausalWarning)
-                _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
-                wr = configured_weights(cfg, ps, f["treatment"].to_numpy(int), estimand=spec.estimand,
-                                        truncate=spec.truncate, trim=spec.trim, frame=f, method=spec.weight_method)
+                wr = _specification_weights(cfg, f, spec)
                 est = _pick(secondary_estimates(cfg, f, info, weights=wr.weights, estimand=spec.estimand), measure)
             rows.append(_row(spec.group, spec.label, spec.estimand, int((wr.weights > 0).sum()), est))
         except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
@@ -342,20 +339,25 @@ def _competing_rows(task: _CompetingTask, spec: Specification, weights: np.ndarr
             _row(spec.group, spec.label, spec.estimand, n, hr))
 
 
+def _specification_weights(cfg: "StudyConfig", f: pd.DataFrame, spec: Specification) -> Any:
+    """The specification's propensity model refitted on its subset ``f`` and its weights (a
+    :class:`~gistcausal.stats.weights.WeightResult`), for the grids of binary, continuous and competing-risks
+    outcomes, which weight their own point estimators."""
+    _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
+    return configured_weights(cfg, ps, f["treatment"].to_numpy(int), estimand=spec.estimand, truncate=spec.truncate,
+                              trim=spec.trim, frame=f, method=spec.weight_method)
+
+
 def _fit_competing_specification(task: _CompetingTask, spec: Specification
                                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One specification of the competing-risks grids (a failure is a row with its reason in both)."""
-    from gistcausal.analysis.iptw import configured_weights
-
     cfg = task.cfg
     f = _subset(cfg, task.frame, spec)
     try:
         with warnings.catch_warnings():
             # as _fit_specification: each specification's own warnings are expected; the main analysis reports them
             warnings.simplefilter("ignore", GistCausalWarning)
-            _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
-            wr = configured_weights(cfg, ps, f["treatment"].to_numpy(int), estimand=spec.estimand,
-                                    truncate=spec.truncate, trim=spec.trim, frame=f, method=spec.weight_method)
+            wr = _specification_weights(cfg, f, spec)
             return _competing_rows(task, spec, np.asarray(wr.weights, float), frame=f)
     except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
         r = _row(spec.group, spec.label, spec.estimand, len(f), None, note=f"not fitted: {failure_reason(err)}")
