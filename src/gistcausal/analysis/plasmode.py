@@ -61,9 +61,9 @@ from gistcausal.errors import ConfigError, DataError
 from gistcausal.analysis.multiarm import is_multiarm
 from gistcausal.analysis.plasmode_multiarm import setup_multiarm
 from gistcausal.analysis.plasmode_outcomes import TYPE_MEASURES, outcome_type, setup
-from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, fit_censoring,
-                                                 fit_weibull_ph, in_time_order, paired_truth_table, relative_gap,
-                                                 resample_rows)
+from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, censoring_times,
+                                                 fit_censoring, fit_weibull_ph, in_time_order, paired_truth_table,
+                                                 relative_gap, resample_rows)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -183,10 +183,7 @@ class _PlasmodeTask:
         g = 0.0 if self.u is None else self.u["strength_outcome"]
         eta = self.event_model.linear_predictor(z) + self.log_hr * a + g * u
         t = self.event_model.draw(eta, rng.exponential(size=idx.size))
-        c = np.full(idx.size, self.admin_time)
-        if self.censor_model is not None:
-            c = np.minimum(c, self.censor_model.draw(self.censor_model.linear_predictor(zc),
-                                                     rng.exponential(size=idx.size)))
+        c = censoring_times(rng, self.censor_model, zc, self.admin_time, idx.size)
         out = self.frame.iloc[idx].reset_index(drop=True)
         if self.ps is not None:
             out["treatment"] = a.astype(int)

@@ -397,6 +397,16 @@ def fit_censoring(time: np.ndarray, event: np.ndarray, z: np.ndarray, *, names: 
     return model, cols
 
 
+def censoring_times(rng: np.random.Generator, censor_model: WeibullPH | None, zc: np.ndarray | None,
+                    admin_time: float, n: int) -> np.ndarray:
+    """Censoring time of each simulated patient: the administrative end of follow-up, or earlier a draw of the
+    censoring model at covariates ``zc`` (treatment included) when there is one (Bender et al. 2005 inversion)."""
+    c = np.full(n, admin_time)
+    if censor_model is not None:
+        c = np.minimum(c, censor_model.draw(censor_model.linear_predictor(zc), rng.exponential(size=n)))
+    return c
+
+
 def in_time_order(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """The replicate's rows in order of ``<outcome>_time`` (stable). No estimate depends on the order of the rows,
     but every survival kernel starts with a stable ``argsort`` of the times (Kaplan-Meier per arm, RMST, log-rank,

@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gistcausal.analysis.plasmode_models import (WeibullPH, _design, _seed, fit_censoring, fit_weibull_ph,
-                                                 in_time_order, paired_truth_table)
+from gistcausal.analysis.plasmode_models import (WeibullPH, _design, _seed, censoring_times, fit_censoring,
+                                                 fit_weibull_ph, in_time_order, paired_truth_table)
 from gistcausal.design.config import StudyConfig
 from gistcausal.errors import ConfigError, DataError
 
@@ -139,10 +139,7 @@ class _MultiArmTask:
         z0[:, :k1] = 0.0
         eta = self.event_model.linear_predictor(z0) + zi[:, :k1] @ self.effects
         t = self.event_model.draw(eta, rng.exponential(size=idx.size))
-        c = np.full(idx.size, self.admin_time)
-        if self.censor_model is not None:
-            c = np.minimum(c, self.censor_model.draw(self.censor_model.linear_predictor(zi),
-                                                     rng.exponential(size=idx.size)))
+        c = censoring_times(rng, self.censor_model, zi, self.admin_time, idx.size)
         out = self.frame.iloc[idx].reset_index(drop=True)
         if self.ps is not None:
             out["arm"] = np.asarray(self.arms, dtype=object)[arm]

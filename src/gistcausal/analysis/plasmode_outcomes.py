@@ -47,8 +47,8 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from gistcausal.analysis.plasmode_models import (PointOutcomeModel, WeibullPH, _arm_sizes, _design, _draw_u,
-                                                 _seed, cif_truth, fit_censoring, fit_point_model, fit_weibull_ph,
-                                                 point_truth, resample_rows)
+                                                 _seed, censoring_times, cif_truth, fit_censoring, fit_point_model,
+                                                 fit_weibull_ph, point_truth, resample_rows)
 from gistcausal.design.cohort import OutcomeInfo
 from gistcausal.design.config import StudyConfig
 from gistcausal.errors import ConfigError, DataError
@@ -198,11 +198,11 @@ class _CompetingTask:
                                   for m, b in zip(self.models, self.effects)])
         t = latent.min(axis=1)
         cause = latent.argmin(axis=1) + 1
-        c = np.full(n, self.admin_time)
+        zc = None
         if self.censor_model is not None:
             zc = z0.copy()
             zc[:, 0] = a
-            c = np.minimum(c, self.censor_model.draw(self.censor_model.linear_predictor(zc), rng.exponential(size=n)))
+        c = censoring_times(rng, self.censor_model, zc, self.admin_time, n)
         out[self.base.info.time_col] = np.minimum(t, c)
         out[self.base.info.event_col] = np.where(t <= c, cause, 0).astype(float)
         return out
