@@ -133,6 +133,21 @@ class Problem:
         return keys
 
 
+def resample_design(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A resample's propensity design without its aliased columns, and the mask of its 0/1 columns.
+
+    A column nobody in the resample varies on (a level nobody drew) is dropped, as R ``glm`` reports it NA (the
+    fitted scores do not change); the 0/1 mask (intercept excluded) is what the exact separation checks of the
+    two-arm and K-arm bootstraps look at before Newton's iterations.
+    """
+    keep = np.ones(X.shape[1], dtype=bool)
+    keep[1:] = X[:, 1:].max(axis=0) > X[:, 1:].min(axis=0)
+    X = X[:, keep]
+    binary = np.all((X == 0) | (X == 1), axis=0)
+    binary[0] = False
+    return X, binary
+
+
 def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
     ab = p.a[idx]
     if p.ps_method == "model":
@@ -147,14 +162,8 @@ def _fit_ps(p: Problem, idx: np.ndarray) -> np.ndarray:
             raise _Failure("separation") from err
         except GistCausalError as err:
             raise _Failure("propensity_fit") from err
-    X = p.X[idx]
-    # a column nobody in the resample varies on (a level nobody drew) is aliased: drop it, as R glm's NA
-    keep = np.ones(X.shape[1], dtype=bool)
-    keep[1:] = X[:, 1:].max(axis=0) > X[:, 1:].min(axis=0)
-    X = X[:, keep]
+    X, binary = resample_design(p.X[idx])
     # a 0/1 column whose 1s are all in one arm separates the arms (quasi-complete); cheap exact check
-    binary = np.all((X == 0) | (X == 1), axis=0)
-    binary[0] = False
     if binary.any():
         ones = X[:, binary].sum(axis=0)
         treated = ab @ X[:, binary]

@@ -55,7 +55,8 @@ from gistcausal._checks import check_random_state
 from gistcausal.engine import open_executor
 from gistcausal.errors import ConfigError, DataError, ModelFitError, SmallSampleWarning
 from gistcausal.inference.bootstrap import (FAILURE_REASONS, FAILURE_WARN_SHARE, BootstrapResult, _arm_stats,
-                                            _cox_logh, _Failure, check_beyond, check_ci, interval_estimates)
+                                            _cox_logh, _Failure, check_beyond, check_ci, interval_estimates,
+                                            resample_design)
 from gistcausal.stats.multiarm import (MultinomialPropensityModel, arm_codes, check_multiarm_estimand,
                                        multiarm_weight_values, multinomial_newton, multinomial_scores)
 
@@ -143,14 +144,9 @@ def multiarm_replicate(p: MultiArmProblem, idx: np.ndarray) -> tuple[np.ndarray,
     X, c, t, ev = p.X[idx], p.codes[idx], p.t[idx], p.e[idx]
     if np.bincount(c, minlength=k).min() == 0:
         raise _Failure("empty_arm")
-    # a column nobody in the resample varies on (a level nobody drew) is aliased: drop it (scores unchanged)
-    keep = np.ones(X.shape[1], dtype=bool)
-    keep[1:] = X[:, 1:].max(axis=0) > X[:, 1:].min(axis=0)
-    X = X[:, keep]
+    X, binary = resample_design(X)
     # a 0/1 column with no 1s (or only 1s) in some arm has no maximum likelihood estimate (quasi-complete
     # separation: that arm's coefficient diverges); cheap exact check before Newton's 100 iterations
-    binary = np.all((X == 0) | (X == 1), axis=0)
-    binary[0] = False
     if binary.any():
         ones = np.stack([X[c == a][:, binary].sum(axis=0) for a in range(k)])
         sizes = np.bincount(c, minlength=k)[:, None]
