@@ -33,7 +33,7 @@ from gistcausal.results import WeightSummary, histogram_by_arm
 from gistcausal.stats.balance import balance_table
 from gistcausal.stats.cox import schoenfeld_residuals
 from gistcausal.stats.doubly_robust import ESTIMANDS as DR_ESTIMANDS
-from gistcausal.stats.doubly_robust import aiptw_survival
+from gistcausal.stats.doubly_robust import aiptw_survival_by_estimand
 from gistcausal.stats.impute import impute_chained, pool_estimates
 
 ProgressFn = Callable[[str], None]
@@ -99,6 +99,7 @@ class _Accumulator:
     ph_title: str = ""
     failed: dict = field(default_factory=dict)
     competing: dict = field(default_factory=dict)
+    doubly_robust: dict = field(default_factory=dict)   # (outcome, kept patients) -> {estimand: result}
 
 
 def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndarray, est: str,
@@ -137,7 +138,7 @@ def _one_estimand(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, ps: np.ndar
         else:
             acc.estimates.extend(fit.comparison.estimates)
             if dr:
-                acc.estimates.extend(_doubly_robust_optional(cfg, f, ps, fit, name, est, acc))
+                acc.estimates.extend(_doubly_robust_optional(cfg, f, ps, fit, name, est, acc, shared=acc.doubly_robust))
         if name == cfg.primary_outcome and est == cfg.analysis.survival.estimands[0]:
             acc.ph_residuals = ph_residuals(f, name, fit.weights.weights, bins=threshold_for(cfg))
             acc.ph_title = f"Proportional hazards check: {cfg.outcomes[name].label}, IPTW ({est})"
@@ -186,10 +187,14 @@ def ph_residuals(f: pd.DataFrame, outcome: str, w: np.ndarray, *, bins: int = 0)
 
 
 def _doubly_robust_optional(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: CausalFit, outcome: str,
-                            estimand: str, acc: _Accumulator) -> list[EffectEstimate]:
-    """The doubly robust estimate as an optional step: a failure is recorded, the IPTW results are kept."""
+                            estimand: str, acc: _Accumulator, *, shared: dict | None = None
+                            ) -> list[EffectEstimate]:
+    """The doubly robust estimate as an optional step: a failure is recorded, the IPTW results are kept.
+
+    ``shared`` (one causal analysis of one data set) keeps the results of every configured estimand computed
+    together for the same outcome and patients, so the nuisance models are fitted once for all of them."""
     try:
-        return _doubly_robust(cfg, f, ps, fit, outcome, estimand)
+        return _doubly_robust(cfg, f, ps, fit, outcome, estimand, shared)
     except GistCausalError as err:
         acc.failed[f"doubly_robust ({outcome}, {estimand})"] = str(err).splitlines()[0]
         return []
@@ -219,7 +224,7 @@ def _with_variance(cfg: StudyConfig, f: pd.DataFrame, fit: CausalFit, bootstrap:
 
 
 def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: CausalFit, outcome: str,
-                   estimand: str) -> list[EffectEstimate]:
+                   estimand: str, shared: dict | None = None) -> list[EffectEstimate]:
     """AIPTW-AIPCW survival at the landmarks and RMST (:mod:`gistcausal.stats.doubly_robust`) beside the IPTW
     estimates; ATO has no AIPTW form here and is skipped with a warning."""
     if estimand not in DR_ESTIMANDS:
@@ -230,12 +235,20 @@ def _doubly_robust(cfg: StudyConfig, f: pd.DataFrame, ps: np.ndarray, fit: Causa
     kept = fit.weights.weights > 0
     s = cfg.analysis.survival
     covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    key = (outcome, kept.tobytes())
+    if shared is not None and estimand in shared.get(key, {}):
+        return list(shared[key][estimand].estimates)
+    # every configured estimand with a doubly robust form, fitted together on these patients
+    together = [e for e in s.estimands if e in DR_ESTIMANDS] if shared is not None else [estimand]
     sub = f.loc[kept].reset_index(drop=True)
-    dr = aiptw_survival(sub[f"{outcome}_time"].to_numpy(float), sub[f"{outcome}_event"].to_numpy(int),
-                        sub["treatment"].to_numpy(int), sub[covs], outcome=outcome, ps=ps[kept],
-                        landmarks=tuple(s.landmarks), horizon=s.horizon, estimand=estimand, alpha=s.alpha,
-                        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
-    return list(dr.estimates)
+    dr = aiptw_survival_by_estimand(
+        sub[f"{outcome}_time"].to_numpy(float), sub[f"{outcome}_event"].to_numpy(int),
+        sub["treatment"].to_numpy(int), sub[covs], outcome=outcome, ps=ps[kept], landmarks=tuple(s.landmarks),
+        horizon=s.horizon, estimands=together if estimand in together else [estimand], alpha=s.alpha,
+        arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+    if shared is not None:
+        shared[key] = dr
+    return list(dr[estimand].estimates)
 
 
 def impute_columns(cfg: StudyConfig, f: pd.DataFrame) -> list[str]:

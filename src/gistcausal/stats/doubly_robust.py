@@ -128,7 +128,7 @@ CENSORING_MODELS = ("km", "cox")
 VARIANCES = ("influence_function", "bootstrap")
 #: Propensity scores below this or above one minus this raise a PositivityWarning (as weights.py).
 POSITIVITY_BOUND = 0.01
-_BLOCK = 2_000_000          # matrix cells per block of rows (16 MB per float matrix)
+_BLOCK = 2_000_000          # cells of a block of rows (see _rows_per_block)
 _WHERE = "aiptw_survival"
 
 
@@ -415,29 +415,52 @@ def _nuisance(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names:
 # ----------------------------------------------------------------------------------------------------
 # per-patient pieces
 # ----------------------------------------------------------------------------------------------------
-def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique rows of ``keys`` and each patient's group index."""
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    return uniq, inv.ravel()
+def _groups(r: np.ndarray, c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values of ``r`` (or of the pairs (``r``, ``c``)) and each patient's group index.
+
+    Returns the groups' ``r`` and ``c`` values (``c`` None when not given) and the group index per patient;
+    groups are sorted by (``c``, ``r``)."""
+    if c is None:
+        uniq, inv = np.unique(r, return_inverse=True)
+        return uniq, None, inv.ravel()
+    order = np.lexsort((r, c))
+    rs, cs = r[order], c[order]
+    new = np.r_[True, (rs[1:] != rs[:-1]) | (cs[1:] != cs[:-1])]
+    inv = np.empty(r.size, dtype=np.intp)
+    inv[order] = np.cumsum(new) - 1
+    return rs[new], cs[new], inv
+
+
+def _rows_per_block(m: int) -> int:
+    """Rows of an (rows x m) block: about _BLOCK cells, so the few block arrays stay in the CPU cache."""
+    return max(1, _BLOCK // max(m, 1))
 
 
 def _model_term(r: np.ndarray, cumhaz0: np.ndarray, jt: np.ndarray, width: np.ndarray
                 ) -> np.ndarray:
-    """Outcome-model survival S(t | a, X_i) at the landmark columns ``jt`` and its integral (last column)."""
-    uniq, inv = _groups(r[:, None])
-    vals = np.empty((uniq.shape[0], jt.size + 1))
-    rows = max(1, _BLOCK // max(cumhaz0.size, 1))
-    for g0 in range(0, uniq.shape[0], rows):
-        s = np.exp(-uniq[g0:g0 + rows, :1] * cumhaz0[None, :])
-        vals[g0:g0 + rows, :jt.size] = s[:, jt]
-        vals[g0:g0 + rows, jt.size] = s @ width
+    r"""Outcome-model survival :math:`S(t \mid a, X_i) = \exp\{-r_i \Lambda_0(t)\}` at the landmark columns
+    ``jt`` and its integral :math:`\sum_j w_j S(u_j \mid a, X_i)` (last column)."""
+    uniq, _, inv = _groups(r)
+    vals = np.empty((uniq.size, jt.size + 1))
+    if uniq.size == 0:
+        return vals
+    vals[:, :jt.size] = np.exp(-uniq[:, None] * cumhaz0[jt][None, :])
+    rows = _rows_per_block(cumhaz0.size)
+    neg = -cumhaz0
+    buf = np.empty((min(rows, uniq.size), cumhaz0.size))
+    for g0 in range(0, uniq.size, rows):
+        g1 = min(g0 + rows, uniq.size)
+        s = np.multiply(uniq[g0:g1, None], neg[None, :], out=buf[:g1 - g0])
+        np.exp(s, out=s)
+        vals[g0:g1, jt.size] = s @ width
     return vals[inv]
 
 
 def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, cumhaz0: np.ndarray,
                 cumhaz_c: np.ndarray, dlam_c: np.ndarray, jt: np.ndarray, width: np.ndarray,
-                tau: float) -> np.ndarray:
-    r"""Augmented IPCW transform :math:`U_i(t) = 1 - V_i(t)` at the landmark columns and its integral.
+                tau: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Augmented IPCW transform :math:`U_i(t) = 1 - V_i(t)` at the landmark columns and its integral, and
+    the outcome-model term of the same patients (as :func:`_model_term`, from the same rows).
 
     :math:`V_i(t) = \frac{\Delta_i 1\{\tilde T_i \le t\}}{G_i(\tilde T_i-)} + \sum_{u_j \le t}
     \frac{S_i(u_j) - S_i(t)}{S_i(u_j)\,G_i(u_j-)}\{dN^C_i(u_j) - Y^C_i(u_j)\,d\Lambda^C_i(u_j)\}` with
@@ -447,62 +470,117 @@ def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, 
     with compensator sums :math:`A_i, B_i` of :math:`d\Lambda^C_i/G_i(u-)` and
     :math:`d\Lambda^C_i/\{S_i(u) G_i(u-)\}` over the at-risk grid points up to t and
     :math:`J_i(t) = (1-\Delta_i) 1\{\tilde T_i \le t\}/\{S_i(\tilde T_i) G_i(\tilde T_i-)\}`.
-    ``k`` is the grid index of :math:`\tilde T_i` (the grid size when beyond it). Patients with equal
-    (``r``, ``c``) share S, G and the cumulative sums; the integral over t uses exclusive prefix sums, so
-    each patient costs O(1) after its group's O(#times) pass.
+    ``k`` is the grid index of :math:`\tilde T_i` (the grid size when beyond it). The integral over t uses
+    exclusive prefix sums of :math:`w_j S_i(u_j)`, :math:`w_j A_i(u_j)` and :math:`w_j S_i(u_j) B_i(u_j)`.
+
+    Cost: patients with equal (``r``, ``c``) share their rows, so the work is O(#groups x #times), in blocks
+    of rows small enough to stay in the CPU cache. With a censoring model free of covariates (``c``
+    constant: Kaplan-Meier) :math:`G` and :math:`A` are one row shared by everyone; values at a patient's
+    own time and at the landmarks are computed directly rather than read from the rows.
     """
     m = cumhaz0.size
-    uniq, inv = _groups(np.c_[r, c])
+    n = r.size
+    out, model = np.empty((n, jt.size + 1)), np.empty((n, jt.size + 1))
+    if n == 0:
+        return out, model
+    const_c = bool(np.all(c == c[0]))
+    ur, uc, inv = _groups(r) if const_c else _groups(r, c)
+    n_groups = ur.size
     order = np.argsort(inv, kind="stable")
-    bounds = np.searchsorted(inv[order], np.arange(uniq.shape[0] + 1))
-    out = np.empty((r.size, jt.size + 1))
-    rows = max(1, _BLOCK // max(m, 1))
+    bounds = np.searchsorted(inv[order], np.arange(n_groups + 1))
     lim = np.minimum(k + (1 - event).astype(np.int64), m)      # grid columns at risk of censoring
     w_pre = np.r_[0.0, np.cumsum(width)]                        # sum_{j < k} w_j
     cumhaz_c_left = np.r_[0.0, cumhaz_c[:-1]]                   # Lambda_C(u_j-)
-    for g0 in range(0, uniq.shape[0], rows):
-        g1 = min(g0 + rows, uniq.shape[0])
-        rr, cc = uniq[g0:g1, :1], uniq[g0:g1, 1:]
-        s = np.exp(-rr * cumhaz0[None, :])
-        inv_gl = np.exp(cc * cumhaz_c_left[None, :])             # 1 / G(u_j-)
-        da = cc * dlam_c[None, :] * inv_gl
-        a_cum = np.cumsum(da, axis=1)
-        b_cum = np.cumsum(da / s, axis=1)
-        p_a, p_s, p_sb = (np.zeros((g1 - g0, m + 1)) for _ in range(3))   # exclusive prefix sums
-        np.cumsum(width * a_cum, axis=1, out=p_a[:, 1:])
-        np.cumsum(width * s, axis=1, out=p_s[:, 1:])
-        np.cumsum(width * s * b_cum, axis=1, out=p_sb[:, 1:])
+    neg0 = -cumhaz0
+    if const_c:                                                 # G(u-), A(u) and its prefix sums: one row
+        c0 = float(c[0])
+        da_row = c0 * dlam_c * np.exp(c0 * cumhaz_c_left)
+        a_row = np.cumsum(da_row)
+        pa_row = np.r_[0.0, np.cumsum(width * a_row)]
+    rows = min(_rows_per_block(m), n_groups)
+    s_buf, b_buf = np.empty((rows, m)), np.empty((rows, m))
+    ws_buf = np.empty((rows, m))
+    ps_buf, psb_buf = np.zeros((rows, m + 1)), np.zeros((rows, m + 1))   # column 0 stays 0 (exclusive sums)
+    if not const_c:
+        a_buf, pa_buf = np.empty((rows, m)), np.zeros((rows, m + 1))
+    for g0 in range(0, n_groups, rows):
+        g1 = min(g0 + rows, n_groups)
+        nr = g1 - g0
+        rr = ur[g0:g1, None]
+        s = np.multiply(rr, neg0[None, :], out=s_buf[:nr])
+        np.exp(s, out=s)                                                  # S_i(u_j)
+        b_cum = b_buf[:nr]
+        if const_c:
+            np.divide(da_row[None, :], s, out=b_cum)
+        else:
+            cc = uc[g0:g1, None]
+            da = np.multiply(cc, cumhaz_c_left[None, :], out=a_buf[:nr])
+            np.exp(da, out=da)                                            # 1 / G_i(u_j-)
+            np.multiply(da, dlam_c[None, :], out=da)
+            np.multiply(da, cc, out=da)                                   # dLambda^C_i(u_j) / G_i(u_j-)
+            np.divide(da, s, out=b_cum)
+            a_cum = np.cumsum(da, axis=1, out=da)
+            p_a = pa_buf[:nr]
+            np.multiply(a_cum, width[None, :], out=p_a[:, 1:])
+            np.cumsum(p_a[:, 1:], axis=1, out=p_a[:, 1:])
+        np.cumsum(b_cum, axis=1, out=b_cum)
+        ws = np.multiply(s, width[None, :], out=ws_buf[:nr])
+        p_s, p_sb = ps_buf[:nr], psb_buf[:nr]
+        np.multiply(ws, b_cum, out=p_sb[:, 1:])
+        np.cumsum(p_sb[:, 1:], axis=1, out=p_sb[:, 1:])
+        np.cumsum(ws, axis=1, out=p_s[:, 1:])
         tot_s = p_s[:, -1]
+
         idx = order[bounds[g0]:bounds[g1]]
         gi = inv[idx] - g0
+        ri = ur[g0 + gi]
         ki, li, cen = k[idx], lim[idx], 1.0 - event[idx]
         inside = ki < m
         kk = np.minimum(ki, m - 1)
-        ipcw = np.where(inside, inv_gl[gi, kk], 0.0)             # 1 / G(T-) for T on the grid
-        jump = np.where(inside & (cen == 1), inv_gl[gi, kk] / s[gi, kk], 0.0)
+        g_cols = cumhaz_c_left[kk] * (c0 if const_c else uc[g0 + gi])
+        ipcw = np.where(inside, np.exp(g_cols), 0.0)                      # 1 / G(T-) for T on the grid
+        jump = np.where(inside & (cen == 1), ipcw / np.exp(-ri * cumhaz0[kk]), 0.0)
         last = np.maximum(li - 1, 0)
-        a_lim = np.where(li > 0, a_cum[gi, last], 0.0)
+        if const_c:
+            a_lim = np.where(li > 0, a_row[last], 0.0)
+            pa_li = pa_row[li]
+        else:
+            a_lim = np.where(li > 0, a_cum[gi, last], 0.0)
+            pa_li = p_a[gi, li]
         b_lim = np.where(li > 0, b_cum[gi, last], 0.0)
-        int_v = (ipcw * (tau - w_pre[ki]) - (p_a[gi, li] + a_lim * (tau - w_pre[li]))
+        int_v = (ipcw * (tau - w_pre[ki]) - (pa_li + a_lim * (tau - w_pre[li]))
                  - jump * (tot_s[gi] - p_s[gi, ki]) + p_sb[gi, li] + b_lim * (tot_s[gi] - p_s[gi, li]))
         out[idx, jt.size] = tau - int_v
+        model[idx, jt.size] = tot_s[gi]
         for q, j in enumerate(jt):
             col = np.minimum(j, li - 1)                           # last at-risk column up to t
             ok = col >= 0
             colc = np.maximum(col, 0)
-            a_j = np.where(ok, a_cum[gi, colc], 0.0)
+            a_j = np.where(ok, a_row[colc] if const_c else a_cum[gi, colc], 0.0)
             b_j = np.where(ok, b_cum[gi, colc], 0.0)
             hit = ki <= j
-            v = ipcw * hit - a_j - s[gi, j] * (jump * hit - b_j)
+            s_j = np.exp(-ri * cumhaz0[j])
+            v = ipcw * hit - a_j - s_j * (jump * hit - b_j)
             out[idx, q] = 1.0 - v
-    return out
+            model[idx, q] = s_j
+    return out, model
 
 
-def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
-              ps: np.ndarray, landmarks: np.ndarray, tau: float | None, estimand: str, outcome_model: str,
-              censoring: str, labels: tuple[str, str], notes: list[str]
-              ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Point estimates (2 arms x quantities) and influence values (n x 2 x quantities)."""
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """Per-patient pieces of both arms that do not depend on the estimand (internal): the outcome-model
+    term :math:`S_i(t)` and the AIPCW transform :math:`U_i(t)` (0 outside the arm) at the landmarks and
+    integrated to the horizon (last column), per arm."""
+
+    model: tuple[np.ndarray, np.ndarray]
+    aipcw: tuple[np.ndarray, np.ndarray]
+    min_g: dict
+
+
+def _terms(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
+           landmarks: np.ndarray, tau: float | None, outcome_model: str, censoring: str,
+           labels: tuple[str, str], notes: list[str]) -> _Terms:
+    """Fit the outcome and censoring models and evaluate :math:`S_i` and :math:`U_i` for every patient."""
     t_max = max([*landmarks.tolist(), *([] if tau is None else [tau])])
     grid = np.unique(np.r_[0.0, t[t <= t_max]])
     jt = np.searchsorted(grid, landmarks, side="right") - 1
@@ -511,29 +589,51 @@ def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names:
     models = _nuisance(t, d, a, x, names, grid, outcome_model, censoring, labels, notes)
     n = t.size
     k = np.searchsorted(grid, t, side="left")
-    target = {"all": np.ones(n), "treated": a.astype(float), "control": 1.0 - a}[ESTIMANDS[estimand]]
-    tilt = {"all": np.ones(n), "treated": ps, "control": 1.0 - ps}[ESTIMANDS[estimand]]
-    nq = landmarks.size + (tau is not None)
-    psi = np.empty((2, nq))
-    phi = np.empty((n, 2, nq))
-    min_g = {}
+    model, aipcw, min_g = [], [], {}
     for arm in (0, 1):
         mod = models[arm]
-        m_i = _model_term(mod.r_all, mod.cumhaz0, jt, width)
         mask = a == arm
+        m_i = np.empty((n, jt.size + 1))
+        m_i[~mask] = _model_term(mod.r_all[~mask], mod.cumhaz0, jt, width)
         u_i = np.zeros_like(m_i)
-        u_i[mask] = _aipcw_term(mod.r_all[mask], mod.c_arm, k[mask], d[mask], mod.cumhaz0, mod.cumhaz_c,
-                                mod.dlam_c, jt, width, 0.0 if tau is None else tau)
-        pi_a = ps if arm == 1 else 1.0 - ps
-        rho = np.where(mask, tilt / pi_a, 0.0)
-        contrib = target[:, None] * m_i + rho[:, None] * (u_i - m_i)
+        u_i[mask], m_i[mask] = _aipcw_term(mod.r_all[mask], mod.c_arm, k[mask], d[mask], mod.cumhaz0,
+                                           mod.cumhaz_c, mod.dlam_c, jt, width, 0.0 if tau is None else tau)
         if tau is None:
-            contrib = contrib[:, :-1]
+            m_i, u_i = m_i[:, :-1], u_i[:, :-1]
+        model.append(m_i)
+        aipcw.append(u_i)
+        min_g[labels[arm]] = float(np.exp(-mod.c_arm.max(initial=0.0) * mod.cumhaz_c[-1]))
+    return _Terms(model=(model[0], model[1]), aipcw=(aipcw[0], aipcw[1]), min_g=min_g)
+
+
+def _combine(terms: _Terms, a: np.ndarray, ps: np.ndarray, estimand: str) -> tuple[np.ndarray, np.ndarray]:
+    r"""Point estimates :math:`\hat S_a` (2 arms x quantities) and influence values :math:`\phi_i`
+    (n x 2 x quantities) of ``estimand`` from the estimand-free terms (module docstring, "Estimator")."""
+    n = a.size
+    target = {"all": np.ones(n), "treated": a.astype(float), "control": 1.0 - a}[ESTIMANDS[estimand]]
+    tilt = {"all": np.ones(n), "treated": ps, "control": 1.0 - ps}[ESTIMANDS[estimand]]
+    nq = terms.model[0].shape[1]
+    psi = np.empty((2, nq))
+    phi = np.empty((n, 2, nq))
+    for arm in (0, 1):
+        m_i, u_i = terms.model[arm], terms.aipcw[arm]
+        pi_a = ps if arm == 1 else 1.0 - ps
+        rho = np.where(a == arm, tilt / pi_a, 0.0)
+        contrib = target[:, None] * m_i + rho[:, None] * (u_i - m_i)
         est = contrib.sum(axis=0) / target.sum()
         psi[arm] = est
         phi[:, arm, :] = (n / target.sum()) * (contrib - target[:, None] * est[None, :])
-        min_g[labels[arm]] = float(np.exp(-mod.c_arm.max(initial=0.0) * mod.cumhaz_c[-1]))
-    return psi, phi, {"min_censoring_survival": min_g}
+    return psi, phi
+
+
+def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
+              ps: np.ndarray, landmarks: np.ndarray, tau: float | None, estimand: str, outcome_model: str,
+              censoring: str, labels: tuple[str, str], notes: list[str]
+              ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Point estimates (2 arms x quantities) and influence values (n x 2 x quantities)."""
+    terms = _terms(t, d, a, x, names, landmarks, tau, outcome_model, censoring, labels, notes)
+    psi, phi = _combine(terms, a, ps, estimand)
+    return psi, phi, {"min_censoring_survival": terms.min_g}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -684,6 +784,46 @@ def _effect_estimates(values: np.ndarray, se: np.ndarray, lo: np.ndarray, hi: np
     return est
 
 
+def _result(terms: _Terms, t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
+            lm: np.ndarray, tau: float | None, ps: Any, ps_arr: np.ndarray, ps_source: str,
+            shared: list[tuple[type[Warning], str]], *, estimand: str, outcome: str, alpha: float,
+            labels: tuple[str, str], outcome_model: str, censoring: str, variance: str, n_boot: int,
+            random_state: int | None) -> tuple[DoublyRobustResult, list[tuple[type[Warning], str]]]:
+    """One estimand's result from the shared terms, and the warnings it carries (``shared`` first)."""
+    pending = list(shared)
+    psi, phi = _combine(terms, a, ps_arr, estimand)
+    diag = {"min_censoring_survival": terms.min_g}
+    values = np.vstack([psi, psi[1] - psi[0]])                       # arm0, arm1, difference
+    if variance == "influence_function":
+        se, lo, hi = _influence_function_intervals(values, phi, alpha)
+        var_name, n_failed = "influence_function", 0
+    else:
+        se, lo, hi, n_failed = _bootstrap_intervals(
+            t, d, a, x, names, None if ps is None else ps_arr, lm, tau, estimand=estimand,
+            outcome_model=outcome_model, censoring=censoring, labels=labels, alpha=alpha, n_boot=n_boot,
+            random_state=random_state)
+        var_name = "bootstrap_percentile"
+    if n_failed:
+        pending.append((SmallSampleWarning, (
+            f"{_WHERE}: {n_failed} of {n_boot} bootstrap samples could not be analysed (got an empty arm, an arm "
+            f"without events, too short follow-up or a failed model fit). The interval uses the "
+            f"{n_boot - n_failed} others; increase n_boot if many failed.")))
+    n_arm = [int((a == 0).sum()), int((a == 1).sum())]
+    quantities = [("surv", float(v)) for v in lm] + ([("rmst", tau)] if tau is not None else [])
+    est = _effect_estimates(values, se, lo, hi, quantities, outcome=outcome, estimand=estimand, labels=labels,
+                            n_arm=n_arm, variance=var_name,
+                            extra={"outcome_model": outcome_model, "censoring": censoring})
+    settings = {"outcome_model": outcome_model, "censoring": censoring, "variance": var_name,
+                "ps_source": ps_source, "covariates": list(names),
+                **({} if variance != "bootstrap" else
+                   {"n_boot": int(n_boot), "n_boot_failed": int(n_failed), "random_state": random_state})}
+    diagnostics = {"n": dict(zip(labels, n_arm)), "events": {labels[arm]: int(d[a == arm].sum()) for arm in (0, 1)},
+                   "ps_min": float(ps_arr.min()), "ps_max": float(ps_arr.max()), **diag}
+    return DoublyRobustResult(outcome=outcome, estimand=estimand, arm_labels=labels, estimates=tuple(est),
+                              alpha=alpha, settings=settings, diagnostics=diagnostics,
+                              warnings=tuple(msg for _, msg in pending)), pending
+
+
 # ----------------------------------------------------------------------------------------------------
 # public function
 # ----------------------------------------------------------------------------------------------------
@@ -765,44 +905,49 @@ def aiptw_survival(time: Any, event: Any, treatment: Any, X: Any = None, *, outc
     the dropping of covariates with infinite coefficients, the no-covariate case and the references are in
     the module docstring ("Variance", "Special cases", "References").
     """
-    _check_options(estimand, outcome_model, censoring, variance)
+    return aiptw_survival_by_estimand(
+        time, event, treatment, X, outcome=outcome, ps=ps, landmarks=landmarks, horizon=horizon,
+        estimands=(estimand,), alpha=alpha, arm_labels=arm_labels, outcome_model=outcome_model,
+        censoring=censoring, variance=variance, n_boot=n_boot, random_state=random_state)[estimand]
+
+
+def aiptw_survival_by_estimand(time: Any, event: Any, treatment: Any, X: Any = None, *, outcome: str,
+                               ps: Any = None, landmarks: Any = (), horizon: float | None = None,
+                               estimands: Any = ("ATE",), alpha: float = 0.05,
+                               arm_labels: tuple[str, str] = ("control", "treated"),
+                               outcome_model: OutcomeModel = "cox_by_arm", censoring: CensoringModel = "km",
+                               variance: Variance = "influence_function", n_boot: int = 200,
+                               random_state: int | None = None) -> dict[str, DoublyRobustResult]:
+    r""":func:`aiptw_survival` under several estimands of the same patients, fitting the nuisance models once.
+
+    The outcome- and censoring-model terms :math:`S_i(t)` and :math:`U_i(t)` do not depend on the estimand
+    (only the target indicator :math:`D_i` and tilt :math:`h_i` do, module docstring), so they are computed
+    once and combined per estimand; each result equals ``aiptw_survival(..., estimand=e)``. Warnings are
+    raised once. ``estimands``: a sequence of "ATE", "ATT", "ATC" without repeats; the other parameters are
+    those of :func:`aiptw_survival`. Returns one :class:`DoublyRobustResult` per estimand, in the given order.
+    """
+    estimands = tuple(estimands)
+    if not estimands or len(set(estimands)) != len(estimands):
+        raise ConfigError(f"{_WHERE}: `estimands` must name each estimand once (got {list(estimands)}). Use "
+                          f"e.g. estimands=('ATE', 'ATT').")
+    for estimand in estimands:
+        _check_options(estimand, outcome_model, censoring, variance)
     labels = (str(arm_labels[0]), str(arm_labels[1]))
     t, d, a, x, names, lm, tau, alpha = _check_data(time, event, treatment, X, landmarks, horizon, alpha, labels)
     n = t.size
     ps_arr, ps_source, positivity = _propensity_scores(ps, a, x, n)
     pending: list[tuple[type[Warning], str]] = [(PositivityWarning, positivity)] if positivity else []
     notes: list[str] = []
-    psi, phi, diag = _estimate(t, d, a, x, names, ps_arr, lm, tau, estimand, outcome_model, censoring,
-                               labels, notes)
+    terms = _terms(t, d, a, x, names, lm, tau, outcome_model, censoring, labels, notes)
     pending += [(SmallSampleWarning, msg) for msg in notes]
-    values = np.vstack([psi, psi[1] - psi[0]])                       # arm0, arm1, difference
-    if variance == "influence_function":
-        se, lo, hi = _influence_function_intervals(values, phi, alpha)
-        var_name, n_failed = "influence_function", 0
-    else:
-        se, lo, hi, n_failed = _bootstrap_intervals(
-            t, d, a, x, names, None if ps is None else ps_arr, lm, tau, estimand=estimand,
-            outcome_model=outcome_model, censoring=censoring, labels=labels, alpha=alpha, n_boot=n_boot,
-            random_state=random_state)
-        var_name = "bootstrap_percentile"
-    if n_failed:
-        pending.append((SmallSampleWarning, (
-            f"{_WHERE}: {n_failed} of {n_boot} bootstrap samples could not be analysed (got an empty arm, an arm "
-            f"without events, too short follow-up or a failed model fit). The interval uses the "
-            f"{n_boot - n_failed} others; increase n_boot if many failed.")))
-    for category, msg in pending:
+    out, emitted = {}, []
+    for estimand in estimands:
+        out[estimand], said = _result(
+            terms, t, d, a, x, names, lm, tau, ps, ps_arr, ps_source, pending, estimand=estimand, outcome=outcome,
+            alpha=alpha, labels=labels, outcome_model=outcome_model, censoring=censoring, variance=variance,
+            n_boot=n_boot, random_state=random_state)
+        emitted.extend(said)
+    for category, msg in dict.fromkeys(emitted):
         warnings.warn(msg, category, stacklevel=2)
-    n_arm = [int((a == 0).sum()), int((a == 1).sum())]
-    quantities = [("surv", float(v)) for v in lm] + ([("rmst", tau)] if tau is not None else [])
-    est = _effect_estimates(values, se, lo, hi, quantities, outcome=outcome, estimand=estimand, labels=labels,
-                            n_arm=n_arm, variance=var_name,
-                            extra={"outcome_model": outcome_model, "censoring": censoring})
-    settings = {"outcome_model": outcome_model, "censoring": censoring, "variance": var_name,
-                "ps_source": ps_source, "covariates": list(names),
-                **({} if variance != "bootstrap" else
-                   {"n_boot": int(n_boot), "n_boot_failed": int(n_failed), "random_state": random_state})}
-    diagnostics = {"n": dict(zip(labels, n_arm)), "events": {labels[arm]: int(d[a == arm].sum()) for arm in (0, 1)},
-                   "ps_min": float(ps_arr.min()), "ps_max": float(ps_arr.max()), **diag}
-    return DoublyRobustResult(outcome=outcome, estimand=estimand, arm_labels=labels, estimates=tuple(est),
-                              alpha=alpha, settings=settings, diagnostics=diagnostics,
-                              warnings=tuple(msg for _, msg in pending))
+    return out
+
