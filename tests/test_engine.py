@@ -216,3 +216,25 @@ def test_own_local_cluster_workers_run_without_the_sampling_profiler():
         flags = ex.client().run(_profiler_enabled)
         assert list(flags.values()) == [False]
     assert _profiler_enabled()
+
+
+def _pid_or_raise(x: int) -> int:
+    import os
+
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return os.getpid()
+
+
+def test_run_beside_runs_in_a_worker_process_and_raises_its_errors():
+    import os
+
+    from gistcausal.engine import Engine, run_beside
+
+    assert run_beside(Engine(n_workers=2), _pid_or_raise, 1)() != os.getpid()  # another process
+    assert run_beside(Engine(n_workers=1), _pid_or_raise, 1)() == os.getpid()  # serial: this process
+    assert run_beside(Engine(kind="dask"), _pid_or_raise, 1)() == os.getpid()  # Dask: this process, no cluster
+    for n in (1, 2):
+        waiting = run_beside(Engine(n_workers=n), _pid_or_raise, -1)
+        with pytest.raises(ValueError, match="negative: -1"):
+            waiting()

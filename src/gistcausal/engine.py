@@ -260,6 +260,23 @@ def open_executor(engine: Engine | Executor | None) -> Any:
     return Executor(Engine(n_workers=1) if engine is None else engine)
 
 
+def run_beside(engine: Engine, fn: Callable[..., R], *args: Any) -> Callable[[], R]:
+    """Start ``fn(*args)`` in a local worker process now; return a function that waits for and returns its result.
+
+    The caller goes on with other work meanwhile (writing a report: the figures are drawn in a worker while this
+    process writes the tables). The worker is one of the same joblib/loky processes the replicate loops use, so
+    after a run it is already started. With a serial engine (one worker) or a Dask engine (whose workers may not
+    see this machine's files), ``fn`` runs in this process when the result is asked for. An exception raised by
+    ``fn`` is raised by the returned function, in either case.
+    """
+    if engine.kind != "local" or engine.workers < 2:
+        return lambda: fn(*args)
+    from joblib import Parallel, delayed
+
+    results = Parallel(n_jobs=engine.workers, backend="loky", return_as="generator")([delayed(fn)(*args)])
+    return lambda: list(results)[0]
+
+
 def engine_from_jobs(n_jobs: int | None) -> Engine:
     """The local engine of a joblib-style ``n_jobs`` (-1: all cores; -2: all but one; k: k; None: 1, as joblib)."""
     if n_jobs is None:
@@ -272,4 +289,4 @@ def engine_from_jobs(n_jobs: int | None) -> Engine:
     return Engine(n_workers=n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs))
 
 
-__all__ = ["Engine", "Executor", "open_executor", "engine_from_jobs", "KINDS"]
+__all__ = ["Engine", "Executor", "open_executor", "run_beside", "engine_from_jobs", "KINDS"]

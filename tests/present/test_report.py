@@ -234,3 +234,25 @@ def test_report_table_headings_are_words_not_column_codes(report_dir):
     assert [h for h in heads if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)] == []
     assert column_heading("smd_w") == "SMD (weighted)" and column_heading("n_before") == "n before"
     assert column_heading("Sunitinib") == "Sunitinib" and column_heading("p") == "p"
+
+
+def test_figures_drawn_in_a_worker_equal_figures_drawn_here(default_results, report_dir, tmp_path):
+    """The report draws its figures in a worker process when the engine has two or more local workers (the
+    default here); with one worker it draws them in this process. The files are the same."""
+    import dataclasses
+
+    cfg = default_results.config
+    analysis = cfg.analysis.model_copy(update={"engine": cfg.analysis.engine.model_copy(update={"n_workers": 1})})
+    serial = dataclasses.replace(default_results, config=cfg.model_copy(update={"analysis": analysis}))
+    here = write_outputs(serial, tmp_path / "serial")
+    assert default_results.config.analysis.engine.n_workers is None  # report_dir: the default engine, 2 workers
+    names = sorted(p.name for p in (report_dir / "figures").iterdir())
+    assert names == sorted(p.name for p in (here / "figures").iterdir()) and names
+    for name in names:
+        if name.endswith(".png"):
+            assert (report_dir / "figures" / name).read_bytes() == (here / "figures" / name).read_bytes(), name
+    assert (report_dir / "results.json").read_bytes() == (here / "results.json").read_bytes()
+    figs = sorted(p.name for p in (report_dir / "manuscript").iterdir())
+    assert figs == sorted(p.name for p in (here / "manuscript").iterdir()) and figs
+    for name in figs:
+        assert (report_dir / "manuscript" / name).read_bytes() == (here / "manuscript" / name).read_bytes()

@@ -37,8 +37,9 @@ def flow_sentence(r: AnalysisResults) -> str:
             f"analysed ({arms}); Figure 1 shows each step.")
 
 
-def _figure_keys(r: AnalysisResults, figures: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key, caption) of Figure 1 (flow) and Figure 2 (adjusted curves of the primary outcome)."""
+def manuscript_figures(r: AnalysisResults, figures: Any) -> list[tuple[str, str]]:
+    """(key, caption) of Figure 1 (flow) and Figure 2 (adjusted curves of the primary outcome), among the
+    keys of ``figures`` (the figure names of the run)."""
     cfg = r.config
     o = cfg.primary_outcome
     out = []
@@ -82,7 +83,10 @@ def _tables(r: AnalysisResults) -> list[tuple[str, TableModel]]:
     return out
 
 
-def _png(fig: Any) -> bytes:
+def figure_png(fig: Any) -> bytes:
+    """A manuscript figure as PNG bytes (150 dpi, tight bounding box); PNG bytes are returned as they are."""
+    if isinstance(fig, bytes):
+        return fig
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
     return buf.getvalue()
@@ -168,7 +172,8 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
     path : str or Path
         The ``.docx`` file to write; the Markdown version takes the same name with ``.md``.
     figures : dict
-        Matplotlib figures by key, as from :func:`gistcausal.present.figures.build_figures`.
+        Matplotlib figures by key, as from :func:`gistcausal.present.figures.build_figures`, or their PNG
+        bytes (as from :func:`figure_png`) for the keys :func:`manuscript_figures` selects.
 
     Returns
     -------
@@ -180,7 +185,7 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
     path = Path(path)
     parts = manuscript_parts(results)
     tables = _tables(results)
-    figs = _figure_keys(results, figures)
+    figs = manuscript_figures(results, figures)
     doc = _base_document(tables[-1][1])
     doc.add_heading(parts["title"], level=0)
     doc.add_heading("Methods", level=1)
@@ -196,7 +201,7 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
         md += [_md_table(by_kind["table1"]), ""]
     md_dir = path.with_suffix("")
     for k, (key, caption) in enumerate(figs, start=1):
-        image = _png(figures[key])  # drawn once for the Word and the Markdown manuscript
+        image = figure_png(figures[key])  # drawn once for the Word and the Markdown manuscript
         doc.add_paragraph().add_run().add_picture(io.BytesIO(image), width=Inches(6.0))
         doc.add_paragraph(f"Figure {k}. {caption}", style="Caption")
         md_dir.mkdir(exist_ok=True)
@@ -219,4 +224,4 @@ def _md_table(model: TableModel) -> str:
     return f"**{model.title}**\n\n" + df.to_markdown(index=False) + ("\n\n" + notes if notes else "")
 
 
-__all__ = ["write_manuscript", "manuscript_parts", "flow_sentence"]
+__all__ = ["write_manuscript", "manuscript_parts", "manuscript_figures", "figure_png", "flow_sentence"]

@@ -30,12 +30,14 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gistcausal._version import __version__
+from gistcausal.analysis.spec import engine as spec_engine
 from gistcausal.design.redact import redact
 from gistcausal.effects import round_floats
+from gistcausal.engine import run_beside
 from gistcausal.errors import OutputError
 from gistcausal.present.export import result_tables
 from gistcausal.present.figures import build_figures
-from gistcausal.present.manuscript import write_manuscript
+from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
 from gistcausal.present.sections import build_sections, frame_to_html
 from gistcausal.present.target import target_checklist
 from gistcausal.results import SCHEMA_VERSION, AnalysisResults
@@ -139,21 +141,38 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
     (tmp / "tables").mkdir()
     (tmp / "figures").mkdir()
     formats = formats or tuple(results.config.output.formats)
-    for name, table in result_tables(results).items():
-        _export_table(table, tmp / "tables" / name, formats)
-    figures = build_figures(results)
-    png: dict[str, str] = {}
-    for name, fig in figures.items():
-        fig.savefig(tmp / "figures" / f"{name}.png", dpi=130, bbox_inches="tight")
-        fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
-        # the HTML embeds the PNG just written instead of drawing the figure a third time
-        png[name] = base64.b64encode((tmp / "figures" / f"{name}.png").read_bytes()).decode("ascii")
-    (tmp / "results.json").write_text(dumps_json(results_document(results)), encoding="utf-8")
+    # Figures (half the time of a report, whatever the cohort size) are drawn in a worker process while this
+    # one writes the tables and results.json; with one worker (or Dask) they are drawn here, afterwards.
+    figures = run_beside(spec_engine(results.config), figure_files, results, tmp / "figures")
+    try:
+        for name, table in result_tables(results).items():
+            _export_table(table, tmp / "tables" / name, formats)
+        (tmp / "results.json").write_text(dumps_json(results_document(results)), encoding="utf-8")
+    finally:  # never leave a worker writing into a folder that is about to be removed
+        png, manuscript_png = figures()
     (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
-    write_manuscript(results, tmp / "manuscript.docx", figures)
+    write_manuscript(results, tmp / "manuscript.docx", manuscript_png)
     manifest = results_manifest(results, command=command)
     manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")
+
+
+def figure_files(results: AnalysisResults, folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Draw every figure of ``results`` and write ``<name>.png`` (130 dpi) and ``<name>.svg`` into ``folder``.
+
+    Returns the PNGs base64-encoded by name (the HTML report embeds the files just written instead of drawing
+    each figure again) and the manuscript's figures as PNG bytes by key (150 dpi, see
+    :func:`~gistcausal.present.manuscript.manuscript_figures`), so the caller needs no figure objects and this
+    can run in another process.
+    """
+    figures = build_figures(results)
+    png: dict[str, str] = {}
+    for name, fig in figures.items():
+        fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
+        fig.savefig(folder / f"{name}.svg", bbox_inches="tight")
+        png[name] = base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
+    manuscript = {key: figure_png(figures[key]) for key, _ in manuscript_figures(results, figures)}
+    return png, manuscript
 
 
 def results_document(results: AnalysisResults) -> dict[str, Any]:
