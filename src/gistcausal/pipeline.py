@@ -309,7 +309,7 @@ def _strategies(cfg: StudyConfig, records: pd.DataFrame, engine: Executor) -> tu
     p = cfg.protocol
     st = p.strategies
     where = cfg.source_path or cfg.name
-    df = records.copy()
+    df = records.copy(deep=False)  # derived columns go to this frame only
     for name, d in p.derived.items():
         df[name] = _derive(name, d, df, where)
     df, steps = apply_eligibility(st.eligibility, df)

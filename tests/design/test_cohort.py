@@ -152,3 +152,46 @@ def test_table_config_gbsg2(root):
     co = build_cohort(c, load_data(c))
     assert dict(co.flow.arms) == {"hormone": 246, "no_hormone": 440}
     assert co.outcome("rfs").n_events == 299  # GBSG2: 299 recurrences or deaths (Schumacher et al. 1994)
+
+
+def _filter_at_every_step(steps, df):
+    """The plain reading of an eligibility cascade: filter the whole frame after each step."""
+    from gistcausal.design.cohort import evaluate
+
+    counts = []
+    for step in steps:
+        crit = step.include or step.exclude
+        hit = evaluate(crit, df)
+        n0 = len(df)
+        df = df.loc[hit if step.include is not None else ~hit].reset_index(drop=True)
+        counts.append((n0, n0 - len(df), len(df)))
+    return df, counts
+
+
+def test_eligibility_cascade_equals_filtering_the_frame_at_every_step():
+    from gistcausal.design.cohort import apply_eligibility
+    from gistcausal.design.config import EligibilityStep
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    df = pd.DataFrame({
+        "age": np.where(rng.random(n) < 0.05, np.nan, rng.uniform(10, 90, n)),
+        "stage": rng.choice(["local", "metastatic", None], n),
+        "start": pd.to_datetime("2010-01-01") + pd.to_timedelta(rng.integers(0, 3000, n), "D"),
+        "end": pd.to_datetime("2010-01-01") + pd.to_timedelta(rng.integers(0, 3000, n), "D"),
+        "code": rng.integers(0, 5, n),
+    })
+    df.loc[rng.random(n) < 0.1, "end"] = pd.NaT
+    steps = [EligibilityStep.model_validate(s) for s in (
+        {"label": "adults", "include": {"column": "age", "ge": 18}},
+        {"label": "stage", "exclude": {"any": [{"column": "stage", "missing": True},
+                                               {"column": "stage", "in": ["local"]}]}},
+        {"label": "order", "include": {"column": "start", "before_column": "end"}},
+        {"label": "codes", "exclude": {"not": {"column": "code", "in": [1, 2, 3]}}},
+        {"label": "none left", "include": {"all": []}},
+    )]
+    got, flow = apply_eligibility(steps, df)
+    want, counts = _filter_at_every_step(steps, df)
+    assert 0 < len(got) < n
+    pd.testing.assert_frame_equal(got, want)
+    assert [(s.n_before, s.n_removed, s.n_after) for s in flow] == counts

@@ -310,17 +310,25 @@ def _level_codes(s: pd.Series, levels: list[Any], key: Any) -> np.ndarray | None
 
 
 def apply_eligibility(steps: list[EligibilityStep], df: pd.DataFrame) -> tuple[pd.DataFrame, list[FlowStep]]:
-    """Apply eligibility steps in order; returns the remaining rows and one :class:`FlowStep` per step."""
+    """Apply eligibility steps in order; returns the remaining rows and one :class:`FlowStep` per step.
+
+    Each step evaluates its criterion on the columns it reads, for the rows still in; the remaining rows are
+    taken from ``df`` once at the end (criteria are row-wise, so this equals filtering the frame at every step,
+    without copying every column at every step)."""
     flow: list[FlowStep] = []
-    current = df
+    rows = np.arange(len(df))
     for step in steps:
         crit = step.include or step.exclude
-        hit = evaluate(crit, current)
+        cols = sorted(crit.columns(), key=str)
+        view = df[cols] if len(rows) == len(df) else df[cols].take(rows)
+        hit = evaluate(crit, view)
         keep = hit if step.include is not None else ~hit
-        n0 = len(current)
-        current = current.loc[keep].reset_index(drop=True)
+        n0 = len(rows)
+        rows = rows[keep]
         flow.append(FlowStep(step.label, "include" if step.include is not None else "exclude", crit.describe(),
-                             n0, n0 - len(current), len(current)))
+                             n0, n0 - len(rows), len(rows)))
+    current = df.take(rows)
+    current.index = pd.RangeIndex(len(current))
     return current, flow
 
 
@@ -378,7 +386,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     p = cfg.protocol
     assert p is not None
     where = cfg.source_path or cfg.name
-    df = records.copy()
+    df = records.copy(deep=False)  # derived columns are added to this frame only; records' values are never written
     for name, d in p.derived.items():
         df[name] = _derive(name, d, df, where)
     require_columns(df, _used_columns(cfg), where=where)
