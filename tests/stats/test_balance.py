@@ -237,3 +237,36 @@ def test_plots_return_axes_with_content(rot, tmp_path):
     plt.close(fig)
     assert love_plot(tab).figure is not None
     plt.close("all")
+
+
+@pytest.mark.parametrize("estimand,binary", [("ATE", "raw"), ("ATT", "std"), ("ATC", "raw")])
+def test_balance_table_equals_the_statistic_functions(estimand, binary):
+    """balance_table shares each arm's rows and sort order across statistics and weightings; every cell equals
+    smd(), variance_ratio() and ks_statistic() called on that covariate alone."""
+    from gistcausal.stats.balance import ks_statistic, variance_ratio
+
+    rng = np.random.default_rng(3)
+    n = 700
+    df = pd.DataFrame({"t": rng.integers(0, 2, n), "age": np.round(rng.normal(60, 10, n)),  # ties
+                       "flag": rng.integers(0, 2, n), "two": rng.choice([3.0, 7.0], n),
+                       "site": pd.Categorical(rng.choice(["a", "b", "c"], n)), "const": np.full(n, 2.0)})
+    w = rng.exponential(1, n)
+    w[rng.random(n) < 0.1] = 0.0                       # trimmed patients
+    covs = ["age", "flag", "two", "site", "const"]
+    bt = balance_table(df, treatment_col="t", covariates=covs, weights=w, estimand=estimand, binary=binary)
+    t = df["t"].to_numpy()
+    expanded = {"age": df["age"].to_numpy(float), "flag": df["flag"].to_numpy(float),
+                "two": (df["two"] == 7.0).to_numpy(float), "const": df["const"].to_numpy(float)}
+    expanded.update({f"site={lv}": (df["site"] == lv).to_numpy(float) for lv in "abc"})
+    tab = bt.table
+    assert len(tab) == 7
+    for r in tab.itertuples():
+        x = expanded[r.covariate if not r.level or r.covariate == "two" else f"{r.covariate}={r.level}"]
+        for tag, ww in (("un", None), ("w", w)):
+            np.testing.assert_allclose(getattr(r, f"smd_{tag}"), smd(x, t, weights=ww, estimand=estimand,
+                                                                     binary=binary), rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(getattr(r, f"ks_{tag}"), ks_statistic(x, t, weights=ww), atol=1e-14)
+            vr = variance_ratio(x, t, weights=ww) if r.type == "continuous" else np.nan
+            np.testing.assert_allclose(getattr(r, f"variance_ratio_{tag}"), vr, rtol=1e-12)
+            m1 = np.average(x[t == 1], weights=None if ww is None else ww[t == 1])
+            np.testing.assert_allclose(getattr(r, f"mean_treated_{tag}"), m1, rtol=1e-12)

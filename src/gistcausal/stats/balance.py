@@ -171,6 +171,24 @@ def ks_statistic(x, treatment, *, weights=None) -> float:
     return float(np.max(np.abs(cdf[0] - cdf[1])))
 
 
+def _ecdf_grid(x1: np.ndarray, x0: np.ndarray):
+    """The KS statistic of :func:`ks_statistic` for one covariate, as a function of the two arms' weights: the
+    arms are sorted once and the distinct values found once, then each weighting costs two cumulative sums."""
+    values = np.unique(np.concatenate([x1, x0]))
+    o1, o0 = np.argsort(x1), np.argsort(x0)
+    i1 = np.searchsorted(x1[o1], values, side="right")
+    i0 = np.searchsorted(x0[o0], values, side="right")
+
+    def ks(w1: np.ndarray, w0: np.ndarray) -> float:
+        cdf = []
+        for order, idx, w in ((o1, i1, w1), (o0, i0, w0)):
+            cum = np.cumsum(w[order]) / w.sum()
+            cdf.append(np.where(idx > 0, cum[np.maximum(idx - 1, 0)], 0.0))
+        return float(np.max(np.abs(cdf[0] - cdf[1])))
+
+    return ks
+
+
 @dataclass(frozen=True, slots=True)
 class BalanceTable:
     """Balance before and (optionally) after weighting, one row per covariate or categorical level.
@@ -304,18 +322,39 @@ def balance_table(df: pd.DataFrame, *, treatment_col: str, covariates: Sequence[
     check_balance_inputs(df, treatment_col, covariates, binary, where)
     t = df[treatment_col].to_numpy()
     w = None if weights is None else np.asarray(getattr(weights, "weights", weights), dtype=float)
+    # the treatment coding and the weights are checked once (as smd() and ks_statistic() check them); each
+    # statistic below is the formula of the function of the same name, with each arm's rows, weights and sort
+    # order taken once per covariate instead of once per statistic and weighting
+    arms = []
+    for tag, ww in (("un", None),) + ((("w", w),) if w is not None else ()):
+        _, tt, wv = _arrays(np.zeros(len(t)), t, ww, where)
+        arms.append((tag, wv[tt == 1], wv[tt == 0]))
+    treated = np.asarray(t).astype(int) == 1
     rows = []
     for col in covariates:
         for name, level, x in _expand(df, col):
-            is_bin = _is_binary(x)
+            x1, x0 = x[treated], x[~treated]
+            is_bin = bool(np.all((x == 0.0) | (x == 1.0)))   # _is_binary without sorting
+            v1, v0 = _unweighted_var(x1, is_bin), _unweighted_var(x0, is_bin)
+            sd = {"pooled": math.sqrt((v1 + v0) / 2), "treated": math.sqrt(v1), "control": math.sqrt(v0)}[denom]
+            sd_ok = sd > 1e-10 * max(1.0, float(np.max(np.abs(x))))
+            ecdf = None if is_bin else _ecdf_grid(x1, x0)
             row: dict[str, Any] = {"covariate": name, "level": level, "type": "binary" if is_bin else "continuous"}
-            for tag, ww in (("un", None),) + ((("w", w),) if w is not None else ()):
-                xx, tt, wv = _arrays(x, t, ww, where)
-                row[f"mean_treated_{tag}"] = _wmean(xx[tt == 1], wv[tt == 1])
-                row[f"mean_control_{tag}"] = _wmean(xx[tt == 0], wv[tt == 0])
-                row[f"smd_{tag}"] = smd(x, t, weights=ww, estimand=estimand, binary=binary, s_d_denom=denom)
-                row[f"variance_ratio_{tag}"] = math.nan if is_bin else variance_ratio(x, t, weights=ww)
-                row[f"ks_{tag}"] = ks_statistic(x, t, weights=ww)
+            for tag, w1, w0 in arms:
+                m1, m0 = _wmean(x1, w1), _wmean(x0, w0)
+                row[f"mean_treated_{tag}"], row[f"mean_control_{tag}"] = m1, m0
+                diff = m1 - m0
+                row[f"smd_{tag}"] = float(diff) if is_bin and binary == "raw" else (
+                    float(diff / sd) if sd_ok else math.nan)
+                if is_bin:
+                    row[f"variance_ratio_{tag}"] = math.nan
+                    # the ECDFs of a 0/1 covariate differ only at 0: KS = |F1(0) - F0(0)|
+                    f1, f0 = np.sum(w1[x1 == 0.0]) / w1.sum(), np.sum(w0[x0 == 0.0]) / w0.sum()
+                    row[f"ks_{tag}"] = float(abs(f1 - f0))
+                else:
+                    vw0 = _wvar(x0, w0)
+                    row[f"variance_ratio_{tag}"] = float(_wvar(x1, w1) / vw0) if vw0 > 0 else math.nan
+                    row[f"ks_{tag}"] = ecdf(w1, w0)
                 row[f"flag_{tag}"] = bool(abs(row[f"smd_{tag}"]) >= threshold)
             rows.append(row)
     table = pd.DataFrame(rows)
