@@ -360,3 +360,65 @@ def test_replicate_analysis_does_not_depend_on_row_order(default_config, default
     assert [(r["method"], r["measure"], r["time"]) for r in a] == [(r["method"], r["measure"], r["time"]) for r in b]
     np.testing.assert_allclose([r["value"] for r in a], [r["value"] for r in b], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose([r["se"] for r in a], [r["se"] for r in b], rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ replicate fast paths
+class _Captured(Exception):
+    pass
+
+
+def _task(monkeypatch, cfg, f, **settings):
+    """The replicate task plasmode() would execute (captured before any replicate runs)."""
+    import gistcausal.analysis.plasmode as pm
+
+    def capture(task, **_kw):
+        raise _Captured(task)
+
+    monkeypatch.setattr(pm, "_execute", capture)
+    with pytest.raises(_Captured) as got:
+        _run(cfg, f, true_hr=0.7, n_replicates=3, **settings)
+    return got.value.args[0]
+
+
+@pytest.mark.parametrize("settings", [{}, {"treatment": "simulated"},
+                                      {"unmeasured_confounder": {"strength_treatment": 0.5,
+                                                                 "strength_outcome": 0.5, "prevalence": 0.3}}])
+def test_replicate_built_in_time_order_equals_the_drawn_rows_reordered(monkeypatch, default_config, frame, settings):
+    from gistcausal.analysis.plasmode_models import in_time_order
+
+    task = _task(monkeypatch, default_config, frame, **settings)
+    for i in range(3):
+        fast = task.dataset(i, time_order=True)
+        pd.testing.assert_frame_equal(fast, in_time_order(task.dataset(i), "pfs"), check_exact=True)
+        assert (np.diff(fast["pfs_time"].to_numpy()) >= 0).all()
+
+
+def test_replicate_rows_equal_the_full_analysis(default_config, frame):
+    """A replicate's rows (contrasts_only comparisons) are those of the full causal_fit / compare_survival."""
+    from gistcausal.analysis.iptw import causal_fit
+    from gistcausal.analysis.plasmode import PLASMODE_MEASURES, _analyse, _estimate_rows
+    from gistcausal.stats.comparison import compare_survival
+
+    cfg, s = default_config, default_config.analysis.survival
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = _analyse(cfg, frame, "pfs", "ATT", ("iptw", "unadjusted"))
+        full = _estimate_rows(causal_fit(cfg, frame, outcome="pfs", estimand="ATT").estimates, PLASMODE_MEASURES)
+        full += _estimate_rows(compare_survival(
+            frame["pfs_time"].to_numpy(float), frame["pfs_event"].to_numpy(int), frame["treatment"].to_numpy(int),
+            outcome="pfs", estimand="none", method="unadjusted", landmarks=tuple(s.landmarks), horizon=s.horizon,
+            alpha=s.alpha, arm_labels=(cfg.treatment.control, cfg.treatment.treated)).estimates, PLASMODE_MEASURES)
+    assert {r["measure"] for r in got} == set(PLASMODE_MEASURES) and {r["method"] for r in got} == {"iptw",
+                                                                                                     "unadjusted"}
+    assert got == full
+
+
+def test_fit_propensity_scores_equal_predict(default_config, frame):
+    """fit_propensity returns the scores computed by the fit (training_scores); they are predict() of the frame."""
+    from gistcausal.analysis.iptw import fit_propensity, propensity_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, ps = fit_propensity(default_config, frame)
+        model = propensity_model(default_config).fit(frame, treatment_col="treatment")
+    np.testing.assert_array_equal(ps, model.predict(frame))

@@ -217,3 +217,35 @@ def test_issue_14_no_events_message_names_the_outcome_and_the_arm():
     msgs = [str(w.message) for w in caught]
     assert any(m.startswith("relapse: no events in arm 'new drug' (got 0 events in 4 patients)") for m in msgs)
     assert not any("cox_fit" in m for m in msgs)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_contrasts_only_gives_the_full_comparisons_contrasts(data, weighted):
+    """contrasts_only (plasmode replicates) skips curves, at-risk table, medians and log-rank; every estimate it
+    keeps, the PH test and the warnings are exactly those of the full comparison."""
+    d = data["rotterdam"]
+    kw = dict(outcome="rfs", landmarks=(24, 60), horizon=60, arm_labels=("none", "hormon"))
+    if weighted:
+        kw.update(weights=d.w, estimand="ATE", method="iptw")
+    with _warnings.catch_warnings(record=True) as rec_full:
+        _warnings.simplefilter("always")
+        full = compare_survival(d.time, d.event, d.hormon, **kw)
+    with _warnings.catch_warnings(record=True) as rec_fast:
+        _warnings.simplefilter("always")
+        fast = compare_survival(d.time, d.event, d.hormon, contrasts_only=True, **kw)
+    kept = [e for e in full.estimates if e.measure not in ("median", "logrank_p")]
+    assert len(kept) < len(full.estimates)
+    assert [e.to_dict() for e in fast.estimates] == [e.to_dict() for e in kept]
+    assert fast.ph_test == full.ph_test and fast.warnings == full.warnings
+    assert [(w.category, str(w.message)) for w in rec_fast] == [(w.category, str(w.message)) for w in rec_full]
+    assert fast.curves.empty and list(fast.curves.columns) == list(full.curves.columns)
+    assert fast.at_risk.empty and list(fast.at_risk.columns) == list(full.at_risk.columns)
+
+
+def test_contrasts_only_keeps_the_input_checks(data):
+    d = data["ties"]
+    with pytest.raises(DataError, match=re.escape("compare_survival: `landmarks` has a time beyond")):
+        compare_survival(d.time, d.event, d.group, outcome="os", landmarks=(5, 20), arm_labels=ARMS,
+                         contrasts_only=True)
+    with pytest.raises(DataError, match=re.escape("compare_survival: `horizon` is beyond")):
+        compare_survival(d.time, d.event, d.group, outcome="os", horizon=30, arm_labels=ARMS, contrasts_only=True)

@@ -480,3 +480,126 @@ def test_separation_check_gated_by_the_fit_decides_as_the_linear_program():
         assert raised == lp, k
         decided[lp] += 1
     assert decided[True] >= 20 and decided[False] >= 20  # both branches exercised
+
+
+# --------------------------------------------------------------------------------------------------
+# fast paths of the replicate loops (plasmode, bootstrap): each compared with the plain computation
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["logistic", "firth"])
+def test_training_scores_equal_predict_of_the_training_data(rotterdam, method):
+    model = PropensityModel(method=method, covariates=COVS).fit(rotterdam, treatment_col="hormon")
+    scores = model.training_scores()
+    np.testing.assert_array_equal(scores, model.predict(rotterdam))
+    scores[:] = 0.0  # a copy: the model keeps its own
+    np.testing.assert_array_equal(model.training_scores(), model.predict(rotterdam))
+
+
+def test_training_scores_of_a_learner_are_out_of_fold(confounded):
+    df, _ = confounded
+    model = PropensityModel(method="boosting", covariates=["x1", "x2", "x3"], n_folds=3, random_state=7)
+    model.fit(df, treatment_col="t")
+    np.testing.assert_array_equal(model.training_scores(), model.oof_scores_)
+    with pytest.raises(NotFittedError, match=re.escape("PropensityModel.training_scores: the model is not fitted")):
+        PropensityModel(covariates=["x"]).training_scores()
+
+
+def _mixed_frame(n: int = 400, seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "x": rng.normal(size=n), "pos": rng.gamma(2.0, size=n) + 0.1,
+        "cat": pd.Categorical(rng.choice(["b", "a", "c"], n), categories=["c", "a", "b", "unused"]),
+        "txt": rng.choice(["lo", "mid", "hi"], n).astype(object), "flag": rng.integers(0, 2, n),
+        "t": rng.integers(0, 2, n)})
+
+
+def test_design_matrix_without_the_missing_check_is_the_same():
+    from gistcausal.stats.design_matrix import build_design
+
+    df = _mixed_frame()
+    design = build_design(df, covariates=["x", "cat", "txt", "flag"], splines={"pos": {"kind": "log"}, "x": 3},
+                          interactions=[("cat", "txt"), ("x", "flag")])
+    np.testing.assert_array_equal(design.matrix(df, check_missing=False), design.matrix(df))
+
+
+def test_categorical_column_recoded_from_its_codes_as_from_its_values():
+    """A pandas Categorical is coded from its own categories (any order, unused ones included); the columns and
+    the unseen-level message are those of its values as plain objects."""
+    from gistcausal.errors import DataError as DE
+    from gistcausal.stats.design_matrix import Factor
+
+    df = _mixed_frame()
+    factor = Factor(column="cat", kind="categorical", levels=("a", "b", "c"), label="cat")
+    s = df["cat"]
+    for reduced in (True, False):
+        np.testing.assert_array_equal(factor.evaluate(s, reduced=reduced, where="w"),
+                                      factor.evaluate(s.astype(object), reduced=reduced, where="w"))
+    unseen = s.cat.set_categories(["a", "b", "c", "d"])
+    unseen.iloc[3] = "d"
+    messages = []
+    for values in (unseen, unseen.astype(object)):
+        with pytest.raises(DE) as err:
+            factor.evaluate(values, reduced=True, where="w")
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "1 values outside the levels" in messages[0]
+
+
+def _old_check_covariates(df, cols, t):
+    """The check before the single-factorize version (isna, nunique, nunique per arm), for comparison."""
+    from gistcausal.stats.design_matrix import is_categorical
+
+    for c in cols:
+        n_missing = int(df[c].isna().sum())
+        if n_missing:
+            return f"missing {n_missing}"
+        if df[c].nunique() < 2:
+            return "constant"
+        if not is_categorical(df[c]) and df[c].nunique() > 2:
+            for arm, mask in (("treated", t == 1), ("control", t == 0)):
+                if df.loc[mask, c].nunique() < 2:
+                    return f"constant within {arm}"
+    return None
+
+
+@pytest.mark.parametrize("case", ["clean", "nan_numeric", "none_text", "nan_text", "nan_category", "constant_text",
+                                  "constant_category_with_unused", "constant_numeric", "binary_constant_in_arm",
+                                  "numeric_constant_in_treated", "numeric_constant_in_control"])
+def test_check_covariates_decides_as_isna_and_nunique(case):
+    from gistcausal.stats.propensity import _check_covariates
+
+    df = _mixed_frame(60)
+    t = df["t"].to_numpy(float)
+    if case == "nan_numeric":
+        df.loc[[2, 7], "x"] = np.nan
+    elif case == "none_text":
+        df.loc[4, "txt"] = None
+    elif case == "nan_text":
+        df.loc[[1, 4, 9], "txt"] = np.nan
+    elif case == "nan_category":
+        df.loc[5, "cat"] = np.nan
+    elif case == "constant_text":
+        df["txt"] = "same"
+    elif case == "constant_category_with_unused":
+        df["cat"] = pd.Categorical(["a"] * len(df), categories=["a", "b"])
+    elif case == "constant_numeric":
+        df["x"] = 1.5
+    elif case == "binary_constant_in_arm":
+        df["flag"] = np.where(t == 1, 1, df["flag"])
+    elif case == "numeric_constant_in_treated":
+        df.loc[t == 1, "x"] = 2.0
+    elif case == "numeric_constant_in_control":
+        df.loc[t == 0, "pos"] = 0.5
+    cols = ["x", "pos", "cat", "txt", "flag"]
+    expected = _old_check_covariates(df, cols, t)
+    assert (expected is None) == (case == "clean" or case == "binary_constant_in_arm")
+    if expected is None:
+        _check_covariates(df, cols, t)
+        return
+    with pytest.raises(DataError) as err:
+        _check_covariates(df, cols, t)
+    got = str(err.value)
+    if expected.startswith("missing"):
+        assert f"has {expected.split()[1]} missing values" in got
+    elif expected == "constant":
+        assert "is constant (got 1 distinct value)" in got
+    else:
+        assert f"is constant within arm '{expected.split()[-1]}'" in got

@@ -98,7 +98,9 @@ def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, *, spline_all: bool = 
         options["splines"] = flexible_splines(cfg, frame)
     model = propensity_model(cfg, **options)
     model.fit(frame, treatment_col="treatment")
-    return model.result_, model.predict(frame)
+    # logistic/Firth: the scores fit computed are predict(frame), without a second design matrix; learners keep
+    # predict(frame) (the fold models' average, not the out-of-fold training scores)
+    return model.result_, (model.training_scores() if model.coef_ is not None else model.predict(frame))
 
 
 def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
@@ -154,11 +156,14 @@ def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, 
 
 def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
                ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
-               trim: Any = "config", at_risk_times: Any = None, method: str | None = None) -> CausalFit:
+               trim: Any = "config", at_risk_times: Any = None, method: str | None = None,
+               contrasts_only: bool = False) -> CausalFit:
     """IPTW analysis of one outcome: propensity score (fitted unless ``ps`` is given), weights, weighted
     survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
     plasmode replicates. ``method`` (default ``analysis.weights.method``): ``"iptw"``, ``"matching"`` (the
     matched comparison of :func:`gistcausal.stats.matching.matched_survival`) or ``"ebal"``.
+    ``contrasts_only`` is passed to :func:`gistcausal.stats.comparison.compare_survival` (same estimates of the
+    contrasts, no curves, medians or log-rank; plasmode replicates); the matched comparison ignores it.
     """
 
     result = None
@@ -180,7 +185,8 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
         return CausalFit(outcome, estimand, comp, wr, result)
     comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=outcome, estimand=estimand,
                             method=WEIGHT_METHODS[method], landmarks=tuple(s.landmarks), horizon=s.horizon,
-                            alpha=s.alpha, arm_labels=labels, at_risk_times=at_risk_times)
+                            alpha=s.alpha, arm_labels=labels, at_risk_times=at_risk_times,
+                            contrasts_only=contrasts_only)
     return CausalFit(outcome, estimand, comp, wr, result)
 
 

@@ -102,14 +102,16 @@ def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
     rows: list[dict[str, Any]] = []
     cfg, dropped = _within_follow_up(cfg, frame, outcome)
     if "iptw" in methods:
-        rows += _estimate_rows(causal_fit(cfg, frame, outcome=outcome, estimand=estimand).estimates,
-                               PLASMODE_MEASURES)
+        # contrasts_only: a replicate reads the contrasts alone (not the curves, medians or log-rank)
+        rows += _estimate_rows(causal_fit(cfg, frame, outcome=outcome, estimand=estimand,
+                                          contrasts_only=True).estimates, PLASMODE_MEASURES)
     if "unadjusted" in methods:
         s = cfg.analysis.survival
         comp = compare_survival(frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(int),
                                 frame["treatment"].to_numpy(int), outcome=outcome, estimand="none",
                                 method="unadjusted", landmarks=tuple(s.landmarks), horizon=s.horizon,
-                                alpha=s.alpha, arm_labels=(cfg.treatment.control, cfg.treatment.treated))
+                                alpha=s.alpha, arm_labels=(cfg.treatment.control, cfg.treatment.treated),
+                                contrasts_only=True)
         rows += _estimate_rows(comp.estimates, PLASMODE_MEASURES)
     for m in methods:
         variance = next((r["variance"] for r in rows if r["method"] == m), "none")
@@ -172,7 +174,10 @@ class _PlasmodeTask:
     ps: np.ndarray | None = None               # treatment="simulated": P(A=1 | x) of each cohort row
     arm_names: tuple[str, str] = ("treated", "control")
 
-    def dataset(self, i: int) -> pd.DataFrame:
+    def dataset(self, i: int, *, time_order: bool = False) -> pd.DataFrame:
+        """Replicate ``i``'s data set, its rows as drawn; ``time_order=True`` returns the same rows already
+        in :func:`~gistcausal.analysis.plasmode_models.in_time_order` (stable order of the simulated times),
+        taking the cohort rows once in that order instead of taking them and then reordering the copy."""
         rng = np.random.default_rng(_seed(self.random_state, i))
         idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
         z = self.z[idx].copy()
@@ -184,17 +189,21 @@ class _PlasmodeTask:
         eta = self.event_model.linear_predictor(z) + self.log_hr * a + g * u
         t = self.event_model.draw(eta, rng.exponential(size=idx.size))
         c = censoring_times(rng, self.censor_model, zc, self.admin_time, idx.size)
-        out = self.frame.iloc[idx].reset_index(drop=True)
+        time = np.minimum(t, c)
+        if time_order:
+            order = np.argsort(time, kind="stable")
+            idx, a, t, c, time = idx[order], a[order], t[order], c[order], time[order]
+        out = self.frame.take(idx)             # one copy (iloc + reset_index copied twice)
+        out.index = pd.RangeIndex(idx.size)
         if self.ps is not None:
             out["treatment"] = a.astype(int)
             out["arm"] = np.where(a == 1, self.arm_names[0], self.arm_names[1])
-        out[f"{self.outcome}_time"] = np.minimum(t, c)
+        out[f"{self.outcome}_time"] = time
         out[f"{self.outcome}_event"] = (t <= c).astype(int)
         return out
 
     def run(self, i: int) -> list[dict[str, Any]]:
-        return _analyse(self.cfg, in_time_order(self.dataset(i), self.outcome), self.outcome, self.estimand,
-                        self.methods)
+        return _analyse(self.cfg, self.dataset(i, time_order=True), self.outcome, self.estimand, self.methods)
 
 
 @dataclass(frozen=True)

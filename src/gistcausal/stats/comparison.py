@@ -68,6 +68,12 @@ class SurvivalComparison(EstimatesMixin):
                 "warnings": list(self.warnings)}
 
 
+_CURVE_COLUMNS = ["weighting", "arm", "time", "surv", "std_err", "ci_low", "ci_high", "n_risk", "n_risk_raw",
+                  "n_event", "n_event_raw", "n_censor_raw"]
+_AT_RISK_COLUMNS = ["arm", "time", "n_at_risk", "weighted_n_at_risk"]
+_NO_CURVES, _NO_AT_RISK = pd.DataFrame(columns=_CURVE_COLUMNS), pd.DataFrame(columns=_AT_RISK_COLUMNS)  # contrasts_only
+
+
 def _curve_frame(km: KaplanMeier, arm: str, weighting: str) -> pd.DataFrame:
     f = km.to_frame()
     f = f[["time", "surv", "std_err", "ci_low", "ci_high", "n_risk", "n_risk_raw", "n_event",
@@ -87,7 +93,8 @@ def _at_risk(km: KaplanMeier, times: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = None, outcome: str,
                      arm_labels: tuple[str, str], estimand: str = "none", method: str = "unadjusted",
                      landmarks: Any = (), horizon: float | None = None, alpha: float = 0.05,
-                     X: Any = None, at_risk_times: Any = None) -> SurvivalComparison:
+                     X: Any = None, at_risk_times: Any = None, contrasts_only: bool = False
+                     ) -> SurvivalComparison:
     r"""Compare survival between two arms: curves, medians, landmark survival, RMST, HR, log-rank.
 
     Parameters
@@ -120,6 +127,12 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
         Covariates for ``method="adjusted"``.
     at_risk_times : sequence of float, optional
         Times for the at-risk table; default: 0, the landmarks and 5 evenly spaced times.
+    contrasts_only : bool, default=False
+        Compute only the landmark survival, RMST and hazard-ratio estimates (and the ``cox.zph`` test with its
+        warning), with the same values as the full comparison; ``curves`` and ``at_risk`` are then empty and
+        the medians and the log-rank test are left out. For replicate loops that read the contrasts alone
+        (plasmode): the curves, the unweighted curves of a weighted analysis and the log-rank test are a third
+        of a comparison's time.
 
     Returns
     -------
@@ -165,20 +178,23 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
 
     arms = [a == 0, a == 1]
     kms = [kaplan_meier(t[m], e[m], weights=w[m] if weighted else None, alpha=alpha) for m in arms]
-    curves = _curves(t, e, arms, kms, alpha, arm_labels, weighted)
     last = min(float(k.time[-1]) for k in kms)
     lm = check_landmarks(landmarks, last, where)
-    if at_risk_times is None:
-        grid = np.unique(np.r_[0.0, lm, np.linspace(0, last, 6)])
+    if contrasts_only:
+        curves, at_risk = _NO_CURVES.copy(), _NO_AT_RISK.copy()
     else:
-        grid = np.asarray(at_risk_times, dtype=float)
-    at_risk = _at_risk_table(kms, grid, arm_labels)
+        curves = _curves(t, e, arms, kms, alpha, arm_labels, weighted)
+        if at_risk_times is None:
+            grid = np.unique(np.r_[0.0, lm, np.linspace(0, last, 6)])
+        else:
+            grid = np.asarray(at_risk_times, dtype=float)
+        at_risk = _at_risk_table(kms, grid, arm_labels)
 
     ctx = _Context(common={"outcome": outcome, "estimand": estimand, "method": method},
                    contrast=f"{arm_labels[1]} vs {arm_labels[0]}", labels=arm_labels,
                    n_arm=[int(m.sum()) for m in arms], var_name="robust" if weighted else "greenwood",
                    z=stats.norm.ppf(1 - alpha / 2))
-    est = _median_estimates(kms, ctx)
+    est = [] if contrasts_only else _median_estimates(kms, ctx)
     for x in lm:
         est += _landmark_estimates(kms, x, ctx)
     if horizon is not None:
@@ -189,6 +205,11 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
     hr_w = w if weighted else None
     hr, ph = _hazard_ratio(t, e, a, hr_w, X, method, alpha, ctx, note_warning, where)
     est.append(hr)
+    if contrasts_only:
+        return SurvivalComparison(outcome=outcome, estimand=estimand, method=method,
+                                  arm_labels=(str(arm_labels[0]), str(arm_labels[1])), curves=curves,
+                                  at_risk=at_risk, estimates=tuple(est), alpha=alpha,
+                                  warnings=tuple(warn_list), ph_test=ph)
     lr_ = logrank_test(t, e, a, weights=hr_w)
     est.append(EffectEstimate(**ctx.common, contrast=ctx.contrast, measure="logrank_p", value=lr_.p,
                               p=lr_.p, variance="robust" if weighted else "model", n=lr_.n,

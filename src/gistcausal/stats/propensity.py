@@ -288,19 +288,26 @@ def _separation_direction(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
 # Fitting pieces (functions of arrays; the model below only strings them together)
 # --------------------------------------------------------------------------------------------------
 def _check_covariates(df: pd.DataFrame, cols: Sequence[Any], t: np.ndarray) -> None:
-    """Missing values, constant columns, and continuous columns constant within an arm."""
+    """Missing values, constant columns, and continuous columns constant within an arm.
+
+    One ``pd.factorize`` per column gives all three (missing values are code -1, the distinct values are the
+    other codes, as ``isna``/``nunique`` count them), instead of a hash pass for each check and arm.
+    """
+    arms = (("treated", t == 1), ("control", t == 0))
     for c in cols:
-        n_missing = int(df[c].isna().sum())
+        s = df[c]
+        codes, uniques = pd.factorize(s)
+        n_missing = int(np.count_nonzero(codes < 0))
         if n_missing:
             raise DataError(f"{_WHERE}: covariate {c!r} has {n_missing} missing values (got {n_missing} of "
                             f"{len(df)}). Impute them (gistcausal.stats.impute.impute_chained) or map them to a "
                             "'not reported' level.")
-        if df[c].nunique() < 2:
+        if len(uniques) < 2:
             raise DataError(f"{_WHERE}: covariate {c!r} is constant (got 1 distinct value). Drop it from "
                             "the propensity model.")
-        if not is_categorical(df[c]) and df[c].nunique() > 2:  # binary: separation check below
-            for arm, mask in (("treated", t == 1), ("control", t == 0)):
-                if df.loc[mask, c].nunique() < 2:
+        if not is_categorical(s) and len(uniques) > 2:  # binary: separation check below
+            for arm, mask in arms:
+                if np.count_nonzero(np.bincount(codes[mask], minlength=len(uniques))) < 2:
                     raise DataError(f"{_WHERE}: covariate {c!r} is constant within arm {arm!r} (got 1 "
                                     f"distinct value in {int(mask.sum())} patients). Drop or recode {c!r}; "
                                     "the arms cannot be compared on it.")
@@ -564,7 +571,7 @@ class PropensityModel:
         design = build_design(df, covariates=self.covariates, splines=self.splines,
                               interactions=self.interactions, where=_WHERE)
         _check_covariates(df, design.columns, t)
-        X = design.matrix(df, where=_WHERE)
+        X = design.matrix(df, where=_WHERE, check_missing=False)   # _check_covariates checked them
         _check_dimensions(X, n1, n0, design.description())
         caught: list[str] = []
         n_par = X.shape[1] - 1
@@ -635,6 +642,19 @@ class PropensityModel:
         if self.coef_ is not None:
             return special.expit(X @ self.coef_)
         return np.mean([m.predict_proba(X[:, 1:])[:, 1] for m in self._fold_models], axis=0)
+
+    def training_scores(self) -> np.ndarray:
+        """The scores of the training rows computed by :meth:`fit` (a copy): for logistic/Firth models
+        :math:`\\operatorname{expit}(x_i^\\top\\hat\\beta)`, equal to ``predict`` of the training data without
+        building its design matrix again; for cross-fitted learners the out-of-fold scores (``oof_scores_``).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        self._check_fitted("training_scores")
+        return self._train_scores.copy()
 
     def fit_predict(self, df: pd.DataFrame, *, treatment_col: str) -> np.ndarray:
         """Fit and return the training scores (out-of-fold for cross-fitted learners)."""
