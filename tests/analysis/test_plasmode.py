@@ -422,3 +422,21 @@ def test_fit_propensity_scores_equal_predict(default_config, frame):
         _, ps = fit_propensity(default_config, frame)
         model = propensity_model(default_config).fit(frame, treatment_col="treatment")
     np.testing.assert_array_equal(ps, model.predict(frame))
+
+
+def test_fit_propensity_gives_out_of_fold_scores_for_boosting(default_config, frame):
+    """Cross-fitted learners: the weights use each patient's out-of-fold score (the config promises "each
+    patient's score comes from a model that did not see that patient"), not the fold models' average on the
+    training rows, which is closer to the observed treatment (over-fitted)."""
+    from gistcausal.analysis.iptw import fit_propensity, propensity_model
+    from gistcausal.stats.propensity import c_statistic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, ps = fit_propensity(default_config, frame, method="boosting")
+        model = propensity_model(default_config, method="boosting").fit(frame, treatment_col="treatment")
+    np.testing.assert_array_equal(ps, model.oof_scores_)
+    t = frame["treatment"].to_numpy()
+    in_sample = model.predict(frame)
+    assert np.max(np.abs(ps - in_sample)) > 0.01
+    assert c_statistic(in_sample, t) > c_statistic(ps, t)  # the in-sample average discriminates too well

@@ -91,16 +91,18 @@ def flexible_splines(cfg: StudyConfig, frame: pd.DataFrame, df: int = 3) -> dict
 
 def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, *, spline_all: bool = False,
                    **options: Any) -> tuple[Any, np.ndarray]:
-    """Fit the configured propensity model on a cohort frame; returns (result, scores).
+    """Fit the configured propensity model on a cohort frame; returns (result, scores of the frame's rows).
 
-    ``spline_all`` enters every continuous covariate as a natural spline (:func:`flexible_splines`)."""
+    The scores are the training scores of :meth:`PropensityModel.training_scores`: for logistic/Firth models
+    :math:`\operatorname{expit}(x_i^\top\hat\beta)`; for cross-fitted learners (boosting) the out-of-fold
+    scores, so no patient's weight comes from a model that saw that patient (the fold models' average on the
+    training rows would be over-fitted, its weights too extreme). ``spline_all`` enters every continuous
+    covariate as a natural spline (:func:`flexible_splines`)."""
     if spline_all:
         options["splines"] = flexible_splines(cfg, frame)
     model = propensity_model(cfg, **options)
     model.fit(frame, treatment_col="treatment")
-    # logistic/Firth: the scores fit computed are predict(frame), without a second design matrix; learners keep
-    # predict(frame) (the fold models' average, not the out-of-fold training scores)
-    return model.result_, (model.training_scores() if model.coef_ is not None else model.predict(frame))
+    return model.result_, model.training_scores()
 
 
 def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
