@@ -165,18 +165,24 @@ def _secondary_outcomes(cfg: StudyConfig, cohort: Cohort, f: pd.DataFrame, w: np
             acc.failed[f"{o.type} outcome ({o.name}, {est})"] = str(err).splitlines()[0]
 
 
-def ph_residuals(f: pd.DataFrame, outcome: str, w: np.ndarray, *, bins: int = 0) -> pd.DataFrame:
+def ph_residuals(f: pd.DataFrame, outcome: str, w: np.ndarray, *, bins: int = 0,
+                 max_points: int = 1000) -> pd.DataFrame:
     """Scaled Schoenfeld residuals of treatment in the IPTW Cox model (as R ``cox.zph``), against event time.
 
     One row per event (``n = 1``) when ``bins`` is 0; under disclosure control (``bins`` = the small-cell
     threshold k) the residuals are averaged over consecutive groups of at least k events, so no point stands
-    for fewer than k patients.
+    for fewer than k patients. Above ``max_points`` events (a registry-sized cohort) they are averaged over
+    consecutive groups of ``ceil(events / max_points)`` events, so the figure is drawn from at most
+    ``max_points`` aggregates (and its LOWESS smooth, quadratic in the points, stays instant); the
+    proportional-hazards test itself (:func:`~gistcausal.stats.cox.cox_zph`) uses every event.
     """
     kept = w > 0
     res = schoenfeld_residuals(f[f"{outcome}_time"].to_numpy(float)[kept], f[f"{outcome}_event"].to_numpy(int)[kept],
                                f["treatment"].to_numpy(float)[kept][:, None], weights=w[kept], names=["treatment"])
     out = pd.DataFrame({"time": res["time"].to_numpy(float), "residual": res["treatment"].to_numpy(float),
                         "n": 1})
+    if len(out) > max_points:
+        bins = max(int(bins or 0), -(-len(out) // max_points))
     if bins and bins > 1 and len(out):
         group = np.arange(len(out)) // bins
         if len(out) % bins and group.max() > 0:
