@@ -202,7 +202,8 @@ def _logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, where: str, max_iter:
     beta = np.zeros(X.shape[1]) if beta0 is None else np.array(beta0, dtype=float)
 
     def loglik(eta: np.ndarray) -> float:
-        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
+        # log(1 + e^eta) as np.logaddexp(0, eta) computes it, without its scalar loop (6 times slower)
+        return float(np.sum(w * (y * eta - (np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta)))))))
 
     eta = X @ beta
     ll = loglik(eta)
@@ -300,13 +301,20 @@ class _Shared:
     @classmethod
     def of(cls, T: np.ndarray, u: np.ndarray, X: np.ndarray, grace: float) -> "_Shared":
         t_sw = np.minimum(np.minimum(u, T), grace)
-        x_keep = X.max(axis=0) > X.min(axis=0) if X.shape[0] and X.shape[1] else np.zeros(X.shape[1], bool)
         return cls(t_sw=t_sw, o_sw=np.argsort(t_sw, kind="stable"), o_T=np.argsort(T, kind="stable"),
-                   x_keep=x_keep)
+                   x_keep=_varies(X))
+
+
+def _varies(X: np.ndarray) -> np.ndarray:
+    """Columns of ``X`` that are not constant (``np.ptp(X, axis=0) > 0``, without its slow column reduction)."""
+    if not X.shape[0]:
+        return np.zeros(X.shape[1], bool)
+    return np.array([bool((X[:, j] != X[0, j]).any()) for j in range(X.shape[1])], dtype=bool)
 
 
 def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndarray, event: np.ndarray,
-                    lam_left: Any, ipcw: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    lam_left: Any, ipcw: bool, lam_u: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Weighted and raw numbers at risk and weighted events at the event times ``pre`` within the grace period.
 
     A clone at risk at :math:`t_j` (stop :math:`\ge t_j`) weighs :math:`\exp\{r_i \Lambda_0(\min(t_j, u_i)-)\}`:
@@ -315,15 +323,21 @@ def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndar
     :math:`j` (difference array); the other, :math:`\sum_{i: J_i > j} \exp(r_i L_j)` with :math:`J_i` = the
     number of :math:`t_j \le \min(s_i, u_i)`, is a sum of suffix sums by :func:`_unfrozen_series`. Cost
     O(n log m + n K), K about 20 series terms, instead of a clone x time matrix.
+
+    ``lam_u`` is :math:`\Lambda_0(u_i-)` where :math:`u_i` is finite, when the caller has it.
     """
     m = pre.size
-    lam_u = lam_left(u)
-    f = np.exp(r * lam_u) if ipcw else np.ones(stop.size)
-    lo = np.searchsorted(pre, u, side="right")            # first j with t_j > u_i
+    fin = np.isfinite(u)
+    if lam_u is None:
+        lam_u = np.zeros(u.size)      # used only where u is finite
+        lam_u[fin] = lam_left(u[fin])
+    lo = np.full(u.size, m)
+    lo[fin] = np.searchsorted(pre, u[fin], side="right")  # first j with t_j > u_i
     hi = np.searchsorted(pre, stop, side="right")         # first j with t_j > s_i
     started = lo < hi
-    frozen = np.cumsum(np.bincount(lo[started], weights=f[started], minlength=m + 1)
-                       - np.bincount(hi[started], weights=f[started], minlength=m + 1))[:m]
+    f = np.exp(r[started] * lam_u[started]) if ipcw else np.ones(int(started.sum()))
+    frozen = np.cumsum(np.bincount(lo[started], weights=f, minlength=m + 1)
+                       - np.bincount(hi[started], weights=f, minlength=m + 1))[:m]
     J = np.minimum(lo, hi)                                # t_j <= min(s_i, u_i) for j < J_i
     L = lam_left(pre) if ipcw else np.zeros(m)
     unfrozen = _unfrozen_series(J, r if ipcw else np.ones(stop.size), L)
@@ -465,13 +479,14 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
             return np.zeros(np.shape(s))
 
     # weight base at G: frozen at initiation for compliers (Lambda(u-)); Lambda(G) inclusive otherwise
-    lam_g = lam_left(np.minimum(u_own, np.nextafter(grace, np.inf)))
+    lam_g = np.full(n, float(lam_left(np.array([np.nextafter(grace, np.inf)]))[0]))
+    lam_g[complier] = lam_left(u_own[complier])              # u <= G for compliers
     wg = np.exp(r * lam_g)
     after = (T > grace) & ~switch  # event-free and uncensored just after G
     p = np.ones(n)
     if weighting == "ipcw" and after.any() and complier[after].any() and (~complier[after]).any():
         Xa = np.column_stack([np.ones(int(after.sum())), X[after]])
-        gr_keep = np.r_[True, Xa[:, 1:].max(axis=0) > Xa[:, 1:].min(axis=0)] if X.shape[1] else None
+        gr_keep = np.r_[True, _varies(Xa[:, 1:])] if X.shape[1] else None
         Xa = Xa[:, gr_keep] if X.shape[1] else Xa
         gr_keep = np.ones(1, bool) if gr_keep is None else gr_keep
         gr_coef = _logistic(Xa, complier[after].astype(float), wg[after], where, beta0=start.grace_beta0(gr_keep))
@@ -491,7 +506,7 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     if pre.size:
         k = pre.size
         n_risk_w[:k], n_risk_raw[:k], n_ev_w[:k] = _pre_grace_sums(pre, stop, r, u_own, event, lam_left,
-                                                                   weighting == "ipcw")
+                                                                   weighting == "ipcw", lam_u=lam_g)
     if post.size:
         m = after & complier
         om = shared.o_T[m[shared.o_T]]            # the compliers after G by time (their stop is T)
@@ -568,6 +583,24 @@ def _prepare(df: pd.DataFrame, *, time_col: str, event_col: str, treatment_col: 
             "xnames": xnames, "names": names}
 
 
+def _time_order(p: dict[str, Any], grace: float) -> tuple[dict[str, Any], np.ndarray]:
+    """The patients of ``p`` sorted by the switch model's time :math:`\min(u, T, G)`, then by ``T``; and the
+    new row of each input row.
+
+    A sorted bootstrap resample of these rows is in the same order, so the two sorts of each replicate
+    (:class:`_Shared`) run over nearly sorted data (a stable sort is then about linear). Results depend on
+    the order of the rows only through rounding.
+    """
+    order = np.lexsort((p["T"], np.minimum(np.minimum(p["u"], p["T"]), grace)))
+    rank = np.empty(order.size, dtype=np.intp)
+    rank[order] = np.arange(order.size)
+    q = dict(p)
+    for k in ("T", "d", "u", "started", "X"):
+        q[k] = p[k][order]
+    q["own"] = [o[order] for o in p["own"]]
+    return q, rank
+
+
 def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting: str, where: str,
               start: list[_Start] | None = None) -> list[_Arm]:
     """Both strategies on the data (``idx`` None) or a bootstrap resample, sharing one sort of the times.
@@ -575,7 +608,8 @@ def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting
     ``start``: per strategy, the full-data censoring models' coefficients, from which a replicate's start.
     """
     sel = slice(None) if idx is None else idx
-    T, d, u, X, started = p["T"][sel], p["d"][sel], p["u"][sel], p["X"][sel], p["started"][sel]
+    T, d, u, started = p["T"][sel], p["d"][sel], p["u"][sel], p["started"][sel]
+    X = p["X"] if idx is None else np.take(p["X"], idx, axis=0)   # faster than row fancy-indexing
     shared = _Shared.of(T, u, X, grace)
     out = []
     for k in range(2):
@@ -660,17 +694,22 @@ def _check_times(landmarks: Any, horizon: float | None, last: dict[str, float], 
 
 def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np.ndarray, horizon: float | None,
                n_bootstrap: int, random_state: int | None, n_jobs: int, where: str, engine: Any = None,
-               start: list[_Start] | None = None) -> tuple[np.ndarray, int]:
+               start: list[_Start] | None = None, rank: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Bootstrap replicates of the statistics over patients (both clones of a patient drawn together).
 
     Both censoring models are refitted in each replicate, from the full-data coefficients ``start`` (a warm
     start: same maxima, fewer Newton steps); a replicate whose model cannot be fitted is dropped and counted.
     Returns the replicate matrix (one row per successful replicate) and the failures.
+
+    ``rank[i]`` is the row of ``p`` of the i-th patient of the input (:func:`_time_order`); the resamples are
+    drawn over the input's patients, so they do not depend on it.
     """
     n = int(p["T"].size)
     rng = np.random.default_rng(random_state)
-    # all draws are made here, in order, so the replicates do not depend on where they run
-    draws = [rng.integers(0, n, n) for _ in range(int(n_bootstrap))]
+    # all draws are made here, in order, so the replicates do not depend on where they run; each is mapped to
+    # the rows of ``p`` (``rank``) and sorted: the same patients, with the rows in time order
+    rank = np.arange(n) if rank is None else rank
+    draws = [np.sort(rank[rng.integers(0, n, n)]) for _ in range(int(n_bootstrap))]
     task = (p, grace, weighting, landmarks, horizon, where, start)
     if engine is None:
         engine = Engine(n_workers=max(1, n_jobs or 1))
@@ -812,6 +851,7 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     p = _prepare(df, time_col=time_col, event_col=event_col, treatment_col=treatment_col,
                  treatment_time_col=treatment_time_col, strategies=strategies, covariates=list(covariates),
                  where=where)
+    p, rank = _time_order(p, float(grace))
     lm, horizon = _check_times(landmarks, horizon, _last_follow_up(p, float(grace)), where)
     warn_msgs: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -824,7 +864,7 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     if n_bootstrap:
         boot, n_failed = _bootstrap(p, grace=float(grace), weighting=weighting, landmarks=lm, horizon=horizon,
                                     n_bootstrap=n_bootstrap, random_state=random_state, n_jobs=n_jobs, where=where,
-                                    engine=engine, start=[a.start for a in arms])
+                                    engine=engine, start=[a.start for a in arms], rank=rank)
         reps = boot if boot.shape[0] else reps
         if n_failed:
             warn_msgs.append(f"{where}: {n_failed} of {n_bootstrap} bootstrap replicates failed (a censoring model "
