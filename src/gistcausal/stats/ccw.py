@@ -390,8 +390,12 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
         rows = J > a
         if not rows.any():
             break                                           # no clone at risk from t_a on
-        ra = r[rows]
         jc = np.minimum(J[rows], b) - a - 1                 # J_i > j  <=>  jc_i >= j - a, for a <= j < b
+        # rows by decreasing jc (a radix sort of small integers): the suffix sums over jc >= j - a are then
+        # prefix sums, read at the last row of each jc
+        desc = np.argsort((b - a - 1 - jc).astype(np.int16 if b - a < 2 ** 15 else np.int64), kind="stable")
+        last = np.cumsum(np.bincount(jc, minlength=b - a)[::-1])[::-1] - 1    # -1: no row
+        ra = r[rows][desc]
         x = c * (L[a:b] - L[a])
         term = np.exp(ra * L[a])
         rho = ra / c
@@ -401,7 +405,7 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
             if k:
                 term *= rho
                 coef *= x / k
-            acc += coef * _suffix_counts(jc, b - a - 1, term)
+            acc += coef * np.r_[np.cumsum(term), 0.0][last]
         out[a:b] = acc
         a = b
     return out

@@ -147,15 +147,19 @@ def cox_pieces(s: CoxData, beta: np.ndarray, *, want_info: bool = True) -> CoxPi
     rr = s.w * risk
     r = _rev_cumsum(np.add.reduceat(rr, s.start))
     a = _rev_cumsum(np.add.reduceat(rr[:, None] * s.x, s.start, axis=0))
-    rrd = rr * s.d
-    e = np.add.reduceat(rrd, s.start)
-    a2 = np.add.reduceat(rrd[:, None] * s.x, s.start, axis=0)
     jj = s.dt[s.rep]
     # Efron: each of the d tied deaths carries their average weight; Breslow: one term, total weight
     meanwt = (s.wd[s.dt] / s.nd[s.dt])[s.rep] if s.efron else s.wd[s.dt]
-    denom = r[jj] - s.frac * e[jj]
+    if s.efron:
+        rrd = rr * s.d
+        e = np.add.reduceat(rrd, s.start)
+        a2 = np.add.reduceat(rrd[:, None] * s.x, s.start, axis=0)
+        denom = r[jj] - s.frac * e[jj]
+        xbar = (a[jj] - s.frac[:, None] * a2[jj]) / denom[:, None]
+    else:                               # frac = 0: the death-set sums drop out
+        denom = r[jj]
+        xbar = a[jj] / denom[:, None]
     h = meanwt / denom
-    xbar = (a[jj] - s.frac[:, None] * a2[jj]) / denom[:, None]
     loglik = float(np.sum(s.w * s.d * eta) - np.sum(meanwt * np.log(denom)))
     score = (s.w * s.d) @ s.x - meanwt @ xbar
     info = np.empty((0, 0))
@@ -252,9 +256,12 @@ def _info(s: CoxData, rr: np.ndarray, h: np.ndarray, xbar: np.ndarray, meanwt: n
     gr = g[s.rep]
     c = np.zeros(m)
     c[s.dt] = np.bincount(s.rep, weights=gr * h, minlength=s.dt.size)
-    cf = np.zeros(m)
-    cf[s.dt] = np.bincount(s.rep, weights=gr * s.frac * h, minlength=s.dt.size)
-    diag = rr * (np.cumsum(c)[s.idx] - s.d * cf[s.idx])
+    if s.efron:
+        cf = np.zeros(m)
+        cf[s.dt] = np.bincount(s.rep, weights=gr * s.frac * h, minlength=s.dt.size)
+        diag = rr * (np.cumsum(c)[s.idx] - s.d * cf[s.idx])
+    else:                               # frac = 0
+        diag = rr * np.cumsum(c)[s.idx]
     info = (s.x * diag[:, None]).T @ s.x
     info -= (xbar * (gr * meanwt)[:, None]).T @ xbar
     return info
