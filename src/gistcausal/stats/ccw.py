@@ -588,7 +588,7 @@ def _prepare(df: pd.DataFrame, *, time_col: str, event_col: str, treatment_col: 
 
 
 def _time_order(p: dict[str, Any], grace: float) -> tuple[dict[str, Any], np.ndarray]:
-    """The patients of ``p`` sorted by the switch model's time :math:`\min(u, T, G)`, then by ``T``; and the
+    r"""The patients of ``p`` sorted by the switch model's time :math:`\min(u, T, G)`, then by ``T``; and the
     new row of each input row.
 
     A sorted bootstrap resample of these rows is in the same order, so the two sorts of each replicate
