@@ -401,11 +401,13 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
         rho = ra / c
         coef = np.ones(b - a)
         acc = np.zeros(b - a)
+        cs = np.zeros(ra.size + 1)                           # cs[-1] = 0: the sum over no row
         for k in range(_series_terms(float(x.max()))):
             if k:
                 term *= rho
                 coef *= x / k
-            acc += coef * np.r_[np.cumsum(term), 0.0][last]
+            np.cumsum(term, out=cs[:-1])
+            acc += coef * cs[last]
         out[a:b] = acc
         a = b
     return out
