@@ -372,7 +372,8 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
 
     .. math:: U_j = \sum_{k \ge 0} \frac{\{c (L_j - L_a)\}^k}{k!} \sum_{i: J_i > j} e^{r_i L_a} (r_i / c)^k,
 
-    each inner sum a suffix sum over :math:`J` (one ``bincount`` and ``cumsum``). All terms are positive, so
+    each inner sum a suffix sum over :math:`J`: with the clones sorted by decreasing :math:`J` (once per
+    block), a prefix sum read at the last clone with :math:`J_i > j`. All terms are positive, so
     the series is summed without cancellation; it stops at the first :math:`K` with :math:`x^K/K! \le 10^{-17}`,
     :math:`x` the block's largest :math:`c (L_j - L_a)`. Cost O(n K) per block instead of one pass over the
     clones per distinct :math:`L_j` (:func:`_unfrozen_by_runs`, the reference it is tested against).
@@ -383,7 +384,7 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
     if m == 0 or not live.any():
         return out
     J, r = J[live], r[live]
-    c = float(r.max())
+    c = float(r.max()) or 1.0                               # all r_i = 0 (underflow): every term is 1
     a = 0
     while a < m:
         b = min(m, max(a + 1, int(np.searchsorted(L, L[a] + _SERIES_SPAN / c, side="right"))))
@@ -611,7 +612,7 @@ def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting
               start: list[_Start] | None = None) -> list[_Arm]:
     """Both strategies on the data (``idx`` None) or a bootstrap resample, sharing one sort of the times.
 
-    ``start``: per strategy, the full-data censoring models' coefficients, from which a replicate's start.
+    ``start``: per strategy, the full-data censoring models' coefficients, where a replicate's fits start.
     """
     sel = slice(None) if idx is None else idx
     T, d, u, started = p["T"][sel], p["d"][sel], p["u"][sel], p["started"][sel]
