@@ -392,22 +392,24 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
         if not rows.any():
             break                                           # no clone at risk from t_a on
         jc = np.minimum(J[rows], b) - a - 1                 # J_i > j  <=>  jc_i >= j - a, for a <= j < b
-        # rows by decreasing jc (a radix sort of small integers): the suffix sums over jc >= j - a are then
-        # prefix sums, read at the last row of each jc
+        # rows grouped by decreasing jc (a radix sort of small integers): each term is summed per group
+        # (reduceat), and the suffix sums over jc >= j - a are prefix sums over the groups
         desc = np.argsort((b - a - 1 - jc).astype(np.int16 if b - a < 2 ** 15 else np.int64), kind="stable")
-        last = np.cumsum(np.bincount(jc, minlength=b - a)[::-1])[::-1] - 1    # -1: no row
+        size = np.bincount(jc, minlength=b - a)[::-1]        # rows per jc, jc decreasing
+        first = (np.cumsum(size) - size)[size > 0]
+        last = np.cumsum(size > 0)[::-1] - 1                 # per jc: the last group with jc' >= jc; -1: none
         ra = r[rows][desc]
         x = c * (L[a:b] - L[a])
         term = np.exp(ra * L[a])
         rho = ra / c
         coef = np.ones(b - a)
         acc = np.zeros(b - a)
-        cs = np.zeros(ra.size + 1)                           # cs[-1] = 0: the sum over no row
+        cs = np.zeros(first.size + 1)                        # cs[-1] = 0: the sum over no row
         for k in range(_series_terms(float(x.max()))):
             if k:
                 term *= rho
                 coef *= x / k
-            np.cumsum(term, out=cs[:-1])
+            np.cumsum(np.add.reduceat(term, first), out=cs[:-1])
             acc += coef * cs[last]
         out[a:b] = acc
         a = b
