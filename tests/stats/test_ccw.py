@@ -280,3 +280,91 @@ def test_pre_grace_sums_equal_the_clone_by_time_matrix(ipcw):
     np.testing.assert_array_equal(got[1], risk.sum(axis=0))
     np.testing.assert_allclose(got[2], (w * hit).sum(axis=0), rtol=1e-12)
     assert got[0][0] > got[0][-1] > 0 and (len(np.unique(lam_left(pre))) > 3 or not ipcw)  # non-trivial runs
+
+
+# ------------------------------------------------------------------------------------------- fast paths (issue 17)
+def _unfrozen_case(kind: str):
+    rng = np.random.default_rng({"few": 1, "blocks": 2, "jump": 3, "unweighted": 4, "none_at_risk": 5}[kind])
+    n, m = 500, 40
+    J = rng.integers(0, m + 1, n)
+    r = np.exp(rng.normal(0, 0.5, n))
+    steps = rng.uniform(0, 0.05, m) * (rng.random(m) < 0.6)      # zero steps: runs of equal L
+    if kind == "blocks":
+        r = np.exp(rng.normal(0, 1.5, n))                          # c (L_m - L_0) about 30: many blocks
+        steps = rng.uniform(0, 0.3, m)
+    if kind == "jump":
+        steps[m // 2] = 4.0                                        # one step wider than a block
+    L = np.cumsum(steps)
+    if kind == "unweighted":
+        r, L = np.ones(n), np.zeros(m)
+    if kind == "none_at_risk":
+        J = np.minimum(J, 10)                                      # nobody at risk from t_10 on
+    return J, r, L
+
+
+@pytest.mark.parametrize("kind", ["few", "blocks", "jump", "unweighted", "none_at_risk"])
+def test_unfrozen_series_equals_the_per_run_reference(kind):
+    """The series sums (issue 17) equal the old pass over the clones per run of equal Lambda (kept as
+    _unfrozen_by_runs) and the direct sum_i 1{J_i > j} exp(r_i L_j)."""
+    from gistcausal.stats.ccw import _unfrozen_by_runs, _unfrozen_series
+
+    J, r, L = _unfrozen_case(kind)
+    got = _unfrozen_series(J, r, L)
+    direct = ((J[:, None] > np.arange(L.size)[None, :]) * np.exp(r[:, None] * L[None, :])).sum(axis=0)
+    np.testing.assert_allclose(got, _unfrozen_by_runs(J, r, L), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got, direct, rtol=1e-12, atol=0)
+    if kind == "none_at_risk":
+        assert np.all(got[10:] == 0) and np.all(got[:10] > 0)
+
+
+def test_series_terms_meet_the_truncation_bound():
+    from gistcausal.stats.ccw import _SERIES_TOL, _series_terms
+
+    for x in (0.0, 0.3, 1.0, 2.0, 5.0):
+        k = _series_terms(x)
+        assert x ** k / math.factorial(k) <= _SERIES_TOL
+        assert k == 1 or x ** (k - 1) / math.factorial(k - 1) > _SERIES_TOL
+
+
+def test_varies_is_ptp_positive():
+    from gistcausal.stats.ccw import _varies
+
+    X = np.column_stack([np.ones(6), np.arange(6.0), np.r_[0.0, 0, 0, 0, 0, 1]])
+    np.testing.assert_array_equal(_varies(X), np.ptp(X, axis=0) > 0)
+    assert _varies(np.zeros((0, 2))).tolist() == [False, False]
+
+
+def test_logistic_warm_start_reaches_the_same_fit():
+    from gistcausal.stats.ccw import _logistic
+
+    rng = np.random.default_rng(8)
+    X = np.column_stack([np.ones(800), rng.normal(size=(800, 2))])
+    y = (rng.random(800) < 1 / (1 + np.exp(-(X @ [0.3, 1.0, -0.5])))).astype(float)
+    w = rng.uniform(0.5, 2.0, 800)
+    cold = _logistic(X, y, w, "t")
+    np.testing.assert_allclose(_logistic(X, y, w, "t", beta0=cold * 1.2), cold, rtol=0, atol=1e-10)
+
+
+def test_replicates_fast_path_equals_the_plain_refit():
+    """A bootstrap replicate as the step runs it (patients in switch-time order, a sorted resample, censoring
+    models started from the full-data fit) equals the plain refit of the unsorted resample from 0 (issue 17)."""
+    from gistcausal.stats.ccw import _fit_arms, _prepare, _stats, _time_order
+
+    df = simulate_ccw_data(1500, random_state=5, settings=CCWSimulation(a_O=0.1))
+    df["x2"] = np.round(df["x"] ** 2, 1)
+    p = _prepare(df, **COLS, strategies=AB, covariates=["x", "x2"], where="t")
+    q, rank = _time_order(p, G)
+    lm = np.array([6.0, 12.0])
+    full = _fit_arms(p, None, G, "ipcw", "t")
+    fast = _fit_arms(q, None, G, "ipcw", "t")
+    for a, b in zip(full, fast):
+        pd.testing.assert_frame_equal(a.curve, b.curve, rtol=1e-12, atol=1e-12)
+    assert all(a.start.switch_coef is not None and a.start.grace_coef is not None for a in fast)
+    start = [a.start for a in fast]
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        idx = rng.integers(0, len(df), len(df))
+        plain = _stats(_fit_arms(p, idx, G, "ipcw", "t"), lm, 12.0)
+        got = _stats(_fit_arms(q, np.sort(rank[idx]), G, "ipcw", "t", start), lm, 12.0)
+        np.testing.assert_allclose(got, plain, rtol=0, atol=1e-10)
+        assert not np.allclose(plain, _stats(full, lm, 12.0), rtol=0, atol=1e-6)   # a real resample

@@ -11,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gistcausal.stats.cox import cox_fit, cox_newton, cox_prepare, cox_zph, schoenfeld_residuals
+from gistcausal.stats.cox import (
+    cox_coef, cox_dfbeta, cox_fit, cox_influence, cox_newton, cox_pieces, cox_prepare, cox_score_residuals,
+    cox_zph, schoenfeld_residuals,
+)
 from gistcausal.errors import DataError, ModelFitError
 
 HERE = Path(__file__).parents[1] / "reference"
@@ -250,3 +253,97 @@ def test_cox_newton_is_cox_fits_iteration(data, key):
     np.testing.assert_array_equal(nt.beta, fit.coef)
     assert nt.converged and nt.iterations == fit.iterations
     assert nt.initial.loglik == fit.loglik[0] and nt.pieces.loglik == fit.loglik[1]
+
+
+# ------------------------------------------------------------------------------------------- fast paths (issue 17)
+@pytest.mark.parametrize("key", list(CASES))
+def test_cox_coef_equals_cox_fit_coefficients(data, key):
+    """cox_coef (coefficients only, for the CCW censoring models) is cox_fit's estimate, with and without a
+    precomputed order and a warm start; zero weights are dropped as cox_fit drops them."""
+    args, kw = _args(data, key)
+    fit = cox_fit(*args, **kw)
+    np.testing.assert_allclose(cox_coef(*args, **kw), fit.coef, rtol=0, atol=1e-10)
+    order = np.argsort(args[0].to_numpy(float), kind="stable")
+    warm = cox_coef(*args, **kw, order=order, beta0=fit.coef + 0.05)
+    np.testing.assert_allclose(warm, fit.coef, rtol=0, atol=1e-10)
+
+
+def test_cox_coef_order_with_zero_weights(data):
+    """A caller's order over all rows is renumbered among the rows kept (zero weights dropped)."""
+    args, kw = _args(data, "rot_arm_months_w")
+    w = kw["weights"].to_numpy(float).copy()
+    w[::7] = 0.0
+    kw["weights"] = w
+    order = np.argsort(args[0].to_numpy(float), kind="stable")
+    np.testing.assert_allclose(cox_coef(*args, **kw, order=order), cox_fit(*args, **kw).coef, rtol=0, atol=1e-10)
+
+
+def test_cox_coef_errors_as_cox_fit():
+    with pytest.raises(ModelFitError, match=re.escape("cox_coef: no events (got 0 events in 3 patients).")):
+        cox_coef([1.0, 2.0, 3.0], [0, 0, 0], np.array([[0.0], [1.0], [2.0]]))
+    with pytest.raises(ModelFitError, match=re.escape("cox_coef: covariate 'x1' is constant (got the single "
+                                                      "value 1). Drop it from the model.")):
+        cox_coef([1.0, 2.0, 3.0], [1, 0, 1], np.ones((3, 1)))
+
+
+@pytest.mark.parametrize("key", ["rot_multi_months_w", "ties_w_breslow"])
+def test_cox_newton_warm_start_reaches_the_same_maximum(data, key):
+    """beta0 (a bootstrap replicate's start from the full-data fit) reaches the same coefficients as the
+    start at 0, in fewer iterations, and ``initial`` is the start."""
+    (t, e, x), kw = _args(data, key)
+    w = np.ones(len(t)) if kw["weights"] is None else kw["weights"].to_numpy(float)
+    keep = w > 0
+    s = cox_prepare(t.to_numpy(float)[keep], e.to_numpy(float)[keep], w[keep], x.to_numpy(float)[keep],
+                    kw["ties"])
+    cold = cox_newton(s)
+    start = cold.beta * 1.05
+    warm = cox_newton(s, beta0=start)
+    np.testing.assert_allclose(warm.beta, cold.beta, rtol=0, atol=1e-10)
+    assert warm.converged and warm.iterations < cold.iterations
+    assert warm.initial.loglik == cox_pieces(s, start).loglik
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_cox_prepare_with_order_is_the_same_data(data, ties):
+    d = data["ties"]
+    t, e, w, x = (d["time"].to_numpy(float), d["event"].to_numpy(float), d["w"].to_numpy(float),
+                  d[["group", "x"]].to_numpy(float))
+    keep = w > 0
+    t, e, w, x = t[keep], e[keep], w[keep], x[keep]
+    a = cox_prepare(t, e, w, x, ties)
+    b = cox_prepare(t, e, w, x, ties, order=np.argsort(t, kind="stable"))
+    for f in ("x", "w", "d", "t", "start", "idx", "nd", "wd", "dt", "rep", "frac"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+
+
+@pytest.mark.parametrize("key", ["rot_multi_months_w", "ties_w_breslow", "ties_w_efron"])
+def test_cox_dfbeta_is_the_robust_variance_and_cox_influence(data, key):
+    """sum_i D_i D_i' is cox_fit's robust variance, and the rows are cox_influence's (sorted back)."""
+    args, kw = _args(data, key)
+    fit = cox_fit(*args, **kw, robust=True)
+    t, e, x = (a.to_numpy(float) for a in args)
+    w = kw["weights"].to_numpy(float)
+    keep = w > 0
+    s = cox_prepare(t[keep], e[keep], w[keep], x[keep], kw["ties"])
+    p = cox_pieces(s, fit.coef)
+    D = cox_dfbeta(s, p)
+    np.testing.assert_allclose(D.T @ D, fit.var, rtol=1e-10, atol=1e-14)
+    plain = (s.w[:, None] * cox_score_residuals(s, p)) @ np.linalg.inv(p.info)
+    np.testing.assert_allclose(D, plain, rtol=0, atol=1e-14)
+    _, infl = cox_influence(*args, **kw)
+    order = np.argsort(t[keep], kind="stable")
+    np.testing.assert_allclose(infl[keep][order], D, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("col", [[2.0, 2.0, 2.0], [1.0, 0.0, 1.0, 0.0], [0.0, 3.0, 0.0], [0.0, 1.0, 2.0, 1.0],
+                                 [0.5, -1.0, 3.0, 0.5, 7.0]])
+def test_two_levels_is_what_check_estimable_needs_of_unique(col):
+    """_two_levels (O(n)) gives np.unique's levels when there are at most two, and three values otherwise."""
+    from gistcausal.stats.cox import _two_levels
+
+    a = np.asarray(col)
+    lv, ref = _two_levels(a), np.unique(a)
+    if ref.size <= 2:
+        np.testing.assert_array_equal(lv, ref)
+    else:
+        assert lv.size == 3 and np.unique(lv).size == 3 and set(lv) <= set(ref)

@@ -72,7 +72,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from gistcausal.stats.cox import cox_fit
+from gistcausal.stats.cox import cox_coef
 from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate, estimates_frame
 from gistcausal.engine import Engine, open_executor
 from gistcausal.errors import ConvergenceWarning, DataError, ModelFitError
@@ -192,17 +192,23 @@ def _product_limit(t: np.ndarray, s0: np.ndarray, s1: np.ndarray, e: np.ndarray,
     return pd.DataFrame({"time": t, "n_risk": n_risk, "n_event": d, "surv": surv})
 
 
-def _logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, where: str, max_iter: int = 50) -> np.ndarray:
-    """Weighted logistic regression by Newton-Raphson with step-halving (intercept in X)."""
-    beta = np.zeros(X.shape[1])
+def _logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, where: str, max_iter: int = 50,
+              beta0: np.ndarray | None = None) -> np.ndarray:
+    """Weighted logistic regression by Newton-Raphson with step-halving (intercept in X).
 
-    def loglik(b: np.ndarray) -> float:
-        eta = X @ b
-        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
+    ``beta0`` starts the iteration (default 0): a bootstrap replicate starts from the full-data fit; the
+    log-likelihood is concave, so the same maximum is reached to the stopping rule's precision.
+    """
+    beta = np.zeros(X.shape[1]) if beta0 is None else np.array(beta0, dtype=float)
 
-    ll = loglik(beta)
+    def loglik(eta: np.ndarray) -> float:
+        # log(1 + e^eta) as np.logaddexp(0, eta) computes it, without its scalar loop (6 times slower)
+        return float(np.sum(w * (y * eta - (np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta)))))))
+
+    eta = X @ beta
+    ll = loglik(eta)
     for _ in range(max_iter):
-        p = expit(X @ beta)
+        p = expit(eta)
         grad = X.T @ (w * (y - p))
         info = (X * (w * p * (1 - p))[:, None]).T @ X
         try:
@@ -211,14 +217,16 @@ def _logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, where: str, max_iter:
             raise ModelFitError(f"{where}: the compliance model's information matrix is singular (got "
                                 f"{X.shape[1]} terms). Remove collinear covariates.") from err
         new = beta + step
-        new_ll = loglik(new)
+        new_eta = X @ new
+        new_ll = loglik(new_eta)
         k = 0
         while new_ll < ll - 1e-12 * abs(ll) and k < 30:
             new = (new + beta) / 2
-            new_ll = loglik(new)
+            new_eta = X @ new
+            new_ll = loglik(new_eta)
             k += 1
         done = abs(new_ll - ll) < 1e-10 * (abs(ll) + 1e-10) and np.max(np.abs(new - beta)) < 1e-8
-        beta, ll = new, new_ll
+        beta, ll, eta = new, new_ll, new_eta
         if done:
             return beta
     raise ModelFitError(f"{where}: the compliance model did not converge in {max_iter} iterations (got "
@@ -253,41 +261,88 @@ class _Arm:
     n_events_grace: int
     max_weight: float
     ess_after_grace: float
+    start: "_Start"
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """A strategy's fitted censoring models: the bootstrap replicates' Newton-Raphson starts (coefficients only).
+
+    ``*_keep`` are the covariate columns each model used (a replicate where a column is constant uses fewer
+    and starts from 0).
+    """
+
+    switch_keep: np.ndarray | None = None
+    switch_coef: np.ndarray | None = None
+    grace_keep: np.ndarray | None = None
+    grace_coef: np.ndarray | None = None
+
+    def switch_beta0(self, keep: np.ndarray) -> np.ndarray | None:
+        ok = self.switch_keep is not None and np.array_equal(self.switch_keep, keep)
+        return self.switch_coef if ok else None
+
+    def grace_beta0(self, keep: np.ndarray) -> np.ndarray | None:
+        ok = self.grace_keep is not None and np.array_equal(self.grace_keep, keep)
+        return self.grace_coef if ok else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    r"""What both strategies' clones share within one (re)sample: the switch model's time scale
+    :math:`\min(u, T, G)` (the same for both strategies, only its event differs), its stable sort order, the
+    sort order of the outcome times, and the non-constant covariate columns. One sort each instead of one
+    per strategy (internal; patient rows)."""
+
+    t_sw: np.ndarray
+    o_sw: np.ndarray
+    o_T: np.ndarray
+    x_keep: np.ndarray
+
+    @classmethod
+    def of(cls, T: np.ndarray, u: np.ndarray, X: np.ndarray, grace: float) -> "_Shared":
+        t_sw = np.minimum(np.minimum(u, T), grace)
+        return cls(t_sw=t_sw, o_sw=np.argsort(t_sw, kind="stable"), o_T=np.argsort(T, kind="stable"),
+                   x_keep=_varies(X))
+
+
+def _varies(X: np.ndarray) -> np.ndarray:
+    """Columns of ``X`` that are not constant (``np.ptp(X, axis=0) > 0``, without its slow column reduction)."""
+    if not X.shape[0]:
+        return np.zeros(X.shape[1], bool)
+    return np.array([bool((X[:, j] != X[0, j]).any()) for j in range(X.shape[1])], dtype=bool)
 
 
 def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndarray, event: np.ndarray,
-                    lam_left: Any, ipcw: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    lam_left: Any, ipcw: bool, lam_u: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Weighted and raw numbers at risk and weighted events at the event times ``pre`` within the grace period.
 
     A clone at risk at :math:`t_j` (stop :math:`\ge t_j`) weighs :math:`\exp\{r_i \Lambda_0(\min(t_j, u_i)-)\}`:
     frozen at :math:`f_i = \exp\{r_i \Lambda_0(u_i-)\}` once it started the strategy (:math:`u_i < t_j`), else
     :math:`\exp\{r_i L_j\}` with :math:`L_j = \Lambda_0(t_j-)`. The frozen part is an interval sum over
-    :math:`j` (difference array); the other is, for each distinct :math:`L` (a run of consecutive :math:`t_j`), a
-    suffix sum over :math:`J_i` = the number of :math:`t_j \le \min(s_i, u_i)`. Cost O(n log n + n K), K the
-    distinct :math:`L_j`, instead of a clone x time matrix.
+    :math:`j` (difference array); the other, :math:`\sum_{i: J_i > j} \exp(r_i L_j)` with :math:`J_i` = the
+    number of :math:`t_j \le \min(s_i, u_i)`, is a sum of suffix sums by :func:`_unfrozen_series`. Cost
+    O(n log m + n K), K about 20 series terms, instead of a clone x time matrix.
+
+    ``lam_u`` is :math:`\Lambda_0(u_i-)` where :math:`u_i` is finite, when the caller has it.
     """
     m = pre.size
-    lam_u = lam_left(u)
-    f = np.exp(r * lam_u) if ipcw else np.ones(stop.size)
-    lo = np.searchsorted(pre, u, side="right")            # first j with t_j > u_i
+    fin = np.isfinite(u)
+    if lam_u is None:
+        lam_u = np.zeros(u.size)      # used only where u is finite
+        lam_u[fin] = lam_left(u[fin])
+    lo = np.full(u.size, m)
+    lo[fin] = np.searchsorted(pre, u[fin], side="right")  # first j with t_j > u_i
     hi = np.searchsorted(pre, stop, side="right")         # first j with t_j > s_i
     started = lo < hi
-    frozen = np.cumsum(np.bincount(lo[started], weights=f[started], minlength=m + 1)
-                       - np.bincount(hi[started], weights=f[started], minlength=m + 1))[:m]
+    f = np.exp(r[started] * lam_u[started]) if ipcw else np.ones(int(started.sum()))
+    frozen = np.cumsum(np.bincount(lo[started], weights=f, minlength=m + 1)
+                       - np.bincount(hi[started], weights=f, minlength=m + 1))[:m]
     J = np.minimum(lo, hi)                                # t_j <= min(s_i, u_i) for j < J_i
     L = lam_left(pre) if ipcw else np.zeros(m)
-    unfrozen = np.empty(m)
-    runs = np.flatnonzero(np.r_[True, L[1:] != L[:-1]])
-    ends = np.r_[runs[1:], m]
-    order = np.argsort(-J, kind="stable")
-    Js = J[order]
-    for a, b in zip(runs, ends):
-        take = order[:np.searchsorted(-Js, -a, side="left")]      # rows with J_i > a
-        g = np.exp(r[take] * L[a]) if ipcw else np.ones(take.size)
-        suffix = np.cumsum(np.bincount(J[take], weights=g, minlength=m + 1)[::-1])[::-1]
-        unfrozen[a:b] = suffix[a + 1:b + 1]
-    srt = np.sort(stop)
-    n_raw = (stop.size - np.searchsorted(srt, pre, side="left")).astype(float)
+    unfrozen = _unfrozen_series(J, r if ipcw else np.ones(stop.size), L)
+    # at risk at t_j: s_i >= t_j, i.e. j < hi_i
+    n_raw = _suffix_counts(hi, m)[1:].astype(float)
     ev = (event > 0) & (stop <= pre[-1])
     je = np.searchsorted(pre, stop[ev], side="left")
     hit = pre[np.minimum(je, m - 1)] == stop[ev]
@@ -298,34 +353,129 @@ def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndar
     return frozen + unfrozen, n_raw, n_ev
 
 
+def _suffix_counts(k: np.ndarray, m: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """``out[j] = sum of weights over k_i >= j``, j = 0..m, for integer ``k`` in [0, m]."""
+    return np.cumsum(np.bincount(k, weights=weights, minlength=m + 1)[::-1])[::-1]
+
+
+#: Series terms are added until x^K / K! falls below this, x = max r_i (L_j - L_a) in a block: the relative
+#: truncation error of every exp(r_i L_j) is then below it (Lagrange remainder), under double precision.
+_SERIES_TOL = 1e-17
+#: Largest max_i r_i (L_j - L_a) within one block: about 25 terms; a larger spread starts a new block.
+_SERIES_SPAN = 2.0
+
+
+def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
+    r""":math:`U_j = \sum_{i: J_i > j} \exp(r_i L_j)`, j < m, for :math:`r_i > 0` and non-decreasing :math:`L \ge 0`.
+
+    Splitting :math:`j` into blocks :math:`[a, b)` where :math:`c (L_j - L_a) \le 2` (:math:`c = \max r_i`),
+
+    .. math:: U_j = \sum_{k \ge 0} \frac{\{c (L_j - L_a)\}^k}{k!} \sum_{i: J_i > j} e^{r_i L_a} (r_i / c)^k,
+
+    each inner sum a suffix sum over :math:`J`: with the clones sorted by decreasing :math:`J` (once per
+    block), a prefix sum read at the last clone with :math:`J_i > j`. All terms are positive, so
+    the series is summed without cancellation; it stops at the first :math:`K` with :math:`x^K/K! \le 10^{-17}`,
+    :math:`x` the block's largest :math:`c (L_j - L_a)`. Cost O(n K) per block instead of one pass over the
+    clones per distinct :math:`L_j` (:func:`_unfrozen_by_runs`, the reference it is tested against).
+    """
+    m = L.size
+    out = np.zeros(m)
+    live = J > 0
+    if m == 0 or not live.any():
+        return out
+    J, r = J[live], r[live]
+    c = float(r.max()) or 1.0                               # all r_i = 0 (underflow): every term is 1
+    a = 0
+    while a < m:
+        b = min(m, max(a + 1, int(np.searchsorted(L, L[a] + _SERIES_SPAN / c, side="right"))))
+        rows = J > a
+        if not rows.any():
+            break                                           # no clone at risk from t_a on
+        jc = np.minimum(J[rows], b) - a - 1                 # J_i > j  <=>  jc_i >= j - a, for a <= j < b
+        # rows grouped by decreasing jc (a radix sort of small integers): each term is summed per group
+        # (reduceat), and the suffix sums over jc >= j - a are prefix sums over the groups
+        desc = np.argsort((b - a - 1 - jc).astype(np.int16 if b - a < 2 ** 15 else np.int64), kind="stable")
+        size = np.bincount(jc, minlength=b - a)[::-1]        # rows per jc, jc decreasing
+        first = (np.cumsum(size) - size)[size > 0]
+        last = np.cumsum(size > 0)[::-1] - 1                 # per jc: the last group with jc' >= jc; -1: none
+        ra = r[rows][desc]
+        x = c * (L[a:b] - L[a])
+        term = np.exp(ra * L[a])
+        rho = ra / c
+        coef = np.ones(b - a)
+        acc = np.zeros(b - a)
+        cs = np.zeros(first.size + 1)                        # cs[-1] = 0: the sum over no row
+        for k in range(_series_terms(float(x.max()))):
+            if k:
+                term *= rho
+                coef *= x / k
+            np.cumsum(np.add.reduceat(term, first), out=cs[:-1])
+            acc += coef * cs[last]
+        out[a:b] = acc
+        a = b
+    return out
+
+
+def _series_terms(x: float) -> int:
+    """Smallest K with x^K / K! <= _SERIES_TOL (terms k = 0..K-1 of the exponential series)."""
+    k, t = 0, 1.0
+    while t > _SERIES_TOL:
+        k += 1
+        t *= x / k
+    return k
+
+
+def _unfrozen_by_runs(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Reference for :func:`_unfrozen_series`: one pass over the clones per run of equal :math:`L_j`."""
+    m = L.size
+    unfrozen = np.empty(m)
+    runs = np.flatnonzero(np.r_[True, L[1:] != L[:-1]])
+    ends = np.r_[runs[1:], m]
+    order = np.argsort(-J, kind="stable")
+    Js = J[order]
+    for a, b in zip(runs, ends):
+        take = order[:np.searchsorted(-Js, -a, side="left")]      # rows with J_i > a
+        g = np.exp(r[take] * L[a])
+        suffix = np.cumsum(np.bincount(J[take], weights=g, minlength=m + 1)[::-1])[::-1]
+        unfrozen[a:b] = suffix[a + 1:b + 1]
+    return unfrozen
+
+
 def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np.ndarray, X: np.ndarray,
-         names: tuple[str, ...], grace: float, weighting: str, where: str) -> _Arm:
-    """Clone, censor and weight one strategy; return its weighted product-limit curve."""
+         names: tuple[str, ...], grace: float, weighting: str, where: str, shared: _Shared,
+         start: _Start | None = None) -> _Arm:
+    """Clone, censor and weight one strategy; return its weighted product-limit curve.
+
+    ``start``: the full-data fit's coefficients, from which a bootstrap replicate's censoring models start.
+    """
     n = T.size
+    start = _Start() if start is None else start
     complier, switch, stop = _clone_follow_up(T, u, own, other, grace)
     event = np.where(complier | (~switch & (T <= grace)), d, 0.0)
     grace_cens = ~complier & ~switch & (T > grace)
     u_own = np.where(complier, u, np.inf)
+    sw_keep = sw_coef = gr_keep = gr_coef = None
 
     # switch model: not-yet-initiated time at risk [0, min(u, T, G)], event = switch
     if weighting == "ipcw" and switch.any():
-        t_sw = np.minimum(np.minimum(np.where(np.isfinite(u), u, np.inf), T), grace)
-        keep = np.ptp(X, axis=0) > 0 if X.shape[1] else np.zeros(0, bool)
+        t_sw, o_sw = shared.t_sw, shared.o_sw
+        keep = shared.x_keep
         Xk = X[:, keep]
         if Xk.shape[1]:
             try:
-                fit = cox_fit(t_sw, switch.astype(float), Xk, ties="breslow", robust=False,
-                              names=[nm for nm, k in zip(names, keep) if k])
+                sw_coef = cox_coef(t_sw, switch.astype(float), Xk, ties="breslow",
+                                   names=[nm for nm, k in zip(names, keep) if k], order=o_sw,
+                                   beta0=start.switch_beta0(keep))
             except ModelFitError as err:
                 raise ModelFitError(f"{where}: the switch-censoring model cannot be fitted ({err}). Group "
                                     "sparse covariate levels or drop the covariate.") from err
-            r = np.exp(Xk @ fit.coef)
+            sw_keep = keep
+            r = np.exp(Xk @ sw_coef)
         else:
             r = np.ones(n)
         jt = np.unique(t_sw[switch])
-        o = np.argsort(t_sw)
-        cr = np.concatenate([np.cumsum(r[o][::-1])[::-1], [0.0]])
-        denom = cr[np.searchsorted(t_sw[o], jt, side="left")]
+        cr = np.concatenate([np.cumsum(r[o_sw][::-1])[::-1], [0.0]])
+        denom = cr[np.searchsorted(t_sw[o_sw], jt, side="left")]
         dj = np.bincount(np.searchsorted(jt, t_sw[switch]), minlength=jt.size)
         cum = np.concatenate([[0.0], np.cumsum(dj / denom)])  # Lambda0 just after each jump
 
@@ -338,15 +488,18 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
             return np.zeros(np.shape(s))
 
     # weight base at G: frozen at initiation for compliers (Lambda(u-)); Lambda(G) inclusive otherwise
-    lam_g = lam_left(np.minimum(u_own, np.nextafter(grace, np.inf)))
+    lam_g = np.full(n, float(lam_left(np.array([np.nextafter(grace, np.inf)]))[0]))
+    lam_g[complier] = lam_left(u_own[complier])              # u <= G for compliers
     wg = np.exp(r * lam_g)
     after = (T > grace) & ~switch  # event-free and uncensored just after G
     p = np.ones(n)
     if weighting == "ipcw" and after.any() and complier[after].any() and (~complier[after]).any():
         Xa = np.column_stack([np.ones(int(after.sum())), X[after]])
-        Xa = Xa[:, np.r_[True, np.ptp(Xa[:, 1:], axis=0) > 0]] if X.shape[1] else Xa
-        beta = _logistic(Xa, complier[after].astype(float), wg[after], where)
-        p[after] = expit(Xa @ beta)
+        gr_keep = np.r_[True, _varies(Xa[:, 1:])] if X.shape[1] else None
+        Xa = Xa[:, gr_keep] if X.shape[1] else Xa
+        gr_keep = np.ones(1, bool) if gr_keep is None else gr_keep
+        gr_coef = _logistic(Xa, complier[after].astype(float), wg[after], where, beta0=start.grace_beta0(gr_keep))
+        p[after] = expit(Xa @ gr_coef)
     if after.any() and not complier[after].any():
         raise ModelFitError(f"{where}: no patient alive after the grace period started the strategy's "
                             f"treatment within it (got 0 compliers). Lengthen the grace period or check the codes.")
@@ -362,13 +515,13 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     if pre.size:
         k = pre.size
         n_risk_w[:k], n_risk_raw[:k], n_ev_w[:k] = _pre_grace_sums(pre, stop, r, u_own, event, lam_left,
-                                                                   weighting == "ipcw")
+                                                                   weighting == "ipcw", lam_u=lam_g)
     if post.size:
         m = after & complier
-        sp, wp, ep = stop[m], w_post[m], event[m]
-        o = np.argsort(sp)
-        c = np.concatenate([[0.0], np.cumsum(wp[o])])
-        idx = np.searchsorted(sp[o], post, side="left")
+        om = shared.o_T[m[shared.o_T]]            # the compliers after G by time (their stop is T)
+        sp, wp, ep = stop[om], w_post[om], event[om]
+        c = np.concatenate([[0.0], np.cumsum(wp)])
+        idx = np.searchsorted(sp, post, side="left")
         k = pre.size
         n_risk_w[k:] = c[-1] - c[idx]
         n_risk_raw[k:] = sp.size - idx
@@ -382,7 +535,8 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     return _Arm(curve=curve, n_compliers=int(complier.sum()), n_switch=int(switch.sum()),
                 n_grace=int(grace_cens.sum()), n_events_grace=int(((event > 0) & (stop <= grace)).sum()),
                 max_weight=float(w_post[after & complier].max()) if wpost_c.size else float(wg.max()),
-                ess_after_grace=ess)
+                ess_after_grace=ess,
+                start=_Start(switch_keep=sw_keep, switch_coef=sw_coef, grace_keep=gr_keep, grace_coef=gr_coef))
 
 
 def _surv_at(curve: pd.DataFrame, t: np.ndarray) -> np.ndarray:
@@ -438,14 +592,40 @@ def _prepare(df: pd.DataFrame, *, time_col: str, event_col: str, treatment_col: 
             "xnames": xnames, "names": names}
 
 
-def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting: str, where: str) -> list[_Arm]:
+def _time_order(p: dict[str, Any], grace: float) -> tuple[dict[str, Any], np.ndarray]:
+    r"""The patients of ``p`` sorted by the switch model's time :math:`\min(u, T, G)`, then by ``T``; and the
+    new row of each input row.
+
+    A sorted bootstrap resample of these rows is in the same order, so the two sorts of each replicate
+    (:class:`_Shared`) run over nearly sorted data (a stable sort is then about linear). Results depend on
+    the order of the rows only through rounding.
+    """
+    order = np.lexsort((p["T"], np.minimum(np.minimum(p["u"], p["T"]), grace)))
+    rank = np.empty(order.size, dtype=np.intp)
+    rank[order] = np.arange(order.size)
+    q = dict(p)
+    for k in ("T", "d", "u", "started", "X"):
+        q[k] = p[k][order]
+    q["own"] = [o[order] for o in p["own"]]
+    return q, rank
+
+
+def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting: str, where: str,
+              start: list[_Start] | None = None) -> list[_Arm]:
+    """Both strategies on the data (``idx`` None) or a bootstrap resample, sharing one sort of the times.
+
+    ``start``: per strategy, the full-data censoring models' coefficients, where a replicate's fits start.
+    """
     sel = slice(None) if idx is None else idx
-    T, d, u, X, started = p["T"][sel], p["d"][sel], p["u"][sel], p["X"][sel], p["started"][sel]
+    T, d, u, started = p["T"][sel], p["d"][sel], p["u"][sel], p["started"][sel]
+    X = p["X"] if idx is None else np.take(p["X"], idx, axis=0)   # faster than row fancy-indexing
+    shared = _Shared.of(T, u, X, grace)
     out = []
     for k in range(2):
         own = p["own"][k][sel]
         other = started & ~own
-        out.append(_arm(T, d, u, own, other, X, p["xnames"], grace, weighting, f"{where} ({p['names'][k]})"))
+        out.append(_arm(T, d, u, own, other, X, p["xnames"], grace, weighting, f"{where} ({p['names'][k]})",
+                        shared, None if start is None else start[k]))
     return out
 
 
@@ -522,18 +702,24 @@ def _check_times(landmarks: Any, horizon: float | None, last: dict[str, float], 
 
 
 def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np.ndarray, horizon: float | None,
-               n_bootstrap: int, random_state: int | None, n_jobs: int, where: str, engine: Any = None
-               ) -> tuple[np.ndarray, int]:
+               n_bootstrap: int, random_state: int | None, n_jobs: int, where: str, engine: Any = None,
+               start: list[_Start] | None = None, rank: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Bootstrap replicates of the statistics over patients (both clones of a patient drawn together).
 
-    Both censoring models are refitted in each replicate; a replicate whose model cannot be fitted is
-    dropped and counted. Returns the replicate matrix (one row per successful replicate) and the failures.
+    Both censoring models are refitted in each replicate, from the full-data coefficients ``start`` (a warm
+    start: same maxima, fewer Newton steps); a replicate whose model cannot be fitted is dropped and counted.
+    Returns the replicate matrix (one row per successful replicate) and the failures.
+
+    ``rank[i]`` is the row of ``p`` of the i-th patient of the input (:func:`_time_order`); the resamples are
+    drawn over the input's patients, so they do not depend on it.
     """
     n = int(p["T"].size)
     rng = np.random.default_rng(random_state)
-    # all draws are made here, in order, so the replicates do not depend on where they run
-    draws = [rng.integers(0, n, n) for _ in range(int(n_bootstrap))]
-    task = (p, grace, weighting, landmarks, horizon, where)
+    # all draws are made here, in order, so the replicates do not depend on where they run; each is mapped to
+    # the rows of ``p`` (``rank``) and sorted: the same patients, with the rows in time order
+    rank = np.arange(n) if rank is None else rank
+    draws = [np.sort(rank[rng.integers(0, n, n)]) for _ in range(int(n_bootstrap))]
+    task = (p, grace, weighting, landmarks, horizon, where, start)
     if engine is None:
         engine = Engine(n_workers=max(1, n_jobs or 1))
     with open_executor(engine) as ex:
@@ -542,14 +728,26 @@ def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np
     return (np.vstack(ok) if ok else np.empty((0, 0))), len(res) - len(ok)
 
 
+def _one_blas_thread() -> Any:
+    """One BLAS thread for the CCW fits (a context manager).
+
+    Their products are tall and thin (n x 2 or 3): a multi-threaded OpenBLAS ``gemv`` on them costs up to 20
+    times the CPU of one thread on a shared 2-core machine, and the replicates are the unit of parallelism
+    (the same rule as :func:`gistcausal.inference.bootstrap._single_thread_chunk`).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _replicate(task: tuple, idx: np.ndarray) -> np.ndarray | None:
     """One bootstrap replicate (a failed fit is None, counted by the caller)."""
-    p, grace, weighting, landmarks, horizon, where = task
+    p, grace, weighting, landmarks, horizon, where, start = task
     try:
-        with warnings.catch_warnings():
+        with _one_blas_thread(), warnings.catch_warnings():
             # a replicate's non-convergence shows up as a failed or extreme replicate, counted below
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return _stats(_fit_arms(p, idx, grace, weighting, where), landmarks, horizon)
+            return _stats(_fit_arms(p, idx, grace, weighting, where, start), landmarks, horizon)
     except (ModelFitError, DataError):
         return None
 
@@ -674,9 +872,10 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     p = _prepare(df, time_col=time_col, event_col=event_col, treatment_col=treatment_col,
                  treatment_time_col=treatment_time_col, strategies=strategies, covariates=list(covariates),
                  where=where)
+    p, rank = _time_order(p, float(grace))
     lm, horizon = _check_times(landmarks, horizon, _last_follow_up(p, float(grace)), where)
     warn_msgs: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
+    with _one_blas_thread(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         arms = _fit_arms(p, None, float(grace), weighting, where)
     warn_msgs += [str(w.message) for w in caught]
@@ -686,7 +885,7 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     if n_bootstrap:
         boot, n_failed = _bootstrap(p, grace=float(grace), weighting=weighting, landmarks=lm, horizon=horizon,
                                     n_bootstrap=n_bootstrap, random_state=random_state, n_jobs=n_jobs, where=where,
-                                    engine=engine)
+                                    engine=engine, start=[a.start for a in arms], rank=rank)
         reps = boot if boot.shape[0] else reps
         if n_failed:
             warn_msgs.append(f"{where}: {n_failed} of {n_bootstrap} bootstrap replicates failed (a censoring model "

@@ -89,14 +89,19 @@ class CoxData:
     efron: bool
 
 
-def cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, x: np.ndarray, ties: str) -> CoxData:
+def cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, x: np.ndarray, ties: str, *,
+                order: np.ndarray | None = None) -> CoxData:
     """Sort once by time (stable), centre the covariates and expand tied deaths (Efron) or not (Breslow).
 
     Unchecked fast path: ``t``, ``e`` (0/1), ``w`` (> 0) and ``x`` (n, p) already validated, zero weights
     dropped (as :func:`cox_fit` does). Rows of every kernel output are in ``np.argsort(t, kind="stable")``
     order.
+
+    ``order`` is that permutation when the caller already has it (several models on the same times, e.g.
+    the two strategies' censoring models of :mod:`gistcausal.stats.ccw`); it is trusted, not checked.
     """
-    order = np.argsort(t, kind="stable")
+    if order is None:
+        order = np.argsort(t, kind="stable")
     ts, es, ws, xs = t[order], e[order], w[order], x[order]
     xs = xs - (ws @ xs) / ws.sum()        # centring as coxph does; results are invariant to it
     first = np.r_[True, ts[1:] != ts[:-1]]
@@ -142,15 +147,19 @@ def cox_pieces(s: CoxData, beta: np.ndarray, *, want_info: bool = True) -> CoxPi
     rr = s.w * risk
     r = _rev_cumsum(np.add.reduceat(rr, s.start))
     a = _rev_cumsum(np.add.reduceat(rr[:, None] * s.x, s.start, axis=0))
-    rrd = rr * s.d
-    e = np.add.reduceat(rrd, s.start)
-    a2 = np.add.reduceat(rrd[:, None] * s.x, s.start, axis=0)
     jj = s.dt[s.rep]
     # Efron: each of the d tied deaths carries their average weight; Breslow: one term, total weight
     meanwt = (s.wd[s.dt] / s.nd[s.dt])[s.rep] if s.efron else s.wd[s.dt]
-    denom = r[jj] - s.frac * e[jj]
+    if s.efron:
+        rrd = rr * s.d
+        e = np.add.reduceat(rrd, s.start)
+        a2 = np.add.reduceat(rrd[:, None] * s.x, s.start, axis=0)
+        denom = r[jj] - s.frac * e[jj]
+        xbar = (a[jj] - s.frac[:, None] * a2[jj]) / denom[:, None]
+    else:                               # frac = 0: the death-set sums drop out
+        denom = r[jj]
+        xbar = a[jj] / denom[:, None]
     h = meanwt / denom
-    xbar = (a[jj] - s.frac[:, None] * a2[jj]) / denom[:, None]
     loglik = float(np.sum(s.w * s.d * eta) - np.sum(meanwt * np.log(denom)))
     score = (s.w * s.d) @ s.x - meanwt @ xbar
     info = np.empty((0, 0))
@@ -198,15 +207,18 @@ def _newton_step(cur: CoxPieces, q: int, it: int, where: str) -> np.ndarray:
                             f"{q} covariates). Remove collinear covariates.") from err
 
 
-def cox_newton(s: CoxData, *, initial: CoxPieces | None = None, max_iter: int = 30, tol: float = 1e-10,
-               where: str = "cox_newton") -> CoxNewton:
+def cox_newton(s: CoxData, *, initial: CoxPieces | None = None, beta0: np.ndarray | None = None,
+               max_iter: int = 30, tol: float = 1e-10, where: str = "cox_newton") -> CoxNewton:
     """Newton-Raphson with step-halving from beta = 0, as R's ``coxph`` (``agfit``): the one Cox iteration.
 
     Used by :func:`cox_fit` and by the bootstrap's replicates (:mod:`gistcausal.inference.bootstrap`), so
     both stop by the same rule: relative change of the log partial likelihood below ``tol`` and every
     coefficient step below 1e-7.
 
-    ``initial`` is :func:`cox_pieces` at beta = 0 when the caller already has it.
+    ``beta0`` starts the iteration elsewhere than 0 (a warm start: a bootstrap replicate from the full-data
+    coefficients, which are then one or two Newton steps away; the log partial likelihood is concave, so
+    the same maximum is reached, to the stopping rule's precision). ``initial`` is :func:`cox_pieces` at the
+    start (beta = 0, or ``beta0``) when the caller already has it; ``CoxNewton.initial`` is at the start.
 
     Raises
     ------
@@ -214,7 +226,7 @@ def cox_newton(s: CoxData, *, initial: CoxPieces | None = None, max_iter: int = 
         The information matrix is singular at some iteration (collinear covariates, or no information).
     """
     q = s.x.shape[1]
-    beta = np.zeros(q)
+    beta = np.zeros(q) if beta0 is None else np.array(beta0, dtype=float).reshape(q)
     cur = initial = cox_pieces(s, beta) if initial is None else initial
     converged = False
     it = 0
@@ -244,9 +256,12 @@ def _info(s: CoxData, rr: np.ndarray, h: np.ndarray, xbar: np.ndarray, meanwt: n
     gr = g[s.rep]
     c = np.zeros(m)
     c[s.dt] = np.bincount(s.rep, weights=gr * h, minlength=s.dt.size)
-    cf = np.zeros(m)
-    cf[s.dt] = np.bincount(s.rep, weights=gr * s.frac * h, minlength=s.dt.size)
-    diag = rr * (np.cumsum(c)[s.idx] - s.d * cf[s.idx])
+    if s.efron:
+        cf = np.zeros(m)
+        cf[s.dt] = np.bincount(s.rep, weights=gr * s.frac * h, minlength=s.dt.size)
+        diag = rr * (np.cumsum(c)[s.idx] - s.d * cf[s.idx])
+    else:                               # frac = 0
+        diag = rr * np.cumsum(c)[s.idx]
     info = (s.x * diag[:, None]).T @ s.x
     info -= (xbar * (gr * meanwt)[:, None]).T @ xbar
     return info
@@ -281,6 +296,17 @@ def cox_score_residuals(s: CoxData, p: CoxPieces) -> np.ndarray:
     risk_part = s.x * H[:, None] - XH
     risk_part -= s.d[:, None] * (s.x * hfj[s.idx, None] - xhf[s.idx])
     return s.d[:, None] * (s.x - xavg[s.idx]) - p.risk[:, None] * risk_part
+
+
+def cox_dfbeta(s: CoxData, p: CoxPieces, var_model: np.ndarray | None = None) -> np.ndarray:
+    r"""dfbeta rows :math:`D_i = w_i s_i^\top I^{-1}` in the sorted order of ``s`` (:func:`cox_score_residuals`).
+
+    ``var_model`` is :math:`I^{-1}` when the caller already has it; :math:`\sum_i D_i D_i^\top` is the
+    robust variance of :func:`cox_fit`.
+    """
+    if var_model is None:
+        var_model = np.linalg.inv(p.info)
+    return (s.w[:, None] * cox_score_residuals(s, p)) @ var_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,11 +373,27 @@ class CoxResult:
         return "\n".join(lines)
 
 
+def _two_levels(col: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of ``col`` when there are at most two, else its first three distinct values.
+
+    What :func:`_check_estimable` needs of ``np.unique(col)`` (the level count up to 3, and both levels of a
+    binary column), in O(n) instead of a sort of every continuous covariate.
+    """
+    diff = col != col[0]
+    if not diff.any():
+        return col[:1].copy()
+    v1 = col[int(np.argmax(diff))]
+    rest = diff & (col != v1)
+    if not rest.any():
+        return np.sort(np.array([col[0], v1]))
+    return np.array([col[0], v1, col[int(np.argmax(rest))]])
+
+
 def _check_estimable(x: np.ndarray, e: np.ndarray, names: tuple[str, ...], where: str) -> None:
     """A binary covariate whose events all sit in one level has an infinite MLE: say so."""
     for j, name in enumerate(names):
         col = x[:, j]
-        lv = np.unique(col)
+        lv = _two_levels(col)
         if lv.size == 1:
             raise ModelFitError(f"{where}: covariate '{name}' is constant (got the single value "
                                 f"{lv[0]:g}). Drop it from the model.")
@@ -420,19 +462,8 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     Grambsch PM (2000). Modeling Survival Data. Springer.
     """
     where = "cox_fit"
-    t, e, w = check_survival_inputs(time, event, weights, where)
-    alpha = check_alpha(alpha, where)
-    x, cols = cox_design(X, t.size, where, names)
-    if ties not in ("efron", "breslow"):
-        raise DataError(f"{where}: `ties` must be 'efron' or 'breslow' (got {ties!r}). Use 'efron', "
-                        f"R's default.")
-    keep = w > 0
-    if not keep.all():
-        t, e, w, x = t[keep], e[keep], w[keep], x[keep]
-    if e.sum() == 0:
-        raise ModelFitError(f"{where}: no events (got 0 events in {t.size} patients). A hazard ratio "
-                            f"needs events; report the follow-up instead.")
-    _check_estimable(x, e, cols, where)
+    t, e, w, x, cols, _ = _cox_inputs(time, event, X, weights, ties, names, where, alpha=alpha)
+    alpha = float(alpha)
     s = cox_prepare(t, e, w, x, ties)
     initial = cox_pieces(s, np.zeros(x.shape[1]))
     score_test = _score_test(initial, where)
@@ -440,7 +471,7 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     _warn_not_converged(fit, cols, max_iter, tol, where)
     beta, cur = fit.beta, fit.pieces
     var_model = np.linalg.inv(cur.info)
-    dfbeta = (s.w[:, None] * cox_score_residuals(s, cur)) @ var_model
+    dfbeta = cox_dfbeta(s, cur, var_model)
     var_robust = dfbeta.T @ dfbeta
     use_robust = (weights is not None) if robust is None else bool(robust)
     var = var_robust if use_robust else var_model
@@ -454,6 +485,72 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
                      ties=ties, variance="robust" if use_robust else "model", alpha=alpha,
                      iterations=fit.iterations, converged=fit.converged, weighted=weights is not None,
                      score_test=score_test)
+
+
+def _cox_inputs(time: Any, event: Any, X: Any, weights: Any, ties: str, names: Any, where: str, *,
+                alpha: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...],
+                                            np.ndarray | None]:
+    """Checked ``t, e, w, x``, the term names and the kept-row mask (None when no zero weight was dropped).
+
+    Raises what :func:`cox_fit` documents, in its order (``alpha`` checked after the survival inputs).
+    """
+    t, e, w = check_survival_inputs(time, event, weights, where)
+    if alpha is not None:
+        check_alpha(alpha, where)
+    x, cols = cox_design(X, t.size, where, names)
+    if ties not in ("efron", "breslow"):
+        raise DataError(f"{where}: `ties` must be 'efron' or 'breslow' (got {ties!r}). Use 'efron', "
+                        f"R's default.")
+    keep = w > 0
+    if keep.all():
+        keep = None
+    else:
+        t, e, w, x = t[keep], e[keep], w[keep], x[keep]
+    if e.sum() == 0:
+        raise ModelFitError(f"{where}: no events (got 0 events in {t.size} patients). A hazard ratio "
+                            f"needs events; report the follow-up instead.")
+    _check_estimable(x, e, cols, where)
+    return t, e, w, x, cols, keep
+
+
+def cox_coef(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = "efron", names: Any = None,
+             beta0: Any = None, order: np.ndarray | None = None, max_iter: int = 30,
+             tol: float = 1e-10) -> np.ndarray:
+    r"""The coefficients of :func:`cox_fit` only: no variance, no score residuals, no score test.
+
+    For callers that use the fitted linear predictor and nothing else (the censoring models of
+    :mod:`gistcausal.stats.ccw` and their bootstrap refits), where the robust variance of :func:`cox_fit`
+    would cost more than the fit.
+
+    Parameters
+    ----------
+    time, event, X, weights, ties, names, max_iter, tol
+        As :func:`cox_fit`; the same checks, errors and convergence warnings.
+    beta0 : array-like, optional
+        Start of the Newton-Raphson iteration (default 0, as :func:`cox_fit`); a bootstrap replicate starts
+        from the full-data coefficients (:func:`cox_newton`).
+    order : ndarray of int, optional
+        ``np.argsort(time, kind="stable")`` when the caller already has it (several models on the same times).
+
+    Returns
+    -------
+    ndarray, shape (p,)
+        :math:`\hat\beta`, equal to ``cox_fit(...).coef`` up to the stopping rule of :func:`cox_newton`.
+
+    Raises
+    ------
+    DataError, ModelFitError
+        As :func:`cox_fit`; also a singular information matrix at an iteration.
+    """
+    where = "cox_coef"
+    t, e, w, x, cols, keep = _cox_inputs(time, event, X, weights, ties, names, where)
+    if order is not None and keep is not None:
+        # the kept rows in the caller's order, renumbered among the kept rows
+        order = (np.cumsum(keep) - 1)[order[keep[order]]]
+    s = cox_prepare(t, e, w, x, ties, order=order)
+    fit = cox_newton(s, beta0=beta0, max_iter=max_iter, tol=tol, where=where)
+    _warn_not_converged(fit, cols, max_iter, tol, where)
+    return fit.beta
 
 
 def _score_test(cur: CoxPieces, where: str) -> float:
@@ -658,7 +755,7 @@ def cox_influence(time: Any, event: Any, X: Any, *, weights: Any = None, ties: T
     keep = w > 0
     s = cox_prepare(t[keep], e[keep], w[keep], x[keep], ties)
     p = cox_pieces(s, fit.coef)
-    d_sorted = (s.w[:, None] * cox_score_residuals(s, p)) @ np.linalg.inv(p.info)
+    d_sorted = cox_dfbeta(s, p)
     order = np.argsort(t[keep], kind="stable")
     d_kept = np.empty_like(d_sorted)
     d_kept[order] = d_sorted
