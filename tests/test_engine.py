@@ -216,3 +216,18 @@ def test_own_local_cluster_workers_run_without_the_sampling_profiler():
         flags = ex.client().run(_profiler_enabled)
         assert list(flags.values()) == [False]
     assert _profiler_enabled()
+
+
+def test_one_blas_thread_limits_and_restores():
+    """one_blas_thread() runs its block with one BLAS thread and restores the previous limit (issue 17)."""
+    from threadpoolctl import threadpool_info
+
+    from gistcausal.engine import one_blas_thread
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    with one_blas_thread():
+        assert blas() and all(n == 1 for n in blas())
+    assert blas() == before
