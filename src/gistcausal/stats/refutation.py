@@ -29,7 +29,9 @@ Estimator
 DoWhy's ``backdoor.propensity_score_weighting`` with the Hajek (self-normalized) mean difference and an
 *unpenalized* logistic propensity model fitted by Newton's method to convergence (scikit-learn's default L2
 penalty would shrink it, and its default lbfgs stops early); DoWhy's propensity clipping is switched off so
-the weights are plain IPW. The standard error is the HC0 sandwich of the weighted mean difference with the
+the weights are plain IPW. The estimator object is DoWhy's with its weighted means computed on numpy arrays
+(:class:`gistcausal.stats._dowhy_ipw.HajekIPWEstimator`, same numbers; issue 17), and the propensity model is
+fitted by :func:`gistcausal.stats.logistic.logistic_newton`; the refuters re-estimate with both. The standard error is the HC0 sandwich of the weighted mean difference with the
 weights treated as known (conservative for the ATE, as estimating the propensity score reduces variance).
 
 Readings
