@@ -238,3 +238,18 @@ def test_run_beside_runs_in_a_worker_process_and_raises_its_errors():
         waiting = run_beside(Engine(n_workers=n), _pid_or_raise, -1)
         with pytest.raises(ValueError, match="negative: -1"):
             waiting()
+
+
+def test_one_blas_thread_limits_and_restores():
+    """one_blas_thread() runs its block with one BLAS thread and restores the previous limit (issue 17)."""
+    from threadpoolctl import threadpool_info
+
+    from gistcausal.engine import one_blas_thread
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    with one_blas_thread():
+        assert blas() and all(n == 1 for n in blas())
+    assert blas() == before

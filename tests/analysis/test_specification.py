@@ -295,3 +295,132 @@ def test_competing_primary_outcome_report_rows_are_labels(competing_run):
     assert figs["tipping"].startswith("Tipping point: cause-specific HR of Recurrence")
     assert {"specification_grid", "specification_grid_cs_hr"} <= set(figs)
     assert any(p.startswith("DoWhy refutation: not run for a competing-risks primary outcome") for p in sec.paragraphs)
+
+
+# ------------------------------------------------------- shared propensity fits vs one fit each (issue 17)
+
+def _unshared(monkeypatch):
+    """Every specification refits its own propensity model, as before shared_scores."""
+    import gistcausal.analysis.specification as sp
+
+    monkeypatch.setattr(sp, "shared_scores", lambda cfg, frame, specs: {})
+
+
+def test_shared_scores_fit_each_shared_model_once(default_config, default_cohort, monkeypatch):
+    """One fit per propensity model used by two or more specifications; models used once are fitted by their
+    specification; the shared scores are those of fit_propensity on the same rows, read-only."""
+    import warnings
+
+    import gistcausal.analysis.specification as sp
+    from gistcausal.analysis.iptw import fit_propensity
+    from gistcausal.errors import GistCausalWarning
+
+    specs = sp.default_specifications(default_config, default_cohort.frame)
+    calls = []
+    real = sp.fit_propensity
+    monkeypatch.setattr(sp, "fit_propensity", lambda cfg, f, **kw: calls.append(kw) or real(cfg, f, **kw))
+    scores = sp.shared_scores(default_config, default_cohort.frame, specs)
+    main = (None, False, ())
+    assert list(scores) == [main] and len(calls) == 1
+    assert sum(sp._ps_key(s) == main for s in specs) >= 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GistCausalWarning)  # the small default cohort's EPP warning
+        ps = fit_propensity(default_config, default_cohort.frame)[1]
+    np.testing.assert_array_equal(scores[main], ps)
+    assert not scores[main].flags.writeable
+
+
+def test_grid_with_shared_scores_equals_one_fit_per_specification(default_config, default_cohort, monkeypatch):
+    """Every row of the default grid (hazard ratio) is the same with the shared fit as with one fit each."""
+    fast = specification_grid(default_config, default_cohort.frame, outcome="pfs").to_frame()
+    _unshared(monkeypatch)
+    plain = specification_grid(default_config, default_cohort.frame, outcome="pfs").to_frame()
+    assert fast.drop(columns=["value", "ci_low", "ci_high"]).equals(plain.drop(columns=["value", "ci_low", "ci_high"]))
+    for c in ("value", "ci_low", "ci_high"):  # same scores in, same arithmetic: equal up to BLAS summation order
+        np.testing.assert_allclose(fast[c], plain[c], rtol=1e-12, atol=0, equal_nan=True)
+
+
+def test_failed_shared_fit_is_a_row_per_specification_as_unshared(default_config, default_cohort, monkeypatch):
+    """A shared propensity fit that fails gives each of its specifications the row (and reason) it gets when
+    fitted alone; the other specifications are fitted."""
+    import gistcausal.analysis.specification as sp
+
+    real = sp.fit_propensity
+
+    def fake(cfg, frame, **kw):
+        if kw.get("method") is None and not kw.get("spline_all"):
+            raise SeparationError("PropensityModel.fit: covariate 'x' separates the treatment arms (got 3). Use firth.")
+        return real(cfg, frame, **kw)
+
+    monkeypatch.setattr(sp, "fit_propensity", fake)
+    specs = [Specification("main", "Main", "ATE"), Specification("estimand", "ATT", "ATT"),
+             Specification("propensity model", "firth", "ATE", ps_method="firth")]
+    fast = specification_grid(default_config, default_cohort.frame, outcome="pfs", specifications=specs).to_frame()
+    _unshared(monkeypatch)
+    plain = specification_grid(default_config, default_cohort.frame, outcome="pfs", specifications=specs).to_frame()
+    assert fast.equals(plain)
+    assert list(fast["note"].str.startswith("not fitted: PropensityModel.fit: covariate 'x'")) == [False, True, True,
+                                                                                                   False]
+
+
+@pytest.fixture(scope="module")
+def competing_cohort(competing_run):
+    """Config and cohort of the competing-risks run (its table), for grids built outside the pipeline."""
+    import warnings
+
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
+
+    res, _ = competing_run
+    cfg = res.config
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cfg, build_cohort(cfg, load_data(cfg))
+
+
+def test_competing_grids_with_shared_scores_equal_one_fit_each(competing_cohort, monkeypatch):
+    from gistcausal.analysis.specification import competing_specification_grids
+
+    cfg, cohort = competing_cohort
+    info = cohort.outcome("other")
+    fast = [g.to_frame() for g in competing_specification_grids(cfg, cohort.frame, info=info)]
+    _unshared(monkeypatch)
+    plain = [g.to_frame() for g in competing_specification_grids(cfg, cohort.frame, info=info)]
+    for a, b in zip(fast, plain):
+        assert len(a) > 5 and list(a["note"]) == list(b["note"])
+        np.testing.assert_allclose(a[["value", "ci_low", "ci_high"]], b[["value", "ci_low", "ci_high"]], rtol=1e-12,
+                                   atol=0, equal_nan=True)
+
+
+def test_point_grid_with_shared_scores_equals_one_fit_each(competing_cohort, monkeypatch):
+    """The binary/continuous grid (_point_grid) shares the fits the same way; checked on a 0/1 outcome made from
+    the competing table (the first cause by its last landmark)."""
+    from types import SimpleNamespace
+
+    import gistcausal.analysis.specification as sp
+
+    cfg, cohort = competing_cohort
+    specs = sp.default_specifications(cfg, cohort.frame)
+    f = cohort.frame.assign(y01=(cohort.frame[cohort.outcome("other").event_col] == 1).astype(float))
+    info = SimpleNamespace(name="y01", type="binary", event_col="y01", label="y01")
+    calls = []
+
+    def fake_secondary(cfg_, frame, info_, weights=None, estimand="ATE"):
+        calls.append(1)
+        from gistcausal.effects import EffectEstimate
+
+        w = np.ones(len(frame)) if weights is None else np.asarray(weights, float)
+        a, y = frame["treatment"].to_numpy(int), frame["y01"].to_numpy(float)
+        d = np.average(y[a == 1], weights=w[a == 1]) - np.average(y[a == 0], weights=w[a == 0])
+        return [EffectEstimate(outcome="y01", contrast="t vs c", estimand=estimand, method="iptw",
+                               measure="risk_diff", value=d, ci_low=d, ci_high=d, se=0.0, variance="none",
+                               p=float("nan"), n=len(frame))]
+
+    import gistcausal.analysis.secondary as secondary
+
+    monkeypatch.setattr(secondary, "secondary_estimates", fake_secondary)
+    fast = sp._point_grid(cfg, f, info, specs, None).to_frame()
+    _unshared(monkeypatch)
+    plain = sp._point_grid(cfg, f, info, specs, None).to_frame()
+    assert calls and list(fast["note"]) == list(plain["note"])
+    np.testing.assert_allclose(fast["value"], plain["value"], rtol=1e-12, atol=0, equal_nan=True)

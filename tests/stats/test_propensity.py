@@ -603,3 +603,26 @@ def test_check_covariates_decides_as_isna_and_nunique(case):
         assert "is constant (got 1 distinct value)" in got
     else:
         assert f"is constant within arm '{expected.split()[-1]}'" in got
+
+
+def test_boosting_predict_thread_limit_keeps_the_fold_average(confounded, monkeypatch):
+    """predict() of a cross-fitted learner runs its fold models with _learner_threads (one OpenMP thread below
+    50,000 rows, issue 17) and returns the plain average of the fold models' scores, whatever the thread count."""
+    from threadpoolctl import threadpool_info
+
+    import gistcausal.stats.propensity as pm
+
+    df, _ = confounded
+    model = PropensityModel(method="boosting", covariates=["x1", "x2", "x3"], n_folds=3, random_state=7)
+    model.fit(df, treatment_col="t")
+    X = model.design_matrix(df)[:, 1:]
+    plain = np.mean([m.predict_proba(X)[:, 1] for m in model._fold_models], axis=0)
+    np.testing.assert_array_equal(model.predict(df), plain)
+    assert pm._learner_threads(49_999) == 1 and pm._learner_threads(50_000) is None
+    seen = []
+    real = pm._learner_threads
+    monkeypatch.setattr(pm, "_learner_threads", lambda n: seen.append(n) or real(n))
+    monkeypatch.setattr(type(model._fold_models[0]), "predict_proba", lambda self, Z: seen.append(
+        [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]) or np.full((len(Z), 2), 0.5))
+    model.predict(df)
+    assert seen[0] == len(df) and all(t == [1] for t in seen[1:]) and len(seen) == 4

@@ -308,3 +308,101 @@ def test_graph_to_dot_escapes_quotes_backslashes_and_newlines():
     assert '  "back\\\\slash" -> "arm \\"A\\"";' in dot
     assert '  "two\\nlines";' in dot
     assert len(dot.splitlines()) == 1 + 4 + 5 + 1  # header, nodes, edges, closing brace: no name broke a line
+
+
+# ------------------------------------------------------------------- fast paths vs DoWhy's own (issue 17)
+
+def _bridge_model(df: pd.DataFrame, estimand: str = "ATE"):
+    """DoWhy model and identified estimand of the bridge, as refute() builds them."""
+    from dowhy import CausalModel
+
+    from gistcausal.stats.refutation import _bridge_frame, _sort_adjustment_sets
+
+    a = df["a"].to_numpy(int)
+    y = pseudo_observations(df["time"].to_numpy(float), df["event"].to_numpy(bool), horizon=12.0)
+    g = causal_graph("a", PSEUDO_OUTCOME, ["x1", "x2"])
+    bd = _bridge_frame(df, g, treatment_col="a", covs=["x1", "x2"], a=a, y=y)
+    model = CausalModel(data=bd.frame.copy(), treatment="treatment", outcome="outcome", graph=bd.gml)
+    identified = model.identify_effect(proceed_when_unidentifiable=True)
+    _sort_adjustment_sets(identified)
+    return model, identified, bd.frame
+
+
+def test_ordered_logit_newton_equals_sklearn_newton_cholesky(cohort):
+    """_OrderedLogit's logistic_newton fit gives scikit-learn's LogisticRegression(C=inf, newton-cholesky) scores
+    (the same maximum; both stop within 1e-10 of it) and columns in any order give identical scores."""
+    from sklearn.linear_model import LogisticRegression
+
+    from gistcausal.stats.refutation import _OrderedLogit
+
+    X = pd.DataFrame({"x2": cohort["x2"].astype(float), "x1": cohort["x1"]})
+    y = cohort["a"].to_numpy()
+    fast = _OrderedLogit().fit(X, y)
+    assert fast.model_ is None and fast.coef_ is not None  # the Newton path ran
+    ref = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=100).fit(X[["x1", "x2"]], y)
+    # each solver stops within its tolerance (1e-10) of the maximum: scores agree to ~1e-12 here
+    np.testing.assert_allclose(fast.predict_proba(X), ref.predict_proba(X[["x1", "x2"]]), rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(fast.predict(X), ref.predict(X[["x1", "x2"]]))
+    np.testing.assert_array_equal(fast.classes_, ref.classes_)
+    swapped = _OrderedLogit().fit(X[["x1", "x2"]], y)
+    np.testing.assert_array_equal(swapped.predict_proba(X), fast.predict_proba(X))
+
+
+def test_ordered_logit_falls_back_to_sklearn_when_newton_fails(cohort):
+    """Separated data: logistic_newton raises, the fit is scikit-learn's (which decides, as before the fast path)."""
+    from gistcausal.stats.refutation import _OrderedLogit, _sklearn_logit
+
+    x = cohort["x1"].to_numpy()
+    X = pd.DataFrame({"x1": x})
+    y = (x > 0).astype(int)  # completely separated
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = _OrderedLogit().fit(X, y)
+        ref = _sklearn_logit(X.to_numpy(float), y, tol=1e-10, max_iter=100)
+    assert m.coef_ is None and m.model_ is not None
+    np.testing.assert_array_equal(m.predict_proba(X), ref.predict_proba(X.to_numpy(float)))
+
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT", "ATC"])
+def test_hajek_estimator_equals_dowhy_propensity_score_weighting(cohort, estimand):
+    """HajekIPWEstimator (numpy weighted means) returns DoWhy's PropensityScoreWeightingEstimator estimate and
+    propensity scores, leaves the same propensity column in the data, and the refuters copy it."""
+    from gistcausal.stats._dowhy_ipw import HajekIPWEstimator
+    from gistcausal.stats.refutation import _dowhy_quiet, _ipw_estimate
+
+    with _dowhy_quiet(0):
+        m1, id1, _ = _bridge_model(cohort)
+        plain = _ipw_estimate(m1, id1, estimand, plain=True)
+        m2, id2, _ = _bridge_model(cohort)
+        fast = _ipw_estimate(m2, id2, estimand)
+    assert type(plain.estimator).__name__ == "PropensityScoreWeightingEstimator"
+    assert isinstance(fast.estimator, HajekIPWEstimator)
+    assert fast.value == pytest.approx(plain.value, rel=1e-12, abs=1e-12)
+    np.testing.assert_array_equal(np.asarray(fast.propensity_scores), np.asarray(plain.propensity_scores))
+    np.testing.assert_array_equal(m2._data["propensity_score"], m1._data["propensity_score"])
+    assert isinstance(fast.estimator.get_new_estimator_object(id2), HajekIPWEstimator)
+
+
+def test_refute_fast_paths_equal_dowhy_defaults(cohort, monkeypatch):
+    """The whole refutation with the fast paths equals the plain one (DoWhy's estimator class, scikit-learn's
+    Newton-Cholesky propensity fit) to 1e-10: the two fits stop within 1e-10 of the same maximum."""
+    import gistcausal.stats.refutation as rf
+    from gistcausal.errors import ModelFitError
+
+    kw = dict(treatment_col="a", time_col="time", event_col="event", covariates=["x1", "x2"], horizon=12.0,
+              num_simulations=NSIM, random_state=5)
+    fast = refute(cohort, **kw)
+
+    def no_newton(*a, **k):
+        raise ModelFitError("forced fallback")
+
+    real = rf._ipw_estimate
+    monkeypatch.setattr(rf, "logistic_newton", no_newton)
+    monkeypatch.setattr(rf, "_ipw_estimate", lambda m, i, e: real(m, i, e, plain=True))
+    plain = refute(cohort, **kw)
+    assert fast.estimate.value == pytest.approx(plain.estimate.value, abs=1e-10)
+    assert fast.estimate.se == pytest.approx(plain.estimate.se, abs=1e-10)
+    num = ["estimate", "new_effect", "new_effect_low", "new_effect_high", "p_value"]
+    np.testing.assert_allclose(fast.table[num].to_numpy(float), plain.table[num].to_numpy(float), rtol=0,
+                               atol=1e-10, equal_nan=True)
+    assert list(fast.table["reading"]) == list(plain.table["reading"])

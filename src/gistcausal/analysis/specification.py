@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +31,7 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, configured_weights, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
-from gistcausal.engine import open_executor
+from gistcausal.engine import one_blas_thread, open_executor
 from gistcausal.errors import DataError, GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.stats.comparison import compare_survival
 
@@ -204,9 +204,9 @@ def specification_grid(cfg: "StudyConfig", frame: pd.DataFrame, *, outcome: str,
                              if landmark and measure == "surv_diff" else (), horizon=s.horizon,
                              arm_labels=(cfg.treatment.control, cfg.treatment.treated))
     rows.append(_row("reference", "Unadjusted", "none", len(frame), _pick(unadj.estimates, measure)))
+    task = _GridTask(cfg, frame, outcome, measure, shared_scores(cfg, frame, specs))
     with open_executor(engine) as ex:
-        rows += ex.map_replicates(_fit_specification, specs, shared=_GridTask(cfg, frame, outcome, measure),
-                                  progress=progress)
+        rows += ex.map_replicates(_fit_specification, specs, shared=task, progress=progress)
     return SpecificationGrid(outcome, measure, tuple(rows), specs[0].label)
 
 
@@ -219,6 +219,58 @@ def _subset(cfg: "StudyConfig", frame: pd.DataFrame, spec: Specification) -> pd.
     return frame.loc[keep].reset_index(drop=True)
 
 
+def _ps_key(spec: Specification) -> tuple[Any, ...]:
+    """What a specification's propensity scores depend on: the model (method, splines) and the rows."""
+    return (spec.ps_method, spec.spline_all, spec.complete_case)
+
+
+def shared_scores(cfg: "StudyConfig", frame: pd.DataFrame, specs: list[Specification]
+                  ) -> dict[tuple[Any, ...], np.ndarray | str]:
+    """One propensity fit for each propensity model that two or more specifications share.
+
+    The specifications that change only the estimand, the truncation, the trimming or the weighting method keep
+    the configured propensity model on the same rows, so their scores are equal; each used to refit it (issue 17:
+    8 of the 12 default fits of the grid). Keys are ``(ps_method, spline_all, complete_case)``; a value is the
+    scores of :func:`~gistcausal.analysis.iptw.fit_propensity` on the specification's rows, or the reason the fit
+    failed (each specification of that key then becomes a row with that reason, as when it fitted alone).
+    Models used by one specification are left out: that specification fits its own.
+    """
+    keys = [_ps_key(spec) for spec in specs]
+    out: dict[tuple[Any, ...], np.ndarray | str] = {}
+    for spec, key in zip(specs, keys):
+        if keys.count(key) < 2 or key in out:
+            continue
+        try:
+            with warnings.catch_warnings(), one_blas_thread():
+                warnings.simplefilter("ignore", GistCausalWarning)  # the main analysis reports them
+                ps = fit_propensity(cfg, _subset(cfg, frame, spec), method=spec.ps_method,
+                                    spline_all=spec.spline_all)[1]
+            ps.setflags(write=False)  # shared by several specifications: none may change it in place
+            out[key] = ps
+        except Exception as err:  # noqa: BLE001 - one failed model is a row per specification, as unshared
+            out[key] = failure_reason(err)
+    return out
+
+
+class _SharedFitFailed(Exception):
+    """A shared propensity fit failed; carries the reason its specifications report."""
+
+
+def _scores(cfg: "StudyConfig", f: pd.DataFrame, spec: Specification,
+            scores: dict[tuple[Any, ...], np.ndarray | str]) -> np.ndarray:
+    """The specification's propensity scores on its rows ``f``: shared (:func:`shared_scores`) or fitted."""
+    shared = scores.get(_ps_key(spec))
+    if isinstance(shared, str):
+        raise _SharedFitFailed(shared)
+    if shared is not None:
+        return shared
+    return fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)[1]
+
+
+def _not_fitted(err: Exception) -> str:
+    return f"not fitted: {err.args[0] if isinstance(err, _SharedFitFailed) else failure_reason(err)}"
+
+
 def _point_grid(cfg: "StudyConfig", frame: pd.DataFrame, info: Any, specs: list[Specification],
                 progress: Callable[[int, int], None] | None) -> SpecificationGrid:
     """The grid of a binary (risk difference) or continuous (mean difference) primary outcome: each
@@ -228,17 +280,17 @@ def _point_grid(cfg: "StudyConfig", frame: pd.DataFrame, info: Any, specs: list[
     measure = "risk_diff" if info.type == "binary" else "mean_diff"
     rows = [_row("reference", "Unadjusted", "none", len(frame),
                  _pick(secondary_estimates(cfg, frame, info), measure))]
+    scores = shared_scores(cfg, frame, specs)
     for i, spec in enumerate(specs):
         f = _subset(cfg, frame, spec)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), one_blas_thread():
                 warnings.simplefilter("ignore", GistCausalWarning)
-                wr = _specification_weights(cfg, f, spec)
+                wr = _specification_weights(cfg, f, spec, scores)
                 est = _pick(secondary_estimates(cfg, f, info, weights=wr.weights, estimand=spec.estimand), measure)
             rows.append(_row(spec.group, spec.label, spec.estimand, int((wr.weights > 0).sum()), est))
         except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
-            rows.append(_row(spec.group, spec.label, spec.estimand, len(f), None,
-                             note=f"not fitted: {failure_reason(err)}"))
+            rows.append(_row(spec.group, spec.label, spec.estimand, len(f), None, note=_not_fitted(err)))
         if progress is not None:
             progress(i + 1, len(specs))
     return SpecificationGrid(info.name, measure, tuple(rows), specs[0].label)
@@ -291,7 +343,7 @@ def competing_specification_grids(cfg: "StudyConfig", frame: pd.DataFrame, *, in
     """
     specs = specifications or default_specifications(cfg, frame)
     time = competing_time(cfg, frame, info) if time is None else float(time)
-    task = _CompetingTask(cfg, frame, info, time)
+    task = _CompetingTask(cfg, frame, info, time, shared_scores(cfg, frame, specs))
     rows = [_competing_rows(task, Specification("reference", "Unadjusted", "none"), weights=None)]
     with open_executor(engine) as ex:
         rows += ex.map_replicates(_fit_competing_specification, specs, shared=task, progress=progress)
@@ -311,6 +363,7 @@ class _CompetingTask:
     frame: pd.DataFrame
     info: Any
     time: float | None
+    scores: dict[tuple[Any, ...], Any] = field(default_factory=dict)   # shared_scores
 
 
 def _competing_rows(task: _CompetingTask, spec: Specification, weights: np.ndarray | None,
@@ -339,11 +392,12 @@ def _competing_rows(task: _CompetingTask, spec: Specification, weights: np.ndarr
             _row(spec.group, spec.label, spec.estimand, n, hr))
 
 
-def _specification_weights(cfg: "StudyConfig", f: pd.DataFrame, spec: Specification) -> Any:
-    """The specification's propensity model refitted on its subset ``f`` and its weights (a
-    :class:`~gistcausal.stats.weights.WeightResult`), for the grids of binary, continuous and competing-risks
-    outcomes, which weight their own point estimators."""
-    _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
+def _specification_weights(cfg: "StudyConfig", f: pd.DataFrame, spec: Specification,
+                           scores: dict[tuple[Any, ...], Any] | None = None) -> Any:
+    """The specification's propensity model refitted on its subset ``f`` (or its scores shared with other
+    specifications, :func:`shared_scores`) and its weights (a :class:`~gistcausal.stats.weights.WeightResult`),
+    for the grids of binary, continuous and competing-risks outcomes, which weight their own point estimators."""
+    ps = _scores(cfg, f, spec, scores or {})
     return configured_weights(cfg, ps, f["treatment"].to_numpy(int), estimand=spec.estimand, truncate=spec.truncate,
                               trim=spec.trim, frame=f, method=spec.weight_method)
 
@@ -354,13 +408,13 @@ def _fit_competing_specification(task: _CompetingTask, spec: Specification
     cfg = task.cfg
     f = _subset(cfg, task.frame, spec)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), one_blas_thread():
             # as _fit_specification: each specification's own warnings are expected; the main analysis reports them
             warnings.simplefilter("ignore", GistCausalWarning)
-            wr = _specification_weights(cfg, f, spec)
+            wr = _specification_weights(cfg, f, spec, task.scores)
             return _competing_rows(task, spec, np.asarray(wr.weights, float), frame=f)
     except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
-        r = _row(spec.group, spec.label, spec.estimand, len(f), None, note=f"not fitted: {failure_reason(err)}")
+        r = _row(spec.group, spec.label, spec.estimand, len(f), None, note=_not_fitted(err))
         return r, dict(r)
 
 
@@ -372,6 +426,7 @@ class _GridTask:
     frame: pd.DataFrame
     outcome: str
     measure: str
+    scores: dict[tuple[Any, ...], Any] = field(default_factory=dict)   # shared_scores
 
 
 def _fit_specification(task: _GridTask, spec: Specification) -> dict[str, Any]:
@@ -379,17 +434,17 @@ def _fit_specification(task: _GridTask, spec: Specification) -> dict[str, Any]:
     cfg, outcome, measure = task.cfg, task.outcome, task.measure
     f = _subset(cfg, task.frame, spec)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), one_blas_thread():
             # every specification's own warnings (small sample, extreme weights) are expected here; the
             # main analysis reports them once
             warnings.simplefilter("ignore", GistCausalWarning)
-            _, ps = fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)
+            ps = _scores(cfg, f, spec, task.scores)
             fit = causal_fit(cfg, f, outcome=outcome, estimand=spec.estimand, ps=ps, truncate=spec.truncate,
                              trim=spec.trim, method=spec.weight_method)
         est = _pick(fit.estimates, measure)
         return _row(spec.group, spec.label, spec.estimand, int((fit.weights.weights > 0).sum()), est)
     except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
-        return _row(spec.group, spec.label, spec.estimand, len(f), None, note=f"not fitted: {failure_reason(err)}")
+        return _row(spec.group, spec.label, spec.estimand, len(f), None, note=_not_fitted(err))
 
 
 def _pick(estimates: tuple[EffectEstimate, ...] | list[EffectEstimate], measure: str) -> EffectEstimate | None:

@@ -459,6 +459,14 @@ def _cross_fit(X: np.ndarray, t: np.ndarray, *, estimator: Any, n_folds: int, ca
     return scores, models
 
 
+def _learner_threads(n: int) -> int | None:
+    """OpenMP threads for a learner's prediction on ``n`` rows: 1 below 50,000 rows, else the default, the rule
+    :func:`_cross_fit` applies to the fits (issue 17: predicting 46,000 rows with the 15 calibrated fold models
+    took 5.0 s of CPU with 2 threads on a loaded 2-core machine, 0.7 s with one). Predictions do not depend on
+    the thread count."""
+    return 1 if n < 50_000 else None
+
+
 def _score_summary(scores: np.ndarray, t: np.ndarray) -> pd.DataFrame:
     """One row per arm: n, mean, min, p01, q1, median, q3, p99, max and counts below 0.01 / above 0.99."""
     rows = []
@@ -641,7 +649,10 @@ class PropensityModel:
         X = self.design_.matrix(df, where="PropensityModel.predict")
         if self.coef_ is not None:
             return special.expit(X @ self.coef_)
-        return np.mean([m.predict_proba(X[:, 1:])[:, 1] for m in self._fold_models], axis=0)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=_learner_threads(X.shape[0]), user_api="openmp"):
+            return np.mean([m.predict_proba(X[:, 1:])[:, 1] for m in self._fold_models], axis=0)
 
     def training_scores(self) -> np.ndarray:
         """The scores of the training rows computed by :meth:`fit` (a copy): for logistic/Firth models

@@ -29,7 +29,9 @@ Estimator
 DoWhy's ``backdoor.propensity_score_weighting`` with the Hajek (self-normalized) mean difference and an
 *unpenalized* logistic propensity model fitted by Newton's method to convergence (scikit-learn's default L2
 penalty would shrink it, and its default lbfgs stops early); DoWhy's propensity clipping is switched off so
-the weights are plain IPW. The standard error is the HC0 sandwich of the weighted mean difference with the
+the weights are plain IPW. The estimator object is DoWhy's with its weighted means computed on numpy arrays
+(:class:`gistcausal.stats._dowhy_ipw.HajekIPWEstimator`, same numbers; issue 17), and the propensity model is
+fitted by :func:`gistcausal.stats.logistic.logistic_newton`; the refuters re-estimate with both. The standard error is the HC0 sandwich of the weighted mean difference with the
 weights treated as known (conservative for the ATE, as estimating the propensity score reduces variance).
 
 Readings
@@ -61,11 +63,13 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe, EffectEstimate
-from gistcausal.engine import open_executor
+from gistcausal.engine import one_blas_thread, open_executor
 from gistcausal.errors import ConfigError, DataError, ModelFitError
+from gistcausal.stats.logistic import logistic_newton
 
 #: Refuter names accepted by :func:`refute`, mapped to DoWhy's method names.
 REFUTERS = {
@@ -456,7 +460,7 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     task = _RefuteTask(bridge_data=bridge_data, estimand=estimand, where=where, seeds=seeds, a=a, y=y,
                        num_simulations=int(num_simulations), subset_fraction=subset_fraction,
                        unobserved_strength=unobserved_strength, alpha=alpha)
-    with open_executor(engine) as ex:
+    with open_executor(engine) as ex, one_blas_thread():
         if ex.serial:
             with _dowhy_quiet(seeds["estimate"]) as caught:
                 model, identified, est, value, se = task.estimate()
@@ -525,7 +529,7 @@ _GLOBAL_RNG = threading.Lock()
 
 def _refute_one(task: _RefuteTask, name: str) -> tuple[dict[str, Any], list[str]]:
     """One refuter in a worker: the estimate refitted as in :func:`refute`, then the refuter."""
-    with _GLOBAL_RNG, _dowhy_quiet(task.seeds["estimate"]) as caught:
+    with _GLOBAL_RNG, one_blas_thread(), _dowhy_quiet(task.seeds["estimate"]) as caught:
         model, identified, est, value, se = task.estimate()
         row = task.refute(model, identified, est, value, se, name)
         return row, [f"{m.category.__name__}: {m.message}" for m in caught]
@@ -636,8 +640,15 @@ class _OrderedLogit:
     names, which changes with ``PYTHONHASHSEED`` from one process to the next; scikit-learn's default lbfgs,
     unpenalized and on unscaled covariates, stops far from the optimum, so that order (and the seed) leaked
     into the estimate at about 1e-5. Sorting the columns (``x1, x2, ..., x10``) and iterating Newton to
-    convergence (``solver="newton-cholesky"``, which equals R's ``glm`` to its tolerance) makes the estimate
-    identical in every process. Implements the parts of the scikit-learn classifier API that DoWhy calls.
+    convergence makes the estimate identical in every process. Implements the parts of the scikit-learn
+    classifier API that DoWhy calls.
+
+    The fit is :func:`gistcausal.stats.logistic.logistic_newton` (Cholesky-solved Newton steps on
+    :math:`[1, X]`, stopping when the largest step is below ``tol``), the maximum-likelihood estimate that
+    scikit-learn's ``LogisticRegression(C=inf, solver="newton-cholesky")`` also finds, without its
+    per-fit validation and loss bookkeeping: the refuters refit this model once per simulation (issue 17).
+    When Newton's method stops with an error (separation, a singular information matrix) the fit falls back
+    to scikit-learn's, which then decides, as before. tests/stats/test_refutation.py checks the two agree.
     """
 
     def __init__(self, tol: float = 1e-10, max_iter: int = 100) -> None:
@@ -658,19 +669,42 @@ class _OrderedLogit:
         return np.asarray(X, dtype=float)
 
     def fit(self, X: Any, y: Any) -> "_OrderedLogit":
-        from sklearn.linear_model import LogisticRegression
-
         self.columns_ = sorted(X.columns, key=_column_key) if isinstance(X, pd.DataFrame) else None
-        self.model_ = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=self.tol,
-                                         max_iter=self.max_iter).fit(self._matrix(X), np.asarray(y))
-        self.classes_ = self.model_.classes_
+        Xm, yv = self._matrix(X), np.asarray(y)
+        self.classes_ = np.unique(yv)
+        self.coef_, self.model_ = None, None
+        if self.classes_.size == 2:
+            try:
+                self.coef_ = logistic_newton(_with_intercept(Xm), (yv == self.classes_[1]).astype(float),
+                                             tol=self.tol, max_iter=self.max_iter, where="_OrderedLogit")[0]
+            except ModelFitError:  # SeparationError included: scikit-learn's fit decides, as before
+                self.coef_ = None
+        if self.coef_ is None:
+            self.model_ = _sklearn_logit(Xm, yv, tol=self.tol, max_iter=self.max_iter)
+            self.classes_ = self.model_.classes_
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.model_.predict_proba(self._matrix(X))
+        if self.model_ is not None:
+            return self.model_.predict_proba(self._matrix(X))
+        p = special.expit(_with_intercept(self._matrix(X)) @ self.coef_)
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.model_.predict(self._matrix(X))
+        if self.model_ is not None:
+            return self.model_.predict(self._matrix(X))
+        return self.classes_[(_with_intercept(self._matrix(X)) @ self.coef_ > 0).astype(int)]
+
+
+def _with_intercept(X: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.ones(X.shape[0]), X])
+
+
+def _sklearn_logit(X: np.ndarray, y: np.ndarray, *, tol: float, max_iter: int) -> Any:
+    """scikit-learn's unpenalized Newton-Cholesky logistic fit (the fallback of :class:`_OrderedLogit`)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=np.inf, solver="newton-cholesky", tol=tol, max_iter=max_iter).fit(X, y)
 
 
 def _sort_adjustment_sets(identified: Any) -> None:
@@ -681,6 +715,34 @@ def _sort_adjustment_sets(identified: Any) -> None:
             for key, names in table.items():
                 if names is not None:
                     table[key] = sorted(names, key=_column_key)
+
+
+def _ipw_params() -> dict[str, Any]:
+    """DoWhy's settings of the IPW estimator: unpenalized Newton propensity model, no clipping, plain weights."""
+    return {"propensity_score_model": _OrderedLogit(), "min_ps_score": 0.0, "max_ps_score": 1.0,
+            "weighting_scheme": "ips_weight"}
+
+
+def _ipw_estimate(model: Any, identified: Any, estimand: str, *, plain: bool = False) -> Any:
+    """DoWhy's ``backdoor.propensity_score_weighting`` estimate of ``identified`` on the model's data.
+
+    By default the estimator is :class:`gistcausal.stats._dowhy_ipw.HajekIPWEstimator` (DoWhy's estimator
+    with the weighted means computed on numpy arrays; the same numbers), run by DoWhy's own
+    ``dowhy.causal_estimator.estimate_effect`` as ``CausalModel.estimate_effect`` would run it; the refuters
+    copy it from the estimate. ``plain=True`` runs DoWhy's ``CausalModel.estimate_effect`` by method name (the
+    reference the tests compare with)."""
+    if plain:
+        return model.estimate_effect(identified, method_name="backdoor.propensity_score_weighting",
+                                     target_units=estimand.lower(), method_params={"init_params": _ipw_params()})
+    from dowhy.causal_estimator import estimate_effect
+
+    from gistcausal.stats._dowhy_ipw import HajekIPWEstimator
+
+    estimator = HajekIPWEstimator(identified, test_significance=None, evaluate_effect_strength=False,
+                                  confidence_intervals=False, **_ipw_params())
+    return estimate_effect(model._data, model._treatment, model._outcome, "backdoor", estimator,
+                           target_units=estimand.lower(), effect_modifiers=model.get_effect_modifiers(),
+                           method_params={})
 
 
 def _dowhy_estimate(bridge_data: _BridgeData, *, estimand: str, where: str) -> tuple[Any, Any, Any]:
@@ -694,11 +756,7 @@ def _dowhy_estimate(bridge_data: _BridgeData, *, estimand: str, where: str) -> t
         # DoWhy keeps the adjustment set in set-iteration order, which changes with PYTHONHASHSEED; its
         # bootstrap refuter draws noise for the variables in that order. A fixed order keeps runs identical.
         _sort_adjustment_sets(identified)
-        est = model.estimate_effect(
-            identified, method_name="backdoor.propensity_score_weighting", target_units=estimand.lower(),
-            method_params={"init_params": {
-                "propensity_score_model": _OrderedLogit(),
-                "min_ps_score": 0.0, "max_ps_score": 1.0, "weighting_scheme": "ips_weight"}})
+        est = _ipw_estimate(model, identified, estimand)
     except Exception as err:  # DoWhy raises bare Exceptions; keep the cause chained
         raise ModelFitError(f"{where}: DoWhy could not identify or estimate the effect on {PSEUDO_OUTCOME!r} "
                             f"(got {type(err).__name__}: {err}). Check the covariates for constant columns "
