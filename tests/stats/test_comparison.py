@@ -249,3 +249,31 @@ def test_contrasts_only_keeps_the_input_checks(data):
                          contrasts_only=True)
     with pytest.raises(DataError, match=re.escape("compare_survival: `horizon` is beyond")):
         compare_survival(d.time, d.event, d.group, outcome="os", horizon=30, arm_labels=ARMS, contrasts_only=True)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compare_reused_pieces_equal_the_standalone_functions(data, weighted):
+    """compare_survival shares each arm's risk table between its curve and RMST and passes the Cox fit's sorted
+    data to cox.zph: the RMST, HR and PH test must equal rmst, cox_fit and cox_zph called on their own."""
+    from gistcausal.stats.cox import cox_fit, cox_zph
+    from gistcausal.stats.km import rmst
+
+    d = data["rotterdam"].sample(frac=1.0, random_state=6)
+    w = d.w if weighted else None
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        comp = compare_survival(d.time, d.event, d.hormon, weights=w, outcome="rfs",
+                                estimand="ATE" if weighted else "none", method="iptw" if weighted else "unadjusted",
+                                landmarks=(24,), horizon=60, arm_labels=("none", "hormon"), contrasts_only=True)
+        fit = cox_fit(d.time, d.event, d.hormon.to_frame(), weights=w, names=["treatment"])
+        zph = cox_zph(d.time, d.event, d.hormon.to_frame(), weights=w, names=["treatment"], coef=fit.coef)
+    est = {(e.measure, e.contrast): e for e in comp.estimates}
+    for code, label in ((0, "none"), (1, "hormon")):
+        m = d.hormon == code
+        r = rmst(d.time[m], d.event[m], weights=None if w is None else w[m], horizon=60)
+        e = est[("rmst", label)]
+        assert (e.value, e.se, e.ci_low, e.ci_high) == (r.value, r.se, r.ci_low, r.ci_high)
+    hr = est[("hr", "hormon vs none")]
+    assert (hr.value, hr.se) == (float(np.exp(fit.coef[0])), float(math.sqrt(fit.var[0, 0])))
+    assert comp.ph_test["chisq"] == pytest.approx(float(zph.chisq[0]), rel=1e-12, abs=0)
+    assert comp.ph_test["global_p"] == pytest.approx(zph.global_p, rel=1e-12, abs=0)

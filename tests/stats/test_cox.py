@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gistcausal.stats.cox import (
     cox_coef, cox_dfbeta, cox_fit, cox_influence, cox_newton, cox_pieces, cox_prepare, cox_score_residuals,
-    cox_zph, schoenfeld_residuals,
+    cox_zph, schoenfeld_residuals, cox_fit_detail, _transform_sorted, _transform_times,
 )
 from gistcausal.errors import DataError, ModelFitError
 
@@ -347,3 +347,52 @@ def test_two_levels_is_what_check_estimable_needs_of_unique(col):
         np.testing.assert_array_equal(lv, ref)
     else:
         assert lv.size == 3 and np.unique(lv).size == 3 and set(lv) <= set(ref)
+
+
+@pytest.mark.parametrize("transform", ["km", "identity", "rank", "log"])
+@pytest.mark.parametrize("key", list(CASES))
+def test_cox_zph_with_detail_equals_the_refitting_path(data, key, transform):
+    """cox_zph(detail=cox_fit_detail(...)) reuses the fit's sorted data and pieces at beta-hat; it must give the
+    statistics of the default path (which validates, sorts and evaluates the pieces again), and
+    cox_fit_detail(...).fit must be cox_fit(...). Rows are shuffled so the sorted data differ from the input."""
+    args, kw = _args(data, key)
+    perm = np.random.default_rng(3).permutation(len(args[0]))
+    args = tuple(a.iloc[perm] for a in args)
+    kw = {**kw, "weights": None if kw["weights"] is None else kw["weights"].iloc[perm]}
+    t = args[0]
+    if transform == "log" and (t.to_numpy(float) <= 0).any():
+        pytest.skip("log transform needs positive times")
+    detail = cox_fit_detail(*args, **kw)
+    plain = cox_fit(*args, **kw)
+    for f in ("coef", "se", "robust_se", "var", "p", "ci_low", "ci_high"):
+        np.testing.assert_array_equal(getattr(detail.fit, f), getattr(plain, f))
+    assert (detail.fit.loglik, detail.fit.score_test) == (plain.loglik, plain.score_test)
+    reused = cox_zph(*args, **kw, transform=transform, detail=detail)
+    default = cox_zph(*args, **kw, transform=transform, coef=plain.coef)
+    refit = cox_zph(*args, **kw, transform=transform)
+    # only the mean of g over the events is summed in another order (about 1e-16 relative)
+    np.testing.assert_allclose(reused.chisq, default.chisq, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(reused.chisq, refit.chisq, rtol=1e-12, atol=0)
+    assert reused.names == default.names and reused.transform == transform
+
+
+@pytest.mark.parametrize("transform", ["km", "identity", "rank", "log"])
+def test_transform_sorted_is_transform_times_in_time_order(data, transform):
+    """The sort-free time scale of the detail path equals _transform_times taken in time order, exactly."""
+    d = data["ties"].sample(frac=1.0, random_state=4)
+    t, e, w = d["time"].to_numpy(float), d["event"].to_numpy(float), d["w"].to_numpy(float)
+    keep = w > 0
+    t, e, w, x = t[keep], e[keep], w[keep], d[["group", "x"]].to_numpy(float)[keep]
+    if transform == "log" and (t <= 0).any():
+        pytest.skip("log transform needs positive times")
+    s = cox_prepare(t, e, w, x, "efron")
+    order = np.argsort(t, kind="stable")
+    np.testing.assert_array_equal(_transform_sorted(s, transform, "test"),
+                                  _transform_times(t, e, transform, "test")[order])
+
+
+def test_cox_zph_detail_unknown_transform_message(data):
+    args, kw = _args(data, "ties_w_efron")
+    with pytest.raises(DataError, match=re.escape("cox_zph: `transform` must be one of 'km', 'identity', 'rank', "
+                                                  "'log' (got 'bad'). Use 'km', R's default.")):
+        cox_zph(*args, **kw, transform="bad", detail=cox_fit_detail(*args, **kw))

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gistcausal.errors import DataError
-from gistcausal.stats.km import kaplan_meier, km_at, km_median, logrank_test, rmst
+from gistcausal.stats.km import (kaplan_meier, km_at, km_from_risk_table, km_median, logrank_test, risk_table, rmst,
+                                  rmst_from_risk_table)
 
 REF = Path(__file__).parents[1] / "reference" / "survival"
 TOL = 1e-6  # deterministic results vs R: only floating-point differences remain
@@ -320,3 +321,24 @@ def test_logrank_unweighted_score_is_observed_minus_expected(data):
     assert res.score == pytest.approx(res.observed[1] - res.expected[1], abs=1e-10)
     assert res.z ** 2 == pytest.approx(res.statistic, rel=1e-12)
     assert res.score / res.se == pytest.approx(res.z, rel=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ds", ["rotterdam", "ties"])
+def test_rmst_from_the_curves_risk_table_equals_rmst(data, ds, weighted):
+    """compare_survival's path: one risk table per arm for the curve and its RMST (the curve's surv reused)
+    gives kaplan_meier and rmst exactly."""
+    d = data[ds].sample(frac=1.0, random_state=5)
+    t, e = d["time"].to_numpy(float), d["event"].to_numpy(float)
+    w = d["w"].to_numpy(float) if weighted else np.ones(len(d))
+    var = "robust" if weighted else "greenwood"
+    rt = risk_table(t, e, w)
+    km = km_from_risk_table(rt, variance=var, conf_type="log", alpha=0.05, weighted=weighted)
+    ref_km = kaplan_meier(t, e, weights=w if weighted else None)
+    for f in ("time", "surv", "std_err", "ci_low", "ci_high", "n_risk", "n_event"):
+        np.testing.assert_array_equal(getattr(km, f), getattr(ref_km, f))
+    tau = float(np.quantile(t, 0.7))
+    got = rmst_from_risk_table(rt, horizon=tau, variance=km.variance, alpha=0.05, surv=km.surv)
+    want = rmst(t, e, weights=w if weighted else None, horizon=tau)
+    assert (got.value, got.se, got.ci_low, got.ci_high, got.variance, got.n) == (
+        want.value, want.se, want.ci_low, want.ci_high, want.variance, want.n)

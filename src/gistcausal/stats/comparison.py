@@ -16,8 +16,9 @@ from scipy import stats
 from gistcausal._checks import as_float, check_alpha, check_survival_inputs
 from gistcausal.effects import EffectEstimate, EstimatesMixin, json_safe
 from gistcausal.errors import CohortError, DataError, ModelFitError, ProportionalHazardsWarning, SmallSampleWarning
-from gistcausal.stats.cox import cox_fit, cox_zph
-from gistcausal.stats.km import KaplanMeier, check_horizon, check_landmarks, kaplan_meier, logrank_test, rmst
+from gistcausal.stats.cox import cox_fit_detail, cox_zph
+from gistcausal.stats.km import (KaplanMeier, check_horizon, check_landmarks, kaplan_meier, km_from_risk_table,
+                                  logrank_test, risk_table, rmst_from_risk_table)
 
 # ----------------------------------------------------------------------------------------------------
 # two-arm comparison
@@ -177,7 +178,10 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
         warn_list.append(msg)
 
     arms = [a == 0, a == 1]
-    kms = [kaplan_meier(t[m], e[m], weights=w[m] if weighted else None, alpha=alpha) for m in arms]
+    # one risk table (one sort) per arm, shared by its curve and its RMST
+    rts = [risk_table(t[m], e[m], w[m]) for m in arms]
+    kms = [km_from_risk_table(rt, variance="robust" if weighted else "greenwood", conf_type="log", alpha=alpha,
+                              weighted=weighted) for rt in rts]
     last = min(float(k.time[-1]) for k in kms)
     lm = check_landmarks(landmarks, last, where)
     if contrasts_only:
@@ -199,8 +203,8 @@ def compare_survival(time: Any, event: Any, treatment: Any, *, weights: Any = No
         est += _landmark_estimates(kms, x, ctx)
     if horizon is not None:
         tau = check_horizon(horizon, last, where, "horizon")
-        rm = [rmst(t[m], e[m], weights=w[m] if weighted else None, horizon=tau, alpha=alpha)
-              for m in arms]
+        rm = [rmst_from_risk_table(rt, horizon=tau, variance=km.variance, alpha=alpha, surv=km.surv)
+              for rt, km in zip(rts, kms)]
         est += _rmst_estimates(rm, tau, ctx)
     hr_w = w if weighted else None
     hr, ph = _hazard_ratio(t, e, a, hr_w, X, method, alpha, ctx, note_warning, where)
@@ -372,7 +376,8 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
                               variance="robust" if hr_w is not None else "model", n=int(t.size), scale="log",
                               note="not estimable: " + where_.split(" (")[0]), {}
     try:
-        fit = cox_fit(t, e, design, weights=hr_w, names=names, alpha=alpha)
+        detail = cox_fit_detail(t, e, design, weights=hr_w, names=names, alpha=alpha)
+        fit = detail.fit
         hr = EffectEstimate(**common, contrast=contrast, measure="hr",
                             value=float(np.exp(fit.coef[0])),
                             ci_low=float(np.exp(fit.ci_low[0])),
@@ -380,7 +385,7 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
                             se=float(math.sqrt(fit.var[0, 0])), p=float(fit.p[0]),
                             variance=fit.variance, n=fit.n, scale="log",
                             extra={"ties": fit.ties, "n_event": fit.n_event})
-        zph = cox_zph(t, e, design, weights=hr_w, names=names, coef=fit.coef)
+        zph = cox_zph(t, e, design, weights=hr_w, names=names, detail=detail)   # the fit's sorted data, no refit
         ph = {"chisq": float(zph.chisq[0]), "p": float(zph.p[0]), "global_p": zph.global_p,
               "transform": zph.transform}
         if zph.p[0] < alpha:

@@ -461,14 +461,42 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     Efron B (1977). JASA 72:557-565. Lin DY, Wei LJ (1989). JASA 84:1074-1078. Therneau TM,
     Grambsch PM (2000). Modeling Survival Data. Springer.
     """
-    where = "cox_fit"
+    return _cox_fit_detail(time, event, X, weights, robust, ties, alpha, names, max_iter, tol, "cox_fit").fit
+
+
+class CoxFitDetail(NamedTuple):
+    """What :func:`cox_fit_detail` returns: the result and the kernels' pieces it was computed from.
+
+    ``data`` and ``pieces`` hold patient rows (kernels only: pass them to :func:`cox_zph` as ``detail``,
+    never store them in a result).
+    """
+
+    fit: CoxResult
+    data: CoxData            # sorted, centred data of the fit (zero-weight rows dropped)
+    pieces: CoxPieces        # cox_pieces(data, fit.coef): score, information, hazard increments at beta-hat
+
+
+def cox_fit_detail(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool | None = None,
+                   ties: Ties = "efron", alpha: float = 0.05, names: Any = None, max_iter: int = 30,
+                   tol: float = 1e-10) -> CoxFitDetail:
+    r""":func:`cox_fit` (same arguments, checks and result) together with its sorted data and final pieces.
+
+    For a caller that tests the same fit next (:func:`cox_zph` with ``detail=``), which then neither
+    re-validates, re-sorts nor re-evaluates the risk-set sums at :math:`\hat\beta`
+    (:func:`gistcausal.stats.comparison.compare_survival`).
+    """
+    return _cox_fit_detail(time, event, X, weights, robust, ties, alpha, names, max_iter, tol, "cox_fit")
+
+
+def _cox_fit_detail(time: Any, event: Any, X: Any, weights: Any, robust: bool | None, ties: str, alpha: float,
+                    names: Any, max_iter: int, tol: float, where: str) -> CoxFitDetail:
     t, e, w, x, cols, _ = _cox_inputs(time, event, X, weights, ties, names, where, alpha=alpha)
     alpha = float(alpha)
     s = cox_prepare(t, e, w, x, ties)
     initial = cox_pieces(s, np.zeros(x.shape[1]))
     score_test = _score_test(initial, where)
     fit = cox_newton(s, initial=initial, max_iter=max_iter, tol=tol, where=where)
-    _warn_not_converged(fit, cols, max_iter, tol, where)
+    _warn_not_converged(fit, cols, max_iter, tol, where, stacklevel=4)   # point at cox_fit's caller
     beta, cur = fit.beta, fit.pieces
     var_model = np.linalg.inv(cur.info)
     dfbeta = cox_dfbeta(s, cur, var_model)
@@ -478,13 +506,14 @@ def cox_fit(time: Any, event: Any, X: Any, *, weights: Any = None, robust: bool 
     se_used = np.sqrt(np.diag(var))
     z = beta / se_used
     zq = stats.norm.ppf(1 - alpha / 2)
-    return CoxResult(names=cols, coef=beta, se=np.sqrt(np.diag(var_model)),
+    res = CoxResult(names=cols, coef=beta, se=np.sqrt(np.diag(var_model)),
                      robust_se=np.sqrt(np.diag(var_robust)), z=z, p=2 * stats.norm.sf(np.abs(z)),
                      ci_low=beta - zq * se_used, ci_high=beta + zq * se_used, var=var,
                      loglik=(fit.initial.loglik, cur.loglik), n=int(t.size), n_event=int(e.sum()),
                      ties=ties, variance="robust" if use_robust else "model", alpha=alpha,
                      iterations=fit.iterations, converged=fit.converged, weighted=weights is not None,
                      score_test=score_test)
+    return CoxFitDetail(fit=res, data=s, pieces=cur)
 
 
 def _cox_inputs(time: Any, event: Any, X: Any, weights: Any, ties: str, names: Any, where: str, *,
@@ -563,7 +592,8 @@ def _score_test(cur: CoxPieces, where: str) -> float:
     return float(cur.score @ step0)
 
 
-def _warn_not_converged(fit: CoxNewton, cols: tuple[str, ...], max_iter: int, tol: float, where: str) -> None:
+def _warn_not_converged(fit: CoxNewton, cols: tuple[str, ...], max_iter: int, tol: float, where: str,
+                        stacklevel: int = 3) -> None:
     if fit.converged:
         return
     if fit.rel_change < 1e-9:
@@ -572,11 +602,11 @@ def _warn_not_converged(fit: CoxNewton, cols: tuple[str, ...], max_iter: int, to
         warnings.warn(f"{where}: the coefficient of {bad} may be infinite (got a log-likelihood "
                       f"that converged while the coefficient kept moving: monotone likelihood). "
                       f"Treat the hazard ratio as not estimable; check events per level.",
-                      ConvergenceWarning, stacklevel=3)
+                      ConvergenceWarning, stacklevel=stacklevel)
     else:
         warnings.warn(f"{where}: Newton-Raphson did not converge in {max_iter} iterations (got "
                       f"last relative change above {tol:g}). Check for separation or rescale "
-                      f"covariates.", ConvergenceWarning, stacklevel=3)
+                      f"covariates.", ConvergenceWarning, stacklevel=stacklevel)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -626,24 +656,52 @@ def _transform_times(t: np.ndarray, e: np.ndarray, transform: str, where: str) -
                     f"{transform!r}). Use 'km', R's default.")
 
 
+def _transform_sorted(s: CoxData, transform: str, where: str) -> np.ndarray:
+    """:func:`_transform_times` of the rows of ``s``, which are already in time order (no sort).
+
+    The "km" scale is the same arithmetic as :func:`kaplan_meier` unweighted (counts per distinct time,
+    reverse cumulative numbers at risk, cumulative product), read one distinct time back.
+    """
+    if transform == "identity":
+        return s.t.copy()
+    if transform == "log":
+        return np.log(s.t)
+    if transform == "rank":
+        return stats.rankdata(s.t)
+    if transform == "km":
+        n_tot = np.diff(np.append(s.start, s.t.size)).astype(float)
+        n_risk = np.cumsum(n_tot[::-1])[::-1]
+        surv = np.cumprod(1.0 - s.nd / n_risk)           # n_risk >= 1 at every distinct time
+        return 1.0 - np.where(s.idx > 0, surv[np.maximum(s.idx - 1, 0)], 1.0)
+    return _transform_times(s.t, s.d, transform, where)  # raises the message of an unknown transform
+
+
 def _zph_core(time: Any, event: Any, X: Any, weights: Any, ties: str, transform: str,
-              names: Any, where: str, coef: Any = None):
-    fit = cox_fit(time, event, X, weights=weights, ties=ties, names=names) if coef is None else None
-    t, e, w = check_survival_inputs(time, event, weights, where)
-    x, cols = cox_design(X, t.size, where, names)
-    keep = w > 0
-    t, e, w, x = t[keep], e[keep], w[keep], x[keep]
-    tt = _transform_times(t, e, transform, where)
-    gtime = tt - tt[e == 1].mean()
-    s = cox_prepare(t, e, w, x, ties)
-    p = cox_pieces(s, fit.coef if coef is None else np.asarray(coef, float).reshape(-1))
-    order = np.argsort(t, kind="stable")
-    g_sorted = gtime[order]
+              names: Any, where: str, coef: Any = None, detail: CoxFitDetail | None = None):
+    if detail is not None:
+        # the fit's own sorted data and pieces at beta-hat: no checks, sort or risk-set sums again
+        fit, s, p = detail.fit, detail.data, detail.pieces
+        cols = fit.names
+        tt_sorted = _transform_sorted(s, transform, where)
+        g_sorted = tt_sorted - tt_sorted[s.d == 1].mean()
+    else:
+        fit = cox_fit(time, event, X, weights=weights, ties=ties, names=names) if coef is None else None
+        t, e, w = check_survival_inputs(time, event, weights, where)
+        x, cols = cox_design(X, t.size, where, names)
+        keep = w > 0
+        t, e, w, x = t[keep], e[keep], w[keep], x[keep]
+        tt = _transform_times(t, e, transform, where)
+        gtime = tt - tt[e == 1].mean()
+        s = cox_prepare(t, e, w, x, ties)
+        p = cox_pieces(s, fit.coef if coef is None else np.asarray(coef, float).reshape(-1))
+        order = np.argsort(t, kind="stable")
+        g_sorted = gtime[order]
+        tt_sorted = tt[order]
     g_dt = g_sorted[s.start[s.dt]]                     # one g per death time
     i_bb = p.info
     i_bg = _info(s, p.rr, p.h, p.xbar, p.meanwt, g_dt)
     i_gg = _info(s, p.rr, p.h, p.xbar, p.meanwt, g_dt ** 2)
-    q = x.shape[1]
+    q = s.x.shape[1]
     # score per death time -> u_gamma = sum_j g_j U_j
     wdx = np.add.reduceat((s.w * s.d)[:, None] * s.x, s.start, axis=0)[s.dt]
     u_j = wdx.copy()
@@ -658,11 +716,12 @@ def _zph_core(time: Any, event: Any, X: Any, weights: Any, ties: str, transform:
         chisq[j] = float(u[kk] @ np.linalg.solve(imat[np.ix_(kk, kk)], u[kk]))
     chisq[q] = float(u @ np.linalg.solve(imat, u))
     df = np.r_[np.ones(q), q]
-    return fit, cols, chisq, df, s, p, tt, order
+    return fit, cols, chisq, df, s, p, tt_sorted
 
 
 def cox_zph(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = "efron",
-            transform: str = "km", names: Any = None, coef: Any = None) -> ZphResult:
+            transform: str = "km", names: Any = None, coef: Any = None,
+            detail: CoxFitDetail | None = None) -> ZphResult:
     r"""Test of proportional hazards, the score-test form of R ``cox.zph`` (survival >= 3.0).
 
     Parameters
@@ -673,6 +732,12 @@ def cox_zph(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = 
         Time scale :math:`g(t)`; ``"km"`` is 1 minus the left-continuous unweighted KM, as R.
     coef : array-like, optional
         :math:`\hat\beta` of a :func:`cox_fit` of the same data, weights and ties, which is then not refitted.
+    detail : CoxFitDetail, optional
+        :func:`cox_fit_detail` of the same ``time, event, X, weights, ties, names``: its sorted data and its
+        pieces at :math:`\hat\beta` are used as they are (trusted, not checked), so the data are neither
+        re-validated nor sorted again and the risk-set sums not recomputed; ``coef`` is then ignored. The
+        statistics equal those of the default path up to the order of one mean over the events (about
+        1e-16 relative).
 
     Returns
     -------
@@ -691,7 +756,7 @@ def cox_zph(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = 
     Grambsch PM, Therneau TM (1994). Biometrika 81:515-526. Therneau TM (2020), survival 3.x
     cox.zph documentation.
     """
-    _, cols, chisq, df, *_ = _zph_core(time, event, X, weights, ties, transform, names, "cox_zph", coef)
+    _, cols, chisq, df, *_ = _zph_core(time, event, X, weights, ties, transform, names, "cox_zph", coef, detail)
     return ZphResult(names=cols, chisq=chisq, df=df, p=stats.chi2.sf(chisq, df),
                      transform=transform)
 
@@ -709,7 +774,7 @@ def schoenfeld_residuals(time: Any, event: Any, X: Any, *, weights: Any = None,
     Scaled residual :math:`\hat\beta + \{I/d\}^{-1} (x_i - \bar x(t_i))`, with the Efron mean
     averaged over tied deaths and :math:`d` the number of events (Grambsch & Therneau 1994).
     """
-    fit, cols, _, _, s, p, tt, order = _zph_core(time, event, X, weights, ties, transform, names,
+    fit, cols, _, _, s, p, tt_sorted = _zph_core(time, event, X, weights, ties, transform, names,
                                                  "schoenfeld_residuals")
     q = len(cols)
     xavg = np.zeros((s.nd.size, q))
@@ -721,7 +786,7 @@ def schoenfeld_residuals(time: Any, event: Any, X: Any, *, weights: Any = None,
     vmean = p.info / dead.sum()
     scaled = np.linalg.solve(vmean, raw.T).T + fit.coef
     out = pd.DataFrame(scaled, columns=list(cols))
-    out.insert(0, "gtime", tt[order][dead])
+    out.insert(0, "gtime", tt_sorted[dead])
     out.insert(0, "time", s.t[dead])
     return out
 

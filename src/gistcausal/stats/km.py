@@ -373,7 +373,20 @@ def kaplan_meier(time: Any, event: Any, *, weights: Any = None, variance: Varian
         raise DataError(f"{where}: `conf_type` must be one of 'log', 'log-log', 'plain' (got "
                         f"{conf_type!r}). Use 'log', R's default.")
     var = _resolve_variance(variance, weights is not None, where)
-    rt = risk_table(t, e, w)
+    return km_from_risk_table(risk_table(t, e, w), variance=var, conf_type=conf_type, alpha=alpha,
+                              weighted=weights is not None)
+
+
+def km_from_risk_table(rt: RiskTable, *, variance: str, conf_type: str, alpha: float,
+                       weighted: bool) -> KaplanMeier:
+    """:func:`kaplan_meier` from a :func:`risk_table` the caller already has (unchecked fast path).
+
+    ``variance`` is resolved ("greenwood", "robust" or "none"), ``conf_type`` and ``alpha`` checked;
+    :func:`gistcausal.stats.comparison.compare_survival` passes the same table on to
+    :func:`rmst_from_risk_table` instead of sorting an arm twice. Same arithmetic as :func:`kaplan_meier`,
+    which calls it.
+    """
+    var = variance
     surv = km_surv(rt)
     if var == "greenwood":
         # survfit makes the term infinite where everyone at risk has the event (S drops to 0)
@@ -392,7 +405,7 @@ def kaplan_meier(time: Any, event: Any, *, weights: Any = None, variance: Varian
                        n_risk=rt.n_risk, n_event=rt.n_event, n_censor=rt.n_censor,
                        n_risk_raw=rt.n_risk_raw, n_event_raw=rt.n_event_raw,
                        n_censor_raw=rt.n_censor_raw, variance=var, conf_type=conf_type, alpha=alpha,
-                       weighted=weights is not None)
+                       weighted=weighted)
 
 
 def km_median(time: Any, event: Any, *, weights: Any = None, variance: Variance = "auto",
@@ -542,11 +555,22 @@ def rmst(time: Any, event: Any, *, weights: Any = None, horizon: float, variance
     var = _resolve_variance(variance, weights is not None, where)
     rt = risk_table(t, e, w)
     tau = check_horizon(horizon, float(rt.time[-1]), where, "horizon")
-    value, v = _rmst_core(rt, km_surv(rt), tau, var)
+    return rmst_from_risk_table(rt, horizon=tau, variance=var, alpha=alpha)
+
+
+def rmst_from_risk_table(rt: RiskTable, *, horizon: float, variance: str, alpha: float,
+                         surv: np.ndarray | None = None) -> RMSTResult:
+    """:func:`rmst` from a :func:`risk_table` the caller already has (unchecked fast path).
+
+    ``horizon`` is checked (<= the last time of ``rt``), ``variance`` resolved, ``alpha`` checked. ``surv``
+    is :func:`km_surv` of ``rt`` when the caller already has it (``KaplanMeier.surv`` of
+    :func:`km_from_risk_table` on the same table). Same arithmetic as :func:`rmst`, which calls it.
+    """
+    value, v = _rmst_core(rt, km_surv(rt) if surv is None else surv, horizon, variance)
     se = math.sqrt(v) if math.isfinite(v) else math.nan
     z = stats.norm.ppf(1 - alpha / 2)
     return RMSTResult(value=value, se=se, ci_low=float(value - z * se), ci_high=float(value + z * se),
-                      horizon=tau, variance=var, alpha=alpha, n=int(t.size))
+                      horizon=horizon, variance=variance, alpha=alpha, n=int(rt.t.size))
 
 
 # ----------------------------------------------------------------------------------------------------
