@@ -94,7 +94,7 @@ def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, *, spline_all: bool = 
     """Fit the configured propensity model on a cohort frame; returns (result, scores of the frame's rows).
 
     The scores are the training scores of :meth:`PropensityModel.training_scores`: for logistic/Firth models
-    :math:`\operatorname{expit}(x_i^\top\hat\beta)`; for cross-fitted learners (boosting) the out-of-fold
+    :math:`\\operatorname{expit}(x_i^\\top\\hat\\beta)`; for cross-fitted learners (boosting) the out-of-fold
     scores, so no patient's weight comes from a model that saw that patient (the fold models' average on the
     training rows would be over-fitted, its weights too extreme). ``spline_all`` enters every continuous
     covariate as a natural spline (:func:`flexible_splines`)."""
