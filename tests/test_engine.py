@@ -253,3 +253,20 @@ def test_one_blas_thread_limits_and_restores():
     with one_blas_thread():
         assert blas() and all(n == 1 for n in blas())
     assert blas() == before
+
+
+def _exit_in_a_worker(main_pid: int) -> str:
+    import os
+
+    if os.getpid() != main_pid:
+        os._exit(3)  # the worker dies, as when the system kills it for memory
+    return "drawn here"
+
+
+def test_run_beside_falls_back_to_this_process_when_the_worker_dies():
+    import os
+
+    from gistcausal.engine import Engine, run_beside
+
+    assert run_beside(Engine(n_workers=2), _exit_in_a_worker, os.getpid())() == "drawn here"
+    assert run_beside(Engine(n_workers=2), _pid_or_raise, 1)() != os.getpid()  # the pool works again afterwards

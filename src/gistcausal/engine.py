@@ -268,14 +268,30 @@ def run_beside(engine: Engine, fn: Callable[..., R], *args: Any) -> Callable[[],
     process writes the tables). The worker is one of the same joblib/loky processes the replicate loops use, so
     after a run it is already started. With a serial engine (one worker) or a Dask engine (whose workers may not
     see this machine's files), ``fn`` runs in this process when the result is asked for. An exception raised by
-    ``fn`` is raised by the returned function, in either case.
+    ``fn`` is raised by the returned function, in either case. When the worker itself fails (it could not be
+    started, was killed, e.g. out of memory, or the arguments could not be sent), ``fn`` runs in this process
+    instead, so the work is never lost to the machinery.
     """
     if engine.kind != "local" or engine.workers < 2:
         return lambda: fn(*args)
+    import pickle
+    from concurrent.futures.process import BrokenProcessPool
+
     from joblib import Parallel, delayed
 
-    results = Parallel(n_jobs=engine.workers, backend="loky", return_as="generator")([delayed(fn)(*args)])
-    return lambda: list(results)[0]
+    machinery = (BrokenProcessPool, pickle.PicklingError, OSError)
+    try:
+        results = Parallel(n_jobs=engine.workers, backend="loky", return_as="generator")([delayed(fn)(*args)])
+    except machinery:
+        return lambda: fn(*args)
+
+    def wait() -> R:
+        try:
+            return list(results)[0]
+        except (BrokenProcessPool, pickle.PicklingError):
+            return fn(*args)
+
+    return wait
 
 
 @contextmanager
