@@ -359,9 +359,7 @@ def test_cox_zph_with_detail_equals_the_refitting_path(data, key, transform):
     perm = np.random.default_rng(3).permutation(len(args[0]))
     args = tuple(a.iloc[perm] for a in args)
     kw = {**kw, "weights": None if kw["weights"] is None else kw["weights"].iloc[perm]}
-    t = args[0]
-    if transform == "log" and (t.to_numpy(float) <= 0).any():
-        pytest.skip("log transform needs positive times")
+    assert (args[0].to_numpy(float) > 0).all()  # every reference case can take the log time scale
     detail = cox_fit_detail(*args, **kw)
     plain = cox_fit(*args, **kw)
     for f in ("coef", "se", "robust_se", "var", "p", "ci_low", "ci_high"):
@@ -383,8 +381,7 @@ def test_transform_sorted_is_transform_times_in_time_order(data, transform):
     t, e, w = d["time"].to_numpy(float), d["event"].to_numpy(float), d["w"].to_numpy(float)
     keep = w > 0
     t, e, w, x = t[keep], e[keep], w[keep], d[["group", "x"]].to_numpy(float)[keep]
-    if transform == "log" and (t <= 0).any():
-        pytest.skip("log transform needs positive times")
+    assert (t > 0).all()  # the log time scale is defined for these times
     s = cox_prepare(t, e, w, x, "efron")
     order = np.argsort(t, kind="stable")
     np.testing.assert_array_equal(_transform_sorted(s, transform, "test"),

@@ -626,16 +626,6 @@ def _combine(terms: _Terms, a: np.ndarray, ps: np.ndarray, estimand: str) -> tup
     return psi, phi
 
 
-def _estimate(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
-              ps: np.ndarray, landmarks: np.ndarray, tau: float | None, estimand: str, outcome_model: str,
-              censoring: str, labels: tuple[str, str], notes: list[str]
-              ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Point estimates (2 arms x quantities) and influence values (n x 2 x quantities)."""
-    terms = _terms(t, d, a, x, names, landmarks, tau, outcome_model, censoring, labels, notes)
-    psi, phi = _combine(terms, a, ps, estimand)
-    return psi, phi, {"min_censoring_survival": terms.min_g}
-
-
 # ----------------------------------------------------------------------------------------------------
 # checks, propensity scores, intervals and estimates of the public function
 # ----------------------------------------------------------------------------------------------------
@@ -722,19 +712,20 @@ def _influence_function_intervals(values: np.ndarray, phi: np.ndarray, alpha: fl
 
 def _bootstrap_intervals(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
                          given_ps: np.ndarray | None, landmarks: np.ndarray, tau: float | None, *,
-                         estimand: str, outcome_model: str, censoring: str, labels: tuple[str, str],
+                         estimands: tuple[str, ...], outcome_model: str, censoring: str, labels: tuple[str, str],
                          alpha: float, n_boot: int, random_state: int | None
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                         ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], int]:
     """Nonparametric bootstrap: refit every nuisance model (the propensity model unless scores were given,
     which are resampled with their patients); SE = bootstrap SD, percentile interval. Samples with an empty
     arm, an arm without events, follow-up not beyond the last landmark/horizon or a failed fit are skipped
-    and counted (returned last)."""
+    and counted (returned last). Each sample's nuisance terms are estimand-free (:func:`_terms`), so every
+    estimand of ``estimands`` is combined from the same samples; returns (se, lo, hi) per estimand."""
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 20):
         raise ConfigError(f"{_WHERE}: `n_boot` must be an integer >= 20 (got {n_boot!r}). Use e.g. "
                           f"n_boot=200.")
     n = t.size
     rng = np.random.default_rng(random_state)
-    reps = []
+    reps: dict[str, list[np.ndarray]] = {e: [] for e in estimands}
     n_failed = 0
     t_last = max([*landmarks.tolist(), *([tau] if tau else [])])
     for _ in range(int(n_boot)):
@@ -749,16 +740,19 @@ def _bootstrap_intervals(t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndar
                 # a replicate's convergence or positivity warnings are summarised by n_boot_failed
                 warnings.simplefilter("ignore")
                 ps_b = _logistic(ab, x[i]) if given_ps is None else given_ps[i]
-                pb, _, _ = _estimate(t[i], d[i], ab, x[i], names, ps_b, landmarks, tau, estimand,
-                                     outcome_model, censoring, labels, [])
+                terms = _terms(t[i], d[i], ab, x[i], names, landmarks, tau, outcome_model, censoring, labels, [])
         except ModelFitError:
             n_failed += 1
             continue
-        reps.append(np.vstack([pb, pb[1] - pb[0]]))
-    boot = np.array(reps)
-    se = boot.std(axis=0, ddof=1)
-    lo, hi = np.quantile(boot, alpha / 2, axis=0), np.quantile(boot, 1 - alpha / 2, axis=0)
-    return se, lo, hi, n_failed
+        for e in estimands:
+            pb, _ = _combine(terms, ab, ps_b, e)
+            reps[e].append(np.vstack([pb, pb[1] - pb[0]]))
+    out = {}
+    for e in estimands:
+        boot = np.array(reps[e])
+        out[e] = (boot.std(axis=0, ddof=1), np.quantile(boot, alpha / 2, axis=0),
+                  np.quantile(boot, 1 - alpha / 2, axis=0))
+    return out, n_failed
 
 
 def _effect_estimates(values: np.ndarray, se: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -784,12 +778,12 @@ def _effect_estimates(values: np.ndarray, se: np.ndarray, lo: np.ndarray, hi: np
     return est
 
 
-def _result(terms: _Terms, t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.ndarray, names: tuple[str, ...],
-            lm: np.ndarray, tau: float | None, ps: Any, ps_arr: np.ndarray, ps_source: str,
-            shared: list[tuple[type[Warning], str]], *, estimand: str, outcome: str, alpha: float,
-            labels: tuple[str, str], outcome_model: str, censoring: str, variance: str, n_boot: int,
+def _result(terms: _Terms, d: np.ndarray, a: np.ndarray, names: tuple[str, ...], lm: np.ndarray, tau: float | None, ps_arr: np.ndarray, ps_source: str,
+            shared: list[tuple[type[Warning], str]], boot: tuple[dict, int] | None, *, estimand: str, outcome: str,
+            alpha: float, labels: tuple[str, str], outcome_model: str, censoring: str, variance: str, n_boot: int,
             random_state: int | None) -> tuple[DoublyRobustResult, list[tuple[type[Warning], str]]]:
-    """One estimand's result from the shared terms, and the warnings it carries (``shared`` first)."""
+    """One estimand's result from the shared terms and, for ``variance="bootstrap"``, the shared bootstrap
+    (:func:`_bootstrap_intervals`); and the warnings it carries (``shared`` first)."""
     pending = list(shared)
     psi, phi = _combine(terms, a, ps_arr, estimand)
     diag = {"min_censoring_survival": terms.min_g}
@@ -798,10 +792,7 @@ def _result(terms: _Terms, t: np.ndarray, d: np.ndarray, a: np.ndarray, x: np.nd
         se, lo, hi = _influence_function_intervals(values, phi, alpha)
         var_name, n_failed = "influence_function", 0
     else:
-        se, lo, hi, n_failed = _bootstrap_intervals(
-            t, d, a, x, names, None if ps is None else ps_arr, lm, tau, estimand=estimand,
-            outcome_model=outcome_model, censoring=censoring, labels=labels, alpha=alpha, n_boot=n_boot,
-            random_state=random_state)
+        (se, lo, hi), n_failed = boot[0][estimand], boot[1]
         var_name = "bootstrap_percentile"
     if n_failed:
         pending.append((SmallSampleWarning, (
@@ -940,12 +931,16 @@ def aiptw_survival_by_estimand(time: Any, event: Any, treatment: Any, X: Any = N
     notes: list[str] = []
     terms = _terms(t, d, a, x, names, lm, tau, outcome_model, censoring, labels, notes)
     pending += [(SmallSampleWarning, msg) for msg in notes]
+    boot = None if variance != "bootstrap" else _bootstrap_intervals(
+        t, d, a, x, names, None if ps is None else ps_arr, lm, tau, estimands=estimands,
+        outcome_model=outcome_model, censoring=censoring, labels=labels, alpha=alpha, n_boot=n_boot,
+        random_state=random_state)
     out, emitted = {}, []
     for estimand in estimands:
         out[estimand], said = _result(
-            terms, t, d, a, x, names, lm, tau, ps, ps_arr, ps_source, pending, estimand=estimand, outcome=outcome,
-            alpha=alpha, labels=labels, outcome_model=outcome_model, censoring=censoring, variance=variance,
-            n_boot=n_boot, random_state=random_state)
+            terms, d, a, names, lm, tau, ps_arr, ps_source, pending, boot, estimand=estimand,
+            outcome=outcome, alpha=alpha, labels=labels, outcome_model=outcome_model, censoring=censoring,
+            variance=variance, n_boot=n_boot, random_state=random_state)
         emitted.extend(said)
     for category, msg in dict.fromkeys(emitted):
         warnings.warn(msg, category, stacklevel=2)
