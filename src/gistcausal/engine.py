@@ -298,10 +298,11 @@ def run_beside(engine: Engine, fn: Callable[..., R], *args: Any) -> Callable[[],
 def one_blas_thread() -> Iterator[None]:
     """Run the block with one BLAS thread (threadpoolctl), restoring the previous limit on exit.
 
-    The tasks of a replicate loop (a specification, a refuter) multiply tall, narrow matrices (n x p with p about
-    a dozen), where a second BLAS thread saves nothing and, on a shared machine or beside other workers,
-    spins: a logistic Newton fit of 46,000 rows took 35 ms of CPU with two OpenBLAS threads and 12 ms with one
-    (issue 17). Results do not depend on the thread count beyond summation order (about 1e-15)."""
+    The tasks of a replicate loop (a specification, a refuter, a bootstrap chunk, the clone-censor-weight fits)
+    multiply tall, narrow matrices (n x p with p about a dozen), where a second BLAS thread saves nothing and,
+    on a shared machine or beside other workers, spins: a logistic Newton fit of 46,000 rows took 35 ms of CPU
+    with two OpenBLAS threads and 12 ms with one, a CCW replicate at 425,000 clones 917 vs 553 ms (issue 17).
+    Results do not depend on the thread count beyond summation order (about 1e-15)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):

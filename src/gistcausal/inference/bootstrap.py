@@ -61,7 +61,7 @@ from scipy import special, stats
 
 from gistcausal._checks import check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
-from gistcausal.engine import engine_from_jobs, open_executor
+from gistcausal.engine import engine_from_jobs, one_blas_thread, open_executor
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
@@ -450,11 +450,10 @@ def local_map_chunks(n_jobs: int | None) -> MapChunks:
 
 
 def _single_thread_chunk(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a batched chunk with one BLAS thread: chunks are the unit of parallelism, and on a shared machine
-    a multi-threaded BLAS on small matrices is many times slower than one thread."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    """Run a batched chunk with one BLAS thread (:func:`gistcausal.engine.one_blas_thread`): chunks are the unit
+    of parallelism, and on a shared machine a multi-threaded BLAS on small matrices is many times slower than
+    one thread."""
+    with one_blas_thread():
         return fn(*args)
 
 

@@ -74,7 +74,7 @@ from scipy.special import expit
 
 from gistcausal.stats.cox import cox_coef
 from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate, estimates_frame
-from gistcausal.engine import Engine, open_executor
+from gistcausal.engine import Engine, one_blas_thread, open_executor
 from gistcausal.errors import ConvergenceWarning, DataError, ModelFitError
 
 Weighting = Literal["ipcw", "none"]
@@ -728,23 +728,11 @@ def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np
     return (np.vstack(ok) if ok else np.empty((0, 0))), len(res) - len(ok)
 
 
-def _one_blas_thread() -> Any:
-    """One BLAS thread for the CCW fits (a context manager).
-
-    Their products are tall and thin (n x 2 or 3): a multi-threaded OpenBLAS ``gemv`` on them costs up to 20
-    times the CPU of one thread on a shared 2-core machine, and the replicates are the unit of parallelism
-    (the same rule as :func:`gistcausal.inference.bootstrap._single_thread_chunk`).
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _replicate(task: tuple, idx: np.ndarray) -> np.ndarray | None:
     """One bootstrap replicate (a failed fit is None, counted by the caller)."""
     p, grace, weighting, landmarks, horizon, where, start = task
     try:
-        with _one_blas_thread(), warnings.catch_warnings():
+        with one_blas_thread(), warnings.catch_warnings():
             # a replicate's non-convergence shows up as a failed or extreme replicate, counted below
             warnings.simplefilter("ignore", ConvergenceWarning)
             return _stats(_fit_arms(p, idx, grace, weighting, where, start), landmarks, horizon)
@@ -875,7 +863,7 @@ def clone_censor_weight(df: pd.DataFrame, *, time_col: str, event_col: str, trea
     p, rank = _time_order(p, float(grace))
     lm, horizon = _check_times(landmarks, horizon, _last_follow_up(p, float(grace)), where)
     warn_msgs: list[str] = []
-    with _one_blas_thread(), warnings.catch_warnings(record=True) as caught:
+    with one_blas_thread(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         arms = _fit_arms(p, None, float(grace), weighting, where)
     warn_msgs += [str(w.message) for w in caught]
