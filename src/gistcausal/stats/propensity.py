@@ -447,8 +447,7 @@ def _cross_fit(X: np.ndarray, t: np.ndarray, *, estimator: Any, n_folds: int, ca
     # Below ~50,000 rows a boosting fit is a few milliseconds of work per tree, and OpenMP threads spinning for
     # each tree cost more than they save (15x slower on a loaded 2-core machine); the replicate loops run in
     # parallel processes anyway. The fitted models do not depend on the thread count.
-    threads = 1 if len(t) < 50_000 else None
-    with threadpool_limits(limits=threads, user_api="openmp"):
+    with threadpool_limits(limits=_learner_threads(len(t)), user_api="openmp"):
         for train, test in folds.split(X, t):
             model = clone(base)
             if calibrate:
@@ -460,10 +459,10 @@ def _cross_fit(X: np.ndarray, t: np.ndarray, *, estimator: Any, n_folds: int, ca
 
 
 def _learner_threads(n: int) -> int | None:
-    """OpenMP threads for a learner's prediction on ``n`` rows: 1 below 50,000 rows, else the default, the rule
-    :func:`_cross_fit` applies to the fits (issue 17: predicting 46,000 rows with the 15 calibrated fold models
-    took 5.0 s of CPU with 2 threads on a loaded 2-core machine, 0.7 s with one). Predictions do not depend on
-    the thread count."""
+    """OpenMP threads for a learner's fits (:func:`_cross_fit`) and predictions on ``n`` rows: 1 below 50,000
+    rows, else the default (issue 17: predicting 46,000 rows with the 15 calibrated fold models took 5.0 s of
+    CPU with 2 threads on a loaded 2-core machine, 0.7 s with one). Neither the models nor the predictions
+    depend on the thread count."""
     return 1 if n < 50_000 else None
 
 
