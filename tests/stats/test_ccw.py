@@ -302,11 +302,27 @@ def _unfrozen_case(kind: str):
     return J, r, L
 
 
+def _unfrozen_by_runs(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """The loop gistcausal.stats.ccw used before _unfrozen_series (the reference): one pass over the clones per run of equal :math:`L_j`."""
+    m = L.size
+    unfrozen = np.empty(m)
+    runs = np.flatnonzero(np.r_[True, L[1:] != L[:-1]])
+    ends = np.r_[runs[1:], m]
+    order = np.argsort(-J, kind="stable")
+    Js = J[order]
+    for a, b in zip(runs, ends):
+        take = order[:np.searchsorted(-Js, -a, side="left")]      # rows with J_i > a
+        g = np.exp(r[take] * L[a])
+        suffix = np.cumsum(np.bincount(J[take], weights=g, minlength=m + 1)[::-1])[::-1]
+        unfrozen[a:b] = suffix[a + 1:b + 1]
+    return unfrozen
+
+
 @pytest.mark.parametrize("kind", ["few", "blocks", "jump", "unweighted", "none_at_risk"])
 def test_unfrozen_series_equals_the_per_run_reference(kind):
-    """The series sums (issue 17) equal the old pass over the clones per run of equal Lambda (kept as
-    _unfrozen_by_runs) and the direct sum_i 1{J_i > j} exp(r_i L_j)."""
-    from gistcausal.stats.ccw import _unfrozen_by_runs, _unfrozen_series
+    """The series sums (issue 17) equal the old pass over the clones per run of equal Lambda
+    (_unfrozen_by_runs) and the direct sum_i 1{J_i > j} exp(r_i L_j)."""
+    from gistcausal.stats.ccw import _unfrozen_series
 
     J, r, L = _unfrozen_case(kind)
     got = _unfrozen_series(J, r, L)

@@ -376,7 +376,7 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
     block), a prefix sum read at the last clone with :math:`J_i > j`. All terms are positive, so
     the series is summed without cancellation; it stops at the first :math:`K` with :math:`x^K/K! \le 10^{-17}`,
     :math:`x` the block's largest :math:`c (L_j - L_a)`. Cost O(n K) per block instead of one pass over the
-    clones per distinct :math:`L_j` (:func:`_unfrozen_by_runs`, the reference it is tested against).
+    clones per distinct :math:`L_j` (the earlier loop, kept in tests/stats/test_ccw.py as the reference).
     """
     m = L.size
     out = np.zeros(m)
@@ -423,22 +423,6 @@ def _series_terms(x: float) -> int:
         k += 1
         t *= x / k
     return k
-
-
-def _unfrozen_by_runs(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Reference for :func:`_unfrozen_series`: one pass over the clones per run of equal :math:`L_j`."""
-    m = L.size
-    unfrozen = np.empty(m)
-    runs = np.flatnonzero(np.r_[True, L[1:] != L[:-1]])
-    ends = np.r_[runs[1:], m]
-    order = np.argsort(-J, kind="stable")
-    Js = J[order]
-    for a, b in zip(runs, ends):
-        take = order[:np.searchsorted(-Js, -a, side="left")]      # rows with J_i > a
-        g = np.exp(r[take] * L[a])
-        suffix = np.cumsum(np.bincount(J[take], weights=g, minlength=m + 1)[::-1])[::-1]
-        unfrozen[a:b] = suffix[a + 1:b + 1]
-    return unfrozen
 
 
 def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np.ndarray, X: np.ndarray,
