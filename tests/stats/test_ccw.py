@@ -303,7 +303,8 @@ def _unfrozen_case(kind: str):
 
 
 def _unfrozen_by_runs(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """The loop gistcausal.stats.ccw used before _unfrozen_series (the reference): one pass over the clones per run of equal :math:`L_j`."""
+    """The loop gistcausal.stats.ccw used before _unfrozen_series (the reference): one pass over the clones
+    per run of equal L_j."""
     m = L.size
     unfrozen = np.empty(m)
     runs = np.flatnonzero(np.r_[True, L[1:] != L[:-1]])
