@@ -15,7 +15,7 @@ from gistcausal.errors import ModelFitError, SeparationError
 
 
 def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100,
-                    where: str = "logistic_newton") -> tuple[np.ndarray, int]:
+                    where: str = "logistic_newton", beta0: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     r"""Unpenalized logistic maximum likelihood by Newton-Raphson in numpy.
 
     Parameters
@@ -28,6 +28,11 @@ def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_ite
     max_iter : int, default=100
     where : str
         Prefix of error messages.
+    beta0 : ndarray, shape (p,), optional
+        Starting coefficients (default zeros). A replicate of a data set (bootstrap, plasmode, refutation)
+        starts from the original fit's coefficients, which are close to its own maximum, so Newton's quadratic
+        convergence reaches ``tol`` in about half the steps; the maximum is the same. A warm start that fails
+        (singular information or no convergence) is retried from zeros, so it never changes what is raised.
 
     Returns
     -------
@@ -48,8 +53,18 @@ def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_ite
     solved by Cholesky; the same maximum-likelihood estimate as statsmodels' IRLS and R's ``glm`` (checked to
     1e-8 in the tests), about 20 times faster per fit at n = 110 because it skips their bookkeeping.
     """
-    n, p = X.shape
-    beta = np.zeros(p)
+    if beta0 is not None:
+        try:
+            return _newton(X, y, np.array(beta0, dtype=float), tol, max_iter, where)
+        except (ModelFitError, SeparationError):
+            pass
+    return _newton(X, y, np.zeros(X.shape[1]), tol, max_iter, where)
+
+
+def _newton(X: np.ndarray, y: np.ndarray, beta: np.ndarray, tol: float, max_iter: int,
+            where: str) -> tuple[np.ndarray, int]:
+    """Newton-Raphson from ``beta`` (see :func:`logistic_newton`)."""
+    p = X.shape[1]
     for it in range(1, max_iter + 1):
         eta = X @ beta
         mu = special.expit(eta)
