@@ -424,3 +424,52 @@ def test_api_progress_goes_to_the_callback_and_the_gistcausal_logger(root, caplo
     run(cfg)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def _strategies_only(cfg, n_workers, **strategies):
+    """The default config with only the clone-censor-weight emulation beside a light causal step."""
+    sens = cfg.analysis.sensitivity.model_copy(update={
+        "specification_grid": False,
+        "refutation": cfg.analysis.sensitivity.refutation.model_copy(update={"enabled": False})})
+    an = cfg.analysis.model_copy(update={"sensitivity": sens, "engine": EngineConfig(n_workers=n_workers),
+                                         "plasmode": cfg.analysis.plasmode.model_copy(update={"enabled": False})})
+    st = cfg.protocol.strategies.model_copy(update=strategies)
+    return cfg.model_copy(update={"analysis": an, "protocol": cfg.protocol.model_copy(update={"strategies": st})})
+
+
+@pytest.mark.parametrize("strategies", [{}, {"horizon": 900.0}], ids=["ok", "fails"])
+def test_strategies_beside_the_analysis_equal_in_process(default_config, strategies):
+    """Issue 17: with two workers the emulation runs in a worker beside the cohort-based steps; its result, its
+    warnings, its failure (a horizon beyond follow-up, raised in the worker) and results.json are those of the
+    run in this process (one worker), in the same order."""
+    from gistcausal.pipeline import run
+
+    here = run(_strategies_only(default_config, 1, **strategies))
+    beside = run(_strategies_only(default_config, 2, **strategies))
+    assert beside.failed_steps == here.failed_steps
+    assert beside.warnings == here.warnings
+    if strategies:
+        assert beside.strategies is None and "horizon" in beside.failed_steps["strategies"]
+    else:
+        assert beside.strategies is not None and not beside.failed_steps
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("engine", "timings")}  # noqa: E731
+    assert json.dumps(strip(beside.to_dict()), sort_keys=True, default=str) == \
+        json.dumps(strip(here.to_dict()), sort_keys=True, default=str)
+
+
+def test_a_worker_sends_back_its_warnings_and_its_error():
+    """What the strategies' worker raised (warnings, an exception) is raised again in this process."""
+    import os
+    import warnings
+
+    from gistcausal.engine import Engine, run_beside
+    from gistcausal.errors import GistCausalWarning
+    from gistcausal.pipeline import _recorded, _replay
+
+    two = Engine(n_workers=2)
+    assert _replay(run_beside(two, _recorded, os.getpid)()) != os.getpid()   # it did run in a worker
+    wait = run_beside(two, _recorded, warnings.warn, "raised in the worker", GistCausalWarning)
+    with pytest.warns(GistCausalWarning, match="raised in the worker"):
+        assert _replay(wait()) is None
+    with pytest.raises(ValueError, match="math domain"):
+        _replay(run_beside(two, _recorded, math.sqrt, -1.0)())

@@ -133,6 +133,12 @@ class Executor:
         """True when items run one after the other in this process."""
         return self.engine.kind == "local" and self.engine.workers == 1 and self._client is None
 
+    @property
+    def local_pool(self) -> bool:
+        """True when items run on this machine's worker processes (a local engine with two or more workers), the
+        processes :func:`run_beside` starts work in."""
+        return self.engine.kind == "local" and self.engine.workers >= 2 and self._client is None
+
     def n_workers(self) -> int:
         """Workers items are spread over (connects to Dask to count a cluster's workers)."""
         if self.engine.kind == "dask" or self._client is not None:

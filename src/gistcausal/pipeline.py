@@ -45,17 +45,19 @@ ProgressFn = Callable[[str], None]
 
 
 class _Timer:
-    """Seconds per step, in the order the steps ran."""
+    """Seconds per step, in the order the steps ended."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
     def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
+        """``fn()``, its seconds added to step ``name`` (a step timed in two parts, such as the strategies started
+        beside the analysis and collected at the end, counts both)."""
         t0 = _time.perf_counter()
         try:
             return fn()
         finally:
-            self.timings[name] = _time.perf_counter() - t0
+            self.timings[name] = self.timings.pop(name, 0.0) + _time.perf_counter() - t0   # listed where it ended
 
 
 def _optional(name: str, fn: Callable[[], Any], failed: dict[str, str]) -> Any:
@@ -159,6 +161,11 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
                                estimates=ma.estimates, validation=validation, multiarm=ma, plasmode=plasmode_ma,
                                sensitivity=dict(sens_ma.tables), bootstrap=dict(ma.bootstrap),
                                failed_steps=failed_ma, timings=timer.timings, data_hash=data_hash)
+    strategies_job, strategies_failed = None, {}
+    if cfg.protocol is not None and cfg.protocol.strategies is not None:
+        # independent of the cohort-based steps: started now, beside them, collected last (see _begin_strategies)
+        strategies_job = timer("strategies", lambda: _optional("strategies", lambda: _begin_strategies(
+            cfg, df, engine), strategies_failed))
     study = StudyAnalysis()
     if cfg.analysis.study_replication:
         say("Study replication: Table 1, Kaplan-Meier, log-rank")
@@ -188,10 +195,10 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
         say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates)")
         plasmode = timer("plasmode", lambda: _optional("plasmode", lambda: _plasmode(cfg, cohort, engine), failed))
     strategies = None
-    if cfg.protocol is not None and cfg.protocol.strategies is not None:
+    failed.update(strategies_failed)
+    if strategies_job is not None:
         say("Clone-censor-weight emulation of the sustained strategies")
-        strategies = timer("strategies", lambda: _optional("strategies", lambda: _strategies(cfg, df, engine),
-                                                           failed))
+        strategies = timer("strategies", lambda: _optional("strategies", strategies_job, failed))
     sensitivity = dict(sens.tables)
     estimates = list(study.estimates) + (list(causal.estimates) if causal else []) + list(sens.estimates)
     if strategies is not None:
@@ -300,11 +307,11 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:
                     engine=engine)
 
 
-def _strategies(cfg: StudyConfig, records: pd.DataFrame, engine: Executor) -> tuple[Any, pd.DataFrame]:
-    """Clone-censor-weight emulation of ``protocol.strategies`` (:mod:`gistcausal.analysis.strategies`) on the
-    records eligible at its own time zero; returns the result and its flow, counted like the main cascade."""
+def _strategies_table(cfg: StudyConfig, records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The strategies' per-patient table (:func:`~gistcausal.analysis.strategies.ccw_table`) of the records
+    eligible at their own time zero, and that eligibility flow."""
     from gistcausal.design.cohort import _derive, apply_eligibility
-    from gistcausal.analysis.strategies import clone_censor_from_config
+    from gistcausal.analysis.strategies import ccw_table
 
     p = cfg.protocol
     st = p.strategies
@@ -313,8 +320,66 @@ def _strategies(cfg: StudyConfig, records: pd.DataFrame, engine: Executor) -> tu
     for name, d in p.derived.items():
         df[name] = _derive(name, d, df, where)
     df, steps = apply_eligibility(st.eligibility, df)
-    res = clone_censor_from_config(df, st, time_unit=p.time_unit, random_state=cfg.seed, engine=engine)
-    return res, pd.DataFrame([x.to_dict() for x in steps])
+    return ccw_table(df, st, time_unit=p.time_unit), pd.DataFrame([x.to_dict() for x in steps])
+
+
+def _strategies_fit(cfg: StudyConfig, tab: pd.DataFrame, engine: Any) -> Any:
+    from gistcausal.analysis.strategies import clone_censor_from_table
+
+    p = cfg.protocol
+    return clone_censor_from_table(tab, p.strategies, time_unit=p.time_unit, random_state=cfg.seed, engine=engine)
+
+
+def _recorded(fn: Callable[..., Any], *args: Any) -> tuple[Any, list[tuple[Any, ...]], BaseException | None]:
+    """``fn(*args)`` with the warnings it raised and the exception it ended with returned, not raised (so a
+    worker sends them back; :func:`_replay` raises them in the caller)."""
+    with warnings.catch_warnings(record=True) as wlist:
+        warnings.simplefilter("always")
+        try:
+            out, err = fn(*args), None
+        except Exception as e:  # noqa: BLE001 - raised again by _replay, in the main process
+            out, err = None, e
+    return out, [(w.message, w.category, w.filename, w.lineno) for w in wlist], err
+
+
+def _replay(recorded: tuple[Any, list[tuple[Any, ...]], BaseException | None]) -> Any:
+    out, caught, err = recorded
+    for message, category, filename, lineno in caught:
+        warnings.warn_explicit(message, category, filename, lineno)
+    if err is not None:
+        raise err
+    return out
+
+
+def _begin_strategies(cfg: StudyConfig, records: pd.DataFrame, engine: Executor
+                      ) -> Callable[[], tuple[Any, pd.DataFrame]]:
+    """Start the clone-censor-weight emulation; returns the function that collects ``(result, flow)``.
+
+    The emulation reads the records, not the cohort, and nothing else reads it, so on a local engine with two or
+    more workers it runs in one worker process (its bootstrap one replicate after the other there) while this
+    process builds the rest of the analysis, keeping both cores busy through the steps that run in this process
+    alone (the study's tables, the causal step, the report). Its numbers are those of any engine (the bootstrap's
+    seeds do not depend on where a replicate runs), its warnings are raised again and its failure, if any, is
+    raised when the result is collected, at the place of the step in the run, so ``results.json`` is the same.
+    On one worker or Dask the emulation runs when it is collected, as the last step, on that engine.
+    """
+    from gistcausal.engine import Engine, run_beside
+
+    held = _recorded(_strategies_table, cfg, records)   # its warnings too are raised when collected
+    if held[2] is not None:
+        _replay(held)
+    tab, flow = held[0]
+    if not engine.local_pool:
+        def collect_here() -> tuple[Any, pd.DataFrame]:
+            _replay((None, held[1], None))
+            return _replay(_recorded(_strategies_fit, cfg, tab, engine)), flow
+        return collect_here
+    wait = run_beside(engine.engine, _recorded, _strategies_fit, cfg, tab, Engine(n_workers=1))
+
+    def collect() -> tuple[Any, pd.DataFrame]:
+        _replay((None, held[1], None))
+        return _replay(wait()), flow
+    return collect
 
 
 __all__ = ["run", "validate_config_records"]

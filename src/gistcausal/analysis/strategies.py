@@ -117,7 +117,14 @@ def clone_censor_from_config(records: pd.DataFrame, config: CloneCensorConfig, *
     DataError, ModelFitError
         As :func:`gistcausal.stats.ccw.clone_censor_weight`.
     """
-    tab = ccw_table(records, config, time_unit=time_unit)
+    return clone_censor_from_table(ccw_table(records, config, time_unit=time_unit), config, time_unit=time_unit,
+                                   random_state=random_state, n_jobs=n_jobs, engine=engine)
+
+
+def clone_censor_from_table(tab: pd.DataFrame, config: CloneCensorConfig, *, time_unit: str = "months",
+                            random_state: int | None = None, n_jobs: int = 1, engine: Any = None) -> CCWResult:
+    """:func:`clone_censor_from_config` from its :func:`ccw_table` (the per-patient table, small and numeric, is
+    what ``gistcausal run`` sends to the worker that runs the emulation beside the main analysis)."""
     follow_up = strategy_follow_up(tab, **_COLS, strategies=config.strategies, grace=config.grace)
     check_strategy_times(config, follow_up, time_unit=time_unit)
     return clone_censor_weight(tab, **_COLS, strategies=config.strategies, grace=config.grace,
@@ -126,4 +133,4 @@ def clone_censor_from_config(records: pd.DataFrame, config: CloneCensorConfig, *
                                n_jobs=n_jobs, outcome=config.outcome, engine=engine)
 
 
-__all__ = ["ccw_table", "check_strategy_times", "clone_censor_from_config"]
+__all__ = ["ccw_table", "check_strategy_times", "clone_censor_from_config", "clone_censor_from_table"]
