@@ -657,8 +657,9 @@ class _OrderedLogit:
     the previous fit did not have, such as the random common cause, starts at 0), and the intercept-only
     maximum :math:`(\\operatorname{logit}\\bar y, 0, \\dots, 0)` (closest for a permuted placebo treatment,
     independent of the covariates). Both lead to the same maximum (Newton stops at a step below ``tol``, so the
-    fits agree to about 1e-15), in about half the steps for a resample or a subset (issue 17); a start from
-    which Newton's method fails is retried from zeros (:func:`~gistcausal.stats.logistic.logistic_newton`).
+    fits agree to about 1e-15), in 3 or 4 Newton steps instead of 5 from zeros (the refuters' 81 refits at 229,000
+    rows; issue 17); a start from which Newton's method fails is retried from zeros
+    (:func:`~gistcausal.stats.logistic.logistic_newton`).
     """
 
     def __init__(self, tol: float = 1e-10, max_iter: int = 100, warm_start: bool = False) -> None:
