@@ -255,6 +255,27 @@ def test_one_blas_thread_limits_and_restores():
     assert blas() == before
 
 
+
+def test_one_thread_limits_blas_and_openmp_and_restores():
+    """one_thread() runs its block with one BLAS and one OpenMP thread, which a learner's own
+    ``threadpool_limits(None)`` (propensity._cross_fit at 50,000+ rows) keeps, and restores both (issue 17)."""
+    import sklearn.ensemble  # noqa: F401 - loads the OpenMP runtime, so threadpoolctl lists it
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from gistcausal.engine import one_thread
+
+    def threads(api):
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == api]
+
+    before = {api: threads(api) for api in ("blas", "openmp")}
+    assert before["openmp"]
+    with one_thread():
+        with threadpool_limits(limits=None, user_api="openmp"):
+            for api in ("blas", "openmp"):
+                assert threads(api) and all(n == 1 for n in threads(api))
+    assert {api: threads(api) for api in ("blas", "openmp")} == before
+
+
 def _exit_in_a_worker(main_pid: int) -> str:
     import os
 

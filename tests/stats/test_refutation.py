@@ -406,3 +406,53 @@ def test_refute_fast_paths_equal_dowhy_defaults(cohort, monkeypatch):
     np.testing.assert_allclose(fast.table[num].to_numpy(float), plain.table[num].to_numpy(float), rtol=0,
                                atol=1e-10, equal_nan=True)
     assert list(fast.table["reading"]) == list(plain.table["reading"])
+
+
+def test_issue_17_ordered_logit_warm_start_equals_cold_fit(cohort):
+    """A refit of a deep copy of a fitted _OrderedLogit(warm_start=True), as DoWhy's refuters make, starts from
+    the previous coefficients matched by column name (a new column at 0) or from the intercept-only maximum,
+    whichever has the larger log-likelihood, and ends at the cold fit's maximum (1e-10)."""
+    import copy
+
+    from gistcausal.stats.refutation import _OrderedLogit, _warm_start
+
+    rng = np.random.default_rng(17)
+    X = pd.DataFrame({"x2": cohort["x2"].astype(float), "x1": cohort["x1"]})
+    y = cohort["a"].to_numpy()
+    first = _OrderedLogit(warm_start=True).fit(X, y)
+    b = first.coef_  # intercept, x1, x2
+    boot = rng.integers(0, len(X), len(X))
+    cases = {
+        "bootstrap": (X.iloc[boot].reset_index(drop=True), y[boot]),
+        "random common cause": (X.assign(w_random=rng.normal(size=len(X))), y),
+        "placebo": (X, rng.permutation(y)),
+    }
+    for name, (Xn, yn) in cases.items():
+        warm = copy.deepcopy(first).fit(Xn, yn)
+        cold = _OrderedLogit().fit(Xn, yn)
+        assert warm.model_ is None and warm.columns_ == cold.columns_
+        np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=0, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(warm.predict_proba(Xn), cold.predict_proba(Xn), rtol=0, atol=1e-12, err_msg=name)
+    # the start itself: by name, the new column (sorted first, before x1) at 0
+    Xr = X.assign(w_random=rng.normal(size=len(X)))
+    cols = ["w_random", "x1", "x2"]
+    Xi = np.column_stack([np.ones(len(Xr)), Xr[cols].to_numpy(float)])
+    start = _warm_start(Xi, y.astype(float), cols, first.columns_, b)
+    np.testing.assert_array_equal(start, [b[0], 0.0, b[1], b[2]])
+    # a permuted treatment is independent of the covariates: the intercept-only maximum is the better start
+    yp = rng.permutation(y).astype(float)
+    start = _warm_start(Xi, yp, cols, first.columns_, b)
+    np.testing.assert_allclose(start, [math.log(yp.mean() / (1 - yp.mean())), 0, 0, 0], rtol=0, atol=1e-15)
+    # no previous fit, or a constant treatment: zeros
+    assert _warm_start(Xi, yp, cols, None, None) is None
+    assert _warm_start(Xi, np.ones(len(yp)), cols, first.columns_, b) is None
+
+
+def test_issue_17_ordered_logit_design_equals_column_stack(cohort):
+    """_OrderedLogit._design (one column-major array) equals [1, X[columns]] built by column_stack."""
+    from gistcausal.stats.refutation import _OrderedLogit, _with_intercept
+
+    X = pd.DataFrame({"x2": cohort["x2"].astype(float), "x1": cohort["x1"], "x10": cohort["x2"] > 0})
+    m = _OrderedLogit().fit(X, cohort["a"].to_numpy())
+    assert m.columns_ == ["x1", "x2", "x10"]
+    np.testing.assert_array_equal(m._design(X), _with_intercept(X[m.columns_].to_numpy(dtype=float)))

@@ -31,7 +31,7 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, configured_weights, fit_propensity
 from gistcausal.effects import json_safe, EffectEstimate
-from gistcausal.engine import one_blas_thread, open_executor
+from gistcausal.engine import one_thread, open_executor
 from gistcausal.errors import DataError, GistCausalError, GistCausalWarning, failure_reason
 from gistcausal.stats.comparison import compare_survival
 
@@ -241,7 +241,7 @@ def shared_scores(cfg: "StudyConfig", frame: pd.DataFrame, specs: list[Specifica
         if keys.count(key) < 2 or key in out:
             continue
         try:
-            with warnings.catch_warnings(), one_blas_thread():
+            with warnings.catch_warnings(), one_thread():
                 warnings.simplefilter("ignore", GistCausalWarning)  # the main analysis reports them
                 ps = fit_propensity(cfg, _subset(cfg, frame, spec), method=spec.ps_method,
                                     spline_all=spec.spline_all)[1]
@@ -284,7 +284,7 @@ def _point_grid(cfg: "StudyConfig", frame: pd.DataFrame, info: Any, specs: list[
     for i, spec in enumerate(specs):
         f = _subset(cfg, frame, spec)
         try:
-            with warnings.catch_warnings(), one_blas_thread():
+            with warnings.catch_warnings(), one_thread():
                 warnings.simplefilter("ignore", GistCausalWarning)
                 wr = _specification_weights(cfg, f, spec, scores)
                 est = _pick(secondary_estimates(cfg, f, info, weights=wr.weights, estimand=spec.estimand), measure)
@@ -408,7 +408,7 @@ def _fit_competing_specification(task: _CompetingTask, spec: Specification
     cfg = task.cfg
     f = _subset(cfg, task.frame, spec)
     try:
-        with warnings.catch_warnings(), one_blas_thread():
+        with warnings.catch_warnings(), one_thread():
             # as _fit_specification: each specification's own warnings are expected; the main analysis reports them
             warnings.simplefilter("ignore", GistCausalWarning)
             wr = _specification_weights(cfg, f, spec, task.scores)
@@ -434,7 +434,7 @@ def _fit_specification(task: _GridTask, spec: Specification) -> dict[str, Any]:
     cfg, outcome, measure = task.cfg, task.outcome, task.measure
     f = _subset(cfg, task.frame, spec)
     try:
-        with warnings.catch_warnings(), one_blas_thread():
+        with warnings.catch_warnings(), one_thread():
             # every specification's own warnings (small sample, extreme weights) are expected here; the
             # main analysis reports them once
             warnings.simplefilter("ignore", GistCausalWarning)

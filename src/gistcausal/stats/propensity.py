@@ -462,7 +462,8 @@ def _learner_threads(n: int) -> int | None:
     """OpenMP threads for a learner's fits (:func:`_cross_fit`) and predictions on ``n`` rows: 1 below 50,000
     rows, else the default (issue 17: predicting 46,000 rows with the 15 calibrated fold models took 5.0 s of
     CPU with 2 threads on a loaded 2-core machine, 0.7 s with one). Neither the models nor the predictions
-    depend on the thread count."""
+    depend on the thread count. ``None`` keeps the caller's limit: a task of a replicate loop (the specification
+    grid's boosting row) runs under :func:`gistcausal.engine.one_thread`, one OpenMP thread at any size."""
     return 1 if n < 50_000 else None
 
 
