@@ -66,7 +66,7 @@ class BinaryCoxData:
     count: np.ndarray    # (m,) patients (positive weight) per distinct time
     nd: np.ndarray       # (m,) number of deaths
     d1: np.ndarray       # (m,) weight of the deaths in arm 1
-    w2: np.ndarray       # (m, 4) sum of w^2 by (arm 1 death, arm 1 censored, arm 0 death, arm 0 censored)
+    w2: np.ndarray       # (4, m) sum of w^2 by (arm 1 death, arm 1 censored, arm 0 death, arm 0 censored)
     dt: np.ndarray       # distinct times with a death
     rep: np.ndarray      # (nexp,) expanded (time, k) rows: index into dt
     frac: np.ndarray     # (nexp,) k / d for Efron, 0 for Breslow
@@ -88,14 +88,20 @@ def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarra
         t, e, w, a = t[order], e[order], w[order], a[order]
     first = np.r_[True, t[1:] != t[:-1]]
     start = np.flatnonzero(first)
-    wa, ww = w * a, w * w
-    we = w * e
-    wwa = ww * a
-    cols = np.stack([wa, w - wa, we * a, we, e, wwa * e, wwa - wwa * e, (ww - wwa) * e,
-                     (ww - wwa) - (ww - wwa) * e], axis=1)
-    sums = np.add.reduceat(cols, start, axis=0)
-    n1, n0, d1, wd, nd = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3], sums[:, 4]
-    d0 = wd - d1
+    m = start.size
+    # one key per (distinct time, arm, death): three bincounts give every sum (few full-length temporaries)
+    key = np.cumsum(first)
+    key -= 1
+    key <<= 2
+    key += (2.0 * a + e).astype(np.int64)     # 0: arm 0 censored, 1: arm 0 death, 2: arm 1 censored, 3: arm 1 death
+    cnt = np.bincount(key, minlength=4 * m).reshape(m, 4)
+    sw = np.bincount(key, weights=w, minlength=4 * m).reshape(m, 4)
+    sw2 = np.bincount(key, weights=w * w, minlength=4 * m).reshape(m, 4)
+    n0, n1 = sw[:, 0] + sw[:, 1], sw[:, 2] + sw[:, 3]
+    d0, d1 = sw[:, 1], sw[:, 3]
+    wd = d0 + d1
+    nd = (cnt[:, 1] + cnt[:, 3]).astype(float)
+    w2 = np.ascontiguousarray(sw2[:, ::-1].T)   # arm 1 death, arm 1 censored, arm 0 death, arm 0 censored
     s1 = np.cumsum(n1[::-1])[::-1]
     s0 = np.cumsum(n0[::-1])[::-1]
     dt = np.flatnonzero(nd > 0)
@@ -112,8 +118,8 @@ def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarra
         frac = np.zeros(dt.size)
         meanwt = wd[dt]
         a0, a1 = s0[dt], s1[dt]
-    return BinaryCoxData(t=t[start], count=np.diff(np.append(start, t.size)).astype(float), nd=nd, d1=d1,
-                         w2=sums[:, 5:], dt=dt, rep=rep, frac=frac, a0=a0, a1=a1, meanwt=meanwt,
+    return BinaryCoxData(t=t[start], count=cnt.sum(axis=1).astype(float), nd=nd, d1=np.ascontiguousarray(d1),
+                         w2=w2, dt=dt, rep=rep, frac=frac, a0=a0, a1=a1, meanwt=meanwt,
                          d1_total=float(d1.sum()), efron=ties == "efron")
 
 
@@ -201,7 +207,7 @@ def _robust_sum(s: BinaryCoxData, cur: BinaryCoxPieces) -> float:
     s10 = -r1 * (big_h - big_x)
     s01 = -xavg + big_x - xhf
     s00 = big_x
-    return float(s.w2[:, 0] @ s11 ** 2 + s.w2[:, 1] @ s10 ** 2 + s.w2[:, 2] @ s01 ** 2 + s.w2[:, 3] @ s00 ** 2)
+    return float(s.w2[0] @ s11 ** 2 + s.w2[1] @ s10 ** 2 + s.w2[2] @ s01 ** 2 + s.w2[3] @ s00 ** 2)
 
 
 class BinaryCoxFitDetail(NamedTuple):
