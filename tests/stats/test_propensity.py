@@ -626,3 +626,40 @@ def test_boosting_predict_thread_limit_keeps_the_fold_average(confounded, monkey
         [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]) or np.full((len(Z), 2), 0.5))
     model.predict(df)
     assert seen[0] == len(df) and all(t == [1] for t in seen[1:]) and len(seen) == 4
+
+
+# ------------------------------------------------------------------------------- issue 17: replicate fast paths
+def test_issue_17_warm_start_gives_the_same_fit_in_fewer_steps(rot_model, rotterdam):
+    """beta0 (a previous fit's coefficients, by design column) only moves the start of the Newton iteration."""
+    start = rot_model.result_.coefficients.set_index("term")["coef"]
+    boot = rotterdam.sample(frac=1.0, replace=True, random_state=3)
+    cold = PropensityModel(covariates=COVS).fit(boot, treatment_col="hormon")
+    warm = PropensityModel(covariates=COVS).fit(boot, treatment_col="hormon", beta0=start)
+    np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(warm.training_scores(), cold.training_scores(), rtol=1e-10, atol=1e-14)
+    assert warm.result_.n_iter < cold.result_.n_iter
+    # coefficients that do not name the design's columns (a resample that lost a level) are not used
+    other = start.rename(index={start.index[-1]: "no such column"})
+    ignored = PropensityModel(covariates=COVS).fit(boot, treatment_col="hormon", beta0=other)
+    np.testing.assert_array_equal(ignored.coef_, cold.coef_)
+    assert ignored.result_.n_iter == cold.result_.n_iter
+
+
+def test_issue_17_column_rank_is_matrix_rank():
+    """The Gram-eigenvalue certificate of full rank never disagrees with np.linalg.matrix_rank (full rank, exactly
+    and nearly collinear columns, badly scaled columns, rare indicators)."""
+    from gistcausal.stats.propensity import _column_rank
+
+    rng = np.random.default_rng(17)
+    seen = set()
+    for k in range(300):
+        n, p = int(rng.integers(5, 2000)), int(rng.integers(2, 10))
+        X = np.c_[np.ones(n), rng.normal(size=(n, p - 1)) * 10 ** rng.uniform(-3, 3, p - 1)]
+        if k % 3 == 1 and p > 2:
+            X[:, -1] = 2 * X[:, 1] + X[:, 0] + rng.normal(size=n) * 10 ** rng.uniform(-16, -4)
+        if k % 3 == 2 and p > 2:
+            X[:, -1] = (rng.random(n) < 0.003).astype(float)
+        rank = int(np.linalg.matrix_rank(X))
+        assert _column_rank(X) == rank
+        seen.add(rank == p)
+    assert seen == {True, False}

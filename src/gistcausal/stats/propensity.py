@@ -313,13 +313,33 @@ def _check_covariates(df: pd.DataFrame, cols: Sequence[Any], t: np.ndarray) -> N
                                     "the arms cannot be compared on it.")
 
 
+def _column_rank(X: np.ndarray) -> int:
+    r"""``np.linalg.matrix_rank(X)``, with a cheaper certificate of full column rank tried first (issue 17).
+
+    ``matrix_rank`` counts singular values above :math:`\sigma_{max} \max(n, p)\,\epsilon` (an SVD of the
+    n x p design, a third of a plasmode replicate's propensity fit at n = 229,000). The eigenvalues of the
+    Gram matrix :math:`X^\top X` are :math:`\sigma^2`, computed to within about :math:`n p\,\epsilon\,
+    \sigma_{max}^2`; when the smallest exceeds :math:`\max(10^{-8}, 10\,n p\,\epsilon)` times the largest, the
+    true :math:`\sigma_{min}^2` exceeds :math:`9 n p\,\epsilon\,\sigma_{max}^2`, so :math:`\sigma_{min}` is
+    far above ``matrix_rank``'s threshold and the rank is p: the same answer. Otherwise (a nearly or exactly
+    collinear design) the SVD decides, as before.
+    """
+    n, p = X.shape
+    if p == 0 or n < p:
+        return int(np.linalg.matrix_rank(X))
+    ev = np.linalg.eigvalsh(X.T @ X)
+    if ev[-1] > 0 and ev[0] > max(1e-8, 10.0 * n * p * np.finfo(float).eps) * ev[-1]:
+        return p
+    return int(np.linalg.matrix_rank(X))
+
+
 def _check_dimensions(X: np.ndarray, n1: int, n0: int, description: str) -> None:
     n_par = X.shape[1] - 1
     for arm, n in (("treated", n1), ("control", n0)):
         if n <= n_par:
             raise ModelFitError(f"{_WHERE}: arm {arm!r} has {n} patients, not more than the {n_par} model "
                                 f"parameters (got model {description!r}). Use fewer covariates or merge levels.")
-    rank = np.linalg.matrix_rank(X)
+    rank = _column_rank(X)
     if rank < X.shape[1]:
         raise ModelFitError(f"{_WHERE}: the design matrix is rank deficient (got rank {rank} for {X.shape[1]} "
                             "columns). Remove collinear covariates or empty levels.")
@@ -347,7 +367,7 @@ def _raise_separation(Z: np.ndarray, y: np.ndarray, direction: np.ndarray, desig
 SEPARATION_ETA = 15.0
 
 
-def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design
+def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design, beta0: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
     """Logistic maximum likelihood: coefficients, their model covariance :math:`(X^\top W X)^{-1}`, converged,
     iterations and log-likelihood.
@@ -355,9 +375,10 @@ def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design
     :func:`gistcausal.stats.logistic.logistic_newton` (Cholesky-solved Newton steps) when it converges with every
     |x'b| <= ``SEPARATION_ETA``; otherwise statsmodels' IRLS with the separation check (:func:`_logistic_irls`),
     whose messages name the separating covariate. Both find the maximum-likelihood estimate of R's ``glm``.
+    ``beta0`` starts the Newton iteration (:func:`logistic_newton`'s warm start; the same maximum).
     """
     try:
-        beta, n_iter = logistic_newton(X, t, where=_WHERE)
+        beta, n_iter = logistic_newton(X, t, where=_WHERE, beta0=beta0)
     except (SeparationError, ModelFitError):
         beta = None
     if beta is not None:
@@ -413,10 +434,12 @@ class _ParametricFit:
     loglik: float
 
 
-def _fit_parametric(X: np.ndarray, t: np.ndarray, method: str, design: Design) -> _ParametricFit:
-    """Logistic (statsmodels IRLS, after a separation check) or Firth fit, with a Wald coefficient table."""
+def _fit_parametric(X: np.ndarray, t: np.ndarray, method: str, design: Design,
+                    beta0: np.ndarray | None = None) -> _ParametricFit:
+    """Logistic (statsmodels IRLS, after a separation check) or Firth fit, with a Wald coefficient table;
+    ``beta0`` warm-starts the logistic fit."""
     if method == "logistic":
-        beta, cov, converged, n_iter, loglik = _logistic_ml(X, t, design)
+        beta, cov, converged, n_iter, loglik = _logistic_ml(X, t, design, beta0)
     else:
         beta, cov, loglik, n_iter, converged = firth_newton(X, t)
     se = np.sqrt(np.diag(cov))
@@ -556,8 +579,14 @@ class PropensityModel:
                                 f"{self.method!r}). Pick one of these, or pass estimator=.")
         return self.method
 
-    def fit(self, df: pd.DataFrame, *, treatment_col: str) -> "PropensityModel":
+    def fit(self, df: pd.DataFrame, *, treatment_col: str, beta0: pd.Series | None = None) -> "PropensityModel":
         """Validate the data and fit the model; returns ``self``.
+
+        ``beta0`` (logistic only): coefficients indexed by design column name (``result_.coefficients`` of a
+        fit of similar data, as ``.set_index("term")["coef"]``) from which the Newton iteration starts, used
+        only when they name exactly the design's columns, in order (a resample that lost a level starts from
+        zeros). A replicate of a data set (plasmode) starts near its own maximum, so it needs fewer steps; the
+        maximum, and every result, is the same (:func:`gistcausal.stats.logistic.logistic_newton`).
 
         Raises
         ------
@@ -594,7 +623,10 @@ class PropensityModel:
         self.coef_, self.oof_scores_, self._fold_models = None, None, None
         coef_table, converged, n_iter, loglik, n_folds = None, True, 0, math.nan, 0
         if method in ("logistic", "firth"):
-            pf = _fit_parametric(X, t, method, design)
+            start = None
+            if beta0 is not None and tuple(map(str, beta0.index)) == tuple(map(str, design.column_names)):
+                start = beta0.to_numpy(dtype=float)
+            pf = _fit_parametric(X, t, method, design, start)
             coef_table, converged, n_iter, loglik = pf.table, pf.converged, pf.n_iter, pf.loglik
             if not converged:
                 caught.append(f"{_WHERE}: {method} fit did not converge (got {n_iter} iterations). Simplify "
