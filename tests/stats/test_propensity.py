@@ -663,3 +663,53 @@ def test_issue_17_column_rank_is_matrix_rank():
         assert _column_rank(X) == rank
         seen.add(rank == p)
     assert seen == {True, False}
+
+
+def _factorize_check(c, s, arms):
+    """The hash-based check of a numeric column that _check_numeric_covariate replaces (the message heads)."""
+    codes, uniques = pd.factorize(s)
+    if np.count_nonzero(codes < 0):
+        return "missing"
+    if len(uniques) < 2:
+        return "constant"
+    if len(uniques) > 2:
+        for arm, mask in arms:
+            if np.count_nonzero(np.bincount(codes[mask], minlength=len(uniques))) < 2:
+                return f"constant within {arm}"
+    return None
+
+
+@pytest.mark.parametrize("case", ["ok", "nan", "constant", "binary_constant_in_arm", "constant_in_treated",
+                                  "constant_in_control", "int", "int_constant_in_arm", "three_values"])
+def test_issue_17_numeric_covariate_check_equals_the_factorize_check(case):
+    from gistcausal.stats.propensity import _check_numeric_covariate
+
+    rng = np.random.default_rng(1)
+    t = np.r_[np.ones(30), np.zeros(40)].astype(int)
+    x = rng.normal(size=70)
+    if case == "nan":
+        x[[3, 50]] = np.nan
+    elif case == "constant":
+        x[:] = 2.5
+    elif case == "binary_constant_in_arm":
+        x = np.where(t == 1, 1.0, rng.integers(0, 2, 70).astype(float))
+    elif case == "constant_in_treated":
+        x[t == 1] = 0.5
+    elif case == "constant_in_control":
+        x[t == 0] = -1.0
+    elif case == "int":
+        x = rng.integers(0, 5, 70)
+    elif case == "int_constant_in_arm":
+        x = np.where(t == 0, 3, rng.integers(0, 5, 70))
+    elif case == "three_values":
+        x = np.where(t == 1, 0.0, rng.choice([0.0, 1.0, 2.0], 70))
+    arms = (("treated", t == 1), ("control", t == 0))
+    expected = _factorize_check("x", pd.Series(x), arms)
+    try:
+        _check_numeric_covariate("x", x, arms, len(x))
+        got = None
+    except DataError as err:
+        msg = str(err)
+        got = ("missing" if "missing values" in msg else "constant within treated" if "arm 'treated'" in msg
+               else "constant within control" if "arm 'control'" in msg else "constant")
+    assert got == expected

@@ -183,7 +183,8 @@ class _PlasmodeTask:
         """Replicate ``i``'s data set, its rows as drawn; ``time_order=True`` returns the same rows already
         in :func:`~gistcausal.analysis.plasmode_models.in_time_order` (stable order of the simulated times),
         taking the cohort rows once in that order instead of taking them and then reordering the copy.
-        ``analysis_only=True`` takes only the columns of ``analysis_frame`` (when set; the same values)."""
+        ``analysis_only=True`` takes only the columns of ``analysis_frame`` (when set): the same values, text
+        covariates coded as categoricals with the categories the replicate holds (:func:`_analysis_frame`)."""
         rng = np.random.default_rng(_seed(self.random_state, i))
         idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
         z = self.z[idx].copy()
@@ -199,9 +200,13 @@ class _PlasmodeTask:
         if time_order:
             order = np.argsort(time, kind="stable")
             idx, a, t, c, time = idx[order], a[order], t[order], c[order], time[order]
-        src = self.analysis_frame if analysis_only and self.analysis_frame is not None else self.frame
-        out = src.take(idx)                    # one copy (iloc + reset_index copied twice)
+        small = analysis_only and self.analysis_frame is not None
+        out = (self.analysis_frame if small else self.frame).take(idx)   # one copy (iloc + reset_index: two)
         out.index = pd.RangeIndex(idx.size)
+        if small:
+            for col in out.columns:
+                if isinstance(out[col].dtype, pd.CategoricalDtype) and self.frame[col].dtype == object:
+                    out[col] = _observed_categories(out[col])
         if self.ps is not None:
             out["treatment"] = a.astype(int)
             out["arm"] = np.where(a == 1, self.arm_names[0], self.arm_names[1])
@@ -1008,19 +1013,48 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
                          sizes=_arm_sizes(c.n_arms, sample_size), u=s.unmeasured_confounder, random_state=seed,
                          ps=draws.ps, arm_names=(cfg.treatment.treated, cfg.treatment.control),
                          ps_beta0=_cohort_ps_coef(cfg, base, s.methods),
-                         analysis_frame=base[_analysis_columns(cfg, base, outcome)])
+                         analysis_frame=_analysis_frame(cfg, base, outcome))
     records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
                        engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
     return _build_result(records, truth, record, cfg.analysis.survival.alpha)
 
 
-def _analysis_columns(cfg: StudyConfig, frame: pd.DataFrame, outcome: str) -> list[str]:
-    """The cohort columns a replicate's analysis (:func:`_analyse`) reads: treatment and arm, every configured
-    covariate (propensity model, entropy balancing), matching's exact columns; the outcome's columns are
-    replaced by the simulated ones."""
-    wanted = ["arm", "treatment", *cfg.covariates, *cfg.analysis.matching.exact]
+def _analysis_frame(cfg: StudyConfig, frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The cohort columns a replicate's analysis (:func:`_analyse`) reads: treatment, every configured covariate
+    (propensity model, entropy balancing) and matching's exact columns; the outcome's columns are replaced by
+    the simulated ones.
+
+    With IPTW, a text (object) covariate is coded once as a categorical whose categories are its sorted distinct
+    values, the levels the propensity design learns from text (``design_matrix._sorted_levels``);
+    :meth:`_PlasmodeTask.dataset` keeps only the categories a replicate has, in that order, so the replicate's
+    design, checks and fit are those of the text column, without hashing the text again in every replicate.
+    """
+    from gistcausal.stats.design_matrix import _sorted_levels
+
+    wanted = ["treatment", *cfg.covariates, *cfg.analysis.matching.exact]
     drop = {f"{outcome}_time", f"{outcome}_event"}
-    return list(dict.fromkeys(c for c in wanted if c in frame.columns and c not in drop))
+    out = frame[list(dict.fromkeys(c for c in wanted if c in frame.columns and c not in drop))].copy()
+    if cfg.analysis.weights.method == "iptw":
+        ps_covs = {n for n, c in cfg.covariates.items() if c.in_propensity}
+        for c in out.columns:
+            if c in ps_covs and out[c].dtype == object:
+                out[c] = pd.Categorical(out[c], categories=list(_sorted_levels(out[c])))
+    return out
+
+
+def _observed_categories(s: pd.Series) -> pd.Series:
+    """``s`` (categorical) with only the categories it holds, in their order (``remove_unused_categories``
+    without its sort of the codes)."""
+    codes = s.cat.codes.to_numpy()
+    k = len(s.cat.categories)
+    held = np.bincount(codes[codes >= 0], minlength=k) > 0
+    if held.all():
+        return s
+    new_code = np.full(k, -1, dtype=codes.dtype)
+    new_code[held] = np.arange(int(held.sum()), dtype=codes.dtype)
+    recoded = np.where(codes >= 0, new_code[np.maximum(codes, 0)], -1).astype(codes.dtype)
+    return pd.Series(pd.Categorical.from_codes(recoded, categories=s.cat.categories[held]), index=s.index,
+                     name=s.name)
 
 
 def _cohort_ps_coef(cfg: StudyConfig, frame: pd.DataFrame, methods: Sequence[str]) -> pd.Series | None:

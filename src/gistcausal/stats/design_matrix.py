@@ -216,8 +216,11 @@ class Factor:
         if self.kind == "categorical":
             # a categorical column is recoded from its own codes (the same codes as matching its values one by
             # one, without materialising them: 20x faster)
-            values = s if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy(dtype=object)
-            codes = pd.Categorical(values, categories=list(self.levels)).codes
+            if isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == tuple(self.levels):
+                codes = s.cat.codes.to_numpy()    # already coded by the levels (issue 17: no recoding pass)
+            else:
+                values = s if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy(dtype=object)
+                codes = pd.Categorical(values, categories=list(self.levels)).codes
             unknown = codes < 0
             if unknown.any():
                 raise DataError(f"{where}: covariate {self.column!r} has {int(unknown.sum())} values outside the "

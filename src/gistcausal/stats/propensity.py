@@ -296,6 +296,9 @@ def _check_covariates(df: pd.DataFrame, cols: Sequence[Any], t: np.ndarray) -> N
     arms = (("treated", t == 1), ("control", t == 0))
     for c in cols:
         s = df[c]
+        if not is_categorical(s) and s.dtype.kind in "fiu":
+            _check_numeric_covariate(c, s.to_numpy(), arms, len(df))
+            continue
         codes, uniques = pd.factorize(s)
         n_missing = int(np.count_nonzero(codes < 0))
         if n_missing:
@@ -331,6 +334,31 @@ def _column_rank(X: np.ndarray) -> int:
     if ev[-1] > 0 and ev[0] > max(1e-8, 10.0 * n * p * np.finfo(float).eps) * ev[-1]:
         return p
     return int(np.linalg.matrix_rank(X))
+
+
+def _check_numeric_covariate(c: Any, x: np.ndarray, arms: tuple, n: int) -> None:
+    """:func:`_check_covariates` of a numeric (numpy float or integer) column, by comparisons instead of a
+    hash pass (issue 17: three float columns were a tenth of a plasmode replicate's propensity fit): the same
+    checks in the same order, the same messages. Missing values are NaN; at least two distinct values means
+    min < max; more than two means a value other than the minimum and maximum; constant within an arm means
+    min == max there."""
+    if x.dtype.kind == "f":
+        n_missing = int(np.count_nonzero(np.isnan(x)))
+        if n_missing:
+            raise DataError(f"{_WHERE}: covariate {c!r} has {n_missing} missing values (got {n_missing} of "
+                            f"{n}). Impute them (gistcausal.stats.impute.impute_chained) or map them to a "
+                            "'not reported' level.")
+    lo, hi = (x.min(), x.max()) if x.size else (0, 0)
+    if not lo < hi:
+        raise DataError(f"{_WHERE}: covariate {c!r} is constant (got 1 distinct value). Drop it from "
+                        "the propensity model.")
+    if np.any((x != lo) & (x != hi)):  # more than two distinct values (binary: separation check later)
+        for arm, mask in arms:
+            xa = x[mask]
+            if xa.size == 0 or xa.min() == xa.max():
+                raise DataError(f"{_WHERE}: covariate {c!r} is constant within arm {arm!r} (got 1 "
+                                f"distinct value in {int(mask.sum())} patients). Drop or recode {c!r}; "
+                                "the arms cannot be compared on it.")
 
 
 def _check_dimensions(X: np.ndarray, n1: int, n0: int, description: str) -> None:
