@@ -713,3 +713,27 @@ def test_issue_17_numeric_covariate_check_equals_the_factorize_check(case):
         got = ("missing" if "missing values" in msg else "constant within treated" if "arm 'treated'" in msg
                else "constant within control" if "arm 'control'" in msg else "constant")
     assert got == expected
+
+
+@pytest.mark.parametrize("terms", [
+    {"covariates": COVS},
+    {"covariates": COVS, "interactions": [("age", "meno"), ("nodes", "size"), ("size", "grade_txt")]},
+    {"covariates": ["size", "grade_txt", "er"], "splines": {"age": 3, "nodes": {"kind": "bs", "knots": (2, 5)}},
+     "interactions": [("size", "grade_txt")]},
+])
+def test_issue_17_design_matrix_equals_stacked_blocks(rotterdam, terms):
+    """Design.matrix writes the columns into one matrix; the result is exactly the blocks of Factor.evaluate
+    stacked (the former construction), for categorical (category and text) main effects, splines and
+    interactions."""
+    from gistcausal.stats.design_matrix import _row_products, build_design
+
+    df = rotterdam.assign(grade_txt=rotterdam["grade"].map({2: "two", 3: "three"}))
+    terms = {**terms, "covariates": [*terms["covariates"], "grade_txt"]}
+    design = build_design(df, **terms)
+    blocks = [np.ones((len(df), 1))]
+    for term in design.terms:
+        blocks.append(_row_products([design.factors[i].evaluate(df[design.factors[i].column], reduced=r, where="t")
+                                     for i, r in zip(term.factors, term.reduced)]))
+    np.testing.assert_array_equal(design.matrix(df), np.hstack(blocks))
+    np.testing.assert_array_equal(design.matrix(df.sample(frac=1.0, random_state=1), check_missing=False),
+                                  np.hstack(blocks)[df.sample(frac=1.0, random_state=1).index.to_numpy()])

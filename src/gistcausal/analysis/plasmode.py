@@ -187,7 +187,7 @@ class _PlasmodeTask:
         covariates coded as categoricals with the categories the replicate holds (:func:`_analysis_frame`)."""
         rng = np.random.default_rng(_seed(self.random_state, i))
         idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
-        z = self.z[idx].copy()
+        z = self.z[idx]                        # fancy indexing: already a copy
         zc = z.copy()
         zc[:, self.treat_pos] = a
         z[:, self.treat_pos] = 0.0

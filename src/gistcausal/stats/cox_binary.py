@@ -95,8 +95,11 @@ def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarra
     key <<= 2
     key += (2.0 * a + e).astype(np.int64)     # 0: arm 0 censored, 1: arm 0 death, 2: arm 1 censored, 3: arm 1 death
     cnt = np.bincount(key, minlength=4 * m).reshape(m, 4)
-    sw = np.bincount(key, weights=w, minlength=4 * m).reshape(m, 4)
-    sw2 = np.bincount(key, weights=w * w, minlength=4 * m).reshape(m, 4)
+    if np.all(w == 1.0):                      # unweighted: every sum of weights (and of their squares) is a count
+        sw = sw2 = cnt.astype(float)
+    else:
+        sw = np.bincount(key, weights=w, minlength=4 * m).reshape(m, 4)
+        sw2 = np.bincount(key, weights=w * w, minlength=4 * m).reshape(m, 4)
     n0, n1 = sw[:, 0] + sw[:, 1], sw[:, 2] + sw[:, 3]
     d0, d1 = sw[:, 1], sw[:, 3]
     wd = d0 + d1
