@@ -188,14 +188,13 @@ class _PlasmodeTask:
         rng = np.random.default_rng(_seed(self.random_state, i))
         idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
         z = self.z[idx]                        # fancy indexing: already a copy
-        zc = z.copy()
-        zc[:, self.treat_pos] = a
-        z[:, self.treat_pos] = 0.0
+        z[:, self.treat_pos] = 0.0             # the event model's covariates: treatment enters as log_hr * a
         u = _draw_u(rng, a, self.u)
         g = 0.0 if self.u is None else self.u["strength_outcome"]
         eta = self.event_model.linear_predictor(z) + self.log_hr * a + g * u
         t = self.event_model.draw(eta, rng.exponential(size=idx.size))
-        c = censoring_times(rng, self.censor_model, zc, self.admin_time, idx.size)
+        z[:, self.treat_pos] = a               # the censoring model's covariates (treatment included), in place
+        c = censoring_times(rng, self.censor_model, z, self.admin_time, idx.size)
         time = np.minimum(t, c)
         if time_order:
             order = np.argsort(time, kind="stable")

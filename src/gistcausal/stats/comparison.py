@@ -369,8 +369,11 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
         design = a[:, None]
         names = ["treatment"]
     common, contrast, outcome = ctx.common, ctx.contrast, ctx.common["outcome"]
-    empty = [(label, int((a == code).sum())) for code, label in ((0, ctx.labels[0]), (1, ctx.labels[1]))
-             if (a == code).any() and not np.any(e[a == code] > 0)]
+    # patients and events per arm (a is 0/1, e is 0/1: checked), one pass each
+    n_code = np.bincount(a.astype(np.intp), minlength=2)
+    ev_code = np.bincount(a.astype(np.intp), weights=e, minlength=2)
+    empty = [(label, int(n_code[code])) for code, label in ((0, ctx.labels[0]), (1, ctx.labels[1]))
+             if n_code[code] > 0 and not ev_code[code] > 0]
     if empty:
         where_ = (f"no events in either arm (got 0 events in {t.size} patients)" if len(empty) == 2 else
                   f"no events in arm '{empty[0][0]}' (got 0 events in {empty[0][1]} patients)")
