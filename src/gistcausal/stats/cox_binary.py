@@ -66,7 +66,7 @@ class BinaryCoxData:
     count: np.ndarray    # (m,) patients (positive weight) per distinct time
     nd: np.ndarray       # (m,) number of deaths
     d1: np.ndarray       # (m,) weight of the deaths in arm 1
-    w2: np.ndarray       # (4, m) sum of w^2 by (arm 1 death, arm 1 censored, arm 0 death, arm 0 censored)
+    w2: np.ndarray       # (m, 4) sum of w^2 by (arm 0 censored, arm 0 death, arm 1 censored, arm 1 death)
     dt: np.ndarray       # distinct times with a death
     rep: np.ndarray      # (nexp,) expanded (time, k) rows: index into dt
     frac: np.ndarray     # (nexp,) k / d for Efron, 0 for Breslow
@@ -104,7 +104,6 @@ def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarra
     d0, d1 = sw[:, 1], sw[:, 3]
     wd = d0 + d1
     nd = (cnt[:, 1] + cnt[:, 3]).astype(float)
-    w2 = np.ascontiguousarray(sw2[:, ::-1].T)   # arm 1 death, arm 1 censored, arm 0 death, arm 0 censored
     s1 = np.cumsum(n1[::-1])[::-1]
     s0 = np.cumsum(n0[::-1])[::-1]
     dt = np.flatnonzero(nd > 0)
@@ -122,7 +121,7 @@ def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarra
         meanwt = wd[dt]
         a0, a1 = s0[dt], s1[dt]
     return BinaryCoxData(t=t[start], count=cnt.sum(axis=1).astype(float), nd=nd, d1=np.ascontiguousarray(d1),
-                         w2=w2, dt=dt, rep=rep, frac=frac, a0=a0, a1=a1, meanwt=meanwt,
+                         w2=sw2, dt=dt, rep=rep, frac=frac, a0=a0, a1=a1, meanwt=meanwt,
                          d1_total=float(d1.sum()), efron=ties == "efron")
 
 
@@ -210,7 +209,7 @@ def _robust_sum(s: BinaryCoxData, cur: BinaryCoxPieces) -> float:
     s10 = -r1 * (big_h - big_x)
     s01 = -xavg + big_x - xhf
     s00 = big_x
-    return float(s.w2[0] @ s11 ** 2 + s.w2[1] @ s10 ** 2 + s.w2[2] @ s01 ** 2 + s.w2[3] @ s00 ** 2)
+    return float(s.w2[:, 3] @ s11 ** 2 + s.w2[:, 2] @ s10 ** 2 + s.w2[:, 1] @ s01 ** 2 + s.w2[:, 0] @ s00 ** 2)
 
 
 class BinaryCoxFitDetail(NamedTuple):
