@@ -737,3 +737,16 @@ def test_issue_17_design_matrix_equals_stacked_blocks(rotterdam, terms):
     np.testing.assert_array_equal(design.matrix(df), np.hstack(blocks))
     np.testing.assert_array_equal(design.matrix(df.sample(frac=1.0, random_state=1), check_missing=False),
                                   np.hstack(blocks)[df.sample(frac=1.0, random_state=1).index.to_numpy()])
+
+
+def test_issue_17_score_summary_quantiles_equal_one_call_each():
+    from gistcausal.stats.propensity import _score_summary
+
+    rng = np.random.default_rng(4)
+    for n1, n0 in ((1, 2), (5, 8), (301, 1200)):
+        t = np.r_[np.ones(n1), np.zeros(n0)]
+        scores = rng.random(n1 + n0)
+        got = _score_summary(scores, t).set_index("arm")
+        for arm, m in (("treated", t == 1), ("control", t == 0)):
+            for col, q in (("p01", 0.01), ("q1", 0.25), ("q3", 0.75), ("p99", 0.99)):
+                assert got.loc[arm, col] == float(np.quantile(scores[m], q))
