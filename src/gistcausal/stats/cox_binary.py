@@ -75,6 +75,7 @@ class BinaryCoxData:
     meanwt: np.ndarray   # (nexp,)
     d1_total: float      # D^1
     efron: bool
+    one_per_time: bool   # one expanded row per death time (Breslow, or no tied deaths): rep is arange
 
 
 def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarray, ties: str) -> BinaryCoxData:
@@ -108,21 +109,22 @@ def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarra
     s0 = np.cumsum(n0[::-1])[::-1]
     dt = np.flatnonzero(nd > 0)
     ndt = nd[dt].astype(np.int64)
-    if ties == "efron":
+    single = bool(np.all(ndt == 1))            # no tied deaths: Efron's expansion is one row per death time
+    if ties == "efron" and not single:
         rep = np.repeat(np.arange(dt.size), ndt)
         k = np.arange(rep.size) - np.repeat(np.cumsum(ndt) - ndt, ndt)
         frac = k / ndt[rep]
         meanwt = (wd[dt] / nd[dt])[rep]
         jj = dt[rep]
         a0, a1 = s0[jj] - frac * d0[jj], s1[jj] - frac * d1[jj]
-    else:
+    else:                                      # Breslow, or Efron with d = 1 everywhere (k = 0, mean weight = wd)
         rep = np.arange(dt.size)
         frac = np.zeros(dt.size)
         meanwt = wd[dt]
         a0, a1 = s0[dt], s1[dt]
     return BinaryCoxData(t=t[start], count=cnt.sum(axis=1).astype(float), nd=nd, d1=np.ascontiguousarray(d1),
                          w2=sw2, dt=dt, rep=rep, frac=frac, a0=a0, a1=a1, meanwt=meanwt,
-                         d1_total=float(d1.sum()), efron=ties == "efron")
+                         d1_total=float(d1.sum()), efron=ties == "efron", one_per_time=single or ties != "efron")
 
 
 class BinaryCoxPieces(NamedTuple):
@@ -196,7 +198,8 @@ def _robust_sum(s: BinaryCoxData, cur: BinaryCoxPieces) -> float:
     m, nt = s.nd.size, s.dt.size
     h = s.meanwt / cur.denom
     hp, hf = h * cur.p, s.frac * h
-    per_dt = [np.bincount(s.rep, weights=v, minlength=nt) for v in (h, hf, hp, hf * cur.p, cur.p)]
+    per_dt = [v if s.one_per_time else np.bincount(s.rep, weights=v, minlength=nt)
+              for v in (h, hf, hp, hf * cur.p, cur.p)]
     if s.efron:
         per_dt[4] = per_dt[4] / s.nd[s.dt]    # mean of p over the d_j expanded rows (Breslow: one row)
     hj, hfj, xh, xhf, xavg = (np.zeros(m) for _ in range(5))
@@ -332,7 +335,8 @@ def binary_cox_zph(detail: BinaryCoxFitDetail, *, transform: str = "km") -> ZphR
     g_dt = tt - (s.nd[s.dt] @ tt) / s.nd[s.dt].sum()
     g = g_dt[s.rep]
     v = s.meanwt * cur.p * (1.0 - cur.p)
-    u_j = s.d1[s.dt] - np.bincount(s.rep, weights=s.meanwt * cur.p, minlength=s.dt.size)
+    wp = s.meanwt * cur.p
+    u_j = s.d1[s.dt] - (wp if s.one_per_time else np.bincount(s.rep, weights=wp, minlength=s.dt.size))
     u = np.array([0.0, float(g_dt @ u_j)])
     i_bg = float(g @ v)
     imat = np.array([[cur.info, i_bg], [i_bg, float((g * g) @ v)]])
