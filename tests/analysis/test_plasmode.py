@@ -440,3 +440,72 @@ def test_fit_propensity_gives_out_of_fold_scores_for_boosting(default_config, fr
     in_sample = model.predict(frame)
     assert np.max(np.abs(ps - in_sample)) > 0.01
     assert c_statistic(in_sample, t) > c_statistic(ps, t)  # the in-sample average discriminates too well
+
+
+def test_issue_17_replicate_fast_paths_give_the_same_rows(monkeypatch, default_config, frame):
+    """The replicate's analysis columns only and the warm-started propensity refit (the cohort's coefficients,
+    naming the replicate design's columns) give the rows of the plain replicate analysis."""
+    from gistcausal.analysis.iptw import propensity_model
+    from gistcausal.analysis.plasmode import _analyse
+
+    task = _task(monkeypatch, default_config, frame)
+    assert task.ps_beta0 is not None and task.analysis_frame is not None
+    assert set(task.analysis_frame.columns) < set(task.frame.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(3):
+            small = task.dataset(i, time_order=True, analysis_only=True)
+            full = task.dataset(i, time_order=True)
+            model = propensity_model(task.cfg).fit(small, treatment_col="treatment")
+            assert tuple(model.design_.column_names) == tuple(task.ps_beta0.index)   # the warm start is used
+            _assert_same_values(small, full)
+            plain = _analyse(task.cfg, full, task.outcome, task.estimand, task.methods)
+            fast = task.run(i)
+            assert [(r["method"], r["measure"], r["time"]) for r in fast] == \
+                [(r["method"], r["measure"], r["time"]) for r in plain]
+            for key in ("value", "se", "ci_low", "ci_high"):
+                np.testing.assert_allclose([r[key] for r in fast], [r[key] for r in plain], rtol=1e-10, atol=1e-13)
+
+
+def _assert_same_values(small, full):
+    """The analysis-only replicate holds the full replicate's values; text columns as categoricals whose
+    categories are the sorted values the replicate holds (the levels a text column's design learns)."""
+    for c in small.columns:
+        if full[c].dtype == object and isinstance(small[c].dtype, pd.CategoricalDtype):
+            assert list(small[c].cat.categories) == sorted(full[c].dropna().unique())
+            pd.testing.assert_series_equal(small[c].astype(object), full[c], check_exact=True)
+        else:
+            pd.testing.assert_series_equal(small[c], full[c], check_exact=True)
+
+
+def test_issue_17_text_level_missing_from_a_replicate(monkeypatch, default_config, frame):
+    """A text covariate level that a replicate does not draw is dropped from its design, as for the text column:
+    the analysis-only replicate (categorical coding) fits the same propensity model as the full one."""
+    from gistcausal.analysis.iptw import propensity_model
+
+    col = next(n for n, c in default_config.covariates.items() if c.in_propensity and frame[n].dtype == object)
+    f = frame.copy()
+    f.loc[f.index[:3], col] = "zz_rare"
+    task = _task(monkeypatch, default_config, f)
+    assert isinstance(task.analysis_frame[col].dtype, pd.CategoricalDtype)
+    absent = present = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(12):
+            small, full = task.dataset(i, analysis_only=True), task.dataset(i)
+            _assert_same_values(small, full)
+            has = "zz_rare" in set(full[col])
+            absent, present = absent + (not has), present + has
+            fits = []
+            for d in (small, full):
+                try:
+                    m = propensity_model(default_config).fit(d, treatment_col="treatment")
+                    fits.append((tuple(m.design_.column_names), m.coef_))
+                except Exception as err:  # noqa: BLE001 - the same failure is expected of both
+                    fits.append((type(err), str(err)))
+            assert fits[0][0] == fits[1][0]
+            if isinstance(fits[0][1], np.ndarray):
+                np.testing.assert_array_equal(fits[0][1], fits[1][1])
+            else:
+                assert fits[0][1] == fits[1][1]
+    assert absent and present

@@ -626,3 +626,127 @@ def test_boosting_predict_thread_limit_keeps_the_fold_average(confounded, monkey
         [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]) or np.full((len(Z), 2), 0.5))
     model.predict(df)
     assert seen[0] == len(df) and all(t == [1] for t in seen[1:]) and len(seen) == 4
+
+
+# ------------------------------------------------------------------------------- issue 17: replicate fast paths
+def test_issue_17_warm_start_gives_the_same_fit_in_fewer_steps(rot_model, rotterdam):
+    """beta0 (a previous fit's coefficients, by design column) only moves the start of the Newton iteration."""
+    start = rot_model.result_.coefficients.set_index("term")["coef"]
+    boot = rotterdam.sample(frac=1.0, replace=True, random_state=3)
+    cold = PropensityModel(covariates=COVS).fit(boot, treatment_col="hormon")
+    warm = PropensityModel(covariates=COVS).fit(boot, treatment_col="hormon", beta0=start)
+    np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(warm.training_scores(), cold.training_scores(), rtol=1e-10, atol=1e-14)
+    assert warm.result_.n_iter < cold.result_.n_iter
+    # coefficients that do not name the design's columns (a resample that lost a level) are not used
+    other = start.rename(index={start.index[-1]: "no such column"})
+    ignored = PropensityModel(covariates=COVS).fit(boot, treatment_col="hormon", beta0=other)
+    np.testing.assert_array_equal(ignored.coef_, cold.coef_)
+    assert ignored.result_.n_iter == cold.result_.n_iter
+
+
+def test_issue_17_column_rank_is_matrix_rank():
+    """The Gram-eigenvalue certificate of full rank never disagrees with np.linalg.matrix_rank (full rank, exactly
+    and nearly collinear columns, badly scaled columns, rare indicators)."""
+    from gistcausal.stats.propensity import _column_rank
+
+    rng = np.random.default_rng(17)
+    seen = set()
+    for k in range(300):
+        n, p = int(rng.integers(5, 2000)), int(rng.integers(2, 10))
+        X = np.c_[np.ones(n), rng.normal(size=(n, p - 1)) * 10 ** rng.uniform(-3, 3, p - 1)]
+        if k % 3 == 1 and p > 2:
+            X[:, -1] = 2 * X[:, 1] + X[:, 0] + rng.normal(size=n) * 10 ** rng.uniform(-16, -4)
+        if k % 3 == 2 and p > 2:
+            X[:, -1] = (rng.random(n) < 0.003).astype(float)
+        rank = int(np.linalg.matrix_rank(X))
+        assert _column_rank(X) == rank
+        seen.add(rank == p)
+    assert seen == {True, False}
+
+
+def _factorize_check(c, s, arms):
+    """The hash-based check of a numeric column that _check_numeric_covariate replaces (the message heads)."""
+    codes, uniques = pd.factorize(s)
+    if np.count_nonzero(codes < 0):
+        return "missing"
+    if len(uniques) < 2:
+        return "constant"
+    if len(uniques) > 2:
+        for arm, mask in arms:
+            if np.count_nonzero(np.bincount(codes[mask], minlength=len(uniques))) < 2:
+                return f"constant within {arm}"
+    return None
+
+
+@pytest.mark.parametrize("case", ["ok", "nan", "constant", "binary_constant_in_arm", "constant_in_treated",
+                                  "constant_in_control", "int", "int_constant_in_arm", "three_values"])
+def test_issue_17_numeric_covariate_check_equals_the_factorize_check(case):
+    from gistcausal.stats.propensity import _check_numeric_covariate
+
+    rng = np.random.default_rng(1)
+    t = np.r_[np.ones(30), np.zeros(40)].astype(int)
+    x = rng.normal(size=70)
+    if case == "nan":
+        x[[3, 50]] = np.nan
+    elif case == "constant":
+        x[:] = 2.5
+    elif case == "binary_constant_in_arm":
+        x = np.where(t == 1, 1.0, rng.integers(0, 2, 70).astype(float))
+    elif case == "constant_in_treated":
+        x[t == 1] = 0.5
+    elif case == "constant_in_control":
+        x[t == 0] = -1.0
+    elif case == "int":
+        x = rng.integers(0, 5, 70)
+    elif case == "int_constant_in_arm":
+        x = np.where(t == 0, 3, rng.integers(0, 5, 70))
+    elif case == "three_values":
+        x = np.where(t == 1, 0.0, rng.choice([0.0, 1.0, 2.0], 70))
+    arms = (("treated", t == 1), ("control", t == 0))
+    expected = _factorize_check("x", pd.Series(x), arms)
+    try:
+        _check_numeric_covariate("x", x, arms, len(x))
+        got = None
+    except DataError as err:
+        msg = str(err)
+        got = ("missing" if "missing values" in msg else "constant within treated" if "arm 'treated'" in msg
+               else "constant within control" if "arm 'control'" in msg else "constant")
+    assert got == expected
+
+
+@pytest.mark.parametrize("terms", [
+    {"covariates": COVS},
+    {"covariates": COVS, "interactions": [("age", "meno"), ("nodes", "size"), ("size", "grade_txt")]},
+    {"covariates": ["size", "grade_txt", "er"], "splines": {"age": 3, "nodes": {"kind": "bs", "knots": (2, 5)}},
+     "interactions": [("size", "grade_txt")]},
+])
+def test_issue_17_design_matrix_equals_stacked_blocks(rotterdam, terms):
+    """Design.matrix writes the columns into one matrix; the result is exactly the blocks of Factor.evaluate
+    stacked (the former construction), for categorical (category and text) main effects, splines and
+    interactions."""
+    from gistcausal.stats.design_matrix import _row_products, build_design
+
+    df = rotterdam.assign(grade_txt=rotterdam["grade"].map({2: "two", 3: "three"}))
+    terms = {**terms, "covariates": [*terms["covariates"], "grade_txt"]}
+    design = build_design(df, **terms)
+    blocks = [np.ones((len(df), 1))]
+    for term in design.terms:
+        blocks.append(_row_products([design.factors[i].evaluate(df[design.factors[i].column], reduced=r, where="t")
+                                     for i, r in zip(term.factors, term.reduced)]))
+    np.testing.assert_array_equal(design.matrix(df), np.hstack(blocks))
+    np.testing.assert_array_equal(design.matrix(df.sample(frac=1.0, random_state=1), check_missing=False),
+                                  np.hstack(blocks)[df.sample(frac=1.0, random_state=1).index.to_numpy()])
+
+
+def test_issue_17_score_summary_quantiles_equal_one_call_each():
+    from gistcausal.stats.propensity import _score_summary
+
+    rng = np.random.default_rng(4)
+    for n1, n0 in ((1, 2), (5, 8), (301, 1200)):
+        t = np.r_[np.ones(n1), np.zeros(n0)]
+        scores = rng.random(n1 + n0)
+        got = _score_summary(scores, t).set_index("arm")
+        for arm, m in (("treated", t == 1), ("control", t == 0)):
+            for col, q in (("p01", 0.01), ("q1", 0.25), ("q3", 0.75), ("p99", 0.99)):
+                assert got.loc[arm, col] == float(np.quantile(scores[m], q))

@@ -90,18 +90,19 @@ def flexible_splines(cfg: StudyConfig, frame: pd.DataFrame, df: int = 3) -> dict
 
 
 def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, *, spline_all: bool = False,
-                   **options: Any) -> tuple[Any, np.ndarray]:
+                   beta0: pd.Series | None = None, **options: Any) -> tuple[Any, np.ndarray]:
     """Fit the configured propensity model on a cohort frame; returns (result, scores of the frame's rows).
 
     The scores are the training scores of :meth:`PropensityModel.training_scores`: for logistic/Firth models
     :math:`\\operatorname{expit}(x_i^\\top\\hat\\beta)`; for cross-fitted learners (boosting) the out-of-fold
     scores, so no patient's weight comes from a model that saw that patient (the fold models' average on the
     training rows would be over-fitted, its weights too extreme). ``spline_all`` enters every continuous
-    covariate as a natural spline (:func:`flexible_splines`)."""
+    covariate as a natural spline (:func:`flexible_splines`). ``beta0`` warm-starts a logistic fit
+    (:meth:`PropensityModel.fit`; the same fit)."""
     if spline_all:
         options["splines"] = flexible_splines(cfg, frame)
     model = propensity_model(cfg, **options)
-    model.fit(frame, treatment_col="treatment")
+    model.fit(frame, treatment_col="treatment", beta0=beta0)
     return model.result_, model.training_scores()
 
 
@@ -159,18 +160,20 @@ def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, 
 def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
                ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
                trim: Any = "config", at_risk_times: Any = None, method: str | None = None,
-               contrasts_only: bool = False) -> CausalFit:
+               contrasts_only: bool = False, ps_beta0: pd.Series | None = None) -> CausalFit:
     """IPTW analysis of one outcome: propensity score (fitted unless ``ps`` is given), weights, weighted
     survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
     plasmode replicates. ``method`` (default ``analysis.weights.method``): ``"iptw"``, ``"matching"`` (the
     matched comparison of :func:`gistcausal.stats.matching.matched_survival`) or ``"ebal"``.
     ``contrasts_only`` is passed to :func:`gistcausal.stats.comparison.compare_survival` (same estimates of the
     contrasts, no curves, medians or log-rank; plasmode replicates); the matched comparison ignores it.
+    ``ps_beta0`` warm-starts the propensity refit (:func:`fit_propensity`; plasmode replicates start from the
+    cohort's coefficients); the fit is the same.
     """
 
     result = None
     if ps is None:
-        result, ps = fit_propensity(cfg, frame)
+        result, ps = fit_propensity(cfg, frame, beta0=ps_beta0)
     method = method or cfg.analysis.weights.method
     a = frame["treatment"].to_numpy(int)
     wr = configured_weights(cfg, ps, a, estimand=estimand, stabilize=stabilize, truncate=truncate, trim=trim,

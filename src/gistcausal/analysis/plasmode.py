@@ -94,8 +94,9 @@ def _estimate_rows(estimates: Sequence[Any], measures: Sequence[str]) -> list[di
 
 
 def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
-             methods: Sequence[str]) -> list[dict[str, Any]]:
-    """The configured analysis of one replicate data set -> summary rows."""
+             methods: Sequence[str], ps_beta0: pd.Series | None = None) -> list[dict[str, Any]]:
+    """The configured analysis of one replicate data set -> summary rows (``ps_beta0``: the propensity refit's
+    warm start, see :func:`gistcausal.analysis.iptw.causal_fit`)."""
     from gistcausal.analysis.iptw import causal_fit
     from gistcausal.stats.comparison import compare_survival
 
@@ -103,8 +104,8 @@ def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
     cfg, dropped = _within_follow_up(cfg, frame, outcome)
     if "iptw" in methods:
         # contrasts_only: a replicate reads the contrasts alone (not the curves, medians or log-rank)
-        rows += _estimate_rows(causal_fit(cfg, frame, outcome=outcome, estimand=estimand,
-                                          contrasts_only=True).estimates, PLASMODE_MEASURES)
+        rows += _estimate_rows(causal_fit(cfg, frame, outcome=outcome, estimand=estimand, contrasts_only=True,
+                                          ps_beta0=ps_beta0).estimates, PLASMODE_MEASURES)
     if "unadjusted" in methods:
         s = cfg.analysis.survival
         comp = compare_survival(frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(int),
@@ -173,28 +174,38 @@ class _PlasmodeTask:
     random_state: int
     ps: np.ndarray | None = None               # treatment="simulated": P(A=1 | x) of each cohort row
     arm_names: tuple[str, str] = ("treated", "control")
+    # issue 17: the cohort's own propensity coefficients (warm start of each replicate's refit) and the cohort
+    # reduced to the columns the analysis reads (taken per replicate instead of every cohort column)
+    ps_beta0: pd.Series | None = None
+    analysis_frame: pd.DataFrame | None = None
 
-    def dataset(self, i: int, *, time_order: bool = False) -> pd.DataFrame:
+    def dataset(self, i: int, *, time_order: bool = False, analysis_only: bool = False) -> pd.DataFrame:
         """Replicate ``i``'s data set, its rows as drawn; ``time_order=True`` returns the same rows already
         in :func:`~gistcausal.analysis.plasmode_models.in_time_order` (stable order of the simulated times),
-        taking the cohort rows once in that order instead of taking them and then reordering the copy."""
+        taking the cohort rows once in that order instead of taking them and then reordering the copy.
+        ``analysis_only=True`` takes only the columns of ``analysis_frame`` (when set): the same values, text
+        covariates coded as categoricals with the categories the replicate holds (:func:`_analysis_frame`)."""
         rng = np.random.default_rng(_seed(self.random_state, i))
         idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
-        z = self.z[idx].copy()
-        zc = z.copy()
-        zc[:, self.treat_pos] = a
-        z[:, self.treat_pos] = 0.0
+        z = self.z[idx]                        # fancy indexing: already a copy
+        z[:, self.treat_pos] = 0.0             # the event model's covariates: treatment enters as log_hr * a
         u = _draw_u(rng, a, self.u)
         g = 0.0 if self.u is None else self.u["strength_outcome"]
         eta = self.event_model.linear_predictor(z) + self.log_hr * a + g * u
         t = self.event_model.draw(eta, rng.exponential(size=idx.size))
-        c = censoring_times(rng, self.censor_model, zc, self.admin_time, idx.size)
+        z[:, self.treat_pos] = a               # the censoring model's covariates (treatment included), in place
+        c = censoring_times(rng, self.censor_model, z, self.admin_time, idx.size)
         time = np.minimum(t, c)
         if time_order:
             order = np.argsort(time, kind="stable")
             idx, a, t, c, time = idx[order], a[order], t[order], c[order], time[order]
-        out = self.frame.take(idx)             # one copy (iloc + reset_index copied twice)
+        small = analysis_only and self.analysis_frame is not None
+        out = (self.analysis_frame if small else self.frame).take(idx)   # one copy (iloc + reset_index: two)
         out.index = pd.RangeIndex(idx.size)
+        if small:
+            for col in out.columns:
+                if isinstance(out[col].dtype, pd.CategoricalDtype) and self.frame[col].dtype == object:
+                    out[col] = _observed_categories(out[col])
         if self.ps is not None:
             out["treatment"] = a.astype(int)
             out["arm"] = np.where(a == 1, self.arm_names[0], self.arm_names[1])
@@ -203,7 +214,8 @@ class _PlasmodeTask:
         return out
 
     def run(self, i: int) -> list[dict[str, Any]]:
-        return _analyse(self.cfg, self.dataset(i, time_order=True), self.outcome, self.estimand, self.methods)
+        return _analyse(self.cfg, self.dataset(i, time_order=True, analysis_only=True), self.outcome,
+                        self.estimand, self.methods, self.ps_beta0)
 
 
 @dataclass(frozen=True)
@@ -993,14 +1005,73 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     record = _settings_record(cfg, c, s, outcome=outcome, estimand=estimand, seed=seed, sample_size=sample_size,
                               log_hr=log_hr, event_model=event_model, censor_model=censor_model, cens_cols=cens_cols)
     _engine_record(record, engine)
-    task = _PlasmodeTask(cfg=cfg, frame=frame.reset_index(drop=True), z=c.z, outcome=outcome, estimand=estimand,
+    base = frame.reset_index(drop=True)
+    task = _PlasmodeTask(cfg=cfg, frame=base, z=c.z, outcome=outcome, estimand=estimand,
                          methods=s.methods, event_model=event_model, censor_model=censor_model, treat_pos=0,
                          log_hr=log_hr, admin_time=float(np.max(c.time)), arm_index=c.arm_index,
                          sizes=_arm_sizes(c.n_arms, sample_size), u=s.unmeasured_confounder, random_state=seed,
-                         ps=draws.ps, arm_names=(cfg.treatment.treated, cfg.treatment.control))
+                         ps=draws.ps, arm_names=(cfg.treatment.treated, cfg.treatment.control),
+                         ps_beta0=_cohort_ps_coef(cfg, base, s.methods),
+                         analysis_frame=_analysis_frame(cfg, base, outcome))
     records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
                        engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
     return _build_result(records, truth, record, cfg.analysis.survival.alpha)
+
+
+def _analysis_frame(cfg: StudyConfig, frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The cohort columns a replicate's analysis (:func:`_analyse`) reads: treatment, every configured covariate
+    (propensity model, entropy balancing) and matching's exact columns; the outcome's columns are replaced by
+    the simulated ones.
+
+    With IPTW, a text (object) covariate is coded once as a categorical whose categories are its sorted distinct
+    values, the levels the propensity design learns from text (``design_matrix._sorted_levels``);
+    :meth:`_PlasmodeTask.dataset` keeps only the categories a replicate has, in that order, so the replicate's
+    design, checks and fit are those of the text column, without hashing the text again in every replicate.
+    """
+    from gistcausal.stats.design_matrix import _sorted_levels
+
+    wanted = ["treatment", *cfg.covariates, *cfg.analysis.matching.exact]
+    drop = {f"{outcome}_time", f"{outcome}_event"}
+    out = frame[list(dict.fromkeys(c for c in wanted if c in frame.columns and c not in drop))].copy()
+    if cfg.analysis.weights.method == "iptw":
+        ps_covs = {n for n, c in cfg.covariates.items() if c.in_propensity}
+        for c in out.columns:
+            if c in ps_covs and out[c].dtype == object:
+                out[c] = pd.Categorical(out[c], categories=list(_sorted_levels(out[c])))
+    return out
+
+
+def _observed_categories(s: pd.Series) -> pd.Series:
+    """``s`` (categorical) with only the categories it holds, in their order (``remove_unused_categories``
+    without its sort of the codes)."""
+    codes = s.cat.codes.to_numpy()
+    k = len(s.cat.categories)
+    held = np.bincount(codes[codes >= 0], minlength=k) > 0
+    if held.all():
+        return s
+    new_code = np.full(k, -1, dtype=codes.dtype)
+    new_code[held] = np.arange(int(held.sum()), dtype=codes.dtype)
+    recoded = np.where(codes >= 0, new_code[np.maximum(codes, 0)], -1).astype(codes.dtype)
+    return pd.Series(pd.Categorical.from_codes(recoded, categories=s.cat.categories[held]), index=s.index,
+                     name=s.name)
+
+
+def _cohort_ps_coef(cfg: StudyConfig, frame: pd.DataFrame, methods: Sequence[str]) -> pd.Series | None:
+    """The configured logistic propensity model's coefficients on the cohort (by design column), from which
+    each replicate's refit starts (the same maximum in fewer Newton steps); None when there is no such fit."""
+    from gistcausal.analysis.iptw import fit_propensity
+    from gistcausal.errors import GistCausalError
+
+    if "iptw" not in methods or cfg.analysis.propensity.method != "logistic":
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the cohort's own fit is reported by the causal step, not here
+            result, _ = fit_propensity(cfg, frame)
+    except GistCausalError:
+        return None
+    table = result.coefficients
+    return None if table is None else table.set_index("term")["coef"].copy()
 
 
 def _engine_record(record: dict[str, Any], engine: Any) -> None:

@@ -17,6 +17,7 @@ from gistcausal._checks import as_float, check_alpha, check_survival_inputs
 from gistcausal.effects import EffectEstimate, EstimatesMixin, json_safe
 from gistcausal.errors import CohortError, DataError, ModelFitError, ProportionalHazardsWarning, SmallSampleWarning
 from gistcausal.stats.cox import cox_fit_detail, cox_zph
+from gistcausal.stats.cox_binary import binary_cox_fit_detail, binary_cox_zph
 from gistcausal.stats.km import (KaplanMeier, check_horizon, check_landmarks, kaplan_meier, km_from_risk_table,
                                   logrank_test, risk_table, rmst_from_risk_table)
 
@@ -353,7 +354,11 @@ def _rmst_estimates(rm: list[Any], tau: float, ctx: _Context) -> list[EffectEsti
 def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray | None, X: Any,
                   method: str, alpha: float, ctx: _Context, note_warning: Any, where: str
                   ) -> tuple[EffectEstimate, dict]:
-    """The (IPTW or covariate-adjusted) Cox HR of treatment and its cox.zph test."""
+    """The (IPTW or covariate-adjusted) Cox HR of treatment and its cox.zph test.
+
+    Without covariates the design is the one 0/1 column ``a``: :func:`binary_cox_fit_detail` and
+    :func:`binary_cox_zph` (per-time sums by arm, the numbers of :func:`cox_fit_detail` and :func:`cox_zph`).
+    """
     if method == "adjusted":
         xa = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
         xa = xa.reshape(t.size, -1)
@@ -364,8 +369,11 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
         design = a[:, None]
         names = ["treatment"]
     common, contrast, outcome = ctx.common, ctx.contrast, ctx.common["outcome"]
-    empty = [(label, int((a == code).sum())) for code, label in ((0, ctx.labels[0]), (1, ctx.labels[1]))
-             if (a == code).any() and not np.any(e[a == code] > 0)]
+    # patients and events per arm (a is 0/1, e is 0/1: checked), one pass each
+    n_code = np.bincount(a.astype(np.intp), minlength=2)
+    ev_code = np.bincount(a.astype(np.intp), weights=e, minlength=2)
+    empty = [(label, int(n_code[code])) for code, label in ((0, ctx.labels[0]), (1, ctx.labels[1]))
+             if n_code[code] > 0 and not ev_code[code] > 0]
     if empty:
         where_ = (f"no events in either arm (got 0 events in {t.size} patients)" if len(empty) == 2 else
                   f"no events in arm '{empty[0][0]}' (got 0 events in {empty[0][1]} patients)")
@@ -376,7 +384,11 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
                               variance="robust" if hr_w is not None else "model", n=int(t.size), scale="log",
                               note="not estimable: " + where_.split(" (")[0]), {}
     try:
-        detail = cox_fit_detail(t, e, design, weights=hr_w, names=names, alpha=alpha)
+        if method == "adjusted":
+            detail = cox_fit_detail(t, e, design, weights=hr_w, names=names, alpha=alpha)
+        else:
+            # one 0/1 column: the same fit from per-time sums by arm (issue 17; equal to the general path)
+            detail = binary_cox_fit_detail(t, e, a, weights=hr_w, name=names[0], alpha=alpha)
         fit = detail.fit
         hr = EffectEstimate(**common, contrast=contrast, measure="hr",
                             value=float(np.exp(fit.coef[0])),
@@ -385,7 +397,8 @@ def _hazard_ratio(t: np.ndarray, e: np.ndarray, a: np.ndarray, hr_w: np.ndarray 
                             se=float(math.sqrt(fit.var[0, 0])), p=float(fit.p[0]),
                             variance=fit.variance, n=fit.n, scale="log",
                             extra={"ties": fit.ties, "n_event": fit.n_event})
-        zph = cox_zph(t, e, design, weights=hr_w, names=names, detail=detail)   # the fit's sorted data, no refit
+        zph = (cox_zph(t, e, design, weights=hr_w, names=names, detail=detail) if method == "adjusted"
+               else binary_cox_zph(detail))                                      # the fit's own data, no refit
         ph = {"chisq": float(zph.chisq[0]), "p": float(zph.p[0]), "global_p": zph.global_p,
               "transform": zph.transform}
         if zph.p[0] < alpha:

@@ -214,15 +214,7 @@ class Factor:
         if check_missing:
             _check_missing(s, self.column, where)
         if self.kind == "categorical":
-            # a categorical column is recoded from its own codes (the same codes as matching its values one by
-            # one, without materialising them: 20x faster)
-            values = s if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy(dtype=object)
-            codes = pd.Categorical(values, categories=list(self.levels)).codes
-            unknown = codes < 0
-            if unknown.any():
-                raise DataError(f"{where}: covariate {self.column!r} has {int(unknown.sum())} values outside the "
-                                f"levels seen when fitting (got levels other than {[str(v) for v in self.levels]}). "
-                                f"Map them to one of these levels or refit on data that has them.")
+            codes = self.level_codes(s, where=where)
             out = (codes[:, None] == np.arange(len(self.levels))[None, :]).astype(float)
             return out[:, 1:] if reduced else out
         x = _numeric_values(s, self.column, where)
@@ -237,6 +229,24 @@ class Factor:
         if self.kind == "ns":
             return ns_basis(x, knots=self.knots, boundary_knots=self.boundary_knots)
         return bs_basis(x, knots=self.knots, boundary_knots=self.boundary_knots, degree=self.degree)
+
+
+    def level_codes(self, s: pd.Series, *, where: str) -> np.ndarray:
+        """The position of each value of ``s`` in :attr:`levels` (a categorical factor); DataError for a value
+        outside them. The indicator of level ``k`` is ``codes == k``."""
+        # a categorical column is recoded from its own codes (the same codes as matching its values one by
+        # one, without materialising them: 20x faster)
+        if isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == tuple(self.levels):
+            codes = s.cat.codes.to_numpy()    # already coded by the levels (issue 17: no recoding pass)
+        else:
+            values = s if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy(dtype=object)
+            codes = pd.Categorical(values, categories=list(self.levels)).codes
+        unknown = codes < 0
+        if unknown.any():
+            raise DataError(f"{where}: covariate {self.column!r} has {int(unknown.sum())} values outside the "
+                            f"levels seen when fitting (got levels other than {[str(v) for v in self.levels]}). "
+                            f"Map them to one of these levels or refit on data that has them.")
+        return codes
 
 
 def _check_missing(s: pd.Series, column: Any, where: str) -> None:
@@ -409,16 +419,34 @@ class Design:
             raise DataError(f"{where}: covariate columns {absent} are not in the data (got columns "
                             f"{list(df.columns)[:10]}). Pass data with the columns the model was fitted on.")
         cache: dict[tuple[int, bool], np.ndarray] = {}
-        blocks = [np.ones((len(df), 1))]
+        # issue 17: the columns are written into one preallocated matrix (a main-effect factor's indicators
+        # straight from its level codes), not stacked from blocks: the same matrix without a copy of it
+        X = np.empty((len(df), len(self.column_names)))
+        X[:, 0] = 1.0
+        pos = 1
         for term in self.terms:
+            if len(term.factors) == 1 and self.factors[term.factors[0]].kind == "categorical":
+                f, reduced = self.factors[term.factors[0]], term.reduced[0]
+                s = df[f.column]
+                if check_missing:
+                    _check_missing(s, f.column, where)
+                levels = np.arange(1 if reduced else 0, len(f.levels))
+                np.equal(f.level_codes(s, where=where)[:, None], levels[None, :], out=X[:, pos:pos + levels.size],
+                         casting="unsafe")
+                pos += levels.size
+                continue
             parts = []
             for i, reduced in zip(term.factors, term.reduced):
                 if (i, reduced) not in cache:
                     cache[(i, reduced)] = self.factors[i].evaluate(df[self.factors[i].column], reduced=reduced,
                                                                    where=where, check_missing=check_missing)
                 parts.append(cache[(i, reduced)])
-            blocks.append(_row_products(parts))
-        return np.hstack(blocks)
+            block = _row_products(parts)
+            X[:, pos:pos + block.shape[1]] = block
+            pos += block.shape[1]
+        if pos != X.shape[1]:  # a programming error: the learned column names and the terms disagree
+            raise ValueError(f"Design.matrix: {pos} columns for {X.shape[1]} column names")
+        return X
 
 
 def _row_products(parts: list[np.ndarray]) -> np.ndarray:

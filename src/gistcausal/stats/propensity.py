@@ -296,6 +296,9 @@ def _check_covariates(df: pd.DataFrame, cols: Sequence[Any], t: np.ndarray) -> N
     arms = (("treated", t == 1), ("control", t == 0))
     for c in cols:
         s = df[c]
+        if not is_categorical(s) and s.dtype.kind in "fiu":
+            _check_numeric_covariate(c, s.to_numpy(), arms, len(df))
+            continue
         codes, uniques = pd.factorize(s)
         n_missing = int(np.count_nonzero(codes < 0))
         if n_missing:
@@ -313,13 +316,58 @@ def _check_covariates(df: pd.DataFrame, cols: Sequence[Any], t: np.ndarray) -> N
                                     "the arms cannot be compared on it.")
 
 
+def _column_rank(X: np.ndarray) -> int:
+    r"""``np.linalg.matrix_rank(X)``, with a cheaper certificate of full column rank tried first (issue 17).
+
+    ``matrix_rank`` counts singular values above :math:`\sigma_{max} \max(n, p)\,\epsilon` (an SVD of the
+    n x p design, a third of a plasmode replicate's propensity fit at n = 229,000). The eigenvalues of the
+    Gram matrix :math:`X^\top X` are :math:`\sigma^2`, computed to within about :math:`n p\,\epsilon\,
+    \sigma_{max}^2`; when the smallest exceeds :math:`\max(10^{-8}, 10\,n p\,\epsilon)` times the largest, the
+    true :math:`\sigma_{min}^2` exceeds :math:`9 n p\,\epsilon\,\sigma_{max}^2`, so :math:`\sigma_{min}` is
+    far above ``matrix_rank``'s threshold and the rank is p: the same answer. Otherwise (a nearly or exactly
+    collinear design) the SVD decides, as before.
+    """
+    n, p = X.shape
+    if p == 0 or n < p:
+        return int(np.linalg.matrix_rank(X))
+    ev = np.linalg.eigvalsh(X.T @ X)
+    if ev[-1] > 0 and ev[0] > max(1e-8, 10.0 * n * p * np.finfo(float).eps) * ev[-1]:
+        return p
+    return int(np.linalg.matrix_rank(X))
+
+
+def _check_numeric_covariate(c: Any, x: np.ndarray, arms: tuple, n: int) -> None:
+    """:func:`_check_covariates` of a numeric (numpy float or integer) column, by comparisons instead of a
+    hash pass (issue 17: three float columns were a tenth of a plasmode replicate's propensity fit): the same
+    checks in the same order, the same messages. Missing values are NaN; at least two distinct values means
+    min < max; more than two means a value other than the minimum and maximum; constant within an arm means
+    min == max there."""
+    if x.dtype.kind == "f":
+        n_missing = int(np.count_nonzero(np.isnan(x)))
+        if n_missing:
+            raise DataError(f"{_WHERE}: covariate {c!r} has {n_missing} missing values (got {n_missing} of "
+                            f"{n}). Impute them (gistcausal.stats.impute.impute_chained) or map them to a "
+                            "'not reported' level.")
+    lo, hi = (x.min(), x.max()) if x.size else (0, 0)
+    if not lo < hi:
+        raise DataError(f"{_WHERE}: covariate {c!r} is constant (got 1 distinct value). Drop it from "
+                        "the propensity model.")
+    if np.any((x != lo) & (x != hi)):  # more than two distinct values (binary: separation check later)
+        for arm, mask in arms:
+            xa = x[mask]
+            if xa.size == 0 or xa.min() == xa.max():
+                raise DataError(f"{_WHERE}: covariate {c!r} is constant within arm {arm!r} (got 1 "
+                                f"distinct value in {int(mask.sum())} patients). Drop or recode {c!r}; "
+                                "the arms cannot be compared on it.")
+
+
 def _check_dimensions(X: np.ndarray, n1: int, n0: int, description: str) -> None:
     n_par = X.shape[1] - 1
     for arm, n in (("treated", n1), ("control", n0)):
         if n <= n_par:
             raise ModelFitError(f"{_WHERE}: arm {arm!r} has {n} patients, not more than the {n_par} model "
                                 f"parameters (got model {description!r}). Use fewer covariates or merge levels.")
-    rank = np.linalg.matrix_rank(X)
+    rank = _column_rank(X)
     if rank < X.shape[1]:
         raise ModelFitError(f"{_WHERE}: the design matrix is rank deficient (got rank {rank} for {X.shape[1]} "
                             "columns). Remove collinear covariates or empty levels.")
@@ -347,7 +395,7 @@ def _raise_separation(Z: np.ndarray, y: np.ndarray, direction: np.ndarray, desig
 SEPARATION_ETA = 15.0
 
 
-def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design
+def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design, beta0: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
     """Logistic maximum likelihood: coefficients, their model covariance :math:`(X^\top W X)^{-1}`, converged,
     iterations and log-likelihood.
@@ -355,9 +403,10 @@ def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design
     :func:`gistcausal.stats.logistic.logistic_newton` (Cholesky-solved Newton steps) when it converges with every
     |x'b| <= ``SEPARATION_ETA``; otherwise statsmodels' IRLS with the separation check (:func:`_logistic_irls`),
     whose messages name the separating covariate. Both find the maximum-likelihood estimate of R's ``glm``.
+    ``beta0`` starts the Newton iteration (:func:`logistic_newton`'s warm start; the same maximum).
     """
     try:
-        beta, n_iter = logistic_newton(X, t, where=_WHERE)
+        beta, n_iter = logistic_newton(X, t, where=_WHERE, beta0=beta0)
     except (SeparationError, ModelFitError):
         beta = None
     if beta is not None:
@@ -413,10 +462,12 @@ class _ParametricFit:
     loglik: float
 
 
-def _fit_parametric(X: np.ndarray, t: np.ndarray, method: str, design: Design) -> _ParametricFit:
-    """Logistic (statsmodels IRLS, after a separation check) or Firth fit, with a Wald coefficient table."""
+def _fit_parametric(X: np.ndarray, t: np.ndarray, method: str, design: Design,
+                    beta0: np.ndarray | None = None) -> _ParametricFit:
+    """Logistic (statsmodels IRLS, after a separation check) or Firth fit, with a Wald coefficient table;
+    ``beta0`` warm-starts the logistic fit."""
     if method == "logistic":
-        beta, cov, converged, n_iter, loglik = _logistic_ml(X, t, design)
+        beta, cov, converged, n_iter, loglik = _logistic_ml(X, t, design, beta0)
     else:
         beta, cov, loglik, n_iter, converged = firth_newton(X, t)
     se = np.sqrt(np.diag(cov))
@@ -472,10 +523,11 @@ def _score_summary(scores: np.ndarray, t: np.ndarray) -> pd.DataFrame:
     rows = []
     for arm, mask in (("treated", t == 1), ("control", t == 0)):
         s = scores[mask]
+        # one partition for the four quantiles (each the value np.quantile(s, q) gives alone)
+        p01, q1, q3, p99 = (float(v) for v in np.quantile(s, [0.01, 0.25, 0.75, 0.99]))
         rows.append({"arm": arm, "n": int(mask.sum()), "mean": float(s.mean()), "min": float(s.min()),
-                     "p01": float(np.quantile(s, 0.01)), "q1": float(np.quantile(s, 0.25)),
-                     "median": float(np.median(s)), "q3": float(np.quantile(s, 0.75)),
-                     "p99": float(np.quantile(s, 0.99)), "max": float(s.max()),
+                     "p01": p01, "q1": q1, "median": float(np.median(s)), "q3": q3, "p99": p99,
+                     "max": float(s.max()),
                      "n_below_0.01": int((s < 0.01).sum()), "n_above_0.99": int((s > 0.99).sum())})
     return pd.DataFrame(rows)
 
@@ -557,8 +609,14 @@ class PropensityModel:
                                 f"{self.method!r}). Pick one of these, or pass estimator=.")
         return self.method
 
-    def fit(self, df: pd.DataFrame, *, treatment_col: str) -> "PropensityModel":
+    def fit(self, df: pd.DataFrame, *, treatment_col: str, beta0: pd.Series | None = None) -> "PropensityModel":
         """Validate the data and fit the model; returns ``self``.
+
+        ``beta0`` (logistic only): coefficients indexed by design column name (``result_.coefficients`` of a
+        fit of similar data, as ``.set_index("term")["coef"]``) from which the Newton iteration starts, used
+        only when they name exactly the design's columns, in order (a resample that lost a level starts from
+        zeros). A replicate of a data set (plasmode) starts near its own maximum, so it needs fewer steps; the
+        maximum, and every result, is the same (:func:`gistcausal.stats.logistic.logistic_newton`).
 
         Raises
         ------
@@ -595,7 +653,10 @@ class PropensityModel:
         self.coef_, self.oof_scores_, self._fold_models = None, None, None
         coef_table, converged, n_iter, loglik, n_folds = None, True, 0, math.nan, 0
         if method in ("logistic", "firth"):
-            pf = _fit_parametric(X, t, method, design)
+            start = None
+            if beta0 is not None and tuple(map(str, beta0.index)) == tuple(map(str, design.column_names)):
+                start = beta0.to_numpy(dtype=float)
+            pf = _fit_parametric(X, t, method, design, start)
             coef_table, converged, n_iter, loglik = pf.table, pf.converged, pf.n_iter, pf.loglik
             if not converged:
                 caught.append(f"{_WHERE}: {method} fit did not converge (got {n_iter} iterations). Simplify "
