@@ -291,18 +291,25 @@ class _Shared:
     r"""What both strategies' clones share within one (re)sample: the switch model's time scale
     :math:`\min(u, T, G)` (the same for both strategies, only its event differs), its stable sort order, the
     sort order of the outcome times, and the non-constant covariate columns. One sort each instead of one
-    per strategy (internal; patient rows)."""
+    per strategy (internal; patient rows).
+
+    ``c`` is each row's multiplicity in a bootstrap resample (None: every row once): a patient drawn
+    :math:`c_i` times enters every sum with weight :math:`c_i`, which is the same estimator as :math:`c_i`
+    copies of the row (every statistic here is a sum over clones), on the distinct patients only.
+    """
 
     t_sw: np.ndarray
     o_sw: np.ndarray
     o_T: np.ndarray
     x_keep: np.ndarray
+    c: np.ndarray | None = None
 
     @classmethod
-    def of(cls, T: np.ndarray, u: np.ndarray, X: np.ndarray, grace: float) -> "_Shared":
+    def of(cls, T: np.ndarray, u: np.ndarray, X: np.ndarray, grace: float,
+           counts: np.ndarray | None = None) -> "_Shared":
         t_sw = np.minimum(np.minimum(u, T), grace)
         return cls(t_sw=t_sw, o_sw=np.argsort(t_sw, kind="stable"), o_T=np.argsort(T, kind="stable"),
-                   x_keep=_varies(X))
+                   x_keep=_varies(X), c=None if counts is None else np.asarray(counts, dtype=float))
 
 
 def _varies(X: np.ndarray) -> np.ndarray:
@@ -313,8 +320,8 @@ def _varies(X: np.ndarray) -> np.ndarray:
 
 
 def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndarray, event: np.ndarray,
-                    lam_left: Any, ipcw: bool, lam_u: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    lam_left: Any, ipcw: bool, lam_u: np.ndarray | None = None,
+                    counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Weighted and raw numbers at risk and weighted events at the event times ``pre`` within the grace period.
 
     A clone at risk at :math:`t_j` (stop :math:`\ge t_j`) weighs :math:`\exp\{r_i \Lambda_0(\min(t_j, u_i)-)\}`:
@@ -324,7 +331,9 @@ def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndar
     number of :math:`t_j \le \min(s_i, u_i)`, is a sum of suffix sums by :func:`_unfrozen_series`. Cost
     O(n log m + n K), K about 20 series terms, instead of a clone x time matrix.
 
-    ``lam_u`` is :math:`\Lambda_0(u_i-)` where :math:`u_i` is finite, when the caller has it.
+    ``lam_u`` is :math:`\Lambda_0(u_i-)` where :math:`u_i` is finite, when the caller has it. ``counts``
+    (default 1) multiplies each clone's contribution to all three sums: the clone's multiplicity in a bootstrap
+    resample, equal to that many copies of it.
     """
     m = pre.size
     fin = np.isfinite(u)
@@ -336,19 +345,23 @@ def _pre_grace_sums(pre: np.ndarray, stop: np.ndarray, r: np.ndarray, u: np.ndar
     hi = np.searchsorted(pre, stop, side="right")         # first j with t_j > s_i
     started = lo < hi
     f = np.exp(r[started] * lam_u[started]) if ipcw else np.ones(int(started.sum()))
+    if counts is not None:
+        f = f * counts[started]
     frozen = np.cumsum(np.bincount(lo[started], weights=f, minlength=m + 1)
                        - np.bincount(hi[started], weights=f, minlength=m + 1))[:m]
     J = np.minimum(lo, hi)                                # t_j <= min(s_i, u_i) for j < J_i
     L = lam_left(pre) if ipcw else np.zeros(m)
-    unfrozen = _unfrozen_series(J, r if ipcw else np.ones(stop.size), L)
+    unfrozen = _unfrozen_series(J, r if ipcw else np.ones(stop.size), L, counts)
     # at risk at t_j: s_i >= t_j, i.e. j < hi_i
-    n_raw = _suffix_counts(hi, m)[1:].astype(float)
+    n_raw = _suffix_counts(hi, m, counts)[1:].astype(float)
     ev = (event > 0) & (stop <= pre[-1])
     je = np.searchsorted(pre, stop[ev], side="left")
     hit = pre[np.minimum(je, m - 1)] == stop[ev]
     je, ue, re_ = je[hit], u[ev][hit], r[ev][hit]
     lam_e = np.where(ue < pre[je], lam_u[ev][hit], L[je])
     w_e = np.exp(re_ * lam_e) if ipcw else np.ones(je.size)
+    if counts is not None:
+        w_e = w_e * counts[ev][hit]
     n_ev = np.bincount(je, weights=w_e, minlength=m)
     return frozen + unfrozen, n_raw, n_ev
 
@@ -365,12 +378,13 @@ _SERIES_TOL = 1e-17
 _SERIES_SPAN = 2.0
 
 
-def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
-    r""":math:`U_j = \sum_{i: J_i > j} \exp(r_i L_j)`, j < m, for :math:`r_i > 0` and non-decreasing :math:`L \ge 0`.
+def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    r""":math:`U_j = \sum_{i: J_i > j} w_i \exp(r_i L_j)`, j < m, for :math:`r_i > 0`, non-decreasing :math:`L \ge 0`
+    and weights :math:`w_i \ge 0` (default 1; a bootstrap multiplicity).
 
     Splitting :math:`j` into blocks :math:`[a, b)` where :math:`c (L_j - L_a) \le 2` (:math:`c = \max r_i`),
 
-    .. math:: U_j = \sum_{k \ge 0} \frac{\{c (L_j - L_a)\}^k}{k!} \sum_{i: J_i > j} e^{r_i L_a} (r_i / c)^k,
+    .. math:: U_j = \sum_{k \ge 0} \frac{\{c (L_j - L_a)\}^k}{k!} \sum_{i: J_i > j} w_i e^{r_i L_a} (r_i / c)^k,
 
     each inner sum a suffix sum over :math:`J`: with the clones sorted by decreasing :math:`J` (once per
     block), a prefix sum read at the last clone with :math:`J_i > j`. All terms are positive, so
@@ -384,6 +398,7 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
     if m == 0 or not live.any():
         return out
     J, r = J[live], r[live]
+    wl = None if weights is None else weights[live]
     c = float(r.max()) or 1.0                               # all r_i = 0 (underflow): every term is 1
     a = 0
     while a < m:
@@ -401,6 +416,8 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray) -> np.ndarray:
         ra = r[rows][desc]
         x = c * (L[a:b] - L[a])
         term = np.exp(ra * L[a])
+        if wl is not None:
+            term *= wl[rows][desc]
         rho = ra / c
         coef = np.ones(b - a)
         acc = np.zeros(b - a)
@@ -431,8 +448,11 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     """Clone, censor and weight one strategy; return its weighted product-limit curve.
 
     ``start``: the full-data fit's coefficients, from which a bootstrap replicate's censoring models start.
+    ``shared.c``: the rows' multiplicities in a bootstrap resample, case weights of both censoring models and
+    of every risk-set and event sum (the same estimator as the rows repeated).
     """
     n = T.size
+    c = shared.c
     start = _Start() if start is None else start
     complier, switch, stop = _clone_follow_up(T, u, own, other, grace)
     event = np.where(complier | (~switch & (T <= grace)), d, 0.0)
@@ -447,7 +467,7 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
         Xk = X[:, keep]
         if Xk.shape[1]:
             try:
-                sw_coef = cox_coef(t_sw, switch.astype(float), Xk, ties="breslow",
+                sw_coef = cox_coef(t_sw, switch.astype(float), Xk, weights=c, ties="breslow",
                                    names=[nm for nm, k in zip(names, keep) if k], order=o_sw,
                                    beta0=start.switch_beta0(keep))
             except ModelFitError as err:
@@ -458,9 +478,11 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
         else:
             r = np.ones(n)
         jt = np.unique(t_sw[switch])
-        cr = np.concatenate([np.cumsum(r[o_sw][::-1])[::-1], [0.0]])
+        rc = r if c is None else r * c
+        cr = np.concatenate([np.cumsum(rc[o_sw][::-1])[::-1], [0.0]])
         denom = cr[np.searchsorted(t_sw[o_sw], jt, side="left")]
-        dj = np.bincount(np.searchsorted(jt, t_sw[switch]), minlength=jt.size)
+        dj = np.bincount(np.searchsorted(jt, t_sw[switch]), weights=None if c is None else c[switch],
+                         minlength=jt.size)
         cum = np.concatenate([[0.0], np.cumsum(dj / denom)])  # Lambda0 just after each jump
 
         def lam_left(s: np.ndarray) -> np.ndarray:
@@ -482,7 +504,8 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
         gr_keep = np.r_[True, _varies(Xa[:, 1:])] if X.shape[1] else None
         Xa = Xa[:, gr_keep] if X.shape[1] else Xa
         gr_keep = np.ones(1, bool) if gr_keep is None else gr_keep
-        gr_coef = _logistic(Xa, complier[after].astype(float), wg[after], where, beta0=start.grace_beta0(gr_keep))
+        wa = wg[after] if c is None else wg[after] * c[after]
+        gr_coef = _logistic(Xa, complier[after].astype(float), wa, where, beta0=start.grace_beta0(gr_keep))
         p[after] = expit(Xa @ gr_coef)
     if after.any() and not complier[after].any():
         raise ModelFitError(f"{where}: no patient alive after the grace period started the strategy's "
@@ -499,25 +522,41 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     if pre.size:
         k = pre.size
         n_risk_w[:k], n_risk_raw[:k], n_ev_w[:k] = _pre_grace_sums(pre, stop, r, u_own, event, lam_left,
-                                                                   weighting == "ipcw", lam_u=lam_g)
+                                                                   weighting == "ipcw", lam_u=lam_g, counts=c)
     if post.size:
         m = after & complier
         om = shared.o_T[m[shared.o_T]]            # the compliers after G by time (their stop is T)
         sp, wp, ep = stop[om], w_post[om], event[om]
-        c = np.concatenate([[0.0], np.cumsum(wp)])
+        if c is not None:
+            wp = wp * c[om]
+        cw = np.concatenate([[0.0], np.cumsum(wp)])
         idx = np.searchsorted(sp, post, side="left")
         k = pre.size
-        n_risk_w[k:] = c[-1] - c[idx]
-        n_risk_raw[k:] = sp.size - idx
+        n_risk_w[k:] = cw[-1] - cw[idx]
+        if c is None:
+            n_risk_raw[k:] = sp.size - idx
+        else:
+            cc = np.concatenate([[0.0], np.cumsum(c[om])])
+            n_risk_raw[k:] = cc[-1] - cc[idx]
         evm = ep > 0
         n_ev_w[k:] = np.bincount(np.searchsorted(post, sp[evm]), weights=wp[evm], minlength=post.size)
     surv = np.cumprod(1.0 - n_ev_w / n_risk_w)
     curve = pd.DataFrame({"time": ev_t, "surv": surv, "n_risk": n_risk_raw, "n_risk_weighted": n_risk_w,
                           "n_event_weighted": n_ev_w})
     wpost_c = w_post[after & complier]
-    ess = float(wpost_c.sum() ** 2 / np.sum(wpost_c ** 2)) if wpost_c.size else math.nan
-    return _Arm(curve=curve, n_compliers=int(complier.sum()), n_switch=int(switch.sum()),
-                n_grace=int(grace_cens.sum()), n_events_grace=int(((event > 0) & (stop <= grace)).sum()),
+    if not wpost_c.size:
+        ess = math.nan
+    elif c is None:
+        ess = float(wpost_c.sum() ** 2 / np.sum(wpost_c ** 2))
+    else:                                          # Kish's ESS of the resample, row i counted c_i times
+        cpost = c[after & complier]
+        ess = float((cpost @ wpost_c) ** 2 / (cpost @ wpost_c ** 2))
+
+    def count(mask: np.ndarray) -> int:
+        return int(mask.sum()) if c is None else int(round(float(c[mask].sum())))
+
+    return _Arm(curve=curve, n_compliers=count(complier), n_switch=count(switch),
+                n_grace=count(grace_cens), n_events_grace=count((event > 0) & (stop <= grace)),
                 max_weight=float(w_post[after & complier].max()) if wpost_c.size else float(wg.max()),
                 ess_after_grace=ess,
                 start=_Start(switch_keep=sw_keep, switch_coef=sw_coef, grace_keep=gr_keep, grace_coef=gr_coef))
@@ -595,15 +634,18 @@ def _time_order(p: dict[str, Any], grace: float) -> tuple[dict[str, Any], np.nda
 
 
 def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting: str, where: str,
-              start: list[_Start] | None = None) -> list[_Arm]:
+              start: list[_Start] | None = None, counts: np.ndarray | None = None) -> list[_Arm]:
     """Both strategies on the data (``idx`` None) or a bootstrap resample, sharing one sort of the times.
 
     ``start``: per strategy, the full-data censoring models' coefficients, where a replicate's fits start.
+    ``counts``: the multiplicity of each row ``idx`` selects (a bootstrap resample as its distinct patients and
+    how often each was drawn); the same estimator as ``idx`` repeating each row that often, on about 63% of
+    the rows (:class:`_Shared`).
     """
     sel = slice(None) if idx is None else idx
     T, d, u, started = p["T"][sel], p["d"][sel], p["u"][sel], p["started"][sel]
     X = p["X"] if idx is None else np.take(p["X"], idx, axis=0)   # faster than row fancy-indexing
-    shared = _Shared.of(T, u, X, grace)
+    shared = _Shared.of(T, u, X, grace, counts)
     out = []
     for k in range(2):
         own = p["own"][k][sel]
@@ -695,14 +737,16 @@ def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np
     Returns the replicate matrix (one row per successful replicate) and the failures.
 
     ``rank[i]`` is the row of ``p`` of the i-th patient of the input (:func:`_time_order`); the resamples are
-    drawn over the input's patients, so they do not depend on it.
+    drawn over the input's patients, so they do not depend on it. Each resample is handed out as its distinct
+    rows of ``p`` (ascending, so in time order) and their multiplicities (:func:`_fit_arms` ``counts``), in
+    the smallest integer types that hold them.
     """
     n = int(p["T"].size)
     rng = np.random.default_rng(random_state)
     # all draws are made here, in order, so the replicates do not depend on where they run; each is mapped to
-    # the rows of ``p`` (``rank``) and sorted: the same patients, with the rows in time order
+    # the rows of ``p`` (``rank``) and counted: the same patients, their rows in time order
     rank = np.arange(n) if rank is None else rank
-    draws = [np.sort(rank[rng.integers(0, n, n)]) for _ in range(int(n_bootstrap))]
+    draws = [_distinct(np.bincount(rank[rng.integers(0, n, n)], minlength=n)) for _ in range(int(n_bootstrap))]
     task = (p, grace, weighting, landmarks, horizon, where, start)
     if engine is None:
         engine = Engine(n_workers=max(1, n_jobs or 1))
@@ -712,14 +756,24 @@ def _bootstrap(p: dict[str, Any], *, grace: float, weighting: str, landmarks: np
     return (np.vstack(ok) if ok else np.empty((0, 0))), len(res) - len(ok)
 
 
-def _replicate(task: tuple, idx: np.ndarray) -> np.ndarray | None:
-    """One bootstrap replicate (a failed fit is None, counted by the caller)."""
+def _distinct(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows drawn (``counts > 0``, ascending) and their multiplicities, each in its smallest unsigned type."""
+    rows = np.flatnonzero(counts)
+    c = counts[rows]
+    return (rows.astype(np.min_scalar_type(max(counts.size - 1, 0))),
+            c.astype(np.min_scalar_type(int(c.max()) if c.size else 0)))
+
+
+def _replicate(task: tuple, draw: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    """One bootstrap replicate, ``draw`` = (distinct rows, multiplicities) (a failed fit is None, counted by the
+    caller)."""
     p, grace, weighting, landmarks, horizon, where, start = task
+    rows, counts = draw[0].astype(np.intp), draw[1].astype(float)
     try:
         with one_blas_thread(), warnings.catch_warnings():
             # a replicate's non-convergence shows up as a failed or extreme replicate, counted below
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return _stats(_fit_arms(p, idx, grace, weighting, where, start), landmarks, horizon)
+            return _stats(_fit_arms(p, rows, grace, weighting, where, start, counts), landmarks, horizon)
     except (ModelFitError, DataError):
         return None
 
