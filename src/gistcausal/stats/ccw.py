@@ -299,16 +299,20 @@ class _Shared:
     """
 
     t_sw: np.ndarray
-    o_sw: np.ndarray
+    o_sw: np.ndarray | slice
     o_T: np.ndarray
     x_keep: np.ndarray
     c: np.ndarray | None = None
 
     @classmethod
     def of(cls, T: np.ndarray, u: np.ndarray, X: np.ndarray, grace: float,
-           counts: np.ndarray | None = None) -> "_Shared":
+           counts: np.ndarray | None = None, o_T: np.ndarray | None = None) -> "_Shared":
+        """``o_sw`` is ``slice(None)`` when the rows already are in switch-time order (the rows of
+        :func:`_time_order` and their ascending resamples): no sort and no copies. ``o_T`` is the stable
+        order of ``T`` when the caller has it."""
         t_sw = np.minimum(np.minimum(u, T), grace)
-        return cls(t_sw=t_sw, o_sw=np.argsort(t_sw, kind="stable"), o_T=np.argsort(T, kind="stable"),
+        o_sw = slice(None) if bool(np.all(t_sw[1:] >= t_sw[:-1])) else np.argsort(t_sw, kind="stable")
+        return cls(t_sw=t_sw, o_sw=o_sw, o_T=np.argsort(T, kind="stable") if o_T is None else o_T,
                    x_keep=_varies(X), c=None if counts is None else np.asarray(counts, dtype=float))
 
 
@@ -403,8 +407,8 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray, weights: np.nd
     a = 0
     while a < m:
         b = min(m, max(a + 1, int(np.searchsorted(L, L[a] + _SERIES_SPAN / c, side="right"))))
-        rows = J > a
-        if not rows.any():
+        rows = slice(None) if a == 0 else J > a             # J > 0 holds for every live row
+        if a and not rows.any():
             break                                           # no clone at risk from t_a on
         jc = np.minimum(J[rows], b) - a - 1                 # J_i > j  <=>  jc_i >= j - a, for a <= j < b
         # rows grouped by decreasing jc (a radix sort of small integers): each term is summed per group
@@ -456,7 +460,6 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     start = _Start() if start is None else start
     complier, switch, stop = _clone_follow_up(T, u, own, other, grace)
     event = np.where(complier | (~switch & (T <= grace)), d, 0.0)
-    grace_cens = ~complier & ~switch & (T > grace)
     u_own = np.where(complier, u, np.inf)
     sw_keep = sw_coef = gr_keep = gr_coef = None
 
@@ -498,16 +501,20 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     lam_g[complier] = lam_left(u_own[complier])              # u <= G for compliers
     wg = np.exp(r * lam_g)
     after = (T > grace) & ~switch  # event-free and uncensored just after G
+    m = after & complier           # followed after G
+    grace_cens = after & ~complier
     p = np.ones(n)
-    if weighting == "ipcw" and after.any() and complier[after].any() and (~complier[after]).any():
-        Xa = np.column_stack([np.ones(int(after.sum())), X[after]])
-        gr_keep = np.r_[True, _varies(Xa[:, 1:])] if X.shape[1] else None
-        Xa = Xa[:, gr_keep] if X.shape[1] else Xa
-        gr_keep = np.ones(1, bool) if gr_keep is None else gr_keep
+    if weighting == "ipcw" and m.any() and grace_cens.any():
+        xa = X[after]
+        x_keep = _varies(xa)
+        gr_keep = np.r_[True, x_keep]                       # intercept, then the non-constant covariates
+        Xa = np.empty((xa.shape[0], int(gr_keep.sum())))
+        Xa[:, 0] = 1.0
+        Xa[:, 1:] = xa if x_keep.all() else xa[:, x_keep]
         wa = wg[after] if c is None else wg[after] * c[after]
         gr_coef = _logistic(Xa, complier[after].astype(float), wa, where, beta0=start.grace_beta0(gr_keep))
         p[after] = expit(Xa @ gr_coef)
-    if after.any() and not complier[after].any():
+    if after.any() and not m.any():
         raise ModelFitError(f"{where}: no patient alive after the grace period started the strategy's "
                             f"treatment within it (got 0 compliers). Lengthen the grace period or check the codes.")
     w_post = wg / p
@@ -524,7 +531,6 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
         n_risk_w[:k], n_risk_raw[:k], n_ev_w[:k] = _pre_grace_sums(pre, stop, r, u_own, event, lam_left,
                                                                    weighting == "ipcw", lam_u=lam_g, counts=c)
     if post.size:
-        m = after & complier
         om = shared.o_T[m[shared.o_T]]            # the compliers after G by time (their stop is T)
         sp, wp, ep = stop[om], w_post[om], event[om]
         if c is not None:
@@ -543,13 +549,13 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     surv = np.cumprod(1.0 - n_ev_w / n_risk_w)
     curve = pd.DataFrame({"time": ev_t, "surv": surv, "n_risk": n_risk_raw, "n_risk_weighted": n_risk_w,
                           "n_event_weighted": n_ev_w})
-    wpost_c = w_post[after & complier]
+    wpost_c = w_post[m]
     if not wpost_c.size:
         ess = math.nan
     elif c is None:
         ess = float(wpost_c.sum() ** 2 / np.sum(wpost_c ** 2))
     else:                                          # Kish's ESS of the resample, row i counted c_i times
-        cpost = c[after & complier]
+        cpost = c[m]
         ess = float((cpost @ wpost_c) ** 2 / (cpost @ wpost_c ** 2))
 
     def count(mask: np.ndarray) -> int:
@@ -557,7 +563,7 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
 
     return _Arm(curve=curve, n_compliers=count(complier), n_switch=count(switch),
                 n_grace=count(grace_cens), n_events_grace=count((event > 0) & (stop <= grace)),
-                max_weight=float(w_post[after & complier].max()) if wpost_c.size else float(wg.max()),
+                max_weight=float(wpost_c.max()) if wpost_c.size else float(wg.max()),
                 ess_after_grace=ess,
                 start=_Start(switch_keep=sw_keep, switch_coef=sw_coef, grace_keep=gr_keep, grace_coef=gr_coef))
 
@@ -619,9 +625,9 @@ def _time_order(p: dict[str, Any], grace: float) -> tuple[dict[str, Any], np.nda
     r"""The patients of ``p`` sorted by the switch model's time :math:`\min(u, T, G)`, then by ``T``; and the
     new row of each input row.
 
-    A sorted bootstrap resample of these rows is in the same order, so the two sorts of each replicate
-    (:class:`_Shared`) run over nearly sorted data (a stable sort is then about linear). Results depend on
-    the order of the rows only through rounding.
+    A resample's distinct rows, ascending, are in the same order, so no replicate sorts by the switch time
+    (:class:`_Shared`); ``"o_T"``, the rows' stable order by ``T``, gives each replicate's order by ``T``
+    (:func:`_fit_arms`). Results depend on the order of the rows only through rounding.
     """
     order = np.lexsort((p["T"], np.minimum(np.minimum(p["u"], p["T"]), grace)))
     rank = np.empty(order.size, dtype=np.intp)
@@ -630,6 +636,7 @@ def _time_order(p: dict[str, Any], grace: float) -> tuple[dict[str, Any], np.nda
     for k in ("T", "d", "u", "started", "X"):
         q[k] = p[k][order]
     q["own"] = [o[order] for o in p["own"]]
+    q["o_T"] = np.argsort(q["T"], kind="stable")
     return q, rank
 
 
@@ -638,14 +645,23 @@ def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting
     """Both strategies on the data (``idx`` None) or a bootstrap resample, sharing one sort of the times.
 
     ``start``: per strategy, the full-data censoring models' coefficients, where a replicate's fits start.
-    ``counts``: the multiplicity of each row ``idx`` selects (a bootstrap resample as its distinct patients and
-    how often each was drawn); the same estimator as ``idx`` repeating each row that often, on about 63% of
-    the rows (:class:`_Shared`).
+    ``counts``: the multiplicity of each row ``idx`` selects (a bootstrap resample as its distinct patients,
+    ascending, and how often each was drawn); the same estimator as ``idx`` repeating each row that often, on
+    about 63% of the rows (:class:`_Shared`).
     """
     sel = slice(None) if idx is None else idx
     T, d, u, started = p["T"][sel], p["d"][sel], p["u"][sel], p["started"][sel]
     X = p["X"] if idx is None else np.take(p["X"], idx, axis=0)   # faster than row fancy-indexing
-    shared = _Shared.of(T, u, X, grace, counts)
+    o_T = p.get("o_T")
+    if o_T is not None and counts is not None:
+        # distinct ascending rows: their stable order by T is the full data's, restricted to them (no sort)
+        pos = np.full(p["T"].size, -1, dtype=np.intp)
+        pos[idx] = np.arange(idx.size)
+        o_T = pos[o_T]
+        o_T = o_T[o_T >= 0]
+    elif idx is not None:
+        o_T = None
+    shared = _Shared.of(T, u, X, grace, counts, o_T)
     out = []
     for k in range(2):
         own = p["own"][k][sel]
