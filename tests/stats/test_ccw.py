@@ -338,6 +338,12 @@ def test_unfrozen_series_equals_the_per_run_reference(kind):
     np.testing.assert_allclose(got, direct, rtol=1e-12, atol=0)
     if kind == "none_at_risk":
         assert np.all(got[10:] == 0) and np.all(got[:10] > 0)
+    # clones in J order (as the step holds them: switch-time order): the path without a sort, same sums
+    o = np.argsort(J, kind="stable")
+    np.testing.assert_allclose(_unfrozen_series(J[o], r[o], L), got, rtol=1e-13, atol=0)
+    c = np.random.default_rng(7).poisson(1.0, J.size).astype(float)
+    np.testing.assert_allclose(_unfrozen_series(J[o], r[o], L, c[o]), _unfrozen_series(J, r, L, c), rtol=1e-13,
+                               atol=0)
 
 
 @pytest.mark.parametrize("kind", ["few", "blocks", "jump", "unweighted", "none_at_risk"])

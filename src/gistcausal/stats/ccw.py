@@ -395,33 +395,56 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray, weights: np.nd
     the series is summed without cancellation; it stops at the first :math:`K` with :math:`x^K/K! \le 10^{-17}`,
     :math:`x` the block's largest :math:`c (L_j - L_a)`. Cost O(n K) per block instead of one pass over the
     clones per distinct :math:`L_j` (the earlier loop, kept in tests/stats/test_ccw.py as the reference).
+
+    When ``J`` is non-decreasing (the clones in switch-time order, as :func:`clone_censor_weight` and its
+    replicates hold them: :math:`J_i` counts the event times up to :math:`\min(u, T, G)`), the clones already
+    are grouped by :math:`J`: no sort and no gathers; each group is summed in the same row order as after the
+    stable sort, so the sums are the same.
     """
     m = L.size
     out = np.zeros(m)
-    live = J > 0
-    if m == 0 or not live.any():
+    mono = bool(np.all(J[1:] >= J[:-1]))
+    if mono:                                                # the live rows (J > 0) are a suffix: views
+        i0 = int(np.searchsorted(J, 0, side="right"))
+        J, r = J[i0:], r[i0:]
+        wl = None if weights is None else weights[i0:]
+    else:
+        live = J > 0
+        J, r = J[live], r[live]
+        wl = None if weights is None else weights[live]
+    if m == 0 or not J.size:
         return out
-    J, r = J[live], r[live]
-    wl = None if weights is None else weights[live]
     c = float(r.max()) or 1.0                               # all r_i = 0 (underflow): every term is 1
     a = 0
     while a < m:
         b = min(m, max(a + 1, int(np.searchsorted(L, L[a] + _SERIES_SPAN / c, side="right"))))
-        rows = slice(None) if a == 0 else J > a             # J > 0 holds for every live row
-        if a and not rows.any():
-            break                                           # no clone at risk from t_a on
+        if mono:
+            rows = slice(int(np.searchsorted(J, a, side="right")), None)
+            if rows.start == J.size:
+                break                                       # no clone at risk from t_a on
+        else:
+            rows = slice(None) if a == 0 else J > a         # J > 0 holds for every live row
+            if a and not rows.any():
+                break
         jc = np.minimum(J[rows], b) - a - 1                 # J_i > j  <=>  jc_i >= j - a, for a <= j < b
-        # rows grouped by decreasing jc (a radix sort of small integers): each term is summed per group
-        # (reduceat), and the suffix sums over jc >= j - a are prefix sums over the groups
-        desc = np.argsort((b - a - 1 - jc).astype(np.int16 if b - a < 2 ** 15 else np.int64), kind="stable")
         size = np.bincount(jc, minlength=b - a)[::-1]        # rows per jc, jc decreasing
-        first = (np.cumsum(size) - size)[size > 0]
         last = np.cumsum(size > 0)[::-1] - 1                 # per jc: the last group with jc' >= jc; -1: none
-        ra = r[rows][desc]
+        if mono:
+            # rows grouped by increasing jc already: each term is summed per group (reduceat) and the groups
+            # are read backwards
+            asc = size[::-1]
+            first = (np.cumsum(asc) - asc)[asc > 0]
+            ra, wa = r[rows], None if wl is None else wl[rows]
+        else:
+            # rows grouped by decreasing jc (a radix sort of small integers): each term is summed per group
+            # (reduceat), and the suffix sums over jc >= j - a are prefix sums over the groups
+            desc = np.argsort((b - a - 1 - jc).astype(np.int16 if b - a < 2 ** 15 else np.int64), kind="stable")
+            first = (np.cumsum(size) - size)[size > 0]
+            ra, wa = r[rows][desc], None if wl is None else wl[rows][desc]
         x = c * (L[a:b] - L[a])
         term = np.exp(ra * L[a])
-        if wl is not None:
-            term *= wl[rows][desc]
+        if wa is not None:
+            term *= wa
         rho = ra / c
         coef = np.ones(b - a)
         acc = np.zeros(b - a)
@@ -430,7 +453,8 @@ def _unfrozen_series(J: np.ndarray, r: np.ndarray, L: np.ndarray, weights: np.nd
             if k:
                 term *= rho
                 coef *= x / k
-            np.cumsum(np.add.reduceat(term, first), out=cs[:-1])
+            g = np.add.reduceat(term, first)
+            np.cumsum(g[::-1] if mono else g, out=cs[:-1])
             acc += coef * cs[last]
         out[a:b] = acc
         a = b
