@@ -414,12 +414,9 @@ def test_replicates_fast_path_equals_the_plain_refit():
         np.testing.assert_allclose(_stats(fast_arms, lm, 12.0), plain, rtol=0, atol=1e-10)
         assert not np.allclose(plain, _stats(full, lm, 12.0), rtol=0, atol=1e-6)   # a real resample
         for a, b in zip(plain_arms, fast_arms):
-            # the curves (weighted and raw numbers at risk) and the diagnostics count the repeated rows
+            # the curves (weighted and raw numbers at risk) count the repeated rows
             pd.testing.assert_frame_equal(b.curve, a.curve, rtol=1e-10, atol=1e-10)
-            assert (b.n_compliers, b.n_switch, b.n_grace, b.n_events_grace) == \
-                (a.n_compliers, a.n_switch, a.n_grace, a.n_events_grace)
-            assert b.max_weight == pytest.approx(a.max_weight, rel=1e-10)
-            assert b.ess_after_grace == pytest.approx(a.ess_after_grace, rel=1e-10)
+            assert b.diagnostics is None and a.diagnostics is not None
             np.testing.assert_allclose(b.start.switch_coef, a.start.switch_coef, rtol=0, atol=1e-10)
             np.testing.assert_allclose(b.start.grace_coef, a.start.grace_coef, rtol=0, atol=1e-10)
 

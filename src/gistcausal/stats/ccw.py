@@ -251,17 +251,27 @@ def _encode(df: pd.DataFrame, covariates: list[str], where: str) -> tuple[np.nda
 
 # ------------------------------------------------------------------------------------------- one strategy
 @dataclass(frozen=True, slots=True)
-class _Arm:
-    """One strategy's clones and weights (internal; patient rows never leave this module)."""
+class _Diagnostics:
+    """One strategy's clone counts and weights on the data (:class:`CCWResult` ``diagnostics``)."""
 
-    curve: pd.DataFrame
     n_compliers: int
     n_switch: int
     n_grace: int
     n_events_grace: int
     max_weight: float
     ess_after_grace: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Arm:
+    """One strategy's clones and weights (internal; patient rows never leave this module).
+
+    ``diagnostics`` is None for a bootstrap resample (never reported).
+    """
+
+    curve: pd.DataFrame
     start: "_Start"
+    diagnostics: _Diagnostics | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,12 +514,20 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
             r = np.exp(Xk @ sw_coef)
         else:
             r = np.ones(n)
-        jt = np.unique(t_sw[switch])
         rc = r if c is None else r * c
-        cr = np.concatenate([np.cumsum(rc[o_sw][::-1])[::-1], [0.0]])
-        denom = cr[np.searchsorted(t_sw[o_sw], jt, side="left")]
-        dj = np.bincount(np.searchsorted(jt, t_sw[switch]), weights=None if c is None else c[switch],
-                         minlength=jt.size)
+        if isinstance(o_sw, slice):
+            # rows in switch-time order: risk sets and switches summed per distinct time, no sort or search
+            first = np.flatnonzero(np.r_[True, t_sw[1:] != t_sw[:-1]])
+            g_d = np.add.reduceat(switch.astype(float) if c is None else np.where(switch, c, 0.0), first)
+            jm = g_d > 0
+            jt, dj = t_sw[first[jm]], g_d[jm]
+            denom = np.cumsum(np.add.reduceat(rc, first)[::-1])[::-1][jm]
+        else:
+            jt = np.unique(t_sw[switch])
+            cr = np.concatenate([np.cumsum(rc[o_sw][::-1])[::-1], [0.0]])
+            denom = cr[np.searchsorted(t_sw[o_sw], jt, side="left")]
+            dj = np.bincount(np.searchsorted(jt, t_sw[switch]), weights=None if c is None else c[switch],
+                             minlength=jt.size)
         cum = np.concatenate([[0.0], np.cumsum(dj / denom)])  # Lambda0 just after each jump
 
         def lam_left(s: np.ndarray) -> np.ndarray:
@@ -574,23 +592,15 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     surv = np.cumprod(1.0 - n_ev_w / n_risk_w)
     curve = pd.DataFrame({"time": ev_t, "surv": surv, "n_risk": n_risk_raw, "n_risk_weighted": n_risk_w,
                           "n_event_weighted": n_ev_w})
+    start = _Start(switch_keep=sw_keep, switch_coef=sw_coef, grace_keep=gr_keep, grace_coef=gr_coef)
+    if c is not None:
+        return _Arm(curve=curve, start=start)
     wpost_c = w_post[m]
-    if not wpost_c.size:
-        ess = math.nan
-    elif c is None:
-        ess = float(wpost_c.sum() ** 2 / np.sum(wpost_c ** 2))
-    else:                                          # Kish's ESS of the resample, row i counted c_i times
-        cpost = c[m]
-        ess = float((cpost @ wpost_c) ** 2 / (cpost @ wpost_c ** 2))
-
-    def count(mask: np.ndarray) -> int:
-        return np.count_nonzero(mask) if c is None else int(round(float(c[mask].sum())))
-
-    return _Arm(curve=curve, n_compliers=count(complier), n_switch=count(switch),
-                n_grace=count(grace_cens), n_events_grace=count((event > 0) & (stop <= grace)),
-                max_weight=float(wpost_c.max()) if wpost_c.size else float(wg.max()),
-                ess_after_grace=ess,
-                start=_Start(switch_keep=sw_keep, switch_coef=sw_coef, grace_keep=gr_keep, grace_coef=gr_coef))
+    ess = float(wpost_c.sum() ** 2 / np.sum(wpost_c ** 2)) if wpost_c.size else math.nan
+    diag = _Diagnostics(n_compliers=int(complier.sum()), n_switch=int(switch.sum()), n_grace=int(grace_cens.sum()),
+                        n_events_grace=int(((event > 0) & (stop <= grace)).sum()),
+                        max_weight=float(wpost_c.max()) if wpost_c.size else float(wg.max()), ess_after_grace=ess)
+    return _Arm(curve=curve, start=start, diagnostics=diag)
 
 
 def _surv_at(curve: pd.DataFrame, t: np.ndarray) -> np.ndarray:
@@ -866,11 +876,12 @@ def _curves_and_diagnostics(arms: list[_Arm], names: list[str], n: int) -> tuple
     """Per-strategy weighted curves and the censoring/weight diagnostics table."""
     curves = pd.concat([a.curve.assign(strategy=s) for a, s in zip(arms, names)], ignore_index=True)
     curves = curves[["strategy", "time", "surv", "n_risk", "n_risk_weighted", "n_event_weighted"]]
-    diag = pd.DataFrame({"strategy": names, "clones": [n, n], "compliers": [a.n_compliers for a in arms],
-                         "censored_switch": [a.n_switch for a in arms], "censored_grace": [a.n_grace for a in arms],
-                         "events_in_grace": [a.n_events_grace for a in arms],
-                         "max_weight": [a.max_weight for a in arms],
-                         "ess_after_grace": [a.ess_after_grace for a in arms]})
+    dg = [a.diagnostics for a in arms]
+    diag = pd.DataFrame({"strategy": names, "clones": [n, n], "compliers": [d.n_compliers for d in dg],
+                         "censored_switch": [d.n_switch for d in dg], "censored_grace": [d.n_grace for d in dg],
+                         "events_in_grace": [d.n_events_grace for d in dg],
+                         "max_weight": [d.max_weight for d in dg],
+                         "ess_after_grace": [d.ess_after_grace for d in dg]})
     return curves, diag
 
 
