@@ -421,6 +421,26 @@ def test_replicates_fast_path_equals_the_plain_refit():
             np.testing.assert_allclose(b.start.grace_coef, a.start.grace_coef, rtol=0, atol=1e-10)
 
 
+def test_covariate_constant_after_grace_leaves_the_compliance_model_only():
+    """A covariate constant among the clones alive after G (here: died by G) stays in the switch model and is
+    dropped from the compliance model; the replicate path (counts) still equals the rows repeated."""
+    from gistcausal.stats.ccw import _distinct, _fit_arms, _prepare, _stats, _time_order
+
+    df = simulate_ccw_data(1500, random_state=6, settings=CCWSimulation(a_O=0.1))
+    df["early"] = (df["time"] <= G).astype(float)
+    p = _prepare(df, **COLS, strategies=AB, covariates=["x", "early"], where="t")
+    q, rank = _time_order(p, G)
+    arms = _fit_arms(q, None, G, "ipcw", "t")
+    for a in arms:
+        assert a.start.switch_keep.tolist() == [True, True] and a.start.grace_keep.tolist() == [True, True, False]
+    idx = np.random.default_rng(4).integers(0, len(df), len(df))
+    rows, counts = _distinct(np.bincount(rank[idx], minlength=len(df)))
+    got = _stats(_fit_arms(q, rows.astype(np.intp), G, "ipcw", "t", [a.start for a in arms], counts.astype(float)),
+                 np.array([6.0, 12.0]), 12.0)
+    np.testing.assert_allclose(got, _stats(_fit_arms(p, idx, G, "ipcw", "t"), np.array([6.0, 12.0]), 12.0),
+                               rtol=0, atol=1e-10)
+
+
 def test_distinct_rows_and_multiplicities():
     from gistcausal.stats.ccw import _distinct
 

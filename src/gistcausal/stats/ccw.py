@@ -547,13 +547,15 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     grace_cens = after & ~complier
     p = np.ones(n)
     if weighting == "ipcw" and m.any() and grace_cens.any():
-        xa = np.compress(after, X, axis=0)                  # 6 times faster than X[after]
-        x_keep = _varies(xa)
-        gr_keep = np.r_[True, x_keep]                       # intercept, then the non-constant covariates
-        # column-major: the information matrix X' W X is about twice as fast
-        Xa = np.empty((xa.shape[0], int(gr_keep.sum())), order="F")
+        # intercept, then the covariates' rows after G, column by column (column-major: the information
+        # matrix X' W X is about twice as fast, and np.compress of a column 6 times faster than X[after])
+        Xa = np.empty((np.count_nonzero(after), 1 + X.shape[1]), order="F")
         Xa[:, 0] = 1.0
-        Xa[:, 1:] = xa if x_keep.all() else xa[:, x_keep]
+        for j in range(X.shape[1]):
+            np.compress(after, X[:, j], out=Xa[:, 1 + j])
+        gr_keep = np.r_[True, _varies(Xa[:, 1:])]           # the non-constant covariates
+        if not gr_keep.all():
+            Xa = np.asfortranarray(Xa[:, gr_keep])
         wa = wg[after] if c is None else wg[after] * c[after]
         gr_coef = _logistic(Xa, complier[after].astype(float), wa, where, beta0=start.grace_beta0(gr_keep))
         p[after] = expit(Xa @ gr_coef)
