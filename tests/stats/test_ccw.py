@@ -419,6 +419,9 @@ def test_replicates_fast_path_equals_the_plain_refit():
             assert b.diagnostics is None and a.diagnostics is not None
             np.testing.assert_allclose(b.start.switch_coef, a.start.switch_coef, rtol=0, atol=1e-10)
             np.testing.assert_allclose(b.start.grace_coef, a.start.grace_coef, rtol=0, atol=1e-10)
+        # the unweighted clone-censor analysis: the multiplicities alone
+        got = _stats(_fit_arms(q, rows.astype(np.intp), G, "none", "t", None, counts.astype(float)), lm, 12.0)
+        np.testing.assert_allclose(got, _stats(_fit_arms(p, idx, G, "none", "t"), lm, 12.0), rtol=0, atol=1e-12)
 
 
 def test_covariate_constant_after_grace_leaves_the_compliance_model_only():

@@ -692,7 +692,7 @@ def _fit_arms(p: dict[str, Any], idx: np.ndarray | None, grace: float, weighting
     T, d, u, started = p["T"][sel], p["d"][sel], p["u"][sel], p["started"][sel]
     X = p["X"] if idx is None else _take_rows(p["X"], idx)
     o_T = p.get("o_T")
-    if o_T is not None and counts is not None:
+    if o_T is not None and counts is not None and idx is not None:
         # distinct ascending rows: their stable order by T is the full data's, restricted to them (no sort)
         pos = np.full(p["T"].size, -1, dtype=np.intp)
         pos[idx] = np.arange(idx.size)
