@@ -280,6 +280,12 @@ def test_pre_grace_sums_equal_the_clone_by_time_matrix(ipcw):
     np.testing.assert_array_equal(got[1], risk.sum(axis=0))
     np.testing.assert_allclose(got[2], (w * hit).sum(axis=0), rtol=1e-12)
     assert got[0][0] > got[0][-1] > 0 and (len(np.unique(lam_left(pre))) > 3 or not ipcw)  # non-trivial runs
+    # bootstrap multiplicities as counts: every clone's terms times c_i (the matrix sums with the rows repeated)
+    c = rng.poisson(1.0, n).astype(float)
+    got = _pre_grace_sums(pre, stop, r, u, event, lam_left, ipcw, counts=c)
+    np.testing.assert_allclose(got[0], c @ (w * risk), rtol=1e-12)
+    np.testing.assert_array_equal(got[1], c @ risk)
+    np.testing.assert_allclose(got[2], c @ (w * hit), rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------- fast paths (issue 17)
@@ -332,6 +338,24 @@ def test_unfrozen_series_equals_the_per_run_reference(kind):
     np.testing.assert_allclose(got, direct, rtol=1e-12, atol=0)
     if kind == "none_at_risk":
         assert np.all(got[10:] == 0) and np.all(got[:10] > 0)
+    # clones in J order (as the step holds them: switch-time order): the path without a sort, same sums
+    o = np.argsort(J, kind="stable")
+    np.testing.assert_allclose(_unfrozen_series(J[o], r[o], L), got, rtol=1e-13, atol=0)
+    c = np.random.default_rng(7).poisson(1.0, J.size).astype(float)
+    np.testing.assert_allclose(_unfrozen_series(J[o], r[o], L, c[o]), _unfrozen_series(J, r, L, c), rtol=1e-13,
+                               atol=0)
+
+
+@pytest.mark.parametrize("kind", ["few", "blocks", "jump", "unweighted", "none_at_risk"])
+def test_unfrozen_series_integer_weights_equal_row_replication(kind):
+    """Weights c_i (a bootstrap resample's multiplicities, 0 included) equal the rows repeated c_i times."""
+    from gistcausal.stats.ccw import _unfrozen_series
+
+    J, r, L = _unfrozen_case(kind)
+    c = np.random.default_rng(7).poisson(1.0, J.size)
+    got = _unfrozen_series(J, r, L, c.astype(float))
+    np.testing.assert_allclose(got, _unfrozen_series(np.repeat(J, c), np.repeat(r, c), L), rtol=1e-12, atol=0)
+    assert not np.allclose(got, _unfrozen_series(J, r, L), rtol=1e-3)
 
 
 def test_series_terms_meet_the_truncation_bound():
@@ -363,9 +387,10 @@ def test_logistic_warm_start_reaches_the_same_fit():
 
 
 def test_replicates_fast_path_equals_the_plain_refit():
-    """A bootstrap replicate as the step runs it (patients in switch-time order, a sorted resample, censoring
-    models started from the full-data fit) equals the plain refit of the unsorted resample from 0 (issue 17)."""
-    from gistcausal.stats.ccw import _fit_arms, _prepare, _stats, _time_order
+    """A bootstrap replicate as the step runs it (patients in switch-time order, the resample as its distinct
+    patients with their multiplicities as case weights, censoring models started from the full-data fit)
+    equals the plain refit of the unsorted resample, rows repeated, from 0 (issue 17)."""
+    from gistcausal.stats.ccw import _distinct, _fit_arms, _prepare, _stats, _time_order
 
     df = simulate_ccw_data(1500, random_state=5, settings=CCWSimulation(a_O=0.1))
     df["x2"] = np.round(df["x"] ** 2, 1)
@@ -381,7 +406,47 @@ def test_replicates_fast_path_equals_the_plain_refit():
     rng = np.random.default_rng(3)
     for _ in range(4):
         idx = rng.integers(0, len(df), len(df))
-        plain = _stats(_fit_arms(p, idx, G, "ipcw", "t"), lm, 12.0)
-        got = _stats(_fit_arms(q, np.sort(rank[idx]), G, "ipcw", "t", start), lm, 12.0)
-        np.testing.assert_allclose(got, plain, rtol=0, atol=1e-10)
+        plain_arms = _fit_arms(p, idx, G, "ipcw", "t")
+        plain = _stats(plain_arms, lm, 12.0)
+        rows, counts = _distinct(np.bincount(rank[idx], minlength=len(df)))
+        assert counts.max() > 1 and rows.size < len(df)
+        fast_arms = _fit_arms(q, rows.astype(np.intp), G, "ipcw", "t", start, counts.astype(float))
+        np.testing.assert_allclose(_stats(fast_arms, lm, 12.0), plain, rtol=0, atol=1e-10)
         assert not np.allclose(plain, _stats(full, lm, 12.0), rtol=0, atol=1e-6)   # a real resample
+        for a, b in zip(plain_arms, fast_arms):
+            # the curves (weighted and raw numbers at risk) count the repeated rows
+            pd.testing.assert_frame_equal(b.curve, a.curve, rtol=1e-10, atol=1e-10)
+            assert b.diagnostics is None and a.diagnostics is not None
+            np.testing.assert_allclose(b.start.switch_coef, a.start.switch_coef, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(b.start.grace_coef, a.start.grace_coef, rtol=0, atol=1e-10)
+        # the unweighted clone-censor analysis: the multiplicities alone
+        got = _stats(_fit_arms(q, rows.astype(np.intp), G, "none", "t", None, counts.astype(float)), lm, 12.0)
+        np.testing.assert_allclose(got, _stats(_fit_arms(p, idx, G, "none", "t"), lm, 12.0), rtol=0, atol=1e-12)
+
+
+def test_covariate_constant_after_grace_leaves_the_compliance_model_only():
+    """A covariate constant among the clones alive after G (here: died by G) stays in the switch model and is
+    dropped from the compliance model; the replicate path (counts) still equals the rows repeated."""
+    from gistcausal.stats.ccw import _distinct, _fit_arms, _prepare, _stats, _time_order
+
+    df = simulate_ccw_data(1500, random_state=6, settings=CCWSimulation(a_O=0.1))
+    df["early"] = (df["time"] <= G).astype(float)
+    p = _prepare(df, **COLS, strategies=AB, covariates=["x", "early"], where="t")
+    q, rank = _time_order(p, G)
+    arms = _fit_arms(q, None, G, "ipcw", "t")
+    for a in arms:
+        assert a.start.switch_keep.tolist() == [True, True] and a.start.grace_keep.tolist() == [True, True, False]
+    idx = np.random.default_rng(4).integers(0, len(df), len(df))
+    rows, counts = _distinct(np.bincount(rank[idx], minlength=len(df)))
+    got = _stats(_fit_arms(q, rows.astype(np.intp), G, "ipcw", "t", [a.start for a in arms], counts.astype(float)),
+                 np.array([6.0, 12.0]), 12.0)
+    np.testing.assert_allclose(got, _stats(_fit_arms(p, idx, G, "ipcw", "t"), np.array([6.0, 12.0]), 12.0),
+                               rtol=0, atol=1e-10)
+
+
+def test_distinct_rows_and_multiplicities():
+    from gistcausal.stats.ccw import _distinct
+
+    rows, c = _distinct(np.array([0, 2, 0, 1, 300, 0]))
+    assert rows.tolist() == [1, 3, 4] and c.tolist() == [2, 1, 300]
+    assert rows.dtype == np.uint8 and c.dtype == np.uint16

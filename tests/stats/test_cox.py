@@ -278,6 +278,21 @@ def test_cox_coef_order_with_zero_weights(data):
     np.testing.assert_allclose(cox_coef(*args, **kw, order=order), cox_fit(*args, **kw).coef, rtol=0, atol=1e-10)
 
 
+def test_cox_coef_presorted_rows(data):
+    """order=slice(None) (rows already in time order: no sort, no copy) is the sorted fit, also when zero
+    weights are dropped; ties keep their row order, as the stable sort keeps it."""
+    args, kw = _args(data, "rot_arm_months_w")
+    o = np.argsort(args[0].to_numpy(float), kind="stable")
+    t, e, x = (np.asarray(a)[o] for a in args)
+    w = kw["weights"].to_numpy(float)[o].copy()
+    kw = {**kw, "weights": w}
+    want = cox_fit(t, e, x, **kw).coef
+    np.testing.assert_allclose(cox_coef(t, e, x, **kw, order=slice(None)), want, rtol=0, atol=1e-10)
+    w[::7] = 0.0
+    want = cox_fit(t, e, x, **kw).coef
+    np.testing.assert_allclose(cox_coef(t, e, x, **kw, order=slice(None)), want, rtol=0, atol=1e-10)
+
+
 def test_cox_coef_errors_as_cox_fit():
     with pytest.raises(ModelFitError, match=re.escape("cox_coef: no events (got 0 events in 3 patients).")):
         cox_coef([1.0, 2.0, 3.0], [0, 0, 0], np.array([[0.0], [1.0], [2.0]]))

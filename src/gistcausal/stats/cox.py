@@ -90,7 +90,7 @@ class CoxData:
 
 
 def cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, x: np.ndarray, ties: str, *,
-                order: np.ndarray | None = None) -> CoxData:
+                order: np.ndarray | slice | None = None) -> CoxData:
     """Sort once by time (stable), centre the covariates and expand tied deaths (Efron) or not (Breslow).
 
     Unchecked fast path: ``t``, ``e`` (0/1), ``w`` (> 0) and ``x`` (n, p) already validated, zero weights
@@ -99,6 +99,7 @@ def cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, x: np.ndarray, ties
 
     ``order`` is that permutation when the caller already has it (several models on the same times, e.g.
     the two strategies' censoring models of :mod:`gistcausal.stats.ccw`); it is trusted, not checked.
+    ``slice(None)`` says the rows already are in that order (``t`` non-decreasing): no sort and no copy.
     """
     if order is None:
         order = np.argsort(t, kind="stable")
@@ -543,7 +544,7 @@ def _cox_inputs(time: Any, event: Any, X: Any, weights: Any, ties: str, names: A
 
 
 def cox_coef(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties = "efron", names: Any = None,
-             beta0: Any = None, order: np.ndarray | None = None, max_iter: int = 30,
+             beta0: Any = None, order: np.ndarray | slice | None = None, max_iter: int = 30,
              tol: float = 1e-10) -> np.ndarray:
     r"""The coefficients of :func:`cox_fit` only: no variance, no score residuals, no score test.
 
@@ -559,7 +560,8 @@ def cox_coef(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties =
         Start of the Newton-Raphson iteration (default 0, as :func:`cox_fit`); a bootstrap replicate starts
         from the full-data coefficients (:func:`cox_newton`).
     order : ndarray of int, optional
-        ``np.argsort(time, kind="stable")`` when the caller already has it (several models on the same times).
+        ``np.argsort(time, kind="stable")`` when the caller already has it (several models on the same times);
+        ``slice(None)`` when ``time`` is already non-decreasing (:func:`cox_prepare`).
 
     Returns
     -------
@@ -573,7 +575,7 @@ def cox_coef(time: Any, event: Any, X: Any, *, weights: Any = None, ties: Ties =
     """
     where = "cox_coef"
     t, e, w, x, cols, keep = _cox_inputs(time, event, X, weights, ties, names, where)
-    if order is not None and keep is not None:
+    if isinstance(order, np.ndarray) and keep is not None:
         # the kept rows in the caller's order, renumbered among the kept rows
         order = (np.cumsum(keep) - 1)[order[keep[order]]]
     s = cox_prepare(t, e, w, x, ties, order=order)
