@@ -12,6 +12,10 @@ reset before each step through /proc/self/clear_refs) and the largest summed res
 processes seen during the step (sampled every 0.2 s). The growth exponent of a step between two sizes is
 ``log(t2 / t1) / log(n2 / n1)`` (1: linear; n log n from 1e4 to 1e6 is about 1.1).
 
+With two or more local workers the clone-censor-weight emulation runs in a worker beside the cohort-based steps
+(``pipeline._begin_strategies``): its row is the main process's share (building its table, then waiting for the
+result), and its computation shows up as the other steps' competition for the two cores.
+
 Prints a markdown table (paste into docs/performance.md, section "Scaling") and writes
 benchmarks/results/scaling.csv.
 """
