@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -170,16 +171,38 @@ def cox_pieces(s: CoxData, beta: np.ndarray, *, want_info: bool = True) -> CoxPi
                    meanwt=meanwt)
 
 
-def _halving_step(s: CoxData, beta: np.ndarray, new_beta: np.ndarray, cur: CoxPieces) -> tuple[np.ndarray, CoxPieces]:
-    """Newton step with step-halving (as R's coxph): halve towards ``beta`` until the log partial likelihood
-    does not decrease (at most 30 halvings)."""
-    new = cox_pieces(s, new_beta)
-    halvings = 0
-    while not (new.loglik >= cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 30:
-        new_beta = (new_beta + beta) / 2
-        new = cox_pieces(s, new_beta)
-        halvings += 1
-    return new_beta, new
+def newton_halving(pieces: Callable[[Any], Any], step: Callable[[Any, int], Any], beta: Any, cur: Any, *,
+                   max_iter: int, tol: float) -> tuple[Any, Any, int, bool, float, Any]:
+    """R ``coxph``'s iteration (``agfit``), whatever computes the log partial likelihood and its derivatives.
+
+    ``pieces(beta)`` returns an object with ``loglik`` (and what ``step`` reads); ``step(cur, it)`` the Newton
+    direction :math:`I^{-1} U` at ``cur`` (raising when the information is singular). Each iteration halves the
+    step towards ``beta`` while the log partial likelihood decreases (at most 30 halvings) and the iteration
+    stops when its relative change is below ``tol`` and every coefficient moved less than 1e-7. Shared by
+    :func:`cox_newton` (any design, per-row sums) and :func:`gistcausal.stats.cox_binary.binary_cox_newton`
+    (one 0/1 column, per-time sums), so both stop by the same rule.
+
+    Returns ``(beta, pieces at beta, iterations, converged, last relative change, |last step|)``.
+    """
+    converged = False
+    it = 0
+    rel_change = math.inf
+    last_step = np.full(np.shape(beta), np.inf)
+    for it in range(1, max_iter + 1):
+        new_beta = beta + step(cur, it)
+        new = pieces(new_beta)
+        halvings = 0
+        while not (new.loglik >= cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 30:
+            new_beta = (new_beta + beta) / 2
+            new = pieces(new_beta)
+            halvings += 1
+        rel_change = abs(1 - cur.loglik / new.loglik)
+        last_step = np.abs(new_beta - beta)
+        beta, cur = new_beta, new
+        if rel_change < tol and np.max(last_step) < 1e-7:
+            converged = True
+            break
+    return beta, cur, it, converged, rel_change, last_step
 
 
 class CoxNewton(NamedTuple):
@@ -228,20 +251,10 @@ def cox_newton(s: CoxData, *, initial: CoxPieces | None = None, beta0: np.ndarra
     """
     q = s.x.shape[1]
     beta = np.zeros(q) if beta0 is None else np.array(beta0, dtype=float).reshape(q)
-    cur = initial = cox_pieces(s, beta) if initial is None else initial
-    converged = False
-    it = 0
-    rel_change = math.inf
-    last_step = np.full(q, math.inf)
-    for it in range(1, max_iter + 1):
-        step = _newton_step(cur, q, it, where)
-        new_beta, new = _halving_step(s, beta, beta + step, cur)
-        rel_change = abs(1 - cur.loglik / new.loglik)
-        last_step = np.abs(new_beta - beta)
-        beta, cur = new_beta, new
-        if rel_change < tol and np.max(last_step) < 1e-7:
-            converged = True
-            break
+    initial = cox_pieces(s, beta) if initial is None else initial
+    beta, cur, it, converged, rel_change, last_step = newton_halving(
+        lambda b: cox_pieces(s, b), lambda c, i: _newton_step(c, q, i, where), beta, initial,
+        max_iter=max_iter, tol=tol)
     return CoxNewton(beta=beta, pieces=cur, initial=initial, iterations=it, converged=converged,
                      rel_change=rel_change, last_step=last_step)
 

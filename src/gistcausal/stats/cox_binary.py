@@ -51,7 +51,7 @@ import numpy as np
 from scipy import stats
 
 from gistcausal.errors import DataError, ModelFitError
-from gistcausal.stats.cox import CoxResult, Ties, ZphResult, _cox_inputs, _warn_not_converged
+from gistcausal.stats.cox import CoxResult, Ties, ZphResult, _cox_inputs, _warn_not_converged, newton_halving
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,29 +166,16 @@ def binary_cox_newton(s: BinaryCoxData, *, initial: BinaryCoxPieces | None = Non
                       tol: float = 1e-10, where: str = "cox_newton") -> BinaryCoxNewton:
     """Newton-Raphson with step-halving from beta = 0: :func:`gistcausal.stats.cox.cox_newton` step for step
     (same direction U/I, the same halving and stopping rule, the same error), on the sums of ``s``."""
-    beta = 0.0
-    cur = initial = binary_cox_pieces(s, beta) if initial is None else initial
-    converged = False
-    it = 0
-    rel_change = math.inf
-    last_step = math.inf
-    for it in range(1, max_iter + 1):
+    initial = binary_cox_pieces(s, 0.0) if initial is None else initial
+
+    def step(cur: BinaryCoxPieces, it: int) -> float:
         if not cur.info > 0:
             raise ModelFitError(f"{where}: the information matrix became singular at iteration {it} (got "
                                 f"1 covariates). Remove collinear covariates.")
-        new_beta = beta + cur.score / cur.info
-        new = binary_cox_pieces(s, new_beta)
-        halvings = 0
-        while not (new.loglik >= cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 30:
-            new_beta = (new_beta + beta) / 2
-            new = binary_cox_pieces(s, new_beta)
-            halvings += 1
-        rel_change = abs(1 - cur.loglik / new.loglik)
-        last_step = abs(new_beta - beta)
-        beta, cur = new_beta, new
-        if rel_change < tol and last_step < 1e-7:
-            converged = True
-            break
+        return cur.score / cur.info
+
+    beta, cur, it, converged, rel_change, last_step = newton_halving(
+        lambda b: binary_cox_pieces(s, b), step, 0.0, initial, max_iter=max_iter, tol=tol)
     return BinaryCoxNewton(beta=beta, pieces=cur, initial=initial, iterations=it, converged=converged,
                            rel_change=rel_change, last_step=np.array([last_step]))
 
