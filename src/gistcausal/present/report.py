@@ -150,6 +150,7 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
         for name, table in result_tables(results).items():
             _export_table(table, tmp / "tables" / name, formats)
         (tmp / "results.json").write_text(dumps_json(results_document(results)), encoding="utf-8")
+        manifest = results_manifest(results, command=command)  # here, while the figures are drawn
     finally:  # never leave a worker writing into a folder that is about to be removed
         halves = figures()
     png = {name: data for half, _ in halves for name, data in half.items()}
@@ -157,7 +158,6 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
     manuscript_png = {key: drawn[key] for key, _ in manuscript_figures(results, png)}
     (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
     write_manuscript(results, tmp / "manuscript.docx", manuscript_png)
-    manifest = results_manifest(results, command=command)
     manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")
 
