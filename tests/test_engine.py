@@ -240,6 +240,25 @@ def test_run_beside_runs_in_a_worker_process_and_raises_its_errors():
             waiting()
 
 
+def test_run_beside_each_runs_the_calls_in_workers_in_order_and_raises_their_errors():
+    """run_beside_each (issue 17: the report's two halves of figures) returns the results in the order of the
+    tasks, computed in worker processes with a local engine of two workers and here otherwise."""
+    import os
+
+    from gistcausal.engine import Engine, run_beside_each
+
+    pids = run_beside_each(Engine(n_workers=2), _pid_or_raise, [(1,), (2,), (3,)])()
+    assert len(pids) == 3 and os.getpid() not in pids
+    assert run_beside_each(Engine(n_workers=2), abs, [(-1,), (2,), (-3,)])() == [1, 2, 3]
+    assert run_beside_each(Engine(n_workers=1), _pid_or_raise, [(1,), (2,)])() == [os.getpid()] * 2
+    assert run_beside_each(Engine(kind="dask"), _pid_or_raise, [(1,)])() == [os.getpid()]
+    assert run_beside_each(Engine(n_workers=2), _pid_or_raise, [])() == []
+    for n in (1, 2):
+        waiting = run_beside_each(Engine(n_workers=n), _pid_or_raise, [(1,), (-1,)])
+        with pytest.raises(ValueError, match="negative: -1"):
+            waiting()
+
+
 def test_one_blas_thread_limits_and_restores():
     """one_blas_thread() runs its block with one BLAS thread and restores the previous limit (issue 17)."""
     from threadpoolctl import threadpool_info

@@ -21,7 +21,7 @@ analysis steps can both accept an ``engine=`` argument. joblib and distributed a
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -300,6 +300,41 @@ def run_beside(engine: Engine, fn: Callable[..., R], *args: Any) -> Callable[[],
     return wait
 
 
+def run_beside_each(engine: Engine, fn: Callable[..., R], tasks: Sequence[tuple[Any, ...]]) -> Callable[[], list[R]]:
+    """:func:`run_beside` for several calls at once: start ``fn(*args)`` for each ``args`` of ``tasks`` in the local
+    worker processes now; return a function that waits for them and returns their results in the order of ``tasks``.
+
+    One joblib call holds all the tasks, so they share the pool's workers (with two workers, two tasks run side by
+    side while the caller goes on). Serial and Dask engines, errors and a failing worker behave as in
+    :func:`run_beside`: the calls are then made in this process when the results are asked for.
+    """
+    tasks = [tuple(args) for args in tasks]
+
+    def here() -> list[R]:
+        return [fn(*args) for args in tasks]
+
+    if engine.kind != "local" or engine.workers < 2 or not tasks:
+        return here
+    import pickle
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib import Parallel, delayed
+
+    try:
+        results = Parallel(n_jobs=engine.workers, backend="loky",
+                           return_as="generator")([delayed(fn)(*args) for args in tasks])
+    except (BrokenProcessPool, pickle.PicklingError, OSError):
+        return here
+
+    def wait() -> list[R]:
+        try:
+            return list(results)
+        except (BrokenProcessPool, pickle.PicklingError):
+            return here()
+
+    return wait
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run the block with one BLAS thread (threadpoolctl), restoring the previous limit on exit.
@@ -342,5 +377,5 @@ def engine_from_jobs(n_jobs: int | None) -> Engine:
     return Engine(n_workers=n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs))
 
 
-__all__ = ["Engine", "Executor", "open_executor", "run_beside", "engine_from_jobs", "one_blas_thread", "one_thread",
+__all__ = ["Engine", "Executor", "open_executor", "run_beside", "run_beside_each", "engine_from_jobs", "one_blas_thread", "one_thread",
            "KINDS"]

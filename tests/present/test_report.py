@@ -256,3 +256,24 @@ def test_figures_drawn_in_a_worker_equal_figures_drawn_here(default_results, rep
     assert figs == sorted(p.name for p in (here / "manuscript").iterdir()) and figs
     for name in figs:
         assert (report_dir / "manuscript" / name).read_bytes() == (here / "manuscript" / name).read_bytes()
+
+
+def test_issue_17_figure_groups_split_the_figures(default_results, default_figures):
+    """The report draws its figures in two groups, one per worker (issue 17): together they are every figure,
+    each once, and the manuscript picks among the groups' picks what it picks among all figures."""
+    import matplotlib.pyplot as plt
+
+    from gistcausal.present.figures import FIGURE_GROUPS, build_figures
+    from gistcausal.present.manuscript import manuscript_figures
+
+    halves = [build_figures(default_results, group=g) for g in FIGURE_GROUPS]
+    names = [name for half in halves for name in half]
+    assert sorted(names) == sorted(default_figures) and len(names) == len(set(names))
+    assert all(halves)  # both workers have something to draw
+    picked = {key for half in halves for key, _ in manuscript_figures(default_results, half)}
+    assert {key for key, _ in manuscript_figures(default_results, default_figures)} <= picked
+    for half in halves:
+        for fig in half.values():
+            plt.close(fig)
+    with pytest.raises(ValueError, match="group must be one of"):
+        build_figures(default_results, group="all")

@@ -332,3 +332,38 @@ def test_config_level_labels_validated(cov, what):
     with pytest.raises(ConfigError) as err:
         _cfg(cov)
     assert f"covariates.sex: {what}" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["Age, years", "", " padded ", "n = 72.3\nESS = 66.9", "a\tb", "two\n\nbreaks\n",
+                                  "<5 & 'quoted'"])
+@pytest.mark.parametrize("indent", [0, 1])
+def test_issue_17_fast_word_cell_matches_python_docx(text, indent):
+    """render_docx fills cells with copies of one w:pPr and runs built directly (issue 17): the XML must be what
+    python-docx's paragraph setters, add_run and add_break write."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
+    from docx.shared import Pt
+    from docx.text.paragraph import Paragraph
+    from lxml import etree
+
+    from gistcausal.present.render.word import _put_fast
+
+    for align in (WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.CENTER):
+        slow = Paragraph(OxmlElement("w:p"), None)
+        slow._p.style = "TableText"
+        slow.alignment = align
+        if indent:
+            slow.paragraph_format.left_indent = Pt(10 * indent)
+        lines = text.split("\n")
+        for k, line in enumerate(lines):
+            run = slow.add_run(line)
+            if k < len(lines) - 1:
+                run.add_break()
+        proto = Paragraph(OxmlElement("w:p"), None)
+        proto._p.style = "TableText"
+        proto.alignment = align
+        if indent:
+            proto.paragraph_format.left_indent = Pt(10 * indent)
+        fast = OxmlElement("w:p")
+        _put_fast(fast, text, proto._p.pPr)
+        assert etree.tostring(fast) == etree.tostring(slow._p)

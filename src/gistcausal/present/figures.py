@@ -22,34 +22,55 @@ from gistcausal.present.plots.sensitivity import bias_plot, tipping_plot
 from gistcausal.results import AnalysisResults
 
 
-def build_figures(r: AnalysisResults) -> dict[str, Any]:
-    """All figures of a run, in report order.
+#: The two halves of a run's figures, about equal in drawing time, so two processes can each draw one
+#: (:func:`gistcausal.present.report.figure_files`): the curves (flow, Kaplan-Meier, cumulative incidence,
+#: strategies) and the diagnostics (overlap, balance, weights, residuals, sensitivity, plasmode).
+FIGURE_GROUPS = ("curves", "diagnostics")
+
+
+def build_figures(r: AnalysisResults, *, group: str | None = None) -> dict[str, Any]:
+    """All figures of a run, in report order; with ``group`` (one of :data:`FIGURE_GROUPS`) only that group's.
 
     Text is never parsed as mathtext: covariate, level and arm labels come from users' data and config, and a
     ``$`` in them must print as a dollar sign, not start a formula (or fail to draw).
     """
     import matplotlib
 
+    if group is not None and group not in FIGURE_GROUPS:
+        raise ValueError(f"build_figures: group must be one of {list(FIGURE_GROUPS)} or None (got {group!r})")
     with matplotlib.rc_context({"text.parse_math": False}):
-        return _build(r)
+        return _build(r, group)
 
 
-def _build(r: AnalysisResults) -> dict[str, Any]:
+def _build(r: AnalysisResults, group: str | None) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     if r.config.sequential is not None:
-        _sequential(r, figs)
+        if group in (None, "curves"):
+            _sequential(r, figs)
         return figs
-    _study(r, figs)
+    steps = ((_study, "curves"), (_multiarm, "curves"), (_causal_diagnostics, "diagnostics"),
+             (_causal_curves, "curves"), (_competing, "curves"), (_sensitivity, "diagnostics"),
+             (_plasmode, "diagnostics"), (_strategies, "curves"))
+    for step, step_group in steps:
+        if group in (None, step_group):
+            step(r, figs)
+    return figs
+
+
+def _multiarm(r: AnalysisResults, figs: dict[str, Any]) -> None:
     if r.multiarm is not None:
         figs.update(multiarm_figures(r))
-    _causal(r, figs)
-    _competing(r, figs)
-    _sensitivity(r, figs)
+
+
+def _plasmode(r: AnalysisResults, figs: dict[str, Any]) -> None:
     if r.plasmode is not None:
         for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
             fig, ax = new_figure(7.5, 4.5)
             fn(r.plasmode, ax=ax, arm_labels=_arm_display(r))
             figs[name] = fig
+
+
+def _strategies(r: AnalysisResults, figs: dict[str, Any]) -> None:
     if r.strategies is not None:
         p = r.config.protocol
         fig, ax = new_figure(8, 5.0)
@@ -57,7 +78,6 @@ def _build(r: AnalysisResults) -> dict[str, Any]:
                              title=f"Clone-censor-weight: strategies with a {p.strategies.grace:g}-{p.time_unit} "
                                    "grace period")
         figs["strategies"] = fig
-    return figs
 
 
 def _arm_display(r: AnalysisResults) -> dict[str, str]:
@@ -89,7 +109,7 @@ def _study(r: AnalysisResults, figs: dict[str, Any]) -> None:
         figs[f"km_{name}"] = fig
 
 
-def _causal(r: AnalysisResults, figs: dict[str, Any]) -> None:
+def _causal_diagnostics(r: AnalysisResults, figs: dict[str, Any]) -> None:
     cfg = r.config
     opts = table1_options(cfg)
     if r.plots.overlap is not None:
@@ -109,6 +129,10 @@ def _causal(r: AnalysisResults, figs: dict[str, Any]) -> None:
         fig, ax = new_figure(7, 4.2)
         plot_ph_residuals(r.plots.ph_residuals, ax=ax, time_unit=cfg.time_unit, title=r.plots.ph_title)
         figs["schoenfeld"] = fig
+
+
+def _causal_curves(r: AnalysisResults, figs: dict[str, Any]) -> None:
+    cfg = r.config
     for (name, est), comp in r.causal.items():
         fig, ax = new_figure(8, 6.2)
         plot_km(comp, ax=ax, unweighted=r.study.get(name), title=f"{cfg.outcomes[name].label}: {adjustment_name(cfg)} ({est})",
@@ -154,4 +178,4 @@ def _sequential(r: AnalysisResults, figs: dict[str, Any]) -> None:
     figs["sequential_km"] = fig
 
 
-__all__ = ["build_figures"]
+__all__ = ["build_figures", "FIGURE_GROUPS"]

@@ -33,10 +33,10 @@ from gistcausal._version import __version__
 from gistcausal.analysis.spec import engine as spec_engine
 from gistcausal.design.redact import redact
 from gistcausal.effects import round_floats
-from gistcausal.engine import run_beside
+from gistcausal.engine import run_beside_each
 from gistcausal.errors import OutputError
 from gistcausal.present.export import result_tables
-from gistcausal.present.figures import build_figures
+from gistcausal.present.figures import FIGURE_GROUPS, build_figures
 from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
 from gistcausal.present.sections import build_sections, frame_to_html
 from gistcausal.present.target import target_checklist
@@ -141,31 +141,41 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
     (tmp / "tables").mkdir()
     (tmp / "figures").mkdir()
     formats = formats or tuple(results.config.output.formats)
-    # Figures (half the time of a report, whatever the cohort size) are drawn in a worker process while this
-    # one writes the tables and results.json; with one worker (or Dask) they are drawn here, afterwards.
-    figures = run_beside(spec_engine(results.config), figure_files, results, tmp / "figures")
+    # Figures (most of the time of a report, whatever the cohort size) are drawn in two halves, one per worker
+    # process, while this one writes the tables and results.json: one worker drawing them all was the long pole
+    # (issue 17). With one worker (or Dask) they are drawn here, afterwards.
+    figures = run_beside_each(spec_engine(results.config), figure_files,
+                              [(results, tmp / "figures", group) for group in FIGURE_GROUPS])
     try:
         for name, table in result_tables(results).items():
             _export_table(table, tmp / "tables" / name, formats)
         (tmp / "results.json").write_text(dumps_json(results_document(results)), encoding="utf-8")
+        manifest = results_manifest(results, command=command)  # here, while the figures are drawn
     finally:  # never leave a worker writing into a folder that is about to be removed
-        png, manuscript_png = figures()
+        halves = figures()
+    png = {name: data for half, _ in halves for name, data in half.items()}
+    drawn = {key: data for _, half in halves for key, data in half.items()}
+    manuscript_png = {key: drawn[key] for key, _ in manuscript_figures(results, png)}
     (tmp / "report.html").write_text(render_html(results, png), encoding="utf-8")
     write_manuscript(results, tmp / "manuscript.docx", manuscript_png)
-    manifest = results_manifest(results, command=command)
     manifest["outputs"] = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     (tmp / "manifest.json").write_text(json.dumps(round_floats(manifest), indent=2) + "\n", encoding="utf-8")
 
 
-def figure_files(results: AnalysisResults, folder: Path) -> tuple[dict[str, str], dict[str, bytes]]:
-    """Draw every figure of ``results`` and write ``<name>.png`` (130 dpi) and ``<name>.svg`` into ``folder``.
+def figure_files(results: AnalysisResults, folder: Path,
+                 group: str | None = None) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Draw every figure of ``results`` (with ``group``, those of one of
+    :data:`~gistcausal.present.figures.FIGURE_GROUPS`) and write ``<name>.png`` (130 dpi) and ``<name>.svg``
+    into ``folder``.
 
     Returns the PNGs base64-encoded by name (the HTML report embeds the files just written instead of drawing
     each figure again) and the manuscript's figures as PNG bytes by key (150 dpi, see
     :func:`~gistcausal.present.manuscript.manuscript_figures`), so the caller needs no figure objects and this
-    can run in another process.
+    can run in another process. For a group, the manuscript figures are those ``manuscript_figures`` picks among
+    the group's figures: a superset of the group's share of the run's pick, since the pick is the flow diagram
+    and the first present of a list of curves in order of preference.
     """
-    figures = build_figures(results)
+    figures = build_figures(results, group=group)
     png: dict[str, str] = {}
     for name, fig in figures.items():
         fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")

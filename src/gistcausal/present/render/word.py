@@ -10,7 +10,11 @@ wider than the portrait text width get a landscape section.
 """
 from __future__ import annotations
 
+import io
+from copy import deepcopy
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
@@ -20,6 +24,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Inches, Pt
+from docx.text.paragraph import Paragraph
 
 from gistcausal.present.table_model import TableModel
 
@@ -131,10 +136,42 @@ def _widths(model: TableModel, size: float) -> tuple[float, list[float]]:
     return stub, widths
 
 
-def render_docx(model: TableModel, path: str | Path) -> Path:
-    """Write ``model`` as a Word document with one journal-style table (see the module docstring)."""
+def _put_fast(p, text: str, ppr) -> None:
+    """Fill the empty paragraph ``p`` with a copy of ``ppr`` and one run per line of ``text``, each but the last
+    ending in a line break: the XML of python-docx's ``p.style = ...; p.alignment = ...; p.add_run(line);
+    run.add_break()`` (tests/present/test_table_exports.py compares the two), built without its schema-order
+    searches, which took most of the time of writing a report's Word tables (issue 17)."""
+    p.append(deepcopy(ppr))
+    lines = text.split("\n")
+    for k, line in enumerate(lines):
+        r = OxmlElement("w:r")
+        if "\t" in line or "\r" in line:  # tabs and carriage returns: python-docx's own translation
+            r.text = line
+        elif line:
+            t = OxmlElement("w:t")
+            t.text = line
+            if len(line.strip()) < len(line):
+                t.set(qn("xml:space"), "preserve")
+            r.append(t)
+        if k < len(lines) - 1:
+            r.append(OxmlElement("w:br"))
+        p.append(r)
+
+
+@lru_cache(maxsize=1)
+def _styled_blank() -> bytes:
+    """The empty document with the table styles, saved once per process: opening it again is half the time of
+    building it anew for each of a report's ~37 Word tables (issue 17); the parts written are the same."""
     doc = Document()
     _styles(doc)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def render_docx(model: TableModel, path: str | Path) -> Path:
+    """Write ``model`` as a Word document with one journal-style table (see the module docstring)."""
+    doc = Document(io.BytesIO(_styled_blank()))
     section = doc.sections[0]
     size = 9.0
     stub_w, widths = _widths(model, size)
@@ -177,9 +214,10 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
     # layout with the total width, so neither program re-flows the columns from their content.
     for col, w in zip(table.columns, all_widths):
         col.width = Inches(w)
-    for row in table.rows:
-        for cell, w in zip(row.cells, all_widths):
-            cell.width = Inches(w)
+    lengths = [Inches(w) for w in all_widths]
+    for tr in table._tbl.tr_lst:  # no cell is merged yet: one w:tc per column (what _Cell.width sets)
+        for tc, w in zip(tr.tc_lst, lengths):
+            tc.width = w
     tbl_w = tblPr.find(qn("w:tblW"))
     if tbl_w is None:
         tbl_w = OxmlElement("w:tblW")
@@ -193,6 +231,9 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
 
     def put(cell, text: str, *, style: str, align=WD_ALIGN_PARAGRAPH.CENTER, indent: int = 0, bold=None) -> None:
         p = cell.paragraphs[0]
+        if bold is None and len(p._p) == 0:
+            _put_fast(p._p, text, _ppr(style_ids[style], align, indent))
+            return
         p._p.style = style_ids[style]
         p.alignment = align
         if indent:
@@ -205,9 +246,24 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
             if k < len(lines) - 1:
                 run.add_break()
 
+    pprs: dict[tuple, Any] = {}
+
+    def _ppr(style_id: str, align, indent: int):
+        """The ``w:pPr`` python-docx writes for this style, alignment and indent, made once per table."""
+        key = (style_id, align, indent)
+        if key not in pprs:
+            scratch = Paragraph(OxmlElement("w:p"), None)
+            scratch._p.style = style_id
+            scratch.alignment = align
+            if indent:
+                scratch.paragraph_format.left_indent = Pt(10 * indent)
+            pprs[key] = scratch._p.pPr
+        return pprs[key]
+
+    rows = list(table.rows)  # table.rows[k] makes every row's object for each lookup
     r = 0
     if has_groups:
-        row = table.rows[r]
+        row = rows[r]
         for group, a, b in model.groups:
             if group is None:
                 continue
@@ -215,7 +271,7 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
             put(cell, group, style="Table Heading")
             _cell_bottom(cell, RULE_INNER)
         r += 1
-    label_row = table.rows[r]
+    label_row = rows[r]
     for j, col in enumerate(model.columns):
         align = WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER
         put(label_row.cells[j], col.label, style="Table Heading", align=align)
@@ -223,18 +279,18 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
     if has_sub:
         for j, col in enumerate(model.columns):
             # "n = 72.3, ESS = 66.9" breaks at its comma rather than wherever the column width falls.
-            put(table.rows[r].cells[j], col.sublabel.replace(", ", "\n"), style="Table Text",
+            put(rows[r].cells[j], col.sublabel.replace(", ", "\n"), style="Table Text",
                 align=WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER)
         r += 1
     for k in range(n_head):
-        _row_flag(table.rows[k], "w:tblHeader")
-        for cell in table.rows[k].cells:
+        _row_flag(rows[k], "w:tblHeader")
+        for cell in rows[k].cells:
             cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.BOTTOM
-    for cell in table.rows[n_head - 1].cells:
+    for cell in rows[n_head - 1].cells:
         _cell_bottom(cell, RULE_INNER)
     for i, mrow in enumerate(model.rows):
-        _row_flag(table.rows[n_head + i], "w:cantSplit")
-        cells = table.rows[n_head + i].cells
+        _row_flag(rows[n_head + i], "w:cantSplit")
+        cells = rows[n_head + i].cells
         put(cells[0], mrow.stub, style="Table Text", align=WD_ALIGN_PARAGRAPH.LEFT, indent=mrow.indent)
         for j, c in enumerate(mrow.cells, start=1):
             put(cells[j], c.text, style="Table Text")
