@@ -278,26 +278,8 @@ def run_beside(engine: Engine, fn: Callable[..., R], *args: Any) -> Callable[[],
     started, was killed, e.g. out of memory, or the arguments could not be sent), ``fn`` runs in this process
     instead, so the work is never lost to the machinery.
     """
-    if engine.kind != "local" or engine.workers < 2:
-        return lambda: fn(*args)
-    import pickle
-    from concurrent.futures.process import BrokenProcessPool
-
-    from joblib import Parallel, delayed
-
-    machinery = (BrokenProcessPool, pickle.PicklingError, OSError)
-    try:
-        results = Parallel(n_jobs=engine.workers, backend="loky", return_as="generator")([delayed(fn)(*args)])
-    except machinery:
-        return lambda: fn(*args)
-
-    def wait() -> R:
-        try:
-            return list(results)[0]
-        except (BrokenProcessPool, pickle.PicklingError):
-            return fn(*args)
-
-    return wait
+    wait = run_beside_each(engine, fn, [args])
+    return lambda: wait()[0]
 
 
 def run_beside_each(engine: Engine, fn: Callable[..., R], tasks: Sequence[tuple[Any, ...]]) -> Callable[[], list[R]]:
