@@ -277,3 +277,17 @@ def test_issue_17_figure_groups_split_the_figures(default_results, default_figur
             plt.close(fig)
     with pytest.raises(ValueError, match="group must be one of"):
         build_figures(default_results, group="all")
+
+
+def test_svg_figures_are_the_same_bytes_every_time(tmp_path):
+    """save_svg: no saving date and ids from a fixed salt, so the same figure gives the same SVG file."""
+    from gistcausal.present.plots import new_figure, save_svg
+
+    fig, ax = new_figure(3, 2)
+    ax.plot([0, 1, 2], [1, 0.5, 0.2], label="curve")
+    ax.legend()
+    save_svg(fig, tmp_path / "a.svg")
+    save_svg(fig, tmp_path / "b.svg")
+    a = (tmp_path / "a.svg").read_bytes()
+    assert a == (tmp_path / "b.svg").read_bytes()
+    assert b"<dc:date>" not in a

@@ -38,6 +38,7 @@ from gistcausal.errors import OutputError
 from gistcausal.present.export import result_tables
 from gistcausal.present.figures import FIGURE_GROUPS, build_figures
 from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
+from gistcausal.present.plots import save_svg
 from gistcausal.present.sections import build_sections, frame_to_html
 from gistcausal.present.target import target_checklist
 from gistcausal.results import SCHEMA_VERSION, AnalysisResults
@@ -179,7 +180,7 @@ def figure_files(results: AnalysisResults, folder: Path,
     png: dict[str, str] = {}
     for name, fig in figures.items():
         fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
-        fig.savefig(folder / f"{name}.svg", bbox_inches="tight")
+        save_svg(fig, folder / f"{name}.svg")
         png[name] = base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
     manuscript = {key: figure_png(figures[key]) for key, _ in manuscript_figures(results, figures)}
     return png, manuscript
