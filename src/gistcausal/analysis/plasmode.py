@@ -103,9 +103,10 @@ def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
     rows: list[dict[str, Any]] = []
     cfg, dropped = _within_follow_up(cfg, frame, outcome)
     if "iptw" in methods:
-        # contrasts_only: a replicate reads the contrasts alone (not the curves, medians or log-rank)
+        # contrasts_only / diagnostics=False: a replicate reads the contrasts alone (not the curves, medians,
+        # log-rank, nor the propensity model's and the weights' diagnostics)
         rows += _estimate_rows(causal_fit(cfg, frame, outcome=outcome, estimand=estimand, contrasts_only=True,
-                                          ps_beta0=ps_beta0).estimates, PLASMODE_MEASURES)
+                                          ps_beta0=ps_beta0, diagnostics=False).estimates, PLASMODE_MEASURES)
     if "unadjusted" in methods:
         s = cfg.analysis.survival
         comp = compare_survival(frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(int),
