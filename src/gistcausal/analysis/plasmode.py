@@ -63,7 +63,7 @@ from gistcausal.analysis.plasmode_multiarm import setup_multiarm
 from gistcausal.analysis.plasmode_outcomes import TYPE_MEASURES, outcome_type, setup
 from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, censoring_times,
                                                  fit_censoring, fit_weibull_ph, in_time_order, paired_truth_table,
-                                                 relative_gap, resample_rows)
+                                                 relative_gap, resample_rows, stable_argsort)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -198,7 +198,7 @@ class _PlasmodeTask:
         c = censoring_times(rng, self.censor_model, z, self.admin_time, idx.size)
         time = np.minimum(t, c)
         if time_order:
-            order = np.argsort(time, kind="stable")
+            order = stable_argsort(time)   # np.argsort(time, kind="stable"), faster
             idx, a, t, c, time = idx[order], a[order], t[order], c[order], time[order]
         small = analysis_only and self.analysis_frame is not None
         out = (self.analysis_frame if small else self.frame).take(idx)   # one copy (iloc + reset_index: two)

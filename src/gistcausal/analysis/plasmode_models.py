@@ -407,12 +407,35 @@ def censoring_times(rng: np.random.Generator, censor_model: WeibullPH | None, zc
     return c
 
 
+def stable_argsort(x: np.ndarray) -> np.ndarray:
+    """``np.argsort(x, kind="stable")`` of a 1-d float array without NaN, by numpy's default (vectorized, unstable)
+    sort: the stable order is the one sorted by (value, position), so only the runs of tied values need their
+    positions put in increasing order, done by one sort of (run number, position) keys of the tied rows.
+    The same permutation, about twice as fast at 229,000 simulated times (issue 17: the unstable sort is
+    about five times faster than the stable one; the ties are mostly the administrative censoring time)."""
+    order = np.argsort(x)
+    if x.size < 2:
+        return order
+    xs = x[order]
+    tie = xs[1:] == xs[:-1]
+    if not tie.any():
+        return order
+    tied = np.zeros(x.size, dtype=bool)     # rows in a run of equal values (the run's first row too)
+    tied[1:] = tie
+    tied[:-1] |= tie
+    pos = np.flatnonzero(tied)
+    run = np.cumsum(~np.r_[False, tie])[pos].astype(np.int64)   # run number of each tied row, nondecreasing
+    key = np.sort(run * x.size + order[pos])                    # unique keys: (run, original position)
+    order[pos] = key % x.size
+    return order
+
+
 def in_time_order(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """The replicate's rows in order of ``<outcome>_time`` (stable). No estimate depends on the order of the rows,
     but every survival kernel starts with a stable ``argsort`` of the times (Kaplan-Meier per arm, RMST, log-rank,
     Cox, cox.zph: about 25 per replicate), which is linear on sorted input instead of n log n: a fifth of a
     229,000-patient replicate (benchmarks, docs/performance.md)."""
-    order = np.argsort(frame[f"{outcome}_time"].to_numpy(float), kind="stable")
+    order = stable_argsort(frame[f"{outcome}_time"].to_numpy(float))
     return frame.iloc[order].reset_index(drop=True)
 
 

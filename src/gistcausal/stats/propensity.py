@@ -657,7 +657,8 @@ class PropensityModel:
         design = build_design(df, covariates=self.covariates, splines=self.splines,
                               interactions=self.interactions, where=_WHERE)
         _check_covariates(df, design.columns, t)
-        X = design.matrix(df, where=_WHERE, check_missing=False)   # _check_covariates checked them
+        # _check_covariates checked the missing values; column-major for the Newton steps (Design.matrix)
+        X = design.matrix(df, where=_WHERE, check_missing=False, order="F")
         _check_dimensions(X, n1, n0, design.description())
         caught: list[str] = []
         n_par = X.shape[1] - 1
