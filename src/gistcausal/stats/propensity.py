@@ -730,9 +730,11 @@ class PropensityModel:
         from :meth:`fit_predict` (or ``oof_scores_``), which is what weighting should use.
         """
         self._check_fitted("predict")
-        X = self.design_.matrix(df, where="PropensityModel.predict")
         if self.coef_ is not None:
+            # column-major as in fit, so the training rows' scores are fit's own to the last bit
+            X = self.design_.matrix(df, where="PropensityModel.predict", order="F")
             return special.expit(X @ self.coef_)
+        X = self.design_.matrix(df, where="PropensityModel.predict")
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=_learner_threads(X.shape[0]), user_api="openmp"):
