@@ -538,3 +538,22 @@ def test_issue_17_causal_fit_without_diagnostics_gives_the_same_estimates(defaul
     assert lean.weights.diagnostics.empty and not full.weights.diagnostics.empty
     assert math.isnan(lean.propensity.c_statistic) and lean.propensity.coefficients["se"].isna().all()
     pd.testing.assert_series_equal(lean.propensity.coefficients["coef"], full.propensity.coefficients["coef"])
+
+
+@pytest.mark.parametrize("settings", [{}, {"treatment": "simulated"},
+                                      {"unmeasured_confounder": {"strength_treatment": 0.5,
+                                                                 "strength_outcome": 0.5, "prevalence": 0.3}}])
+def test_issue_17_cohort_linear_predictors_give_the_replicate_of_the_taken_covariates(monkeypatch, default_config,
+                                                                                     frame, settings):
+    """A replicate drawn from the cohort rows' linear predictors (lp_event / lp_censor, taken at its rows) is the
+    replicate drawn from its taken covariate matrix (the fields None): the same rows and events, the same times to
+    rounding (a row's dot product may be grouped differently by BLAS)."""
+    import dataclasses
+
+    task = _task(monkeypatch, default_config, frame, **settings)
+    assert task.lp_event is not None and task.lp_censor is not None
+    plain = dataclasses.replace(task, lp_event=None, lp_censor=None)
+    for i in range(3):
+        fast, ref = task.dataset(i, time_order=True), plain.dataset(i, time_order=True)
+        np.testing.assert_allclose(fast["pfs_time"], ref["pfs_time"], rtol=1e-13, atol=0)
+        pd.testing.assert_frame_equal(fast.drop(columns="pfs_time"), ref.drop(columns="pfs_time"), check_exact=True)

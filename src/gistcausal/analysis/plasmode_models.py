@@ -398,13 +398,33 @@ def fit_censoring(time: np.ndarray, event: np.ndarray, z: np.ndarray, *, names: 
 
 
 def censoring_times(rng: np.random.Generator, censor_model: WeibullPH | None, zc: np.ndarray | None,
-                    admin_time: float, n: int) -> np.ndarray:
+                    admin_time: float, n: int, *, lp: np.ndarray | None = None) -> np.ndarray:
     """Censoring time of each simulated patient: the administrative end of follow-up, or earlier a draw of the
-    censoring model at covariates ``zc`` (treatment included) when there is one (Bender et al. 2005 inversion)."""
+    censoring model at covariates ``zc`` (treatment included) when there is one (Bender et al. 2005 inversion).
+    ``lp``: the censoring model's linear predictor at ``zc`` when the caller has it (``zc`` is then not read)."""
     c = np.full(n, admin_time)
     if censor_model is not None:
-        c = np.minimum(c, censor_model.draw(censor_model.linear_predictor(zc), rng.exponential(size=n)))
+        eta = censor_model.linear_predictor(zc) if lp is None else lp
+        c = np.minimum(c, censor_model.draw(eta, rng.exponential(size=n)))
     return c
+
+
+def cohort_linear_predictors(z: np.ndarray, treat_pos: int, event_model: WeibullPH, censor_model: WeibullPH | None
+                             ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """The generating models' linear predictors of every cohort row, computed once for all replicates: the
+    event model's with the treatment column at 0 (treatment enters as ``log_hr * a``), and the censoring model's
+    with the treatment column at 0 and at 1 (None without a censoring model). A replicate's are these taken at
+    its resampled rows (issue 17): the same sums of the same products as at the resampled covariate matrix,
+    without taking that matrix (agreeing to rounding, about 1e-16 relative, as BLAS may group a row's terms
+    differently)."""
+    z0 = z.copy()
+    z0[:, treat_pos] = 0.0
+    lp_event = event_model.linear_predictor(z0)
+    if censor_model is None:
+        return lp_event, None
+    lp_c0 = censor_model.linear_predictor(z0)
+    z0[:, treat_pos] = 1.0
+    return lp_event, (lp_c0, censor_model.linear_predictor(z0))
 
 
 def stable_argsort(x: np.ndarray) -> np.ndarray:
