@@ -786,3 +786,33 @@ def test_issue_17_column_major_design_gives_the_same_fit(rotterdam):
     assert it_c == it_f == model.result_.n_iter
     np.testing.assert_allclose(coef_f, coef_c, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(model.coef_, coef_c, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_issue_17_numeric_checks_beyond_the_first_rows(late):
+    """_check_numeric_covariate looks at the first rows first: a column constant within an arm over all its rows
+    (more than 1024 of them) is still refused, and one whose arm varies only after the first rows, or whose
+    third distinct value comes late, is accepted (the same decisions as the full pass)."""
+    from gistcausal.stats.propensity import _PREFIX, _check_numeric_covariate
+
+    n = 3 * _PREFIX
+    t = np.r_[np.zeros(n // 2), np.ones(n // 2)]
+    rng = np.random.default_rng(17)
+    t = t[rng.permutation(n)]
+    x = np.where(t == 1, rng.normal(size=n), 5.0)      # control constant on every row
+    arms = (("treated", t == 1), ("control", t == 0))
+    if late:
+        x[np.flatnonzero(t == 0)[-1]] = 6.0               # control varies, but only in its last row
+        _check_numeric_covariate("x", x, arms, n)
+    else:
+        with pytest.raises(DataError, match="constant within arm 'control'"):
+            _check_numeric_covariate("x", x, arms, n)
+    # the third distinct value (0.5) only after the first rows: the arm check still runs; control is all 0
+    y = (t == 1).astype(float)
+    y[(np.arange(n) >= 2 * _PREFIX) & (t == 1)] = 0.5
+    if late:
+        y[np.flatnonzero(t == 0)[-1]] = 0.5
+        _check_numeric_covariate("y", y, arms, n)
+    else:
+        with pytest.raises(DataError, match="constant within arm 'control'"):
+            _check_numeric_covariate("y", y, arms, n)
