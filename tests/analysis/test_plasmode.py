@@ -509,3 +509,51 @@ def test_issue_17_text_level_missing_from_a_replicate(monkeypatch, default_confi
             else:
                 assert fits[0][1] == fits[1][1]
     assert absent and present
+
+
+def test_issue_17_stable_argsort_is_numpys_stable_argsort():
+    """The replicate's time order from the unstable sort with tied runs fixed is np.argsort(kind="stable"):
+    no ties, administrative censoring ties, small integer-valued times, all equal, tiny arrays."""
+    from gistcausal.analysis.plasmode_models import stable_argsort
+
+    rng = np.random.default_rng(17)
+    cases = [np.array([]), np.array([2.0]), np.array([1.0, 1.0]), np.zeros(1000), rng.exponential(size=5000),
+             np.minimum(rng.weibull(1.2, 20000) * 30, 60.0), rng.integers(0, 5, 3000).astype(float),
+             np.round(rng.exponential(3.0, 4000), 1)]
+    for x in cases:
+        np.testing.assert_array_equal(stable_argsort(x), np.argsort(x, kind="stable"))
+
+
+def test_issue_17_causal_fit_without_diagnostics_gives_the_same_estimates(default_config, frame):
+    """causal_fit(diagnostics=False), as plasmode replicates call it: the same estimates and weights; the
+    propensity result without c-statistic and standard errors, the weights without their diagnostics."""
+    from gistcausal.analysis.iptw import causal_fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = causal_fit(default_config, frame, outcome="pfs", estimand="ATE")
+        lean = causal_fit(default_config, frame, outcome="pfs", estimand="ATE", diagnostics=False)
+    assert lean.estimates == full.estimates
+    np.testing.assert_array_equal(lean.weights.weights, full.weights.weights)
+    assert lean.weights.diagnostics.empty and not full.weights.diagnostics.empty
+    assert math.isnan(lean.propensity.c_statistic) and lean.propensity.coefficients["se"].isna().all()
+    pd.testing.assert_series_equal(lean.propensity.coefficients["coef"], full.propensity.coefficients["coef"])
+
+
+@pytest.mark.parametrize("settings", [{}, {"treatment": "simulated"},
+                                      {"unmeasured_confounder": {"strength_treatment": 0.5,
+                                                                 "strength_outcome": 0.5, "prevalence": 0.3}}])
+def test_issue_17_cohort_linear_predictors_give_the_replicate_of_the_taken_covariates(monkeypatch, default_config,
+                                                                                     frame, settings):
+    """A replicate drawn from the cohort rows' linear predictors (lp_event / lp_censor, taken at its rows) is the
+    replicate drawn from its taken covariate matrix (the fields None): the same rows and events, the same times to
+    rounding (a row's dot product may be grouped differently by BLAS)."""
+    import dataclasses
+
+    task = _task(monkeypatch, default_config, frame, **settings)
+    assert task.lp_event is not None and task.lp_censor is not None
+    plain = dataclasses.replace(task, lp_event=None, lp_censor=None)
+    for i in range(3):
+        fast, ref = task.dataset(i, time_order=True), plain.dataset(i, time_order=True)
+        np.testing.assert_allclose(fast["pfs_time"], ref["pfs_time"], rtol=1e-13, atol=0)
+        pd.testing.assert_frame_equal(fast.drop(columns="pfs_time"), ref.drop(columns="pfs_time"), check_exact=True)

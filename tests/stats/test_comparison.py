@@ -280,3 +280,19 @@ def test_compare_reused_pieces_equal_the_standalone_functions(data, weighted):
     assert hr.se == pytest.approx(float(math.sqrt(fit.var[0, 0])), rel=1e-12, abs=0)
     assert comp.ph_test["chisq"] == pytest.approx(float(zph.chisq[0]), rel=1e-12, abs=0)
     assert comp.ph_test["global_p"] == pytest.approx(zph.global_p, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("a, w, message", [
+    ([0, 0, 0, 0], [1.0, 1, 1, 1], "arm 'treated' is empty"),
+    ([1, 1, 1, 1], [1.0, 1, 1, 1], "arm 'control' is empty"),
+    ([0, 0, 1, 1], [1.0, 1, 0, 0], "arm 'treated' is empty"),       # patients, but no positive weight
+    ([0, 0, 1, 1], [0.0, 0, 1, 1], "arm 'control' is empty"),
+    ([0, 2, 1, 1], [1.0, 1, 1, 1], "`treatment` must be 0/1"),
+    ([0, 0.5, 1, 1], [1.0, 1, 1, 1], "`treatment` must be 0/1"),
+])
+def test_issue_17_arm_checks_by_counts(a, w, message):
+    """_check_arms counts patients and positive weights per arm with one bincount each: the same errors as the
+    per-arm masks, in the same order (0/1 coding first, then the control arm, then the treated arm)."""
+    with pytest.raises((CohortError, DataError), match=re.escape(message)):
+        compare_survival([1.0, 2.0, 3.0, 4.0], [1, 0, 1, 1], a, weights=w, outcome="os", method="iptw",
+                         arm_labels=ARMS)

@@ -342,3 +342,21 @@ def test_rmst_from_the_curves_risk_table_equals_rmst(data, ds, weighted):
     want = rmst(t, e, weights=w if weighted else None, horizon=tau)
     assert (got.value, got.se, got.ci_low, got.ci_high, got.variance, got.n) == (
         want.value, want.se, want.ci_low, want.ci_high, want.variance, want.n)
+
+
+def test_issue_17_risk_table_of_sorted_input_skips_the_sort():
+    """Input already in time order (a plasmode replicate's rows) is used as it is: the table equals the one of the
+    same rows shuffled (ties included), order is the identity."""
+    rng = np.random.default_rng(17)
+    t = np.sort(np.round(rng.exponential(5.0, 400), 1))          # many tied times
+    e = (rng.uniform(size=t.size) < 0.6).astype(float)
+    w = rng.uniform(0.2, 3.0, t.size)
+    fast = risk_table(t, e, w)
+    np.testing.assert_array_equal(fast.order, np.arange(t.size))
+    perm = rng.permutation(t.size)
+    slow = risk_table(t[perm], e[perm], w[perm])
+    assert not np.array_equal(slow.order, np.arange(t.size))
+    for name in ("time", "idx", "t", "n_risk_raw", "n_event_raw", "n_censor_raw"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+    for name in ("n_risk", "n_event", "n_censor"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-13, atol=1e-12)

@@ -36,3 +36,30 @@ def test_separation_still_raised_with_warm_start():
     y = (X[:, 1] > 0).astype(float)      # complete separation
     with pytest.raises(SeparationError):
         logistic_newton(X, y, beta0=np.zeros(X.shape[1]) + 0.1)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_issue_17_information_by_syrk_equals_the_weighted_gram(order):
+    """_information (BLAS syrk of W^1/2 X, upper triangle) equals (X * w).T @ X to rounding, for row- and
+    column-major X, and Newton on either layout gives the same maximum in the same steps."""
+    from gistcausal.stats.logistic import _information
+
+    X, y = _data()
+    X = np.asarray(X, order=order)
+    mu = 1 / (1 + np.exp(-X @ np.array([-0.3, 0.7, -0.4, 0.2, 0.9])))
+    ref = (X * (mu * (1 - mu))[:, None]).T @ X
+    got = _information(X, mu)
+    iu = np.triu_indices(X.shape[1])
+    np.testing.assert_allclose(got[iu], ref[iu], rtol=1e-13, atol=0)
+    # the old step: information (X * w).T @ X, Cholesky-solved; the same maximum and iteration count
+    beta, it = np.zeros(X.shape[1]), 0
+    while True:
+        it += 1
+        m = 1 / (1 + np.exp(-X @ beta))
+        step = np.linalg.solve((X * (m * (1 - m))[:, None]).T @ X, X.T @ (y - m))
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    coef, n_iter = logistic_newton(X, y)
+    assert n_iter == it
+    np.testing.assert_allclose(coef, beta, rtol=1e-12, atol=1e-13)

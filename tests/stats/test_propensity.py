@@ -7,6 +7,7 @@ below it.
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -750,3 +751,68 @@ def test_issue_17_score_summary_quantiles_equal_one_call_each():
         for arm, m in (("treated", t == 1), ("control", t == 0)):
             for col, q in (("p01", 0.01), ("q1", 0.25), ("q3", 0.75), ("p99", 0.99)):
                 assert got.loc[arm, col] == float(np.quantile(scores[m], q))
+
+
+def test_issue_17_fit_without_diagnostics_is_the_same_fit(rot_model, rotterdam):
+    """diagnostics=False (plasmode replicates) skips the c-statistic, score summary and the coefficients'
+    covariance; coefficients, scores, iterations, log-likelihood and warnings are those of the full fit."""
+    lean = PropensityModel(covariates=COVS).fit(rotterdam, treatment_col="hormon", diagnostics=False)
+    full = rot_model.result_
+    np.testing.assert_array_equal(lean.coef_, rot_model.coef_)
+    np.testing.assert_array_equal(lean.training_scores(), rot_model.training_scores())
+    r = lean.result_
+    assert (r.n_iter, r.loglik, r.converged, r.warnings) == (full.n_iter, full.loglik, full.converged, full.warnings)
+    assert math.isnan(r.c_statistic) and not math.isnan(full.c_statistic)
+    assert r.score_summary.empty and list(r.score_summary.columns) == list(full.score_summary.columns)
+    pd.testing.assert_series_equal(r.coefficients["coef"], full.coefficients["coef"])
+    assert r.coefficients[["se", "z", "p", "ci_low", "ci_high"]].isna().all().all()
+    assert full.coefficients["se"].notna().all()
+
+
+def test_issue_17_column_major_design_gives_the_same_fit(rotterdam):
+    """fit builds its design column-major (faster Newton steps): the same coefficients as the row-major design,
+    to rounding (a different summation order in BLAS)."""
+    from gistcausal.stats.logistic import logistic_newton
+
+    model = PropensityModel(covariates=COVS).fit(rotterdam, treatment_col="hormon")
+    X = model.design_matrix(rotterdam)
+    assert X.flags.c_contiguous
+    XF = model.design_.matrix(rotterdam, order="F")
+    assert XF.flags.f_contiguous
+    np.testing.assert_array_equal(XF, X)
+    y = rotterdam["hormon"].to_numpy(float)
+    coef_c, it_c = logistic_newton(X, y)
+    coef_f, it_f = logistic_newton(XF, y)
+    assert it_c == it_f == model.result_.n_iter
+    np.testing.assert_allclose(coef_f, coef_c, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(model.coef_, coef_c, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_issue_17_numeric_checks_beyond_the_first_rows(late):
+    """_check_numeric_covariate looks at the first rows first: a column constant within an arm over all its rows
+    (more than 1024 of them) is still refused, and one whose arm varies only after the first rows, or whose
+    third distinct value comes late, is accepted (the same decisions as the full pass)."""
+    from gistcausal.stats.propensity import _PREFIX, _check_numeric_covariate
+
+    n = 3 * _PREFIX
+    t = np.r_[np.zeros(n // 2), np.ones(n // 2)]
+    rng = np.random.default_rng(17)
+    t = t[rng.permutation(n)]
+    x = np.where(t == 1, rng.normal(size=n), 5.0)      # control constant on every row
+    arms = (("treated", t == 1), ("control", t == 0))
+    if late:
+        x[np.flatnonzero(t == 0)[-1]] = 6.0               # control varies, but only in its last row
+        _check_numeric_covariate("x", x, arms, n)
+    else:
+        with pytest.raises(DataError, match="constant within arm 'control'"):
+            _check_numeric_covariate("x", x, arms, n)
+    # the third distinct value (0.5) only after the first rows: the arm check still runs; control is all 0
+    y = (t == 1).astype(float)
+    y[(np.arange(n) >= 2 * _PREFIX) & (t == 1)] = 0.5
+    if late:
+        y[np.flatnonzero(t == 0)[-1]] = 0.5
+        _check_numeric_covariate("y", y, arms, n)
+    else:
+        with pytest.raises(DataError, match="constant within arm 'control'"):
+            _check_numeric_covariate("y", y, arms, n)

@@ -281,3 +281,20 @@ def test_diagnostics_report_weight_sd(rot):
     d = res.diagnostics.set_index("arm")
     assert d.loc["overall", "sd"] == pytest.approx(np.std(res.weights, ddof=1), rel=1e-12)
     assert d.loc["treated", "sd"] == pytest.approx(np.std(res.weights[t == 1], ddof=1), rel=1e-12)
+
+
+def test_issue_17_weights_without_diagnostics():
+    """diagnostics=False (plasmode replicates) leaves the diagnostics table without rows; weights, counts and
+    warnings are those of the full call."""
+    rng = np.random.default_rng(17)
+    ps = rng.uniform(0.005, 0.995, 500)
+    t = (rng.uniform(size=500) < ps).astype(int)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        full = compute_weights(ps, t, estimand="ATE", truncate=(1, 99))
+        lean = compute_weights(ps, t, estimand="ATE", truncate=(1, 99), diagnostics=False)
+    np.testing.assert_array_equal(lean.weights, full.weights)
+    np.testing.assert_array_equal(lean.kept, full.kept)
+    assert (lean.n_truncated, lean.n_trimmed, lean.warnings) == (full.n_truncated, full.n_trimmed, full.warnings)
+    assert lean.diagnostics.empty and list(lean.diagnostics.columns) == list(full.diagnostics.columns)
+    assert len(full.diagnostics) == 3

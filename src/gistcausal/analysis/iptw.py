@@ -90,7 +90,8 @@ def flexible_splines(cfg: StudyConfig, frame: pd.DataFrame, df: int = 3) -> dict
 
 
 def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, *, spline_all: bool = False,
-                   beta0: pd.Series | None = None, **options: Any) -> tuple[Any, np.ndarray]:
+                   beta0: pd.Series | None = None, diagnostics: bool = True, **options: Any
+                   ) -> tuple[Any, np.ndarray]:
     """Fit the configured propensity model on a cohort frame; returns (result, scores of the frame's rows).
 
     The scores are the training scores of :meth:`PropensityModel.training_scores`: for logistic/Firth models
@@ -98,11 +99,12 @@ def fit_propensity(cfg: StudyConfig, frame: pd.DataFrame, *, spline_all: bool = 
     scores, so no patient's weight comes from a model that saw that patient (the fold models' average on the
     training rows would be over-fitted, its weights too extreme). ``spline_all`` enters every continuous
     covariate as a natural spline (:func:`flexible_splines`). ``beta0`` warm-starts a logistic fit
-    (:meth:`PropensityModel.fit`; the same fit)."""
+    (:meth:`PropensityModel.fit`; the same fit). ``diagnostics=False``: the same fit and scores, the result
+    without c-statistic, score summary or coefficient standard errors (:meth:`PropensityModel.fit`)."""
     if spline_all:
         options["splines"] = flexible_splines(cfg, frame)
     model = propensity_model(cfg, **options)
-    model.fit(frame, treatment_col="treatment", beta0=beta0)
+    model.fit(frame, treatment_col="treatment", beta0=beta0, diagnostics=diagnostics)
     return model.result_, model.training_scores()
 
 
@@ -138,13 +140,15 @@ def covariate_design(cfg: StudyConfig, f: pd.DataFrame) -> pd.DataFrame:
 
 def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, *, estimand: str,
                        stabilize: bool | None = None, truncate: Any = "config", trim: Any = "config",
-                       frame: pd.DataFrame | None = None, method: str | None = None) -> Any:
+                       frame: pd.DataFrame | None = None, method: str | None = None,
+                       diagnostics: bool = True) -> Any:
     """Weights as the config asks (:func:`gistcausal.stats.weights.compute_weights`); ``"config"``/``None`` take the
     config's value. The config's ``stabilize`` applies to the estimands where it is defined (ATE).
 
     ``method`` (default ``analysis.weights.method``) ``"matching"`` or ``"ebal"`` gives the matching weights of
     :func:`gistcausal.stats.matching.match_nearest` or :func:`gistcausal.stats.ebal.entropy_balance` (both
-    WeightResult-shaped) instead; they need the cohort ``frame`` and ignore stabilize, truncate and trim."""
+    WeightResult-shaped) instead; they need the cohort ``frame`` and ignore stabilize, truncate and trim.
+    ``diagnostics=False`` is passed to :func:`~gistcausal.stats.weights.compute_weights` (IPTW only)."""
 
     method = method or cfg.analysis.weights.method
     if method != "iptw":
@@ -154,13 +158,14 @@ def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, 
         stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
     return compute_weights(ps, treatment, estimand=estimand, stabilize=stabilize,
                            truncate=wcfg.truncate if truncate == "config" else truncate,
-                           trim=wcfg.trim if trim == "config" else trim)
+                           trim=wcfg.trim if trim == "config" else trim, diagnostics=diagnostics)
 
 
 def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,
                ps: np.ndarray | None = None, stabilize: bool | None = None, truncate: Any = "config",
                trim: Any = "config", at_risk_times: Any = None, method: str | None = None,
-               contrasts_only: bool = False, ps_beta0: pd.Series | None = None) -> CausalFit:
+               contrasts_only: bool = False, ps_beta0: pd.Series | None = None,
+               diagnostics: bool = True) -> CausalFit:
     """IPTW analysis of one outcome: propensity score (fitted unless ``ps`` is given), weights, weighted
     survival comparison. The reusable core of :func:`run`, the specification grid, the bootstrap and
     plasmode replicates. ``method`` (default ``analysis.weights.method``): ``"iptw"``, ``"matching"`` (the
@@ -168,16 +173,19 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
     ``contrasts_only`` is passed to :func:`gistcausal.stats.comparison.compare_survival` (same estimates of the
     contrasts, no curves, medians or log-rank; plasmode replicates); the matched comparison ignores it.
     ``ps_beta0`` warm-starts the propensity refit (:func:`fit_propensity`; plasmode replicates start from the
-    cohort's coefficients); the fit is the same.
+    cohort's coefficients); the fit is the same. ``diagnostics=False`` (plasmode replicates, which read the
+    estimates alone): the propensity result without c-statistic, score summary or coefficient standard errors
+    and the weights without their diagnostics table (:func:`fit_propensity`, :func:`configured_weights`); the
+    scores, weights, warnings and estimates are the same.
     """
 
     result = None
     if ps is None:
-        result, ps = fit_propensity(cfg, frame, beta0=ps_beta0)
+        result, ps = fit_propensity(cfg, frame, beta0=ps_beta0, diagnostics=diagnostics)
     method = method or cfg.analysis.weights.method
     a = frame["treatment"].to_numpy(int)
     wr = configured_weights(cfg, ps, a, estimand=estimand, stabilize=stabilize, truncate=truncate, trim=trim,
-                            frame=frame, method=method)
+                            frame=frame, method=method, diagnostics=diagnostics)
     w = wr.weights
     kept = w > 0
     t = frame[f"{outcome}_time"].to_numpy(float)

@@ -63,7 +63,8 @@ from gistcausal.analysis.plasmode_multiarm import setup_multiarm
 from gistcausal.analysis.plasmode_outcomes import TYPE_MEASURES, outcome_type, setup
 from gistcausal.analysis.plasmode_models import (WeibullPH, _arm_sizes, _design, _draw_u, _seed, censoring_times,
                                                  fit_censoring, fit_weibull_ph, in_time_order, paired_truth_table,
-                                                 relative_gap, resample_rows)
+                                                 relative_gap, resample_rows, stable_argsort,
+                                                 cohort_linear_predictors)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -103,9 +104,10 @@ def _analyse(cfg: StudyConfig, frame: pd.DataFrame, outcome: str, estimand: str,
     rows: list[dict[str, Any]] = []
     cfg, dropped = _within_follow_up(cfg, frame, outcome)
     if "iptw" in methods:
-        # contrasts_only: a replicate reads the contrasts alone (not the curves, medians or log-rank)
+        # contrasts_only / diagnostics=False: a replicate reads the contrasts alone (not the curves, medians,
+        # log-rank, nor the propensity model's and the weights' diagnostics)
         rows += _estimate_rows(causal_fit(cfg, frame, outcome=outcome, estimand=estimand, contrasts_only=True,
-                                          ps_beta0=ps_beta0).estimates, PLASMODE_MEASURES)
+                                          ps_beta0=ps_beta0, diagnostics=False).estimates, PLASMODE_MEASURES)
     if "unadjusted" in methods:
         s = cfg.analysis.survival
         comp = compare_survival(frame[f"{outcome}_time"].to_numpy(float), frame[f"{outcome}_event"].to_numpy(int),
@@ -178,6 +180,10 @@ class _PlasmodeTask:
     # reduced to the columns the analysis reads (taken per replicate instead of every cohort column)
     ps_beta0: pd.Series | None = None
     analysis_frame: pd.DataFrame | None = None
+    # issue 17: the generating models' linear predictors of the cohort rows (cohort_linear_predictors), taken at
+    # each replicate's rows instead of taking the covariate matrix; None: computed from the taken matrix
+    lp_event: np.ndarray | None = None
+    lp_censor: tuple[np.ndarray, np.ndarray] | None = None
 
     def dataset(self, i: int, *, time_order: bool = False, analysis_only: bool = False) -> pd.DataFrame:
         """Replicate ``i``'s data set, its rows as drawn; ``time_order=True`` returns the same rows already
@@ -187,17 +193,25 @@ class _PlasmodeTask:
         covariates coded as categoricals with the categories the replicate holds (:func:`_analysis_frame`)."""
         rng = np.random.default_rng(_seed(self.random_state, i))
         idx, a = resample_rows(rng, self.z, self.arm_index, self.sizes, self.ps)
-        z = self.z[idx]                        # fancy indexing: already a copy
-        z[:, self.treat_pos] = 0.0             # the event model's covariates: treatment enters as log_hr * a
         u = _draw_u(rng, a, self.u)
         g = 0.0 if self.u is None else self.u["strength_outcome"]
-        eta = self.event_model.linear_predictor(z) + self.log_hr * a + g * u
-        t = self.event_model.draw(eta, rng.exponential(size=idx.size))
-        z[:, self.treat_pos] = a               # the censoring model's covariates (treatment included), in place
-        c = censoring_times(rng, self.censor_model, z, self.admin_time, idx.size)
+        if self.lp_event is not None:
+            # the cohort rows' linear predictors at the drawn rows (the treatment column at a = 0 / 1)
+            eta = self.lp_event[idx] + self.log_hr * a + g * u
+            t = self.event_model.draw(eta, rng.exponential(size=idx.size))
+            lp_c = None if self.lp_censor is None else np.where(a == 1.0, self.lp_censor[1][idx],
+                                                                self.lp_censor[0][idx])
+            c = censoring_times(rng, self.censor_model, None, self.admin_time, idx.size, lp=lp_c)
+        else:
+            z = self.z[idx]                        # fancy indexing: already a copy
+            z[:, self.treat_pos] = 0.0             # the event model's covariates: treatment enters as log_hr * a
+            eta = self.event_model.linear_predictor(z) + self.log_hr * a + g * u
+            t = self.event_model.draw(eta, rng.exponential(size=idx.size))
+            z[:, self.treat_pos] = a               # the censoring model's covariates (treatment included)
+            c = censoring_times(rng, self.censor_model, z, self.admin_time, idx.size)
         time = np.minimum(t, c)
         if time_order:
-            order = np.argsort(time, kind="stable")
+            order = stable_argsort(time)   # np.argsort(time, kind="stable"), faster
             idx, a, t, c, time = idx[order], a[order], t[order], c[order], time[order]
         small = analysis_only and self.analysis_frame is not None
         out = (self.analysis_frame if small else self.frame).take(idx)   # one copy (iloc + reset_index: two)
@@ -1006,13 +1020,15 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
                               log_hr=log_hr, event_model=event_model, censor_model=censor_model, cens_cols=cens_cols)
     _engine_record(record, engine)
     base = frame.reset_index(drop=True)
+    lp_event, lp_censor = cohort_linear_predictors(c.z, 0, event_model, censor_model)
     task = _PlasmodeTask(cfg=cfg, frame=base, z=c.z, outcome=outcome, estimand=estimand,
                          methods=s.methods, event_model=event_model, censor_model=censor_model, treat_pos=0,
                          log_hr=log_hr, admin_time=float(np.max(c.time)), arm_index=c.arm_index,
                          sizes=_arm_sizes(c.n_arms, sample_size), u=s.unmeasured_confounder, random_state=seed,
                          ps=draws.ps, arm_names=(cfg.treatment.treated, cfg.treatment.control),
                          ps_beta0=_cohort_ps_coef(cfg, base, s.methods),
-                         analysis_frame=_analysis_frame(cfg, base, outcome))
+                         analysis_frame=_analysis_frame(cfg, base, outcome), lp_event=lp_event,
+                         lp_censor=lp_censor)
     records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
                        engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
     return _build_result(records, truth, record, cfg.analysis.survival.alpha)

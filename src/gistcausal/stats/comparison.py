@@ -247,12 +247,16 @@ def _check_method(method: str, weights: Any, X: Any, where: str) -> None:
 
 
 def _check_arms(a: np.ndarray, w: np.ndarray, arm_labels: tuple[str, str], where: str) -> None:
-    if a.size != w.size or not np.isin(a, (0.0, 1.0)).all():
+    one = a == 1.0
+    if a.size != w.size or not (one | (a == 0.0)).all():
         raise DataError(f"{where}: `treatment` must be 0/1 with one value per patient (got "
                         f"{a.size} values, {int((~np.isin(a, (0.0, 1.0))).sum())} not 0/1). "
                         f"Code {arm_labels[0]} as 0 and {arm_labels[1]} as 1.")
+    # patients and positive weights per arm by one count each (the checks of any(a == k), any(w[a == k] > 0))
+    n_arm = np.bincount(one, minlength=2)
+    n_pos = np.bincount(one[w > 0], minlength=2)
     for k in (0, 1):
-        if not np.any(a == k) or not np.any(w[a == k] > 0):
+        if not n_arm[k] or not n_pos[k]:
             raise CohortError(f"{where}: arm '{arm_labels[k]}' is empty (got 0 patients with "
                               f"positive weight). Check the cohort definition and treatment "
                               f"coding.")

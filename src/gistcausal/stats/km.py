@@ -68,10 +68,15 @@ def risk_table(t: np.ndarray, e: np.ndarray, w: np.ndarray) -> RiskTable:
 
     Unchecked fast path: ``t`` (>= 0), ``e`` (0/1) and ``w`` (>= 0) are float arrays of one length >= 1, as
     returned by :func:`gistcausal._checks.check_survival_inputs`. Risk sets are reverse cumulative sums
-    over the distinct times, so the cost is one ``argsort`` plus linear passes.
+    over the distinct times, so the cost is one ``argsort`` plus linear passes. Input already in time order (a
+    plasmode replicate's rows) is not sorted: ``order`` is then the identity and ``t``, ``e``, ``w`` are the
+    input arrays themselves, not copies (issue 17; the same table).
     """
-    order = np.argsort(t, kind="stable")
-    ts, es, ws = t[order], e[order], w[order]
+    if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):
+        order, ts, es, ws = np.arange(t.size), t, e, w
+    else:
+        order = np.argsort(t, kind="stable")
+        ts, es, ws = t[order], e[order], w[order]
     first = np.empty(ts.size, dtype=bool)
     first[0] = True
     np.not_equal(ts[1:], ts[:-1], out=first[1:])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg, special
+from scipy.linalg import blas
 
 from gistcausal.errors import ModelFitError, SeparationError
 
@@ -61,6 +62,18 @@ def logistic_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_ite
     return _newton(X, y, np.zeros(X.shape[1]), tol, max_iter, where)
 
 
+def _information(X: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    r"""Upper triangle of :math:`X^\top W X = (W^{1/2} X)^\top (W^{1/2} X)`, :math:`W = \operatorname{diag}
+    \{\mu(1-\mu)\}`, by BLAS ``syrk`` (issue 17: half the multiplications of ``(X * w).T @ X``; the same
+    matrix up to rounding, about 1e-16 relative). The strict lower triangle is not set: ``cho_factor``
+    (``lower=False``) reads the upper one. ``syrk`` reads the scaled matrix in place in either memory order
+    (a column-major one as it is, a row-major one as its transpose)."""
+    xs = X * np.sqrt(mu * (1.0 - mu))[:, None]
+    if xs.flags.f_contiguous:
+        return blas.dsyrk(1.0, xs, trans=1, lower=0)
+    return blas.dsyrk(1.0, xs.T, trans=0, lower=0)
+
+
 def _newton(X: np.ndarray, y: np.ndarray, beta: np.ndarray, tol: float, max_iter: int,
             where: str) -> tuple[np.ndarray, int]:
     """Newton-Raphson from ``beta`` (see :func:`logistic_newton`)."""
@@ -68,8 +81,7 @@ def _newton(X: np.ndarray, y: np.ndarray, beta: np.ndarray, tol: float, max_iter
     for it in range(1, max_iter + 1):
         eta = X @ beta
         mu = special.expit(eta)
-        wt = mu * (1.0 - mu)
-        info = (X * wt[:, None]).T @ X
+        info = _information(X, mu)
         try:
             cf = linalg.cho_factor(info, check_finite=False)
             step = linalg.cho_solve(cf, X.T @ (y - mu), check_finite=False)

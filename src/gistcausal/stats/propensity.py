@@ -104,12 +104,14 @@ class PropensityResult:
     events_per_parameter : float
         ``min(n_treated, n_control) / n_parameters``.
     c_statistic : float
-        Area under the ROC curve of the scores (out-of-fold scores for cross-fitted learners).
+        Area under the ROC curve of the scores (out-of-fold scores for cross-fitted learners); NaN after
+        ``PropensityModel.fit(..., diagnostics=False)``.
     score_summary : DataFrame
         One row per arm: n, mean, min, p01, q1, median, q3, p99, max of the scores, and counts below 0.01
-        and above 0.99.
+        and above 0.99; no rows after ``diagnostics=False``.
     coefficients : DataFrame or None
-        term, coef, se, z, p, ci_low, ci_high (Wald, 95%) for ``logistic``/``firth``; ``None`` otherwise.
+        term, coef, se, z, p, ci_low, ci_high (Wald, 95%) for ``logistic``/``firth``; ``None`` otherwise. A
+        logistic fit with ``diagnostics=False`` leaves se, z, p, ci_low and ci_high NaN.
     converged : bool
         Whether the iterative fit met its tolerance.
     n_iter : int
@@ -316,6 +318,14 @@ def _check_covariates(df: pd.DataFrame, cols: Sequence[Any], t: np.ndarray) -> N
                                     "the arms cannot be compared on it.")
 
 
+def _gram_lower(X: np.ndarray) -> np.ndarray:
+    """Lower triangle of :math:`X^\top X` by BLAS ``syrk`` (half the multiplications of ``X.T @ X``; the same
+    matrix to rounding), which ``eigvalsh`` (``UPLO="L"``) reads; X in either memory order, read in place."""
+    if X.flags.f_contiguous:
+        return linalg.blas.dsyrk(1.0, X, trans=1, lower=1)
+    return linalg.blas.dsyrk(1.0, np.ascontiguousarray(X).T, trans=0, lower=1)
+
+
 def _column_rank(X: np.ndarray) -> int:
     r"""``np.linalg.matrix_rank(X)``, with a cheaper certificate of full column rank tried first (issue 17).
 
@@ -330,10 +340,15 @@ def _column_rank(X: np.ndarray) -> int:
     n, p = X.shape
     if p == 0 or n < p:
         return int(np.linalg.matrix_rank(X))
-    ev = np.linalg.eigvalsh(X.T @ X)
+    ev = np.linalg.eigvalsh(_gram_lower(X))
     if ev[-1] > 0 and ev[0] > max(1e-8, 10.0 * n * p * np.finfo(float).eps) * ev[-1]:
         return p
     return int(np.linalg.matrix_rank(X))
+
+
+#: Rows of a numeric covariate looked at first by :func:`_check_numeric_covariate` (a continuous column shows
+#: more than two distinct values, in each arm, within its first rows; the full pass runs only otherwise).
+_PREFIX = 1024
 
 
 def _check_numeric_covariate(c: Any, x: np.ndarray, arms: tuple, n: int) -> None:
@@ -341,7 +356,8 @@ def _check_numeric_covariate(c: Any, x: np.ndarray, arms: tuple, n: int) -> None
     hash pass (issue 17: three float columns were a tenth of a plasmode replicate's propensity fit): the same
     checks in the same order, the same messages. Missing values are NaN; at least two distinct values means
     min < max; more than two means a value other than the minimum and maximum; constant within an arm means
-    min == max there."""
+    min == max there. Both are first looked for in the first :data:`_PREFIX` rows, where a continuous column
+    nearly always shows them (the same decisions: a value found there is a value of the column or arm)."""
     if x.dtype.kind == "f":
         n_missing = int(np.count_nonzero(np.isnan(x)))
         if n_missing:
@@ -352,8 +368,13 @@ def _check_numeric_covariate(c: Any, x: np.ndarray, arms: tuple, n: int) -> None
     if not lo < hi:
         raise DataError(f"{_WHERE}: covariate {c!r} is constant (got 1 distinct value). Drop it from "
                         "the propensity model.")
-    if np.any((x != lo) & (x != hi)):  # more than two distinct values (binary: separation check later)
+    # more than two distinct values (binary: separation check later); a prefix usually shows it already
+    head = x[:_PREFIX]
+    if np.any((head != lo) & (head != hi)) or np.any((x != lo) & (x != hi)):
         for arm, mask in arms:
+            xh = head[mask[:_PREFIX]]
+            if xh.size and xh.min() < xh.max():   # two distinct values in the arm's first rows: not constant
+                continue
             xa = x[mask]
             if xa.size == 0 or xa.min() == xa.max():
                 raise DataError(f"{_WHERE}: covariate {c!r} is constant within arm {arm!r} (got 1 "
@@ -395,8 +416,8 @@ def _raise_separation(Z: np.ndarray, y: np.ndarray, direction: np.ndarray, desig
 SEPARATION_ETA = 15.0
 
 
-def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design, beta0: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, bool, int, float]:
+def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design, beta0: np.ndarray | None = None,
+                 covariance: bool = True) -> tuple[np.ndarray, np.ndarray | None, bool, int, float]:
     """Logistic maximum likelihood: coefficients, their model covariance :math:`(X^\top W X)^{-1}`, converged,
     iterations and log-likelihood.
 
@@ -404,6 +425,8 @@ def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design, beta0: np.ndarray
     |x'b| <= ``SEPARATION_ETA``; otherwise statsmodels' IRLS with the separation check (:func:`_logistic_irls`),
     whose messages name the separating covariate. Both find the maximum-likelihood estimate of R's ``glm``.
     ``beta0`` starts the Newton iteration (:func:`logistic_newton`'s warm start; the same maximum).
+    ``covariance=False`` returns ``None`` for the covariance of a Newton fit instead of inverting the information
+    matrix at the maximum (the statsmodels fallback returns its own covariance either way).
     """
     try:
         beta, n_iter = logistic_newton(X, t, where=_WHERE, beta0=beta0)
@@ -412,8 +435,10 @@ def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design, beta0: np.ndarray
     if beta is not None:
         eta = X @ beta
         if float(np.max(np.abs(eta))) <= SEPARATION_ETA:
-            mu = special.expit(eta)
-            cov = linalg.inv((X * (mu * (1.0 - mu))[:, None]).T @ X)
+            cov = None
+            if covariance:
+                mu = special.expit(eta)
+                cov = linalg.inv((X * (mu * (1.0 - mu))[:, None]).T @ X)
             loglik = float(np.sum(t * eta - np.logaddexp(0.0, eta)))
             return beta, cov, True, n_iter, loglik
     res = _logistic_irls(X, t, design)
@@ -463,14 +488,16 @@ class _ParametricFit:
 
 
 def _fit_parametric(X: np.ndarray, t: np.ndarray, method: str, design: Design,
-                    beta0: np.ndarray | None = None) -> _ParametricFit:
+                    beta0: np.ndarray | None = None, covariance: bool = True) -> _ParametricFit:
     """Logistic (statsmodels IRLS, after a separation check) or Firth fit, with a Wald coefficient table;
-    ``beta0`` warm-starts the logistic fit."""
+    ``beta0`` warm-starts the logistic fit. ``covariance=False`` (a logistic fit whose standard errors nobody
+    reads, :meth:`PropensityModel.fit` with ``diagnostics=False``) leaves se, z, p and the interval NaN in the
+    table instead of inverting the information matrix; the coefficients are the same."""
     if method == "logistic":
-        beta, cov, converged, n_iter, loglik = _logistic_ml(X, t, design, beta0)
+        beta, cov, converged, n_iter, loglik = _logistic_ml(X, t, design, beta0, covariance)
     else:
         beta, cov, loglik, n_iter, converged = firth_newton(X, t)
-    se = np.sqrt(np.diag(cov))
+    se = np.full(beta.size, np.nan) if cov is None else np.sqrt(np.diag(cov))
     z = beta / se
     q = stats.norm.ppf(0.975)
     table = pd.DataFrame({"term": list(design.column_names), "coef": beta, "se": se, "z": z,
@@ -516,6 +543,11 @@ def _learner_threads(n: int) -> int | None:
     depend on the thread count. ``None`` keeps the caller's limit: a task of a replicate loop (the specification
     grid's boosting row) runs under :func:`gistcausal.engine.one_thread`, one OpenMP thread at any size."""
     return 1 if n < 50_000 else None
+
+
+#: Columns of :attr:`PropensityResult.score_summary`.
+_SCORE_COLUMNS = ("arm", "n", "mean", "min", "p01", "q1", "median", "q3", "p99", "max", "n_below_0.01",
+                  "n_above_0.99")
 
 
 def _score_summary(scores: np.ndarray, t: np.ndarray) -> pd.DataFrame:
@@ -609,7 +641,8 @@ class PropensityModel:
                                 f"{self.method!r}). Pick one of these, or pass estimator=.")
         return self.method
 
-    def fit(self, df: pd.DataFrame, *, treatment_col: str, beta0: pd.Series | None = None) -> "PropensityModel":
+    def fit(self, df: pd.DataFrame, *, treatment_col: str, beta0: pd.Series | None = None,
+            diagnostics: bool = True) -> "PropensityModel":
         """Validate the data and fit the model; returns ``self``.
 
         ``beta0`` (logistic only): coefficients indexed by design column name (``result_.coefficients`` of a
@@ -617,6 +650,12 @@ class PropensityModel:
         only when they name exactly the design's columns, in order (a resample that lost a level starts from
         zeros). A replicate of a data set (plasmode) starts near its own maximum, so it needs fewer steps; the
         maximum, and every result, is the same (:func:`gistcausal.stats.logistic.logistic_newton`).
+
+        ``diagnostics=False`` fits the same model (same checks, warnings, coefficients and scores) without the
+        summaries of ``result_`` that a caller reading only the scores never uses (issue 17: a plasmode
+        replicate): ``c_statistic`` is NaN, ``score_summary`` has no rows, and a logistic fit's coefficient
+        table has NaN ``se``/``z``/``p``/``ci_low``/``ci_high`` (the information matrix at the maximum is not
+        inverted). Firth and learner fits differ only in the first two.
 
         Raises
         ------
@@ -637,7 +676,8 @@ class PropensityModel:
         design = build_design(df, covariates=self.covariates, splines=self.splines,
                               interactions=self.interactions, where=_WHERE)
         _check_covariates(df, design.columns, t)
-        X = design.matrix(df, where=_WHERE, check_missing=False)   # _check_covariates checked them
+        # _check_covariates checked the missing values; column-major for the Newton steps (Design.matrix)
+        X = design.matrix(df, where=_WHERE, check_missing=False, order="F")
         _check_dimensions(X, n1, n0, design.description())
         caught: list[str] = []
         n_par = X.shape[1] - 1
@@ -656,7 +696,7 @@ class PropensityModel:
             start = None
             if beta0 is not None and tuple(map(str, beta0.index)) == tuple(map(str, design.column_names)):
                 start = beta0.to_numpy(dtype=float)
-            pf = _fit_parametric(X, t, method, design, start)
+            pf = _fit_parametric(X, t, method, design, start, covariance=diagnostics)
             coef_table, converged, n_iter, loglik = pf.table, pf.converged, pf.n_iter, pf.loglik
             if not converged:
                 caught.append(f"{_WHERE}: {method} fit did not converge (got {n_iter} iterations). Simplify "
@@ -674,8 +714,10 @@ class PropensityModel:
         self.method_ = method
         self.result_ = PropensityResult(
             method=method, description=design.description(), n_treated=n1, n_control=n0, n_parameters=n_par,
-            events_per_parameter=float(epp), c_statistic=c_statistic(scores, t),
-            score_summary=_score_summary(scores, t), coefficients=coef_table, converged=converged,
+            events_per_parameter=float(epp),
+            c_statistic=c_statistic(scores, t) if diagnostics else math.nan,
+            score_summary=_score_summary(scores, t) if diagnostics else pd.DataFrame(columns=_SCORE_COLUMNS),
+            coefficients=coef_table, converged=converged,
             n_iter=n_iter, loglik=loglik, n_folds=n_folds, n_clipped=0, warnings=tuple(caught))
         return self
 
@@ -707,9 +749,11 @@ class PropensityModel:
         from :meth:`fit_predict` (or ``oof_scores_``), which is what weighting should use.
         """
         self._check_fitted("predict")
-        X = self.design_.matrix(df, where="PropensityModel.predict")
         if self.coef_ is not None:
+            # column-major as in fit, so the training rows' scores are fit's own to the last bit
+            X = self.design_.matrix(df, where="PropensityModel.predict", order="F")
             return special.expit(X @ self.coef_)
+        X = self.design_.matrix(df, where="PropensityModel.predict")
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=_learner_threads(X.shape[0]), user_api="openmp"):

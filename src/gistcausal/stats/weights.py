@@ -395,7 +395,7 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
                     estimand: Estimand = "ATE", stabilize: bool = False,
                     truncate: tuple[float, float] | None = None,
                     trim: str | tuple[float, float] | None = None,
-                    normalize: Literal["target", "arm"] | None = None) -> WeightResult:
+                    normalize: Literal["target", "arm"] | None = None, diagnostics: bool = True) -> WeightResult:
     """Propensity-score weights for one estimand, with trimming, truncation and diagnostics.
 
     Parameters
@@ -421,6 +421,9 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
         ``"target"``: each arm's weights are rescaled to sum to the size of the target population (n for
         ATE, n1 for ATT, n0 for ATC, :math:`\\sum e(1-e)` for ATO, :math:`\\sum \\min(e, 1-e)` for matching),
         so the arms stand for the same number of patients. ``"arm"``: each arm sums to its own size.
+    diagnostics : bool, default=True
+        ``False`` leaves :attr:`WeightResult.diagnostics` without rows (the same columns) for a caller that
+        reads only the weights (issue 17: a plasmode replicate); the weights, counts and warnings are the same.
 
     Returns
     -------
@@ -472,7 +475,8 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
                         normalize=normalize, trim_bounds=v.trim_bounds, truncate_bounds=v.truncate_bounds,
                         n_trimmed={arm: int(np.sum(~kept & m)) for arm, m in by_arm},
                         n_truncated={arm: int(np.sum(v.truncated & m)) for arm, m in by_arm},
-                        diagnostics=_diagnostics(wk, tk), warnings=tuple(caught),
+                        diagnostics=_diagnostics(wk, tk) if diagnostics else pd.DataFrame(columns=_DIAGNOSTIC_COLUMNS),
+                        warnings=tuple(caught),
                         n_raised={arm: int(np.sum(v.raised & m)) for arm, m in by_arm},
                         n_lowered={arm: int(np.sum(v.truncated & ~v.raised & m)) for arm, m in by_arm})
 
@@ -532,6 +536,10 @@ def _normalized(wk: np.ndarray, ek: np.ndarray, tk: np.ndarray, estimand: str, n
         m = tk == code
         wk[m] = wk[m] * goal[code] / wk[m].sum()
     return wk
+
+
+#: Columns of :attr:`WeightResult.diagnostics`.
+_DIAGNOSTIC_COLUMNS = ("arm", "n", "sum", "min", "max", "mean", "sd", "ess", "top1_share")
 
 
 def _diagnostics(wk: np.ndarray, tk: np.ndarray) -> pd.DataFrame:
