@@ -473,3 +473,25 @@ def test_a_worker_sends_back_its_warnings_and_its_error():
         assert _replay(wait()) is None
     with pytest.raises(ValueError, match="math domain"):
         _replay(run_beside(two, _recorded, math.sqrt, -1.0)())
+
+
+def test_a_run_stopped_while_the_strategies_run_beside_leaves_the_engine_usable(default_config, monkeypatch):
+    """A run that stops with an error after the emulation started in a worker (its waiter is dropped, which shuts
+    joblib's executor down) does not break the next run: it gets a working pool and the same result."""
+    import gistcausal.pipeline as pipeline
+    from gistcausal.errors import DataError
+
+    cfg = _strategies_only(default_config, 2)
+    reference = pipeline.run(cfg)
+
+    def stop(*args, **kwargs):
+        raise DataError("stopped on purpose after the strategies started")
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "causal_analysis", stop)
+        with pytest.raises(DataError, match="on purpose"):
+            pipeline.run(cfg)
+    again = pipeline.run(cfg)
+    assert not again.failed_steps and again.strategies is not None
+    assert json.dumps(again.strategies.to_dict(), sort_keys=True, default=str) == \
+        json.dumps(reference.strategies.to_dict(), sort_keys=True, default=str)
