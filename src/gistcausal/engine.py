@@ -359,5 +359,5 @@ def engine_from_jobs(n_jobs: int | None) -> Engine:
     return Engine(n_workers=n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs))
 
 
-__all__ = ["Engine", "Executor", "open_executor", "run_beside", "run_beside_each", "engine_from_jobs", "one_blas_thread", "one_thread",
-           "KINDS"]
+__all__ = ["Engine", "Executor", "open_executor", "run_beside", "run_beside_each", "engine_from_jobs",
+           "one_blas_thread", "one_thread", "KINDS"]

@@ -369,16 +369,15 @@ def _begin_strategies(cfg: StudyConfig, records: pd.DataFrame, engine: Executor
     if held[2] is not None:
         _replay(held)
     tab, flow = held[0]
-    if not engine.local_pool:
-        def collect_here() -> tuple[Any, pd.DataFrame]:
-            _replay((None, held[1], None))
-            return _replay(_recorded(_strategies_fit, cfg, tab, engine)), flow
-        return collect_here
-    wait = run_beside(engine.engine, _recorded, _strategies_fit, cfg, tab, Engine(n_workers=1))
+    if engine.local_pool:
+        beside = run_beside(engine.engine, _recorded, _strategies_fit, cfg, tab, Engine(n_workers=1))
+        fit = lambda: _replay(beside())  # noqa: E731
+    else:
+        fit = lambda: _strategies_fit(cfg, tab, engine)  # noqa: E731
 
     def collect() -> tuple[Any, pd.DataFrame]:
         _replay((None, held[1], None))
-        return _replay(wait()), flow
+        return fit(), flow
     return collect
 
 
