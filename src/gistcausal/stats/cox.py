@@ -217,13 +217,19 @@ class CoxNewton(NamedTuple):
     last_step: np.ndarray    # |beta change| of the last iteration
 
 
+def scalar_newton_step(score: Any, info: float, it: int, where: str) -> Any:
+    """Newton direction U / I of a one-coefficient model (the bootstrap's path, the one-binary-covariate fit of
+    :mod:`gistcausal.stats.cox_binary`); a non-positive information is singular."""
+    if not info > 0:
+        raise ModelFitError(f"{where}: the information matrix became singular at iteration {it} (got "
+                            f"1 covariates). Remove collinear covariates.")
+    return score / info
+
+
 def _newton_step(cur: CoxPieces, q: int, it: int, where: str) -> np.ndarray:
-    """Newton direction I^{-1} U; a scalar division for one coefficient (the bootstrap's path)."""
+    """Newton direction I^{-1} U; a scalar division for one coefficient (:func:`scalar_newton_step`)."""
     if q == 1:
-        if not cur.info[0, 0] > 0:
-            raise ModelFitError(f"{where}: the information matrix became singular at iteration {it} (got "
-                                f"{q} covariates). Remove collinear covariates.")
-        return cur.score / cur.info[0, 0]
+        return scalar_newton_step(cur.score, cur.info[0, 0], it, where)
     try:
         return np.linalg.solve(cur.info, cur.score)
     except np.linalg.LinAlgError as err:

@@ -51,7 +51,8 @@ import numpy as np
 from scipy import stats
 
 from gistcausal.errors import DataError, ModelFitError
-from gistcausal.stats.cox import CoxResult, Ties, ZphResult, _cox_inputs, _warn_not_converged, newton_halving
+from gistcausal.stats.cox import (CoxResult, Ties, ZphResult, _cox_inputs, _warn_not_converged, newton_halving,
+                                  scalar_newton_step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,15 +168,9 @@ def binary_cox_newton(s: BinaryCoxData, *, initial: BinaryCoxPieces | None = Non
     """Newton-Raphson with step-halving from beta = 0: :func:`gistcausal.stats.cox.cox_newton` step for step
     (same direction U/I, the same halving and stopping rule, the same error), on the sums of ``s``."""
     initial = binary_cox_pieces(s, 0.0) if initial is None else initial
-
-    def step(cur: BinaryCoxPieces, it: int) -> float:
-        if not cur.info > 0:
-            raise ModelFitError(f"{where}: the information matrix became singular at iteration {it} (got "
-                                f"1 covariates). Remove collinear covariates.")
-        return cur.score / cur.info
-
     beta, cur, it, converged, rel_change, last_step = newton_halving(
-        lambda b: binary_cox_pieces(s, b), step, 0.0, initial, max_iter=max_iter, tol=tol)
+        lambda b: binary_cox_pieces(s, b), lambda c, i: scalar_newton_step(c.score, c.info, i, where), 0.0,
+        initial, max_iter=max_iter, tol=tol)
     return BinaryCoxNewton(beta=beta, pieces=cur, initial=initial, iterations=it, converged=converged,
                            rel_change=rel_change, last_step=np.array([last_step]))
 
