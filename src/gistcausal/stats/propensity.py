@@ -292,8 +292,9 @@ def _separation_direction(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
 def _check_covariates(df: pd.DataFrame, cols: Sequence[Any], t: np.ndarray) -> None:
     """Missing values, constant columns, and continuous columns constant within an arm.
 
-    One ``pd.factorize`` per column gives all three (missing values are code -1, the distinct values are the
-    other codes, as ``isna``/``nunique`` count them), instead of a hash pass for each check and arm.
+    A numeric column is checked by comparisons (:func:`_check_numeric_covariate`); any other column by one
+    ``pd.factorize`` that gives all three (missing values are code -1, the distinct values are the other codes,
+    as ``isna``/``nunique`` count them), instead of a hash pass for each check and arm.
     """
     arms = (("treated", t == 1), ("control", t == 0))
     for c in cols:
