@@ -340,7 +340,12 @@ def one_thread() -> Iterator[None]:
     boosting in the specification grid's boosting propensity model): a task of a replicate loop runs beside
     the loop's other workers, where a second OpenMP thread competes for the same cores and spins at every tree.
     The 15 calibrated boosting fits of the grid at 229,000 rows took 84 s of CPU with two OpenMP threads on a
-    loaded 2-core machine, 15 s with one (issue 17). The fitted models do not depend on the thread count."""
+    loaded 2-core machine, 15 s with one (issue 17). The fitted models do not depend on the thread count.
+
+    threadpoolctl limits only the libraries loaded when the block starts, and scikit-learn loads its OpenMP runtime
+    when its first compiled module is imported, which in a fresh worker is inside the block (the boosting fit
+    imports ``sklearn.ensemble``): that runtime then kept one thread per core. So the runtime is loaded first."""
+    import sklearn.utils._openmp_helpers  # noqa: F401 - loads scikit-learn's OpenMP runtime so the limit reaches it
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
