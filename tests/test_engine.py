@@ -49,6 +49,69 @@ def test_local_processes_and_dask_give_the_items_in_order(cluster_client):
     assert cluster_client.status == "running"   # a client passed in is used, not closed
 
 
+def _timed(shared: float, item: float) -> tuple[float, float]:
+    """Sleeps ``item`` seconds; returns when it started and ended (wall clock, seconds since the epoch)."""
+    import time
+
+    t0 = time.time()
+    time.sleep(item)
+    return t0, time.time()
+
+
+def test_first_items_are_handed_out_first_and_results_stay_in_item_order(cluster_client):
+    """``first=`` (issue 17: the grid's boosting row) changes the order items start in, never the results."""
+    started = []
+
+    def record(shared, item):
+        started.append(item)
+        return shared * item
+
+    with open_executor(Engine(n_workers=1)) as ex:
+        assert ex.map_replicates(record, [1, 2, 3, 4], shared=2, first=[2, 0]) == [2, 4, 6, 8]
+    assert started == [3, 1, 2, 4]
+    with open_executor(Engine(n_workers=2)) as ex:
+        assert ex.map_replicates(_square, list(range(6)), shared=3, first=[5]) == [3 * i * i for i in range(6)]
+        # with two workers and the long item first, the short ones run beside it, all started before it ends
+        spans = ex.map_replicates(_timed, [0.05, 0.05, 0.05, 1.5], shared=0, first=[3])
+        assert max(s for s, _ in spans[:3]) < spans[3][1]
+        with pytest.raises(ValueError, match="distinct item indices"):
+            ex.map_replicates(_square, [1, 2], shared=1, first=[0, 0])
+        with pytest.raises(ValueError, match="distinct item indices"):
+            ex.map_replicates(_square, [1, 2], shared=1, first=[2])
+    with Executor(Engine(kind="dask"), client=cluster_client) as ex:
+        assert ex.map_replicates(_square, list(range(5)), shared=3, first=[4, 1]) == [3 * i * i for i in range(5)]
+
+
+def test_begin_map_shares_the_pool_with_a_loop_started_meanwhile_and_raises_its_errors():
+    """begin_map (issue 17: the specification grid beside the refuters) hands its items to the local workers at
+    once; a loop started after it runs on the worker its long item leaves free, before that item ends. Serial
+    executors compute when the results are asked for; results come back in item order; errors are raised."""
+    import os
+
+    with open_executor(Engine(n_workers=2)) as ex:
+        wait = ex.begin_map(_timed, [2.0, 0.01], shared=0)
+        others = ex.map_replicates(_timed, [0.01, 0.01, 0.01], shared=0)
+        long_item = wait()
+        assert len(long_item) == 2 and long_item[0][1] - long_item[0][0] >= 2.0
+        assert long_item[0][0] < min(start for start, _ in others)  # the first loop started at once
+        assert max(end for _, end in others) < long_item[0][1]       # the second did not wait for it
+        assert ex.begin_map(_square, [1, 2, 3], shared=2)() == [2, 8, 18]
+    calls = []
+
+    def record(shared, item):
+        calls.append(item)
+        return os.getpid()
+
+    with open_executor(Engine(n_workers=1)) as ex:
+        wait = ex.begin_map(record, [1, 2], shared=None)
+        assert calls == []                       # serial: nothing runs until the results are asked for
+        assert wait() == [os.getpid()] * 2 and calls == [1, 2]
+    with open_executor(Engine(n_workers=2)) as ex:
+        waiting = ex.begin_map(_negative_raises, [1, -1, 2], shared=None)
+        with pytest.raises(ValueError, match="negative: -1"):
+            waiting()
+
+
 def test_engine_from_jobs_follows_joblib():
     assert engine_from_jobs(1) == Engine(n_workers=1)
     assert engine_from_jobs(None) == Engine(n_workers=1)
@@ -121,13 +184,13 @@ def test_config_engine_changes_which_executor_runs(default_config, default_cohor
 
     used = []
 
-    def fake_dask(self, fn, items, shared):  # records the route, runs in process (no scheduler needed)
+    def fake_dask(self, fn, items, shared, order):  # records the route, runs in process (no scheduler needed)
         used.append("dask")
-        return ((i, fn(shared, it)) for i, it in enumerate(items))
+        return ((i, fn(shared, items[i])) for i in order)
 
-    def fake_local(self, fn, items, shared):
+    def fake_local(self, fn, items, shared, order):
         used.append("local")
-        return ((i, fn(shared, it)) for i, it in enumerate(items))
+        return ((i, fn(shared, items[i])) for i in order)
 
     monkeypatch.setattr(Executor, "_imap_dask", fake_dask)
     monkeypatch.setattr(Executor, "_imap_local", fake_local)
@@ -216,6 +279,12 @@ def test_own_local_cluster_workers_run_without_the_sampling_profiler():
         flags = ex.client().run(_profiler_enabled)
         assert list(flags.values()) == [False]
     assert _profiler_enabled()
+
+
+def _negative_raises(shared: object, x: int) -> int:
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return x
 
 
 def _pid_or_raise(x: int) -> int:

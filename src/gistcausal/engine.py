@@ -164,28 +164,33 @@ class Executor:
             self._own_client = True
         return self._client
 
-    def imap_unordered(self, fn: Callable[[Any, T], R], items: Iterable[T], *, shared: Any = None) -> Iterator[tuple[int, R]]:
+    def imap_unordered(self, fn: Callable[[Any, T], R], items: Iterable[T], *, shared: Any = None,
+                       first: Sequence[int] | None = None) -> Iterator[tuple[int, R]]:
         """``(i, fn(shared, items[i]))`` for every item, in the order they finish.
 
         ``fn`` must be a module-level function (it is pickled to the workers); ``shared`` is sent once per
         worker. Exceptions raised by ``fn`` propagate to the caller (count expected failures inside ``fn``).
+        ``first`` (indices of ``items``) are handed out before the others, in that order: a loop whose items differ
+        much in cost puts its longest first, so that it does not start last and run alone (longest processing time
+        first). Where an item runs never changes its result.
         """
         items = list(items)
         if not items:
             return iter(())
+        order = _dispatch_order(len(items), first)
         if self.engine.kind == "dask" or self._client is not None:
-            return self._imap_dask(fn, items, shared)
+            return self._imap_dask(fn, items, shared, order)
         if self.engine.workers == 1 or len(items) == 1:
-            return ((i, fn(shared, it)) for i, it in enumerate(items))
-        return self._imap_local(fn, items, shared)
+            return ((i, fn(shared, items[i])) for i in order)
+        return self._imap_local(fn, items, shared, order)
 
     def map_replicates(self, fn: Callable[[Any, T], R], items: Iterable[T], *, shared: Any = None,
             progress: Callable[[int, int], None] | None = None,
-            size: Callable[[T], int] | None = None) -> list[R]:
+            size: Callable[[T], int] | None = None, first: Sequence[int] | None = None) -> list[R]:
         """``[fn(shared, item) for item in items]`` on the engine, in item order.
 
         ``progress(done, total)`` is called with 0 first and after each finished item, counting ``size(item)``
-        units per item (replicates in a chunk; default 1).
+        units per item (replicates in a chunk; default 1). ``first``: as in :meth:`imap_unordered`.
         """
         items = list(items)
         sizes = [size(it) if size is not None else 1 for it in items]
@@ -194,26 +199,55 @@ class Executor:
         report(0, total)
         out: list[Any] = [None] * len(items)
         done = 0
-        for i, r in self.imap_unordered(fn, items, shared=shared):
+        for i, r in self.imap_unordered(fn, items, shared=shared, first=first):
             out[i] = r
             done += sizes[i]
             report(done, total)
         return out
 
-    def _imap_local(self, fn: Callable, items: list, shared: Any) -> Iterator[tuple[int, Any]]:
+    def begin_map(self, fn: Callable[[Any, T], R], items: Iterable[T], *, shared: Any = None,
+                  first: Sequence[int] | None = None) -> Callable[[], list[R]]:
+        """:meth:`map_replicates` started now: returns a function that waits for and returns the results in item
+        order.
+
+        On a local pool (:attr:`local_pool`) the items are handed to the worker processes at once, so a loop the
+        caller starts meanwhile shares the workers with them and each worker takes the next item of either loop
+        when it is free (the specification grid, whose boosting row is one long item, beside the DoWhy
+        refuters). Serial and Dask executors run the items when the results are asked for. The returned function
+        must be called (it also takes the results off the pool); an exception raised by ``fn`` is raised by it.
+        """
+        items = list(items)
+        if not self.local_pool or len(items) < 2:
+            return lambda: self.map_replicates(fn, items, shared=shared, first=first)
+        order = _dispatch_order(len(items), first)
+        pending = self._parallel_local(fn, items, shared, order)
+
+        def wait() -> list[R]:
+            out: list[Any] = [None] * len(items)
+            for i, r in pending:
+                out[i] = r
+            return out
+
+        return wait
+
+    def _parallel_local(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
+        """joblib's generator over the items, its first tasks already dispatched (joblib starts on the call)."""
         from joblib import Parallel, delayed
 
         jobs = min(self.engine.workers, len(items))
         par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs")
-        yield from par(delayed(_indexed)(fn, shared, i, it) for i, it in enumerate(items))
+        return par(delayed(_indexed)(fn, shared, i, items[i]) for i in order)
 
-    def _imap_dask(self, fn: Callable, items: list, shared: Any) -> Iterator[tuple[int, Any]]:
+    def _imap_local(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
+        yield from self._parallel_local(fn, items, shared, order)
+
+    def _imap_dask(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
         from distributed import as_completed
 
         client = self.client()
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         remote = client.scatter(shared, broadcast=True) if shared is not None else None
-        pending = iter(enumerate(items))
+        pending = iter([(i, items[i]) for i in order])
 
         def submit(pair: tuple[int, Any]) -> Any:
             return client.submit(_indexed, fn, remote, pair[0], pair[1], pure=False)
@@ -226,6 +260,15 @@ class Executor:
             yield res
             for p in _take(pending, 1):
                 seq.add(submit(p))
+
+
+def _dispatch_order(n: int, first: Sequence[int] | None) -> list[int]:
+    """Indices ``0..n-1`` with ``first`` (validated: distinct indices below ``n``) at the front."""
+    head = [int(i) for i in (first or ())]
+    if len(set(head)) != len(head) or any(not 0 <= i < n for i in head):
+        raise ValueError(f"first: distinct item indices in [0, {n}) expected (got {list(first or ())})")
+    chosen = set(head)
+    return head + [i for i in range(n) if i not in chosen]
 
 
 def _indexed(fn: Callable, shared: Any, i: int, item: Any) -> tuple[int, Any]:
