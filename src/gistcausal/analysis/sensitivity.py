@@ -18,7 +18,8 @@ import pandas as pd
 
 from gistcausal.analysis.iptw import causal_fit, covariate_design
 from gistcausal.analysis.spec import engine as spec_engine
-from gistcausal.analysis.specification import competing_specification_grids, specification_grid
+from gistcausal.analysis.specification import (begin_specification_grid, competing_specification_grids,
+                                                specification_grid)
 from gistcausal.errors import GistCausalError, failure_reason
 from gistcausal.stats.cox import cox_fit
 from gistcausal.stats.evalue import benchmark_covariates, evalue, evalue_from_estimate, tipping_point_grid
@@ -159,6 +160,18 @@ def _refutation(cfg: "StudyConfig", f: pd.DataFrame, info: Any, estimand: str, e
     return rr, causal_graph("treatment", outcome, list(design.columns), extra_edges=edges)
 
 
+def _attempt_later(fn: Any) -> Any:
+    """``fn()`` now, as a function that returns its result or raises its exception when called (so a failure is
+    recorded where the step's failures are collected, in the step's order)."""
+    try:
+        value = fn()
+    except Exception as err:  # noqa: BLE001 - raised again when the result is asked for
+        def fail() -> Any:
+            raise err
+        return fail
+    return lambda: value
+
+
 def _tipping(hr: Any) -> pd.DataFrame | None:
     """The tipping-point grid of a hazard ratio estimate (Lin, Psaty & Kronmal 1998): an unmeasured binary
     confounder with prevalence 0.1-0.5 in the treated and 0-0.3 in the control arm and hazard ratio 1.25-4 for the
@@ -213,16 +226,21 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
     hr = next((e for e in comp.estimates if e.measure == "hr"), None)
     if sc.tipping_point and (grid := _tipping(hr)) is not None:
         tables["tipping_grid"] = grid
+    grid_job = refuted = None
     if sc.specification_grid:
+        # started now and collected after the refuters: on a local pool its specifications (the boosting row is
+        # one long task) and the refuters share the workers, instead of one worker idling at the grid's end
         say("Specification grid")
-        grid = attempt("specification_grid",
-                       lambda: specification_grid(cfg, f, outcome=cfg.primary_outcome, measure="hr", info=info,
-                                                  engine=engine))
-        if grid is not None:
-            tables["specification_grid"] = grid
+        grid_job = attempt("specification_grid", lambda: begin_specification_grid(
+            cfg, f, outcome=cfg.primary_outcome, measure="hr", info=info, engine=engine))
     if sc.refutation.enabled and cfg.analysis.survival.horizon:
         say("DoWhy refutation")
-        out = attempt("refutation", lambda: _refutation(cfg, f, info, estimand, engine))
+        refuted = _attempt_later(lambda: _refutation(cfg, f, info, estimand, engine))
+    grid = attempt("specification_grid", grid_job) if grid_job is not None else None
+    if grid is not None:
+        tables["specification_grid"] = grid
+    if refuted is not None:
+        out = attempt("refutation", refuted)
         if out is not None:
             tables["refutation"], graph = out
             estimates.append(out[0].estimate)
