@@ -112,6 +112,28 @@ def test_begin_map_shares_the_pool_with_a_loop_started_meanwhile_and_raises_its_
             waiting()
 
 
+def _has_module(shared: str, item: float) -> tuple[int, bool]:
+    import os
+    import sys
+    import time
+
+    time.sleep(item)
+    return os.getpid(), shared in sys.modules
+
+
+def test_warm_up_imports_the_modules_in_every_local_worker():
+    """warm_up (issue 17: the run's workers import gistcausal, scikit-learn and DoWhy while the records are read)
+    imports the modules in each worker, skips one that does not exist, and does nothing on a serial executor."""
+    with open_executor(Engine(n_workers=1)) as ex:
+        assert ex.warm_up(["tabnanny"])() is None
+    with open_executor(Engine(n_workers=2)) as ex:
+        join = ex.warm_up(["tabnanny", "gistcausal_no_such_module"])
+        join()
+        seen = ex.map_replicates(_has_module, [0.2] * 6, shared="tabnanny")
+    assert all(has for _, has in seen)
+    assert len({pid for pid, _ in seen}) == 2
+
+
 def test_engine_from_jobs_follows_joblib():
     assert engine_from_jobs(1) == Engine(n_workers=1)
     assert engine_from_jobs(None) == Engine(n_workers=1)

@@ -101,6 +101,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
     # one executor for the run: a Dask cluster (analysis.engine) starts once, at the first replicate loop
     with warnings.catch_warnings(record=True) as wlist, open_executor(spec_engine(cfg)) as engine:
         warnings.simplefilter("always", GistCausalWarning)
+        engine.warm_up(_WORKER_MODULES)  # local workers start and import while the records are read
         results = _run(cfg, say, records, engine)
     for w in wlist:  # re-emit what was not ours, so users still see dependency warnings
         if not issubclass(w.category, GistCausalWarning):
@@ -110,6 +111,13 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
     timings = dict(results.timings)
     timings["total"] = sum(timings.values())
     return _replace(results, warnings=caught, timings=timings)
+
+
+#: What the tasks of a run import in a worker process (the emulation, the grid, the refuters, plasmode, the report's
+#: figures): imported by :meth:`~gistcausal.engine.Executor.warm_up` at the start of a run.
+_WORKER_MODULES = ("gistcausal", "gistcausal.stats.ccw", "gistcausal.analysis.specification",
+                   "gistcausal.stats.refutation", "gistcausal.analysis.plasmode", "gistcausal.present.figures",
+                   "sklearn.ensemble", "dowhy")
 
 
 def _replace(results: AnalysisResults, **changes: Any) -> AnalysisResults:
@@ -132,6 +140,12 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
                                plots=PlotData(sequential_curves=seq["curves"]),
                                sensitivity={"sequential_trials": seq["trials"], "sequential_model": seq["model"]},
                                timings=timer.timings, data_hash=data_hash)
+    strategies_job, strategies_failed = None, {}
+    if cfg.protocol is not None and cfg.protocol.strategies is not None:
+        # reads the records only: started as soon as they are read, beside the cohort-based steps (and the records'
+        # validation), collected last (see _begin_strategies); a run that stops on the validation leaves it unread
+        strategies_job = timer("strategies", lambda: _optional("strategies", lambda: _begin_strategies(
+            cfg, df, engine), strategies_failed))
     validation: dict[str, Any] = {}
     if cfg.protocol is not None:
         say("Validating records")
@@ -161,11 +175,6 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
                                estimates=ma.estimates, validation=validation, multiarm=ma, plasmode=plasmode_ma,
                                sensitivity=dict(sens_ma.tables), bootstrap=dict(ma.bootstrap),
                                failed_steps=failed_ma, timings=timer.timings, data_hash=data_hash)
-    strategies_job, strategies_failed = None, {}
-    if cfg.protocol is not None and cfg.protocol.strategies is not None:
-        # independent of the cohort-based steps: started now, beside them, collected last (see _begin_strategies)
-        strategies_job = timer("strategies", lambda: _optional("strategies", lambda: _begin_strategies(
-            cfg, df, engine), strategies_failed))
     study = StudyAnalysis()
     if cfg.analysis.study_replication:
         say("Study replication: Table 1, Kaplan-Meier, log-rank")
