@@ -121,6 +121,22 @@ def _has_module(shared: str, item: float) -> tuple[int, bool]:
     return os.getpid(), shared in sys.modules
 
 
+def _array_kind(shared: np.ndarray, item: int) -> str:
+    return type(shared).__name__
+
+
+def test_local_workers_get_arrays_pickled_not_memory_mapped():
+    """Large shared arrays reach the workers pickled (``max_nbytes=None``): joblib's memory-mapped temporary files
+    made every loop's end wait for their deletion, up to 1 s each (issue 17)."""
+    from gistcausal.engine import run_beside_each
+
+    big = np.zeros(400_000)   # 3.2 MB, above joblib's 1 MB memmapping threshold
+    with open_executor(Engine(n_workers=2)) as ex:
+        assert ex.map_replicates(_array_kind, [0, 1, 2], shared=big) == ["ndarray"] * 3
+        assert ex.begin_map(_array_kind, [0, 1], shared=big)() == ["ndarray"] * 2
+    assert run_beside_each(Engine(n_workers=2), _array_kind, [(big, 0), (big, 1)])() == ["ndarray"] * 2
+
+
 def test_warm_up_imports_the_modules_in_every_local_worker():
     """warm_up (issue 17: the run's workers import gistcausal, scikit-learn and DoWhy while the records are read)
     imports the modules in each worker, skips one that does not exist, and does nothing on a serial executor."""
