@@ -84,7 +84,7 @@ def adjusted_hr(cfg: StudyConfig, cohort: Cohort, outcome: str) -> list[EffectEs
     comp = compare_survival(f[f"{outcome}_time"].to_numpy(float), f[f"{outcome}_event"].to_numpy(int),
                             f["treatment"].to_numpy(int), outcome=outcome, method="adjusted",
                             X=covariate_design(cfg, f), arm_labels=(cohort.control, cohort.treated),
-                            alpha=cfg.analysis.survival.alpha)
+                            alpha=cfg.analysis.survival.alpha, contrasts_only=True)   # the HR alone is kept
     return [e for e in comp.estimates if e.measure == "hr"]
 
 
