@@ -495,3 +495,32 @@ def test_a_run_stopped_while_the_strategies_run_beside_leaves_the_engine_usable(
     assert not again.failed_steps and again.strategies is not None
     assert json.dumps(again.strategies.to_dict(), sort_keys=True, default=str) == \
         json.dumps(reference.strategies.to_dict(), sort_keys=True, default=str)
+
+
+def test_the_run_uses_one_blas_thread_in_this_process_and_restores_it(default_config, monkeypatch):
+    """The main process runs its steps with one BLAS thread, as the workers (issue 17: at 1e6 patients a second
+    OpenBLAS thread in the main process took the core the worker beside it needed, 7 s of CPU for nothing), and
+    with any number of workers, so the numbers do not depend on the engine; the caller's limit comes back after."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import gistcausal.pipeline as pipeline
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen = []
+
+    def fake_run(cfg, say, records, engine):
+        seen.append(blas())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(pipeline, "_run", fake_run)
+    with threadpool_limits(limits=2, user_api="blas"):   # the caller's limit, whatever the environment sets
+        assert blas() and all(k == 2 for k in blas())
+        for n in (1, 2):
+            cfg = default_config.model_copy(update={"analysis": default_config.analysis.model_copy(
+                update={"engine": EngineConfig(n_workers=n)})})
+            with pytest.raises(RuntimeError, match="stop here"):
+                pipeline.run(cfg)
+        assert all(k == 2 for k in blas())
+    assert len(seen) == 2 and all(s and all(k == 1 for k in s) for s in seen)
