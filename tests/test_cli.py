@@ -125,7 +125,7 @@ def test_issue_14_failing_optional_step_keeps_the_report_and_exits_7(tmp_path, m
         raise ModelFitError("fit_weibull_ph: the Weibull outcome model did not converge (got max |score| 8.5e-05 "
                             "after 4 iterations). Check the outcome.")
 
-    monkeypatch.setattr(pm, "plasmode", boom)
+    monkeypatch.setattr(pm, "begin_plasmode", boom)   # what the pipeline calls (started before sensitivity)
     cfg = yaml.safe_load((ROOT / "configs" / "gist_second_line.yaml").read_text())
     cfg["analysis"]["plasmode"] = {**cfg["analysis"].get("plasmode", {}), "enabled": True, "n_replicates": 10}
     cfg["analysis"]["sensitivity"] = {"refutation": {"enabled": False}, "specification_grid": False}

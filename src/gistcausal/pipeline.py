@@ -186,6 +186,7 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
         say("Study replication: Table 1, Kaplan-Meier, log-rank")
         study = timer("study_replication", lambda: study_analysis(cfg, cohort))
     failed: dict[str, str] = {}
+    plasmode_job = None
     causal: CausalAnalysis | None = None
     sens = SensitivityResult()
     truth: dict[str, Any] = {}
@@ -195,6 +196,12 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
         failed.update(causal.failed)
         if cfg.data.source == "synthetic" and records is None:
             truth = _synthetic_truth(cfg)
+        if cfg.analysis.plasmode.enabled:
+            # set up and started before the sensitivity step, collected after it (where it stood): on a local pool
+            # its replicates fill the workers while this process sets up the sensitivity analyses; its warnings
+            # and any failure of the set-up are raised again when it is collected, so the results are the same
+            say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates)")
+            plasmode_job = timer("plasmode", lambda: _recorded(_begin_plasmode, cfg, cohort, engine))
         primary = causal.comparisons.get((cfg.primary_outcome, cfg.analysis.survival.estimands[0]))
         other = cohort.outcome(cfg.primary_outcome).type != "time_to_event"  # binary, continuous, competing
         if primary is not None or other:
@@ -206,9 +213,8 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
             sens = timer("sensitivity", lambda: run_sensitivity(cfg, cohort, primary, say, engine=engine))
             failed.update({f"sensitivity: {k}": v for k, v in sens.failed.items()})
     plasmode = None
-    if cfg.analysis.plasmode.enabled and cfg.analysis.causal and cfg.covariates:
-        say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates)")
-        plasmode = timer("plasmode", lambda: _optional("plasmode", lambda: _plasmode(cfg, cohort, engine), failed))
+    if plasmode_job is not None:
+        plasmode = timer("plasmode", lambda: _optional("plasmode", lambda: _replay(plasmode_job)(), failed))
     strategies = None
     failed.update(strategies_failed)
     if strategies_job is not None:
@@ -309,7 +315,12 @@ def _sequential(cfg: StudyConfig, df: pd.DataFrame) -> tuple[FlowCounts, dict[st
 
 def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:
     """Does the configured plan recover a known effect on data like this cohort's? (:mod:`gistcausal.analysis.plasmode`)"""
-    from gistcausal.analysis.plasmode import PlasmodeSettings, plasmode
+    return _begin_plasmode(cfg, cohort, engine)()
+
+
+def _begin_plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Callable[[], Any]:
+    """:func:`_plasmode` started now (:func:`~gistcausal.analysis.plasmode.begin_plasmode`); returns its collect."""
+    from gistcausal.analysis.plasmode import PlasmodeSettings, begin_plasmode
 
     pc = cfg.analysis.plasmode
     est = next((e for e in cfg.analysis.survival.estimands if e in ("ATE", "ATT", "ATC")), "ATE")  # ATO: no truth
@@ -318,8 +329,8 @@ def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:
     settings = PlasmodeSettings(true_hr=pc.true_hr, true_effect_measure="marginal_hr" if pc.marginal else "hr",
                                 true_or=pc.true_or, true_mean_diff=pc.true_mean_diff, cause=pc.cause,
                                 n_replicates=pc.n_replicates, treatment=pc.treatment, methods=tuple(pc.methods))
-    return plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings, random_state=cfg.seed,
-                    engine=engine)
+    return begin_plasmode(cfg, frame, outcome=cfg.primary_outcome, estimand=est, settings=settings,
+                          random_state=cfg.seed, engine=engine)
 
 
 def _strategies_table(cfg: StudyConfig, records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -80,6 +80,34 @@ def test_reference_design_is_the_plasmode_design(default_config, frame):
 
 
 # ------------------------------------------------------------------------------------ execution
+def _sleep_then(shared, item):
+    import time
+
+    time.sleep(item)
+    return item
+
+
+def test_begin_plasmode_on_a_local_pool_gives_the_serial_result_beside_another_loop(default_config, frame):
+    """begin_plasmode (issue 17: the pipeline starts plasmode before the sensitivity step and collects it after)
+    hands the replicates to the local workers at once; another loop run meanwhile shares the workers; the result
+    equals the serial one. A serial executor computes when the result is asked for."""
+    from gistcausal.analysis.plasmode import begin_plasmode
+    from gistcausal.engine import Engine, Executor
+
+    kw = dict(outcome="pfs", estimand="ATE", random_state=11,
+              settings=PlasmodeSettings(true_hr=0.7, n_replicates=12, n_mc=N_MC))
+    serial = _run(default_config, frame, true_hr=0.7, n_replicates=12)
+    with Executor(Engine(n_workers=2)) as ex:
+        collect = begin_plasmode(default_config, frame, engine=ex, **kw)
+        assert ex.map_replicates(_sleep_then, [0.01, 0.02], shared=None) == [0.01, 0.02]
+        local = collect()
+    with Executor(Engine(n_workers=1)) as ex:
+        deferred = begin_plasmode(default_config, frame, engine=ex, **kw)()
+    for res in (local, deferred):
+        pd.testing.assert_frame_equal(res.estimates, serial.estimates, check_exact=True)
+        pd.testing.assert_frame_equal(res.metrics, serial.metrics, check_exact=True)
+
+
 def test_local_processes_and_real_dask_cluster_give_identical_replicates(default_config, frame):
     from distributed import Client, LocalCluster
 

@@ -992,6 +992,44 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
     cohort that the fitted outcome model makes prognostic can show up as IPTW bias. ``"simulated"`` gives a
     correctly specified propensity model with overlap (see ``docs/plasmode.md``).
     """
+    return begin_plasmode(config, frame, outcome=outcome, estimand=estimand, settings=settings,
+                          random_state=random_state, progress=progress, engine=engine)()
+
+
+def begin_plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: str,
+                   estimand: Literal["ATE", "ATT", "ATC"] = "ATE", settings: PlasmodeSettings | None = None,
+                   random_state: int | None = None, progress: ProgressCallback | None = None,
+                   engine: Any = None) -> Callable[[], PlasmodeResult]:
+    """:func:`plasmode` started now; returns the function that waits for the replicates and returns the result.
+
+    The set-up (generating models, truth) runs now. With an open local-pool
+    :class:`~gistcausal.engine.Executor` as ``engine``, no checkpoint and no ``progress`` callback, the replicates
+    are handed to the workers at once (:meth:`~gistcausal.engine.Executor.begin_map`), so the caller's next steps
+    (the pipeline's sensitivity step) share the workers with them; otherwise they run when the result is asked
+    for. The result is the same either way. Errors of the set-up are raised now; the function must be called.
+    """
+    task, truth, record, run_engine, s, fingerprint, alpha = _prepare(
+        config, frame, outcome=outcome, estimand=estimand, settings=settings, random_state=random_state,
+        engine=engine)
+    n = int(s.n_replicates)
+    if isinstance(run_engine, Executor) and run_engine.local_pool and s.checkpoint is None and progress is None:
+        chunks = _chunks(list(range(n)), run_engine.n_workers(), s.batch_size)
+        wait = run_engine.begin_map(_run_chunk, chunks, shared=task)
+        # chunks are consecutive runs of replicates in order, so their records concatenate in replicate order
+        return lambda: _build_result([r for part in wait() for r in part], truth, record, alpha)
+
+    def later() -> PlasmodeResult:
+        records = _execute(task, n_replicates=n, fingerprint=fingerprint, engine=run_engine,
+                           checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
+        return _build_result(records, truth, record, alpha)
+    return later
+
+
+def _prepare(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: str, estimand: str,
+             settings: PlasmodeSettings | None, random_state: int | None, engine: Any
+             ) -> tuple[Any, pd.DataFrame, dict[str, Any], Any, PlasmodeSettings, str, float]:
+    """Checks, generating models, truth and the replicates' task: ``(task, truth, settings record, engine,
+    settings, checkpoint fingerprint, alpha)``."""
     where = "plasmode"
     s = PlasmodeSettings() if settings is None else settings
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
@@ -1008,9 +1046,7 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
             task, truth, record = setup(cfg, frame, s, outcome=outcome, kind=kind, estimand=estimand, seed=seed,
                                         sample_size=s.sample_size, where=where)
         _engine_record(record, engine)
-        records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
-                           engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
-        return _build_result(records, truth, record, cfg.analysis.survival.alpha)
+        return task, truth, record, run_engine, s, _fingerprint(record, frame, cfg), cfg.analysis.survival.alpha
     c = _cohort(cfg, frame, outcome, s.covariates, where)
     sample_size = sum(c.n_arms) if s.sample_size is None else int(s.sample_size)
     event_model, censor_model, cens_cols = _generating_models(c, s, where)
@@ -1029,9 +1065,7 @@ def plasmode(config: StudyConfig | str | Path, frame: pd.DataFrame, *, outcome: 
                          ps_beta0=_cohort_ps_coef(cfg, base, s.methods),
                          analysis_frame=_analysis_frame(cfg, base, outcome), lp_event=lp_event,
                          lp_censor=lp_censor)
-    records = _execute(task, n_replicates=int(s.n_replicates), fingerprint=_fingerprint(record, frame, cfg),
-                       engine=run_engine, checkpoint=s.checkpoint, progress=progress, batch_size=s.batch_size)
-    return _build_result(records, truth, record, cfg.analysis.survival.alpha)
+    return task, truth, record, run_engine, s, _fingerprint(record, frame, cfg), cfg.analysis.survival.alpha
 
 
 def _analysis_frame(cfg: StudyConfig, frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
