@@ -135,6 +135,9 @@ def test_local_workers_get_arrays_pickled_not_memory_mapped():
         assert ex.map_replicates(_array_kind, [0, 1, 2], shared=big) == ["ndarray"] * 3
         assert ex.begin_map(_array_kind, [0, 1], shared=big)() == ["ndarray"] * 2
     assert run_beside_each(Engine(n_workers=2), _array_kind, [(big, 0), (big, 1)])() == ["ndarray"] * 2
+    from gistcausal.inference.bootstrap import local_map_chunks   # the library's n_jobs= path
+
+    assert sorted(local_map_chunks(2)(_array_kind, [(big, 0), (big, 1)])) == ["ndarray"] * 2
 
 
 def test_warm_up_imports_the_modules_in_every_local_worker():

@@ -444,7 +444,10 @@ def local_map_chunks(n_jobs: int | None) -> MapChunks:
             return (fn(*a) for a in args)
         from joblib import Parallel, delayed
 
-        return Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(fn)(*a) for a in args)
+        # arrays pickled, not memory-mapped, as in gistcausal.engine (joblib's temporary-folder deletion at the end
+        # of a call otherwise retries for up to 1 s while a worker still maps a file)
+        return Parallel(n_jobs=n_jobs, return_as="generator_unordered", max_nbytes=None)(
+            delayed(fn)(*a) for a in args)
 
     return run
 
