@@ -263,17 +263,11 @@ class Executor:
         return thread.join
 
     def _parallel_local(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
-        """joblib's generator over the items, its first tasks already dispatched (joblib starts on the call).
-
-        ``max_nbytes=None``: arrays are pickled to the workers rather than memory-mapped through temporary files.
-        At the end of each call joblib deletes its temporary folder, and while a worker still maps a file (or the
-        other loop of :meth:`begin_map`, or a :func:`run_beside` task, is running) it retries up to ten times 0.1 s
-        in this process: 1.4 s of sleeping in a run of 1e6 patients, more than the pickling costs (issue 17)."""
-        from joblib import Parallel, delayed
+        """joblib's generator over the items, its first tasks already dispatched (joblib starts on the call)."""
+        from joblib import delayed
 
         jobs = min(self.engine.workers, len(items))
-        par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs",
-                       max_nbytes=None)
+        par = joblib_parallel(jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs")
         return par(delayed(_indexed)(fn, shared, i, items[i]) for i in order)
 
     def _imap_local(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
@@ -298,6 +292,18 @@ class Executor:
             yield res
             for p in _take(pending, 1):
                 seq.add(submit(p))
+
+
+def joblib_parallel(n_jobs: int | None, **options: Any) -> Any:
+    """``joblib.Parallel(n_jobs, **options)`` with arrays pickled to the workers rather than memory-mapped through
+    temporary files (``max_nbytes=None``), for every local loop of gistcausal.
+
+    At the end of each call joblib deletes its temporary folder, and while a worker still maps a file (or another
+    loop, :meth:`Executor.begin_map` or a :func:`run_beside` task, is running) it retries up to ten times 0.1 s in
+    the calling process: 1.4 s of sleeping in a run of 1e6 patients, more than the pickling costs (issue 17)."""
+    from joblib import Parallel
+
+    return Parallel(n_jobs=n_jobs, max_nbytes=None, **options)
 
 
 def _import_modules(names: tuple[str, ...]) -> int:
@@ -393,11 +399,11 @@ def run_beside_each(engine: Engine, fn: Callable[..., R], tasks: Sequence[tuple[
     import pickle
     from concurrent.futures.process import BrokenProcessPool
 
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     try:
-        results = Parallel(n_jobs=engine.workers, backend="loky",
-                           return_as="generator", max_nbytes=None)([delayed(fn)(*args) for args in tasks])
+        results = joblib_parallel(engine.workers, backend="loky",
+                                  return_as="generator")([delayed(fn)(*args) for args in tasks])
     except (BrokenProcessPool, pickle.PicklingError, OSError):
         return here
 
@@ -438,7 +444,10 @@ def one_thread() -> Iterator[None]:
     threadpoolctl limits only the libraries loaded when the block starts, and scikit-learn loads its OpenMP runtime
     when its first compiled module is imported, which in a fresh worker is inside the block (the boosting fit
     imports ``sklearn.ensemble``): that runtime then kept one thread per core. So the runtime is loaded first."""
-    import sklearn.utils._openmp_helpers  # noqa: F401 - loads scikit-learn's OpenMP runtime so the limit reaches it
+    try:   # a private module of scikit-learn: if a release moves it, the limit is what it was before
+        import sklearn.utils._openmp_helpers  # noqa: F401 - loads the OpenMP runtime so the limit reaches it
+    except ImportError:
+        pass
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
@@ -458,4 +467,4 @@ def engine_from_jobs(n_jobs: int | None) -> Engine:
 
 
 __all__ = ["Engine", "Executor", "open_executor", "run_beside", "run_beside_each", "engine_from_jobs",
-           "one_blas_thread", "one_thread", "KINDS"]
+           "joblib_parallel", "one_blas_thread", "one_thread", "KINDS"]

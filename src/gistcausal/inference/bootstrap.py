@@ -61,7 +61,7 @@ from scipy import special, stats
 
 from gistcausal._checks import check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
-from gistcausal.engine import engine_from_jobs, one_blas_thread, open_executor
+from gistcausal.engine import engine_from_jobs, joblib_parallel, one_blas_thread, open_executor
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
@@ -442,12 +442,9 @@ def local_map_chunks(n_jobs: int | None) -> MapChunks:
     def run(fn: Callable[..., Any], args: list[tuple]) -> Iterable[Any]:
         if n_jobs == 1 or len(args) == 1:
             return (fn(*a) for a in args)
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
-        # arrays pickled, not memory-mapped, as in gistcausal.engine (joblib's temporary-folder deletion at the end
-        # of a call otherwise retries for up to 1 s while a worker still maps a file)
-        return Parallel(n_jobs=n_jobs, return_as="generator_unordered", max_nbytes=None)(
-            delayed(fn)(*a) for a in args)
+        return joblib_parallel(n_jobs, return_as="generator_unordered")(delayed(fn)(*a) for a in args)
 
     return run
 
