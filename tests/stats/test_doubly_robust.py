@@ -484,3 +484,15 @@ def test_bootstrap_by_estimand_shares_the_samples_and_equals_one_call_per_estima
         alone = aiptw_survival(t, d, a, x, estimand=est, **kw)
         pd.testing.assert_frame_equal(together[est].to_frame(), alone.to_frame(), rtol=1e-12, atol=1e-14)
     assert together["ATE"].to_frame()["se"].tolist() != together["ATT"].to_frame()["se"].tolist()
+
+
+def test_cumsum_rows_is_numpy_cumsum_bit_for_bit():
+    """The time-major kernel's running sum (issue 17) adds in np.cumsum's order: the same bits, on a view too."""
+    from gistcausal.stats.doubly_robust import _cumsum_rows
+
+    x = np.random.default_rng(3).lognormal(0, 2, (40, 7))
+    want = np.cumsum(x, axis=0)
+    buf = np.zeros((41, 7))
+    buf[1:] = x
+    got = _cumsum_rows(buf[1:])
+    assert np.array_equal(got, want) and np.array_equal(buf[1:], want) and not buf[0].any()

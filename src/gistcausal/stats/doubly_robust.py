@@ -436,6 +436,15 @@ def _rows_per_block(m: int) -> int:
     return max(1, _BLOCK // max(m, 1))
 
 
+def _cumsum_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` replaced in place by its cumulative sum down the rows (``np.cumsum(x, axis=0)``, the same additions
+    in the same order): one vector addition per row across the columns, which a processor pipelines, where
+    ``np.cumsum`` along an axis adds one element at a time (about 1.3 against 4.4 ns per element, issue 17)."""
+    for j in range(1, x.shape[0]):
+        np.add(x[j - 1], x[j], out=x[j])
+    return x
+
+
 def _model_term(r: np.ndarray, cumhaz0: np.ndarray, jt: np.ndarray, width: np.ndarray
                 ) -> np.ndarray:
     r"""Outcome-model survival :math:`S(t \mid a, X_i) = \exp\{-r_i \Lambda_0(t)\}` at the landmark columns
@@ -498,38 +507,42 @@ def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, 
         a_row = np.cumsum(da_row)
         pa_row = np.r_[0.0, np.cumsum(width * a_row)]
     rows = min(_rows_per_block(m), n_groups)
-    s_buf, b_buf = np.empty((rows, m)), np.empty((rows, m))
-    ws_buf = np.empty((rows, m))
-    ps_buf, psb_buf = np.zeros((rows, m + 1)), np.zeros((rows, m + 1))   # column 0 stays 0 (exclusive sums)
+    # time-major blocks (grid time x group): a cumulative sum over time is then one vector addition per time
+    # across the block's groups (_cumsum_rows), several times faster than np.cumsum along each row
+    s_buf, b_buf = np.empty((m, rows)), np.empty((m, rows))
+    ws_buf = np.empty((m, rows))
+    ps_buf, psb_buf = np.zeros((m + 1, rows)), np.zeros((m + 1, rows))   # row 0 stays 0 (exclusive sums)
     if not const_c:
-        a_buf, pa_buf = np.empty((rows, m)), np.zeros((rows, m + 1))
+        a_buf, pa_buf = np.empty((m, rows)), np.zeros((m + 1, rows))
+    width_col = width[:, None]
     for g0 in range(0, n_groups, rows):
         g1 = min(g0 + rows, n_groups)
         nr = g1 - g0
-        rr = ur[g0:g1, None]
-        s = np.multiply(rr, neg0[None, :], out=s_buf[:nr])
+        rr = ur[None, g0:g1]
+        s = np.multiply(neg0[:, None], rr, out=s_buf[:, :nr])
         np.exp(s, out=s)                                                  # S_i(u_j)
-        b_cum = b_buf[:nr]
+        b_cum = b_buf[:, :nr]
         if const_c:
-            np.divide(da_row[None, :], s, out=b_cum)
+            np.divide(da_row[:, None], s, out=b_cum)
         else:
-            cc = uc[g0:g1, None]
-            da = np.multiply(cc, cumhaz_c_left[None, :], out=a_buf[:nr])
+            cc = uc[None, g0:g1]
+            da = np.multiply(cumhaz_c_left[:, None], cc, out=a_buf[:, :nr])
             np.exp(da, out=da)                                            # 1 / G_i(u_j-)
-            np.multiply(da, dlam_c[None, :], out=da)
+            np.multiply(da, dlam_c[:, None], out=da)
             np.multiply(da, cc, out=da)                                   # dLambda^C_i(u_j) / G_i(u_j-)
             np.divide(da, s, out=b_cum)
-            a_cum = np.cumsum(da, axis=1, out=da)
-            p_a = pa_buf[:nr]
-            np.multiply(a_cum, width[None, :], out=p_a[:, 1:])
-            np.cumsum(p_a[:, 1:], axis=1, out=p_a[:, 1:])
-        np.cumsum(b_cum, axis=1, out=b_cum)
-        ws = np.multiply(s, width[None, :], out=ws_buf[:nr])
-        p_s, p_sb = ps_buf[:nr], psb_buf[:nr]
-        np.multiply(ws, b_cum, out=p_sb[:, 1:])
-        np.cumsum(p_sb[:, 1:], axis=1, out=p_sb[:, 1:])
-        np.cumsum(ws, axis=1, out=p_s[:, 1:])
-        tot_s = p_s[:, -1]
+            a_cum = _cumsum_rows(da)
+            p_a = pa_buf[:, :nr]
+            np.multiply(a_cum, width_col, out=p_a[1:])
+            _cumsum_rows(p_a[1:])
+        _cumsum_rows(b_cum)
+        ws = np.multiply(s, width_col, out=ws_buf[:, :nr])
+        p_s, p_sb = ps_buf[:, :nr], psb_buf[:, :nr]
+        np.multiply(ws, b_cum, out=p_sb[1:])
+        _cumsum_rows(p_sb[1:])
+        p_s[1:] = ws
+        _cumsum_rows(p_s[1:])
+        tot_s = p_s[-1]
 
         idx = order[bounds[g0]:bounds[g1]]
         gi = inv[idx] - g0
@@ -545,19 +558,19 @@ def _aipcw_term(r: np.ndarray, c: np.ndarray, k: np.ndarray, event: np.ndarray, 
             a_lim = np.where(li > 0, a_row[last], 0.0)
             pa_li = pa_row[li]
         else:
-            a_lim = np.where(li > 0, a_cum[gi, last], 0.0)
-            pa_li = p_a[gi, li]
-        b_lim = np.where(li > 0, b_cum[gi, last], 0.0)
+            a_lim = np.where(li > 0, a_cum[last, gi], 0.0)
+            pa_li = p_a[li, gi]
+        b_lim = np.where(li > 0, b_cum[last, gi], 0.0)
         int_v = (ipcw * (tau - w_pre[ki]) - (pa_li + a_lim * (tau - w_pre[li]))
-                 - jump * (tot_s[gi] - p_s[gi, ki]) + p_sb[gi, li] + b_lim * (tot_s[gi] - p_s[gi, li]))
+                 - jump * (tot_s[gi] - p_s[ki, gi]) + p_sb[li, gi] + b_lim * (tot_s[gi] - p_s[li, gi]))
         out[idx, jt.size] = tau - int_v
         model[idx, jt.size] = tot_s[gi]
         for q, j in enumerate(jt):
             col = np.minimum(j, li - 1)                           # last at-risk column up to t
             ok = col >= 0
             colc = np.maximum(col, 0)
-            a_j = np.where(ok, a_row[colc] if const_c else a_cum[gi, colc], 0.0)
-            b_j = np.where(ok, b_cum[gi, colc], 0.0)
+            a_j = np.where(ok, a_row[colc] if const_c else a_cum[colc, gi], 0.0)
+            b_j = np.where(ok, b_cum[colc, gi], 0.0)
             hit = ki <= j
             s_j = np.exp(-ri * cumhaz0[j])
             v = ipcw * hit - a_j - s_j * (jump * hit - b_j)
