@@ -270,3 +270,12 @@ def test_balance_table_equals_the_statistic_functions(estimand, binary):
             np.testing.assert_allclose(getattr(r, f"variance_ratio_{tag}"), vr, rtol=1e-12)
             m1 = np.average(x[t == 1], weights=None if ww is None else ww[t == 1])
             np.testing.assert_allclose(getattr(r, f"mean_treated_{tag}"), m1, rtol=1e-12)
+
+
+def test_is_binary_means_every_value_0_or_1():
+    """The binary test of the SMD conventions (issue 17: one comparison pass, not the distinct values)."""
+    from gistcausal.stats.balance import _is_binary
+
+    assert _is_binary(np.array([0.0, 1.0, 1.0])) and _is_binary(np.array([1.0, 1.0])) and _is_binary(np.zeros(3))
+    assert not _is_binary(np.array([0.0, 2.0])) and not _is_binary(np.array([0.0, 1.0, 0.5]))
+    assert not _is_binary(np.array([-1.0, 0.0]))

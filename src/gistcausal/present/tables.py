@@ -334,11 +334,11 @@ def _categorical_test(counts: np.ndarray, col: str, cfg: _Settings) -> tuple[flo
     return p, "chi-square" + (" (Yates)" if cfg.categorical_test == "yates" else "")
 
 
-def _level_line(v: _Variable, cfg: _Settings, levels: list[Any], counts: np.ndarray, lv: Any, *, stub: str,
-                kind: str, indent: int, p: float, test: str) -> _Line:
+def _level_line(v: _Variable, cfg: _Settings, levels: list[Any], counts: np.ndarray, lv: Any, is_level: np.ndarray,
+                *, stub: str, kind: str, indent: int, p: float, test: str) -> _Line:
     """Row of one level: n (%) per arm, weighted n (%) per estimand and arm, and the SMDs of the level's 0/1
-    indicator (a difference in proportions, cobalt conventions) before and after weighting."""
-    x = (v.s == lv).to_numpy(dtype=float)
+    indicator ``is_level`` (a difference in proportions, cobalt conventions) before and after weighting."""
+    x = is_level.astype(float)
     tt = v.t
     j = levels.index(lv)
     arms = {arm: _count_cell(counts[k, j], counts[k].sum(), cfg.suppress_below, cfg.digits)
@@ -361,17 +361,24 @@ def _categorical_lines(v: _Variable, cfg: _Settings) -> tuple[list[_Line], str]:
     Any other variable gets a heading row with the p-value and one indented row per level.
     """
     levels = _levels(v.s, v.col, cfg.level_order)
-    counts = np.array([[int(((v.s == lv) & (v.t == arm)).sum()) for lv in levels] for arm in (1, 0)])
+    # each level's 0/1 indicator once (the counts and the level's row read it; issue 17: comparing an object
+    # column three times per level cost 8 ms each at 229,000 patients)
+    ind = {lv: (v.s == lv).to_numpy() for lv in levels}
+    treated = v.t == 1
+    counts = np.array([[int(np.count_nonzero(ind[lv] & treated)) for lv in levels],
+                       [int(np.count_nonzero(ind[lv] & ~treated)) for lv in levels]])
     p, test = _categorical_test(counts, v.col, cfg) if cfg.tests else (math.nan, "")
     if len(levels) == 2 and (v.kind == "binary" or cfg.binary_rows == "one"):
         lv = _shown_level(levels, v.col, cfg.binary_levels)
         lab = _level_label(v.col, lv, cfg.level_labels)
         stub = v.name if str(lv).strip().lower() in _YES else f"{v.name}: {lab}"
-        return [_level_line(v, cfg, levels, counts, lv, stub=stub, kind="single", indent=0, p=p, test=test)], test
+        return [_level_line(v, cfg, levels, counts, lv, ind[lv], stub=stub, kind="single", indent=0, p=p,
+                            test=test)], test
     lines = [_Line(v.name, "", "", v.name, "variable", 0, {}, {}, math.nan, {}, p, test)]
     for lv in levels:
         lab = _level_label(v.col, lv, cfg.level_labels)
-        lines.append(_level_line(v, cfg, levels, counts, lv, stub=lab, kind="level", indent=1, p=math.nan, test=""))
+        lines.append(_level_line(v, cfg, levels, counts, lv, ind[lv], stub=lab, kind="level", indent=1, p=math.nan,
+                                 test=""))
     return lines, test
 
 

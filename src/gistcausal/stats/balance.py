@@ -81,7 +81,9 @@ def _arrays(x, treatment, weights, where: str) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _is_binary(x: np.ndarray) -> bool:
-    return np.unique(x).size <= 2 and set(np.unique(x)) <= {0.0, 1.0}
+    """Every value 0 or 1 (one comparison pass; sorting out the distinct values took 2 ms per call at 229,000
+    patients, issue 17)."""
+    return bool(np.all((x == 0.0) | (x == 1.0)))
 
 
 def _wmean(x: np.ndarray, w: np.ndarray) -> float:
