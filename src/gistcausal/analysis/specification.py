@@ -110,6 +110,10 @@ MEASURE_NAMES = {"hr": "hazard ratio", "rmst_diff": "RMST difference", "surv_dif
                  "surv_ratio": "survival ratio", "risk_diff": "risk difference", "mean_diff": "mean difference",
                  "cif_diff": "cumulative incidence difference", "cs_hr": "cause-specific hazard ratio"}
 
+#: grid measures among the contrasts a comparison computes with ``contrasts_only=True``
+#: (:func:`gistcausal.stats.comparison.compare_survival`)
+CONTRAST_MEASURES = ("hr", "rmst_diff", "surv_diff", "surv_ratio")
+
 #: grid measures on the ratio scale (null 1, drawn on a log axis)
 RATIO_MEASURES = ("hr", "surv_ratio", "cs_hr")
 
@@ -315,7 +319,8 @@ def _scores(cfg: "StudyConfig", f: pd.DataFrame, spec: Specification,
         raise _SharedFitFailed(shared)
     if shared is not None:
         return shared
-    return fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all)[1]
+    # the scores alone: no c-statistic, score summary or coefficient SEs (the same fit and scores)
+    return fit_propensity(cfg, f, method=spec.ps_method, spline_all=spec.spline_all, diagnostics=False)[1]
 
 
 def _not_fitted(err: Exception) -> str:
@@ -491,8 +496,11 @@ def _fit_specification(task: _GridTask, spec: Specification) -> dict[str, Any]:
             # main analysis reports them once
             warnings.simplefilter("ignore", GistCausalWarning)
             ps = _scores(cfg, f, spec, task.scores)
+            # the row reads one contrast: no curves, medians or log-rank, no weight diagnostics (the same
+            # estimates, issue 17)
             fit = causal_fit(cfg, f, outcome=outcome, estimand=spec.estimand, ps=ps, truncate=spec.truncate,
-                             trim=spec.trim, method=spec.weight_method)
+                             trim=spec.trim, method=spec.weight_method, contrasts_only=measure in CONTRAST_MEASURES,
+                             diagnostics=False)
         est = _pick(fit.estimates, measure)
         return _row(spec.group, spec.label, spec.estimand, int((fit.weights.weights > 0).sum()), est)
     except Exception as err:  # noqa: BLE001 - one specification that fails is a row, not a lost grid
