@@ -123,7 +123,10 @@ def binary_cox_prepare(t: np.ndarray, e: np.ndarray, w: np.ndarray, a: np.ndarra
         frac = np.zeros(dt.size)
         meanwt = wd[dt]
         a0, a1 = s0[dt], s1[dt]
-    return BinaryCoxData(t=t[start], count=cnt.sum(axis=1).astype(float), nd=nd, d1=np.ascontiguousarray(d1),
+    # patients per distinct time: the gaps between the group starts (a row sum of the (m, 4) counts, its result,
+    # took 4 ms at 229,000 rows: a reduction along a short axis)
+    count = np.diff(np.append(start, t.size)).astype(float)
+    return BinaryCoxData(t=t[start], count=count, nd=nd, d1=np.ascontiguousarray(d1),
                          w2=sw2, dt=dt, rep=rep, frac=frac, a0=a0, a1=a1, meanwt=meanwt,
                          d1_total=float(d1.sum()), efron=ties == "efron", one_per_time=single or ties != "efron")
 
