@@ -304,6 +304,10 @@ def test_refuters_identical_on_local_cluster(cluster_client):
     dask = refute(df, engine=Executor(Engine(kind="dask"), client=cluster_client), **kw)
     pd.testing.assert_frame_equal(serial.table, dask.table, check_exact=True)
     assert serial.estimate == dask.estimate
+    # the estimate, its identified estimand and the warnings come from the tasks (this process imports no DoWhy)
+    assert serial.estimand == dask.estimand and "adjusting for" in dask.estimand
+    assert serial.warnings == dask.warnings
+    assert serial.to_dict() == dask.to_dict()
 
 
 def _profiler_enabled() -> bool:

@@ -469,15 +469,17 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
                     if progress is not None:
                         progress(i, total)
                 kept = tuple(dict.fromkeys(f"{m.category.__name__}: {m.message}" for m in caught))
+            estimand_text = _estimand_text(identified, bridge_data.labels)
         else:
             # one task per refuter; each refits the (seeded, deterministic) estimate it refutes, so a refuter's
-            # result is the same as in the loop above whichever worker runs it
-            with _dowhy_quiet(seeds["estimate"]) as caught:
-                _, identified, est, value, se = task.estimate()
-                first = [f"{m.category.__name__}: {m.message}" for m in caught]
+            # result is the same as in the loop above whichever worker runs it. The estimate, its standard error
+            # and the identified estimand are the first task's: this process neither imports DoWhy (about 1.5 s
+            # of CPU at the busiest moment of a run, issue 17) nor fits the estimate a fifth time. Each task's
+            # warnings start with its estimate's, so they are kept in the loop's order.
             parts = ex.map_replicates(_refute_one, list(refuters), shared=task, progress=progress)
-            rows = [row for row, _ in parts]
-            kept = tuple(dict.fromkeys(first + [w for _, ws in parts for w in ws]))
+            rows = [row for row, _, _ in parts]
+            kept = tuple(dict.fromkeys(w for _, ws, _ in parts for w in ws))
+            value, se, estimand_text = parts[0][2]
 
     lo, hi = value - 1.959963984540054 * se, value + 1.959963984540054 * se
     measure = "rmst_diff" if bridge == "rmst_pseudo" else "surv_diff"
@@ -488,7 +490,7 @@ def refute(df: pd.DataFrame, *, treatment_col: str, time_col: str, event_col: st
     table = pd.DataFrame(rows, columns=["refuter", "dowhy_method", "estimate", "new_effect", "new_effect_low",
                                         "new_effect_high", "p_value", "reading", "rule", "num_simulations"])
     return RefutationResult(estimate=estimate, table=table, graph_gml=graph_to_gml(g), graph_dot=graph_to_dot(g),
-                            estimand=_estimand_text(identified, bridge_data.labels), bridge=bridge,
+                            estimand=estimand_text, bridge=bridge,
                             horizon=float(horizon), random_state=seed, warnings=kept)
 
 
@@ -527,12 +529,15 @@ class _RefuteTask:
 _GLOBAL_RNG = threading.Lock()
 
 
-def _refute_one(task: _RefuteTask, name: str) -> tuple[dict[str, Any], list[str]]:
-    """One refuter in a worker: the estimate refitted as in :func:`refute`, then the refuter."""
+def _refute_one(task: _RefuteTask, name: str) -> tuple[dict[str, Any], list[str], tuple[float, float, str]]:
+    """One refuter in a worker: the estimate refitted as in :func:`refute`, then the refuter. Returns the
+    refuter's row, the warnings (the estimate's first) and the estimate's value, standard error and identified
+    estimand in words (the same in every task)."""
     with _GLOBAL_RNG, one_blas_thread(), _dowhy_quiet(task.seeds["estimate"]) as caught:
         model, identified, est, value, se = task.estimate()
         row = task.refute(model, identified, est, value, se, name)
-        return row, [f"{m.category.__name__}: {m.message}" for m in caught]
+        return (row, [f"{m.category.__name__}: {m.message}" for m in caught],
+                (value, se, _estimand_text(identified, task.bridge_data.labels)))
 
 
 def refuter_seeds(random_state: int | None) -> dict[str, int | None]:
