@@ -448,3 +448,63 @@ def test_run_beside_falls_back_to_this_process_when_the_worker_dies():
 
     assert run_beside(Engine(n_workers=2), _exit_in_a_worker, os.getpid())() == "drawn here"
     assert run_beside(Engine(n_workers=2), _pid_or_raise, 1)() != os.getpid()  # the pool works again afterwards
+
+
+class _Counted:
+    """A shared object counting its pickles in this process (class attribute) and its unpickles per process."""
+
+    pickled = 0
+
+    def __init__(self, n: int) -> None:
+        self.data = np.arange(n, dtype=float)
+
+    def __getstate__(self) -> dict:
+        type(self).pickled += 1
+        return {"data": self.data}
+
+    def __setstate__(self, state: dict) -> None:
+        self.data = state["data"]
+        _UNPICKLED.append(1)
+
+
+_UNPICKLED: list = []
+
+
+def _loads_here(shared: _Counted, item: int) -> tuple[int, int, float, int]:
+    import os
+    import time
+
+    from gistcausal import engine
+
+    time.sleep(0.05)
+    return os.getpid(), len(_UNPICKLED), float(shared.data.sum()) + item, len(engine._LOADED)
+
+
+def test_a_local_loop_sends_its_shared_object_to_each_worker_once_and_cleans_up():
+    """issue 17: the shared object of a local loop is pickled once (not with each of its items: the plasmode task,
+    64 MB at 1e6 patients, went with each chunk) and each worker unpickles it once; its temporary file is gone when
+    the results are taken, and a worker forgets a finished loop's object when the next loop's item arrives."""
+    import glob
+    import tempfile
+
+    from gistcausal import engine
+
+    pattern = f"{tempfile.gettempdir()}/gistcausal-shared-*"
+    before = set(glob.glob(pattern))
+    _Counted.pickled = 0
+    shared = _Counted(1000)
+    with open_executor(Engine(n_workers=2)) as ex:
+        out = ex.map_replicates(_loads_here, list(range(8)), shared=shared)
+        assert [v for _, _, v, _ in out] == [499500.0 + i for i in range(8)]
+        assert _Counted.pickled == 1
+        loads: dict[int, int] = {}
+        for pid, n, _, _ in out:
+            loads[pid] = max(loads.get(pid, 0), n)
+        assert all(n == 1 for n in loads.values()), loads      # one unpickle per worker process
+        assert set(glob.glob(pattern)) == before and engine._ACTIVE == ()
+        second = _Counted(10)
+        waiting = ex.begin_map(_loads_here, [0, 1, 2, 3], shared=second)
+        later = waiting()
+        assert [v for _, _, v, _ in later] == [45.0, 46.0, 47.0, 48.0]
+        assert all(kept == 1 for _, _, _, kept in later)        # the first loop's object was forgotten
+        assert set(glob.glob(pattern)) == before and engine._ACTIVE == ()

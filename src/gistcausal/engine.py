@@ -254,7 +254,11 @@ class Executor:
         def warm() -> None:
             try:
                 for k in range(1, engine.workers + 1):
-                    run_beside_each(engine, _import_modules, [(names,)] * k)()
+                    # a warm worker holds its task a moment, so that each of the round's k tasks goes to another
+                    # worker; a round that still reached fewer (a worker process not started yet) is repeated
+                    for _ in range(5):
+                        if len(set(run_beside_each(engine, _import_modules, [(names, 0.05)] * k)())) >= k:
+                            break
             except Exception:  # noqa: BLE001 - best effort: the tasks import what they need anyway
                 pass
 
@@ -263,12 +267,24 @@ class Executor:
         return thread.join
 
     def _parallel_local(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
-        """joblib's generator over the items, its first tasks already dispatched (joblib starts on the call)."""
+        """joblib's generator over the items, its first tasks already dispatched (joblib starts on the call).
+
+        ``shared`` goes to each worker once (:class:`_SharedFile`) rather than with every item: a plasmode task
+        (64 MB at 229,000 patients) went with each of its 8 chunks and the grid's cohort (27 MB) with each of its 12
+        rows, about 1 GB pickled, sent and unpickled per run of 1e6 patients (issue 17)."""
         from joblib import delayed
 
         jobs = min(self.engine.workers, len(items))
         par = joblib_parallel(jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs")
-        return par(delayed(_indexed)(fn, shared, i, items[i]) for i in order)
+        ref = _SharedFile.write(shared) if shared is not None else None
+        if ref is None:
+            return par(delayed(_indexed)(fn, shared, i, items[i]) for i in order)
+        try:
+            results = par(delayed(_indexed_shared)(fn, ref.with_active(), i, items[i]) for i in order)
+        except BaseException:
+            ref.remove()
+            raise
+        return _removing(results, ref)
 
     def _imap_local(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
         yield from self._parallel_local(fn, items, shared, order)
@@ -306,15 +322,19 @@ def joblib_parallel(n_jobs: int | None, **options: Any) -> Any:
     return Parallel(n_jobs=n_jobs, max_nbytes=None, **options)
 
 
-def _import_modules(names: tuple[str, ...]) -> int:
-    """Import ``names`` in this (worker) process; the process id (see :meth:`Executor.warm_up`)."""
+def _import_modules(names: tuple[str, ...], hold: float = 0.0) -> int:
+    """Import ``names`` in this (worker) process, then keep the worker ``hold`` seconds; the process id (see
+    :meth:`Executor.warm_up`)."""
     import importlib
+    import time
 
     for name in names:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
+    if hold > 0:
+        time.sleep(hold)
     return os.getpid()
 
 
@@ -329,6 +349,112 @@ def _dispatch_order(n: int, first: Sequence[int] | None) -> list[int]:
 
 def _indexed(fn: Callable, shared: Any, i: int, item: Any) -> tuple[int, Any]:
     return i, fn(shared, item)
+
+
+def _indexed_shared(fn: Callable, ref: "_SharedFile", i: int, item: Any) -> tuple[int, Any]:
+    return i, fn(ref.load(), item)
+
+
+#: Shared objects this (worker) process has loaded, by token (:meth:`_SharedFile.load`).
+_LOADED: dict[str, Any] = {}
+#: Tokens of the loops of this (calling) process whose items are still running (:meth:`_SharedFile.with_active`).
+_ACTIVE: tuple[str, ...] = ()
+_ACTIVE_LOCK = __import__("threading").Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class _SharedFile:
+    """A local loop's shared object, pickled once by the calling process into a private temporary file (created
+    by ``tempfile.mkstemp``: readable by this user only) and loaded once by each worker process, which keeps it by
+    ``token`` for the loop's other items.
+
+    The file is removed when the loop's results have all been taken (or the loop is abandoned), and at the latest
+    when this process exits. A worker keeps the objects of the loops still running when the item was handed out
+    (``active``) and forgets the others, so an idle pool does not hold a finished loop's data beyond its next
+    item."""
+
+    token: str
+    path: str
+    active: tuple[str, ...] = ()
+
+    @classmethod
+    def write(cls, shared: Any) -> "_SharedFile | None":
+        """``shared`` pickled into a new temporary file; None (send it with each item, as before) if it cannot
+        be written, e.g. a full disk."""
+        import pickle
+        import tempfile
+        import uuid
+
+        try:
+            import cloudpickle as pickler     # what loky sends items with (functions by value where needed)
+        except ImportError:                   # pragma: no cover - loky falls back to pickle alike
+            pickler = pickle
+
+        path = None
+        try:
+            fd, path = tempfile.mkstemp(prefix="gistcausal-shared-", suffix=".pkl")
+            with os.fdopen(fd, "wb") as fh:
+                pickler.dump(shared, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as err:
+            if path is not None:
+                _unlink(path)
+            if isinstance(err, OSError):
+                return None
+            raise                             # not picklable: raised as when joblib sent it
+        ref = cls(uuid.uuid4().hex, path)
+        global _ACTIVE
+        with _ACTIVE_LOCK:
+            _ACTIVE = (*_ACTIVE, ref.token)
+        _at_exit_remove(path)
+        return ref
+
+    def with_active(self) -> "_SharedFile":
+        """This reference with the tokens of the loops running now (read when the item is handed out)."""
+        return _SharedFile(self.token, self.path, _ACTIVE)
+
+    def load(self) -> Any:
+        """The shared object in a worker: loaded from the file the first time, then kept."""
+        for token in [t for t in _LOADED if t != self.token and t not in self.active]:
+            del _LOADED[token]
+        obj = _LOADED.get(self.token, _MISSING)
+        if obj is _MISSING:
+            import pickle
+
+            with open(self.path, "rb") as fh:
+                obj = pickle.load(fh)
+            _LOADED[self.token] = obj
+        return obj
+
+    def remove(self) -> None:
+        global _ACTIVE
+        with _ACTIVE_LOCK:
+            _ACTIVE = tuple(t for t in _ACTIVE if t != self.token)
+        _unlink(self.path)
+
+
+_MISSING = object()
+
+
+def _removing(results: Iterator[Any], ref: _SharedFile) -> Iterator[Any]:
+    """``results`` (joblib's generator, already started), removing ``ref``'s file once they are all taken or
+    the generator is closed."""
+    try:
+        yield from results
+    finally:
+        ref.remove()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _at_exit_remove(path: str) -> None:
+    import atexit
+
+    atexit.register(_unlink, path)
 
 
 def _take(it: Iterator[Any], n: int) -> list[Any]:
