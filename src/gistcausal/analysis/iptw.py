@@ -196,7 +196,9 @@ def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand:
         comp = matched_survival(t, e, a, wr, outcome=outcome, arm_labels=labels, landmarks=tuple(s.landmarks),
                                 horizon=s.horizon, alpha=s.alpha, at_risk_times=at_risk_times)
         return CausalFit(outcome, estimand, comp, wr, result)
-    comp = compare_survival(t[kept], e[kept], a[kept], weights=w[kept], outcome=outcome, estimand=estimand,
+    if not kept.all():   # trimmed patients leave the comparison (no copies when every weight is positive)
+        t, e, a, w = t[kept], e[kept], a[kept], w[kept]
+    comp = compare_survival(t, e, a, weights=w, outcome=outcome, estimand=estimand,
                             method=WEIGHT_METHODS[method], landmarks=tuple(s.landmarks), horizon=s.horizon,
                             alpha=s.alpha, arm_labels=labels, at_risk_times=at_risk_times,
                             contrasts_only=contrasts_only)
