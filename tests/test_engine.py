@@ -508,3 +508,15 @@ def test_a_local_loop_sends_its_shared_object_to_each_worker_once_and_cleans_up(
         assert [v for _, _, v, _ in later] == [45.0, 46.0, 47.0, 48.0]
         assert all(kept == 1 for _, _, _, kept in later)        # the first loop's object was forgotten
         assert set(glob.glob(pattern)) == before and engine._ACTIVE == ()
+
+
+def test_warm_up_ends_when_asked():
+    """The pipeline ends the warm-up with its run (``stop_now=True``: no round starts after it, the one under way
+    is waited for), so no warm-up thread outlives a run (one still importing beside the next run's main thread
+    raced its compiles: CPython 3.11.7's 'AST constructor recursion depth mismatch' in a test)."""
+    import threading
+
+    with open_executor(Engine(n_workers=2)) as ex:
+        wait = ex.warm_up(["json"])
+        wait(stop_now=True)
+        assert not any(t.name == "gistcausal-warm-up" and t.is_alive() for t in threading.enumerate())

@@ -230,41 +230,56 @@ class Executor:
 
         return wait
 
-    def warm_up(self, modules: Sequence[str]) -> Callable[[], None]:
+    def warm_up(self, modules: Sequence[str]) -> Callable[..., None]:
         """Start the local worker processes now and import ``modules`` in each; returns a function that waits until
-        they are ready (a caller need not call it).
+        they are ready, or with ``stop_now=True`` ends the warm-up (no new round starts) and waits for the round under
+        way. The pipeline calls ``stop_now=True`` at the end of a run, so no warm-up outlives the run that started it.
 
         A worker imports what its first task needs when that task arrives (gistcausal, scikit-learn and DoWhy: about
         2 s of CPU each), at a moment when both cores are busy. The pipeline warms the workers up while this process
         generates or reads the records, which one core does alone. The workers import one at a time (rounds of
         1, 2, ... tasks: in round k the k - 1 warm workers return at once and one more imports), so the warm-up
         takes the idle core only instead of slowing this process down (two workers importing at once beside the
-        records' generation made it 2 s slower at 1e6 patients). The imports run in a background thread's
-        joblib calls, consumed there, so the caller never holds an unconsumed joblib generator (one collected
-        unconsumed makes joblib kill the pool's workers, with any other loop's tasks). A module that cannot be
-        imported is skipped (the task that needs it reports the error). Serial and Dask executors: nothing to do.
+        records' generation made it 2 s slower at 1e6 patients). A warm worker holds its task 50 ms, so that each of
+        a round's tasks goes to another worker; a round that still reached fewer workers (a process not started yet)
+        is repeated, up to five times. The imports run in a background thread's joblib calls, consumed there, so the
+        caller never holds an unconsumed joblib generator (one collected unconsumed makes joblib kill the pool's
+        workers, with any other loop's tasks); nothing is ever imported in this process by the warm-up (when the
+        pool fails, the warm-up stops). A module that cannot be imported is skipped (the task that needs it reports
+        the error). Serial and Dask executors: nothing to do.
         """
         if not self.local_pool or not modules:
             return lambda: None
         import threading
 
         names = tuple(modules)
-        engine = self.engine
+        workers = self.engine.workers
+        stop = threading.Event()
 
         def warm() -> None:
+            from joblib import delayed
+
             try:
-                for k in range(1, engine.workers + 1):
-                    # a warm worker holds its task a moment, so that each of the round's k tasks goes to another
-                    # worker; a round that still reached fewer (a worker process not started yet) is repeated
+                for k in range(1, workers + 1):
                     for _ in range(5):
-                        if len(set(run_beside_each(engine, _import_modules, [(names, 0.05)] * k)())) >= k:
+                        if stop.is_set():
+                            return
+                        pids = list(joblib_parallel(workers, backend="loky", return_as="generator")(
+                            delayed(_import_modules)(names, 0.05) for _ in range(k)))
+                        if len(set(pids)) >= k:
                             break
             except Exception:  # noqa: BLE001 - best effort: the tasks import what they need anyway
                 pass
 
         thread = threading.Thread(target=warm, name="gistcausal-warm-up", daemon=True)
         thread.start()
-        return thread.join
+
+        def wait(stop_now: bool = False) -> None:
+            if stop_now:
+                stop.set()
+            thread.join()
+
+        return wait
 
     def _parallel_local(self, fn: Callable, items: list, shared: Any, order: list[int]) -> Iterator[tuple[int, Any]]:
         """joblib's generator over the items, its first tasks already dispatched (joblib starts on the call).

@@ -105,9 +105,12 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
     # one executor for the run: a Dask cluster (analysis.engine) starts once, at the first replicate loop
     with warnings.catch_warnings(record=True) as wlist, open_executor(spec_engine(cfg)) as engine:
         warnings.simplefilter("always", GistCausalWarning)
-        engine.warm_up(_WORKER_MODULES)  # local workers start and import while the records are read
-        with one_blas_thread():   # as the workers: tall, narrow products gain nothing from a second thread
-            results = _run(cfg, say, records, engine)
+        end_warm_up = engine.warm_up(_WORKER_MODULES)  # local workers start and import while the records are read
+        try:
+            with one_blas_thread():   # as the workers: tall, narrow products gain nothing from a second thread
+                results = _run(cfg, say, records, engine)
+        finally:
+            end_warm_up(True)   # no warm-up round outlives the run
     for w in wlist:  # re-emit what was not ours, so users still see dependency warnings
         if not issubclass(w.category, GistCausalWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
