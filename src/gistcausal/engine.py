@@ -249,7 +249,7 @@ class Executor:
         the error). Serial and Dask executors: nothing to do.
         """
         if not self.local_pool or not modules:
-            return lambda: None
+            return lambda stop_now=False: None
         import threading
 
         names = tuple(modules)
