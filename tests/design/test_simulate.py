@@ -463,3 +463,19 @@ def test_errors_are_pinned():
             "SimulationSettings: cutoff_date must be an ISO date after 2020-07-31 and before 2200 "
             "(got '2020-01-01'). Pass e.g. '2021-06-30'.")):
         sim.simulate_registry(cutoff_date="2020-01-01")
+
+
+def test_truths_of_two_estimands_share_one_population_with_the_same_numbers():
+    """issue 17: the Monte Carlo cohort and its sort orders are drawn once per settings (cached, read-only); each
+    estimand's truth is the one computed alone."""
+    from gistcausal.design import simulate
+
+    kw = dict(landmarks=(6.0, 12.0), horizon=24.0, n_mc=5000, seed=11)
+    simulate._truth_population.cache_clear()
+    att_alone = simulate.true_marginal_effects(estimand="ATT", **kw).to_dict()
+    simulate._truth_population.cache_clear()
+    simulate.true_marginal_effects(estimand="ATE", **kw)
+    assert simulate.true_marginal_effects(estimand="ATT", **kw).to_dict() == att_alone
+    assert simulate._truth_population.cache_info().hits >= 1
+    ps, po, _ = simulate._truth_population(5000, 11, 1.0, 0.70, 0.85, 1.0, 1.1, "2021-06-30")
+    assert not ps.flags.writeable and not po["pfs_1"].flags.writeable

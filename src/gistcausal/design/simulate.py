@@ -879,7 +879,8 @@ def calibration_table(registry: pd.DataFrame | None = None) -> pd.DataFrame:
 _CONTRAST = "sunitinib vs imatinib_800"
 
 
-def cox_hr_no_ties(time: np.ndarray, arm: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+def cox_hr_no_ties(time: np.ndarray, arm: np.ndarray, weights: np.ndarray | None = None, *,
+                   order: np.ndarray | None = None) -> tuple[float, float]:
     """Hazard ratio of a binary covariate from the (weighted) Cox partial likelihood, all times events.
 
     Newton-Raphson on ``U(b) = sum_i w_i (z_i - S1(t_i) / S0(t_i))`` with risk-set sums
@@ -894,6 +895,8 @@ def cox_hr_no_ties(time: np.ndarray, arm: np.ndarray, weights: np.ndarray | None
         0/1 covariate.
     weights : numpy.ndarray, optional
         Case weights (default 1).
+    order : numpy.ndarray, optional
+        ``np.argsort(-time, kind="stable")`` when the caller has it (the same fit).
 
     Returns
     -------
@@ -902,7 +905,8 @@ def cox_hr_no_ties(time: np.ndarray, arm: np.ndarray, weights: np.ndarray | None
     se_log : float
         Model-based standard error of ``b`` (inverse information; ignores pairing and weights' variance).
     """
-    order = np.argsort(-np.asarray(time, float), kind="stable")
+    if order is None:
+        order = np.argsort(-np.asarray(time, float), kind="stable")
     z = np.asarray(arm, float)[order]
     w = np.ones_like(z) if weights is None else np.asarray(weights, float)[order]
     b = 0.0
@@ -926,8 +930,9 @@ def _wmean_se(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     return m, float(np.sqrt(np.sum((w * (y - m)) ** 2)) / sw)
 
 
-def _wquantile(y: np.ndarray, w: np.ndarray, q: float) -> float:
-    o = np.argsort(y, kind="stable")
+def _wquantile(y: np.ndarray, w: np.ndarray, q: float, o: np.ndarray | None = None) -> float:
+    """Weighted ``q`` quantile of ``y``; ``o``: ``np.argsort(y, kind="stable")`` when the caller has it."""
+    o = np.argsort(y, kind="stable") if o is None else o
     cw = np.cumsum(w[o])
     return float(y[o][np.searchsorted(cw, q * cw[-1])])
 
@@ -1003,6 +1008,31 @@ class TrueEffects:
         return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=2)
+def _truth_population(n: int, seed: int, confounding: float, hr_pfs: float, hr_os: float, prognostic: float,
+                      weibull_shape: float, cutoff_date: str
+                      ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, ...]]]:
+    """The Monte Carlo cohort of :func:`true_marginal_effects` (true propensity, both potential outcomes of each
+    outcome) and the stable sort orders its estimates use (each arm's times; the stacked times, descending). They
+    do not depend on the estimand, so a run's ATE and ATT truths draw and sort them once (issue 17: 1 s of a 1e4
+    run); read-only arrays."""
+    s = SimulationSettings(seed=seed, confounding=confounding, hr_pfs=hr_pfs, hr_os=hr_os, prognostic=prognostic,
+                           weibull_shape=weibull_shape, cutoff_date=cutoff_date)
+    rng = np.random.default_rng(seed)
+    cov = _draw_covariates(rng, n, np.full(n, _S["eligible"]), cutoff_date)
+    ps = _propensity(cov, s)
+    e_prog, e_os = -np.log(rng.random((2, n)))
+    po = _potential_outcomes(cov, e_prog, e_os, s)
+    lead = cov.gap1 + cov.d1 + cov.gap2
+    po["os_dx_1"], po["os_dx_0"] = lead + po["os_1"], lead + po["os_0"]
+    orders = {out: (np.argsort(po[f"{out}_1"], kind="stable"), np.argsort(po[f"{out}_0"], kind="stable"),
+                    np.argsort(-np.concatenate([po[f"{out}_1"], po[f"{out}_0"]]), kind="stable"))
+              for out in ("pfs", "os", "os_dx")}
+    for arr in (ps, *po.values(), *(o for trio in orders.values() for o in trio)):
+        arr.flags.writeable = False
+    return ps, po, orders
+
+
 def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
                           landmarks: tuple[float, ...] = (6, 12, 24), horizon: float = 24.0,
                           n_mc: int = 200_000, seed: int = DEFAULT_SEED, confounding: float = 1.0,
@@ -1054,16 +1084,11 @@ def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
     if not (math.isfinite(horizon) and horizon > 0) or any(not (math.isfinite(t) and t > 0) for t in landmarks):
         raise ConfigError(f"true_marginal_effects: horizon and landmarks must be positive months "
                           f"(got horizon={horizon!r}, landmarks={tuple(landmarks)!r}). Pass positive numbers.")
-    s = SimulationSettings(seed=seed, confounding=confounding, hr_pfs=hr_pfs, hr_os=hr_os, prognostic=prognostic,
-                           weibull_shape=weibull_shape, cutoff_date=cutoff_date)
-    rng = np.random.default_rng(seed)
+    SimulationSettings(seed=seed, confounding=confounding, hr_pfs=hr_pfs, hr_os=hr_os, prognostic=prognostic,
+                       weibull_shape=weibull_shape, cutoff_date=cutoff_date)   # checks the knobs
     n = int(n_mc)
-    cov = _draw_covariates(rng, n, np.full(n, _S["eligible"]), cutoff_date)
-    ps = _propensity(cov, s)
-    e_prog, e_os = -np.log(rng.random((2, n)))
-    po = _potential_outcomes(cov, e_prog, e_os, s)
-    lead = cov.gap1 + cov.d1 + cov.gap2
-    po["os_dx_1"], po["os_dx_0"] = lead + po["os_1"], lead + po["os_0"]
+    ps, po, orders = _truth_population(n, int(seed), float(confounding), float(hr_pfs), float(hr_os),
+                                       float(prognostic), float(weibull_shape), str(cutoff_date))
     w = {"ATE": np.ones(n), "ATT": ps, "ATC": 1 - ps}[estimand]
     est: list[EffectEstimate] = []
 
@@ -1075,6 +1100,7 @@ def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
 
     for out in ("pfs", "os", "os_dx"):
         t1, t0 = po[f"{out}_1"], po[f"{out}_0"]
+        o1, o0, o_stacked = orders[out]
         for lm in landmarks:
             s1, se1 = _wmean_se((t1 > lm).astype(float), w)
             s0, se0 = _wmean_se((t0 > lm).astype(float), w)
@@ -1083,7 +1109,7 @@ def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
             add(out, _CONTRAST, "surv_diff", s1 - s0,
                 _wmean_se((t1 > lm).astype(float) - (t0 > lm).astype(float), w)[1], lm)
             add(out, _CONTRAST, "surv_ratio", s1 / s0 if s0 > 0 else math.nan, time=lm)
-        m1, m0 = _wquantile(t1, w, 0.5), _wquantile(t0, w, 0.5)
+        m1, m0 = _wquantile(t1, w, 0.5, o1), _wquantile(t0, w, 0.5, o0)
         add(out, ARM_NAMES[1], "median", m1)
         add(out, ARM_NAMES[0], "median", m0)
         add(out, _CONTRAST, "median_diff", m1 - m0)
@@ -1094,7 +1120,7 @@ def true_marginal_effects(*, estimand: Literal["ATE", "ATT", "ATC"] = "ATE",
         add(out, _CONTRAST, "rmst_diff", r1 - r0,
             _wmean_se(np.minimum(t1, horizon) - np.minimum(t0, horizon), w)[1], horizon)
         hr, se_log = cox_hr_no_ties(np.concatenate([t1, t0]), np.r_[np.ones(n), np.zeros(n)],
-                                    np.concatenate([w, w]))
+                                    np.concatenate([w, w]), order=o_stacked)
         add(out, _CONTRAST, "hr", hr, se_log, scale="log")
     settings = {"confounding": confounding, "hr_pfs": hr_pfs, "hr_os": hr_os, "prognostic": prognostic,
                 "weibull_shape": weibull_shape, "cutoff_date": cutoff_date}
