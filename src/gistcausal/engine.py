@@ -384,7 +384,9 @@ class _SharedFile:
     ``token`` for the loop's other items.
 
     The file is removed when the loop's results have all been taken (or the loop is abandoned), and at the latest
-    when this process exits. A worker keeps the objects of the loops still running when the item was handed out
+    when this process exits; a process killed outright (SIGKILL, power loss) leaves it in the temporary folder,
+    readable by this user only, as joblib's memory-mapped files did. It holds the loop's data (for plasmode and the
+    grid: cohort rows), so a site whose temporary folder is shared or kept should point ``TMPDIR`` at a private one. A worker keeps the objects of the loops still running when the item was handed out
     (``active``) and forgets the others, so an idle pool does not hold a finished loop's data beyond its next
     item."""
 
