@@ -501,13 +501,13 @@ def test_a_local_loop_sends_its_shared_object_to_each_worker_once_and_cleans_up(
         for pid, n, _, _ in out:
             loads[pid] = max(loads.get(pid, 0), n)
         assert all(n == 1 for n in loads.values()), loads      # one unpickle per worker process
-        assert set(glob.glob(pattern)) == before and engine._ACTIVE == ()
+        assert set(glob.glob(pattern)) == before and engine._RUNNING == {}
         second = _Counted(10)
         waiting = ex.begin_map(_loads_here, [0, 1, 2, 3], shared=second)
         later = waiting()
         assert [v for _, _, v, _ in later] == [45.0, 46.0, 47.0, 48.0]
         assert all(kept == 1 for _, _, _, kept in later)        # the first loop's object was forgotten
-        assert set(glob.glob(pattern)) == before and engine._ACTIVE == ()
+        assert set(glob.glob(pattern)) == before and engine._RUNNING == {}
 
 
 def test_warm_up_ends_when_asked():

@@ -20,7 +20,9 @@ analysis steps can both accept an ``engine=`` argument. joblib and distributed a
 """
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -250,8 +252,6 @@ class Executor:
         """
         if not self.local_pool or not modules:
             return lambda stop_now=False: None
-        import threading
-
         names = tuple(modules)
         workers = self.engine.workers
         stop = threading.Event()
@@ -372,9 +372,18 @@ def _indexed_shared(fn: Callable, ref: "_SharedFile", i: int, item: Any) -> tupl
 
 #: Shared objects this (worker) process has loaded, by token (:meth:`_SharedFile.load`).
 _LOADED: dict[str, Any] = {}
-#: Tokens of the loops of this (calling) process whose items are still running (:meth:`_SharedFile.with_active`).
-_ACTIVE: tuple[str, ...] = ()
-_ACTIVE_LOCK = __import__("threading").Lock()
+#: The loops of this (calling) process whose items are still running: token -> file (:class:`_SharedFile`).
+_RUNNING: dict[str, str] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+@atexit.register
+def _remove_running() -> None:
+    """The files of loops still running when this process exits (an abandoned generator never closed)."""
+    with _RUNNING_LOCK:
+        paths = list(_RUNNING.values())
+    for path in paths:
+        _unlink(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,9 +395,9 @@ class _SharedFile:
     The file is removed when the loop's results have all been taken (or the loop is abandoned), and at the latest
     when this process exits; a process killed outright (SIGKILL, power loss) leaves it in the temporary folder,
     readable by this user only, as joblib's memory-mapped files did. It holds the loop's data (for plasmode and the
-    grid: cohort rows), so a site whose temporary folder is shared or kept should point ``TMPDIR`` at a private one. A worker keeps the objects of the loops still running when the item was handed out
-    (``active``) and forgets the others, so an idle pool does not hold a finished loop's data beyond its next
-    item."""
+    grid: cohort rows), so a site whose temporary folder is shared or kept should point ``TMPDIR`` at a private
+    one. A worker keeps the objects of the loops still running when the item was handed out (``active``) and
+    forgets the others, so an idle pool does not hold a finished loop's data beyond its next item."""
 
     token: str
     path: str
@@ -419,15 +428,15 @@ class _SharedFile:
                 return None
             raise                             # not picklable: raised as when joblib sent it
         ref = cls(uuid.uuid4().hex, path)
-        global _ACTIVE
-        with _ACTIVE_LOCK:
-            _ACTIVE = (*_ACTIVE, ref.token)
-        _at_exit_remove(path)
+        with _RUNNING_LOCK:
+            _RUNNING[ref.token] = path
         return ref
 
     def with_active(self) -> "_SharedFile":
         """This reference with the tokens of the loops running now (read when the item is handed out)."""
-        return _SharedFile(self.token, self.path, _ACTIVE)
+        with _RUNNING_LOCK:
+            active = tuple(_RUNNING)
+        return _SharedFile(self.token, self.path, active)
 
     def load(self) -> Any:
         """The shared object in a worker: loaded from the file the first time, then kept."""
@@ -443,9 +452,8 @@ class _SharedFile:
         return obj
 
     def remove(self) -> None:
-        global _ACTIVE
-        with _ACTIVE_LOCK:
-            _ACTIVE = tuple(t for t in _ACTIVE if t != self.token)
+        with _RUNNING_LOCK:
+            _RUNNING.pop(self.token, None)
         _unlink(self.path)
 
 
@@ -466,12 +474,6 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def _at_exit_remove(path: str) -> None:
-    import atexit
-
-    atexit.register(_unlink, path)
 
 
 def _take(it: Iterator[Any], n: int) -> list[Any]:

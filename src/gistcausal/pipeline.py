@@ -110,7 +110,7 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
             with one_blas_thread():   # as the workers: tall, narrow products gain nothing from a second thread
                 results = _run(cfg, say, records, engine)
         finally:
-            end_warm_up(True)   # no warm-up round outlives the run
+            end_warm_up(stop_now=True)   # no warm-up round outlives the run
     for w in wlist:  # re-emit what was not ours, so users still see dependency warnings
         if not issubclass(w.category, GistCausalWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
