@@ -61,7 +61,7 @@ from scipy import special, stats
 
 from gistcausal._checks import check_estimand, check_random_state
 from gistcausal.effects import EffectEstimate
-from gistcausal.engine import engine_from_jobs, joblib_parallel, one_blas_thread, open_executor
+from gistcausal.engine import engine_from_jobs, joblib_parallel, one_blas_thread, open_executor, worker_task
 from gistcausal.errors import (ConfigError, DataError, GistCausalError, ModelFitError, PositivityError,
                                SeparationError, SmallSampleWarning)
 from gistcausal.inference.bootstrap_batched import (batch_unsupported, batched_statistics, chunk_size,
@@ -444,7 +444,7 @@ def local_map_chunks(n_jobs: int | None) -> MapChunks:
             return (fn(*a) for a in args)
         from joblib import delayed
 
-        return joblib_parallel(n_jobs, return_as="generator_unordered")(delayed(fn)(*a) for a in args)
+        return joblib_parallel(n_jobs, return_as="generator_unordered")(delayed(worker_task)(fn, *a) for a in args)
 
     return run
 
