@@ -404,10 +404,10 @@ def worker_task(fn: Callable[..., R], *args: Any) -> R:
     """``fn(*args)`` as a task of a local worker process: freed memory is kept for reuse while it runs and given
     back to the system when it ends.
 
-    The statistics allocate and free arrays of a column's length all the time (a temporary per operation). glibc
-    returns the free top of its heap to the system once it exceeds a threshold (128 kB, raised dynamically to
-    twice the largest freed block up to 64 MB) and maps blocks above another threshold afresh each time, so the
-    next array's pages are mapped and zeroed again by the kernel, one page fault per 4 kB. The clone-censor-weight
+    The statistics allocate and free arrays of a column's length all the time (a temporary per operation). By
+    default glibc maps a block above its mmap threshold (128 kB, raised as larger blocks are freed, up to 32 MB)
+    afresh each time and returns the free top of its heap to the system beyond twice that, so the next burst of
+    temporaries has its pages mapped and zeroed again by the kernel, one page fault per 4 kB. The clone-censor-weight
     bootstrap of a registry of 1e6 patients (one long task) took 3.6 million page faults: 7.5 s of system time
     beside 16 s of computation. With the thresholds raised for the worker process (``mallopt``: blocks up to
     32 MB come from the heap, which is trimmed only beyond 1 GB) it took 49,000 faults and 0.4 s (issue 17).
@@ -666,4 +666,4 @@ def engine_from_jobs(n_jobs: int | None) -> Engine:
 
 
 __all__ = ["Engine", "Executor", "open_executor", "run_beside", "run_beside_each", "engine_from_jobs",
-           "joblib_parallel", "one_blas_thread", "one_thread", "KINDS"]
+           "joblib_parallel", "one_blas_thread", "one_thread", "worker_task", "KINDS"]
