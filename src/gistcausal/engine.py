@@ -413,8 +413,10 @@ def worker_task(fn: Callable[..., R], *args: Any) -> R:
     32 MB come from the heap, which is trimmed only beyond 1 GB) it took 49,000 faults and 0.4 s (issue 17).
     ``malloc_trim(0)`` after each task returns what the task freed, so a worker's resident size between tasks is
     what it was (loky restarts a worker that grows by more than 300 MB) and an idle worker holds no more than
-    before. Only local workers are set (processes gistcausal starts); Dask workers and the calling process keep
-    their allocator's defaults. Elsewhere than glibc (musl, macOS, Windows) this is a plain call.
+    before. Only local workers are set (the loky processes gistcausal's loops start); Dask workers and the calling
+    process keep their allocator's defaults. The setting stays with a worker process for its life: a joblib call of
+    the caller's own that reuses the pool runs with it (without the trim after each of its tasks), and loky restarts
+    such a worker if it then grows by 300 MB. Elsewhere than glibc (musl, macOS, Windows) this is a plain call.
     """
     libc = _worker_heap()
     try:
