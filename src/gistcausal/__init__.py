@@ -18,24 +18,69 @@ The statistics on a plain DataFrame, without a config::
 The layers, from the bottom (``docs/architecture.md``): ``errors``/``effects`` (base), ``stats``, ``inference``,
 ``design``, ``analysis``, ``results``, ``pipeline``, ``present``, ``cli``.
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from gistcausal._version import __version__
-from gistcausal.design.config import StudyConfig, load_config
-from gistcausal.design.simulate import simulate_registry
-from gistcausal.effects import EffectEstimate
-from gistcausal.errors import GistCausalError, GistCausalWarning
-from gistcausal.pipeline import run
-from gistcausal.present.report import write_outputs
-from gistcausal.results import AnalysisResults
-from gistcausal.stats.balance import balance_table
-from gistcausal.stats.cox import cox_fit
-from gistcausal.stats.evalue import evalue
-from gistcausal.stats.propensity import PropensityModel
-from gistcausal.stats.comparison import compare_survival
-from gistcausal.stats.km import kaplan_meier, logrank_test, rmst
-from gistcausal.stats.weights import compute_weights
-from gistcausal.stats.matching import match_nearest, matched_survival
-from gistcausal.stats.ebal import entropy_balance
-from gistcausal.stats.multiarm_survival import multiarm_analysis
+
+#: Each public name and the module that defines it. A name's module is imported when the name is first used
+#: (PEP 562), not with the package: ``gistcausal --help`` and a worker process that needs the statistics alone no
+#: longer import the pipeline, the report and matplotlib (``import gistcausal`` took about 2 s).
+_EXPORTS: dict[str, str] = {
+    "StudyConfig": "gistcausal.design.config", "load_config": "gistcausal.design.config",
+    "simulate_registry": "gistcausal.design.simulate",
+    "EffectEstimate": "gistcausal.effects",
+    "GistCausalError": "gistcausal.errors", "GistCausalWarning": "gistcausal.errors",
+    "run": "gistcausal.pipeline",
+    "write_outputs": "gistcausal.present.report",
+    "AnalysisResults": "gistcausal.results",
+    "balance_table": "gistcausal.stats.balance",
+    "cox_fit": "gistcausal.stats.cox",
+    "evalue": "gistcausal.stats.evalue",
+    "PropensityModel": "gistcausal.stats.propensity",
+    "compare_survival": "gistcausal.stats.comparison",
+    "kaplan_meier": "gistcausal.stats.km", "logrank_test": "gistcausal.stats.km", "rmst": "gistcausal.stats.km",
+    "compute_weights": "gistcausal.stats.weights",
+    "match_nearest": "gistcausal.stats.matching", "matched_survival": "gistcausal.stats.matching",
+    "entropy_balance": "gistcausal.stats.ebal",
+    "multiarm_analysis": "gistcausal.stats.multiarm_survival",
+}
+
+if TYPE_CHECKING:   # the same names, for type checkers and editors
+    from gistcausal.design.config import StudyConfig, load_config
+    from gistcausal.design.simulate import simulate_registry
+    from gistcausal.effects import EffectEstimate
+    from gistcausal.errors import GistCausalError, GistCausalWarning
+    from gistcausal.pipeline import run
+    from gistcausal.present.report import write_outputs
+    from gistcausal.results import AnalysisResults
+    from gistcausal.stats.balance import balance_table
+    from gistcausal.stats.comparison import compare_survival
+    from gistcausal.stats.cox import cox_fit
+    from gistcausal.stats.ebal import entropy_balance
+    from gistcausal.stats.evalue import evalue
+    from gistcausal.stats.km import kaplan_meier, logrank_test, rmst
+    from gistcausal.stats.matching import match_nearest, matched_survival
+    from gistcausal.stats.multiarm_survival import multiarm_analysis
+    from gistcausal.stats.propensity import PropensityModel
+    from gistcausal.stats.weights import compute_weights
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, its module imported on first use (then kept as an attribute of the package)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gistcausal' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "__version__",

@@ -123,9 +123,9 @@ def run(config: StudyConfig | str | Path, *, progress: ProgressFn | None = None,
 
 #: What the tasks of a run import in a worker process (the emulation, the grid, the refuters, plasmode, the report's
 #: figures): imported by :meth:`~gistcausal.engine.Executor.warm_up` at the start of a run.
-_WORKER_MODULES = ("gistcausal", "gistcausal.stats.ccw", "gistcausal.analysis.specification",
-                   "gistcausal.stats.refutation", "gistcausal.analysis.plasmode", "gistcausal.present.figures",
-                   "sklearn.ensemble", "dowhy")
+_WORKER_MODULES = ("gistcausal.pipeline", "gistcausal.stats.ccw", "gistcausal.analysis.specification",
+                   "gistcausal.stats.refutation", "gistcausal.analysis.plasmode", "gistcausal.present.report",
+                   "gistcausal.present.figures", "sklearn.ensemble", "dowhy")
 
 
 def _replace(results: AnalysisResults, **changes: Any) -> AnalysisResults:
