@@ -6,10 +6,12 @@
 For each registry size the shipped protocol runs on ``simulate_registry(n_patients=size)`` (the config's
 ``data.synthetic.n_patients`` replaced), every section of the config included (plasmode too), then the report
 is written (``write_outputs``). Each size runs in a fresh process, one after the other. Per step (the
-pipeline's own timer: load, validation, cohort, study_replication, causal, sensitivity, plasmode, strategies;
-plus ``report``): wall seconds, the peak resident memory of the main process during the step (Linux VmHWM,
-reset before each step through /proc/self/clear_refs) and the largest summed resident memory of its worker
-processes seen during the step (sampled every 0.2 s). The growth exponent of a step between two sizes is
+pipeline's own timer: load, data_hash (the records' SHA-256 for the manifest), validation, cohort,
+study_replication, causal, truth (the synthetic registry's true effects), sensitivity, plasmode, strategies;
+plus ``report``; ``total`` is the wall time of ``run`` and ``write_outputs``, whatever lies between steps too):
+wall seconds, the peak resident memory of the main process during the step (Linux VmHWM, reset before each step
+through /proc/self/clear_refs) and the largest summed resident memory of its worker processes seen during the
+step (sampled every 0.2 s). The growth exponent of a step between two sizes is
 ``log(t2 / t1) / log(n2 / n1)`` (1: linear; n log n from 1e4 to 1e6 is about 1.1).
 
 With two or more local workers the clone-censor-weight emulation runs in a worker beside the cohort-based steps
@@ -35,8 +37,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("load", "validation", "cohort", "study_replication", "causal", "sensitivity", "plasmode", "strategies",
-         "report", "total")
+STEPS = ("load", "data_hash", "validation", "cohort", "study_replication", "causal", "truth", "sensitivity",
+         "plasmode", "strategies", "report", "total")
 
 
 def _status_kb(field: str) -> int:

@@ -139,7 +139,7 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
     say("Loading data")
     df = timer("load", lambda: load_data(cfg) if records is None else records)
     if cfg.sequential is not None:
-        data_hash = _frame_hash(df)
+        data_hash = timer("data_hash", lambda: _frame_hash(df))
         say("Sequential trials: expanding person-periods, pooled Cox with patient-clustered SEs")
         flow, seq = timer("sequential", lambda: _sequential(cfg, df))
         return AnalysisResults(config=cfg, cohort={"flow": flow.to_dict(), "n": flow.n_final}, flow=flow,
@@ -154,14 +154,15 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
         # validation), collected last (see _begin_strategies); a run that stops on the validation leaves it unread
         strategies_job = timer("strategies", lambda: _optional("strategies", lambda: _begin_strategies(
             cfg, df, engine), strategies_failed))
-    data_hash = _frame_hash(df)   # after the emulation has started: the hash of 1e6 records takes 0.7 s
+    data_hash = timer("data_hash", lambda: _frame_hash(df))   # after the emulation has started: 1e6 records, 0.9 s
     validation: dict[str, Any] = {}
     if cfg.protocol is not None:
         say("Validating records")
         validation = timer("validation", lambda: validate_config_records(cfg, df))
     say("Building the cohort")
     cohort = timer("cohort", lambda: build_cohort(cfg, df))
-    check_design(cfg, cohort)  # what the estimators would reject, rejected now as `validate` does (issue 15)
+    # what the estimators would reject, rejected now as `validate` does (issue 15)
+    timer("cohort", lambda: check_design(cfg, cohort))
     if is_multiarm(cfg):  # three or more arms (issue 18): the K-arm analysis replaces the two-arm steps
         say("More than two arms: multinomial propensity score, weights, balance, pairwise contrasts")
         ma = timer("multiarm", lambda: multiarm_causal(cfg, cohort, say, engine=engine))
@@ -198,7 +199,7 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
         causal = timer("causal", lambda: causal_analysis(cfg, cohort, say, engine=engine))
         failed.update(causal.failed)
         if cfg.data.source == "synthetic" and records is None:
-            truth = _synthetic_truth(cfg)
+            truth = timer("truth", lambda: _synthetic_truth(cfg))
         if cfg.analysis.plasmode.enabled:
             # set up and started before the sensitivity step, collected after it (where it stood): on a local pool
             # its replicates fill the workers while this process sets up the sensitivity analyses; its warnings
