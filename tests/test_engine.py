@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gistcausal import engine as _engine
 from gistcausal.engine import Engine, Executor, engine_from_jobs, open_executor
 from gistcausal.errors import ConfigError
 
@@ -560,19 +561,16 @@ def _churn_in_fresh_process(tuned: bool) -> dict:
     return json.loads(out)
 
 
+#: The heap settings are glibc's (``mallopt``, ``malloc_trim``); elsewhere ``worker_task`` is a plain call.
+_GLIBC_ONLY = pytest.mark.skipif(not _engine._is_glibc(), reason="the heap settings apply to glibc only")
+
+
+@_GLIBC_ONLY
 def test_worker_task_keeps_freed_memory_while_it_runs_and_gives_it_back_after():
     """issue 17: glibc gave the free top of the heap back after each burst of temporaries and the next burst
     faulted every page in again (the clone-censor-weight bootstrap at 1e6 patients: 3.6 million page faults, 7.5 s
     of system time); a worker task keeps the freed memory while it runs (a fraction of the faults) and returns it
     when it ends (the resident size drops back, so loky does not restart the worker)."""
-    import os
-
-    try:
-        glibc = os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
-    except (ValueError, OSError, AttributeError):
-        glibc = False
-    if not glibc:
-        pytest.skip("the heap settings apply to glibc only")
     plain, task = _churn_in_fresh_process(False), _churn_in_fresh_process(True)
     assert task["heap"] is True and plain["heap"] is None
     assert plain["faults"] > 30_000                  # the 48 MB faulted in again, round after round
@@ -587,19 +585,13 @@ def _heap_is_set(shared: object = None, item: object = None) -> bool:
     return bool(engine._HEAP) and engine._HEAP[0] is not None
 
 
+@_GLIBC_ONLY
 def test_local_worker_tasks_run_with_the_worker_heap_and_this_process_keeps_its_own():
     """Every local dispatch (a loop's items with and without a shared object, run_beside) goes through
     :func:`gistcausal.engine.worker_task`; the calling process's allocator is left as it was."""
-    import os
-
     from gistcausal import engine
     from gistcausal.engine import run_beside
 
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
-            pytest.skip("the heap settings apply to glibc only")
-    except (ValueError, OSError, AttributeError):
-        pytest.skip("the heap settings apply to glibc only")
     assert run_beside(Engine(n_workers=2), _heap_is_set)() is True
     with open_executor(Engine(n_workers=2)) as ex:
         assert [v for v in ex.map_replicates(_heap_is_set, [0, 1, 2, 3], shared=None)] == [True] * 4

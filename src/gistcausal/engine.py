@@ -382,20 +382,28 @@ _MMAP_THRESHOLD = 32 << 20      # glibc's largest on 64-bit systems (DEFAULT_MMA
 _HEAP: list[Any] = []
 
 
+def _is_glibc() -> bool:
+    """Whether this process runs on GNU libc, the C library whose heap :func:`worker_task` sets."""
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    except (AttributeError, OSError, ValueError):   # no os.confstr / the name unknown here / no value (None)
+        return False
+
+
 def _worker_heap() -> Any:
     """glibc, its heap set to keep freed memory for reuse (first call in this process); None elsewhere."""
     if not _HEAP:
         libc = None
-        try:
-            if os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
-                import ctypes
+        if _is_glibc():
+            import ctypes
 
+            try:
                 libc = ctypes.CDLL("libc.so.6")
                 if not (libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
                         and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)):
                     libc = None
-        except (AttributeError, OSError, ValueError):   # no confstr name / no libc.so.6 / no mallopt
-            libc = None
+            except (AttributeError, OSError):   # no libc.so.6 / no mallopt
+                libc = None
         _HEAP.append(libc)
     return _HEAP[0]
 
