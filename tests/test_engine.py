@@ -154,6 +154,60 @@ def test_warm_up_imports_the_modules_in_every_local_worker():
     assert len({pid for pid, _ in seen}) == 2
 
 
+_FORKSERVER = """
+import os, sys
+sys.path.insert(0, {src!r})
+from joblib.externals.loky.backend import context
+from gistcausal.engine import Engine, open_executor
+
+def where(shared, item):
+    return os.getpid(), os.getppid(), "tabnanny" in sys.modules, os.environ.get("OMP_NUM_THREADS")
+
+if __name__ == "__main__":
+    with open_executor(Engine(n_workers=2)) as ex:
+        stop = ex.warm_up(["tabnanny"])
+        during = context.get_start_method()
+        seen = ex.map_replicates(where, range(6))
+        stop(stop_now=True)
+        after = context.get_start_method()
+    print(during, after, os.getpid(), "tabnanny" in sys.modules, os.environ.get("OMP_NUM_THREADS"), seen)
+"""
+
+
+def test_warm_up_forks_the_workers_from_a_server_that_imported_the_modules(tmp_path):
+    """warm_up starts a forkserver that imports the modules once; the run's loky workers are forked from it (their
+    parent is the server, not this process), start with the modules imported and with joblib's thread count (one
+    BLAS/OpenMP thread each when every core runs a worker); this process imports nothing, and loky's start method
+    is restored when the warm-up ends (issue 17: each spawned worker spent about 3 s of CPU importing). Runs in a
+    fresh interpreter: the test process's own loky pool (reused across tests) is left alone by design."""
+    import ast
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        pytest.skip("no forkserver start method on this platform")
+    script = tmp_path / "fork.py"
+    script.write_text(_FORKSERVER.format(src=str(Path(_engine.__file__).parents[1])), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300,
+                         check=True).stdout.split(maxsplit=5)
+    during, after, me, imported_here, omp_here = out[:5]
+    seen = ast.literal_eval(out[5])
+    assert (during, after) == ("forkserver", "None")
+    assert (imported_here, omp_here) == ("False", "None")   # nothing imported nor set in this process
+    parents = {ppid for _, ppid, _, _ in seen}
+    assert len(parents) == 1 and int(me) not in parents      # forked by the server
+    assert all(has for _, _, has, _ in seen)
+    from joblib.externals.loky import cpu_count
+
+    threads = str(max(cpu_count() // 2, 1))
+    assert {omp for _, _, _, omp in seen} == {threads}
+
+
 def test_engine_from_jobs_follows_joblib():
     assert engine_from_jobs(1) == Engine(n_workers=1)
     assert engine_from_jobs(None) == Engine(n_workers=1)

@@ -15,6 +15,10 @@ Engines
     scattered to every worker once; items are submitted through a bounded window (twice the workers) and
     consumed as they complete, so memory holds a few results at a time.
 
+A run of the pipeline forks its local workers from a server process that imported the modules its tasks need
+(:meth:`Executor.warm_up`; Python's ``forkserver`` start method, the default from Python 3.14 on Linux), rather
+than starting each as a new interpreter that imports them again.
+
 This module is at the base layer (it imports no config, statistics or pipeline), so the statistics and the
 analysis steps can both accept an ``engine=`` argument. joblib and distributed are imported when used.
 """
@@ -249,11 +253,17 @@ class Executor:
         workers, with any other loop's tasks); nothing is ever imported in this process by the warm-up (when the
         pool fails, the warm-up stops). A module that cannot be imported is skipped (the task that needs it reports
         the error). Serial and Dask executors: nothing to do.
+
+        Where the platform allows, the workers are forked from a server process that imported ``modules`` once
+        (:func:`_fork_workers_from_server`, started here; loky's start method is restored at ``stop_now=True``): the
+        rounds then find the modules imported, and every worker the pool starts later (joblib replaces its pool
+        when a loop asks for other thread limits) starts with them too.
         """
         if not self.local_pool or not modules:
             return lambda stop_now=False: None
         names = tuple(modules)
         workers = self.engine.workers
+        restore = _fork_workers_from_server(names, workers)
         stop = threading.Event()
 
         def warm() -> None:
@@ -278,6 +288,8 @@ class Executor:
             if stop_now:
                 stop.set()
             thread.join()
+            if stop_now:
+                restore()
 
         return wait
 
@@ -335,6 +347,57 @@ def joblib_parallel(n_jobs: int | None, **options: Any) -> Any:
     from joblib import Parallel
 
     return Parallel(n_jobs=n_jobs, max_nbytes=None, **options)
+
+
+def _fork_workers_from_server(modules: tuple[str, ...], workers: int) -> Callable[[], None]:
+    """Have the local worker processes forked from a server process that imported ``modules`` once; returns the
+    function that restores the previous setting (the pipeline calls it at the end of the run).
+
+    loky, joblib's process pool, starts each worker as a new interpreter that imports what its tasks need: about
+    3 s of CPU per worker for gistcausal, pandas, scikit-learn and DoWhy, paid again by every worker the pool
+    starts (issue 17). Python's ``forkserver`` start method imports ``modules`` once, in a server process started
+    here, and forks each worker from it, so a worker starts with them imported (copy-on-write pages shared with the
+    server). The server is started now, while this process reads the records, and imports on the core this
+    process leaves idle.
+
+    The BLAS and OpenMP thread counts joblib gives its workers (one thread each when every core runs a worker;
+    a variable already set is kept) are set in the server's environment, which the forked workers inherit (loky
+    passes its ``env`` to loky-started workers only). Nothing is changed where
+    the platform has no ``forkserver`` (Windows), where loky's start method was set by the caller, or where a
+    loky pool already runs (it is reused, with its own start method). Which process a task runs in never changes
+    its result.
+    """
+    import multiprocessing as mp
+
+    from joblib.externals.loky import reusable_executor
+    from joblib.externals.loky.backend import context as loky_context
+
+    if ("forkserver" not in mp.get_all_start_methods() or loky_context.get_start_method() is not None
+            or getattr(reusable_executor, "_executor", None) is not None):
+        return lambda: None
+    from multiprocessing import forkserver
+
+    try:   # the variables and values joblib would give loky-started workers (joblib's private helper)
+        from joblib._parallel_backends import LokyBackend
+
+        env = {str(k): str(v) for k, v in LokyBackend()._prepare_worker_env(n_jobs=max(workers, 1)).items()}
+    except Exception:  # noqa: BLE001 - another joblib: loky starts its workers as before
+        return lambda: None
+    mp.get_context("forkserver").set_forkserver_preload(list(modules))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        forkserver.ensure_running()   # a no-op where this process's server already runs (its modules stay)
+    except Exception:  # noqa: BLE001 - no server: loky starts its workers as before
+        return lambda: None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    loky_context.set_start_method("forkserver", force=True)
+    return lambda: loky_context.set_start_method(None, force=True)
 
 
 def _import_modules(names: tuple[str, ...], hold: float = 0.0) -> int:
