@@ -163,22 +163,23 @@ from gistcausal.engine import Engine, open_executor
 def where(shared, item):
     return os.getpid(), os.getppid(), "tabnanny" in sys.modules, os.environ.get("OMP_NUM_THREADS")
 
-if __name__ == "__main__":
-    with open_executor(Engine(n_workers=2)) as ex:
-        stop = ex.warm_up(["tabnanny"])
-        during = context.get_start_method()
-        seen = ex.map_replicates(where, range(6))
-        stop(stop_now=True)
-        after = context.get_start_method()
-    print(during, after, os.getpid(), "tabnanny" in sys.modules, os.environ.get("OMP_NUM_THREADS"), seen)
+# no `if __name__ == "__main__":` guard, as in many users' scripts: the workers must not run this again
+print("RAN", flush=True)
+with open_executor(Engine(n_workers=2)) as ex:
+    stop = ex.warm_up(["tabnanny"])
+    during = context.get_start_method()
+    seen = ex.map_replicates(where, range(6))
+    stop(stop_now=True)
+    after = context.get_start_method()
+print(during, after, os.getpid(), "tabnanny" in sys.modules, os.environ.get("OMP_NUM_THREADS"), seen)
 """
 
 
 def test_warm_up_forks_the_workers_from_a_server_that_imported_the_modules(tmp_path):
     """warm_up starts a forkserver that imports the modules once; the run's loky workers are forked from it (their
     parent is the server, not this process), start with the modules imported and with joblib's thread count (one
-    BLAS/OpenMP thread each when every core runs a worker); this process imports nothing, and loky's start method
-    is restored when the warm-up ends (issue 17: each spawned worker spent about 3 s of CPU importing). Runs in a
+    BLAS/OpenMP thread each when every core runs a worker) and do not run the main script again (it has no
+    ``__main__`` guard); this process imports nothing, and loky's start method is restored when the warm-up ends (issue 17: each spawned worker spent about 3 s of CPU importing). Runs in a
     fresh interpreter: the test process's own loky pool (reused across tests) is left alone by design."""
     import ast
     import os
@@ -194,7 +195,9 @@ def test_warm_up_forks_the_workers_from_a_server_that_imported_the_modules(tmp_p
     script.write_text(_FORKSERVER.format(src=str(Path(_engine.__file__).parents[1])), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300,
-                         check=True).stdout.split(maxsplit=5)
+                         check=True).stdout
+    assert out.count("RAN") == 1        # a forked worker does not import the main script (loky's never do)
+    out = out.split("RAN", 1)[1].split(maxsplit=5)
     during, after, me, imported_here, omp_here = out[:5]
     seen = ast.literal_eval(out[5])
     assert (during, after) == ("forkserver", "None")

@@ -358,7 +358,8 @@ def _fork_workers_from_server(modules: tuple[str, ...], workers: int) -> Callabl
     starts (issue 17). Python's ``forkserver`` start method imports ``modules`` once, in a server process started
     here, and forks each worker from it, so a worker starts with them imported (copy-on-write pages shared with the
     server). The server is started now, while this process reads the records, and imports on the core this
-    process leaves idle.
+    process leaves idle. A forked worker does not import this process's main script (loky's workers never do;
+    see :mod:`gistcausal._forkserver_main`), so a script without a ``__main__`` guard still runs once.
 
     The BLAS and OpenMP thread counts joblib gives its workers (one thread each when every core runs a worker;
     a variable already set is kept) are set in the server's environment, which the forked workers inherit (loky
@@ -383,7 +384,15 @@ def _fork_workers_from_server(modules: tuple[str, ...], workers: int) -> Callabl
         env = {str(k): str(v) for k, v in LokyBackend()._prepare_worker_env(n_jobs=max(workers, 1)).items()}
     except Exception:  # noqa: BLE001 - another joblib: loky starts its workers as before
         return lambda: None
-    mp.get_context("forkserver").set_forkserver_preload(list(modules))
+    try:   # the parent's main script, as a new worker would import it (see gistcausal._forkserver_main)
+        from multiprocessing import spawn
+
+        main_path = spawn.get_preparation_data("gistcausal").get("init_main_from_path")
+    except Exception:  # noqa: BLE001 - e.g. called while this process itself starts: no server
+        return lambda: None
+    if main_path:
+        env["GISTCAUSAL_PARENT_MAIN"] = str(main_path)
+    mp.get_context("forkserver").set_forkserver_preload(["gistcausal._forkserver_main", *modules])
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
