@@ -1,4 +1,6 @@
-
+"""Figure helpers shared by the plots: a figure outside pyplot and SVG files with the same bytes for the same
+figure."""
+from __future__ import annotations
 
 from typing import Any
 
