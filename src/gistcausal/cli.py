@@ -318,6 +318,8 @@ def init(data_file: Optional[Path] = typer.Option(None, "--data", help="Analysis
                                                      help="Treatment column (guessed from the names if not given)."),
          time_col: Optional[str] = typer.Option(None, "--time", "--time-col", help="Follow-up time column."),
          event_col: Optional[str] = typer.Option(None, "--event", "--event-col", help="Event column, 1 = event."),
+         event_value: Optional[str] = typer.Option(None, help="Code of an event in the event column (guessed with "
+                                                   "--data: 1 of 0/1, 2 of R's 1/2, a word like 'dead')."),
          treated_value: Optional[str] = typer.Option(None, help="Code of the treated arm."),
          control_value: Optional[str] = typer.Option(None, help="Code of the control arm (without --data)."),
          time_unit: Optional[str] = typer.Option(None, help="days | weeks | months | years (guessed with --data)."),
@@ -337,12 +339,13 @@ def init(data_file: Optional[Path] = typer.Option(None, "--data", help="Analysis
     try:
         if data_file is not None:
             text = _init_from_data(data_file, out, name=name, treatment_col=treatment_col, time_col=time_col,
-                                   event_col=event_col, treated_value=treated_value, time_unit=time_unit,
-                                   covariates=covariates, interactive=interactive)
+                                   event_col=event_col, event_value=event_value, treated_value=treated_value,
+                                   time_unit=time_unit, covariates=covariates, interactive=interactive)
         else:
             text = _init_placeholder(out, name=name, shape=shape, treatment_col=treatment_col, time_col=time_col,
-                                     event_col=event_col, treated_value=treated_value, control_value=control_value,
-                                     time_unit=time_unit, covariates=covariates, interactive=interactive)
+                                     event_col=event_col, event_value=event_value, treated_value=treated_value,
+                                     control_value=control_value, time_unit=time_unit, covariates=covariates,
+                                     interactive=interactive)
     except GistCausalError as err:
         raise _fail(err) from None
     except (KeyboardInterrupt, typer.Abort):
@@ -354,8 +357,8 @@ def init(data_file: Optional[Path] = typer.Option(None, "--data", help="Analysis
     typer.echo(f"wrote {out}; read its comments, then run: gistcausal validate {out}")
 
 
-def _init_placeholder(out: Path, *, name, shape, treatment_col, time_col, event_col, treated_value, control_value,
-                      time_unit, covariates, interactive) -> str:
+def _init_placeholder(out: Path, *, name, shape, treatment_col, time_col, event_col, event_value, treated_value,
+                      control_value, time_unit, covariates, interactive) -> str:
     """``init`` without data: placeholders, asked for on a terminal."""
     from gistcausal.design.scaffold import ScaffoldOptions, render_config
 
@@ -370,7 +373,8 @@ def _init_placeholder(out: Path, *, name, shape, treatment_col, time_col, event_
         path=d.path, treatment_col=ask(treatment_col, "Treatment column", d.treatment_col),
         treated_value=ask(treated_value, "Code of the treated arm", d.treated_value),
         control_value=ask(control_value, "Code of the control arm", d.control_value),
-        time_col=time_col or d.time_col, event_col=event_col or d.event_col, time_unit=time_unit or d.time_unit,
+        time_col=time_col or d.time_col, event_col=event_col or d.event_col, event_value=event_value or d.event_value,
+        time_unit=time_unit or d.time_unit,
         covariates=tuple(c.strip() for c in (covariates or ",".join(d.covariates)).split(",") if c.strip()))
     return render_config(opts, file=str(out))
 
@@ -394,8 +398,8 @@ def _read_for_init(path: Path):
     return load_data(config_from_dict(raw, source="init --data"))
 
 
-def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col, event_col, treated_value,
-                    time_unit, covariates, interactive) -> str:
+def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col, event_col, event_value,
+                    treated_value, time_unit, covariates, interactive) -> str:
     """``init --data``: read the data, infer the config, let a terminal user confirm or change each guess."""
     from gistcausal.design.scaffold import guess_columns, propose, relative_data_path, render_plan
 
@@ -418,15 +422,18 @@ def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col
         event_col = column(event_col, "event", "Event column (1 = event)")
         treatment_col = column(treatment_col, "treatment", "Treatment column")
     plan = propose(df, data_path=rel, name=name, treatment_col=treatment_col, time_col=time_col,
-                   event_col=event_col, treated_value=treated_value, time_unit=time_unit, covariates=chosen_covs)
+                   event_col=event_col, event_value=event_value, treated_value=treated_value, time_unit=time_unit,
+                   covariates=chosen_covs)
     if interactive:
         codes = [str(a[1]) for a in plan.arms]
         treated_value = treated_value or typer.prompt(f"Code of the treated arm ({' or '.join(codes)})",
                                                       default=codes[0])
+        event_value = event_value or typer.prompt(f"Code of an event in '{plan.event_col}' ({plan.event_reason})",
+                                                  default=str(plan.event_value))
         time_unit = time_unit or typer.prompt("Time unit (days/weeks/months/years)", default=plan.time_unit)
         plan = propose(df, data_path=rel, name=name, treatment_col=plan.treatment_col, time_col=plan.time_col,
-                       event_col=plan.event_col, treated_value=treated_value, time_unit=time_unit,
-                       covariates=chosen_covs)
+                       event_col=plan.event_col, event_value=event_value, treated_value=treated_value,
+                       time_unit=time_unit, covariates=chosen_covs)
         horizon = typer.prompt(f"Horizon in {plan.time_unit} ({plan.times_reason})", default=f"{plan.horizon:g}",
                                type=float)
         types = {}
@@ -434,11 +441,12 @@ def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col
             types[g.name] = typer.prompt(f"Type of '{g.name}' ({g.reason}): categorical/binary/continuous/skip",
                                          default=g.type)
         plan = propose(df, data_path=rel, name=name, treatment_col=plan.treatment_col, time_col=plan.time_col,
-                       event_col=plan.event_col, treated_value=treated_value, time_unit=time_unit, horizon=horizon,
-                       covariate_types=types, covariates=chosen_covs)
+                       event_col=plan.event_col, event_value=event_value, treated_value=treated_value,
+                       time_unit=time_unit, horizon=horizon, covariate_types=types, covariates=chosen_covs)
     # the columns as chosen, not sys.argv: the same data and choices give the same file
     command = shlex.join(["gistcausal", "init", "--data", str(data_file), "--treatment", plan.treatment_col,
-                          "--time", plan.time_col, "--event", plan.event_col])
+                          "--time", plan.time_col, "--event", plan.event_col,
+                          *(["--event-value", str(event_value)] if event_value is not None else [])])
     return render_plan(plan, command=command)
 
 

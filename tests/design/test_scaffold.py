@@ -155,3 +155,56 @@ def test_landmarks_are_round_steps(unit, expected):
     horizon, landmarks, _, _ = propose_times(arms, unit)
     assert landmarks[-1] == horizon
     assert landmarks == expected
+
+
+@pytest.mark.parametrize("codes,event,other,reason", [
+    ((0, 1), 1, 0, "1 = event, 0 = censored"),
+    ((1.0, 0.0), 1.0, 0.0, "1 = event, 0 = censored"),
+    ((1, 2), 2, 1, "codes 1 and 2 read as in R's survival package: 2 = event, 1 = censored"),
+    (("alive", "dead"), "dead", "alive", "'dead' = event, 'alive' = censored, from the words"),
+    (("censored", "progressed"), "progressed", "censored", "'progressed' = event, 'censored' = censored"),
+    (("alive", "other"), "other", "alive", "'other' = event, 'alive' = censored, from the words"),
+])
+def test_event_code_is_read_from_the_event_columns_codes(codes, event, other, reason):
+    """init --data on an event column coded other than 0/1 (issue 15's own-data path): R's 1/2 (survival's lung and
+    veteran data), words; the comment names the other code as the fix, the config validates and reads the events."""
+    df = breast_cohort(200)
+    df["recur"] = np.where(df["recur"] == 1, codes[1], codes[0])
+    plan = propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur")
+    assert (plan.event_value, plan.censored_value) == (event, other) and type(plan.event_value) is type(event)
+    assert plan.event_reason.startswith(reason)
+    text = render_plan(plan, command="gistcausal init")
+    assert f"set `event_value: {other}`" in text.replace("\n    # ", " ")
+    assert yaml.safe_load(text)["table"]["outcomes"]["recur"]["event_value"] == event
+
+
+def test_event_value_given_or_refused(tmp_path):
+    df = breast_cohort(200)
+    df["recur"] = np.where(df["recur"] == 1, "b", "a")
+    with pytest.raises(Exception, match=r"init --event: cannot tell which code of column 'recur' means the event "
+                                        r"\(got 'a', 'b'\)\. Give it, e\.g\. `--event-value b`\."):
+        propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur")
+    plan = propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur",
+                   event_value="a")
+    assert (plan.event_value, plan.censored_value) == ("a", "b")
+    with pytest.raises(Exception, match=r"init --event-value: not a code of column 'recur' \(got 'c'; codes: 'a', "
+                                        r"'b'\)\. Give the code that means the event\."):
+        propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur",
+                event_value="c")
+    df["recur"] = np.where(df["recur"] == "b", 2, np.where(df["rtime"] > 3000, 1, 0))
+    with pytest.raises(Exception, match=r"init --event: column 'recur' must have two codes, one of them meaning the "
+                                        r"event \(got 3 distinct value\(s\): '0', '1', '2'\)"):
+        propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur")
+    # the command line: honoured with --data (the header repeats it) and without (the placeholder config)
+    df["recur"] = np.where(df["recur"] == 2, "x", "y")
+    df.to_csv(tmp_path / "bc.csv", index=False)
+    out = tmp_path / "bc.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "hormon", "--time", "rtime",
+                            "--event", "recur", "--event-value", "x", "--out", str(out), "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "--event-value x" in out.read_text().splitlines()[0]
+    assert load_config(out).outcomes["recur"].event_value == "x"
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+    text = render_config(ScaffoldOptions(event_value="no"))
+    assert yaml.safe_load(text)["table"]["outcomes"]["primary"]["event_value"] == "no"
+    assert yaml.safe_load(render_config(ScaffoldOptions()))["table"]["outcomes"]["primary"]["event_value"] == 1

@@ -282,6 +282,8 @@ class ScaffoldPlan:
     skipped: tuple[ColumnGuess, ...] = ()
     other_candidates: dict[str, tuple[str, ...]] = field(default_factory=dict)
     arm_reason: str = ""
+    event_reason: str = "1 = event"
+    censored_value: Any = 0             # the event column's other code (rendered in the comment's fix)
 
 
 def _raw(v: Any) -> Any:
@@ -330,10 +332,72 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
     return ((names[0], treated, labels[0]), (names[1], control, labels[1])), reason
 
 
+#: Codes of a two-code event column read as "the event happened" and as "censored" (compared in lower case).
+_EVENT_CODES = ("1", "true", "yes", "y", "event", "dead", "death", "died", "deceased", "relapse", "relapsed",
+                "recurrence", "progression", "progressed", "failure", "failed")
+_CENSORED_CODES = ("0", "false", "no", "n", "censored", "censor", "alive", "none", "event-free")
+
+
+def _event_code(ev: pd.Series, col: str, given: Any) -> tuple[Any, Any, str]:
+    """The event column's code of an event, its other code, and the reason (rendered as a YAML comment).
+
+    0/1 (or True/False): 1. 1/2: 2, as in R's survival package (``Surv(time, status)`` with status 1 = censored,
+    2 = event, the coding of its ``lung`` and ``veteran`` data). Two words: the one that names an event (dead,
+    relapse, yes, ...) or the one that is not a censoring word (alive, censored, no, ...). A column with one code
+    keeps it when it reads as an event (every patient had one), else 1. ``given`` (``--event-value``) must be one of
+    the codes.
+
+    Raises
+    ------
+    DataError
+        More than two codes, or two codes neither of which reads as the event, or ``given`` not among the codes.
+    """
+    raw = {str(_py(v)): _raw(v) for v in pd.unique(ev.dropna())}   # the column's own type: 1.0 stays 1.0
+    texts = [str(v) for v in order_levels(list(pd.unique(ev.dropna())))]
+    vals = [raw[t] for t in texts]
+    shown = ", ".join(repr(t) for t in texts[:8])
+    if given is not None:
+        plain = [str(v) for v in vals]   # a float column's 2 is "2" in texts and "2.0" here: either is accepted
+        if str(given) not in texts and str(given) not in plain:
+            raise DataError(f"init --event-value: not a code of column '{_c(col)}' (got {str(given)!r}; codes: "
+                            f"{shown}). Give the code that means the event.")
+        i = texts.index(str(given)) if str(given) in texts else plain.index(str(given))
+        other = next((v for j, v in enumerate(vals) if j != i), 0)
+        return vals[i], other, "the code of an event as given by --event-value"
+    if not vals or len(vals) > 2:
+        raise DataError(f"init --event: column '{_c(col)}' must have two codes, one of them meaning the event (got "
+                        f"{len(vals)} distinct value(s){': ' + shown if vals else ''}). Recode it in the data to "
+                        "event/censored (a competing event as censored, or set up a competing-risks outcome in the "
+                        "config by hand).")
+    low = [t.lower() for t in texts]
+    if len(vals) == 1:
+        if low[0] in _EVENT_CODES:
+            return vals[0], 0, f"the column's one code, {texts[0]}, read as an event: every patient had one"
+        return 1, vals[0], f"1 = event; the column holds only {texts[0]!r} (no events)"
+    if set(low) <= {"0", "1", "true", "false"}:
+        i = low.index("1") if "1" in low else low.index("true")
+        return vals[i], vals[1 - i], "1 = event, 0 = censored"
+    if set(low) == {"1", "2"}:
+        i = low.index("2")
+        return vals[i], vals[1 - i], ("codes 1 and 2 read as in R's survival package: 2 = event, 1 = censored "
+                                      "(check: some data use 1 = event, 2 = censored)")
+    ev_like = [i for i, t in enumerate(low) if t in _EVENT_CODES]
+    cens_like = [i for i, t in enumerate(low) if t in _CENSORED_CODES]
+    if len(ev_like) == 1 and ev_like[0] not in cens_like:
+        i = ev_like[0]
+    elif len(cens_like) == 1:
+        i = 1 - cens_like[0]
+    else:
+        raise DataError(f"init --event: cannot tell which code of column '{_c(col)}' means the event (got {shown}). "
+                        f"Give it, e.g. `--event-value {texts[-1]}`.")
+    return vals[i], vals[1 - i], f"{texts[i]!r} = event, {texts[1 - i]!r} = censored, from the words"
+
+
 def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatment_col: str | None = None,
             time_col: str | None = None, event_col: str | None = None, treated_value: Any = None,
-            time_unit: str | None = None, horizon: float | None = None, landmarks: tuple[float, ...] | None = None,
-            covariate_types: dict[str, str] | None = None, covariates: tuple[str, ...] | None = None) -> ScaffoldPlan:
+            event_value: Any = None, time_unit: str | None = None, horizon: float | None = None,
+            landmarks: tuple[float, ...] | None = None, covariate_types: dict[str, str] | None = None,
+            covariates: tuple[str, ...] | None = None) -> ScaffoldPlan:
     """Infer a config for an analysis-ready table (see the module docstring); any argument given overrides the
     guess.
 
@@ -341,7 +405,8 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     ------
     DataError
         A column cannot be guessed and was not given, a given column is not in the data, the treatment does
-        not have two values (without ``treated_value``), the event is not 0/1, or times are negative.
+        not have two values (without ``treated_value``), the event column does not have two codes of which one
+        can be read as the event (without ``event_value``; see :func:`_event_code`), or times are negative.
     """
     cols = [str(c) for c in df.columns]
     if len(df) == 0:
@@ -388,12 +453,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     if (t < 0).any():
         raise DataError(f"init --time: column '{_c(time_col)}' has {int((t < 0).sum())} negative time(s). Times "
                         "are measured from time zero: fix the data.")
-    ev = df[event_col]
-    ev_vals = set(map(str, (_py(v) for v in pd.unique(ev.dropna()))))
-    if not ev_vals or not ev_vals <= {"0", "1", "True", "False"}:
-        raise DataError(f"init --event: column '{_c(event_col)}' must be coded 0/1 with 1 = event (got "
-                        f"{len(ev_vals)} distinct value(s)). Recode it in the data.")
-    event_value = next((_raw(v) for v in pd.unique(ev.dropna()) if str(_py(v)) in ("1", "True")), 1)
+    event_value, censored_value, event_reason = _event_code(df[event_col], event_col, event_value)
     tvals = pd.to_numeric(df[time_col], errors="coerce")
     by_arm = {}
     for arm_name, code, _ in arms:
@@ -435,7 +495,8 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                         event_col=event_col, event_value=event_value, outcome=outcome, outcome_label=label,
                         time_unit=time_unit, unit_reason=unit_reason, horizon=h, landmarks=lms,
                         at_risk_times=at_risk, times_reason=why, covariates=tuple(covs), skipped=tuple(skipped),
-                        other_candidates=others, arm_reason=arm_reason)
+                        other_candidates=others, arm_reason=arm_reason, event_reason=event_reason,
+                        censored_value=censored_value)
 
 
 def _retype(s: pd.Series, name: str, kind: str) -> ColumnGuess:
@@ -528,9 +589,9 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
                   "labels": _Flow({tname: tlabel, cname: clabel})}, 4)
     out += ["  outcomes:"]
     out += _comment(f"Time column '{_c(plan.time_col)}', event column '{_c(plan.event_col)}' (event_value "
-                    f"{plan.event_value}: that code is an event, the other is censored). Check that it means the "
-                    "event happened: if it means censored, set `event_value: 0`. Rename the outcome (the key) "
-                    "and its label as you like.", 4)
+                    f"{_c(plan.event_value)}: {plan.event_reason}). Check that it means the event happened: if it "
+                    f"means censored, set `event_value: {_c(_flow(plan.censored_value))}`. Rename the outcome (the "
+                    "key) and its label as you like.", 4)
     others = [f"{k}: {', '.join(map(_c, v))}" for k, v in plan.other_candidates.items() if v]
     if others:
         out += _comment(f"Other columns that look like outcomes ({'; '.join(others)}) can be added as further "
@@ -593,7 +654,7 @@ table:
       label: "Primary outcome"
       time_col: {time_col}
       event_col: {event_col}
-      event_value: 1          # the code of an event (others are censored)
+      event_value: {event_value}          # the code of an event (others are censored)
 
 covariates:                   # baseline confounders: type categorical | continuous | binary
 {covariates}
@@ -663,6 +724,7 @@ class ScaffoldOptions:
     control_value: str = "0"
     time_col: str = "time"
     event_col: str = "event"
+    event_value: str = "1"
     time_unit: str = "months"
     covariates: tuple[str, ...] = ("age",)
 
@@ -682,8 +744,15 @@ def render_config(opts: ScaffoldOptions, *, file: str = "study.yaml") -> str:
     return tpl.format(file=_c(file), name=opts.name, title=opts.title.replace('"', "'"), source=_source(opts.path),
                       path=_flow(opts.path), treatment_col=_flow(opts.treatment_col),
                       treated_value=_q(opts.treated_value), control_value=_q(opts.control_value),
-                      time_col=_flow(opts.time_col), event_col=_flow(opts.event_col), time_unit=opts.time_unit,
+                      time_col=_flow(opts.time_col), event_col=_flow(opts.event_col),
+                      event_value=_event_text(opts.event_value), time_unit=opts.time_unit,
                       covariates=covs, landmarks=unit_lm[0], horizon=unit_lm[1])
+
+
+def _event_text(v: str) -> str:
+    """An event code given on the command line as YAML: a whole number as it is (``1``: the template's 0/1 column
+    read as numbers), anything else quoted (:func:`_q`)."""
+    return v if re.fullmatch(r"-?[0-9]+", v) else _q(v)
 
 
 def _q(v: str) -> str:
