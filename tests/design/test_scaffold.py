@@ -208,3 +208,32 @@ def test_event_value_given_or_refused(tmp_path):
     text = render_config(ScaffoldOptions(event_value="no"))
     assert yaml.safe_load(text)["table"]["outcomes"]["primary"]["event_value"] == "no"
     assert yaml.safe_load(render_config(ScaffoldOptions()))["table"]["outcomes"]["primary"]["event_value"] == 1
+
+
+def test_a_level_held_by_one_arm_is_rejected_by_validate_as_by_run(tmp_path):
+    """A categorical level only treated patients have (R's lung data: ECOG 3 and 'not reported', one patient each,
+    both men) separates the arms: the logistic propensity fit fails in run's causal step. validate said 'valid';
+    now both stop at the design check with the same message, before any fit. Firth's model is not affected."""
+    df = breast_cohort(200)
+    df["clinic"] = np.where(df["hormon"] == 1, "north", "south")
+    df.loc[df.index[df["hormon"] == 0][:30], "clinic"] = "north"
+    df.loc[df.index[df["hormon"] == 1][:2], "clinic"] = "east"      # east: two treated patients, no control
+    df.to_csv(tmp_path / "bc.csv", index=False)
+    cfg = tmp_path / "bc.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "hormon", "--time", "rtime",
+                            "--event", "recur", "--out", str(cfg), "--yes"])
+    assert r.exit_code == 0, r.output
+    line = next(i for i, t in enumerate(cfg.read_text().splitlines(), 1) if t.startswith("  clinic:"))
+    expected = (f"{cfg}:{line}: covariates.clinic: level 'east' (2 patients) is held by patients of arm 'hormon' only "
+                "(got 0 in arm 'no_hormon'), so the covariate predicts their arm perfectly and the logistic propensity "
+                "model has no finite estimate (separation). Merge it with another level in the data, use the Firth "
+                "model `analysis: {propensity: {method: firth}}`, or leave the covariate out of the model "
+                "`covariates: {clinic: {in_propensity: false}}`.")
+    flat = lambda out: " ".join(out.split())   # noqa: E731 - the console wraps long lines
+    v = runner.invoke(app, ["validate", str(cfg)])
+    assert v.exit_code != 0 and flat(expected) in flat(v.output)
+    run = runner.invoke(app, ["run", str(cfg), "-q", "-o", str(tmp_path / "rep")])
+    assert run.exit_code == v.exit_code and flat(expected) in flat(run.output)
+    text = cfg.read_text().replace("\nanalysis:\n", "\nanalysis:\n  propensity: {method: firth}\n", 1)
+    cfg.write_text(text)
+    assert runner.invoke(app, ["validate", str(cfg)]).exit_code == 0

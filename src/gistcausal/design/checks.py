@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.design.config import StudyConfig
-from gistcausal.errors import CohortError, ConfigError, DataError
+from gistcausal.errors import CohortError, ConfigError, DataError, SeparationError
 
 #: Show a text column's codes in a message only when it has this few of them (category codes, not free text).
 _MAX_CODES_SHOWN = 10
@@ -177,6 +177,48 @@ def check_splines(cfg: StudyConfig, frame: pd.DataFrame) -> None:
                           f"'{name}' has many tied values (got spline_df: {cov.spline_df}). {fix}.")
 
 
+def check_separating_levels(cfg: StudyConfig, frame: pd.DataFrame, arms: tuple[str, str]) -> None:
+    """No level of a categorical or binary propensity covariate is held by the patients of one arm only.
+
+    Such a level predicts the arm of its patients perfectly: the logistic propensity model's maximum-likelihood
+    coefficient for it is infinite (quasi-complete separation; Albert & Anderson, Biometrika 1984), and the fit
+    would fail in the causal step. Checked on the cohort, before any fit, so ``validate`` rejects it as ``run``
+    does. Only for ``analysis.propensity.method: logistic`` (Firth's penalised likelihood and the learners have
+    finite estimates) and covariates without missing values in the cohort (imputed values may fill the level in
+    the other arm).
+
+    Raises
+    ------
+    SeparationError
+        Naming the covariate (its YAML line), the level, the arm and the counts, with the fixes in YAML syntax.
+    """
+    if cfg.analysis.propensity.method != "logistic" or not cfg.covariates:
+        return
+    arm = frame["arm"].astype(str)
+    for name, cov in cfg.covariates.items():
+        if cov.type == "continuous" or not cov.in_propensity or name not in frame.columns:
+            continue
+        col = frame[name]
+        if col.isna().any():
+            continue
+        counts = pd.crosstab(col.astype(str), arm)
+        for a, b in (arms, arms[::-1]):
+            if a not in counts.columns:
+                continue
+            alone = counts.index[(counts[a] > 0) & ((counts[b] == 0) if b in counts.columns else True)]
+            if len(alone):
+                shown = ", ".join(f"'{lv}' ({int(counts.at[lv, a])} patient{'s' if counts.at[lv, a] != 1 else ''})"
+                                  for lv in alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else "")
+                which = f"level {shown} is" if len(alone) == 1 else f"levels {shown} are"
+                raise SeparationError(
+                    f"{cfg.locate(f'covariates.{name}')}: covariates.{name}: {which} held by patients of arm "
+                    f"'{a}' only (got 0 in arm '{b}'), so the covariate predicts their arm perfectly and the "
+                    f"logistic propensity model has no finite estimate (separation). Merge "
+                    f"{'it' if len(alone) == 1 else 'them'} with another level in the data, use the Firth model "
+                    f"`analysis: {{propensity: {{method: firth}}}}`, or leave the covariate out of the model "
+                    f"`covariates: {{{name}: {{in_propensity: false}}}}`.")
+
+
 def check_estimable(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[Any], arms: tuple[str, str],
                     where: str) -> None:
     """At least one event per arm in each causal time-to-event outcome, and more patients than propensity
@@ -220,6 +262,9 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
         Landmarks or the horizon beyond an arm's follow-up.
     CohortError
         An arm without events in a causal outcome; no more patients than propensity-model parameters.
+    SeparationError
+        A level of a covariate held by one arm only, with a logistic propensity model
+        (:func:`check_separating_levels`).
     """
     where = cfg.source_path or cfg.name
     # three or more arms (issue 18): every arm's follow-up and events count, not just the first two
@@ -228,7 +273,9 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
     check_estimable(cfg, cohort.frame, cohort.outcomes, arms, where)
     if cfg.analysis.causal:
         check_splines(cfg, cohort.frame)
+        if len(arms) == 2:
+            check_separating_levels(cfg, cohort.frame, arms)
 
 
-__all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_splines", "check_design",
-           "n_parameters"]
+__all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_splines",
+           "check_separating_levels", "check_design", "n_parameters"]
