@@ -401,6 +401,40 @@ def test_issue_8_sequential_trials_config(root, tmp_path):
     assert "Sequential emulated trials" in html and (out / "figures" / "sequential_km.png").is_file()
 
 
+def test_sequential_config_validates_as_it_runs_and_cohort_commands_refuse_it(root, tmp_path):
+    """`validate` on a `sequential:` config checked nothing and ended in a traceback (an assert in build_cohort);
+    `balance` and `plasmode` likewise. validate now runs run's own expansion (data checks, no model) and prints
+    its flow; a wrong column is rejected by both with one message; the cohort commands refuse with the reason."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from gistcausal.cli import app
+    from gistcausal.design.config import load_config
+    from gistcausal.pipeline import run
+
+    runner = CliRunner()
+    cfg_path = root / "configs" / "sequential_demo.yaml"
+    v = runner.invoke(app, ["validate", str(cfg_path)])
+    assert v.exit_code == 0, v.output
+    flow = run(load_config(cfg_path)).flow
+    assert f"valid. {flow.summary()}" in v.output and "initiate n = " in v.output
+    raw = yaml.safe_load(cfg_path.read_text())
+    raw["sequential"]["id_col"] = "patient"
+    bad = tmp_path / "seq.yaml"
+    bad.write_text(yaml.safe_dump(raw, sort_keys=False))
+    flat = lambda out: " ".join(out.split())   # noqa: E731 - the console wraps long lines
+    v = runner.invoke(app, ["validate", str(bad)])
+    r = runner.invoke(app, ["run", str(bad), "-q", "-o", str(tmp_path / "rep")])
+    assert v.exit_code == r.exit_code != 0 and "Traceback" not in v.output + r.output
+    message = flat(v.output.split("error ", 1)[1])
+    assert "column(s) ['patient'] not found" in message and message in flat(r.output)
+    for cmd in ("balance", "plasmode"):
+        out = runner.invoke(app, [cmd, str(cfg_path), "-o", str(tmp_path / cmd)])
+        assert out.exit_code == 2 and "Traceback" not in out.output
+        assert ("sequential: person-period data emulate a trial at each eligible period, so there is no single "
+                "baseline cohort to build") in flat(out.output)
+
+
 def test_api_progress_goes_to_the_callback_and_the_gistcausal_logger(root, caplog, capsys):
     """The Python API reports progress as the CLI does: to a callback and to the ``gistcausal`` logger at INFO;
     with neither configured it prints nothing (issue 15)."""

@@ -263,7 +263,7 @@ def validate(config: Path = typer.Argument(..., help="Study config (YAML)."),
     from gistcausal.design.cohort import build_cohort
     from gistcausal.design.config import load_config
     from gistcausal.design.data import load_data
-    from gistcausal.pipeline import validate_config_records
+    from gistcausal.pipeline import sequential_trials, validate_config_records
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -272,16 +272,20 @@ def validate(config: Path = typer.Argument(..., help="Study config (YAML)."),
             if write_flagged_ids is not None:
                 _write_flagged_ids(cfg, write_flagged_ids)
             df = load_data(cfg)
-            if cfg.protocol is not None:
-                validate_config_records(cfg, df)
-            cohort = build_cohort(cfg, df)
-            check_design(cfg, cohort)
+            if cfg.sequential is not None:   # a person-period table: run's expansion checks, no cohort
+                flow = sequential_trials(cfg, df)[0]
+            else:
+                if cfg.protocol is not None:
+                    validate_config_records(cfg, df)
+                cohort = build_cohort(cfg, df)
+                check_design(cfg, cohort)
+                flow = cohort.flow
     except GistCausalError as err:
         raise _fail(err) from None
     except KeyboardInterrupt:
         raise _interrupted() from None
     _print_warnings(caught)
-    typer.echo(f"{config}: valid. {cohort.flow.summary()}")
+    typer.echo(f"{config}: valid. {flow.summary()}")
 
 
 @app.command()

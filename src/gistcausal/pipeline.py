@@ -299,22 +299,35 @@ def _sequential(cfg: StudyConfig, df: pd.DataFrame) -> tuple[FlowCounts, dict[st
     """Sequential trials (:mod:`gistcausal.stats.sequential`): person-trial expansion, pooled Cox model with
     patient-clustered robust SE, pooled Kaplan-Meier curves per arm; the flow counts person-periods, eligible
     person-trials and arms."""
-    from gistcausal.stats.sequential import expand_sequential_trials, pooled_km, sequential_cox, trial_counts
+    from gistcausal.stats.sequential import pooled_km, sequential_cox, trial_counts
 
     sq = cfg.sequential
-    ex = expand_sequential_trials(df, id_col=sq.id_col, period_col=sq.period_col, eligible_col=sq.eligible_col,
-                                  treatment_col=sq.treatment_col, time_col=sq.time_col, event_col=sq.event_col,
-                                  covariates=sq.covariates, max_trials=sq.max_trials)
+    flow, ex = sequential_trials(cfg, df)
     res = sequential_cox(ex, id_col=sq.id_col, covariates=sq.covariates, outcome=sq.outcome,
                          contrast="initiate vs no_initiation")
     curves = pooled_km(ex).assign(strategy=lambda d: d["arm"].map({1: sq.labels["initiate"],
                                                                     0: sq.labels["no_initiation"]}))
+    return flow, {"model": res, "trials": trial_counts(ex, id_col=sq.id_col), "curves": curves}
+
+
+def sequential_trials(cfg: StudyConfig, df: pd.DataFrame) -> tuple[FlowCounts, pd.DataFrame]:
+    """The person-trial table of a ``sequential:`` config (:func:`~gistcausal.stats.sequential.
+    expand_sequential_trials`: the data checks and the expansion, no model) and its flow counts; used by ``run``
+    and by ``validate``, so both reject the same data with the same message."""
+    from gistcausal.stats.sequential import expand_sequential_trials
+
+    sq = cfg.sequential
+    if sq is None:
+        raise ValueError("sequential_trials: the config has no `sequential:` section")
+    ex = expand_sequential_trials(df, id_col=sq.id_col, period_col=sq.period_col, eligible_col=sq.eligible_col,
+                                  treatment_col=sq.treatment_col, time_col=sq.time_col, event_col=sq.event_col,
+                                  covariates=sq.covariates, max_trials=sq.max_trials)
     n_rows, n_trials = len(df), len(ex)
     steps = (FlowStep("Eligible person-periods (one emulated trial each)", "include", f"{sq.eligible_col} is true",
                       n_rows, n_rows - n_trials, n_trials),)
     flow = FlowCounts(steps, (("initiate", int((ex["arm"] == 1).sum())),
                               ("no_initiation", int((ex["arm"] == 0).sum()))), "Person-periods in the data")
-    return flow, {"model": res, "trials": trial_counts(ex, id_col=sq.id_col), "curves": curves}
+    return flow, ex
 
 
 def _plasmode(cfg: StudyConfig, cohort: Cohort, engine: Executor) -> Any:

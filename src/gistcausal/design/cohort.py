@@ -376,6 +376,8 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
         before their start.
     CohortError
         The cascade leaves an empty cohort or an empty arm.
+    ConfigError
+        A ``sequential:`` config (person-period data have no single baseline cohort).
 
     See Also
     --------
@@ -384,8 +386,12 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     if cfg.table is not None:
         return _build_from_table(cfg, records)
     p = cfg.protocol
-    assert p is not None
     where = cfg.source_path or cfg.name
+    if p is None:   # a `sequential:` config: person-period rows, one emulated trial per eligible period
+        raise ConfigError(f"{where}: sequential: person-period data emulate a trial at each eligible period, so "
+                          "there is no single baseline cohort to build (got a `sequential:` config, no `table:` or "
+                          "`protocol:`). `gistcausal run` and `validate` analyse it; balance tables, plasmode and "
+                          "the other cohort analyses need a `table:` or `protocol:` config.")
     df = records.copy(deep=False)  # derived columns are added to this frame only; records' values are never written
     for name, d in p.derived.items():
         df[name] = _derive(name, d, df, where)
