@@ -252,3 +252,39 @@ def test_issue_18_k_arm_sensitivity_per_pair_and_not_applicable_listed(three_arm
     res = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert {row["contrast"] for row in res["sensitivity"]["evalues"]} == set(comp.pairs)
     assert [row["analysis"] for row in res["sensitivity"]["not_applicable"]] == list(na["analysis"])
+
+
+def test_a_level_held_by_one_of_three_arms_is_rejected_before_the_multinomial_fit():
+    """With three arms the multinomial propensity fit fails on a covariate level only one arm's patients have
+    (its own-arm scores reach 1, no convergence); check_design (run and validate) rejects it first, naming the
+    level, the arm and the two other arms, without the Firth fix (not available with three arms). A level two arms
+    share is left to the fit (it converges)."""
+    from gistcausal.design.checks import check_design
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
+    from gistcausal.errors import ModelFitError, SeparationError
+    from gistcausal.stats.multiarm import MultinomialPropensityModel
+
+    cfg = load_config(CONFIGS / "gist_three_arms.yaml")
+    cohort = build_cohort(cfg, load_data(cfg))
+    check_design(cfg, cohort)
+    arms = list(cfg.treatment.arms)
+    frame = cohort.frame.copy()
+    frame["sex"] = frame["sex"].astype(str)
+    lone = frame.index[frame["arm"] == arms[1]][:2]
+    frame.loc[lone, "sex"] = "unknown"
+    cohort_bad = type(cohort)(**{**{f: getattr(cohort, f) for f in cohort.__dataclass_fields__}, "frame": frame})
+    with pytest.raises(SeparationError) as err:
+        check_design(cfg, cohort_bad)
+    others = ", ".join(f"'{a}'" for a in arms if a != arms[1])
+    assert (f"covariates.sex: level 'unknown' (2 patients) is held by patients of arm '{arms[1]}' only (got 0 in "
+            f"arms {others}), so the covariate predicts their arm perfectly and the multinomial propensity model has "
+            "no finite estimate (separation). Merge it with another level in the data, or leave the covariate out "
+            "of the model `covariates: {sex: {in_propensity: false}}`.") in str(err.value)
+    covs = [n for n, c in cfg.covariates.items() if c.in_propensity]
+    with pytest.raises(ModelFitError, match="the covariates separate the arms"):
+        MultinomialPropensityModel(covariates=covs, arms=arms).fit(frame, treatment_col="arm")
+    shared = frame.index[frame["arm"] == arms[0]][:2]
+    frame.loc[shared, "sex"] = "unknown"            # two arms have the level now: no separation
+    check_design(cfg, type(cohort)(**{**{f: getattr(cohort, f) for f in cohort.__dataclass_fields__},
+                                      "frame": frame}))

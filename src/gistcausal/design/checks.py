@@ -177,20 +177,20 @@ def check_splines(cfg: StudyConfig, frame: pd.DataFrame) -> None:
                           f"'{name}' has many tied values (got spline_df: {cov.spline_df}). {fix}.")
 
 
-def check_separating_levels(cfg: StudyConfig, frame: pd.DataFrame, arms: tuple[str, str]) -> None:
+def check_separating_levels(cfg: StudyConfig, frame: pd.DataFrame, arms: tuple[str, ...]) -> None:
     """No level of a categorical or binary propensity covariate is held by the patients of one arm only.
 
-    Such a level predicts the arm of its patients perfectly: the logistic propensity model's maximum-likelihood
-    coefficient for it is infinite (quasi-complete separation; Albert & Anderson, Biometrika 1984), and the fit
-    would fail in the causal step. Checked on the cohort, before any fit, so ``validate`` rejects it as ``run``
-    does. Only for ``analysis.propensity.method: logistic`` (Firth's penalised likelihood and the learners have
-    finite estimates) and covariates without missing values in the cohort (imputed values may fill the level in
-    the other arm).
+    Such a level predicts the arm of its patients perfectly: the logistic (or, with more than two arms,
+    multinomial) propensity model's maximum-likelihood coefficient for it is infinite (quasi-complete separation;
+    Albert & Anderson, Biometrika 1984), and the fit would fail in the causal step. Checked on the cohort, before
+    any fit, so ``validate`` rejects it as ``run`` does. Only for ``analysis.propensity.method: logistic`` (Firth's
+    penalised likelihood and the learners have finite estimates; more than two arms always use the multinomial
+    logit) and covariates without missing values in the cohort (imputed values may fill the level in another arm).
 
     Raises
     ------
     SeparationError
-        Naming the covariate (its YAML line), the level, the arm and the counts, with the fixes in YAML syntax.
+        Naming the covariate (its YAML line), the levels with their counts, the arm and the fixes in YAML syntax.
     """
     if cfg.analysis.propensity.method != "logistic" or not cfg.covariates:
         return
@@ -201,22 +201,25 @@ def check_separating_levels(cfg: StudyConfig, frame: pd.DataFrame, arms: tuple[s
         col = frame[name]
         if col.isna().any():
             continue
-        counts = pd.crosstab(col.astype(str), arm)
-        for a, b in (arms, arms[::-1]):
-            if a not in counts.columns:
+        counts = pd.crosstab(col.astype(str), arm).reindex(columns=list(arms), fill_value=0)
+        held = (counts > 0).sum(axis=1)
+        for a in arms:
+            alone = counts.index[(held == 1) & (counts[a] > 0)]
+            if not len(alone):
                 continue
-            alone = counts.index[(counts[a] > 0) & ((counts[b] == 0) if b in counts.columns else True)]
-            if len(alone):
-                shown = ", ".join(f"'{lv}' ({int(counts.at[lv, a])} patient{'s' if counts.at[lv, a] != 1 else ''})"
-                                  for lv in alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else "")
-                which = f"level {shown} is" if len(alone) == 1 else f"levels {shown} are"
-                raise SeparationError(
-                    f"{cfg.locate(f'covariates.{name}')}: covariates.{name}: {which} held by patients of arm "
-                    f"'{a}' only (got 0 in arm '{b}'), so the covariate predicts their arm perfectly and the "
-                    f"logistic propensity model has no finite estimate (separation). Merge "
-                    f"{'it' if len(alone) == 1 else 'them'} with another level in the data, use the Firth model "
-                    f"`analysis: {{propensity: {{method: firth}}}}`, or leave the covariate out of the model "
-                    f"`covariates: {{{name}: {{in_propensity: false}}}}`.")
+            shown = ", ".join(f"'{lv}' ({int(counts.at[lv, a])} patient{'s' if counts.at[lv, a] != 1 else ''})"
+                              for lv in alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else "")
+            which = f"level {shown} is" if len(alone) == 1 else f"levels {shown} are"
+            others = [b for b in arms if b != a]
+            none_in = (f"arm '{others[0]}'" if len(others) == 1 else
+                       "arms " + ", ".join(f"'{b}'" for b in others))
+            firth = (" use the Firth model `analysis: {propensity: {method: firth}}`," if len(arms) == 2 else "")
+            raise SeparationError(
+                f"{cfg.locate(f'covariates.{name}')}: covariates.{name}: {which} held by patients of arm '{a}' only "
+                f"(got 0 in {none_in}), so the covariate predicts their arm perfectly and the "
+                f"{'logistic' if len(arms) == 2 else 'multinomial'} propensity model has no finite estimate "
+                f"(separation). Merge {'it' if len(alone) == 1 else 'them'} with another level in the data,{firth} "
+                f"or leave the covariate out of the model `covariates: {{{name}: {{in_propensity: false}}}}`.")
 
 
 def check_estimable(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[Any], arms: tuple[str, str],
@@ -263,7 +266,7 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
     CohortError
         An arm without events in a causal outcome; no more patients than propensity-model parameters.
     SeparationError
-        A level of a covariate held by one arm only, with a logistic propensity model
+        A level of a covariate held by one arm only, with a logistic (multinomial) propensity model
         (:func:`check_separating_levels`).
     """
     where = cfg.source_path or cfg.name
@@ -273,8 +276,7 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
     check_estimable(cfg, cohort.frame, cohort.outcomes, arms, where)
     if cfg.analysis.causal:
         check_splines(cfg, cohort.frame)
-        if len(arms) == 2:
-            check_separating_levels(cfg, cohort.frame, arms)
+        check_separating_levels(cfg, cohort.frame, arms)
 
 
 __all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_splines",
