@@ -359,7 +359,9 @@ def _fork_workers_from_server(modules: tuple[str, ...], workers: int) -> Callabl
     here, and forks each worker from it, so a worker starts with them imported (copy-on-write pages shared with the
     server). The server is started now, while this process reads the records, and imports on the core this
     process leaves idle. A forked worker does not import this process's main script (loky's workers never do;
-    see :mod:`gistcausal._forkserver_main`), so a script without a ``__main__`` guard still runs once.
+    see :mod:`gistcausal._forkserver_main`), so a script without a ``__main__`` guard still runs once. The server
+    is multiprocessing's own: it lives as long as this process (idle between runs, its pages shared with the
+    workers) and serves this process's later runs too.
 
     The BLAS and OpenMP thread counts joblib gives its workers (one thread each when every core runs a worker;
     a variable already set is kept) are set in the server's environment, which the forked workers inherit (loky
