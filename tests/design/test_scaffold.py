@@ -237,3 +237,23 @@ def test_a_level_held_by_one_arm_is_rejected_by_validate_as_by_run(tmp_path):
     text = cfg.read_text().replace("\nanalysis:\n", "\nanalysis:\n  propensity: {method: firth}\n", 1)
     cfg.write_text(text)
     assert runner.invoke(app, ["validate", str(cfg)]).exit_code == 0
+
+
+def test_one_arm_level_message_escapes_the_data_text():
+    """A level's text comes from the data file: control characters reach the message escaped (repr), not raw."""
+    from gistcausal.design.checks import check_separating_levels
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
+    from gistcausal.errors import SeparationError
+
+    from tests.conftest import CONFIGS
+
+    cfg = load_config(CONFIGS / "gist_second_line.yaml")
+    cohort = build_cohort(cfg, load_data(cfg))
+    frame = cohort.frame.copy()
+    frame["sex"] = frame["sex"].astype(str)
+    frame.loc[frame.index[frame["arm"] == cohort.treated][:1], "sex"] = "x\n\x1b[31mred"
+    with pytest.raises(SeparationError) as err:
+        check_separating_levels(cfg, frame, (cohort.treated, cohort.control))
+    text = str(err.value)
+    assert "level 'x\\n\\x1b[31mred' (1 patient)" in text and "\x1b" not in text and "\n" not in text

@@ -207,7 +207,7 @@ def check_separating_levels(cfg: StudyConfig, frame: pd.DataFrame, arms: tuple[s
             alone = counts.index[(held == 1) & (counts[a] > 0)]
             if not len(alone):
                 continue
-            shown = ", ".join(f"'{lv}' ({int(counts.at[lv, a])} patient{'s' if counts.at[lv, a] != 1 else ''})"
+            shown = ", ".join(f"{str(lv)!r} ({int(counts.at[lv, a])} patient{'s' if counts.at[lv, a] != 1 else ''})"
                               for lv in alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else "")
             which = f"level {shown} is" if len(alone) == 1 else f"levels {shown} are"
             others = [b for b in arms if b != a]
