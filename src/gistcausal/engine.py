@@ -365,10 +365,9 @@ def _fork_workers_from_server(modules: tuple[str, ...], workers: int) -> Callabl
 
     The BLAS and OpenMP thread counts joblib gives its workers (one thread each when every core runs a worker;
     a variable already set is kept) are set in the server's environment, which the forked workers inherit (loky
-    passes its ``env`` to loky-started workers only). Nothing is changed where
-    the platform has no ``forkserver`` (Windows), where loky's start method was set by the caller, or where a
-    loky pool already runs (it is reused, with its own start method). Which process a task runs in never changes
-    its result.
+    passes its ``env`` to loky-started workers only). Nothing is changed where the platform has no ``forkserver``
+    (Windows), where loky's start method was set by the caller, or where a loky pool already runs (it is reused,
+    with its own start method). Which process a task runs in never changes its result.
     """
     import multiprocessing as mp
 
