@@ -233,6 +233,8 @@ def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
                             f"{int(df.loc[dup, src.id_col].nunique())} duplicate patient id(s). Registry records "
                             "need one row per patient: deduplicate the extract (list the ids with "
                             "`gistcausal validate CONFIG --write-flagged-ids flagged.csv`).")
+    if isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1:
+        return df   # already numbered 0..n-1: reset_index would only copy (0.5 s at 1e6 records, issue 17)
     return df.reset_index(drop=True)
 
 
