@@ -446,6 +446,44 @@ def test_one_blas_thread_limits_and_restores():
     assert blas() == before
 
 
+def test_nested_thread_blocks_leave_the_limit_to_the_outer_one(monkeypatch):
+    """A one_blas_thread / one_thread block inside another of the same process does not scan the libraries again
+    (threadpoolctl, about 7 ms a block: the CCW bootstrap opened one per replicate inside the emulation's own,
+    issue 17), an API the outer block did not limit is limited, and each limit is restored when its block ends.
+    A forked child (another pid) counts from 0, so its blocks limit again."""
+    import sklearn.ensemble  # noqa: F401 - loads the OpenMP runtime, so threadpoolctl lists it
+    import threadpoolctl
+    from threadpoolctl import threadpool_info
+
+    from gistcausal import engine
+
+    def threads(api):
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == api]
+
+    calls = []
+    real = threadpoolctl.threadpool_limits
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits",
+                        lambda **kw: calls.append(kw["user_api"]) or real(**kw))
+    before = {api: threads(api) for api in ("blas", "openmp")}
+    assert before["openmp"] and max(before["openmp"]) > 1
+    with engine.one_blas_thread():
+        for _ in range(3):
+            with engine.one_blas_thread():
+                assert all(n == 1 for n in threads("blas"))
+        with engine.one_thread():
+            assert all(n == 1 for n in threads("blas") + threads("openmp"))
+        assert threads("openmp") == before["openmp"]
+        assert all(n == 1 for n in threads("blas"))
+    assert calls == ["blas", "openmp"]
+    assert {api: threads(api) for api in ("blas", "openmp")} == before
+    with engine.one_blas_thread():
+        monkeypatch.setitem(engine._DEPTH, "pid", -7)   # as in a child forked inside the block
+        with engine.one_blas_thread():
+            pass
+    assert calls == ["blas", "openmp", "blas", "blas"]
+    assert (engine._DEPTH["blas"], engine._DEPTH["openmp"]) == (0, 0)
+    assert {api: threads(api) for api in ("blas", "openmp")} == before
+
 
 def test_one_thread_limits_blas_and_openmp_and_restores():
     """one_thread() runs its block with one BLAS and one OpenMP thread, which a learner's own

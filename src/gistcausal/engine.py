@@ -698,6 +698,40 @@ def run_beside_each(engine: Engine, fn: Callable[..., R], tasks: Sequence[tuple[
     return wait
 
 
+#: This process's depth inside :func:`one_blas_thread` / :func:`one_thread` blocks, per threadpoolctl API (and the
+#: process it counts for: a forked child starts at 0). A nested block leaves the limit to the outer one:
+#: threadpoolctl scans the loaded libraries at each block, about 7 ms, and the clone-censor-weight bootstrap opened
+#: a block per replicate inside the emulation's own (0.7 s of CPU at 1e6 patients, issue 17).
+#: ``generation`` counts the restarts from 0, so a block entered before one does not count down after it.
+_DEPTH: dict[str, int] = {"pid": -1, "generation": 0, "blas": 0, "openmp": 0}
+_DEPTH_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_thread_of(*apis: str) -> Iterator[None]:
+    """One thread for each threadpoolctl user API in ``apis`` not already limited by an enclosing block."""
+    with _DEPTH_LOCK:
+        if _DEPTH["pid"] != os.getpid():
+            _DEPTH.update(pid=os.getpid(), generation=_DEPTH["generation"] + 1, blas=0, openmp=0)
+        generation = _DEPTH["generation"]
+        todo = [api for api in apis if _DEPTH[api] == 0]
+        for api in apis:
+            _DEPTH[api] += 1
+    try:
+        if not todo:
+            yield
+        else:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api=todo[0] if len(todo) == 1 else None):
+                yield
+    finally:
+        with _DEPTH_LOCK:
+            if _DEPTH["generation"] == generation and _DEPTH["pid"] == os.getpid():
+                for api in apis:
+                    _DEPTH[api] -= 1
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run the block with one BLAS thread (threadpoolctl), restoring the previous limit on exit.
@@ -706,10 +740,9 @@ def one_blas_thread() -> Iterator[None]:
     multiply tall, narrow matrices (n x p with p about a dozen), where a second BLAS thread saves nothing and,
     on a shared machine or beside other workers, spins: a logistic Newton fit of 46,000 rows took 35 ms of CPU
     with two OpenBLAS threads and 12 ms with one, a CCW replicate at 425,000 clones 917 vs 553 ms (issue 17).
-    Results do not depend on the thread count beyond summation order (about 1e-15)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    Results do not depend on the thread count beyond summation order (about 1e-15). Inside another such block
+    of this process the limit is already set, and left to that block."""
+    with _one_thread_of("blas"):
         yield
 
 
@@ -730,9 +763,7 @@ def one_thread() -> Iterator[None]:
         import sklearn.utils._openmp_helpers  # noqa: F401 - loads the OpenMP runtime so the limit reaches it
     except ImportError:
         pass
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
+    with _one_thread_of("blas", "openmp"):
         yield
 
 
