@@ -140,3 +140,24 @@ def test_issue_20_transform_needs_a_continuous_covariate_without_spline(tmp_path
                                                     "spline_df (got type: continuous, spline_df: 3); remove one "
                                                     "of them")):
         load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("name, holds", [("treatment", "the 0/1 treatment indicator"),
+                                         ("arm", "the arm of each patient"),
+                                         ("os_time", "the time of outcome 'os'"),
+                                         ("os_event", "the event of outcome 'os'")])
+def test_a_covariate_named_like_a_column_of_the_analysis_table_is_rejected(tmp_path, name, holds):
+    """The analysis table holds arm, treatment and <outcome>_time/_event: a covariate of one of those names had
+    its values replaced by them (a covariate `treatment` became the arm indicator) with a confusing level error
+    or none at all. Rejected at load, with its YAML line and the rename as the fix."""
+    text = GOOD + f"  {name}: {{type: continuous}}\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    line = text.splitlines().index(f"  {name}: {{type: continuous}}") + 1
+    assert str(err.value) == (
+        f"{tmp_path / 'study.yaml'}:{line}: covariates.{name}: the name '{name}' is the analysis table's column for "
+        f"{holds} (got covariate '{name}'), so its values would be replaced. Rename the data column as it is read, "
+        f"`data: {{columns: {{{name}: {name}_1}}}}`, and use the new name under covariates: `{name}_1: {{...}}`.")
+    # the same names are fine for a covariate of another outcome's name or as the treatment column itself
+    ok = GOOD.replace("column: drug", "column: treatment") + "  pfs_time: {type: continuous}\n"
+    assert "pfs_time" in load_config(write(tmp_path, ok)).covariates

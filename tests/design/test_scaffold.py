@@ -257,3 +257,29 @@ def test_one_arm_level_message_escapes_the_data_text():
         check_separating_levels(cfg, frame, (cohort.treated, cohort.control))
     text = str(err.value)
     assert "level 'x\\n\\x1b[31mred' (1 patient)" in text and "\x1b" not in text and "\n" not in text
+
+
+def test_init_leaves_out_a_column_named_like_a_column_of_the_analysis_table(tmp_path):
+    """A data column named `treatment` or `arm` (or `<outcome>_time`) is not proposed as a covariate: the analysis
+    table's own column would replace its values. init says why and how to rename it; asked for by --covariates,
+    it is refused. The config it writes validates."""
+    df = breast_cohort()
+    df["treatment"] = (df["age"] > 50).astype(int)
+    df["arm"] = np.where(df["age"] > 60, "old", "young")
+    df.to_csv(tmp_path / "bc.csv", index=False)
+    out = tmp_path / "bc.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "hormon", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    cfg = load_config(out)
+    assert "treatment" not in cfg.covariates and "arm" not in cfg.covariates and "age" in cfg.covariates
+    text = out.read_text()
+    assert ("#   treatment: named like the analysis table's column for the 0/1 treatment indicator; to adjust for it, "
+            "rename it as it is read (`data: {columns: {treatment: treatment_1}}`) and add `treatment_1` under "
+            "covariates") in text
+    assert "#   arm: named like the analysis table's column for the arm of each patient" in text
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "hormon", "--covariates",
+                            "age,treatment", "--out", str(tmp_path / "c.yaml")])
+    assert r.exit_code == 2
+    assert "init --covariates: 'treatment' is the analysis table's column for the 0/1 treatment indicator" in r.output
+    assert not (tmp_path / "c.yaml").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -1643,6 +1644,39 @@ def _unknown_key_fix(loc: tuple) -> str:
     return "Remove the key or check its spelling against `gistcausal schema`"
 
 
+#: Suffixes of the columns the analysis table holds for an outcome ``<name>_<suffix>`` (time-to-event: time and
+#: event; binary and continuous: value; competing: time and status).
+OUTCOME_COLUMN_SUFFIXES = ("time", "event", "value", "status")
+
+
+def reserved_column_names(outcomes: Iterable[str]) -> dict[str, str]:
+    """The column names the analysis table (:class:`~gistcausal.design.cohort.Cohort` ``frame``) uses for its own
+    columns, each with what it holds: ``arm``, ``treatment`` and ``<outcome>_time``/``_event``/``_value``/
+    ``_status`` of each outcome. A covariate of the same name would be overwritten by them, so none may have one."""
+    out = {"arm": "the arm of each patient", "treatment": "the 0/1 treatment indicator"}
+    for name in outcomes:
+        for suffix in OUTCOME_COLUMN_SUFFIXES:
+            out[f"{name}_{suffix}"] = f"the {suffix} of outcome '{name}'"
+    return out
+
+
+def _check_reserved_names(cfg: "StudyConfig", source: str, lines: dict[tuple, int]) -> None:
+    """No covariate is named like a column of the analysis table (:func:`reserved_column_names`): its values
+    would be replaced by the arm, the treatment indicator or an outcome's time, silently."""
+    if cfg.sequential is not None:
+        return
+    taken = reserved_column_names(cfg.outcomes)
+    for name in cfg.covariates:
+        if str(name) in taken:
+            line = lines.get(("covariates", name)) or lines.get(("covariates",))
+            new = f"{name}_1"
+            raise ConfigError(redact(
+                f"{source}{f':{line}' if line else ''}: covariates.{name}: the name '{name}' is the analysis "
+                f"table's column for {taken[str(name)]} (got covariate '{name}'), so its values would be "
+                f"replaced. Rename the data column as it is read, `data: {{columns: {{{name}: {new}}}}}`, and "
+                f"use the new name under covariates: `{new}: {{...}}`."))
+
+
 def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int] | None = None) -> StudyConfig:
     """Validate a plain dict (e.g. parsed YAML) into a :class:`StudyConfig`.
 
@@ -1686,6 +1720,7 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
             msgs.append(f"{where}: {_format_loc(loc)}: {what}{got_txt}. {fix}.")
         head = "invalid configuration" if len(msgs) == 1 else f"invalid configuration ({len(msgs)} problems)"
         raise ConfigError(redact(f"{head}:\n  " + "\n  ".join(msgs))) from None
+    _check_reserved_names(cfg, source, lines)
     return cfg
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from gistcausal.design.config import reserved_column_names
 from gistcausal.errors import ConfigError, DataError
 
 # ============================================================================ data-driven init (init --data)
@@ -471,11 +472,24 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
         lms = tuple(sorted(float(x) for x in landmarks))
     outcome_cols = set(cand["time"]) | set(cand["event"])
     chosen = {treatment_col, time_col, event_col}
+    outcome = _slug(event_col, "outcome")
+    taken = reserved_column_names([outcome])
     covs, skipped = [], []
     for c in cols:
         if c in chosen:
             continue
         if covariates is not None and c not in covariates:
+            continue
+        if str(c) in taken:
+            # the analysis table's own column of that name would replace its values (config._check_reserved_names)
+            if covariates is not None:
+                raise ConfigError(f"init --covariates: '{c}' is the analysis table's column for {taken[str(c)]} "
+                                  f"(got --covariates {','.join(map(str, covariates))}). Rename the column in the "
+                                  f"data (e.g. to {c}_1) and list the new name.")
+            skipped.append(ColumnGuess(c, "skip", (), int(df[c].isna().sum()),
+                                       f"named like the analysis table's column for {taken[str(c)]}; to adjust for "
+                                       f"it, rename it as it is read (`data: {{columns: {{{c}: {c}_1}}}}`) and add "
+                                       f"`{c}_1` under covariates"))
             continue
         g = infer_column(df[c], c)
         if covariate_types and c in covariate_types:
@@ -485,7 +499,6 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
             g = ColumnGuess(c, "skip", (), g.n_missing, "named like a follow-up time or event (an outcome, "
                             "measured after treatment, must not be a confounder)")
         (skipped if g.type == "skip" else covs).append(g)
-    outcome = _slug(event_col, "outcome")
     label = f"Time to {event_col}" if outcome != "outcome" else "Outcome"
     others = {"time": tuple(c for c in cand["time"] if c != time_col)[:4],
               "event": tuple(c for c in cand["event"] if c != event_col)[:4]}
