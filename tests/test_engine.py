@@ -2,6 +2,7 @@
 and the same numbers on any engine and worker count (checked on a real ``distributed.LocalCluster``)."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -462,6 +463,11 @@ def test_nested_thread_blocks_leave_the_limit_to_the_outer_one(monkeypatch):
 
     calls = []
     real = threadpoolctl.threadpool_limits
+    # two threads each to start from, whatever limits the tests before left in this process
+    stack = contextlib.ExitStack()
+    monkeypatch.setattr(engine, "_DEPTH", {"pid": -1, "generation": 0, "blas": 0, "openmp": 0})
+    stack.enter_context(real(limits=2, user_api="blas"))
+    stack.enter_context(real(limits=2, user_api="openmp"))
     monkeypatch.setattr(threadpoolctl, "threadpool_limits",
                         lambda **kw: calls.append(kw["user_api"]) or real(**kw))
     before = {api: threads(api) for api in ("blas", "openmp")}
@@ -483,6 +489,7 @@ def test_nested_thread_blocks_leave_the_limit_to_the_outer_one(monkeypatch):
     assert calls == ["blas", "openmp", "blas", "blas"]
     assert (engine._DEPTH["blas"], engine._DEPTH["openmp"]) == (0, 0)
     assert {api: threads(api) for api in ("blas", "openmp")} == before
+    stack.close()
 
 
 def test_one_thread_limits_blas_and_openmp_and_restores():

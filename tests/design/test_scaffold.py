@@ -283,3 +283,86 @@ def test_init_leaves_out_a_column_named_like_a_column_of_the_analysis_table(tmp_
     assert r.exit_code == 2
     assert "init --covariates: 'treatment' is the analysis table's column for the 0/1 treatment indicator" in r.output
     assert not (tmp_path / "c.yaml").exists()
+
+
+def _validate_and_run_agree(tmp_path, cfg, expected):
+    flat = lambda out: " ".join(out.split())   # noqa: E731 - the console wraps long lines
+    v = runner.invoke(app, ["validate", str(cfg)])
+    assert v.exit_code not in (0, 1) and flat(expected) in flat(v.output), v.output
+    run = runner.invoke(app, ["run", str(cfg), "-q", "-o", str(tmp_path / "rep")])
+    assert run.exit_code == v.exit_code and flat(expected) in flat(run.output), run.output
+    assert "Traceback" not in v.output + run.output
+    return v.exit_code
+
+
+def _init_breast(tmp_path, df, extra: str = "") -> tuple:
+    df.to_csv(tmp_path / "bc.csv", index=False)
+    cfg = tmp_path / "bc.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "hormon", "--time", "rtime",
+                            "--event", "recur", "--out", str(cfg), "--yes", "--force"])
+    assert r.exit_code == 0, r.output
+    if extra:
+        cfg.write_text(cfg.read_text().replace("\ncovariates:\n", "\ncovariates:\n" + extra, 1))
+    lines = cfg.read_text().splitlines()
+    return cfg, lambda key: next(i for i, t in enumerate(lines, 1) if t.startswith(f"  {key}:"))
+
+
+def test_a_constant_propensity_covariate_is_rejected_by_validate_as_by_run(tmp_path):
+    """A covariate with one value in the cohort (init leaves such a column out; a user may add it): validate said
+    valid and run failed in the propensity fit, without the YAML line. Now both stop at the design check."""
+    df = breast_cohort(200).assign(site=1.0)
+    cfg, line = _init_breast(tmp_path, df, "  site: {type: continuous}\n")
+    expected = (f"{cfg}:{line('site')}: covariates.site: every patient of the cohort has the same value (got 1 "
+                "distinct value in 200 patients), so it adjusts for nothing and the propensity model cannot be fitted "
+                "with it. Remove it from the model `covariates: {site: {in_propensity: false}}` (it stays in Table 1).")
+    assert _validate_and_run_agree(tmp_path, cfg, expected) == 3
+    cfg.write_text(cfg.read_text().replace("site: {type: continuous}", "site: {type: continuous, in_propensity: false}"))
+    assert runner.invoke(app, ["validate", str(cfg)]).exit_code == 0
+
+
+def test_collinear_propensity_covariates_are_named_by_validate_as_by_run(tmp_path):
+    """Age in months beside age in years (or a sum of two binary covariates as a number): the propensity design is
+    rank deficient and the fit said only 'got rank 7 for 8 columns'. Now validate and run name the covariates."""
+    df = breast_cohort(200)
+    df["age_m"] = df["age"] * 12 + 6
+    cfg, line = _init_breast(tmp_path, df)
+    expected = (f"{cfg}:{line('age_m')}: covariates: 'age' and 'age_m' are collinear in the cohort (got rank")
+    assert _validate_and_run_agree(tmp_path, cfg, expected) == 5
+    v = runner.invoke(app, ["validate", str(cfg)])
+    assert ("so the propensity model has no unique estimate. Leave one out of the model, e.g. `covariates: {age_m: "
+            "{in_propensity: false}}`, or remove it.") in " ".join(v.output.split())
+    # a categorical covariate's indicators count too: a number equal to the sum of two binary covariates
+    from gistcausal.design.checks import check_propensity_covariates
+    from gistcausal.design.cohort import build_cohort
+    from gistcausal.design.data import load_data
+    from gistcausal.errors import ModelFitError
+
+    c = load_config(cfg)
+    cohort = build_cohort(c, load_data(c))
+    binary = [n for n, cv in c.covariates.items() if cv.type == "binary"][:2]
+    frame = cohort.frame.drop(columns=["age_m"]).copy()
+    frame["age_m"] = sum((frame[b].astype(str) == str(c.covariates[b].levels[1])).astype(float) for b in binary)
+    with pytest.raises(ModelFitError, match=f"'{binary[0]}', '{binary[1]}' and 'age_m'|'age_m'.*collinear"):
+        check_propensity_covariates(c, frame, (cohort.treated, cohort.control))
+    frame["age_m"] = frame["age"] ** 2                 # not a linear combination: passes
+    check_propensity_covariates(c, frame, (cohort.treated, cohort.control))
+
+
+def test_a_continuous_covariate_constant_in_one_arm_and_infinite_values_are_rejected(tmp_path):
+    """The fit refuses a continuous covariate constant within an arm, and a value `inf` reached the Cox model
+    (`cox_fit: covariates must be finite`, exit 3 after validate said valid). Both now stop at the design check."""
+    df = breast_cohort(200)
+    df.loc[df["hormon"] == 1, "age"] = 55.0
+    cfg, line = _init_breast(tmp_path, df)
+    expected = (f"{cfg}:{line('age')}: covariates.age: every patient of arm 'hormon' has the same value (got 1 "
+                "distinct value in")
+    assert _validate_and_run_agree(tmp_path, cfg, expected) == 3
+    df = breast_cohort(200)
+    df["size_cm"] = df["age"] / 10.0
+    df.loc[df.index[:2], "size_cm"] = np.inf
+    df.loc[df.index[2], "size_cm"] = -np.inf
+    cfg, line = _init_breast(tmp_path, df)
+    expected = (f"{cfg}:{line('size_cm')}: covariates.size_cm: column 'size_cm' holds 3 infinite value(s) (got -inf, "
+                "inf), which no model or summary can use. Replace them in the data with the measured values, or empty "
+                "those cells and set how missing values are handled, e.g. `covariates: {size_cm: {missing: impute}}`.")
+    assert _validate_and_run_agree(tmp_path, cfg, expected) == 3

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.design.config import StudyConfig
-from gistcausal.errors import CohortError, ConfigError, DataError, SeparationError
+from gistcausal.errors import CohortError, ConfigError, DataError, ModelFitError, SeparationError
 
 #: Show a text column's codes in a message only when it has this few of them (category codes, not free text).
 _MAX_CODES_SHOWN = 10
@@ -40,7 +40,7 @@ def check_covariate_types(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> 
     ------
     DataError
         A continuous covariate holds text, naming the column, the count of its text values and the fix
-        ``type: categorical``.
+        ``type: categorical``; or infinite numbers (``inf`` in a file: no model, mean or SMD can use them).
     """
     out = frame
     for name, cov in cfg.covariates.items():
@@ -48,6 +48,7 @@ def check_covariate_types(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> 
             continue
         s = frame[name]
         if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            _check_finite(cfg, name, s.to_numpy(dtype=float, na_value=np.nan))
             continue
         present = s.notna()
         conv = pd.to_numeric(s.where(present), errors="coerce")
@@ -62,10 +63,22 @@ def check_covariate_types(cfg: StudyConfig, frame: pd.DataFrame, where: str) -> 
             raise DataError(f"{cfg.locate(f'covariates.{name}.type')}: covariates.{name}: column '{name}' is typed continuous but holds text "
                             f"(got {got}). Set `covariates: {{{name}: {{type: categorical}}}}`, or recode the "
                             "column to numbers.")
+        _check_finite(cfg, name, conv.to_numpy(dtype=float, na_value=np.nan))
         if out is frame:
             out = frame.copy()
         out[name] = conv.astype(float)
     return out
+
+
+def _check_finite(cfg: StudyConfig, name: str, x: np.ndarray) -> None:
+    """A continuous covariate holds no infinite number (DataError naming the count and the fix)."""
+    inf = np.isinf(x)
+    if inf.any():
+        signs = sorted({"inf" if v > 0 else "-inf" for v in x[inf]})
+        raise DataError(f"{cfg.locate(f'covariates.{name}')}: covariates.{name}: column '{name}' holds "
+                        f"{int(inf.sum())} infinite value(s) (got {', '.join(signs)}), which no model or summary "
+                        "can use. Replace them in the data with the measured values, or empty those cells and set how "
+                        f"missing values are handled, e.g. `covariates: {{{name}: {{missing: impute}}}}`.")
 
 
 def _outcome_key(cfg: StudyConfig, name: str) -> str:
@@ -222,6 +235,95 @@ def check_separating_levels(cfg: StudyConfig, frame: pd.DataFrame, arms: tuple[s
                 f"or leave the covariate out of the model `covariates: {{{name}: {{in_propensity: false}}}}`.")
 
 
+def check_propensity_covariates(cfg: StudyConfig, frame: pd.DataFrame, arms: tuple[str, ...]) -> None:
+    """The propensity covariates can be estimated at all: none is constant in the cohort, none typed
+    ``continuous`` is constant within an arm, and none is a linear combination of the others.
+
+    The propensity fit refuses each (:meth:`gistcausal.stats.propensity.PropensityModel.fit`, and the K-arm
+    model); checked here on the cohort, before any fit, so ``validate`` rejects them as ``run`` does and the
+    message names the YAML line and the fix. Collinearity is checked among the main effects (an intercept, each
+    continuous covariate on its scale, the indicators of each categorical or binary covariate's levels but the
+    first): dependent main effects make every design built from them (splines, interactions) rank deficient too.
+    Covariates with missing values in the cohort are left to the fit, since imputed values may change them.
+
+    Raises
+    ------
+    DataError
+        A constant covariate, or a continuous one constant within an arm (two arms).
+    ModelFitError
+        Collinear covariates, naming them.
+    """
+    names = [n for n, c in cfg.covariates.items() if c.in_propensity and n in frame.columns
+             and not frame[n].isna().any()]
+    if not names or not len(frame):
+        return
+    arm = frame["arm"].astype(str).to_numpy()
+    for name in names:
+        col = frame[name]
+        k = col.nunique()
+        if k < 2:
+            raise DataError(f"{cfg.locate(f'covariates.{name}')}: covariates.{name}: every patient of the cohort "
+                            f"has the same value (got 1 distinct value in {len(frame)} patients), so it adjusts for "
+                            f"nothing and the propensity model cannot be fitted with it. Remove it from the model "
+                            f"`covariates: {{{name}: {{in_propensity: false}}}}` (it stays in Table 1).")
+        if cfg.covariates[name].type == "continuous" and k > 2 and len(arms) == 2:
+            for a in arms:
+                held = col[arm == a]
+                if len(held) and held.nunique() < 2:
+                    raise DataError(f"{cfg.locate(f'covariates.{name}')}: covariates.{name}: every patient of arm "
+                                    f"'{a}' has the same value (got 1 distinct value in {len(held)} patients), so "
+                                    "the arms cannot be compared on it. Recode it (e.g. as `type: categorical` with "
+                                    f"grouped levels), or leave it out of the model `covariates: {{{name}: "
+                                    "{in_propensity: false}}`.")
+    X, owner = _main_effects(cfg, frame, names)
+    if X.shape[1] < 2 or X.shape[0] < X.shape[1]:
+        return   # too few patients: check_estimable names it
+    # the rank as the fit decides it (numpy's matrix_rank: singular values above s_max * max(n, p) * eps)
+    _, sv, vt = np.linalg.svd(X, full_matrices=False)
+    tol = sv[0] * max(X.shape) * np.finfo(float).eps
+    rank = int((sv > tol).sum())
+    if rank == X.shape[1]:
+        return
+    # the columns of the dependence: weights of the smallest singular vector, times the columns' sizes
+    share = np.abs(vt[-1]) * np.linalg.norm(X, axis=0)
+    involved = list(dict.fromkeys(owner[j] for j in np.flatnonzero(share > 1e-6 * share.max())
+                                  if owner[j] is not None))
+    if not involved:
+        return
+    shown = " and ".join(f"'{n}'" for n in involved) if len(involved) <= 2 else \
+        ", ".join(f"'{n}'" for n in involved[:-1]) + f" and '{involved[-1]}'"
+    last = involved[-1]
+    raise ModelFitError(f"{cfg.locate(f'covariates.{last}')}: covariates: {shown} are collinear in the cohort "
+                        f"(got rank {rank} for the {X.shape[1]} columns of the propensity model's "
+                        "intercept and main effects: one is a linear combination of the others), so the propensity "
+                        f"model has no unique estimate. Leave one out of the model, e.g. `covariates: {{{last}: "
+                        "{in_propensity: false}}`, or remove it.")
+
+
+def _main_effects(cfg: StudyConfig, frame: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, list[str | None]]:
+    """The intercept and main-effect columns of the propensity covariates ``names`` (complete in ``frame``), and
+    the covariate behind each column (None for the intercept). A categorical's indicators drop one level, which
+    one does not change the columns' span; a ``transform: log`` covariate with a value <= 0 is left to the fit."""
+    cols, owner = [np.ones(len(frame))], [None]
+    for name in names:
+        cov, s = cfg.covariates[name], frame[name]
+        if cov.type == "continuous":
+            x = pd.to_numeric(s, errors="coerce").to_numpy(float)
+            if cov.transform == "log":
+                if not (x > 0).all():
+                    continue
+                x = np.log(x)
+            if np.isfinite(x).all():
+                cols.append(x)
+                owner.append(name)
+            continue
+        codes = pd.factorize(s.astype(str))[0]
+        for j in range(1, int(codes.max()) + 1):
+            cols.append((codes == j).astype(float))
+            owner.append(name)
+    return np.column_stack(cols), owner
+
+
 def check_estimable(cfg: StudyConfig, frame: pd.DataFrame, outcomes: Iterable[Any], arms: tuple[str, str],
                     where: str) -> None:
     """At least one event per arm in each causal time-to-event outcome, and more patients than propensity
@@ -274,10 +376,11 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
     arms = (cohort.treated, cohort.control) if len(cfg.treatment.arms) == 2 else tuple(cfg.treatment.arms)
     check_follow_up(cfg, cohort.frame, cohort.outcomes, arms, where)
     check_estimable(cfg, cohort.frame, cohort.outcomes, arms, where)
-    if cfg.analysis.causal:
+    if cfg.analysis.causal and cfg.covariates:
+        check_propensity_covariates(cfg, cohort.frame, arms)
         check_splines(cfg, cohort.frame)
         check_separating_levels(cfg, cohort.frame, arms)
 
 
 __all__ = ["check_covariate_types", "check_follow_up", "check_estimable", "check_splines",
-           "check_separating_levels", "check_design", "n_parameters"]
+           "check_propensity_covariates", "check_separating_levels", "check_design", "n_parameters"]
