@@ -161,3 +161,24 @@ def test_a_covariate_named_like_a_column_of_the_analysis_table_is_rejected(tmp_p
     # the same names are fine for a covariate of another outcome's name or as the treatment column itself
     ok = GOOD.replace("column: drug", "column: treatment") + "  pfs_time: {type: continuous}\n"
     assert "pfs_time" in load_config(write(tmp_path, ok)).covariates
+
+
+def test_primary_outcome_without_a_time_to_event_outcome_is_the_first_outcome(tmp_path):
+    """A table whose only outcome is competing (R's pbc: status 1 transplant, 2 death) ended `validate` and `run`
+    in a StopIteration traceback: the default primary outcome looked for a time-to-event outcome only."""
+    text = """\
+name: cr
+data: {source: csv, path: d.csv}
+table:
+  treatment: {column: trt, arms: {a: [1], b: [2]}, treated: a}
+  outcomes:
+    death: {label: Death, type: competing, time_col: time, event_col: status, causes: {1: transplant, 2: death}}
+    response: {label: Response, type: binary, value_col: resp}
+covariates:
+  age: {type: continuous}
+"""
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.primary_outcome == "death"
+    cfg = load_config(write(tmp_path, text.replace("    death:", "    zz:").replace("    response:", "    os: {label: OS, "
+                                                   "time_col: time, event_col: dead}\n    response:")))
+    assert cfg.primary_outcome == "os"

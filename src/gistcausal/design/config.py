@@ -1490,7 +1490,10 @@ class StudyConfig(_Model):
     def primary_outcome(self) -> str:
         if self.analysis.primary_outcome:
             return self.analysis.primary_outcome
-        return next(n for n, o in self.outcomes.items() if getattr(o, "type", "time_to_event") == "time_to_event")
+        # the first time-to-event outcome; with none, the first outcome (a competing, binary or continuous one)
+        outs = self.outcomes
+        return next((n for n, o in outs.items() if getattr(o, "type", "time_to_event") == "time_to_event"),
+                    next(iter(outs)))
 
     @property
     def base_dir(self) -> Path:
