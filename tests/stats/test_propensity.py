@@ -816,3 +816,24 @@ def test_issue_17_numeric_checks_beyond_the_first_rows(late):
     else:
         with pytest.raises(DataError, match="constant within arm 'control'"):
             _check_numeric_covariate("y", y, arms, n)
+
+
+@pytest.mark.parametrize("method, fix", [
+    ("firth", "Simplify the model: fewer covariates, or merge sparse levels."),
+    ("logistic", "Simplify the model or use the Firth model (analysis.propensity.method: firth).")])
+def test_non_convergence_advice_fits_the_method(monkeypatch, method, fix):
+    """A Firth fit that did not converge was told to use the Firth model."""
+    import dataclasses
+
+    from gistcausal.errors import ConvergenceWarning
+    from gistcausal.stats import propensity as P
+
+    real = P._fit_parametric
+    monkeypatch.setattr(P, "_fit_parametric", lambda *a, **k: dataclasses.replace(real(*a, **k), converged=False))
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"x": rng.normal(size=200)})
+    df["t"] = (rng.random(200) < special.expit(df["x"])).astype(int)
+    with pytest.warns(ConvergenceWarning) as rec:
+        PropensityModel(covariates=["x"], method=method).fit(df, treatment_col="t")
+    text = " ".join(str(w.message) for w in rec if issubclass(w.category, ConvergenceWarning))
+    assert f"PropensityModel.fit: {method} fit did not converge (got" in text and text.endswith(fix)

@@ -6,6 +6,7 @@ difference (statsmodels logistic propensity score, lifelines weighted Kaplan-Mei
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -484,3 +485,37 @@ print("same:", ser.to_dict() == par.to_dict())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "dowhy imported: False" in out and "same: True" in out, out
+
+
+def test_a_refuter_without_a_new_effect_is_not_estimable_never_a_pass(full_run):
+    """DoWhy's data_subset and bootstrap refuters gave no new effect on a small Firth-fitted data set (lifelines'
+    canadian_senators): the report read "new effect nan to nan -> pass" and "No refuter raised a concern"."""
+    from types import SimpleNamespace
+
+    from gistcausal.stats.refutation import NOT_ESTIMABLE, _read
+
+    nan = float("nan")
+    for name in ("data_subset", "bootstrap", "placebo_treatment", "add_unobserved_common_cause"):
+        r = _read(name, SimpleNamespace(new_effect=nan, refutation_result={"p_value": 0.9}), 1.0, 0.2, 0.05, 10)
+        assert r["reading"] == NOT_ESTIMABLE
+        r = _read(name, SimpleNamespace(new_effect=[nan, nan], refutation_result=None), 1.0, 0.2, 0.05, 10)
+        assert r["reading"] == NOT_ESTIMABLE
+    # a p-value rule without a p-value cannot be read either; a finite new effect with its p-value is read
+    assert _read("data_subset", SimpleNamespace(new_effect=1.0, refutation_result={}), 1.0, 0.2, 0.05, 10
+                 )["reading"] == NOT_ESTIMABLE
+    assert _read("data_subset", SimpleNamespace(new_effect=1.0, refutation_result={"p_value": 0.5}), 1.0, 0.2,
+                 0.05, 10)["reading"] == "pass"
+    assert _read("add_unobserved_common_cause", SimpleNamespace(new_effect=[0.9, 1.1], refutation_result=None),
+                 1.0, 0.2, 0.05, 1)["reading"] == "pass"
+    res, _ = full_run
+    table = res.table.copy()
+    table.loc[table["refuter"].isin(["data_subset", "bootstrap"]),
+              ["new_effect", "new_effect_low", "new_effect_high", "p_value"]] = nan
+    table.loc[table["refuter"].isin(["data_subset", "bootstrap"]), "reading"] = NOT_ESTIMABLE
+    text = dataclasses.replace(res, table=table).summary()
+    assert "  data_subset: new effect none -> not estimable" in text
+    assert ("No refuter raised a concern (of 3 read). 2 of 5 could not be read: DoWhy gave no new effect or p-value "
+            "for them (not counted as passes).") in text
+    table["reading"] = NOT_ESTIMABLE
+    assert dataclasses.replace(res, table=table).summary().endswith(
+        "No refuter could be read: DoWhy gave no new effect for any of the 5.")

@@ -700,8 +700,9 @@ class PropensityModel:
             pf = _fit_parametric(X, t, method, design, start, covariance=diagnostics)
             coef_table, converged, n_iter, loglik = pf.table, pf.converged, pf.n_iter, pf.loglik
             if not converged:
-                caught.append(f"{_WHERE}: {method} fit did not converge (got {n_iter} iterations). Simplify "
-                              "the model or use the Firth model (analysis.propensity.method: firth).")
+                fix = ("Simplify the model: fewer covariates, or merge sparse levels" if method == "firth" else
+                       "Simplify the model or use the Firth model (analysis.propensity.method: firth)")
+                caught.append(f"{_WHERE}: {method} fit did not converge (got {n_iter} iterations). {fix}.")
                 warnings.warn(caught[-1], ConvergenceWarning, stacklevel=2)
             self.coef_ = pf.coef
             scores = special.expit(X @ pf.coef)

@@ -305,12 +305,21 @@ class RefutationResult:
             p = "" if not np.isfinite(r.p_value) else f", p = {r.p_value:.3g}"
             if np.isfinite(r.new_effect):
                 new = f"{r.new_effect:.3g}"
-            else:
+            elif np.isfinite(r.new_effect_low) and np.isfinite(r.new_effect_high):
                 new = f"{r.new_effect_low:.3g} to {r.new_effect_high:.3g}"
+            else:
+                new = "none"
             lines.append(f"  {r.refuter}: new effect {new}{p} -> {r.reading}")
         concerns = int((self.table["reading"] == "concern").sum())
-        lines.append(f"{concerns} of {len(self.table)} refuters raised a concern." if concerns
-                     else "No refuter raised a concern.")
+        missing = int((self.table["reading"] == NOT_ESTIMABLE).sum())
+        read = len(self.table) - missing
+        if not read:
+            lines.append(f"No refuter could be read: DoWhy gave no new effect for any of the {missing}.")
+        else:
+            lines.append((f"{concerns} of {read} refuters raised a concern." if concerns
+                          else f"No refuter raised a concern{f' (of {read} read)' if missing else ''}.")
+                         + (f" {missing} of {len(self.table)} could not be read: DoWhy gave no new effect or "
+                            "p-value for them (not counted as passes)." if missing else ""))
         return "\n".join(lines)
 
 
@@ -352,6 +361,9 @@ def _robust_ipw_se(y: np.ndarray, a: np.ndarray, w: np.ndarray) -> float:
         out += np.sum(w[m] ** 2 * (y[m] - mu) ** 2) / np.sum(w[m]) ** 2
     return math.sqrt(out)
 
+
+#: The reading of a refuter whose new effect (or, for a rule on the p-value, whose p-value) DoWhy did not produce.
+NOT_ESTIMABLE = "not estimable"
 
 _RULES = {
     "placebo_treatment": ("pass if DoWhy's p-value >= alpha: a zero effect is compatible with the effects "
@@ -877,16 +889,22 @@ def _read(name: str, r: Any, value: float, se: float, alpha: float, nsim: int) -
     if isinstance(r.refutation_result, dict) and r.refutation_result.get("p_value") is not None:
         p = float(r.refutation_result["p_value"])
     if name == "add_unobserved_common_cause":
+        nsim = 1
+    if not (math.isfinite(new) or all(math.isfinite(x) for x in lo_hi)):
+        # DoWhy gave no new effect (a refit failed on every subset or resample): nothing to read, never a pass
+        reading = NOT_ESTIMABLE
+    elif name == "add_unobserved_common_cause":
         moved = abs(new - value) if math.isfinite(new) else max(abs(lo_hi[0] - value), abs(lo_hi[1] - value))
         flipped = (np.sign(new) != np.sign(value)) if math.isfinite(new) else False
         reading = "concern" if (moved > se or flipped) else "pass"
-        nsim = 1
+    elif not math.isfinite(p):
+        reading = NOT_ESTIMABLE   # the rule reads DoWhy's p-value, and there is none
     else:
-        reading = "concern" if (math.isfinite(p) and p < alpha) else "pass"
+        reading = "concern" if p < alpha else "pass"
     return {"refuter": name, "dowhy_method": REFUTERS[name], "estimate": value, "new_effect": new,
             "new_effect_low": lo_hi[0], "new_effect_high": lo_hi[1], "p_value": p, "reading": reading,
             "rule": _RULES[name], "num_simulations": nsim}
 
 
-__all__ = ["REFUTERS", "BRIDGES", "PSEUDO_OUTCOME", "causal_graph", "graph_to_gml", "graph_to_dot",
+__all__ = ["REFUTERS", "BRIDGES", "PSEUDO_OUTCOME", "NOT_ESTIMABLE", "causal_graph", "graph_to_gml", "graph_to_dot",
            "pseudo_observations", "RefutationResult", "refute", "refuter_seeds"]
