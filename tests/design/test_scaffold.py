@@ -366,3 +366,82 @@ def test_a_continuous_covariate_constant_in_one_arm_and_infinite_values_are_reje
                 "inf), which no model or summary can use. Replace them in the data with the measured values, or empty "
                 "those cells and set how missing values are handled, e.g. `covariates: {size_cm: {missing: impute}}`.")
     assert _validate_and_run_agree(tmp_path, cfg, expected) == 3
+
+
+def _r_like(n: int = 200, seed: int = 4) -> pd.DataFrame:
+    """A table shaped like R's survival data (rotterdam, mgus2, colon, pbc): calendar year, progression time and
+    status beside the follow-up, a lab value named like a time, status coded 1/2."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "year": rng.integers(1978, 1994, n), "age": rng.normal(60, 10, n).round(1),
+        "rx": rng.choice(["Obs", "Lev+5FU"], n), "protime": rng.normal(10.7, 1.0, n).round(1),
+        "ptime": rng.integers(1, 300, n), "pstat": rng.integers(0, 2, n),
+        "rtime": rng.integers(30, 4000, n), "status": rng.choice([1, 2], n)})
+
+
+def test_init_reads_r_style_tables():
+    """Found on R's survival data as `write.csv` hands them over: a calendar year taken as the follow-up time (the
+    report's 1990-year RMST), progression time/status (ptime, pstat) offered as confounders, status coded 1/2 not
+    guessed as the event, and the observation arm ('Obs') taken as the treated one."""
+    df = _r_like()
+    cand = guess_columns(df)
+    assert "year" not in cand["time"] and cand["time"][0] == "rtime"
+    assert cand["event"][0] == "status"
+    plan = propose(df, data_path="r.csv", treatment_col="rx")
+    assert (plan.time_col, plan.event_col, plan.event_value) == ("rtime", "status", 2)
+    assert [a[0] for a in plan.arms][0] == "lev_5fu"
+    covs = [g.name for g in plan.covariates]
+    assert "protime" in covs and "year" in covs and "ptime" not in covs and "pstat" not in covs
+    assert {g.name: g.reason for g in plan.skipped}["pstat"].startswith("named like a follow-up time or event")
+    for codes, treated in ((["democracy", "non_democracy"], "democracy"), (["Liberal", "other"], "liberal"),
+                           (["placebo", "rIFN-g"], "rifn_g")):
+        d = df.assign(rx=np.resize(codes, len(df)))
+        assert [a[0] for a in propose(d, data_path="r.csv", treatment_col="rx").arms][0] == treated
+    words = df.assign(status=np.where(df["status"] == 2, "dead", "alive"), fustat=0).drop(columns="pstat")
+    assert propose(words.drop(columns="fustat"), data_path="r.csv", treatment_col="rx").event_value == "dead"
+    assert "fustat" in guess_columns(words)["event"]
+
+
+def test_init_refuses_three_event_codes_with_the_competing_risks_fix(tmp_path):
+    """pbc's status 0/1/2 (censored, transplant, death): --event-value 2 wrote a config validate then rejected with
+    'Set event_value' (it was set). init now refuses it with the competing-risks fix, says why 'status' was not
+    guessed, and validate's message of such a config names the same fix."""
+    df = _r_like().assign(status=lambda d: np.resize([0, 1, 2], len(d))).drop(columns="pstat")
+    df.to_csv(tmp_path / "pbc.csv", index=False)
+    base = ["init", "--data", str(tmp_path / "pbc.csv"), "--treatment", "rx", "--out", str(tmp_path / "p.yaml")]
+    flat = lambda out: " ".join(out.split())   # noqa: E731 - the console wraps long lines
+    r = runner.invoke(app, base + ["--event", "status", "--event-value", "2"])
+    assert r.exit_code == 3 and ("init --event-value: column 'status' has 3 codes (got '0', '1', '2'), and an outcome "
+                                 "reads one code as the event and every other as censored.") in flat(r.output)
+    assert "`type: competing` with `causes: {1: transplant, 2: death}`" in flat(r.output)
+    r = runner.invoke(app, base + ["--time", "rtime"])
+    assert r.exit_code == 3 and "Column 'status' is named like one but has 3 code(s): '0', '1', '2'." in flat(r.output)
+    assert not (tmp_path / "p.yaml").exists()
+    df.assign(status=np.resize([0, 1], len(df))).to_csv(tmp_path / "two.csv", index=False)
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "two.csv"), "--treatment", "rx", "--time", "rtime",
+                            "--event", "status", "--out", str(tmp_path / "p.yaml")])
+    assert r.exit_code == 0, r.output
+    (tmp_path / "p.yaml").write_text((tmp_path / "p.yaml").read_text().replace("two.csv", "pbc.csv"))
+    v = runner.invoke(app, ["validate", str(tmp_path / "p.yaml")])
+    assert v.exit_code == 3 and ("column 'status' (table.outcomes.status.event_col) has 3 codes besides missing (got "
+                                 "values ['0', '1', '2'])") in flat(v.output)
+    assert "write the outcome as `status: {type: competing, causes: {...}, censor_value: ...}`" in flat(v.output)
+
+
+def test_init_writes_accented_names_as_they_are_and_escapes_hidden_characters(tmp_path):
+    """German column names and codes were written as "\\xDCberleben Tage" and "m\\xE4nnlich": valid YAML, hard to
+    read. Visible letters are now written as they are; a bidirectional override or a line separator still makes
+    the text escaped, so nothing hides in the file."""
+    df = breast_cohort().rename(columns={"rtime": "Überleben Tage"})
+    df["Geschlecht"] = np.where(df["age"] > 50, "männlich", "weiblich")
+    df.to_csv(tmp_path / "de.csv", index=False)
+    out = tmp_path / "de.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "de.csv"), "--treatment", "hormon", "--time",
+                            "Überleben Tage", "--event", "recur", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8")
+    assert "time_col: Überleben Tage" in text and "levels: [männlich, weiblich]" in text and "\\x" not in text
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+    from gistcausal.design.scaffold import _dump
+
+    assert "\\u202E" in "".join(_dump({"a": "m\u202eänn"})) and "\\xE4" in "".join(_dump({"a": "m\u202eänn"}))

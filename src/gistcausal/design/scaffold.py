@@ -45,6 +45,9 @@ _TREATMENT_WORDS = ("treatment", "treat", "treated", "trt", "tx", "rx", "arm", "
 _ID_WORDS = ("id", "pid", "patient", "patient_id", "subject", "subject_id", "record_id", "study_id", "mrn")
 _CONTROL_WORDS = ("control", "placebo", "none", "no", "standard", "usual", "usual care", "untreated",
                   "observation", "reference", "false", "0")
+#: Words in a code that make it read as the comparison arm ("Obs" in R's colon data, "non_democracy", "other").
+_CONTROL_TOKENS = ("control", "placebo", "none", "no", "non", "not", "without", "untreated", "standard", "usual",
+                   "obs", "observation", "reference", "other", "sham", "soc", "bsc", "watchful", "waiting")
 _UNIT_WORDS = {"days": ("day", "days", "futime_days", "dtime", "rtime"), "weeks": ("week", "weeks", "wk", "wks"),
                "months": ("month", "months", "mo", "mos"), "years": ("year", "years", "yr", "yrs")}
 #: Round steps per unit for the horizon, the landmarks and the at-risk grid.
@@ -64,12 +67,28 @@ def _tokens(name: str) -> list[str]:
     return [t for t in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if t]
 
 
+#: Endings that make a name token read like a follow-up time (ptime, ostime) or an event status (pstat, fustat)
+#: after a short prefix (an endpoint's letters): ``protime`` (prothrombin time, a lab value) is not one.
+_WORD_ENDINGS = {_TIME_WORDS: ("time",), _EVENT_WORDS: ("stat", "status")}
+_ENDPOINT_PREFIXES = ("pfs", "efs", "dfs", "rfs", "dss", "css", "ttp", "ttf")
+
+
+def _ends_like(token: str, endings: tuple[str, ...]) -> bool:
+    for end in endings:
+        head = token[:-len(end)]
+        if token.endswith(end) and head and (len(head) <= 2 or head in _ENDPOINT_PREFIXES):
+            return True
+    return False
+
+
 def _name_score(name: str, words: tuple[str, ...]) -> int:
-    """2: the whole name is one of ``words``; 1: one of its tokens is; 0: neither."""
+    """2: the whole name is one of ``words``; 1: one of its tokens is, or ends like them after an endpoint's
+    letters (``ptime``, ``pstat``: R's mgus2 progression time and status; ``fustat``); 0: none."""
     low = str(name).lower()
     if low in words:
         return 2
-    return 1 if any(t in words for t in _tokens(name)) else 0
+    ends = _WORD_ENDINGS.get(words, ())
+    return 1 if any(t in words or _ends_like(t, ends) for t in _tokens(name)) else 0
 
 
 def _py(v: Any) -> Any:
@@ -192,13 +211,34 @@ def _guess(df: pd.DataFrame, words: tuple[str, ...], ok) -> list[str]:
 
 
 def _is_time(s: pd.Series) -> bool:
+    """Numbers >= 0 with more than two values, and not calendar years (whole numbers from 1900 to 2100: a year of
+    diagnosis or surgery, named like ``year``, is not a follow-up time; R's rotterdam data)."""
     x = _numeric(s)
-    return x is not None and len(x) > 0 and bool((x >= 0).all()) and x.nunique() > 2
+    if x is None or len(x) == 0 or not bool((x >= 0).all()) or x.nunique() <= 2:
+        return False
+    return not bool(((x >= 1900) & (x <= 2100) & (x == x.round())).all())
 
 
 def _is_event(s: pd.Series) -> bool:
+    """Two codes (or one) that :func:`_event_code` reads: 0/1, R's 1/2, or words such as dead/alive."""
+    x = s.dropna()
+    codes = {str(_py(v)).strip().lower() for v in pd.unique(x)}
+    if not 0 < len(codes) <= 2:
+        return False
+    if codes <= {"0", "1", "true", "false"} or codes == {"1", "2"}:
+        return True
+    return any(c in _EVENT_CODES for c in codes) and any(c in _CENSORED_CODES for c in codes)
+
+
+def _values_text(s: pd.Series) -> str:
+    """A column's values in a message: its distinct codes when few, else their count and range."""
+    codes = order_levels(list(pd.unique(s.dropna())))
+    if len(codes) <= 5:
+        return f"{len(codes)} code(s): {', '.join(repr(str(_c(v))) for v in codes)}"
     x = _numeric(s)
-    return x is not None and len(x) > 0 and set(x.unique()) <= {0.0, 1.0}
+    if x is None:
+        return f"{len(codes)} distinct values"
+    return f"{len(codes)} distinct values from {_num(x.min()):g} to {_num(x.max()):g}"
 
 
 def guess_columns(df: pd.DataFrame) -> dict[str, list[str]]:
@@ -299,6 +339,11 @@ def _raw(v: Any) -> Any:
     return v if isinstance(v, (int, float, str)) else str(v)
 
 
+def _control_like(code: str) -> bool:
+    """Whether a treatment code reads as the comparison arm: a control word, or a word of it one."""
+    return code in _CONTROL_WORDS or any(t in _CONTROL_TOKENS for t in _tokens(code))
+
+
 def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[str, Any, str], ...], str]:
     vals = [_raw(v) for v in values]
     texts = [str(_py(v)) for v in vals]
@@ -313,8 +358,8 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
         yes = {"1", "yes", "true", "y", "treated", "exposed"}
         if any(t in yes for t in low):
             treated = vals[next(i for i, t in enumerate(low) if t in yes)]
-        elif any(t in _CONTROL_WORDS for t in low):
-            treated = vals[next(i for i, t in enumerate(low) if t not in _CONTROL_WORDS)]
+        elif sum(map(_control_like, low)) == 1:
+            treated = vals[next(i for i, t in enumerate(low) if not _control_like(t))]
         else:
             treated = order_levels(vals)[-1]
         reason = "the treated arm guessed from the codes (1, yes, or the value that is not control/none/placebo)"
@@ -357,6 +402,12 @@ def _event_code(ev: pd.Series, col: str, given: Any) -> tuple[Any, Any, str]:
     texts = [str(v) for v in order_levels(list(pd.unique(ev.dropna())))]
     vals = [raw[t] for t in texts]
     shown = ", ".join(repr(t) for t in texts[:8])
+    if given is not None and len(vals) > 2:
+        raise DataError(f"init --event-value: column '{_c(col)}' has {len(vals)} codes (got {shown}), and an "
+                        "outcome reads one code as the event and every other as censored. With competing events "
+                        "(e.g. 1 = transplant, 2 = death), recode the competing codes as censored in the data, or "
+                        "after init write the outcome as `type: competing` with `causes: {1: transplant, 2: death}` "
+                        "and `censor_value: 0`.")
     if given is not None:
         plain = [str(v) for v in vals]   # a float column's 2 is "2" in texts and "2.0" here: either is accepted
         if str(given) not in texts and str(given) not in plain:
@@ -423,8 +474,12 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
             return given
         options = [c for c in cand[role] if c not in taken]
         if not options:
+            # a column named for the role whose values do not fit it: say why it was not taken
+            words = {"time": _TIME_WORDS, "event": _EVENT_WORDS, "treatment": _TREATMENT_WORDS}[role]
+            named = [c for c in cols if c not in taken and _name_score(c, words) > 0][:2]
+            why = "".join(f" Column '{_c(c)}' is named like one but has {_values_text(df[c])}." for c in named)
             raise DataError(f"init {flag}: no column looks like {what} in {data_path} (columns: "
-                            f"{', '.join(map(repr, cols[:30]))}). Give it, e.g. `{flag} COLUMN`.")
+                            f"{', '.join(map(repr, cols[:30]))}).{why} Give it, e.g. `{flag} COLUMN`.")
         return options[0]
 
     taken: list[str] = []
@@ -549,10 +604,25 @@ _Dumper.add_representer(list, lambda d, data: d.represent_sequence(
     "tag:yaml.org,2002:seq", data, flow_style=all(not isinstance(x, (list, dict)) for x in data)))
 
 
+def _plain_unicode(obj: Any) -> bool:
+    """Whether every text in ``obj`` (keys, values, nested) holds only visible characters: letters with accents
+    (männlich, Überleben) are written as they are; control, format (bidirectional overrides) and line-separator
+    characters make the emitter escape the non-ASCII text instead (``\xE4``), so nothing hides in the file."""
+    import unicodedata
+
+    if isinstance(obj, dict):
+        return all(_plain_unicode(k) and _plain_unicode(v) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return all(_plain_unicode(v) for v in obj)
+    if isinstance(obj, str):
+        return all(ch.isascii() or (ch.isprintable() and unicodedata.category(ch)[0] != "C") for ch in obj)
+    return True
+
+
 def _dump(obj: Any, indent: int = 0) -> list[str]:
     """``obj`` as YAML lines by the emitter (keys and values quoted as needed), indented."""
-    text = yaml.dump(obj, Dumper=_Dumper, sort_keys=False, allow_unicode=False, default_flow_style=False,
-                     width=10_000)
+    text = yaml.dump(obj, Dumper=_Dumper, sort_keys=False, allow_unicode=_plain_unicode(obj),
+                     default_flow_style=False, width=10_000)
     return [" " * indent + line for line in text.splitlines()]
 
 
@@ -568,7 +638,7 @@ def _comment(text: str, indent: int = 0, width: int = 110) -> list[str]:
 def _flow(obj: Any) -> str:
     """A scalar as YAML text usable as a key or value on one line (quoted by the emitter inside a flow list,
     where line breaks are escaped)."""
-    text = yaml.safe_dump([obj], allow_unicode=False, default_flow_style=True, width=10_000).strip()
+    text = yaml.safe_dump([obj], allow_unicode=_plain_unicode(obj), default_flow_style=True, width=10_000).strip()
     return text[1:-1]
 
 
