@@ -445,3 +445,20 @@ def test_init_writes_accented_names_as_they_are_and_escapes_hidden_characters(tm
     from gistcausal.design.scaffold import _dump
 
     assert "\\u202E" in "".join(_dump({"a": "m\u202eänn"})) and "\\xE4" in "".join(_dump({"a": "m\u202eänn"}))
+
+
+def test_init_refuses_repeated_identifiers(tmp_path):
+    """R's heart data (start/stop rows, 172 rows for 103 patients) were read as 172 patients with transplant as a
+    baseline treatment (immortal time), and init called 'id' an identifier with one value per row."""
+    df = breast_cohort(100)
+    df["id"] = np.arange(100) // 2 + 1
+    df.to_csv(tmp_path / "h.csv", index=False)
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "h.csv"), "--treatment", "hormon",
+                            "--out", str(tmp_path / "h.yaml")])
+    assert r.exit_code == 3
+    assert ("init --data: column 'id' repeats identifiers (got 100 rows for 50 ids), and the analysis reads one row "
+            "per patient") in " ".join(r.output.split())
+    assert not (tmp_path / "h.yaml").exists()
+    df.assign(id=np.arange(100)).to_csv(tmp_path / "h.csv", index=False)
+    assert runner.invoke(app, ["init", "--data", str(tmp_path / "h.csv"), "--treatment", "hormon",
+                               "--out", str(tmp_path / "h.yaml")]).exit_code == 0

@@ -482,6 +482,19 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                             f"{', '.join(map(repr, cols[:30]))}).{why} Give it, e.g. `{flag} COLUMN`.")
         return options[0]
 
+    for c in cols:
+        # one row per patient: an identifier that repeats means start/stop (counting-process) rows or several
+        # units per patient (R's heart, cgd, retinopathy), which this analysis would count as separate patients
+        if _name_score(c, _ID_WORDS) == 2:
+            ids = df[c].dropna()
+            n_ids = int(ids.nunique())
+            if 0 < n_ids < len(ids):
+                raise DataError(f"init --data: column '{_c(c)}' repeats identifiers (got {len(ids)} rows for {n_ids} "
+                                "ids), and the analysis reads one row per patient: baseline treatment and "
+                                "covariates, one follow-up time. Keep one row per patient in the data (for start/"
+                                "stop rows, the patient's whole follow-up from time zero with treatment as at time "
+                                "zero); treatment that starts during follow-up needs a `sequential:` config "
+                                "(configs/sequential_demo.yaml).")
     taken: list[str] = []
     time_col = pick("time", time_col, "--time", "a follow-up time (numbers >= 0 named like time, months, days)")
     taken.append(time_col)
