@@ -8,7 +8,9 @@ the same message before any model is fitted:
 * :func:`check_follow_up` - landmarks and the RMST horizon within every arm's follow-up, for each outcome the
   survival comparison uses them for;
 * :func:`check_estimable` - at least one event per arm in every causal outcome, and more patients than
-  propensity-model parameters.
+  propensity-model parameters;
+* :func:`check_propensity_covariates` - no constant or collinear propensity covariate;
+* :func:`check_separating_levels` - no covariate level held by one arm only.
 
 Messages follow ``<where>: <key>: <what> (got <value>). <fix>.`` and count patients, never show their values.
 """
@@ -367,6 +369,8 @@ def check_design(cfg: StudyConfig, cohort: Any) -> None:
         Landmarks or the horizon beyond an arm's follow-up.
     CohortError
         An arm without events in a causal outcome; no more patients than propensity-model parameters.
+    DataError, ModelFitError
+        A constant or collinear propensity covariate (:func:`check_propensity_covariates`).
     SeparationError
         A level of a covariate held by one arm only, with a logistic (multinomial) propensity model
         (:func:`check_separating_levels`).
