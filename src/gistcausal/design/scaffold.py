@@ -541,21 +541,21 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     outcome_cols = set(cand["time"]) | set(cand["event"])
     chosen = {treatment_col, time_col, event_col}
     outcome = _slug(event_col, "outcome")
-    taken = reserved_column_names([outcome])
+    reserved = reserved_column_names([outcome])
     covs, skipped = [], []
     for c in cols:
         if c in chosen:
             continue
         if covariates is not None and c not in covariates:
             continue
-        if str(c) in taken:
+        if str(c) in reserved:
             # the analysis table's own column of that name would replace its values (config._check_reserved_names)
             if covariates is not None:
-                raise ConfigError(f"init --covariates: '{c}' is the analysis table's column for {taken[str(c)]} "
+                raise ConfigError(f"init --covariates: '{c}' is the analysis table's column for {reserved[str(c)]} "
                                   f"(got --covariates {','.join(map(str, covariates))}). Rename the column in the "
                                   f"data (e.g. to {c}_1) and list the new name.")
             skipped.append(ColumnGuess(c, "skip", (), int(df[c].isna().sum()),
-                                       f"named like the analysis table's column for {taken[str(c)]}; to adjust for "
+                                       f"named like the analysis table's column for {reserved[str(c)]}; to adjust for "
                                        f"it, rename it as it is read (`data: {{columns: {{{c}: {c}_1}}}}`) and add "
                                        f"`{c}_1` under covariates"))
             continue

@@ -631,7 +631,7 @@ def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     fl_reason = np.select([tl.ongoing, stratum == _S["first_line_intolerance"],
                            np.isin(stratum, (_S["eligible"], _S["tdm_escalation"]))],
                           [0, 1, 2], np.where(o.u_flr < 0.1, 1, 2))   # codes into _FIRST_LINE_END_REASONS
-    cause = np.where(o.died, np.asarray(_CAUSES, dtype=object)[_categorical(o.u_cause, _P_CAUSE)], "")
+    cause = np.where(o.died, _names(_CAUSES, _categorical(o.u_cause, _P_CAUSE)), "")
     size_rec = np.where(rng.random(n) < s.tumor_size_missing, np.nan, cov.size)
 
     width = max(5, len(str(n)))
@@ -641,22 +641,22 @@ def _generate(s: SimulationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     # dtype (1.5 s of the 5.5 s a registry of 1e6 patients took, issue 17)
     df = pd.DataFrame(copy=False, data={
         "patient_id": np.asarray(list(map(f"DGR%0{width}d".__mod__, range(1, n + 1))), dtype=object),
-        "center": np.asarray(CENTERS, dtype=object)[cov.center],
+        "center": _names(CENTERS, cov.center),
         "sex": _names(("male", "female"), cov.female),
         "date_of_birth": dob,
         "date_of_diagnosis": ddx,
         "age_at_diagnosis": (ddx - dob).dt.days.to_numpy() / 365.25,
         "tumor_size_cm": size_rec,
-        "stage_at_diagnosis": np.asarray(STAGES, dtype=object)[cov.stage],
-        "localization": np.asarray(LOCALIZATIONS, dtype=object)[cov.loc],
-        "mitotic_count": np.asarray(MITOTIC, dtype=object)[cov.mitotic],
-        "mutation": np.asarray(MUTATIONS, dtype=object)[cov.mutation],
+        "stage_at_diagnosis": _names(STAGES, cov.stage),
+        "localization": _names(LOCALIZATIONS, cov.loc),
+        "mitotic_count": _names(MITOTIC, cov.mitotic),
+        "mutation": _names(MUTATIONS, cov.mutation),
         "first_line_agent": _names(("imatinib_400", "other"), other_fl),
         "first_line_start_date": _dates(tl.fl_start),
         "first_line_end_date": _dates(tl.fl_end, ~tl.ongoing),
         "first_line_end_reason": _names(_FIRST_LINE_END_REASONS, fl_reason),
         "escalation_for_tdm": stratum == _S["tdm_escalation"],
-        "second_line_regimen": np.asarray(REGIMENS, dtype=object)[regimen],
+        "second_line_regimen": _names(REGIMENS, regimen),
         "second_line_start_date": _dates(tl.t0, has_second),
         "second_line_progression_date": _dates(o.prog_day, o.progressed),
         "second_line_end_date": _dates(end_day, end_day >= 0),
