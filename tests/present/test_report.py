@@ -19,11 +19,6 @@ from ..conftest import CONFIGS, ROOT
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
-@pytest.fixture(scope="session")
-def report_dir(default_results, tmp_path_factory):
-    return write_outputs(default_results, tmp_path_factory.mktemp("out") / "gist_second_line")
-
-
 def test_output_layout(report_dir, default_results, default_figures):
     for f in ("report.html", "results.json", "manifest.json"):
         assert (report_dir / f).is_file()
@@ -40,10 +35,11 @@ def test_output_layout(report_dir, default_results, default_figures):
 def test_excel_and_word_tables_read_back(report_dir):
     from docx import Document
 
-    est = pd.read_excel(report_dir / "tables" / "estimates.xlsx")
-    assert {"outcome", "measure", "value", "variance"} <= set(est.columns)
+    est = pd.read_excel(report_dir / "tables" / "estimates.xlsx", header=2)   # caption, blank row, header
+    assert {"Outcome", "Measure", "Estimate", "Variance"} <= set(est.columns)
+    assert pd.api.types.is_float_dtype(est["Estimate"])   # numbers stay numbers
     doc = Document(report_dir / "tables" / "flow.docx")
-    assert doc.tables[0].rows[0].cells[0].text == "label"
+    assert doc.tables[0].rows[0].cells[0].text == "Step"
 
 
 def test_results_json_is_byte_identical_across_runs(default_config, report_dir, tmp_path):
@@ -232,7 +228,7 @@ def test_report_table_headings_are_words_not_column_codes(report_dir):
     heads = re.findall(r"<th>([^<]*)</th>", html)
     assert len(heads) > 100
     assert [h for h in heads if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)] == []
-    assert column_heading("smd_w") == "SMD (weighted)" and column_heading("n_before") == "n before"
+    assert column_heading("smd_w") == "SMD (weighted)" and column_heading("n_before") == "Patients before"
     assert column_heading("Sunitinib") == "Sunitinib" and column_heading("p") == "p"
 
 

@@ -1,17 +1,25 @@
 """The tables a run exports to ``tables/``, by name, from :class:`~gistcausal.results.AnalysisResults`.
 
 Each is either an object with ``write(path, format=...)`` (Table 1) or a DataFrame; counts are suppressed under
-disclosure control exactly as in the report.
+disclosure control exactly as in the report. A DataFrame is data (codes, full precision) in ``<name>.csv``; in the
+formats people read (md, tex, html, docx, xlsx) it is the table :func:`people_tables` makes of it: captioned,
+headings in words, codes as the config's labels, numbers rounded (:mod:`gistcausal.present.people`), and the
+numbers at risk laid out as in the report (times as columns).
 """
 from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.effects import estimates_frame
 from gistcausal.analysis.spec import table1_options
 from gistcausal.present.multiarm import multiarm_tables, sensitivity_section
-from gistcausal.present.sections import evalue_table, ph_table, protocol_table, truth_table
+from gistcausal.present.people import people_model, vocabulary
+from gistcausal.present.sections import (at_risk_wide, evalue_table, flow_display, ph_table, plasmode_table,
+                                         protocol_table, truth_table)
+from gistcausal.present.table_model import TableModel
 from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
 from gistcausal.results import AnalysisResults
@@ -74,4 +82,66 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
     return out
 
 
-__all__ = ["result_tables"]
+#: Captions of the exported data tables (``{outcome}``, ``{estimand}``: of the table's name).
+_CAPTIONS = {"protocol": "Target trial protocol and its emulation", "flow": "Patient flow",
+             "estimates": "All estimates", "weights": "Weight diagnostics ({estimand})",
+             "propensity_model": "Propensity model coefficients",
+             "strategies_estimates": "Clone-censor-weight emulation of the sustained strategies: estimates",
+             "strategies_diagnostics": "Clone-censor-weight emulation: clones, censoring and weights per strategy",
+             "strategies_flow": "Clone-censor-weight emulation: patient flow",
+             "proportional_hazards": "Proportional-hazards tests of the treatment term (scaled Schoenfeld residuals)",
+             "sequential_trials": "Sequential emulated trials: patients and events per trial and arm",
+             "truth": "Synthetic registry: estimates beside the known true marginal effects",
+             "plasmode_metrics": "Plasmode simulation: performance of the analysis plan",
+             "plasmode_failures": "Plasmode simulation: replicates that failed",
+             "evalues": "E-values", "tipping_grid": "Tipping-point analysis",
+             "benchmarks": "Measured covariates as benchmarks for an unmeasured confounder",
+             "negative_control": "Negative-control outcome", "specification_grid": "Specification grid",
+             "specification_grid_cs_hr": "Specification grid (cause-specific hazard ratio)",
+             "refutation": "DoWhy refutation tests", "duration": "{outcome}: median (range)"}
+
+
+def _caption(name: str, r: AnalysisResults) -> str:
+    """The caption of an exported table, from its name (words when the name has no caption)."""
+    outcomes = {n: o.label for n, o in r.config.outcomes.items()}
+    estimands = set(r.config.analysis.survival.estimands) | set(r.weights) | set(r.balance)
+    if name.startswith("at_risk_"):
+        rest = name[len("at_risk_"):]
+        est = next((e for e in estimands if rest.endswith("_" + e) and rest[:-len(e) - 1] in outcomes), None)
+        outcome = rest[:-len(est) - 1] if est else rest
+        if est:
+            return f"Numbers at risk, unweighted and weighted ({est}): {outcomes.get(outcome, outcome)}"
+        return f"Numbers at risk: {outcomes.get(outcome, outcome)}"
+    for stem in ("weights", "duration"):
+        if name.startswith(stem + "_"):
+            rest = name[len(stem) + 1:]
+            return _CAPTIONS[stem].format(estimand=rest, outcome=outcomes.get(rest, rest))
+    return _CAPTIONS.get(name, name.replace("_", " ").capitalize())
+
+
+def people_tables(r: AnalysisResults, tables: dict[str, Any] | None = None) -> dict[str, TableModel]:
+    """The DataFrames of :func:`result_tables` (or of ``tables``) as tables for people, by name: the numbers at
+    risk with times as columns (as in the report), the flow and the plasmode metrics as the report shows them,
+    every other frame through :func:`~gistcausal.present.people.people_model` with the run's labels."""
+    tables = result_tables(r) if tables is None else tables
+    vocab = vocabulary(r)
+    labels = vocab.arms
+    out: dict[str, TableModel] = {}
+    for name, table in tables.items():
+        if not isinstance(table, pd.DataFrame):
+            continue
+        frame = table
+        if name.startswith("at_risk_") and {"arm", "time", "n_at_risk"} <= set(table.columns):
+            weighted = "weighted_n_at_risk" in table.columns and name[len("at_risk_"):] not in r.study
+            frame = at_risk_wide(table, weighted=weighted, labels=labels)
+        elif name == "flow" and r.multiarm is None:
+            frame = flow_display(r)
+        elif name == "strategies_flow" and "label" in table.columns:
+            frame = table.rename(columns={"label": "Step"})
+        elif name == "plasmode_metrics" and r.plasmode is not None:
+            frame = plasmode_table(r.plasmode, labels)
+        out[name] = people_model(frame, vocab, caption=_caption(name, r))
+    return out
+
+
+__all__ = ["result_tables", "people_tables"]

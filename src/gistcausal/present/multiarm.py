@@ -73,8 +73,8 @@ def balance_across_pairs(comp: Any, r: AnalysisResults) -> pd.DataFrame:
     out = pd.DataFrame({"Covariate": [names.get(c, c) for c in b["covariate"]],
                         "Level": ["" if (lv is None or (isinstance(lv, float) and math.isnan(lv)) or lv == "")
                                   else _level_label(c, lv, levels) for c, lv in zip(b["covariate"], b["level"])],
-                        "Max |SMD| unweighted": b["max_abs_smd_un"].round(3),
-                        "Max |SMD| weighted": b["max_abs_smd_w"].round(3) if "max_abs_smd_w" in b else math.nan,
+                        "Max |SMD| unweighted": b["max_abs_smd_un"],
+                        "Max |SMD| weighted": b["max_abs_smd_w"] if "max_abs_smd_w" in b else math.nan,
                         "Worst pair (weighted)": [_contrast(c, labels) for c in b.get("worst_pair_w", b["worst_pair_un"])],
                         "Flag": b["flag"].map({True: "yes", False: ""})})
     return out
@@ -96,8 +96,8 @@ _TIPPING_COLUMNS = {"contrast": "Contrast", "p_treated": "p in B", "p_control": 
 
 def propensity_table(pr: Any, r: AnalysisResults) -> pd.DataFrame:
     """The multinomial propensity coefficients for a reader: arm labels, "Sex: Male" terms (as the balance
-    tables name them), readable headers; 4 decimals."""
-    f = pr.to_frame().round(4)
+    tables name them), readable headers (rounded for people by :mod:`gistcausal.present.people`)."""
+    f = pr.to_frame()
     labels = _labels(r)
     if "arm" in f:
         f["arm"] = [labels.get(str(a), str(a)) for a in f["arm"]]
@@ -108,10 +108,10 @@ def propensity_table(pr: Any, r: AnalysisResults) -> pd.DataFrame:
 
 
 def weights_table(diag: pd.DataFrame, r: AnalysisResults, arms: dict[str, str] | None = None) -> pd.DataFrame:
-    """Weight diagnostics per arm with arm labels, the pooled row as "All arms", readable headers; 3 decimals.
+    """Weight diagnostics per arm with arm labels, the pooled row as "All arms", readable headers (rounded for people).
     ``arms`` maps the frame's arm names to labels (default: the config's arm codes, as the K-arm weights name
     them)."""
-    f = diag.round(3)
+    f = diag.copy()
     labels = {**(_labels(r) if arms is None else arms), "overall": "All arms"}
     if "arm" in f:
         f["arm"] = [labels.get(str(a), str(a)) for a in f["arm"]]
@@ -208,13 +208,13 @@ def sensitivity_section(r: AnalysisResults) -> dict[str, Any] | None:
         ev["contrast"] = [_contrast(c, labels) for c in ev["contrast"]]
         ev["measure"] = [_MEASURES.get(m, m) for m in ev["measure"]]
         tabs.append(("E-values of every pairwise contrast (VanderWeele & Ding 2017)",
-                     ev[["contrast", "measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]].round(3)
+                     ev[["contrast", "measure", "time", "estimate", "evalue", "evalue_ci", "conversion"]]
                      .rename(columns=_EVALUE_COLUMNS)))
     if "tipping_grid" in sens:
         tip = sens["tipping_grid"].copy()
         tip["contrast"] = [_contrast(c, labels) for c in tip["contrast"]]
         tabs.append(("Tipping point per pair: HR adjusted for an unmeasured binary confounder with prevalence "
-                     "p in B in arm B and p in A in arm A of the pair 'B vs A' (Lin, Psaty & Kronmal 1998)", tip.round(3).rename(columns=_TIPPING_COLUMNS)))
+                     "p in B in arm B and p in A in arm A of the pair 'B vs A' (Lin, Psaty & Kronmal 1998)", tip.rename(columns=_TIPPING_COLUMNS)))
     if "not_applicable" in sens:
         tabs.append(("Sensitivity analyses not applicable with more than two arms",
                      sens["not_applicable"].rename(columns={"analysis": "Analysis", "reason": "Reason"})))

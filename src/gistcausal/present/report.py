@@ -35,7 +35,8 @@ from gistcausal.design.redact import redact
 from gistcausal.effects import round_floats
 from gistcausal.engine import run_beside_each
 from gistcausal.errors import OutputError
-from gistcausal.present.export import result_tables
+from gistcausal.present.export import people_tables, result_tables
+from gistcausal.present.people import people_frame, vocabulary
 from gistcausal.present.figures import FIGURE_GROUPS, build_figures
 from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
 from gistcausal.present.plots import save_svg
@@ -148,8 +149,10 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
     figures = run_beside_each(spec_engine(results.config), figure_files,
                               [(results, tmp / "figures", group) for group in FIGURE_GROUPS])
     try:
-        for name, table in result_tables(results).items():
-            _export_table(table, tmp / "tables" / name, formats)
+        tables = result_tables(results)
+        people = people_tables(results, tables)
+        for name, table in tables.items():
+            _export_table(table, tmp / "tables" / name, formats, people=people.get(name))
         (tmp / "results.json").write_text(dumps_json(results_document(results)), encoding="utf-8")
         manifest = results_manifest(results, command=command)  # here, while the figures are drawn
     finally:  # never leave a worker writing into a folder that is about to be removed
@@ -194,15 +197,20 @@ def results_document(results: AnalysisResults) -> dict[str, Any]:
     return {**results.to_dict(), "target_checklist": target_checklist(results).counts_dict()}
 
 
-def _export_table(table: Any, stem: Path, formats: tuple[str, ...]) -> None:
+def _export_table(table: Any, stem: Path, formats: tuple[str, ...], *, people: Any = None) -> None:
     """Write ``table`` in each format: a :class:`~gistcausal.present.table_model.TableModel` or an object with
-    ``write(path, format=...)`` (tables.TableOne) through the journal-style renderers; a DataFrame as data
-    (csv, md, tex, html as before) and, for Word and Excel, as a ruled table with numbers kept numeric."""
+    ``write(path, format=...)`` (tables.TableOne) through the journal-style renderers; a DataFrame as data in
+    CSV and, in the other formats, as ``people`` (its table for people,
+    :func:`~gistcausal.present.export.people_tables`) when given, else as data (md, tex, html) and, for Word and
+    Excel, as a ruled table with numbers kept numeric."""
     from gistcausal.present.render import write_table
     from gistcausal.present.table_model import TableModel
 
     for fmt in formats:
         path = stem.with_suffix("." + fmt)
+        if people is not None and fmt != "csv":
+            write_table(people, path, format=fmt)
+            continue
         if isinstance(table, TableModel):
             write_table(table, path, format=fmt)
             continue
@@ -237,7 +245,9 @@ def _frame_to_docx(df: pd.DataFrame, path: Path) -> None:
 
 def render_html(results: AnalysisResults, png: dict[str, str]) -> str:
     env = Environment(loader=PackageLoader("gistcausal", "templates"), autoescape=select_autoescape(["html"]))
-    env.filters["table"] = frame_to_html
+    vocab = vocabulary(results)
+    # every frame a person reads: headings in words, codes as labels, numbers rounded (present.people)
+    env.filters["table"] = lambda t: frame_to_html(people_frame(t, vocab) if isinstance(t, pd.DataFrame) else t)
     tpl = env.get_template("report.html")
     return tpl.render(r=results, sections=build_sections(results), png=png, version=__version__,
                       esc=html.escape)

@@ -16,7 +16,11 @@ from markupsafe import Markup
 from gistcausal.analysis.spec import adjustment_name
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
+from gistcausal.present.people import MEASURE_NAMES as _MEASURE_NAMES
+from gistcausal.present.people import MEASURE_NAMES as _CR_MEASURES
+from gistcausal.present.people import column_heading
 from gistcausal.present.multiarm import multiarm_methods, multiarm_sections, propensity_table, weights_table
+from gistcausal.present.table_model import TableModel
 from gistcausal.results import AnalysisResults
 
 
@@ -33,47 +37,19 @@ class ReportSection:
     details: tuple[tuple[str, pd.DataFrame], ...] = ()  # long tables, collapsed under the section
 
 
-#: Column codes of the detail tables, for a reader (the rest: :func:`column_heading`'s word rules)
-_HEADINGS = {"ci_low": "95% CI low", "ci_high": "95% CI high", "ci_low_adj": "Adjusted 95% CI low",
-             "ci_high_adj": "Adjusted 95% CI high", "hr_adj": "Adjusted HR", "ci_includes_null": "CI includes the null",
-             "p_treated": "Prevalence in the treated", "p_control": "Prevalence in the controls",
-             "prev_treated": "Prevalence in the treated", "prev_control": "Prevalence in the controls",
-             "evalue_ci": "E-value of the CI limit", "top1_share": "Share of the top 1%", "p_value": "p",
-             "global_p": "Global p", "num_simulations": "Simulations", "dowhy_method": "DoWhy method",
-             "n_nonfinite": "Not estimable", "n_used": "Replicates used", "ess_after_grace": "ESS after the grace period"}
-_WORDS = {"un": "(unweighted)", "w": "(weighted)", "se": "SE", "ci": "CI", "mcse": "MC SE", "hr": "HR", "rr": "RR",
-          "ks": "KS", "smd": "SMD", "ess": "ESS", "n": "n", "p": "p", "rmst": "RMST", "cif": "CIF", "evalue": "E-value",
-          "rmse": "RMSE", "z": "z", "chisq": "Chi-square", "p01": "1st percentile", "p99": "99th percentile",
-          "q1": "Lower quartile", "q3": "Upper quartile"}
-
-
-def column_heading(name: Any) -> Any:
-    """A snake_case column code as words for a reader (``smd_w`` -> "SMD (weighted)", ``model_se`` -> "Model
-    SE"); headings that are not codes (labels, arm names, anything with a capital or a space) are kept as given."""
-    if not isinstance(name, str) or not name or not all(c.islower() or c.isdigit() or c == "_" for c in name):
-        return name
-    if name in _HEADINGS:
-        return _HEADINGS[name]
-    parts = [w for w in name.split("_") if w]
-    if not parts:
-        return name
-    text = " ".join(_WORDS.get(w, w) for w in parts)
-    return text if parts[0] in _WORDS else text[:1].upper() + text[1:]
-
-
 def frame_to_html(df: Any) -> Markup:
     """HTML table with every cell escaped (column names and category labels come from data); snake_case column
     codes are shown as words (:func:`column_heading`). A journal table
-    (:class:`~gistcausal.present.tables.TableOne`) renders through its own table model."""
+    (:class:`~gistcausal.present.tables.TableOne`, a :class:`~gistcausal.present.table_model.TableModel`)
+    renders through its own table model."""
+    if isinstance(df, TableModel):
+        from gistcausal.present.render.html import render_html
+
+        return Markup(render_html(df))
     if not isinstance(df, pd.DataFrame) and hasattr(df, "to_html"):
         return Markup(df.to_html())
     shown = df.rename(columns=column_heading) if isinstance(df, pd.DataFrame) else df
     return Markup(shown.to_html(index=False, escape=True, na_rep="", border=0, classes="tbl"))
-
-
-_MEASURE_NAMES = {"median": "Median", "surv": "Survival", "surv_diff": "Survival difference",
-                  "surv_ratio": "Survival ratio", "rmst": "RMST", "rmst_diff": "RMST difference",
-                  "hr": "Hazard ratio", "logrank_p": "Log-rank p", "mann_whitney_p": "Mann-Whitney p"}
 
 
 def _num(v: Any, digits: int = 2) -> str:
@@ -555,12 +531,6 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     return secs
 
 
-_CR_MEASURES = {"cif": "Cumulative incidence", "cif_diff": "Difference in cumulative incidence",
-                "cif_ratio": "Ratio of cumulative incidences", "rmtl": "Restricted mean time lost",
-                "rmtl_diff": "Difference in restricted mean time lost", "cs_hr": "Cause-specific hazard ratio",
-                "cs_logrank_p": "Weighted log-rank test (p)"}
-
-
 def competing_table(r: "AnalysisResults", comp: Any) -> pd.DataFrame:
     """One row per cause, measure and time: arm labels for codes, the estimate with its interval rounded for
     people (probabilities and ratios to 3 digits, times to 2 decimals), p-values as p-values."""
@@ -629,7 +599,7 @@ def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                 f"{pr.n_parameters} parameters ({pr.events_per_parameter:.1f} patients of the smaller arm per "
                 f"parameter); c-statistic {pr.c_statistic:.3f}. Scores are never clipped; extreme weights are "
                 "reported below.")
-        ss = pr.score_summary.round(3).rename(columns=lambda c: c.replace("n_below_", "n < ").replace("n_above_", "n > "))
+        ss = pr.score_summary.rename(columns=lambda c: c.replace("n_below_", "n < ").replace("n_above_", "n > "))
         if "arm" in ss.columns:  # the score summary names the arms "treated" and "control"
             ss["arm"] = [arm_names.get(str(a), labels.get(str(a), str(a))) for a in ss["arm"]]
         tabs.insert(0, ("Propensity score distribution by arm", ss))
@@ -643,8 +613,23 @@ def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> Non
             tables=tuple((f"Table 1 before and after weighting ({k})", t)
                          for k, t in r.table1_weighted.items()),
             figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance),
-            details=tuple((f"Balance before and after weighting ({k})", v.to_frame().round(4))
+            details=tuple((f"Balance before and after weighting ({k})", _balance_detail(r, k, v))
                           for k, v in r.balance.items())))
+
+
+def _balance_detail(r: "AnalysisResults", estimand: str, balance: Any) -> TableModel:
+    """Every covariate and level before and after weighting, labelled as in the exported ``balance_<estimand>``
+    table (:func:`~gistcausal.present.tables.balance_detail`), without its caption (the report's details name
+    it)."""
+    from dataclasses import replace
+
+    from gistcausal.analysis.spec import table1_options
+    from gistcausal.present.tables import balance_detail
+
+    opts = table1_options(r.config)
+    model = balance_detail(balance, labels=opts["labels"], arm_labels=opts["arm_labels"],
+                           level_labels=opts["level_labels"])
+    return replace(model, caption=None)
 
 
 def _effect_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
@@ -662,7 +647,7 @@ def _effect_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
                  for (o, est), c in r.causal.items()]
         if r.truth:
             tabs.insert(1, ("Synthetic registry: estimates beside the known true marginal effects",
-                            truth_table(r).round(4)))
+                            truth_table(r)))
         secs.append(ReportSection("effects", f"Causal effect estimates ({adjustment_name(cfg)})", tables=tuple(tabs),
                                   figures=figs,
                                   details=(("All causal estimates", estimates_display(causal, outcomes=out_labels, arms=labels)),)))
@@ -686,7 +671,7 @@ def _effect_sections(r: "AnalysisResults", secs: list[ReportSection]) -> None:
                 ("Scaled Schoenfeld residual test of the treatment term (Grambsch & Therneau 1994; R cox.zph). When "
                  "proportional hazards fail, the marginal hazard ratio averages a changing effect over the follow-up "
                  "and the RMST difference or landmark survival should lead.",),
-                tables=(("Tests", ph.round(4)),), figures=(("Scaled Schoenfeld residuals, primary outcome", "schoenfeld"),)))
+                tables=(("Tests", ph),), figures=(("Scaled Schoenfeld residuals, primary outcome", "schoenfeld"),)))
 
 
 #: Plasmode measures as a reader names them (issue 18: every outcome type).
@@ -735,8 +720,8 @@ def _plasmode_text(settings: dict, labels: dict[str, str] | None = None) -> str:
 def plasmode_table(pm: Any, arms: dict[str, str] | None = None) -> pd.DataFrame:
     """The plasmode metrics with labels: estimator and measure named for a reader (the cause for competing
     risks; the contrast with arm labels for three or more arms), time, and the performance measures rounded to
-    4 digits."""
-    t = pm.to_frame().round(4)
+    full precision (rounded for people by :mod:`gistcausal.present.people`)."""
+    t = pm.to_frame()
     cause = pm.settings.get("cause")
     names = t["measure"].map(lambda m: PLASMODE_MEASURE_NAMES.get(m, m)
                              + (f" ({cause})" if cause and m in ("cif_diff", "rmtl_diff") else ""))
@@ -762,7 +747,7 @@ def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSec
                 f"({st.n_bootstrap} replicates).")
         tabs = [("Eligibility at the strategies' time zero", r.sensitivity.get("strategies_flow", pd.DataFrame())),
                 ("Estimates", estimates_display(list(st.estimates), outcomes=out_labels, arms=labels)),
-                ("Clones, compliance and artificial censoring", st.diagnostics.round(3))]
+                ("Clones, compliance and artificial censoring", st.diagnostics)]
         secs.append(ReportSection("strategies", "Sustained strategies (clone-censor-weight)", (text,),
                                   tables=tuple(tabs), figures=(("IPCW-weighted survival by strategy", "strategies"),)))
     if r.plasmode is not None:
@@ -807,12 +792,12 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                              "bias_plot"))
             if "benchmarks" in sens:
                 det.append(("Observed-covariate benchmarks (strength of each measured confounder on the E-value "
-                            "scale)", sens["benchmarks"].round(3)))
+                            "scale)", sens["benchmarks"]))
         if "tipping_grid" in sens:
             hr = f"cause-specific HR of {cause}" if competing else "HR"
             figs.append((f"Tipping point: {hr} adjusted for an unmeasured binary confounder (Lin, Psaty & Kronmal "
                          "1998)", "tipping"))
-            det.append(("Tipping-point grid", sens["tipping_grid"].round(3)))
+            det.append(("Tipping-point grid", sens["tipping_grid"]))
         for key in ("specification_grid", "specification_grid_cs_hr"):  # the second: competing risks
             if key not in sens:
                 continue
@@ -821,11 +806,11 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                                    cfg.time_unit))
             what = g.describe(cfg.time_unit)
             figs.append((f"Specification grid: the main {what} under alternative analysis choices", key))
-            tabs.append((f"Specification grid: {what}" if g.cause else "Specification grid", g.to_frame().round(3)))
+            tabs.append((f"Specification grid: {what}" if g.cause else "Specification grid", g.to_frame()))
         if "refutation" in sens:
             rr = sens["refutation"]
             paras.append(rr.summary())
-            tabs.append(("DoWhy refutations of the bridged estimate", rr.to_frame().round(3)))
+            tabs.append(("DoWhy refutations of the bridged estimate", rr.to_frame()))
             figs.append(("Causal graph used for identification", "causal_graph"))
         if "not_applicable" in sens:
             paras += [f"{row['analysis'][0].upper()}{row['analysis'][1:]}: {row['reason']}."
@@ -861,9 +846,9 @@ def evalue_table(ev: pd.DataFrame, time_unit: str) -> pd.DataFrame:
         if t is not None and math.isfinite(t):
             name += f" {'up to' if row['measure'] == 'rmst_diff' else 'at'} {t:g} {time_unit}"
         names.append(name)
-    return pd.DataFrame({"Estimate": names, "Value": ev["estimate"].to_numpy(float).round(3),
-                         "E-value": ev["evalue"].to_numpy(float).round(3),
-                         "E-value of the CI limit": ev["evalue_ci"].to_numpy(float).round(3),
+    return pd.DataFrame({"Estimate": names, "Value": ev["estimate"].to_numpy(float),
+                         "E-value": ev["evalue"].to_numpy(float),
+                         "E-value of the CI limit": ev["evalue_ci"].to_numpy(float),
                          "Conversion to a risk ratio": ev["conversion"].to_numpy()})
 
 

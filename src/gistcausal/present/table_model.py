@@ -109,8 +109,8 @@ class TableModel:
         The stub column first.
     rows : tuple of Row
     footnotes : tuple of str
-    number : int, default=1
-        Table number in the caption.
+    number : int or None, default=1
+        Table number in the caption; None: an unnumbered caption (a data table exported for people).
     label : str, default="Table"
     """
 
@@ -118,7 +118,7 @@ class TableModel:
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
     footnotes: tuple[str, ...] = ()
-    number: int = 1
+    number: int | None = 1
     label: str = "Table"
 
     @property
@@ -127,8 +127,10 @@ class TableModel:
 
     @property
     def title(self) -> str:
-        """Numbered caption, e.g. "Table 1. Baseline characteristics"."""
-        return f"{self.label} {self.number}. {self.caption}" if self.caption else ""
+        """Numbered caption, e.g. "Table 1. Baseline characteristics" (the caption alone when unnumbered)."""
+        if not self.caption:
+            return ""
+        return self.caption if self.number is None else f"{self.label} {self.number}. {self.caption}"
 
     @property
     def groups(self) -> list[tuple[str | None, int, int]]:

@@ -58,7 +58,9 @@ def render_html(model: TableModel, *, css: bool = True) -> str:
     if model.footnotes:
         foot = f'<tfoot><tr><td colspan="{ncol}">' + "<br>".join(e(n) for n in model.footnotes) + "</td></tr></tfoot>"
     caption = ""
-    if model.caption:
+    if model.caption and model.number is None:
+        caption = f"<caption><b>{e(model.caption)}</b></caption>"
+    elif model.caption:
         caption = f"<caption><b>{e(model.label)} {model.number}.</b> {e(model.caption)}</caption>"
     table = (f'<table class="gc-table">{caption}<thead>{"".join(head)}</thead>'
              f'<tbody>{"".join(body)}</tbody>{foot}</table>')

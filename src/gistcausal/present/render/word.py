@@ -101,6 +101,9 @@ def _row_flag(row, tag: str) -> None:
 
 def _caption(doc, model: TableModel) -> None:
     p = doc.add_paragraph(style="Caption")
+    if model.number is None:   # unnumbered: a data table exported for people
+        p.add_run(model.caption)
+        return
     p.add_run(f"{model.label} ")
     # SEQ field: Word numbers the table itself and can build a list of tables; the cached result is the number.
     for kind, text in (("begin", None), ("instr", f" SEQ {model.label} \\r {model.number} \\* ARABIC "), ("separate", None),
