@@ -413,7 +413,7 @@ def test_init_refuses_three_event_codes_with_the_competing_risks_fix(tmp_path):
     r = runner.invoke(app, base + ["--event", "status", "--event-value", "2"])
     assert r.exit_code == 3 and ("init --event-value: column 'status' has 3 codes (got '0', '1', '2'), and an outcome "
                                  "reads one code as the event and every other as censored.") in flat(r.output)
-    assert "`type: competing` with `causes: {1: transplant, 2: death}`" in flat(r.output)
+    assert "`type: competing` with `causes: {2: <cause of interest>, ...}`" in flat(r.output)
     r = runner.invoke(app, base + ["--time", "rtime"])
     assert r.exit_code == 3 and "Column 'status' is named like one but has 3 code(s): '0', '1', '2'." in flat(r.output)
     assert not (tmp_path / "p.yaml").exists()

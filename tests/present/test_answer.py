@@ -92,3 +92,38 @@ def test_non_survival_primary_outcome_leads_with_its_own_measure(tmp_path, outco
     e = max((e for e in res.estimates if e.outcome == "other" and e.measure == measure and e.method == "iptw"
              and e.extra.get("cause") in (None, "Recurrence")), key=lambda e: e.time if e.time == e.time else 0)
     assert f"{e.value:.{2 if measure == 'mean_diff' else 3}f}" in a.lead
+
+
+def test_competing_only_primary_outcome_is_answered_with_its_weighted_estimate(tmp_path):
+    """A config whose only outcome is competing (pbc's death or transplant): the causal step weights its
+    cumulative incidences, and the answer leads with them, not with "Answer (unadjusted)" beside the IPTW section
+    (before: the answer read the causal step from the time-to-event comparisons only, which such a run has none of).
+    The cause of interest is the first cause listed."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from gistcausal.present.answer import answer
+    from tests.test_every_key import BASES, _table_data
+
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    raw = BASES["table"](tmp_path)
+    raw["table"]["outcomes"] = {"first": {"label": "First event", "type": "competing", "time_col": "time",
+                                          "event_col": "cause", "causes": {2: "Death", 1: "Recurrence"}}}
+    raw.setdefault("analysis", {})["primary_outcome"] = "first"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(config_from_dict(raw))
+    assert not res.causal and res.competing
+    a = answer(res)
+    assert a.lead.startswith("Answer (IPTW marginal, ATE): the cumulative incidence of Death at "), a.lead
+    assert any(s.startswith("Cause-specific hazard ratio for Death:") for s in a.supporting)
+    from gistcausal.present.sections import methods_paragraph, protocol_table
+
+    rows = protocol_table(res).set_index("Component")["Emulation in this analysis"]
+    assert "the cumulative incidence of Death at" in rows["Estimand"] and "hazard ratio of Death" in rows["Estimand"]
+    assert "restricted mean survival" not in rows["Estimand"] and "Kaplan-Meier" not in rows["Analysis plan"]
+    assert "Aalen-Johansen" in rows["Analysis plan"]
+    text = methods_paragraph(res)
+    assert "Aalen-Johansen" in text and "cause-specific Cox" in text and "Kaplan-Meier" not in text
+    assert "log-rank" not in text and "Putter H" in text

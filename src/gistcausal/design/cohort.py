@@ -619,8 +619,9 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
                             f"codes besides missing (got values {sorted(vals)[:5]}), and a time-to-event outcome reads "
                             f"event_value {o.event_value!r} as the event and one other code as censored. With "
                             f"competing events, write the outcome as `{name}: {{type: competing, causes: {{...}}, "
-                            f"censor_value: ...}}` with the codes {others}, or recode the competing codes as censored "
-                            "in the data.")
+                            f"censor_value: ...}}` with the codes {others} (the cause of interest listed first: the "
+                            "answer and the sensitivity analyses use the first cause), or recode the competing codes "
+                            "as censored in the data.")
         if len(vals) > 2 or (len(vals) == 2 and str(o.event_value) not in vals):
             raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) must be binary "
                             f"(got values {sorted(vals)[:5]}). Set table.outcomes.{name}.event_value to the code "

@@ -662,7 +662,9 @@ class TableOutcome(_Model):
         examples=["response"])
     causes: dict[Any, str] = Field(
         {}, description="Competing outcomes: {event_col code: cause label} for every kind of first event; codes "
-        "must differ from censor_value.", examples=[{1: "progression", 2: "toxicity death"}])
+        "must differ from censor_value. The first cause listed is the cause of interest: the report's answer, the "
+        "E-values, the tipping point and the specification grid use it (list it first, e.g. `{2: death, 1: "
+        "transplant}`).", examples=[{1: "progression", 2: "toxicity death"}])
     censor_value: Any = Field(
         0, description="Competing outcomes: the event_col code of censored patients (no event yet).",
         examples=[0])

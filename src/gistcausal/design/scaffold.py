@@ -406,8 +406,10 @@ def _event_code(ev: pd.Series, col: str, given: Any) -> tuple[Any, Any, str]:
         raise DataError(f"init --event-value: column '{_c(col)}' has {len(vals)} codes (got {shown}), and an "
                         "outcome reads one code as the event and every other as censored. With competing events "
                         "(e.g. 1 = transplant, 2 = death), recode the competing codes as censored in the data, or "
-                        "after init write the outcome as `type: competing` with `causes: {1: transplant, 2: death}` "
-                        "and `censor_value: 0`.")
+                        f"after init write the outcome as `type: competing` with `causes: {{{given}: <cause of "
+                        "interest>, ...}` (every other code but the censoring one, each with its label; the first "
+                        "cause listed is the one the report's answer and sensitivity analyses use) and "
+                        "`censor_value: 0`.")
     if given is not None:
         plain = [str(v) for v in vals]   # a float column's 2 is "2" in texts and "2.0" here: either is accepted
         if str(given) not in texts and str(given) not in plain:

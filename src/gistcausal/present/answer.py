@@ -85,10 +85,12 @@ def answer(r: AnalysisResults) -> Answer:
         hr = _find(r, outcome=o, measure="hr", method="sequential_trials")
         lead = f"Answer: the pooled sequential-trials hazard ratio is {_ci(hr)}." if hr else "Answer: not estimable."
         return Answer(q, lead)
-    est = cfg.analysis.survival.estimands[0] if r.causal else "none"
-    method = "unadjusted"
-    if r.causal:
-        method = {"matching": "matching", "ebal": "entropy_balancing"}.get(cfg.analysis.weights.method, "iptw")
+    # adjusted when the causal step estimated the primary outcome: a time-to-event comparison (r.causal) or the
+    # estimates of a competing-risks, binary or continuous primary outcome under the first estimand
+    est = cfg.analysis.survival.estimands[0]
+    method = {"matching": "matching", "ebal": "entropy_balancing"}.get(cfg.analysis.weights.method, "iptw")
+    if not (r.causal or any(e.outcome == o and e.method == method and e.estimand == est for e in r.estimates)):
+        est, method = "none", "unadjusted"
     hr = _find(r, outcome=o, measure="hr", method=method, estimand=est)
     rd = _find(r, outcome=o, measure="rmst_diff", method=method, estimand=est)
     landmarks = [x for x in cfg.analysis.survival.landmarks]

@@ -240,22 +240,70 @@ _POPULATION = {"ATE": "all eligible patients", "ATT": "patients like those who r
 
 def _estimand_words(r: "AnalysisResults") -> str:
     """The estimands in words: population, contrast and measures, e.g. "ATE of initiating A vs B, among all
-    eligible patients, on the 24-month RMST, survival at 12 and 24 months and the marginal hazard ratio"."""
+    eligible patients, on the 24-month RMST, survival at 12 and 24 months and the marginal hazard ratio"; the
+    measures are those of the primary outcome's type (:func:`_primary_measures`)."""
     cfg = r.config
     tr = cfg.treatment
     t, c = tr.label(tr.treated), tr.label(tr.control)
     s = cfg.analysis.survival
     o = cfg.outcomes[cfg.primary_outcome].label if cfg.primary_outcome in cfg.outcomes else cfg.primary_outcome
-    measures = []
-    if s.horizon:
-        unit = cfg.time_unit[:-1] if cfg.time_unit.endswith("s") else cfg.time_unit  # "24-month", adjectival
-        measures.append(f"the {s.horizon:g}-{unit} restricted mean survival time")
-    if s.landmarks:
-        measures.append(f"survival at {', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}")
-    measures.append("the marginal hazard ratio")
     versus = f"{t} vs {c}" if len(tr.arms) == 2 else f"every pair of {', '.join(tr.label(a) for a in tr.arms)}"
     parts = [f"{e} of {versus}, among {_POPULATION.get(e, e).format(t=t, c=c)}" for e in s.estimands]
-    return "; ".join(parts) + f"; outcome {o}, measured by " + ", ".join(measures) + "."
+    return "; ".join(parts) + f"; outcome {o}, measured by " + ", ".join(_primary_measures(r)) + "."
+
+
+def _outcome_kind(r: "AnalysisResults", name: str) -> str:
+    o = r.config.outcomes.get(name)
+    return getattr(o, "type", "time_to_event") if o is not None else "time_to_event"
+
+
+def _primary_measures(r: "AnalysisResults") -> list[str]:
+    """The primary outcome's effect measures in words, by its type: RMST, landmark survival and the marginal hazard
+    ratio (time to event); the cumulative incidence of the cause of interest (the first cause listed), the
+    restricted mean time lost and the cause-specific hazard ratio (competing risks); the risk difference, risk
+    ratio and odds ratio (binary); the mean difference (continuous)."""
+    cfg = r.config
+    s = cfg.analysis.survival
+    kind = _outcome_kind(r, cfg.primary_outcome)
+    unit = cfg.time_unit[:-1] if cfg.time_unit.endswith("s") else cfg.time_unit  # "24-month", adjectival
+    times = f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}"
+    if kind == "binary":
+        return ["the risk difference", "the risk ratio", "the odds ratio"]
+    if kind == "continuous":
+        return ["the mean difference"]
+    if kind == "competing":
+        causes = getattr(cfg.outcomes[cfg.primary_outcome], "causes", {}) or {}
+        cause = next(iter(causes.values()), "the first cause")
+        measures = []
+        if s.landmarks:
+            measures.append(f"the cumulative incidence of {cause} at {times} (the other causes as competing events)")
+        if s.horizon:
+            measures.append(f"the {s.horizon:g}-{unit} restricted mean time lost to {cause}")
+        return measures + [f"the cause-specific hazard ratio of {cause}"]
+    measures = []
+    if s.horizon:
+        measures.append(f"the {s.horizon:g}-{unit} restricted mean survival time")
+    if s.landmarks:
+        measures.append(f"survival at {times}")
+    return measures + ["the marginal hazard ratio"]
+
+
+#: What the causal step estimates, per outcome type (the analysis plan).
+_PLAN_BY_KIND = {"time_to_event": "weighted Kaplan-Meier, RMST, marginal Cox",
+                 "competing": "weighted Aalen-Johansen cumulative incidence per cause, restricted mean time lost, "
+                              "cause-specific Cox",
+                 "binary": "weighted risks (risk difference, risk ratio, odds ratio)",
+                 "continuous": "weighted means (mean difference)"}
+_UNADJUSTED_BY_KIND = {"time_to_event": "Kaplan-Meier, log-rank test, Cox model",
+                       "competing": "Aalen-Johansen cumulative incidence per cause, cause-specific Cox model",
+                       "binary": "risks", "continuous": "means"}
+
+
+def _kinds(r: "AnalysisResults") -> list[str]:
+    """The outcome types of the config that the causal step compares, the primary outcome's first."""
+    cfg = r.config
+    kinds = [_outcome_kind(r, cfg.primary_outcome)] + [_outcome_kind(r, n) for n in cfg.outcomes]
+    return [k for k in dict.fromkeys(kinds) if k in _PLAN_BY_KIND]   # a protocol's durations are described apart
 
 
 def _assumptions(r: "AnalysisResults") -> str:
@@ -417,11 +465,11 @@ def _plan_text(r: "AnalysisResults") -> str:
     cfg = r.config
     if cfg.analysis.causal and cfg.covariates:
         plan = (f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) with a "
-                f"{cfg.analysis.propensity.method} propensity model; weighted Kaplan-Meier, RMST, marginal Cox; "
+                f"{cfg.analysis.propensity.method} propensity model; {'; '.join(_PLAN_BY_KIND[k] for k in _kinds(r))}; "
                 f"{cfg.analysis.survival.variance} variance.")
     else:
-        plan = ("Unadjusted comparison only (Kaplan-Meier, log-rank test, Cox model); no adjustment for confounding "
-                "(analysis.causal is off or no covariates are listed).")
+        plan = (f"Unadjusted comparison only ({'; '.join(_UNADJUSTED_BY_KIND[k] for k in _kinds(r))}); no adjustment "
+                "for confounding (analysis.causal is off or no covariates are listed).")
     return f"{plan} {_missing_data_plan(r)}" if cfg.covariates else plan
 
 
@@ -481,19 +529,46 @@ def methods_paragraph(r: "AnalysisResults") -> str:
            "m_estimation_corrected": "M-estimation variance accounting for the estimated propensity score, with "
                                      "the Mancl-DeRouen small-sample correction and t-based intervals",
            "bootstrap": f"a bootstrap of {s.bootstrap_replicates} replicates refitting the propensity model"}[s.variance]
-    return (
-        f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
-        f"Unweighted survival was estimated with the Kaplan-Meier method and compared with the log-rank test. "
-        f"To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
-        f"model for receiving {tr.label(tr.treated)} included {covs}. {weighting_sentence(r)} Covariate balance was "
-        f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
-        f"conventions of R's cobalt. Weighted Kaplan-Meier curves, survival differences at "
-        f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}, the restricted mean survival time "
-        f"(horizon {s.horizon:g} {cfg.time_unit}) and a weighted Cox model (marginal hazard ratio) were estimated with "
-        f"{var}; the weighted log-rank test is the design-based robust score test (Lumley, survey::svylogrank). "
-        f"Analyses used gistcausal (Python). References: Austin PC, Stuart EA. Stat Med 2015;34:3661-79; "
-        f"Cole SR, Hernan MA. Comput Methods Programs Biomed 2004;75:45-9; Hernan MA, Robins JM. Am J Epidemiol "
-        f"2016;183:758-64; Xie J, Liu C. Stat Med 2005;24:3089-110.")
+    kinds = _kinds(r)
+    unweighted = {"time_to_event": "Unweighted survival was estimated with the Kaplan-Meier method and compared with "
+                                   "the log-rank test.",
+                  "competing": "Unweighted cumulative incidence of each cause was estimated with the Aalen-Johansen "
+                               "method, which treats the other causes as competing events rather than censoring.",
+                  "binary": "", "continuous": ""}
+    text = (f"We compared {tr.label(tr.treated)} with {tr.label(tr.control)} in {r.flow.n_final} eligible patients. "
+            + " ".join(unweighted[k] for k in kinds if unweighted[k]) + " "
+            f"To address confounding by indication, a {cfg.analysis.propensity.method} propensity score "
+            f"model for receiving {tr.label(tr.treated)} included {covs}. {weighting_sentence(r)} Covariate balance was "
+            f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
+            "conventions of R's cobalt. ")
+    landmarks = f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}" if s.landmarks else ""
+    horizon = f"horizon {s.horizon:g} {cfg.time_unit}" if s.horizon else ""
+    effects = []
+    if "time_to_event" in kinds:
+        effects.append("Weighted Kaplan-Meier curves"
+                       + (f", survival differences at {landmarks}" if landmarks else "")
+                       + (f", the restricted mean survival time ({horizon})" if horizon else "")
+                       + " and a weighted Cox model (marginal hazard ratio)")
+    if "competing" in kinds:
+        effects.append("weighted Aalen-Johansen cumulative incidences of each cause"
+                       + (f" with their differences at {landmarks}" if landmarks else "")
+                       + (f", the restricted mean time lost ({horizon})" if horizon else "")
+                       + " and a weighted cause-specific Cox model of each cause")
+    if "binary" in kinds:
+        effects.append("weighted risks (risk difference, risk ratio and odds ratio)")
+    if "continuous" in kinds:
+        effects.append("weighted means (mean difference)")
+    effects_text = "; ".join(effects)
+    text += effects_text[:1].upper() + effects_text[1:] + f" were estimated with {var}"
+    if "time_to_event" in kinds:
+        text += "; the weighted log-rank test is the design-based robust score test (Lumley, survey::svylogrank)"
+    refs = ("Austin PC, Stuart EA. Stat Med 2015;34:3661-79; Cole SR, Hernan MA. Comput Methods Programs Biomed "
+            "2004;75:45-9; Hernan MA, Robins JM. Am J Epidemiol 2016;183:758-64; Xie J, Liu C. Stat Med "
+            "2005;24:3089-110")
+    if "competing" in kinds:
+        refs += ("; Aalen OO, Johansen S. Scand J Stat 1978;5:141-50; Putter H, Fiocco M, Geskus RB. Stat Med "
+                 "2007;26:2389-430")
+    return text + f". Analyses used gistcausal (Python). References: {refs}."
 
 
 def build_sections(r: "AnalysisResults") -> list[ReportSection]:
