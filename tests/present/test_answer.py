@@ -47,7 +47,7 @@ def test_issue_15_residual_imbalance_is_a_caveat(default_results):
 def test_issue_15_answer_states_weighting_grid_spread_and_evalue(default_results):
     text = answer(default_results).text()
     assert "Weighting: stabilized ATE weights" in text
-    assert "Across " in text and "alternative analyses the hazard ratio ranged from" in text
+    assert "Across " in text and "adjusted specifications (sensitivity analyses) the hazard ratio ranged from" in text
     assert "E-value:" in text
 
 
@@ -127,3 +127,25 @@ def test_competing_only_primary_outcome_is_answered_with_its_weighted_estimate(t
     text = methods_paragraph(res)
     assert "Aalen-Johansen" in text and "cause-specific Cox" in text and "Kaplan-Meier" not in text
     assert "log-rank" not in text and "Putter H" in text
+
+
+def test_answer_and_grid_section_count_the_same_specifications(default_results):
+    """The answer and the sensitivity section counted the grid differently (11 alternative analyses against 12
+    specifications: the section counted the unadjusted reference). Both now count the adjusted specifications,
+    and the section names the unadjusted reference apart."""
+    import re
+
+    from gistcausal.present.answer import answer
+    from gistcausal.present.sections import build_sections
+
+    grid = default_results.sensitivity["specification_grid"]
+    text = " ".join(answer(default_results).supporting)
+    n_answer = int(re.search(r"Across (\d+) adjusted specifications", text).group(1))
+    section = grid.summary()
+    n_section = int(re.search(r"Across (\d+) adjusted specifications", section).group(1))
+    df = grid.to_frame()
+    assert n_answer == n_section == int(((df["group"] != "reference") & df["value"].notna()).sum())
+    ref = df.loc[df["group"] == "reference", "value"].item()
+    assert f"(unadjusted: {ref:.2f})" in section
+    paragraphs = [p for s in build_sections(default_results) for p in s.paragraphs]
+    assert any(f"Across {n_answer} adjusted specifications" in p and "(unadjusted: " in p for p in paragraphs)

@@ -122,3 +122,17 @@ def test_vocabulary_of_a_run(default_results):
     assert v.arm(cfg.treatment.treated) == cfg.treatment.label(cfg.treatment.treated)
     assert v.arm("treated") == cfg.treatment.label(cfg.treatment.treated)
     assert v.outcomes["pfs"] == cfg.outcomes["pfs"].label
+
+
+def test_report_refutation_is_the_estimate_and_the_conclusion_with_refuters_in_words(report_dir, default_results):
+    """The refuter lines ran together into one HTML paragraph ("placebo_treatment: new effect 0.647, p = 0.368 ->
+    pass random_common_cause: ..."); the report now gives the bridged estimate with its time unit and the
+    conclusion as paragraphs, and the refuters, named in words, in the table."""
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    paragraphs = re.findall(r"<p>([^<]*)</p>", html)
+    unit = default_results.config.time_unit
+    assert any(p.startswith("DoWhy refutation of the IPW") and f" at 24 {unit} (" in p for p in paragraphs)
+    assert not any("-&gt; pass" in p or "-> pass" in p for p in paragraphs)
+    assert any(p.startswith("No refuter raised a concern") or "refuters raised a concern" in p for p in paragraphs)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    assert "Placebo treatment" in cells and "placebo_treatment" not in cells

@@ -90,19 +90,22 @@ class SpecificationGrid:
     def summary(self, outcome_label: str | None = None, time_unit: str = "") -> str:
         """One sentence: the range of the estimate over the specifications and how many intervals exclude the
         null; ``outcome_label`` replaces the outcome's name, ``time_unit`` follows a landmark time."""
-        ok = [r for r in self.rows if math.isfinite(r["value"])]
+        adjusted = [r for r in self.rows if r["group"] != "reference"]   # the unadjusted reference apart
+        ok = [r for r in adjusted if math.isfinite(r["value"])]
         what = self.describe(time_unit)
         outcome = outcome_label or self.outcome
         if not ok:
-            return f"Specification grid ({outcome}, {what}): no specification could be fitted."
+            return f"Specification grid ({outcome}, {what}): no adjusted specification could be fitted."
         lo, hi = min(r["value"] for r in ok), max(r["value"] for r in ok)
         null = 1.0 if self.measure in RATIO_MEASURES else 0.0
         excl = sum(1 for r in ok if r["ci_low"] > null or r["ci_high"] < null)
-        failed = len(self.rows) - len(ok)
+        failed = len(adjusted) - len(ok)
         of = f" ({outcome})" if self.cause else f" of {outcome}"
-        return (f"Across {len(ok)} specifications the {what}{of} ranged from {lo:.2f} to "
+        ref = next((r["value"] for r in self.rows if r["group"] == "reference" and math.isfinite(r["value"])), None)
+        return (f"Across {len(ok)} adjusted specifications the {what}{of} ranged from {lo:.2f} to "
                 f"{hi:.2f}; {excl} of {len(ok)} intervals excluded the null ({null:g})"
-                + (f"; {failed} specification(s) could not be fitted" if failed else "") + ".")
+                + (f"; {failed} specification(s) could not be fitted" if failed else "")
+                + (f" (unadjusted: {ref:.2f})" if ref is not None else "") + ".")
 
 
 #: the grid's measures in words

@@ -228,7 +228,7 @@ def _grid_sentence(r: AnalysisResults) -> list[str]:
     excl = df[(df["ci_low"] > null) | (df["ci_high"] < null)]
     agree = (f"all on the same side of {null:g}" if len(sides) == 1 else f"on both sides of {null:g}, so the "
              "direction depends on analysis choices")
-    return [f"Across {len(df)} alternative analyses the {what} ranged from {fmt_number(lo)} to "
+    return [f"Across {len(df)} adjusted specifications (sensitivity analyses) the {what} ranged from {fmt_number(lo)} to "
             f"{fmt_number(hi)} ({agree}; {len(excl)} of {len(df)} intervals exclude {null:g})."]
 
 

@@ -9,7 +9,8 @@ written as such to ``tables/<name>.csv``. A person reads the same table in the H
 - column codes as words (``ci_low`` -> "95% CI low", ``smd_w`` -> "SMD (weighted)"; :func:`column_heading`);
 - codes as the config's labels in the columns that hold them: arms (``arm``, ``strategy``, ``contrast`` with
   "a vs b"; the roles "treated", "control" and "overall" of the weight diagnostics), outcomes, covariates and
-  propensity-model terms ("Sex: Male"), measures ("Survival difference"), methods and variance estimators;
+  propensity-model terms ("Sex: Male"), measures ("Survival difference"), methods, variance estimators and
+  DoWhy refuters;
 - p-values in journal style (``<0.001``, else three decimals); counts and whole-number times without
   decimals; other numbers rounded per column by the size of the column's smaller values (:func:`decimals_for`):
   2 decimals for values between 0.1 and 10 (hazard ratios, survival, E-values), 3 below 0.1 (SMDs,
@@ -69,6 +70,11 @@ VARIANCE_NAMES = {"robust": "Robust (sandwich)", "greenwood": "Greenwood", "boot
                   "bootstrap_percentile": "Bootstrap (percentile)", "m_estimation": "M-estimation",
                   "m_estimation_corrected": "M-estimation (small-sample corrected)", "model": "Model-based",
                   "influence_function": "Influence function", "monte_carlo": "Monte Carlo", "none": ""}
+
+#: DoWhy refuters (``analysis.sensitivity.refuters``).
+REFUTER_NAMES = {"placebo_treatment": "Placebo treatment", "random_common_cause": "Random common cause",
+                 "data_subset": "Data subset", "bootstrap": "Bootstrap with noisy covariates",
+                 "add_unobserved_common_cause": "Simulated unobserved common cause"}
 
 _ARM_COLUMNS = frozenset({"arm", "strategy", "contrast", "treatment"})
 _COVARIATE_COLUMNS = frozenset({"covariate", "variable", "term"})
@@ -204,6 +210,8 @@ def _code_text(name: str, text: str, vocab: Vocabulary) -> str:
         return METHOD_NAMES.get(text, text)
     if name == "variance":
         return VARIANCE_NAMES.get(text, text)
+    if name == "refuter":
+        return REFUTER_NAMES.get(text, text)
     if name in _COVARIATE_COLUMNS:
         return vocab.term(text)
     return text
@@ -240,4 +248,4 @@ def people_frame(df: pd.DataFrame, vocab: Vocabulary | None = None) -> pd.DataFr
 
 
 __all__ = ["Vocabulary", "vocabulary", "people_model", "people_frame", "column_heading", "decimals_for",
-           "MEASURE_NAMES", "METHOD_NAMES", "VARIANCE_NAMES", "HEADINGS"]
+           "MEASURE_NAMES", "METHOD_NAMES", "VARIANCE_NAMES", "REFUTER_NAMES", "HEADINGS"]

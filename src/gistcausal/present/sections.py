@@ -884,7 +884,11 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
             tabs.append((f"Specification grid: {what}" if g.cause else "Specification grid", g.to_frame()))
         if "refutation" in sens:
             rr = sens["refutation"]
-            paras.append(rr.summary())
+            # the bridged estimate and the conclusion; one line per refuter is the table below (the summary's
+            # indented lines ran together into one paragraph in HTML)
+            lines = rr.summary().splitlines()
+            paras.append(lines[0].replace(f" at {rr.horizon:g} (", f" at {rr.horizon:g} {cfg.time_unit} (", 1))
+            paras += [ln for ln in lines[1:] if not ln.startswith("  ")]
             tabs.append(("DoWhy refutations of the bridged estimate", rr.to_frame()))
             figs.append(("Causal graph used for identification", "causal_graph"))
         if "not_applicable" in sens:
