@@ -155,8 +155,24 @@ def test_extreme_weight_warning_message():
 
 
 def test_positivity_warning_counts():
-    with pytest.warns(PositivityWarning, match=re.escape("(got 1 treated, 1 control)")):
+    with pytest.warns(PositivityWarning, match=re.escape("(got 1 in arm 'treated', 1 in arm 'control'). Check "
+                                                         "overlap; consider analysis.weights.trim: crump or "
+                                                         "analysis.survival.estimands: [ATO].")):
         compute_weights([0.005, 0.5, 0.5, 0.995], [1, 0, 1, 0], estimand="ATO")
+
+
+def test_weight_warnings_name_the_study_arms(default_config):
+    """A study's warnings name its arms (rotterdam's run said "in arm 'treated'" and "(got 0 treated, 35
+    control)"); the fix is in YAML syntax (was "trim='crump' or estimand='ATO'")."""
+    from gistcausal.analysis.iptw import configured_weights
+
+    tr = default_config.treatment
+    a, b = tr.label(tr.treated), tr.label(tr.control)
+    ps = np.r_[np.full(30, 0.5), 0.005]
+    t = np.r_[np.tile([0, 1], 15), 1]
+    with pytest.warns(ExtremeWeightWarning, match=re.escape(f"1 patients in arm {a!r} have weights above")):
+        with pytest.warns(PositivityWarning, match=re.escape(f"(got 1 in arm {a!r}, 0 in arm {b!r})")):
+            configured_weights(default_config, ps, t, estimand="ATE", stabilize=False, truncate=None, trim=None)
 
 
 def test_result_exports(rot):

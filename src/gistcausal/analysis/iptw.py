@@ -156,9 +156,11 @@ def configured_weights(cfg: StudyConfig, ps: np.ndarray, treatment: np.ndarray, 
     wcfg = cfg.analysis.weights
     if stabilize is None:
         stabilize = wcfg.stabilize and ESTIMANDS[estimand]["stabilize_ok"]
+    tr = cfg.treatment
     return compute_weights(ps, treatment, estimand=estimand, stabilize=stabilize,
                            truncate=wcfg.truncate if truncate == "config" else truncate,
-                           trim=wcfg.trim if trim == "config" else trim, diagnostics=diagnostics)
+                           trim=wcfg.trim if trim == "config" else trim, diagnostics=diagnostics,
+                           arm_labels=(tr.label(tr.treated), tr.label(tr.control)))
 
 
 def causal_fit(cfg: StudyConfig, frame: pd.DataFrame, *, outcome: str, estimand: str,

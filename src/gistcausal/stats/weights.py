@@ -395,7 +395,8 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
                     estimand: Estimand = "ATE", stabilize: bool = False,
                     truncate: tuple[float, float] | None = None,
                     trim: str | tuple[float, float] | None = None,
-                    normalize: Literal["target", "arm"] | None = None, diagnostics: bool = True) -> WeightResult:
+                    normalize: Literal["target", "arm"] | None = None, diagnostics: bool = True,
+                    arm_labels: tuple[str, str] = ("treated", "control")) -> WeightResult:
     """Propensity-score weights for one estimand, with trimming, truncation and diagnostics.
 
     Parameters
@@ -424,6 +425,8 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
     diagnostics : bool, default=True
         ``False`` leaves :attr:`WeightResult.diagnostics` without rows (the same columns) for a caller that
         reads only the weights (issue 17: a plasmode replicate); the weights, counts and warnings are the same.
+    arm_labels : (str, str), default=("treated", "control")
+        Names of the arms coded 1 and 0 in the warnings' text (a study's arm labels); nothing else uses them.
 
     Returns
     -------
@@ -464,12 +467,12 @@ def compute_weights(ps: Sequence[float] | np.ndarray, treatment: Sequence[int] |
     v = weight_values(e, t, estimand=estimand, stabilize=stabilize, trim=trim, truncate=truncate)
     kept = v.kept
     ek, tk, wk = e[kept], t[kept], v.weights[kept]
-    caught = _positivity_warning(ek, tk, where)
+    caught = _positivity_warning(ek, tk, where, arm_labels)
     if normalize is not None:
         wk = _normalized(wk, ek, tk, estimand, normalize)
     weights = np.zeros(e.size)
     weights[kept] = wk
-    caught += _extreme_weight_warnings(wk, tk, where)
+    caught += _extreme_weight_warnings(wk, tk, where, arm_labels)
     by_arm = (("treated", t == 1), ("control", t == 0))
     return WeightResult(weights=weights, kept=kept, estimand=estimand, stabilized=bool(stabilize),
                         normalize=normalize, trim_bounds=v.trim_bounds, truncate_bounds=v.truncate_bounds,
@@ -510,14 +513,15 @@ def _check_options(trim: Any, truncate: Any, normalize: Any, where: str) -> None
                           "Pick one of these.")
 
 
-def _positivity_warning(ek: np.ndarray, tk: np.ndarray, where: str) -> list[str]:
+def _positivity_warning(ek: np.ndarray, tk: np.ndarray, where: str,
+                        arm_labels: tuple[str, str] = ("treated", "control")) -> list[str]:
     n_near = {arm: int(np.sum(((ek < POSITIVITY_BOUND) | (ek > 1 - POSITIVITY_BOUND)) & (tk == code)))
-              for arm, code in (("treated", 1), ("control", 0))}
+              for arm, code in ((arm_labels[0], 1), (arm_labels[1], 0))}
     if not sum(n_near.values()):
         return []
     msg = (f"{where}: {sum(n_near.values())} propensity scores lie outside [{POSITIVITY_BOUND:g}, "
-           f"{1 - POSITIVITY_BOUND:g}] (got {n_near['treated']} treated, {n_near['control']} control). "
-           "Check overlap; consider trim='crump' or estimand='ATO'.")
+           f"{1 - POSITIVITY_BOUND:g}] (got " + ", ".join(f"{n} in arm {a!r}" for a, n in n_near.items()) + "). "
+           "Check overlap; consider analysis.weights.trim: crump or analysis.survival.estimands: [ATO].")
     warnings.warn(msg, PositivityWarning, stacklevel=3)
     return [msg]
 
@@ -554,9 +558,10 @@ def _diagnostics(wk: np.ndarray, tk: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _extreme_weight_warnings(wk: np.ndarray, tk: np.ndarray, where: str) -> list[str]:
+def _extreme_weight_warnings(wk: np.ndarray, tk: np.ndarray, where: str,
+                             arm_labels: tuple[str, str] = ("treated", "control")) -> list[str]:
     caught = []
-    for arm, code in (("treated", 1), ("control", 0)):
+    for arm, code in ((arm_labels[0], 1), (arm_labels[1], 0)):
         w = wk[tk == code]
         ratio = w / w.mean()
         n_big = int(np.sum(ratio > EXTREME_WEIGHT_RATIO))
