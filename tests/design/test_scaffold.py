@@ -462,3 +462,24 @@ def test_init_refuses_repeated_identifiers(tmp_path):
     df.assign(id=np.arange(100)).to_csv(tmp_path / "h.csv", index=False)
     assert runner.invoke(app, ["init", "--data", str(tmp_path / "h.csv"), "--treatment", "hormon",
                                "--out", str(tmp_path / "h.yaml")]).exit_code == 0
+
+
+def test_init_leaves_out_numbered_rows_and_dates_written_as_text():
+    """nwtco's ``seqno`` (1 to 4088 over 4028 rows, increasing) was offered as a continuous confounder and cgd's
+    ``random`` (1989-06-07) was called free text; they are an identifier and dates. A measurement stored as whole
+    numbers, or a text column of categories, is kept."""
+    rng = np.random.default_rng(3)
+    n = 300
+    seq = np.sort(rng.choice(np.arange(1, 330), n, replace=False))
+    g = infer_column(pd.Series(seq), "seqno")
+    assert g.type == "skip" and g.reason.startswith("looks like an identifier")
+    g = infer_column(pd.Series(rng.permutation(np.arange(1000, 1000 + 2 * n, 2))), "code")   # shuffled, gaps
+    assert g.type == "skip"
+    wide = pd.Series(rng.choice(np.arange(10_000, 90_000), n, replace=False))   # unique whole numbers, no order
+    assert infer_column(wide, "income").type == "continuous"
+    dates = pd.Series(pd.date_range("1988-01-01", periods=n, freq="3D").strftime("%Y-%m-%d"))
+    g = infer_column(dates, "random")
+    assert g.type == "skip" and g.reason.startswith("dates written as text")
+    assert infer_column(pd.Series(pd.date_range("1988-01-01", periods=n).strftime("%d/%m/%Y")), "d").type == "skip"
+    words = pd.Series(rng.choice(["Scripps Institute", "NIH", "Amsterdam"], n))
+    assert infer_column(words, "center").type == "categorical"

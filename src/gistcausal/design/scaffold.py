@@ -177,9 +177,15 @@ def infer_column(s: pd.Series, name: str | None = None) -> ColumnGuess:
     if k == 1:
         return ColumnGuess(name, "skip", (), miss, "the same value in every row")
     nums = _numeric(s)
+    if nums is None and _is_date_text(x):
+        return ColumnGuess(name, "skip", (), miss, "dates written as text (derive a time or an age from them "
+                           "first)")
     if _name_score(name, _ID_WORDS) == 2 or (k == len(x) and len(x) > 20 and (
             nums is None or (nums.round() == nums).all() and _is_row_number(nums))):
         return ColumnGuess(name, "skip", (), miss, "looks like an identifier (one value per row)")
+    if k == len(x) and len(x) > 20 and nums is not None and (nums.round() == nums).all() and _is_sequence(nums):
+        return ColumnGuess(name, "skip", (), miss, "looks like an identifier (whole numbers, one per row, in "
+                           "increasing order or numbered with few gaps)")
     if k == 2:
         return ColumnGuess(name, "binary", tuple(order_levels(list(uniq))), miss, "two distinct values")
     if nums is None:
@@ -196,6 +202,24 @@ def infer_column(s: pd.Series, name: str | None = None) -> ColumnGuess:
 def _is_row_number(x: pd.Series) -> bool:
     v = np.sort(x.to_numpy(float))
     return bool(np.all(np.diff(v) == 1))
+
+
+def _is_sequence(x: pd.Series) -> bool:
+    """Distinct whole numbers that number the rows: increasing in file order (nwtco's ``seqno``, 1 to 4088 over
+    4028 rows), or spanning at most twice as many values as there are rows (a numbering with gaps, any order). A
+    measurement stored as whole numbers is neither."""
+    v = x.to_numpy(float)
+    return bool(np.all(np.diff(v) > 0) or (v.max() - v.min() + 1) <= 2 * v.size)
+
+
+#: A date written as text: 2024-03-01, 01/03/2024, 1.3.2024, 2024/3/1 (optionally with a time after it).
+_DATE_TEXT = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+
+
+def _is_date_text(x: pd.Series) -> bool:
+    """Text whose values are nearly all dates (cgd's ``random``: 1989-06-07), not free text or categories."""
+    text = x.astype(str).str.strip()
+    return bool(text.size) and float(text.str.match(_DATE_TEXT).mean()) >= 0.95
 
 
 def _slug(text: Any, fallback: str) -> str:
