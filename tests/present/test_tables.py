@@ -223,3 +223,18 @@ def test_write_unknown_format(tricky, tmp_path):
 def test_to_dict_json_safe(tricky):
     json.dumps(tricky.to_dict())
     assert tricky.n == {"Sunitinib": 6, "Imatinib": 6}
+
+
+def test_two_level_rows_name_the_level_unless_it_is_the_yes_of_a_no_yes_pair():
+    """R's 1/2 codes (ovarian's resid.ds, ecog.ps) were counted at level 1 under the bare variable name, as if 1
+    meant "yes": a reader could not tell which level was counted. Only the yes of a no/yes pair stands under the
+    bare name; any other pair shows its second level, named."""
+    n = 40
+    df = pd.DataFrame({"t": [1, 0] * (n // 2), "resid": [1, 2, 2, 2] * (n // 4), "flag": [0, 1, 0, 0] * (n // 4),
+                       "sex": ["f", "m", "m", "m"] * (n // 4), "ans": ["no", "yes", "no", "no"] * (n // 4)})
+    tab = table_one(df, treatment_col="t", covariates={c: "binary" for c in ("resid", "flag", "sex", "ans")},
+                    tests=False)
+    stubs = [r.stub for r in tab.model.rows if r.kind == "single"]
+    assert stubs == ["resid: 2", "flag", "sex: m", "ans"]
+    row = next(r for r in tab.model.rows if r.stub == "resid: 2")
+    assert row.cells[0].text.startswith("10 (50.0)") and row.cells[1].text.startswith("20 (100.0)")

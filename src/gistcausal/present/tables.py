@@ -11,8 +11,8 @@ return a :class:`~gistcausal.present.table_model.TableModel` (``TableOne.model``
 Cells
 -----
 * categorical: ``n (%)`` per level, the variable name once and its levels indented; a two-level variable
-  on one row (the level given in ``binary_levels``, else a "yes"-like level 1/true/yes, else the second
-  level, as cobalt's ``splitfactor(drop.first = "if2")``). Unweighted test: Pearson's chi-square without
+  on one row (the level given in ``binary_levels``, else the "yes" of a no/yes pair 0/1, false/true, no/yes,
+  titled by the variable; else the second level, titled "<variable>: <level>", as cobalt's ``splitfactor(drop.first = "if2")``). Unweighted test: Pearson's chi-square without
   continuity correction (R ``chisq.test(correct = FALSE)``, SPSS "Pearson Chi-Square");
   ``categorical_test="fisher"`` for Fisher's exact test (2 x 2 only), ``"yates"`` for the
   continuity-corrected version.
@@ -56,6 +56,15 @@ from gistcausal.stats.weights import kish_ess
 
 TYPES = ("categorical", "binary", "continuous_mean", "continuous_median")
 _YES = {"1", "1.0", "true", "yes", "y", "present", "positive"}
+_NO = {"0", "0.0", "false", "no", "n", "absent", "negative"}
+
+
+def _yes_level(levels: list[Any]) -> Any:
+    """The "yes" of a no/yes pair (0/1, false/true, no/yes, absent/present, negative/positive), else None: in
+    a pair like 1/2 (R's codes) or female/male, no level means "yes" and the row must name the level shown."""
+    yes = [lv for lv in levels if str(lv).strip().lower() in _YES]
+    no = [lv for lv in levels if str(lv).strip().lower() in _NO]
+    return yes[0] if len(levels) == 2 and len(yes) == 1 and len(no) == 1 else None
 ESTIMAND_TEXT = {"ATE": "average treatment effect in the whole cohort",
                  "ATT": "average treatment effect in the treated",
                  "ATC": "average treatment effect in the controls",
@@ -247,8 +256,8 @@ def _shown_level(levels: list[Any], col: str, binary_levels: Mapping[str, Any]) 
                 return lv
         raise ConfigError(f"table_one: binary_levels[{col!r}] must be one of the levels {[str(v) for v in levels]} "
                           f"(got {binary_levels[col]!r}). Set covariates.{col}.binary_level to one of them.")
-    yes = [lv for lv in levels if str(lv).strip().lower() in _YES]
-    return yes[0] if yes else levels[-1]
+    yes = _yes_level(levels)
+    return levels[-1] if yes is None else yes
 
 
 _WHERE = "table_one"
@@ -371,7 +380,7 @@ def _categorical_lines(v: _Variable, cfg: _Settings) -> tuple[list[_Line], str]:
     if len(levels) == 2 and (v.kind == "binary" or cfg.binary_rows == "one"):
         lv = _shown_level(levels, v.col, cfg.binary_levels)
         lab = _level_label(v.col, lv, cfg.level_labels)
-        stub = v.name if str(lv).strip().lower() in _YES else f"{v.name}: {lab}"
+        stub = v.name if _yes_level(levels) is not None and lv == _yes_level(levels) else f"{v.name}: {lab}"
         return [_level_line(v, cfg, levels, counts, lv, ind[lv], stub=stub, kind="single", indent=0, p=p,
                             test=test)], test
     lines = [_Line(v.name, "", "", v.name, "variable", 0, {}, {}, math.nan, {}, p, test)]
