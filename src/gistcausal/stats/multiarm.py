@@ -630,7 +630,7 @@ def multiarm_weights(ps: Any, treatment: Any, *, estimand: MultiArmEstimand = "A
     if low.any():
         per = ", ".join(f"{arms[j]} {int(low[:, j].sum())}" for j in range(k) if low[:, j].any())
         caught.append(f"{where}: {int(low.any(axis=1).sum())} patients have a score below {POSITIVITY_BOUND:g} for "
-                      f"some arm (got {per}). Check overlap; consider estimand='ATO'.")
+                      f"some arm (got {per}). Check overlap; consider analysis.survival.estimands: [ATO].")
         warnings.warn(caught[-1], PositivityWarning, stacklevel=2)
     w = multiarm_weight_values(e, codes, estimand=estimand, focal=focal_k, stabilize=stabilize)
     rows = []
@@ -641,7 +641,7 @@ def multiarm_weights(ps: Any, treatment: Any, *, estimand: MultiArmEstimand = "A
         if n_ext:
             caught.append(f"{where}: arm {str(a)!r} has {n_ext} weights above {EXTREME_WEIGHT_RATIO:g} times the arm's "
                           f"mean (got max {wa.max():.3g}, mean {wa.mean():.3g}). Inspect these patients; consider "
-                          "estimand='ATO'.")
+                          "analysis.survival.estimands: [ATO].")
             warnings.warn(caught[-1], ExtremeWeightWarning, stacklevel=2)
     rows.append(_diag_row("overall", w))
     return MultiArmWeightResult(weights=w, estimand=estimand,

@@ -16,6 +16,22 @@ def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, *, fc: str
     ax.text(x, y, text, ha="center", va="center", fontsize=size, wrap=True)
 
 
+def _side_text(label: str, count: str) -> tuple[str, float]:
+    """An exclusion box's text and font size: the label wrapped and the count after it (on the last line when
+    it fits), up to three lines at 7.5 pt, else up to four at 6.5 pt with a long label cut by an ellipsis (the
+    flow table holds the full label); the count is never cut."""
+    for width, size, max_lines in ((38, 7.5, 3), (44, 6.5, 4)):
+        lines = textwrap.wrap(label, width)
+        if len(lines[-1]) + 1 + len(count) <= width:
+            lines[-1] += " " + count
+        else:
+            lines.append(count)
+        if len(lines) <= max_lines:
+            return "\n".join(lines), size
+    lines = textwrap.wrap(label, 44, max_lines=3, placeholder=" ...") + [count]
+    return "\n".join(lines), 6.5
+
+
 def _arm_positions(k: int, main_x: float) -> tuple[list[float], float, int]:
     """Centres, width and label wrap of the K final arm boxes: the two-arm layout of the study's Figure 1 kept
     as it was; three or more arms spread evenly over the full width so that every arm gets its own box."""
@@ -56,19 +72,26 @@ def plot_flow(flow: FlowCounts, *, ax: Axes | None = None, arm_labels: dict[str,
     ax.set_ylim(0, n_rows)
     ax.axis("off")
     y = n_rows - 0.5
-    main_x, side_x, w_main, w_side, h = 0.3, 0.76, 0.46, 0.44, 0.62
-    _box(ax, main_x, y, w_main, h, "\n".join(textwrap.wrap(flow.start_label, 48)) + f"\nn = {n(flow.n_start)}",
-         fc="#eef3fb")
-    for s in steps:
+    # the main column spans 0.08-0.52 and the exclusion boxes 0.555-0.985 (each box's rounded frame adds 0.01):
+    # an exclusion box sits between two main boxes vertically and never touches them
+    main_x, side_x, w_main, w_side, h = 0.3, 0.77, 0.44, 0.43, 0.62
+    start = textwrap.wrap(flow.start_label, 44)   # a long description: three smaller lines in a taller box
+    size0, h0 = (8.5, h) if len(start) <= 2 else (7.5, 0.76)
+    if len(start) > 2:
+        start = textwrap.wrap(flow.start_label, 50, max_lines=3, placeholder=" ...")
+    _box(ax, main_x, y, w_main, h0, "\n".join(start) + f"\nn = {n(flow.n_start)}", fc="#eef3fb", size=size0)
+    for i, s in enumerate(steps):
         y_next = y - 1
-        ax.annotate("", xy=(main_x, y_next + h / 2), xytext=(main_x, y - h / 2),
+        top = h0 if i == 0 else h * 0.7
+        ax.annotate("", xy=(main_x, y_next + h * 0.35), xytext=(main_x, y - top / 2),
                     arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1))
         mid = (y + y_next) / 2
         verb = "Excluded: " if s.kind == "exclude" else "Not meeting: "
         ax.annotate("", xy=(side_x - w_side / 2, mid), xytext=(main_x, mid),
                     arrowprops=dict(arrowstyle="-|>", color="#777777", lw=0.8))
-        _box(ax, side_x, mid, w_side, 0.5, "\n".join(textwrap.wrap(verb + s.label, 46)) + f" (n = {n(s.n_removed)})",
-             fc="#fbf1ee", size=7.5)
+        text, size = _side_text(verb + s.label, f"(n = {n(s.n_removed)})")
+        tall = text.count("\n") >= 3   # four lines: a taller box (beside the main column, never over it)
+        _box(ax, side_x, mid, w_side, 0.68 if tall else 0.5, text, fc="#fbf1ee", size=size)
         y = y_next
         _box(ax, main_x, y, w_main, h * 0.7, f"n = {n(s.n_after)}", fc="white")
     y_arm = y - 1
