@@ -384,9 +384,10 @@ def _init_placeholder(out: Path, *, name, shape, treatment_col, time_col, event_
 
 
 def _read_for_init(path: Path):
-    """The data file through the same readers as `run` (design/data.py), chosen by its suffix."""
+    """The data file through the same readers as `run` (design/data.py), chosen by its suffix, and the CSV
+    settings it needs (:func:`~gistcausal.design.data.sniff_csv`)."""
     from gistcausal.design.config import config_from_dict
-    from gistcausal.design.data import load_data
+    from gistcausal.design.data import load_data, sniff_csv
     from gistcausal.design.scaffold import _source
     from gistcausal.errors import DataError
 
@@ -399,7 +400,9 @@ def _read_for_init(path: Path):
     if source == "duckdb":
         raise DataError(f"{path}: init --data reads files with one table (csv, parquet, xlsx) (got a DuckDB "
                         "database). Export the analysis table to CSV or Parquet, or write the config by hand.")
-    return load_data(config_from_dict(raw, source="init --data"))
+    options = sniff_csv(path) if source == "csv" else {}   # ; and 3,5 (European Excel), cp1252: written out
+    raw["data"].update(options)
+    return load_data(config_from_dict(raw, source="init --data")), options
 
 
 def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col, event_col, event_value,
@@ -407,7 +410,7 @@ def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col
     """``init --data``: read the data, infer the config, let a terminal user confirm or change each guess."""
     from gistcausal.design.scaffold import guess_columns, propose, relative_data_path, render_plan
 
-    df = _read_for_init(data_file)
+    df, csv_options = _read_for_init(data_file)
     df = df.set_axis([str(c) for c in df.columns], axis=1)
     rel = relative_data_path(data_file, out)
     chosen_covs = None if covariates is None else tuple(c.strip() for c in covariates.split(",") if c.strip())
@@ -427,7 +430,7 @@ def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col
         treatment_col = column(treatment_col, "treatment", "Treatment column")
     plan = propose(df, data_path=rel, name=name, treatment_col=treatment_col, time_col=time_col,
                    event_col=event_col, event_value=event_value, treated_value=treated_value, time_unit=time_unit,
-                   covariates=chosen_covs)
+                   covariates=chosen_covs, csv_options=csv_options)
     if interactive:
         codes = [str(a[1]) for a in plan.arms]
         treated_value = treated_value or typer.prompt(f"Code of the treated arm ({' or '.join(codes)})",
@@ -437,7 +440,7 @@ def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col
         time_unit = time_unit or typer.prompt("Time unit (days/weeks/months/years)", default=plan.time_unit)
         plan = propose(df, data_path=rel, name=name, treatment_col=plan.treatment_col, time_col=plan.time_col,
                        event_col=plan.event_col, event_value=event_value, treated_value=treated_value,
-                       time_unit=time_unit, covariates=chosen_covs)
+                       time_unit=time_unit, covariates=chosen_covs, csv_options=csv_options)
         horizon = typer.prompt(f"Horizon in {plan.time_unit} ({plan.times_reason})", default=f"{plan.horizon:g}",
                                type=float)
         types = {}
@@ -446,7 +449,8 @@ def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col
                                          default=g.type)
         plan = propose(df, data_path=rel, name=name, treatment_col=plan.treatment_col, time_col=plan.time_col,
                        event_col=plan.event_col, event_value=event_value, treated_value=treated_value,
-                       time_unit=time_unit, horizon=horizon, covariate_types=types, covariates=chosen_covs)
+                       time_unit=time_unit, horizon=horizon, covariate_types=types, covariates=chosen_covs,
+                       csv_options=csv_options)
     # the columns as chosen, not sys.argv: the same data and choices give the same file
     command = shlex.join(["gistcausal", "init", "--data", str(data_file), "--treatment", plan.treatment_col,
                           "--time", plan.time_col, "--event", plan.event_col,

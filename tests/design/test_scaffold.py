@@ -483,3 +483,30 @@ def test_init_leaves_out_numbered_rows_and_dates_written_as_text():
     assert infer_column(pd.Series(pd.date_range("1988-01-01", periods=n).strftime("%d/%m/%Y")), "d").type == "skip"
     words = pd.Series(rng.choice(["Scripps Institute", "NIH", "Amsterdam"], n))
     assert infer_column(words, "center").type == "categorical"
+
+
+def test_init_reads_european_csv_and_writes_its_settings(tmp_path):
+    """A CSV written by European Excel or SPSS (semicolons, decimal commas, cp1252 accents) was refused by init
+    ("save it comma-separated"); init now finds the separator, decimal mark and encoding, writes them into the
+    config's data section, and the config validates and reads the same records as the comma-separated file."""
+    from gistcausal.design.data import load_data, sniff_csv
+
+    df = _r_like().assign(rx=lambda d: d["rx"].replace({"Obs": "Obs é"}), status=lambda d: d["status"] - 1,
+                          age=lambda d: d["age"] + 0.25)
+    path = tmp_path / "eu.csv"
+    df.to_csv(path, sep=";", decimal=",", index=False, encoding="cp1252")
+    assert sniff_csv(path) == {"sep": ";", "decimal": ",", "encoding": "cp1252"}
+    df.to_csv(tmp_path / "plain.csv", index=False)
+    assert sniff_csv(tmp_path / "plain.csv") == {}
+    df.to_csv(tmp_path / "tab.tsv.csv", sep="\t", index=False)
+    assert sniff_csv(tmp_path / "tab.tsv.csv") == {"sep": "\t"}
+    out = tmp_path / "eu.yaml"
+    r = runner.invoke(app, ["init", "--data", str(path), "--treatment", "rx", "--time", "rtime", "--event", "status",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    cfg = load_config(out)
+    assert (cfg.data.sep, cfg.data.decimal, cfg.data.encoding) == (";", ",", "cp1252")
+    got = load_data(cfg)
+    assert got["age"].dtype.kind == "f" and np.allclose(got["age"].to_numpy(float), df["age"].to_numpy(float))
+    assert set(got["rx"]) == {"Obs é", "Lev+5FU"}
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0

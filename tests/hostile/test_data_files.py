@@ -69,7 +69,28 @@ def test_csv_with_semicolons(tmp_path):
     raw = table_data().to_csv(index=False, sep=";").encode()
     cfg, r = _validate(tmp_path, raw_csv=raw)
     assert_clean_failure(r, 3, f"{cfg.parent / 'data.csv'}: the file has one column whose name contains ';'",
-                         "Save it comma-separated")
+                         "Set `data: {sep: ';', decimal: ','}`", "or save it comma-separated")
+
+
+def test_european_csv_reads_with_sep_and_decimal(tmp_path):
+    """The CSV of European Excel and SPSS (semicolons, decimal commas, cp1252 accents) is read as configured,
+    to the same records as the comma-separated UTF-8 file; a decimal comma with comma separators is refused."""
+    from gistcausal.design.config import load_config
+    from gistcausal.design.data import load_data
+
+    d = table_data().assign(sex=lambda x: x["sex"].replace({"female": "vrouw é"}))
+    text = STUDY.replace("  path: data.csv\n", "  path: data.csv\n  sep: ';'\n  decimal: ','\n  encoding: cp1252\n")
+    raw = d.to_csv(index=False, sep=";", decimal=",").encode("cp1252")
+    cfg, r = _validate(tmp_path, yaml_text=text, raw_csv=raw)
+    assert r.exit_code == 0, r.output
+    got = load_data(load_config(cfg))
+    pd.testing.assert_frame_equal(got.reset_index(drop=True)[list(d.columns)], d, check_dtype=False)
+    assert got["age"].dtype.kind == "f" and (got["sex"] == "vrouw é").any()
+    _, r = _validate(tmp_path / "b", yaml_text=STUDY.replace("  path: data.csv\n", "  path: data.csv\n  decimal: ','\n"))
+    assert_clean_failure(r, 2, "decimal ',' needs another separator than ','", "`sep: ';'`")
+    _, r = _validate(tmp_path / "c", yaml_text=STUDY.replace("source: csv", "source: parquet").replace(
+        "  path: data.csv\n", "  path: data.parquet\n  sep: ';'\n"))
+    assert_clean_failure(r, 2, "'sep' is not read by source 'parquet'")
 
 
 def test_levels_outside_values(tmp_path):

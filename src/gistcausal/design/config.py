@@ -236,8 +236,18 @@ class DataSource(_Model):
                    "vocabularies": {"sex": ["female", "male"]}}])
     path: str | None = Field(
         None, description="The file to read for csv, parquet, excel and duckdb sources; a relative path is "
-        "resolved against the config file's folder. CSV files must be comma-separated UTF-8.",
-        examples=["data/registry.csv", "/data/extract_2024.parquet"])
+        "resolved against the config file's folder. CSV files are comma-separated UTF-8 unless sep, decimal and "
+        "encoding say otherwise.", examples=["data/registry.csv", "/data/extract_2024.parquet"])
+    sep: Literal[",", ";", "\t", "|"] = Field(
+        ",", description="csv sources: the field separator. A semicolon for the CSV that European Excel and SPSS "
+        "write (with decimal: ','); \"\\t\" for tab-separated text.", examples=[";", "\t"])
+    decimal: Literal[".", ","] = Field(
+        ".", description="csv sources: the decimal mark of numbers in the file (',' for 3,5). Must differ from "
+        "sep.", examples=[","])
+    encoding: Literal["utf-8", "latin-1", "cp1252"] = Field(
+        "utf-8", description="csv sources: the text encoding of the file. utf-8 (a byte-order mark is skipped), "
+        "or cp1252 / latin-1 for files saved by older Windows programs (accented names read as 'Ã©' or refused "
+        "as not UTF-8).", examples=["cp1252"])
     name: Literal["gbsg2", "sequential_demo"] | None = Field(
         None, description="Dataset of source: builtin: gbsg2 (the GBSG-2 breast cancer trial data shipped with "
         "lifelines) or sequential_demo (synthetic person-month data for sequential trials).",
@@ -277,20 +287,25 @@ class DataSource(_Model):
 
     #: keys each source reads beyond the common ones (validation, id_col, columns, dates, date_format)
     _SOURCE_KEYS: typing.ClassVar[dict[str, tuple[str, ...]]] = {
-        "synthetic": ("synthetic",), "builtin": ("name",), "csv": ("path",), "parquet": ("path",),
+        "synthetic": ("synthetic",), "builtin": ("name",), "csv": ("path", "sep", "decimal", "encoding"),
+        "parquet": ("path",),
         "excel": ("path", "sheet"), "duckdb": ("path", "table", "query"), "sql": ("url", "table", "query")}
 
     @model_validator(mode="after")
     def _needs(self) -> "DataSource":
         # a key counts as given when it differs from its default (a dumped config repeats every default)
         given = {k for k in self.model_fields_set if getattr(self, k) != type(self).model_fields[k].default}
-        unused = [k for k in ("synthetic", "name", "path", "sheet", "url", "table", "query")
+        unused = [k for k in ("synthetic", "name", "path", "sheet", "url", "table", "query", "sep", "decimal",
+                              "encoding")
                   if k in given and k not in self._SOURCE_KEYS[self.source]]
         if unused:
             takes = [k for k in self._SOURCE_KEYS[self.source]]
             raise ValueError(f"'{unused[0]}' is not read by source '{self.source}' (got {unused[0]}: "
                              f"{_shown(getattr(self, unused[0]))}); source '{self.source}' reads {', '.join(takes)}. "
                              f"Remove '{unused[0]}', or choose the source that reads it")
+        if self.sep == "," and self.decimal == ",":
+            raise ValueError("decimal ',' needs another separator than ',' (got sep: ',', decimal: ','). Set "
+                             "`sep: ';'` (the CSV of European Excel) or `decimal: '.'`")
         if "date_format" in given and not self.dates:
             raise ValueError(f"'date_format' applies to the columns listed under 'dates', and none are listed (got "
                              f"date_format: {self.date_format!r}). List the date columns, e.g. `dates: "

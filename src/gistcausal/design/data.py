@@ -7,6 +7,8 @@ there with a usable type. The input is never modified: files are only read.
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,6 +38,38 @@ def _resolve(path: str | None, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
+#: A number written with a decimal comma (3,5 or -12,25), as a whole field.
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+
+
+def sniff_csv(path: str | Path) -> dict[str, str]:
+    """The CSV settings a file needs beyond the defaults (``data.sep``, ``data.decimal``, ``data.encoding``),
+    read from its first 64 KiB: the encoding is utf-8 unless those bytes are not UTF-8 (then cp1252, the
+    Windows superset of latin-1); the separator is the one of ``, ; tab |`` found most often in the header line;
+    with another separator than a comma, the decimal mark is a comma when number-like fields are written with
+    one (3,5). ``init --data`` writes them into the config; ``run`` reads only what the config says."""
+    raw = Path(path).read_bytes()[:65536]
+    cut = raw.rfind(b"\n")
+    head = raw[:cut] if 0 < cut < len(raw) - 1 else raw   # whole lines only: no multibyte character cut
+    out: dict[str, str] = {}
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = head.decode("cp1252", errors="replace")
+        out["encoding"] = "cp1252"
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return out
+    counts = {sep: lines[0].count(sep) for sep in (",", ";", "\t", "|")}
+    sep = max(counts, key=lambda k: counts[k])
+    if counts[sep] and sep != ",":
+        out["sep"] = sep
+        fields = [f.strip().strip('"') for ln in lines[1:200] for f in ln.split(sep)]
+        if any(_DECIMAL_COMMA.fullmatch(f) for f in fields):
+            out["decimal"] = ","
+    return {k: out[k] for k in ("sep", "decimal", "encoding") if k in out}
+
+
 def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
     where = _describe(src, base)
     if src.source == "synthetic":
@@ -60,14 +94,17 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
                             f"resolved against the config's folder.")
         try:
             if src.source == "csv":
-                df = pd.read_csv(path, dtype_backend="numpy_nullable", encoding="utf-8-sig")
+                enc = "utf-8-sig" if src.encoding == "utf-8" else src.encoding   # a UTF-8 BOM is skipped
+                df = pd.read_csv(path, dtype_backend="numpy_nullable", encoding=enc, sep=src.sep,
+                                 decimal=src.decimal)
                 if len(df.columns) == 1:
-                    sep = next((c for c in (";", "\t", "|") if c in str(df.columns[0])), None)
+                    sep = next((c for c in (";", "\t", "|", ",") if c != src.sep and c in str(df.columns[0])), None)
                     if sep is not None:
-                        shown = {";": ";", "\t": "a tab", "|": "|"}[sep]
-                        raise DataError(f"{path}: the file has one column whose name contains '{shown}' (got "
-                                        f"{shown}-separated values). Save it comma-separated (in Excel: 'CSV UTF-8 "
-                                        "(comma delimited)').")
+                        shown = {";": "';'", "\t": "'\\t'", "|": "'|'", ",": "','"}[sep]
+                        fix = f"`data: {{sep: {shown}" + (", decimal: ','" if sep == ";" else "") + "}`"
+                        raise DataError(f"{path}: the file has one column whose name contains {shown} (got "
+                                        f"{shown}-separated values, read with sep: {src.sep!r}). Set {fix}, or "
+                                        "save it comma-separated (in Excel: 'CSV UTF-8 (comma delimited)').")
                 return df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
             if src.source == "parquet":
                 return pd.read_parquet(path)

@@ -349,6 +349,7 @@ class ScaffoldPlan:
     arm_reason: str = ""
     event_reason: str = "1 = event"
     censored_value: Any = 0             # the event column's other code (rendered in the comment's fix)
+    csv_options: dict[str, str] = field(default_factory=dict)   # sep, decimal, encoding the file needs
 
 
 def _raw(v: Any) -> Any:
@@ -475,7 +476,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
             time_col: str | None = None, event_col: str | None = None, treated_value: Any = None,
             event_value: Any = None, time_unit: str | None = None, horizon: float | None = None,
             landmarks: tuple[float, ...] | None = None, covariate_types: dict[str, str] | None = None,
-            covariates: tuple[str, ...] | None = None) -> ScaffoldPlan:
+            covariates: tuple[str, ...] | None = None, csv_options: dict[str, str] | None = None) -> ScaffoldPlan:
     """Infer a config for an analysis-ready table (see the module docstring); any argument given overrides the
     guess.
 
@@ -603,7 +604,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                         time_unit=time_unit, unit_reason=unit_reason, horizon=h, landmarks=lms,
                         at_risk_times=at_risk, times_reason=why, covariates=tuple(covs), skipped=tuple(skipped),
                         other_candidates=others, arm_reason=arm_reason, event_reason=event_reason,
-                        censored_value=censored_value)
+                        censored_value=censored_value, csv_options=dict(csv_options or {}))
 
 
 def _retype(s: pd.Series, name: str, kind: str) -> ColumnGuess:
@@ -698,7 +699,9 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
     ]
     out += _dump({"name": plan.name, "title": f"{plan.outcome_label} by {plan.treatment_col}", "seed": 20201})
     out += ["", "# Where the data are; the path is relative to this file."]
-    out += _dump({"data": {"source": plan.source, "path": plan.data_path}})
+    if plan.csv_options:
+        out += ["# The file's separator, decimal mark and encoding as found in it (sep, decimal, encoding)."]
+    out += _dump({"data": {"source": plan.source, "path": plan.data_path, **plan.csv_options}})
     out += ["", "table:",
             f"  # Unit of the time column: {unit}, {plan.unit_reason}. Landmarks, horizon and at-risk",
             "  # times below are in this unit. Allowed: days, weeks, months, years."]
