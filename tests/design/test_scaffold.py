@@ -510,3 +510,24 @@ def test_init_reads_european_csv_and_writes_its_settings(tmp_path):
     assert got["age"].dtype.kind == "f" and np.allclose(got["age"].to_numpy(float), df["age"].to_numpy(float))
     assert set(got["rx"]) == {"Obs é", "Lev+5FU"}
     assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+
+
+def test_init_reads_dutch_and_german_column_names():
+    """A registry export in Dutch or German ("Überleben Tage", "Tod", "Behandlung"; "overleving_maanden",
+    "overleden", "behandeling" with "geen" for the comparison arm) was refused ("no column looks like a follow-up
+    time"); such names are read like their English equivalents, units included, accents dropped."""
+    rng = np.random.default_rng(5)
+    n = 120
+    de = pd.DataFrame({"Behandlung (Arm)": rng.choice(["Chemo", "Keine Chemo"], n),
+                       "Überleben Tage": rng.integers(10, 3000, n), "Tod": rng.integers(0, 2, n),
+                       "Alter in Jahren": rng.integers(30, 90, n)})
+    plan = propose(de, data_path="de.csv")
+    assert (plan.treatment_col, plan.time_col, plan.event_col) == ("Behandlung (Arm)", "Überleben Tage", "Tod")
+    assert plan.time_unit == "days" and "Alter in Jahren" in [g.name for g in plan.covariates]
+    assert plan.arms[0][1] == "Chemo"   # 'Keine Chemo' reads as the comparison arm
+    nl = pd.DataFrame({"behandeling": rng.choice(["sunitinib", "geen behandeling"], n),
+                       "overleving_maanden": rng.uniform(0.5, 60, n).round(1), "overleden": rng.integers(0, 2, n),
+                       "leeftijd": rng.integers(30, 90, n)})
+    plan = propose(nl, data_path="nl.csv")
+    assert (plan.treatment_col, plan.time_col, plan.event_col) == ("behandeling", "overleving_maanden", "overleden")
+    assert plan.time_unit == "months" and plan.arms[0][1] == "sunitinib"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,20 +37,36 @@ MAX_INTEGER_CODES = 5
 #: A text column with more distinct values than this is left out (free text or an identifier).
 MAX_TEXT_LEVELS = 20
 
+# Column-name words in English and in the languages of European registries' exports (Dutch, German, French,
+# Spanish; accents are dropped before matching, so "Überleben Tage" reads as "uberleben", "tage").
 _TIME_WORDS = ("time", "futime", "months", "month", "days", "day", "weeks", "week", "years", "year", "duration",
-               "survival", "fu", "followup", "follow_up", "stop", "t", "dtime", "rtime", "os", "pfs", "rfs")
+               "survival", "fu", "followup", "follow_up", "stop", "t", "dtime", "rtime", "os", "pfs", "rfs",
+               "dagen", "maanden", "weken", "jaren", "tijd", "duur", "overleving",            # Dutch
+               "tage", "monate", "wochen", "jahre", "zeit", "dauer", "uberleben", "ueberleben",  # German
+               "jours", "mois", "semaines", "temps", "duree", "survie",                      # French
+               "dias", "meses", "semanas", "anos", "tiempo", "supervivencia")                # Spanish
 _EVENT_WORDS = ("event", "status", "death", "dead", "died", "cens", "censor", "censored", "fail", "failure",
-                "recur", "recurrence", "relapse", "progression", "arrest", "observed", "d", "e", "delta")
+                "recur", "recurrence", "relapse", "progression", "arrest", "observed", "d", "e", "delta",
+                "overleden", "overlijden", "dood", "gebeurtenis", "recidief", "progressie",    # Dutch
+                "tod", "verstorben", "ereignis", "rezidiv",                                    # German
+                "deces", "evenement", "statut", "rechute",                                     # French
+                "muerte", "evento", "estado", "recaida")                                       # Spanish
 _TREATMENT_WORDS = ("treatment", "treat", "treated", "trt", "tx", "rx", "arm", "group", "therapy", "exposure",
-                    "exposed", "intervention")
+                    "exposed", "intervention",
+                    "behandeling", "groep", "therapie", "behandlung", "gruppe",                 # Dutch, German
+                    "traitement", "groupe", "bras", "tratamiento", "grupo", "brazo")             # French, Spanish
 _ID_WORDS = ("id", "pid", "patient", "patient_id", "subject", "subject_id", "record_id", "study_id", "mrn")
 _CONTROL_WORDS = ("control", "placebo", "none", "no", "standard", "usual", "usual care", "untreated",
                   "observation", "reference", "false", "0")
 #: Words in a code that make it read as the comparison arm ("Obs" in R's colon data, "non_democracy", "other").
 _CONTROL_TOKENS = ("control", "placebo", "none", "no", "non", "not", "without", "untreated", "standard", "usual",
-                   "obs", "observation", "reference", "other", "sham", "soc", "bsc", "watchful", "waiting")
-_UNIT_WORDS = {"days": ("day", "days", "futime_days", "dtime", "rtime"), "weeks": ("week", "weeks", "wk", "wks"),
-               "months": ("month", "months", "mo", "mos"), "years": ("year", "years", "yr", "yrs")}
+                   "obs", "observation", "reference", "other", "sham", "soc", "bsc", "watchful", "waiting",
+                   "controle", "geen", "zonder", "kontrolle", "keine", "kein", "ohne", "beobachtung",
+                   "aucun", "sans", "ninguno", "sin")
+_UNIT_WORDS = {"days": ("day", "days", "futime_days", "dtime", "rtime", "dagen", "tage", "jours", "dias"),
+               "weeks": ("week", "weeks", "wk", "wks", "weken", "wochen", "semaines", "semanas"),
+               "months": ("month", "months", "mo", "mos", "maanden", "monate", "mois", "meses"),
+               "years": ("year", "years", "yr", "yrs", "jaren", "jahre", "ans", "anos")}
 #: Round steps per unit for the horizon, the landmarks and the at-risk grid.
 _STEPS = {"days": (7, 30, 90, 180, 365, 730, 1825), "weeks": (1, 2, 4, 13, 26, 52, 104),
           "months": (1, 3, 6, 12, 24, 60), "years": (0.25, 0.5, 1, 2, 5, 10)}
@@ -63,8 +80,13 @@ def _c(text: Any) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in s)
 
 
+def _ascii(text: str) -> str:
+    """``text`` without accents (Überleben -> Uberleben, décès -> deces), for matching names against words."""
+    return "".join(c for c in unicodedata.normalize("NFKD", str(text)) if not unicodedata.combining(c))
+
+
 def _tokens(name: str) -> list[str]:
-    return [t for t in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if t]
+    return [t for t in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", _ascii(name)).lower()) if t]
 
 
 #: Endings that make a name token read like a follow-up time (ptime, ostime) or an event status (pstat, fustat)
@@ -84,7 +106,7 @@ def _ends_like(token: str, endings: tuple[str, ...]) -> bool:
 def _name_score(name: str, words: tuple[str, ...]) -> int:
     """2: the whole name is one of ``words``; 1: one of its tokens is, or ends like them after an endpoint's
     letters (``ptime``, ``pstat``: R's mgus2 progression time and status; ``fustat``); 0: none."""
-    low = str(name).lower()
+    low = _ascii(name).lower()
     if low in words:
         return 2
     ends = _WORD_ENDINGS.get(words, ())
