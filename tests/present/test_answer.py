@@ -149,3 +149,17 @@ def test_answer_and_grid_section_count_the_same_specifications(default_results):
     assert f"(unadjusted: {ref:.2f})" in section
     paragraphs = [p for s in build_sections(default_results) for p in s.paragraphs]
     assert any(f"Across {n_answer} adjusted specifications" in p and "(unadjusted: " in p for p in paragraphs)
+
+
+def test_rmst_sentence_reads_as_a_time_difference(default_results):
+    """"The restricted mean Time to status time up to 2190 days differs by 133.54 (95% CI 14.26 to 252.81) days"
+    (colon): the sentence names the measure, not the label inside it, puts the unit after the estimate, and
+    rounds by size (whole days from 100 on)."""
+    from types import SimpleNamespace
+
+    from gistcausal.present.answer import _time_ci, answer
+
+    text = " ".join((answer(default_results).lead,) + tuple(answer(default_results).supporting))
+    assert "the restricted mean survival time up to 24 months differs by " in text.replace("The restricted", "the restricted")
+    assert _time_ci(SimpleNamespace(value=133.54, ci_low=14.26, ci_high=252.81), "days") == "134 days (95% CI 14 to 253)"
+    assert _time_ci(SimpleNamespace(value=3.14159, ci_low=0.3, ci_high=5.98), "months") == "3.14 months (95% CI 0.30 to 5.98)"

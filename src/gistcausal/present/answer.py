@@ -45,6 +45,15 @@ def _ci(e: Any, digits: int = 2) -> str:
     return f"{fmt_number(e.value, digits)} (95% CI {fmt_number(e.ci_low, digits)} to {fmt_number(e.ci_high, digits)})"
 
 
+def _time_ci(e: Any, unit: str) -> str:
+    """A difference in time for people: the unit after the estimate, decimals by its size (0 from 100 on: "134
+    days (95% CI 14 to 253)"; 1 from 10 on; else 2)."""
+    size = max(abs(e.value), abs(e.ci_low), abs(e.ci_high)) if math.isfinite(e.value) else 0.0
+    digits = 0 if size >= 100 else 1 if size >= 10 else 2
+    return (f"{fmt_number(e.value, digits)} {unit} (95% CI {fmt_number(e.ci_low, digits)} to "
+            f"{fmt_number(e.ci_high, digits)})")
+
+
 def _find(r: AnalysisResults, **match: Any) -> Any:
     for e in r.estimates:
         if all((abs(getattr(e, k) - v) < 1e-9 if k == "time" else getattr(e, k) == v) for k, v in match.items()):
@@ -108,8 +117,9 @@ def answer(r: AnalysisResults) -> Answer:
     if kind in ("binary", "continuous", "competing"):
         lead, supporting = _other_outcome_lead(r, o, kind, method, est, what if adjusted else "unadjusted")
         hr = None
-    rmst_txt = (f"the restricted mean {cfg.outcomes[o].label} time up to {rd.time:g} {unit} differs by "
-                f"{_ci(rd)} {unit}") if rd else None
+    # the question names the outcome: "the restricted mean survival time up to 24 months differs by 3.14 months"
+    rmst_txt = (f"the restricted mean survival time up to {rd.time:g} {unit} differs by "
+                f"{_time_ci(rd, unit)}") if rd else None
     sd_txt = (f"survival at {sd.time:g} {unit} differs by {_ci(sd)}") if sd else None
     if kind in ("binary", "continuous", "competing"):
         pass
