@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from gistcausal.cli import app
 from gistcausal.design.config import load_config
+from gistcausal.errors import DataError
 from gistcausal.design.scaffold import (ScaffoldOptions, guess_columns, guess_time_unit, infer_column, order_levels,
                                         propose, propose_times, render_config, render_plan)
 
@@ -531,3 +532,17 @@ def test_init_reads_dutch_and_german_column_names():
     plan = propose(nl, data_path="nl.csv")
     assert (plan.treatment_col, plan.time_col, plan.event_col) == ("behandeling", "overleving_maanden", "overleden")
     assert plan.time_unit == "months" and plan.arms[0][1] == "sunitinib"
+
+
+def test_init_names_the_columns_that_could_be_the_treatment(tmp_path):
+    """rotterdam has no column named like a treatment; the refusal now lists the two-valued columns a user
+    would pick from (hormon, chemo) instead of only every column."""
+    rng = np.random.default_rng(2)
+    n = 100
+    df = pd.DataFrame({"age": rng.integers(30, 90, n), "hormon": rng.integers(0, 2, n),
+                       "chemo": rng.integers(0, 2, n), "rtime": rng.integers(10, 3000, n),
+                       "recur": rng.integers(0, 2, n)})
+    with pytest.raises(DataError, match=r"Columns whose values could be one: 'hormon', 'chemo'\. Give it, e\.g\. "
+                                        r"`--treatment COLUMN`"):
+        propose(df, data_path="r.csv")
+    assert propose(df, data_path="r.csv", treatment_col="chemo").treatment_col == "chemo"
