@@ -546,3 +546,16 @@ def test_init_names_the_columns_that_could_be_the_treatment(tmp_path):
                                         r"`--treatment COLUMN`"):
         propose(df, data_path="r.csv")
     assert propose(df, data_path="r.csv", treatment_col="chemo").treatment_col == "chemo"
+
+
+def test_init_labels_numeric_treatment_codes_with_the_column():
+    """veteran's trt 1/2 gave arms labelled '1' and '2' ("Question: ..., 1 versus 2"); numeric codes are labelled
+    "trt = 1" until the user names them; text codes keep their text."""
+    rng = np.random.default_rng(1)
+    n = 60
+    df = pd.DataFrame({"trt": rng.choice([1, 2], n), "time": rng.integers(1, 500, n), "status": rng.integers(0, 2, n),
+                       "age": rng.integers(30, 80, n)})
+    plan = propose(df, data_path="v.csv")
+    assert [a[2] for a in plan.arms] == ["trt = 1", "trt = 2"]
+    words = df.assign(trt=df["trt"].map({1: "standard", 2: "test"}))
+    assert sorted(a[2] for a in propose(words, data_path="v.csv").arms) == ["standard", "test"]

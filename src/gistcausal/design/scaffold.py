@@ -422,6 +422,9 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
         if names[0] == names[1]:
             names = (names[0] + "_1", names[1] + "_2")
         labels = (str(treated), str(control))
+        if all(_numeric(pd.Series([v])) is not None for v in (treated, control)):
+            # numeric codes (R's 1/2) say nothing alone: "trt = 1" in the report until the user names them
+            labels = (f"{_c(col)} = {treated}", f"{_c(col)} = {control}")
     return ((names[0], treated, labels[0]), (names[1], control, labels[1])), reason
 
 
