@@ -2,6 +2,8 @@
 the E-value against measured covariates, and the weighting actually used."""
 from __future__ import annotations
 
+import math
+
 import dataclasses
 
 import pytest
@@ -163,3 +165,19 @@ def test_rmst_sentence_reads_as_a_time_difference(default_results):
     assert "the restricted mean survival time up to 24 months differs by " in text.replace("The restricted", "the restricted")
     assert _time_ci(SimpleNamespace(value=133.54, ci_low=14.26, ci_high=252.81), "days") == "134 days (95% CI 14 to 253)"
     assert _time_ci(SimpleNamespace(value=3.14159, ci_low=0.3, ci_high=5.98), "months") == "3.14 months (95% CI 0.30 to 5.98)"
+
+
+def test_an_interval_including_the_null_is_read_as_neither_showing_nor_ruling_out_a_difference():
+    """veteran's answer gave "hazard ratio 1.00 (95% CI 0.70 to 1.42)" with no reading; an interval that includes
+    the null now says the data neither show a difference nor rule one out; one that excludes it says nothing."""
+    from types import SimpleNamespace
+
+    from gistcausal.present.answer import _compatible
+
+    hr = SimpleNamespace(value=1.0, ci_low=0.70, ci_high=1.42)
+    assert _compatible(hr, 1.0) == ["The interval includes 1 (no difference): the data are compatible with effects "
+                                    "from 0.70 to 1.42, so they neither show a difference nor rule one out."]
+    assert _compatible(SimpleNamespace(value=0.67, ci_low=0.45, ci_high=0.98), 1.0) == []
+    rd = SimpleNamespace(value=61.0, ci_low=-5.8, ci_high=137.9)
+    assert "from -6 to 138 days" in _compatible(rd, 0.0, "days")[0]
+    assert _compatible(SimpleNamespace(value=0.1, ci_low=math.nan, ci_high=0.2), 0.0) == []

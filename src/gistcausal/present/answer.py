@@ -10,7 +10,9 @@ found rather than a fixed template:
 * specification grid: the spread of the hazard ratio over the alternative analyses, and whether all intervals agree;
 * unmeasured confounding: the E-value, and any measured covariate whose own strength exceeds the E-value of the
   confidence limit (observed-covariate benchmark);
-* the weighting actually used: stabilization, trimming and truncation with the number of weights changed.
+* the weighting actually used: stabilization, trimming and truncation with the number of weights changed;
+* an interval of the lead estimate that includes the null is read as such: the data neither show a difference nor
+  rule one out (not as evidence of no effect).
 
 Labels come from the config; numbers are rounded for people.
 """
@@ -125,12 +127,14 @@ def answer(r: AnalysisResults) -> Answer:
         pass
     elif ph_p is not None and (rmst_txt or sd_txt):
         lead = f"Answer ({what}{', ' + est if adjusted else ''}): {rmst_txt or sd_txt}."
+        supporting += _compatible(rd if rmst_txt else sd, 0.0, unit if rmst_txt else "")
         if hr:
             supporting.append(f"Proportional hazards were rejected (p = {fmt_number(ph_p, 3)}), so the hazard ratio "
                               f"{_ci(hr)} only averages an effect that changes over follow-up and does not lead.")
     elif hr:
         lead = f"Answer: the {what} hazard ratio{est_txt} is {_ci(hr)}; {hr.variance} variance"
         lead += (f", against an unadjusted {_ci(un)}." if un and adjusted else ".")
+        supporting += _compatible(hr, 1.0)
         if rmst_txt:
             supporting.append(rmst_txt[0].upper() + rmst_txt[1:] + ".")
     else:
@@ -145,6 +149,18 @@ def answer(r: AnalysisResults) -> Answer:
         if t is not None:
             supporting.append(f"(Synthetic data: the true marginal hazard ratio is {fmt_number(t.value(o, 'hr'))}.)")
     return Answer(q, lead, tuple(supporting), tuple(caveats))
+
+
+def _compatible(e: Any, null: float, unit: str = "") -> list[str]:
+    """The reading of a lead interval that includes the null: the data neither show a difference nor rule one
+    out (an interval is not a test of no effect; Amrhein, Greenland & McShane, Nature 2019)."""
+    if e is None or not (math.isfinite(e.ci_low) and math.isfinite(e.ci_high)) or not e.ci_low <= null <= e.ci_high:
+        return []
+    digits = 2 if null == 1.0 else (0 if max(abs(e.ci_low), abs(e.ci_high)) >= 100 else
+                                    1 if max(abs(e.ci_low), abs(e.ci_high)) >= 10 else 2)
+    lo, hi = fmt_number(e.ci_low, digits), fmt_number(e.ci_high, digits)
+    return [f"The interval includes {null:g} (no difference): the data are compatible with effects from {lo} to "
+            f"{hi}{' ' + unit if unit else ''}, so they neither show a difference nor rule one out."]
 
 
 def _other_outcome_lead(r: AnalysisResults, o: str, kind: str, method: str, est: str, what: str
@@ -163,12 +179,12 @@ def _other_outcome_lead(r: AnalysisResults, o: str, kind: str, method: str, est:
         if rd is None:
             return "Answer: no risk difference could be estimated for the primary outcome.", []
         return (tag + f"the risk of {label} differs by {_ci(rd, 3)} {arms}.",
-                [f"Risk ratio {_ci(rr)}."] if rr else [])
+                _compatible(rd, 0.0) + ([f"Risk ratio {_ci(rr)}."] if rr else []))
     if kind == "continuous":
         md = _find(r, outcome=o, measure="mean_diff", method=method, estimand=est)
         if md is None:
             return "Answer: no mean difference could be estimated for the primary outcome.", []
-        return tag + f"the mean {label} differs by {_ci(md)} {arms}.", []
+        return tag + f"the mean {label} differs by {_ci(md)} {arms}.", _compatible(md, 0.0)
     diffs = [e for e in r.estimates if e.outcome == o and e.measure == "cif_diff" and e.method == method
              and e.estimand == est]
     if not diffs:
@@ -179,7 +195,7 @@ def _other_outcome_lead(r: AnalysisResults, o: str, kind: str, method: str, est:
                and e.estimand == est and e.extra.get("cause") == first), None)
     lead = (tag + f"the cumulative incidence of {first} at {d.time:g} {cfg.time_unit} differs by {_ci(d, 3)} "
             f"{arms}, with the other causes as competing events.")
-    return lead, [f"Cause-specific hazard ratio for {first}: {_ci(cs)}."] if cs else []
+    return lead, _compatible(d, 0.0) + ([f"Cause-specific hazard ratio for {first}: {_ci(cs)}."] if cs else [])
 
 
 def _weighting_sentence(r: AnalysisResults, est: str) -> list[str]:
