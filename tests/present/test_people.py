@@ -136,3 +136,19 @@ def test_report_refutation_is_the_estimate_and_the_conclusion_with_refuters_in_w
     assert any(p.startswith("No refuter raised a concern") or "refuters raised a concern" in p for p in paragraphs)
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
     assert "Placebo treatment" in cells and "placebo_treatment" not in cells
+
+
+def test_report_warnings_are_written_for_people(report_dir, default_results):
+    """The report showed "Warning: SmallSampleWarning: PropensityModel.fit: 3.5 patients ..."; it now shows
+    "Warning (small sample): 3.5 patients ..." (results.json keeps the class and location)."""
+    from gistcausal.present.sections import warning_note
+
+    assert warning_note("SmallSampleWarning: PropensityModel.fit: 9.7 patients in the smaller arm") == \
+        "Warning (small sample): 9.7 patients in the smaller arm"
+    assert warning_note("PositivityWarning: compute_weights: 35 propensity scores lie outside") == \
+        "Warning (positivity): 35 propensity scores lie outside"
+    assert warning_note("ProportionalHazardsWarning: outcome 'os: 2': rejected") == \
+        "Warning (proportional hazards): Outcome 'os: 2': rejected"
+    assert warning_note("OtherWarning: x") == "Warning: OtherWarning: x"
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert default_results.warnings and "SmallSampleWarning" not in html and "Warning (small sample): " in html

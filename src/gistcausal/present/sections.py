@@ -571,11 +571,43 @@ def methods_paragraph(r: "AnalysisResults") -> str:
     return text + f". Analyses used gistcausal (Python). References: {refs}."
 
 
+#: The run's warning classes (errors.py) in words, for the report's notes.
+_WARNING_WORDS = {"SmallSampleWarning": "small sample", "PositivityWarning": "positivity",
+                  "ExtremeWeightWarning": "extreme weights", "ProportionalHazardsWarning": "proportional hazards",
+                  "ConvergenceWarning": "convergence", "DataQualityWarning": "data quality",
+                  "MissingDataWarning": "missing data"}
+
+
+def warning_note(text: str) -> str:
+    """A warning of the run (``"SmallSampleWarning: PropensityModel.fit: 9.7 patients ..."``, as kept in
+    results.json) as the report shows it: ``"Warning (small sample): 9.7 patients ..."``; the class in words and
+    the code location (a dotted Python name) left out. Any other text is kept after "Warning: "."""
+    import re
+
+    cls, sep, rest = text.partition(": ")
+    if not sep or cls not in _WARNING_WORDS:
+        return f"Warning: {text}"
+    where, sep2, msg = rest.partition(": ")
+    if sep2 and re.fullmatch(r"[A-Za-z_][\w.]*", where):
+        rest = msg
+    return f"Warning ({_WARNING_WORDS[cls]}): {rest[:1].upper()}{rest[1:]}"
+
+
+def warning_words(text: str) -> str:
+    """Warning class names inside a text ("SmallSampleWarning in 100 of 100 replicates") in words ("small-sample
+    warning in 100 of 100 replicates")."""
+    import re
+
+    return re.sub(r"\b([A-Z]\w*Warning)\b",
+                  lambda m: f"{_WARNING_WORDS[m.group(1)].replace(' ', '-')} warning" if m.group(1) in _WARNING_WORDS
+                  else m.group(1), text)
+
+
 def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     cfg = r.config
     secs: list[ReportSection] = []
     notes = tuple(f"Step not completed: {k} ({v}); the rest of the report is complete." for k, v in
-                  r.failed_steps.items()) + tuple(f"Warning: {w}" for w in r.warnings)
+                  r.failed_steps.items()) + tuple(warning_note(w) for w in r.warnings)
     secs.append(ReportSection("summary", "Question and answer", (headline(r),), notes=notes))
     secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
     secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", flow_display(r)),),
@@ -829,7 +861,7 @@ def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSec
         pm = r.plasmode
         secs.append(ReportSection(
             "plasmode", "Plasmode simulation: does this analysis plan recover a known effect?",
-            (_plasmode_text(pm.settings, labels), _relabel_arms(pm.summary(), labels, pm.settings)),
+            (_plasmode_text(pm.settings, labels), warning_words(_relabel_arms(pm.summary(), labels, pm.settings))),
             tables=(("Performance of each estimator", plasmode_table(pm, labels)),
                     ("Replicates that failed, by reason", pm.failure_counts())),
             figures=(("Estimates around the truth", "plasmode_estimates"),
