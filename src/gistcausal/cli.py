@@ -341,10 +341,12 @@ def init(data_file: Optional[Path] = typer.Option(None, "--data", help="Analysis
     if time_unit is not None and time_unit not in ("days", "weeks", "months", "years"):
         raise _fail(GistCausalError(f"init --time-unit: must be days, weeks, months or years (got {time_unit!r})."))
     try:
+        summary: list[str] = []
         if data_file is not None:
-            text = _init_from_data(data_file, out, name=name, treatment_col=treatment_col, time_col=time_col,
-                                   event_col=event_col, event_value=event_value, treated_value=treated_value,
-                                   time_unit=time_unit, covariates=covariates, interactive=interactive)
+            text, summary = _init_from_data(data_file, out, name=name, treatment_col=treatment_col,
+                                            time_col=time_col, event_col=event_col, event_value=event_value,
+                                            treated_value=treated_value, time_unit=time_unit,
+                                            covariates=covariates, interactive=interactive)
         else:
             text = _init_placeholder(out, name=name, shape=shape, treatment_col=treatment_col, time_col=time_col,
                                      event_col=event_col, event_value=event_value, treated_value=treated_value,
@@ -359,6 +361,8 @@ def init(data_file: Optional[Path] = typer.Option(None, "--data", help="Analysis
     except OSError as err:
         raise _fail(_os_error(err, out, "the file")) from None
     typer.echo(f"wrote {out}; read its comments, then run: gistcausal validate {out}")
+    for line in summary:   # the guesses to check, without opening the file
+        typer.echo(f"  {line}")
 
 
 def _init_placeholder(out: Path, *, name, shape, treatment_col, time_col, event_col, event_value, treated_value,
@@ -406,9 +410,9 @@ def _read_for_init(path: Path):
 
 
 def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col, event_col, event_value,
-                    treated_value, time_unit, covariates, interactive) -> str:
+                    treated_value, time_unit, covariates, interactive) -> tuple[str, list[str]]:
     """``init --data``: read the data, infer the config, let a terminal user confirm or change each guess."""
-    from gistcausal.design.scaffold import guess_columns, propose, relative_data_path, render_plan
+    from gistcausal.design.scaffold import guess_columns, plan_summary, propose, relative_data_path, render_plan
 
     df, csv_options = _read_for_init(data_file)
     df = df.set_axis([str(c) for c in df.columns], axis=1)
@@ -455,7 +459,7 @@ def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col
     command = shlex.join(["gistcausal", "init", "--data", str(data_file), "--treatment", plan.treatment_col,
                           "--time", plan.time_col, "--event", plan.event_col,
                           *(["--event-value", str(event_value)] if event_value is not None else [])])
-    return render_plan(plan, command=command)
+    return render_plan(plan, command=command), plan_summary(plan)
 
 
 @app.command()

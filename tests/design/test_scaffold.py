@@ -559,3 +559,22 @@ def test_init_labels_numeric_treatment_codes_with_the_column():
     assert [a[2] for a in plan.arms] == ["trt = 1", "trt = 2"]
     words = df.assign(trt=df["trt"].map({1: "standard", 2: "test"}))
     assert sorted(a[2] for a in propose(words, data_path="v.csv").arms) == ["standard", "test"]
+
+
+def test_init_prints_its_guesses(tmp_path):
+    """init printed only "wrote FILE"; it now lists the guesses to check, the time unit flagged when it came from
+    the magnitude of the times rather than the column's name."""
+    df = _r_like()
+    df.to_csv(tmp_path / "r.csv", index=False)
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "r.csv"), "--treatment", "rx", "--out",
+                            str(tmp_path / "r.yaml")])
+    assert r.exit_code == 0, r.output
+    lines = [ln.strip() for ln in r.output.splitlines()]
+    assert "treatment: 'rx', treated arm 'Lev+5FU' vs 'Obs'" in lines
+    assert "outcome: time 'rtime' in days, event 'status' = 2" in lines
+    assert any(ln.startswith("covariates (") for ln in lines) and any(ln.startswith("left out (") for ln in lines)
+    df.rename(columns={"rtime": "fu"}).to_csv(tmp_path / "f.csv", index=False)
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "f.csv"), "--treatment", "rx", "--out",
+                            str(tmp_path / "f.yaml")])
+    assert "outcome: time 'fu' in days (from the magnitude: check it), event 'status' = 2" in \
+        [ln.strip() for ln in r.output.splitlines()], r.output

@@ -716,6 +716,21 @@ def _num(x: float) -> Any:
     return int(x) if float(x).is_integer() else float(x)
 
 
+def plan_summary(plan: ScaffoldPlan) -> list[str]:
+    """The guesses of ``init --data`` in a few lines for the console (the config's comments explain each)."""
+    (_, tcode, tlabel), (_, ccode, clabel) = plan.arms
+    unit_check = "" if plan.unit_reason.startswith("from the column name") else " (from the magnitude: check it)"
+    covs = ", ".join(g.name for g in plan.covariates[:8]) + (" ..." if len(plan.covariates) > 8 else "")
+    lines = [f"treatment: '{plan.treatment_col}', treated arm {tlabel!r} vs {clabel!r}",
+             f"outcome: time '{plan.time_col}' in {plan.time_unit}{unit_check}, event '{plan.event_col}' = "
+             f"{plan.event_value!r}",
+             f"covariates ({len(plan.covariates)}): {covs or 'none'}"]
+    if plan.skipped:
+        lines.append(f"left out ({len(plan.skipped)}): " + ", ".join(g.name for g in plan.skipped[:8])
+                     + (" ..." if len(plan.skipped) > 8 else ""))
+    return lines
+
+
 def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
     """The commented YAML config of a :class:`ScaffoldPlan`; it validates and runs as written."""
     (tname, tcode, tlabel), (cname, ccode, clabel) = plan.arms
@@ -916,5 +931,5 @@ def _q(v: str) -> str:
 
 
 __all__ = ["ColumnGuess", "ScaffoldPlan", "ScaffoldOptions", "infer_column", "order_levels", "guess_columns",
-           "guess_time_unit", "propose_times", "propose", "render_plan", "render_config", "relative_data_path",
+           "guess_time_unit", "propose_times", "propose", "render_plan", "plan_summary", "render_config", "relative_data_path",
            "MAX_INTEGER_CODES", "MAX_TEXT_LEVELS"]
