@@ -76,7 +76,7 @@ def _table_data(n: int = 260, seed: int = 15) -> pd.DataFrame:
     cause = np.where(event == 1, rng.choice([1, 2], n, p=[0.6, 0.4]), 0)
     er = np.round(rng.gamma(2, 50, n), 0)
     er[rng.random(n) < 0.1] = np.nan
-    grade = rng.choice(["g2", "g3"], n).astype(object)
+    grade = rng.choice(["g2", "g3–4"], n).astype(object)   # an en dash: not ASCII (DataSource.encoding's case)
     grade[rng.random(n) < 0.1] = None
     return pd.DataFrame({
         "trt": trt, "age": age, "meno": rng.binomial(1, 0.5, n),
@@ -282,6 +282,12 @@ CASES: dict[str, Case] = {
                           names=("'url' is not read by source 'csv'",)),
     "DataSource.table": ref("table", ("data.table", "t"), names=("'table' is not read by source 'csv'",)),
     "DataSource.query": ref("table", ("data.query", "select 1"), names=("'query' is not read by source 'csv'",)),
+    # the table's CSV is comma-separated UTF-8 with an en dash in a grade level: read as semicolon-separated it is
+    # one column (refused with the fix), a decimal comma needs another separator, latin-1 changes the level's text
+    "DataSource.sep": ref("table", ("data.sep", ";"), names=("one column whose name contains ','",
+                                                             "`data: {sep: ','}`")),
+    "DataSource.decimal": ref("table", ("data.decimal", ","), names=("decimal ',' needs another separator",)),
+    "DataSource.encoding": ch("table", ("data.encoding", "latin-1")),
     "DataSource.id_col": ref("registry", ("data.id_col", "no_such_id"), names=("no_such_id",)),
     "DataSource.columns": ch("table", ("data.columns", {"trt_alt": "trt", "trt": "trt_orig"})),
     "DataSource.dates": ref("table", ("data.dates", ["grade"]), names=("grade",)),
