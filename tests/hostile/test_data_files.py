@@ -69,7 +69,7 @@ def test_csv_with_semicolons(tmp_path):
     raw = table_data().to_csv(index=False, sep=";").encode()
     cfg, r = _validate(tmp_path, raw_csv=raw)
     assert_clean_failure(r, 3, f"{cfg.parent / 'data.csv'}: the file has one column whose name contains ';'",
-                         "Set `data: {sep: ';', decimal: ','}`", "or save it comma-separated")
+                         "Set `data: {sep: ';'}`", "or save it comma-separated")
 
 
 def test_european_csv_reads_with_sep_and_decimal(tmp_path):
@@ -147,3 +147,19 @@ def test_data_file_is_garbage(tmp_path):
     _, r = _validate(tmp_path, raw_csv=np.random.default_rng(1).bytes(2000))
     assert r.exit_code == 3, r.output
     assert "Traceback" not in r.output
+
+
+def test_csv_separator_words_and_the_fix_follow_the_file(tmp_path):
+    """`sep: tab` and `sep: '\\t'` (single quotes keep the backslash) mean a tab; a file read with the wrong
+    separator gets the fix of its own separator and decimal mark (found in the file), not a guess."""
+    d = table_data().assign(age=lambda x: x["age"] + 0.5)
+    raw = d.to_csv(index=False, sep=";", decimal=",").encode()
+    for word in ("tab", "'\\t'"):
+        text = STUDY.replace("  path: data.csv\n", f"  path: data.csv\n  sep: {word}\n")
+        cfg, r = _validate(tmp_path / word.strip("'\\"), yaml_text=text, raw_csv=raw)
+        assert_clean_failure(r, 3, "got ';'-separated values, read with sep: '\\t'",
+                             "Set `data: {sep: ';', decimal: ','}`")
+    raw = d.to_csv(index=False, sep="\t").encode()
+    text = STUDY.replace("  path: data.csv\n", "  path: data.csv\n  sep: tab\n")
+    _, r = _validate(tmp_path / "ok", yaml_text=text, raw_csv=raw)
+    assert r.exit_code == 0, r.output

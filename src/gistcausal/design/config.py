@@ -285,6 +285,14 @@ class DataSource(_Model):
         None, description="strftime format of the columns in data.dates, e.g. %d-%m-%Y for 31-12-2020. Unset: "
         "ISO 8601 (YYYY-MM-DD).", examples=["%d-%m-%Y", "%d/%m/%Y"])
 
+    @field_validator("sep", mode="before")
+    @classmethod
+    def _sep_words(cls, v: Any) -> Any:
+        """A separator by name (tab, semicolon, comma, pipe) or as the two characters \\t (YAML reads \\t as a
+        tab only in double quotes: `sep: '\\t'` and `sep: tab` mean the same)."""
+        words = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}
+        return words.get(v.strip().lower(), v) if isinstance(v, str) else v
+
     #: keys each source reads beyond the common ones (validation, id_col, columns, dates, date_format)
     _SOURCE_KEYS: typing.ClassVar[dict[str, tuple[str, ...]]] = {
         "synthetic": ("synthetic",), "builtin": ("name",), "csv": ("path", "sep", "decimal", "encoding"),

@@ -100,8 +100,11 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
                 if len(df.columns) == 1:
                     sep = next((c for c in (";", "\t", "|", ",") if c != src.sep and c in str(df.columns[0])), None)
                     if sep is not None:
-                        shown = {";": "';'", "\t": "'\\t'", "|": "'|'", ",": "','"}[sep]
-                        fix = f"`data: {{sep: {shown}" + (", decimal: ','" if sep == ";" else "") + "}`"
+                        shown = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}[sep]
+                        found = {"sep": sep, **sniff_csv(path)}   # the file's own decimal mark and encoding
+                        keys = [f"sep: {shown}"] + [f"{k}: '{found[k]}'" for k in ("decimal", "encoding")
+                                                    if k in found and found[k] != getattr(src, k)]
+                        fix = "`data: {" + ", ".join(keys) + "}`"
                         raise DataError(f"{path}: the file has one column whose name contains {shown} (got "
                                         f"{shown}-separated values, read with sep: {src.sep!r}). Set {fix}, or "
                                         "save it comma-separated (in Excel: 'CSV UTF-8 (comma delimited)').")
