@@ -84,6 +84,7 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
 
 #: Captions of the exported data tables (``{outcome}``, ``{estimand}``: of the table's name).
 _CAPTIONS = {"protocol": "Target trial protocol and its emulation", "flow": "Patient flow",
+             "table1": "Baseline characteristics by arm",
              "estimates": "All estimates", "weights": "Weight diagnostics ({estimand})",
              "propensity_model": "Propensity model coefficients",
              "strategies_estimates": "Clone-censor-weight emulation of the sustained strategies: estimates",
@@ -98,7 +99,8 @@ _CAPTIONS = {"protocol": "Target trial protocol and its emulation", "flow": "Pat
              "benchmarks": "Measured covariates as benchmarks for an unmeasured confounder",
              "negative_control": "Negative-control outcome", "specification_grid": "Specification grid",
              "specification_grid_cs_hr": "Specification grid (cause-specific hazard ratio)",
-             "refutation": "DoWhy refutation tests", "duration": "{outcome}: median (range)"}
+             "refutation": "DoWhy refutation tests", "duration": "{outcome}: median (range)",
+             "balance": "Covariate balance across pairs of arms ({estimand})"}
 
 
 def _caption(name: str, r: AnalysisResults) -> str:
@@ -112,7 +114,7 @@ def _caption(name: str, r: AnalysisResults) -> str:
         if est:
             return f"Numbers at risk, unweighted and weighted ({est}): {outcomes.get(outcome, outcome)}"
         return f"Numbers at risk: {outcomes.get(outcome, outcome)}"
-    for stem in ("weights", "duration"):
+    for stem in ("weights", "duration", "balance"):
         if name.startswith(stem + "_"):
             rest = name[len(stem) + 1:]
             return _CAPTIONS[stem].format(estimand=rest, outcome=outcomes.get(rest, rest))
