@@ -240,7 +240,7 @@ def test_competing_primary_outcome_gets_its_grids(competing_run):
 
 def test_competing_primary_outcome_evalues_and_tipping_point(competing_run):
     """E-values by closed form (VanderWeele & Ding 2017; VanderWeele 2020 for the HR): the cause-specific HR with
-    Recurrence's own event proportion (common here, so RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR))); the CIF
+    Recurrence's own event proportion (common here, so RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))); the CIF
     ratio as a risk ratio; the CIF difference via RR = (F0 + RD) / F0 with the IPTW control CIF F0, which is the
     same RR as the CIF ratio. The tipping grid is the cause-specific HR divided by the Lin-Psaty-Kronmal factor."""
     import pandas as pd

@@ -152,3 +152,16 @@ def test_report_warnings_are_written_for_people(report_dir, default_results):
     assert warning_note("OtherWarning: x") == "Warning: OtherWarning: x"
     html = (report_dir / "report.html").read_text(encoding="utf-8")
     assert default_results.warnings and "SmallSampleWarning" not in html and "Warning (small sample): " in html
+
+
+def test_sensitivity_paragraphs_name_the_outcome_and_round_for_people(report_dir, default_results):
+    """The E-value sentence named the outcome by its code ("treatment and pfs"), the refutation gave "95% CI
+    0.0609 to 5.8", and the E-value table printed Python's power operator ("0.5**sqrt(HR)")."""
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    label = default_results.config.outcomes[default_results.config.primary_outcome].label
+    paragraphs = re.findall(r"<p>([^<]*)</p>", html)
+    ev = next(p for p in paragraphs if p.startswith("An unmeasured confounder associated with both treatment and"))
+    assert f"treatment and {label} by a risk ratio" in ev
+    ref = next(p for p in paragraphs if p.startswith("DoWhy refutation of the IPW"))
+    assert re.search(r": -?\d+\.\d\d \(95% CI -?\d+\.\d\d to -?\d+\.\d\d\)\.$", ref), ref
+    assert "**" not in html and "0.5^sqrt(HR)" in html

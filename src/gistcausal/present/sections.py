@@ -18,9 +18,9 @@ from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
 from gistcausal.present.people import MEASURE_NAMES as _MEASURE_NAMES
 from gistcausal.present.people import MEASURE_NAMES as _CR_MEASURES
-from gistcausal.present.people import column_heading
+from gistcausal.present.people import column_heading, decimals_for
 from gistcausal.present.multiarm import multiarm_methods, multiarm_sections, propensity_table, weights_table
-from gistcausal.present.table_model import TableModel
+from gistcausal.present.table_model import TableModel, fmt_num
 from gistcausal.results import AnalysisResults
 
 
@@ -891,8 +891,11 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
                          "(the first cause configured), with the other causes as competing events.")
         if "evalues" in sens:
             ev = sens["evalues"]
-            if "evalue_hr" in sens:
-                paras.append(sens["evalue_hr"].summary())
+            if "evalue_hr" in sens:   # the outcome by its label, not its code
+                from dataclasses import replace as _replace
+
+                label = po.label if po is not None else cfg.primary_outcome
+                paras.append(_replace(sens["evalue_hr"], outcome=label).summary())
             tabs.append(("E-values of the main estimates (VanderWeele & Ding 2017)", evalue_table(ev, cfg.time_unit)))
             if "evalue_hr" in sens:
                 figs.append(("Bias plot: joint confounder strengths that would explain away the hazard ratio",
@@ -919,7 +922,12 @@ def _sensitivity_section(r: "AnalysisResults", secs: list[ReportSection]) -> Non
             # the bridged estimate and the conclusion; one line per refuter is the table below (the summary's
             # indented lines ran together into one paragraph in HTML)
             lines = rr.summary().splitlines()
-            paras.append(lines[0].replace(f" at {rr.horizon:g} (", f" at {rr.horizon:g} {cfg.time_unit} (", 1))
+            e = rr.estimate
+            digits = decimals_for(np.array([e.value, e.ci_low, e.ci_high], dtype=float))
+            what = "RMST difference" if rr.bridge == "rmst_pseudo" else "survival difference"
+            paras.append(f"DoWhy refutation of the IPW {what} at {rr.horizon:g} {cfg.time_unit} (pseudo-observation "
+                         f"bridge): {fmt_num(e.value, digits)} (95% CI {fmt_num(e.ci_low, digits)} to "
+                         f"{fmt_num(e.ci_high, digits)}).")
             paras += [ln for ln in lines[1:] if not ln.startswith("  ")]
             tabs.append(("DoWhy refutations of the bridged estimate", rr.to_frame()))
             figs.append(("Causal graph used for identification", "causal_graph"))

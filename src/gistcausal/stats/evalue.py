@@ -246,7 +246,7 @@ def _ratio_conversion(where: str, measure: str, estimate: float, ci_low: float |
         return _Conversion(lambda x: x, true, f"rare outcome: RR = {measure.upper()}", reason)
     if measure == "or":
         return _Conversion(math.sqrt, true, "common outcome: RR = sqrt(OR) (VanderWeele 2017)", reason)
-    return _Conversion(_hr_common_to_rr, true, "common outcome: RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR)) "
+    return _Conversion(_hr_common_to_rr, true, "common outcome: RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR)) "
                        "(VanderWeele 2020)", reason)
 
 
@@ -367,7 +367,7 @@ def evalue(estimate: float, *, ci_low: float | None = None, ci_high: float | Non
 
     * ``"or"``: rare outcome, ``RR = OR``; common outcome, ``RR = sqrt(OR)``.
     * ``"hr"``: rare outcome, ``RR = HR``; common outcome,
-      ``RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR))``.
+      ``RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))``.
     * ``"smd"``: ``RR = exp(0.91 d)``; with ``se``, limits ``exp(0.91 d -/+ 1.78 se)``.
     * ``"rd"``: ``RR = (p0 + RD) / p0`` with ``p0 = baseline_risk``, the limits converted the same way
       with ``p0`` held fixed (its sampling error is ignored). This differs from EValue's
@@ -463,7 +463,7 @@ def evalue_from_estimate(est: EffectEstimate, *, event_proportion: float, surv_c
 
       - ``"cs_hr"`` (cause-specific hazard ratio): the ``"hr"`` route with ``event_proportion`` the share of
         patients whose first event is *this cause*; rare (< 0.15) uses the HR as the risk ratio, common the
-        VanderWeele (2020) conversion ``RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR))``.
+        VanderWeele (2020) conversion ``RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))``.
       - ``"cif_ratio"`` (``F1(t)/F0(t)``): the cumulative incidence is the risk of having failed from the
         cause by ``t`` (competing events counted as not having it), so the ratio is a risk ratio of that binary
         outcome and is used as is; no rare-outcome assumption is needed (VanderWeele & Ding 2017).
@@ -856,7 +856,7 @@ def benchmark_covariates(df: pd.DataFrame, *, treatment_col: str, covariates: Se
         model. Reciprocals are taken for HR < 1.
     event_proportion : float
         Share with the event by end of follow-up; decides rare (HR as RR) or common
-        (``(1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR))``) conversion, as in :func:`evalue`.
+        (``(1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))``) conversion, as in :func:`evalue`.
 
     Returns
     -------
@@ -889,7 +889,7 @@ def benchmark_covariates(df: pd.DataFrame, *, treatment_col: str, covariates: Se
         raise DataError(f"{where}: event_proportion must be a proportion in [0, 1] (got {event_proportion!r}). "
                         f"Pass the share of patients with the event.")
     rare = event_proportion < RARE_OUTCOME_CUTOFF
-    conv = "rare outcome: RR = HR" if rare else "common outcome: RR = (1 - 0.5**sqrt(HR)) / (1 - 0.5**sqrt(1/HR))"
+    conv = "rare outcome: RR = HR" if rare else "common outcome: RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))"
     treated = a.astype(int).to_numpy() == 1
     rows = []
     for c in covariates:
