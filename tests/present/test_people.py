@@ -165,3 +165,9 @@ def test_sensitivity_paragraphs_name_the_outcome_and_round_for_people(report_dir
     ref = next(p for p in paragraphs if p.startswith("DoWhy refutation of the IPW"))
     assert re.search(r": -?\d+\.\d\d \(95% CI -?\d+\.\d\d to -?\d+\.\d\d\)\.$", ref), ref
     assert "**" not in html and "0.5^sqrt(HR)" in html
+
+
+def test_plasmode_summary_names_the_outcome_by_its_label(report_dir, default_results):
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    label = default_results.config.outcomes[default_results.config.primary_outcome].label
+    assert f"outcome {label}, estimand" in html and "outcome pfs," not in html

@@ -861,7 +861,9 @@ def _strategy_and_simulation_sections(r: "AnalysisResults", secs: list[ReportSec
         pm = r.plasmode
         secs.append(ReportSection(
             "plasmode", "Plasmode simulation: does this analysis plan recover a known effect?",
-            (_plasmode_text(pm.settings, labels), warning_words(_relabel_arms(pm.summary(), labels, pm.settings))),
+            (_plasmode_text(pm.settings, labels), warning_words(_relabel_arms(pm.summary(), labels, pm.settings)).replace(
+                f"outcome {pm.settings.get('outcome')}, ",
+                f"outcome {out_labels.get(pm.settings.get('outcome'), pm.settings.get('outcome'))}, ", 1)),
             tables=(("Performance of each estimator", plasmode_table(pm, labels)),
                     ("Replicates that failed, by reason", pm.failure_counts())),
             figures=(("Estimates around the truth", "plasmode_estimates"),
