@@ -131,13 +131,14 @@ def test_init_data_errors(tmp_path):
     breast_cohort(50).to_csv(tmp_path / "bc.csv", index=False)
     r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--out", str(tmp_path / "s.yaml")])
     assert r.exit_code == 3
-    assert ("init --treatment: no column looks like a two-valued treatment (named like treatment, arm, group) in "
+    assert ("init --treatment: no column looks like a treatment with 2 to 6 values (named like treatment, arm, group) in "
             "bc.csv") in r.output
-    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "size",
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "age",
                             "--out", str(tmp_path / "s.yaml")])
     assert r.exit_code == 3
-    assert ("init --treatment: column 'size' must have two values to compare (got 3: '<=20', '20-50', '>50'). "
-            "Choose a two-valued column, or recode it in the data.") in r.output
+    flat = " ".join(r.output.split())
+    assert "init --treatment: column 'age' must have 2 to 6 values to compare (got " in flat
+    assert "Choose the treatment column, or group its codes into arms in the data." in flat
     assert not (tmp_path / "s.yaml").exists()
 
 
@@ -578,3 +579,25 @@ def test_init_prints_its_guesses(tmp_path):
                             str(tmp_path / "f.yaml")])
     assert "outcome: time 'fu' in days (from the magnitude: check it), event 'status' = 2" in \
         [ln.strip() for ln in r.output.splitlines()], r.output
+
+
+def test_init_writes_a_k_arm_config_for_a_treatment_with_three_to_six_values(tmp_path):
+    """A treatment column with three values was refused ("must have two values to compare") although the
+    package compares K arms (issue 18); init now writes the K-arm config: the reference first (the one code that
+    reads as a comparison arm), every arm labelled, the focal arm of the ATT as `treated`; it validates and runs."""
+    rng = np.random.default_rng(8)
+    n = 180
+    df = pd.DataFrame({"arm": rng.choice(["drug_a", "standard care", "drug_b"], n), "time": rng.integers(1, 400, n),
+                       "status": rng.integers(0, 2, n), "age": rng.integers(30, 80, n)})
+    df.to_csv(tmp_path / "k.csv", index=False)
+    out = tmp_path / "k.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "k.csv"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "treatment: 'arm', 3 arms, reference 'standard care', focal arm of the ATT 'drug_a'" in r.output
+    cfg = load_config(out)
+    assert list(cfg.treatment.arms) == ["standard_care", "drug_a", "drug_b"] and cfg.treatment.treated == "drug_a"
+    assert cfg.treatment.label("standard_care") == "standard care"
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+    plan = propose(df.assign(arm=df["arm"].map({"drug_a": 1, "standard care": 2, "drug_b": 3})), data_path="k.csv",
+                   treated_value="3")
+    assert [a[2] for a in plan.arms] == ["arm = 3", "arm = 1", "arm = 2"] and plan.reference_arm == "arm_1"

@@ -36,6 +36,8 @@ from gistcausal.errors import ConfigError, DataError
 MAX_INTEGER_CODES = 5
 #: A text column with more distinct values than this is left out (free text or an identifier).
 MAX_TEXT_LEVELS = 20
+#: At most this many arms from a treatment column (issue 18's K-arm analysis; more is rarely a treatment).
+MAX_ARMS = 6
 
 # Column-name words in English and in the languages of European registries' exports (Dutch, German, French,
 # Spanish; accents are dropped before matching, so "Überleben Tage" reads as "uberleben", "tage").
@@ -291,11 +293,15 @@ def guess_columns(df: pd.DataFrame) -> dict[str, list[str]]:
     """Candidate treatment, time and event columns, best first, from their names and values (never evaluated).
 
     Time: numbers >= 0 named like time, months, days, futime, rfs_time ...; event: 0/1 columns named like
-    event, status, death, cens, died ...; treatment: two-valued columns named like treatment, arm, group, tx.
+    event, status, death, cens, died ...; treatment: two-valued columns named like treatment, arm, group, tx,
+    then such columns with three to :data:`MAX_ARMS` values (a K-arm comparison).
     """
     return {"time": _guess(df, _TIME_WORDS, _is_time),
             "event": _guess(df, _EVENT_WORDS, _is_event),
-            "treatment": _guess(df, _TREATMENT_WORDS, lambda s: s.dropna().nunique() == 2)}
+            # two-valued columns first; a column named like a treatment with 3 to MAX_ARMS values after them
+            "treatment": list(dict.fromkeys(
+                _guess(df, _TREATMENT_WORDS, lambda s: s.dropna().nunique() == 2)
+                + _guess(df, _TREATMENT_WORDS, lambda s: 3 <= s.dropna().nunique() <= MAX_ARMS)))}
 
 
 def guess_time_unit(time_col: str, t: np.ndarray) -> tuple[str, str]:
@@ -372,6 +378,7 @@ class ScaffoldPlan:
     event_reason: str = "1 = event"
     censored_value: Any = 0             # the event column's other code (rendered in the comment's fix)
     csv_options: dict[str, str] = field(default_factory=dict)   # sep, decimal, encoding the file needs
+    reference_arm: str = ""             # three or more arms: the reference (listed first in the config)
 
 
 def _raw(v: Any) -> Any:
@@ -426,6 +433,39 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
             # numeric codes (R's 1/2) say nothing alone: "trt = 1" in the report until the user names them
             labels = (f"{_c(col)} = {treated}", f"{_c(col)} = {control}")
     return ((names[0], treated, labels[0]), (names[1], control, labels[1])), reason
+
+
+def _arms_k(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[str, Any, str], ...], str, str]:
+    """Three or more arms (issue 18): in YAML order, the reference first (the one code that reads as a
+    comparison arm, else the first code in order), then the others in order; the focal arm of the ATT is
+    ``treated_value`` or the first arm after the reference. Returns the arms with the focal arm first (as
+    :func:`_arms` returns the treated arm first), the reason and the reference's name; :func:`render_plan` writes
+    the reference first."""
+    vals = order_levels([_raw(v) for v in values])
+    texts = [str(_py(v)) for v in vals]
+    control = [v for v, t in zip(vals, texts) if _control_like(t.strip().lower())]
+    reference = control[0] if len(control) == 1 else vals[0]
+    rest = [v for v in vals if str(v) != str(reference)]
+    if treated_value is not None:
+        if str(treated_value) not in texts:
+            raise DataError(f"init --treated-value: not a value of column '{col}' (got {treated_value!r}; values: "
+                            f"{', '.join(map(repr, texts))}). Give one of them.")
+        focal = vals[texts.index(str(treated_value))]
+        reason = "the focal arm of the ATT as given by --treated-value"
+    else:
+        focal = rest[0]
+        reason = "the focal arm of the ATT is the first arm after the reference"
+    numeric = all(_numeric(pd.Series([v])) is not None for v in vals)
+    names, out = set(), []
+    for v in [focal] + [v for v in [reference] + rest if str(v) != str(focal)]:
+        name = _slug(f"{col}_{v}" if numeric else v, "arm")
+        while name in names:
+            name += "_"
+        names.add(name)
+        out.append((name, v, f"{_c(col)} = {v}" if numeric else str(v)))
+    ref_name = next(n for n, v, _ in out if str(v) == str(reference))
+    why = ("the one code that reads as a comparison arm" if len(control) == 1 else "the first code in order")
+    return tuple(out), f"reference arm '{ref_name}' ({why}); {reason}", ref_name
 
 
 #: Codes of a two-code event column read as "the event happened" and as "censored" (compared in lower case).
@@ -557,21 +597,23 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     taken.append(time_col)
     event_col = pick("event", event_col, "--event", "an event indicator (0/1, named like event, status, death)")
     taken.append(event_col)
-    treatment_col = pick("treatment", treatment_col, "--treatment", "a two-valued treatment (named like "
-                         "treatment, arm, group)")
+    treatment_col = pick("treatment", treatment_col, "--treatment", f"a treatment with 2 to {MAX_ARMS} values "
+                         "(named like treatment, arm, group)")
     if len({time_col, event_col, treatment_col}) < 3:
         raise DataError(f"init: the treatment, time and event columns must differ (got {treatment_col!r}, "
                         f"{time_col!r}, {event_col!r}). Give them with --treatment, --time and --event.")
     tr = df[treatment_col]
     values = list(pd.unique(tr.dropna()))
-    if len(values) != 2 and treated_value is None:
+    if not 2 <= len(values) <= MAX_ARMS:
         shown = ", ".join(repr(str(_py(v))) for v in order_levels(values)[:8])
-        raise DataError(f"init --treatment: column '{_c(treatment_col)}' must have two values to compare (got "
-                        f"{len(values)}: {shown}). Choose a two-valued column, or recode it in the data.")
-    if len(values) != 2:
-        raise DataError(f"init --treatment: column '{_c(treatment_col)}' must have two values to compare (got "
-                        f"{len(values)}). Recode it in the data to two arms.")
-    arms, arm_reason = _arms(values, treatment_col, treated_value)
+        raise DataError(f"init --treatment: column '{_c(treatment_col)}' must have 2 to {MAX_ARMS} values to "
+                        f"compare (got {len(values)}: {shown}). Choose the treatment column, or group its codes "
+                        "into arms in the data.")
+    if len(values) == 2:
+        arms, arm_reason = _arms(values, treatment_col, treated_value)
+        reference = ""
+    else:
+        arms, arm_reason, reference = _arms_k(values, treatment_col, treated_value)
     t = _numeric(df[time_col])
     if t is None:
         raise DataError(f"init --time: column '{_c(time_col)}' must hold numbers (got text). Give the follow-up "
@@ -634,7 +676,8 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                         time_unit=time_unit, unit_reason=unit_reason, horizon=h, landmarks=lms,
                         at_risk_times=at_risk, times_reason=why, covariates=tuple(covs), skipped=tuple(skipped),
                         other_candidates=others, arm_reason=arm_reason, event_reason=event_reason,
-                        censored_value=censored_value, csv_options=dict(csv_options or {}))
+                        censored_value=censored_value, csv_options=dict(csv_options or {}),
+                        reference_arm=reference)
 
 
 def _retype(s: pd.Series, name: str, kind: str) -> ColumnGuess:
@@ -718,10 +761,16 @@ def _num(x: float) -> Any:
 
 def plan_summary(plan: ScaffoldPlan) -> list[str]:
     """The guesses of ``init --data`` in a few lines for the console (the config's comments explain each)."""
-    (_, tcode, tlabel), (_, ccode, clabel) = plan.arms
+    (_, tcode, tlabel), (_, ccode, clabel) = plan.arms[:2]
     unit_check = "" if plan.unit_reason.startswith("from the column name") else " (from the magnitude: check it)"
     covs = ", ".join(g.name for g in plan.covariates[:8]) + (" ..." if len(plan.covariates) > 8 else "")
-    lines = [f"treatment: '{plan.treatment_col}', treated arm {tlabel!r} vs {clabel!r}",
+    if len(plan.arms) > 2:
+        ref = next(lab for n, _, lab in plan.arms if n == plan.reference_arm)
+        head = (f"treatment: '{plan.treatment_col}', {len(plan.arms)} arms, reference {ref!r}, focal arm of the ATT "
+                f"{tlabel!r}")
+    else:
+        head = f"treatment: '{plan.treatment_col}', treated arm {tlabel!r} vs {clabel!r}"
+    lines = [head,
              f"outcome: time '{plan.time_col}' in {plan.time_unit}{unit_check}, event '{plan.event_col}' = "
              f"{plan.event_value!r}",
              f"covariates ({len(plan.covariates)}): {covs or 'none'}"]
@@ -733,7 +782,7 @@ def plan_summary(plan: ScaffoldPlan) -> list[str]:
 
 def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
     """The commented YAML config of a :class:`ScaffoldPlan`; it validates and runs as written."""
-    (tname, tcode, tlabel), (cname, ccode, clabel) = plan.arms
+    (tname, tcode, tlabel), (cname, ccode, clabel) = plan.arms[:2]
     unit = plan.time_unit
     out: list[str] = [
         f"# gistcausal study config written by `{_c(command)}` from {_c(plan.data_path)} ({plan.n_rows} rows).",
@@ -752,11 +801,22 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
             "  # times below are in this unit. Allowed: days, weeks, months, years."]
     out += _dump({"time_unit": unit}, 2)
     out += ["  treatment:"]
-    out += _comment(f"Arms from the values of column '{_c(plan.treatment_col)}': {_c(tname)} = {_c(tcode)}, "
-                    f"{_c(cname)} = {_c(ccode)}; {plan.arm_reason}. To swap, set `treated: {_c(cname)}`. The "
-                    "labels name the arms in the report: write them out (e.g. \"Financial aid\").", 4)
-    out += _dump({"column": plan.treatment_col, "arms": _Flow({tname: [tcode], cname: [ccode]}), "treated": tname,
-                  "labels": _Flow({tname: tlabel, cname: clabel})}, 4)
+    if len(plan.arms) > 2:
+        ref = plan.reference_arm
+        ordered = [a for a in plan.arms if a[0] == ref] + [a for a in plan.arms if a[0] != ref]
+        out += _comment(f"{len(plan.arms)} arms from the values of column '{_c(plan.treatment_col)}': "
+                        + ", ".join(f"{_c(n)} = {_c(c)}" for n, c, _ in ordered)
+                        + f"; {plan.arm_reason}. The first arm listed is the reference of the multinomial "
+                        "propensity model; every pair of arms is compared; `treated` is the focal arm of an ATT. "
+                        "The labels name the arms in the report: write them out.", 4)
+        out += _dump({"column": plan.treatment_col, "arms": _Flow({n: [c] for n, c, _ in ordered}),
+                      "treated": tname, "labels": _Flow({n: lab for n, _, lab in ordered})}, 4)
+    else:
+        out += _comment(f"Arms from the values of column '{_c(plan.treatment_col)}': {_c(tname)} = {_c(tcode)}, "
+                        f"{_c(cname)} = {_c(ccode)}; {plan.arm_reason}. To swap, set `treated: {_c(cname)}`. The "
+                        "labels name the arms in the report: write them out (e.g. \"Financial aid\").", 4)
+        out += _dump({"column": plan.treatment_col, "arms": _Flow({tname: [tcode], cname: [ccode]}),
+                      "treated": tname, "labels": _Flow({tname: tlabel, cname: clabel})}, 4)
     out += ["  outcomes:"]
     out += _comment(f"Time column '{_c(plan.time_col)}', event column '{_c(plan.event_col)}' (event_value "
                     f"{_c(plan.event_value)}: {plan.event_reason}). Check that it means the event happened: if it "
