@@ -121,3 +121,23 @@ def test_plasmode_text_of_k_arms_uses_labels():
     assert _relabel_arms(text, labels, settings) == ("HRs Sunitinib 37.5 mg continuous vs Imatinib 800 mg 0.47\n"
                                                      "  Sunitinib 50 mg 4/2 vs Imatinib 800 mg:\n  iptw hr")
     assert _relabel_arms(text, labels, {}) == text
+
+
+def test_k_arm_warnings_name_arms_by_their_labels(three_arms):
+    """The K-arm weights name arms by their quoted codes (stats layer); the report's notes show the labels, and
+    only quoted codes are replaced (a code such as 'a' is also a word)."""
+    from dataclasses import replace
+
+    from gistcausal.present.sections import build_sections
+
+    cfg = three_arms.config
+    code = list(cfg.treatment.arms)[1]
+    fake = replace(three_arms, warnings=(f"ExtremeWeightWarning: multiarm_weights: arm '{code}' has 1 weights above "
+                                         "10 times the arm's mean (got max 36.1, mean 3.38). Inspect a patient.",
+                                         f"PositivityWarning: multiarm_weights: 1 patients have a score below 0.01 for "
+                                         f"some arm (got 1 for arm '{code}')."))
+    notes = build_sections(fake)[0].notes
+    label = cfg.treatment.label(code)
+    assert notes[-2] == (f"Warning (extreme weights): Arm '{label}' has 1 weights above 10 times the arm's mean (got "
+                         "max 36.1, mean 3.38). Inspect a patient.")
+    assert notes[-1].endswith(f"(got 1 for arm '{label}').")

@@ -608,6 +608,10 @@ def build_sections(r: "AnalysisResults") -> list[ReportSection]:
     secs: list[ReportSection] = []
     notes = tuple(f"Step not completed: {k} ({v}); the rest of the report is complete." for k, v in
                   r.failed_steps.items()) + tuple(warning_note(w) for w in r.warnings)
+    if r.multiarm is not None:   # the K-arm analysis names arms by their quoted codes (stats layer): labels here
+        arm_labels = display_labels(r)[1]
+        for code, lab in arm_labels.items():
+            notes = tuple(n.replace(f"'{code}'", f"'{lab}'") for n in notes)
     secs.append(ReportSection("summary", "Question and answer", (headline(r),), notes=notes))
     secs.append(ReportSection("protocol", "Target trial protocol", tables=(("Protocol", protocol_table(r)),)))
     secs.append(ReportSection("flow", "Patient flow", tables=(("Flow", flow_display(r)),),

@@ -628,7 +628,7 @@ def multiarm_weights(ps: Any, treatment: Any, *, estimand: MultiArmEstimand = "A
     caught: list[str] = []
     low = e < POSITIVITY_BOUND
     if low.any():
-        per = ", ".join(f"{arms[j]} {int(low[:, j].sum())}" for j in range(k) if low[:, j].any())
+        per = ", ".join(f"{int(low[:, j].sum())} for arm {str(arms[j])!r}" for j in range(k) if low[:, j].any())
         caught.append(f"{where}: {int(low.any(axis=1).sum())} patients have a score below {POSITIVITY_BOUND:g} for "
                       f"some arm (got {per}). Check overlap; consider analysis.survival.estimands: [ATO].")
         warnings.warn(caught[-1], PositivityWarning, stacklevel=2)
