@@ -558,6 +558,8 @@ def test_init_labels_numeric_treatment_codes_with_the_column():
                        "age": rng.integers(30, 80, n)})
     plan = propose(df, data_path="v.csv")
     assert [a[2] for a in plan.arms] == ["trt = 1", "trt = 2"]
+    floats = df.assign(trt=df["trt"].astype(float))   # "1,0" in a decimal-comma CSV reads as 1.0
+    assert [a[2] for a in propose(floats, data_path="v.csv").arms] == ["trt = 1", "trt = 2"]
     words = df.assign(trt=df["trt"].map({1: "standard", 2: "test"}))
     assert sorted(a[2] for a in propose(words, data_path="v.csv").arms) == ["standard", "test"]
 

@@ -393,6 +393,11 @@ def _raw(v: Any) -> Any:
     return v if isinstance(v, (int, float, str)) else str(v)
 
 
+def _code_text(v: Any) -> str:
+    """A treatment code in an arm's label: a whole-number float as an integer (1.0 read from "1,0" -> "1")."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
 def _control_like(code: str) -> bool:
     """Whether a treatment code reads as the comparison arm: a control word, or a word of it one."""
     return code in _CONTROL_WORDS or any(t in _CONTROL_TOKENS for t in _tokens(code))
@@ -423,7 +428,7 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
         # codes that are not names: name the arms after the column ("fin" / "no_fin")
         base = _slug(col, "treatment")
         names = (base, f"no_{base}")
-        labels = (f"{_c(col)} = {treated}", f"{_c(col)} = {control}")
+        labels = (f"{_c(col)} = {_code_text(treated)}", f"{_c(col)} = {_code_text(control)}")
     else:
         names = (_slug(treated, "arm"), _slug(control, "arm"))
         if names[0] == names[1]:
@@ -431,7 +436,7 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
         labels = (str(treated), str(control))
         if all(_numeric(pd.Series([v])) is not None for v in (treated, control)):
             # numeric codes (R's 1/2) say nothing alone: "trt = 1" in the report until the user names them
-            labels = (f"{_c(col)} = {treated}", f"{_c(col)} = {control}")
+            labels = (f"{_c(col)} = {_code_text(treated)}", f"{_c(col)} = {_code_text(control)}")
     return ((names[0], treated, labels[0]), (names[1], control, labels[1])), reason
 
 
@@ -462,7 +467,7 @@ def _arms_k(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tupl
         while name in names:
             name += "_"
         names.add(name)
-        out.append((name, v, f"{_c(col)} = {v}" if numeric else str(v)))
+        out.append((name, v, f"{_c(col)} = {_code_text(v)}" if numeric else str(v)))
     ref_name = next(n for n, v, _ in out if str(v) == str(reference))
     why = ("the one code that reads as a comparison arm" if len(control) == 1 else "the first code in order")
     return tuple(out), f"reference arm '{ref_name}' ({why}); {reason}", ref_name
