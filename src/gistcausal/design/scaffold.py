@@ -403,14 +403,19 @@ def _control_like(code: str) -> bool:
     return code in _CONTROL_WORDS or any(t in _CONTROL_TOKENS for t in _tokens(code))
 
 
+def _given_code(vals: list[Any], texts: list[str], col: str, given: Any) -> Any:
+    """The value of the treatment column that ``--treated-value`` names (compared as text)."""
+    if str(given) not in texts:
+        raise DataError(f"init --treated-value: not a value of column '{col}' (got {given!r}; values: "
+                        f"{', '.join(map(repr, texts))}). Give one of them.")
+    return vals[texts.index(str(given))]
+
+
 def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[str, Any, str], ...], str]:
     vals = [_raw(v) for v in values]
     texts = [str(_py(v)) for v in vals]
     if treated_value is not None:
-        if str(treated_value) not in texts:
-            raise DataError(f"init --treated-value: not a value of column '{col}' (got {treated_value!r}; values: "
-                            f"{', '.join(map(repr, texts))}). Give one of them.")
-        treated = vals[texts.index(str(treated_value))]
+        treated = _given_code(vals, texts, col, treated_value)
         reason = "the treated arm as given by --treated-value"
     else:
         low = [t.strip().lower() for t in texts]
@@ -452,10 +457,7 @@ def _arms_k(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tupl
     reference = control[0] if len(control) == 1 else vals[0]
     rest = [v for v in vals if str(v) != str(reference)]
     if treated_value is not None:
-        if str(treated_value) not in texts:
-            raise DataError(f"init --treated-value: not a value of column '{col}' (got {treated_value!r}; values: "
-                            f"{', '.join(map(repr, texts))}). Give one of them.")
-        focal = vals[texts.index(str(treated_value))]
+        focal = _given_code(vals, texts, col, treated_value)
         reason = "the focal arm of the ATT as given by --treated-value"
     else:
         focal = rest[0]
