@@ -603,3 +603,15 @@ def test_init_writes_a_k_arm_config_for_a_treatment_with_three_to_six_values(tmp
     plan = propose(df.assign(arm=df["arm"].map({"drug_a": 1, "standard care": 2, "drug_b": 3})), data_path="k.csv",
                    treated_value="3")
     assert [a[2] for a in plan.arms] == ["arm = 3", "arm = 1", "arm = 2"] and plan.reference_arm == "arm_1"
+
+
+def test_treated_value_must_be_a_code_of_the_treatment(tmp_path):
+    rng = np.random.default_rng(9)
+    n = 60
+    base = pd.DataFrame({"time": rng.integers(1, 300, n), "status": rng.integers(0, 2, n)})
+    for codes in (["a", "b"], ["a", "b", "c"]):
+        df = base.assign(arm=rng.choice(codes, n))
+        with pytest.raises(DataError, match=r"init --treated-value: not a value of column 'arm' \(got 'z'; values: "
+                                            r"'a', 'b'.*\)\. Give one of them\."):
+            propose(df, data_path="x.csv", treated_value="z")
+        assert propose(df, data_path="x.csv", treated_value="b").arms[0][1] == "b"
