@@ -612,6 +612,6 @@ def test_treated_value_must_be_a_code_of_the_treatment(tmp_path):
     for codes in (["a", "b"], ["a", "b", "c"]):
         df = base.assign(arm=rng.choice(codes, n))
         with pytest.raises(DataError, match=r"init --treated-value: not a value of column 'arm' \(got 'z'; values: "
-                                            r"'a', 'b'.*\)\. Give one of them\."):
+                                            r"'[abc]', '[abc]'.*\)\. Give one of them\."):
             propose(df, data_path="x.csv", treated_value="z")
         assert propose(df, data_path="x.csv", treated_value="b").arms[0][1] == "b"
