@@ -547,6 +547,11 @@ def test_init_names_the_columns_that_could_be_the_treatment(tmp_path):
                                         r"`--treatment COLUMN`"):
         propose(df, data_path="r.csv")
     assert propose(df, data_path="r.csv", treatment_col="chemo").treatment_col == "chemo"
+    # nwtco: no time column is named like one; its row numbers (seqno) are not offered as a candidate
+    nw = pd.DataFrame({"seqno": np.arange(1, 2 * n, 2), "rel": rng.integers(0, 2, n), "edrel": rng.integers(5, 6000, n),
+                       "trt": rng.integers(0, 2, n)})
+    with pytest.raises(DataError, match=r"Columns whose values could be one: 'edrel'\. Give it, e\.g\. `--time"):
+        propose(nw, data_path="nw.csv", event_col="rel", treatment_col="trt")
 
 
 def test_init_labels_numeric_treatment_codes_with_the_column():

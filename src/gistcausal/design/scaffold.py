@@ -578,7 +578,8 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
             named = [c for c in cols if c not in taken and _name_score(c, words) > 0][:2]
             why = "".join(f" Column '{_c(c)}' is named like one but has {_values_text(df[c])}." for c in named)
             fits = {"time": _is_time, "event": _is_event, "treatment": lambda x: x.dropna().nunique() == 2}[role]
-            shaped = [c for c in cols if c not in taken and c not in named and fits(df[c])]
+            shaped = [c for c in cols if c not in taken and c not in named and fits(df[c])
+                      and not infer_column(df[c], c).reason.startswith("looks like an identifier")]
             if shaped:   # columns whose values fit the role, named otherwise (rotterdam's hormon, chemo)
                 why += (f" Columns whose values could be one: {', '.join(repr(_c(c)) for c in shaped[:8])}"
                         + (" ..." if len(shaped) > 8 else "") + ".")
