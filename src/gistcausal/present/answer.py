@@ -47,11 +47,16 @@ def _ci(e: Any, digits: int = 2) -> str:
     return f"{fmt_number(e.value, digits)} (95% CI {fmt_number(e.ci_low, digits)} to {fmt_number(e.ci_high, digits)})"
 
 
+def _time_digits(*values: float) -> int:
+    """Decimals of a time for people by the largest size among ``values``: 0 from 100 on, 1 from 10 on, else 2."""
+    size = max(abs(v) for v in values)
+    return 0 if size >= 100 else 1 if size >= 10 else 2
+
+
 def _time_ci(e: Any, unit: str) -> str:
     """A difference in time for people: the unit after the estimate, decimals by its size (0 from 100 on: "134
     days (95% CI 14 to 253)"; 1 from 10 on; else 2)."""
-    size = max(abs(e.value), abs(e.ci_low), abs(e.ci_high)) if math.isfinite(e.value) else 0.0
-    digits = 0 if size >= 100 else 1 if size >= 10 else 2
+    digits = _time_digits(e.value, e.ci_low, e.ci_high) if math.isfinite(e.value) else 2
     return (f"{fmt_number(e.value, digits)} {unit} (95% CI {fmt_number(e.ci_low, digits)} to "
             f"{fmt_number(e.ci_high, digits)})")
 
@@ -156,8 +161,7 @@ def _compatible(e: Any, null: float, unit: str = "") -> list[str]:
     out (an interval is not a test of no effect; Amrhein, Greenland & McShane, Nature 2019)."""
     if e is None or not (math.isfinite(e.ci_low) and math.isfinite(e.ci_high)) or not e.ci_low <= null <= e.ci_high:
         return []
-    digits = 2 if null == 1.0 else (0 if max(abs(e.ci_low), abs(e.ci_high)) >= 100 else
-                                    1 if max(abs(e.ci_low), abs(e.ci_high)) >= 10 else 2)
+    digits = 2 if null == 1.0 else _time_digits(e.ci_low, e.ci_high)
     lo, hi = fmt_number(e.ci_low, digits), fmt_number(e.ci_high, digits)
     return [f"The interval includes {null:g} (no difference): the data are compatible with effects from {lo} to "
             f"{hi}{' ' + unit if unit else ''}, so they neither show a difference nor rule one out."]
@@ -254,8 +258,8 @@ def _grid_sentence(r: AnalysisResults) -> list[str]:
     excl = df[(df["ci_low"] > null) | (df["ci_high"] < null)]
     agree = (f"all on the same side of {null:g}" if len(sides) == 1 else f"on both sides of {null:g}, so the "
              "direction depends on analysis choices")
-    return [f"Across {len(df)} adjusted specifications (sensitivity analyses) the {what} ranged from {fmt_number(lo)} to "
-            f"{fmt_number(hi)} ({agree}; {len(excl)} of {len(df)} intervals exclude {null:g})."]
+    return [f"Across {len(df)} adjusted specifications (sensitivity analyses) the {what} ranged from "
+            f"{fmt_number(lo)} to {fmt_number(hi)} ({agree}; {len(excl)} of {len(df)} intervals exclude {null:g})."]
 
 
 def _evalue_sentences(r: AnalysisResults) -> list[str]:

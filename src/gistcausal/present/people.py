@@ -239,12 +239,9 @@ def people_frame(df: pd.DataFrame, vocab: Vocabulary | None = None) -> pd.DataFr
     if len(df.columns) == 0:
         return df
     model = people_model(df, vocab)
-    data = {c.label: [r.stub for r in model.rows] if j == 0 else [r.cells[j - 1].text for r in model.rows]
-            for j, c in enumerate(model.columns)}
-    if len(data) < len(model.columns):   # two codes with the same heading: keep both columns
-        return pd.DataFrame([[r.stub] + [c.text for c in r.cells] for r in model.rows],
-                            columns=[c.label for c in model.columns])
-    return pd.DataFrame(data)
+    # rows as lists: two codes with the same heading keep both columns
+    return pd.DataFrame([[r.stub] + [c.text for c in r.cells] for r in model.rows],
+                        columns=[c.label for c in model.columns])
 
 
 __all__ = ["Vocabulary", "vocabulary", "people_model", "people_frame", "column_heading", "decimals_for",

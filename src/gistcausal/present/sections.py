@@ -6,6 +6,7 @@ paragraph generated from the config.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,7 @@ from markupsafe import Markup
 from gistcausal.analysis.spec import adjustment_name
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
-from gistcausal.present.people import MEASURE_NAMES as _MEASURE_NAMES
-from gistcausal.present.people import MEASURE_NAMES as _CR_MEASURES
-from gistcausal.present.people import column_heading, decimals_for
+from gistcausal.present.people import MEASURE_NAMES, column_heading, decimals_for
 from gistcausal.present.multiarm import multiarm_methods, multiarm_sections, propensity_table, weights_table
 from gistcausal.present.table_model import TableModel, fmt_num
 from gistcausal.results import AnalysisResults
@@ -80,7 +79,7 @@ def estimates_display(estimates: list[Any], *, outcomes: dict[str, str] | None =
     for e in estimates:
         is_p = e.measure.endswith("_p")
         rows.append({
-            "outcome": outcomes.get(e.outcome, e.outcome), "measure": _MEASURE_NAMES.get(e.measure, e.measure),
+            "outcome": outcomes.get(e.outcome, e.outcome), "measure": MEASURE_NAMES.get(e.measure, e.measure),
             "time": "" if not math.isfinite(e.time) else f"{e.time:g}",
             "contrast / arm": _contrast_label(e.contrast, arms), "estimand": e.estimand, "method": e.method,
             "estimate": _num(e.value, 3 if is_p else 2),
@@ -582,8 +581,6 @@ def warning_note(text: str) -> str:
     """A warning of the run (``"SmallSampleWarning: PropensityModel.fit: 9.7 patients ..."``, as kept in
     results.json) as the report shows it: ``"Warning (small sample): 9.7 patients ..."``; the class in words and
     the code location (a dotted Python name) left out. Any other text is kept after "Warning: "."""
-    import re
-
     cls, sep, rest = text.partition(": ")
     if not sep or cls not in _WARNING_WORDS:
         return f"Warning: {text}"
@@ -596,8 +593,6 @@ def warning_note(text: str) -> str:
 def warning_words(text: str) -> str:
     """Warning class names inside a text ("SmallSampleWarning in 100 of 100 replicates") in words ("small-sample
     warning in 100 of 100 replicates")."""
-    import re
-
     return re.sub(r"\b([A-Z]\w*Warning)\b",
                   lambda m: f"{_WARNING_WORDS[m.group(1)].replace(' ', '-')} warning" if m.group(1) in _WARNING_WORDS
                   else m.group(1), text)
@@ -658,7 +653,7 @@ def competing_table(r: "AnalysisResults", comp: Any) -> pd.DataFrame:
             value = f"{e.value:.{digits}f}"
             if math.isfinite(e.ci_low) and math.isfinite(e.ci_high):
                 value += f" ({e.ci_low:.{digits}f} to {e.ci_high:.{digits}f})"
-        rows.append({"Cause": e.extra.get("cause", ""), "Measure": _CR_MEASURES.get(e.measure, e.measure),
+        rows.append({"Cause": e.extra.get("cause", ""), "Measure": MEASURE_NAMES.get(e.measure, e.measure),
                      "Time": when, "Arm or contrast": contrast, "Estimate (95% CI)": value})
     return pd.DataFrame(rows)
 

@@ -12,8 +12,9 @@ Cells
 -----
 * categorical: ``n (%)`` per level, the variable name once and its levels indented; a two-level variable
   on one row (the level given in ``binary_levels``, else the "yes" of a no/yes pair 0/1, false/true, no/yes,
-  titled by the variable; else the second level, titled "<variable>: <level>", as cobalt's ``splitfactor(drop.first = "if2")``). Unweighted test: Pearson's chi-square without
-  continuity correction (R ``chisq.test(correct = FALSE)``, SPSS "Pearson Chi-Square");
+  titled by the variable; else the second level, titled "<variable>: <level>", as cobalt's
+  ``splitfactor(drop.first = "if2")``). Unweighted test: Pearson's chi-square without continuity correction
+  (R ``chisq.test(correct = FALSE)``, SPSS "Pearson Chi-Square");
   ``categorical_test="fisher"`` for Fisher's exact test (2 x 2 only), ``"yates"`` for the
   continuity-corrected version.
 * ``continuous_mean``: ``mean (SD)``; independent two-sample t-test with pooled variance (R
@@ -380,7 +381,7 @@ def _categorical_lines(v: _Variable, cfg: _Settings) -> tuple[list[_Line], str]:
     if len(levels) == 2 and (v.kind == "binary" or cfg.binary_rows == "one"):
         lv = _shown_level(levels, v.col, cfg.binary_levels)
         lab = _level_label(v.col, lv, cfg.level_labels)
-        stub = v.name if _yes_level(levels) is not None and lv == _yes_level(levels) else f"{v.name}: {lab}"
+        stub = v.name if lv == _yes_level(levels) else f"{v.name}: {lab}"   # None (no yes) never equals a level
         return [_level_line(v, cfg, levels, counts, lv, ind[lv], stub=stub, kind="single", indent=0, p=p,
                             test=test)], test
     lines = [_Line(v.name, "", "", v.name, "variable", 0, {}, {}, math.nan, {}, p, test)]

@@ -515,12 +515,12 @@ def _check_options(trim: Any, truncate: Any, normalize: Any, where: str) -> None
 
 def _positivity_warning(ek: np.ndarray, tk: np.ndarray, where: str,
                         arm_labels: tuple[str, str] = ("treated", "control")) -> list[str]:
-    n_near = {arm: int(np.sum(((ek < POSITIVITY_BOUND) | (ek > 1 - POSITIVITY_BOUND)) & (tk == code)))
-              for arm, code in ((arm_labels[0], 1), (arm_labels[1], 0))}
-    if not sum(n_near.values()):
+    near = (ek < POSITIVITY_BOUND) | (ek > 1 - POSITIVITY_BOUND)
+    n_near = [(arm, int(np.sum(near & (tk == code)))) for arm, code in ((arm_labels[0], 1), (arm_labels[1], 0))]
+    if not sum(n for _, n in n_near):
         return []
-    msg = (f"{where}: {sum(n_near.values())} propensity scores lie outside [{POSITIVITY_BOUND:g}, "
-           f"{1 - POSITIVITY_BOUND:g}] (got " + ", ".join(f"{n} in arm {a!r}" for a, n in n_near.items()) + "). "
+    msg = (f"{where}: {sum(n for _, n in n_near)} propensity scores lie outside [{POSITIVITY_BOUND:g}, "
+           f"{1 - POSITIVITY_BOUND:g}] (got " + ", ".join(f"{n} in arm {a!r}" for a, n in n_near) + "). "
            "Check overlap; consider analysis.weights.trim: crump or analysis.survival.estimands: [ATO].")
     warnings.warn(msg, PositivityWarning, stacklevel=3)
     return [msg]
