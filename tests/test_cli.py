@@ -100,6 +100,8 @@ def test_plasmode_command_writes_metrics_and_plots(root, tmp_path):
     assert {"bias", "coverage"} <= set(m.columns)
     assert (tmp_path / "pm" / "plasmode_coverage.png").is_file()
     assert json.loads((tmp_path / "pm" / "plasmode.json").read_text())["n_replicates"] == 6
+    # written as the report writes its SVGs (save_svg): no saving date (was the time of the run)
+    assert "<dc:date>" not in (tmp_path / "pm" / "plasmode_coverage.svg").read_text()
 
 
 @pytest.mark.parametrize("error, reason", [

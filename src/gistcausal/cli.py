@@ -528,6 +528,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
     dest = out if out is not None else cfg.output_dir() / "plasmode"
     from matplotlib.figure import Figure
 
+    from gistcausal.present.plots import save_png, save_svg, tight_bbox
     from gistcausal.present.report import atomic_dir
 
     try:
@@ -539,8 +540,9 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
                 fig = Figure(figsize=(7.5, 4.5))
                 fn(res, ax=fig.subplots())
                 fig.tight_layout()
-                fig.savefig(tmp / f"{name}.png", dpi=150)
-                fig.savefig(tmp / f"{name}.svg")
+                box = tight_bbox(fig)   # the SVG as the report writes it: no date, fixed element ids
+                save_png(fig, tmp / f"{name}.png", dpi=150, bbox=box)
+                save_svg(fig, tmp / f"{name}.svg", bbox=box)
     except OSError as err:
         raise _fail(_os_error(err, dest)) from None
     if not quiet:

@@ -287,3 +287,24 @@ def test_svg_figures_are_the_same_bytes_every_time(tmp_path):
     a = (tmp_path / "a.svg").read_bytes()
     assert a == (tmp_path / "b.svg").read_bytes()
     assert b"<dc:date>" not in a
+
+
+def test_shared_tight_bbox_crops_as_savefig_tight_does(tmp_path):
+    """tight_bbox (one layout pass for the PNG, the SVG and the manuscript's PNG) crops to the area
+    savefig(bbox_inches="tight") finds: the same image size within one pixel, text outside the axes kept."""
+    from PIL import Image
+
+    from gistcausal.present.plots import new_figure, save_png, tight_bbox
+
+    fig, ax = new_figure(4, 3)
+    ax.plot([0, 1, 2], [1, 0.5, 0.2], label="a curve with a long label")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))          # outside the axes, to the right
+    ax.set_xlabel("Months since the start of second-line treatment")
+    fig.text(0.0, -0.08, "A note below the figure")
+    fig.savefig(tmp_path / "tight.png", dpi=130, bbox_inches="tight")
+    box = tight_bbox(fig)
+    save_png(fig, tmp_path / "shared.png", bbox=box)
+    w0, h0 = Image.open(tmp_path / "tight.png").size
+    w1, h1 = Image.open(tmp_path / "shared.png").size
+    assert abs(w0 - w1) <= 1 and abs(h0 - h1) <= 1
+    assert w1 > 4 * 130 and h1 > 3 * 130   # grew beyond the canvas to hold the legend and the note

@@ -23,6 +23,7 @@ from gistcausal.present.answer import answer
 from gistcausal.present.sections import estimates_display, display_labels, methods_paragraph
 from gistcausal.present.table_model import TableModel
 from gistcausal.present.target import target_checklist
+from gistcausal.present.plots import save_png
 from gistcausal.results import AnalysisResults
 
 
@@ -83,12 +84,13 @@ def _tables(r: AnalysisResults) -> list[tuple[str, TableModel]]:
     return out
 
 
-def figure_png(fig: Any) -> bytes:
-    """A manuscript figure as PNG bytes (150 dpi, tight bounding box); PNG bytes are returned as they are."""
+def figure_png(fig: Any, *, bbox: Any = None) -> bytes:
+    """A manuscript figure as PNG bytes (150 dpi, cropped to ``bbox``, default the tight bounding box,
+    :func:`gistcausal.present.plots.tight_bbox`); PNG bytes are returned as they are."""
     if isinstance(fig, bytes):
         return fig
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    save_png(fig, buf, dpi=150, bbox=bbox)
     return buf.getvalue()
 
 

@@ -39,7 +39,7 @@ from gistcausal.present.export import people_tables, result_tables
 from gistcausal.present.people import people_frame, vocabulary
 from gistcausal.present.figures import FIGURE_GROUPS, build_figures
 from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
-from gistcausal.present.plots import save_svg
+from gistcausal.present.plots import save_png, save_svg, tight_bbox
 from gistcausal.present.sections import build_sections, frame_to_html
 from gistcausal.present.target import target_checklist
 from gistcausal.results import SCHEMA_VERSION, AnalysisResults
@@ -181,11 +181,14 @@ def figure_files(results: AnalysisResults, folder: Path,
     """
     figures = build_figures(results, group=group)
     png: dict[str, str] = {}
+    boxes = {}
     for name, fig in figures.items():
-        fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
-        save_svg(fig, folder / f"{name}.svg")
+        boxes[name] = tight_bbox(fig)   # laid out once for the PNG, the SVG and the manuscript's PNG
+        save_png(fig, folder / f"{name}.png", bbox=boxes[name])
+        save_svg(fig, folder / f"{name}.svg", bbox=boxes[name])
         png[name] = base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
-    manuscript = {key: figure_png(figures[key]) for key, _ in manuscript_figures(results, figures)}
+    manuscript = {key: figure_png(figures[key], bbox=boxes[key])
+                  for key, _ in manuscript_figures(results, figures)}
     return png, manuscript
 
 

@@ -14,11 +14,39 @@ def new_figure(width: float, height: float) -> tuple[Any, Any]:
 
 
 
-def save_svg(fig: Any, path: Any) -> None:
-    """``fig`` as SVG at ``path``, the same bytes for the same figure: no date in the metadata and element ids
-    from a fixed salt (matplotlib otherwise writes the time of saving and random ids, so two reports of the
-    same results differed in every SVG)."""
+def tight_bbox(fig: Any, *, dpi: float = 130) -> Any:
+    """The area ``savefig(bbox_inches="tight")`` saves (the figure's tight bounding box in inches, padded by
+    ``savefig.pad_inches``), computed once for all the files of a figure.
+
+    With ``"tight"`` every ``savefig`` first lays the whole figure out without rendering it to find that box,
+    about 40% of the time of a save; a figure written as PNG, SVG and the manuscript's PNG did it three times
+    (issue 17: the figures are most of the time of a report). Passing this box to each ``savefig`` skips the
+    pass. The text is measured at ``dpi`` (the report's PNGs), as ``savefig`` measures it at the file's
+    resolution; a file of another resolution or an SVG may then differ from its own tight box by a few
+    hundredths of an inch of margin, well within the padding, so nothing is cropped."""
+    import matplotlib
+
+    old = fig.dpi
+    fig.set_dpi(dpi)
+    try:
+        fig.draw_without_rendering()
+        return fig.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
+    finally:
+        fig.set_dpi(old)
+
+
+def save_png(fig: Any, path: Any, *, dpi: int = 130, bbox: Any = None) -> None:
+    """``fig`` as PNG at ``path`` (a path or a binary file object) cropped to ``bbox`` (default: computed at
+    ``dpi``, see :func:`tight_bbox`)."""
+    fig.savefig(path, format="png", dpi=dpi, bbox_inches=tight_bbox(fig, dpi=dpi) if bbox is None else bbox)
+
+
+def save_svg(fig: Any, path: Any, *, bbox: Any = None) -> None:
+    """``fig`` as SVG at ``path`` cropped to ``bbox`` (default: computed, see :func:`tight_bbox`), the same
+    bytes for the same figure: no date in the metadata and element ids from a fixed salt (matplotlib otherwise
+    writes the time of saving and random ids, so two reports of the same results differed in every SVG)."""
     import matplotlib
 
     with matplotlib.rc_context({"svg.hashsalt": "gistcausal"}):
-        fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(path, format="svg", bbox_inches=tight_bbox(fig) if bbox is None else bbox,
+                    metadata={"Date": None})
