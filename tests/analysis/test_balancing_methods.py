@@ -60,6 +60,11 @@ def test_matching_run_end_to_end():
     titles = [s.title for s in build_sections(res)]
     assert "Causal effect estimates (propensity-score matching)" in titles
     assert not any("IPTW" in t for t in titles)
+    # captions name the weighting method and the estimand in words (they said "inverse probability of treatment
+    # weighting" whatever the method)
+    assert res.table1_weighted["ATT"].model.caption == (
+        "Baseline characteristics by treatment arm, before and after propensity-score matching (ATT: average "
+        "treatment effect in the treated)")
 
 
 def test_ebal_run_with_bootstrap_end_to_end():
@@ -69,6 +74,13 @@ def test_ebal_run_with_bootstrap_end_to_end():
     bal = res.balance["ATT"].to_frame()
     # means are balanced exactly, so every weighted SMD of a propensity covariate is 0
     assert np.nanmax(np.abs(bal["smd_w"].to_numpy(float))) < 1e-7
+    from gistcausal.present.export import result_tables
+
+    tables = result_tables(res)
+    assert tables["balance_summary"].caption == ("Covariate balance before and after entropy balancing (ATT: "
+                                                 "average treatment effect in the treated)")
+    assert "before and after entropy balancing (ATT: average treatment effect in the treated)" in (
+        tables["table1_weighted_ATT"].model.caption)
 
 
 @pytest.mark.parametrize("change,message", [

@@ -32,6 +32,23 @@ def test_output_layout(report_dir, default_results, default_figures):
     assert not list(report_dir.parent.glob(".*tmp-*"))  # no temporary folder left behind
 
 
+def test_report_numbers_one_table_1_and_names_each_weighted_one(report_dir):
+    """The weighted Tables 1 are unnumbered in the report (their headings name them); each caption names its
+    estimand in words, so the ATE and ATT tables are told apart (all three were "Table 1." with two identical
+    captions)."""
+    import re
+
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    captions = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<caption>(.*?)</caption>", html, flags=re.S)]
+    assert sum(c.startswith("Table 1.") for c in captions) == 1
+    weighted = [c for c in captions if "before and after" in c and c.startswith("Baseline")]
+    assert weighted == [
+        "Baseline characteristics by treatment arm, before and after inverse probability of treatment weighting "
+        "(ATE: average treatment effect in the whole cohort)",
+        "Baseline characteristics by treatment arm, before and after inverse probability of treatment weighting "
+        "(ATT: average treatment effect in the treated)"]
+
+
 def test_excel_and_word_tables_read_back(report_dir):
     from docx import Document
 

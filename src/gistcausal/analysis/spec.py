@@ -53,13 +53,14 @@ def level_labels(cfg: StudyConfig) -> dict[str, dict]:
 def table1_options(cfg: StudyConfig) -> dict:
     """Keyword arguments of :func:`gistcausal.present.tables.table_one` that come from the config: labels of
     variables, levels and arms, level order, the one-row level of binary variables, the median spread and
-    the small-cell threshold. Use as ``table_one(frame, treatment_col="treatment", covariates=spec,
+    the small-cell threshold and the weighting method's words for captions. Use as ``table_one(frame, treatment_col="treatment", covariates=spec,
     **table1_options(cfg))`` with ``spec, _ = table1_spec(cfg)``."""
     _, spread = table1_spec(cfg)
     return {"labels": covariate_labels(cfg), "level_labels": level_labels(cfg), "arm_labels": arm_labels(cfg),
             "level_order": {n: list(c.levels) for n, c in cfg.covariates.items() if c.levels},
             "binary_levels": {n: c.binary_level for n, c in cfg.covariates.items() if c.binary_level is not None},
-            "median_spread": spread, "suppress_below": threshold_for(cfg) or None}
+            "median_spread": spread, "suppress_below": threshold_for(cfg) or None,
+            "weighting": WEIGHTING_WORDS[cfg.analysis.weights.method]}
 
 
 def engine(cfg: StudyConfig) -> Engine:
@@ -71,6 +72,10 @@ def engine(cfg: StudyConfig) -> Engine:
 __all__ = ["engine", "adjustment_name", "arm_labels", "table1_spec", "covariate_labels", "level_labels",
            "table1_options"]
 
+
+#: how the weights of analysis.weights.method were made, for captions ("before and after ...")
+WEIGHTING_WORDS = {"iptw": "inverse probability of treatment weighting", "matching": "propensity-score matching",
+                   "ebal": "entropy balancing"}
 
 #: how the arms were made comparable (analysis.weights.method), for titles and sentences
 ADJUSTMENT_NAMES = {"iptw": ("IPTW", "IPTW-weighted"),

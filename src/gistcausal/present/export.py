@@ -40,7 +40,7 @@ def result_tables(r: AnalysisResults) -> dict[str, Any]:
     if r.balance:
         opts = table1_options(r.config)
         lab = {"labels": opts["labels"], "arm_labels": opts["arm_labels"]}
-        out["balance_summary"] = balance_summary(r.balance, **lab)
+        out["balance_summary"] = balance_summary(r.balance, weighting=opts["weighting"], **lab)
         for est, bt in r.balance.items():
             out[f"balance_{est}"] = balance_detail(bt, level_labels=opts["level_labels"], **lab)
     for est, wr in r.weights.items():

@@ -716,11 +716,21 @@ def _propensity_sections(r: "AnalysisResults", secs: list[ReportSection]) -> Non
         secs.append(ReportSection(
             "balance", "Covariate balance",
             tuple(v.conventions for v in list(r.balance.values())[:1]),
-            tables=tuple((f"Table 1 before and after weighting ({k})", t)
+            # unnumbered: the heading names each (the study's Table 1 is the report's "Table 1.")
+            tables=tuple((f"Table 1 before and after weighting ({k})", _unnumbered(t))
                          for k, t in r.table1_weighted.items()),
             figures=tuple((f"Love plot ({k})", f"love_{k}") for k in r.balance),
             details=tuple((f"Balance before and after weighting ({k})", _balance_detail(r, k, v))
                           for k, v in r.balance.items())))
+
+
+def _unnumbered(table: Any) -> Any:
+    """A Table 1 (:class:`~gistcausal.present.tables.TableOne`) or a TableModel with an unnumbered caption."""
+    from dataclasses import replace
+
+    if hasattr(table, "model"):
+        return replace(table, model=replace(table.model, number=None))
+    return replace(table, number=None) if hasattr(table, "number") else table
 
 
 def _balance_detail(r: "AnalysisResults", estimand: str, balance: Any) -> TableModel:

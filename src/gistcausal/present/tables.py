@@ -66,6 +66,13 @@ def _yes_level(levels: list[Any]) -> Any:
     yes = [lv for lv in levels if str(lv).strip().lower() in _YES]
     no = [lv for lv in levels if str(lv).strip().lower() in _NO]
     return yes[0] if len(levels) == 2 and len(yes) == 1 and len(no) == 1 else None
+
+
+def _estimand_words(estimands: Any) -> str:
+    """``"ATE: average treatment effect in the whole cohort; ATT: ..."`` for a caption."""
+    return "; ".join(f"{e}: {ESTIMAND_TEXT.get(str(e), str(e))}" for e in estimands)
+
+
 ESTIMAND_TEXT = {"ATE": "average treatment effect in the whole cohort",
                  "ATT": "average treatment effect in the treated",
                  "ATC": "average treatment effect in the controls",
@@ -643,7 +650,8 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
               level_labels: Mapping[str, Mapping[Any, str]] | None = None,
               level_order: Mapping[str, Sequence[Any]] | None = None,
               binary_levels: Mapping[str, Any] | None = None, binary_rows: Literal["one", "both"] = "one",
-              smd_digits: int = 2, caption: str | None = None) -> TableOne:
+              smd_digits: int = 2, caption: str | None = None,
+              weighting: str = "inverse probability of treatment weighting") -> TableOne:
     """Table 1 by arm: unweighted with tests and, per estimand, after weighting with SMDs.
 
     Parameters
@@ -684,7 +692,10 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
         ``"both"`` shows both levels of two-level "categorical" variables ("binary" ones always take one row).
     smd_digits : int, default=2
     caption : str, optional
-        Caption text (numbered "Table 1." by the renderers).
+        Caption text (numbered "Table 1." by the renderers). Default: "Baseline characteristics by treatment
+        arm", with weights followed by ", before and after <weighting> (<estimands in words>)".
+    weighting : str, default="inverse probability of treatment weighting"
+        How the weights were made, for the default caption (entropy balancing, propensity-score matching).
 
     Returns
     -------
@@ -712,7 +723,7 @@ def table_one(df: pd.DataFrame, *, treatment_col: str, covariates: Mapping[str, 
                        median_spread=median_spread, any_missing=any_missing, suppress_below=suppress_below)
     if caption is None:
         caption = "Baseline characteristics by treatment arm" + (
-            ", before and after inverse probability of treatment weighting" if ests else "")
+            f", before and after {weighting} ({_estimand_words(ests)})" if ests else "")
     model = TableModel(caption=caption, columns=tuple(columns), rows=tuple(rows), footnotes=tuple(notes))
     return TableOne(table=table, model=model, arm_labels=(A[1], A[0]), n={A[1]: n_arm[1], A[0]: n_arm[0]},
                     weighted=bool(ests), notes=tuple(notes), estimands=ests)
@@ -829,7 +840,8 @@ def balance_detail(balance, *, labels: Mapping[str, str] | None = None,
 
 def balance_summary(balances: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
                     arm_labels: Mapping[int, str] | None = None, number: int = 2,
-                    caption: str | None = None) -> TableModel:
+                    caption: str | None = None,
+                    weighting: str = "inverse probability of treatment weighting") -> TableModel:
     """One row per covariate: |SMD| before and after weighting for each estimand, the variance ratio after
     weighting and whether the covariate is balanced (the reviewer's summary; cobalt's ``bal.tab`` with
     ``disp.v.ratio = TRUE``, one estimand per column group).
@@ -882,7 +894,7 @@ def balance_summary(balances: Mapping[str, Any], *, labels: Mapping[str, str] | 
              f"Variance ratio: weighted variance {A[1]} / {A[0]}, continuous covariates only; near 1 is balanced.",
              f"Balanced: |SMD| after weighting below {thr:g} for every level (Austin 2009).",
              _ess_note(balances, A) if all(b.weighted for b in balances.values()) else ""]
-    cap = caption or "Covariate balance before and after inverse probability of treatment weighting"
+    cap = caption or f"Covariate balance before and after {weighting} ({_estimand_words(balances)})"
     return TableModel(caption=cap, columns=tuple(columns), rows=tuple(rows),
                       footnotes=tuple(n for n in notes if n), number=number)
 
