@@ -18,7 +18,7 @@ import pandas as pd
 
 from gistcausal._version import __version__
 from gistcausal.design.config import StudyConfig
-from gistcausal.design.disclosure import suppress, suppress_counts, threshold_for
+from gistcausal.design.disclosure import suppress, suppress_counts, suppress_strings, threshold_for
 from gistcausal.effects import EffectEstimate, estimates_frame, round_floats
 
 #: Version of the ``results.json`` layout (``docs/results_json.md``). 1.1 added ``target_checklist`` (the TARGET
@@ -241,6 +241,10 @@ class AnalysisResults:
             out["multiarm"] = {f"{o}_{e}": {k: v for k, v in c.to_dict().items()
                                             if k not in ("curves", "at_risk", "estimates")}
                                for (o, e), c in self.multiarm.comparisons.items()}
+        # counts in sentences (warnings, failed steps, failure reasons) as the counts of the tables; the study's
+        # own names and title are the config's text
+        k = threshold_for(cfg)
+        out = {key: v if key == "study" else suppress_strings(v, k) for key, v in out.items()}
         return round_floats(out)
 
 

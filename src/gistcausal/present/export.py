@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from gistcausal.design.disclosure import suppress_counts, threshold_for
+from gistcausal.design.disclosure import suppress_counts, suppress_text, threshold_for
 from gistcausal.effects import estimates_frame
 from gistcausal.analysis.spec import table1_options
 from gistcausal.present.multiarm import multiarm_tables, sensitivity_section
@@ -23,6 +23,32 @@ from gistcausal.present.table_model import TableModel
 from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
 from gistcausal.results import AnalysisResults
+
+
+def suppress_table_text(table: Any, k: int) -> Any:
+    """``table`` with counts of 1..k-1 patients or events in its text suppressed
+    (:func:`~gistcausal.design.disclosure.suppress_text`): the text columns of a DataFrame (reasons of failed
+    specifications and replicates, notes), or a TableModel's caption, footnotes and cells (a Table 1 through its
+    model). Numeric columns are left as they are (their counts are suppressed where they are made)."""
+    from dataclasses import replace
+
+    if k <= 1:
+        return table
+    if isinstance(table, pd.DataFrame):
+        out = table.copy()
+        for c in out.columns:
+            if out[c].dtype == object:
+                out[c] = out[c].map(lambda v: suppress_text(v, k) if isinstance(v, str) else v)
+        return out
+    if isinstance(table, TableModel):
+        def cell(c: Any) -> Any:
+            return replace(c, text=suppress_text(c.text, k))
+        return replace(table, caption=table.caption and suppress_text(table.caption, k),
+                       footnotes=tuple(suppress_text(f, k) for f in table.footnotes),
+                       rows=tuple(replace(r, cells=tuple(cell(c) for c in r.cells)) for r in table.rows))
+    if hasattr(table, "model") and isinstance(table.model, TableModel):
+        return replace(table, model=suppress_table_text(table.model, k))
+    return table
 
 
 def result_tables(r: AnalysisResults) -> dict[str, Any]:
@@ -146,4 +172,4 @@ def people_tables(r: AnalysisResults, tables: dict[str, Any] | None = None) -> d
     return out
 
 
-__all__ = ["result_tables", "people_tables"]
+__all__ = ["result_tables", "people_tables", "suppress_table_text"]

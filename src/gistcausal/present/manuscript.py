@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from gistcausal.design.disclosure import suppress_text, threshold_for
 from gistcausal.present.answer import answer
 from gistcausal.present.sections import estimates_display, display_labels, methods_paragraph
 from gistcausal.present.table_model import TableModel
@@ -161,8 +162,9 @@ def manuscript_parts(r: AnalysisResults) -> dict[str, Any]:
     results = [flow_sentence(r), "Table 1 shows the baseline characteristics by arm.",
                " ".join([a.lead, *a.supporting]).replace("Answer: ", "").replace("Answer ", ""),
                *a.caveats, "Table 2 lists the estimates; Figure 2 shows the adjusted survival curves."]
-    return {"title": r.config.title or r.config.name, "methods": methods_paragraph(r),
-            "results": [p[0].upper() + p[1:] for p in results if p]}
+    k = threshold_for(r.config)   # counts of 1..k-1 patients or events in the sentences, as in the tables
+    return {"title": r.config.title or r.config.name, "methods": suppress_text(methods_paragraph(r), k),
+            "results": [suppress_text(p[0].upper() + p[1:], k) for p in results if p]}
 
 
 def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[str, Any]) -> Path:

@@ -31,11 +31,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gistcausal._version import __version__
 from gistcausal.analysis.spec import engine as spec_engine
+from gistcausal.design.disclosure import suppress_text, threshold_for
 from gistcausal.design.redact import redact
 from gistcausal.effects import round_floats
 from gistcausal.engine import run_beside_each
 from gistcausal.errors import OutputError
-from gistcausal.present.export import people_tables, result_tables
+from gistcausal.present.export import people_tables, result_tables, suppress_table_text
 from gistcausal.present.people import people_frame, vocabulary
 from gistcausal.present.figures import FIGURE_GROUPS, build_figures
 from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
@@ -149,7 +150,8 @@ def _write_into(results: AnalysisResults, tmp: Path, *, command: str | None,
     figures = run_beside_each(spec_engine(results.config), figure_files,
                               [(results, tmp / "figures", group) for group in FIGURE_GROUPS])
     try:
-        tables = result_tables(results)
+        k = threshold_for(results.config)
+        tables = {name: suppress_table_text(t, k) for name, t in result_tables(results).items()}
         people = people_tables(results, tables)
         for name, table in tables.items():
             _export_table(table, tmp / "tables" / name, formats, people=people.get(name))
@@ -252,8 +254,10 @@ def render_html(results: AnalysisResults, png: dict[str, str]) -> str:
     # every frame a person reads: headings in words, codes as labels, numbers rounded (present.people)
     env.filters["table"] = lambda t: frame_to_html(people_frame(t, vocab) if isinstance(t, pd.DataFrame) else t)
     tpl = env.get_template("report.html")
-    return tpl.render(r=results, sections=build_sections(results), png=png, version=__version__,
+    page = tpl.render(r=results, sections=build_sections(results), png=png, version=__version__,
                       esc=html.escape)
+    # counts of 1..k-1 patients or events in sentences (warnings, notes, failure reasons), as in the tables
+    return suppress_text(page, threshold_for(results.config), html=True)
 
 
 def results_manifest(results: AnalysisResults, *, command: str | None = None) -> dict[str, Any]:
