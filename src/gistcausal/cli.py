@@ -65,6 +65,7 @@ def _write_flagged_ids(cfg, path: Path) -> None:
     from gistcausal.design.data import load_data
     from gistcausal.design.simulate import GIST_VALIDATION
     from gistcausal.design.validation import flagged_records
+    from gistcausal.present.render.text import write_frame_csv
 
     rules = cfg.data.validation
     if rules is None and cfg.data.source == "synthetic":
@@ -78,7 +79,7 @@ def _write_flagged_ids(cfg, path: Path) -> None:
     table = flagged_records(df, rules, id_col=id_col)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False)
+        write_frame_csv(table, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the flagged-ids file (got {exc.strerror or type(exc).__name__}). "
                           "Give a writable path to --write-flagged-ids.") from None
@@ -529,13 +530,14 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
     from matplotlib.figure import Figure
 
     from gistcausal.present.plots import save_png, save_svg, tight_bbox
+    from gistcausal.present.render.text import write_frame_csv
     from gistcausal.present.report import atomic_dir
 
     try:
         with atomic_dir(dest) as tmp:
             (tmp / "plasmode.json").write_text(dumps_json(res.to_dict()), encoding="utf-8")
-            res.to_frame().to_csv(tmp / "plasmode_metrics.csv", index=False)
-            res.failure_counts().to_csv(tmp / "plasmode_failures.csv", index=False)
+            write_frame_csv(res.to_frame(), tmp / "plasmode_metrics.csv")
+            write_frame_csv(res.failure_counts(), tmp / "plasmode_failures.csv")
             for name, fn in (("plasmode_estimates", plot_estimates), ("plasmode_coverage", plot_coverage)):
                 fig = Figure(figsize=(7.5, 4.5))
                 fn(res, ax=fig.subplots())

@@ -209,6 +209,7 @@ def _export_table(table: Any, stem: Path, formats: tuple[str, ...], *, people: A
     :func:`~gistcausal.present.export.people_tables`) when given, else as data (md, tex, html) and, for Word and
     Excel, as a ruled table with numbers kept numeric."""
     from gistcausal.present.render import write_table
+    from gistcausal.present.render.text import write_frame_csv
     from gistcausal.present.table_model import TableModel
 
     for fmt in formats:
@@ -224,7 +225,7 @@ def _export_table(table: Any, stem: Path, formats: tuple[str, ...], *, people: A
             continue
         df: pd.DataFrame = table
         if fmt == "csv":
-            df.to_csv(path, index=False)
+            write_frame_csv(df, path)
         elif fmt == "md":
             path.write_text(df.to_markdown(index=False) + "\n", encoding="utf-8")
         elif fmt == "tex":

@@ -4,11 +4,12 @@ Numbers are stored as numbers with number formats, never as text: a count and it
 fill two adjacent cells under the arm's merged header, the count formatted ``0`` and the percentage
 ``(0.0)``, so the sheet reads like the printed table and can still be summed or re-rounded. p-values use
 ``[<0.001]"<0.001";0.000``; SMDs ``0.00`` (``0.000`` in the balance detail). Caption on top, footnotes
-below on the same sheet, header frozen, column widths set.
+below on the same sheet, header frozen, column widths set. Text is stored as text, never as a formula.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
@@ -23,8 +24,19 @@ _BODY = {"right": Alignment(horizontal="right"), "left": Alignment(horizontal="l
          "center": Alignment(horizontal="center")}
 
 
+def _put(ws: Any, row: int, col: int, value: Any) -> Any:
+    """``ws.cell(row, col, value)`` with text always stored as text: openpyxl stores a string that starts with
+    ``=`` as a formula, so a label or level from a config or data file (``=HYPERLINK(...)``) would run when the
+    workbook is opened. Numbers stay numbers."""
+    cell = ws.cell(row, col, value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
+
+
 def render_xlsx(model: TableModel, path: str | Path, *, sheet: str = "Table") -> Path:
-    """Write ``model`` as a workbook with one sheet (see the module docstring)."""
+    """Write ``model`` as a workbook with one sheet (see the module docstring). Text cells are text, never
+    formulas, whatever they start with."""
     wb = Workbook()
     ws = wb.active
     ws.title = sheet[:31]
@@ -35,7 +47,7 @@ def render_xlsx(model: TableModel, path: str | Path, *, sheet: str = "Table") ->
     last_col = start[-1] + max(model.columns[-1].width, 1) - 1
     r = 1
     if model.caption:
-        ws.cell(r, 1, model.title).font = Font(bold=True)
+        _put(ws, r, 1, model.title).font = Font(bold=True)
         r += 2
     top = r
     if model.has_groups:
@@ -43,7 +55,7 @@ def render_xlsx(model: TableModel, path: str | Path, *, sheet: str = "Table") ->
             if group is None:
                 continue
             c0, c1 = start[a], start[b] + model.columns[b].width - 1
-            ws.cell(r, c0, group)
+            _put(ws, r, c0, group)
             if c1 > c0:
                 ws.merge_cells(start_row=r, start_column=c0, end_row=r, end_column=c1)
             for c in range(c0, c1 + 1):
@@ -52,7 +64,7 @@ def render_xlsx(model: TableModel, path: str | Path, *, sheet: str = "Table") ->
     for j, col in enumerate(model.columns):
         c0, c1 = start[j], start[j] + col.width - 1
         text = col.label + ("\n" + col.sublabel if col.sublabel else "")
-        ws.cell(r, c0, text)
+        _put(ws, r, c0, text)
         if c1 > c0:
             ws.merge_cells(start_row=r, start_column=c0, end_row=r, end_column=c1)
     head_last = r
@@ -71,13 +83,13 @@ def render_xlsx(model: TableModel, path: str | Path, *, sheet: str = "Table") ->
         ws.row_dimensions[head_last].height = 30
     r = head_last + 1
     for mrow in model.rows:
-        stub = ws.cell(r, 1, mrow.stub)
+        stub = _put(ws, r, 1, mrow.stub)
         stub.alignment = Alignment(indent=2 * mrow.indent)
         for j, (col, cell) in enumerate(zip(model.stat_columns, mrow.cells), start=1):
             c0 = start[j]
             parts = cell.parts or ((cell.text, None),) if cell.text else ()
             for k, (value, fmt) in enumerate(parts[: max(col.width, 1)]):
-                xc = ws.cell(r, c0 + k, value)
+                xc = _put(ws, r, c0 + k, value)
                 if fmt and not isinstance(value, str):
                     xc.number_format = fmt
                 # The first part of a two-part cell is right-aligned against its bracketed second part.
@@ -87,7 +99,7 @@ def render_xlsx(model: TableModel, path: str | Path, *, sheet: str = "Table") ->
         ws.cell(r - 1, c).border = Border(bottom=_THICK)
     r += 1
     for note in model.footnotes:
-        ws.cell(r, 1, note).alignment = Alignment(wrap_text=False)
+        _put(ws, r, 1, note).alignment = Alignment(wrap_text=False)
         r += 1
     ws.freeze_panes = ws.cell(head_last + 1, 2)
     stub_chars = max([len(x.stub) + 2 * x.indent for x in model.rows] + [len(model.columns[0].label), 12])

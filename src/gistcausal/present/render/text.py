@@ -6,7 +6,11 @@ columns instead of indentation, and the footnotes are left out so the file stays
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from gistcausal.present.table_model import TableModel
 
@@ -35,8 +39,49 @@ def write_markdown(model: TableModel, path: str | Path) -> Path:
 
 def write_csv(model: TableModel, path: str | Path) -> Path:
     """UTF-8 CSV of :meth:`TableModel.to_frame` (variable, level, one text column per statistic column)."""
-    model.to_frame().to_csv(path, index=False)
+    return write_frame_csv(model.to_frame(), path)
+
+
+#: first characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+#: a signed number as a table prints it, alone or with its interval or spread: "-1.2", "-1.2 (0.5)",
+#: "-0.30 (-0.52 to -0.08)", "+3%"; digits, signs, separators, brackets, dashes and "to" only
+_SIGNED_NUMBER = re.compile(r"[-+][\d.,]+(?:[\s()\[\]%–\-+.,\d]|to)*")
+
+
+def is_formula_text(text: str) -> bool:
+    """Whether a spreadsheet would read ``text`` as a formula that can reach outside the sheet: it starts with
+    ``=``, ``@``, a tab or a carriage return, or with ``-`` or ``+`` and is more than a signed number as tables
+    print it ("-1.2", "-1.2 (0.5)" and "-0.3 (-0.5 to -0.1)" are numbers; "-2+3+cmd|' /C calc'!A0" is not)."""
+    if not text or not text.startswith(_FORMULA_START):
+        return False
+    if text[0] in "-+":
+        return _SIGNED_NUMBER.fullmatch(text) is None
+    return True
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """``value`` with a leading apostrophe when it is text a spreadsheet would run as a formula
+    (:func:`is_formula_text`): a level, label or name from a config or data file such as
+    ``=HYPERLINK("http://...")`` is then shown as text when the CSV is opened in Excel or LibreOffice, never
+    evaluated. Other values are returned unchanged."""
+    return "'" + value if isinstance(value, str) and is_formula_text(value) else value
+
+
+def write_frame_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """``df`` as UTF-8 CSV without its index, text cells and column names made safe for spreadsheets
+    (:func:`spreadsheet_text`); numbers are written as they are."""
+    out = df.rename(columns=lambda c: spreadsheet_text(c) if isinstance(c, str) else c)
+    text_cols = [c for c in out.columns if out[c].dtype == object]
+    if text_cols:
+        out = out.copy()
+        for c in text_cols:
+            out[c] = out[c].map(spreadsheet_text)
+    out.to_csv(path, index=False)
     return Path(path)
 
 
-__all__ = ["render_markdown", "write_markdown", "write_csv"]
+__all__ = ["render_markdown", "write_markdown", "write_csv", "write_frame_csv", "spreadsheet_text",
+           "is_formula_text"]
