@@ -325,3 +325,13 @@ def test_shared_tight_bbox_crops_as_savefig_tight_does(tmp_path):
     w1, h1 = Image.open(tmp_path / "shared.png").size
     assert abs(w0 - w1) <= 1 and abs(h0 - h1) <= 1
     assert w1 > 4 * 130 and h1 > 3 * 130   # grew beyond the canvas to hold the legend and the note
+
+
+def test_number_tick_labels_still_render_as_math(default_figures):
+    """A log axis' tick labels ("$\\mathdefault{10^{0}}$") are drawn as numbers, not as their mathtext source,
+    every tick included: the first tick is made while the figure is built without mathtext, and printed its
+    source whenever it was in view (all ticks did, when build_figures first walked the artists inside it)."""
+    fig = default_figures["weights_ATE"]
+    fig.draw_without_rendering()
+    labels = [t for ax in fig.axes for t in ax.get_xticklabels() if "mathdefault" in t.get_text()]
+    assert labels and all(t.get_parse_math() for t in labels)

@@ -11,7 +11,7 @@ from typing import Any
 from gistcausal.analysis.spec import adjustment_name, table1_options
 from gistcausal.design.disclosure import threshold_for
 from gistcausal.present.multiarm import multiarm_figures
-from gistcausal.present.plots import new_figure
+from gistcausal.present.plots import new_figure, printable_figure
 from gistcausal.present.plots.balance import love_plot, overlap_histogram_plot, weight_histogram_plot
 from gistcausal.present.plots.flow import plot_flow
 from gistcausal.present.plots.forest import forest_plot
@@ -39,7 +39,10 @@ def build_figures(r: AnalysisResults, *, group: str | None = None) -> dict[str, 
     if group is not None and group not in FIGURE_GROUPS:
         raise ValueError(f"build_figures: group must be one of {list(FIGURE_GROUPS)} or None (got {group!r})")
     with matplotlib.rc_context({"text.parse_math": False}):
-        return _build(r, group)
+        figures = _build(r, group)
+    # outside the context: walking the artists creates the axes' tick labels, which must format numbers as the
+    # drawing does (a log axis' labels are mathtext)
+    return {name: printable_figure(fig) for name, fig in figures.items()}
 
 
 def _build(r: AnalysisResults, group: str | None) -> dict[str, Any]:

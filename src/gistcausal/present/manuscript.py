@@ -22,7 +22,7 @@ import pandas as pd
 from gistcausal.design.disclosure import suppress_text, threshold_for
 from gistcausal.present.answer import answer
 from gistcausal.present.sections import estimates_display, display_labels, methods_paragraph
-from gistcausal.present.table_model import TableModel
+from gistcausal.present.table_model import TableModel, printable_text
 from gistcausal.present.target import target_checklist
 from gistcausal.present.plots import save_png
 from gistcausal.results import AnalysisResults
@@ -163,8 +163,10 @@ def manuscript_parts(r: AnalysisResults) -> dict[str, Any]:
                " ".join([a.lead, *a.supporting]).replace("Answer: ", "").replace("Answer ", ""),
                *a.caveats, "Table 2 lists the estimates; Figure 2 shows the adjusted survival curves."]
     k = threshold_for(r.config)   # counts of 1..k-1 patients or events in the sentences, as in the tables
-    return {"title": r.config.title or r.config.name, "methods": suppress_text(methods_paragraph(r), k),
-            "results": [suppress_text(p[0].upper() + p[1:], k) for p in results if p]}
+    # printable: a label from the config or the data with a control character cannot be written to Word's XML
+    return {"title": printable_text(r.config.title or r.config.name),
+            "methods": printable_text(suppress_text(methods_paragraph(r), k)),
+            "results": [printable_text(suppress_text(p[0].upper() + p[1:], k)) for p in results if p]}
 
 
 def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[str, Any]) -> Path:
@@ -207,7 +209,7 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
     for k, (key, caption) in enumerate(figs, start=1):
         image = figure_png(figures[key])  # drawn once for the Word and the Markdown manuscript
         doc.add_paragraph().add_run().add_picture(io.BytesIO(image), width=Inches(6.0))
-        doc.add_paragraph(f"Figure {k}. {caption}", style="Caption")
+        doc.add_paragraph(printable_text(f"Figure {k}. {caption}"), style="Caption")
         md_dir.mkdir(exist_ok=True)
         (md_dir / f"figure{k}.png").write_bytes(image)
         md += [f"![Figure {k}. {caption}]({md_dir.name}/figure{k}.png)", "", f"*Figure {k}. {caption}*", ""]

@@ -42,6 +42,7 @@ from gistcausal.present.figures import FIGURE_GROUPS, build_figures
 from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
 from gistcausal.present.plots import save_png, save_svg, tight_bbox
 from gistcausal.present.sections import build_sections, frame_to_html
+from gistcausal.present.table_model import printable_text
 from gistcausal.present.target import target_checklist
 from gistcausal.results import SCHEMA_VERSION, AnalysisResults
 
@@ -258,7 +259,8 @@ def render_html(results: AnalysisResults, png: dict[str, str]) -> str:
     page = tpl.render(r=results, sections=build_sections(results), png=png, version=__version__,
                       esc=html.escape)
     # counts of 1..k-1 patients or events in sentences (warnings, notes, failure reasons), as in the tables
-    return suppress_text(page, threshold_for(results.config), html=True)
+    # control characters from a data or config file (a level with a vertical tab) are not text a page may hold
+    return printable_text(suppress_text(page, threshold_for(results.config), html=True))
 
 
 def results_manifest(results: AnalysisResults, *, command: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,8 @@ only; it is built by :mod:`gistcausal.present.tables` and written by :mod:`gistc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pandas as pd
@@ -25,6 +26,22 @@ NUMBER_FORMATS = {"count": "0", "wcount": "0.0", "pct": "(0.0)", "num": "0.0", "
 
 RowKind = Literal["n", "variable", "level", "single", "missing"]
 ColumnKind = Literal["stub", "stat", "p", "smd", "text"]
+
+
+#: characters XML 1.0 (Word, Excel) cannot hold and a page should not print: C0 controls other than tab, line
+#: feed and carriage return, DEL, C1 controls, surrogates and the noncharacters U+FFFE/U+FFFF
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable_text(text: Any) -> Any:
+    """``text`` with the characters Word and Excel files cannot hold replaced: a vertical tab or form feed (an
+    Excel line break in some exports) by a space, any other control character by U+FFFD (the replacement
+    character "\ufffd", so the odd value stays visible). A level or label read from a data or config file
+    with such a character made python-docx and openpyxl raise, and the report was lost. Non-strings are
+    returned as they are."""
+    if not isinstance(text, str) or _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(lambda m: " " if m.group(0) in "\x0b\x0c" else "\ufffd", text)
 
 
 def fmt_p(p: float | None) -> str:
@@ -171,6 +188,20 @@ class TableModel:
                 "rows": [{"variable": r.variable, "level": r.level, "stub": r.stub, "indent": r.indent,
                           "kind": r.kind, "cells": [c.text for c in r.cells]} for r in self.rows],
                 "footnotes": list(self.footnotes)}
+
+    def printable(self) -> "TableModel":
+        """The same table with every text made printable (:func:`printable_text`): what the Word, Excel,
+        LaTeX and HTML renderers write."""
+        t = printable_text
+
+        def cell(c: Cell) -> Cell:
+            return Cell(t(c.text), tuple((t(v), f) for v, f in c.parts))
+        return replace(
+            self, caption=t(self.caption), footnotes=tuple(t(f) for f in self.footnotes), label=t(self.label),
+            columns=tuple(replace(c, label=t(c.label), sublabel=t(c.sublabel), group=t(c.group))
+                          for c in self.columns),
+            rows=tuple(replace(r, variable=t(r.variable), level=t(r.level), stub=t(r.stub),
+                               cells=tuple(cell(c) for c in r.cells)) for r in self.rows))
 
     def summary(self) -> str:
         """Plain-text table with caption and footnotes."""

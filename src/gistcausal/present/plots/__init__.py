@@ -14,6 +14,41 @@ def new_figure(width: float, height: float) -> tuple[Any, Any]:
 
 
 
+def printable_figure(fig: Any) -> Any:
+    """``fig`` with every text made printable (:func:`gistcausal.present.table_model.printable_text`): a label
+    from a data or config file with a control character printed a missing glyph and wrote an SVG that is not
+    well-formed XML (matplotlib copies each text into an XML comment). Tick labels written by matplotlib's
+    number formatters are drawn as mathtext, as they would be outside :func:`~gistcausal.present.figures.
+    build_figures`' no-mathtext context (a log axis' first tick printed ``$\\mathdefault{10^{-1}}$``).
+    Returns ``fig``."""
+    from matplotlib.text import Text
+
+    from gistcausal.present.table_model import printable_text
+
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    for text in fig.findobj(Text):
+        s = text.get_text()
+        clean = printable_text(s)
+        if clean is not s:
+            text.set_text(clean)
+    for ax in fig.axes:   # tick labels given as text are redrawn from their formatter at each draw
+        for axis in (ax.xaxis, ax.yaxis):
+            for fmt, put, ticks in ((axis.get_major_formatter(), axis.set_major_formatter, axis.majorTicks),
+                                    (axis.get_minor_formatter(), axis.set_minor_formatter, axis.minorTicks)):
+                if isinstance(fmt, FixedFormatter):
+                    fmt.seq = [printable_text(x) for x in fmt.seq]
+                elif isinstance(fmt, FuncFormatter):   # set_ticklabels(list) wraps the list in one
+                    put(FuncFormatter(lambda x, pos, f=fmt: printable_text(f(x, pos))))
+                else:
+                    # numbers from matplotlib's own formatters ("10^0" on a log axis is mathtext): a tick made
+                    # while the figure was built without mathtext (build_figures) would print its source
+                    for tick in ticks:
+                        tick.label1.set_parse_math(True)
+                        tick.label2.set_parse_math(True)
+    return fig
+
+
 def tight_bbox(fig: Any, *, dpi: float = 130) -> Any:
     """The area ``savefig(bbox_inches="tight")`` saves (the figure's tight bounding box in inches, padded by
     ``savefig.pad_inches``), computed once for all the files of a figure.

@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 
-from gistcausal.present.table_model import TableModel
+from gistcausal.present.table_model import TableModel, printable_text
 
 _THICK, _THIN = Side(style="medium", color="000000"), Side(style="thin", color="000000")
 # Body cells' alignments, made once: building an openpyxl style object per cell was a third of the time of
@@ -37,9 +37,10 @@ def _put(ws: Any, row: int, col: int, value: Any) -> Any:
 def render_xlsx(model: TableModel, path: str | Path, *, sheet: str = "Table") -> Path:
     """Write ``model`` as a workbook with one sheet (see the module docstring). Text cells are text, never
     formulas, whatever they start with."""
+    model = model.printable()   # control characters from a data or config file cannot be written to XML
     wb = Workbook()
     ws = wb.active
-    ws.title = sheet[:31]
+    ws.title = printable_text(sheet)[:31]
     # Sheet column of each model column: the stub is column 1; each column takes `width` sub-columns.
     start = [1]
     for col in model.columns[:-1]:

@@ -32,6 +32,7 @@ table.gc-table tfoot td{text-align:left;font-size:0.85em;padding-top:0.4em;borde
 
 def render_html(model: TableModel, *, css: bool = True) -> str:
     """An HTML fragment: the ``<table>`` (with the scoped ``<style>`` block first when ``css``)."""
+    model = model.printable()
     e = html.escape
     ncol = len(model.columns)
     head: list[str] = []
@@ -69,6 +70,7 @@ def render_html(model: TableModel, *, css: bool = True) -> str:
 
 def write_html(model: TableModel, path: str | Path) -> Path:
     """A complete HTML page holding the table."""
+    model = model.printable()
     title = html.escape(model.title or "Table")
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             '<style>body{font-family:Calibri,Carlito,"Segoe UI",Arial,sans-serif;margin:1.5em;color:#000}</style>'

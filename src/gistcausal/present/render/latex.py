@@ -22,6 +22,7 @@ def escape_latex(text: object) -> str:
 
 def render_latex(model: TableModel, *, standalone: bool = False) -> str:
     """The ``table`` environment; with ``standalone`` a complete document around it."""
+    model = model.printable()
     ncol = len(model.columns)
     lines = [r"\begin{table}[htbp]", r"\centering", r"\small"]
     if model.caption:

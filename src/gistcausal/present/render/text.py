@@ -19,6 +19,7 @@ _INDENT = "&nbsp;&nbsp;&nbsp;&nbsp;"
 
 def render_markdown(model: TableModel) -> str:
     """GitHub-flavoured pipe table with the caption above and the footnotes below (pipes escaped)."""
+    model = model.printable()
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     head = [model.columns[0].label] + [model.header_text(c) for c in model.stat_columns]
     align = [":---"] + [":---:"] * (len(head) - 1)

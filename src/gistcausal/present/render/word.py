@@ -174,6 +174,7 @@ def _styled_blank() -> bytes:
 
 def render_docx(model: TableModel, path: str | Path) -> Path:
     """Write ``model`` as a Word document with one journal-style table (see the module docstring)."""
+    model = model.printable()   # control characters from a data or config file cannot be written to XML
     doc = Document(io.BytesIO(_styled_blank()))
     section = doc.sections[0]
     size = 9.0
