@@ -142,3 +142,31 @@ def test_issue_14_failing_optional_step_keeps_the_report_and_exits_7(tmp_path, m
     assert reason in data["failed_steps"]["plasmode"]
     assert (out / "report.html").is_file()
     assert data["plasmode"] is None and any(e["method"] == "iptw" for e in data["estimates"])
+
+
+def test_unexpected_error_is_one_redacted_line_and_exit_70(monkeypatch, capsys, tmp_path):
+    """A bug (an exception that is not a GistCausalError) ends the command with one line naming the error,
+    credentials redacted, and exit code 70; the traceback only with GISTCAUSAL_DEBUG=1. It was a page of
+    library frames (typer's pretty traceback) with exit code 1."""
+    import sys
+
+    import gistcausal.pipeline
+    from gistcausal.cli import EXIT_BUG, cli_main
+
+    def boom(*a, **k):
+        raise ValueError("All strings must be XML compatible (postgresql://ana:s3cret@db.example/registry)\nmore")
+
+    monkeypatch.setattr(gistcausal.pipeline, "run", boom)
+    monkeypatch.setattr(sys, "argv", ["gistcausal", "run", str(ROOT / "configs" / "gist_second_line.yaml"), "-q",
+                                      "-o", str(tmp_path / "out")])
+    monkeypatch.delenv("GISTCAUSAL_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as ex:
+        cli_main()
+    assert ex.value.code == EXIT_BUG == 70
+    err = capsys.readouterr().err
+    assert "an unexpected error stopped the command (ValueError: All strings must be XML compatible" in err
+    assert "s3cret" not in err and "Traceback" not in err and "more" not in err
+    assert "GISTCAUSAL_DEBUG=1" in err and not (tmp_path / "out").exists()
+    monkeypatch.setenv("GISTCAUSAL_DEBUG", "1")
+    with pytest.raises(ValueError, match="XML compatible"):
+        cli_main()

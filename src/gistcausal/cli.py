@@ -28,9 +28,33 @@ EXIT_INTERRUPTED = 130
 #: Exit code of a run that wrote its report but had optional steps fail.
 EXIT_FAILED_STEPS = 7
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+#: Exit code of an unexpected error: a bug in gistcausal (BSD sysexits EX_SOFTWARE).
+EXIT_BUG = 70
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="gistcausal: causal comparative-effectiveness analyses of time-to-event outcomes.")
 console = Console(stderr=True)
+
+
+def cli_main() -> None:
+    """The ``gistcausal`` command: :data:`app`, with an unexpected error (an exception that is not a
+    :class:`~gistcausal.errors.GistCausalError`, i.e. a bug) reported in one redacted line and exit code
+    :data:`EXIT_BUG` instead of a traceback of library frames. ``GISTCAUSAL_DEBUG=1`` shows the traceback."""
+    import os
+
+    try:
+        app()
+    except Exception as err:  # noqa: BLE001 - the last line of defence; GistCausalError is handled per command
+        if os.environ.get("GISTCAUSAL_DEBUG"):
+            raise
+        from rich.markup import escape
+
+        what = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        console.print(f"[bold red]error[/bold red] an unexpected error stopped the command ({escape(redact(what))}). "
+                      "This is a bug in gistcausal, not a problem with your data or config; a previous report is "
+                      "intact. Please report it with the command and `gistcausal --version`; set "
+                      "GISTCAUSAL_DEBUG=1 to see the traceback.", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BUG)
 
 
 def _version(value: bool) -> None:
