@@ -163,3 +163,59 @@ def test_csv_separator_words_and_the_fix_follow_the_file(tmp_path):
     text = STUDY.replace("  path: data.csv\n", "  path: data.csv\n  sep: tab\n")
     _, r = _validate(tmp_path / "ok", yaml_text=text, raw_csv=raw)
     assert r.exit_code == 0, r.output
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Codes in columns with missing values: a CSV column with one blank cell is read as floats (1.0, 0.0), and
+# codes were compared as text ("1.0" against the config's "1")
+# ---------------------------------------------------------------------------------------------------------
+def test_treatment_with_a_missing_value_keeps_its_arms(tmp_path):
+    """Before: both arms were emptied ("arm 'drug' is empty"); the rows without a treatment code are now left
+    out by the flow's first step, as rows with another code are."""
+    d = table_data()
+    d["trt"] = d["trt"].astype(float)
+    d.loc[[4, 9], "trt"] = np.nan
+    _, r = _validate(tmp_path, d)
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    n1, n0 = int((d["trt"] == 1).sum()), int((d["trt"] == 0).sum())
+    assert "(trt in the codes of drug, control): 2 -> 78 remain" in flat and f"drug n = {n1}, control n = {n0}" in flat
+
+
+def test_event_column_read_as_floats_is_binary(tmp_path):
+    """0.0/1.0 event codes (an Excel or parquet column of floats) are the codes 0/1 (before: "must be binary
+    (got values ['0.0', '1.0'])")."""
+    d = table_data()
+    d["event"] = d["event"].astype(float)
+    _, r = _validate(tmp_path, d)
+    assert r.exit_code == 0, r.output
+
+
+def test_missing_event_status_is_refused_not_censored(tmp_path):
+    d = table_data()
+    d["event"] = d["event"].astype(float)
+    d.loc[[2, 3, 11], "event"] = np.nan
+    _, r = _validate(tmp_path, d)
+    assert_clean_failure(r, 3, "column 'event' (table.outcomes.os.event_col) has 3 missing value(s), which would "
+                               "be read as censored", "Fill in the event status of those rows, or remove them")
+
+
+def test_infinite_times_are_refused(tmp_path):
+    d = table_data()
+    d.loc[[6], "time"] = np.inf
+    _, r = _validate(tmp_path, d)
+    assert_clean_failure(r, 3, "column 'time' (table.outcomes.os.time_col) has 1 infinite time(s) (got inf)",
+                         "Write the last follow-up time of those patients, censored, or remove those rows")
+
+
+def test_codes_as_text():
+    from gistcausal.design.codes import code_mask, code_text, code_texts
+
+    assert [code_text(v) for v in (1, 1.0, "1", True, np.int64(3), 2.5, -1.0, "a")] == \
+        ["1", "1", "1", "True", "3", "2.5", "-1", "a"]
+    s = pd.Series([1.0, 0.0, np.nan, 2.5])
+    assert list(code_texts(s)) == ["1", "0", "nan", "2.5"]
+    assert list(code_mask(s, [1, "0"])) == [True, True, False, False]
+    assert list(code_texts(pd.Series(["a", None, 1.0, 2], dtype=object))) == ["a", "nan", "1", "2"]
+    assert list(code_texts(pd.Series(pd.Categorical([1.0, 2.0, None])))) == ["1", "2", "nan"]
+    assert list(code_mask(pd.Series([True, False]), [True])) == [True, False]

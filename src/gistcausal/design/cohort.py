@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gistcausal.design.checks import check_covariate_types
+from gistcausal.design.codes import code_mask, code_text, code_texts
 from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig
 from gistcausal.design.data import DAYS_PER_MONTH, require_columns
 from gistcausal.errors import CohortError, ConfigError, DataError, DataQualityWarning
@@ -141,13 +142,12 @@ def evaluate(crit: Criterion, df: pd.DataFrame) -> np.ndarray:
         return ~present if crit.missing else present
     if crit.in_ is not None or crit.not_in is not None:
         values = crit.in_ if crit.in_ is not None else crit.not_in
-        hit = s.astype(object).isin(values) | s.astype(str).isin([str(v) for v in values])
-        hit = hit.to_numpy() & present
+        hit = code_mask(s, values) & present
         return hit if crit.in_ is not None else (present & ~hit)
     if crit.eq is not None:
-        return (s.astype(str) == str(crit.eq)).to_numpy() & present
+        return code_mask(s, [crit.eq]) & present
     if crit.ne is not None:
-        return (s.astype(str) != str(crit.ne)).to_numpy() & present
+        return ~code_mask(s, [crit.ne]) & present
     if crit.before_column is not None or crit.after_column is not None:
         other = df[crit.before_column or crit.after_column]
         both = present & other.notna().to_numpy()
@@ -342,7 +342,7 @@ def _derive(name: str, d: DerivedColumn, df: pd.DataFrame, where: str) -> np.nda
         s = df[d.recode.column].astype(object)
         out = s.copy() if d.recode.other is None else pd.Series(d.recode.other, index=s.index, dtype=object)
         for level, codes in d.recode.map.items():
-            out[s.astype(str).isin([str(c) for c in codes])] = level
+            out[code_mask(s, codes)] = level
         return out.where(s.notna(), np.nan)
     if not all(pd.api.types.is_datetime64_any_dtype(df[c]) for c in cols):
         raise DataError(f"{where}: protocol.derived.{name}: columns {list(cols)} must be dates. List them "
@@ -400,10 +400,10 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     warn_msgs: list[str] = []
     current, steps = apply_eligibility(p.eligibility, df)
     tr = p.treatment
-    codes = current[tr.column].astype(str)
+    codes = code_texts(current[tr.column])
     arm = pd.Series(pd.NA, index=current.index, dtype=object)
     for name, vals in tr.arms.items():
-        arm[codes.isin([str(v) for v in vals])] = name
+        arm[(codes.isin({code_text(v) for v in vals}) & current[tr.column].notna()).to_numpy()] = name
     in_arm = arm.notna().to_numpy()
     if not in_arm.all():
         n0 = len(current)
@@ -522,11 +522,11 @@ def _table_secondary_outcome(name: str, o: Any, cur: pd.DataFrame, where: str
     if o.type in ("binary", "continuous"):
         raw = cur[o.value_col]
         if o.type == "binary":
-            vals = set(raw.dropna().astype(str))
-            if len(vals) > 2 or (len(vals) == 2 and str(o.event_value) not in vals):
+            vals = set(code_texts(raw.dropna()))
+            if len(vals) > 2 or (len(vals) == 2 and code_text(o.event_value) not in vals):
                 raise DataError(f"{where}: column '{o.value_col}' ({key}.value_col) must be binary (got values "
                                 f"{sorted(vals)[:5]}). Set {key}.event_value to the code meaning 'event'.")
-            y = np.where(raw.isna(), np.nan, (raw.astype(str) == str(o.event_value)).astype(float))
+            y = np.where(raw.isna(), np.nan, code_mask(raw, [o.event_value]).astype(float))
         else:
             y = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
             bad = int((raw.notna() & np.isnan(y)).sum())
@@ -538,10 +538,10 @@ def _table_secondary_outcome(name: str, o: Any, cur: pd.DataFrame, where: str
                            int(np.nansum(y)) if o.type == "binary" else 0, "time zero", o.causal)
         return info, {f"{name}_value": y}
     t = pd.to_numeric(cur[o.time_col], errors="coerce").to_numpy(dtype=float)
-    if np.isnan(t).any() or (t < 0).any():
-        raise DataError(f"{where}: column '{o.time_col}' ({key}.time_col) has {int(np.isnan(t).sum())} missing "
-                        f"and {int((t < 0).sum())} negative time(s). Times are measured from time zero; fix or "
-                        f"remove those rows.")
+    if np.isnan(t).any() or (t < 0).any() or np.isinf(t).any():
+        raise DataError(f"{where}: column '{o.time_col}' ({key}.time_col) has {int(np.isnan(t).sum())} missing, "
+                        f"{int((t < 0).sum())} negative and {int((t == np.inf).sum())} infinite time(s). Times are "
+                        "measured from time zero; fix or remove those rows.")
     raw = cur[o.event_col]
     status = np.zeros(len(cur))
     known = _is_code(raw, o.censor_value)
@@ -576,10 +576,10 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     n_start = len(df)
     steps: list[FlowStep] = []
     tr = cfg.table.treatment
-    codes = df[tr.column].astype(str)
+    codes = code_texts(df[tr.column])
     arm = pd.Series(pd.NA, index=df.index, dtype=object)
     for a, vals in tr.arms.items():
-        arm[codes.isin([str(v) for v in vals])] = a
+        arm[(codes.isin({code_text(v) for v in vals}) & df[tr.column].notna()).to_numpy()] = a
     keep = arm.notna().to_numpy()
     cur = df.loc[keep].assign(arm=arm[keep].to_numpy()).reset_index(drop=True)
     steps.append(FlowStep("Treatment in a compared strategy", "include",
@@ -601,10 +601,18 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
             continue
         t = pd.to_numeric(cur[o.time_col], errors="coerce").to_numpy(dtype=float)
         ev_raw = cur[o.event_col]
-        e = (ev_raw.astype(str) == str(o.event_value)).to_numpy()
+        e = code_mask(ev_raw, [o.event_value])
         if np.isnan(t).any():
             raise DataError(f"{where}: column '{o.time_col}' (table.outcomes.{name}.time_col) has "
                             f"{int(np.isnan(t).sum())} missing or non-numeric time(s). Remove or fix those rows.")
+        if np.isinf(t).any():
+            raise DataError(f"{where}: column '{o.time_col}' (table.outcomes.{name}.time_col) has "
+                            f"{int(np.isinf(t).sum())} infinite time(s) (got inf). Write the last follow-up time of "
+                            "those patients, censored, or remove those rows.")
+        if ev_raw.isna().any():
+            raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) has "
+                            f"{int(ev_raw.isna().sum())} missing value(s), which would be read as censored. Fill in "
+                            "the event status of those rows, or remove them.")
         if (t < 0).any():
             raise DataError(f"{where}: column '{o.time_col}' (table.outcomes.{name}.time_col) has "
                             f"{int((t < 0).sum())} row(s) with negative times (got minimum {float(np.min(t)):g}). "
@@ -612,9 +620,9 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
                             "remove them.")
         for m in _zero_time_warning(where, name, f"table.outcomes.{name}.time_col '{o.time_col}'", t):
             warnings.warn(m, DataQualityWarning, stacklevel=2)
-        vals = set(ev_raw.dropna().astype(str))
-        if len(vals) > 2 and str(o.event_value) in vals:
-            others = sorted(vals - {str(o.event_value)})[:5]
+        vals = set(code_texts(ev_raw.dropna()))
+        if len(vals) > 2 and code_text(o.event_value) in vals:
+            others = sorted(vals - {code_text(o.event_value)})[:5]
             raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) has {len(vals)} "
                             f"codes besides missing (got values {sorted(vals)[:5]}), and a time-to-event outcome reads "
                             f"event_value {o.event_value!r} as the event and one other code as censored. With "
@@ -622,7 +630,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
                             f"censor_value: ...}}` with the codes {others} (the cause of interest listed first: the "
                             "answer and the sensitivity analyses use the first cause), or recode the competing codes "
                             "as censored in the data.")
-        if len(vals) > 2 or (len(vals) == 2 and str(o.event_value) not in vals):
+        if len(vals) > 2 or (len(vals) == 2 and code_text(o.event_value) not in vals):
             raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) must be binary "
                             f"(got values {sorted(vals)[:5]}). Set table.outcomes.{name}.event_value to the code "
                             "meaning 'event'.")
