@@ -219,3 +219,9 @@ def test_codes_as_text():
     assert list(code_texts(pd.Series(["a", None, 1.0, 2], dtype=object))) == ["a", "nan", "1", "2"]
     assert list(code_texts(pd.Series(pd.Categorical([1.0, 2.0, None])))) == ["1", "2", "nan"]
     assert list(code_mask(pd.Series([True, False]), [True])) == [True, False]
+
+
+def test_header_only_file_says_it_has_no_rows(tmp_path):
+    """Before: "column 'time' must be numeric (got dtype object)", true of an empty column but no help."""
+    _, r = _validate(tmp_path, table_data().iloc[:0])
+    assert_clean_failure(r, 3, "the data have no rows (got the header only)", "Point data.path")

@@ -248,6 +248,10 @@ def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
     src = cfg.data
     where = _describe(src, cfg.base_dir)
     df = _read_raw(src, cfg.base_dir)
+    if len(df) == 0:
+        what = "the header only" if len(df.columns) else "no columns either"
+        raise DataError(f"{where}: the data have no rows (got {what}). Point data.path (or the query) at the "
+                        "records to analyse." + _sheet_hint(df))
     _check_cell_types(df, where)
     if src.columns:
         missing = [k for k in src.columns if k not in df.columns]
