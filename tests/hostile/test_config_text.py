@@ -140,3 +140,24 @@ def test_levels_on_continuous_is_rejected(tmp_path):
 def test_config_points_at_missing_data(tmp_path):
     p, r = _validate_text(tmp_path, STUDY.replace("path: data.csv", "path: gone.csv"))
     assert_clean_failure(r, 3, f"{p.parent / 'gone.csv'}: data file not found (data.path)")
+
+
+def test_markdown_shows_html_from_labels_as_text(default_results, default_figures, tmp_path):
+    """A title or label holding an HTML tag is written as text in manuscript.md and the tables' .md files
+    (a Markdown viewer would render or run it); a suppressed count "<5" stays as it is."""
+    from dataclasses import replace
+
+    from gistcausal.present.manuscript import write_manuscript
+    from gistcausal.present.render.text import markdown_text, render_markdown
+    from gistcausal.present.table_model import Cell, Column, Row, TableModel
+
+    assert markdown_text("<script>alert(1)</script> and <5 and a<b") == \
+        "&lt;script>alert(1)&lt;/script> and <5 and a&lt;b"
+    model = TableModel("<img src=x onerror=alert(1)>", (Column("v", "Variable", kind="stub"), Column("n", "N")),
+                       (Row("<b>x</b>", "", "<b>x</b>", (Cell("<5"),)),), footnotes=("<!-- note -->",))
+    md = render_markdown(model)
+    assert "<img" not in md and "<b>" not in md and "<!--" not in md and "| <5 |" in md
+    cfg = default_results.config.model_copy(update={"title": "<script>alert(1)</script> Sunitinib"})
+    write_manuscript(replace(default_results, config=cfg), tmp_path / "m.docx", default_figures)
+    text = (tmp_path / "m.md").read_text(encoding="utf-8")
+    assert "<script>" not in text and "# &lt;script>alert(1)&lt;/script> Sunitinib" in text

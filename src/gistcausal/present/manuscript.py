@@ -25,6 +25,7 @@ from gistcausal.present.sections import estimates_display, display_labels, metho
 from gistcausal.present.table_model import TableModel, printable_text
 from gistcausal.present.target import target_checklist
 from gistcausal.present.plots import save_png
+from gistcausal.present.render.text import markdown_text, render_markdown
 from gistcausal.results import AnalysisResults
 
 
@@ -199,8 +200,9 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
     doc.add_heading("Results", level=1)
     for p in parts["results"]:
         doc.add_paragraph(p)
-    md = [f"# {parts['title']}", "", "## Methods", "", parts["methods"], "", "## Results", ""]
-    md += [x for p in parts["results"] for x in (p, "")]
+    md = [f"# {markdown_text(parts['title'])}", "", "## Methods", "", markdown_text(parts["methods"]), "",
+          "## Results", ""]
+    md += [x for p in parts["results"] for x in (markdown_text(p), "")]
     by_kind = dict(tables)
     if "table1" in by_kind:
         _append_rendered(doc, by_kind["table1"])
@@ -212,7 +214,9 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
         doc.add_paragraph(printable_text(f"Figure {k}. {caption}"), style="Caption")
         md_dir.mkdir(exist_ok=True)
         (md_dir / f"figure{k}.png").write_bytes(image)
-        md += [f"![Figure {k}. {caption}]({md_dir.name}/figure{k}.png)", "", f"*Figure {k}. {caption}*", ""]
+        text = markdown_text(printable_text(caption))
+        alt = text.replace("[", "(").replace("]", ")")
+        md += [f"![Figure {k}. {alt}]({md_dir.name}/figure{k}.png)", "", f"*Figure {k}. {text}*", ""]
     _append_rendered(doc, by_kind["table2"])
     md += [_md_table(by_kind["table2"]), ""]
     _append_rendered(doc, by_kind["checklist"], last=True, heading="Supplementary material")
@@ -223,11 +227,9 @@ def write_manuscript(results: AnalysisResults, path: str | Path, figures: dict[s
 
 
 def _md_table(model: TableModel) -> str:
-    df = model.to_frame().drop(columns=["level"])
-    df = df.rename(columns={"variable": model.columns[0].label})
-    df.iloc[:, 0] = ["    " * r.indent + r.stub for r in model.rows]
-    notes = "\n".join(f"_{n}_" for n in model.footnotes)
-    return f"**{model.title}**\n\n" + df.to_markdown(index=False) + ("\n\n" + notes if notes else "")
+    """The table as the exported ``tables/*.md`` write it (:func:`~gistcausal.present.render.text.
+    render_markdown`: pipes escaped, HTML tags shown as text, control characters replaced)."""
+    return render_markdown(model).rstrip("\n")
 
 
 __all__ = ["write_manuscript", "manuscript_parts", "manuscript_figures", "figure_png", "flow_sentence"]

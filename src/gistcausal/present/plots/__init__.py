@@ -2,6 +2,9 @@
 figure."""
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -12,6 +15,16 @@ def new_figure(width: float, height: float) -> tuple[Any, Any]:
     fig = Figure(figsize=(width, height))
     return fig, fig.subplots()
 
+
+
+@contextmanager
+def _no_glyph_warnings() -> Iterator[None]:
+    """A block in which matplotlib's "Glyph ... missing from font(s)" warnings are not shown: a label with a
+    character the font lacks (an emoji in an arm label) is drawn as a box, which the figure shows; the console
+    showed one warning with a source line per glyph, figure and format."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        yield
 
 
 def printable_figure(fig: Any) -> Any:
@@ -64,8 +77,9 @@ def tight_bbox(fig: Any, *, dpi: float = 130) -> Any:
     old = fig.dpi
     fig.set_dpi(dpi)
     try:
-        fig.draw_without_rendering()
-        return fig.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
+        with _no_glyph_warnings():
+            fig.draw_without_rendering()
+            return fig.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
     finally:
         fig.set_dpi(old)
 
@@ -73,7 +87,9 @@ def tight_bbox(fig: Any, *, dpi: float = 130) -> Any:
 def save_png(fig: Any, path: Any, *, dpi: int = 130, bbox: Any = None) -> None:
     """``fig`` as PNG at ``path`` (a path or a binary file object) cropped to ``bbox`` (default: computed at
     ``dpi``, see :func:`tight_bbox`)."""
-    fig.savefig(path, format="png", dpi=dpi, bbox_inches=tight_bbox(fig, dpi=dpi) if bbox is None else bbox)
+    box = tight_bbox(fig, dpi=dpi) if bbox is None else bbox
+    with _no_glyph_warnings():
+        fig.savefig(path, format="png", dpi=dpi, bbox_inches=box)
 
 
 def save_svg(fig: Any, path: Any, *, bbox: Any = None) -> None:
@@ -82,6 +98,6 @@ def save_svg(fig: Any, path: Any, *, bbox: Any = None) -> None:
     writes the time of saving and random ids, so two reports of the same results differed in every SVG)."""
     import matplotlib
 
-    with matplotlib.rc_context({"svg.hashsalt": "gistcausal"}):
-        fig.savefig(path, format="svg", bbox_inches=tight_bbox(fig) if bbox is None else bbox,
-                    metadata={"Date": None})
+    box = tight_bbox(fig) if bbox is None else bbox
+    with matplotlib.rc_context({"svg.hashsalt": "gistcausal"}), _no_glyph_warnings():
+        fig.savefig(path, format="svg", bbox_inches=box, metadata={"Date": None})

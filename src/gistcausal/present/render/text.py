@@ -17,10 +17,22 @@ from gistcausal.present.table_model import TableModel
 _INDENT = "&nbsp;&nbsp;&nbsp;&nbsp;"
 
 
+#: the start of an HTML tag, comment or declaration in Markdown (CommonMark: "<" then a letter, "/", "!" or "?")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def markdown_text(text: object) -> str:
+    """``text`` for a Markdown file: a ``<`` that would open an HTML tag is written ``&lt;``, so a label such
+    as ``<script>`` from a config or data file is shown, not run, by a Markdown viewer (``<5``, a suppressed
+    count, stays as it is)."""
+    return _TAG_START.sub("&lt;", str(text))
+
+
 def render_markdown(model: TableModel) -> str:
-    """GitHub-flavoured pipe table with the caption above and the footnotes below (pipes escaped)."""
+    """GitHub-flavoured pipe table with the caption above and the footnotes below (pipes escaped, HTML tags
+    shown as text: :func:`markdown_text`)."""
     model = model.printable()
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    esc = lambda s: markdown_text(s).replace("|", "\\|")  # noqa: E731
     head = [model.columns[0].label] + [model.header_text(c) for c in model.stat_columns]
     align = [":---"] + [":---:"] * (len(head) - 1)
     lines = ([f"**{esc(model.title)}**", ""] if model.caption else []) + \
@@ -85,4 +97,4 @@ def write_frame_csv(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 __all__ = ["render_markdown", "write_markdown", "write_csv", "write_frame_csv", "spreadsheet_text",
-           "is_formula_text"]
+           "is_formula_text", "markdown_text"]
