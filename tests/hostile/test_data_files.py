@@ -225,3 +225,13 @@ def test_header_only_file_says_it_has_no_rows(tmp_path):
     """Before: "column 'time' must be numeric (got dtype object)", true of an empty column but no help."""
     _, r = _validate(tmp_path, table_data().iloc[:0])
     assert_clean_failure(r, 3, "the data have no rows (got the header only)", "Point data.path")
+
+
+def test_missing_columns_suggest_the_header_they_likely_mean(tmp_path):
+    """Headers that differ by case or stray spaces (" age ", "Time") are named with the fix in YAML."""
+    d = table_data().rename(columns={"time": "Time", "age": " age "})
+    _, r = _validate(tmp_path, d)
+    assert_clean_failure(r, 3, "column 'time' (table.outcomes.os.time_col) not found (did you mean 'Time'? Then "
+                               "write `time_col: Time`, or rename the column in the data)",
+                         "column 'age' (covariates.age) not found (did you mean ' age '? Then rename the column in "
+                         "the data, or map it: `data: {columns: {' age ': age}}`)")

@@ -1735,7 +1735,7 @@ def config_from_dict(raw: Any, *, source: str = "<dict>", lines: dict[tuple, int
             where = f"{source}:{line}" if line else source
             what = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
-            got_txt = "" if err["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {_yaml_value(got)})"
+            got_txt = "" if err["type"] == "missing" or isinstance(got, (dict, list)) else f" (got {yaml_value(got)})"
             fix = _FIXES.get(err["type"], "Fix the value")
             if err["type"] == "literal_error":
                 fix = _literal_fix(loc, got, (err.get("ctx") or {}).get("expected", ""))
@@ -1763,7 +1763,7 @@ def _literal_fix(loc: tuple, got: Any, expected: str) -> str:
     return _FIXES["literal_error"]
 
 
-def _yaml_value(v: Any) -> str:
+def yaml_value(v: Any) -> str:
     """A value as YAML would show it (``[1, 99]``, ``true``, ``null``), cut to 80 characters."""
     try:
         text = yaml.safe_dump(v, default_flow_style=True, width=10_000).strip()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gistcausal.design.config import DataSource, StudyConfig
+from gistcausal.design.config import DataSource, StudyConfig, yaml_value
 from gistcausal.design.redact import redact, url_secrets
 from gistcausal.errors import DataError
 
@@ -282,6 +282,32 @@ def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def closest_column(name: str, columns: Any) -> str | None:
+    """The column a missing ``name`` most likely means: the one equal to it but for case and surrounding or
+    repeated spaces (a header " Age " for ``age``), else the closest by spelling (difflib ratio >= 0.8), else
+    None."""
+    import difflib
+
+    def norm(x: Any) -> str:
+        return " ".join(str(x).split()).casefold()
+
+    cols = [c for c in columns if isinstance(c, str)]
+    same = [c for c in cols if norm(c) == norm(name)]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(str(name), cols, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _near_fix(key: str, near: str) -> str:
+    """The fix for a config key naming a column by another spelling, in YAML."""
+    leaf = key.rsplit(".", 1)[-1] if key else ""
+    if leaf in ("time_col", "event_col", "value_col", "column", "id_col", "treatment_column", "time_zero"):
+        return f"write `{leaf}: {yaml_value(near)}`, or rename the column in the data"
+    return (f"rename the column in the data, or map it: `data: {{columns: {{{yaml_value(near)}: "
+            f"{key.rsplit('.', 1)[-1] or 'name'}}}}}`")
+
+
 def require_columns(df: pd.DataFrame, columns: dict[str, str], *, where: str) -> None:
     """Check that each column exists and has the expected kind.
 
@@ -295,7 +321,9 @@ def require_columns(df: pd.DataFrame, columns: dict[str, str], *, where: str) ->
     for col, kind in columns.items():
         k, _, key = kind.partition("@")
         if col not in df.columns:
-            problems.append(f"column '{col}' ({key or 'config'}) not found")
+            near = closest_column(col, df.columns)
+            hint = "" if near is None else f" (did you mean {near!r}? Then {_near_fix(key, near)})"
+            problems.append(f"column '{col}' ({key or 'config'}) not found{hint}")
             continue
         s = df[col]
         if k == "date" and not pd.api.types.is_datetime64_any_dtype(s):
