@@ -4,11 +4,11 @@ Registries commonly forbid publishing counts between 1 and k - 1 (k = 5 or 10), 
 identify a patient. With a threshold ``k`` every such count in the report, its tables, figures and
 ``results.json`` is shown as ``"<k"``; zero stays zero (an empty cell discloses nobody). Weighted counts are
 suppressed where their unweighted count is. Estimates (medians, hazard ratios) are aggregates and are not
-suppressed. Counts written in sentences (warnings, failed-step notes, the reasons of failed replicates and specifications,
-the answer) are suppressed the same way by :func:`suppress_text`. The default (``output.small_cell_threshold``
-unset) is ``k = 5`` for registry data read from files or
-databases, and off for the built-in synthetic registry and public example datasets (ICES/CPRD-style rules;
-see e.g. the ONS/UK Data Service "Statistical disclosure control" guidance).
+suppressed. Counts written in sentences (warnings, failed-step notes, the reasons of failed replicates and
+specifications, the answer) are suppressed the same way by :func:`suppress_text`. The default
+(``output.small_cell_threshold`` unset) is ``k = 5`` for registry data read from files or databases, and off
+for the built-in synthetic registry and public example datasets (ICES/CPRD-style rules; see e.g. the ONS/UK
+Data Service "Statistical disclosure control" guidance).
 """
 from __future__ import annotations
 
