@@ -235,3 +235,33 @@ def test_missing_columns_suggest_the_header_they_likely_mean(tmp_path):
                                "write `time_col: Time`, or rename the column in the data)",
                          "column 'age' (covariates.age) not found (did you mean ' age '? Then rename the column in "
                          "the data, or map it: `data: {columns: {' age ': age}}`)")
+
+
+def test_a_used_column_written_twice_in_the_header_is_refused(tmp_path):
+    """pandas reads a repeated header name 'age' as 'age' and 'age.1', and the config silently used the first;
+    a repeated name the config does not use is left alone."""
+    d = table_data()
+    d.insert(len(d.columns), "age2", d["age"] + 100)
+    d.insert(len(d.columns), "note", "x")
+    d.insert(len(d.columns), "note2", "y")
+    folder = tmp_path / "study"
+    cfg = write_study(folder, data=d)
+    text = (folder / "data.csv").read_text().splitlines()
+    text[0] = text[0].replace("age2", "age").replace("note2", "note")
+    (folder / "data.csv").write_text("\n".join(text) + "\n")
+    r = invoke("validate", cfg)
+    assert_clean_failure(r, 3, "column 'age' (covariates.age) is written 2 times in the data's header (read as "
+                               "'age', 'age.1'), so which one is meant is not clear; give the columns different "
+                               "names in the file")
+    assert "'note'" not in r.output
+
+
+def test_a_column_written_twice_in_an_excel_header_is_refused(tmp_path):
+    d = table_data()
+    d.insert(len(d.columns), "sex2", d["sex"])
+    folder = tmp_path / "study"
+    folder.mkdir()
+    d.rename(columns={"sex2": "sex"}).to_excel(folder / "data.xlsx", index=False)
+    cfg = write_study(folder, yaml_text=STUDY.replace("source: csv\n  path: data.csv", "source: excel\n  path: data.xlsx"))
+    r = invoke("validate", cfg)
+    assert_clean_failure(r, 3, "column 'sex' (covariates.sex) is written 2 times in the data's header")

@@ -108,7 +108,11 @@ def _read_raw(src: DataSource, base: Path) -> pd.DataFrame:
                         raise DataError(f"{path}: the file has one column whose name contains {shown} (got "
                                         f"{shown}-separated values, read with sep: {src.sep!r}). Set {fix}, or "
                                         "save it comma-separated (in Excel: 'CSV UTF-8 (comma delimited)').")
-                return df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
+                out = df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
+                repeated = _repeated(_csv_header(path, enc, src.sep))
+                if repeated:
+                    out.attrs["duplicate_columns"] = repeated
+                return out
             if src.source == "parquet":
                 return pd.read_parquet(path)
             if src.source == "excel":
@@ -159,13 +163,36 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
                             f"Set `data: {{sheet: {names[0]}}}` to one of them.")
         chosen = sheet if sheet is not None else names[0]
         df = book.parse(chosen)
+        header = book.parse(chosen, header=None, nrows=1)   # the names as written (parse renames repeats)
     df.attrs["excel_sheets"] = names
     df.attrs["excel_sheet"] = chosen
+    repeated = _repeated([str(v) for v in header.iloc[0]] if len(header) else [])
+    if repeated:
+        df.attrs["duplicate_columns"] = repeated
     if df.empty and len(df.columns) == 0 and len(names) > 1:
         others = [n for n in names if n != chosen]
         raise DataError(f"{path}: sheet '{chosen}' is empty (sheets: {', '.join(names)}). Choose the sheet "
                         f"holding the data with `data: {{sheet: {others[0]}}}`.")
     return df
+
+
+def _csv_header(path: Path, encoding: str, sep: str) -> list[str]:
+    """The first row of a CSV file as written (pandas renames a repeated name 'age' to 'age.1')."""
+    import csv
+
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            return next(csv.reader(fh, delimiter=sep), [])
+    except (OSError, UnicodeError, csv.Error):
+        return []
+
+
+def _repeated(names: list[str]) -> dict[str, int]:
+    """Names written more than once in a header, with their counts."""
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return {n: c for n, c in counts.items() if c > 1}
 
 
 def _sheet_hint(df: pd.DataFrame) -> str:
@@ -318,8 +345,15 @@ def require_columns(df: pd.DataFrame, columns: dict[str, str], *, where: str) ->
         the message names as the config key that asked for the column.
     """
     problems = []
+    repeated = df.attrs.get("duplicate_columns") or {}
     for col, kind in columns.items():
         k, _, key = kind.partition("@")
+        if col in repeated:
+            copies = ", ".join(repr(col if i == 0 else f"{col}.{i}") for i in range(repeated[col]))
+            problems.append(f"column '{col}' ({key or 'config'}) is written {repeated[col]} times in the data's "
+                            f"header (read as {copies}), so which one is meant is not clear; give the columns "
+                            "different names in the file")
+            continue
         if col not in df.columns:
             near = closest_column(col, df.columns)
             hint = "" if near is None else f" (did you mean {near!r}? Then {_near_fix(key, near)})"
