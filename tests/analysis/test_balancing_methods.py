@@ -105,3 +105,17 @@ def test_grid_has_method_rows():
     labels = {s.label: s for s in default_specifications(cfg, build_cohort(cfg, load_data(cfg)).frame)}
     assert labels["Entropy balancing (ATT)"].weight_method == "ebal"
     assert labels["PS matching 1:1 (ATT)"].weight_method == "matching"
+
+
+def test_balance_command_names_the_weighting_method(tmp_path):
+    """`gistcausal balance` of an entropy-balancing config: the reviewer tables name entropy balancing (the
+    summary said inverse probability of treatment weighting)."""
+    from gistcausal.present.balance_report import write_balance
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = write_balance(config_from_dict(_raw("ebal")), tmp_path / "bal")
+    head = (out / "balance_summary.md").read_text(encoding="utf-8").splitlines()[0]
+    assert head == ("**Table 2. Covariate balance before and after entropy balancing (ATT: average treatment effect "
+                    "in the treated)**")
+    assert "before and after entropy balancing (ATT" in (out / "table1.md").read_text(encoding="utf-8")

@@ -55,8 +55,8 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
             _export_table(t1, tmp / "table1", formats)
         balances = {est: balance_table(f, treatment_col="treatment", covariates=covs, weights=w, estimand=est,
                                        threshold=cfg.analysis.balance_threshold) for est, w in weights.items()}
-        _export_table(balance_summary(balances, labels=opts["labels"], arm_labels=opts["arm_labels"]),
-                      tmp / "balance_summary", formats)
+        _export_table(balance_summary(balances, labels=opts["labels"], arm_labels=opts["arm_labels"],
+                                      weighting=opts["weighting"]), tmp / "balance_summary", formats)
         for k, (est, bt) in enumerate(balances.items()):
             detail = balance_detail(bt, labels=opts["labels"], level_labels=opts["level_labels"],
                                     arm_labels=opts["arm_labels"], number=3 + k)
