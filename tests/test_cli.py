@@ -170,3 +170,27 @@ def test_unexpected_error_is_one_redacted_line_and_exit_70(monkeypatch, capsys, 
     monkeypatch.setenv("GISTCAUSAL_DEBUG", "1")
     with pytest.raises(ValueError, match="XML compatible"):
         cli_main()
+
+
+def test_messages_naming_line_100_print_the_line_not_an_emoji(tmp_path):
+    """rich printed "study.yaml:100: ..." as "study.yaml💯 ..." (its emoji code ':100:'). The GIST config's
+    protocol arm codes sit on line 100 once the treatment arm code is misspelt; the message also gives the column's
+    codes and the fix."""
+    import yaml
+
+    c = yaml.safe_load((ROOT / "configs" / "gist_second_line.yaml").read_text())
+    c["protocol"]["treatment"]["arms"]["imatinib_800"] = ["Imatinib_800"]
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False), encoding="utf-8")
+    line = next(i for i, t in enumerate(cfg.read_text().splitlines(), start=1) if "Imatinib_800" in t) - 1
+    r = runner.invoke(app, ["validate", str(cfg)])
+    assert r.exit_code == 4
+    flat = " ".join(r.output.split())
+    assert f"study.yaml:{line}: arm 'imatinib_800' is empty: no row of column 'second_line_regimen' has its code(s) " \
+           "'Imatinib_800' (got codes 'imatinib_800', 'none', 'other'" in flat
+    assert "Did you mean 'imatinib_800'? Write `imatinib_800: [imatinib_800]` under protocol.treatment.arms." in flat
+    from gistcausal.cli import console
+
+    with console.capture() as cap:
+        console.print("study.yaml:100: x", highlight=False)
+    assert cap.get().strip() == "study.yaml:100: x"

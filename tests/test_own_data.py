@@ -74,7 +74,8 @@ BROKEN = [
      "(got 24 > its last follow-up 18.5 months). Use landmarks within follow-up, e.g. `analysis: {{survival: "
      "{{landmarks: [12]}}}}`."),
     ("empty_arm", lambda c: _set(c, "table.treatment.arms", {"treated": [1], "control": [7]}), None, 4,
-     "{cfg}:{line[table.treatment.arms.control]}: arm 'control' is empty. Check table.treatment.arms codes against column 'trt'."),
+     "{cfg}:{line[table.treatment.arms.control]}: arm 'control' is empty: no row of column 'trt' has its code(s) '7' "
+     "(got codes '0', '1'). List the codes of arm 'control' as the column writes them under table.treatment.arms."),
     ("all_censored_arm", lambda c: c, _no_events_in_treated, 4,
      "{cfg}: table.outcomes.primary: arm 'treated' has no events in outcome 'primary' (got 0 events in {n1} "
      "patients, all censored). Hazard ratio and survival differences are not estimable: check the event column "

@@ -33,7 +33,8 @@ EXIT_BUG = 70
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="gistcausal: causal comparative-effectiveness analyses of time-to-event outcomes.")
-console = Console(stderr=True)
+# emoji=False: rich turns ":100:" into an emoji, and "study.yaml:100: ..." is how a message names line 100
+console = Console(stderr=True, emoji=False)
 
 
 def cli_main() -> None:

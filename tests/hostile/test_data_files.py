@@ -265,3 +265,18 @@ def test_a_column_written_twice_in_an_excel_header_is_refused(tmp_path):
     cfg = write_study(folder, yaml_text=STUDY.replace("source: csv\n  path: data.csv", "source: excel\n  path: data.xlsx"))
     r = invoke("validate", cfg)
     assert_clean_failure(r, 3, "column 'sex' (covariates.sex) is written 2 times in the data's header")
+
+
+def test_arm_codes_that_differ_by_case_name_the_column_codes_and_the_fix(tmp_path):
+    d = table_data()
+    d["trt"] = d["trt"].map({1: "Yes", 0: "No"})
+    _, r = _validate(tmp_path, d, yaml_text=STUDY.replace("arms: {drug: [1], control: [0]}",
+                                                           "arms: {drug: [yes], control: [No]}"))
+    # YAML reads the unquoted yes as true: the message says so and gives the column's own code, quoted
+    assert_clean_failure(r, 4, "arm 'drug' is empty: no row of column 'trt' has its code(s) 'True' (got codes 'No', "
+                               "'Yes'). Did you mean 'Yes'? Write `drug: ['Yes']` under table.treatment.arms (YAML "
+                               "reads an unquoted yes or no as true or false: quote such codes).")
+    _, r = _validate(tmp_path / "b", d, yaml_text=STUDY.replace("arms: {drug: [1], control: [0]}",
+                                                                 "arms: {drug: ['Yes'], control: [no_]}"))
+    assert_clean_failure(r, 4, "arm 'control' is empty: no row of column 'trt' has its code(s) 'no_' (got codes "
+                               "'No', 'Yes'). Did you mean 'No'? Write `control: ['No']` under table.treatment.arms.")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from gistcausal.design.checks import check_covariate_types
 from gistcausal.design.codes import code_mask, code_text, code_texts
-from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig
+from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig, yaml_value
 from gistcausal.design.data import DAYS_PER_MONTH, require_columns
 from gistcausal.errors import CohortError, ConfigError, DataError, DataQualityWarning
 
@@ -404,6 +404,10 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     arm = pd.Series(pd.NA, index=current.index, dtype=object)
     for name, vals in tr.arms.items():
         arm[(codes.isin({code_text(v) for v in vals}) & current[tr.column].notna()).to_numpy()] = name
+    for name, vals in tr.arms.items():
+        if not (arm == name).any() and not code_mask(df[tr.column], vals).any():   # in no record at all
+            found = sorted(set(code_texts(df[tr.column][df[tr.column].notna()])))
+            raise CohortError(_no_code_message(cfg, f"protocol.treatment.arms.{name}", name, vals, found, tr.column))
     in_arm = arm.notna().to_numpy()
     if not in_arm.all():
         n0 = len(current)
@@ -502,6 +506,43 @@ def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, un
     return info, {f"{name}_time": t, f"{name}_event": event.astype(int)}, msgs
 
 
+_YAML_TRUE = frozenset({"yes", "y", "true", "on"})
+_YAML_FALSE = frozenset({"no", "n", "false", "off"})
+
+
+def _no_code_message(cfg: StudyConfig, key: str, arm: str, codes: Any, found: list[str], column: str) -> str:
+    """An arm none of whose codes is in the treatment column: the codes the column holds and, for each code
+    that differs from one of them only by case, spaces or a near spelling, that one, in the YAML fix."""
+    import difflib
+
+    def norm(x: str) -> str:
+        return " ".join(x.split()).casefold()
+
+    section = key.rsplit(".", 1)[0]
+    fixed = []
+    for c in codes:
+        t = code_text(c)
+        if isinstance(c, bool):   # YAML 1.1 reads an unquoted yes/no/on/off/y/n as true/false
+            words = _YAML_TRUE if c else _YAML_FALSE
+            near = [f for f in found if norm(f) in words]
+        else:
+            by_norm = {norm(f): f for f in found}
+            near = [by_norm[k] for k in difflib.get_close_matches(norm(t), list(by_norm), n=1, cutoff=0.75)]
+        fixed.append(near[0] if near else None)
+    shown = ", ".join(repr(f) for f in found[:12]) + (", ..." if len(found) > 12 else "")
+    wanted = ", ".join(repr(code_text(c)) for c in codes)
+    if any(f is not None for f in fixed):
+        new = [f if f is not None else code_text(c) for c, f in zip(codes, fixed)]
+        fix = (f"Did you mean {', '.join(repr(f) for f in fixed if f is not None)}? Write "
+               f"`{arm}: {yaml_value(new)}` under {section}"
+               + (" (YAML reads an unquoted yes or no as true or false: quote such codes)." if any(
+                   isinstance(c, bool) for c in codes) else "."))
+    else:
+        fix = f"List the codes of arm '{arm}' as the column writes them under {section}."
+    return (f"{cfg.locate(key)}: arm '{arm}' is empty: no row of column '{column}' has its code(s) {wanted} (got "
+            f"codes {shown}). {fix}")
+
+
 def _is_code(values: pd.Series, code: Any) -> np.ndarray:
     """Rows equal to ``code`` as text or as a number (a CSV column read as float has 1.0 for the code 1)."""
     same = (values.astype(str) == str(code)).to_numpy()
@@ -580,6 +621,10 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     arm = pd.Series(pd.NA, index=df.index, dtype=object)
     for a, vals in tr.arms.items():
         arm[(codes.isin({code_text(v) for v in vals}) & df[tr.column].notna()).to_numpy()] = a
+    found = sorted(set(codes[df[tr.column].notna()]))
+    for a, vals in tr.arms.items():
+        if not (arm == a).any():
+            raise CohortError(_no_code_message(cfg, f"table.treatment.arms.{a}", a, vals, found, tr.column))
     keep = arm.notna().to_numpy()
     cur = df.loc[keep].assign(arm=arm[keep].to_numpy()).reset_index(drop=True)
     steps.append(FlowStep("Treatment in a compared strategy", "include",
