@@ -280,3 +280,15 @@ def test_arm_codes_that_differ_by_case_name_the_column_codes_and_the_fix(tmp_pat
                                                                  "arms: {drug: ['Yes'], control: [no_]}"))
     assert_clean_failure(r, 4, "arm 'control' is empty: no row of column 'trt' has its code(s) 'no_' (got codes "
                                "'No', 'Yes'). Did you mean 'No'? Write `control: ['No']` under table.treatment.arms.")
+
+
+def test_event_value_yes_read_by_yaml_as_true_is_named_with_the_quoted_fix(tmp_path):
+    d = table_data()
+    d["event"] = d["event"].map({1: "yes", 0: "no"})
+    _, r = _validate(tmp_path, d, yaml_text=STUDY.replace("event_col: event}", "event_col: event, event_value: yes}"))
+    assert_clean_failure(r, 3, "column 'event' (table.outcomes.os.event_col) does not hold event_value 'True' (got "
+                               "codes ['no', 'yes'])", "YAML reads an unquoted yes as true (got event_value: true); "
+                               "quote it: `event_value: 'yes'`.")
+    _, r = _validate(tmp_path / "q", d, yaml_text=STUDY.replace("event_col: event}",
+                                                                "event_col: event, event_value: 'yes'}"))
+    assert r.exit_code == 0, r.output

@@ -510,6 +510,18 @@ _YAML_TRUE = frozenset({"yes", "y", "true", "on"})
 _YAML_FALSE = frozenset({"no", "n", "false", "off"})
 
 
+def _yaml_bool_hint(code: Any, found: Any, key: str) -> str:
+    """For a code YAML read as true/false while the column writes it as a word (yes, no, on, off): the fix."""
+    if not isinstance(code, bool):
+        return ""
+    words = _YAML_TRUE if code else _YAML_FALSE
+    match = [f for f in sorted(found) if " ".join(str(f).split()).casefold() in words]
+    if not match:
+        return ""
+    return (f" YAML reads an unquoted {match[0].lower()} as {str(code).lower()} (got {key}: {str(code).lower()}); "
+            f"quote it: `{key}: {yaml_value(match[0])}`.")
+
+
 def _no_code_message(cfg: StudyConfig, key: str, arm: str, codes: Any, found: list[str], column: str) -> str:
     """An arm none of whose codes is in the treatment column: the codes the column holds and, for each code
     that differs from one of them only by case, spaces or a near spelling, that one, in the YAML fix."""
@@ -566,7 +578,8 @@ def _table_secondary_outcome(name: str, o: Any, cur: pd.DataFrame, where: str
             vals = set(code_texts(raw.dropna()))
             if len(vals) > 2 or (len(vals) == 2 and code_text(o.event_value) not in vals):
                 raise DataError(f"{where}: column '{o.value_col}' ({key}.value_col) must be binary (got values "
-                                f"{sorted(vals)[:5]}). Set {key}.event_value to the code meaning 'event'.")
+                                f"{sorted(vals)[:5]}). Set {key}.event_value to the code meaning 'event'."
+                                + _yaml_bool_hint(o.event_value, vals, "event_value"))
             y = np.where(raw.isna(), np.nan, code_mask(raw, [o.event_value]).astype(float))
         else:
             y = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
@@ -675,7 +688,12 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
                             f"censor_value: ...}}` with the codes {others} (the cause of interest listed first: the "
                             "answer and the sensitivity analyses use the first cause), or recode the competing codes "
                             "as censored in the data.")
-        if len(vals) > 2 or (len(vals) == 2 and code_text(o.event_value) not in vals):
+        if len(vals) == 2 and code_text(o.event_value) not in vals:
+            raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) does not hold "
+                            f"event_value {code_text(o.event_value)!r} (got codes {sorted(vals)}). Set "
+                            f"table.outcomes.{name}.event_value to the code meaning 'event'."
+                            + _yaml_bool_hint(o.event_value, vals, "event_value"))
+        if len(vals) > 2:
             raise DataError(f"{where}: column '{o.event_col}' (table.outcomes.{name}.event_col) must be binary "
                             f"(got values {sorted(vals)[:5]}). Set table.outcomes.{name}.event_value to the code "
                             "meaning 'event'.")
