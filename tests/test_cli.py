@@ -194,3 +194,22 @@ def test_messages_naming_line_100_print_the_line_not_an_emoji(tmp_path):
     with console.capture() as cap:
         console.print("study.yaml:100: x", highlight=False)
     assert cap.get().strip() == "study.yaml:100: x"
+
+
+def test_eligibility_code_in_no_record_is_warned_with_the_nearest_code(tmp_path):
+    """A misspelt code in an eligibility step ('intolerence') excluded nobody, silently."""
+    import yaml
+
+    c = yaml.safe_load((ROOT / "configs" / "gist_second_line.yaml").read_text())
+    step = next(s for s in c["protocol"]["eligibility"] if s["label"].startswith("First-line imatinib stopped"))
+    step["exclude"]["in"] = ["intolerence"]
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False), encoding="utf-8")
+    r = runner.invoke(app, ["validate", str(cfg)])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    assert ("protocol.eligibility 'First-line imatinib stopped for intolerance': no record of column "
+            "'first_line_end_reason' has the code(s) 'intolerence' (got codes 'intolerance', 'ongoing', "
+            "'progression'), so the step never applies to them. Did you mean 'intolerance'?") in flat
+    ok = runner.invoke(app, ["validate", str(ROOT / "configs" / "gist_second_line.yaml")])
+    assert "no record of column" not in ok.output

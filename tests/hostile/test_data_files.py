@@ -292,3 +292,20 @@ def test_event_value_yes_read_by_yaml_as_true_is_named_with_the_quoted_fix(tmp_p
     _, r = _validate(tmp_path / "q", d, yaml_text=STUDY.replace("event_col: event}",
                                                                 "event_col: event, event_value: 'yes'}"))
     assert r.exit_code == 0, r.output
+
+
+def test_unmatched_eligibility_codes_nested_and_boolean():
+    from gistcausal.design.cohort import unmatched_codes
+    from gistcausal.design.config import EligibilityStep
+
+    df = pd.DataFrame({"stage": ["I", "II", "III", None], "flag": [True, False, True, True],
+                       "n": np.arange(4.0)})
+    steps = [EligibilityStep.model_validate({"label": "Early or flagged", "include": {"any": [
+                 {"column": "stage", "in": ["I", "IIl"]}, {"column": "flag", "eq": True}]}}),
+             EligibilityStep.model_validate({"label": "Not four", "exclude": {"not": {"column": "n", "ne": 4}}})]
+    msgs = unmatched_codes(steps, df, "protocol.eligibility")
+    assert msgs == [
+        "protocol.eligibility 'Early or flagged': no record of column 'stage' has the code(s) 'IIl' (got codes 'I', "
+        "'II', 'III'), so the step never applies to them. Did you mean 'II'? Check the spelling of the codes.",
+        "protocol.eligibility 'Not four': no record of column 'n' has the code(s) '4' (got codes '0', '1', '2', "
+        "'3'), so the step never applies to them. Check the spelling of the codes."]

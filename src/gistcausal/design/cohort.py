@@ -332,6 +332,41 @@ def apply_eligibility(steps: list[EligibilityStep], df: pd.DataFrame) -> tuple[p
     return current, flow
 
 
+def unmatched_codes(steps: list[EligibilityStep], df: pd.DataFrame, key: str) -> list[str]:
+    """Warnings for the codes of eligibility criteria (``in``, ``not_in``, ``eq``, ``ne``, nested ones too) that
+    no record of their column holds: a misspelt code ("kit_exon_9x") silently includes or excludes nobody.
+    Each names the step, the column, its codes and the nearest one. The codes are compared as
+    :func:`~gistcausal.design.codes.code_text`, on the column's distinct values."""
+    import difflib
+
+    out: list[str] = []
+    present: dict[str, set[str]] = {}
+
+    def walk(label: str, crit: Criterion) -> None:
+        for sub in (crit.all_ or []) + (crit.any_ or []) + ([crit.not_] if crit.not_ is not None else []):
+            walk(label, sub)
+        codes = [*(crit.in_ or []), *(crit.not_in or [])] + [v for v in (crit.eq, crit.ne) if v is not None]
+        if crit.column is None or not codes or crit.column not in df.columns:
+            return
+        if crit.column not in present:
+            values = pd.unique(df[crit.column].dropna())
+            present[crit.column] = {code_text(v) for v in values}
+        have = present[crit.column]
+        missing = [code_text(c) for c in codes if code_text(c) not in have]
+        if not missing or len(have) > 1000:   # a free-text or numeric column: codes are not a closed list
+            return
+        shown = ", ".join(repr(v) for v in sorted(have)[:12]) + (", ..." if len(have) > 12 else "")
+        near = [m for c in missing for m in difflib.get_close_matches(c, sorted(have), n=1, cutoff=0.75)]
+        hint = f" Did you mean {', '.join(repr(m) for m in near)}?" if near else ""
+        out.append(f"{key} '{label}': no record of column '{crit.column}' has the code(s) "
+                   f"{', '.join(repr(m) for m in missing)} (got codes {shown}), so the step never applies to them."
+                   f"{hint} Check the spelling of the codes.")
+
+    for step in steps:
+        walk(step.label, step.include or step.exclude)
+    return out
+
+
 def _derive(name: str, d: DerivedColumn, df: pd.DataFrame, where: str) -> np.ndarray | pd.Series:
     cols = d.source_columns()
     missing = [c for c in cols if c not in df.columns]
@@ -397,7 +432,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
         df[name] = _derive(name, d, df, where)
     require_columns(df, _used_columns(cfg), where=where)
 
-    warn_msgs: list[str] = []
+    warn_msgs: list[str] = unmatched_codes(p.eligibility, df, "protocol.eligibility")
     current, steps = apply_eligibility(p.eligibility, df)
     tr = p.treatment
     codes = code_texts(current[tr.column])
