@@ -435,10 +435,7 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     warn_msgs: list[str] = unmatched_codes(p.eligibility, df, "protocol.eligibility")
     current, steps = apply_eligibility(p.eligibility, df)
     tr = p.treatment
-    codes = code_texts(current[tr.column])
-    arm = pd.Series(pd.NA, index=current.index, dtype=object)
-    for name, vals in tr.arms.items():
-        arm[(codes.isin({code_text(v) for v in vals}) & current[tr.column].notna()).to_numpy()] = name
+    arm, _ = _assign_arms(current[tr.column], tr.arms)
     for name, vals in tr.arms.items():
         if not (arm == name).any() and not code_mask(df[tr.column], vals).any():   # in no record at all
             found = sorted(set(code_texts(df[tr.column][df[tr.column].notna()])))
@@ -541,20 +538,42 @@ def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, un
     return info, {f"{name}_time": t, f"{name}_event": event.astype(int)}, msgs
 
 
+def _assign_arms(column: pd.Series, arms: Any) -> tuple[pd.Series, list[str]]:
+    """Each row's arm (the arm whose codes hold its :func:`~gistcausal.design.codes.code_text`; missing
+    values and other codes: NA) and the sorted code texts the column holds. The column's texts are made once
+    for all arms."""
+    codes = code_texts(column)
+    recorded = column.notna()
+    arm = pd.Series(pd.NA, index=column.index, dtype=object)
+    for name, vals in arms.items():
+        arm[(codes.isin({code_text(v) for v in vals}) & recorded).to_numpy()] = name
+    return arm, sorted(set(codes[recorded]))
+
+
 _YAML_TRUE = frozenset({"yes", "y", "true", "on"})
 _YAML_FALSE = frozenset({"no", "n", "false", "off"})
 
 
+def _norm(text: Any) -> str:
+    """A code or name compared loosely, for suggestions only: spaces collapsed, case folded."""
+    return " ".join(str(text).split()).casefold()
+
+
+def _yaml_bool_word(code: Any, found: Any) -> str | None:
+    """The code of ``found`` that YAML read as the boolean ``code`` (an unquoted yes/no/on/off/y/n), if any."""
+    if not isinstance(code, bool):
+        return None
+    words = _YAML_TRUE if code else _YAML_FALSE
+    return next((f for f in sorted(found) if _norm(f) in words), None)
+
+
 def _yaml_bool_hint(code: Any, found: Any, key: str) -> str:
     """For a code YAML read as true/false while the column writes it as a word (yes, no, on, off): the fix."""
-    if not isinstance(code, bool):
+    word = _yaml_bool_word(code, found)
+    if word is None:
         return ""
-    words = _YAML_TRUE if code else _YAML_FALSE
-    match = [f for f in sorted(found) if " ".join(str(f).split()).casefold() in words]
-    if not match:
-        return ""
-    return (f" YAML reads an unquoted {match[0].lower()} as {str(code).lower()} (got {key}: {str(code).lower()}); "
-            f"quote it: `{key}: {yaml_value(match[0])}`.")
+    return (f" YAML reads an unquoted {word.lower()} as {str(code).lower()} (got {key}: {str(code).lower()}); "
+            f"quote it: `{key}: {yaml_value(word)}`.")
 
 
 def _no_code_message(cfg: StudyConfig, key: str, arm: str, codes: Any, found: list[str], column: str) -> str:
@@ -562,20 +581,15 @@ def _no_code_message(cfg: StudyConfig, key: str, arm: str, codes: Any, found: li
     that differs from one of them only by case, spaces or a near spelling, that one, in the YAML fix."""
     import difflib
 
-    def norm(x: str) -> str:
-        return " ".join(x.split()).casefold()
-
     section = key.rsplit(".", 1)[0]
+    by_norm = {_norm(f): f for f in found}
     fixed = []
     for c in codes:
-        t = code_text(c)
         if isinstance(c, bool):   # YAML 1.1 reads an unquoted yes/no/on/off/y/n as true/false
-            words = _YAML_TRUE if c else _YAML_FALSE
-            near = [f for f in found if norm(f) in words]
+            fixed.append(_yaml_bool_word(c, found))
         else:
-            by_norm = {norm(f): f for f in found}
-            near = [by_norm[k] for k in difflib.get_close_matches(norm(t), list(by_norm), n=1, cutoff=0.75)]
-        fixed.append(near[0] if near else None)
+            near = difflib.get_close_matches(_norm(code_text(c)), list(by_norm), n=1, cutoff=0.75)
+            fixed.append(by_norm[near[0]] if near else None)
     shown = ", ".join(repr(f) for f in found[:12]) + (", ..." if len(found) > 12 else "")
     wanted = ", ".join(repr(code_text(c)) for c in codes)
     if any(f is not None for f in fixed):
@@ -665,11 +679,7 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     n_start = len(df)
     steps: list[FlowStep] = []
     tr = cfg.table.treatment
-    codes = code_texts(df[tr.column])
-    arm = pd.Series(pd.NA, index=df.index, dtype=object)
-    for a, vals in tr.arms.items():
-        arm[(codes.isin({code_text(v) for v in vals}) & df[tr.column].notna()).to_numpy()] = a
-    found = sorted(set(codes[df[tr.column].notna()]))
+    arm, found = _assign_arms(df[tr.column], tr.arms)
     for a, vals in tr.arms.items():
         if not (arm == a).any():
             raise CohortError(_no_code_message(cfg, f"table.treatment.arms.{a}", a, vals, found, tr.column))
