@@ -3,6 +3,8 @@ and the same numbers on any engine and worker count (checked on a real ``distrib
 from __future__ import annotations
 
 import contextlib
+import sys
+import types
 import warnings
 
 import numpy as np
@@ -468,8 +470,14 @@ def test_nested_thread_blocks_leave_the_limit_to_the_outer_one(monkeypatch):
     monkeypatch.setattr(engine, "_DEPTH", {"pid": -1, "generation": 0, "blas": 0, "openmp": 0})
     stack.enter_context(real(limits=2, user_api="blas"))
     stack.enter_context(real(limits=2, user_api="openmp"))
-    monkeypatch.setattr(threadpoolctl, "threadpool_limits",
-                        lambda **kw: calls.append(kw["user_api"]) or real(**kw))
+    controller = engine._controller
+
+    class Spy:   # records each limit a block sets (user_api None: both)
+        def limit(self, **kw):
+            calls.append(kw["user_api"])
+            return controller().limit(**kw)
+
+    monkeypatch.setattr(engine, "_controller", Spy)
     before = {api: threads(api) for api in ("blas", "openmp")}
     assert before["openmp"] and max(before["openmp"]) > 1
     with engine.one_blas_thread():
@@ -490,6 +498,33 @@ def test_nested_thread_blocks_leave_the_limit_to_the_outer_one(monkeypatch):
     assert (engine._DEPTH["blas"], engine._DEPTH["openmp"]) == (0, 0)
     assert {api: threads(api) for api in ("blas", "openmp")} == before
     stack.close()
+
+
+def test_thread_limits_reuse_one_library_scan_until_a_module_is_imported(monkeypatch):
+    """The threadpoolctl controller (a scan of every loaded library, about 4 ms) is made once per process and reused
+    by each block, and made again after an import (which may load a library) or in another process (issue 17)."""
+    import threadpoolctl
+
+    from gistcausal import engine
+
+    made = []
+    real = threadpoolctl.ThreadpoolController
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", lambda: made.append(1) or real())
+    monkeypatch.setattr(engine, "_CONTROLLER", [])
+    monkeypatch.setattr(engine, "_DEPTH", {"pid": -1, "generation": 0, "blas": 0, "openmp": 0})
+    for _ in range(5):
+        with engine.one_blas_thread():
+            pass
+    assert len(made) == 1
+    monkeypatch.setitem(sys.modules, "gistcausal_test_new_module", types.ModuleType("gistcausal_test_new_module"))
+    with engine.one_blas_thread():
+        pass
+    assert len(made) == 2
+    pid, n, ctl = engine._CONTROLLER[0]
+    monkeypatch.setattr(engine, "_CONTROLLER", [(pid + 1, n, ctl)])   # as in a forked child
+    with engine.one_blas_thread():
+        pass
+    assert len(made) == 3
 
 
 def test_one_thread_limits_blas_and_openmp_and_restores():

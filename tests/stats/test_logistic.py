@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gistcausal.errors import SeparationError
-from gistcausal.stats.logistic import logistic_newton
+from gistcausal.stats.logistic import logistic_newton, quadratic_stop
 
 
 def _data(n=5000, seed=3):
@@ -52,14 +52,53 @@ def test_issue_17_information_by_syrk_equals_the_weighted_gram(order):
     iu = np.triu_indices(X.shape[1])
     np.testing.assert_allclose(got[iu], ref[iu], rtol=1e-13, atol=0)
     # the old step: information (X * w).T @ X, Cholesky-solved; the same maximum and iteration count
-    beta, it = np.zeros(X.shape[1]), 0
+    beta, it, previous = np.zeros(X.shape[1]), 0, 0.0
     while True:
         it += 1
         m = 1 / (1 + np.exp(-X @ beta))
         step = np.linalg.solve((X * (m * (1 - m))[:, None]).T @ X, X.T @ (y - m))
         beta = beta + step
-        if np.max(np.abs(step)) < 1e-10:
+        if quadratic_stop(float(np.max(np.abs(step))), previous, 1e-10):
             break
+        previous = float(np.max(np.abs(step)))
     coef, n_iter = logistic_newton(X, y)
     assert n_iter == it
     np.testing.assert_allclose(coef, beta, rtol=1e-12, atol=1e-13)
+
+
+def _steps_to_tol(X, y, beta, tol=1e-10):
+    """Newton from ``beta`` until a step is below ``tol`` (the rule before issue 17): coefficients, iterations."""
+    it = 0
+    while True:
+        it += 1
+        m = 1 / (1 + np.exp(-X @ beta))
+        step = np.linalg.solve((X * (m * (1 - m))[:, None]).T @ X, X.T @ (y - m))
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            return beta, it
+
+
+def test_issue_17_quadratic_stop_skips_only_the_confirming_step():
+    """quadratic_stop ends a fit one step before the rule 'step < tol' when the next step is predicted far below
+    tol: the same coefficients to 1e-12, one Newton step fewer, cold or warm-started (a resample)."""
+    X, y = _data(n=20000)
+    ref, it_ref = _steps_to_tol(X, y, np.zeros(X.shape[1]))
+    got, it = logistic_newton(X, y)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    assert it == it_ref - 1
+    idx = np.random.default_rng(4).integers(0, len(y), len(y))
+    ref_w, it_ref_w = _steps_to_tol(X[idx], y[idx], ref.copy())
+    got_w, it_w = logistic_newton(X[idx], y[idx], beta0=ref)
+    np.testing.assert_allclose(got_w, ref_w, rtol=0, atol=1e-12)
+    assert it_w == it_ref_w - 1
+
+
+def test_quadratic_stop_rule():
+    """The step below tol stops; a small step stops only when the last two steps show quadratic convergence
+    (not the first step, nor steps that shrink linearly, as on the way to separation)."""
+    assert quadratic_stop(5e-11, 0.0, 1e-10)
+    assert quadratic_stop(1e-10 * 1.01, 1.4e-5, 1e-10)        # next step predicted ~5e-21
+    assert not quadratic_stop(1.4e-5, 2.2e-2, 1e-10)          # above the quadratic regime's 1e-5
+    assert not quadratic_stop(9.2e-6, 4.2e-2, 1e-10)          # predicted 4e-13: not far enough below tol
+    assert not quadratic_stop(1e-9, 0.0, 1e-10)               # no step before: nothing to predict from
+    assert not quadratic_stop(1e-6, 2e-6, 1e-10)              # linear shrinking: predicted 2.5e-7

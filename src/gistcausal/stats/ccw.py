@@ -73,6 +73,7 @@ import pandas as pd
 from scipy.special import expit
 
 from gistcausal.stats.cox import cox_coef
+from gistcausal.stats.logistic import quadratic_stop
 from gistcausal.effects import json_safe, EstimatesMixin, EffectEstimate, estimates_frame
 from gistcausal.engine import Engine, one_blas_thread, open_executor
 from gistcausal.errors import ConvergenceWarning, DataError, ModelFitError
@@ -207,6 +208,7 @@ def _logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, where: str, max_iter:
 
     eta = X @ beta
     ll = loglik(eta)
+    previous = 0.0   # the last full Newton step's size (0: none, or it was halved)
     for _ in range(max_iter):
         p = expit(eta)
         grad = X.T @ (w * (y - p))
@@ -225,7 +227,11 @@ def _logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, where: str, max_iter:
             new_eta = X @ new
             new_ll = loglik(new_eta)
             k += 1
-        done = abs(new_ll - ll) < 1e-10 * (abs(ll) + 1e-10) and np.max(np.abs(new - beta)) < 1e-8
+        size = float(np.max(np.abs(new - beta)))
+        # the step's size below 1e-8, or the next full step predicted far below it (quadratic_stop; not after a
+        # halving, where the step is not Newton's)
+        done = abs(new_ll - ll) < 1e-10 * (abs(ll) + 1e-10) and quadratic_stop(size, previous, 1e-8)
+        previous = size if k == 0 else 0.0
         beta, ll, eta = new, new_ll, new_eta
         if done:
             return beta
@@ -565,7 +571,11 @@ def _arm(T: np.ndarray, d: np.ndarray, u: np.ndarray, own: np.ndarray, other: np
     w_post = wg / p
 
     # event times and weighted risk sets
-    ev_t = np.unique(stop[event > 0])
+    # a clone's event counts only where its follow-up stops at its outcome time (a complier, or an outcome within
+    # G: stop = T), so the event times in the rows' order by T are already sorted: np.unique's values, no sort
+    ts = T[shared.o_T]
+    ts = ts[event[shared.o_T] > 0]
+    ev_t = ts[np.r_[True, ts[1:] != ts[:-1]]] if ts.size else ts
     pre = ev_t[ev_t <= grace]
     post = ev_t[ev_t > grace]
     n_risk_w = np.empty(ev_t.size)
