@@ -424,3 +424,83 @@ def test_point_grid_with_shared_scores_equals_one_fit_each(competing_cohort, mon
     plain = sp._point_grid(cfg, f, info, specs, None).to_frame()
     assert calls and list(fast["note"]) == list(plain["note"])
     np.testing.assert_allclose(fast["value"], plain["value"], rtol=1e-12, atol=0, equal_nan=True)
+
+
+def test_grid_started_with_the_cohort_equals_the_one_the_sensitivity_step_starts(default_config, default_cohort,
+                                                                                 monkeypatch):
+    """begin_grid (issue 17: the pipeline starts the grid as soon as the cohort is built, so its boosting row does
+    not run alone at the end) gives run_sensitivity the same grid as the one it starts itself, on a two-worker pool
+    with a serial reference; a start that fails is recorded as the grid's failure, as when it starts there."""
+    import gistcausal.analysis.sensitivity as sens
+    from gistcausal.engine import Engine, Executor
+
+    specs = [Specification("main", "Main", "ATE"), Specification("estimand", "ATT", "ATT")]
+    monkeypatch.setattr(sens, "begin_specification_grid",
+                        lambda *a, real=sens.begin_specification_grid, **kw: real(*a, specifications=specs, **kw))
+    sc = default_config.analysis.sensitivity.model_copy(update={"refutation": default_config.analysis.sensitivity
+                                                                .refutation.model_copy(update={"enabled": False})})
+    cfg = default_config.model_copy(update={"analysis": default_config.analysis.model_copy(
+        update={"sensitivity": sc})})
+    from gistcausal.analysis.iptw import causal_fit
+
+    comp = causal_fit(cfg, default_cohort.frame, outcome="pfs", estimand="ATE").comparison
+    with Executor(Engine(n_workers=1)) as one:
+        ref = sens.run_sensitivity(cfg, default_cohort, comp, lambda _m: None, engine=one)
+    with Executor(Engine(n_workers=2)) as two:
+        started = sens.begin_grid(cfg, default_cohort, engine=two)
+        got = sens.run_sensitivity(cfg, default_cohort, comp, lambda _m: None, engine=two, grid_started=started)
+    a, b = ref.tables["specification_grid"].to_frame(), got.tables["specification_grid"].to_frame()
+    assert len(a) == 3
+    assert a.equals(b)
+
+    def broken(*a, **kw):
+        raise SeparationError("PropensityModel.fit: covariate 'x' separates the treatment arms (got 3). Use firth.")
+
+    monkeypatch.setattr(sens, "begin_specification_grid", broken)
+    with Executor(Engine(n_workers=2)) as two:
+        started = sens.begin_grid(cfg, default_cohort, engine=two)
+        out = sens.run_sensitivity(cfg, default_cohort, comp, lambda _m: None, engine=two, grid_started=started)
+    assert "specification_grid" not in out.tables
+    assert out.failed["specification_grid"].startswith("PropensityModel.fit: covariate 'x' separates")
+    off = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"sensitivity": sc.model_copy(
+        update={"specification_grid": False})})})
+    assert sens.begin_grid(off, default_cohort, engine=None) is None
+
+
+def test_a_grid_started_early_but_never_collected_is_taken_off_the_pool():
+    """pipeline._discard waits for a grid the sensitivity step did not collect (the primary comparison failed) and
+    drops its result or its failure, whichever the start or the wait raises."""
+    from gistcausal.pipeline import _discard
+
+    seen = []
+    _discard(lambda: (lambda: seen.append("collected")))
+    assert seen == ["collected"]
+
+    def wait():
+        raise ValueError("the grid failed")
+
+    _discard(lambda: wait)
+
+    def start():
+        raise ValueError("the start failed")
+
+    _discard(start)
+
+
+def test_a_failed_refutation_is_reported_with_its_own_reason(default_config, default_cohort, monkeypatch):
+    """The DoWhy refutation runs first and its failure is raised where the step's failures are collected: the
+    report names its reason (before, the deferred error was lost to a NameError: 'unexpected error')."""
+    import gistcausal.analysis.sensitivity as sens
+    from gistcausal.analysis.iptw import causal_fit
+    from gistcausal.errors import ModelFitError
+
+    def refute(*a, **kw):
+        raise ModelFitError("refute: the outcome model cannot be fitted (got 0 events). Use another outcome.")
+
+    monkeypatch.setattr(sens, "_refutation", refute)
+    sc = default_config.analysis.sensitivity.model_copy(update={"specification_grid": False})
+    cfg = default_config.model_copy(update={"analysis": default_config.analysis.model_copy(
+        update={"sensitivity": sc})})
+    comp = causal_fit(cfg, default_cohort.frame, outcome="pfs", estimand="ATE").comparison
+    out = sens.run_sensitivity(cfg, default_cohort, comp, lambda _m: None, engine=None)
+    assert out.failed["refutation"].startswith("refute: the outcome model cannot be fitted (got 0 events)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from itertools import combinations
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -166,8 +167,10 @@ def _attempt_later(fn: Any) -> Any:
     try:
         value = fn()
     except Exception as err:  # noqa: BLE001 - raised again when the result is asked for
+        caught = err   # `err` itself is unbound when the except block ends (the function raised a NameError)
+
         def fail() -> Any:
-            raise err
+            raise caught
         return fail
     return lambda: value
 
@@ -183,8 +186,23 @@ def _tipping(hr: Any) -> pd.DataFrame | None:
                               gamma_grid=[1.25, 1.5, 2.0, 3.0, 4.0])
 
 
-def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *, engine: Any = None
-                    ) -> SensitivityResult:
+def begin_grid(cfg: "StudyConfig", cohort: "Cohort", *, engine: Any) -> Callable[[], Any] | None:
+    """The specification grid :func:`run_sensitivity` computes, started now (it reads the cohort only); None when
+    that step computes none (the grid is off, or the primary outcome is not a time to event).
+
+    Pass the returned function to :func:`run_sensitivity` as ``grid_started``. The pipeline starts it as soon as the cohort
+    is built, so the grid's boosting row (one long task) does not start last and run alone at the end (issue 17).
+    Returns a function that returns the grid's own collect function, or raises what starting it raised (recorded
+    by :func:`run_sensitivity` as the grid's failure, as when it starts there)."""
+    info = cohort.outcome(cfg.primary_outcome)
+    if not cfg.analysis.sensitivity.specification_grid or info.type != "time_to_event":
+        return None
+    return _attempt_later(lambda: begin_specification_grid(
+        cfg, cohort.frame, outcome=cfg.primary_outcome, measure="hr", info=info, engine=engine))
+
+
+def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *, engine: Any = None,
+                    grid_started: Callable[[], Any] | None = None) -> SensitivityResult:
     """The sensitivity step for the primary outcome under the first configured estimand.
 
     The specification grid and the DoWhy refuters run on ``engine`` (an :class:`~gistcausal.engine.Engine` or
@@ -193,6 +211,7 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
     ``comp`` is that outcome's weighted comparison (for a binary, continuous or competing-risks primary outcome:
     its adjusted estimates, a sequence of EffectEstimate). Each optional part (benchmarks, specification grid, DoWhy
     refutation, negative control) that fails is recorded in ``failed`` with its reason; the others are kept.
+    ``grid_started``: the specification grid already started by :func:`begin_grid` (default: started here).
     """
     sc = cfg.analysis.sensitivity
     engine = spec_engine(cfg) if engine is None else engine
@@ -228,11 +247,13 @@ def run_sensitivity(cfg: "StudyConfig", cohort: "Cohort", comp: Any, say: Any, *
         tables["tipping_grid"] = grid
     grid_job = refuted = None
     if sc.specification_grid:
-        # started now and collected after the refuters: on a local pool its specifications (the boosting row is
-        # one long task) and the refuters share the workers, instead of one worker idling at the grid's end
-        say("Specification grid")
-        grid_job = attempt("specification_grid", lambda: begin_specification_grid(
-            cfg, f, outcome=cfg.primary_outcome, measure="hr", info=info, engine=engine))
+        # started now (or by begin_grid) and collected after the refuters: on a local pool its specifications (the
+        # boosting row is one long task) and the refuters share the workers, instead of one worker idling at the
+        # grid's end
+        if grid_started is None:
+            say("Specification grid")
+            grid_started = begin_grid(cfg, cohort, engine=engine)
+        grid_job = attempt("specification_grid", grid_started) if grid_started is not None else None
     if sc.refutation.enabled and cfg.analysis.survival.horizon:
         say("DoWhy refutation")
         refuted = _attempt_later(lambda: _refutation(cfg, f, info, estimand, engine))
