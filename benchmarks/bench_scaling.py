@@ -17,8 +17,9 @@ step (sampled every 0.2 s). The growth exponent of a step between two sizes is
 With two or more local workers the clone-censor-weight emulation runs in a worker beside the cohort-based steps
 (``pipeline._begin_strategies``): its row is the main process's share (building its table, then waiting for the
 result), and its computation shows up as the other steps' competition for the two cores. Likewise the plasmode
-replicates are handed to the workers before the sensitivity step (``plasmode.begin_plasmode``) and collected
-after it: their time shows in the ``sensitivity`` row, the ``plasmode`` row is the set-up and the wait.
+replicates and the specification grid are handed to the workers as soon as the cohort is built
+(``plasmode.begin_plasmode``, ``sensitivity.begin_grid``) and collected after the sensitivity step: their time
+shows in the other steps' rows, the ``plasmode`` row is the set-up and the wait.
 
 Prints a markdown table (paste into docs/performance.md, section "Scaling") and writes
 benchmarks/results/scaling.csv.

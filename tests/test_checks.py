@@ -59,3 +59,18 @@ def test_survival_inputs_default_weights_and_message():
     assert t.dtype == float and np.array_equal(w, [1.0, 1.0])
     with pytest.raises(DataError, match=re.escape("f: `event` must be 0 (censored) or 1 (event) (got 1 other")):
         check_survival_inputs([1, 2], [0, 2], None, "f")
+
+
+def test_closest_is_the_one_suggestion_rule():
+    """closest: a candidate equal but for case and spaces first, else the nearest spelling above the cutoff, compared
+    without case; non-text candidates skipped; None when nothing is near (config keys, values, columns, codes)."""
+    from gistcausal._checks import closest, loose
+
+    assert loose("  Age  at  Diagnosis ") == "age at diagnosis"
+    assert closest("age", [" Age ", "agent"]) == " Age "
+    assert closest("intolerence", ["intolerance", "ongoing", "progression"]) == "intolerance"
+    assert closest("Progresion", ["progression"]) == "progression"
+    assert closest("xyz", ["intolerance", "ongoing"]) is None
+    assert closest("dsk", ("local", "dask"), cutoff=0.5) == "dask"
+    assert closest("1", [1, 2.0, None]) is None
+    assert closest("treatmnt", ["treatment", "treatment_date"], cutoff=0.8) == "treatment"

@@ -213,3 +213,21 @@ def test_eligibility_code_in_no_record_is_warned_with_the_nearest_code(tmp_path)
             "'progression'), so the step never applies to them. Did you mean 'intolerance'?") in flat
     ok = runner.invoke(app, ["validate", str(ROOT / "configs" / "gist_second_line.yaml")])
     assert "no record of column" not in ok.output
+
+
+def test_strategies_eligibility_code_in_no_record_is_warned(tmp_path):
+    """The clone-censor-weight strategies' own eligibility steps are checked as the protocol's: a misspelt code
+    ('progresion') there made the step include nobody and the emulation fail or shrink, with no word on why."""
+    import yaml
+
+    c = yaml.safe_load((ROOT / "configs" / "gist_second_line.yaml").read_text())
+    step = next(s for s in c["protocol"]["strategies"]["eligibility"] if s["label"].startswith("First line ended"))
+    step["include"]["in"] = ["progresion"]
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(c, sort_keys=False), encoding="utf-8")
+    r = runner.invoke(app, ["validate", str(cfg)])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    assert ("protocol.strategies.eligibility 'First line ended by progression': no record of column "
+            "'first_line_end_reason' has the code(s) 'progresion' (got codes 'intolerance', 'ongoing', "
+            "'progression'), so the step never applies to them. Did you mean 'progression'?") in flat

@@ -49,6 +49,29 @@ FEATURES: dict[str, tuple[str, str]] = {
 }
 
 
+def loose(text: Any) -> str:
+    """A name or code compared loosely, for suggestions only: spaces collapsed, case folded (" Age " -> "age")."""
+    return " ".join(str(text).split()).casefold()
+
+
+def closest(word: Any, candidates: Any, *, cutoff: float = 0.75) -> str | None:
+    """The candidate a misspelt ``word`` most likely means, for a "did you mean" in a message: the first one equal
+    to it but for case and spaces (:func:`loose`), else the closest by spelling compared loosely (difflib's ratio
+    at least ``cutoff``), else None. Candidates that are not text are skipped. The one suggestion rule of config
+    keys and values, column names and the codes of a column."""
+    import difflib
+
+    cands = [c for c in candidates if isinstance(c, str)]
+    by_loose: dict[str, str] = {}
+    for c in cands:
+        by_loose.setdefault(loose(c), c)
+    key = loose(word)
+    if key in by_loose:
+        return by_loose[key]
+    near = difflib.get_close_matches(key, list(by_loose), n=1, cutoff=cutoff)
+    return by_loose[near[0]] if near else None
+
+
 def check_estimand(estimand: Any, *, where: str, supported: str | None = None,
                    stabilize: bool = False) -> dict[str, Any]:
     """The one checker of estimand names and what they support; returns the :data:`ESTIMANDS` entry.

@@ -72,10 +72,10 @@ class Engine:
     def __post_init__(self) -> None:
         where = "analysis.engine"
         if self.kind not in KINDS:
-            import difflib
+            from gistcausal._checks import closest
 
-            close = difflib.get_close_matches(str(self.kind), KINDS, n=1, cutoff=0.5)
-            hint = f"Did you mean '{close[0]}'? Use `kind: {close[0]}`" if close else "Use `kind: local`"
+            close = closest(self.kind, KINDS, cutoff=0.5)
+            hint = f"Did you mean '{close}'? Use `kind: {close}`" if close else "Use `kind: local`"
             raise ConfigError(f"{where}: kind must be 'local' or 'dask' (got {self.kind!r}). {hint}.")
         if self.n_workers is not None and not (_is_int(self.n_workers) and self.n_workers >= 1):
             raise ConfigError(f"{where}: n_workers must be an integer >= 1 or null for one per core (got "

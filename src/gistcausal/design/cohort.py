@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gistcausal._checks import closest, loose
 from gistcausal.design.checks import check_covariate_types
 from gistcausal.design.codes import code_mask, code_text, code_texts
 from gistcausal.design.config import Criterion, DerivedColumn, EligibilityStep, Outcome, StudyConfig, yaml_value
@@ -337,8 +338,6 @@ def unmatched_codes(steps: list[EligibilityStep], df: pd.DataFrame, key: str) ->
     no record of their column holds: a misspelt code ("kit_exon_9x") silently includes or excludes nobody.
     Each names the step, the column, its codes and the nearest one. The codes are compared as
     :func:`~gistcausal.design.codes.code_text`, on the column's distinct values."""
-    import difflib
-
     out: list[str] = []
     present: dict[str, set[str]] = {}
 
@@ -356,7 +355,7 @@ def unmatched_codes(steps: list[EligibilityStep], df: pd.DataFrame, key: str) ->
         if not missing or len(have) > 1000:   # a free-text or numeric column: codes are not a closed list
             return
         shown = ", ".join(repr(v) for v in sorted(have)[:12]) + (", ..." if len(have) > 12 else "")
-        near = [m for c in missing for m in difflib.get_close_matches(c, sorted(have), n=1, cutoff=0.75)]
+        near = [m for m in (closest(c, sorted(have)) for c in missing) if m is not None]
         hint = f" Did you mean {', '.join(repr(m) for m in near)}?" if near else ""
         out.append(f"{key} '{label}': no record of column '{crit.column}' has the code(s) "
                    f"{', '.join(repr(m) for m in missing)} (got codes {shown}), so the step never applies to them."
@@ -433,6 +432,8 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
     require_columns(df, _used_columns(cfg), where=where)
 
     warn_msgs: list[str] = unmatched_codes(p.eligibility, df, "protocol.eligibility")
+    if p.strategies is not None:   # the clone-censor-weight emulation's own eligibility reads the same records
+        warn_msgs += unmatched_codes(p.strategies.eligibility, df, "protocol.strategies.eligibility")
     current, steps = apply_eligibility(p.eligibility, df)
     tr = p.treatment
     arm, _ = _assign_arms(current[tr.column], tr.arms)
@@ -554,17 +555,12 @@ _YAML_TRUE = frozenset({"yes", "y", "true", "on"})
 _YAML_FALSE = frozenset({"no", "n", "false", "off"})
 
 
-def _norm(text: Any) -> str:
-    """A code or name compared loosely, for suggestions only: spaces collapsed, case folded."""
-    return " ".join(str(text).split()).casefold()
-
-
 def _yaml_bool_word(code: Any, found: Any) -> str | None:
     """The code of ``found`` that YAML read as the boolean ``code`` (an unquoted yes/no/on/off/y/n), if any."""
     if not isinstance(code, bool):
         return None
     words = _YAML_TRUE if code else _YAML_FALSE
-    return next((f for f in sorted(found) if _norm(f) in words), None)
+    return next((f for f in sorted(found) if loose(f) in words), None)
 
 
 def _yaml_bool_hint(code: Any, found: Any, key: str) -> str:
@@ -579,17 +575,13 @@ def _yaml_bool_hint(code: Any, found: Any, key: str) -> str:
 def _no_code_message(cfg: StudyConfig, key: str, arm: str, codes: Any, found: list[str], column: str) -> str:
     """An arm none of whose codes is in the treatment column: the codes the column holds and, for each code
     that differs from one of them only by case, spaces or a near spelling, that one, in the YAML fix."""
-    import difflib
-
     section = key.rsplit(".", 1)[0]
-    by_norm = {_norm(f): f for f in found}
     fixed = []
     for c in codes:
         if isinstance(c, bool):   # YAML 1.1 reads an unquoted yes/no/on/off/y/n as true/false
             fixed.append(_yaml_bool_word(c, found))
         else:
-            near = difflib.get_close_matches(_norm(code_text(c)), list(by_norm), n=1, cutoff=0.75)
-            fixed.append(by_norm[near[0]] if near else None)
+            fixed.append(closest(code_text(c), found))
     shown = ", ".join(repr(f) for f in found[:12]) + (", ..." if len(found) > 12 else "")
     wanted = ", ".join(repr(code_text(c)) for c in codes)
     if any(f is not None for f in fixed):

@@ -12,7 +12,6 @@ declarative (:class:`Criterion`); no config text is ever evaluated as Python.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import typing
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from gistcausal._checks import closest
 from gistcausal.design.redact import redact
 from gistcausal.design.validation import ValidationConfig
 from gistcausal.errors import ConfigError
@@ -1663,10 +1663,10 @@ def _allowed_keys(loc: tuple) -> list[str] | None:
 
 def _unknown_key_fix(loc: tuple) -> str:
     allowed = _allowed_keys(loc[:-1]) or []
-    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+    close = closest(loc[-1], allowed, cutoff=0.6)
     parent = _format_loc(loc[:-1]) if loc[:-1] else "the top level"
     if close:
-        return f"Did you mean '{close[0]}'? Rename the key to `{close[0]}:`"
+        return f"Did you mean '{close}'? Rename the key to `{close}:`"
     if allowed:
         return f"Remove the key; allowed keys under {parent}: {', '.join(allowed)}"
     return "Remove the key or check its spelling against `gistcausal schema`"
@@ -1757,9 +1757,9 @@ def _literal_fix(loc: tuple, got: Any, expected: str) -> str:
     import re
 
     allowed = re.findall(r"'([^']*)'", expected)
-    close = difflib.get_close_matches(str(got), allowed, n=1, cutoff=0.6) if isinstance(got, str) else []
+    close = closest(got, allowed, cutoff=0.6) if isinstance(got, str) else None
     if close and loc and isinstance(loc[-1], str):
-        return f"Did you mean '{close[0]}'? Use `{loc[-1]}: {close[0]}`"
+        return f"Did you mean '{close}'? Use `{loc[-1]}: {close}`"
     return _FIXES["literal_error"]
 
 

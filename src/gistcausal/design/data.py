@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gistcausal._checks import closest
 from gistcausal.design.config import DataSource, StudyConfig, yaml_value
 from gistcausal.design.redact import redact, url_secrets
 from gistcausal.errors import DataError
@@ -312,18 +313,8 @@ def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
 def closest_column(name: str, columns: Any) -> str | None:
     """The column a missing ``name`` most likely means: the one equal to it but for case and surrounding or
     repeated spaces (a header " Age " for ``age``), else the closest by spelling (difflib ratio >= 0.8), else
-    None."""
-    import difflib
-
-    def norm(x: Any) -> str:
-        return " ".join(str(x).split()).casefold()
-
-    cols = [c for c in columns if isinstance(c, str)]
-    same = [c for c in cols if norm(c) == norm(name)]
-    if same:
-        return same[0]
-    close = difflib.get_close_matches(str(name), cols, n=1, cutoff=0.8)
-    return close[0] if close else None
+    None (:func:`gistcausal._checks.closest`)."""
+    return closest(name, columns, cutoff=0.8)
 
 
 def _near_fix(key: str, near: str) -> str:
