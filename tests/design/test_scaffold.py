@@ -194,9 +194,13 @@ def test_event_value_given_or_refused(tmp_path):
         propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur",
                 event_value="c")
     df["recur"] = np.where(df["recur"] == "b", 2, np.where(df["rtime"] > 3000, 1, 0))
+    # three codes with 0 among them: a first-event column of competing risks (see the test below)
+    plan = propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur")
+    assert (list(plan.causes), plan.censor_value) == ([2, 1], 0)
     with pytest.raises(Exception, match=r"init --event: column 'recur' must have two codes, one of them meaning the "
-                                        r"event \(got 3 distinct value\(s\): '0', '1', '2'\)"):
-        propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur")
+                                        r"event \(got 3 distinct value\(s\): '1', '2', '3'\)"):
+        propose(df.assign(recur=df["recur"] + 1), data_path="bc.csv", treatment_col="hormon", time_col="rtime",
+                event_col="recur")
     # the command line: honoured with --data (the header repeats it) and without (the placeholder config)
     df["recur"] = np.where(df["recur"] == 2, "x", "y")
     df.to_csv(tmp_path / "bc.csv", index=False)
@@ -404,27 +408,45 @@ def test_init_reads_r_style_tables():
     assert "fustat" in guess_columns(words)["event"]
 
 
-def test_init_refuses_three_event_codes_with_the_competing_risks_fix(tmp_path):
-    """pbc's status 0/1/2 (censored, transplant, death): --event-value 2 wrote a config validate then rejected with
-    'Set event_value' (it was set). init now refuses it with the competing-risks fix, says why 'status' was not
-    guessed, and validate's message of such a config names the same fix."""
+def test_init_writes_a_competing_risks_outcome_for_a_first_event_column(tmp_path):
+    """pbc's status 0/1/2 (censored, transplant, death): init refused it and asked for a hand-written competing
+    outcome. A first-event column (3 or more codes, one of them censoring: 0 or a word such as censored) is now
+    written as `type: competing` with its causes, the cause of interest first (--event-value; else the one that reads
+    as death; else the largest number), and the config validates; a column of three codes none of which reads as
+    censoring is still refused with the fix, and validate names the same fix for a time-to-event outcome on it."""
     df = _r_like().assign(status=lambda d: np.resize([0, 1, 2], len(d))).drop(columns="pstat")
     df.to_csv(tmp_path / "pbc.csv", index=False)
-    base = ["init", "--data", str(tmp_path / "pbc.csv"), "--treatment", "rx", "--out", str(tmp_path / "p.yaml")]
-    flat = lambda out: " ".join(out.split())   # noqa: E731 - the console wraps long lines
-    r = runner.invoke(app, base + ["--event", "status", "--event-value", "2"])
-    assert r.exit_code == 3 and ("init --event-value: column 'status' has 3 codes (got '0', '1', '2'), and an outcome "
+    out = tmp_path / "p.yaml"
+    base = ["init", "--data", str(tmp_path / "pbc.csv"), "--treatment", "rx", "--out", str(out), "--yes", "--force"]
+    flat = lambda text: " ".join(text.split())   # noqa: E731 - the console wraps long lines
+    for extra, first in (([], 2), (["--event", "status", "--event-value", "2"], 2), (["--event-value", "1"], 1)):
+        r = runner.invoke(app, base + ["--time", "rtime"] + extra)
+        assert r.exit_code == 0, r.output
+        o = yaml.safe_load(out.read_text())["table"]["outcomes"]["status"]
+        assert (o["type"], o["event_col"], o["censor_value"]) == ("competing", "status", 0)
+        assert list(o["causes"]) == [first, 3 - first] and o["causes"][2] == "cause 2"
+        assert "event_value" not in o
+        assert "Competing risks: column 'status' holds the cause of each patient's first event" in flat(out.read_text())
+        v = runner.invoke(app, ["validate", str(out)])
+        assert v.exit_code == 0, v.output
+    assert f"cause {first!r} of 2 competing (1 = cause 1, 2 = cause 2; censored = 0)" in flat(r.output)
+    words = df.assign(status=np.resize(["censored", "ltx", "death", "withdraw"], len(df)))
+    plan = propose(words, data_path="t.csv", treatment_col="rx", time_col="rtime")
+    assert list(plan.causes) == ["death", "ltx", "withdraw"] and plan.censor_value == "censored"
+    assert plan.event_reason == "'death' reads as death"
+    # three codes, none of them censoring: not a first-event column, refused as before
+    df.assign(status=np.resize([1, 2, 3], len(df))).to_csv(tmp_path / "three.csv", index=False)
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "three.csv"), "--treatment", "rx", "--time", "rtime",
+                            "--event", "status", "--event-value", "2", "--out", str(tmp_path / "q.yaml")])
+    assert r.exit_code == 3 and ("init --event-value: column 'status' has 3 codes (got '1', '2', '3'), and an outcome "
                                  "reads one code as the event and every other as censored.") in flat(r.output)
     assert "`type: competing` with `causes: {2: <cause of interest>, ...}`" in flat(r.output)
-    r = runner.invoke(app, base + ["--time", "rtime"])
-    assert r.exit_code == 3 and "Column 'status' is named like one but has 3 code(s): '0', '1', '2'." in flat(r.output)
-    assert not (tmp_path / "p.yaml").exists()
     df.assign(status=np.resize([0, 1], len(df))).to_csv(tmp_path / "two.csv", index=False)
     r = runner.invoke(app, ["init", "--data", str(tmp_path / "two.csv"), "--treatment", "rx", "--time", "rtime",
-                            "--event", "status", "--out", str(tmp_path / "p.yaml")])
+                            "--event", "status", "--out", str(tmp_path / "p2.yaml")])
     assert r.exit_code == 0, r.output
-    (tmp_path / "p.yaml").write_text((tmp_path / "p.yaml").read_text().replace("two.csv", "pbc.csv"))
-    v = runner.invoke(app, ["validate", str(tmp_path / "p.yaml")])
+    (tmp_path / "p2.yaml").write_text((tmp_path / "p2.yaml").read_text().replace("two.csv", "pbc.csv"))
+    v = runner.invoke(app, ["validate", str(tmp_path / "p2.yaml")])
     assert v.exit_code == 3 and ("column 'status' (table.outcomes.status.event_col) has 3 codes besides missing (got "
                                  "values ['0', '1', '2'])") in flat(v.output)
     assert "write the outcome as `status: {type: competing, causes: {...}, censor_value: ...}`" in flat(v.output)

@@ -379,6 +379,8 @@ class ScaffoldPlan:
     censored_value: Any = 0             # the event column's other code (rendered in the comment's fix)
     csv_options: dict[str, str] = field(default_factory=dict)   # sep, decimal, encoding the file needs
     reference_arm: str = ""             # three or more arms: the reference (listed first in the config)
+    causes: dict[Any, str] = field(default_factory=dict)   # competing risks: {code: label}, cause of interest first
+    censor_value: Any = 0               # competing risks: the event column's code of censored patients
 
 
 def _raw(v: Any) -> Any:
@@ -479,6 +481,48 @@ def _arms_k(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tupl
 _EVENT_CODES = ("1", "true", "yes", "y", "event", "dead", "death", "died", "deceased", "relapse", "relapsed",
                 "recurrence", "progression", "progressed", "failure", "failed")
 _CENSORED_CODES = ("0", "false", "no", "n", "censored", "censor", "alive", "none", "event-free")
+#: Codes of a first-event column read as death (the cause of interest of a competing-risks outcome by default).
+_DEATH_CODES = ("dead", "death", "died", "deceased")
+#: Most causes a first-event column may have for init to read it as a competing-risks outcome.
+MAX_CAUSES = 6
+
+
+def _competing(ev: pd.Series, given: Any = None) -> tuple[Any, dict[Any, str], str] | None:
+    """A first-event column of a competing-risks outcome: 3 to ``MAX_CAUSES + 1`` codes, exactly one of which reads
+    as censored (0, or a word such as censored or alive); None for any other column.
+
+    Returns its censoring code, the causes ``{code: label}`` with the cause of interest first, and the reason for
+    that choice: ``given`` (``--event-value``) when it is one of the causes; else the one cause that reads as death;
+    else, for numeric codes, the largest (R's survival data code death last: pbc's 0 censored, 1 transplant,
+    2 death); else the first in order. A cause's label is its code (a word) or "cause <code>" (a number): the
+    config's comment asks for better ones."""
+    vals = list(pd.unique(ev.dropna()))
+    texts = [str(_py(v)) for v in order_levels(vals)]
+    raw = {str(_py(v)): _raw(v) for v in vals}
+    if not 3 <= len(texts) <= MAX_CAUSES + 1:
+        return None
+    low = [t.strip().lower() for t in texts]
+    cens = [i for i, t in enumerate(low) if t in _CENSORED_CODES]
+    if len(cens) != 1:
+        return None
+    others = [i for i in range(len(texts)) if i != cens[0]]
+    numeric = all(_numeric(pd.Series([texts[i]])) is not None for i in others)
+    if given is not None:
+        hit = [i for i in others if texts[i] == str(given) or str(raw[texts[i]]) == str(given)]
+        if not hit:
+            return None
+        first, why = hit[0], "the cause of interest as given by --event-value"
+    elif len(death := [i for i in others if low[i] in _DEATH_CODES]) == 1:
+        first, why = death[0], f"{texts[death[0]]!r} reads as death"
+    elif numeric:
+        first = max(others, key=lambda i: float(texts[i]))
+        why = ("the largest code, as R's survival data code death (pbc: 1 transplant, 2 death): check it, and list "
+               "the cause you study first")
+    else:
+        first, why = others[0], "the first code in order: check it, and list the cause you study first"
+    order = [first] + [i for i in others if i != first]
+    causes = {raw[texts[i]]: (f"cause {texts[i]}" if numeric else texts[i]) for i in order}
+    return raw[texts[cens[0]]], causes, why
 
 
 def _event_code(ev: pd.Series, col: str, given: Any) -> tuple[Any, Any, str]:
@@ -603,6 +647,10 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     taken: list[str] = []
     time_col = pick("time", time_col, "--time", "a follow-up time (numbers >= 0 named like time, months, days)")
     taken.append(time_col)
+    if event_col is None and not [c for c in cand["event"] if c not in taken]:
+        # no two-code event column: a first-event column of competing risks (pbc's status 0/1/2) named like one
+        cr = [c for c in _guess(df, _EVENT_WORDS, lambda x: _competing(x) is not None) if c not in taken]
+        event_col = cr[0] if cr else None
     event_col = pick("event", event_col, "--event", "an event indicator (0/1, named like event, status, death)")
     taken.append(event_col)
     treatment_col = pick("treatment", treatment_col, "--treatment", f"a treatment with 2 to {MAX_ARMS} values "
@@ -629,7 +677,14 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     if (t < 0).any():
         raise DataError(f"init --time: column '{_c(time_col)}' has {int((t < 0).sum())} negative time(s). Times "
                         "are measured from time zero: fix the data.")
-    event_value, censored_value, event_reason = _event_code(df[event_col], event_col, event_value)
+    competing = _competing(df[event_col], event_value)
+    causes: dict[Any, str] = {}
+    censor_value: Any = 0
+    if competing is not None:
+        censor_value, causes, event_reason = competing
+        event_value, censored_value = next(iter(causes)), censor_value
+    else:
+        event_value, censored_value, event_reason = _event_code(df[event_col], event_col, event_value)
     tvals = pd.to_numeric(df[time_col], errors="coerce")
     by_arm = {}
     for arm_name, code, _ in arms:
@@ -675,6 +730,8 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                             "measured after treatment, must not be a confounder)")
         (skipped if g.type == "skip" else covs).append(g)
     label = f"Time to {event_col}" if outcome != "outcome" else "Outcome"
+    if causes:
+        label = f"First event ({event_col})"
     others = {"time": tuple(c for c in cand["time"] if c != time_col)[:4],
               "event": tuple(c for c in cand["event"] if c != event_col)[:4]}
     stem = name or _slug(Path(data_path).stem, "study")
@@ -685,7 +742,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                         at_risk_times=at_risk, times_reason=why, covariates=tuple(covs), skipped=tuple(skipped),
                         other_candidates=others, arm_reason=arm_reason, event_reason=event_reason,
                         censored_value=censored_value, csv_options=dict(csv_options or {}),
-                        reference_arm=reference)
+                        reference_arm=reference, causes=causes, censor_value=censor_value)
 
 
 def _retype(s: pd.Series, name: str, kind: str) -> ColumnGuess:
@@ -780,7 +837,10 @@ def plan_summary(plan: ScaffoldPlan) -> list[str]:
         head = f"treatment: '{plan.treatment_col}', treated arm {tlabel!r} vs {clabel!r}"
     lines = [head,
              f"outcome: time '{plan.time_col}' in {plan.time_unit}{unit_check}, event '{plan.event_col}' = "
-             f"{plan.event_value!r}",
+             + (f"{plan.event_value!r}" if not plan.causes else
+                f"cause {plan.event_value!r} of {len(plan.causes)} competing ("
+                + ", ".join(f"{_code_text(k)} = {v}" for k, v in plan.causes.items())
+                + f"; censored = {_code_text(plan.censor_value)})"),
              f"covariates ({len(plan.covariates)}): {covs or 'none'}"]
     if plan.skipped:
         lines.append(f"left out ({len(plan.skipped)}): " + ", ".join(g.name for g in plan.skipped[:8])
@@ -826,16 +886,31 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
         out += _dump({"column": plan.treatment_col, "arms": _Flow({tname: [tcode], cname: [ccode]}),
                       "treated": tname, "labels": _Flow({tname: tlabel, cname: clabel})}, 4)
     out += ["  outcomes:"]
-    out += _comment(f"Time column '{_c(plan.time_col)}', event column '{_c(plan.event_col)}' (event_value "
-                    f"{_c(plan.event_value)}: {plan.event_reason}). Check that it means the event happened: if it "
-                    f"means censored, set `event_value: {_c(_flow(plan.censored_value))}`. Rename the outcome (the "
-                    "key) and its label as you like.", 4)
+    if plan.causes:
+        out += _comment(f"Competing risks: column '{_c(plan.event_col)}' holds the cause of each patient's first "
+                        f"event ({', '.join(f'{_c(_code_text(k))}' for k in plan.causes)}) and "
+                        f"{_c(_code_text(plan.censor_value))} for censored patients, so each cause's cumulative "
+                        f"incidence is estimated with the others competing (Aalen-Johansen), not as censored. The "
+                        f"first cause listed is the cause of interest (the report's answer, E-values, tipping point "
+                        f"and specification grid): {_c(plan.event_reason)}. Name each cause (its label), e.g. "
+                        "`causes: {2: death, 1: transplant}`. Time column "
+                        f"'{_c(plan.time_col)}'. Rename the outcome (the key) and its label as you like.", 4)
+    else:
+        out += _comment(f"Time column '{_c(plan.time_col)}', event column '{_c(plan.event_col)}' (event_value "
+                        f"{_c(plan.event_value)}: {plan.event_reason}). Check that it means the event happened: if "
+                        f"it means censored, set `event_value: {_c(_flow(plan.censored_value))}`. Rename the outcome "
+                        "(the key) and its label as you like.", 4)
     others = [f"{k}: {', '.join(map(_c, v))}" for k, v in plan.other_candidates.items() if v]
     if others:
         out += _comment(f"Other columns that look like outcomes ({'; '.join(others)}) can be added as further "
                         "outcomes here; they are left out of the covariates.", 4)
-    out += _dump({plan.outcome: _Flow({"label": plan.outcome_label, "time_col": plan.time_col,
-                                       "event_col": plan.event_col, "event_value": plan.event_value})}, 4)
+    if plan.causes:
+        out += _dump({plan.outcome: _Flow({"label": plan.outcome_label, "type": "competing",
+                                           "time_col": plan.time_col, "event_col": plan.event_col,
+                                           "censor_value": plan.censor_value, "causes": _Flow(plan.causes)})}, 4)
+    else:
+        out += _dump({plan.outcome: _Flow({"label": plan.outcome_label, "time_col": plan.time_col,
+                                           "event_col": plan.event_col, "event_value": plan.event_value})}, 4)
     out += ["", "# Baseline confounders: measured before treatment, affecting treatment choice and outcome.",
             "# type: categorical | binary | continuous. For categorical and binary the first level is the",
             "# reference. Remove a covariate you do not want to adjust for; add `label:` for the report."]
