@@ -102,3 +102,12 @@ def test_quadratic_stop_rule():
     assert not quadratic_stop(9.2e-6, 4.2e-2, 1e-10)          # predicted 4e-13: not far enough below tol
     assert not quadratic_stop(1e-9, 0.0, 1e-10)               # no step before: nothing to predict from
     assert not quadratic_stop(1e-6, 2e-6, 1e-10)              # linear shrinking: predicted 2.5e-7
+
+
+def test_log1pexp_is_logaddexp_without_overflow():
+    """log1pexp(eta) = log(1 + e^eta) = np.logaddexp(0, eta) to 1 ulp, for large |eta| too (no overflow to inf)."""
+    from gistcausal.stats.logistic import log1pexp
+
+    eta = np.concatenate([np.linspace(-40, 40, 10001), [-800.0, 800.0, 0.0]])
+    np.testing.assert_allclose(log1pexp(eta), np.logaddexp(0.0, eta), rtol=4e-16, atol=0)
+    assert log1pexp(np.array([800.0]))[0] == 800.0 and log1pexp(np.array([-800.0]))[0] == 0.0

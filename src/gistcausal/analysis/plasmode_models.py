@@ -24,6 +24,7 @@ from scipy import optimize
 from scipy.special import expit, logit
 
 from gistcausal.errors import DataError, ModelFitError
+from gistcausal.stats.logistic import log1pexp
 
 # ----------------------------------------------------------------------------------------------------------
 # Weibull proportional-hazards model
@@ -347,7 +348,7 @@ def fit_point_model(y: np.ndarray, z: np.ndarray, *, kind: str, names: Sequence[
     def parts(t: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         eta = zz @ t
         mu = expit(eta)
-        nll = float(-np.sum(y * eta - np.logaddexp(0.0, eta)) + 0.5 * np.sum(pen * t ** 2))
+        nll = float(-np.sum(y * eta - log1pexp(eta)) + 0.5 * np.sum(pen * t ** 2))
         return nll, zz.T @ (mu - y) + pen * t, (zz * (mu * (1 - mu))[:, None]).T @ zz + np.diag(pen)
 
     th = np.zeros(p)
@@ -372,7 +373,7 @@ def fit_point_model(y: np.ndarray, z: np.ndarray, *, kind: str, names: Sequence[
         raise ModelFitError(f"{where}: the logistic outcome model did not converge (got a relative log-likelihood "
                             f"gap of {rel:.3g}; tolerance 1e-9). Use fewer covariates or a positive penalty.")
     eta = zz @ th
-    loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+    loglik = float(np.sum(y * eta - log1pexp(eta)))
     return PointOutcomeModel(kind=kind, intercept=float(th[0]), coef=np.asarray(th[1:], float), names=names,
                              sigma=math.nan, loglik=loglik, n=n, converged=True)
 

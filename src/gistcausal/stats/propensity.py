@@ -57,7 +57,7 @@ import pandas as pd
 from scipy import linalg, optimize, special, stats
 
 from gistcausal.effects import json_safe
-from gistcausal.stats.logistic import logistic_newton
+from gistcausal.stats.logistic import log1pexp, logistic_newton
 from gistcausal.errors import (
     ConvergenceWarning,
     DataError,
@@ -246,7 +246,7 @@ def firth_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-10, max_iter: 
         sign, logdet = np.linalg.slogdet((X * w[:, None]).T @ X)
         if sign <= 0:
             return -np.inf
-        return float(np.sum(y * eta - np.logaddexp(0, eta)) + 0.5 * logdet)
+        return float(np.sum(y * eta - log1pexp(eta)) + 0.5 * logdet)
 
     beta = np.zeros(X.shape[1])
     current = pen_loglik(beta)
@@ -440,7 +440,7 @@ def _logistic_ml(X: np.ndarray, t: np.ndarray, design: Design, beta0: np.ndarray
             if covariance:
                 mu = special.expit(eta)
                 cov = linalg.inv((X * (mu * (1.0 - mu))[:, None]).T @ X)
-            loglik = float(np.sum(t * eta - np.logaddexp(0.0, eta)))
+            loglik = float(np.sum(t * eta - log1pexp(eta)))
             return beta, cov, True, n_iter, loglik
     res = _logistic_irls(X, t, design)
     return (np.asarray(res.params), np.asarray(res.cov_params()), bool(res.converged),

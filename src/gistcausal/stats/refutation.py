@@ -69,7 +69,7 @@ from gistcausal._checks import check_estimand
 from gistcausal.effects import json_safe, EffectEstimate
 from gistcausal.engine import one_blas_thread, open_executor
 from gistcausal.errors import ConfigError, DataError, ModelFitError
-from gistcausal.stats.logistic import logistic_newton
+from gistcausal.stats.logistic import log1pexp, logistic_newton
 
 #: Refuter names accepted by :func:`refute`, mapped to DoWhy's method names.
 REFUTERS = {
@@ -766,7 +766,7 @@ def _warm_start(X: np.ndarray, y: np.ndarray, columns: list[Any] | None, previou
     null = np.zeros(X.shape[1])
     null[0] = math.log(ybar / (1.0 - ybar))
     eta = X @ warm
-    ll_warm = float(y @ eta - np.sum(np.logaddexp(0.0, eta)))
+    ll_warm = float(y @ eta - np.sum(log1pexp(eta)))
     ll_null = y.size * (ybar * math.log(ybar) + (1.0 - ybar) * math.log1p(-ybar))
     return warm if ll_warm > ll_null else null
 
