@@ -66,6 +66,23 @@ def test_issue_19_protocol_table_states_estimand_and_assumptions(default_results
     assert "positivity (measured overlap, ATE: effective sample sizes" in rows["Identifying assumptions"]
 
 
+def test_protocol_table_writes_arm_codes_as_the_analysis_matches_them(default_results):
+    """A float column's codes (init writes [1.0] for a treatment column with a missing value, as R's pbc trt) read
+    "trt in {1}", the code the analysis matches (design.codes), not "{1.0}"."""
+    import dataclasses
+
+    from gistcausal.present.sections import protocol_table
+
+    cfg = default_results.config
+    tr = cfg.treatment
+    codes = [1.0, 2.0, 3.5, "imatinib_800"]
+    arms = {a: [codes[k]] for k, a in enumerate(tr.arms)}
+    other = dataclasses.replace(default_results, config=cfg.model_copy(update={
+        "protocol": cfg.protocol.model_copy(update={"treatment": tr.model_copy(update={"arms": arms})})}))
+    row = protocol_table(other).set_index("Component").loc["Treatment strategies", "Emulation in this analysis"]
+    assert f"{tr.column} in {{1}}" in row and f"{tr.column} in {{2}}" in row and "1.0" not in row
+
+
 @pytest.mark.parametrize("outcome, lead", [
     ({"label": "Response", "type": "binary", "value_col": "resp"}, "the risk of Response differs by"),
     ({"label": "Score", "type": "continuous", "value_col": "score"}, "the mean Score differs by"),

@@ -15,6 +15,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from gistcausal.analysis.spec import adjustment_name
+from gistcausal.design.codes import code_text
 from gistcausal.design.disclosure import suppress_counts, threshold_for
 from gistcausal.present.answer import headline
 from gistcausal.present.people import MEASURE_NAMES, column_heading, decimals_for
@@ -366,7 +367,7 @@ def _strategy_rows(r: "AnalysisResults") -> list[tuple[str, str, str]]:
     names = list(lab.values())
     grace = f"{g.grace:g} {unit}"
     outcome = cfg.outcomes[g.outcome].label if g.outcome in cfg.outcomes else g.outcome
-    strat = "; ".join(f"{lab[k]}: {g.treatment_column} in {{{', '.join(map(str, v))}}}"
+    strat = "; ".join(f"{lab[k]}: {g.treatment_column} in {{{', '.join(map(code_text, v))}}}"
                       for k, v in g.strategies.items())
     elig = "; ".join(f"{'include' if s.include else 'exclude'} {s.label}" for s in g.eligibility) or \
         "as the protocol's eligibility"
@@ -416,7 +417,8 @@ def protocol_table(r: "AnalysisResults") -> pd.DataFrame:
     """
     cfg = r.config
     tr = cfg.treatment
-    arms = "; ".join(f"{tr.label(a)}: {tr.column} in {{{', '.join(map(str, v))}}}" for a, v in tr.arms.items())
+    # codes as the analysis matches them (a float column's 1.0 is the code 1: design.codes)
+    arms = "; ".join(f"{tr.label(a)}: {tr.column} in {{{', '.join(map(code_text, v))}}}" for a, v in tr.arms.items())
     if cfg.sequential is not None:
         sq = cfg.sequential
         rows = [("Eligibility", "Eligible at the start of the trial", f"{sq.eligible_col} is true in the period"),
