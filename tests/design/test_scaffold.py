@@ -161,7 +161,7 @@ def test_landmarks_are_round_steps(unit, expected):
 
 @pytest.mark.parametrize("codes,event,other,reason", [
     ((0, 1), 1, 0, "1 = event, 0 = censored"),
-    ((1.0, 0.0), 1.0, 0.0, "1 = event, 0 = censored"),
+    ((1.0, 0.0), 1, 0, "1 = event, 0 = censored"),   # a float column's codes are written as the integers
     ((1, 2), 2, 1, "codes 1 and 2 read as in R's survival package: 2 = event, 1 = censored"),
     (("alive", "dead"), "dead", "alive", "'dead' = event, 'alive' = censored, from the words"),
     (("censored", "progressed"), "progressed", "censored", "'progressed' = event, 'censored' = censored"),
@@ -642,3 +642,28 @@ def test_treated_value_must_be_a_code_of_the_treatment(tmp_path):
                                             r"'[abc]', '[abc]'.*\)\. Give one of them\."):
             propose(df, data_path="x.csv", treated_value="z")
         assert propose(df, data_path="x.csv", treated_value="b").arms[0][1] == "b"
+
+
+def test_init_writes_a_float_columns_whole_codes_as_integers(tmp_path):
+    """A column with a missing value is read as floats: a 0/1 treatment was written `arm_1_0: [1.0]` (named after
+    the code, with the wrong arm guessed as treated) and R's pbc trt 1/2 as `[1.0]`/`[2.0]`. Whole-number codes are
+    now written as integers (the analysis matches 1.0 and 1 as one code), so the arms are named after the column,
+    1 is the treated arm, and the config validates and reads the same patients."""
+    df = breast_cohort(300)
+    df["hormon"] = df["hormon"].astype(float)
+    df.loc[5, "hormon"] = np.nan
+    df["recur"] = df["recur"].astype(float)
+    df.loc[7, "recur"] = np.nan
+    plan = propose(df, data_path="bc.csv", treatment_col="hormon", time_col="rtime", event_col="recur")
+    assert [(n, c) for n, c, _ in plan.arms] == [("hormon", 1), ("no_hormon", 0)]
+    assert type(plan.arms[0][1]) is int and (plan.event_value, plan.censored_value) == (1, 0)
+    df.drop(index=[7]).to_csv(tmp_path / "bc.csv", index=False)
+    out = tmp_path / "bc.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "bc.csv"), "--treatment", "hormon", "--time", "rtime",
+                            "--event", "recur", "--out", str(out), "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "arms: {hormon: [1], no_hormon: [0]}" in out.read_text()
+    v = runner.invoke(app, ["validate", str(out)])
+    assert v.exit_code == 0, v.output
+    n1 = int((df.drop(index=[7])["hormon"] == 1).sum())
+    assert f"hormon n = {n1}" in " ".join(v.output.split())

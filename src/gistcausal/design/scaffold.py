@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from gistcausal.design.codes import code_mask
 from gistcausal.design.config import reserved_column_names
 from gistcausal.errors import ConfigError, DataError
 
@@ -384,15 +385,17 @@ class ScaffoldPlan:
 
 
 def _raw(v: Any) -> Any:
-    """A code as a plain Python value of the column's own type: the cohort matches codes by their text, and a
-    float column's 1 is "1.0"."""
+    """A code as a plain Python value: a whole-number float as an integer (a column with a missing value is read
+    as floats, and its code 1.0 is the code 1: the cohort matches codes as :func:`~gistcausal.design.codes.code_text`
+    does), so the config reads `trt: [1]` and a 0/1 treatment names its arms after the column."""
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
     if isinstance(v, np.integer):
         return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    return v if isinstance(v, (int, float, str)) else str(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        return int(v) if v.is_integer() and abs(v) < 2.0 ** 53 else v
+    return v if isinstance(v, (int, str)) else str(v)
 
 
 def _code_text(v: Any) -> str:
@@ -539,7 +542,7 @@ def _event_code(ev: pd.Series, col: str, given: Any) -> tuple[Any, Any, str]:
     DataError
         More than two codes, or two codes neither of which reads as the event, or ``given`` not among the codes.
     """
-    raw = {str(_py(v)): _raw(v) for v in pd.unique(ev.dropna())}   # the column's own type: 1.0 stays 1.0
+    raw = {str(_py(v)): _raw(v) for v in pd.unique(ev.dropna())}   # a float column's 1.0 is written 1
     texts = [str(v) for v in order_levels(list(pd.unique(ev.dropna())))]
     vals = [raw[t] for t in texts]
     shown = ", ".join(repr(t) for t in texts[:8])
@@ -688,7 +691,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     tvals = pd.to_numeric(df[time_col], errors="coerce")
     by_arm = {}
     for arm_name, code, _ in arms:
-        m = (tr.astype(str) == str(code)).to_numpy() & tvals.notna().to_numpy()
+        m = code_mask(tr, [code]) & tvals.notna().to_numpy()
         by_arm[arm_name] = tvals[m].to_numpy(float)
     if time_unit is None:
         time_unit, unit_reason = guess_time_unit(time_col, tvals.dropna().to_numpy(float))
