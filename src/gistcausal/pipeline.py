@@ -186,8 +186,9 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
                                estimates=ma.estimates, validation=validation, multiarm=ma, plasmode=plasmode_ma,
                                sensitivity=dict(sens_ma.tables), bootstrap=dict(ma.bootstrap),
                                failed_steps=failed_ma, timings=timer.timings, data_hash=data_hash)
+    causal_on = bool(cfg.analysis.causal and cfg.covariates)
     plasmode_job = None
-    if cfg.analysis.causal and cfg.covariates and cfg.analysis.plasmode.enabled:
+    if causal_on and cfg.analysis.plasmode.enabled:
         # started as soon as the cohort is built and collected after the sensitivity step (where it stood): it reads
         # the cohort only, so on a local pool its replicates fill the workers while this process runs the study
         # replication, the causal analysis and the sensitivity set-up (started after the causal step, a core stood
@@ -196,7 +197,7 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
         say(f"Plasmode simulation ({cfg.analysis.plasmode.n_replicates} replicates), started beside the analysis")
         plasmode_job = timer("plasmode", lambda: _recorded(_begin_plasmode, cfg, cohort, engine))
     grid_started = None
-    if cfg.analysis.causal and cfg.covariates:
+    if causal_on:
         # likewise the sensitivity step's specification grid (it reads the cohort only): its boosting row, one long
         # task, started at the sensitivity step and ran alone at its end (2.5 s at 1e6 patients, issue 17)
         grid_started = timer("sensitivity", lambda: begin_grid(cfg, cohort, engine=engine))
@@ -210,7 +211,7 @@ def _run(cfg: StudyConfig, say: ProgressFn, records: pd.DataFrame | None, engine
     causal: CausalAnalysis | None = None
     sens = SensitivityResult()
     truth: dict[str, Any] = {}
-    if cfg.analysis.causal and cfg.covariates:
+    if causal_on:
         say("Causal analysis: propensity score, weights, balance, weighted survival")
         causal = timer("causal", lambda: causal_analysis(cfg, cohort, say, engine=engine))
         failed.update(causal.failed)

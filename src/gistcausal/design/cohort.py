@@ -436,11 +436,11 @@ def build_cohort(cfg: StudyConfig, records: pd.DataFrame) -> Cohort:
         warn_msgs += unmatched_codes(p.strategies.eligibility, df, "protocol.strategies.eligibility")
     current, steps = apply_eligibility(p.eligibility, df)
     tr = p.treatment
-    arm, _ = _assign_arms(current[tr.column], tr.arms)
+    arm = _assign_arms(current[tr.column], tr.arms)
     for name, vals in tr.arms.items():
         if not (arm == name).any() and not code_mask(df[tr.column], vals).any():   # in no record at all
-            found = sorted(set(code_texts(df[tr.column][df[tr.column].notna()])))
-            raise CohortError(_no_code_message(cfg, f"protocol.treatment.arms.{name}", name, vals, found, tr.column))
+            raise CohortError(_no_code_message(cfg, f"protocol.treatment.arms.{name}", name, vals,
+                                               _codes_held(df[tr.column]), tr.column))
     in_arm = arm.notna().to_numpy()
     if not in_arm.all():
         n0 = len(current)
@@ -539,16 +539,20 @@ def _outcome_columns(name: str, o: Outcome, df: pd.DataFrame, time_zero: str, un
     return info, {f"{name}_time": t, f"{name}_event": event.astype(int)}, msgs
 
 
-def _assign_arms(column: pd.Series, arms: Any) -> tuple[pd.Series, list[str]]:
+def _assign_arms(column: pd.Series, arms: Any) -> pd.Series:
     """Each row's arm (the arm whose codes hold its :func:`~gistcausal.design.codes.code_text`; missing
-    values and other codes: NA) and the sorted code texts the column holds. The column's texts are made once
-    for all arms."""
+    values and other codes: NA). The column's texts are made once for all arms."""
     codes = code_texts(column)
     recorded = column.notna()
     arm = pd.Series(pd.NA, index=column.index, dtype=object)
     for name, vals in arms.items():
         arm[(codes.isin({code_text(v) for v in vals}) & recorded).to_numpy()] = name
-    return arm, sorted(set(codes[recorded]))
+    return arm
+
+
+def _codes_held(column: pd.Series) -> list[str]:
+    """The sorted code texts a column holds (missing values left out), for the message of an empty arm."""
+    return sorted(set(code_texts(column[column.notna()])))
 
 
 _YAML_TRUE = frozenset({"yes", "y", "true", "on"})
@@ -671,10 +675,11 @@ def _build_from_table(cfg: StudyConfig, df: pd.DataFrame) -> Cohort:
     n_start = len(df)
     steps: list[FlowStep] = []
     tr = cfg.table.treatment
-    arm, found = _assign_arms(df[tr.column], tr.arms)
+    arm = _assign_arms(df[tr.column], tr.arms)
     for a, vals in tr.arms.items():
         if not (arm == a).any():
-            raise CohortError(_no_code_message(cfg, f"table.treatment.arms.{a}", a, vals, found, tr.column))
+            raise CohortError(_no_code_message(cfg, f"table.treatment.arms.{a}", a, vals, _codes_held(df[tr.column]),
+                                               tr.column))
     keep = arm.notna().to_numpy()
     cur = df.loc[keep].assign(arm=arm[keep].to_numpy()).reset_index(drop=True)
     steps.append(FlowStep("Treatment in a compared strategy", "include",

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from gistcausal.design.codes import code_mask
+from gistcausal.design.codes import code_mask, code_text
 from gistcausal.design.config import reserved_column_names
 from gistcausal.errors import ConfigError, DataError
 
@@ -398,11 +398,6 @@ def _raw(v: Any) -> Any:
     return v if isinstance(v, (int, str)) else str(v)
 
 
-def _code_text(v: Any) -> str:
-    """A treatment code in an arm's label: a whole-number float as an integer (1.0 read from "1,0" -> "1")."""
-    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-
-
 def _control_like(code: str) -> bool:
     """Whether a treatment code reads as the comparison arm: a control word, or a word of it one."""
     return code in _CONTROL_WORDS or any(t in _CONTROL_TOKENS for t in _tokens(code))
@@ -438,7 +433,7 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
         # codes that are not names: name the arms after the column ("fin" / "no_fin")
         base = _slug(col, "treatment")
         names = (base, f"no_{base}")
-        labels = (f"{_c(col)} = {_code_text(treated)}", f"{_c(col)} = {_code_text(control)}")
+        labels = (f"{_c(col)} = {code_text(treated)}", f"{_c(col)} = {code_text(control)}")
     else:
         names = (_slug(treated, "arm"), _slug(control, "arm"))
         if names[0] == names[1]:
@@ -446,7 +441,7 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
         labels = (str(treated), str(control))
         if all(_numeric(pd.Series([v])) is not None for v in (treated, control)):
             # numeric codes (R's 1/2) say nothing alone: "trt = 1" in the report until the user names them
-            labels = (f"{_c(col)} = {_code_text(treated)}", f"{_c(col)} = {_code_text(control)}")
+            labels = (f"{_c(col)} = {code_text(treated)}", f"{_c(col)} = {code_text(control)}")
     return ((names[0], treated, labels[0]), (names[1], control, labels[1])), reason
 
 
@@ -474,7 +469,7 @@ def _arms_k(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tupl
         while name in names:
             name += "_"
         names.add(name)
-        out.append((name, v, f"{_c(col)} = {_code_text(v)}" if numeric else str(v)))
+        out.append((name, v, f"{_c(col)} = {code_text(v)}" if numeric else str(v)))
     ref_name = next(n for n, v, _ in out if str(v) == str(reference))
     why = ("the one code that reads as a comparison arm" if len(control) == 1 else "the first code in order")
     return tuple(out), f"reference arm '{ref_name}' ({why}); {reason}", ref_name
@@ -500,10 +495,10 @@ def _competing(ev: pd.Series, given: Any = None) -> tuple[Any, dict[Any, str], s
     2 death); else the first in order. A cause's label is its code (a word) or "cause <code>" (a number): the
     config's comment asks for better ones."""
     vals = list(pd.unique(ev.dropna()))
+    if not 3 <= len(vals) <= MAX_CAUSES + 1:   # before ordering: init tries every column named like an event
+        return None
     texts = [str(_py(v)) for v in order_levels(vals)]
     raw = {str(_py(v)): _raw(v) for v in vals}
-    if not 3 <= len(texts) <= MAX_CAUSES + 1:
-        return None
     low = [t.strip().lower() for t in texts]
     cens = [i for i, t in enumerate(low) if t in _CENSORED_CODES]
     if len(cens) != 1:
@@ -842,8 +837,8 @@ def plan_summary(plan: ScaffoldPlan) -> list[str]:
              f"outcome: time '{plan.time_col}' in {plan.time_unit}{unit_check}, event '{plan.event_col}' = "
              + (f"{plan.event_value!r}" if not plan.causes else
                 f"cause {plan.event_value!r} of {len(plan.causes)} competing ("
-                + ", ".join(f"{_code_text(k)} = {v}" for k, v in plan.causes.items())
-                + f"; censored = {_code_text(plan.censor_value)})"),
+                + ", ".join(f"{code_text(k)} = {v}" for k, v in plan.causes.items())
+                + f"; censored = {code_text(plan.censor_value)})"),
              f"covariates ({len(plan.covariates)}): {covs or 'none'}"]
     if plan.skipped:
         lines.append(f"left out ({len(plan.skipped)}): " + ", ".join(g.name for g in plan.skipped[:8])
@@ -891,8 +886,8 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
     out += ["  outcomes:"]
     if plan.causes:
         out += _comment(f"Competing risks: column '{_c(plan.event_col)}' holds the cause of each patient's first "
-                        f"event ({', '.join(f'{_c(_code_text(k))}' for k in plan.causes)}) and "
-                        f"{_c(_code_text(plan.censor_value))} for censored patients, so each cause's cumulative "
+                        f"event ({', '.join(f'{_c(code_text(k))}' for k in plan.causes)}) and "
+                        f"{_c(code_text(plan.censor_value))} for censored patients, so each cause's cumulative "
                         f"incidence is estimated with the others competing (Aalen-Johansen), not as censored. The "
                         f"first cause listed is the cause of interest (the report's answer, E-values, tipping point "
                         f"and specification grid): {_c(plan.event_reason)}. Name each cause (its label), e.g. "
