@@ -4,7 +4,7 @@ Each script prints a markdown table; this runner executes them one after the oth
 they must not overlap) and writes ``benchmarks/results/<name>.md`` plus the machine description. Timings are
 never asserted anywhere; docs/performance.md quotes one run.
 
-    .venv/bin/python benchmarks/run_all.py            # everything (about 10 minutes)
+    .venv/bin/python benchmarks/run_all.py            # everything (about 20 minutes)
     .venv/bin/python benchmarks/run_all.py --quick    # smaller sizes, a minute or two
 """
 from __future__ import annotations
@@ -21,14 +21,18 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 FULL = {
-    "bench_bootstrap": [],
+    "bench_bootstrap": ["--sizes", "10000", "100000", "--r-max-n", "1000"],
     "bench_cox": [],
     "bench_km": [],
+    "bench_engine": ["--n", "2000", "--B", "400", "--repeat", "3"],
+    "bench_scaling": ["--sizes", "10000", "100000", "1000000"],
 }
 QUICK = {
-    "bench_bootstrap": ["--n-boot", "500", "--slow-reps", "20"],
+    "bench_bootstrap": ["--n-boot", "500", "--sizes", "10000", "--single-reps", "20", "--r-max-n", "1000"],
     "bench_cox": ["--sizes", "10000,100000", "--r-max", "100000"],
     "bench_km": ["--sizes", "1000000", "--r-max", "1000000"],
+    "bench_engine": ["--n", "2000", "--B", "100", "--repeat", "1"],
+    "bench_scaling": ["--sizes", "10000", "100000"],
 }
 
 
