@@ -53,6 +53,31 @@ def test_local_processes_and_dask_give_the_items_in_order(cluster_client):
     assert cluster_client.status == "running"   # a client passed in is used, not closed
 
 
+def _sum_times(shared: tuple, item: int) -> float:
+    return float(shared[0].sum()) * item
+
+
+def test_dask_loops_shipping_the_same_data_one_after_another_all_finish(cluster_client, monkeypatch):
+    """Each loop scatters its shared object under a key of its own: with Dask's content hash a loop shipping the
+    same data as the loop before reused that key while the scheduler was still forgetting it, and about one
+    loop in 30 had its tasks cancelled for "lost dependencies" (the engine benchmark's repeated runs)."""
+    keys = []
+    scatter = cluster_client.scatter
+
+    def recording(data, **kw):
+        fut = scatter(data, **kw)
+        keys.extend(f.key for f in (fut if isinstance(fut, (list, tuple)) else [fut]))   # a tuple: one each
+        return fut
+
+    monkeypatch.setattr(cluster_client, "scatter", recording)
+    shared = (np.arange(50_000.0), "same data each time")
+    want = [float(shared[0].sum()) * i for i in range(6)]
+    for _ in range(40):
+        with Executor(Engine(kind="dask"), client=cluster_client) as ex:
+            assert ex.map_replicates(_sum_times, list(range(6)), shared=shared) == want
+    assert len(set(keys)) == len(keys) == 2 * 40
+
+
 def _timed(shared: float, item: float) -> tuple[float, float]:
     """Sleeps ``item`` seconds; returns when it started and ended (wall clock, seconds since the epoch)."""
     import time

@@ -322,7 +322,10 @@ class Executor:
 
         client = self.client()
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        remote = client.scatter(shared, broadcast=True) if shared is not None else None
+        # a fresh key for each loop (hash=False): with the default content hash a loop shipping the same data as
+        # the loop before reused its key while the scheduler was still forgetting it, and the tasks were cancelled
+        # for "lost dependencies" (the engine benchmark's repeated runs)
+        remote = client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
         pending = iter([(i, items[i]) for i in order])
 
         def submit(pair: tuple[int, Any]) -> Any:
