@@ -600,15 +600,6 @@ def _no_code_message(cfg: StudyConfig, key: str, arm: str, codes: Any, found: li
             f"codes {shown}). {fix}")
 
 
-def _is_code(values: pd.Series, code: Any) -> np.ndarray:
-    """Rows equal to ``code`` as text or as a number (a CSV column read as float has 1.0 for the code 1)."""
-    same = (values.astype(str) == str(code)).to_numpy()
-    num = pd.to_numeric(pd.Series([code]), errors="coerce").iloc[0]
-    if pd.notna(num):
-        same |= (pd.to_numeric(values, errors="coerce") == num).to_numpy()
-    return same
-
-
 def _table_secondary_outcome(name: str, o: Any, cur: pd.DataFrame, where: str
                              ) -> tuple[OutcomeInfo, dict[str, np.ndarray]]:
     """A binary, continuous or competing-risks outcome of the analysis table (issue 18).
@@ -643,9 +634,9 @@ def _table_secondary_outcome(name: str, o: Any, cur: pd.DataFrame, where: str
                         "measured from time zero; fix or remove those rows.")
     raw = cur[o.event_col]
     status = np.zeros(len(cur))
-    known = _is_code(raw, o.censor_value)
+    known = code_mask(raw, [o.censor_value])
     for k, code in enumerate(o.causes):
-        hit = _is_code(raw, code)
+        hit = code_mask(raw, [code])
         status[hit] = k + 1
         known |= hit
     if not known.all():

@@ -485,6 +485,13 @@ _DEATH_CODES = ("dead", "death", "died", "deceased")
 MAX_CAUSES = 6
 
 
+def _ordered_codes(ev: pd.Series) -> tuple[list[str], dict[str, Any]]:
+    """A column's distinct codes as texts in order (:func:`order_levels`) and each text's value as the config writes
+    it (a float column's 1.0 is written 1)."""
+    vals = list(pd.unique(ev.dropna()))
+    return [str(_py(v)) for v in order_levels(vals)], {str(_py(v)): _raw(v) for v in vals}
+
+
 def _competing(ev: pd.Series, given: Any = None) -> tuple[Any, dict[Any, str], str] | None:
     """A first-event column of a competing-risks outcome: 3 to ``MAX_CAUSES + 1`` codes, exactly one of which reads
     as censored (0, or a word such as censored or alive); None for any other column.
@@ -494,11 +501,9 @@ def _competing(ev: pd.Series, given: Any = None) -> tuple[Any, dict[Any, str], s
     else, for numeric codes, the largest (R's survival data code death last: pbc's 0 censored, 1 transplant,
     2 death); else the first in order. A cause's label is its code (a word) or "cause <code>" (a number): the
     config's comment asks for better ones."""
-    vals = list(pd.unique(ev.dropna()))
-    if not 3 <= len(vals) <= MAX_CAUSES + 1:   # before ordering: init tries every column named like an event
+    if not 3 <= ev.nunique() <= MAX_CAUSES + 1:   # before ordering: init tries every column named like an event
         return None
-    texts = [str(_py(v)) for v in order_levels(vals)]
-    raw = {str(_py(v)): _raw(v) for v in vals}
+    texts, raw = _ordered_codes(ev)
     low = [t.strip().lower() for t in texts]
     cens = [i for i, t in enumerate(low) if t in _CENSORED_CODES]
     if len(cens) != 1:
@@ -537,8 +542,7 @@ def _event_code(ev: pd.Series, col: str, given: Any) -> tuple[Any, Any, str]:
     DataError
         More than two codes, or two codes neither of which reads as the event, or ``given`` not among the codes.
     """
-    raw = {str(_py(v)): _raw(v) for v in pd.unique(ev.dropna())}   # a float column's 1.0 is written 1
-    texts = [str(v) for v in order_levels(list(pd.unique(ev.dropna())))]
+    texts, raw = _ordered_codes(ev)
     vals = [raw[t] for t in texts]
     shown = ", ".join(repr(t) for t in texts[:8])
     if given is not None and len(vals) > 2:
