@@ -554,7 +554,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
     dest = out if out is not None else cfg.output_dir() / "plasmode"
     from matplotlib.figure import Figure
 
-    from gistcausal.present.plots import printable_figure, save_png, save_svg, tight_bbox
+    from gistcausal.present.plots import printable_figure, save_figure
     from gistcausal.present.render.text import write_frame_csv
     from gistcausal.present.report import atomic_dir
 
@@ -567,9 +567,7 @@ def plasmode(config: Path = typer.Argument(..., help="Study config (YAML)."),
                 fig = Figure(figsize=(7.5, 4.5))
                 fn(res, ax=fig.subplots())
                 fig.tight_layout()
-                box = tight_bbox(printable_figure(fig))   # the SVG as the report writes it: no date, fixed ids
-                save_png(fig, tmp / f"{name}.png", dpi=150, bbox=box)
-                save_svg(fig, tmp / f"{name}.svg", bbox=box)
+                save_figure(printable_figure(fig), tmp / name, dpi=150)   # as the report writes them
     except OSError as err:
         raise _fail(_os_error(err, dest)) from None
     if not quiet:

@@ -26,7 +26,7 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
     """Fit the propensity model, weight, and write the balance outputs atomically into ``out_dir``."""
     from gistcausal.analysis.iptw import configured_weights, fit_propensity
     from gistcausal.analysis.spec import table1_options, table1_spec
-    from gistcausal.present.plots import new_figure, printable_figure, save_png, save_svg, tight_bbox
+    from gistcausal.present.plots import new_figure, printable_figure, save_figure
     from gistcausal.present.plots.balance import love_plot
     from gistcausal.present.report import _export_table, atomic_dir
     from gistcausal.present.tables import apply_level_order, balance_detail, balance_summary, table_one
@@ -64,7 +64,5 @@ def write_balance(cfg: StudyConfig, out_dir: str | Path, *, progress: Any = None
             fig, ax = new_figure(7.5, 0.3 * (len(bt.to_frame()) + bt.to_frame()["covariate"].nunique()) + 1.6)
             love_plot(bt, ax=ax, threshold=cfg.analysis.balance_threshold, labels=opts["labels"],
                       level_labels=opts["level_labels"])
-            box = tight_bbox(printable_figure(fig))
-            save_png(fig, tmp / f"love_{est}.png", bbox=box)
-            save_svg(fig, tmp / f"love_{est}.svg", bbox=box)
+            save_figure(printable_figure(fig), tmp / f"love_{est}")
     return out_dir

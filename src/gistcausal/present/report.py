@@ -40,7 +40,7 @@ from gistcausal.present.export import people_tables, result_tables, suppress_tab
 from gistcausal.present.people import people_frame, vocabulary
 from gistcausal.present.figures import FIGURE_GROUPS, build_figures
 from gistcausal.present.manuscript import figure_png, manuscript_figures, write_manuscript
-from gistcausal.present.plots import save_png, save_svg, tight_bbox
+from gistcausal.present.plots import save_figure
 from gistcausal.present.sections import build_sections, frame_to_html
 from gistcausal.present.table_model import printable_text
 from gistcausal.present.target import target_checklist
@@ -186,9 +186,7 @@ def figure_files(results: AnalysisResults, folder: Path,
     png: dict[str, str] = {}
     boxes = {}
     for name, fig in figures.items():
-        boxes[name] = tight_bbox(fig)   # laid out once for the PNG, the SVG and the manuscript's PNG
-        save_png(fig, folder / f"{name}.png", bbox=boxes[name])
-        save_svg(fig, folder / f"{name}.svg", bbox=boxes[name])
+        boxes[name] = save_figure(fig, folder / name)   # laid out once for both files and the manuscript's PNG
         png[name] = base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
     manuscript = {key: figure_png(figures[key], bbox=boxes[key])
                   for key, _ in manuscript_figures(results, figures)}

@@ -100,3 +100,15 @@ def save_svg(fig: Any, path: Any, *, bbox: Any = None) -> None:
     box = tight_bbox(fig) if bbox is None else bbox
     with matplotlib.rc_context({"svg.hashsalt": "gistcausal"}), _no_glyph_warnings():
         fig.savefig(path, format="svg", bbox_inches=box, metadata={"Date": None})
+
+
+def save_figure(fig: Any, stem: Any, *, dpi: int = 130) -> Any:
+    """``fig`` as ``<stem>.png`` (at ``dpi``) and ``<stem>.svg``, both cropped to one :func:`tight_bbox` (the
+    figure is laid out once for both). Returns that box (the manuscript's PNG of the figure reuses it)."""
+    from pathlib import Path
+
+    stem = Path(stem)
+    box = tight_bbox(fig)
+    save_png(fig, stem.with_name(stem.name + ".png"), dpi=dpi, bbox=box)
+    save_svg(fig, stem.with_name(stem.name + ".svg"), bbox=box)
+    return box
