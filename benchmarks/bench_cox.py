@@ -46,7 +46,7 @@ def main() -> None:
                 lt = best_of(lambda: CoxPHFitter().fit(sub, "time", "event", weights_col="w", robust=True),
                              repeat=1)
             ll = f"{lt:.2f}"
-        rr, rdiff = "R not installed", ""
+        rr, rdiff = ("R not installed" if not have_r() else f"not run (> --r-max {args.r_max:,})"), ""
         if have_r() and n <= args.r_max:
             out = run_r("""suppressMessages(library(survival))
 x <- as.matrix(data[, c("treatment", grep("^x", names(data), value = TRUE))])

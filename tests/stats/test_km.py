@@ -360,3 +360,28 @@ def test_issue_17_risk_table_of_sorted_input_skips_the_sort():
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
     for name in ("n_risk", "n_event", "n_censor"):
         np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_logrank_groups_coded_as_floats_ints_or_text_give_one_test(data, weighted, monkeypatch):
+    """A 0/1 group read from a file as floats takes the no-sort path as integers do (issue 17: np.unique sorted
+    the ten million groups again, as long as the risk table's own sort); the statistic, the reference group and
+    the level names are those of the sorting path."""
+    d = data["rotterdam"]
+    g = np.asarray(d.group).astype(np.int64)
+    w = d.w if weighted else None
+    fl = logrank_test(d.time, d.event, g.astype(float), weights=w)
+    assert fl.groups == ("0.0", "1.0")
+    for other in (g, np.where(g == 1, "b", "a")):
+        res = logrank_test(d.time, d.event, other, weights=w)
+        assert res.statistic == pytest.approx(fl.statistic, rel=1e-12)
+        assert res.score == pytest.approx(fl.score, rel=1e-12)
+    unique = np.unique
+    monkeypatch.setattr(np, "unique", lambda *a, **k: pytest.fail("np.unique called for 0/1 floats"))
+    assert logrank_test(d.time, d.event, g.astype(float), weights=w).statistic == fl.statistic
+    monkeypatch.setattr(np, "unique", unique)
+    sorted_path = logrank_test(d.time, d.event, g.astype(float) + 0.5, weights=w)   # 0.5/1.5: np.unique
+    assert sorted_path.statistic == pytest.approx(fl.statistic, rel=1e-12)
+    assert sorted_path.groups == ("0.5", "1.5")
+    with pytest.raises(DataError, match="at least 2 groups"):
+        logrank_test(d.time, d.event, np.ones(len(g)), weights=w)

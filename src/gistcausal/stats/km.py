@@ -630,10 +630,13 @@ def _group_codes(group: Any, n: int, where: str) -> tuple[np.ndarray, tuple[str,
     if pd.isna(g).any():
         raise DataError(f"{where}: `group` has missing values (got {int(pd.isna(g).sum())}). Drop "
                         f"or assign these rows.")
-    if g.dtype.kind in "biu" and g.size and g.min() >= 0 and g.max() <= 1:
-        # 0/1 treatment codes (the common case): no sort needed, unlike np.unique (which sorts all n values)
+    if g.size and ((g.dtype.kind in "biu" and g.min() >= 0 and g.max() <= 1)
+                   or (g.dtype.kind == "f" and bool(np.all((g == 0.0) | (g == 1.0))))):
+        # 0/1 treatment codes (the common case, as integers or as floats read from a file): no sort needed,
+        # unlike np.unique (which sorts all n values: at 1e7 rows as long as the risk table's own sort)
         present = np.bincount(g.astype(np.intp), minlength=2) > 0
-        levels = np.array([0, 1])[present] if g.dtype.kind != "b" else np.array([False, True])[present]
+        both = {"b": np.array([False, True]), "f": np.array([0.0, 1.0])}.get(g.dtype.kind, np.array([0, 1]))
+        levels = both[present]
         codes = g.astype(np.intp) if present.all() else np.zeros(g.size, dtype=np.intp)
     else:
         levels, codes = np.unique(g, return_inverse=True)
