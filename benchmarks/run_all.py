@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 FULL = {
-    "bench_bootstrap": ["--sizes", "10000", "100000", "--r-max-n", "1000"],
+    "bench_bootstrap": ["--sizes", "10000", "100000", "--r-max-n", "1000", "--lifelines"],
     "bench_cox": [],
     "bench_km": [],
     "bench_engine": ["--n", "2000", "--B", "400", "--repeat", "3"],
