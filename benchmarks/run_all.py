@@ -4,7 +4,7 @@ Each script prints a markdown table; this runner executes them one after the oth
 they must not overlap) and writes ``benchmarks/results/<name>.md`` plus the machine description. Timings are
 never asserted anywhere; docs/performance.md quotes one run.
 
-    .venv/bin/python benchmarks/run_all.py            # everything (about 20 minutes)
+    .venv/bin/python benchmarks/run_all.py            # everything (about 10 minutes on 2 cores)
     .venv/bin/python benchmarks/run_all.py --quick    # smaller sizes, a minute or two
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ FULL = {
     "bench_km": [],
     "bench_engine": ["--n", "2000", "--B", "400", "--repeat", "3"],
     "bench_scaling": ["--sizes", "10000", "100000", "1000000"],
+    "bench_own_data": [],
 }
 QUICK = {
     "bench_bootstrap": ["--n-boot", "500", "--sizes", "10000", "--single-reps", "20", "--r-max-n", "1000"],
@@ -33,6 +34,7 @@ QUICK = {
     "bench_km": ["--sizes", "1000000", "--r-max", "1000000"],
     "bench_engine": ["--n", "2000", "--B", "100", "--repeat", "1"],
     "bench_scaling": ["--sizes", "10000", "100000"],
+    "bench_own_data": [],
 }
 
 
