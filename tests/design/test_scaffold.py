@@ -400,7 +400,9 @@ def test_init_reads_r_style_tables():
     assert "protime" in covs and "year" in covs and "ptime" not in covs and "pstat" not in covs
     assert {g.name: g.reason for g in plan.skipped}["pstat"].startswith("named like a follow-up time or event")
     for codes, treated in ((["democracy", "non_democracy"], "democracy"), (["Liberal", "other"], "liberal"),
-                           (["placebo", "rIFN-g"], "rifn_g")):
+                           (["placebo", "rIFN-g"], "rifn_g"), (["Nonmaintained", "Maintained"], "maintained"),
+                           (["Maintained", "Non-maintained"], "maintained"), (["chemo", "no chemo"], "chemo"),
+                           (["Without-stent", "stent"], "stent")):
         d = df.assign(rx=np.resize(codes, len(df)))
         assert [a[0] for a in propose(d, data_path="r.csv", treatment_col="rx").arms][0] == treated
     words = df.assign(status=np.where(df["status"] == 2, "dead", "alive"), fustat=0).drop(columns="pstat")

@@ -198,3 +198,58 @@ def test_an_interval_including_the_null_is_read_as_neither_showing_nor_ruling_ou
     rd = SimpleNamespace(value=61.0, ci_low=-5.8, ci_high=137.9)
     assert "from -6 to 138 days" in _compatible(rd, 0.0, "days")[0]
     assert _compatible(SimpleNamespace(value=0.1, ci_low=math.nan, ci_high=0.2), 0.0) == []
+
+
+@pytest.mark.parametrize("patch, why", [
+    (("analysis.causal", False), "analysis.causal is off"),
+    (("covariates", None), "no covariates are listed in the config"),
+])
+def test_unadjusted_answer_says_so_and_the_protocol_drops_the_propensity_model(tmp_path, patch, why):
+    """R's aml (no covariates): the answer gave the unadjusted hazard ratio without saying that nothing was adjusted
+    for, and the protocol listed "exchangeability given no covariates ... correct propensity model (checked by
+    balance)" although no propensity model was fitted."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from gistcausal.present.sections import protocol_table
+    from tests.test_every_key import BASES, _table_data, apply
+
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    raw = apply(BASES["table"](tmp_path), (patch,))
+    if patch[1] is None:
+        raw.pop("covariates")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(config_from_dict(raw))
+    a = answer(res)
+    assert a.lead.startswith("Answer: the unadjusted hazard ratio is ")
+    assert a.caveats == (f"No adjustment for confounding ({why}): the comparison estimates a causal effect only if "
+                         "the arms are exchangeable as they are, as in a randomized trial.",)
+    rows = protocol_table(res).set_index("Component")["Emulation in this analysis"]
+    assert rows["Identifying assumptions"].startswith("Exchangeability without adjustment")
+    assert "propensity" not in rows["Identifying assumptions"]
+    assert rows["Analysis plan"].startswith("Unadjusted comparison only")
+
+
+def test_entropy_balancing_protocol_names_no_propensity_model(tmp_path):
+    """Entropy balancing fits no propensity model: the plan read "entropy balancing (ATT) with a logistic
+    propensity model" and the assumptions "correct propensity model"."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from gistcausal.present.sections import protocol_table
+    from tests.test_every_key import BASES, _table_data, apply
+
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    raw = apply(BASES["table"](tmp_path), (("analysis.weights.method", "ebal"),
+                                           ("analysis.plasmode.enabled", False)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(config_from_dict(raw))
+    rows = protocol_table(res).set_index("Component")["Emulation in this analysis"]
+    assert "propensity" not in rows["Analysis plan"] and " on the covariate means;" in rows["Analysis plan"]
+    assert "correct propensity model" not in rows["Identifying assumptions"]
+    assert "Zhao Q, Percival D" in rows["Identifying assumptions"]
+    assert not answer(res).caveats or "No adjustment" not in answer(res).caveats[0]

@@ -411,6 +411,16 @@ def _given_code(vals: list[Any], texts: list[str], col: str, given: Any) -> Any:
     return vals[texts.index(str(given))]
 
 
+#: Prefixes that negate the other code: "Nonmaintained" vs "Maintained" (R's aml), "no chemo" vs "chemo".
+_NEGATIONS = ("non", "no", "not", "un", "without")
+
+
+def _negated(code: str, other: str) -> bool:
+    """Whether ``code`` is ``other`` with a negating prefix, ignoring case and separators."""
+    a, b = ("".join(_tokens(x)) for x in (code, other))
+    return bool(b) and any(a == neg + b for neg in _NEGATIONS)
+
+
 def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[str, Any, str], ...], str]:
     vals = [_raw(v) for v in values]
     texts = [str(_py(v)) for v in vals]
@@ -422,12 +432,22 @@ def _arms(values: list[Any], col: str, treated_value: Any) -> tuple[tuple[tuple[
         yes = {"1", "yes", "true", "y", "treated", "exposed"}
         if any(t in yes for t in low):
             treated = vals[next(i for i, t in enumerate(low) if t in yes)]
+        elif len(vals) == 2 and (_negated(texts[0], texts[1]) or _negated(texts[1], texts[0])):
+            k = 1 if _negated(texts[0], texts[1]) else 0
+            treated = vals[k]
+            return _named_arms(col, treated, vals[1 - k],
+                               f"the treated arm guessed from the codes: {texts[1 - k]!r} negates {texts[k]!r}")
         elif sum(map(_control_like, low)) == 1:
             treated = vals[next(i for i, t in enumerate(low) if not _control_like(t))]
         else:
             treated = order_levels(vals)[-1]
         reason = "the treated arm guessed from the codes (1, yes, or the value that is not control/none/placebo)"
-    control = next(v for v in vals if str(v) != str(treated))
+    return _named_arms(col, treated, next(v for v in vals if str(v) != str(treated)), reason)
+
+
+def _named_arms(col: str, treated: Any, control: Any, reason: str
+                ) -> tuple[tuple[tuple[str, Any, str], ...], str]:
+    """The two arms' names, codes and labels, the treated arm first, and ``reason``."""
     coded = {str(treated).strip().lower(), str(control).strip().lower()}
     if coded <= {"0", "1", "yes", "no", "true", "false", "y", "n"}:
         # codes that are not names: name the arms after the column ("fin" / "no_fin")

@@ -144,6 +144,8 @@ def answer(r: AnalysisResults) -> Answer:
             supporting.append(rmst_txt[0].upper() + rmst_txt[1:] + ".")
     else:
         lead = "Answer: no hazard ratio could be estimated for the primary outcome."
+    if not adjusted:
+        caveats.append(_unadjusted_caveat(r))
     if adjusted:
         supporting += _weighting_sentence(r, est) if method == "iptw" else []
         caveats += _imbalance_caveat(r, est)
@@ -154,6 +156,16 @@ def answer(r: AnalysisResults) -> Answer:
         if t is not None:
             supporting.append(f"(Synthetic data: the true marginal hazard ratio is {fmt_number(t.value(o, 'hr'))}.)")
     return Answer(q, lead, tuple(supporting), tuple(caveats))
+
+
+def _unadjusted_caveat(r: AnalysisResults) -> str:
+    """Why the answer is an unadjusted comparison, and what it then estimates."""
+    cfg = r.config
+    why = ("no covariates are listed in the config" if not cfg.covariates else
+           "analysis.causal is off" if not cfg.analysis.causal else
+           "the adjusted analysis could not be estimated (see its section)")
+    return (f"No adjustment for confounding ({why}): the comparison estimates a causal effect only if the arms are "
+            "exchangeable as they are, as in a randomized trial.")
 
 
 def _compatible(e: Any, null: float, unit: str = "") -> list[str]:

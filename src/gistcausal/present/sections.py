@@ -309,6 +309,10 @@ def _kinds(r: "AnalysisResults") -> list[str]:
 def _assumptions(r: "AnalysisResults") -> str:
     """The identifying assumptions of the emulation, with what the run measured where it can."""
     cfg = r.config
+    if not (cfg.analysis.causal and cfg.covariates):
+        return ("Exchangeability without adjustment (no covariate is adjusted for: the arms must be comparable as "
+                "they are, as in a randomized trial); positivity (patients in every arm); consistency (well-defined "
+                "strategies as specified above); no interference between patients.")
     covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity) or "no covariates"
     overlap = ""
     if r.weights:
@@ -317,8 +321,11 @@ def _assumptions(r: "AnalysisResults") -> str:
         if "treated" in diag and "control" in diag:
             overlap = (f" (measured overlap, {est}: effective sample sizes {diag['treated']['ess']:.1f} of "
                        f"{diag['treated']['n']} and {diag['control']['ess']:.1f} of {diag['control']['n']})")
+    model = ("balance on the covariate moments suffices: the log-odds of treatment or the outcome model linear in "
+             "them (Zhao Q, Percival D. J Causal Inference 2017;5:20160010), checked by balance"
+             if cfg.analysis.weights.method == "ebal" else "correct propensity model (checked by balance)")
     return (f"Exchangeability given {covs}; positivity{overlap}; consistency (well-defined strategies as "
-            "specified above); no interference between patients; correct propensity model (checked by balance).")
+            f"specified above); no interference between patients; {model}.")
 
 
 def _strategies(tr: Any) -> str:
@@ -465,9 +472,10 @@ def _plan_text(r: "AnalysisResults") -> str:
     the unadjusted comparison when no adjusted analysis ran; then the missing-data rules."""
     cfg = r.config
     if cfg.analysis.causal and cfg.covariates:
-        plan = (f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) with a "
-                f"{cfg.analysis.propensity.method} propensity model; {'; '.join(_PLAN_BY_KIND[k] for k in _kinds(r))}; "
-                f"{cfg.analysis.survival.variance} variance.")
+        how = (f"on the covariate {'means' if cfg.analysis.weights.moments == 1 else 'means and variances'}"
+               if cfg.analysis.weights.method == "ebal" else f"with a {cfg.analysis.propensity.method} propensity model")
+        plan = (f"{adjustment_name(cfg)} ({', '.join(cfg.analysis.survival.estimands)}) {how}; "
+                f"{'; '.join(_PLAN_BY_KIND[k] for k in _kinds(r))}; {cfg.analysis.survival.variance} variance.")
     else:
         plan = (f"Unadjusted comparison only ({'; '.join(_UNADJUSTED_BY_KIND[k] for k in _kinds(r))}); no adjustment "
                 "for confounding (analysis.causal is off or no covariates are listed).")
