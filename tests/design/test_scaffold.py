@@ -669,3 +669,23 @@ def test_init_writes_a_float_columns_whole_codes_as_integers(tmp_path):
     assert v.exit_code == 0, v.output
     n1 = int((df.drop(index=[7])["hormon"] == 1).sum())
     assert f"hormon n = {n1}" in " ".join(v.output.split())
+
+
+def test_init_without_a_time_column_but_with_dates_says_to_derive_the_time():
+    """R's udca holds entry, last-contact and event dates and no follow-up time: init suggested 'bili' and
+    'riskscore' (numbers >= 0) as the time and said nothing of the dates."""
+    rng = np.random.default_rng(3)
+    n = 80
+    entry = pd.Timestamp("1988-01-01") + pd.to_timedelta(rng.integers(0, 500, n), unit="D")
+    df = pd.DataFrame({"id": np.arange(n), "trt": rng.integers(0, 2, n),
+                       "entry.dt": entry.strftime("%Y-%m-%d"),
+                       "last.dt": (entry + pd.to_timedelta(rng.integers(30, 2000, n), unit="D")).strftime("%Y-%m-%d"),
+                       "bili": rng.gamma(2, 1, n).round(1)})
+    with pytest.raises(DataError) as err:
+        propose(df, data_path="udca.csv", treatment_col="trt")
+    msg = str(err.value)
+    assert msg.startswith("init --time: no column looks like a follow-up time")
+    assert "The data hold dates ('entry.dt', 'last.dt'): add a column of the time from time zero" in msg
+    with pytest.raises(DataError) as err:
+        propose(df.drop(columns=["entry.dt", "last.dt"]), data_path="udca.csv", treatment_col="trt")
+    assert "hold dates" not in str(err.value)

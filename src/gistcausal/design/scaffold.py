@@ -649,6 +649,13 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
             if shaped:   # columns whose values fit the role, named otherwise (rotterdam's hormon, chemo)
                 why += (f" Columns whose values could be one: {', '.join(repr(_c(c)) for c in shaped[:8])}"
                         + (" ..." if len(shaped) > 8 else "") + ".")
+            dates = [c for c in cols if role == "time" and (pd.api.types.is_datetime64_any_dtype(df[c].dtype)
+                                                              or _is_date_text(df[c].dropna().astype(str)))]
+            if dates:   # R's udca: entry, last-contact and event dates, no time column
+                why += (f" The data hold dates ({', '.join(repr(_c(c)) for c in dates[:6])}"
+                        + (" ..." if len(dates) > 6 else "") + "): add a column of the time from time zero to the "
+                        "event or the end of follow-up (e.g. days from the entry date to the last date), and an "
+                        "event column, then run init again.")
             raise DataError(f"init {flag}: no column looks like {what} in {data_path} (columns: "
                             f"{', '.join(map(repr, cols[:30]))}).{why} Give it, e.g. `{flag} COLUMN`.")
         return options[0]
