@@ -288,3 +288,25 @@ def test_a_level_held_by_one_of_three_arms_is_rejected_before_the_multinomial_fi
     frame.loc[shared, "sex"] = "unknown"            # two arms have the level now: no separation
     check_design(cfg, type(cohort)(**{**{f: getattr(cohort, f) for f in cohort.__dataclass_fields__},
                                       "frame": frame}))
+
+
+def test_k_arm_table1_prints_level_labels_not_codes(tmp_path):
+    """R's colon with three arms: the K-column Table 1 printed the missing level's code 'not_reported' (the
+    two-arm Table 1 and the propensity table print 'Not reported') and ignored level labels given for numeric
+    codes (the config's keys are text, the data's codes numbers)."""
+    import warnings
+
+    from gistcausal.design.config import config_from_dict
+    from gistcausal.pipeline import run
+    from tests.test_every_key import BASES, _table_data, apply
+
+    _table_data().to_csv(tmp_path / "table.csv", index=False)
+    raw = apply(BASES["three_arms"](tmp_path), (("covariates.meno.level_labels", {0: "Pre", 1: "Post"}),
+                                                 ("covariates.grade.level_labels", {"g2": "Grade 2"})))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(config_from_dict(raw))
+    t1 = res.multiarm.table1
+    levels = dict(t1.groupby("Characteristic")["Level"].apply(list))
+    assert levels["grade"] == ["Grade 2", "g3–4", "Not reported"]
+    assert "Post" in levels["meno"] and "1" not in levels["meno"]

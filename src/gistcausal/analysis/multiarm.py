@@ -21,9 +21,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from gistcausal.analysis.spec import level_labels
 from gistcausal.analysis.study import at_risk_times
 from gistcausal.analysis.variance import swap_estimates
 from gistcausal.design.cohort import Cohort
+from gistcausal.design.codes import code_text
 from gistcausal.design.config import StudyConfig
 from gistcausal.design.disclosure import suppress, threshold_for
 from gistcausal.effects import EffectEstimate
@@ -134,6 +136,7 @@ def table_one_multiarm(cfg: StudyConfig, f: pd.DataFrame, arms: list[str]) -> pd
     masks = {a: (f["arm"] == a).to_numpy() for a in arms}
     head = {tr.label(a): f"n = {suppress(int(m.sum()), k_min)}" for a, m in masks.items()}
     rows: list[dict[str, Any]] = [{"Characteristic": "Patients", "Level": "", **head}]
+    names = level_labels(cfg)   # the config's labels by code text; the missing level "Not reported"
     for name, c in cfg.covariates.items():
         if not c.in_table1:
             continue
@@ -151,7 +154,7 @@ def table_one_multiarm(cfg: StudyConfig, f: pd.DataFrame, arms: list[str]) -> pd
             levels = list(x.cat.categories) if isinstance(x.dtype, pd.CategoricalDtype) else sorted(
                 x.dropna().unique(), key=str)
             for lv in levels:
-                row = {"Characteristic": label, "Level": str(c.level_labels.get(lv, lv))}
+                row = {"Characteristic": label, "Level": names.get(name, {}).get(code_text(lv), code_text(lv))}
                 for a, m in masks.items():
                     xa = x[m].dropna()
                     row[tr.label(a)] = count(int((xa == lv).sum()), len(xa)) if len(xa) else "-"
