@@ -354,6 +354,21 @@ def test_collinear_propensity_covariates_are_named_by_validate_as_by_run(tmp_pat
     check_propensity_covariates(c, frame, (cohort.treated, cohort.control))
 
 
+def test_a_covariate_too_large_for_the_fit_is_named_as_such_not_as_collinear(tmp_path):
+    """A covariate in raw units of about 1e14 next to the others: the design's rank in floating point drops, and
+    validate and run said the covariates were collinear (they are not). Both now name the covariate's size and ask
+    to rescale it; a collinear pair is still named as collinear (above)."""
+    df = breast_cohort(200)
+    df["age"] = df["age"] * 1e12
+    cfg, line = _init_breast(tmp_path, df)
+    top = float(df["age"].abs().max())
+    expected = (f"{cfg}:{line('age')}: covariates.age: values up to {top:.3g} are too large next to the other columns "
+                "of the propensity model")
+    assert _validate_and_run_agree(tmp_path, cfg, expected) == 5
+    assert "Rescale it in the data (e.g. divide it by 1e11" in " ".join(
+        runner.invoke(app, ["validate", str(cfg)]).output.split())
+
+
 def test_a_continuous_covariate_constant_in_one_arm_and_infinite_values_are_rejected(tmp_path):
     """The fit refuses a continuous covariate constant within an arm, and a value `inf` reached the Cox model
     (`cox_fit: covariates must be finite`, exit 3 after validate said valid). Both now stop at the design check."""

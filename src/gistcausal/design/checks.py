@@ -286,6 +286,19 @@ def check_propensity_covariates(cfg: StudyConfig, frame: pd.DataFrame, arms: tup
     rank = int((sv > tol).sum())
     if rank == X.shape[1]:
         return
+    norms = np.linalg.norm(X, axis=0)
+    sv_scaled = np.linalg.svd(X / np.where(norms > 0, norms, 1.0), compute_uv=False)
+    if (sv_scaled > sv_scaled[0] * max(X.shape) * np.finfo(float).eps).sum() == X.shape[1]:
+        # independent columns on a common scale: one covariate's values dwarf the others' (a covariate in raw
+        # units of 1e13), not a dependence between covariates
+        j = int(np.argmax([nm if owner[i] is not None else -1.0 for i, nm in enumerate(norms)]))
+        big = owner[j]
+        top = float(np.abs(X[:, j]).max())
+        raise ModelFitError(f"{cfg.locate(f'covariates.{big}')}: covariates.{big}: values up to {top:.3g} are too "
+                            "large next to the other columns of the propensity model (beside them the others vanish in "
+                            "floating point, and the fit finds the design rank deficient). Rescale it in the data "
+                            f"(e.g. divide it by 1e{max(int(np.log10(top)) - 2, 1)}, or take its logarithm), or "
+                            f"leave it out of the model `covariates: {{{big}: {{in_propensity: false}}}}`.")
     # the columns of the dependence: weights of the smallest singular vector, times the columns' sizes
     share = np.abs(vt[-1]) * np.linalg.norm(X, axis=0)
     involved = list(dict.fromkeys(owner[j] for j in np.flatnonzero(share > 1e-6 * share.max())
