@@ -116,9 +116,17 @@ def test_arm_without_events_not_estimable():
     e = np.array([1, 1, 1, 0, 0, 0])
     arm = np.array([1, 1, 1, 0, 0, 0])
     with pytest.raises(ModelFitError, match=re.escape(
-            "cox_fit: hazard ratio for 'x1' not estimable: no events where x1 = 0 (got events 0 "
-            "and 3). Report the event counts instead of a hazard ratio, or lengthen follow-up.")):
+            "cox_fit: hazard ratio for 'x1' not estimable: no events among patients with x1 = 0 (0 events at 0, "
+            "3 events at 1). Report the event counts instead of a hazard ratio, or lengthen follow-up.")):
         cox_fit(t, e, arm)
+    # in a report with small-cell suppression the event counts are suppressed, the level's value is not
+    from gistcausal.design.disclosure import suppress_text
+
+    with pytest.raises(ModelFitError) as err:
+        cox_fit(t, e, 1 - arm)
+    assert suppress_text(str(err.value), 5) == (
+        "cox_fit: hazard ratio for 'x1' not estimable: no events among patients with x1 = 1 (<5 events at 0, 0 events "
+        "at 1). Report the event counts instead of a hazard ratio, or lengthen follow-up.")
 
 
 def test_no_events_message():

@@ -421,9 +421,11 @@ def _check_estimable(x: np.ndarray, e: np.ndarray, names: tuple[str, ...], where
             ev = [int(e[col == v].sum()) for v in lv]
             if min(ev) == 0:
                 empty = lv[int(np.argmin(ev))]
-                raise ModelFitError(f"{where}: hazard ratio for '{name}' not estimable: no events "
-                                    f"where {name} = {empty:g} (got events {ev[0]} and {ev[1]}). "
-                                    f"Report the event counts instead of a hazard ratio, or "
+                # counts before their noun ("2 events"), so the report's small-cell suppression finds them; a
+                # level's value never before "events" ("x = 1 (got events" was read as 1 event and printed "<5")
+                raise ModelFitError(f"{where}: hazard ratio for '{name}' not estimable: no events among patients "
+                                    f"with {name} = {empty:g} ({ev[0]} events at {lv[0]:g}, {ev[1]} events at "
+                                    f"{lv[1]:g}). Report the event counts instead of a hazard ratio, or "
                                     f"lengthen follow-up.")
 
 
