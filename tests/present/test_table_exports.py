@@ -367,3 +367,66 @@ def test_issue_17_fast_word_cell_matches_python_docx(text, indent):
         fast = OxmlElement("w:p")
         _put_fast(fast, text, proto._p.pPr)
         assert etree.tostring(fast) == etree.tostring(slow._p)
+
+
+def _grid_inches(path):
+    import docx
+    from docx.oxml.ns import qn
+
+    doc = docx.Document(str(path))
+    grid = doc.tables[0]._tbl.tblGrid.findall(qn("w:gridCol"))
+    return doc, [int(c.get(qn("w:w"))) / 1440 for c in grid]
+
+
+def test_word_fit_caps_the_widest_columns_and_keeps_floors():
+    from gistcausal.present.render.word import _fit
+
+    assert _fit([1.0, 2.0], [0.5, 0.5], 4.0) == [1.0, 2.0]                   # fits: unchanged
+    out = _fit([0.6, 0.7, 3.0], [0.6, 0.7, 0.8], 3.0)                         # only the wide column gives way
+    assert out[:2] == [0.6, 0.7] and out[2] == pytest.approx(1.7, abs=1e-9)
+    out = _fit([1.0, 3.0, 3.0], [0.9, 0.9, 0.9], 4.0)                         # two wide ones share the room
+    assert out[0] == 1.0 and out[1] == pytest.approx(1.5, abs=1e-9) == pytest.approx(out[2], abs=1e-9)
+    out = _fit([2.0, 2.0], [1.0, 3.0], 2.0)                                   # floors do not fit: scaled alike
+    assert out == pytest.approx([0.5, 1.5])
+
+
+def test_word_wide_table_wraps_its_text_not_its_numbers(tmp_path):
+    """The 'All estimates' table in Word: 16 columns, one a long note; every column shrank alike and the numbers
+    broke one digit per line. Now the note wraps and each number or interval keeps a width for its whole text
+    in a font wider than Calibri (a word processor's substitute), and a narrow table gets room to spare."""
+    from gistcausal.present.render.word import render_docx
+
+    n = 12
+    df = pd.DataFrame({"outcome": ["Overall survival"] * n, "measure": ["Survival difference"] * n,
+                       "time": [1095] * n, "estimate": ["1181.42"] * n, "95% CI": ["1296.00 to 1814.00"] * n,
+                       "p": ["0.009"] * n, "variance": ["Robust (sandwich)"] * n, "method": ["Covariate-adjusted Cox"] * n,
+                       **{f"extra {k}": ["x"] * n for k in range(2)},
+                       "note": ["a confidence limit is not estimable: its band never reaches 0.5 " * 3] * n})
+    model = TableModel.from_frame(df)
+    doc, w = _grid_inches(render_docx(model, tmp_path / "wide.docx"))
+    sec = doc.sections[0]
+    text_width = (sec.page_width - sec.left_margin - sec.right_margin) / 914400
+    assert sum(w) <= text_width + 0.01
+    size = doc.styles["Table Text"].font.size.pt
+    labels = [c.label for c in model.columns]
+    for col, text in (("95% CI", "1296.00 to 1814.00"), ("estimate", "1181.42"), ("p", "0.009"), ("time", "1095")):
+        j = next(i for i, lab in enumerate(labels) if lab.lower() == col.lower())
+        assert w[j] >= 0.0078 * size * len(text) + 0.2 - 1e-3, (col, w[j])
+    assert w[labels.index(next(lab for lab in labels if lab.lower() == "note"))] < 3.0
+    narrow = TableModel.from_frame(df[["outcome", "estimate", "p"]])
+    _, w2 = _grid_inches(render_docx(narrow, tmp_path / "narrow.docx"))
+    from gistcausal.present.render.word import SLACK, _widths
+
+    _, natural = _widths(narrow, 9.0)
+    assert w2[1:] == pytest.approx([x * SLACK for x in natural], abs=1e-3)
+
+
+def test_estimates_for_people_are_the_reports_display(default_results):
+    """tables/estimates.docx and .md had the 16 data columns of estimates.csv (scale, conf type, CI limits apart);
+    they now read as the report's table: the interval in one column, labels, no internal columns."""
+    from gistcausal.present.export import people_tables
+
+    model = people_tables(default_results)["estimates"]
+    labels = [c.label for c in model.columns]
+    assert "95% CI" in labels and not {"Scale", "Extra", "CI low", "95% CI low"} & set(labels)
+    assert len(model.rows) == len(default_results.estimates)

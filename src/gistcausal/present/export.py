@@ -17,8 +17,8 @@ from gistcausal.effects import estimates_frame
 from gistcausal.analysis.spec import table1_options
 from gistcausal.present.multiarm import multiarm_tables, sensitivity_section
 from gistcausal.present.people import people_model, vocabulary
-from gistcausal.present.sections import (at_risk_wide, evalue_table, flow_display, ph_table, plasmode_table,
-                                         protocol_table, truth_table)
+from gistcausal.present.sections import (at_risk_wide, display_labels, estimates_display, evalue_table, flow_display,
+                                         ph_table, plasmode_table, protocol_table, truth_table)
 from gistcausal.present.table_model import TableModel
 from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
@@ -166,6 +166,11 @@ def people_tables(r: AnalysisResults, tables: dict[str, Any] | None = None) -> d
             frame = flow_display(r)
         elif name == "strategies_flow" and "label" in table.columns:
             frame = table.rename(columns={"label": "Step"})
+        elif name in ("estimates", "strategies_estimates"):
+            # as the report shows them: the interval in one column, labels, numbers rounded, no internal
+            # columns (scale, conf type): 16 data columns made a Word page of digits broken one per line
+            source = r.estimates if name == "estimates" else r.strategies.estimates
+            frame = estimates_display(list(source), outcomes=display_labels(r)[0], arms=labels)
         elif name == "plasmode_metrics" and r.plasmode is not None:
             frame = plasmode_table(r.plasmode, labels)
         out[name] = people_model(frame, vocab, caption=_caption(name, r))

@@ -11,6 +11,7 @@ wider than the portrait text width get a landscape section.
 from __future__ import annotations
 
 import io
+import re
 from copy import deepcopy
 from functools import lru_cache
 from pathlib import Path
@@ -123,6 +124,48 @@ def _caption(doc, model: TableModel) -> None:
     p.add_run(f". {model.caption}")
 
 
+#: Cells with a digit up to this many characters are never wrapped (numbers, intervals); text wraps at spaces.
+SHORT_CELL = 18
+
+
+def _floors(model: TableModel, size: float) -> list[float]:
+    """Narrowest width in inches of each statistic column: its short cells with a number (up to
+    :data:`SHORT_CELL` characters: "0.87 (0.80 to 0.93)") whole, its other cells' and its header's longest word. Measured with a wider character than
+    :func:`_widths`' Calibri average (0.56 em; headers, bold, 0.67 em), so that a word processor that substitutes a
+    wider font (DejaVu Sans) does not break "Time" or "0.009" in two."""
+    char, pad = 0.0078 * size, 0.2
+    out = []
+    for j, col in enumerate(model.stat_columns):
+        texts = [r.cells[j].text for r in model.rows]
+        longest = max([len(t) if len(t) <= SHORT_CELL and any(ch.isdigit() for ch in t)
+                       else max(map(len, re.split(r"(?<=-)|\s+", t)), default=0) for t in texts]
+                      + [max([len(w) for w in col.label.split()] + [3]) * 1.2])   # bold
+        out.append(char * longest + pad)
+    return out
+
+
+def _fit(widths: list[float], floors: list[float], room: float) -> list[float]:
+    """Column widths that fill ``room`` inches: each column capped at a common width, never below its floor
+    (the cap found by bisection, so only the widest columns give up width); when even the floors do not fit, the
+    floors scaled alike."""
+    if sum(widths) <= room:
+        return widths
+    if sum(floors) >= room:
+        return [f * room / sum(floors) for f in floors]
+    lo, hi = 0.0, max(widths)
+    for _ in range(60):
+        cap = (lo + hi) / 2
+        if sum(max(f, min(w, cap)) for w, f in zip(widths, floors)) > room:
+            hi = cap
+        else:
+            lo = cap
+    return [max(f, min(w, lo)) for w, f in zip(widths, floors)]
+
+
+#: Most a portrait table's statistic columns are widened beyond their Calibri content when the page has room.
+SLACK = 1.25
+
+
 def _widths(model: TableModel, size: float) -> tuple[float, list[float]]:
     """Stub and statistic column widths in inches for text of ``size`` points: statistic columns fit their
     longest cell on one line (headers may wrap at spaces), the stub fits its longest row up to 2.6 inches."""
@@ -190,15 +233,23 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
         size = 8.0
         stub_w, widths = _widths(model, size)
     if stub_w + sum(widths) > text_width:
-        # Still too wide: the stub wraps first (down to 1.3 inches), then every column shrinks alike.
+        # Still too wide: the stub wraps first (down to 1.3 inches), then the widest columns wrap their text at
+        # spaces, down to their shortest unbreakable content (:func:`_fit`); a short cell, such as a number or an
+        # interval, never wraps. Shrinking every column alike set a note column of 3 inches beside numbers broken
+        # one digit per line.
         stub_w = max(1.3, text_width - sum(widths))
-        scale = min(1.0, text_width / (stub_w + sum(widths)))
-        stub_w, widths = stub_w * scale, [w * scale for w in widths]
+        widths = _fit(widths, _floors(model, size), text_width - stub_w)
     natural = stub_w + sum(widths)
     if natural < text_width and section.orientation == WD_ORIENT.LANDSCAPE:
         # A table that needed the landscape page spans its text width, aligned with the caption and notes.
         scale = text_width / natural
         stub_w, widths = stub_w * scale, [w * scale for w in widths]
+    elif natural < text_width and widths:
+        # Room to spare on the portrait page: up to a quarter more width for each statistic column, so that a
+        # word processor without Calibri (LibreOffice substitutes DejaVu Sans, whose digits are a quarter wider)
+        # still sets each number on one line ("124.3 (249.7)" wrapped after the estimate).
+        scale = min(SLACK, (text_width - stub_w) / sum(widths))
+        widths = [w * scale for w in widths]
     for name in ("Table Text", "Table Heading"):
         doc.styles[name].font.size = Pt(size)
     if model.caption:
