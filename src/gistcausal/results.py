@@ -276,4 +276,11 @@ def fmt_number(v: float | None, digits: int = 2) -> str:
     return "NE" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
-__all__ = ["AnalysisResults", "PlotData", "WeightSummary", "histogram_by_arm", "fmt_number", "SCHEMA_VERSION"]
+def and_list(items: Any) -> str:
+    """Items as a sentence lists them: "A", "A and B", "A, B and C"."""
+    items = [str(x) for x in items]
+    return items[0] if len(items) == 1 else (", ".join(items[:-1]) + " and " + items[-1] if items else "")
+
+
+__all__ = ["AnalysisResults", "PlotData", "WeightSummary", "histogram_by_arm", "fmt_number", "and_list",
+           "SCHEMA_VERSION"]

@@ -253,3 +253,20 @@ def test_entropy_balancing_protocol_names_no_propensity_model(tmp_path):
     assert "correct propensity model" not in rows["Identifying assumptions"]
     assert "Zhao Q, Percival D" in rows["Identifying assumptions"]
     assert not answer(res).caveats or "No adjustment" not in answer(res).caveats[0]
+
+
+def test_methods_list_items_as_sentences_do(default_results):
+    """The manuscript read "targeted the ATE, ATT", "survival differences at 6, 12, 24 months" and a covariate
+    list without "and"."""
+    from gistcausal.present.sections import methods_paragraph
+    from gistcausal.results import and_list
+
+    assert [and_list(x) for x in (["A"], ["A", "B"], ["A", "B", "C"], [])] == ["A", "A and B", "A, B and C", ""]
+    text = methods_paragraph(default_results)
+    cfg = default_results.config
+    ests = cfg.analysis.survival.estimands
+    assert f"targeted the {and_list(ests)}" in text and ", ".join(ests) + " " not in text
+    marks = cfg.analysis.survival.landmarks
+    assert f"at {and_list(f'{x:g}' for x in marks)} {cfg.time_unit}" in text
+    last = [c.label or n for n, c in cfg.covariates.items() if c.in_propensity][-1]
+    assert f" and {last}." in text

@@ -16,7 +16,7 @@ from gistcausal.design.disclosure import threshold_for
 from gistcausal.present.plots import new_figure
 from gistcausal.present.plots.km import plot_km
 from gistcausal.present.tables import _level_label, term_label
-from gistcausal.results import AnalysisResults, fmt_number
+from gistcausal.results import AnalysisResults, and_list, fmt_number
 
 _MEASURES = {"median_diff": "Median difference", "surv_diff": "Survival difference", "surv_ratio": "Survival ratio",
              "rmst_diff": "RMST difference", "hr": "Hazard ratio", "logrank_p": "Log-rank p",
@@ -263,7 +263,7 @@ def multiarm_methods(r: AnalysisResults) -> str:
     s = cfg.analysis.survival
     covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
     first = labels[next(iter(cfg.treatment.arms))]
-    ests = ", ".join(s.estimands)
+    ests = and_list(s.estimands)
     focal = labels.get(cfg.treatment.treated, cfg.treatment.treated)
     formula = {"ATE": "1/e_a(x) for the ATE",
                "ATT": f"e_f(x)/e_a(x) for the ATT of the focal arm {focal}",

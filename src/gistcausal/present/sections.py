@@ -21,7 +21,7 @@ from gistcausal.present.answer import headline
 from gistcausal.present.people import MEASURE_NAMES, column_heading, decimals_for
 from gistcausal.present.multiarm import multiarm_methods, multiarm_sections, propensity_table, weights_table
 from gistcausal.present.table_model import TableModel, fmt_num
-from gistcausal.results import AnalysisResults
+from gistcausal.results import AnalysisResults, and_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +485,7 @@ def _plan_text(r: "AnalysisResults") -> str:
 def weighting_sentence(r: "AnalysisResults") -> str:
     """How the arms were made comparable (analysis.weights.method), with the unmatched counts for matching."""
     cfg = r.config
-    w, est = cfg.analysis.weights, ", ".join(cfg.analysis.survival.estimands)
+    w, est = cfg.analysis.weights, and_list(cfg.analysis.survival.estimands)
     if w.method == "matching":
         m = cfg.analysis.matching
         cal = f"a caliper of {m.caliper:g} SD of the logit propensity score" if m.caliper else "no caliper"
@@ -532,7 +532,7 @@ def methods_paragraph(r: "AnalysisResults") -> str:
                 "Epidemiology 2008;19:766-79; Danaei G et al. Stat Methods Med Res 2013;22:70-96).")
     tr = cfg.treatment
     s = cfg.analysis.survival
-    covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
+    covs = and_list((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
     var = {"robust": "robust (sandwich / infinitesimal-jackknife) variance treating the weights as known",
            "m_estimation": "M-estimation variance accounting for the estimated propensity score",
            "m_estimation_corrected": "M-estimation variance accounting for the estimated propensity score, with "
@@ -550,7 +550,7 @@ def methods_paragraph(r: "AnalysisResults") -> str:
             f"model for receiving {tr.label(tr.treated)} included {covs}. {weighting_sentence(r)} Covariate balance was "
             f"assessed with standardized mean differences (threshold {cfg.analysis.balance_threshold}) following the "
             "conventions of R's cobalt. ")
-    landmarks = f"{', '.join(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}" if s.landmarks else ""
+    landmarks = f"{and_list(f'{x:g}' for x in s.landmarks)} {cfg.time_unit}" if s.landmarks else ""
     horizon = f"horizon {s.horizon:g} {cfg.time_unit}" if s.horizon else ""
     effects = []
     if "time_to_event" in kinds:
