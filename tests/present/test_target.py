@@ -294,3 +294,22 @@ def test_readme_target_excerpt_is_the_runs(default_results):
     block = readme_block((ROOT / "README.md").read_text(encoding="utf-8"))
     assert block == excerpt(default_results)
     assert "Censoring models" in block and "| not reported by this analysis (author to add) | 2, 4," in block
+
+
+def test_report_manuscript_figures_are_not_cropped(default_results, tmp_path):
+    """The report writes the manuscript's PNGs (150 dpi) beside its own (130 dpi); cropped to the box measured at
+    130 dpi, the Kaplan-Meier figure lost the first letters of its longest numbers-at-risk label. Each is now
+    cropped to its own tight box: a margin of background on every side."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from gistcausal.present.report import figure_files
+
+    _, manuscript = figure_files(default_results, tmp_path)
+    assert manuscript
+    for key, png in manuscript.items():
+        img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+        for edge in (img[:, :3], img[:, -3:], img[:3, :], img[-3:, :]):
+            assert edge.min() > 200, key   # no ink within 3 pixels of an edge

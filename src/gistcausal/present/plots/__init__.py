@@ -104,11 +104,11 @@ def save_svg(fig: Any, path: Any, *, bbox: Any = None) -> None:
 
 def save_figure(fig: Any, stem: Any, *, dpi: int = 130) -> Any:
     """``fig`` as ``<stem>.png`` (at ``dpi``) and ``<stem>.svg``, both cropped to one :func:`tight_bbox` (the
-    figure is laid out once for both). Returns that box (the manuscript's PNG of the figure reuses it)."""
+    figure is laid out once for both). Returns that box."""
     from pathlib import Path
 
     stem = Path(stem)
-    box = tight_bbox(fig)
+    box = tight_bbox(fig, dpi=dpi)   # measured at the PNG's resolution: text extents differ between resolutions
     save_png(fig, stem.with_name(stem.name + ".png"), dpi=dpi, bbox=box)
     save_svg(fig, stem.with_name(stem.name + ".svg"), bbox=box)
     return box
