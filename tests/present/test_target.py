@@ -313,3 +313,18 @@ def test_report_manuscript_figures_are_not_cropped(default_results, tmp_path):
         img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
         for edge in (img[:, :3], img[:, -3:], img[:3, :], img[-3:, :]):
             assert edge.min() > 200, key   # no ink within 3 pixels of an edge
+
+
+def test_manuscript_table2_prints_labels_not_codes(default_results):
+    """Table 2 of manuscript.docx read 'outcome', 'method: iptw', 'variance: greenwood', 'estimand: none' (the
+    codes of estimates.csv); it now reads as the report's table."""
+    from gistcausal.present.manuscript import _tables
+
+    t2 = dict(_tables(default_results))["table2"]
+    labels = [c.label for c in t2.columns]
+    assert labels[:2] == ["Outcome", "Measure"] and "Method" in labels and "Variance" in labels
+    cells = {c.text for row in t2.rows for c in row.cells}
+    assert not cells & {"iptw", "unadjusted", "robust", "greenwood", "model", "none"}
+    assert {"IPTW", "Unadjusted"} <= cells
+    j = labels.index("Variance") - 1   # the first column is the stub
+    assert all(row.cells[j].text[:1].isupper() for row in t2.rows if row.cells[j].text)

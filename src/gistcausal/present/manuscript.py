@@ -21,6 +21,7 @@ import pandas as pd
 
 from gistcausal.design.disclosure import suppress_text, threshold_for
 from gistcausal.present.answer import answer
+from gistcausal.present.people import people_model, vocabulary
 from gistcausal.present.sections import estimates_display, display_labels, methods_paragraph
 from gistcausal.present.table_model import TableModel, printable_text
 from gistcausal.present.target import target_checklist
@@ -80,7 +81,8 @@ def _tables(r: AnalysisResults) -> list[tuple[str, TableModel]]:
     if r.table1 is not None and hasattr(r.table1, "model"):
         t1 = r.table1.model
         out.append(("table1", replace(t1, caption=t1.caption or "Baseline characteristics", number=1)))
-    t2 = TableModel.from_frame(_estimates_table(r), caption="Estimated effects with 95% confidence intervals")
+    # as the report shows it: headings in words, methods and variances as labels ("IPTW", "Robust"), not codes
+    t2 = people_model(_estimates_table(r), vocabulary(r), caption="Estimated effects with 95% confidence intervals")
     out.append(("table2", replace(t2, number=2)))
     out.append(("checklist", target_checklist(r).model(number=1)))
     return out
