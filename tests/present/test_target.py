@@ -328,3 +328,20 @@ def test_manuscript_table2_prints_labels_not_codes(default_results):
     assert {"IPTW", "Unadjusted"} <= cells
     j = labels.index("Variance") - 1   # the first column is the stub
     assert all(row.cells[j].text[:1].isupper() for row in t2.rows if row.cells[j].text)
+
+
+def test_checklist_quotes_config_text_cut_after_a_whole_word(default_results):
+    """Items 1b and 5 quoted the config's description cut at 80 characters, inside a word ('... first-line
+    imatinib 4' for 'imatinib 400 mg')."""
+    from gistcausal.present.target import _clip, target_checklist
+
+    assert _clip("short text") == "short text"
+    long = "Patients with advanced GIST progressing on first-line imatinib 400 mg, treated in second line"
+    assert _clip(long) == "Patients with advanced GIST progressing on first-line imatinib 400 mg, treated…"
+    assert len(_clip(long)) <= 80 and _clip("x" * 100) == "x" * 79 + "…"
+    items = {i.id: i for i in target_checklist(default_results).items}
+    where = items["5"].where
+    if where.startswith("config description: "):
+        quoted = where[len("config description: "):]
+        desc = " ".join(default_results.config.description.split())
+        assert quoted == desc or (quoted.endswith("…") and desc.startswith(quoted[:-1] + " "))

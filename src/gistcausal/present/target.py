@@ -230,9 +230,18 @@ class TargetChecklist:
                           number=number, label=label)
 
 
+def _clip(text: str, most: int = 80) -> str:
+    """``text`` up to ``most`` characters, cut after a whole word with an ellipsis ("imatinib 4" was the end of a
+    description cut inside "imatinib 400 mg")."""
+    text = " ".join(text.split())
+    if len(text) <= most:
+        return text
+    cut = text[:most - 1].rsplit(" ", 1)[0] if " " in text[:most - 1] else text[:most - 1]
+    return cut.rstrip(",;:") + "…"
+
+
 def _config_text(key: str, text: str) -> str:
-    short = text if len(text) <= 80 else text[:77] + "..."
-    return f"reporting.{key}: {short}"
+    return f"reporting.{key}: {_clip(text)}"
 
 
 def _finite_ci(e: Any) -> bool:
@@ -282,7 +291,7 @@ def target_checklist(results: AnalysisResults) -> TargetChecklist:
     s: dict[str, tuple[str, str]] = {}
     # Abstract: gistcausal writes no abstract; the summary section holds its material.
     s["1a"] = (PARTLY, "#summary, #protocol (material for the abstract; the abstract itself is the authors')")
-    s["1b"] = (PARTLY, f"config description: {cfg.description[:80]}" if cfg.description
+    s["1b"] = (PARTLY, f"config description: {_clip(cfg.description)}" if cfg.description
                else "#flow (source records); name the data sources in the abstract")
     s["1c"] = (PARTLY, "#summary, #protocol (identifying assumptions), #methods (material for the abstract)")
     s["2"] = author("scientific background and the gap in knowledge are the authors'")
@@ -290,7 +299,7 @@ def target_checklist(results: AnalysisResults) -> TargetChecklist:
         PARTLY, "#summary, #protocol (question from the protocol; set reporting.causal_question for the full "
                 "wording)")
     s["4"] = _field(rep, "why_not_randomized") or author("set reporting.why_not_randomized")
-    s["5"] = (REPORTED, f"config description: {cfg.description[:80]}") if cfg.description \
+    s["5"] = (REPORTED, f"config description: {_clip(cfg.description)}") if cfg.description \
         else (PARTLY, "#flow (source records); purpose, setting and period: set the config's description")
     # 6a-6h: the target-trial column of the protocol table; 7a-7h: its emulation column.
     s["6a"] = (REPORTED, "#protocol (eligibility criteria, target trial)") if designed \
