@@ -430,3 +430,20 @@ def test_estimates_for_people_are_the_reports_display(default_results):
     labels = [c.label for c in model.columns]
     assert "95% CI" in labels and not {"Scale", "Extra", "CI low", "95% CI low"} & set(labels)
     assert len(model.rows) == len(default_results.estimates)
+
+
+def test_word_sets_prose_columns_left_and_numbers_centred(tmp_path):
+    """The TARGET checklist in Word centred its recommendations and notes, paragraphs of text; a column with a
+    cell of prose is now set left (header included), numbers and short labels stay centred."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    from gistcausal.present.render.word import render_docx
+
+    df = pd.DataFrame({"item": ["1a", "1b"], "status": ["reported", "partly"], "estimate": ["0.67", "1.05"],
+                       "recommendation": ["Say that the study is an observational emulation of a target trial",
+                                          "Name the data sources"]})
+    doc, _ = _grid_inches(render_docx(TableModel.from_frame(df), tmp_path / "prose.docx"))
+    rows = doc.tables[0].rows
+    align = [[c.paragraphs[0].alignment for c in row.cells] for row in rows]
+    assert all(a[3] == WD_ALIGN_PARAGRAPH.LEFT for a in align)                 # prose, header included
+    assert all(a[1] == a[2] == WD_ALIGN_PARAGRAPH.CENTER for a in align)       # short labels and numbers

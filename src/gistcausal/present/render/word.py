@@ -162,6 +162,9 @@ def _fit(widths: list[float], floors: list[float], room: float) -> list[float]:
     return [max(f, min(w, lo)) for w, f in zip(widths, floors)]
 
 
+#: A column with a cell longer than this (with a space) is prose, set left.
+PROSE_CELL = 30
+
 #: Most a portrait table's statistic columns are widened beyond their Calibri content when the page has room.
 SLACK = 1.25
 
@@ -327,15 +330,18 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
             _cell_bottom(cell, RULE_INNER)
         r += 1
     label_row = rows[r]
+    # prose (a note, a checklist's recommendation) is set left, as text; numbers and short labels centred
+    prose = [False] + [any(len(row.cells[j].text) > PROSE_CELL and " " in row.cells[j].text for row in model.rows)
+                       for j in range(len(model.stat_columns))]
+    aligns = [WD_ALIGN_PARAGRAPH.LEFT if j == 0 or prose[j] else WD_ALIGN_PARAGRAPH.CENTER
+              for j in range(len(model.columns))]
     for j, col in enumerate(model.columns):
-        align = WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER
-        put(label_row.cells[j], col.label, style="Table Heading", align=align)
+        put(label_row.cells[j], col.label, style="Table Heading", align=aligns[j])
     r += 1
     if has_sub:
         for j, col in enumerate(model.columns):
             # "n = 72.3, ESS = 66.9" breaks at its comma rather than wherever the column width falls.
-            put(rows[r].cells[j], col.sublabel.replace(", ", "\n"), style="Table Text",
-                align=WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER)
+            put(rows[r].cells[j], col.sublabel.replace(", ", "\n"), style="Table Text", align=aligns[j])
         r += 1
     for k in range(n_head):
         _row_flag(rows[k], "w:tblHeader")
@@ -348,7 +354,7 @@ def render_docx(model: TableModel, path: str | Path) -> Path:
         cells = rows[n_head + i].cells
         put(cells[0], mrow.stub, style="Table Text", align=WD_ALIGN_PARAGRAPH.LEFT, indent=mrow.indent)
         for j, c in enumerate(mrow.cells, start=1):
-            put(cells[j], c.text, style="Table Text")
+            put(cells[j], c.text, style="Table Text", align=aligns[j])
     for note in model.footnotes:
         doc.add_paragraph(note, style="Table Note")
     doc.save(str(path))
