@@ -704,3 +704,16 @@ def test_init_without_a_time_column_but_with_dates_says_to_derive_the_time():
     with pytest.raises(DataError) as err:
         propose(df.drop(columns=["entry.dt", "last.dt"]), data_path="udca.csv", treatment_col="trt")
     assert "hold dates" not in str(err.value)
+
+
+@pytest.mark.parametrize("event_col, label", [("status", "Time to event"), ("fustat", "Time to event"),
+                                              ("EVENT", "Time to event"), ("death", "Time to death"),
+                                              ("recur", "Time to recur")])
+def test_init_labels_an_outcome_named_by_a_generic_event_column_time_to_event(event_col, label):
+    """R's gbsg (rfstime, status): the report was titled "Time to status by hormon"."""
+    rng = np.random.default_rng(4)
+    n = 80
+    df = pd.DataFrame({"trt": rng.integers(0, 2, n), "time": rng.integers(1, 500, n), event_col: rng.integers(0, 2, n),
+                       "age": rng.integers(30, 80, n)})
+    assert propose(df, data_path="g.csv", treatment_col="trt", time_col="time",
+                   event_col=event_col).outcome_label == label

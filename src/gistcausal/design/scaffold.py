@@ -501,6 +501,10 @@ _EVENT_CODES = ("1", "true", "yes", "y", "event", "dead", "death", "died", "dece
 _CENSORED_CODES = ("0", "false", "no", "n", "censored", "censor", "alive", "none", "event-free")
 #: Codes of a first-event column read as death (the cause of interest of a competing-risks outcome by default).
 _DEATH_CODES = ("dead", "death", "died", "deceased")
+#: Event-column names that say nothing of the event (the outcome is then labelled "Time to event").
+_GENERIC_EVENT_NAMES = ("event", "events", "status", "stat", "cens", "censor", "censored", "censoring", "fail",
+                        "failure", "observed", "d", "e", "delta", "outcome", "indicator", "fustat", "vstatus",
+                        "gebeurtenis", "ereignis", "evenement", "statut")
 #: Most causes a first-event column may have for init to read it as a competing-risks outcome.
 MAX_CAUSES = 6
 
@@ -758,7 +762,10 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
             g = ColumnGuess(c, "skip", (), g.n_missing, "named like a follow-up time or event (an outcome, "
                             "measured after treatment, must not be a confounder)")
         (skipped if g.type == "skip" else covs).append(g)
-    label = f"Time to {event_col}" if outcome != "outcome" else "Outcome"
+    # "Time to death", "Time to recur"; a column that names no event ("status", "fustat", "event") gives "Time to
+    # event" (R's gbsg: "Time to status" titled the report); the config's comment asks for a better label
+    generic = event_col.strip().lower() in _GENERIC_EVENT_NAMES or event_col.strip().lower().endswith("stat")
+    label = ("Time to event" if generic else f"Time to {event_col}") if outcome != "outcome" else "Outcome"
     if causes:
         label = f"First event ({event_col})"
     others = {"time": tuple(c for c in cand["time"] if c != time_col)[:4],
