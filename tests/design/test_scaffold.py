@@ -717,3 +717,24 @@ def test_init_labels_an_outcome_named_by_a_generic_event_column_time_to_event(ev
                        "age": rng.integers(30, 80, n)})
     assert propose(df, data_path="g.csv", treatment_col="trt", time_col="time",
                    event_col=event_col).outcome_label == label
+
+
+def test_init_reads_descriptive_column_names():
+    """A table with descriptive names (R's gbsg renamed as a registry exports it): init took 'Age (years)' as the
+    follow-up time (a unit word), 'Menopausal status' as the event and 'Patient ID' as a covariate, and the run
+    went through. Endpoint words now outrank a unit or a status beside other words, a baseline token (age) is
+    never a time, an 'ID' token marks an identifier, and a baseline status stays a covariate."""
+    rng = np.random.default_rng(5)
+    n = 120
+    df = pd.DataFrame({"Patient ID": np.arange(1000, 1000 + n), "Age (years)": rng.integers(30, 80, n),
+                       "Menopausal status": rng.integers(0, 2, n), "Hospital ID": rng.integers(1, 6, n),
+                       "Hormone therapy": rng.choice(["Yes", "No"], n), "Tumour size": rng.gamma(3, 8, n).round(),
+                       "RFS time (days)": rng.integers(30, 2500, n), "RFS event": rng.integers(0, 2, n),
+                       "Vital status": rng.integers(0, 2, n)})
+    plan = propose(df, data_path="registry.csv")
+    assert (plan.time_col, plan.event_col, plan.treatment_col) == ("RFS time (days)", "RFS event", "Hormone therapy")
+    covs = [g.name for g in plan.covariates]
+    assert "Age (years)" in covs and "Menopausal status" in covs and "Patient ID" not in covs
+    skipped = {g.name: g.reason for g in plan.skipped}
+    assert skipped["Patient ID"].startswith("looks like an identifier")
+    assert skipped["Vital status"].startswith("named like a follow-up time or event")   # an outcome: left out

@@ -106,6 +106,18 @@ def _ends_like(token: str, endings: tuple[str, ...]) -> bool:
     return False
 
 
+def _is_id_name(name: str, *, patient: bool = False) -> bool:
+    """A name that says identifier: one of :data:`_ID_WORDS` whole, or with an ``id`` token ("Patient ID",
+    "subject.id"); ``patient``: of a patient ("Patient ID", not "Hospital ID", whose values repeat by design)."""
+    if _name_score(name, _ID_WORDS) == 2:
+        return True
+    toks = _tokens(name)
+    if any(t in ("pid", "mrn") for t in toks):
+        return True
+    return "id" in toks and (not patient or any(t in ("patient", "subject", "person", "participant", "record")
+                                                for t in toks))
+
+
 def _name_score(name: str, words: tuple[str, ...]) -> int:
     """2: the whole name is one of ``words``; 1: one of its tokens is, or ends like them after an endpoint's
     letters (``ptime``, ``pstat``: R's mgus2 progression time and status; ``fustat``); 0: none."""
@@ -205,7 +217,7 @@ def infer_column(s: pd.Series, name: str | None = None) -> ColumnGuess:
     if nums is None and _is_date_text(x):
         return ColumnGuess(name, "skip", (), miss, "dates written as text (derive a time or an age from them "
                            "first)")
-    if _name_score(name, _ID_WORDS) == 2 or (k == len(x) and len(x) > 20 and (
+    if _name_score(name, _ID_WORDS) == 2 or (k == len(x) and _is_id_name(name)) or (k == len(x) and len(x) > 20 and (
             nums is None or (nums.round() == nums).all() and _is_row_number(nums))):
         return ColumnGuess(name, "skip", (), miss, "looks like an identifier (one value per row)")
     if k == len(x) and len(x) > 20 and nums is not None and (nums.round() == nums).all() and _is_sequence(nums):
@@ -254,8 +266,39 @@ def _slug(text: Any, fallback: str) -> str:
     return s[:40]
 
 
+#: Name tokens of baseline measurements that are never a follow-up time ("Age (years)" holds a unit word).
+_NOT_TIME_TOKENS = ("age", "leeftijd", "alter", "birth", "dob", "bmi", "weight", "height", "size", "dose", "mg",
+                    "score", "count", "nodes", "year_of_diagnosis")
+#: Name tokens that mark an endpoint ("RFS event", "OS time"): a column so named outranks a bare unit or status.
+_ENDPOINT_TOKENS = ("os", "pfs", "rfs", "efs", "dfs", "dss", "css", "ttp", "ttf", "fu", "followup", "follow")
+#: Event words that also name baseline covariates ("menopausal status", "performance status"): alone they make a
+#: weaker candidate than a word that names an event.
+_WEAK_EVENT_TOKENS = ("status", "stat", "observed", "d", "e")
+
+
+def _role_score(name: str, words: tuple[str, ...]) -> float:
+    """How well a column's name reads as ``words``' role: 2 for the whole name, else the number of its tokens
+    that are such words (:func:`_name_score`'s rule for each), plus half a point for an endpoint's token (RFS,
+    OS, follow-up); a follow-up time never has a baseline token (age, weight, ...), and an event column whose only
+    event word is "status" beside other words ("Menopausal status") counts half. 0: not a candidate by name."""
+    if _name_score(name, words) == 2:
+        return 2.0 + 1.0   # above any partial match
+    toks = _tokens(name)
+    ends = _WORD_ENDINGS.get(words, ())
+    hits = [t for t in toks if t in words or _ends_like(t, ends)]
+    if not hits:
+        return 0.0
+    if words is _TIME_WORDS and any(t in _NOT_TIME_TOKENS for t in toks):
+        return 0.0
+    score = float(len(hits))
+    if words is _EVENT_WORDS and all(t in _WEAK_EVENT_TOKENS for t in hits) and len(toks) > len(hits) \
+            and not any(t in _ENDPOINT_TOKENS or t == "vital" for t in toks):
+        score /= 2
+    return score + (0.5 if any(t in _ENDPOINT_TOKENS for t in toks) else 0.0)
+
+
 def _guess(df: pd.DataFrame, words: tuple[str, ...], ok) -> list[str]:
-    scored = [(_name_score(c, words), i, c) for i, c in enumerate(df.columns) if ok(df[c])]
+    scored = [(_role_score(c, words), i, c) for i, c in enumerate(df.columns) if ok(df[c])]
     return [c for sc, _, c in sorted(scored, key=lambda t: (-t[0], t[1])) if sc > 0]
 
 
@@ -667,7 +710,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
     for c in cols:
         # one row per patient: an identifier that repeats means start/stop (counting-process) rows or several
         # units per patient (R's heart, cgd, retinopathy), which this analysis would count as separate patients
-        if _name_score(c, _ID_WORDS) == 2:
+        if _is_id_name(c, patient=True):
             ids = df[c].dropna()
             n_ids = int(ids.nunique())
             if 0 < n_ids < len(ids):
@@ -733,7 +776,9 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
         lms = tuple(x for x in lms if x < h) + (h,) if landmarks is None else lms
     if landmarks is not None:
         lms = tuple(sorted(float(x) for x in landmarks))
-    outcome_cols = set(cand["time"]) | set(cand["event"])
+    # columns named like an outcome are left out of the covariates; not one named like a baseline status
+    # ("Menopausal status", "Performance status": half a point, :func:`_role_score`)
+    outcome_cols = set(cand["time"]) | {c for c in cand["event"] if _role_score(c, _EVENT_WORDS) >= 1}
     chosen = {treatment_col, time_col, event_col}
     outcome = _slug(event_col, "outcome")
     reserved = reserved_column_names([outcome])
