@@ -738,3 +738,27 @@ def test_init_reads_descriptive_column_names():
     skipped = {g.name: g.reason for g in plan.skipped}
     assert skipped["Patient ID"].startswith("looks like an identifier")
     assert skipped["Vital status"].startswith("named like a follow-up time or event")   # an outcome: left out
+
+
+def test_init_groups_treatment_codes_that_differ_only_in_case_or_spaces(tmp_path):
+    """A hand-typed registry column holding 'Yes', 'Yes ', 'yes' and 'No', ' No': init made four or five arms of
+    them. Codes that differ only in case or surrounding spaces are now one arm, listed together in the config
+    with a comment, and the run reads every patient into two arms."""
+    rng = np.random.default_rng(6)
+    n = 150
+    df = pd.DataFrame({"treatment": rng.choice(["Yes", "Yes", "Yes ", "yes", "No", "No", " No"], n),
+                       "time": rng.integers(1, 60, n), "event": rng.integers(0, 2, n), "age": rng.integers(30, 80, n)})
+    plan = propose(df, data_path="t.csv")
+    assert [(name, code) for name, code, _ in plan.arms] == [("treatment", "Yes"), ("no_treatment", "No")]
+    assert set(plan.arm_variants["Yes"]) == {"Yes", "Yes ", "yes"} and set(plan.arm_variants["No"]) == {"No", " No"}
+    df.to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "t.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "t.csv"), "--out", str(out), "--yes"])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "Codes that differ only in case or spaces are one arm" in " ".join(text.replace("#", " ").split())
+    v = runner.invoke(app, ["validate", str(out)])
+    assert v.exit_code == 0, v.output
+    flat = " ".join(v.output.split())
+    n_yes = int(df["treatment"].str.strip().str.lower().eq("yes").sum())
+    assert f"treatment n = {n_yes}" in flat and f"no_treatment n = {n - n_yes}" in flat

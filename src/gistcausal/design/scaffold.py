@@ -425,6 +425,7 @@ class ScaffoldPlan:
     reference_arm: str = ""             # three or more arms: the reference (listed first in the config)
     causes: dict[Any, str] = field(default_factory=dict)   # competing risks: {code: label}, cause of interest first
     censor_value: Any = 0               # competing risks: the event column's code of censored patients
+    arm_variants: dict[str, tuple[Any, ...]] = field(default_factory=dict)   # code text -> the codes of one arm
 
 
 def _raw(v: Any) -> Any:
@@ -735,7 +736,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
         raise DataError(f"init: the treatment, time and event columns must differ (got {treatment_col!r}, "
                         f"{time_col!r}, {event_col!r}). Give them with --treatment, --time and --event.")
     tr = df[treatment_col]
-    values = list(pd.unique(tr.dropna()))
+    values, variants = _grouped_codes(tr)
     if not 2 <= len(values) <= MAX_ARMS:
         shown = ", ".join(repr(str(_py(v))) for v in order_levels(values)[:8])
         raise DataError(f"init --treatment: column '{_c(treatment_col)}' must have 2 to {MAX_ARMS} values to "
@@ -823,7 +824,25 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                         at_risk_times=at_risk, times_reason=why, covariates=tuple(covs), skipped=tuple(skipped),
                         other_candidates=others, arm_reason=arm_reason, event_reason=event_reason,
                         censored_value=censored_value, csv_options=dict(csv_options or {}),
-                        reference_arm=reference, causes=causes, censor_value=censor_value)
+                        reference_arm=reference, causes=causes, censor_value=censor_value, arm_variants=variants)
+
+
+def _grouped_codes(tr: pd.Series) -> tuple[list[Any], dict[str, tuple[Any, ...]]]:
+    """A treatment column's distinct codes, those that differ only in case or spaces ("Yes", "yes ", " YES") as
+    one: the most frequent of them without surrounding spaces stands for the group. Returns the codes and, for each group of two or more, the
+    representative's code text -> every code of the group (most frequent first), which the config lists as one
+    arm. Typed by hand, a registry's codes vary so: each variant read as an arm of its own made 'Yes' and 'Yes '
+    two arms."""
+    counts = tr.dropna().value_counts(sort=True)
+    groups: dict[Any, list[Any]] = {}
+    for v in counts.index:
+        key = " ".join(v.split()).casefold() if isinstance(v, str) else v
+        groups.setdefault(key, []).append(v)
+    for g in groups.values():   # a variant without surrounding spaces stands for its group when there is one
+        g.sort(key=lambda v: isinstance(v, str) and v != v.strip())
+    values = [g[0] for g in groups.values()]
+    variants = {code_text(_raw(g[0])): tuple(_raw(v) for v in g) for g in groups.values() if len(g) > 1}
+    return values, variants
 
 
 def _retype(s: pd.Series, name: str, kind: str) -> ColumnGuess:
@@ -929,6 +948,18 @@ def plan_summary(plan: ScaffoldPlan) -> list[str]:
     return lines
 
 
+def _arm_codes(plan: ScaffoldPlan, code: Any) -> list[Any]:
+    """The codes the config lists for the arm of ``code``: its variants in case or spaces too."""
+    return list(plan.arm_variants.get(code_text(code), (code,)))
+
+
+def _variants_note(plan: ScaffoldPlan) -> str:
+    if not plan.arm_variants:
+        return ""
+    shown = "; ".join(", ".join(repr(v) for v in group) for group in plan.arm_variants.values())
+    return f" Codes that differ only in case or spaces are one arm ({_c(shown)}): check that they mean the same."
+
+
 def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
     """The commented YAML config of a :class:`ScaffoldPlan`; it validates and runs as written."""
     (tname, tcode, tlabel), (cname, ccode, clabel) = plan.arms[:2]
@@ -957,14 +988,16 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
                         + ", ".join(f"{_c(n)} = {_c(c)}" for n, c, _ in ordered)
                         + f"; {plan.arm_reason}. The first arm listed is the reference of the multinomial "
                         "propensity model; every pair of arms is compared; `treated` is the focal arm of an ATT. "
-                        "The labels name the arms in the report: write them out.", 4)
-        out += _dump({"column": plan.treatment_col, "arms": _Flow({n: [c] for n, c, _ in ordered}),
+                        "The labels name the arms in the report: write them out." + _variants_note(plan), 4)
+        out += _dump({"column": plan.treatment_col, "arms": _Flow({n: _arm_codes(plan, c) for n, c, _ in ordered}),
                       "treated": tname, "labels": _Flow({n: lab for n, _, lab in ordered})}, 4)
     else:
         out += _comment(f"Arms from the values of column '{_c(plan.treatment_col)}': {_c(tname)} = {_c(tcode)}, "
                         f"{_c(cname)} = {_c(ccode)}; {plan.arm_reason}. To swap, set `treated: {_c(cname)}`. The "
-                        "labels name the arms in the report: write them out (e.g. \"Financial aid\").", 4)
-        out += _dump({"column": plan.treatment_col, "arms": _Flow({tname: [tcode], cname: [ccode]}),
+                        "labels name the arms in the report: write them out (e.g. \"Financial aid\")."
+                        + _variants_note(plan), 4)
+        out += _dump({"column": plan.treatment_col, "arms": _Flow({tname: _arm_codes(plan, tcode),
+                                                                   cname: _arm_codes(plan, ccode)}),
                       "treated": tname, "labels": _Flow({tname: tlabel, cname: clabel})}, 4)
     out += ["  outcomes:"]
     if plan.causes:
