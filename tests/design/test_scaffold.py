@@ -762,3 +762,21 @@ def test_init_groups_treatment_codes_that_differ_only_in_case_or_spaces(tmp_path
     flat = " ".join(v.output.split())
     n_yes = int(df["treatment"].str.strip().str.lower().eq("yes").sum())
     assert f"treatment n = {n_yes}" in flat and f"no_treatment n = {n - n_yes}" in flat
+
+
+def test_init_flags_covariate_levels_that_differ_only_in_case_or_spaces(tmp_path):
+    """'Male' and 'male ' are two levels in the analysis: init now says so in the covariate's comment and on the
+    console, and leaves clean columns alone."""
+    rng = np.random.default_rng(7)
+    n = 120
+    df = pd.DataFrame({"treatment": rng.integers(0, 2, n), "sex": rng.choice(["Male", "male ", "Female"], n),
+                       "stage": rng.choice(["I", "II", "III"], n), "time": rng.integers(1, 60, n),
+                       "event": rng.integers(0, 2, n)})
+    df.to_csv(tmp_path / "lv.csv", index=False)
+    out = tmp_path / "lv.yaml"
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "lv.csv"), "--out", str(out), "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "check: levels differing only in case or spaces in sex (see the config)" in " ".join(r.output.split())
+    text = " ".join(out.read_text().replace("#", " ").split())
+    assert "sex: text with 3 levels; CHECK: levels that differ only in case or spaces ('Male' / 'male ')" in text
+    assert "stage: text with 3 levels;" not in text

@@ -224,16 +224,33 @@ def infer_column(s: pd.Series, name: str | None = None) -> ColumnGuess:
         return ColumnGuess(name, "skip", (), miss, "looks like an identifier (whole numbers, one per row, in "
                            "increasing order or numbered with few gaps)")
     if k == 2:
-        return ColumnGuess(name, "binary", tuple(order_levels(list(uniq))), miss, "two distinct values")
+        return ColumnGuess(name, "binary", tuple(order_levels(list(uniq))), miss,
+                           "two distinct values" + _level_variants_note(uniq))
     if nums is None:
         if k > MAX_TEXT_LEVELS:
             return ColumnGuess(name, "skip", (), miss, f"text with {k} distinct values (free text or an "
                                "identifier; group it into fewer levels to use it)")
-        return ColumnGuess(name, "categorical", tuple(order_levels(list(uniq))), miss, f"text with {k} levels")
+        return ColumnGuess(name, "categorical", tuple(order_levels(list(uniq))), miss,
+                           f"text with {k} levels" + _level_variants_note(uniq))
     if k <= MAX_INTEGER_CODES and (nums.round() == nums).all():
         levels = tuple(order_levels(sorted(set(nums.astype(int).tolist()))))
         return ColumnGuess(name, "categorical", levels, miss, f"{k} integer codes")
     return ColumnGuess(name, "continuous", (), miss, f"numbers with {k} distinct values")
+
+
+def _level_variants_note(levels: Any) -> str:
+    """A warning for text levels that differ only in case or surrounding spaces ("Male", "male "): each is a level
+    of its own in the analysis, so they should be made one in the data."""
+    groups: dict[str, list[str]] = {}
+    for v in levels:
+        if isinstance(v, str):
+            groups.setdefault(" ".join(v.split()).casefold(), []).append(v)
+    same = [g for g in groups.values() if len(g) > 1]
+    if not same:
+        return ""
+    shown = "; ".join(" / ".join(repr(v) for v in sorted(g)) for g in same[:3])
+    return (f"; CHECK: levels that differ only in case or spaces ({shown}) are separate levels in the analysis: "
+            "make them one in the data")
 
 
 def _is_row_number(x: pd.Series) -> bool:
@@ -945,6 +962,12 @@ def plan_summary(plan: ScaffoldPlan) -> list[str]:
     if plan.skipped:
         lines.append(f"left out ({len(plan.skipped)}): " + ", ".join(g.name for g in plan.skipped[:8])
                      + (" ..." if len(plan.skipped) > 8 else ""))
+    if plan.arm_variants:
+        lines.append("check: treatment codes differing only in case or spaces were made one arm ("
+                     + "; ".join(", ".join(repr(v) for v in g) for g in plan.arm_variants.values()) + ")")
+    mixed = [g.name for g in plan.covariates if "CHECK: levels that differ only in case" in g.reason]
+    if mixed:
+        lines.append(f"check: levels differing only in case or spaces in {', '.join(mixed[:8])} (see the config)")
     return lines
 
 
