@@ -431,8 +431,43 @@ def _read_for_init(path: Path):
         raise DataError(f"{path}: init --data reads files with one table (csv, parquet, xlsx) (got a DuckDB "
                         "database). Export the analysis table to CSV or Parquet, or write the config by hand.")
     options = sniff_csv(path) if source == "csv" else {}   # ; and 3,5 (European Excel), cp1252: written out
+    if source == "excel":
+        options = _data_sheet(path)
     raw["data"].update(options)
-    return load_data(config_from_dict(raw, source="init --data")), options
+    df = load_data(config_from_dict(raw, source="init --data"), check_treatment=False)
+    if source == "csv":
+        _no_title_line(path, df, options.get("sep", ","))
+    return df, options
+
+
+def _no_title_line(path: Path, df, sep: str) -> None:
+    """A title or export note above the header ("Registry export 2024-03-01"): pandas read it as the only column
+    name and init said no column looked like a follow-up time. Raise saying what the first lines hold."""
+    from gistcausal.errors import DataError
+
+    if len(df.columns) > 1:
+        return
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        lines = [ln for ln in (fh.readline() for _ in range(6)) if ln.strip()]
+    widths = [ln.count(sep) + 1 for ln in lines]
+    if len(widths) > 2 and widths[0] == 1 and min(widths[1:]) > 1:
+        raise DataError(f"{path}: the first line looks like a title above the header (got 1 field, then lines of "
+                        f"{widths[1]} fields: {lines[0].strip()[:60]!r}). Remove the line(s) above the column names, "
+                        "then run init again.")
+
+
+def _data_sheet(path: Path) -> dict[str, str]:
+    """A workbook of several sheets (a README or a codebook beside the data): the sheet holding the table, the one
+    with the most filled cells, as ``{"sheet": name}``; init read the first sheet and failed on a README."""
+    import pandas as pd
+
+    with pd.ExcelFile(path) as book:
+        names = [str(n) for n in book.sheet_names]
+        if len(names) < 2:
+            return {}
+        sizes = {n: int(book.parse(n).notna().to_numpy().sum()) for n in names}
+    best = max(names, key=lambda n: (sizes[n], -names.index(n)))
+    return {} if best == names[0] else {"sheet": best}
 
 
 def _init_from_data(data_file: Path, out: Path, *, name, treatment_col, time_col, event_col, event_value,

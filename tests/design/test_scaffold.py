@@ -780,3 +780,37 @@ def test_init_flags_covariate_levels_that_differ_only_in_case_or_spaces(tmp_path
     text = " ".join(out.read_text().replace("#", " ").split())
     assert "sex: text with 3 levels; CHECK: levels that differ only in case or spaces ('Male' / 'male ')" in text
     assert "stage: text with 3 levels;" not in text
+
+
+def test_init_reads_the_data_sheet_of_a_workbook_and_names_a_title_line(tmp_path):
+    """A workbook with a README sheet first: init failed with "treatment column '_' not found" (its placeholder
+    config) even when the data were on the first sheet. It now reads the sheet with the most filled cells and
+    writes `sheet:` into the config. A CSV with a title line above the header: init said no column looked like a
+    follow-up time; it now says the first line looks like a title."""
+    rng = np.random.default_rng(8)
+    n = 90
+    df = pd.DataFrame({"treatment": rng.integers(0, 2, n), "age": rng.integers(30, 80, n),
+                       "time": rng.integers(1, 60, n), "event": rng.integers(0, 2, n)})
+    book = tmp_path / "multi.xlsx"
+    with pd.ExcelWriter(book) as w:
+        pd.DataFrame({"Notes": ["registry export", "the table is on sheet data"]}).to_excel(w, sheet_name="README",
+                                                                                          index=False)
+        df.to_excel(w, sheet_name="data", index=False)
+    out = tmp_path / "m.yaml"
+    r = runner.invoke(app, ["init", "--data", str(book), "--out", str(out), "--yes"])
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load(out.read_text())["data"]["sheet"] == "data"
+    v = runner.invoke(app, ["validate", str(out)])
+    assert v.exit_code == 0 and f"n = {n}" in v.output, v.output
+    first = tmp_path / "first.xlsx"                 # the data on the first of two sheets: no sheet key needed
+    with pd.ExcelWriter(first) as w:
+        df.to_excel(w, sheet_name="data", index=False)
+        pd.DataFrame({"Notes": ["codebook"]}).to_excel(w, sheet_name="codebook", index=False)
+    r = runner.invoke(app, ["init", "--data", str(first), "--out", str(tmp_path / "f.yaml"), "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "sheet" not in yaml.safe_load((tmp_path / "f.yaml").read_text())["data"]
+    titled = tmp_path / "titled.csv"
+    titled.write_text("Registry export 2024-03-01\n" + df.to_csv(index=False))
+    r = runner.invoke(app, ["init", "--data", str(titled), "--out", str(tmp_path / "t.yaml"), "--yes"])
+    assert r.exit_code != 0 and "the first line looks like a title above the header (got 1 field, then lines of 4 " \
+        "fields: 'Registry export 2024-03-01')" in " ".join(r.output.split()), r.output

@@ -262,11 +262,12 @@ def parse_dates(df: pd.DataFrame, columns: Iterable[str], *, where: str, date_fo
     return out
 
 
-def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
+def load_data(cfg: StudyConfig, *, check_ids: bool = True, check_treatment: bool = True) -> pd.DataFrame:
     """Load the records a config points at, renamed and with dates parsed.
 
     Returns a new DataFrame; the source is only read. ``check_ids=False`` skips the duplicate-id check
-    (used to list the flagged records themselves).
+    (used to list the flagged records themselves); ``check_treatment=False`` the check that the treatment column
+    is in a workbook's sheet (``init --data`` reads a table before it knows any column).
 
     Raises
     ------
@@ -289,7 +290,7 @@ def load_data(cfg: StudyConfig, *, check_ids: bool = True) -> pd.DataFrame:
                             + _sheet_hint(df))
         df = df.rename(columns=src.columns)
     treat_col = cfg.treatment.column
-    if treat_col not in df.columns and _sheet_hint(df):
+    if check_treatment and treat_col not in df.columns and _sheet_hint(df):
         raise DataError(f"{where}: treatment column '{treat_col}' not found (columns: "
                         f"{', '.join(map(str, df.columns[:30]))}).{_sheet_hint(df)}")
     if src.dates:

@@ -438,7 +438,7 @@ class ScaffoldPlan:
     arm_reason: str = ""
     event_reason: str = "1 = event"
     censored_value: Any = 0             # the event column's other code (rendered in the comment's fix)
-    csv_options: dict[str, str] = field(default_factory=dict)   # sep, decimal, encoding the file needs
+    csv_options: dict[str, str] = field(default_factory=dict)   # sep, decimal, encoding (or sheet) the file needs
     reference_arm: str = ""             # three or more arms: the reference (listed first in the config)
     causes: dict[Any, str] = field(default_factory=dict)   # competing risks: {code: label}, cause of interest first
     censor_value: Any = 0               # competing risks: the event column's code of censored patients
@@ -996,7 +996,9 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
     ]
     out += _dump({"name": plan.name, "title": f"{plan.outcome_label} by {plan.treatment_col}", "seed": 20201})
     out += ["", "# Where the data are; the path is relative to this file."]
-    if plan.csv_options:
+    if "sheet" in plan.csv_options:
+        out += ["# The workbook's sheet that holds the table (the one with the most filled cells)."]
+    elif plan.csv_options:
         out += ["# The file's separator, decimal mark and encoding as found in it (sep, decimal, encoding)."]
     out += _dump({"data": {"source": plan.source, "path": plan.data_path, **plan.csv_options}})
     out += ["", "table:",
