@@ -814,3 +814,26 @@ def test_init_reads_the_data_sheet_of_a_workbook_and_names_a_title_line(tmp_path
     r = runner.invoke(app, ["init", "--data", str(titled), "--out", str(tmp_path / "t.yaml"), "--yes"])
     assert r.exit_code != 0 and "the first line looks like a title above the header (got 1 field, then lines of 4 " \
         "fields: 'Registry export 2024-03-01')" in " ".join(r.output.split()), r.output
+
+
+def test_init_names_missing_outcome_values_and_a_time_written_with_units(tmp_path):
+    """A row without a follow-up time: init wrote a config that validate and run then refused; it now says so on
+    the console and in the config. A time written with its unit ('12 months'): init said only that the column
+    had 56 distinct values, and offered 'age' as a time."""
+    rng = np.random.default_rng(9)
+    n = 80
+    df = pd.DataFrame({"treatment": rng.integers(0, 2, n), "age": rng.integers(30, 80, n),
+                       "time": rng.integers(1, 60, n).astype(float), "event": rng.integers(0, 2, n)})
+    df.loc[3, "time"] = np.nan
+    df.to_csv(tmp_path / "m.csv", index=False)
+    r = runner.invoke(app, ["init", "--data", str(tmp_path / "m.csv"), "--out", str(tmp_path / "m.yaml"), "--yes"])
+    assert r.exit_code == 0, r.output
+    msg = "1 row(s) have no follow-up time in column 'time': validate and run stop on them"
+    assert f"check: {msg}" in " ".join(r.output.split())
+    assert f"CHECK: {msg}" in " ".join((tmp_path / "m.yaml").read_text().replace("#", " ").split())
+    units = df.dropna().assign(time=lambda d: [f"{int(t)} months" for t in d["time"]])
+    with pytest.raises(DataError) as err:
+        propose(units, data_path="u.csv")
+    text = str(err.value)
+    assert "text values such as '" in text and "(numbers only, without units)" in text
+    assert "could be one: 'age'" not in text

@@ -345,8 +345,9 @@ def _values_text(s: pd.Series) -> str:
     if len(codes) <= 5:
         return f"{len(codes)} code(s): {', '.join(repr(str(_c(v))) for v in codes)}"
     x = _numeric(s)
-    if x is None:
-        return f"{len(codes)} distinct values"
+    if x is None:   # text: "12 months" is not a number
+        examples = ", ".join(repr(str(_c(v))) for v in list(pd.unique(s.dropna()))[:3])
+        return f"{len(codes)} distinct text values such as {examples} (numbers only, without units)"
     return f"{len(codes)} distinct values from {_num(x.min()):g} to {_num(x.max()):g}"
 
 
@@ -443,6 +444,7 @@ class ScaffoldPlan:
     causes: dict[Any, str] = field(default_factory=dict)   # competing risks: {code: label}, cause of interest first
     censor_value: Any = 0               # competing risks: the event column's code of censored patients
     arm_variants: dict[str, tuple[Any, ...]] = field(default_factory=dict)   # code text -> the codes of one arm
+    outcome_checks: tuple[str, ...] = ()   # what in the outcome columns stops the run (rows to fix in the data)
 
 
 def _raw(v: Any) -> Any:
@@ -710,7 +712,8 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
             why = "".join(f" Column '{_c(c)}' is named like one but has {_values_text(df[c])}." for c in named)
             fits = {"time": _is_time, "event": _is_event, "treatment": lambda x: x.dropna().nunique() == 2}[role]
             shaped = [c for c in cols if c not in taken and c not in named and fits(df[c])
-                      and not infer_column(df[c], c).reason.startswith("looks like an identifier")]
+                      and not infer_column(df[c], c).reason.startswith("looks like an identifier")
+                      and not (role == "time" and any(t in _NOT_TIME_TOKENS for t in _tokens(c)))]
             if shaped:   # columns whose values fit the role, named otherwise (rotterdam's hormon, chemo)
                 why += (f" Columns whose values could be one: {', '.join(repr(_c(c)) for c in shaped[:8])}"
                         + (" ..." if len(shaped) > 8 else "") + ".")
@@ -841,7 +844,20 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
                         at_risk_times=at_risk, times_reason=why, covariates=tuple(covs), skipped=tuple(skipped),
                         other_candidates=others, arm_reason=arm_reason, event_reason=event_reason,
                         censored_value=censored_value, csv_options=dict(csv_options or {}),
-                        reference_arm=reference, causes=causes, censor_value=censor_value, arm_variants=variants)
+                        reference_arm=reference, causes=causes, censor_value=censor_value, arm_variants=variants,
+                        outcome_checks=_outcome_checks(df, time_col, event_col))
+
+
+def _outcome_checks(df: pd.DataFrame, time_col: str, event_col: str) -> tuple[str, ...]:
+    """Rows whose follow-up time or event is missing: validate and run stop on them (every patient needs both), so
+    init says so in the config and on the console rather than write a config that fails."""
+    out = []
+    for col, what in ((time_col, "follow-up time"), (event_col, "event code")):
+        k = int(df[col].isna().sum())
+        if k:
+            out.append(f"{k} row(s) have no {what} in column '{_c(col)}': validate and run stop on them; fix or "
+                       "remove those rows in the data")
+    return tuple(out)
 
 
 def _grouped_codes(tr: pd.Series) -> tuple[list[Any], dict[str, tuple[Any, ...]]]:
@@ -962,6 +978,7 @@ def plan_summary(plan: ScaffoldPlan) -> list[str]:
     if plan.skipped:
         lines.append(f"left out ({len(plan.skipped)}): " + ", ".join(g.name for g in plan.skipped[:8])
                      + (" ..." if len(plan.skipped) > 8 else ""))
+    lines += [f"check: {c}" for c in plan.outcome_checks]
     if plan.arm_variants:
         lines.append("check: treatment codes differing only in case or spaces were made one arm ("
                      + "; ".join(", ".join(repr(v) for v in g) for g in plan.arm_variants.values()) + ")")
@@ -1039,6 +1056,8 @@ def render_plan(plan: ScaffoldPlan, *, command: str = "gistcausal init") -> str:
                         f"{_c(plan.event_value)}: {plan.event_reason}). Check that it means the event happened: if "
                         f"it means censored, set `event_value: {_c(_flow(plan.censored_value))}`. Rename the outcome "
                         "(the key) and its label as you like.", 4)
+    for check in plan.outcome_checks:
+        out += _comment(f"CHECK: {check}.", 4)
     others = [f"{k}: {', '.join(map(_c, v))}" for k, v in plan.other_candidates.items() if v]
     if others:
         out += _comment(f"Other columns that look like outcomes ({'; '.join(others)}) can be added as further "
