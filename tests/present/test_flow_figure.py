@@ -17,8 +17,8 @@ from gistcausal.present.plots.flow import _side_text, plot_flow  # noqa: E402
 def _flow(labels: list[str], start: str = "All rows of the analysis table") -> FlowCounts:
     n, steps = 2982, []
     for i, label in enumerate(labels):
-        steps.append(FlowStep(label, "exclude" if i else "include", "rule", n, 10 * i, n - 10 * i))
-        n -= 10 * i
+        steps.append(FlowStep(label, "exclude" if i else "include", "rule", n, 10 * i + 1, n - 10 * i - 1))
+        n -= 10 * i + 1
     return FlowCounts(tuple(steps), (("chemo", n // 3), ("none", n - n // 3)), start)
 
 
@@ -54,3 +54,16 @@ def test_exclusion_text_keeps_its_count():
     assert text.endswith("(n = 0)") and max(len(x) for x in text.splitlines()) <= 38 and size == 7.5
     text, size = _side_text("Excluded: " + "very long criterion " * 12, "(n = <5)")
     assert text.endswith("(n = <5)") and len(text.splitlines()) == 4 and " ..." in text and size == 6.5
+
+
+def test_a_step_that_removed_nobody_is_listed_not_drawn():
+    """A table whose every row is in a compared arm drew "Not meeting: Treatment in a compared strategy (n = 0)"
+    and a second box of the same n; steps that removed nobody are left to the flow table."""
+    n = 500
+    steps = (FlowStep("Treatment in a compared strategy", "include", "rule", n, 0, n),
+             FlowStep("Age < 18", "exclude", "rule", n, 12, n - 12))
+    ax = plot_flow(FlowCounts(steps, (("a", 200), ("b", n - 212)), "All rows"))
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "Treatment in a compared strategy" not in texts and "Age < 18" in texts
+    assert len([p for p in ax.patches if isinstance(p, FancyBboxPatch)]) == 1 + 2 * 1 + 2
+    plt.close(ax.figure)

@@ -13,7 +13,7 @@ from gistcausal.design.disclosure import threshold_for
 from gistcausal.present.multiarm import multiarm_figures
 from gistcausal.present.plots import new_figure, printable_figure
 from gistcausal.present.plots.balance import love_plot, overlap_histogram_plot, weight_histogram_plot
-from gistcausal.present.plots.flow import plot_flow
+from gistcausal.present.plots.flow import drawn_steps, plot_flow
 from gistcausal.present.plots.forest import forest_plot
 from gistcausal.present.plots.graph import plot_graph
 from gistcausal.present.plots.km import plot_km, plot_ph_residuals, plot_strategy_curves
@@ -102,7 +102,7 @@ def _competing(r: AnalysisResults, figs: dict[str, Any]) -> None:
 def _study(r: AnalysisResults, figs: dict[str, Any]) -> None:
     cfg = r.config
     k = threshold_for(cfg) or None
-    fig, ax = new_figure(8.5, 1.0 + 0.85 * (len(r.flow.steps) + 2))
+    fig, ax = new_figure(8.5, 1.0 + 0.85 * (len(drawn_steps(r.flow)) + 2))
     plot_flow(r.flow, ax=ax, arm_labels=_arm_display(r), suppress_below=k)
     figs["flow"] = fig
     for name, comp in r.study.items():

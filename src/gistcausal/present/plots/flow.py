@@ -44,6 +44,13 @@ def _arm_positions(k: int, main_x: float) -> tuple[list[float], float, int]:
     return [step * (i + 0.5) for i in range(k)], width, max(10, int(26 * width / 0.27))
 
 
+def drawn_steps(flow: FlowCounts) -> tuple:
+    """The steps the diagram draws: those that removed patients. A step that removed nobody (a table whose every
+    row is in a compared arm: "Not meeting: Treatment in a compared strategy (n = 0)" and a second box of the same
+    n) stays in the flow table above the figure."""
+    return tuple(s for s in flow.steps if s.n_removed != 0)
+
+
 def plot_flow(flow: FlowCounts, *, ax: Axes | None = None, arm_labels: dict[str, str] | None = None,
               suppress_below: int | None = None) -> Axes:
     """Draw the flow: a main column of remaining counts, exclusion boxes to the right, one box per arm at the bottom.
@@ -63,7 +70,7 @@ def plot_flow(flow: FlowCounts, *, ax: Axes | None = None, arm_labels: dict[str,
     def n(v: int) -> object:
         return suppress(v, suppress_below or 0)
 
-    steps = flow.steps
+    steps = drawn_steps(flow)
     n_rows = len(steps) + 2
     if ax is None:
         _, ax = plt.subplots(figsize=(8.5, 1.0 + 0.85 * n_rows))
@@ -97,7 +104,7 @@ def plot_flow(flow: FlowCounts, *, ax: Axes | None = None, arm_labels: dict[str,
     y_arm = y - 1
     xs, w_arm, wrap = _arm_positions(len(flow.arms), main_x)
     for x, (arm, k) in zip(xs, flow.arms):
-        ax.annotate("", xy=(x, y_arm + h / 2), xytext=(main_x, y - h * 0.35),
+        ax.annotate("", xy=(x, y_arm + h / 2), xytext=(main_x, y - (h * 0.35 if steps else h0 / 2)),
                     arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1))
         _box(ax, x, y_arm, w_arm, h, "\n".join(textwrap.wrap(arm_labels.get(arm, arm), wrap)) + f"\nn = {n(k)}",
              fc="#eef8ee", size=8 if len(flow.arms) <= 3 else 7)
