@@ -238,13 +238,18 @@ def infer_column(s: pd.Series, name: str | None = None) -> ColumnGuess:
     return ColumnGuess(name, "continuous", (), miss, f"numbers with {k} distinct values")
 
 
+def _variant_key(v: Any) -> Any:
+    """What codes that differ only in case or spaces share ("Yes", "yes ", " YES": "yes"); a number is its own."""
+    return " ".join(v.split()).casefold() if isinstance(v, str) else v
+
+
 def _level_variants_note(levels: Any) -> str:
     """A warning for text levels that differ only in case or surrounding spaces ("Male", "male "): each is a level
     of its own in the analysis, so they should be made one in the data."""
     groups: dict[str, list[str]] = {}
     for v in levels:
         if isinstance(v, str):
-            groups.setdefault(" ".join(v.split()).casefold(), []).append(v)
+            groups.setdefault(_variant_key(v), []).append(v)
     same = [g for g in groups.values() if len(g) > 1]
     if not same:
         return ""
@@ -708,7 +713,7 @@ def propose(df: pd.DataFrame, *, data_path: str, name: str | None = None, treatm
         if not options:
             # a column named for the role whose values do not fit it: say why it was not taken
             words = {"time": _TIME_WORDS, "event": _EVENT_WORDS, "treatment": _TREATMENT_WORDS}[role]
-            named = [c for c in cols if c not in taken and _name_score(c, words) > 0][:2]
+            named = [c for c in cols if c not in taken and _role_score(c, words) > 0][:2]
             why = "".join(f" Column '{_c(c)}' is named like one but has {_values_text(df[c])}." for c in named)
             fits = {"time": _is_time, "event": _is_event, "treatment": lambda x: x.dropna().nunique() == 2}[role]
             shaped = [c for c in cols if c not in taken and c not in named and fits(df[c])
@@ -862,15 +867,14 @@ def _outcome_checks(df: pd.DataFrame, time_col: str, event_col: str) -> tuple[st
 
 def _grouped_codes(tr: pd.Series) -> tuple[list[Any], dict[str, tuple[Any, ...]]]:
     """A treatment column's distinct codes, those that differ only in case or spaces ("Yes", "yes ", " YES") as
-    one: the most frequent of them without surrounding spaces stands for the group. Returns the codes and, for each group of two or more, the
-    representative's code text -> every code of the group (most frequent first), which the config lists as one
+    one: the most frequent of them without surrounding spaces stands for the group. Returns the codes and, for
+    each group of two or more, the representative's code text -> every code of the group, which the config lists as one
     arm. Typed by hand, a registry's codes vary so: each variant read as an arm of its own made 'Yes' and 'Yes '
     two arms."""
     counts = tr.dropna().value_counts(sort=True)
     groups: dict[Any, list[Any]] = {}
     for v in counts.index:
-        key = " ".join(v.split()).casefold() if isinstance(v, str) else v
-        groups.setdefault(key, []).append(v)
+        groups.setdefault(_variant_key(v), []).append(v)
     for g in groups.values():   # a variant without surrounding spaces stands for its group when there is one
         g.sort(key=lambda v: isinstance(v, str) and v != v.strip())
     values = [g[0] for g in groups.values()]
@@ -982,7 +986,7 @@ def plan_summary(plan: ScaffoldPlan) -> list[str]:
     if plan.arm_variants:
         lines.append("check: treatment codes differing only in case or spaces were made one arm ("
                      + "; ".join(", ".join(repr(v) for v in g) for g in plan.arm_variants.values()) + ")")
-    mixed = [g.name for g in plan.covariates if "CHECK: levels that differ only in case" in g.reason]
+    mixed = [g.name for g in plan.covariates if _level_variants_note(g.levels)]
     if mixed:
         lines.append(f"check: levels differing only in case or spaces in {', '.join(mixed[:8])} (see the config)")
     return lines

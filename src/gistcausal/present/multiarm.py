@@ -261,7 +261,7 @@ def multiarm_methods(r: AnalysisResults) -> str:
     """The methods paragraph of a K-arm analysis."""
     cfg, labels = r.config, _labels(r)
     s = cfg.analysis.survival
-    covs = ", ".join((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
+    covs = and_list((c.label or n) for n, c in cfg.covariates.items() if c.in_propensity)
     first = labels[next(iter(cfg.treatment.arms))]
     ests = and_list(s.estimands)
     focal = labels.get(cfg.treatment.treated, cfg.treatment.treated)

@@ -231,8 +231,8 @@ class TargetChecklist:
 
 
 def _clip(text: str, most: int = 80) -> str:
-    """``text`` up to ``most`` characters, cut after a whole word with an ellipsis ("imatinib 4" was the end of a
-    description cut inside "imatinib 400 mg")."""
+    """``text`` up to ``most`` characters, cut after a whole word with an ellipsis (a description cut at 80
+    characters ended "... treated with 4" for "treated with 400 mg")."""
     text = " ".join(text.split())
     if len(text) <= most:
         return text

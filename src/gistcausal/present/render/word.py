@@ -124,16 +124,23 @@ def _caption(doc, model: TableModel) -> None:
     p.add_run(f". {model.caption}")
 
 
+#: Average Calibri character width in inches per point of text (digits 0.507 em, space and brackets less).
+CHAR_IN = 0.0062
+#: A wider character (0.56 em) for the narrowest a column may be: a substitute font (DejaVu Sans) sets wider.
+WIDE_CHAR_IN = 0.0078
+#: Word's default cell margins, left + right, in inches.
+CELL_PAD_IN = 0.2
+
 #: Cells with a digit up to this many characters are never wrapped (numbers, intervals); text wraps at spaces.
 SHORT_CELL = 18
 
 
 def _floors(model: TableModel, size: float) -> list[float]:
     """Narrowest width in inches of each statistic column: its short cells with a number (up to
-    :data:`SHORT_CELL` characters: "0.87 (0.80 to 0.93)") whole, its other cells' and its header's longest word. Measured with a wider character than
-    :func:`_widths`' Calibri average (0.56 em; headers, bold, 0.67 em), so that a word processor that substitutes a
-    wider font (DejaVu Sans) does not break "Time" or "0.009" in two."""
-    char, pad = 0.0078 * size, 0.2
+    :data:`SHORT_CELL` characters: "0.87 (0.80 to 0.93)") whole, its other cells' and its header's longest
+    word. Measured with :data:`WIDE_CHAR_IN` rather than :func:`_widths`' Calibri average (headers, bold, a fifth
+    wider again), so that a word processor that substitutes a wider font does not break "Time" or "0.009" in two."""
+    char, pad = WIDE_CHAR_IN * size, CELL_PAD_IN
     out = []
     for j, col in enumerate(model.stat_columns):
         texts = [r.cells[j].text for r in model.rows]
@@ -172,8 +179,7 @@ SLACK = 1.25
 def _widths(model: TableModel, size: float) -> tuple[float, list[float]]:
     """Stub and statistic column widths in inches for text of ``size`` points: statistic columns fit their
     longest cell on one line (headers may wrap at spaces), the stub fits its longest row up to 2.6 inches."""
-    char = 0.0062 * size  # average Calibri character width (digits 0.507 em, space and brackets less)
-    pad = 0.2             # Word's default cell margins, left + right
+    char, pad = CHAR_IN * size, CELL_PAD_IN
     stub_chars = max([len(r.stub) + 3 * r.indent for r in model.rows] + [len(model.columns[0].label), 12])
     stub = min(max(1.4, char * stub_chars + pad), 2.6)
     widths = []
