@@ -447,3 +447,24 @@ def test_word_sets_prose_columns_left_and_numbers_centred(tmp_path):
     align = [[c.paragraphs[0].alignment for c in row.cells] for row in rows]
     assert all(a[3] == WD_ALIGN_PARAGRAPH.LEFT for a in align)                 # prose, header included
     assert all(a[1] == a[2] == WD_ALIGN_PARAGRAPH.CENTER for a in align)       # short labels and numbers
+
+
+def test_estimates_for_excel_keep_their_numbers(default_results, tmp_path):
+    """tables/estimates.xlsx for people (the report's display since this change) held its estimates and p-values as
+    text; each cell keeps the display's text and the number behind it, as the raw frame's cells did."""
+    import openpyxl
+
+    from gistcausal.present.export import people_tables
+    from gistcausal.present.render.excel import render_xlsx
+
+    model = people_tables(default_results)["estimates"]
+    render_xlsx(model, tmp_path / "e.xlsx", sheet="estimates")
+    ws = openpyxl.load_workbook(tmp_path / "e.xlsx").active
+    rows = [r for r in ws.iter_rows(values_only=True)]
+    head = next(i for i, r in enumerate(rows) if r and r[0] == "Outcome")
+    j_est, j_p = rows[head].index("Estimate"), rows[head].index("p")
+    body = rows[head + 1:head + 1 + len(default_results.estimates)]
+    ests = [e for e in default_results.estimates]
+    assert all(isinstance(r[j_est], (int, float)) for r, e in zip(body, ests) if np.isfinite(e.value))
+    assert all(r[j_est] == pytest.approx(e.value) for r, e in zip(body, ests) if np.isfinite(e.value))
+    assert any(isinstance(r[j_p], (int, float)) for r in body)

@@ -8,6 +8,8 @@ numbers at risk laid out as in the report (times as columns).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -19,7 +21,7 @@ from gistcausal.present.multiarm import multiarm_tables, sensitivity_section
 from gistcausal.present.people import people_model, vocabulary
 from gistcausal.present.sections import (at_risk_wide, display_labels, estimates_display, evalue_table, flow_display,
                                          ph_table, plasmode_table, protocol_table, truth_table)
-from gistcausal.present.table_model import TableModel
+from gistcausal.present.table_model import NUMBER_FORMATS, Cell, TableModel
 from gistcausal.present.target import target_checklist
 from gistcausal.present.tables import balance_detail, balance_summary
 from gistcausal.results import AnalysisResults
@@ -30,7 +32,6 @@ def suppress_table_text(table: Any, k: int) -> Any:
     (:func:`~gistcausal.design.disclosure.suppress_text`): the text columns of a DataFrame (reasons of failed
     specifications and replicates, notes), or a TableModel's caption, footnotes and cells (a Table 1 through its
     model). Numeric columns are left as they are (their counts are suppressed where they are made)."""
-    from dataclasses import replace
 
     if k <= 1:
         return table
@@ -173,8 +174,29 @@ def people_tables(r: AnalysisResults, tables: dict[str, Any] | None = None) -> d
             frame = estimates_display(list(source), outcomes=display_labels(r)[0], arms=labels)
         elif name == "plasmode_metrics" and r.plasmode is not None:
             frame = plasmode_table(r.plasmode, labels)
-        out[name] = people_model(frame, vocab, caption=_caption(name, r))
+        model = people_model(frame, vocab, caption=_caption(name, r))
+        if name in ("estimates", "strategies_estimates"):
+            model = _numeric_estimates(model, list(r.estimates if name == "estimates" else r.strategies.estimates))
+        out[name] = model
     return out
+
+
+def _numeric_estimates(model: TableModel, estimates: list) -> TableModel:
+    """The display's estimate and p-value cells with their numbers behind the text (Excel cells hold numbers, as
+    they did when the table was the raw frame), the text as the display rounds it; one row per estimate."""
+    keys = [c.key for c in model.stat_columns]
+    j_est, j_p = keys.index("estimate"), keys.index("p")
+    rows = []
+    for row, e in zip(model.rows, estimates):
+        cells = list(row.cells)
+        est = cells[j_est]
+        if est.text and math.isfinite(e.value):
+            digits = len(est.text.split(".")[1]) if "." in est.text else 0
+            cells[j_est] = Cell(est.text, ((float(e.value), "0." + "0" * digits if digits else "0"),))
+        if cells[j_p].text and math.isfinite(e.p):
+            cells[j_p] = Cell(cells[j_p].text, ((float(e.p), NUMBER_FORMATS["p"]),))
+        rows.append(replace(row, cells=tuple(cells)))
+    return replace(model, rows=tuple(rows))
 
 
 __all__ = ["result_tables", "people_tables", "suppress_table_text"]
